@@ -1,0 +1,108 @@
+/* kv.h -- the keyspace: binary-safe string keys to string values, with
+ * millisecond expiry.  Pure: no I/O, no clock (callers pass `now`), no
+ * threads; owned and touched by the event-loop thread only.
+ *
+ * Expiry follows Redis: a key whose deadline has passed is deleted when it is
+ * looked up (lazy), and kv_expire_cycle() samples keys that carry a TTL and
+ * deletes the expired ones (active).  Every deletion caused by expiry calls
+ * the expire hook, so the server can invalidate WATCHes and, later, log a DEL.
+ * "Expired at now_ms" means now_ms > deadline, as Redis's keyIsExpired (a key
+ * is still alive at its deadline).  The hook runs once per key, after the key
+ * has left the table and before its memory is freed; it must not modify the
+ * keyspace.  kv_del, kv_del_entry, kv_rename's overwrite and kv_clear are not
+ * expiry and do not call it.
+ *
+ * The table grows and shrinks by incremental rehashing (a little work per
+ * operation), so no single command pays for rehashing millions of keys.
+ * kv_scan() uses Redis's reverse-binary cursor: every key present for the
+ * whole scan is returned at least once, even across resizes.
+ *
+ * Ownership: kv copies keys and values in; pointers returned by accessors are
+ * valid until the next call that modifies the keyspace.  kv_find and
+ * kv_random count as modifying (lazy expiry, rehash steps), and so does
+ * kv_set even on an existing key: it may return a different entry than the
+ * one a previous kv_find returned.  Keys and values are followed by a NUL
+ * byte that is not part of them (the bytes themselves may contain NULs).
+ * Keys and values are limited to 4 GiB - 2 bytes (an always-on assert). */
+#ifndef ENGRAM_KV_H
+#define ENGRAM_KV_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct kv kv;
+typedef struct kv_entry kv_entry;
+
+typedef void kv_expire_hook(void *ud, const char *key, size_t klen);
+
+kv *kv_new(uint64_t hash_seed);
+void kv_free(kv *db);                              /* NULL ok */
+void kv_set_expire_hook(kv *db, kv_expire_hook *fn, void *ud);
+
+size_t kv_size(const kv *db);                      /* keys, expired-not-yet-reclaimed included */
+size_t kv_expires_size(const kv *db);              /* keys carrying a TTL */
+
+/* Look up key; if it has expired at now_ms it is deleted (hook called) and
+ * NULL is returned. */
+kv_entry *kv_find(kv *db, const void *key, size_t klen, int64_t now_ms);
+
+/* Set key's value (creating the key if needed).  The TTL of an existing key
+ * is kept: callers clear it with kv_set_expire(e, -1) when SET semantics say
+ * so.  *created (optional) is 1 if the key was new.  Returns the entry. */
+kv_entry *kv_set(kv *db, const void *key, size_t klen, const void *val, size_t vlen, int *created);
+
+/* Key and value accessors. */
+const char *kv_key(const kv_entry *e, size_t *klen);
+const char *kv_val(const kv_entry *e, size_t *vlen);
+/* Resize e's value to newlen bytes, zero-filling growth; returns a writable
+ * pointer to the value (for APPEND, SETRANGE, INCR).  May move e's value. */
+char *kv_val_resize(kv *db, kv_entry *e, size_t newlen);
+
+int64_t kv_get_expire(const kv_entry *e);          /* absolute ms, or -1 */
+/* -1 removes the TTL; any other negative is stored as 0 (already past). */
+void kv_set_expire(kv *db, kv_entry *e, int64_t at_ms);
+
+/* Delete; returns 1 if the key existed (expired or not), 0 otherwise. */
+int kv_del(kv *db, const void *key, size_t klen);
+void kv_del_entry(kv *db, kv_entry *e);            /* e: a live entry of db */
+void kv_clear(kv *db);
+
+/* Move src's value and TTL to newkey (overwriting newkey), delete src.
+ * Returns the new entry (src is invalid afterwards).  If newkey equals src's
+ * key nothing changes and src is returned.  newkey may point into any
+ * entry's key. */
+kv_entry *kv_rename(kv *db, kv_entry *src, const void *newkey, size_t nklen);
+
+/* A uniformly-ish random live key (expired ones are deleted as found, hook
+ * called), or NULL when no live key exists.  At most 100 expired keys are
+ * deleted per call; after that the call looks for a live key without
+ * deleting, so a keyspace that is nearly all expired cannot make one call
+ * delete millions. */
+kv_entry *kv_random(kv *db, int64_t now_ms, uint64_t *rng);
+
+/* One SCAN step: calls fn for the keys of the next bucket(s) until at least
+ * `count` keys were seen or the table is exhausted; returns the next cursor
+ * (0 when the scan is complete).  Like Redis, one call visits at most
+ * 10 * count buckets, so it may return fewer keys with a nonzero cursor.
+ * Expired-not-yet-reclaimed keys are passed too: the caller filters them
+ * (kv_get_expire).  fn must not modify the keyspace: kv_find, kv_set,
+ * kv_del*, kv_rename, kv_random, kv_expire_cycle and kv_clear called from fn
+ * abort on an assertion (the expire hook is held to the same rule). */
+typedef void kv_scan_fn(void *ud, kv_entry *e);
+uint64_t kv_scan(kv *db, uint64_t cursor, size_t count, kv_scan_fn *fn, void *ud);
+
+/* Visit every entry once (KEYS, digests, snapshots), expired ones included.
+ * fn must not modify db (enforced as for kv_scan). */
+void kv_foreach(kv *db, kv_scan_fn *fn, void *ud);
+
+/* Active expiry: test up to `samples` random keys that carry a TTL and delete
+ * the expired ones; returns how many were deleted.  Redis repeats a round
+ * while more than 25% of a sample had expired, within a time budget; the
+ * caller drives that loop.  Each call also advances an unfinished rehash by
+ * up to 100 buckets, so an idle keyspace finishes resizing from the cron. */
+size_t kv_expire_cycle(kv *db, int64_t now_ms, size_t samples, uint64_t *rng);
+
+/* Approximate bytes used by the keyspace (tables, entries, values). */
+size_t kv_memory(const kv *db);
+
+#endif
