@@ -1,0 +1,111 @@
+/* config.h -- server settings: defaults, then the config file, then
+ * --name value flags, then CONFIG SET at run time.
+ *
+ * Settings are data: one table in config.c lists each name, its type
+ * (int, memory size with k/kb/m/mb/g/gb suffixes, bool yes/no, enum, string,
+ * or special), default, range, whether it may change at run time, and where
+ * it lives in `struct config`.  CONFIG GET, CONFIG SET, CONFIG REWRITE,
+ * engram.conf and docs come from that table.
+ *
+ * File format (Redis's): one setting per line, `name value...`, '#' starts a
+ * comment line, arguments split with Redis's quoting rules; multi-word values
+ * (client-output-buffer-limit) are the remaining words joined by spaces.
+ *
+ * Pure: no I/O except config_load_file/config_rewrite.  Loop thread only.
+ * Errors: functions return 0 or -1 and write a message naming the setting
+ * and value into err (always NUL-terminated). */
+#ifndef ENGRAM_CONFIG_H
+#define ENGRAM_CONFIG_H
+
+#include <stddef.h>
+#include <stdio.h>
+
+enum { LOG_DEBUG = 0, LOG_VERBOSE, LOG_NOTICE, LOG_WARNING };
+
+typedef struct config {
+    /* network */
+    char *bind;                     /* "127.0.0.1"; space-separated list allowed */
+    int port;                       /* 6380 */
+    int tcp_backlog;                /* 511 */
+    long long tcp_keepalive;        /* 300 s, 0 = off */
+    long long timeout;              /* idle client timeout, s; 0 = off */
+    int maxclients;                 /* 10000 */
+    /* limits */
+    long long proto_max_bulk_len;   /* 512mb */
+    long long client_query_buffer_limit; /* 1gb */
+    long long obuf_hard;            /* client-output-buffer-limit normal: hard bytes (0 = none) */
+    long long obuf_soft;            /* soft bytes (0 = none) */
+    long long obuf_soft_seconds;    /* soft limit must persist this long */
+    long long obuf_replica[3];      /* slave/replica class: hard, soft, seconds; */
+    long long obuf_pubsub[3];       /* pubsub class.  Stored only, for CONFIG GET */
+    /* security */
+    char *requirepass;              /* "" = no password */
+    /* server */
+    int daemonize;                  /* 0; 1 = detach (main forks before the loop) */
+    int hz;                         /* 10: timer frequency for expiry and timeouts */
+    int loglevel;                   /* LOG_NOTICE */
+    char *logfile;                  /* "" = stderr */
+    int databases;                  /* 1 (only db 0 exists) */
+    int appendonly;                 /* enum index: only "no" until persistence lands */
+    int save;                       /* enum index: only "" until persistence lands */
+    char *pidfile;                  /* "" = none */
+    char *simd;                     /* auto|scalar|avx2|avx512|neon */
+    int search_threads;             /* 0 = number of cores */
+    /* where the settings came from, for CONFIG REWRITE ("" = no file) */
+    char *config_file;
+} config;
+
+void config_init(config *c);        /* defaults */
+void config_fini(config *c);
+
+/* Set one setting from its text form (names are case-insensitive; multi-word
+ * values are one string of space-separated words).  A rejected value changes
+ * nothing.  runtime != 0 means CONFIG SET: settings that cannot change while
+ * running are refused, and err is Redis's reply text without "ERR ":
+ *   Unknown option or number of arguments for CONFIG SET - 'foo'
+ *   CONFIG SET failed (possibly related to argument 'port') - can't set immutable config
+ *   CONFIG SET failed (possibly related to argument 'hz') - argument must be between 1 and 500 inclusive
+ * runtime == 0 (start-up) names setting and value:
+ *   invalid value for 'port': '99999' (argument must be between 0 and 65535 inclusive) */
+int config_set(config *c, const char *name, const char *value, int runtime,
+               char *err, size_t errcap);
+
+/* Format a setting's current value (as CONFIG GET shows it: sizes as byte
+ * counts, yes/no, enum names).  0 on success, -1 if unknown (buf = ""),
+ * -2 if it did not fit in cap (buf holds a truncated, terminated prefix). */
+int config_get(const config *c, const char *name, char *buf, size_t cap);
+
+/* Iterate the settings table in order: returns NULL past the end. */
+const char *config_name_at(size_t i);
+/* One line of help for setting i (for engram.conf and --help). */
+const char *config_help_at(size_t i);
+/* Setting i's default as written in a file ("512mb"); NULL past the end. */
+const char *config_default_at(size_t i);
+/* 1 if CONFIG SET may change setting i, 0 if not, -1 past the end. */
+int config_mutable_at(size_t i);
+
+/* Load a file (lines as above).  Error messages name the file, the line
+ * number and the setting ("engram.conf:12: invalid value for 'port': ...").
+ * Lines before a bad one stay applied (main exits anyway).  On success
+ * c->config_file becomes the file's absolute path. */
+int config_load_file(config *c, const char *path, char *err, size_t errcap);
+
+/* Command line: `engram [config-file] [--name value ...]`.  Applies the file
+ * (if the first argument does not start with "--"), then the flags, in
+ * order.  --help / --version are handled by main before this. */
+int config_from_args(config *c, int argc, char **argv, char *err, size_t errcap);
+
+/* Rewrite c->config_file in place: existing lines for known settings are
+ * updated, settings differing from their defaults are appended, comments
+ * kept.  -1 with a message if there is no file or writing fails. */
+int config_rewrite(const config *c, char *err, size_t errcap);
+
+/* Write engram.conf: every setting at its default with its help (the shipped
+ * engram.conf is this output; a unit test keeps them equal).  0, or -1 on a
+ * write error. */
+int config_write_default(FILE *f);
+
+/* Parse "512mb"-style sizes (Redis memtoll).  Returns 1 on success. */
+int config_parse_memory(const char *s, long long *out);
+
+#endif
