@@ -1,0 +1,1025 @@
+/* cmd_kv.c -- the key-value commands: strings (GET, SET and friends, the
+ * counters, ranges), key lifetime (EXPIRE family, TTL family, PERSIST) and
+ * the keyspace (DEL, EXISTS, KEYS, SCAN, RENAME, COPY, FLUSH*).  Replies
+ * and error texts are Redis 7.0's, checked against a real redis-server.
+ *
+ * Every handler follows the server.h contract: parse and validate all
+ * arguments, then mutate, then reply once.  Two wrinkles:
+ *   - Commands that return the old value (SET ... GET, GETSET, GETDEL,
+ *     GETEX) reply before they mutate, because a kv pointer to the old value
+ *     dies with the mutation; by then nothing can fail any more.
+ *   - A lookup (kv_find) may delete an expired key, which invalidates other
+ *     kv pointers; handlers that look up two keys (RENAME, COPY) look up the
+ *     destination first and keep only its existence, never its pointer.
+ *
+ * Expiry: all "now" decisions use srv_now_ms(), fixed for the command.  A
+ * key is expired when now > deadline (Redis keyIsExpired); a deadline set to
+ * <= now (EXPIRE with a past time, SET/GETEX EXAT in the past) deletes the
+ * key at once, as Redis's checkAlreadyExpired does.
+ *
+ * Speed: GET, plain SET, INCR and MSET do one hash lookup per key and no
+ * allocation beyond kv's own; option parsing is skipped when there are no
+ * options.
+ *
+ * Loop thread only (the RANDOMKEY generator below is the file's one piece of
+ * state, for the same reason). */
+#include "server.h"
+
+#include <inttypes.h>
+#include <limits.h>
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "engram/mem.h"
+#include "engram/util.h"
+
+/* The first argument (the key) as the (pointer, length) pair kv takes. */
+#define KEY(c) (c)->argv[1], (c)->argvlen[1]
+
+/* Redis's MAX_LONG_DOUBLE_CHARS: room for %.17Lf of the largest long double. */
+#define LD_STR_MAX 5120
+
+/* ---- shared helpers ------------------------------------------------------ */
+
+static int key_expired(const kv_entry *e, int64_t now)
+{
+    int64_t at = kv_get_expire(e);
+    return at >= 0 && now > at;
+}
+
+/* SET semantics: the new value replaces the old one and drops its TTL.
+ * kv_set keeps the TTL of an existing key (even a stale one), hence the
+ * explicit clear. */
+static void set_plain(client *c, kv *db, const char *key, size_t klen,
+                      const char *val, size_t vlen)
+{
+    kv_entry *e = kv_set(db, key, klen, val, vlen, NULL);
+    if (kv_get_expire(e) != -1) kv_set_expire(db, e, -1);
+    srv_key_modified(c->srv, key, klen);
+}
+
+/* Give e the absolute deadline at_ms, or delete it when the deadline is
+ * already due (Redis: an EXPIRE in the past is a DEL). */
+static void apply_deadline(client *c, kv *db, kv_entry *e, int64_t at_ms)
+{
+    if (at_ms <= srv_now_ms(c->srv)) kv_del_entry(db, e);
+    else kv_set_expire(db, e, at_ms);
+}
+
+/* Redis's checkStringLength: would size + add bytes exceed
+ * proto-max-bulk-len?  Replies the error and returns 0 if so. */
+static int check_string_len(client *c, unsigned long long size, unsigned long long add)
+{
+    unsigned long long max = (unsigned long long)srv_config(c->srv)->proto_max_bulk_len;
+    if (size > max || add > max - size) {
+        reply_error(&c->out, "ERR string exceeds maximum allowed size (proto-max-bulk-len)");
+        return 0;
+    }
+    return 1;
+}
+
+static void reply_invalid_expire(client *c, const char *cmdname)
+{
+    reply_errorf(&c->out, "ERR invalid expire time in '%s' command", cmdname);
+}
+
+/* ---- SET / GETEX options ------------------------------------------------- */
+
+enum {
+    SETOPT_NX = 1 << 0,
+    SETOPT_XX = 1 << 1,
+    SETOPT_GET = 1 << 2,
+    SETOPT_KEEPTTL = 1 << 3,
+    SETOPT_PERSIST = 1 << 4,   /* GETEX only */
+    SETOPT_EX = 1 << 5,
+    SETOPT_PX = 1 << 6,
+    SETOPT_EXAT = 1 << 7,
+    SETOPT_PXAT = 1 << 8,
+};
+#define SETOPT_EXPIRE (SETOPT_EX | SETOPT_PX | SETOPT_EXAT | SETOPT_PXAT)
+
+typedef struct set_opts {
+    unsigned flags;
+    int expire_arg;            /* argv index of the EX/PX/EXAT/PXAT value, 0 = none */
+} set_opts;
+
+/* Redis's parseExtendedStringArgumentsOrReply: options from argv[first] on,
+ * any order, case-insensitive.  A repeated option is allowed (the last
+ * expiry wins); conflicting ones (NX+XX, two expiry units, KEEPTTL or
+ * PERSIST with an expiry) and options the command does not take are
+ * "syntax error".  is_set selects SET's options, else GETEX's. */
+static int parse_set_opts(client *c, int first, int is_set, set_opts *o)
+{
+    static const struct { const char *name; unsigned flag; } units[] = {
+        {"ex", SETOPT_EX}, {"px", SETOPT_PX}, {"exat", SETOPT_EXAT}, {"pxat", SETOPT_PXAT},
+    };
+
+    o->flags = 0;
+    o->expire_arg = 0;
+    for (int j = first; j < c->argc; j++) {
+        unsigned f = o->flags;
+        int matched = 0;
+
+        if (is_set && arg_is(c, j, "nx") && !(f & SETOPT_XX)) {
+            o->flags |= SETOPT_NX;
+            continue;
+        }
+        if (is_set && arg_is(c, j, "xx") && !(f & SETOPT_NX)) {
+            o->flags |= SETOPT_XX;
+            continue;
+        }
+        if (is_set && arg_is(c, j, "get")) {
+            o->flags |= SETOPT_GET;
+            continue;
+        }
+        if (is_set && arg_is(c, j, "keepttl") && !(f & (SETOPT_PERSIST | SETOPT_EXPIRE))) {
+            o->flags |= SETOPT_KEEPTTL;
+            continue;
+        }
+        if (!is_set && arg_is(c, j, "persist") && !(f & (SETOPT_KEEPTTL | SETOPT_EXPIRE))) {
+            o->flags |= SETOPT_PERSIST;
+            continue;
+        }
+        for (size_t u = 0; u < sizeof units / sizeof units[0]; u++) {
+            unsigned others = SETOPT_EXPIRE & ~units[u].flag;
+            if (arg_is(c, j, units[u].name) && !(f & (SETOPT_KEEPTTL | SETOPT_PERSIST | others)) &&
+                j + 1 < c->argc) {
+                o->flags |= units[u].flag;
+                o->expire_arg = ++j;
+                matched = 1;
+                break;
+            }
+        }
+        if (!matched) {
+            reply_err_syntax(c);
+            return 0;
+        }
+    }
+    return 1;
+}
+
+/* Redis's getExpireMillisecondsOrReply: the value of argv[i] as an absolute
+ * deadline in ms.  It must be a positive integer, and neither the unit
+ * conversion nor adding "now" (EX/PX) may overflow. */
+static int parse_set_expire(client *c, int i, unsigned flags, const char *cmdname, int64_t *at_ms)
+{
+    long long v;
+
+    if (!arg_ll(c, i, &v)) return 0;
+    if (v <= 0 || ((flags & (SETOPT_EX | SETOPT_EXAT)) && v > LLONG_MAX / 1000)) {
+        reply_invalid_expire(c, cmdname);
+        return 0;
+    }
+    if (flags & (SETOPT_EX | SETOPT_EXAT)) v *= 1000;
+    if (flags & (SETOPT_EX | SETOPT_PX)) {
+        int64_t now = srv_now_ms(c->srv);
+        if (v > LLONG_MAX - now) {
+            reply_invalid_expire(c, cmdname);
+            return 0;
+        }
+        v += now;
+    }
+    *at_ms = v;
+    return 1;
+}
+
+/* ---- strings ------------------------------------------------------------- */
+
+static void reply_entry_value(client *c, const kv_entry *e)
+{
+    size_t vlen;
+    const char *v;
+
+    if (!e) {
+        reply_null(&c->out);
+        return;
+    }
+    v = kv_val(e, &vlen);
+    reply_bulk(&c->out, v, vlen);
+}
+
+static void cmd_get(client *c)
+{
+    reply_entry_value(c, srv_lookup_read(c->srv, KEY(c)));
+}
+
+/* SET key value [NX|XX] [GET] [EX s|PX ms|EXAT ts|PXAT ms-ts|KEEPTTL] */
+static void cmd_set(client *c)
+{
+    kv *db = srv_db(c->srv);
+    set_opts o;
+    int64_t at = -1;
+    kv_entry *e;
+
+    if (c->argc == 3) {        /* the hot path: no options, one lookup */
+        set_plain(c, db, KEY(c), c->argv[2], c->argvlen[2]);
+        reply_ok(&c->out);
+        return;
+    }
+    if (!parse_set_opts(c, 3, 1, &o)) return;
+    if (o.expire_arg && !parse_set_expire(c, o.expire_arg, o.flags, "set", &at)) return;
+
+    /* KEEPTTL needs the lookup too: it reaps a stale key, whose TTL must not
+     * be kept by the overwrite. */
+    if (o.flags & (SETOPT_NX | SETOPT_XX | SETOPT_GET | SETOPT_KEEPTTL)) {
+        e = kv_find(db, KEY(c), srv_now_ms(c->srv));
+        /* GET replies before the overwrite kills the old value (7.0 allows
+         * NX with GET: the old value is returned and nothing is set). */
+        if (o.flags & SETOPT_GET) reply_entry_value(c, e);
+        if (((o.flags & SETOPT_NX) && e) || ((o.flags & SETOPT_XX) && !e)) {
+            if (!(o.flags & SETOPT_GET)) reply_null(&c->out);
+            return;
+        }
+    }
+    e = kv_set(db, KEY(c), c->argv[2], c->argvlen[2], NULL);
+    if (o.expire_arg) apply_deadline(c, db, e, at);
+    else if (!(o.flags & SETOPT_KEEPTTL) && kv_get_expire(e) != -1) kv_set_expire(db, e, -1);
+    srv_key_modified(c->srv, KEY(c));
+    if (!(o.flags & SETOPT_GET)) reply_ok(&c->out);
+}
+
+/* SETEX / PSETEX key ttl value */
+static void setex_generic(client *c, unsigned unit, const char *cmdname)
+{
+    kv *db = srv_db(c->srv);
+    int64_t at;
+    kv_entry *e;
+
+    if (!parse_set_expire(c, 2, unit, cmdname, &at)) return;
+    e = kv_set(db, KEY(c), c->argv[3], c->argvlen[3], NULL);
+    kv_set_expire(db, e, at);  /* relative and > 0, so always in the future */
+    srv_key_modified(c->srv, KEY(c));
+    reply_ok(&c->out);
+}
+
+static void cmd_setex(client *c) { setex_generic(c, SETOPT_EX, "setex"); }
+static void cmd_psetex(client *c) { setex_generic(c, SETOPT_PX, "psetex"); }
+
+static void cmd_setnx(client *c)
+{
+    kv *db = srv_db(c->srv);
+
+    if (kv_find(db, KEY(c), srv_now_ms(c->srv))) {
+        reply_int(&c->out, 0);
+        return;
+    }
+    kv_set(db, KEY(c), c->argv[2], c->argvlen[2], NULL);
+    srv_key_modified(c->srv, KEY(c));
+    reply_int(&c->out, 1);
+}
+
+static void cmd_getset(client *c)
+{
+    kv *db = srv_db(c->srv);
+
+    reply_entry_value(c, kv_find(db, KEY(c), srv_now_ms(c->srv)));
+    set_plain(c, db, KEY(c), c->argv[2], c->argvlen[2]);
+}
+
+static void cmd_getdel(client *c)
+{
+    kv *db = srv_db(c->srv);
+    kv_entry *e = kv_find(db, KEY(c), srv_now_ms(c->srv));
+
+    reply_entry_value(c, e);
+    if (!e) return;
+    kv_del_entry(db, e);
+    srv_key_modified(c->srv, KEY(c));
+}
+
+/* GETEX key [EX s|PX ms|EXAT ts|PXAT ms-ts|PERSIST] */
+static void cmd_getex(client *c)
+{
+    kv *db = srv_db(c->srv);
+    set_opts o;
+    int64_t at = -1;
+    kv_entry *e;
+
+    if (!parse_set_opts(c, 2, 0, &o)) return;
+    e = kv_find(db, KEY(c), srv_now_ms(c->srv));
+    /* As Redis: a missing key answers nil before the expiry value is
+     * checked ("GETEX nokey EX abc" is nil, not an error). */
+    if (!e) {
+        reply_null(&c->out);
+        return;
+    }
+    if (o.expire_arg && !parse_set_expire(c, o.expire_arg, o.flags, "getex", &at)) return;
+    reply_entry_value(c, e);
+    if (o.expire_arg) {
+        apply_deadline(c, db, e, at);
+        srv_key_modified(c->srv, KEY(c));
+    } else if ((o.flags & SETOPT_PERSIST) && kv_get_expire(e) != -1) {
+        kv_set_expire(db, e, -1);
+        srv_key_modified(c->srv, KEY(c));
+    }
+}
+
+static void cmd_mget(client *c)
+{
+
+    reply_array(&c->out, c->argc - 1);
+    for (int j = 1; j < c->argc; j++)
+        reply_entry_value(c, srv_lookup_read(c->srv, c->argv[j], c->argvlen[j]));
+}
+
+/* MSET / MSETNX key value [key value ...]: the arity (-3) lets an odd
+ * number of arguments through; Redis reports that as an arity error. */
+static void cmd_mset(client *c)
+{
+    kv *db = srv_db(c->srv);
+
+    if (c->argc % 2 == 0) {
+        reply_err_arity(c);
+        return;
+    }
+    for (int j = 1; j < c->argc; j += 2)
+        set_plain(c, db, c->argv[j], c->argvlen[j], c->argv[j + 1], c->argvlen[j + 1]);
+    reply_ok(&c->out);
+}
+
+static void cmd_msetnx(client *c)
+{
+    kv *db = srv_db(c->srv);
+    int64_t now = srv_now_ms(c->srv);
+
+    if (c->argc % 2 == 0) {
+        reply_err_arity(c);
+        return;
+    }
+    for (int j = 1; j < c->argc; j += 2) {
+        if (kv_find(db, c->argv[j], c->argvlen[j], now)) {
+            reply_int(&c->out, 0);
+            return;
+        }
+    }
+    for (int j = 1; j < c->argc; j += 2)
+        set_plain(c, db, c->argv[j], c->argvlen[j], c->argv[j + 1], c->argvlen[j + 1]);
+    reply_int(&c->out, 1);
+}
+
+static void cmd_append(client *c)
+{
+    kv *db = srv_db(c->srv);
+    kv_entry *e = kv_find(db, KEY(c), srv_now_ms(c->srv));
+    size_t olen, alen = c->argvlen[2];
+    char *p;
+
+    if (!e) {
+        kv_set(db, KEY(c), c->argv[2], alen, NULL);
+        srv_key_modified(c->srv, KEY(c));
+        reply_int(&c->out, (long long)alen);
+        return;
+    }
+    kv_val(e, &olen);
+    if (!check_string_len(c, olen, alen)) return;
+    p = kv_val_resize(db, e, olen + alen);     /* keeps the TTL, as Redis */
+    memcpy(p + olen, c->argv[2], alen);
+    srv_key_modified(c->srv, KEY(c));
+    reply_int(&c->out, (long long)(olen + alen));
+}
+
+static void cmd_strlen(client *c)
+{
+    kv_entry *e = srv_lookup_read(c->srv, KEY(c));
+    size_t vlen = 0;
+
+    if (e) kv_val(e, &vlen);
+    reply_int(&c->out, (long long)vlen);
+}
+
+/* GETRANGE key start end: inclusive, negative indexes count from the end,
+ * clamped to the string; a missing key is an empty string. */
+static void cmd_getrange(client *c)
+{
+    long long start, end, len;
+    size_t vlen;
+    const char *v;
+    kv_entry *e;
+
+    if (!arg_ll(c, 2, &start) || !arg_ll(c, 3, &end)) return;
+    e = srv_lookup_read(c->srv, KEY(c));
+    if (!e || (start < 0 && end < 0 && start > end)) {
+        reply_bulk(&c->out, "", 0);
+        return;
+    }
+    v = kv_val(e, &vlen);
+    len = (long long)vlen;
+    if (start < 0) start += len;
+    if (end < 0) end += len;
+    if (start < 0) start = 0;
+    if (end < 0) end = 0;
+    if (end >= len) end = len - 1;
+    if (len == 0 || start > end) reply_bulk(&c->out, "", 0);
+    else reply_bulk(&c->out, v + start, (size_t)(end - start + 1));
+}
+
+/* SETRANGE key offset value: zero-pads a gap; an empty value changes
+ * nothing (and does not create a missing key). */
+static void cmd_setrange(client *c)
+{
+    kv *db = srv_db(c->srv);
+    size_t olen = 0, alen = c->argvlen[3], nlen;
+    long long off;
+    kv_entry *e;
+    char *p;
+
+    if (!arg_ll(c, 2, &off)) return;
+    if (off < 0) {
+        reply_error(&c->out, "ERR offset is out of range");
+        return;
+    }
+    e = kv_find(db, KEY(c), srv_now_ms(c->srv));
+    if (e) kv_val(e, &olen);
+    if (alen == 0) {
+        reply_int(&c->out, (long long)olen);
+        return;
+    }
+    if (!check_string_len(c, (unsigned long long)off, alen)) return;
+
+    nlen = (size_t)off + alen;
+    if (nlen < olen) nlen = olen;
+    if (!e) e = kv_set(db, KEY(c), "", 0, NULL);
+    p = kv_val_resize(db, e, nlen);            /* growth is zero-filled */
+    memcpy(p + off, c->argv[3], alen);
+    srv_key_modified(c->srv, KEY(c));
+    reply_int(&c->out, (long long)nlen);
+}
+
+/* Store v's text as key's value, in place when the key exists (keeping its
+ * TTL, as Redis's INCR does). */
+static void store_number(client *c, kv *db, kv_entry *e, const char *txt, size_t n)
+{
+    if (e) memcpy(kv_val_resize(db, e, n), txt, n);
+    else kv_set(db, KEY(c), txt, n, NULL);
+    srv_key_modified(c->srv, KEY(c));
+}
+
+/* INCR, DECR, INCRBY, DECRBY: the value must be a strict base-10 int64. */
+static void incr_generic(client *c, long long by)
+{
+    kv *db = srv_db(c->srv);
+    kv_entry *e = kv_find(db, KEY(c), srv_now_ms(c->srv));
+    long long v = 0;
+    char buf[24];
+    size_t n;
+
+    if (e) {
+        size_t vlen;
+        const char *s = kv_val(e, &vlen);
+        if (!util_str2ll(s, vlen, &v)) {
+            reply_err_int(c);
+            return;
+        }
+    }
+    if ((by < 0 && v < 0 && by < LLONG_MIN - v) || (by > 0 && v > 0 && by > LLONG_MAX - v)) {
+        reply_error(&c->out, "ERR increment or decrement would overflow");
+        return;
+    }
+    v += by;
+    n = util_ll2str(buf, sizeof buf, v);
+    store_number(c, db, e, buf, n);
+    reply_int(&c->out, v);
+}
+
+static void cmd_incr(client *c) { incr_generic(c, 1); }
+static void cmd_decr(client *c) { incr_generic(c, -1); }
+
+static void cmd_incrby(client *c)
+{
+    long long by;
+    if (arg_ll(c, 2, &by)) incr_generic(c, by);
+}
+
+static void cmd_decrby(client *c)
+{
+    long long by;
+
+    if (!arg_ll(c, 2, &by)) return;
+    if (by == LLONG_MIN) {     /* -by does not exist */
+        reply_error(&c->out, "ERR decrement would overflow");
+        return;
+    }
+    incr_generic(c, -by);
+}
+
+/* INCRBYFLOAT key incr: long double arithmetic; the stored value is the
+ * formatted result (what the reply shows), never the binary number. */
+static void cmd_incrbyfloat(client *c)
+{
+    kv *db = srv_db(c->srv);
+    kv_entry *e = kv_find(db, KEY(c), srv_now_ms(c->srv));
+    long double v = 0, by;
+    char buf[LD_STR_MAX];
+    size_t n;
+
+    if (e) {
+        size_t vlen;
+        const char *s = kv_val(e, &vlen);
+        if (!util_str2ld(s, vlen, &v)) goto not_float;
+    }
+    if (!util_str2ld(c->argv[2], c->argvlen[2], &by)) goto not_float;
+    v += by;
+    if (isnan(v) || isinf(v)) {
+        reply_error(&c->out, "ERR increment would produce NaN or Infinity");
+        return;
+    }
+    n = util_ld2str(buf, sizeof buf, v);
+    store_number(c, db, e, buf, n);
+    reply_bulk(&c->out, buf, n);
+    return;
+not_float:
+    reply_error(&c->out, "ERR value is not a valid float");
+}
+
+/* ---- expiry -------------------------------------------------------------- */
+
+enum { EXP_NX = 1, EXP_XX = 2, EXP_GT = 4, EXP_LT = 8 };
+
+/* EXPIRE, PEXPIRE, EXPIREAT, PEXPIREAT key time [NX|XX|GT|LT]: base is
+ * added to the time (now for the relative forms, 0 for the absolute). */
+static void expire_generic(client *c, int64_t base, int seconds, const char *cmdname)
+{
+    kv *db = srv_db(c->srv);
+    unsigned flags = 0;
+    long long when;
+    int64_t cur;
+    kv_entry *e;
+
+    /* Options first: Redis reports a bad option before a bad time. */
+    for (int j = 3; j < c->argc; j++) {
+        if (arg_is(c, j, "nx")) flags |= EXP_NX;
+        else if (arg_is(c, j, "xx")) flags |= EXP_XX;
+        else if (arg_is(c, j, "gt")) flags |= EXP_GT;
+        else if (arg_is(c, j, "lt")) flags |= EXP_LT;
+        else {
+            reply_errorf(&c->out, "ERR Unsupported option %.*s", (int)c->argvlen[j], c->argv[j]);
+            return;
+        }
+    }
+    if ((flags & EXP_NX) && (flags & (EXP_XX | EXP_GT | EXP_LT))) {
+        reply_error(&c->out, "ERR NX and XX, GT or LT options at the same time are not compatible");
+        return;
+    }
+    if ((flags & EXP_GT) && (flags & EXP_LT)) {
+        reply_error(&c->out, "ERR GT and LT options at the same time are not compatible");
+        return;
+    }
+    if (!arg_ll(c, 2, &when)) return;
+    /* Negative times are allowed (they delete); only overflow is an error. */
+    if (seconds) {
+        if (when > LLONG_MAX / 1000 || when < LLONG_MIN / 1000) goto invalid;
+        when *= 1000;
+    }
+    if (when > LLONG_MAX - base) goto invalid;
+    when += base;
+
+    e = kv_find(db, KEY(c), srv_now_ms(c->srv));
+    if (!e) {
+        reply_int(&c->out, 0);
+        return;
+    }
+    cur = kv_get_expire(e);
+    /* No TTL counts as an infinite one: GT never beats it, LT always does. */
+    if (((flags & EXP_NX) && cur != -1) || ((flags & EXP_XX) && cur == -1) ||
+        ((flags & EXP_GT) && (cur == -1 || when <= cur)) ||
+        ((flags & EXP_LT) && cur != -1 && when >= cur)) {
+        reply_int(&c->out, 0);
+        return;
+    }
+    apply_deadline(c, db, e, when);
+    srv_key_modified(c->srv, KEY(c));
+    reply_int(&c->out, 1);
+    return;
+invalid:
+    reply_invalid_expire(c, cmdname);
+}
+
+static void cmd_expire(client *c) { expire_generic(c, srv_now_ms(c->srv), 1, "expire"); }
+static void cmd_pexpire(client *c) { expire_generic(c, srv_now_ms(c->srv), 0, "pexpire"); }
+static void cmd_expireat(client *c) { expire_generic(c, 0, 1, "expireat"); }
+static void cmd_pexpireat(client *c) { expire_generic(c, 0, 0, "pexpireat"); }
+
+/* TTL, PTTL, EXPIRETIME, PEXPIRETIME: -2 missing key, -1 no TTL.  Seconds
+ * are rounded to nearest ((ms + 500) / 1000), as Redis does. */
+static void ttl_generic(client *c, int absolute, int ms)
+{
+    int64_t now = srv_now_ms(c->srv);
+    kv_entry *e = srv_lookup_read(c->srv, KEY(c));
+    int64_t t;
+
+    if (!e) {
+        reply_int(&c->out, -2);
+        return;
+    }
+    t = kv_get_expire(e);
+    if (t == -1) {
+        reply_int(&c->out, -1);
+        return;
+    }
+    if (!absolute) t -= now;
+    if (t < 0) t = 0;
+    reply_int(&c->out, ms ? t : (t + 500) / 1000);
+}
+
+static void cmd_ttl(client *c) { ttl_generic(c, 0, 0); }
+static void cmd_pttl(client *c) { ttl_generic(c, 0, 1); }
+static void cmd_expiretime(client *c) { ttl_generic(c, 1, 0); }
+static void cmd_pexpiretime(client *c) { ttl_generic(c, 1, 1); }
+
+static void cmd_persist(client *c)
+{
+    kv *db = srv_db(c->srv);
+    kv_entry *e = kv_find(db, KEY(c), srv_now_ms(c->srv));
+
+    if (!e || kv_get_expire(e) == -1) {
+        reply_int(&c->out, 0);
+        return;
+    }
+    kv_set_expire(db, e, -1);
+    srv_key_modified(c->srv, KEY(c));
+    reply_int(&c->out, 1);
+}
+
+/* ---- keyspace ------------------------------------------------------------ */
+
+/* DEL and UNLINK: engram frees synchronously either way.  A stale key is
+ * reaped by the lookup and not counted, as Redis's expireIfNeeded. */
+static void cmd_del(client *c)
+{
+    kv *db = srv_db(c->srv);
+    int64_t now = srv_now_ms(c->srv);
+    long long n = 0;
+
+    for (int j = 1; j < c->argc; j++) {
+        kv_entry *e = kv_find(db, c->argv[j], c->argvlen[j], now);
+        if (!e) continue;
+        kv_del_entry(db, e);
+        srv_key_modified(c->srv, c->argv[j], c->argvlen[j]);
+        n++;
+    }
+    reply_int(&c->out, n);
+}
+
+/* EXISTS and TOUCH: count the arguments naming a live key (repeats count). */
+static void cmd_exists(client *c)
+{
+    long long n = 0;
+
+    for (int j = 1; j < c->argc; j++)
+        if (srv_lookup_read(c->srv, c->argv[j], c->argvlen[j])) n++;
+    reply_int(&c->out, n);
+}
+
+static void cmd_type(client *c)
+{
+    kv_entry *e = srv_lookup_read(c->srv, KEY(c));
+    reply_simple(&c->out, e ? "string" : "none");
+}
+
+typedef struct match_ctx {
+    reply *out;
+    const char *pat;           /* NULL = every key */
+    size_t plen;
+    int64_t now;
+    int none;                  /* SCAN TYPE other than "string": emit nothing */
+    long long n;
+} match_ctx;
+
+/* KEYS/SCAN visitor: emit e's key if live and matching.  The iterators may
+ * not modify the keyspace, so stale keys are skipped, not reaped. */
+static void match_emit(void *ud, kv_entry *e)
+{
+    match_ctx *m = ud;
+    size_t klen;
+    const char *k = kv_key(e, &klen);
+
+    if (m->none) return;
+    if (m->pat && !util_glob_match(m->pat, m->plen, k, klen, 0)) return;
+    if (key_expired(e, m->now)) return;
+    reply_bulk(m->out, k, klen);
+    m->n++;
+}
+
+static int is_match_all(const char *pat, size_t plen) { return plen == 1 && pat[0] == '*'; }
+
+static void cmd_keys(client *c)
+{
+    match_ctx m = {&c->out, c->argv[1], c->argvlen[1], srv_now_ms(c->srv), 0, 0};
+    size_t h;
+
+    if (is_match_all(m.pat, m.plen)) m.pat = NULL;
+    h = reply_defer(&c->out);
+    kv_foreach(srv_db(c->srv), match_emit, &m);
+    reply_defer_array(&c->out, h, m.n);
+}
+
+/* Redis parses the SCAN cursor with strtoul: optional sign (a negative
+ * cursor wraps), no leading space, all digits, no overflow; an empty
+ * string is cursor 0.  argv is not NUL-terminated, hence by hand. */
+static int parse_cursor(const char *s, size_t len, uint64_t *out)
+{
+    size_t i = 0;
+    int neg = 0;
+    uint64_t v = 0;
+
+    if (len == 0) {
+        *out = 0;
+        return 1;
+    }
+    if (s[0] == '+' || s[0] == '-') {
+        neg = s[0] == '-';
+        i = 1;
+    }
+    if (i == len) return 0;
+    for (; i < len; i++) {
+        unsigned d = (unsigned char)s[i] - '0';
+        if (d > 9 || v > (UINT64_MAX - d) / 10) return 0;
+        v = v * 10 + d;
+    }
+    *out = neg ? 0 - v : v;
+    return 1;
+}
+
+/* SCAN cursor [MATCH pattern] [COUNT n] [TYPE type] */
+static void cmd_scan(client *c)
+{
+    uint64_t cursor;
+    long long count = 10;
+    const char *type = NULL;
+    size_t tlen = 0;
+    match_ctx m = {NULL, NULL, 0, srv_now_ms(c->srv), 0, 0};
+    reply keys;
+    char cbuf[24];
+    int clen;
+
+    if (!parse_cursor(c->argv[1], c->argvlen[1], &cursor)) {
+        reply_error(&c->out, "ERR invalid cursor");
+        return;
+    }
+    for (int j = 2; j < c->argc; j += 2) {
+        if (j + 1 >= c->argc) goto syntax;
+        if (arg_is(c, j, "count")) {
+            if (!arg_ll(c, j + 1, &count)) return;
+            if (count < 1) goto syntax;
+        } else if (arg_is(c, j, "match")) {
+            m.pat = c->argv[j + 1];
+            m.plen = c->argvlen[j + 1];
+        } else if (arg_is(c, j, "type")) {
+            type = c->argv[j + 1];
+            tlen = c->argvlen[j + 1];
+        } else {
+            goto syntax;
+        }
+    }
+    if (m.pat && is_match_all(m.pat, m.plen)) m.pat = NULL;
+
+    /* The cursor heads the reply but is known only after the step, so the
+     * keys are encoded into a side buffer first.  Every key is a string, so
+     * a TYPE filter keeps all or nothing (unknown types match nothing, as
+     * in Redis 7.0). */
+    reply_init(&keys, c->out.proto);
+    m.out = &keys;
+    m.none = type && !util_eq_nocase(type, tlen, "string");
+    cursor = kv_scan(srv_db(c->srv), cursor, (size_t)count, match_emit, &m);
+    clen = snprintf(cbuf, sizeof cbuf, "%" PRIu64, cursor);
+    reply_array(&c->out, 2);
+    reply_bulk(&c->out, cbuf, (size_t)clen);
+    reply_array(&c->out, m.n);
+    reply_raw(&c->out, keys.data, keys.len);
+    reply_fini(&keys);
+    return;
+syntax:
+    reply_err_syntax(c);
+}
+
+static void cmd_randomkey(client *c)
+{
+    /* RANDOMKEY's generator: seeded once, used only on the loop thread. */
+    static uint64_t rng;
+    size_t klen;
+    const char *k;
+    kv_entry *e;
+
+    if (!rng) rng = (uint64_t)util_wall_us() ^ 0x9e3779b97f4a7c15ULL;
+    e = kv_random(srv_db(c->srv), srv_now_ms(c->srv), &rng);
+    if (!e) {
+        reply_null(&c->out);
+        return;
+    }
+    k = kv_key(e, &klen);
+    reply_bulk(&c->out, k, klen);
+}
+
+static int same_key(const client *c, int a, int b)
+{
+    return c->argvlen[a] == c->argvlen[b] && !memcmp(c->argv[a], c->argv[b], c->argvlen[a]);
+}
+
+/* RENAME / RENAMENX src dst: the value and TTL move; renaming a key to
+ * itself is a no-op that still needs src to exist. */
+static void rename_generic(client *c, int nx)
+{
+    kv *db = srv_db(c->srv);
+    int64_t now = srv_now_ms(c->srv);
+    int same = same_key(c, 1, 2);
+    int dst_exists = 0;
+    kv_entry *src;
+
+    /* dst first: its lookup may reap it, which would invalidate src. */
+    if (!same) dst_exists = kv_find(db, c->argv[2], c->argvlen[2], now) != NULL;
+    src = kv_find(db, KEY(c), now);
+    if (!src) {
+        reply_error(&c->out, "ERR no such key");
+        return;
+    }
+    if (same || (nx && dst_exists)) {
+        if (nx) reply_int(&c->out, 0);
+        else reply_ok(&c->out);
+        return;
+    }
+    kv_rename(db, src, c->argv[2], c->argvlen[2]);
+    srv_key_modified(c->srv, KEY(c));
+    srv_key_modified(c->srv, c->argv[2], c->argvlen[2]);
+    if (nx) reply_int(&c->out, 1);
+    else reply_ok(&c->out);
+}
+
+static void cmd_rename(client *c) { rename_generic(c, 0); }
+static void cmd_renamenx(client *c) { rename_generic(c, 1); }
+
+/* COPY src dst [DB n] [REPLACE]: only database 0 exists. */
+static void cmd_copy(client *c)
+{
+    kv *db = srv_db(c->srv);
+    int64_t now = srv_now_ms(c->srv);
+    int replace = 0, dst_exists;
+    size_t vlen;
+    const char *v;
+    char *copy;
+    int64_t at;
+    kv_entry *e;
+
+    for (int j = 3; j < c->argc; j++) {
+        if (arg_is(c, j, "replace")) {
+            replace = 1;
+        } else if (arg_is(c, j, "db") && j + 1 < c->argc) {
+            long long id;
+            if (!arg_ll_range(c, j + 1, INT_MIN, INT_MAX, &id,
+                              "ERR value is not an integer or out of range"))
+                return;
+            if (id < 0 || id >= srv_config(c->srv)->databases) {
+                reply_error(&c->out, "ERR DB index is out of range");
+                return;
+            }
+            j++;
+        } else {
+            reply_err_syntax(c);
+            return;
+        }
+    }
+    if (same_key(c, 1, 2)) {
+        reply_error(&c->out, "ERR source and destination objects are the same");
+        return;
+    }
+    /* dst first: its lookup may reap it, which would invalidate src. */
+    dst_exists = kv_find(db, c->argv[2], c->argvlen[2], now) != NULL;
+    e = kv_find(db, KEY(c), now);
+    if (!e || (dst_exists && !replace)) {
+        reply_int(&c->out, 0);
+        return;
+    }
+    /* kv_set may reorganise the table; do not hand it a pointer into kv. */
+    v = kv_val(e, &vlen);
+    at = kv_get_expire(e);
+    copy = mem_alloc(vlen ? vlen : 1);
+    memcpy(copy, v, vlen);
+    e = kv_set(db, c->argv[2], c->argvlen[2], copy, vlen, NULL);
+    mem_free(copy);
+    kv_set_expire(db, e, at);
+    srv_key_modified(c->srv, c->argv[2], c->argvlen[2]);
+    reply_int(&c->out, 1);
+}
+
+static void cmd_dbsize(client *c)
+{
+    /* As Redis: stale keys not yet reaped still count. */
+    reply_int(&c->out, (long long)kv_size(srv_db(c->srv)));
+}
+
+/* FLUSHDB / FLUSHALL [ASYNC|SYNC]: both accepted, both free synchronously. */
+static void cmd_flushdb(client *c)
+{
+    if (c->argc > 2 || (c->argc == 2 && !arg_is(c, 1, "sync") && !arg_is(c, 1, "async"))) {
+        reply_err_syntax(c);
+        return;
+    }
+    kv_clear(srv_db(c->srv));
+    srv_flushed(c->srv);
+    reply_ok(&c->out);
+}
+
+/* ---- the table ------------------------------------------------------------ */
+
+#define W CMD_WRITE
+#define R CMD_READONLY
+#define F CMD_FAST
+
+cmd cmd_kv_table[] = {
+    /* strings */
+    {"get", cmd_get, 2, R | F, 1, 1, 1,
+     "string", "Return the value of a key", "1.0.0", 0, 0, 0, 0},
+    {"set", cmd_set, -3, W, 1, 1, 1,
+     "string", "Set a key's value, with optional condition and expiry", "1.0.0", 0, 0, 0, 0},
+    {"setnx", cmd_setnx, 3, W | F, 1, 1, 1,
+     "string", "Set a key's value only if the key is absent", "1.0.0", 0, 0, 0, 0},
+    {"setex", cmd_setex, 4, W, 1, 1, 1,
+     "string", "Set a key's value with a TTL in seconds", "2.0.0", 0, 0, 0, 0},
+    {"psetex", cmd_psetex, 4, W, 1, 1, 1,
+     "string", "Set a key's value with a TTL in milliseconds", "2.6.0", 0, 0, 0, 0},
+    {"getset", cmd_getset, 3, W | F, 1, 1, 1,
+     "string", "Set a key's value and return the old one", "1.0.0", 0, 0, 0, 0},
+    {"getdel", cmd_getdel, 2, W | F, 1, 1, 1,
+     "string", "Return a key's value and delete the key", "6.2.0", 0, 0, 0, 0},
+    {"getex", cmd_getex, -2, W | F, 1, 1, 1,
+     "string", "Return a key's value and change its TTL", "6.2.0", 0, 0, 0, 0},
+    {"mget", cmd_mget, -2, R | F, 1, -1, 1,
+     "string", "Return the values of several keys", "1.0.0", 0, 0, 0, 0},
+    {"mset", cmd_mset, -3, W, 1, -1, 2,
+     "string", "Set several keys at once", "1.0.1", 0, 0, 0, 0},
+    {"msetnx", cmd_msetnx, -3, W, 1, -1, 2,
+     "string", "Set several keys only if none of them exists", "1.0.1", 0, 0, 0, 0},
+    {"append", cmd_append, 3, W | F, 1, 1, 1,
+     "string", "Append to a key's value", "2.0.0", 0, 0, 0, 0},
+    {"strlen", cmd_strlen, 2, R | F, 1, 1, 1,
+     "string", "Return the length of a key's value", "2.2.0", 0, 0, 0, 0},
+    {"getrange", cmd_getrange, 4, R, 1, 1, 1,
+     "string", "Return a substring of a key's value", "2.4.0", 0, 0, 0, 0},
+    {"substr", cmd_getrange, 4, R, 1, 1, 1,
+     "string", "Return a substring of a key's value (old name of GETRANGE)", "1.0.0", 0, 0, 0, 0},
+    {"setrange", cmd_setrange, 4, W, 1, 1, 1,
+     "string", "Overwrite part of a key's value at an offset", "2.2.0", 0, 0, 0, 0},
+    {"incr", cmd_incr, 2, W | F, 1, 1, 1,
+     "string", "Add one to a key's integer value", "1.0.0", 0, 0, 0, 0},
+    {"decr", cmd_decr, 2, W | F, 1, 1, 1,
+     "string", "Subtract one from a key's integer value", "1.0.0", 0, 0, 0, 0},
+    {"incrby", cmd_incrby, 3, W | F, 1, 1, 1,
+     "string", "Add an integer to a key's integer value", "1.0.0", 0, 0, 0, 0},
+    {"decrby", cmd_decrby, 3, W | F, 1, 1, 1,
+     "string", "Subtract an integer from a key's integer value", "1.0.0", 0, 0, 0, 0},
+    {"incrbyfloat", cmd_incrbyfloat, 3, W | F, 1, 1, 1,
+     "string", "Add a floating-point number to a key's value", "2.6.0", 0, 0, 0, 0},
+    /* key lifetime */
+    {"expire", cmd_expire, -3, W | F, 1, 1, 1,
+     "generic", "Set a key's TTL in seconds", "1.0.0", 0, 0, 0, 0},
+    {"pexpire", cmd_pexpire, -3, W | F, 1, 1, 1,
+     "generic", "Set a key's TTL in milliseconds", "2.6.0", 0, 0, 0, 0},
+    {"expireat", cmd_expireat, -3, W | F, 1, 1, 1,
+     "generic", "Set a key's expiry as a Unix time in seconds", "1.2.0", 0, 0, 0, 0},
+    {"pexpireat", cmd_pexpireat, -3, W | F, 1, 1, 1,
+     "generic", "Set a key's expiry as a Unix time in milliseconds", "2.6.0", 0, 0, 0, 0},
+    {"expiretime", cmd_expiretime, 2, R | F, 1, 1, 1,
+     "generic", "Return a key's expiry as a Unix time in seconds", "7.0.0", 0, 0, 0, 0},
+    {"pexpiretime", cmd_pexpiretime, 2, R | F, 1, 1, 1,
+     "generic", "Return a key's expiry as a Unix time in milliseconds", "7.0.0", 0, 0, 0, 0},
+    {"ttl", cmd_ttl, 2, R | F, 1, 1, 1,
+     "generic", "Return a key's remaining TTL in seconds", "1.0.0", 0, 0, 0, 0},
+    {"pttl", cmd_pttl, 2, R | F, 1, 1, 1,
+     "generic", "Return a key's remaining TTL in milliseconds", "2.6.0", 0, 0, 0, 0},
+    {"persist", cmd_persist, 2, W | F, 1, 1, 1,
+     "generic", "Remove a key's TTL", "2.2.0", 0, 0, 0, 0},
+    /* keyspace */
+    {"del", cmd_del, -2, W, 1, -1, 1,
+     "generic", "Delete keys", "1.0.0", 0, 0, 0, 0},
+    {"unlink", cmd_del, -2, W | F, 1, -1, 1,
+     "generic", "Delete keys (synchronously in engram)", "4.0.0", 0, 0, 0, 0},
+    {"exists", cmd_exists, -2, R | F, 1, -1, 1,
+     "generic", "Count how many of the given keys exist", "1.0.0", 0, 0, 0, 0},
+    {"touch", cmd_exists, -2, R | F, 1, -1, 1,
+     "generic", "Count how many of the given keys exist (touching them)", "3.2.1", 0, 0, 0, 0},
+    {"type", cmd_type, 2, R | F, 1, 1, 1,
+     "generic", "Return the type of a key's value", "1.0.0", 0, 0, 0, 0},
+    {"keys", cmd_keys, 2, R, 0, 0, 0,
+     "generic", "Return all keys matching a glob pattern", "1.0.0", 0, 0, 0, 0},
+    {"scan", cmd_scan, -2, R, 0, 0, 0,
+     "generic", "Iterate over the keyspace with a cursor", "2.8.0", 0, 0, 0, 0},
+    {"randomkey", cmd_randomkey, 1, R, 0, 0, 0,
+     "generic", "Return a random key", "1.0.0", 0, 0, 0, 0},
+    {"rename", cmd_rename, 3, W, 1, 2, 1,
+     "generic", "Rename a key, replacing the destination", "1.0.0", 0, 0, 0, 0},
+    {"renamenx", cmd_renamenx, 3, W | F, 1, 2, 1,
+     "generic", "Rename a key only if the new name is free", "1.0.0", 0, 0, 0, 0},
+    {"copy", cmd_copy, -3, W, 1, 2, 1,
+     "generic", "Copy a key's value and TTL to another key", "6.2.0", 0, 0, 0, 0},
+    {"dbsize", cmd_dbsize, 1, R | F, 0, 0, 0,
+     "server", "Return the number of keys", "1.0.0", 0, 0, 0, 0},
+    {"flushdb", cmd_flushdb, -1, W, 0, 0, 0,
+     "server", "Delete every key of the database", "1.0.0", 0, 0, 0, 0},
+    {"flushall", cmd_flushdb, -1, W, 0, 0, 0,
+     "server", "Delete every key", "1.0.0", 0, 0, 0, 0},
+    {NULL, NULL, 0, 0, 0, 0, 0, NULL, NULL, NULL, 0, 0, 0, 0},
+};
+
+#undef W
+#undef R
+#undef F

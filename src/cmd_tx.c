@@ -1,0 +1,282 @@
+/* cmd_tx.c -- transactions: MULTI, EXEC, DISCARD, WATCH, UNWATCH.
+ *
+ * MULTI: later commands are checked (name, arity, auth) and queued with
+ * copies of their arguments; a refused one marks the client DIRTY_EXEC so
+ * EXEC aborts with EXECABORT.  EXEC runs the queue back to back on the loop
+ * thread (nothing else runs in between, which is what makes it atomic) and
+ * replies with one array of the replies.
+ *
+ * WATCH: a table maps each watched key to the clients watching it; every
+ * modification (srv_key_modified, including expiry and FLUSH*) marks those
+ * clients DIRTY_CAS and their EXEC returns a null array.  Each client also
+ * lists its own watches so UNWATCH/EXEC/disconnect release them in
+ * O(own watches).  When nobody watches anything, srv_key_modified costs one
+ * branch.
+ *
+ * Loop thread only. */
+#include "server.h"
+
+#include <string.h>
+
+#include "engram/mem.h"
+#include "engram/util.h"
+
+typedef struct wnode {
+    struct wnode *next;          /* hash chain */
+    client **clients;
+    int n, cap;
+    size_t klen;
+    char key[];
+} wnode;
+
+struct watched_key {
+    struct watched_key *next;
+    wnode *node;
+};
+
+struct watch_table {
+    wnode **b;
+    size_t nb;                   /* power of two */
+    size_t nkeys;
+};
+
+static struct watch_table *watch_table(server *s)
+{
+    if (!s->watches) {
+        s->watches = mem_calloc(1, sizeof *s->watches);
+        s->watches->nb = 64;
+        s->watches->b = mem_calloc(64, sizeof *s->watches->b);
+    }
+    return s->watches;
+}
+
+static wnode **watch_slot(struct watch_table *t, const char *key, size_t klen)
+{
+    wnode **pp = &t->b[util_hash(key, klen, 0x77617463) & (t->nb - 1)];
+    while (*pp && !((*pp)->klen == klen && !memcmp((*pp)->key, key, klen))) pp = &(*pp)->next;
+    return pp;
+}
+
+static void watch_grow(struct watch_table *t)
+{
+    size_t nb = t->nb * 2;
+    wnode **b = mem_calloc(nb, sizeof *b);
+    for (size_t i = 0; i < t->nb; i++) {
+        for (wnode *n = t->b[i], *next; n; n = next) {
+            next = n->next;
+            size_t h = util_hash(n->key, n->klen, 0x77617463) & (nb - 1);
+            n->next = b[h];
+            b[h] = n;
+        }
+    }
+    mem_free(t->b);
+    t->b = b;
+    t->nb = nb;
+}
+
+static void watch_key(client *c, const char *key, size_t klen)
+{
+    struct watch_table *t = watch_table(c->srv);
+    for (struct watched_key *w = c->watched; w; w = w->next)
+        if (w->node->klen == klen && !memcmp(w->node->key, key, klen)) return;
+    wnode **pp = watch_slot(t, key, klen);
+    if (!*pp) {
+        wnode *n = mem_calloc(1, sizeof *n + klen);
+        memcpy(n->key, key, klen);
+        n->klen = klen;
+        *pp = n;
+        if (++t->nkeys > t->nb) watch_grow(t);
+        pp = watch_slot(t, key, klen);
+    }
+    wnode *n = *pp;
+    if (n->n == n->cap) {
+        n->cap = n->cap ? n->cap * 2 : 2;
+        n->clients = mem_realloc(n->clients, (size_t)n->cap * sizeof *n->clients);
+    }
+    n->clients[n->n++] = c;
+    struct watched_key *w = mem_alloc(sizeof *w);
+    w->node = n;
+    w->next = c->watched;
+    c->watched = w;
+}
+
+void srv_unwatch_all(client *c)
+{
+    struct watch_table *t = c->srv->watches;
+    while (c->watched) {
+        struct watched_key *w = c->watched;
+        wnode *n = w->node;
+        for (int i = 0; i < n->n; i++) {
+            if (n->clients[i] == c) {
+                n->clients[i] = n->clients[--n->n];
+                break;
+            }
+        }
+        if (n->n == 0) {
+            wnode **pp = watch_slot(t, n->key, n->klen);
+            *pp = n->next;
+            t->nkeys--;
+            mem_free(n->clients);
+            mem_free(n);
+        }
+        c->watched = w->next;
+        mem_free(w);
+    }
+    c->flags &= ~CLIENT_DIRTY_CAS;
+}
+
+void srv_watch_table_free(server *s)
+{
+    if (!s->watches) return;
+    mem_free(s->watches->b);
+    mem_free(s->watches);
+    s->watches = NULL;
+}
+
+/* Mark every client watching key. */
+void srv_watch_touch(server *s, const char *key, size_t klen)
+{
+    struct watch_table *t = s->watches;
+    if (!t || !t->nkeys) return;
+    wnode *n = *watch_slot(t, key, klen);
+    if (!n) return;
+    for (int i = 0; i < n->n; i++) n->clients[i]->flags |= CLIENT_DIRTY_CAS;
+}
+
+/* FLUSHDB/FLUSHALL: every watcher of a key that existed is dirty.  (Redis
+ * marks only keys that existed; with every key gone the difference is a
+ * watch on a key that was already missing, which we conservatively mark
+ * too -- EXEC then retries, never commits on stale data.) */
+void srv_watch_touch_all(server *s)
+{
+    struct watch_table *t = s->watches;
+    if (!t || !t->nkeys) return;
+    for (size_t i = 0; i < t->nb; i++)
+        for (wnode *n = t->b[i]; n; n = n->next)
+            for (int j = 0; j < n->n; j++) n->clients[j]->flags |= CLIENT_DIRTY_CAS;
+}
+
+void srv_multi_discard(client *c)
+{
+    for (int i = 0; i < c->mq_len; i++) {
+        queued_cmd *q = &c->mq[i];
+        for (int j = 0; j < q->argc; j++) mem_free(q->argv[j]);
+        mem_free(q->argv);
+        mem_free(q->argvlen);
+    }
+    mem_free(c->mq);
+    c->mq = NULL;
+    c->mq_len = c->mq_cap = 0;
+    c->flags &= ~(CLIENT_MULTI | CLIENT_DIRTY_EXEC);
+}
+
+static void cmd_multi(client *c)
+{
+    if (c->flags & CLIENT_MULTI) {
+        reply_error(&c->out, "ERR MULTI calls can not be nested");
+        return;
+    }
+    c->flags |= CLIENT_MULTI;
+    reply_ok(&c->out);
+}
+
+static void cmd_discard(client *c)
+{
+    if (!(c->flags & CLIENT_MULTI)) {
+        reply_error(&c->out, "ERR DISCARD without MULTI");
+        return;
+    }
+    srv_multi_discard(c);
+    srv_unwatch_all(c);
+    reply_ok(&c->out);
+}
+
+/* Watched keys that expired since WATCH count as modified (Redis >= 6.0.9):
+ * looking them up now deletes them, and the expire hook marks us dirty. */
+static void exec_check_expired(client *c)
+{
+    for (struct watched_key *w = c->watched; w; w = w->next)
+        kv_find(srv_db(c->srv), w->node->key, w->node->klen, srv_now_ms(c->srv));
+}
+
+static void cmd_exec(client *c)
+{
+    if (!(c->flags & CLIENT_MULTI)) {
+        reply_error(&c->out, "ERR EXEC without MULTI");
+        return;
+    }
+    if (c->flags & CLIENT_DIRTY_EXEC) {
+        reply_error(&c->out, "EXECABORT Transaction discarded because of previous errors.");
+        srv_multi_discard(c);
+        srv_unwatch_all(c);
+        return;
+    }
+    exec_check_expired(c);
+    if (c->flags & CLIENT_DIRTY_CAS) {
+        reply_null_array(&c->out);
+        srv_multi_discard(c);
+        srv_unwatch_all(c);
+        return;
+    }
+    /* Run the queue.  The queue is detached first so that nothing a queued
+     * command does can touch it. */
+    queued_cmd *q = c->mq;
+    int n = c->mq_len;
+    c->mq = NULL;
+    c->mq_len = c->mq_cap = 0;
+    c->flags &= ~CLIENT_MULTI;
+    srv_unwatch_all(c);
+    reply_array(&c->out, n);
+    const char **saved_argv = c->argv;
+    size_t *saved_lens = c->argvlen;
+    int saved_argc = c->argc;
+    c->flags |= CLIENT_IN_EXEC;
+    for (int i = 0; i < n; i++) {
+        c->argc = q[i].argc;
+        c->argv = (const char **)q[i].argv;
+        c->argvlen = q[i].argvlen;
+        cmd_exec_one(c, q[i].c);
+    }
+    c->flags &= ~CLIENT_IN_EXEC;
+    c->argc = saved_argc;
+    c->argv = saved_argv;
+    c->argvlen = saved_lens;
+    c->mq = q;
+    c->mq_len = c->mq_cap = n;
+    srv_multi_discard(c);
+}
+
+static void cmd_watch(client *c)
+{
+    if (c->flags & CLIENT_MULTI) {
+        reply_error(&c->out, "ERR WATCH inside MULTI is not allowed");
+        return;
+    }
+    /* A key already expired is deleted now, before the watch starts. */
+    for (int i = 1; i < c->argc; i++) {
+        kv_find(srv_db(c->srv), c->argv[i], c->argvlen[i], srv_now_ms(c->srv));
+        watch_key(c, c->argv[i], c->argvlen[i]);
+    }
+    reply_ok(&c->out);
+}
+
+static void cmd_unwatch(client *c)
+{
+    srv_unwatch_all(c);
+    reply_ok(&c->out);
+}
+
+cmd cmd_tx_table[] = {
+    {"multi", cmd_multi, 1, CMD_NOMULTI | CMD_FAST | CMD_LOADING | CMD_STALE, 0, 0, 0,
+     "transactions", "Starts a transaction.", "1.2.0", 0, 0, 0, 0},
+    {"exec", cmd_exec, 1, CMD_NOMULTI | CMD_LOADING | CMD_STALE, 0, 0, 0,
+     "transactions", "Executes all commands in a transaction.", "1.2.0", 0, 0, 0, 0},
+    {"discard", cmd_discard, 1, CMD_NOMULTI | CMD_FAST | CMD_LOADING | CMD_STALE, 0, 0, 0,
+     "transactions", "Discards a transaction.", "2.0.0", 0, 0, 0, 0},
+    {"watch", cmd_watch, -2, CMD_NOMULTI | CMD_FAST | CMD_LOADING | CMD_STALE, 1, -1, 1,
+     "transactions", "Monitors changes to keys to determine the execution of a transaction.",
+     "2.2.0", 0, 0, 0, 0},
+    {"unwatch", cmd_unwatch, 1, CMD_FAST | CMD_LOADING | CMD_STALE, 0, 0, 0,
+     "transactions", "Forgets about watched keys of a transaction.", "2.2.0", 0, 0, 0, 0},
+    {NULL, NULL, 0, 0, 0, 0, 0, NULL, NULL, NULL, 0, 0, 0, 0},
+};

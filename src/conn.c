@@ -1,0 +1,329 @@
+/* conn.c -- a client connection: its query buffer, its parser, its reply
+ * buffer, and the read/write handlers on the event loop.
+ *
+ * Input: bytes are read into qbuf; [qpos, qlen) are not consumed yet.  Every
+ * complete request in a read is executed in order (pipelining); a partial
+ * request stays in the buffer and the parser resumes where it stopped.
+ * Protocol errors get Redis's error text, then the connection is closed once
+ * that reply is out.
+ *
+ * Output: replies are appended to `out` and the client is put on the
+ * server's pending list; before the loop sleeps, server.c writes every
+ * pending client directly (one write per client per iteration, however many
+ * commands it pipelined).  Only if the socket is full is a write handler
+ * installed, so replies are never dropped and writes never block.
+ *
+ * Ownership: a client is freed only by client_free(), on the loop thread; a
+ * command may ask for its own client to be closed (flags), never free it. */
+#include "server.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "engram/mem.h"
+#include "engram/util.h"
+#include "log.h"
+
+#define CONN_READ_CHUNK (16 * 1024)
+#define CONN_QBUF_KEEP (32 * 1024)     /* an idle client keeps at most this */
+#define CONN_OBUF_KEEP (64 * 1024)
+
+static void conn_on_readable(ev_loop *l, int fd, void *ud, int mask);
+static void conn_on_writable(ev_loop *l, int fd, void *ud, int mask);
+
+static void conn_limits(const client *c, resp_limits *lim)
+{
+    const config *cfg = &c->srv->cfg;
+    lim->max_bulk_len = cfg->proto_max_bulk_len;
+    lim->max_multibulk = 2147483647LL;
+    lim->max_inline = RESP_INLINE_MAX;
+    lim->unauthenticated = !(c->flags & CLIENT_AUTHED);
+}
+
+client *client_new(server *s, int fd, const char *addr, const char *laddr)
+{
+    client *c = mem_calloc(1, sizeof *c);
+    resp_limits lim;
+
+    c->id = ++s->next_client_id;
+    c->fd = fd;
+    c->srv = s;
+    c->resp = 2;
+    if (!s->cfg.requirepass[0]) c->flags |= CLIENT_AUTHED;
+    snprintf(c->addr, sizeof c->addr, "%s", addr);
+    snprintf(c->laddr, sizeof c->laddr, "%s", laddr);
+    c->ctime_ms = c->last_io_ms = util_mono_ms();
+    reply_init(&c->out, 2);
+    conn_limits(c, &lim);
+    resp_init(&c->parser, &lim);
+    if (fd >= 0 && ev_add(s->loop, fd, EV_READ, conn_on_readable, c) < 0) {
+        reply_fini(&c->out);
+        resp_fini(&c->parser);
+        mem_free(c);
+        return NULL;
+    }
+    c->next = s->clients;
+    if (s->clients) s->clients->prev = c;
+    s->clients = c;
+    s->nclients++;
+    return c;
+}
+
+static void conn_unlink_pending(client *c)
+{
+    server *s = c->srv;
+    if (!c->pending) return;
+    for (client **pp = &s->pending; *pp; pp = &(*pp)->pnext) {
+        if (*pp == c) {
+            *pp = c->pnext;
+            break;
+        }
+    }
+    c->pending = 0;
+    c->pnext = NULL;
+}
+
+void client_free(client *c)
+{
+    server *s;
+    if (!c) return;
+    s = c->srv;
+    if (s->current == c) s->current = NULL;
+    conn_unlink_pending(c);
+    if (c->fd >= 0) {
+        ev_del(s->loop, c->fd, EV_READ | EV_WRITE);
+        close(c->fd);
+    }
+    if (c->prev) c->prev->next = c->next;
+    else s->clients = c->next;
+    if (c->next) c->next->prev = c->prev;
+    s->nclients--;
+    srv_unwatch_all(c);
+    srv_multi_discard(c);
+    resp_fini(&c->parser);
+    reply_fini(&c->out);
+    mem_free(c->qbuf);
+    mem_free(c->name);
+    mem_free(c->lib_name);
+    mem_free(c->lib_ver);
+    mem_free(c);
+}
+
+void client_mark_pending(client *c)
+{
+    if (c->pending || c->fd < 0) return;
+    c->pending = 1;
+    c->pnext = c->srv->pending;
+    c->srv->pending = c;
+}
+
+void client_close_after_reply(client *c)
+{
+    c->flags |= CLIENT_CLOSE_AFTER_REPLY;
+    client_mark_pending(c);
+}
+
+int client_flush(client *c)
+{
+    server *s = c->srv;
+
+    while (reply_pending(&c->out) > 0) {
+        ssize_t n = write(c->fd, c->out.data + c->out.sent, reply_pending(&c->out));
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            if (errno == EAGAIN || errno == EWOULDBLOCK) break;
+            log_msg(LOG_VERBOSE, "Error writing to client %s: %s", c->addr, strerror(errno));
+            client_free(c);
+            return -1;
+        }
+        s->st.net_out += n;
+        reply_consumed(&c->out, (size_t)n);
+        c->last_io_ms = util_mono_ms();
+    }
+    if (reply_pending(&c->out) > 0) {
+        if (!(ev_get_mask(s->loop, c->fd) & EV_WRITE))
+            ev_add(s->loop, c->fd, EV_WRITE, conn_on_writable, c);
+        return 0;
+    }
+    if (ev_get_mask(s->loop, c->fd) & EV_WRITE) ev_del(s->loop, c->fd, EV_WRITE);
+    if (c->flags & CLIENT_CLOSE_AFTER_REPLY) {
+        client_free(c);
+        return -1;
+    }
+    if (c->out.cap > CONN_OBUF_KEEP) {   /* give a burst's memory back */
+        int proto = c->out.proto;
+        reply_fini(&c->out);
+        reply_init(&c->out, proto);
+    }
+    return 0;
+}
+
+static void conn_on_writable(ev_loop *l, int fd, void *ud, int mask)
+{
+    client *c = ud;
+    conn_unlink_pending(c);
+    client_flush(c);
+}
+
+int client_check_obuf(client *c)
+{
+    const config *cfg = &c->srv->cfg;
+    size_t pending = reply_pending(&c->out);
+    int over = 0;
+
+    if (cfg->obuf_hard && pending > (size_t)cfg->obuf_hard) {
+        over = 1;
+    } else if (cfg->obuf_soft && pending > (size_t)cfg->obuf_soft) {
+        int64_t now = util_mono_ms();
+        if (!c->obuf_soft_since_ms) c->obuf_soft_since_ms = now;
+        else if (now - c->obuf_soft_since_ms >= cfg->obuf_soft_seconds * 1000) over = 1;
+    } else {
+        c->obuf_soft_since_ms = 0;
+    }
+    if (!over) return 0;
+    if (!(c->flags & CLIENT_CLOSE_ASAP)) {
+        log_msg(LOG_WARNING, "Client id=%llu addr=%s scheduled to be closed ASAP for "
+                "overcoming of output buffer limits.", (unsigned long long)c->id, c->addr);
+        c->srv->st.obuf_kills++;
+    }
+    c->flags |= CLIENT_CLOSE_ASAP;
+    return 1;
+}
+
+/* Execute every complete request in the buffer, in order. */
+static void conn_process_input(client *c)
+{
+    while (c->qpos < c->qlen && !(c->flags & (CLIENT_CLOSE_AFTER_REPLY | CLIENT_CLOSE_ASAP))) {
+        int rc = resp_parse(&c->parser, c->qbuf + c->qpos, c->qlen - c->qpos);
+        if (rc == RESP_AGAIN) break;
+        if (rc != RESP_OK) {
+            char scratch[128];
+            reply_errorf(&c->out, "%s", resp_strerror(rc, &c->parser, scratch, sizeof scratch));
+            log_msg(LOG_VERBOSE, "Protocol error (%s) from client id=%llu addr=%s",
+                    resp_strerror(rc, &c->parser, scratch, sizeof scratch),
+                    (unsigned long long)c->id, c->addr);
+            c->qpos = c->qlen;
+            client_close_after_reply(c);
+            break;
+        }
+        size_t used = resp_consumed(&c->parser);
+        c->argc = c->parser.argc;
+        c->argv = c->parser.argv;
+        c->argvlen = c->parser.argvlen;
+        if (c->argc > 0) cmd_call(c);
+        c->argc = 0;
+        c->argv = NULL;
+        c->argvlen = NULL;
+        resp_reset(&c->parser);
+        c->qpos += used;
+        if (reply_pending(&c->out)) {
+            client_mark_pending(c);
+            client_check_obuf(c);
+        }
+    }
+    if (c->qpos == c->qlen) {
+        c->qpos = c->qlen = 0;
+        if (c->qcap > CONN_QBUF_KEEP) {
+            mem_free(c->qbuf);
+            c->qbuf = NULL;
+            c->qcap = 0;
+        }
+    }
+}
+
+/* Make room for at least CONN_READ_CHUNK more bytes.  Consumed bytes are
+ * dropped from the front first; the buffer doubles only when one request is
+ * bigger than it. */
+static void conn_reserve(client *c)
+{
+    if (c->qcap - c->qlen >= CONN_READ_CHUNK) return;
+    if (c->qpos > 0) {
+        memmove(c->qbuf, c->qbuf + c->qpos, c->qlen - c->qpos);
+        c->qlen -= c->qpos;
+        c->qpos = 0;
+        if (c->qcap - c->qlen >= CONN_READ_CHUNK) return;
+    }
+    size_t ncap = c->qcap ? c->qcap * 2 : CONN_READ_CHUNK;
+    while (ncap - c->qlen < CONN_READ_CHUNK) ncap *= 2;
+    c->qbuf = mem_realloc(c->qbuf, ncap);
+    c->qcap = ncap;
+}
+
+static void conn_on_readable(ev_loop *l, int fd, void *ud, int mask)
+{
+    client *c = ud;
+    server *s = c->srv;
+    ssize_t n;
+
+    conn_reserve(c);
+    do {
+        n = read(fd, c->qbuf + c->qlen, c->qcap - c->qlen);
+    } while (n < 0 && errno == EINTR);
+    if (n < 0) {
+        if (errno == EAGAIN || errno == EWOULDBLOCK) return;
+        log_msg(LOG_VERBOSE, "Reading from client %s: %s", c->addr, strerror(errno));
+        client_free(c);
+        return;
+    }
+    if (n == 0) {
+        log_msg(LOG_VERBOSE, "Client closed connection id=%llu addr=%s",
+                (unsigned long long)c->id, c->addr);
+        client_free(c);
+        return;
+    }
+    c->qlen += (size_t)n;
+    s->st.net_in += n;
+    c->last_io_ms = util_mono_ms();
+    if (c->qlen - c->qpos > (size_t)s->cfg.client_query_buffer_limit) {
+        log_msg(LOG_WARNING, "Closing client id=%llu addr=%s that reached max query buffer "
+                "length (%zu bytes)", (unsigned long long)c->id, c->addr, c->qlen - c->qpos);
+        s->st.qbuf_kills++;
+        client_free(c);
+        return;
+    }
+    if (c->flags & (CLIENT_CLOSE_AFTER_REPLY | CLIENT_CLOSE_ASAP)) {
+        c->qpos = c->qlen = 0;   /* closing: input is discarded */
+        return;
+    }
+    conn_process_input(c);
+    if (c->flags & CLIENT_CLOSE_ASAP) client_free(c);
+}
+
+void client_update_limits(client *c)
+{
+    resp_limits lim;
+    conn_limits(c, &lim);
+    resp_set_limits(&c->parser, &lim);
+}
+
+void client_info_line(const client *c, char *buf, size_t cap)
+{
+    int64_t now = util_mono_ms();
+    char flags[8];
+    int nf = 0;
+    if (c->flags & CLIENT_MULTI) flags[nf++] = 'x';
+    if (c->flags & CLIENT_DIRTY_CAS) flags[nf++] = 'd';
+    if (c->flags & CLIENT_CLOSE_AFTER_REPLY) flags[nf++] = 'c';
+    if (c->flags & CLIENT_CLOSE_ASAP) flags[nf++] = 'A';
+    if (!nf) flags[nf++] = 'N';
+    flags[nf] = '\0';
+    int fdmask = c->fd >= 0 ? ev_get_mask(c->srv->loop, c->fd) : 0;
+    char cmdname[64];
+    if (!c->last) snprintf(cmdname, sizeof cmdname, "NULL");
+    else if (c->last_sub) snprintf(cmdname, sizeof cmdname, "%s|%s", c->last->name, c->last_sub);
+    else snprintf(cmdname, sizeof cmdname, "%s", c->last->name);
+    snprintf(buf, cap,
+             "id=%llu addr=%s laddr=%s fd=%d name=%s age=%lld idle=%lld flags=%s db=%d "
+             "sub=0 psub=0 ssub=0 multi=%d qbuf=%zu qbuf-free=%zu argv-mem=0 multi-mem=0 "
+             "rbs=%zu rbp=0 obl=0 oll=0 omem=%zu tot-mem=%zu events=%s%s cmd=%s user=default "
+             "redir=-1 resp=%d lib-name=%s lib-ver=%s",
+             (unsigned long long)c->id, c->addr, c->laddr, c->fd, c->name ? c->name : "",
+             (long long)(now - c->ctime_ms) / 1000, (long long)(now - c->last_io_ms) / 1000,
+             flags, c->db, (c->flags & CLIENT_MULTI) ? c->mq_len : -1, c->qlen - c->qpos,
+             c->qcap - c->qlen, c->out.cap, reply_pending(&c->out),
+             c->qcap + c->out.cap + sizeof *c, (fdmask & EV_READ) ? "r" : "",
+             (fdmask & EV_WRITE) ? "w" : "", cmdname, c->resp,
+             c->lib_name ? c->lib_name : "", c->lib_ver ? c->lib_ver : "");
+}

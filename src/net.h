@@ -1,0 +1,26 @@
+/* net.h -- sockets: listening, accepting, per-socket options.  The only
+ * file that calls socket(2)/bind(2)/accept(2).  Errors: 0 / -errno, or -1
+ * with a message in err for the listener (which needs to say which address
+ * failed). */
+#ifndef ENGRAM_NET_H
+#define ENGRAM_NET_H
+
+#include <stddef.h>
+
+#define NET_MAX_LISTEN 16
+
+/* Listen on every address in `bind` (space separated; IPv4 or IPv6 literals
+ * or "*" / "::*" for any) at `port`.  Sockets are non-blocking, CLOEXEC,
+ * SO_REUSEADDR.  Fills fds, returns how many, or -1 with err set. */
+int net_listen(const char *bind, int port, int backlog, int *fds, int maxfds,
+               char *err, size_t errcap);
+
+/* Accept one connection, non-blocking + CLOEXEC + TCP_NODELAY.  Returns the
+ * fd, or -errno (-EAGAIN when none is pending).  addr/laddr get "ip:port". */
+int net_accept(int lfd, char *addr, size_t addrcap, char *laddr, size_t laddrcap);
+
+int net_set_keepalive(int fd, int interval_s);
+/* The port a listening socket is bound to (for --port 0). */
+int net_bound_port(int fd);
+
+#endif

@@ -1,0 +1,320 @@
+/* server.c -- the server: listeners, accepting clients, the periodic cron
+ * (active expiry, idle timeouts, soft output limits), writing replies before
+ * the loop sleeps, signals and shutdown.
+ *
+ * Ordering rule, enforced in srv_before_sleep(): replies produced during an
+ * iteration leave the process only there, after the iteration's commands
+ * have all run.  When the write-ahead log arrives it is flushed (and
+ * fsync'd) at the top of srv_before_sleep, *before* any reply is written:
+ * nothing is acknowledged before it is durable.
+ *
+ * Signals: SIGTERM/SIGINT only set a flag and wake the loop (ev_wake is
+ * async-signal-safe); shutdown itself runs on the loop thread.  SIGPIPE is
+ * ignored: a write to a closed socket returns EPIPE, handled as a close.
+ *
+ * Loop thread only. */
+#include "server.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include "engram/mem.h"
+#include "engram/util.h"
+#include "log.h"
+#include "net.h"
+
+#define SRV_RESERVED_FDS 32      /* listeners, log, pipes, files */
+
+static server *srv_signal_target;
+
+int64_t srv_now_ms(const server *s) { return s->cmd_time_ms; }
+kv *srv_db(server *s) { return s->db; }
+config *srv_config(server *s) { return &s->cfg; }
+
+void srv_key_modified(server *s, const char *key, size_t klen)
+{
+    s->dirty++;
+    srv_watch_touch(s, key, klen);
+}
+
+void srv_flushed(server *s)
+{
+    s->dirty++;
+    srv_watch_touch_all(s);
+}
+
+kv_entry *srv_lookup_read(server *s, const char *key, size_t klen)
+{
+    kv_entry *e = kv_find(s->db, key, klen, s->cmd_time_ms);
+    if (e) s->st.keyspace_hits++;
+    else s->st.keyspace_misses++;
+    return e;
+}
+
+long long srv_ops_per_sec(const server *s)
+{
+    long long sum = 0;
+    for (int i = 0; i < 16; i++) sum += s->ops_samples[i];
+    return sum / 16;
+}
+
+/* One sample of commands/s per cron tick (Redis's trackInstantaneousMetric). */
+static void srv_sample_ops(server *s)
+{
+    int64_t now = util_mono_ms();
+    int64_t dt = now - s->ops_last_ms;
+    if (dt <= 0) return;
+    s->ops_samples[s->ops_idx] = (s->st.cmds - s->ops_last_cmds) * 1000 / dt;
+    s->ops_idx = (s->ops_idx + 1) % 16;
+    s->ops_last_cmds = s->st.cmds;
+    s->ops_last_ms = now;
+}
+
+static void srv_on_expire(void *ud, const char *key, size_t klen)
+{
+    server *s = ud;
+    s->st.expired_keys++;
+    srv_watch_touch(s, key, klen);
+}
+
+/* ---- accepting ------------------------------------------------------------ */
+
+static void srv_on_accept(ev_loop *l, int lfd, void *ud, int mask)
+{
+    server *s = ud;
+    /* Accept a bounded batch per wake-up so one busy listener cannot starve
+     * the clients already connected. */
+    for (int i = 0; i < 1000; i++) {
+        char addr[64], laddr[64];
+        int fd = net_accept(lfd, addr, sizeof addr, laddr, sizeof laddr);
+        if (fd == -EAGAIN) return;
+        if (fd < 0) {
+            log_msg(LOG_WARNING, "Accepting client connection: %s", strerror(-fd));
+            return;
+        }
+        s->st.conns++;
+        if (s->nclients >= (size_t)s->cfg.maxclients) {
+            static const char msg[] = "-ERR max number of clients reached\r\n";
+            /* Best effort: the socket is new and empty, so this small write
+             * fits; the client is refused either way. */
+            if (write(fd, msg, sizeof msg - 1) < 0) { /* nothing to do */ }
+            close(fd);
+            s->st.rejected_conns++;
+            continue;
+        }
+        if (s->cfg.tcp_keepalive > 0) net_set_keepalive(fd, (int)s->cfg.tcp_keepalive);
+        client *c = client_new(s, fd, addr, laddr);
+        if (!c) {
+            log_msg(LOG_WARNING, "Error registering fd event for the new client: fd=%d", fd);
+            close(fd);
+            continue;
+        }
+        log_msg(LOG_VERBOSE, "Accepted %s", addr);
+    }
+}
+
+/* ---- cron ----------------------------------------------------------------- */
+
+/* Redis's active expiry, simplified: sample 20 keys with a TTL; go again
+ * while more than a quarter of a sample had expired, within ~25% of the
+ * cron period. */
+static void srv_active_expire(server *s)
+{
+    int64_t deadline = util_mono_us() + 250000 / s->cfg.hz;
+    s->cmd_time_ms = util_wall_ms();
+    for (;;) {
+        size_t n = kv_expire_cycle(s->db, s->cmd_time_ms, 20, &s->rng);
+        if (n <= 5 || util_mono_us() > deadline) break;
+    }
+}
+
+static void srv_client_timeouts(server *s)
+{
+    int64_t now = util_mono_ms();
+    for (client *c = s->clients, *next; c; c = next) {
+        next = c->next;
+        if (s->cfg.timeout > 0 && now - c->last_io_ms > s->cfg.timeout * 1000) {
+            log_msg(LOG_VERBOSE, "Closing idle client id=%llu addr=%s",
+                    (unsigned long long)c->id, c->addr);
+            client_free(c);
+            continue;
+        }
+        if (reply_pending(&c->out) && client_check_obuf(c)) client_free(c);
+    }
+}
+
+static int srv_cron(ev_loop *l, long long id, void *ud)
+{
+    server *s = ud;
+    if (s->active_expire) srv_active_expire(s);
+    srv_client_timeouts(s);
+    srv_sample_ops(s);
+    return 1000 / s->cfg.hz;
+}
+
+/* ---- before sleep: write replies ------------------------------------------ */
+
+static void srv_before_sleep(ev_loop *l, void *ud)
+{
+    server *s = ud;
+    /* (The write-ahead log is flushed here, before the replies below.) */
+    while (s->pending) {
+        client *c = s->pending;
+        s->pending = c->pnext;
+        c->pnext = NULL;
+        c->pending = 0;
+        if (c->flags & CLIENT_CLOSE_ASAP) {
+            client_free(c);
+            continue;
+        }
+        client_flush(c);
+    }
+    if (s->shutdown_signal && !s->shutting_down) srv_shutdown(s);
+}
+
+/* ---- signals and shutdown -------------------------------------------------- */
+
+static void srv_on_signal(int sig)
+{
+    if (!srv_signal_target) return;
+    if (srv_signal_target->shutdown_signal) {
+        /* Second signal while shutting down: leave at once, as Redis does. */
+        _exit(1);
+    }
+    srv_signal_target->shutdown_signal = sig;
+    ev_wake(srv_signal_target->loop);
+}
+
+static void srv_on_wake(ev_loop *l, void *ud)
+{
+    /* Nothing to do: before-sleep checks the shutdown flag each iteration. */
+}
+
+static void srv_signals(server *s)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = SIG_IGN;
+    sigaction(SIGPIPE, &sa, NULL);
+    sa.sa_handler = srv_on_signal;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = SA_RESTART;
+    srv_signal_target = s;
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+}
+
+/* Stop accepting, give every client's pending replies a last chance to go
+ * out (bounded: a client that does not read is not waited for), stop. */
+void srv_shutdown(server *s)
+{
+    s->shutting_down = 1;
+    log_msg(LOG_WARNING, "%s received, scheduling shutdown...",
+            s->shutdown_signal == SIGINT ? "Received SIGINT" :
+            s->shutdown_signal == SIGTERM ? "Received SIGTERM" : "SHUTDOWN");
+    for (int i = 0; i < s->nlfds; i++) {
+        ev_del(s->loop, s->lfds[i], EV_READ);
+        close(s->lfds[i]);
+    }
+    s->nlfds = 0;
+    int64_t deadline = util_mono_ms() + 1000;
+    for (;;) {
+        int left = 0;
+        for (client *c = s->clients, *next; c; c = next) {
+            next = c->next;
+            if (!(c->flags & CLIENT_CLOSE_ASAP) && reply_pending(&c->out) &&
+                client_flush(c) == 0 && reply_pending(&c->out))
+                left++;
+        }
+        if (!left || util_mono_ms() > deadline) break;
+        usleep(1000);
+    }
+    log_msg(LOG_WARNING, "engram is now ready to exit, bye bye...");
+    ev_stop(s->loop);
+}
+
+/* ---- start-up -------------------------------------------------------------- */
+
+/* Raise RLIMIT_NOFILE to fit maxclients, or lower maxclients to what the
+ * system allows, as Redis does (with a warning). */
+static void srv_adjust_fd_limit(server *s)
+{
+    struct rlimit rl;
+    rlim_t want = (rlim_t)s->cfg.maxclients + SRV_RESERVED_FDS;
+    if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur >= want) return;
+    rlim_t best = want;
+    while (best > rl.rlim_cur) {
+        struct rlimit try = {best, rl.rlim_max > best ? rl.rlim_max : best};
+        if (setrlimit(RLIMIT_NOFILE, &try) == 0) return;
+        if (best - rl.rlim_cur < 16) break;
+        best -= 16;
+    }
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur > SRV_RESERVED_FDS) {
+        int maxc = (int)(rl.rlim_cur - SRV_RESERVED_FDS);
+        log_msg(LOG_WARNING, "You requested maxclients of %d requiring at least %llu max file "
+                "descriptors; the system allows %llu, so maxclients is now %d.",
+                s->cfg.maxclients, (unsigned long long)want, (unsigned long long)rl.rlim_cur, maxc);
+        s->cfg.maxclients = maxc;
+    }
+}
+
+int srv_apply_maxclients(server *s)
+{
+    srv_adjust_fd_limit(s);
+    return ev_resize(s->loop, s->cfg.maxclients + SRV_RESERVED_FDS + 96);
+}
+
+int srv_init(server *s, char *err, size_t errcap)
+{
+    uint64_t seed = (uint64_t)util_wall_us() ^ ((uint64_t)getpid() << 32);
+    int n;
+
+    s->rng = seed;
+    s->start_wall_ms = util_wall_ms();
+    s->start_mono_ms = util_mono_ms();
+    s->active_expire = 1;
+    s->cmd_time_ms = s->start_wall_ms;
+    s->ops_last_ms = s->start_mono_ms;
+    s->db = kv_new(util_rand64(&s->rng));
+    kv_set_expire_hook(s->db, srv_on_expire, s);
+    cmd_init();
+    srv_adjust_fd_limit(s);
+    s->loop = ev_new(s->cfg.maxclients + SRV_RESERVED_FDS + 96);
+    if (!s->loop) {
+        snprintf(err, errcap, "could not create the event loop: %s", strerror(errno));
+        return -1;
+    }
+    n = net_listen(s->cfg.bind, s->cfg.port, s->cfg.tcp_backlog, s->lfds, NET_MAX_LISTEN, err, errcap);
+    if (n < 0) return -1;
+    s->nlfds = n;
+    s->port = net_bound_port(s->lfds[0]);
+    for (int i = 0; i < n; i++) {
+        if (ev_add(s->loop, s->lfds[i], EV_READ, srv_on_accept, s) < 0) {
+            snprintf(err, errcap, "could not watch the listening socket");
+            return -1;
+        }
+    }
+    s->cron_id = ev_timer_add(s->loop, 1, srv_cron, s);
+    ev_set_before_sleep(s->loop, srv_before_sleep, s);
+    ev_set_wake_handler(s->loop, srv_on_wake, s);
+    srv_signals(s);
+    return 0;
+}
+
+void srv_fini(server *s)
+{
+    while (s->clients) client_free(s->clients);
+    for (int i = 0; i < s->nlfds; i++) close(s->lfds[i]);
+    s->nlfds = 0;
+    srv_watch_table_free(s);
+    kv_free(s->db);
+    s->db = NULL;
+    ev_free(s->loop);
+    s->loop = NULL;
+    srv_signal_target = NULL;
+}

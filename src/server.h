@@ -1,0 +1,233 @@
+/* server.h -- the server's private contract: the server state, the client,
+ * the command table entry, and the few services command handlers use.
+ *
+ * Threads: everything declared here belongs to the event-loop thread.
+ *
+ * Command handlers (cmd_*.c) are `void handler(client *c)`.  Rules:
+ *   - c->argv[0..argc) / c->argvlen are the request's arguments, valid only
+ *     during the call (they point into the query buffer); copy what you keep.
+ *   - Arity was already checked by dispatch (cmd.arity: N = exactly N,
+ *     -N = at least N, argv[0] included).
+ *   - Validate everything first, then mutate, then reply exactly once
+ *     (an aggregate counts as one reply) into c->out with reply_*().
+ *     A rejected command leaves the keyspace untouched.
+ *   - Use srv_now_ms(c->srv) for expiry decisions: it is fixed for the
+ *     duration of one command (as Redis's cached command time), so a key
+ *     cannot expire half-way through a command.
+ *   - After modifying a key, call srv_key_modified(srv, key, klen) (WATCH
+ *     invalidation, dirty counter); after FLUSH*, srv_flushed(srv).
+ *   - Error texts follow Redis exactly where Redis has the command. */
+#ifndef ENGRAM_SERVER_H
+#define ENGRAM_SERVER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "engram/config.h"
+#include "engram/ev.h"
+#include "engram/kv.h"
+#include "engram/reply.h"
+#include "engram/resp.h"
+
+typedef struct server server;
+typedef struct client client;
+typedef void cmd_fn(client *c);
+
+/* Command flags (Redis's names where they exist). */
+enum {
+    CMD_WRITE = 1 << 0,      /* may modify the keyspace */
+    CMD_READONLY = 1 << 1,
+    CMD_FAST = 1 << 2,       /* O(1) or O(log n) */
+    CMD_NOAUTH = 1 << 3,     /* allowed before AUTH (AUTH, HELLO, QUIT) */
+    CMD_ADMIN = 1 << 4,
+    CMD_NOMULTI = 1 << 5,    /* executes immediately even inside MULTI
+                                (MULTI, EXEC, DISCARD, WATCH, QUIT...) */
+    CMD_NOSCRIPT = 1 << 6,
+    CMD_STALE = 1 << 7,
+    CMD_LOADING = 1 << 8,
+};
+
+typedef struct cmd {
+    const char *name;        /* lower case */
+    cmd_fn *fn;
+    int arity;
+    unsigned flags;
+    int first_key, last_key, key_step;   /* Redis key spec: last -1 = to end */
+    const char *group;       /* "string", "generic", "server", "connection", "transactions", "vector" */
+    const char *summary;
+    const char *since;       /* Redis version it appeared in (or engram's) */
+    /* stats (INFO commandstats) */
+    long long calls, usec, rejected, failed;
+} cmd;
+
+/* Client flags. */
+enum {
+    CLIENT_CLOSE_AFTER_REPLY = 1 << 0,  /* flush replies, then close */
+    CLIENT_CLOSE_ASAP = 1 << 1,         /* close without flushing */
+    CLIENT_MULTI = 1 << 2,
+    CLIENT_DIRTY_CAS = 1 << 3,          /* a WATCHed key changed */
+    CLIENT_DIRTY_EXEC = 1 << 4,         /* a command was refused while queuing */
+    CLIENT_AUTHED = 1 << 5,
+    CLIENT_IN_EXEC = 1 << 6,
+};
+
+typedef struct queued_cmd {
+    cmd *c;
+    int argc;
+    char **argv;             /* owned copies */
+    size_t *argvlen;
+} queued_cmd;
+
+struct client {
+    uint64_t id;
+    int fd;
+    server *srv;
+    unsigned flags;
+    int resp;                /* 2 or 3; mirrors out.proto */
+    int db;                  /* always 0 */
+    /* input: bytes [qpos, qlen) of qbuf are not consumed yet */
+    char *qbuf;
+    size_t qpos, qlen, qcap;
+    resp_parser parser;
+    /* output */
+    reply out;
+    int64_t obuf_soft_since_ms;  /* when the soft output limit was first exceeded, 0 = not */
+    /* the command being executed */
+    int argc;
+    const char **argv;
+    size_t *argvlen;
+    cmd *cur;
+    cmd *last;
+    const char *last_sub;    /* its subcommand, for CLIENT LIST's cmd=x|y */
+    /* identity */
+    char *name, *lib_name, *lib_ver;
+    char addr[64], laddr[64];
+    int64_t ctime_ms, last_io_ms;
+    /* MULTI / WATCH */
+    queued_cmd *mq;
+    int mq_len, mq_cap;
+    struct watched_key *watched;   /* singly linked list of this client's WATCHes */
+    /* links */
+    client *prev, *next;     /* server's client list */
+    client *pnext;           /* server's pending-write list */
+    int pending;             /* on that list */
+};
+
+/* Counters shown by INFO stats and reset by CONFIG RESETSTAT. */
+typedef struct server_stats {
+    long long conns;             /* total_connections_received */
+    long long cmds;              /* total_commands_processed */
+    long long rejected_conns;
+    long long expired_keys;
+    long long keyspace_hits, keyspace_misses;
+    long long net_in, net_out;   /* bytes */
+    long long errors;            /* total_error_replies */
+    long long obuf_kills;        /* clients closed for their output buffer */
+    long long qbuf_kills;
+} server_stats;
+
+struct watch_table;
+
+struct server {
+    config cfg;
+    ev_loop *loop;
+    kv *db;
+    int lfds[16];
+    int nlfds;
+    int port;                    /* actual port (cfg.port may be 0) */
+    client *clients;             /* all connected clients */
+    size_t nclients;
+    client *pending;             /* clients with replies to write, via pnext */
+    uint64_t next_client_id;
+    int64_t start_wall_ms, start_mono_ms;
+    int64_t cmd_time_ms;         /* "now" for the command being executed */
+    long long dirty;             /* writes since start (rdb_changes_since_last_save) */
+    server_stats st;
+    uint64_t rng;
+    struct watch_table *watches;
+    long long cron_id;
+    int active_expire;           /* DEBUG SET-ACTIVE-EXPIRE */
+    volatile int shutdown_signal;  /* set by the signal handler */
+    int shutting_down;
+    int exit_code;
+    client *current;             /* client whose command is running */
+    long long ops_samples[16];   /* commands/s, sampled by the cron */
+    int ops_idx;
+    long long ops_last_cmds;
+    int64_t ops_last_ms;
+};
+
+/* ---- connections (conn.c) ------------------------------------------------ */
+client *client_new(server *s, int fd, const char *addr, const char *laddr);
+/* Close now: unregister, close the fd, free everything. */
+void client_free(client *c);
+/* Write as much pending output as the socket takes; installs the write
+ * handler if some is left.  Returns 0, or -1 if the client was freed. */
+int client_flush(client *c);
+/* Queue the client for a write in before-sleep. */
+void client_mark_pending(client *c);
+/* Close after the pending replies are written. */
+void client_close_after_reply(client *c);
+/* Re-read the parser limits (after AUTH or CONFIG SET proto-max-bulk-len). */
+void client_update_limits(client *c);
+/* One line of CLIENT LIST / CLIENT INFO. */
+void client_info_line(const client *c, char *buf, size_t cap);
+/* Apply the output-buffer limits; returns 1 if the client was scheduled to
+ * be closed. */
+int client_check_obuf(client *c);
+
+/* ---- life cycle (server.c) ------------------------------------------------- */
+/* Listen, create the loop and the keyspace.  -1 with a message on failure. */
+int srv_init(server *s, char *err, size_t errcap);
+void srv_fini(server *s);
+/* Begin a clean shutdown: stop accepting, flush replies, stop the loop. */
+void srv_shutdown(server *s);
+/* Re-size the loop and the fd limit after maxclients changed. */
+int srv_apply_maxclients(server *s);
+
+/* ---- services for command handlers (server.c) ---------------------------- */
+int64_t srv_now_ms(const server *s);
+kv *srv_db(server *s);
+config *srv_config(server *s);
+void srv_key_modified(server *s, const char *key, size_t klen);
+void srv_flushed(server *s);
+/* Commands per second over the last ~1.6 s (INFO instantaneous_ops_per_sec). */
+long long srv_ops_per_sec(const server *s);
+/* Look a key up for reading, counting keyspace hits and misses. */
+kv_entry *srv_lookup_read(server *s, const char *key, size_t klen);
+
+/* Reply the standard errors. */
+void reply_err_arity(client *c);             /* wrong number of arguments for 'x' command */
+void reply_err_arity_name(client *c, const char *name);
+void reply_err_syntax(client *c);            /* ERR syntax error */
+void reply_err_int(client *c);               /* ERR value is not an integer or out of range */
+
+/* Argument parsing helpers: return 1 and set *out, or reply the Redis error
+ * and return 0. */
+int arg_ll(client *c, int i, long long *out);                 /* "value is not an integer or out of range" */
+int arg_ll_range(client *c, int i, long long min, long long max, long long *out, const char *errmsg);
+int arg_is(const client *c, int i, const char *word);         /* case-insensitive compare */
+
+/* ---- transactions (cmd_tx.c) ----------------------------------------------- */
+void srv_unwatch_all(client *c);    /* drop every WATCH of c */
+void srv_multi_discard(client *c);  /* drop the MULTI queue and state */
+void srv_watch_table_free(server *s);
+void srv_watch_touch(server *s, const char *key, size_t klen);
+void srv_watch_touch_all(server *s);
+
+/* ---- command table (cmd.c) ------------------------------------------------ */
+void cmd_init(void);                /* merge the tables; once, at start-up */
+cmd *cmd_lookup(const char *name, size_t len);
+size_t cmd_count(void);
+cmd *cmd_at(size_t i);
+/* Run c->argv as a command (arity, auth, MULTI queuing, stats). */
+void cmd_call(client *c);
+/* Execute one command for EXEC (no queuing). */
+void cmd_exec_one(client *c, cmd *k);
+
+/* Handler tables defined in the cmd_*.c files, each NULL-name terminated. */
+extern cmd cmd_kv_table[];
+extern cmd cmd_admin_table[];
+extern cmd cmd_tx_table[];
+
+#endif
