@@ -1,0 +1,281 @@
+/* bench_kernels.c -- speed of every distance kernel variant this CPU runs.
+ *
+ * For each supported variant, metric (l2, dot) and dimension it measures:
+ *   pair-l1    k->l2sq / k->dot over a query and 4 base vectors that stay
+ *              in L1 (at most 30 KB) -- the HNSW case: one distance per call,
+ *              through the function pointer, as the index calls it.
+ *   many-l1    k->*_many over 8 base vectors in L1 (at most 54 KB with the
+ *              query; L2-resident at 1536): the best case the kernels reach.
+ *   many-dram  k->*_many over a 64 MB block, one pass, so the vectors stream
+ *              from memory: reports GB/s of base vectors read.
+ * Cosine is not measured separately: vectors are normalised on insert, so
+ * cosine runs the dot kernel (1 - dot).
+ *
+ * Figures
+ *   ns         per distance; the best of many short timed samples, since
+ *              noise (other processes on shared cores) only ever adds time.
+ *   gflops     2*dim flops per dot (mul+add, one FMA), 3*dim per l2 (sub,
+ *              mul, add) divided by ns.
+ *   speedup_vs_scalar  scalar's ns / this ns, same metric, dim, mode, run.
+ *   pct_of_peak        gflops / the measured peak below.
+ *   fma_pct_of_peak    2*dim/ns / peak: how busy the FMA units are (the
+ *              same as pct_of_peak for dot; for l2 the sub runs beside it).
+ * Peak: on x86 the AVX-512 / AVX2 files carry a probe that runs only
+ * independent FMAs on registers (no loads); its rate is the core's peak FMA
+ * throughput at the current clock.  A chain of dependent integer adds (one
+ * per cycle) estimates that clock, giving FMAs per cycle as a sanity check
+ * against the CPU's data sheet.
+ *
+ * Usage: bench_kernels [dim ...]   (default: 128 384 768 1536)
+ *
+ * A benchmark, never a test: it prints one JSON line per result and asserts
+ * nothing about speed. */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "engram/dist.h"
+
+/* Many short samples, keep the best: on shared cores noise only ever adds
+ * time, and a clean 0.2 ms window is far likelier than a clean 20 ms one.
+ * In-cache cases take samples of >= BENCH_SAMPLE_NS until BENCH_BUDGET_NS
+ * is spent; a DRAM sample is one full pass, BENCH_DRAM_SAMPLES of them. */
+#define BENCH_SAMPLE_NS 2e5
+#define BENCH_BUDGET_NS 6e7
+#define BENCH_DRAM_SAMPLES 11
+#define BENCH_DRAM_BYTES (64u << 20)
+#define BENCH_PAIR_VECS 4
+#define BENCH_MANY_VECS 8
+
+static const size_t bench_default_dims[] = {128, 384, 768, 1536};
+#define BENCH_MAX_DIM 65536
+enum { MODE_PAIR_L1, MODE_MANY_L1, MODE_MANY_DRAM, MODE_COUNT };
+static const char *const mode_names[] = {"pair-l1", "many-l1", "many-dram"};
+
+static double now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
+}
+
+static float *floats_new(size_t n)
+{
+    /* 64-byte aligned: the benchmark measures the kernels, not line splits
+     * (the tests cover unaligned pointers). */
+    float *p = aligned_alloc(64, (n * sizeof(float) + 63) & ~(size_t)63);
+    if (!p) {
+        fprintf(stderr, "bench_kernels: out of memory\n");
+        exit(1);
+    }
+    uint64_t s = 0x2545F4914F6CDD1Dull ^ n;
+    for (size_t i = 0; i < n; i++) {
+        s ^= s << 13, s ^= s >> 7, s ^= s << 17;
+        p[i] = (float)((double)(s >> 40) / (double)(1u << 23) - 1.0);
+    }
+    return p;
+}
+
+/* The sink keeps results observable so no call can be elided. */
+static volatile float bench_sink;
+
+typedef struct bench_data {
+    const float *q, *base;  /* base: n vectors, dim floats apart */
+    size_t n, dim;
+    float *out;
+} bench_data;
+
+/* Runs `reps` repetitions of one mode; returns distances computed.  The
+ * fields are copied to locals first: through `d` the compiler would have to
+ * reload them after every call (the callee might change *d), and that alone
+ * costs the pair kernels ~25% at dim 768 -- a cost of this loop, not of the
+ * kernels. */
+static size_t bench_run(const dist_kernels *k, int l2, int mode, const bench_data *d,
+                        size_t reps)
+{
+    const float *q = d->q, *base = d->base;
+    const size_t n = d->n, dim = d->dim;
+    float *out = d->out, acc = 0.0f;
+    dist_pair_fn *pair = l2 ? k->l2sq : k->dot;
+    dist_many_fn *many = l2 ? k->l2sq_many : k->dot_many;
+    for (size_t r = 0; r < reps; r++) {
+        if (mode == MODE_PAIR_L1) {
+            for (size_t i = 0; i < n; i++) acc += pair(q, base + i * dim, dim);
+        } else {
+            many(q, base, n, dim, dim, out);
+            acc += out[r % n];
+        }
+    }
+    bench_sink = acc;
+    return reps * n;
+}
+
+/* ns per distance: the best of many samples (see BENCH_SAMPLE_NS). */
+static double bench_ns(const dist_kernels *k, int l2, int mode, const bench_data *d)
+{
+    size_t reps = 1;
+    if (mode != MODE_MANY_DRAM) {
+        for (;;) { /* calibrate; also warms the caches */
+            double t0 = now_ns();
+            bench_run(k, l2, mode, d, reps);
+            if (now_ns() - t0 >= BENCH_SAMPLE_NS) break;
+            reps *= 2;
+        }
+    }
+    double best = 1e300, start = now_ns();
+    for (int s = 0;; s++) {
+        double t0 = now_ns();
+        size_t count = bench_run(k, l2, mode, d, reps);
+        double t1 = now_ns(), ns = (t1 - t0) / (double)count;
+        if (ns < best) best = ns;
+        if (mode == MODE_MANY_DRAM ? s + 1 >= BENCH_DRAM_SAMPLES : t1 - start >= BENCH_BUDGET_NS)
+            break;
+    }
+    return best;
+}
+
+/* ---- peak -------------------------------------------------------------------- */
+
+#if defined(__x86_64__)
+/* Bench-only hooks in src/dist_avx2.c and src/dist_avx512.c, not part of
+ * dist.h: iters x (12 x 8 | 16 x 16) lanes of independent FMAs. */
+float dist_avx2_peak_probe(size_t iters);
+float dist_avx512_peak_probe(size_t iters);
+
+/* One dependent add per cycle, ten per iteration: the loop's own counter
+ * runs in parallel, so the chain sets the pace. */
+static double bench_ghz(void)
+{
+    const size_t iters = 100000; /* ~0.3 ms */
+    double best = 0;
+    for (int s = 0; s < 200; s++) {
+        uint64_t x = 0;
+        double t0 = now_ns();
+        for (size_t i = 0; i < iters; i++)
+            __asm__ volatile("add $1, %0\n\tadd $1, %0\n\tadd $1, %0\n\tadd $1, %0\n\t"
+                             "add $1, %0\n\tadd $1, %0\n\tadd $1, %0\n\tadd $1, %0\n\t"
+                             "add $1, %0\n\tadd $1, %0"
+                             : "+r"(x));
+        double ghz = (double)iters * 10.0 / (now_ns() - t0);
+        if (ghz > best) best = ghz;
+    }
+    return best;
+}
+
+/* GFLOP/s of the probe for `name`, or 0 if the CPU lacks it. */
+static double bench_peak(const char *name, int *lanes)
+{
+    float (*probe)(size_t);
+    double flops_per_iter;
+    if (strcmp(name, "avx512") == 0) {
+        probe = dist_avx512_peak_probe, flops_per_iter = 16.0 * 16 * 2, *lanes = 16;
+    } else if (strcmp(name, "avx2") == 0) {
+        probe = dist_avx2_peak_probe, flops_per_iter = 12.0 * 8 * 2, *lanes = 8;
+    } else {
+        return 0;
+    }
+    if (!dist_kernels_by_name(name)) return 0;
+    const size_t iters = 100000; /* ~0.2 ms */
+    double best = 0;
+    for (int s = 0; s < 200; s++) {
+        double t0 = now_ns();
+        bench_sink = probe(iters);
+        double g = (double)iters * flops_per_iter / (now_ns() - t0);
+        if (g > best) best = g;
+    }
+    return best;
+}
+
+/* Prints one line per probe and returns the machine's peak (the best). */
+static double bench_report_peak(void)
+{
+    double ghz = bench_ghz(), peak = 0;
+    const char *names[] = {"avx512", "avx2"};
+    for (int i = 0; i < 2; i++) {
+        int lanes = 0;
+        double g = bench_peak(names[i], &lanes);
+        if (g <= 0) continue;
+        printf("{\"bench\":\"kernel-peak\",\"variant\":\"%s\",\"gflops\":%.1f,"
+               "\"ghz_est\":%.2f,\"fma_per_cycle\":%.2f,\"lanes\":%d}\n",
+               names[i], g, ghz, g / (ghz * 2.0 * lanes), lanes);
+        if (g > peak) peak = g;
+    }
+    return peak;
+}
+#else
+static double bench_report_peak(void)
+{
+    return 0; /* no probe for this architecture: pct_of_peak omitted */
+}
+#endif
+
+/* ---- main -------------------------------------------------------------------- */
+
+static void bench_print(const char *variant, int l2, size_t dim, int mode, double ns,
+                        double scalar_ns, double peak)
+{
+    double flops = (l2 ? 3.0 : 2.0) * (double)dim, gflops = flops / ns;
+    printf("{\"bench\":\"kernel\",\"variant\":\"%s\",\"metric\":\"%s\",\"dim\":%zu,"
+           "\"mode\":\"%s\",\"ns\":%.2f,\"gflops\":%.2f,\"speedup_vs_scalar\":%.2f",
+           variant, l2 ? "l2" : "dot", dim, mode_names[mode], ns, gflops, scalar_ns / ns);
+    if (peak > 0)
+        printf(",\"pct_of_peak\":%.1f,\"fma_pct_of_peak\":%.1f", 100.0 * gflops / peak,
+               100.0 * 2.0 * (double)dim / ns / peak);
+    if (mode == MODE_MANY_DRAM) printf(",\"gbps\":%.2f", (double)dim * sizeof(float) / ns);
+    printf("}\n");
+    fflush(stdout);
+}
+
+int main(int argc, char **argv)
+{
+    size_t dims[64], ndims = 0;
+    for (int a = 1; a < argc && ndims < 64; a++) {
+        char *end;
+        unsigned long d = strtoul(argv[a], &end, 10);
+        if (*end || d == 0 || d > BENCH_MAX_DIM) {
+            fprintf(stderr, "usage: bench_kernels [dim ...]  (1..%d)\n", BENCH_MAX_DIM);
+            return 2;
+        }
+        dims[ndims++] = d;
+    }
+    if (ndims == 0)
+        for (; ndims < sizeof bench_default_dims / sizeof bench_default_dims[0]; ndims++)
+            dims[ndims] = bench_default_dims[ndims];
+
+    const char *const *names = dist_compiled_names();
+    printf("{\"bench\":\"kernel-note\",\"note\":\"cosine runs the dot kernel (1 - dot of "
+           "normalised vectors); flops: dot 2*dim, l2 3*dim\"}\n");
+    double peak = bench_report_peak();
+
+    size_t dram_floats = BENCH_DRAM_BYTES / sizeof(float);
+    float *block = floats_new(dram_floats + BENCH_MAX_DIM);
+    float *out = malloc((dram_floats + 1) * sizeof *out);
+    if (!out) return 1;
+
+    for (size_t di = 0; di < ndims; di++) {
+        size_t dim = dims[di];
+        float *q = floats_new(dim);
+        for (int mode = 0; mode < MODE_COUNT; mode++) {
+            bench_data d = {.q = q, .base = block, .dim = dim, .out = out};
+            d.n = mode == MODE_PAIR_L1   ? BENCH_PAIR_VECS
+                  : mode == MODE_MANY_L1 ? BENCH_MANY_VECS
+                                         : dram_floats / dim;
+            for (int l2 = 0; l2 <= 1; l2++) {
+                double scalar_ns = bench_ns(&dist_scalar_kernels, l2, mode, &d);
+                bench_print("scalar", l2, dim, mode, scalar_ns, scalar_ns, peak);
+                for (size_t v = 0; names[v]; v++) {
+                    const dist_kernels *k = dist_kernels_by_name(names[v]);
+                    if (!k || k == &dist_scalar_kernels) continue;
+                    bench_print(k->name, l2, dim, mode, bench_ns(k, l2, mode, &d), scalar_ns,
+                                peak);
+                }
+            }
+        }
+        free(q);
+    }
+    free(out);
+    free(block);
+    return 0;
+}

@@ -1,0 +1,26 @@
+#!/bin/sh
+# arm64.sh -- build engram's core for aarch64 and run its unit tests under
+# qemu-aarch64, so the NEON kernels (src/dist_neon.c) are really executed.
+#
+# Usage: tests/cross/arm64.sh [build-dir]     (default: build-arm64/ at the
+# repository root).  Extra ctest arguments may be passed in CTEST_ARGS, e.g.
+# CTEST_ARGS="-R test_dist".  Exits non-zero if configuring, building or any
+# test fails.  Needs gcc-aarch64-linux-gnu, qemu-user, libcmocka-dev:arm64.
+set -eu
+
+root=$(cd "$(dirname "$0")/../.." && pwd)
+build=${1:-"$root/build-arm64"}
+jobs=${JOBS:-2}
+
+for tool in aarch64-linux-gnu-gcc qemu-aarch64 cmake ctest; do
+    command -v "$tool" >/dev/null 2>&1 || { echo "arm64.sh: $tool not found" >&2; exit 2; }
+done
+
+cmake -S "$root" -B "$build" \
+    -DCMAKE_TOOLCHAIN_FILE="$root/tests/cross/aarch64.cmake" \
+    -DCMAKE_BUILD_TYPE=Release \
+    -DENGRAM_CORE_ONLY=ON
+cmake --build "$build" -j "$jobs"
+cd "$build"
+# shellcheck disable=SC2086  # CTEST_ARGS is a word list on purpose
+ctest --output-on-failure ${CTEST_ARGS:-}
