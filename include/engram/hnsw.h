@@ -1,0 +1,115 @@
+/* hnsw.h -- Hierarchical Navigable Small World graph (Malkov & Yashunin),
+ * as a pure library on dense uint32 ids and prepared vectors.
+ *
+ * The caller (vindex.c) owns keys and vector preparation: for DIST_COSINE
+ * the vectors given here must already be L2-normalised (the query too).
+ * Ids are chosen by the graph: the most recently freed id first, otherwise
+ * the next never-used one, so ids stay dense under insert/delete churn.
+ *
+ * Threads: any number of concurrent hnsw_search calls (each with its own
+ * hnsw_search_ctx) while no insert/update/delete runs; mutations are
+ * exclusive.  The graph has no lock of its own; the server's rwlock is it.
+ *
+ * Errors: 0 or negative (-EINVAL, -ENOMEM, VINDEX_E* from vindex.h).  A
+ * failed insert/update changes no links and no vectors. */
+#ifndef ENGRAM_HNSW_H
+#define ENGRAM_HNSW_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "engram/dist.h"
+#include "engram/vindex.h"
+
+#define HNSW_MAX_LEVEL 16   /* level draws are capped here */
+#define HNSW_NONE UINT32_MAX
+
+typedef struct hnsw hnsw;
+typedef struct hnsw_search_ctx hnsw_search_ctx;
+
+typedef struct hnsw_params {
+    uint32_t dim;
+    dist_metric metric;
+    uint32_t M;               /* 2..VINDEX_M_MAX; layer 0 keeps M0 = 2*M */
+    uint32_t ef_construction; /* >= 1 */
+    uint32_t ef_search;       /* >= 1; default beam for hnsw_search ef = 0 */
+    uint64_t seed;
+    uint32_t initial_capacity;
+    const dist_kernels *kernels;   /* NULL = dist_active() now */
+    const vindex_allocator *alloc; /* NULL = malloc/free; copied */
+} hnsw_params;
+
+/* NULL with *err = -EINVAL or -ENOMEM on failure. */
+hnsw *hnsw_new(const hnsw_params *p, int *err);
+void hnsw_free(hnsw *h);
+
+/* Make room for n live nodes without further allocation by inserts.
+ * 0 or -ENOMEM (nothing changed). */
+int hnsw_reserve(hnsw *h, uint32_t n);
+/* Add vec (dim floats, prepared) as a new node; *id receives its id.
+ * 0, -ENOMEM or VINDEX_EFULL; on error nothing changed. */
+int hnsw_insert(hnsw *h, const float *vec, uint32_t *id);
+/* Replace live node id's vector and relink it (its level is kept).
+ * 0, -EINVAL (not live) or -ENOMEM (nothing changed). */
+int hnsw_update(hnsw *h, uint32_t id, const float *vec);
+/* Unlink id from every layer, repair its former neighbours, move the entry
+ * point if needed, and free the id for reuse.  0 or -EINVAL (not live);
+ * never fails otherwise (scratch is reserved by inserts). */
+int hnsw_delete(hnsw *h, uint32_t id);
+
+int hnsw_is_live(const hnsw *h, uint32_t id);
+/* The stored (prepared) vector of a live id; borrowed until the next
+ * mutation.  NULL if not live. */
+const float *hnsw_vector(const hnsw *h, uint32_t id);
+uint32_t hnsw_count(const hnsw *h);
+/* Ids are < hnsw_capacity(h); it only grows. */
+uint32_t hnsw_capacity(const hnsw *h);
+/* Top layer (-1 when empty) and entry point (HNSW_NONE when empty). */
+int hnsw_max_level(const hnsw *h);
+uint32_t hnsw_entry(const hnsw *h);
+/* Bytes held through the allocator plus the struct. */
+size_t hnsw_memory(const hnsw *h);
+const dist_kernels *hnsw_kernels(const hnsw *h);
+
+/* Per-thread search scratch (any index); NULL alloc = malloc/free. */
+hnsw_search_ctx *hnsw_search_ctx_new(const vindex_allocator *alloc);
+void hnsw_search_ctx_free(hnsw_search_ctx *c);
+
+/* k nearest of q (prepared) with beam max(ef ? ef : ef_search, k); results
+ * ascending by (dist, id) into out (room for k), count in *nout.  accept
+ * (may be NULL) filters results without cutting routes.  0 or -ENOMEM. */
+int hnsw_search(const hnsw *h, hnsw_search_ctx *c, const float *q, uint32_t k,
+                uint32_t ef, vindex_filter_fn *accept, void *ud,
+                vindex_pair *out, uint32_t *nout);
+
+/* Structural check: links live, no self or duplicate links, degree bounds,
+ * levels and in-degree counters consistent, free list exact, entry point on
+ * the top layer, every live node reachable on layer 0 from the entry point.
+ * 0, VINDEX_ECORRUPT (message in err) or -ENOMEM. */
+int hnsw_validate(const hnsw *h, char *err, size_t errlen);
+/* Walk layer 0 from the entry point and link in every node found
+ * unreachable (see hnsw.c: pruning can, rarely, cut off a group).  Runs by
+ * itself every count/4 + 256 mutations; callers may run it before
+ * validating or persisting.  Returns how many nodes were re-attached, or
+ * -ENOMEM (nothing changed). */
+int hnsw_reconnect(hnsw *h);
+/* FNV-1a digest of the graph (entry, levels, every link list in order):
+ * equal digests for equal graphs. */
+uint64_t hnsw_digest(const hnsw *h);
+
+/* Build-quality statistics for tests and benchmarks. */
+typedef struct hnsw_stats {
+    uint32_t count, capacity;
+    int max_level;
+    double avg_degree0;       /* mean layer-0 out-degree */
+    uint64_t nonrecip0, hinted0, full0;  /* layer-0 one-way links, hinted ones, full lists */
+    uint64_t overflow0;       /* ... of the hints, those in the overflow map */
+    uint64_t hints_dropped;   /* reverse hints not kept for lack of room */
+    uint64_t orphans_fixed;   /* nodes re-attached after losing every in-link */
+    uint64_t reconnected;     /* nodes re-attached by hnsw_reconnect */
+    uint64_t inlink_misses;   /* layer unlinks the hints did not cover */
+    uint64_t inlink_scans;    /* ... of which needed the full-layer scan */
+} hnsw_stats;
+void hnsw_stats_get(const hnsw *h, hnsw_stats *s);
+
+#endif

@@ -1,0 +1,203 @@
+/* vindex.h -- one vector index behind one API: HNSW or FLAT, keyed by bytes.
+ *
+ * This is the contract the server uses.  A vindex owns:
+ *   - a binary-safe, case-sensitive key <-> id map (its own hash table);
+ *   - vector validation (dimension, NaN/Inf) done before anything changes;
+ *   - cosine preparation: vectors are stored L2-normalised and the original
+ *     norm is kept per id, so vindex_get returns the caller's scale;
+ *   - the engine (hnsw.h or flat.h), which only ever sees dense uint32 ids
+ *     and prepared vectors;
+ *   - per-index counters (count, memory).
+ *
+ * Ids.  Every live key has an id: a small integer, stable for as long as the
+ * key exists (an overwrite keeps it), reused after the key is deleted (most
+ * recently freed first).  Ids are what filter callbacks receive and what
+ * breaks exact distance ties (smaller id first); with no deletions, ids are
+ * assigned 0, 1, 2, ... in insertion order.  Room is left for per-id payload
+ * bytes and FIFO eviction by insertion order (both keyed by id).
+ *
+ * Errors.  Functions returning int return 0 (or the documented non-negative
+ * value) on success and a negative code on failure: -EINVAL (bad argument),
+ * -ENOMEM (the allocator returned NULL), or one of VINDEX_E* below (reserved
+ * range -10000..-10099; vindex_strerror names them).  A failed call changes
+ * nothing visible: count, contents and graph are as before (capacity
+ * reserved by a failed insert may remain).  Server-facing wording ("wrong
+ * vector dimension: index expects D, got N") is the caller's job.
+ *
+ * Threads.  No internal locking.  Any number of threads may call the const
+ * functions (search, get, exists, count, memory, key, validate, iter) at the
+ * same time, each with its own vindex_search_ctx, provided no thread is in a
+ * mutating call (add, del, free) on the same index: the server wraps each
+ * index in a rwlock.  Searches never write index state.
+ *
+ * Memory.  All allocation goes through the vindex_allocator given at
+ * creation (default malloc/free), including the engine's.  vindex_memory
+ * reports the bytes requested through it for this index. */
+#ifndef ENGRAM_VINDEX_H
+#define ENGRAM_VINDEX_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "engram/dist.h"
+
+/* ---- vocabulary shared with the engines (hnsw.h, flat.h) ---------------- */
+
+/* Sized allocator: alloc returns NULL on exhaustion (never aborts, as far as
+ * the engine is concerned); free gets back the size that was requested, so
+ * counting needs no header.  Blocks need only malloc's alignment. */
+typedef struct vindex_allocator {
+    void *(*alloc)(void *ud, size_t size);
+    void (*free)(void *ud, void *p, size_t size);
+    void *ud;
+} vindex_allocator;
+
+/* malloc/free. */
+extern const vindex_allocator vindex_default_allocator;
+
+/* An engine-level result: internal distance (see dist.h) and id. */
+typedef struct vindex_pair {
+    float dist;
+    uint32_t id;
+} vindex_pair;
+
+/* Search filter: return non-zero to accept id as a result.  Called from the
+ * searching thread with the index read-locked; must not modify the index.
+ * Rejected ids are still traversed by HNSW (they route), never returned. */
+typedef int vindex_filter_fn(void *ud, uint32_t id);
+
+/* Project error codes (negative, reserved range -10000..-10099). */
+#define VINDEX_EDIM     (-10001) /* vector length differs from the index's dim */
+#define VINDEX_EVALUE   (-10002) /* a component is NaN or infinite */
+#define VINDEX_ECORRUPT (-10003) /* validator found a broken invariant */
+#define VINDEX_EFULL    (-10004) /* id space exhausted (2^32 - 2 entries) */
+
+/* Static description of any code returned here (also -EINVAL/-ENOMEM). */
+const char *vindex_strerror(int err);
+
+/* ---- the index ---------------------------------------------------------- */
+
+typedef enum vindex_type { VINDEX_HNSW = 0, VINDEX_FLAT = 1 } vindex_type;
+
+#define VINDEX_DIM_MAX      32768u
+#define VINDEX_M_DEFAULT    16u
+#define VINDEX_M_MAX        64u     /* layer 0 keeps 2*M */
+#define VINDEX_EFC_DEFAULT  200u
+#define VINDEX_EFS_DEFAULT  100u
+#define VINDEX_EF_MAX       100000u
+
+typedef struct vindex_params {
+    vindex_type type;
+    uint32_t dim;            /* 1..VINDEX_DIM_MAX */
+    dist_metric metric;
+    uint32_t M;              /* HNSW links per node, upper layers; 0 = 16 */
+    uint32_t ef_construction;/* HNSW build beam; 0 = 200 */
+    uint32_t ef_search;      /* default beam when a query gives none; 0 = 100 */
+    uint64_t seed;           /* level RNG: same seed + same operations = same graph */
+    uint32_t initial_capacity; /* slots to allocate up front (a hint) */
+    const dist_kernels *kernels; /* NULL = dist_active() at creation */
+    const vindex_allocator *alloc; /* NULL = malloc/free; copied */
+} vindex_params;
+
+/* Defaults for everything but type/dim/metric. */
+void vindex_params_init(vindex_params *p, vindex_type type, uint32_t dim, dist_metric metric);
+
+typedef struct vindex vindex;
+
+/* A new empty index.  Returns NULL and sets *err (if err) to -EINVAL for out
+ * of range parameters or -ENOMEM.  Free with vindex_free. */
+vindex *vindex_new(const vindex_params *p, int *err);
+/* Frees the index and everything it owns; NULL is a no-op.  Pointers handed
+ * out by the index (hit keys, vindex_key) become invalid. */
+void vindex_free(vindex *v);
+
+/* Insert or overwrite key (klen bytes, any bytes, may be empty) with vec
+ * (vdim floats, read only during the call).  Returns 1 when the key is new,
+ * 0 when an existing key's vector was replaced (its id is kept), or
+ * VINDEX_EDIM, VINDEX_EVALUE, -EINVAL (klen > 2^32-1), -ENOMEM, VINDEX_EFULL.
+ * Zero vectors are accepted (for cosine their distance to anything is 1). */
+int vindex_add(vindex *v, const void *key, size_t klen, const float *vec, uint32_t vdim);
+/* Remove key.  Returns 1 if it was there, 0 if not.  Never fails otherwise:
+ * deletion does not allocate.  The id is freed for reuse. */
+int vindex_del(vindex *v, const void *key, size_t klen);
+/* Copy key's vector, in the scale it was added, into out (dim floats).
+ * Returns 1 if found, 0 if not (out untouched). */
+int vindex_get(const vindex *v, const void *key, size_t klen, float *out);
+/* 1 if key exists, 0 if not; *id (if id) set when found. */
+int vindex_exists(const vindex *v, const void *key, size_t klen, uint32_t *id);
+/* The key of a live id (borrowed: valid until the next mutating call), or
+ * NULL if id is not live.  For filter callbacks and result formatting. */
+const void *vindex_key(const vindex *v, uint32_t id, size_t *klen);
+/* Enumerate live entries in id order: start with *cursor = 0; returns 1 and
+ * sets id/key/klen (borrowed) for the next entry, 0 when done.  Mutations
+ * during an enumeration may skip or repeat entries. */
+int vindex_iter(const vindex *v, uint32_t *cursor, uint32_t *id, const void **key, size_t *klen);
+
+uint32_t vindex_count(const vindex *v);
+/* Bytes this index holds through its allocator (plus its own struct). */
+size_t vindex_memory(const vindex *v);
+uint32_t vindex_dim(const vindex *v);
+dist_metric vindex_metric(const vindex *v);
+vindex_type vindex_type_of(const vindex *v);
+
+typedef struct vindex_stats {
+    vindex_type type;
+    dist_metric metric;
+    uint32_t dim, count, capacity;   /* capacity: slots allocated */
+    uint32_t M, ef_construction, ef_search;
+    int max_level;                   /* HNSW top layer, -1 if empty or FLAT */
+    size_t memory, engine_memory;    /* whole index / engine part only */
+    const char *kernel;              /* dist_kernels name in use */
+} vindex_stats;
+void vindex_stats_get(const vindex *v, vindex_stats *out);
+
+/* Check every invariant (key map <-> ids, engine structure; for HNSW also
+ * degree bounds, link liveness, reachability).  Returns 0, VINDEX_ECORRUPT
+ * with a description in err (if errlen > 0), or -ENOMEM. Read-only. */
+int vindex_validate(const vindex *v, char *err, size_t errlen);
+
+/* HNSW: walk the graph and re-link any node a search could no longer reach
+ * (pruning can, rarely, cut a group off; this also runs by itself every
+ * count/4 + 256 mutations).  FLAT: nothing to do.  Mutating.  Returns the
+ * number of nodes re-linked, or -ENOMEM (nothing changed). */
+int vindex_repair(vindex *v);
+
+/* ---- search ------------------------------------------------------------- */
+
+/* Per-thread scratch for searches: visited marks with a generation counter,
+ * heaps, the prepared query.  Not tied to one index; grows as needed.  One
+ * context must not be used by two threads at once. */
+typedef struct vindex_search_ctx vindex_search_ctx;
+/* NULL alloc = malloc/free.  Returns NULL on exhaustion. */
+vindex_search_ctx *vindex_search_ctx_new(const vindex_allocator *alloc);
+void vindex_search_ctx_free(vindex_search_ctx *c);
+
+typedef struct vindex_query {
+    const float *vec;        /* the query, in the caller's scale */
+    uint32_t dim;            /* must equal the index's dim */
+    uint32_t k;              /* results wanted; hits must hold k entries */
+    uint32_t ef;             /* HNSW beam; 0 = index default; max(ef, k) is used */
+    vindex_filter_fn *accept;/* NULL = accept all */
+    void *accept_ud;
+    float maxdist;           /* drop hits farther than this (reported scale) */
+} vindex_query;
+
+/* Zero everything, maxdist = +inf. */
+void vindex_query_init(vindex_query *q, const float *vec, uint32_t dim, uint32_t k);
+
+typedef struct vindex_hit {
+    const void *key;         /* borrowed: valid until the next mutating call */
+    size_t klen;
+    float dist;              /* reported distance: sqrt for l2, 1-cos, -dot */
+    uint32_t id;
+} vindex_hit;
+
+/* Nearest neighbours of q->vec, closest first, ties by smaller id.  Writes
+ * *nhits <= min(k, count) hits (fewer only when the filter or maxdist drops
+ * some, or, for HNSW, when the graph offers fewer).  FLAT is exact; HNSW is
+ * approximate.  Returns 0, VINDEX_EDIM, VINDEX_EVALUE, or -ENOMEM (context
+ * growth); on error *nhits = 0.  Empty index or k = 0: 0 hits, returns 0. */
+int vindex_search(const vindex *v, vindex_search_ctx *ctx, const vindex_query *q,
+                  vindex_hit *hits, uint32_t *nhits);
+
+#endif

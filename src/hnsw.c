@@ -1,0 +1,1557 @@
+/* hnsw.c -- Hierarchical Navigable Small World graph (Malkov & Yashunin,
+ * arXiv:1603.09320) on dense uint32 ids, with real deletion.
+ *
+ * What it owns.  Vectors (prepared by the caller: normalised for cosine),
+ * link lists for every layer, the entry point, a free list of ids, reverse
+ * hints, and the write-side scratch used by inserts and deletes.  Keys live
+ * in vindex.c.
+ *
+ * Layout.  Vectors are one 64-byte aligned array, `dim` floats per id, apart
+ * from the links: a search reads a node's links when it expands the node
+ * and a neighbour's vector when it scores it, never both for the same node
+ * at once, so side-by-side arrays cost no locality and keep every vector on
+ * its natural alignment (a 128-d vector is exactly 8 cache lines).  Layer 0
+ * is one flat array of fixed records of s0 = 2 + M0 words:
+ *     w[0]  link count (bits 0-7) | hint count nh (8-15) | level (16-23) |
+ *           HNSW_FREE (bit 24)
+ *     w[1]  in-degree on layer 0 (how many lists hold this id)
+ *     w[2 .. 2+M0)  out-links from the front, reverse hints from the back
+ * A node of level L >= 1 also has one block of L upper lists of s1 = 2 + M
+ * words (same shape, count/nh in w[0]), pointed to from up[id].  A free
+ * slot has HNSW_FREE set and the next free id in w[2].  The two big arrays
+ * ask for transparent huge pages: searches touch a few lines in many pages.
+ * Per vector: 4*dim + 4*M0 + 8 (layer 0) + 8 (up pointer) + ~5 (upper
+ * lists) + 2 (visited marks of the write context) + ~2.7 (overflow hints).
+ *
+ * Building.  Standard HNSW: a level drawn as floor(-ln U / ln M) from the
+ * index's own seeded RNG (same seed + same operations = same graph, see
+ * hnsw_digest), greedy descent on the upper layers, a beam of
+ * ef_construction below, neighbours chosen by the paper's heuristic (Alg.
+ * 4), links made in both directions, an overfull list re-pruned with the
+ * same heuristic.  An insert is two phases: a read-only planning phase that
+ * may allocate (search heaps) and so may fail, then a commit phase that
+ * writes only into memory reserved beforehand and cannot fail.  That is how
+ * a failed insert leaves the graph untouched.
+ *
+ * Deletion.  Links are directed and pruning drops back-links, so "who
+ * points at x" cannot be read from x's list.  Every link change therefore
+ * goes through link_added/link_removed, which keep per node and layer an
+ * exact in-degree and a set of reverse hints: the ids that link here one
+ * way.  Hints live in the free tail of the node's own list (average degree
+ * is about half of M0), and when that is full in a fixed-size per-layer
+ * overflow table.  A delete, per layer of the node: drops its out-links
+ * (the reciprocal ones become hints), then repairs every node its hints
+ * name, re-choosing that node's list with the heuristic from (its remaining
+ * links + the deleted node's links) and filling back to its former degree.
+ * Only when a hint was dropped for room (the overflow table is at its
+ * budget; hubs after heavy churn) does the in-degree say in-links are still
+ * missing; then the 2-hop neighbourhood, a beam search around the node,
+ * and at last a scan of the layer find them (hnsw_stats counts how often).
+ * The entry point moves to a node on the highest remaining layer; the id
+ * goes on the free list and the next insert reuses it, so an index under
+ * churn does not grow.
+ *
+ * Reachability.  Whenever a node's in-degree on a layer drops to zero it
+ * is linked in again from a node a search from the entry point reaches
+ * (hnsw_fix_orphan).  A prune can still, rarely, cut off a group whose
+ * members only link to each other (seen with inner product in few
+ * dimensions), so hnsw_reconnect walks layer 0 every count/4 + 256
+ * mutations and links such groups back in.
+ *
+ * Searching.  Visited marks with a generation counter and both heaps live
+ * in the caller's hnsw_search_ctx.  The hot loop collects a node's
+ * unvisited neighbours, prefetches vectors a few ahead of the one being
+ * scored and the next candidate's links, and keeps everything in locals.
+ *
+ * Threads.  Any number of concurrent hnsw_search calls, each with its own
+ * hnsw_search_ctx, while no insert/update/delete runs: searches never write
+ * index state.  Inserts, updates, deletes and hnsw_reconnect are exclusive
+ * (the server holds a rwlock); they use the write-side scratch h->w and the
+ * fixed scratch arrays. */
+#include "engram/hnsw.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#define HNSW_FREE        (1u << 24)
+#define HNSW_LEVEL_SHIFT 16
+#define HNSW_LINKS       2          /* links start at word 2 of every list */
+#define HNSW_ID_MAX      (UINT32_MAX - 2)
+
+/* Keep-pruned-connections (paper, Alg. 4) per use, as measured on siftsmall
+ * and MNIST against hnswlib.  A new node tops its M links up from the
+ * pruned candidates: higher recall at the same ef for about the same cost
+ * per query (a clear win at low ef, neutral above).  Overflow re-prunes
+ * keep only the diverse set: filling those too slowed building by a fifth
+ * for no recall gain at equal cost.  Repairs after a delete fill back to
+ * the node's former degree: a node that just lost a neighbour needs links
+ * more than diversity. */
+#ifndef HNSW_FILL_NEW
+#define HNSW_FILL_NEW 1
+#endif
+#ifndef HNSW_FILL_PRUNE
+#define HNSW_FILL_PRUNE 0
+#endif
+#define HNSW_FILL_REPAIR 1
+
+/* Neighbour vectors prefetched ahead of the one being scored; and whether
+ * to prefetch the link list of the next node to expand. */
+#ifndef HNSW_PREFETCH_LINKS
+#define HNSW_PREFETCH_LINKS 1
+#endif
+#ifndef HNSW_PREFETCH_AHEAD
+#define HNSW_PREFETCH_AHEAD 4
+#endif
+
+#define HNSW_ASSERT(c) \
+    do { if (__builtin_expect(!(c), 0)) hnsw_assert_fail(#c, __LINE__); } while (0)
+
+static void hnsw_assert_fail(const char *what, int line)
+{
+    fprintf(stderr, "hnsw.c:%d: invariant failed: %s\n", line, what);
+    abort();
+}
+
+struct hnsw_search_ctx {
+    vindex_allocator al;
+    size_t mem;
+    uint16_t *mark;             /* visited: mark[id] == gen */
+    uint32_t mcap;
+    uint16_t gen;
+    vindex_pair *cand;          /* min-heap of nodes to expand */
+    uint32_t ncand, ccap;
+    vindex_pair *res;           /* max-heap of the best ef so far */
+    uint32_t nres, rcap;
+    uint32_t *rec;              /* if set: record visited ids (deletes) */
+    uint32_t nrec, reccap;
+};
+
+typedef struct hnsw_hint_map {
+    uint64_t *e;
+    uint32_t cap, n;
+} hnsw_hint_map;
+
+struct hnsw {
+    vindex_allocator al;
+    size_t mem;                 /* bytes held through al */
+    const dist_kernels *kern;
+    dist_pair_fn *pair;         /* l2sq or dot */
+    float off, sgn;             /* internal distance = off + sgn * pair() */
+    dist_metric metric;
+    uint32_t dim, M, M0, efc, efs;
+    uint32_t s0, s1;            /* words per layer-0 / upper list */
+    double mult;                /* level multiplier 1/ln(M) */
+    uint64_t rng;
+    uint32_t cap, hwm, count;   /* slots allocated / ever used / live */
+    uint32_t free_head, entry, dying;
+    int max_level;
+    float *vecs;
+    void *vecs_raw;
+    size_t vecs_bytes;
+    uint32_t *l0;
+    uint32_t **up;
+    hnsw_search_ctx *w;         /* write-side search scratch */
+    /* Fixed scratch for mutations, sized at creation (one block). */
+    void *scratch;
+    size_t scratch_bytes;
+    vindex_pair *cand;          /* ncmax */
+    uint32_t *pruned;           /* ncmax */
+    uint32_t *sel, *old, *dl, *tmp; /* M0 + 1 each */
+    uint32_t *plan;             /* (HNSW_MAX_LEVEL + 1) * M */
+    uint32_t plan_n[HNSW_MAX_LEVEL + 1];
+    uint32_t ncmax;
+    uint64_t hints_dropped;     /* hints not kept for lack of room */
+    uint64_t orphans_fixed;     /* nodes re-attached after losing all in-links */
+    uint64_t reconnected;       /* nodes re-attached by hnsw_reconnect */
+    uint32_t sweep_debt;        /* mutations since the last reconnect */
+    int attach_depth;           /* recursion guard, hnsw_attach_reachable */
+    hnsw_hint_map xh[HNSW_MAX_LEVEL + 1]; /* overflow hints per layer */
+    uint64_t inlink_misses;     /* layer unlinks the hints did not cover */
+    uint64_t inlink_scans;      /* ... that needed the full-layer scan */
+    uint32_t *rec;              /* visited ids recorded by a delete's search */
+    uint32_t reccap;
+};
+
+/* ---- small helpers ------------------------------------------------------ */
+
+static void *al_alloc(const vindex_allocator *al, size_t *mem, size_t n)
+{
+    void *p = al->alloc(al->ud, n);
+    if (p) *mem += n;
+    return p;
+}
+
+static void al_free(const vindex_allocator *al, size_t *mem, void *p, size_t n)
+{
+    if (!p) return;
+    al->free(al->ud, p, n);
+    *mem -= n;
+}
+
+static inline uint32_t *hnsw_l0(const hnsw *h, uint32_t id)
+{
+    return h->l0 + (size_t)id * h->s0;
+}
+
+static inline uint32_t *hnsw_list(const hnsw *h, uint32_t id, int layer)
+{
+    return layer == 0 ? hnsw_l0(h, id) : h->up[id] + (size_t)(layer - 1) * h->s1;
+}
+
+static inline uint32_t list_count(const uint32_t *l) { return l[0] & 0xFFu; }
+
+static inline void list_set_count(uint32_t *l, uint32_t n)
+{
+    l[0] = (l[0] & ~0xFFu) | n;
+}
+
+static inline int hnsw_level(const hnsw *h, uint32_t id)
+{
+    return (int)((hnsw_l0(h, id)[0] >> HNSW_LEVEL_SHIFT) & 0xFFu);
+}
+
+static inline uint32_t hnsw_maxdeg(const hnsw *h, int layer)
+{
+    return layer == 0 ? h->M0 : h->M;
+}
+
+static inline const float *hnsw_vec(const hnsw *h, uint32_t id)
+{
+    return h->vecs + (size_t)id * h->dim;
+}
+
+static inline float hnsw_dist(const hnsw *h, const float *a, const float *b)
+{
+    return h->off + h->sgn * h->pair(a, b, h->dim);
+}
+
+static inline int pair_lt(vindex_pair a, vindex_pair b)
+{
+    return a.dist < b.dist || (a.dist == b.dist && a.id < b.id);
+}
+
+static int list_has(const uint32_t *l, uint32_t id)
+{
+    uint32_t n = list_count(l);
+    for (uint32_t i = 0; i < n; i++)
+        if (l[HNSW_LINKS + i] == id) return 1;
+    return 0;
+}
+
+static uint64_t hnsw_rand(uint64_t *s)
+{
+    /* splitmix64: one state word, good enough for level draws. */
+    uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+
+static int hnsw_random_level(hnsw *h)
+{
+    double u = (double)((hnsw_rand(&h->rng) >> 11) + 1) * 0x1.0p-53; /* (0,1] */
+    double l = -log(u) * h->mult;
+    return l >= HNSW_MAX_LEVEL ? HNSW_MAX_LEVEL : (int)l;
+}
+
+static void pairs_sort(vindex_pair *a, uint32_t n)
+{
+    /* Insertion sort: the lists sorted here hold at most 2*M0 entries. */
+    for (uint32_t i = 1; i < n; i++) {
+        vindex_pair x = a[i];
+        uint32_t j = i;
+        while (j > 0 && pair_lt(x, a[j - 1])) { a[j] = a[j - 1]; j--; }
+        a[j] = x;
+    }
+}
+
+/* ---- heaps (candidates: min-heap; results: max-heap) --------------------- *
+ * Ordered by distance alone: the (distance, id) order costs a float
+ * equality test per comparison in the hottest loop, and exact ties only
+ * matter for the order results are reported in, fixed by hnsw_search. */
+
+static inline void minheap_push(vindex_pair *hp, uint32_t *n, vindex_pair x)
+{
+    uint32_t i = (*n)++;
+    while (i > 0) {
+        uint32_t p = (i - 1) >> 1;
+        if (!(x.dist < hp[p].dist)) break;
+        hp[i] = hp[p];
+        i = p;
+    }
+    hp[i] = x;
+}
+
+static inline vindex_pair minheap_pop(vindex_pair *hp, uint32_t *n)
+{
+    vindex_pair top = hp[0], x = hp[--(*n)];
+    uint32_t i = 0, m = *n;
+    for (;;) {
+        uint32_t c = 2 * i + 1;
+        if (c >= m) break;
+        if (c + 1 < m && hp[c + 1].dist < hp[c].dist) c++;
+        if (!(hp[c].dist < x.dist)) break;
+        hp[i] = hp[c];
+        i = c;
+    }
+    hp[i] = x;
+    return top;
+}
+
+static inline void maxheap_siftdown(vindex_pair *hp, uint32_t m, uint32_t i, vindex_pair x)
+{
+    for (;;) {
+        uint32_t c = 2 * i + 1;
+        if (c >= m) break;
+        if (c + 1 < m && hp[c].dist < hp[c + 1].dist) c++;
+        if (!(x.dist < hp[c].dist)) break;
+        hp[i] = hp[c];
+        i = c;
+    }
+    hp[i] = x;
+}
+
+static inline void maxheap_push(vindex_pair *hp, uint32_t *n, vindex_pair x)
+{
+    uint32_t i = (*n)++;
+    while (i > 0) {
+        uint32_t p = (i - 1) >> 1;
+        if (!(hp[p].dist < x.dist)) break;
+        hp[i] = hp[p];
+        i = p;
+    }
+    hp[i] = x;
+}
+
+/* Heap-sort the result max-heap in place: afterwards res[0..n) ascends. */
+static void maxheap_sort(vindex_pair *hp, uint32_t n)
+{
+    for (uint32_t m = n; m > 1; m--) {
+        vindex_pair last = hp[m - 1];
+        hp[m - 1] = hp[0];
+        maxheap_siftdown(hp, m - 1, 0, last);
+    }
+}
+
+/* ---- search context ----------------------------------------------------- */
+
+hnsw_search_ctx *hnsw_search_ctx_new(const vindex_allocator *alloc)
+{
+    if (!alloc) alloc = &vindex_default_allocator;
+    hnsw_search_ctx *c = alloc->alloc(alloc->ud, sizeof *c);
+    if (!c) return NULL;
+    memset(c, 0, sizeof *c);
+    c->al = *alloc;
+    return c;
+}
+
+void hnsw_search_ctx_free(hnsw_search_ctx *c)
+{
+    if (!c) return;
+    al_free(&c->al, &c->mem, c->mark, (size_t)c->mcap * sizeof *c->mark);
+    al_free(&c->al, &c->mem, c->cand, (size_t)c->ccap * sizeof *c->cand);
+    al_free(&c->al, &c->mem, c->res, (size_t)c->rcap * sizeof *c->res);
+    c->al.free(c->al.ud, c, sizeof *c);
+}
+
+/* Replace *arr (cap *cap elements of size sz) with a larger one; keep the
+ * first `keep` elements.  Old contents are kept only when keep > 0. */
+static int ctx_regrow(hnsw_search_ctx *c, void **arr, uint32_t *cap, uint32_t want,
+                      size_t sz, uint32_t keep)
+{
+    void *p = al_alloc(&c->al, &c->mem, (size_t)want * sz);
+    if (!p) return -ENOMEM;
+    if (keep) memcpy(p, *arr, (size_t)keep * sz);
+    al_free(&c->al, &c->mem, *arr, (size_t)*cap * sz);
+    *arr = p;
+    *cap = want;
+    return 0;
+}
+
+/* Marks for ids < nmarks (an index capacity) and a result heap of ef + 1.
+ * Fresh marks are zero, so the generation restarts. */
+static int ctx_reserve(hnsw_search_ctx *c, uint32_t nmarks, uint32_t ef)
+{
+    if (c->mcap < nmarks) {
+        uint32_t want = nmarks;     /* callers pass a capacity, which grows geometrically */
+        if (ctx_regrow(c, (void **)&c->mark, &c->mcap, want, sizeof *c->mark, 0)) return -ENOMEM;
+        memset(c->mark, 0, (size_t)want * sizeof *c->mark);
+        c->gen = 0;
+    }
+    if (c->rcap < ef + 1 &&
+        ctx_regrow(c, (void **)&c->res, &c->rcap, ef + 1, sizeof *c->res, 0)) return -ENOMEM;
+    uint32_t cwant = 2 * ef + 64;
+    if (c->ccap < cwant &&
+        ctx_regrow(c, (void **)&c->cand, &c->ccap, cwant, sizeof *c->cand, 0)) return -ENOMEM;
+    return 0;
+}
+
+static inline uint16_t ctx_next_gen(hnsw_search_ctx *c)
+{
+    if (++c->gen == 0) {        /* wrapped: old marks could alias, clear */
+        memset(c->mark, 0, (size_t)c->mcap * sizeof *c->mark);
+        c->gen = 1;
+    }
+    return c->gen;
+}
+
+/* ---- search ------------------------------------------------------------- */
+
+/* Greedy walk on an upper layer: move to any closer neighbour until none. */
+static uint32_t hnsw_greedy(const hnsw *h, const float *q, uint32_t cur, float *dcur, int layer)
+{
+    for (int changed = 1; changed;) {
+        changed = 0;
+        const uint32_t *l = hnsw_list(h, cur, layer);
+        uint32_t n = list_count(l);
+        for (uint32_t i = 0; i < n; i++)
+            __builtin_prefetch(hnsw_vec(h, l[HNSW_LINKS + i]));
+        for (uint32_t i = 0; i < n; i++) {
+            uint32_t id = l[HNSW_LINKS + i];
+            float d = hnsw_dist(h, q, hnsw_vec(h, id));
+            if (d < *dcur) { *dcur = d; cur = id; changed = 1; }
+        }
+    }
+    return cur;
+}
+
+/* The beam search of the paper (Alg. 2) on one layer from one entry point:
+ * leaves the best ef accepted nodes in c->res as a max-heap.  Expanding a
+ * node first collects its unvisited neighbours, then scores them while the
+ * vectors of the next few are being prefetched, so memory fetches overlap
+ * instead of queueing behind each distance (prefetching all of them at once
+ * only stalls on the CPU's miss buffers).  Everything the loop touches is
+ * held in locals: stores through the context would otherwise force reloads
+ * of its fields on every neighbour. */
+static int hnsw_search_layer(const hnsw *h, hnsw_search_ctx *c, const float *q,
+                             uint32_t ep, float epd, uint32_t ef, int layer,
+                             vindex_filter_fn *accept, void *ud)
+{
+    const uint16_t gen = ctx_next_gen(c);
+    uint16_t *const mark = c->mark;
+    uint32_t *const rec = c->rec;
+    const float *const vecs = h->vecs;
+    const size_t dim = h->dim;
+    dist_pair_fn *const pair = h->pair;
+    const float off = h->off, sgn = h->sgn;
+    vindex_pair *cand = c->cand, *const res = c->res;
+    uint32_t ncand = 0, nres = 0, nrec = c->nrec;
+    uint32_t batch[2 * VINDEX_M_MAX];
+    int rc = 0;
+
+    vindex_pair e = { epd, ep };
+    mark[ep] = gen;
+    minheap_push(cand, &ncand, e);
+    if (!accept || accept(ud, ep)) maxheap_push(res, &nres, e);
+    float bound = nres >= ef ? res[0].dist : INFINITY;
+
+    while (ncand) {
+        vindex_pair cur = minheap_pop(cand, &ncand);
+        if (cur.dist > bound) break;
+        const uint32_t *l = hnsw_list(h, cur.id, layer);
+        uint32_t n = list_count(l), m = 0;
+        /* Branch-free: whether a neighbour was seen is a coin toss the
+         * predictor loses; always store, advance only for the unseen. */
+        for (uint32_t i = 0; i < n; i++) {
+            uint32_t id = l[HNSW_LINKS + i];
+            uint32_t fresh = mark[id] != gen;
+            mark[id] = gen;
+            batch[m] = id;
+            m += fresh;
+        }
+        if (__builtin_expect(rec != NULL, 0))
+            for (uint32_t j = 0; j < m && nrec < c->reccap; j++) rec[nrec++] = batch[j];
+        for (uint32_t j = 0; j < m && j < HNSW_PREFETCH_AHEAD; j++)
+            __builtin_prefetch(vecs + (size_t)batch[j] * dim);
+        for (uint32_t j = 0; j < m; j++) {
+            uint32_t id = batch[j];
+            if (j + HNSW_PREFETCH_AHEAD < m)
+                __builtin_prefetch(vecs + (size_t)batch[j + HNSW_PREFETCH_AHEAD] * dim);
+            float d = off + sgn * pair(q, vecs + (size_t)id * dim, dim);
+            if (!(d < bound)) continue;
+            if (__builtin_expect(ncand == c->ccap, 0)) {
+                c->ncand = ncand;
+                if ((rc = ctx_regrow(c, (void **)&c->cand, &c->ccap, c->ccap * 2,
+                                     sizeof *c->cand, ncand)) != 0) goto out;
+                cand = c->cand;
+            }
+            vindex_pair x = { d, id };
+            minheap_push(cand, &ncand, x);
+            if (accept && !accept(ud, id)) continue;
+            if (nres < ef) maxheap_push(res, &nres, x);
+            else maxheap_siftdown(res, nres, 0, x);
+            if (nres >= ef) bound = res[0].dist;
+        }
+#if HNSW_PREFETCH_LINKS
+        /* The next node to expand: its links are the next dependent load. */
+        if (ncand) __builtin_prefetch(hnsw_list(h, cand[0].id, layer));
+#endif
+    }
+out:
+    c->ncand = ncand;
+    c->nres = nres;
+    c->nrec = nrec;
+    return rc;
+}
+
+int hnsw_search(const hnsw *h, hnsw_search_ctx *c, const float *q, uint32_t k,
+                uint32_t ef, vindex_filter_fn *accept, void *ud,
+                vindex_pair *out, uint32_t *nout)
+{
+    *nout = 0;
+    if (k == 0 || h->count == 0) return 0;
+    if (ef == 0) ef = h->efs;
+    if (ef < k) ef = k;
+    if (ctx_reserve(c, h->cap, ef)) return -ENOMEM;
+
+    uint32_t cur = h->entry;
+    float d = hnsw_dist(h, q, hnsw_vec(h, cur));
+    for (int l = h->max_level; l > 0; l--) cur = hnsw_greedy(h, q, cur, &d, l);
+    int rc = hnsw_search_layer(h, c, q, cur, d, ef, 0, accept, ud);
+    if (rc) return rc;
+    maxheap_sort(c->res, c->nres);
+    uint32_t n = c->nres < k ? c->nres : k;
+    memcpy(out, c->res, (size_t)n * sizeof *out);
+    pairs_sort(out, n);     /* exact ties by id; already sorted otherwise: O(k) */
+    *nout = n;
+    return 0;
+}
+
+/* ---- neighbour selection and link maintenance --------------------------- */
+
+/* The paper's heuristic (Alg. 4): walk candidates closest first (cand is
+ * sorted by distance to the base node) and keep one only if it is closer
+ * to the base than to every neighbour kept so far, up to max; then top up
+ * from the discarded ones, closest first, to fill_to (keepPrunedConnections;
+ * 0 = no top-up).  Returns how many went to out. */
+static uint32_t hnsw_select(hnsw *h, const vindex_pair *cand, uint32_t n,
+                            uint32_t max, uint32_t fill_to, uint32_t *out)
+{
+    uint32_t m = 0, np = 0;
+    for (uint32_t i = 0; i < n && m < max; i++) {
+        const float *vc = hnsw_vec(h, cand[i].id);
+        int good = 1;
+        for (uint32_t j = 0; j < m && good; j++)
+            if (hnsw_dist(h, vc, hnsw_vec(h, out[j])) < cand[i].dist) good = 0;
+        if (good) out[m++] = cand[i].id;
+        else h->pruned[np++] = cand[i].id;
+    }
+    for (uint32_t j = 0; j < np && m < fill_to; j++) out[m++] = h->pruned[j];
+    return m;
+}
+
+/* ---- link bookkeeping: in-degrees and reverse hints --------------------- *
+ *
+ * Every change to a link list goes through link_added / link_removed, which
+ * keep two things exact for each node a on each layer:
+ *   indeg(a)  the number of lists holding a (word 1 of a's list);
+ *   hints(a)  the ids b with b -> a but not a -> b ("one-way in-links").
+ * Hints live in the unused tail of a's own list (slots maxdeg-nh ..
+ * maxdeg-1; nh in bits 8-15 of word 0; out-links fill from the front), and
+ * when that is full, in a per-layer overflow map (below) that only hubs
+ * need.  So a node's in-links are always its reciprocal out-neighbours plus
+ * its hints, and a delete finds them without searching.  Only if the
+ * overflow map cannot grow (allocator exhausted) is a hint dropped; the
+ * in-degree still knows the link exists and a delete then searches. */
+
+static inline uint32_t list_nhint(const uint32_t *l) { return (l[0] >> 8) & 0xFFu; }
+
+static inline void list_set_nhint(uint32_t *l, uint32_t n)
+{
+    l[0] = (l[0] & ~0xFF00u) | (n << 8);
+}
+
+static inline uint32_t *list_hints(uint32_t *l, uint32_t max)
+{
+    return l + HNSW_LINKS + max - list_nhint(l);
+}
+
+/* Overflow hints, one table per layer: open addressing over 64-bit entries
+ * (target << 32 | source) hashed by target, so all of a target's entries
+ * share one probe run; linear probing, deletion by shifting the run back
+ * (no tombstones).  Its size is fixed with the node arrays (hnsw_grow: one
+ * slot per three node slots on that layer, filled to 3/4 at most), so
+ * memory depends on capacity alone, never on how much churn there was. */
+#define XH_EMPTY UINT64_MAX
+#ifndef HNSW_XH_DIV
+#define HNSW_XH_DIV 3       /* node slots per overflow slot */
+#endif
+
+static inline uint32_t xh_home(const hnsw_hint_map *m, uint32_t target)
+{
+    uint32_t hash = (uint32_t)(((uint64_t)target * 0x9E3779B97F4A7C15ull) >> 32);
+    return (uint32_t)(((uint64_t)hash * m->cap) >> 32);    /* any size: no power of 2 */
+}
+
+static inline uint32_t xh_next(const hnsw_hint_map *m, uint32_t i)
+{
+    return i + 1 == m->cap ? 0 : i + 1;
+}
+
+static int64_t xh_find(const hnsw_hint_map *m, uint32_t target, uint32_t source)
+{
+    if (m->n == 0) return -1;
+    uint64_t key = (uint64_t)target << 32 | source;
+    for (uint32_t i = xh_home(m, target);; i = xh_next(m, i)) {
+        if (m->e[i] == XH_EMPTY) return -1;
+        if (m->e[i] == key) return i;
+    }
+}
+
+/* Some source hinted for target, or HNSW_NONE. */
+static uint32_t xh_any(const hnsw_hint_map *m, uint32_t target)
+{
+    if (m->n == 0) return HNSW_NONE;
+    for (uint32_t i = xh_home(m, target);; i = xh_next(m, i)) {
+        if (m->e[i] == XH_EMPTY) return HNSW_NONE;
+        if ((uint32_t)(m->e[i] >> 32) == target) return (uint32_t)m->e[i];
+    }
+}
+
+static void xh_put(hnsw_hint_map *m, uint64_t key)
+{
+    uint32_t i = xh_home(m, (uint32_t)(key >> 32));
+    while (m->e[i] != XH_EMPTY) i = xh_next(m, i);
+    m->e[i] = key;
+    m->n++;
+}
+
+/* 0, or -ENOSPC when the table is at its load limit (the hint is dropped). */
+static int xh_add(hnsw *h, int layer, uint32_t target, uint32_t source)
+{
+    hnsw_hint_map *m = &h->xh[layer];
+    if ((uint64_t)(m->n + 1) * 4 > (uint64_t)m->cap * 3) return -ENOSPC;
+    xh_put(m, (uint64_t)target << 32 | source);
+    return 0;
+}
+
+/* Size layer's table for ncap node slots (called with the node arrays). */
+static int xh_resize(hnsw *h, int layer, uint32_t ncap)
+{
+    double nodes = ncap;
+    for (int l = 0; l < layer; l++) nodes /= h->M;          /* expected population */
+    uint32_t want = (uint32_t)(nodes / HNSW_XH_DIV) + 16;
+    hnsw_hint_map *m = &h->xh[layer], old = *m;
+    if (want <= old.cap) return 0;
+    uint64_t *e = al_alloc(&h->al, &h->mem, (size_t)want * sizeof *e);
+    if (!e) return -ENOMEM;
+    memset(e, 0xFF, (size_t)want * sizeof *e);
+    *m = (hnsw_hint_map){ e, want, 0 };
+    for (uint32_t i = 0; i < old.cap; i++)
+        if (old.e[i] != XH_EMPTY) xh_put(m, old.e[i]);
+    al_free(&h->al, &h->mem, old.e, (size_t)old.cap * sizeof *old.e);
+    return 0;
+}
+
+static void xh_del_at(hnsw_hint_map *m, uint32_t i)
+{
+    for (uint32_t j = i;;) {
+        j = xh_next(m, j);
+        if (m->e[j] == XH_EMPTY) break;
+        uint32_t home = xh_home(m, (uint32_t)(m->e[j] >> 32));
+        int stays = i <= j ? (i < home && home <= j) : (i < home || home <= j);
+        if (stays) continue;
+        m->e[i] = m->e[j];
+        i = j;
+    }
+    m->e[i] = XH_EMPTY;
+    m->n--;
+}
+
+/* Record b as a one-way in-link of a. */
+static void hint_add(hnsw *h, uint32_t a, int layer, uint32_t b)
+{
+    uint32_t *l = hnsw_list(h, a, layer), max = hnsw_maxdeg(h, layer);
+    uint32_t nh = list_nhint(l), *hs = list_hints(l, max);
+    for (uint32_t i = 0; i < nh; i++)
+        if (hs[i] == b) return;
+    if (list_count(l) + nh < max) {
+        hs[-1] = b;
+        list_set_nhint(l, nh + 1);
+        return;
+    }
+    if (xh_find(&h->xh[layer], a, b) < 0 && xh_add(h, layer, a, b)) h->hints_dropped++;
+}
+
+static void hint_del(hnsw *h, uint32_t a, int layer, uint32_t b)
+{
+    uint32_t *l = hnsw_list(h, a, layer), max = hnsw_maxdeg(h, layer);
+    uint32_t nh = list_nhint(l), *hs = list_hints(l, max);
+    for (uint32_t i = 0; i < nh; i++)
+        if (hs[i] == b) {
+            hs[i] = hs[0];
+            list_set_nhint(l, nh - 1);
+            return;
+        }
+    int64_t at = xh_find(&h->xh[layer], a, b);
+    if (at >= 0) xh_del_at(&h->xh[layer], (uint32_t)at);
+}
+
+/* node's out-list is about to hold n links: move the hints in the way to
+ * the overflow map. */
+static void hint_make_room(hnsw *h, uint32_t node, int layer, uint32_t n)
+{
+    uint32_t *l = hnsw_list(h, node, layer), max = hnsw_maxdeg(h, layer);
+    uint32_t nh = list_nhint(l);
+    if (n + nh <= max) return;
+    uint32_t keep = max - n, *hs = list_hints(l, max);
+    for (uint32_t i = 0; i < nh - keep; i++)   /* the innermost go */
+        if (xh_add(h, layer, node, hs[i])) h->hints_dropped++;
+    list_set_nhint(l, keep);
+}
+
+static inline void indeg_add(hnsw *h, uint32_t id, int layer, int delta)
+{
+    uint32_t *l = hnsw_list(h, id, layer);
+    HNSW_ASSERT(delta > 0 || l[1] > 0);
+    l[1] += (uint32_t)delta;
+}
+
+/* a -> b now exists (a's list already updated). */
+static void link_added(hnsw *h, uint32_t a, uint32_t b, int layer)
+{
+    indeg_add(h, b, layer, 1);
+    if (list_has(hnsw_list(h, b, layer), a)) hint_del(h, a, layer, b);
+    else hint_add(h, b, layer, a);
+}
+
+/* a -> b is gone (a's list already updated). */
+static void link_removed(hnsw *h, uint32_t a, uint32_t b, int layer)
+{
+    indeg_add(h, b, layer, -1);
+    hint_del(h, b, layer, a);
+    if (list_has(hnsw_list(h, b, layer), a)) hint_add(h, a, layer, b);
+}
+
+/* Append a -> b; the caller checked there is room for the link. */
+static void link_append(hnsw *h, uint32_t a, uint32_t b, int layer)
+{
+    uint32_t *l = hnsw_list(h, a, layer), n = list_count(l);
+    hint_make_room(h, a, layer, n + 1);
+    l[HNSW_LINKS + n] = b;
+    list_set_count(l, n + 1);
+    link_added(h, a, b, layer);
+}
+
+static int ids_has(const uint32_t *a, uint32_t n, uint32_t id)
+{
+    for (uint32_t i = 0; i < n; i++)
+        if (a[i] == id) return 1;
+    return 0;
+}
+
+static int try_attach(hnsw *h, uint32_t y, uint32_t x, int layer, int replace);
+static void hnsw_mutated(hnsw *h);
+
+/* x has just lost its last in-link on this layer: give it one from a node
+ * that is certainly reachable -- one a search from the entry point visits,
+ * the closest to x first -- by appending, or else by replacing a link whose
+ * target keeps another in-link.  (Attaching x from its own out-neighbours
+ * would be cheaper but can close a cycle that nothing else reaches.)  The
+ * entry point needs no in-link; the node being deleted gets none. */
+static void hnsw_attach_reachable(hnsw *h, uint32_t x, int layer, const uint8_t *seen)
+{
+    const float *v = hnsw_vec(h, x);
+    uint32_t cur = h->entry;
+    float d = hnsw_dist(h, v, hnsw_vec(h, cur));
+    for (int l = h->max_level; l > layer; l--) cur = hnsw_greedy(h, v, cur, &d, l);
+    hnsw_search_ctx *c = h->w;
+    uint32_t n = 0;
+    if (hnsw_search_layer(h, c, v, cur, d, h->M, layer, NULL, NULL) == 0) {
+        maxheap_sort(c->res, c->nres);
+        n = c->nres;
+    }
+    /* The search descends through upper layers, so its layer-0 start (and
+     * what it finds) is only probably reachable on layer 0; the sweep knows
+     * the reachable set and passes it in to be sure. */
+    uint32_t k = 0;
+    for (uint32_t i = 0; i < n; i++)
+        if (!seen || seen[c->res[i].id]) c->res[k++] = c->res[i];
+    n = k;
+    for (int replace = 0; replace < 2; replace++) {
+        for (uint32_t i = 0; i < n; i++)
+            if (try_attach(h, c->res[i].id, x, layer, replace)) return;
+        if (try_attach(h, h->entry, x, layer, replace)) return;
+    }
+    /* Every candidate's list is full of links that are their targets' only
+     * in-link (seen with inner product in few dimensions).  Displace the
+     * last link of the closest candidate and re-home the displaced node in
+     * turn, a few levels deep at most. */
+    uint32_t y = n ? c->res[0].id : h->entry;
+    uint32_t *ly = hnsw_list(h, y, layer), m = list_count(ly);
+    if (h->attach_depth >= 4 || y == x || y == h->dying || m == 0) return;
+    uint32_t victim = ly[HNSW_LINKS + m - 1];
+    ly[HNSW_LINKS + m - 1] = x;
+    link_removed(h, y, victim, layer);
+    link_added(h, y, x, layer);
+    if (hnsw_list(h, victim, layer)[1] == 0 && victim != h->dying && victim != h->entry) {
+        h->attach_depth++;
+        hnsw_attach_reachable(h, victim, layer, seen);
+        h->attach_depth--;
+    }
+}
+
+static void hnsw_fix_orphan(hnsw *h, uint32_t x, int layer)
+{
+    if (x == h->entry || x == h->dying) return;
+    h->orphans_fixed++;
+    hnsw_attach_reachable(h, x, layer, NULL);
+}
+
+/* Add the link y -> x on this layer if y has room, or (replace) instead of
+ * y's last link whose target has another in-link.  1 if done. */
+static int try_attach(hnsw *h, uint32_t y, uint32_t x, int layer, int replace)
+{
+    if (y == x || y == h->dying || y == HNSW_NONE) return 0;
+    uint32_t *ly = hnsw_list(h, y, layer);
+    uint32_t n = list_count(ly);
+    if (list_has(ly, x)) return 1;          /* already linked: nothing to add */
+    if (!replace) {
+        if (n >= hnsw_maxdeg(h, layer)) return 0;
+        link_append(h, y, x, layer);
+        return 1;
+    }
+    for (uint32_t j = n; j-- > 0;) {
+        uint32_t v = ly[HNSW_LINKS + j];
+        if (hnsw_list(h, v, layer)[1] < 2) continue;
+        ly[HNSW_LINKS + j] = x;
+        link_removed(h, y, v, layer);
+        link_added(h, y, x, layer);
+        return 1;
+    }
+    return 0;
+}
+
+/* Make sel[0..m) the links of node on this layer (hooks keep in-degrees and
+ * hints exact) and re-attach any node that lost its last in-link. */
+static void hnsw_list_replace(hnsw *h, uint32_t node, int layer, const uint32_t *sel, uint32_t m)
+{
+    uint32_t *l = hnsw_list(h, node, layer);
+    uint32_t n = list_count(l);
+    memcpy(h->old, l + HNSW_LINKS, (size_t)n * sizeof *h->old);
+    hint_make_room(h, node, layer, m);
+    memmove(l + HNSW_LINKS, sel, (size_t)m * sizeof *sel);
+    list_set_count(l, m);
+    for (uint32_t i = 0; i < n; i++)
+        if (!ids_has(l + HNSW_LINKS, m, h->old[i])) link_removed(h, node, h->old[i], layer);
+    for (uint32_t i = 0; i < m; i++)
+        if (!ids_has(h->old, n, l[HNSW_LINKS + i])) link_added(h, node, l[HNSW_LINKS + i], layer);
+    for (uint32_t i = 0; i < n; i++)
+        if (hnsw_list(h, h->old[i], layer)[1] == 0) hnsw_fix_orphan(h, h->old[i], layer);
+}
+
+/* Add node -> x.  If the list would grow into its hints, re-choose it from
+ * its links + x instead: hints are worth more than a few extra links, which
+ * the heuristic would mostly prune later anyway. */
+static void hnsw_link_add(hnsw *h, uint32_t node, uint32_t x, int layer)
+{
+    uint32_t *l = hnsw_list(h, node, layer);
+    uint32_t n = list_count(l), max = hnsw_maxdeg(h, layer), nh = list_nhint(l);
+    if (n + nh < max) {
+        link_append(h, node, x, layer);
+        return;
+    }
+    const float *vn = hnsw_vec(h, node);
+    for (uint32_t i = 0; i < n; i++) {
+        uint32_t y = l[HNSW_LINKS + i];
+        h->cand[i] = (vindex_pair){ hnsw_dist(h, vn, hnsw_vec(h, y)), y };
+    }
+    h->cand[n] = (vindex_pair){ hnsw_dist(h, vn, hnsw_vec(h, x)), x };
+    pairs_sort(h->cand, n + 1);
+    uint32_t m = hnsw_select(h, h->cand, n + 1, max, HNSW_FILL_PRUNE ? max - nh : 0, h->sel);
+    hnsw_list_replace(h, node, layer, h->sel, m);
+}
+
+/* ---- insert ------------------------------------------------------------- */
+
+/* Planning phase: find and choose the neighbours of a node with vector v on
+ * layers min(level, max_level)..0 into h->plan.  Reads the graph only;
+ * `self` (an updated node) is never chosen.  0 or -ENOMEM. */
+static int hnsw_plan(hnsw *h, const float *v, int level, uint32_t self)
+{
+    memset(h->plan_n, 0, sizeof h->plan_n);
+    if (h->entry == HNSW_NONE) return 0;
+    uint32_t cur = h->entry;
+    float d = hnsw_dist(h, v, hnsw_vec(h, cur));
+    for (int l = h->max_level; l > level; l--) cur = hnsw_greedy(h, v, cur, &d, l);
+    for (int l = level < h->max_level ? level : h->max_level; l >= 0; l--) {
+        int rc = hnsw_search_layer(h, h->w, v, cur, d, h->efc, l, NULL, NULL);
+        if (rc) return rc;
+        hnsw_search_ctx *c = h->w;
+        maxheap_sort(c->res, c->nres);
+        uint32_t n = 0;
+        for (uint32_t i = 0; i < c->nres; i++)
+            if (c->res[i].id != self) h->cand[n++] = c->res[i];
+        if (n == 0) continue;
+        h->plan_n[l] = hnsw_select(h, h->cand, n, h->M, HNSW_FILL_NEW ? h->M : 0,
+                                   h->plan + (size_t)l * h->M);
+        cur = h->cand[0].id;
+        d = h->cand[0].dist;
+    }
+    return 0;
+}
+
+/* Commit phase: link id to its planned neighbours and back.  No allocation. */
+static void hnsw_connect(hnsw *h, uint32_t id, int level)
+{
+    int top = level < h->max_level ? level : h->max_level;
+    for (int l = 0; l <= top; l++) {
+        const uint32_t *p = h->plan + (size_t)l * h->M;
+        uint32_t n = h->plan_n[l];
+        uint32_t *li = hnsw_list(h, id, l);
+        HNSW_ASSERT(list_count(li) == 0 && list_nhint(li) == 0);
+        memcpy(li + HNSW_LINKS, p, (size_t)n * sizeof *p);
+        list_set_count(li, n);
+        for (uint32_t i = 0; i < n; i++) link_added(h, id, p[i], l);
+        for (uint32_t i = 0; i < n; i++) hnsw_link_add(h, p[i], id, l);
+    }
+    for (int l = 0; l <= top; l++)
+        if (hnsw_list(h, id, l)[1] == 0) hnsw_fix_orphan(h, id, l);
+}
+
+/* Ask for transparent huge pages on a large, randomly read array: a search
+ * touches a few cache lines in each of many pages, so with 4 KiB pages most
+ * neighbour fetches also miss the TLB (measured: the prefetches stall on
+ * page walks).  Only the page-aligned interior is advised; where the memory
+ * is not anonymous or THP is off, the kernel just says no. */
+static void hnsw_advise_huge(void *p, size_t n)
+{
+#ifdef MADV_HUGEPAGE
+    const uintptr_t pg = (uintptr_t)sysconf(_SC_PAGESIZE);
+    uintptr_t a = ((uintptr_t)p + pg - 1) & ~(pg - 1), b = ((uintptr_t)p + n) & ~(pg - 1);
+    if (n >= (2u << 20) && b > a) (void)madvise((void *)a, b - a, MADV_HUGEPAGE);
+#else
+    (void)p;
+    (void)n;
+#endif
+}
+
+static int hnsw_grow(hnsw *h, uint32_t ncap)
+{
+    size_t vb = (size_t)ncap * h->dim * sizeof(float) + 64;
+    size_t lb = (size_t)ncap * h->s0 * sizeof(uint32_t);
+    size_t ub = (size_t)ncap * sizeof(uint32_t *);
+    void *vraw = al_alloc(&h->al, &h->mem, vb);
+    uint32_t *l0 = al_alloc(&h->al, &h->mem, lb);
+    uint32_t **up = al_alloc(&h->al, &h->mem, ub);
+    int xh_failed = 0;
+    for (int l = 0; l <= HNSW_MAX_LEVEL && !xh_failed; l++) xh_failed = xh_resize(h, l, ncap);
+    if (!vraw || !l0 || !up || xh_failed || ctx_reserve(h->w, ncap, h->efc)) {
+        al_free(&h->al, &h->mem, vraw, vb);
+        al_free(&h->al, &h->mem, l0, lb);
+        al_free(&h->al, &h->mem, up, ub);
+        return -ENOMEM;
+    }
+    float *vecs = (float *)(((uintptr_t)vraw + 63) & ~(uintptr_t)63);
+    hnsw_advise_huge(vraw, vb);
+    hnsw_advise_huge(l0, lb);
+    if (h->hwm) {
+        memcpy(vecs, h->vecs, (size_t)h->hwm * h->dim * sizeof(float));
+        memcpy(l0, h->l0, (size_t)h->hwm * h->s0 * sizeof(uint32_t));
+        memcpy(up, h->up, (size_t)h->hwm * sizeof *up);
+    }
+    memset(up + h->hwm, 0, (size_t)(ncap - h->hwm) * sizeof *up);
+    al_free(&h->al, &h->mem, h->vecs_raw, h->vecs_bytes);
+    al_free(&h->al, &h->mem, h->l0, (size_t)h->cap * h->s0 * sizeof(uint32_t));
+    al_free(&h->al, &h->mem, h->up, (size_t)h->cap * sizeof *up);
+    h->vecs_raw = vraw;
+    h->vecs_bytes = vb;
+    h->vecs = vecs;
+    h->l0 = l0;
+    h->up = up;
+    h->cap = ncap;
+    return 0;
+}
+
+int hnsw_reserve(hnsw *h, uint32_t n)
+{
+    if (n <= h->cap) return 0;
+    if (n > HNSW_ID_MAX) return VINDEX_EFULL;
+    uint64_t want = (uint64_t)h->cap + h->cap / 2;
+    if (want < n) want = n;
+    if (want < 16) want = 16;
+    if (want > HNSW_ID_MAX) want = HNSW_ID_MAX;
+    return hnsw_grow(h, (uint32_t)want);
+}
+
+static size_t hnsw_upper_bytes(const hnsw *h, int level)
+{
+    return (size_t)level * h->s1 * sizeof(uint32_t);
+}
+
+int hnsw_insert(hnsw *h, const float *vec, uint32_t *id_out)
+{
+    int rc = hnsw_reserve(h, h->count + 1);
+    if (rc) return rc;
+    uint64_t rng_before = h->rng;
+    int level = hnsw_random_level(h);
+    uint32_t *upper = NULL;
+    if (level > 0) {
+        upper = al_alloc(&h->al, &h->mem, hnsw_upper_bytes(h, level));
+        if (!upper) { h->rng = rng_before; return -ENOMEM; }
+        memset(upper, 0, hnsw_upper_bytes(h, level));
+    }
+    if ((rc = hnsw_plan(h, vec, level, HNSW_NONE)) != 0) {
+        al_free(&h->al, &h->mem, upper, hnsw_upper_bytes(h, level));
+        h->rng = rng_before;
+        return rc;
+    }
+    /* Commit: nothing below can fail. */
+    uint32_t id = h->free_head;
+    if (id != HNSW_NONE) h->free_head = hnsw_l0(h, id)[HNSW_LINKS];
+    else id = h->hwm++;
+    uint32_t *r = hnsw_l0(h, id);
+    r[0] = (uint32_t)level << HNSW_LEVEL_SHIFT;
+    r[1] = 0;
+    h->up[id] = upper;
+    memcpy(h->vecs + (size_t)id * h->dim, vec, (size_t)h->dim * sizeof(float));
+    hnsw_connect(h, id, level);
+    if (h->entry == HNSW_NONE || level > h->max_level) {
+        h->entry = id;
+        h->max_level = level;
+    }
+    h->count++;
+    *id_out = id;
+    hnsw_mutated(h);
+    return 0;
+}
+
+/* ---- delete ------------------------------------------------------------- */
+
+/* x links to h->dying on this layer: re-choose x's list from its other
+ * links and the dying node's former links (h->dl[0..ndl)). */
+static void hnsw_repair(hnsw *h, uint32_t x, int layer, uint32_t ndl)
+{
+    const uint32_t *lx = hnsw_list(h, x, layer);
+    uint32_t n = list_count(lx), k = 0;
+    const float *vx = hnsw_vec(h, x);
+    for (uint32_t i = 0; i < n; i++) {
+        uint32_t y = lx[HNSW_LINKS + i];
+        if (y != h->dying) h->cand[k++] = (vindex_pair){ hnsw_dist(h, vx, hnsw_vec(h, y)), y };
+    }
+    for (uint32_t i = 0; i < ndl; i++) {
+        uint32_t y = h->dl[i], dup = (y == x);
+        for (uint32_t j = 0; j < k && !dup; j++) dup = h->cand[j].id == y;
+        if (!dup) h->cand[k++] = (vindex_pair){ hnsw_dist(h, vx, hnsw_vec(h, y)), y };
+    }
+    pairs_sort(h->cand, k);
+    /* Fill back to the degree x had, not beyond: the lost link is replaced,
+     * the list does not swell over the hints. */
+    uint32_t max = hnsw_maxdeg(h, layer), room = max - list_nhint(lx);
+    uint32_t fill = HNSW_FILL_REPAIR ? (n < room ? n : room) : 0;
+    uint32_t m = hnsw_select(h, h->cand, k, max, fill, h->sel);
+    hnsw_list_replace(h, x, layer, h->sel, m);
+}
+
+/* If x (still) links to h->dying on this layer, repair it.  1 if it did. */
+static int hnsw_check_inlink(hnsw *h, uint32_t x, int layer, uint32_t ndl)
+{
+    if (x == h->dying || !hnsw_is_live(h, x) || hnsw_level(h, x) < layer ||
+        !list_has(hnsw_list(h, x, layer), h->dying))
+        return 0;
+    hnsw_repair(h, x, layer, ndl);
+    return 1;
+}
+
+/* Beam search (ef_construction) for the dying node's vector on this layer,
+ * checking every node it touches: finds in-links whose hints were dropped
+ * when they come from near the dying node. */
+static void hnsw_inlinks_by_search(hnsw *h, int layer, uint32_t ndl)
+{
+    const uint32_t *indeg = &hnsw_list(h, h->dying, layer)[1];
+    const float *v = hnsw_vec(h, h->dying);
+    uint32_t cur = h->entry;
+    float d = hnsw_dist(h, v, hnsw_vec(h, cur));
+    for (int l = h->max_level; l > layer; l--) cur = hnsw_greedy(h, v, cur, &d, l);
+    hnsw_search_ctx *c = h->w;
+    c->rec = h->rec;
+    c->nrec = 0;
+    c->reccap = h->reccap;
+    /* If the heap cannot grow, the search stops early with fewer nodes
+     * recorded; the scan after it still finds the rest. */
+    (void)hnsw_search_layer(h, c, v, cur, d, h->efc, layer, NULL, NULL);
+    c->rec = NULL;
+    for (uint32_t i = 0; i < c->nrec && *indeg; i++) hnsw_check_inlink(h, h->rec[i], layer, ndl);
+}
+
+/* Find every node still linking to h->dying on this layer and repair it.
+ * The hints name them all unless some were dropped for room; then the
+ * dying node's neighbourhood, a search, and at last the whole layer.  The
+ * in-degree counter says when all have been found. */
+static void hnsw_repair_inlinks(hnsw *h, int layer, uint32_t ndl)
+{
+    uint32_t *l = hnsw_list(h, h->dying, layer);
+    uint32_t nh = list_nhint(l);
+    memcpy(h->tmp, list_hints(l, hnsw_maxdeg(h, layer)), (size_t)nh * sizeof *h->tmp);
+    for (uint32_t i = 0; i < nh && l[1]; i++) hnsw_check_inlink(h, h->tmp[i], layer, ndl);
+    /* Each repair removes its own entry from the overflow map. */
+    for (uint32_t x; l[1] && (x = xh_any(&h->xh[layer], h->dying)) != HNSW_NONE;)
+        HNSW_ASSERT(hnsw_check_inlink(h, x, layer, ndl));
+    for (uint32_t i = 0; i < ndl && l[1]; i++) hnsw_check_inlink(h, h->dl[i], layer, ndl);
+    if (!l[1]) return;
+    h->inlink_misses++;
+    for (uint32_t i = 0; i < ndl && l[1]; i++) {
+        const uint32_t *ly = hnsw_list(h, h->dl[i], layer);
+        uint32_t n = list_count(ly);
+        memcpy(h->tmp, ly + HNSW_LINKS, (size_t)n * sizeof *h->tmp);
+        for (uint32_t j = 0; j < n && l[1]; j++) hnsw_check_inlink(h, h->tmp[j], layer, ndl);
+    }
+    if (l[1]) hnsw_inlinks_by_search(h, layer, ndl);
+    if (l[1]) h->inlink_scans++;
+    for (uint32_t x = 0; x < h->hwm && l[1]; x++) hnsw_check_inlink(h, x, layer, ndl);
+}
+
+static void hnsw_unlink_layer(hnsw *h, int layer)
+{
+    uint32_t id = h->dying;
+    uint32_t *l = hnsw_list(h, id, layer);
+    uint32_t ndl = list_count(l);
+    memcpy(h->dl, l + HNSW_LINKS, (size_t)ndl * sizeof *h->dl);
+    list_set_count(l, 0);
+    /* Former reciprocal neighbours become hints here, beside the others. */
+    for (uint32_t i = 0; i < ndl; i++) link_removed(h, id, h->dl[i], layer);
+    if (l[1]) hnsw_repair_inlinks(h, layer, ndl);
+    HNSW_ASSERT(l[1] == 0 && list_nhint(l) == 0);
+    for (uint32_t i = 0; i < ndl; i++)
+        if (hnsw_list(h, h->dl[i], layer)[1] == 0) hnsw_fix_orphan(h, h->dl[i], layer);
+}
+
+/* The entry point is going away: prefer a neighbour on the top layer (same
+ * level, O(1)); if it was alone up there, scan for the highest node. */
+static void hnsw_move_entry(hnsw *h, uint32_t id)
+{
+    const uint32_t *l = hnsw_list(h, id, h->max_level);
+    if (list_count(l) > 0) {
+        h->entry = l[HNSW_LINKS];
+        return;
+    }
+    uint32_t best = HNSW_NONE;
+    int bl = -1;
+    for (uint32_t x = 0; x < h->hwm; x++)
+        if (x != id && hnsw_is_live(h, x) && hnsw_level(h, x) > bl) {
+            best = x;
+            bl = hnsw_level(h, x);
+        }
+    h->entry = best;
+    h->max_level = bl;
+}
+
+static void hnsw_unlink(hnsw *h, uint32_t id, int level)
+{
+    h->dying = id;
+    for (int l = 0; l <= level; l++) hnsw_unlink_layer(h, l);
+    h->dying = HNSW_NONE;
+}
+
+int hnsw_delete(hnsw *h, uint32_t id)
+{
+    if (!hnsw_is_live(h, id)) return -EINVAL;
+    int level = hnsw_level(h, id);
+    if (id == h->entry) hnsw_move_entry(h, id);
+    hnsw_unlink(h, id, level);
+    al_free(&h->al, &h->mem, h->up[id], hnsw_upper_bytes(h, level));
+    h->up[id] = NULL;
+    uint32_t *r = hnsw_l0(h, id);
+    r[0] = HNSW_FREE;
+    r[1] = 0;
+    r[HNSW_LINKS] = h->free_head;
+    h->free_head = id;
+    h->count--;
+    hnsw_mutated(h);
+    return 0;
+}
+
+int hnsw_update(hnsw *h, uint32_t id, const float *vec)
+{
+    if (!hnsw_is_live(h, id)) return -EINVAL;
+    int level = hnsw_level(h, id);
+    int rc = hnsw_plan(h, vec, level, id);
+    if (rc) return rc;
+    /* Commit: unlink with the old vector, relink with the new.  The node
+     * keeps its level, so the entry point (maybe this node) stays valid. */
+    hnsw_unlink(h, id, level);
+    memcpy(h->vecs + (size_t)id * h->dim, vec, (size_t)h->dim * sizeof(float));
+    hnsw_connect(h, id, level);
+    hnsw_mutated(h);
+    return 0;
+}
+
+/* ---- reachability sweep ------------------------------------------------ */
+
+/* Mark everything reachable on layer 0 from start (queue q, bitmap seen). */
+static void hnsw_bfs0(const hnsw *h, uint32_t start, uint32_t *q, uint8_t *seen)
+{
+    uint32_t head = 0, tail = 0;
+    if (seen[start]) return;
+    seen[start] = 1;
+    q[tail++] = start;
+    while (head < tail) {
+        const uint32_t *l = hnsw_l0(h, q[head++]);
+        for (uint32_t i = 0; i < list_count(l); i++) {
+            uint32_t y = l[HNSW_LINKS + i];
+            if (!seen[y]) { seen[y] = 1; q[tail++] = y; }
+        }
+    }
+}
+
+/* Pruning keeps every node's in-degree >= 1 (hnsw_fix_orphan), but a prune
+ * can still cut the last link from the reachable part into a group whose
+ * members only link to each other: rare with true metrics, common with
+ * inner product in few dimensions.  No local rule sees that, so this walk
+ * finds such groups and links each in from a reachable node.  It runs by
+ * itself once the mutations since the last walk pass count/4 + 256 (an
+ * amortised handful of link reads per mutation) and can be called. */
+int hnsw_reconnect(hnsw *h)
+{
+    h->sweep_debt = 0;
+    if (h->count == 0) return 0;
+    size_t qb = (size_t)h->hwm * sizeof(uint32_t);
+    uint32_t *q = al_alloc(&h->al, &h->mem, qb);
+    uint8_t *seen = al_alloc(&h->al, &h->mem, h->hwm);
+    int fixed = 0;
+    if (!q || !seen) {
+        fixed = -ENOMEM;
+        goto out;
+    }
+    /* Re-linking can displace links (see hnsw_attach_reachable), so walk
+     * again until a walk finds nothing, a few times at most. */
+    for (int pass = 0, found = 1; found && pass < 4; pass++) {
+        found = 0;
+        memset(seen, 0, h->hwm);
+        hnsw_bfs0(h, h->entry, q, seen);
+        for (uint32_t x = 0; x < h->hwm; x++) {
+            if (seen[x] || !hnsw_is_live(h, x)) continue;
+            hnsw_attach_reachable(h, x, 0, seen);
+            hnsw_bfs0(h, x, q, seen);
+            found++;
+        }
+        fixed += found;
+    }
+    h->reconnected += (uint64_t)fixed;
+out:
+    al_free(&h->al, &h->mem, q, qb);
+    al_free(&h->al, &h->mem, seen, h->hwm);
+    return fixed;
+}
+
+/* After each successful mutation. */
+static void hnsw_mutated(hnsw *h)
+{
+    if (++h->sweep_debt > h->count / 4 + 256) (void)hnsw_reconnect(h);
+}
+
+/* ---- life cycle --------------------------------------------------------- */
+
+static int hnsw_params_ok(const hnsw_params *p)
+{
+    return p->dim >= 1 && p->dim <= VINDEX_DIM_MAX && p->M >= 2 && p->M <= VINDEX_M_MAX &&
+           p->ef_construction >= 1 && p->ef_construction <= VINDEX_EF_MAX &&
+           p->ef_search >= 1 && p->ef_search <= VINDEX_EF_MAX &&
+           (p->metric == DIST_L2 || p->metric == DIST_COSINE || p->metric == DIST_DOT);
+}
+
+static int hnsw_alloc_scratch(hnsw *h)
+{
+    h->ncmax = h->efc > 2 * h->M0 + 2 ? h->efc : 2 * h->M0 + 2;
+    size_t words = (size_t)h->ncmax * 3 + 4 * (size_t)(h->M0 + 1) +
+                   (size_t)(HNSW_MAX_LEVEL + 1) * h->M;
+    h->scratch_bytes = words * sizeof(uint32_t);
+    h->scratch = al_alloc(&h->al, &h->mem, h->scratch_bytes);
+    if (!h->scratch) return -ENOMEM;
+    uint32_t *p = h->scratch;
+    h->cand = (vindex_pair *)p;  p += 2 * (size_t)h->ncmax;
+    h->pruned = p;               p += h->ncmax;
+    h->sel = p;                  p += h->M0 + 1;
+    h->old = p;                  p += h->M0 + 1;
+    h->dl = p;                   p += h->M0 + 1;
+    h->tmp = p;                  p += h->M0 + 1;
+    h->plan = p;
+    h->reccap = h->efc * h->M0;
+    h->rec = al_alloc(&h->al, &h->mem, (size_t)h->reccap * sizeof *h->rec);
+    return h->rec ? 0 : -ENOMEM;
+}
+
+hnsw *hnsw_new(const hnsw_params *p, int *err)
+{
+    int e = -EINVAL;
+    const vindex_allocator *al = p->alloc ? p->alloc : &vindex_default_allocator;
+    hnsw *h = NULL;
+    if (!hnsw_params_ok(p)) goto fail;
+    e = -ENOMEM;
+    if (!(h = al->alloc(al->ud, sizeof *h))) goto fail;
+    memset(h, 0, sizeof *h);
+    h->al = *al;
+    h->kern = p->kernels ? p->kernels : dist_active();
+    h->metric = p->metric;
+    h->pair = p->metric == DIST_L2 ? h->kern->l2sq : h->kern->dot;
+    h->off = p->metric == DIST_COSINE ? 1.0f : 0.0f;
+    h->sgn = p->metric == DIST_L2 ? 1.0f : -1.0f;
+    h->dim = p->dim;
+    h->M = p->M;
+    h->M0 = 2 * p->M;
+    h->efc = p->ef_construction;
+    h->efs = p->ef_search;
+    h->s0 = HNSW_LINKS + h->M0;
+    h->s1 = HNSW_LINKS + h->M;
+    h->mult = 1.0 / log((double)p->M);
+    h->rng = p->seed;
+    h->free_head = h->entry = h->dying = HNSW_NONE;
+    h->max_level = -1;
+    if (!(h->w = hnsw_search_ctx_new(al)) || hnsw_alloc_scratch(h) ||
+        ctx_reserve(h->w, 0, h->efc) ||
+        (p->initial_capacity && hnsw_reserve(h, p->initial_capacity)))
+        goto fail;
+    return h;
+fail:
+    hnsw_free(h);
+    if (err) *err = e;
+    return NULL;
+}
+
+void hnsw_free(hnsw *h)
+{
+    if (!h) return;
+    for (uint32_t id = 0; id < h->hwm; id++)
+        if (h->up[id]) al_free(&h->al, &h->mem, h->up[id], hnsw_upper_bytes(h, hnsw_level(h, id)));
+    al_free(&h->al, &h->mem, h->vecs_raw, h->vecs_bytes);
+    al_free(&h->al, &h->mem, h->l0, (size_t)h->cap * h->s0 * sizeof(uint32_t));
+    al_free(&h->al, &h->mem, h->up, (size_t)h->cap * sizeof *h->up);
+    al_free(&h->al, &h->mem, h->scratch, h->scratch_bytes);
+    al_free(&h->al, &h->mem, h->rec, (size_t)h->reccap * sizeof *h->rec);
+    for (int l = 0; l <= HNSW_MAX_LEVEL; l++)
+        al_free(&h->al, &h->mem, h->xh[l].e, (size_t)h->xh[l].cap * sizeof *h->xh[l].e);
+    hnsw_search_ctx_free(h->w);
+    h->al.free(h->al.ud, h, sizeof *h);
+}
+
+/* ---- accessors ---------------------------------------------------------- */
+
+int hnsw_is_live(const hnsw *h, uint32_t id)
+{
+    return id < h->hwm && !(hnsw_l0(h, id)[0] & HNSW_FREE);
+}
+
+const float *hnsw_vector(const hnsw *h, uint32_t id)
+{
+    return hnsw_is_live(h, id) ? hnsw_vec(h, id) : NULL;
+}
+
+uint32_t hnsw_count(const hnsw *h) { return h->count; }
+uint32_t hnsw_capacity(const hnsw *h) { return h->cap; }
+int hnsw_max_level(const hnsw *h) { return h->max_level; }
+uint32_t hnsw_entry(const hnsw *h) { return h->entry; }
+const dist_kernels *hnsw_kernels(const hnsw *h) { return h->kern; }
+
+size_t hnsw_memory(const hnsw *h)
+{
+    return sizeof *h + h->mem + sizeof *h->w + h->w->mem;
+}
+
+void hnsw_stats_get(const hnsw *h, hnsw_stats *s)
+{
+    uint64_t links = 0;
+    for (uint32_t id = 0; id < h->hwm; id++)
+        if (hnsw_is_live(h, id)) links += list_count(hnsw_l0(h, id));
+    uint64_t nonrecip = 0, hinted = 0, full = 0;
+    for (uint32_t a = 0; a < h->hwm; a++) {
+        if (!hnsw_is_live(h, a)) continue;
+        uint32_t *la = hnsw_l0(h, a);
+        full += list_count(la) + list_nhint(la) == h->M0;
+        hinted += list_nhint(la);
+        for (uint32_t i = 0; i < list_count(la); i++)
+            nonrecip += !list_has(hnsw_l0(h, la[HNSW_LINKS + i]), a);
+    }
+    s->nonrecip0 = nonrecip;
+    s->hinted0 = hinted + h->xh[0].n;
+    s->overflow0 = h->xh[0].n;
+    s->full0 = full;
+    s->count = h->count;
+    s->capacity = h->cap;
+    s->max_level = h->max_level;
+    s->avg_degree0 = h->count ? (double)links / h->count : 0.0;
+    s->inlink_scans = h->inlink_scans;
+    s->inlink_misses = h->inlink_misses;
+    s->hints_dropped = h->hints_dropped;
+    s->orphans_fixed = h->orphans_fixed;
+    s->reconnected = h->reconnected;
+}
+
+/* ---- validation and digest ---------------------------------------------- */
+
+__attribute__((format(printf, 3, 4)))
+static int hnsw_fail(char *err, size_t errlen, const char *fmt, ...)
+{
+    if (errlen) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(err, errlen, fmt, ap);
+        va_end(ap);
+    }
+    return VINDEX_ECORRUPT;
+}
+
+/* Per-node checks on one layer; counts actual in-links into indeg[]. */
+static int hnsw_check_layer(const hnsw *h, int l, uint32_t *indeg, char *err, size_t errlen)
+{
+    memset(indeg, 0, (size_t)h->hwm * sizeof *indeg);
+    for (uint32_t x = 0; x < h->hwm; x++) {
+        if (!hnsw_is_live(h, x) || hnsw_level(h, x) < l) continue;
+        const uint32_t *lx = hnsw_list(h, x, l);
+        uint32_t n = list_count(lx);
+        if (n > hnsw_maxdeg(h, l))
+            return hnsw_fail(err, errlen, "node %u has %u links on layer %d", x, n, l);
+        for (uint32_t i = 0; i < n; i++) {
+            uint32_t y = lx[HNSW_LINKS + i];
+            if (y == x) return hnsw_fail(err, errlen, "node %u links to itself (%u) on layer %d", x, y, l);
+            if (!hnsw_is_live(h, y) || hnsw_level(h, y) < l)
+                return hnsw_fail(err, errlen, "node %u links to dead or low node %u on layer %d", x, y, l);
+            for (uint32_t j = 0; j < i; j++)
+                if (lx[HNSW_LINKS + j] == y)
+                    return hnsw_fail(err, errlen, "node %u links twice to %u on layer %d", x, y, l);
+            indeg[y]++;
+        }
+    }
+    for (uint32_t x = 0; x < h->hwm; x++)
+        if (hnsw_is_live(h, x) && hnsw_level(h, x) >= l && indeg[x] != hnsw_list(h, x, l)[1])
+            return hnsw_fail(err, errlen, "node %u: in-degree %u recorded wrong on layer %d", x,
+                             indeg[x], l);
+    return 0;
+}
+
+static int hnsw_check_globals(const hnsw *h, char *err, size_t errlen)
+{
+    uint32_t live = 0, top = 0;
+    int maxl = -1;
+    for (uint32_t x = 0; x < h->hwm; x++) {
+        if (!hnsw_is_live(h, x)) continue;
+        live++;
+        if (hnsw_level(h, x) > maxl) { maxl = hnsw_level(h, x); top = x; }
+        if ((hnsw_level(h, x) > 0) != (h->up[x] != NULL))
+            return hnsw_fail(err, errlen, "node %u: upper block and level %d disagree", x,
+                             hnsw_level(h, x));
+    }
+    if (live != h->count) return hnsw_fail(err, errlen, "count %u but %u live nodes", h->count, live);
+    if (maxl != h->max_level)
+        return hnsw_fail(err, errlen, "max level %d (node %u) recorded as %d", maxl, top,
+                         h->max_level);
+    if (live && (!hnsw_is_live(h, h->entry) || hnsw_level(h, h->entry) != maxl))
+        return hnsw_fail(err, errlen, "entry point %u not live on the top layer", h->entry);
+    if (!live && h->entry != HNSW_NONE)
+        return hnsw_fail(err, errlen, "empty graph has entry %u", h->entry);
+    uint32_t nfree = 0;
+    for (uint32_t x = h->free_head; x != HNSW_NONE; x = hnsw_l0(h, x)[HNSW_LINKS]) {
+        if (x >= h->hwm || hnsw_is_live(h, x) || ++nfree > h->hwm - live)
+            return hnsw_fail(err, errlen, "free list broken at %u (%u entries)", x, nfree);
+    }
+    if (nfree != h->hwm - live)
+        return hnsw_fail(err, errlen, "free list holds %u of %u free slots", nfree, h->hwm - live);
+    return 0;
+}
+
+static int inline_hinted(const hnsw *h, uint32_t a, int l, uint32_t b)
+{
+    uint32_t *la = hnsw_list(h, a, l), nh = list_nhint(la), *hs = list_hints(la, hnsw_maxdeg(h, l));
+    for (uint32_t i = 0; i < nh; i++)
+        if (hs[i] == b) return 1;
+    return 0;
+}
+
+/* Hints name exactly the one-way in-links: each names a live node linking
+ * here one way, once; and unless some were dropped, every one-way link is
+ * named. */
+static int hnsw_check_hints(const hnsw *h, int l, char *err, size_t errlen)
+{
+    const hnsw_hint_map *m = &h->xh[l];
+    for (uint32_t x = 0; x < h->hwm; x++) {
+        if (!hnsw_is_live(h, x) || hnsw_level(h, x) < l) continue;
+        uint32_t *lx = hnsw_list(h, x, l), nh = list_nhint(lx);
+        uint32_t *hs = list_hints(lx, hnsw_maxdeg(h, l));
+        if (list_count(lx) + nh > hnsw_maxdeg(h, l))
+            return hnsw_fail(err, errlen, "node %u: links and hints overlap on layer %d", x, l);
+        for (uint32_t i = 0; i < nh; i++) {
+            uint32_t b = hs[i];
+            if (!hnsw_is_live(h, b) || hnsw_level(h, b) < l || b == x ||
+                !list_has(hnsw_list(h, b, l), x) || list_has(lx, b) || xh_find(m, x, b) >= 0)
+                return hnsw_fail(err, errlen, "node %u: bad hint %u on layer %d", x, b, l);
+            for (uint32_t j = 0; j < i; j++)
+                if (hs[j] == b) return hnsw_fail(err, errlen, "node %u: hint %u twice", x, b);
+        }
+        for (uint32_t i = 0; h->hints_dropped == 0 && i < list_count(lx); i++) {
+            uint32_t y = lx[HNSW_LINKS + i];
+            if (!list_has(hnsw_list(h, y, l), x) && !inline_hinted(h, y, l, x) && xh_find(m, y, x) < 0)
+                return hnsw_fail(err, errlen, "link %u -> %u on layer %d has no hint", x, y, l);
+        }
+    }
+    for (uint32_t i = 0; i < m->cap; i++) {
+        if (m->e[i] == XH_EMPTY) continue;
+        uint32_t t = (uint32_t)(m->e[i] >> 32), src = (uint32_t)m->e[i];
+        if (!hnsw_is_live(h, t) || !hnsw_is_live(h, src) || hnsw_level(h, t) < l ||
+            hnsw_level(h, src) < l || !list_has(hnsw_list(h, src, l), t) ||
+            list_has(hnsw_list(h, t, l), src) || inline_hinted(h, t, l, src) ||
+            xh_find(m, t, src) != (int64_t)i)
+            return hnsw_fail(err, errlen, "overflow hint %u -> %u bad on layer %d", src, t, l);
+    }
+    return 0;
+}
+
+int hnsw_validate(const hnsw *h, char *err, size_t errlen)
+{
+    int rc = hnsw_check_globals(h, err, errlen);
+    if (rc || h->count == 0) return rc;
+    size_t qb = (size_t)h->hwm * sizeof(uint32_t);
+    uint32_t *buf = h->al.alloc(h->al.ud, qb);
+    uint8_t *seen = h->al.alloc(h->al.ud, h->hwm);
+    if (!buf || !seen) { rc = -ENOMEM; goto out; }
+    for (int l = 0; l <= h->max_level && !rc; l++) {
+        rc = hnsw_check_layer(h, l, buf, err, errlen);
+        if (!rc) rc = hnsw_check_hints(h, l, err, errlen);
+    }
+    if (!rc) {
+        memset(seen, 0, h->hwm);
+        hnsw_bfs0(h, h->entry, buf, seen);
+        uint32_t reached = 0;
+        for (uint32_t x = 0; x < h->hwm; x++) reached += seen[x];
+        for (uint32_t x = 0; x < h->hwm && reached != h->count; x++)
+            if (hnsw_is_live(h, x) && !seen[x]) {
+                rc = hnsw_fail(err, errlen, "node %u unreachable on layer 0 (%u of %u reached)", x,
+                               reached, h->count);
+                break;
+            }
+    }
+out:
+    if (buf) h->al.free(h->al.ud, buf, qb);
+    if (seen) h->al.free(h->al.ud, seen, h->hwm);
+    return rc;
+}
+
+static uint64_t fnv_word(uint64_t d, uint32_t w)
+{
+    for (int i = 0; i < 4; i++) {
+        d ^= (w >> (8 * i)) & 0xFFu;
+        d *= 0x100000001B3ull;
+    }
+    return d;
+}
+
+uint64_t hnsw_digest(const hnsw *h)
+{
+    uint64_t d = 0xCBF29CE484222325ull;
+    d = fnv_word(d, h->entry);
+    d = fnv_word(d, (uint32_t)h->max_level);
+    d = fnv_word(d, h->hwm);
+    for (uint32_t x = 0; x < h->hwm; x++) {
+        d = fnv_word(d, hnsw_l0(h, x)[0]);
+        if (!hnsw_is_live(h, x)) continue;
+        for (int l = 0; l <= hnsw_level(h, x); l++) {
+            const uint32_t *lx = hnsw_list(h, x, l);
+            for (uint32_t i = 0; i < list_count(lx); i++) d = fnv_word(d, lx[HNSW_LINKS + i]);
+        }
+    }
+    return d;
+}

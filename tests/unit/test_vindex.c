@@ -1,0 +1,396 @@
+/* test_vindex.c -- the front both engines share: binary keys, validation
+ * that rejects without changing anything, cosine scale round trip,
+ * overwrite, search edge cases, the key table under churn, and failure
+ * atomicity at every allocation. */
+#include <errno.h>
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "engram/dist.h"
+#include "engram/vindex.h"
+
+static uint64_t rng_next(uint64_t *s)
+{
+    uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+
+static void rand_vec(float *v, uint32_t dim, uint64_t *s)
+{
+    for (uint32_t j = 0; j < dim; j++) v[j] = (float)((double)(rng_next(s) >> 11) * 0x1.0p-53 * 20 - 10);
+}
+
+static vindex *make(vindex_type t, uint32_t dim, dist_metric m)
+{
+    vindex_params p;
+    vindex_params_init(&p, t, dim, m);
+    p.M = 8;
+    p.ef_construction = 64;
+    int err = 1;
+    vindex *v = vindex_new(&p, &err);
+    assert_non_null(v);
+    return v;
+}
+
+static void check_valid(const vindex *v)
+{
+    char err[256] = "";
+    if (vindex_validate(v, err, sizeof err)) fail_msg("validate: %s", err);
+}
+
+static void test_binary_keys(void **state)
+{
+    (void)state;
+    for (int t = 0; t < 2; t++) {
+        vindex *v = make(t ? VINDEX_FLAT : VINDEX_HNSW, 3, DIST_L2);
+        const float a[3] = { 1, 0, 0 }, b[3] = { 0, 1, 0 }, c[3] = { 0, 0, 1 }, e[3] = { 5, 5, 5 };
+        assert_int_equal(vindex_add(v, "a\0b", 3, a, 3), 1);
+        assert_int_equal(vindex_add(v, "a\0c", 3, b, 3), 1);
+        assert_int_equal(vindex_add(v, "a", 1, c, 3), 1);
+        assert_int_equal(vindex_add(v, "A", 1, c, 3), 1);     /* case-sensitive */
+        assert_int_equal(vindex_add(v, "", 0, e, 3), 1);      /* the empty key is a key */
+        assert_int_equal(vindex_count(v), 5);
+        float out[3];
+        assert_int_equal(vindex_get(v, "a\0c", 3, out), 1);
+        assert_memory_equal(out, b, sizeof b);
+        assert_int_equal(vindex_get(v, "a\0d", 3, out), 0);
+        assert_int_equal(vindex_exists(v, "a\0b", 2, NULL), 0);
+        uint32_t id = 99;
+        assert_int_equal(vindex_exists(v, "", 0, &id), 1);
+        size_t kl;
+        const void *k = vindex_key(v, id, &kl);
+        assert_int_equal(kl, 0);
+        assert_non_null(k);
+        vindex_search_ctx *ctx = vindex_search_ctx_new(NULL);
+        vindex_query q;
+        vindex_query_init(&q, a, 3, 2);
+        vindex_hit hits[2];
+        uint32_t n;
+        assert_int_equal(vindex_search(v, ctx, &q, hits, &n), 0);
+        assert_int_equal(n, 2);
+        assert_int_equal(hits[0].klen, 3);
+        assert_memory_equal(hits[0].key, "a\0b", 3);
+        assert_true(hits[0].dist == 0.0f);
+        assert_true(fabsf(hits[1].dist - sqrtf(2.0f)) < 1e-6f);   /* reported: sqrt */
+        assert_int_equal(vindex_del(v, "a\0b", 3), 1);
+        assert_int_equal(vindex_del(v, "a\0b", 3), 0);
+        assert_int_equal(vindex_get(v, "a\0c", 3, out), 1);
+        assert_int_equal(vindex_count(v), 4);
+        check_valid(v);
+        vindex_search_ctx_free(ctx);
+        vindex_free(v);
+    }
+    vindex_free(NULL);
+    vindex_search_ctx_free(NULL);
+}
+
+static void test_cosine_scale(void **state)
+{
+    (void)state;
+    for (int t = 0; t < 2; t++) {
+        vindex *v = make(t ? VINDEX_FLAT : VINDEX_HNSW, 5, DIST_COSINE);
+        const float x[5] = { 3, -4, 0, 120, 0.5f }, z[5] = { 0 };
+        assert_int_equal(vindex_add(v, "x", 1, x, 5), 1);
+        assert_int_equal(vindex_add(v, "z", 1, z, 5), 1);   /* zero vector accepted */
+        float out[5];
+        assert_int_equal(vindex_get(v, "x", 1, out), 1);
+        for (int j = 0; j < 5; j++) assert_true(fabsf(out[j] - x[j]) <= 1e-5f * fabsf(x[j]) + 1e-6f);
+        assert_int_equal(vindex_get(v, "z", 1, out), 1);
+        assert_memory_equal(out, z, sizeof z);
+        vindex_search_ctx *ctx = vindex_search_ctx_new(NULL);
+        const float q[5] = { 30, -40, 0, 1200, 5 };          /* same direction */
+        vindex_query qq;
+        vindex_query_init(&qq, q, 5, 2);
+        vindex_hit hits[2];
+        uint32_t n;
+        assert_int_equal(vindex_search(v, ctx, &qq, hits, &n), 0);
+        assert_int_equal(n, 2);
+        assert_memory_equal(hits[0].key, "x", 1);
+        assert_true(fabsf(hits[0].dist) < 1e-6f);
+        assert_true(fabsf(hits[1].dist - 1.0f) < 1e-6f);    /* zero vector: distance 1 */
+        vindex_search_ctx_free(ctx);
+        check_valid(v);
+        vindex_free(v);
+    }
+}
+
+static void test_invalid_rejected(void **state)
+{
+    (void)state;
+    for (int t = 0; t < 2; t++) {
+        vindex *v = make(t ? VINDEX_FLAT : VINDEX_HNSW, 4, DIST_COSINE);
+        const float good[4] = { 1, 2, 3, 4 };
+        assert_int_equal(vindex_add(v, "k", 1, good, 4), 1);
+        size_t mem = vindex_memory(v);
+        float bad[4] = { 1, 2, 3, 4 };
+        bad[2] = NAN;
+        assert_int_equal(vindex_add(v, "n", 1, bad, 4), VINDEX_EVALUE);
+        assert_int_equal(vindex_add(v, "k", 1, bad, 4), VINDEX_EVALUE);
+        bad[2] = INFINITY;
+        assert_int_equal(vindex_add(v, "k", 1, bad, 4), VINDEX_EVALUE);
+        bad[2] = -INFINITY;
+        assert_int_equal(vindex_add(v, "i", 1, bad, 4), VINDEX_EVALUE);
+        assert_int_equal(vindex_add(v, "k", 1, good, 3), VINDEX_EDIM);
+        assert_int_equal(vindex_add(v, "d", 1, good, 5), VINDEX_EDIM);
+        const float huge[4] = { 3e38f, 3e38f, 3e38f, 3e38f };   /* norm beyond FLT_MAX */
+        assert_int_equal(vindex_add(v, "h", 1, huge, 4), VINDEX_EVALUE);
+        assert_int_equal(vindex_add(v, NULL, 1, good, 4), -EINVAL);
+        assert_int_equal(vindex_count(v), 1);
+        assert_int_equal(vindex_memory(v), mem);
+        assert_int_equal(vindex_exists(v, "n", 1, NULL), 0);
+        float out[4];
+        assert_int_equal(vindex_get(v, "k", 1, out), 1);
+        for (int j = 0; j < 4; j++) assert_true(fabsf(out[j] - good[j]) < 1e-5f);
+        vindex_search_ctx *ctx = vindex_search_ctx_new(NULL);
+        vindex_query q;
+        vindex_hit hits[1];
+        uint32_t n = 7;
+        vindex_query_init(&q, good, 3, 1);
+        assert_int_equal(vindex_search(v, ctx, &q, hits, &n), VINDEX_EDIM);
+        assert_int_equal(n, 0);
+        bad[0] = NAN;
+        vindex_query_init(&q, bad, 4, 1);
+        assert_int_equal(vindex_search(v, ctx, &q, hits, &n), VINDEX_EVALUE);
+        vindex_search_ctx_free(ctx);
+        check_valid(v);
+        vindex_free(v);
+    }
+    assert_string_equal(vindex_strerror(VINDEX_EDIM), "wrong vector dimension");
+    assert_string_equal(vindex_strerror(-ENOMEM), "out of memory");
+}
+
+static void test_bad_params(void **state)
+{
+    (void)state;
+    vindex_params p;
+    int err = 0;
+    vindex_params_init(&p, VINDEX_HNSW, 0, DIST_L2);
+    assert_null(vindex_new(&p, &err));
+    assert_int_equal(err, -EINVAL);
+    vindex_params_init(&p, VINDEX_HNSW, 8, DIST_L2);
+    p.M = 1;
+    assert_null(vindex_new(&p, &err));
+    assert_int_equal(err, -EINVAL);
+    p.M = VINDEX_M_MAX + 1;
+    assert_null(vindex_new(&p, &err));
+    vindex_params_init(&p, (vindex_type)7, 8, DIST_L2);
+    assert_null(vindex_new(&p, &err));
+    vindex_params_init(&p, VINDEX_FLAT, 8, (dist_metric)9);
+    assert_null(vindex_new(&p, &err));
+    assert_int_equal(err, -EINVAL);
+}
+
+static void test_search_edges(void **state)
+{
+    (void)state;
+    for (int t = 0; t < 2; t++) {
+        vindex *v = make(t ? VINDEX_FLAT : VINDEX_HNSW, 2, DIST_L2);
+        vindex_search_ctx *ctx = vindex_search_ctx_new(NULL);
+        const float q[2] = { 0, 0 };
+        vindex_query qq;
+        vindex_hit hits[8];
+        uint32_t n = 5;
+        vindex_query_init(&qq, q, 2, 8);
+        assert_int_equal(vindex_search(v, ctx, &qq, hits, &n), 0);   /* empty index */
+        assert_int_equal(n, 0);
+        for (int i = 0; i < 5; i++) {
+            float x[2] = { (float)i, 0 };
+            char key[8];
+            snprintf(key, sizeof key, "p%d", i);
+            assert_int_equal(vindex_add(v, key, strlen(key), x, 2), 1);
+        }
+        qq.k = 0;
+        assert_int_equal(vindex_search(v, ctx, &qq, hits, &n), 0);
+        assert_int_equal(n, 0);
+        qq.k = 8;                                                      /* k > count */
+        assert_int_equal(vindex_search(v, ctx, &qq, hits, &n), 0);
+        assert_int_equal(n, 5);
+        for (uint32_t i = 0; i < n; i++) assert_true(hits[i].dist == (float)i);
+        qq.maxdist = 2.5f;
+        assert_int_equal(vindex_search(v, ctx, &qq, hits, &n), 0);
+        assert_int_equal(n, 3);
+        vindex_search_ctx_free(ctx);
+        vindex_free(v);
+    }
+}
+
+static void test_overwrite(void **state)
+{
+    (void)state;
+    for (int t = 0; t < 2; t++) {
+        vindex *v = make(t ? VINDEX_FLAT : VINDEX_HNSW, 8, DIST_L2);
+        uint64_t s = 3;
+        float x[8], y[8], out[8];
+        for (int i = 0; i < 300; i++) {
+            char key[16];
+            rand_vec(x, 8, &s);
+            snprintf(key, sizeof key, "k%d", i);
+            assert_int_equal(vindex_add(v, key, strlen(key), x, 8), 1);
+        }
+        uint32_t id0, id1;
+        assert_int_equal(vindex_exists(v, "k42", 3, &id0), 1);
+        rand_vec(y, 8, &s);
+        assert_int_equal(vindex_add(v, "k42", 3, y, 8), 0);
+        assert_int_equal(vindex_exists(v, "k42", 3, &id1), 1);
+        assert_int_equal(id0, id1);                                     /* id kept */
+        assert_int_equal(vindex_count(v), 300);
+        assert_int_equal(vindex_get(v, "k42", 3, out), 1);
+        assert_memory_equal(out, y, sizeof y);
+        vindex_search_ctx *ctx = vindex_search_ctx_new(NULL);
+        vindex_query q;
+        vindex_hit hit;
+        uint32_t n;
+        vindex_query_init(&q, y, 8, 1);
+        assert_int_equal(vindex_search(v, ctx, &q, &hit, &n), 0);
+        assert_int_equal(n, 1);
+        assert_int_equal(hit.klen, 3);
+        assert_memory_equal(hit.key, "k42", 3);
+        vindex_search_ctx_free(ctx);
+        check_valid(v);
+        vindex_free(v);
+    }
+}
+
+/* The key table under churn: backward-shift deletion must keep every
+ * remaining key findable; iteration sees exactly the live keys. */
+static void test_key_churn(void **state)
+{
+    (void)state;
+    const uint32_t n = 4000;
+    vindex *v = make(VINDEX_HNSW, 4, DIST_L2);
+    uint8_t *present = calloc(n, 1);
+    uint64_t s = 17;
+    float x[4];
+    for (uint32_t round = 0; round < 6 * n; round++) {
+        uint32_t i = (uint32_t)(rng_next(&s) % n);
+        if (present[i]) {
+            assert_int_equal(vindex_del(v, &i, sizeof i), 1);
+            present[i] = 0;
+        } else {
+            rand_vec(x, 4, &s);
+            assert_int_equal(vindex_add(v, &i, sizeof i, x, 4), 1);
+            present[i] = 1;
+        }
+        if (round % 4000 == 0) check_valid(v);
+    }
+    uint32_t live = 0, seen = 0, cursor = 0, id;
+    for (uint32_t i = 0; i < n; i++) {
+        live += present[i];
+        assert_int_equal(vindex_exists(v, &i, sizeof i, NULL), present[i]);
+    }
+    assert_int_equal(vindex_count(v), live);
+    const void *key;
+    size_t kl;
+    while (vindex_iter(v, &cursor, &id, &key, &kl)) {
+        uint32_t i;
+        assert_int_equal(kl, sizeof i);
+        memcpy(&i, key, sizeof i);
+        assert_true(present[i]);
+        seen++;
+    }
+    assert_int_equal(seen, live);
+    vindex_stats st;
+    vindex_stats_get(v, &st);
+    assert_int_equal(st.count, live);
+    assert_true(st.capacity <= n + n / 2 + 16);
+    assert_int_equal(vindex_repair(v), 0);      /* nothing was cut off */
+    check_valid(v);
+    free(present);
+    vindex_free(v);
+}
+
+/* Fail the j-th allocation for every j: each failing add returns -ENOMEM
+ * and leaves count, contents and structure exactly as they were. */
+typedef struct fail_alloc { long countdown; long live; } fail_alloc;
+
+static void *f_alloc(void *ud, size_t n)
+{
+    fail_alloc *f = ud;
+    if (f->countdown >= 0 && f->countdown-- == 0) return NULL;
+    f->live++;
+    return malloc(n);
+}
+
+static void f_free(void *ud, void *p, size_t n)
+{
+    (void)n;
+    ((fail_alloc *)ud)->live--;
+    free(p);
+}
+
+static void test_enomem_every_allocation(void **state)
+{
+    (void)state;
+    for (int t = 0; t < 2; t++) {
+        fail_alloc fa = { -1, 0 };
+        vindex_allocator al = { f_alloc, f_free, &fa };
+        vindex_params p;
+        vindex_params_init(&p, t ? VINDEX_FLAT : VINDEX_HNSW, 6, DIST_COSINE);
+        p.M = 4;
+        p.ef_construction = 16;
+        p.alloc = &al;
+        vindex *v = vindex_new(&p, NULL);
+        assert_non_null(v);
+        uint64_t s = 5;
+        uint32_t failures = 0;
+        for (uint32_t i = 0; i < 400; i++) {
+            float x[6];
+            rand_vec(x, 6, &s);
+            for (long j = 0;; j++) {
+                uint32_t before = vindex_count(v);
+                size_t mem = vindex_memory(v);
+                fa.countdown = j;
+                int rc = vindex_add(v, &i, sizeof i, x, 6);
+                fa.countdown = -1;
+                if (rc == 1) break;
+                assert_int_equal(rc, -ENOMEM);
+                assert_int_equal(vindex_count(v), before);
+                assert_int_equal(vindex_exists(v, &i, sizeof i, NULL), 0);
+                assert_true(vindex_memory(v) >= mem);  /* only reservations may remain */
+                failures++;
+            }
+        }
+        check_valid(v);
+        assert_true(failures > 0);
+        /* vindex_new under failure, at every allocation. */
+        for (long j = 0;; j++) {
+            fa.countdown = j;
+            int err = 0;
+            vindex *w = vindex_new(&p, &err);
+            fa.countdown = -1;
+            if (w) {
+                vindex_free(w);
+                break;
+            }
+            assert_int_equal(err, -ENOMEM);
+        }
+        vindex_free(v);
+        assert_int_equal(fa.live, 0);           /* everything given back */
+    }
+}
+
+int main(void)
+{
+    assert_int_equal(dist_select("auto"), 0);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_binary_keys),
+        cmocka_unit_test(test_cosine_scale),
+        cmocka_unit_test(test_invalid_rejected),
+        cmocka_unit_test(test_bad_params),
+        cmocka_unit_test(test_search_edges),
+        cmocka_unit_test(test_overwrite),
+        cmocka_unit_test(test_key_churn),
+        cmocka_unit_test(test_enomem_every_allocation),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
