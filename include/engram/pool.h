@@ -1,0 +1,49 @@
+/* pool.h -- a fixed pool of worker threads with a completion queue.
+ *
+ * Shape (libuv's threadpool): the loop thread submits typed jobs; a worker
+ * runs job->work(job, worker_id); the finished job goes onto a completion
+ * queue and the pool calls notify(ud) (the server passes ev_wake), so the
+ * loop wakes up and calls pool_complete(), which runs job->done(job) for
+ * every finished job, on the loop thread, in the order they finished.
+ *
+ * Ownership: the pool never allocates or frees jobs.  A job belongs to the
+ * submitter until work() starts, to the worker while it runs, and to the
+ * loop thread again from done() on; done() usually frees it.
+ *
+ * Lock order: the pool's two mutexes (queue, completions) are leaves: no
+ * callback runs while the pool holds either, so work() and done() may take
+ * any lock they like.
+ *
+ * Errors: 0 or -errno. */
+#ifndef ENGRAM_POOL_H
+#define ENGRAM_POOL_H
+
+#include <stddef.h>
+
+typedef struct pool pool;
+typedef struct pool_job pool_job;
+
+struct pool_job {
+    void (*work)(pool_job *job, int worker_id);  /* on a worker thread */
+    void (*done)(pool_job *job);                 /* on the loop thread */
+    pool_job *next;                              /* the pool's link */
+};
+
+/* Start nthreads workers (1..256).  notify(ud) is called from a worker each
+ * time a job finishes (it must be thread-safe and cheap: ev_wake).  Returns
+ * NULL and sets *err to -errno on failure. */
+pool *pool_new(int nthreads, void (*notify)(void *ud), void *ud, int *err);
+/* Drain and stop: waits until every submitted job has run work(), runs
+ * done() for all of them on the calling (loop) thread, then joins the
+ * workers and frees the pool.  NULL ok. */
+void pool_free(pool *p);
+
+int pool_threads(const pool *p);
+/* Queue a job.  Loop thread (or any thread). */
+void pool_submit(pool *p, pool_job *job);
+/* Run done() for every finished job; returns how many.  Loop thread. */
+int pool_complete(pool *p);
+/* Jobs submitted and not yet completed (queued + running + finished). */
+size_t pool_inflight(const pool *p);
+
+#endif
