@@ -517,6 +517,16 @@ int hnsw_search(const hnsw *h, hnsw_search_ctx *c, const float *q, uint32_t k,
     if (rc) return rc;
     maxheap_sort(c->res, c->nres);
     uint32_t n = c->nres < k ? c->nres : k;
+    /* The heap orders by distance alone, so a group of equal distances
+     * straddling the k-th place is in heap order: sort that group by id
+     * before cutting, so ties go to the smaller ids as vindex.h promises. */
+    if (n > 0 && n < c->nres && c->res[n].dist == c->res[n - 1].dist) {
+        float t = c->res[n - 1].dist;
+        uint32_t lo = n - 1, hi = n + 1;
+        while (lo > 0 && c->res[lo - 1].dist == t) lo--;
+        while (hi < c->nres && c->res[hi].dist == t) hi++;
+        pairs_sort(c->res + lo, hi - lo);
+    }
     memcpy(out, c->res, (size_t)n * sizeof *out);
     pairs_sort(out, n);     /* exact ties by id; already sorted otherwise: O(k) */
     *nout = n;
