@@ -161,7 +161,7 @@ static int f2str_layout(const char *e, char *out)
     if (*p == '-') neg = 1, p++;
     for (; *p && *p != 'e'; p++)
         if (*p >= '0' && *p <= '9') dig[nd++] = *p;
-    x = atoi(p + 1);
+    x = (int)strtol(p + 1, NULL, 10);
     while (nd > 1 && dig[nd - 1] == '0') nd--;      /* "1.50e+00" -> 1.5 */
     if (neg) out[n++] = '-';
     if (x < -4 || x >= 17) {
@@ -171,7 +171,9 @@ static int f2str_layout(const char *e, char *out)
             memcpy(out + n, dig + 1, (size_t)nd - 1);
             n += nd - 1;
         }
-        n += sprintf(out + n, "%s", p);              /* "e+38", "e-05" as %e wrote it */
+        size_t el = strlen(p);                       /* "e+38", "e-05" as %e wrote it */
+        memcpy(out + n, p, el + 1);
+        n += (int)el;
     } else if (x < 0) {
         out[n++] = '0';
         out[n++] = '.';
@@ -190,6 +192,66 @@ static int f2str_layout(const char *e, char *out)
     return n;
 }
 
+/* Powers of ten 1e-46 .. 1e60 as doubles (the exponents a float's shortest
+ * form can need, plus its 9 digits). */
+static const double f2str_p10[] = {1e-46, 1e-45, 1e-44, 1e-43, 1e-42, 1e-41, 1e-40, 1e-39, 1e-38, 1e-37, 1e-36, 1e-35, 1e-34, 1e-33, 1e-32, 1e-31, 1e-30, 1e-29, 1e-28, 1e-27, 1e-26, 1e-25, 1e-24, 1e-23, 1e-22, 1e-21, 1e-20, 1e-19, 1e-18, 1e-17, 1e-16, 1e-15, 1e-14, 1e-13, 1e-12, 1e-11, 1e-10, 1e-9, 1e-8, 1e-7, 1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 1e-1, 1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22, 1e23, 1e24, 1e25, 1e26, 1e27, 1e28, 1e29, 1e30, 1e31, 1e32, 1e33, 1e34, 1e35, 1e36, 1e37, 1e38, 1e39, 1e40, 1e41, 1e42, 1e43, 1e44, 1e45, 1e46, 1e47, 1e48, 1e49, 1e50, 1e51, 1e52, 1e53, 1e54, 1e55, 1e56, 1e57, 1e58, 1e59, 1e60};
+#define F2STR_P10(k) f2str_p10[(k) + 46]
+
+/* Shortest digits by double arithmetic: for p = 1, 2, ... round |f| to p
+ * significant digits and stop at the first p whose value lies inside f's
+ * rounding interval (half an ulp either side).  Doubles carry 53 bits: the
+ * products below are off by at most ~2^-52 relative, so every decision is
+ * exact unless it falls within a small margin of a tie or of the interval's
+ * edge -- then this returns 0 and printf decides (util_f2str's slow path).
+ * Writes "d.ddde+XX" into e, as %.{p-1}e would. */
+static int f2str_fast(float f, char *e)
+{
+    double a = fabs((double)f);
+    float fa = fabsf(f);
+    double up = ((double)nextafterf(fa, INFINITY) - a) / 2;
+    double dn = (a - (double)nextafterf(fa, 0.0f)) / 2;
+    if (isinf(up)) up = dn;            /* FLT_MAX: beyond half an ulp is inf */
+    int x = (int)floor(log10(a));
+    if (x < -45 || x > 38) return 0;
+    if (a < F2STR_P10(x)) x--;                 /* log10 rounding at powers of ten */
+    else if (x < 38 && a >= F2STR_P10(x + 1)) x++;
+    for (int p = 1; p <= 9; p++) {
+        int k = p - 1 - x;
+        if (k < -45 || k > 60) return 0;
+        double t = a * F2STR_P10(k);           /* < 10^9: absolute error < 3e-7 */
+        if (fabs(t - floor(t) - 0.5) < 1e-6) return 0;   /* near a rounding tie */
+        double m = nearbyint(t);
+        int xx = x;
+        if (m >= F2STR_P10(p)) {               /* 9.96 -> 10.0: one more digit */
+            m /= 10;
+            xx++;
+        }
+        double d = m / F2STR_P10(k - (xx - x)) - a;
+        double lim = d >= 0 ? up : dn;
+        if (fabs(d) > lim * (1 + 1e-7)) continue;          /* outside: more digits */
+        if (fabs(d) >= lim * (1 - 1e-7)) return 0;          /* on the edge */
+        char dig[16];
+        uint32_t mi = (uint32_t)m;             /* < 10^9: fits */
+        for (int j = p - 1; j >= 0; j--, mi /= 10) dig[j] = (char)('0' + mi % 10);
+        int n = 0;
+        if (f < 0) e[n++] = '-';
+        e[n++] = dig[0];
+        if (p > 1) {
+            e[n++] = '.';
+            memcpy(e + n, dig + 1, (size_t)p - 1);
+            n += p - 1;
+        }
+        int ax = xx < 0 ? -xx : xx;
+        e[n++] = 'e';
+        e[n++] = xx < 0 ? '-' : '+';
+        e[n++] = (char)('0' + ax / 10);
+        e[n++] = (char)('0' + ax % 10);
+        e[n] = '\0';
+        return n;
+    }
+    return 0;
+}
+
 size_t util_f2str(char *buf, size_t cap, float f)
 {
     char e[32], out[48];
@@ -198,7 +260,9 @@ size_t util_f2str(char *buf, size_t cap, float f)
     if (isnan(f)) n = snprintf(out, sizeof(out), "nan");
     else if (isinf(f)) n = snprintf(out, sizeof(out), f > 0 ? "inf" : "-inf");
     else if (f == 0) n = snprintf(out, sizeof(out), signbit(f) ? "-0" : "0");
-    else {
+    else if (f2str_fast(f, e) > 0) {
+        n = f2str_layout(e, out);
+    } else {
         /* Fewest significant digits that read back as the same float; 9
          * always suffice for binary32.  Each candidate is the correctly
          * rounded one (printf), which strtof maps back to f or not. */
