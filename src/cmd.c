@@ -51,6 +51,7 @@ void cmd_init(void)
     cmd_register_table(cmd_admin_table);
     cmd_register_table(cmd_kv_table);
     cmd_register_table(cmd_tx_table);
+    cmd_register_table(cmd_vec_table);
 }
 
 cmd *cmd_lookup(const char *name, size_t len)
@@ -147,7 +148,13 @@ void cmd_call(client *c)
         if (in_multi) c->flags |= CLIENT_DIRTY_EXEC;
         return;
     }
-    if (!(c->flags & CLIENT_AUTHED) && !(k->flags & CMD_NOAUTH)) {
+    if (k->subs && c->argc >= 2 && !cmd_find_sub(c, k)) {
+        k->rejected++;
+        c->srv->st.errors++;
+        if (in_multi) c->flags |= CLIENT_DIRTY_EXEC;
+        return;
+    }
+    if (client_must_auth(c) && !(k->flags & CMD_NOAUTH)) {
         reply_error(&c->out, "NOAUTH Authentication required.");
         k->rejected++;
         c->srv->st.errors++;
@@ -159,6 +166,29 @@ void cmd_call(client *c)
         return;
     }
     cmd_exec_one(c, k);
+}
+
+const subcmd *cmd_find_sub(client *c, const cmd *k)
+{
+    char full[64], up[32];
+    if (c->argc < 2) {   /* arity -2 was checked already; defensive */
+        reply_err_arity_name(c, k->name);
+        return NULL;
+    }
+    for (const subcmd *t = k->subs; t->name; t++) {
+        if (!util_eq_nocase(c->argv[1], c->argvlen[1], t->name)) continue;
+        if (t->arity > 0 ? c->argc != t->arity : c->argc < -t->arity) {
+            snprintf(full, sizeof full, "%s|%s", k->name, t->name);
+            reply_err_arity_name(c, full);
+            return NULL;
+        }
+        return t;
+    }
+    snprintf(up, sizeof up, "%s", k->name);
+    for (char *p = up; *p; p++) *p = (char)toupper((unsigned char)*p);
+    reply_errorf(&c->out, "unknown subcommand '%.*s'. Try %s HELP.",
+                 (int)(c->argvlen[1] < 128 ? c->argvlen[1] : 128), c->argv[1], up);
+    return NULL;
 }
 
 /* ---- helpers shared by handlers ------------------------------------------ */

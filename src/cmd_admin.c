@@ -14,10 +14,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <errno.h>
 #include <sys/resource.h>
+#include <time.h>
 #include <sys/utsname.h>
 #include <unistd.h>
 
+#include "engram/dist.h"
 #include "engram/mem.h"
 #include "engram/util.h"
 #include "log.h"
@@ -53,32 +56,14 @@ static void tbuf_printf(tbuf *b, const char *fmt, ...)
 
 /* ---- subcommand dispatch -------------------------------------------------- */
 
-typedef struct subcmd {
-    const char *name;
-    cmd_fn *fn;
-    int arity;            /* counted from the container's argv[0] */
-} subcmd;
-
-static void subcmd_dispatch(client *c, const subcmd *t, const char *container)
+/* Run the subcommand named by argv[1] (dispatch already checked that it
+ * exists and that its arity fits: cmd_find_sub). */
+static void subcmd_dispatch(client *c)
 {
-    for (; t->name; t++) {
-        if (!util_eq_nocase(c->argv[1], c->argvlen[1], t->name)) continue;
-        if (t->arity > 0 ? c->argc != t->arity : c->argc < -t->arity) {
-            char full[64];
-            snprintf(full, sizeof full, "%s|%s", container, t->name);
-            for (char *p = full; *p; p++) *p = (char)tolower((unsigned char)*p);
-            reply_err_arity_name(c, full);
-            return;
-        }
-        c->last_sub = t->name;
-        t->fn(c);
-        return;
-    }
-    char up[32];
-    snprintf(up, sizeof up, "%s", container);
-    for (char *p = up; *p; p++) *p = (char)toupper((unsigned char)*p);
-    reply_errorf(&c->out, "unknown subcommand '%.*s'. Try %s HELP.",
-                 (int)(c->argvlen[1] < 128 ? c->argvlen[1] : 128), c->argv[1], up);
+    const subcmd *t = cmd_find_sub(c, c->cur);
+    if (!t) return;
+    c->last_sub = t->name;
+    t->fn(c);
 }
 
 static void reply_help(client *c, const char *const *lines)
@@ -213,7 +198,7 @@ static void cmd_hello(client *c)
         }
         auth_granted(c);
     }
-    if (!(c->flags & CLIENT_AUTHED)) {
+    if (client_must_auth(c)) {
         reply_error(&c->out, "NOAUTH HELLO must be called with the client already authenticated, "
                     "otherwise the HELLO AUTH <user> <pass> option can be used to "
                     "authenticate the client and select the RESP protocol version at the same time");
@@ -263,10 +248,8 @@ static void cmd_reset(client *c)
     c->name = NULL;
     c->resp = 2;
     c->out.proto = 2;
-    if (c->srv->cfg.requirepass[0]) {
-        c->flags &= ~CLIENT_AUTHED;
-        client_update_limits(c);
-    }
+    c->flags &= ~CLIENT_AUTHED;
+    client_update_limits(c);
     reply_simple(&c->out, "RESET");
 }
 
@@ -314,9 +297,9 @@ static void info_memory(server *s, tbuf *b)
 {
     char human[32], peakh[32];
     size_t used = mem_used();
-    static size_t peak;
     struct rusage ru;
-    if (used > peak) peak = used;
+    if (used > s->mem_peak) s->mem_peak = used;
+    size_t peak = s->mem_peak;
     getrusage(RUSAGE_SELF, &ru);
     info_bytes_human(human, sizeof human, (double)used);
     info_bytes_human(peakh, sizeof peakh, (double)peak);
@@ -380,6 +363,23 @@ static void info_commandstats(server *s, tbuf *b)
     }
 }
 
+static void info_vectors(server *s, tbuf *b)
+{
+    size_t n = vreg_count(s->vreg), vectors = 0, memory = 0;
+    unsigned long long searches = 0;
+    for (size_t i = 0; i < n; i++) {
+        vreg_entry *e = vreg_at(s->vreg, i);
+        vectors += vindex_count(vreg_index(e));
+        memory += vindex_memory(vreg_index(e));
+        searches += vreg_searches(e);
+    }
+    tbuf_printf(b, "# Vectors\r\nvector_indices:%zu\r\nvector_count:%zu\r\nvector_memory:%zu\r\n"
+                "vector_searches:%llu\r\nvector_writes:%lld\r\nsearch_threads:%d\r\n"
+                "searches_inflight:%zu\r\nsimd_kernel:%s\r\n",
+                n, vectors, memory, searches, s->vec_writes, s->nworkers,
+                s->pool ? pool_inflight(s->pool) : 0, dist_active()->name);
+}
+
 static void info_keyspace(server *s, tbuf *b)
 {
     tbuf_printf(b, "# Keyspace\r\n");
@@ -398,7 +398,8 @@ static const info_section info_sections[] = {
     {"server", info_server, 1},       {"clients", info_clients, 1},
     {"memory", info_memory, 1},       {"persistence", info_persistence, 1},
     {"stats", info_stats, 1},         {"replication", info_replication, 1},
-    {"cpu", info_cpu, 1},             {"commandstats", info_commandstats, 0},
+    {"cpu", info_cpu, 1},             {"vectors", info_vectors, 1},
+    {"commandstats", info_commandstats, 0},
     {"keyspace", info_keyspace, 1},   {NULL, NULL, 0},
 };
 
@@ -562,7 +563,7 @@ static void cmd_command(client *c)
         for (size_t i = 0; i < cmd_count(); i++) command_info_one(c, cmd_at(i));
         return;
     }
-    subcmd_dispatch(c, command_subs, "command");
+    subcmd_dispatch(c);
 }
 
 /* ---- CLIENT ------------------------------------------------------------------ */
@@ -600,10 +601,24 @@ static void client_setinfo(client *c)
     reply_ok(&c->out);
 }
 
+/* Append o's CLIENT LIST line and a newline to b, however long it is. */
+static void client_line(tbuf *b, const client *o)
+{
+    char line[1024];
+    int n = client_info_line(o, line, sizeof line);
+    if (n < (int)sizeof line) {
+        tbuf_printf(b, "%s\n", line);
+        return;
+    }
+    char *big = mem_alloc((size_t)n + 1);
+    client_info_line(o, big, (size_t)n + 1);
+    tbuf_printf(b, "%s\n", big);
+    mem_free(big);
+}
+
 static void client_list(client *c)
 {
     tbuf b = {0};
-    char line[1024];
     long long *ids = NULL;
     int nids = 0;
 
@@ -639,8 +654,7 @@ static void client_list(client *c)
             for (int i = 0; i < nids; i++) found |= (uint64_t)ids[i] == o->id;
             if (!found) continue;
         }
-        client_info_line(o, line, sizeof line);
-        tbuf_printf(&b, "%s\n", line);
+        client_line(&b, o);
     }
     reply_verbatim(&c->out, b.p ? b.p : "", b.len, "txt");
     mem_free(b.p);
@@ -649,11 +663,10 @@ static void client_list(client *c)
 
 static void client_info(client *c)
 {
-    char line[1024];
-    client_info_line(c, line, sizeof line);
-    size_t n = strlen(line);
-    line[n++] = '\n';
-    reply_verbatim(&c->out, line, n, "txt");
+    tbuf b = {0};
+    client_line(&b, c);
+    reply_verbatim(&c->out, b.p, b.len, "txt");
+    mem_free(b.p);
 }
 
 /* Kill o: if it is the caller, after this reply; otherwise now. */
@@ -774,13 +787,26 @@ static const subcmd client_subs[] = {
     {NULL, NULL, 0},
 };
 
-static void cmd_client(client *c) { subcmd_dispatch(c, client_subs, "client"); }
+static void cmd_client(client *c) { subcmd_dispatch(c); }
 
 /* ---- CONFIG ------------------------------------------------------------------ */
 
+/* A setting's current value as a mem_alloc'd string (NULL if unknown). */
+static char *config_get_dup(const config *cfg, const char *name)
+{
+    size_t cap = 256;
+    for (;;) {
+        char *buf = mem_alloc(cap);
+        int rc = config_get(cfg, name, buf, cap);
+        if (rc == 0) return buf;
+        mem_free(buf);
+        if (rc != -2) return NULL;
+        cap *= 4;
+    }
+}
+
 static void config_get_cmd(client *c)
 {
-    char val[1024];
     size_t nn = 0;
     const char **seen = NULL;
     for (int i = 2; i < c->argc; i++) {
@@ -796,9 +822,10 @@ static void config_get_cmd(client *c)
     }
     reply_map(&c->out, (long long)nn);
     for (size_t k = 0; k < nn; k++) {
-        if (config_get(&c->srv->cfg, seen[k], val, sizeof val) < 0) val[0] = '\0';
+        char *val = config_get_dup(&c->srv->cfg, seen[k]);
         reply_bulk_cstr(&c->out, seen[k]);
-        reply_bulk_cstr(&c->out, val);
+        reply_bulk_cstr(&c->out, val ? val : "");
+        mem_free(val);
     }
     mem_free(seen);
 }
@@ -808,7 +835,7 @@ static void config_apply(server *s, const char *name)
 {
     if (!strcmp(name, "maxclients")) srv_apply_maxclients(s);
     else if (!strcmp(name, "loglevel")) log_set_level(s->cfg.loglevel);
-    else if (!strcmp(name, "proto-max-bulk-len"))
+    else if (!strcmp(name, "proto-max-bulk-len") || !strcmp(name, "requirepass"))
         for (client *o = s->clients; o; o = o->next) client_update_limits(o);
 }
 
@@ -828,7 +855,6 @@ static void config_set_cmd(client *c)
     char **old = mem_calloc((size_t)npairs, sizeof *old);
     int done = 0, failed = 0;
     for (int i = 0; i < npairs && !failed; i++) {
-        char val[1024], buf[1024];
         names[i] = mem_strndup(c->argv[2 + 2 * i], c->argvlen[2 + 2 * i]);
         for (char *p = names[i]; *p; p++) *p = (char)tolower((unsigned char)*p);
         for (int j = 0; j < i; j++) {
@@ -838,12 +864,17 @@ static void config_set_cmd(client *c)
             }
         }
         if (failed) break;
-        if (config_get(&s->cfg, names[i], buf, sizeof buf) == 0) old[i] = mem_strndup(buf, strlen(buf));
-        snprintf(val, sizeof val, "%.*s", (int)c->argvlen[3 + 2 * i], c->argv[3 + 2 * i]);
-        if (config_set(&s->cfg, names[i], val, 1, err, sizeof err) < 0) {
+        old[i] = config_get_dup(&s->cfg, names[i]);
+        char *val = mem_strndup(c->argv[3 + 2 * i], c->argvlen[3 + 2 * i]);
+        if (strlen(val) != c->argvlen[3 + 2 * i]) {
+            snprintf(err, sizeof err, "ERR CONFIG SET failed (possibly related to argument '%s') - "
+                     "argument contains a NUL byte", names[i]);
             failed = 1;
-            break;
+        } else if (config_set(&s->cfg, names[i], val, 1, err, sizeof err) < 0) {
+            failed = 1;
         }
+        mem_free(val);
+        if (failed) break;
         done = i + 1;
     }
     if (failed) {
@@ -902,18 +933,20 @@ static const subcmd config_subs[] = {
     {"help", config_help, 2},          {NULL, NULL, 0},
 };
 
-static void cmd_config(client *c) { subcmd_dispatch(c, config_subs, "config"); }
+static void cmd_config(client *c) { subcmd_dispatch(c); }
 
 /* ---- DEBUG, SHUTDOWN, TIME ---------------------------------------------------- */
 
 static void debug_sleep(client *c)
 {
     double secs;
-    if (!util_str2d(c->argv[2], c->argvlen[2], &secs) || secs < 0) {
-        reply_error(&c->out, "ERR value is not a valid float");
+    if (!util_str2d(c->argv[2], c->argvlen[2], &secs) || secs < 0 || secs > 86400) {
+        reply_error(&c->out, "ERR value is not a valid float between 0 and 86400");
         return;
     }
-    usleep((useconds_t)(secs * 1e6));
+    struct timespec ts = {(time_t)secs, (long)((secs - (double)(time_t)secs) * 1e9)};
+    while (nanosleep(&ts, &ts) < 0 && errno == EINTR) {
+    }
     reply_ok(&c->out);
 }
 
@@ -940,7 +973,7 @@ static const subcmd debug_subs[] = {
     {"help", debug_help, 2},   {NULL, NULL, 0},
 };
 
-static void cmd_debug(client *c) { subcmd_dispatch(c, debug_subs, "debug"); }
+static void cmd_debug(client *c) { subcmd_dispatch(c); }
 
 static void cmd_shutdown(client *c)
 {
@@ -957,8 +990,10 @@ static void cmd_shutdown(client *c)
         reply_err_syntax(c);
         return;
     }
-    /* No reply: the connection closes as the server exits, as Redis does. */
+    /* No reply: the connection closes as the server exits, as Redis does;
+     * nothing this client pipelined after SHUTDOWN runs. */
     c->srv->shutdown_signal = -1;
+    c->flags |= CLIENT_CLOSE_AFTER_REPLY;
 }
 
 static void cmd_time(client *c)
@@ -971,31 +1006,31 @@ static void cmd_time(client *c)
 
 cmd cmd_admin_table[] = {
     {"ping", cmd_ping, -1, CMD_FAST | CMD_STALE, 0, 0, 0, "connection",
-     "Returns the server's liveliness response.", "1.0.0", 0, 0, 0, 0},
-    {"echo", cmd_echo, 2, CMD_FAST, 0, 0, 0, "connection", "Returns the given string.", "1.0.0", 0, 0, 0, 0},
+     "Returns the server's liveliness response.", "1.0.0", 0, 0, 0, 0, NULL},
+    {"echo", cmd_echo, 2, CMD_FAST, 0, 0, 0, "connection", "Returns the given string.", "1.0.0", 0, 0, 0, 0, NULL},
     {"quit", cmd_quit, -1, CMD_NOAUTH | CMD_NOMULTI | CMD_FAST | CMD_LOADING | CMD_STALE, 0, 0, 0,
-     "connection", "Closes the connection.", "1.0.0", 0, 0, 0, 0},
+     "connection", "Closes the connection.", "1.0.0", 0, 0, 0, 0, NULL},
     {"reset", cmd_reset, 1, CMD_NOAUTH | CMD_NOMULTI | CMD_FAST | CMD_LOADING | CMD_STALE, 0, 0, 0,
-     "connection", "Resets the connection.", "6.2.0", 0, 0, 0, 0},
+     "connection", "Resets the connection.", "6.2.0", 0, 0, 0, 0, NULL},
     {"hello", cmd_hello, -1, CMD_NOAUTH | CMD_FAST | CMD_LOADING | CMD_STALE, 0, 0, 0, "connection",
-     "Handshakes with the server.", "6.0.0", 0, 0, 0, 0},
+     "Handshakes with the server.", "6.0.0", 0, 0, 0, 0, NULL},
     {"auth", cmd_auth, -2, CMD_NOAUTH | CMD_FAST | CMD_LOADING | CMD_STALE, 0, 0, 0, "connection",
-     "Authenticates the connection.", "1.0.0", 0, 0, 0, 0},
+     "Authenticates the connection.", "1.0.0", 0, 0, 0, 0, NULL},
     {"select", cmd_select, 2, CMD_FAST | CMD_LOADING | CMD_STALE, 0, 0, 0, "connection",
-     "Changes the selected database (engram has database 0 only).", "1.0.0", 0, 0, 0, 0},
+     "Changes the selected database (engram has database 0 only).", "1.0.0", 0, 0, 0, 0, NULL},
     {"info", cmd_info, -1, CMD_LOADING | CMD_STALE, 0, 0, 0, "server",
-     "Returns information and statistics about the server.", "1.0.0", 0, 0, 0, 0},
+     "Returns information and statistics about the server.", "1.0.0", 0, 0, 0, 0, NULL},
     {"command", cmd_command, -1, CMD_LOADING | CMD_STALE, 0, 0, 0, "server",
-     "Returns detailed information about commands.", "2.8.13", 0, 0, 0, 0},
+     "Returns detailed information about commands.", "2.8.13", 0, 0, 0, 0, command_subs},
     {"client", cmd_client, -2, CMD_LOADING | CMD_STALE, 0, 0, 0, "connection",
-     "Manages client connections.", "2.4.0", 0, 0, 0, 0},
+     "Manages client connections.", "2.4.0", 0, 0, 0, 0, client_subs},
     {"config", cmd_config, -2, CMD_ADMIN | CMD_LOADING | CMD_STALE | CMD_NOSCRIPT, 0, 0, 0, "server",
-     "Reads and changes the configuration.", "2.0.0", 0, 0, 0, 0},
+     "Reads and changes the configuration.", "2.0.0", 0, 0, 0, 0, config_subs},
     {"debug", cmd_debug, -2, CMD_ADMIN | CMD_NOSCRIPT | CMD_LOADING | CMD_STALE, 0, 0, 0, "server",
-     "Debugging and testing helpers.", "1.0.0", 0, 0, 0, 0},
+     "Debugging and testing helpers.", "1.0.0", 0, 0, 0, 0, debug_subs},
     {"shutdown", cmd_shutdown, -1, CMD_ADMIN | CMD_NOSCRIPT | CMD_LOADING | CMD_STALE, 0, 0, 0,
-     "server", "Stops the server.", "1.0.0", 0, 0, 0, 0},
+     "server", "Stops the server.", "1.0.0", 0, 0, 0, 0, NULL},
     {"time", cmd_time, 1, CMD_FAST | CMD_LOADING | CMD_STALE, 0, 0, 0, "server",
-     "Returns the server time.", "2.6.0", 0, 0, 0, 0},
-    {NULL, NULL, 0, 0, 0, 0, 0, NULL, NULL, NULL, 0, 0, 0, 0},
+     "Returns the server time.", "2.6.0", 0, 0, 0, 0, NULL},
+    {NULL, NULL, 0, 0, 0, 0, 0, NULL, NULL, NULL, 0, 0, 0, 0, NULL},
 };

@@ -268,15 +268,15 @@ static void cmd_unwatch(client *c)
 
 cmd cmd_tx_table[] = {
     {"multi", cmd_multi, 1, CMD_NOMULTI | CMD_FAST | CMD_LOADING | CMD_STALE, 0, 0, 0,
-     "transactions", "Starts a transaction.", "1.2.0", 0, 0, 0, 0},
+     "transactions", "Starts a transaction.", "1.2.0", 0, 0, 0, 0, NULL},
     {"exec", cmd_exec, 1, CMD_NOMULTI | CMD_LOADING | CMD_STALE, 0, 0, 0,
-     "transactions", "Executes all commands in a transaction.", "1.2.0", 0, 0, 0, 0},
+     "transactions", "Executes all commands in a transaction.", "1.2.0", 0, 0, 0, 0, NULL},
     {"discard", cmd_discard, 1, CMD_NOMULTI | CMD_FAST | CMD_LOADING | CMD_STALE, 0, 0, 0,
-     "transactions", "Discards a transaction.", "2.0.0", 0, 0, 0, 0},
+     "transactions", "Discards a transaction.", "2.0.0", 0, 0, 0, 0, NULL},
     {"watch", cmd_watch, -2, CMD_NOMULTI | CMD_FAST | CMD_LOADING | CMD_STALE, 1, -1, 1,
      "transactions", "Monitors changes to keys to determine the execution of a transaction.",
-     "2.2.0", 0, 0, 0, 0},
+     "2.2.0", 0, 0, 0, 0, NULL},
     {"unwatch", cmd_unwatch, 1, CMD_FAST | CMD_LOADING | CMD_STALE, 0, 0, 0,
-     "transactions", "Forgets about watched keys of a transaction.", "2.2.0", 0, 0, 0, 0},
-    {NULL, NULL, 0, 0, 0, 0, 0, NULL, NULL, NULL, 0, 0, 0, 0},
+     "transactions", "Forgets about watched keys of a transaction.", "2.2.0", 0, 0, 0, 0, NULL},
+    {NULL, NULL, 0, 0, 0, 0, 0, NULL, NULL, NULL, 0, 0, 0, 0, NULL},
 };

@@ -39,7 +39,12 @@ static void conn_limits(const client *c, resp_limits *lim)
     lim->max_bulk_len = cfg->proto_max_bulk_len;
     lim->max_multibulk = 2147483647LL;
     lim->max_inline = RESP_INLINE_MAX;
-    lim->unauthenticated = !(c->flags & CLIENT_AUTHED);
+    lim->unauthenticated = client_must_auth(c);
+}
+
+int client_must_auth(const client *c)
+{
+    return c->srv->cfg.requirepass[0] && !(c->flags & CLIENT_AUTHED);
 }
 
 client *client_new(server *s, int fd, const char *addr, const char *laddr)
@@ -51,6 +56,8 @@ client *client_new(server *s, int fd, const char *addr, const char *laddr)
     c->fd = fd;
     c->srv = s;
     c->resp = 2;
+    /* As Redis: a connection made while no password is set counts as
+     * authenticated, and stays so if a password is set later. */
     if (!s->cfg.requirepass[0]) c->flags |= CLIENT_AUTHED;
     snprintf(c->addr, sizeof c->addr, "%s", addr);
     snprintf(c->laddr, sizeof c->laddr, "%s", laddr);
@@ -100,6 +107,7 @@ void client_free(client *c)
     else s->clients = c->next;
     if (c->next) c->next->prev = c->prev;
     s->nclients--;
+    vec_client_detach(c);                 /* running searches finish without us */
     srv_unwatch_all(c);
     srv_multi_discard(c);
     resp_fini(&c->parser);
@@ -195,7 +203,8 @@ int client_check_obuf(client *c)
 /* Execute every complete request in the buffer, in order. */
 static void conn_process_input(client *c)
 {
-    while (c->qpos < c->qlen && !(c->flags & (CLIENT_CLOSE_AFTER_REPLY | CLIENT_CLOSE_ASAP))) {
+    while (c->qpos < c->qlen &&
+           !(c->flags & (CLIENT_CLOSE_AFTER_REPLY | CLIENT_CLOSE_ASAP | CLIENT_BLOCKED))) {
         int rc = resp_parse(&c->parser, c->qbuf + c->qpos, c->qlen - c->qpos);
         if (rc == RESP_AGAIN) break;
         if (rc != RESP_OK) {
@@ -206,6 +215,14 @@ static void conn_process_input(client *c)
                     (unsigned long long)c->id, c->addr);
             c->qpos = c->qlen;
             client_close_after_reply(c);
+            break;
+        }
+        if (c->jobs && !vec_may_overtake(c, c->parser.argc, c->parser.argv, c->parser.argvlen)) {
+            /* Wait for the searches in flight; the request stays in the
+             * buffer and is parsed again when they are done (the buffer may
+             * move meanwhile, so the parsed pointers are not kept). */
+            resp_reset(&c->parser);
+            client_block(c);
             break;
         }
         size_t used = resp_consumed(&c->parser);
@@ -223,7 +240,7 @@ static void conn_process_input(client *c)
             client_check_obuf(c);
         }
     }
-    if (c->qpos == c->qlen) {
+    if (c->qpos == c->qlen && !(c->flags & CLIENT_BLOCKED)) {
         c->qpos = c->qlen = 0;
         if (c->qcap > CONN_QBUF_KEEP) {
             mem_free(c->qbuf);
@@ -287,6 +304,23 @@ static void conn_on_readable(ev_loop *l, int fd, void *ud, int mask)
         c->qpos = c->qlen = 0;   /* closing: input is discarded */
         return;
     }
+    if (c->flags & CLIENT_BLOCKED) return;   /* buffered until the job is done */
+    conn_process_input(c);
+    if (c->flags & CLIENT_CLOSE_ASAP) client_free(c);
+}
+
+void client_block(client *c)
+{
+    c->flags |= CLIENT_BLOCKED;
+}
+
+/* The job is done and its reply appended: send it, then run what the client
+ * pipelined behind the blocking command. */
+void client_unblock(client *c)
+{
+    c->flags &= ~CLIENT_BLOCKED;
+    client_mark_pending(c);
+    client_check_obuf(c);
     conn_process_input(c);
     if (c->flags & CLIENT_CLOSE_ASAP) client_free(c);
 }
@@ -298,7 +332,7 @@ void client_update_limits(client *c)
     resp_set_limits(&c->parser, &lim);
 }
 
-void client_info_line(const client *c, char *buf, size_t cap)
+int client_info_line(const client *c, char *buf, size_t cap)
 {
     int64_t now = util_mono_ms();
     char flags[8];
@@ -314,7 +348,7 @@ void client_info_line(const client *c, char *buf, size_t cap)
     if (!c->last) snprintf(cmdname, sizeof cmdname, "NULL");
     else if (c->last_sub) snprintf(cmdname, sizeof cmdname, "%s|%s", c->last->name, c->last_sub);
     else snprintf(cmdname, sizeof cmdname, "%s", c->last->name);
-    snprintf(buf, cap,
+    return snprintf(buf, cap,
              "id=%llu addr=%s laddr=%s fd=%d name=%s age=%lld idle=%lld flags=%s db=%d "
              "sub=0 psub=0 ssub=0 multi=%d qbuf=%zu qbuf-free=%zu argv-mem=0 multi-mem=0 "
              "rbs=%zu rbp=0 obl=0 oll=0 omem=%zu tot-mem=%zu events=%s%s cmd=%s user=default "

@@ -23,6 +23,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include "engram/dist.h"
 #include "engram/mem.h"
 #include "engram/util.h"
 #include "log.h"
@@ -46,7 +47,17 @@ void srv_flushed(server *s)
 {
     s->dirty++;
     srv_watch_touch_all(s);
+    vreg_drop_all(s->vreg);       /* FLUSHDB/FLUSHALL drop the indices too */
 }
+
+void srv_vec_modified(server *s)
+{
+    s->dirty++;
+    s->vec_writes++;
+}
+
+vindex_search_ctx *srv_worker_ctx(server *s, int worker) { return s->wctx[worker]; }
+vindex_search_ctx *srv_loop_ctx(server *s) { return s->loop_ctx; }
 
 kv_entry *srv_lookup_read(server *s, const char *key, size_t klen)
 {
@@ -138,7 +149,9 @@ static void srv_client_timeouts(server *s)
     int64_t now = util_mono_ms();
     for (client *c = s->clients, *next; c; c = next) {
         next = c->next;
-        if (s->cfg.timeout > 0 && now - c->last_io_ms > s->cfg.timeout * 1000) {
+        /* Whole seconds, as Redis compares them: a client is closed after
+         * between `timeout` and `timeout`+1 idle seconds. */
+        if (s->cfg.timeout > 0 && now / 1000 - c->last_io_ms / 1000 > s->cfg.timeout) {
             log_msg(LOG_VERBOSE, "Closing idle client id=%llu addr=%s",
                     (unsigned long long)c->id, c->addr);
             client_free(c);
@@ -154,6 +167,7 @@ static int srv_cron(ev_loop *l, long long id, void *ud)
     if (s->active_expire) srv_active_expire(s);
     srv_client_timeouts(s);
     srv_sample_ops(s);
+    if (mem_used() > s->mem_peak) s->mem_peak = mem_used();
     return 1000 / s->cfg.hz;
 }
 
@@ -187,12 +201,50 @@ static void srv_on_signal(int sig)
         _exit(1);
     }
     srv_signal_target->shutdown_signal = sig;
-    ev_wake(srv_signal_target->loop);
+    /* Before the loop exists there is nothing to wake: the first
+     * before-sleep sees the flag. */
+    if (srv_signal_target->loop) ev_wake(srv_signal_target->loop);
 }
 
+/* Finished searches come back here, on the loop thread.  (The shutdown
+ * flag set by a signal is checked in before-sleep.) */
 static void srv_on_wake(ev_loop *l, void *ud)
 {
-    /* Nothing to do: before-sleep checks the shutdown flag each iteration. */
+    server *s = ud;
+    if (s->pool) pool_complete(s->pool);
+}
+
+static void srv_pool_notify(void *ud)
+{
+    ev_wake(((server *)ud)->loop);
+}
+
+/* The search pool: `search-threads` workers (0 = one per core), each with
+ * its own search context so searches never share scratch memory. */
+static int srv_start_pool(server *s, char *err, size_t errcap)
+{
+    int n = s->cfg.search_threads;
+    if (n <= 0) {
+        long cores = sysconf(_SC_NPROCESSORS_ONLN);
+        n = cores > 0 ? (int)cores : 1;
+        if (n > 256) n = 256;
+    }
+    s->wctx = mem_calloc((size_t)n, sizeof *s->wctx);
+    for (int i = 0; i < n; i++) {
+        if (!(s->wctx[i] = vindex_search_ctx_new(NULL))) {
+            snprintf(err, errcap, "out of memory creating search contexts");
+            return -1;
+        }
+    }
+    s->loop_ctx = vindex_search_ctx_new(NULL);
+    int e = 0;
+    s->pool = pool_new(n, srv_pool_notify, s, &e);
+    if (!s->pool || !s->loop_ctx) {
+        snprintf(err, errcap, "could not start %d search threads: %s", n, strerror(-e));
+        return -1;
+    }
+    s->nworkers = n;
+    return 0;
 }
 
 static void srv_signals(server *s)
@@ -281,9 +333,20 @@ int srv_init(server *s, char *err, size_t errcap)
     s->cmd_time_ms = s->start_wall_ms;
     s->ops_last_ms = s->start_mono_ms;
     s->db = kv_new(util_rand64(&s->rng));
+    s->vreg = vreg_new();
+    int rc = dist_select(s->cfg.simd);
+    if (rc < 0) {
+        snprintf(err, errcap, "simd '%s' is %s", s->cfg.simd,
+                 rc == -ENOTSUP ? "not supported by this CPU or not built into this binary"
+                                : "unknown");
+        return -1;
+    }
     kv_set_expire_hook(s->db, srv_on_expire, s);
     cmd_init();
     srv_adjust_fd_limit(s);
+    /* Signal handlers go in before the port opens: a client (or a test) that
+     * sees the port accept may send SIGTERM at once. */
+    srv_signals(s);
     s->loop = ev_new(s->cfg.maxclients + SRV_RESERVED_FDS + 96);
     if (!s->loop) {
         snprintf(err, errcap, "could not create the event loop: %s", strerror(errno));
@@ -299,16 +362,29 @@ int srv_init(server *s, char *err, size_t errcap)
             return -1;
         }
     }
+    if (srv_start_pool(s, err, errcap) < 0) return -1;
     s->cron_id = ev_timer_add(s->loop, 1, srv_cron, s);
     ev_set_before_sleep(s->loop, srv_before_sleep, s);
     ev_set_wake_handler(s->loop, srv_on_wake, s);
-    srv_signals(s);
     return 0;
 }
 
 void srv_fini(server *s)
 {
+    /* Clients first: freeing one detaches it from its searches, so the
+     * done() callbacks that pool_free runs below only free their jobs --
+     * they neither write to a client nor resume one (which could submit new
+     * work to a pool that is stopping). */
     while (s->clients) client_free(s->clients);
+    pool_free(s->pool);
+    s->pool = NULL;
+    for (int i = 0; i < s->nworkers; i++) vindex_search_ctx_free(s->wctx[i]);
+    mem_free(s->wctx);
+    s->wctx = NULL;
+    vindex_search_ctx_free(s->loop_ctx);
+    s->loop_ctx = NULL;
+    vreg_free(s->vreg);
+    s->vreg = NULL;
     for (int i = 0; i < s->nlfds; i++) close(s->lfds[i]);
     s->nlfds = 0;
     srv_watch_table_free(s);

@@ -26,12 +26,16 @@
 #include "engram/config.h"
 #include "engram/ev.h"
 #include "engram/kv.h"
+#include "engram/pool.h"
+#include "engram/registry.h"
 #include "engram/reply.h"
 #include "engram/resp.h"
+#include "engram/vindex.h"
 
 typedef struct server server;
 typedef struct client client;
 typedef void cmd_fn(client *c);
+typedef struct vsearch_job vsearch_job;
 
 /* Command flags (Redis's names where they exist). */
 enum {
@@ -47,6 +51,14 @@ enum {
     CMD_LOADING = 1 << 8,
 };
 
+/* A subcommand of a container command (CONFIG GET, CLIENT LIST...).  Its
+ * arity counts from the container's argv[0]. */
+typedef struct subcmd {
+    const char *name;
+    cmd_fn *fn;
+    int arity;
+} subcmd;
+
 typedef struct cmd {
     const char *name;        /* lower case */
     cmd_fn *fn;
@@ -58,6 +70,7 @@ typedef struct cmd {
     const char *since;       /* Redis version it appeared in (or engram's) */
     /* stats (INFO commandstats) */
     long long calls, usec, rejected, failed;
+    const subcmd *subs;      /* container commands: checked at dispatch */
 } cmd;
 
 /* Client flags. */
@@ -67,8 +80,10 @@ enum {
     CLIENT_MULTI = 1 << 2,
     CLIENT_DIRTY_CAS = 1 << 3,          /* a WATCHed key changed */
     CLIENT_DIRTY_EXEC = 1 << 4,         /* a command was refused while queuing */
-    CLIENT_AUTHED = 1 << 5,
+    CLIENT_AUTHED = 1 << 5,             /* AUTH succeeded (matters only while
+                                           requirepass is set: see client_must_auth) */
     CLIENT_IN_EXEC = 1 << 6,
+    CLIENT_BLOCKED = 1 << 7,            /* waiting for a worker-pool job */
 };
 
 typedef struct queued_cmd {
@@ -107,6 +122,10 @@ struct client {
     queued_cmd *mq;
     int mq_len, mq_cap;
     struct watched_key *watched;   /* singly linked list of this client's WATCHes */
+    /* VSEARCHes in flight, in request order: replies are released from the
+     * head as jobs finish, so they keep the order of the requests. */
+    vsearch_job *jobs_head, *jobs_tail;
+    int jobs;
     /* links */
     client *prev, *next;     /* server's client list */
     client *pnext;           /* server's pending-write list */
@@ -145,12 +164,19 @@ struct server {
     server_stats st;
     uint64_t rng;
     struct watch_table *watches;
+    vreg *vreg;                  /* vector indices */
+    pool *pool;                  /* search workers (NULL: searches run inline) */
+    vindex_search_ctx **wctx;    /* one search context per worker */
+    vindex_search_ctx *loop_ctx; /* the loop thread's own (EXEC) */
+    int nworkers;
+    long long vec_writes;
     long long cron_id;
     int active_expire;           /* DEBUG SET-ACTIVE-EXPIRE */
     volatile int shutdown_signal;  /* set by the signal handler */
     int shutting_down;
     int exit_code;
     client *current;             /* client whose command is running */
+    size_t mem_peak;             /* used_memory_peak, sampled by the cron and INFO */
     long long ops_samples[16];   /* commands/s, sampled by the cron */
     int ops_idx;
     long long ops_last_cmds;
@@ -168,10 +194,18 @@ int client_flush(client *c);
 void client_mark_pending(client *c);
 /* Close after the pending replies are written. */
 void client_close_after_reply(client *c);
+/* Suspend a client until its pool job completes: its later pipelined
+ * commands wait in its query buffer.  client_unblock resumes them. */
+void client_block(client *c);
+void client_unblock(client *c);
+/* 1 while the client must still AUTH: a password is set now and it has not
+ * authenticated.  Changing requirepass at run time takes effect at once. */
+int client_must_auth(const client *c);
 /* Re-read the parser limits (after AUTH or CONFIG SET proto-max-bulk-len). */
 void client_update_limits(client *c);
-/* One line of CLIENT LIST / CLIENT INFO. */
-void client_info_line(const client *c, char *buf, size_t cap);
+/* One line of CLIENT LIST / CLIENT INFO into buf; returns the length the
+ * whole line needs (like snprintf: retry with a bigger buffer if >= cap). */
+int client_info_line(const client *c, char *buf, size_t cap);
 /* Apply the output-buffer limits; returns 1 if the client was scheduled to
  * be closed. */
 int client_check_obuf(client *c);
@@ -193,6 +227,17 @@ void srv_key_modified(server *s, const char *key, size_t klen);
 void srv_flushed(server *s);
 /* Commands per second over the last ~1.6 s (INFO instantaneous_ops_per_sec). */
 long long srv_ops_per_sec(const server *s);
+/* Vector side: a write happened (dirty counter); per-thread search contexts. */
+void srv_vec_modified(server *s);
+vindex_search_ctx *srv_worker_ctx(server *s, int worker);
+vindex_search_ctx *srv_loop_ctx(server *s);
+/* cmd_vec.c: a client that leaves while its searches run detaches from them
+ * (they finish and are freed without it). */
+void vec_client_detach(client *c);
+/* May the request just parsed run while c has searches in flight?  Only
+ * another VSEARCH may (its reply is queued behind theirs); anything else
+ * waits until they are done, so replies stay in request order. */
+int vec_may_overtake(const client *c, int argc, const char *const *argv, const size_t *argvlen);
 /* Look a key up for reading, counting keyspace hits and misses. */
 kv_entry *srv_lookup_read(server *s, const char *key, size_t klen);
 
@@ -216,6 +261,9 @@ void srv_watch_touch(server *s, const char *key, size_t klen);
 void srv_watch_touch_all(server *s);
 
 /* ---- command table (cmd.c) ------------------------------------------------ */
+/* Find argv[1] among k->subs; replies Redis's error (unknown subcommand or
+ * 'x|y' arity) and returns NULL if it does not fit. */
+const subcmd *cmd_find_sub(client *c, const cmd *k);
 void cmd_init(void);                /* merge the tables; once, at start-up */
 cmd *cmd_lookup(const char *name, size_t len);
 size_t cmd_count(void);
@@ -229,5 +277,6 @@ void cmd_exec_one(client *c, cmd *k);
 extern cmd cmd_kv_table[];
 extern cmd cmd_admin_table[];
 extern cmd cmd_tx_table[];
+extern cmd cmd_vec_table[];
 
 #endif

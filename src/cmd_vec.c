@@ -1,0 +1,570 @@
+/* cmd_vec.c -- the vector commands: VNEW, VADD, VSEARCH, VDEL, VGET,
+ * VEXISTS, VCARD, VINFO, VLIST, VDROP, VSAVE.
+ *
+ * Threading (see registry.h for the lock order):
+ *   - Everything that changes an index (VNEW, VADD, VDEL, VDROP, FLUSHALL)
+ *     runs on the loop thread; VADD/VDEL hold that index's write lock, so
+ *     they wait only for searches already running on the same index.
+ *   - VSEARCH is validated on the loop thread, then runs on the worker pool
+ *     as a vsearch_job holding a reference to the index.  The worker encodes
+ *     the reply under the index's read lock into the job's own buffer; the
+ *     finished job comes back through the pool's completion queue, which
+ *     wakes the loop.
+ *   - Ordering: each client keeps its jobs in request order and replies are
+ *     released from the head only (vsearch_flush), so pipelined VSEARCHes
+ *     run in parallel yet answer in order.  A later VSEARCH may be parsed and
+ *     submitted while earlier ones run (even its error reply then waits its
+ *     turn in a job); any other command suspends the client (CLIENT_BLOCKED)
+ *     until the searches before it are answered (vec_may_overtake).
+ *   - A client that disconnects while its searches run only detaches from
+ *     them (job->c = NULL); they finish and are freed on the loop thread.
+ *   - Inside EXEC, VSEARCH runs inline with the loop thread's own search
+ *     context, so a transaction stays atomic.
+ *
+ * Vectors arrive either as one bulk string of dim little-endian float32
+ * values, or as `VALUES n v1 ... vn` text numbers (a 6-byte blob is never a
+ * valid vector, so the keyword is unambiguous). */
+#include "server.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "engram/mem.h"
+#include "engram/pool.h"
+#include "engram/registry.h"
+#include "engram/util.h"
+#include "engram/vindex.h"
+
+#define VSEARCH_K_MAX 10000u
+
+/* ---- argument parsing --------------------------------------------------- */
+
+static vreg_entry *vec_index_or_reply(client *c, reply *r, int i)
+{
+    vreg_entry *e = vreg_find(c->srv->vreg, c->argv[i], c->argvlen[i]);
+    if (!e)
+        reply_errorf(r, "ERR no such index '%.*s'",
+                     (int)(c->argvlen[i] < 128 ? c->argvlen[i] : 128), c->argv[i]);
+    return e;
+}
+
+/* Parse the vector starting at argv[*i]; on success *i is moved past it and
+ * the floats are in *out (mem_alloc'd, caller frees).  Replies the error into
+ * r and returns 0 on failure. */
+static int vec_parse(client *c, reply *r, int *i, float **out, uint32_t *dim)
+{
+    int a = *i;
+    if (a >= c->argc) {
+        reply_error(r, "ERR syntax error");
+        return 0;
+    }
+    if (util_eq_nocase(c->argv[a], c->argvlen[a], "values")) {
+        long long n;
+        if (a + 1 >= c->argc || !util_str2ll(c->argv[a + 1], c->argvlen[a + 1], &n) || n <= 0 ||
+            n > VINDEX_DIM_MAX) {
+            reply_errorf(r, "ERR invalid vector encoding: VALUES needs a count between 1 "
+                         "and %u", VINDEX_DIM_MAX);
+            return 0;
+        }
+        if (c->argc - (a + 2) < n) {
+            reply_errorf(r, "ERR invalid vector encoding: VALUES %lld needs %lld numbers, got %d",
+                         n, n, c->argc - (a + 2));
+            return 0;
+        }
+        float *v = mem_alloc((size_t)n * sizeof *v);
+        for (long long j = 0; j < n; j++) {
+            double d;
+            const char *s = c->argv[a + 2 + j];
+            size_t sl = c->argvlen[a + 2 + j];
+            if (!util_str2d(s, sl, &d) || !isfinite((float)d)) {
+                reply_errorf(r, "ERR invalid vector encoding: '%.*s' is not a finite number",
+                             (int)(sl < 64 ? sl : 64), s);
+                mem_free(v);
+                return 0;
+            }
+            v[j] = (float)d;
+        }
+        *out = v;
+        *dim = (uint32_t)n;
+        *i = a + 2 + (int)n;
+        return 1;
+    }
+    size_t len = c->argvlen[a];
+    if (len == 0 || len % 4 || len / 4 > VINDEX_DIM_MAX) {
+        reply_errorf(r, "ERR invalid vector encoding: %zu bytes is not 1 to %u float32 values",
+                     len, VINDEX_DIM_MAX);
+        return 0;
+    }
+    uint32_t n = (uint32_t)(len / 4);
+    float *v = mem_alloc(len);
+    const unsigned char *p = (const unsigned char *)c->argv[a];
+    for (uint32_t j = 0; j < n; j++) {
+        /* Little-endian on the wire whatever the host; memcpy because the
+         * blob sits at any alignment inside the query buffer. */
+        uint32_t u = (uint32_t)p[4 * j] | (uint32_t)p[4 * j + 1] << 8 |
+                     (uint32_t)p[4 * j + 2] << 16 | (uint32_t)p[4 * j + 3] << 24;
+        memcpy(&v[j], &u, 4);
+        if (!isfinite(v[j])) {
+            reply_errorf(r, "ERR invalid vector encoding: value %u is NaN or infinite", j);
+            mem_free(v);
+            return 0;
+        }
+    }
+    *out = v;
+    *dim = n;
+    *i = a + 1;
+    return 1;
+}
+
+static int vec_check_dim(reply *r, vreg_entry *e, uint32_t dim)
+{
+    uint32_t want = vindex_dim(vreg_index(e));
+    if (dim == want) return 1;
+    reply_errorf(r, "ERR wrong vector dimension: index expects %u, got %u", want, dim);
+    return 0;
+}
+
+/* An unsigned option value in [lo, hi]; replies naming the option on error. */
+static int vec_arg_range(client *c, reply *r, int i, const char *what, long long lo, long long hi,
+                         uint32_t *out)
+{
+    long long v;
+    if (i >= c->argc) {
+        reply_error(r, "ERR syntax error");
+        return 0;
+    }
+    if (!util_str2ll(c->argv[i], c->argvlen[i], &v) || v < lo || v > hi) {
+        reply_errorf(r, "ERR %s must be an integer between %lld and %lld, got '%.*s'", what,
+                     lo, hi, (int)(c->argvlen[i] < 64 ? c->argvlen[i] : 64), c->argv[i]);
+        return 0;
+    }
+    *out = (uint32_t)v;
+    return 1;
+}
+
+/* ---- VNEW ----------------------------------------------------------------- */
+
+static void cmd_vnew(client *c)
+{
+    vindex_params p;
+    long long dim;
+    dist_metric metric = DIST_COSINE;
+    vindex_type type = VINDEX_HNSW;
+    uint32_t M = VINDEX_M_DEFAULT, efc = VINDEX_EFC_DEFAULT, ef = VINDEX_EFS_DEFAULT;
+
+    if (!util_str2ll(c->argv[2], c->argvlen[2], &dim) || dim <= 0) {
+        reply_errorf(&c->out, "ERR dimension must be a positive integer, got '%.*s'",
+                     (int)(c->argvlen[2] < 64 ? c->argvlen[2] : 64), c->argv[2]);
+        return;
+    }
+    if (dim > VINDEX_DIM_MAX) {
+        reply_errorf(&c->out, "ERR dimension must be between 1 and %u, got %lld", VINDEX_DIM_MAX, dim);
+        return;
+    }
+    for (int i = 3; i < c->argc; i += 2) {
+        if (i + 1 >= c->argc) {
+            reply_err_syntax(c);
+            return;
+        }
+        if (arg_is(c, i, "metric")) {
+            if (dist_metric_parse(c->argv[i + 1], c->argvlen[i + 1], &metric) < 0) {
+                reply_errorf(&c->out, "ERR unknown metric '%.*s' (use cosine, l2 or dot)",
+                             (int)(c->argvlen[i + 1] < 64 ? c->argvlen[i + 1] : 64), c->argv[i + 1]);
+                return;
+            }
+        } else if (arg_is(c, i, "type")) {
+            if (arg_is(c, i + 1, "hnsw")) type = VINDEX_HNSW;
+            else if (arg_is(c, i + 1, "flat")) type = VINDEX_FLAT;
+            else {
+                reply_errorf(&c->out, "ERR unknown index type '%.*s' (use hnsw or flat)",
+                             (int)(c->argvlen[i + 1] < 64 ? c->argvlen[i + 1] : 64), c->argv[i + 1]);
+                return;
+            }
+        } else if (arg_is(c, i, "m")) {
+            if (!vec_arg_range(c, &c->out, i + 1, "M", 2, VINDEX_M_MAX, &M)) return;
+        } else if (arg_is(c, i, "ef_construction")) {
+            if (!vec_arg_range(c, &c->out, i + 1, "EF_CONSTRUCTION", 1, VINDEX_EF_MAX, &efc)) return;
+        } else if (arg_is(c, i, "ef")) {
+            if (!vec_arg_range(c, &c->out, i + 1, "EF", 1, VINDEX_EF_MAX, &ef)) return;
+        } else {
+            reply_err_syntax(c);
+            return;
+        }
+    }
+    if (vreg_find(c->srv->vreg, c->argv[1], c->argvlen[1])) {
+        reply_error(&c->out, "ERR index already exists");
+        return;
+    }
+    vindex_params_init(&p, type, (uint32_t)dim, metric);
+    p.M = M;
+    p.ef_construction = efc;
+    p.ef_search = ef;
+    /* Reproducible builds: the same name and the same inserts give the same
+     * graph, run after run. */
+    p.seed = util_hash(c->argv[1], c->argvlen[1], 0x656e6772616dULL);
+    int rc = vreg_create(c->srv->vreg, c->argv[1], c->argvlen[1], &p, NULL);
+    if (rc < 0) {
+        reply_errorf(&c->out, "ERR could not create the index: %s", vindex_strerror(rc));
+        return;
+    }
+    srv_vec_modified(c->srv);
+    reply_ok(&c->out);
+}
+
+/* ---- VADD, VDEL ------------------------------------------------------------- */
+
+static void cmd_vadd(client *c)
+{
+    float *v = NULL;
+    uint32_t dim;
+    int i = 3;
+    vreg_entry *e = vec_index_or_reply(c, &c->out, 1);
+    if (!e) return;
+    if (!vec_parse(c, &c->out, &i, &v, &dim)) return;
+    if (i != c->argc) {
+        reply_err_syntax(c);
+        mem_free(v);
+        return;
+    }
+    if (!vec_check_dim(&c->out, e, dim)) {
+        mem_free(v);
+        return;
+    }
+    vreg_write_lock(e);
+    int rc = vindex_add(vreg_index(e), c->argv[2], c->argvlen[2], v, dim);
+    vreg_write_unlock(e);
+    mem_free(v);
+    if (rc < 0) {
+        reply_errorf(&c->out, "ERR could not add the vector: %s", vindex_strerror(rc));
+        return;
+    }
+    srv_vec_modified(c->srv);
+    reply_int(&c->out, rc);
+}
+
+static void cmd_vdel(client *c)
+{
+    vreg_entry *e = vec_index_or_reply(c, &c->out, 1);
+    if (!e) return;
+    vreg_write_lock(e);
+    int rc = vindex_del(vreg_index(e), c->argv[2], c->argvlen[2]);
+    vreg_write_unlock(e);
+    if (rc > 0) srv_vec_modified(c->srv);
+    reply_int(&c->out, rc > 0);
+}
+
+/* ---- reads on the loop thread ----------------------------------------------
+ * These need no index lock: only the loop thread ever writes an index, and
+ * the loop thread is the one running them. */
+
+static void cmd_vget(client *c)
+{
+    vreg_entry *e = vec_index_or_reply(c, &c->out, 1);
+    if (!e) return;
+    vindex *x = vreg_index(e);
+    uint32_t dim = vindex_dim(x);
+    float *v = mem_alloc((size_t)dim * sizeof *v);
+    if (!vindex_get(x, c->argv[2], c->argvlen[2], v)) {
+        reply_null(&c->out);
+        mem_free(v);
+        return;
+    }
+    unsigned char *b = mem_alloc((size_t)dim * 4);
+    for (uint32_t j = 0; j < dim; j++) {
+        uint32_t u;
+        memcpy(&u, &v[j], 4);
+        b[4 * j] = (unsigned char)u;
+        b[4 * j + 1] = (unsigned char)(u >> 8);
+        b[4 * j + 2] = (unsigned char)(u >> 16);
+        b[4 * j + 3] = (unsigned char)(u >> 24);
+    }
+    reply_bulk(&c->out, b, (size_t)dim * 4);
+    mem_free(b);
+    mem_free(v);
+}
+
+static void cmd_vexists(client *c)
+{
+    vreg_entry *e = vreg_find(c->srv->vreg, c->argv[1], c->argvlen[1]);
+    reply_int(&c->out, e && vindex_exists(vreg_index(e), c->argv[2], c->argvlen[2], NULL));
+}
+
+static void cmd_vcard(client *c)
+{
+    vreg_entry *e = vec_index_or_reply(c, &c->out, 1);
+    if (e) reply_int(&c->out, vindex_count(vreg_index(e)));
+}
+
+static void vinfo_field_int(client *c, const char *name, long long v)
+{
+    reply_bulk_cstr(&c->out, name);
+    reply_int(&c->out, v);
+}
+
+static void vinfo_field_str(client *c, const char *name, const char *v)
+{
+    reply_bulk_cstr(&c->out, name);
+    reply_bulk_cstr(&c->out, v);
+}
+
+static void cmd_vinfo(client *c)
+{
+    vindex_stats st;
+    size_t nlen;
+    vreg_entry *e = vec_index_or_reply(c, &c->out, 1);
+    if (!e) return;
+    vindex_stats_get(vreg_index(e), &st);
+    const char *name = vreg_name(e, &nlen);
+    reply_map(&c->out, 15);
+    reply_bulk_cstr(&c->out, "name");
+    reply_bulk(&c->out, name, nlen);
+    vinfo_field_str(c, "type", st.type == VINDEX_HNSW ? "hnsw" : "flat");
+    vinfo_field_str(c, "metric", dist_metric_name(st.metric));
+    vinfo_field_int(c, "dim", st.dim);
+    vinfo_field_int(c, "count", st.count);
+    vinfo_field_int(c, "capacity", st.capacity);
+    vinfo_field_int(c, "M", st.M);
+    vinfo_field_int(c, "ef_construction", st.ef_construction);
+    vinfo_field_int(c, "ef", st.ef_search);
+    vinfo_field_int(c, "max_level", st.max_level);
+    vinfo_field_int(c, "memory", (long long)st.memory);
+    vinfo_field_int(c, "bytes_per_vector", st.count ? (long long)(st.memory / st.count) : 0);
+    vinfo_field_str(c, "kernel", st.kernel ? st.kernel : dist_active()->name);
+    vinfo_field_int(c, "searches", (long long)vreg_searches(e));
+    vinfo_field_int(c, "vector_bytes", (long long)st.dim * 4);
+}
+
+static void cmd_vlist(client *c)
+{
+    vreg *r = c->srv->vreg;
+    size_t n = vreg_count(r);
+    reply_array(&c->out, (long long)n);
+    for (size_t i = 0; i < n; i++) {
+        size_t nlen;
+        const char *name = vreg_name(vreg_at(r, i), &nlen);
+        reply_bulk(&c->out, name, nlen);
+    }
+}
+
+static void cmd_vdrop(client *c)
+{
+    if (!vreg_drop(c->srv->vreg, c->argv[1], c->argvlen[1])) {
+        reply_errorf(&c->out, "ERR no such index '%.*s'",
+                     (int)(c->argvlen[1] < 128 ? c->argvlen[1] : 128), c->argv[1]);
+        return;
+    }
+    srv_vec_modified(c->srv);
+    reply_ok(&c->out);
+}
+
+static void cmd_vsave(client *c)
+{
+    reply_error(&c->out, "ERR persistence not enabled; start with --dir");
+}
+
+/* ---- VSEARCH -------------------------------------------------------------- */
+
+/* The result as VSEARCH replies it: RESP2 a flat array key, distance, ...
+ * (distances as the shortest decimal that round-trips the float32); RESP3
+ * an array of [key, double] pairs. */
+static void vsearch_encode(reply *r, const vindex_hit *hits, uint32_t n)
+{
+    if (r->proto == 3) {
+        reply_array(r, n);
+        for (uint32_t j = 0; j < n; j++) {
+            reply_array(r, 2);
+            reply_bulk(r, hits[j].key, hits[j].klen);
+            reply_float(r, hits[j].dist);
+        }
+        return;
+    }
+    reply_array(r, 2LL * n);
+    for (uint32_t j = 0; j < n; j++) {
+        reply_bulk(r, hits[j].key, hits[j].klen);
+        reply_float(r, hits[j].dist);
+    }
+}
+
+/* Search e under its read lock and encode into r.  Any thread. */
+static void vsearch_run(vreg_entry *e, vindex_search_ctx *ctx, const vindex_query *q, reply *r)
+{
+    uint32_t n = 0;
+    vindex_hit *hits = q->k ? mem_alloc((size_t)q->k * sizeof *hits) : NULL;
+    vreg_read_lock(e);
+    if (vreg_dropped(e)) {
+        vreg_read_unlock(e);
+        size_t nlen;
+        const char *name = vreg_name(e, &nlen);
+        reply_errorf(r, "ERR no such index '%.*s'", (int)(nlen < 128 ? nlen : 128), name);
+        mem_free(hits);
+        return;
+    }
+    int rc = q->k ? vindex_search(vreg_index(e), ctx, q, hits, &n) : 0;
+    if (rc < 0) reply_errorf(r, "ERR search failed: %s", vindex_strerror(rc));
+    else vsearch_encode(r, hits, n);   /* keys are borrowed: encode under the lock */
+    vreg_read_unlock(e);
+    vreg_count_search(e);
+    mem_free(hits);
+}
+
+/* A client may have this many searches in flight before it is suspended
+ * until they drain; it bounds the memory one pipelining client can tie up. */
+#define VSEARCH_MAX_INFLIGHT 256
+
+struct vsearch_job {
+    pool_job base;
+    server *srv;
+    client *c;              /* loop thread only; NULL once the client left */
+    vsearch_job *cnext;     /* the client's queue, in request order */
+    int finished;           /* the reply in `out` is complete */
+    vreg_entry *e;          /* a reference, or NULL for an immediate reply */
+    vindex_query q;
+    float *vec;             /* owned */
+    reply out;              /* the reply, built by the worker (or at once) */
+};
+
+static void vsearch_free(vsearch_job *j)
+{
+    if (j->e) vreg_release(j->e);
+    reply_fini(&j->out);
+    mem_free(j->vec);
+    mem_free(j);
+}
+
+static void vsearch_enqueue(client *c, vsearch_job *j)
+{
+    j->c = c;
+    if (c->jobs_tail) c->jobs_tail->cnext = j;
+    else c->jobs_head = j;
+    c->jobs_tail = j;
+    c->jobs++;
+}
+
+/* Release, in request order, every reply whose search has finished; then
+ * let a suspended client go on.  Loop thread. */
+static void vsearch_flush(client *c)
+{
+    int released = 0;
+    while (c->jobs_head && c->jobs_head->finished) {
+        vsearch_job *j = c->jobs_head;
+        c->jobs_head = j->cnext;
+        if (!c->jobs_head) c->jobs_tail = NULL;
+        c->jobs--;
+        reply_raw(&c->out, j->out.data, j->out.len);
+        vsearch_free(j);
+        released = 1;
+    }
+    if (!released) return;
+    if (c->flags & CLIENT_BLOCKED) client_unblock(c);   /* may free c */
+    else {
+        client_mark_pending(c);
+        client_check_obuf(c);
+    }
+}
+
+static void vsearch_work(pool_job *pj, int worker)
+{
+    vsearch_job *j = (vsearch_job *)pj;
+    vsearch_run(j->e, srv_worker_ctx(j->srv, worker), &j->q, &j->out);
+}
+
+static void vsearch_done(pool_job *pj)
+{
+    vsearch_job *j = (vsearch_job *)pj;
+    j->finished = 1;
+    if (j->c) vsearch_flush(j->c);
+    else vsearch_free(j);            /* its client is gone */
+}
+
+void vec_client_detach(client *c)
+{
+    for (vsearch_job *j = c->jobs_head, *next; j; j = next) {
+        next = j->cnext;
+        if (j->finished) vsearch_free(j);   /* never submitted, or done */
+        else j->c = NULL;                   /* vsearch_done frees it */
+    }
+    c->jobs_head = c->jobs_tail = NULL;
+    c->jobs = 0;
+}
+
+int vec_may_overtake(const client *c, int argc, const char *const *argv, const size_t *argvlen)
+{
+    /* A VSEARCH whose every possible reply comes from its handler (arity
+     * fits, no MULTI queuing, no NOAUTH) can queue behind the others. */
+    return argc >= 4 && util_eq_nocase(argv[0], argvlen[0], "vsearch") &&
+           !(c->flags & CLIENT_MULTI) && !client_must_auth(c) && c->jobs < VSEARCH_MAX_INFLIGHT;
+}
+
+/* VSEARCH index vector k [EF n].  With searches already in flight, even an
+ * error reply must wait its turn, so every reply is built in the job's own
+ * buffer and released through the client's queue. */
+static void cmd_vsearch(client *c)
+{
+    uint32_t dim, k, ef = 0;
+    int i = 2;
+    vsearch_job *j = mem_calloc(1, sizeof *j);
+    j->base.work = vsearch_work;
+    j->base.done = vsearch_done;
+    reply_init(&j->out, c->resp);
+    j->srv = c->srv;
+    reply *r = c->jobs ? &j->out : &c->out;
+
+    vreg_entry *e = vec_index_or_reply(c, r, 1);
+    if (!e || !vec_parse(c, r, &i, &j->vec, &dim)) goto immediate;
+    if (!vec_arg_range(c, r, i, "k", 0, VSEARCH_K_MAX, &k)) goto immediate;
+    for (i++; i < c->argc; i += 2) {
+        if (arg_is(c, i, "ef") && i + 1 < c->argc) {
+            if (!vec_arg_range(c, r, i + 1, "EF", 1, VINDEX_EF_MAX, &ef)) goto immediate;
+        } else {
+            reply_error(r, "ERR syntax error");
+            goto immediate;
+        }
+    }
+    if (!vec_check_dim(r, e, dim)) goto immediate;
+    vindex_query_init(&j->q, j->vec, dim, k);
+    j->q.ef = ef;
+    if ((c->flags & CLIENT_IN_EXEC) || !c->srv->pool) {
+        vsearch_run(e, srv_loop_ctx(c->srv), &j->q, r);
+        goto immediate;
+    }
+    j->e = vreg_acquire(e);
+    vsearch_enqueue(c, j);
+    pool_submit(c->srv->pool, &j->base);
+    return;
+immediate:
+    if (r == &j->out) {          /* queue the reply behind the searches */
+        j->finished = 1;
+        vsearch_enqueue(c, j);
+    } else {
+        vsearch_free(j);
+    }
+}
+
+cmd cmd_vec_table[] = {
+    {"vnew", cmd_vnew, -3, CMD_WRITE, 1, 1, 1, "vector",
+     "Creates a vector index: VNEW index dim [METRIC m] [TYPE t] [M n] [EF_CONSTRUCTION n] [EF n].",
+     "engram 0.1.0", 0, 0, 0, 0, NULL},
+    {"vadd", cmd_vadd, -4, CMD_WRITE, 1, 1, 1, "vector",
+     "Adds or replaces a key's vector in an index.", "engram 0.1.0", 0, 0, 0, 0, NULL},
+    {"vsearch", cmd_vsearch, -4, CMD_READONLY, 1, 1, 1, "vector",
+     "Returns the k nearest keys to a vector, closest first, with distances.", "engram 0.1.0", 0, 0, 0, 0, NULL},
+    {"vdel", cmd_vdel, 3, CMD_WRITE | CMD_FAST, 1, 1, 1, "vector",
+     "Removes a key from an index.", "engram 0.1.0", 0, 0, 0, 0, NULL},
+    {"vget", cmd_vget, 3, CMD_READONLY | CMD_FAST, 1, 1, 1, "vector",
+     "Returns a key's vector as little-endian float32 bytes.", "engram 0.1.0", 0, 0, 0, 0, NULL},
+    {"vexists", cmd_vexists, 3, CMD_READONLY | CMD_FAST, 1, 1, 1, "vector",
+     "Tells whether a key is in an index.", "engram 0.1.0", 0, 0, 0, 0, NULL},
+    {"vcard", cmd_vcard, 2, CMD_READONLY | CMD_FAST, 1, 1, 1, "vector",
+     "Returns the number of vectors in an index.", "engram 0.1.0", 0, 0, 0, 0, NULL},
+    {"vinfo", cmd_vinfo, 2, CMD_READONLY | CMD_FAST, 1, 1, 1, "vector",
+     "Returns an index's parameters and statistics.", "engram 0.1.0", 0, 0, 0, 0, NULL},
+    {"vlist", cmd_vlist, 1, CMD_READONLY, 0, 0, 0, "vector",
+     "Lists the index names.", "engram 0.1.0", 0, 0, 0, 0, NULL},
+    {"vdrop", cmd_vdrop, 2, CMD_WRITE, 1, 1, 1, "vector",
+     "Deletes an index and all its vectors.", "engram 0.1.0", 0, 0, 0, 0, NULL},
+    {"vsave", cmd_vsave, 1, CMD_ADMIN, 0, 0, 0, "vector",
+     "Saves every index to disk (needs persistence: --dir).", "engram 0.1.0", 0, 0, 0, 0, NULL},
+    {NULL, NULL, 0, 0, 0, 0, 0, NULL, NULL, NULL, 0, 0, 0, 0, NULL},
+};
