@@ -1,0 +1,868 @@
+/* bench_vserver.c -- VADD/VSEARCH throughput of a running engram over the
+ * wire, and PING latency while searches saturate it; one JSON line per
+ * result.  Its own minimal RESP2 client over plain blocking sockets.
+ *
+ *   bench_vserver --host 127.0.0.1 --port P --base B.fvecs --query Q.fvecs
+ *                 --gt G.ivecs [--conns 4] [--ef 10,20,40,80] [--M 16]
+ *                 [--efc 200] [--pipeline 64] [--k 10] [--secs 2]
+ *                 [--index vbench] [--ping-interval-us 1000]
+ *                 [--server-pid PID] [--no-1conn]
+ *
+ * 1. "load": VDROP then VNEW the index (METRIC l2 M EF_CONSTRUCTION), then
+ *    VADD every base row (key = row number in decimal) over --conns
+ *    connections, each taking an interleaved share of the rows.
+ * 2. "search", per ef: VSEARCH idx blob k EF ef over 1 connection, then over
+ *    --conns connections (queries interleaved among them).  Each run is time
+ *    bounded (--secs): every connection cycles through its share of the
+ *    query set until the deadline, then drains what it has in flight.
+ *    recall_at_k is from the first answer to each query (as bench_ann).
+ * 3. "ping_idle" once, then "ping_under_vadd" during the load and
+ *    "ping_under_load" during each N-connection search run: a separate
+ *    connection sends one PING, waits for +PONG, sleeps --ping-interval-us,
+ *    repeats; p50/p99/max in microseconds.
+ *
+ * Pipelining: a connection keeps two batches of --pipeline commands in
+ * flight (it writes batch i+1 before reading the replies to batch i), so
+ * the server never waits for the client between batches.  engram runs a
+ * connection's VSEARCHes one at a time in order (the client is blocked while
+ * its search is on the pool), so parallelism comes from connections.
+ *
+ * --k 0 measures the wire path alone: engram still parses the query and
+ * sends it through the search pool, but skips the graph and answers an
+ * empty array.
+ *
+ * With --server-pid (Linux), each line also carries the server's CPU time
+ * over the run, split into the loop thread (tid == pid) and all other
+ * threads (the search pool), from /proc/PID/task/TID/schedstat; client_cpu_s
+ * is this process's own CPU time (it shares the machine).
+ *
+ * The socket client needs nothing from engram_core; it is linked only
+ * because bench/CMakeLists.txt links every bench_*.c that way. */
+#include <arpa/inet.h>
+#include <dirent.h>
+#include <errno.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+/* ---- small helpers ------------------------------------------------------- */
+
+static void die(const char *msg, const char *arg)
+{
+    fprintf(stderr, "bench_vserver: %s%s%s\n", msg, arg ? ": " : "", arg ? arg : "");
+    exit(2);
+}
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static void *xmalloc(size_t n)
+{
+    void *p = malloc(n ? n : 1);
+    if (!p) die("out of memory", NULL);
+    return p;
+}
+
+static void *xrealloc(void *p, size_t n)
+{
+    p = realloc(p, n ? n : 1);
+    if (!p) die("out of memory", NULL);
+    return p;
+}
+
+static void sleep_us(long us)
+{
+    struct timespec ts = { us / 1000000, (us % 1000000) * 1000 };
+    while (nanosleep(&ts, &ts) < 0 && errno == EINTR) {
+    }
+}
+
+static double client_cpu_s(void)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return ru.ru_utime.tv_sec + ru.ru_utime.tv_usec * 1e-6 + ru.ru_stime.tv_sec +
+           ru.ru_stime.tv_usec * 1e-6;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* ---- fvecs / ivecs (as bench_ann.c) --------------------------------------- */
+
+typedef struct vecs {
+    uint32_t n, dim;
+    void *data;             /* n * dim floats or int32s */
+} vecs;
+
+static vecs read_vecs(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) die("cannot open", path);
+    int32_t d;
+    if (fread(&d, 4, 1, f) != 1 || d <= 0 || d > 1 << 20) die("bad header in", path);
+    fseek(f, 0, SEEK_END);
+    long bytes = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    size_t rec = 4 + (size_t)d * 4;
+    if (bytes <= 0 || (size_t)bytes % rec) die("size is not a whole number of vectors", path);
+    vecs v = { (uint32_t)((size_t)bytes / rec), (uint32_t)d, NULL };
+    v.data = xmalloc((size_t)v.n * v.dim * 4);
+    for (uint32_t i = 0; i < v.n; i++) {
+        int32_t di;
+        if (fread(&di, 4, 1, f) != 1 || di != d ||
+            fread((char *)v.data + (size_t)i * v.dim * 4, 4, v.dim, f) != v.dim)
+            die("short or inconsistent record in", path);
+    }
+    fclose(f);
+    return v;
+}
+
+/* ---- a growable byte buffer and RESP command encoding --------------------- */
+
+typedef struct buf {
+    char *p;
+    size_t len, cap;
+} buf;
+
+static void buf_put(buf *b, const void *p, size_t n)
+{
+    if (b->len + n > b->cap) {
+        size_t c = b->cap ? b->cap : 4096;
+        while (c < b->len + n) c *= 2;
+        b->p = xrealloc(b->p, c);
+        b->cap = c;
+    }
+    memcpy(b->p + b->len, p, n);
+    b->len += n;
+}
+
+static void buf_fmt(buf *b, const char *s) { buf_put(b, s, strlen(s)); }
+
+static void cmd_begin(buf *b, int argc)
+{
+    char h[32];
+    snprintf(h, sizeof h, "*%d\r\n", argc);
+    buf_fmt(b, h);
+}
+
+static void cmd_arg(buf *b, const void *p, size_t n)
+{
+    char h[32];
+    snprintf(h, sizeof h, "$%zu\r\n", n);
+    buf_fmt(b, h);
+    buf_put(b, p, n);
+    buf_put(b, "\r\n", 2);
+}
+
+static void cmd_str(buf *b, const char *s) { cmd_arg(b, s, strlen(s)); }
+
+static void cmd_u(buf *b, unsigned long v)
+{
+    char s[32];
+    snprintf(s, sizeof s, "%lu", v);
+    cmd_str(b, s);
+}
+
+/* The vector as dim little-endian float32, whatever the host. */
+static void cmd_vec(buf *b, const float *v, uint32_t dim)
+{
+    unsigned char *t = xmalloc((size_t)dim * 4);
+    for (uint32_t j = 0; j < dim; j++) {
+        uint32_t u;
+        memcpy(&u, &v[j], 4);
+        t[4 * j] = (unsigned char)u;
+        t[4 * j + 1] = (unsigned char)(u >> 8);
+        t[4 * j + 2] = (unsigned char)(u >> 16);
+        t[4 * j + 3] = (unsigned char)(u >> 24);
+    }
+    cmd_arg(b, t, (size_t)dim * 4);
+    free(t);
+}
+
+/* ---- a blocking connection with a read buffer ----------------------------- */
+
+typedef struct conn {
+    int fd;
+    char *rb;
+    size_t rlen, rpos, rcap;
+} conn;
+
+static const char *g_host;
+static int g_port;
+
+static conn *conn_open(void)
+{
+    char port[16];
+    struct addrinfo hints, *res;
+    snprintf(port, sizeof port, "%d", g_port);
+    memset(&hints, 0, sizeof hints);
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    int rc = getaddrinfo(g_host, port, &hints, &res);
+    if (rc) die("getaddrinfo", gai_strerror(rc));
+    int fd = -1;
+    /* The server may still be starting: retry for a few seconds. */
+    for (int tries = 0; fd < 0 && tries < 100; tries++) {
+        for (struct addrinfo *a = res; a; a = a->ai_next) {
+            fd = socket(a->ai_family, a->ai_socktype, a->ai_protocol);
+            if (fd < 0) continue;
+            if (connect(fd, a->ai_addr, a->ai_addrlen) == 0) break;
+            close(fd);
+            fd = -1;
+        }
+        if (fd < 0) sleep_us(50000);
+    }
+    freeaddrinfo(res);
+    if (fd < 0) die("cannot connect to the server", strerror(errno));
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    conn *c = xmalloc(sizeof *c);
+    c->fd = fd;
+    c->rcap = 1 << 16;
+    c->rb = xmalloc(c->rcap);
+    c->rlen = c->rpos = 0;
+    return c;
+}
+
+static void conn_close(conn *c)
+{
+    close(c->fd);
+    free(c->rb);
+    free(c);
+}
+
+static void conn_write(conn *c, const char *p, size_t n)
+{
+    while (n) {
+        ssize_t w = write(c->fd, p, n);
+        if (w < 0) {
+            if (errno == EINTR) continue;
+            die("write to server", strerror(errno));
+        }
+        p += w;
+        n -= (size_t)w;
+    }
+}
+
+/* Read more bytes; keeps [rpos, rlen). */
+static void conn_fill(conn *c)
+{
+    if (c->rpos > 0 && c->rpos == c->rlen) c->rpos = c->rlen = 0;
+    if (c->rcap - c->rlen < 4096) {
+        if (c->rpos > 0) {
+            memmove(c->rb, c->rb + c->rpos, c->rlen - c->rpos);
+            c->rlen -= c->rpos;
+            c->rpos = 0;
+        }
+        if (c->rcap - c->rlen < 4096) {
+            c->rcap *= 2;
+            c->rb = xrealloc(c->rb, c->rcap);
+        }
+    }
+    ssize_t n;
+    do {
+        n = read(c->fd, c->rb + c->rlen, c->rcap - c->rlen);
+    } while (n < 0 && errno == EINTR);
+    if (n < 0) die("read from server", strerror(errno));
+    if (n == 0) die("server closed the connection", NULL);
+    c->rlen += (size_t)n;
+}
+
+/* One CRLF-terminated line (without the CRLF); valid until the next read. */
+static const char *conn_line(conn *c, size_t *len)
+{
+    size_t scan = c->rpos;
+    for (;;) {
+        for (; scan + 1 < c->rlen; scan++) {
+            if (c->rb[scan] == '\r' && c->rb[scan + 1] == '\n') {
+                const char *l = c->rb + c->rpos;
+                *len = scan - c->rpos;
+                c->rpos = scan + 2;
+                return l;
+            }
+        }
+        size_t off = scan - c->rpos;
+        conn_fill(c);            /* may move the data: keep the offset */
+        scan = c->rpos + off;
+    }
+}
+
+/* n bytes plus CRLF; valid until the next read. */
+static const char *conn_bytes(conn *c, size_t n)
+{
+    while (c->rlen - c->rpos < n + 2) conn_fill(c);
+    const char *p = c->rb + c->rpos;
+    c->rpos += n + 2;
+    return p;
+}
+
+/* The reply value in a small tree-free form: callers say what they expect.
+ * Any reply starting with '-' is an error: its text goes to err. */
+typedef struct rval {
+    char type;              /* + - : $ * (RESP2) */
+    long long n;            /* integer, bulk length, or array length */
+    const char *s;          /* +/-/$ text (until the next read) */
+    size_t slen;
+} rval;
+
+static void conn_head(conn *c, rval *v)
+{
+    size_t len;
+    const char *l = conn_line(c, &len);
+    if (len < 1) die("empty reply line", NULL);
+    v->type = l[0];
+    v->s = l + 1;
+    v->slen = len - 1;
+    v->n = 0;
+    switch (v->type) {
+    case '+':
+    case '-':
+        return;
+    case ':':
+    case '$':
+    case '*':
+        v->n = strtoll(l + 1, NULL, 10);
+        if (v->type == '$' && v->n >= 0) {
+            v->s = conn_bytes(c, (size_t)v->n);
+            v->slen = (size_t)v->n;
+        }
+        return;
+    default:
+        die("unexpected reply type (RESP2 expected)", NULL);
+    }
+}
+
+static void die_reply(const char *what, const rval *v)
+{
+    char msg[256];
+    snprintf(msg, sizeof msg, "%s: %.*s", what, (int)(v->slen < 200 ? v->slen : 200), v->s);
+    die(msg, NULL);
+}
+
+/* One command, one reply head (the caller reads the rest if any). */
+static void conn_call(conn *c, const buf *cmd, rval *v)
+{
+    conn_write(c, cmd->p, cmd->len);
+    conn_head(c, v);
+}
+
+/* ---- server CPU time from /proc (Linux; zeros elsewhere) ------------------ */
+
+typedef struct srv_cpu {
+    double loop_s, workers_s;
+    int ok;
+} srv_cpu;
+
+static int g_server_pid;
+
+static double task_cpu_s(int pid, const char *tid)
+{
+    char path[128];
+    FILE *f;
+    snprintf(path, sizeof path, "/proc/%d/task/%s/schedstat", pid, tid);
+    if ((f = fopen(path, "r"))) {
+        unsigned long long ns = 0;
+        int ok = fscanf(f, "%llu", &ns) == 1;
+        fclose(f);
+        if (ok) return ns * 1e-9;
+    }
+    snprintf(path, sizeof path, "/proc/%d/task/%s/stat", pid, tid);
+    if (!(f = fopen(path, "r"))) return 0;
+    char line[1024];
+    size_t n = fread(line, 1, sizeof line - 1, f);
+    fclose(f);
+    line[n] = '\0';
+    char *p = strrchr(line, ')');
+    unsigned long ut = 0, st = 0;
+    /* after ") ": state ppid pgrp session tty tpgid flags minflt cminflt
+     * majflt cmajflt utime stime */
+    if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut, &st) != 2)
+        return 0;
+    return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
+}
+
+static srv_cpu server_cpu(void)
+{
+    srv_cpu r = { 0, 0, 0 };
+    if (g_server_pid <= 0) return r;
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/task", g_server_pid);
+    DIR *d = opendir(path);
+    if (!d) return r;
+    for (struct dirent *e; (e = readdir(d));) {
+        if (e->d_name[0] < '0' || e->d_name[0] > '9') continue;
+        double s = task_cpu_s(g_server_pid, e->d_name);
+        if (atoi(e->d_name) == g_server_pid) r.loop_s += s;
+        else r.workers_s += s;
+    }
+    closedir(d);
+    r.ok = 1;
+    return r;
+}
+
+/* Appends ,"server_cpu_s":..,... for the interval [a, b] of wall time t. */
+static void print_cpu(srv_cpu a, srv_cpu b, double cli0, double cli1, double t)
+{
+    if (a.ok && b.ok) {
+        double loop = b.loop_s - a.loop_s, work = b.workers_s - a.workers_s;
+        printf(",\"server_cpu_s\":%.3f,\"server_loop_cpu_s\":%.3f,\"server_workers_cpu_s\":%.3f,"
+               "\"server_cores\":%.2f",
+               loop + work, loop, work, (loop + work) / t);
+    }
+    printf(",\"client_cpu_s\":%.3f", cli1 - cli0);
+}
+
+/* ---- options ---------------------------------------------------------------- */
+
+typedef struct opts {
+    const char *base, *query, *gt, *index;
+    char ef_list[256];
+    uint32_t M, efc, k, conns, pipeline;
+    double secs;
+    long ping_interval_us;
+    int one_conn;
+} opts;
+
+static opts O;
+
+static void parse_args(int argc, char **argv)
+{
+    O = (opts){ .index = "vbench", .M = 16, .efc = 200, .k = 10, .conns = 4, .pipeline = 64,
+                .secs = 2.0, .ping_interval_us = 1000, .one_conn = 1 };
+    g_host = "127.0.0.1";
+    g_port = 6380;
+    snprintf(O.ef_list, sizeof O.ef_list, "10,20,40,80");
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "--no-1conn")) {
+            O.one_conn = 0;
+            continue;
+        }
+        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (!v) die("missing value for", a);
+        i++;
+        if (!strcmp(a, "--host")) g_host = v;
+        else if (!strcmp(a, "--port")) g_port = atoi(v);
+        else if (!strcmp(a, "--base")) O.base = v;
+        else if (!strcmp(a, "--query")) O.query = v;
+        else if (!strcmp(a, "--gt")) O.gt = v;
+        else if (!strcmp(a, "--index")) O.index = v;
+        else if (!strcmp(a, "--ef")) snprintf(O.ef_list, sizeof O.ef_list, "%s", v);
+        else if (!strcmp(a, "--M")) O.M = (uint32_t)atoi(v);
+        else if (!strcmp(a, "--efc")) O.efc = (uint32_t)atoi(v);
+        else if (!strcmp(a, "--k")) O.k = (uint32_t)atoi(v);
+        else if (!strcmp(a, "--conns")) O.conns = (uint32_t)atoi(v);
+        else if (!strcmp(a, "--pipeline")) O.pipeline = (uint32_t)atoi(v);
+        else if (!strcmp(a, "--secs")) O.secs = atof(v);
+        else if (!strcmp(a, "--ping-interval-us")) O.ping_interval_us = atol(v);
+        else if (!strcmp(a, "--server-pid")) g_server_pid = atoi(v);
+        else die("unknown option", a);
+    }
+    if (!O.base || !O.query || !O.gt) die("need --base, --query and --gt", NULL);
+    if (!O.conns || !O.pipeline || O.secs <= 0) die("bad --conns/--pipeline/--secs", NULL);
+}
+
+/* ---- the PING prober ---------------------------------------------------------- */
+
+typedef struct pinger {
+    conn *c;
+    pthread_t th;
+    atomic_int stop;
+    double *lat;
+    size_t n, cap;
+} pinger;
+
+static void *ping_main(void *arg)
+{
+    pinger *p = arg;
+    static const char cmd[] = "*1\r\n$4\r\nPING\r\n";
+    while (!atomic_load(&p->stop)) {
+        double t0 = now_s();
+        conn_write(p->c, cmd, sizeof cmd - 1);
+        rval v;
+        conn_head(p->c, &v);
+        double t = now_s() - t0;
+        if (v.type != '+') die_reply("PING", &v);
+        if (p->n == p->cap) {
+            p->cap = p->cap ? p->cap * 2 : 4096;
+            p->lat = xrealloc(p->lat, p->cap * sizeof *p->lat);
+        }
+        p->lat[p->n++] = t * 1e6;
+        if (O.ping_interval_us > 0) sleep_us(O.ping_interval_us);
+    }
+    return NULL;
+}
+
+static void ping_start(pinger *p)
+{
+    p->n = 0;
+    atomic_store(&p->stop, 0);
+    if (pthread_create(&p->th, NULL, ping_main, p)) die("pthread_create", NULL);
+}
+
+static void ping_stop(pinger *p)
+{
+    atomic_store(&p->stop, 1);
+    pthread_join(p->th, NULL);
+}
+
+static void ping_report(pinger *p, const char *phase, int ef)
+{
+    printf("{\"bench\":\"vserver\",\"phase\":\"%s\"", phase);
+    if (ef >= 0) printf(",\"ef\":%d", ef);
+    printf(",\"conns\":%u,\"interval_us\":%ld,\"samples\":%zu", O.conns, O.ping_interval_us, p->n);
+    if (p->n) {
+        qsort(p->lat, p->n, sizeof *p->lat, cmp_double);
+        size_t i99 = (size_t)(p->n * 0.99);
+        if (i99 >= p->n) i99 = p->n - 1;
+        printf(",\"p50_us\":%.1f,\"p99_us\":%.1f,\"max_us\":%.1f", p->lat[p->n / 2], p->lat[i99],
+               p->lat[p->n - 1]);
+    }
+    printf("}\n");
+    fflush(stdout);
+}
+
+/* ---- load: pipelined VADD ----------------------------------------------------- */
+
+typedef struct loader {
+    conn *c;
+    pthread_t th;
+    const vecs *base;
+    uint32_t first, step;  /* rows first, first+step, ... */
+    uint64_t done;
+} loader;
+
+static void vadd_encode(buf *b, const vecs *base, uint32_t row)
+{
+    cmd_begin(b, 4);
+    cmd_str(b, "VADD");
+    cmd_str(b, O.index);
+    cmd_u(b, row);
+    cmd_vec(b, (const float *)base->data + (size_t)row * base->dim, base->dim);
+}
+
+static void read_vadd_replies(conn *c, uint32_t n)
+{
+    for (uint32_t i = 0; i < n; i++) {
+        rval v;
+        conn_head(c, &v);
+        if (v.type != ':') die_reply("VADD", &v);
+    }
+}
+
+static void *load_main(void *arg)
+{
+    loader *L = arg;
+    buf b[2] = { { 0 }, { 0 } };
+    uint32_t inflight[2] = { 0, 0 }, row = L->first;
+    int cur = 0;
+    /* Two batches in flight: write the next, then read the previous. */
+    for (;;) {
+        b[cur].len = 0;
+        inflight[cur] = 0;
+        for (; row < L->base->n && inflight[cur] < O.pipeline; row += L->step, inflight[cur]++)
+            vadd_encode(&b[cur], L->base, row);
+        if (inflight[cur]) conn_write(L->c, b[cur].p, b[cur].len);
+        int prev = cur ^ 1;
+        read_vadd_replies(L->c, inflight[prev]);
+        L->done += inflight[prev];
+        inflight[prev] = 0;
+        if (!inflight[cur]) break;
+        cur = prev;
+    }
+    free(b[0].p);
+    free(b[1].p);
+    return NULL;
+}
+
+static void load(conn **cs, pinger *pg, const vecs *base)
+{
+    buf b = { 0 };
+    rval v;
+    cmd_begin(&b, 2);
+    cmd_str(&b, "VDROP");
+    cmd_str(&b, O.index);
+    conn_call(cs[0], &b, &v);            /* "no such index" is fine */
+    b.len = 0;
+    cmd_begin(&b, 9);
+    cmd_str(&b, "VNEW");
+    cmd_str(&b, O.index);
+    cmd_u(&b, base->dim);
+    cmd_str(&b, "METRIC");
+    cmd_str(&b, "l2");
+    cmd_str(&b, "M");
+    cmd_u(&b, O.M);
+    cmd_str(&b, "EF_CONSTRUCTION");
+    cmd_u(&b, O.efc);
+    conn_call(cs[0], &b, &v);
+    if (v.type != '+') die_reply("VNEW", &v);
+    free(b.p);
+
+    loader *L = xmalloc(O.conns * sizeof *L);
+    srv_cpu c0 = server_cpu();
+    double cl0 = client_cpu_s(), t0 = now_s();
+    ping_start(pg);
+    for (uint32_t i = 0; i < O.conns; i++) {
+        L[i] = (loader){ .c = cs[i], .base = base, .first = i, .step = O.conns };
+        if (pthread_create(&L[i].th, NULL, load_main, &L[i])) die("pthread_create", NULL);
+    }
+    uint64_t done = 0;
+    for (uint32_t i = 0; i < O.conns; i++) {
+        pthread_join(L[i].th, NULL);
+        done += L[i].done;
+    }
+    double t = now_s() - t0;
+    ping_stop(pg);
+    srv_cpu c1 = server_cpu();
+    double cl1 = client_cpu_s();
+    if (done != base->n) die("not every VADD was answered", NULL);
+    printf("{\"bench\":\"vserver\",\"phase\":\"load\",\"n\":%u,\"dim\":%u,\"M\":%u,\"efc\":%u,"
+           "\"conns\":%u,\"pipeline\":%u,\"seconds\":%.3f,\"vadd_per_s\":%.1f",
+           base->n, base->dim, O.M, O.efc, O.conns, O.pipeline, t, base->n / t);
+    print_cpu(c0, c1, cl0, cl1, t);
+    printf("}\n");
+    fflush(stdout);
+    ping_report(pg, "ping_under_vadd", -1);
+    free(L);
+}
+
+/* ---- search: pipelined VSEARCH ----------------------------------------------- */
+
+typedef struct qset {
+    const vecs *q, *gt;
+    buf cmds;               /* every query's VSEARCH, back to back */
+    size_t *off;            /* q->n + 1 offsets into cmds */
+} qset;
+
+static void qset_build(qset *s, uint32_t ef)
+{
+    s->cmds.len = 0;
+    for (uint32_t i = 0; i < s->q->n; i++) {
+        s->off[i] = s->cmds.len;
+        cmd_begin(&s->cmds, 6);
+        cmd_str(&s->cmds, "VSEARCH");
+        cmd_str(&s->cmds, O.index);
+        cmd_vec(&s->cmds, (const float *)s->q->data + (size_t)i * s->q->dim, s->q->dim);
+        cmd_u(&s->cmds, O.k);
+        cmd_str(&s->cmds, "EF");
+        cmd_u(&s->cmds, ef);
+    }
+    s->off[s->q->n] = s->cmds.len;
+}
+
+typedef struct searcher {
+    conn *c;
+    pthread_t th;
+    const qset *qs;
+    uint32_t first, step;   /* query stream positions first, first+step, ... */
+    double deadline;
+    uint64_t done;
+    double t_end;
+    int32_t *hits;          /* per query: hits of its first answer, -1 if none */
+} searcher;
+
+/* One VSEARCH reply for query qi: count ground-truth hits in the top k. */
+static void read_search_reply(searcher *S, uint32_t qi)
+{
+    rval v;
+    conn_head(S->c, &v);
+    if (v.type != '*') die_reply("VSEARCH", &v);
+    const int32_t *g = (const int32_t *)S->qs->gt->data + (size_t)qi * S->qs->gt->dim;
+    uint32_t gk = O.k < S->qs->gt->dim ? O.k : S->qs->gt->dim;
+    int32_t hit = 0;
+    for (long long i = 0; i < v.n; i++) {
+        rval e;
+        conn_head(S->c, &e);
+        if (i & 1) continue;                 /* the distance */
+        if (e.type != '$') die("VSEARCH: a key is not a bulk string", NULL);
+        char key[32];
+        size_t kl = e.slen < sizeof key - 1 ? e.slen : sizeof key - 1;
+        memcpy(key, e.s, kl);
+        key[kl] = '\0';
+        int32_t id = (int32_t)strtol(key, NULL, 10);
+        for (uint32_t b = 0; b < gk; b++)
+            if (g[b] == id) {
+                hit++;
+                break;
+            }
+    }
+    if (S->hits[qi] < 0) S->hits[qi] = hit;
+}
+
+static void *search_main(void *arg)
+{
+    searcher *S = arg;
+    const qset *qs = S->qs;
+    uint32_t nq = qs->q->n;
+    buf b[2] = { { 0 }, { 0 } };
+    uint32_t *ids[2] = { xmalloc(O.pipeline * sizeof(uint32_t)),
+                         xmalloc(O.pipeline * sizeof(uint32_t)) };
+    uint32_t inflight[2] = { 0, 0 };
+    uint64_t pos = S->first;
+    int cur = 0;
+    for (;;) {
+        b[cur].len = 0;
+        inflight[cur] = 0;
+        if (now_s() < S->deadline) {
+            for (; inflight[cur] < O.pipeline; pos += S->step) {
+                uint32_t qi = (uint32_t)(pos % nq);
+                buf_put(&b[cur], qs->cmds.p + qs->off[qi], qs->off[qi + 1] - qs->off[qi]);
+                ids[cur][inflight[cur]++] = qi;
+            }
+            conn_write(S->c, b[cur].p, b[cur].len);
+        }
+        int prev = cur ^ 1;
+        for (uint32_t i = 0; i < inflight[prev]; i++) read_search_reply(S, ids[prev][i]);
+        S->done += inflight[prev];
+        inflight[prev] = 0;
+        if (!inflight[cur]) break;
+        cur = prev;
+    }
+    S->t_end = now_s();
+    free(ids[0]);
+    free(ids[1]);
+    free(b[0].p);
+    free(b[1].p);
+    return NULL;
+}
+
+static void search_run(conn **cs, uint32_t nconns, pinger *pg, const qset *qs, uint32_t ef)
+{
+    uint32_t nq = qs->q->n;
+    searcher *S = xmalloc(nconns * sizeof *S);
+    int32_t *hits = xmalloc(nconns * (size_t)nq * sizeof *hits);
+    for (size_t i = 0; i < nconns * (size_t)nq; i++) hits[i] = -1;
+    srv_cpu c0 = server_cpu();
+    double cl0 = client_cpu_s(), t0 = now_s();
+    if (pg) ping_start(pg);
+    for (uint32_t i = 0; i < nconns; i++) {
+        S[i] = (searcher){ .c = cs[i], .qs = qs, .first = i, .step = nconns,
+                           .deadline = t0 + O.secs, .hits = hits + (size_t)i * nq };
+        if (pthread_create(&S[i].th, NULL, search_main, &S[i])) die("pthread_create", NULL);
+    }
+    uint64_t done = 0;
+    double t_end = t0;
+    for (uint32_t i = 0; i < nconns; i++) {
+        pthread_join(S[i].th, NULL);
+        done += S[i].done;
+        if (S[i].t_end > t_end) t_end = S[i].t_end;
+    }
+    double t = t_end - t0;
+    if (pg) ping_stop(pg);
+    srv_cpu c1 = server_cpu();
+    double cl1 = client_cpu_s();
+    uint64_t hit = 0;
+    uint32_t answered = 0;
+    for (uint32_t qi = 0; qi < nq; qi++) {
+        for (uint32_t i = 0; i < nconns; i++) {
+            int32_t h = hits[(size_t)i * nq + qi];
+            if (h >= 0) {
+                hit += (uint64_t)h;
+                answered++;
+                break;
+            }
+        }
+    }
+    printf("{\"bench\":\"vserver\",\"phase\":\"search\",\"ef\":%u,\"k\":%u,\"conns\":%u,"
+           "\"pipeline\":%u,\"queries\":%llu,\"seconds\":%.3f,\"qps\":%.1f",
+           ef, O.k, nconns, O.pipeline, (unsigned long long)done, t, done / t);
+    if (O.k && answered) printf(",\"recall_at_%u\":%.4f", O.k, (double)hit / ((double)answered * O.k));
+    else printf(",\"recall_at_%u\":null", O.k);
+    if (answered != nq) printf(",\"recall_queries\":%u", answered);
+    print_cpu(c0, c1, cl0, cl1, t);
+    printf("}\n");
+    fflush(stdout);
+    if (pg) ping_report(pg, "ping_under_load", (int)ef);
+    free(hits);
+    free(S);
+}
+
+/* ---- main ---------------------------------------------------------------------- */
+
+/* search_threads from INFO (engram's "vectors" section), or -1. */
+static int server_search_threads(conn *c)
+{
+    static const char cmd[] = "*1\r\n$4\r\nINFO\r\n";
+    conn_write(c, cmd, sizeof cmd - 1);
+    rval v;
+    conn_head(c, &v);
+    if (v.type != '$' || v.n < 0) return -1;
+    const char *p = v.s, *end = v.s + v.slen;
+    static const char key[] = "search_threads:";
+    for (; p + sizeof key - 1 < end; p++)
+        if (!memcmp(p, key, sizeof key - 1)) return atoi(p + sizeof key - 1);
+    return -1;
+}
+
+int main(int argc, char **argv)
+{
+    parse_args(argc, argv);
+    vecs base = read_vecs(O.base), q = read_vecs(O.query), gt = read_vecs(O.gt);
+    if (q.dim != base.dim || gt.n < q.n) die("base, query and ground truth do not match", NULL);
+
+    conn **cs = xmalloc(O.conns * sizeof *cs);
+    for (uint32_t i = 0; i < O.conns; i++) cs[i] = conn_open();
+    pinger pg;
+    memset(&pg, 0, sizeof pg);
+    pg.c = conn_open();
+
+    int st = server_search_threads(cs[0]);
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    double load1 = -1;              /* how busy the (shared) machine was */
+    FILE *lf = fopen("/proc/loadavg", "r");
+    if (lf) {
+        if (fscanf(lf, "%lf", &load1) != 1) load1 = -1;
+        fclose(lf);
+    }
+    printf("{\"bench\":\"vserver\",\"phase\":\"setup\",\"host\":\"%s\",\"port\":%d,"
+           "\"search_threads\":%d,\"cores\":%ld,\"n\":%u,\"queries\":%u,\"dim\":%u,"
+           "\"conns\":%u,\"pipeline\":%u,\"secs\":%.1f,\"loadavg_1m\":%.2f}\n",
+           g_host, g_port, st, cores, base.n, q.n, base.dim, O.conns, O.pipeline, O.secs, load1);
+    fflush(stdout);
+
+    /* Idle PING baseline. */
+    ping_start(&pg);
+    sleep_us(500000);
+    ping_stop(&pg);
+    ping_report(&pg, "ping_idle", -1);
+
+    load(cs, &pg, &base);
+
+    qset qs = { .q = &q, .gt = &gt };
+    qs.off = xmalloc(((size_t)q.n + 1) * sizeof *qs.off);
+    for (char *tok = strtok(O.ef_list, ","); tok; tok = strtok(NULL, ",")) {
+        uint32_t ef = (uint32_t)atoi(tok);
+        qset_build(&qs, ef);
+        if (O.one_conn) search_run(cs, 1, NULL, &qs, ef);
+        search_run(cs, O.conns, &pg, &qs, ef);
+    }
+
+    free(qs.off);
+    free(qs.cmds.p);
+    for (uint32_t i = 0; i < O.conns; i++) conn_close(cs[i]);
+    conn_close(pg.c);
+    free(cs);
+    free(pg.lat);
+    free(base.data);
+    free(q.data);
+    free(gt.data);
+    return 0;
+}

@@ -1,0 +1,131 @@
+#!/usr/bin/env bash
+# vserver.sh -- VSEARCH over the wire against the in-process figure, and
+# PING latency under full search load, in one run.
+#
+#   bench/vserver.sh DATA_DIR [conns=4]
+#
+# DATA_DIR holds NAME_base.fvecs, NAME_query.fvecs, NAME_groundtruth.ivecs
+# (e.g. /work/shared/data/siftsmall).  Builds nothing: it runs
+# $BUILD/engram, $BUILD/bench/bench_vserver and $BUILD/bench/bench_ann
+# (BUILD defaults to build/; relative paths are from the repository root;
+# configure with -DCMAKE_BUILD_TYPE=Release).
+# Environment: VS_EF (ef list, default 10,20,40,80), VS_M (16), VS_EFC (200),
+# VS_PIPELINE (64), VS_SECS (seconds per wire search run, 2),
+# VS_MIN_QUERIES (bench_ann's, 20000), VS_SEARCH_THREADS (passed to
+# engram --search-threads when set; default: the server's default),
+# VS_SERVER_ARGS (extra engram flags).
+#
+# The server starts on a free port with its log in a temp dir and is
+# stopped (SIGTERM) at the end, whatever happens.  Prints bench_vserver's
+# and bench_ann's JSON lines, then "vserver_ratio" lines per ef:
+#   wire_per_core   wire VSEARCH/s over `conns` connections
+#                   / (bench_ann single-thread QPS x search cores), where
+#                   search cores = min(search_threads, online cores).
+#                   Target >= 0.8.
+#   wire_1conn      wire VSEARCH/s over 1 connection / bench_ann QPS
+#                   (one search at a time per connection: the per-request
+#                   overhead of the wire path).
+#   wire_per_server_cpu  wire VSEARCH/s / (bench_ann QPS x server CPU
+#                   cores actually used during the run): the server's CPU
+#                   efficiency, independent of how much of the machine the
+#                   client process took.
+#   ping_p99        PING p99 under the N-connection search load; target
+#                   < 1000 us.
+# The client, the server and bench_ann share the machine: on a small box
+# the client's own CPU (client_cpu_s) comes out of the search cores.
+set -euo pipefail
+
+dir=${1:?usage: bench/vserver.sh DATA_DIR [conns]}
+conns=${2:-4}
+root=$(cd "$(dirname "$0")/.." && pwd)
+build=${BUILD:-build}
+case $build in /*) ;; *) build=$root/$build ;; esac
+ef=${VS_EF:-10,20,40,80}
+M=${VS_M:-16}
+efc=${VS_EFC:-200}
+pipeline=${VS_PIPELINE:-64}
+secs=${VS_SECS:-2}
+minq=${VS_MIN_QUERIES:-20000}
+
+base=$(ls "$dir"/*_base.fvecs | head -n1)
+name=$(basename "$base" _base.fvecs)
+query=$dir/${name}_query.fvecs
+gt=$dir/${name}_groundtruth.ivecs
+for f in "$base" "$query" "$gt" "$build/engram" "$build/bench/bench_vserver" "$build/bench/bench_ann"; do
+    [ -e "$f" ] || { echo "vserver.sh: missing $f" >&2; exit 2; }
+done
+
+tmp=$(mktemp -d)
+spid=
+cleanup() {
+    if [ -n "$spid" ]; then
+        kill -TERM "$spid" 2>/dev/null || true
+        wait "$spid" 2>/dev/null || true
+    fi
+    rm -rf "$tmp"
+}
+trap cleanup EXIT
+
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()')
+sargs=(--port "$port" --bind 127.0.0.1 --logfile "$tmp/engram.log")
+[ -n "${VS_SEARCH_THREADS:-}" ] && sargs+=(--search-threads "$VS_SEARCH_THREADS")
+# shellcheck disable=SC2206
+[ -n "${VS_SERVER_ARGS:-}" ] && sargs+=($VS_SERVER_ARGS)
+"$build/engram" "${sargs[@]}" &
+spid=$!
+up=
+for _ in $(seq 100); do
+    if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then up=1; break; fi
+    kill -0 "$spid" 2>/dev/null || break
+    sleep 0.05
+done
+[ -n "$up" ] || { echo "vserver.sh: engram did not start:" >&2; cat "$tmp/engram.log" >&2; exit 1; }
+
+out=$tmp/out.jsonl
+"$build/bench/bench_vserver" --host 127.0.0.1 --port "$port" --base "$base" --query "$query" \
+    --gt "$gt" --conns "$conns" --ef "$ef" --M "$M" --efc "$efc" --pipeline "$pipeline" \
+    --secs "$secs" --server-pid "$spid" | tee -a "$out"
+kill -TERM "$spid" 2>/dev/null || true
+wait "$spid" 2>/dev/null || true
+spid=
+# In-process figures with the server stopped, so nothing else competes.
+"$build/bench/bench_ann" --base "$base" --query "$query" --gt "$gt" --M "$M" --efc "$efc" \
+    --ef "$ef" --metric l2 --min-queries "$minq" | tee -a "$out"
+
+python3 - "$out" "$conns" <<'PY'
+import json, os, sys
+
+rows = [json.loads(l) for l in open(sys.argv[1]) if l.startswith("{")]
+conns = int(sys.argv[2])
+setup = next(r for r in rows if r["bench"] == "vserver" and r["phase"] == "setup")
+cores = setup["cores"]
+st = setup["search_threads"] if setup["search_threads"] > 0 else cores
+search_cores = min(st, cores)
+ann = {r["ef"]: r for r in rows if r["bench"] == "ann" and r["phase"] == "search"}
+wire = {(r["ef"], r["conns"]): r for r in rows if r["bench"] == "vserver" and r["phase"] == "search"}
+ping = {r["ef"]: r for r in rows if r["bench"] == "vserver" and r["phase"] == "ping_under_load"}
+
+def emit(**kv):
+    print(json.dumps(dict(bench="vserver_ratio", **kv)))
+
+for ef in sorted(ann):
+    a = ann[ef]["qps"]
+    wn, w1 = wire.get((ef, conns)), wire.get((ef, 1))
+    if wn:
+        emit(what="wire_per_core", ef=ef, conns=conns, wire_qps=wn["qps"], inproc_qps=a,
+             search_cores=search_cores,
+             ratio=round(wn["qps"] / (a * search_cores), 3), target=0.8,
+             wire_recall=wn["recall_at_10"], inproc_recall=ann[ef]["recall"])
+        if wn.get("server_cores"):
+            emit(what="wire_per_server_cpu", ef=ef, conns=conns, server_cores=wn["server_cores"],
+                 loop_cpu_share=round(wn["server_loop_cpu_s"] / wn["server_cpu_s"], 3),
+                 client_cores=round(wn["client_cpu_s"] / wn["seconds"], 2),
+                 ratio=round(wn["qps"] / (a * wn["server_cores"]), 3))
+    if w1:
+        emit(what="wire_1conn", ef=ef, wire_qps=w1["qps"], inproc_qps=a,
+             ratio=round(w1["qps"] / a, 3))
+    if ef in ping and "p99_us" in ping[ef]:
+        p = ping[ef]
+        emit(what="ping_p99", ef=ef, conns=conns, p50_us=p["p50_us"], p99_us=p["p99_us"],
+             max_us=p["max_us"], target_us=1000, ok=p["p99_us"] < 1000)
+PY
