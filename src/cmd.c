@@ -112,9 +112,13 @@ void cmd_exec_one(client *c, cmd *k)
 {
     server *s = c->srv;
     size_t before = c->out.len;
-    int64_t t0 = util_mono_us();
+    /* One clock read per command: a command starts when the previous one
+     * ended (or when the loop woke up), so its "now" and the start of its
+     * duration come for free, and the read at its end serves the next one.
+     * Clock reads were ~6% of a pipelined GET's cost with two per command. */
+    int64_t t0 = s->clock_us;
 
-    s->cmd_time_ms = util_wall_ms();
+    s->cmd_time_ms = t0 / 1000;
     s->current = c;
     c->cur = k;
     c->last = k;            /* CLIENT LIST shows the running command */
@@ -122,7 +126,9 @@ void cmd_exec_one(client *c, cmd *k)
     k->fn(c);
     c->cur = NULL;
     k->calls++;
-    k->usec += util_mono_us() - t0;
+    s->clock_us = util_wall_us();
+    int64_t dt = s->clock_us - t0;
+    k->usec += dt > 0 ? dt : 0;         /* a wall-clock step back counts as 0 */
     s->st.cmds++;
     if (c->out.len > before && c->out.data[before] == '-') {
         k->failed++;

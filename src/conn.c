@@ -148,7 +148,7 @@ int client_flush(client *c)
         }
         s->st.net_out += n;
         reply_consumed(&c->out, (size_t)n);
-        c->last_io_ms = util_mono_ms();
+        c->last_io_ms = srv_loop_ms(s);
     }
     if (reply_pending(&c->out) > 0) {
         if (!(ev_get_mask(s->loop, c->fd) & EV_WRITE))
@@ -292,7 +292,7 @@ static void conn_on_readable(ev_loop *l, int fd, void *ud, int mask)
     }
     c->qlen += (size_t)n;
     s->st.net_in += n;
-    c->last_io_ms = util_mono_ms();
+    c->last_io_ms = srv_loop_ms(s);
     if (c->qlen - c->qpos > (size_t)s->cfg.client_query_buffer_limit) {
         log_msg(LOG_WARNING, "Closing client id=%llu addr=%s that reached max query buffer "
                 "length (%zu bytes)", (unsigned long long)c->id, c->addr, c->qlen - c->qpos);

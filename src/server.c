@@ -34,6 +34,14 @@
 static server *srv_signal_target;
 
 int64_t srv_now_ms(const server *s) { return s->cmd_time_ms; }
+int64_t srv_loop_ms(const server *s) { return s->loop_mono_ms; }
+
+static void srv_after_sleep(ev_loop *l, void *ud)
+{
+    server *s = ud;
+    s->loop_mono_ms = util_mono_ms();
+    s->clock_us = util_wall_us();
+}
 kv *srv_db(server *s) { return s->db; }
 config *srv_config(server *s) { return &s->cfg; }
 
@@ -332,6 +340,8 @@ int srv_init(server *s, char *err, size_t errcap)
     s->active_expire = 1;
     s->cmd_time_ms = s->start_wall_ms;
     s->ops_last_ms = s->start_mono_ms;
+    s->loop_mono_ms = s->start_mono_ms;
+    s->clock_us = util_wall_us();
     s->db = kv_new(util_rand64(&s->rng));
     s->vreg = vreg_new();
     int rc = dist_select(s->cfg.simd);
@@ -365,6 +375,7 @@ int srv_init(server *s, char *err, size_t errcap)
     if (srv_start_pool(s, err, errcap) < 0) return -1;
     s->cron_id = ev_timer_add(s->loop, 1, srv_cron, s);
     ev_set_before_sleep(s->loop, srv_before_sleep, s);
+    ev_set_after_sleep(s->loop, srv_after_sleep, s);
     ev_set_wake_handler(s->loop, srv_on_wake, s);
     return 0;
 }

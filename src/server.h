@@ -160,6 +160,9 @@ struct server {
     uint64_t next_client_id;
     int64_t start_wall_ms, start_mono_ms;
     int64_t cmd_time_ms;         /* "now" for the command being executed */
+    int64_t loop_mono_ms;        /* monotonic time when the loop last woke */
+    int64_t clock_us;            /* wall clock at the loop's wake-up or the
+                                    end of the last command (cmd.c) */
     long long dirty;             /* writes since start (rdb_changes_since_last_save) */
     server_stats st;
     uint64_t rng;
@@ -221,6 +224,8 @@ int srv_apply_maxclients(server *s);
 
 /* ---- services for command handlers (server.c) ---------------------------- */
 int64_t srv_now_ms(const server *s);
+/* Monotonic ms as of the loop's last wake-up: idle clocks need no more. */
+int64_t srv_loop_ms(const server *s);
 kv *srv_db(server *s);
 config *srv_config(server *s);
 void srv_key_modified(server *s, const char *key, size_t klen);
