@@ -7,11 +7,21 @@
 # JSON line per (test, pipeline) with the median requests/s of each server
 # and the engram/redis ratio.
 #
-# Usage: bench/kv.sh [rounds=3] [requests=200000] [clients=50]
+# Both servers are single-threaded; when taskset exists each server runs on
+# CPU 0 and redis-benchmark on CPU 1, so they never fight over a core and
+# both servers get the same treatment (on a 2-core machine the scheduler
+# otherwise decides more than the servers do).
+#
+# Throughput on a small machine is often bound by redis-benchmark itself, so
+# the script also reads each server's CPU time (user+system, from /proc) per
+# run and prints the CPU microseconds each server spent per request: the
+# cost the server itself controls.
+#
+# Usage: bench/kv.sh [rounds=5] [requests=200000] [clients=50]
 # Needs: redis-server and redis-benchmark (Debian: redis-server, redis-tools).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-ROUNDS=${1:-3}
+ROUNDS=${1:-5}
 N=${2:-200000}
 C=${3:-50}
 TESTS=ping_mbulk,set,get,incr,mset
@@ -19,33 +29,45 @@ ENGRAM=${ENGRAM_BIN:-build/engram}
 [ -x "$ENGRAM" ] || { echo "bench/kv.sh: build engram first ($ENGRAM)" >&2; exit 1; }
 command -v redis-server >/dev/null || { echo "bench/kv.sh: needs redis-server (apt-get install redis-server)" >&2; exit 1; }
 
+PIN_SERVER=""; PIN_CLIENT=""
+if command -v taskset >/dev/null && [ "$(nproc)" -ge 2 ]; then
+  PIN_SERVER="taskset -c 0"; PIN_CLIENT="taskset -c 1"
+fi
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
 tmp=$(mktemp -d)
 EPORT=$(free_port); RPORT=$(free_port)
-"$ENGRAM" --port "$EPORT" --logfile "$tmp/engram.log" &
+$PIN_SERVER "$ENGRAM" --port "$EPORT" --logfile "$tmp/engram.log" &
 EPID=$!
-redis-server --port "$RPORT" --save '' --appendonly no --dir "$tmp" --logfile "$tmp/redis.log" &
+$PIN_SERVER redis-server --port "$RPORT" --save '' --appendonly no --dir "$tmp" --logfile "$tmp/redis.log" &
 RPID=$!
 trap 'kill $EPID $RPID 2>/dev/null; wait 2>/dev/null; rm -rf "$tmp"' EXIT
 for p in $EPORT $RPORT; do
   for _ in $(seq 50); do redis-cli -p "$p" ping >/dev/null 2>&1 && break; sleep 0.1; done
 done
 
-run() {  # port pipeline -> lines "TEST rps"
-  redis-benchmark -p "$1" -t "$TESTS" -n "$N" -c "$C" -P "$2" --csv 2>/dev/null |
+cpu_ticks() {  # pid -> utime+stime in clock ticks (0 where /proc is missing)
+  if [ -r "/proc/$1/stat" ]; then awk '{print $14 + $15}' "/proc/$1/stat"; else echo 0; fi
+}
+NTESTS=$(echo "$TESTS" | tr ',' '\n' | wc -l)
+run() {  # port pid pipeline cpufile -> lines "TEST rps"; appends "ticks" to cpufile
+  local t0 t1
+  t0=$(cpu_ticks "$2")
+  $PIN_CLIENT redis-benchmark -p "$1" -t "$TESTS" -n "$N" -c "$C" -P "$3" --csv 2>/dev/null |
     awk -F'","' 'NR>1 { gsub(/"/,"",$1); gsub(/"/,"",$2); print $1, $2 }'
+  t1=$(cpu_ticks "$2")
+  echo $((t1 - t0)) >> "$4"
 }
 
 for P in 1 16; do
-  : > "$tmp/e.$P"; : > "$tmp/r.$P"
+  : > "$tmp/e.$P"; : > "$tmp/r.$P"; : > "$tmp/ec.$P"; : > "$tmp/rc.$P"
   for r in $(seq "$ROUNDS"); do
     if [ $((r % 2)) = 1 ]; then
-      run "$EPORT" "$P" >> "$tmp/e.$P"; run "$RPORT" "$P" >> "$tmp/r.$P"
+      run "$EPORT" "$EPID" "$P" "$tmp/ec.$P" >> "$tmp/e.$P"; run "$RPORT" "$RPID" "$P" "$tmp/rc.$P" >> "$tmp/r.$P"
     else
-      run "$RPORT" "$P" >> "$tmp/r.$P"; run "$EPORT" "$P" >> "$tmp/e.$P"
+      run "$RPORT" "$RPID" "$P" "$tmp/rc.$P" >> "$tmp/r.$P"; run "$EPORT" "$EPID" "$P" "$tmp/ec.$P" >> "$tmp/e.$P"
     fi
   done
-  python3 - "$tmp/e.$P" "$tmp/r.$P" "$P" "$N" "$C" "$ROUNDS" <<'PY'
+  python3 - "$tmp/e.$P" "$tmp/r.$P" "$P" "$N" "$C" "$ROUNDS" "$tmp/ec.$P" "$tmp/rc.$P" "$(getconf CLK_TCK)" "$NTESTS" <<'PY'
 import json, statistics, sys
 def load(path):
     d = {}
@@ -60,5 +82,15 @@ for name in e:
                       "requests": int(sys.argv[4]), "clients": int(sys.argv[5]),
                       "rounds": int(sys.argv[6]), "engram_rps": em, "redis_rps": rm,
                       "ratio": round(em / rm, 3) if rm else None}))
+# Server CPU per request over all tests of a run (median run).
+tck, ntests, n = float(sys.argv[9]), int(sys.argv[10]), int(sys.argv[4])
+def cpu_us(path):
+    runs = [int(x) for x in open(path) if x.strip()]
+    return statistics.median(runs) / tck * 1e6 / (n * ntests) if runs else None
+ec, rc = cpu_us(sys.argv[7]), cpu_us(sys.argv[8])
+if ec and rc:
+    print(json.dumps({"bench": "kv_cpu", "pipeline": int(sys.argv[3]), "requests_per_run": n * ntests,
+                      "engram_cpu_us_per_req": round(ec, 3), "redis_cpu_us_per_req": round(rc, 3),
+                      "ratio_redis_over_engram": round(rc / ec, 3)}))
 PY
 done
