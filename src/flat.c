@@ -133,11 +133,7 @@ int flat_reserve(flat *f, uint32_t n)
 {
     if (n <= f->cap) return 0;
     if (n > FLAT_ID_MAX) return VINDEX_EFULL;
-    uint64_t want = (uint64_t)f->cap + f->cap / 2;
-    if (want < n) want = n;
-    if (want < 16) want = 16;
-    if (want > FLAT_ID_MAX) want = FLAT_ID_MAX;
-    return flat_grow(f, (uint32_t)want);
+    return flat_grow(f, vindex_grow_capacity(f->cap, n, FLAT_ID_MAX));
 }
 
 int flat_insert(flat *f, const float *vec, uint32_t *id_out)

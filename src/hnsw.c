@@ -983,11 +983,7 @@ int hnsw_reserve(hnsw *h, uint32_t n)
 {
     if (n <= h->cap) return 0;
     if (n > HNSW_ID_MAX) return VINDEX_EFULL;
-    uint64_t want = (uint64_t)h->cap + h->cap / 2;
-    if (want < n) want = n;
-    if (want < 16) want = 16;
-    if (want > HNSW_ID_MAX) want = HNSW_ID_MAX;
-    return hnsw_grow(h, (uint32_t)want);
+    return hnsw_grow(h, vindex_grow_capacity(h->cap, n, HNSW_ID_MAX));
 }
 
 static size_t hnsw_upper_bytes(const hnsw *h, int level)

@@ -72,6 +72,18 @@ typedef int vindex_filter_fn(void *ud, uint32_t id);
 #define VINDEX_ECORRUPT (-10003) /* validator found a broken invariant */
 #define VINDEX_EFULL    (-10004) /* id space exhausted (2^32 - 2 entries) */
 
+/* The engines' growth policy: the slot count to grow to so that n fit --
+ * 1.5x the current capacity (amortised O(1) inserts without doubling
+ * memory), at least n and 16, at most max. */
+static inline uint32_t vindex_grow_capacity(uint32_t cap, uint32_t n, uint32_t max)
+{
+    uint64_t want = (uint64_t)cap + cap / 2;
+    if (want < n) want = n;
+    if (want < 16) want = 16;
+    if (want > max) want = max;
+    return (uint32_t)want;
+}
+
 /* Static description of any code returned here (also -EINVAL/-ENOMEM). */
 const char *vindex_strerror(int err);
 
