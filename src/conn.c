@@ -207,6 +207,14 @@ static void conn_process_input(client *c)
            !(c->flags & (CLIENT_CLOSE_AFTER_REPLY | CLIENT_CLOSE_ASAP | CLIENT_BLOCKED))) {
         int rc = resp_parse(&c->parser, c->qbuf + c->qpos, c->qlen - c->qpos);
         if (rc == RESP_AGAIN) break;
+        if (rc != RESP_OK && c->jobs) {
+            /* Even a protocol error answers after the searches before it:
+             * the bytes do not change, so parsing them again once those are
+             * answered gives the same error. */
+            resp_reset(&c->parser);
+            client_block(c);
+            break;
+        }
         if (rc != RESP_OK) {
             char scratch[128];
             reply_errorf(&c->out, "%s", resp_strerror(rc, &c->parser, scratch, sizeof scratch));

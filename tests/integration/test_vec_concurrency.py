@@ -175,6 +175,20 @@ class TestPipelines(ConcurrencyTestCase):
     def test_mixed_pipeline_resp2(self):
         self.mixed_pipeline(False)
 
+    def test_protocol_error_after_searches_answers_last(self):
+        """A protocol error pipelined behind searches is answered after them,
+        then the connection closes."""
+        c = self.conn()
+        self.assertEqual(c.cmd("VNEW", "pe", "2", "METRIC", "l2"), "OK")
+        self.assertEqual(c.cmd("VADD", "pe", "a", blob([1.0, 0.0])), 1)
+        c.send(encode("VSEARCH", "pe", blob([1.0, 0.0]), "1") * 50 + b"*1\r\n$abc\r\n")
+        for _ in range(50):
+            self.assertEqual(c.read(), [b"a", b"0"])
+        r = c.read()
+        self.assertIsInstance(r, RespError)
+        self.assertEqual(str(r), "ERR Protocol error: invalid bulk length")
+        self.assertTrue(c.is_closed())
+
     def test_mixed_pipeline_resp3(self):
         self.mixed_pipeline(True)
 
