@@ -159,7 +159,8 @@ static void srv_client_timeouts(server *s)
         next = c->next;
         /* Whole seconds, as Redis compares them: a client is closed after
          * between `timeout` and `timeout`+1 idle seconds. */
-        if (s->cfg.timeout > 0 && now / 1000 - c->last_io_ms / 1000 > s->cfg.timeout) {
+        if (s->cfg.timeout > 0 && !c->jobs &&   /* waiting for searches is not idling */
+            now / 1000 - c->last_io_ms / 1000 > s->cfg.timeout) {
             log_msg(LOG_VERBOSE, "Closing idle client id=%llu addr=%s",
                     (unsigned long long)c->id, c->addr);
             client_free(c);
