@@ -22,13 +22,10 @@
 #include <string.h>
 #include <time.h>
 
+#include "vecio.h"
+
 #include "engram/dist.h"
 #include "engram/vindex.h"
-
-typedef struct vecs {
-    uint32_t n, dim;
-    void *data;             /* n * dim floats or int32s */
-} vecs;
 
 static double now_s(void)
 {
@@ -50,31 +47,6 @@ static void die(const char *msg, const char *arg)
 {
     fprintf(stderr, "bench_ann: %s%s%s\n", msg, arg ? ": " : "", arg ? arg : "");
     exit(2);
-}
-
-/* fvecs/ivecs: per vector an int32 dim, then dim 4-byte values (LE). */
-static vecs read_vecs(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) die("cannot open", path);
-    int32_t d;
-    if (fread(&d, 4, 1, f) != 1 || d <= 0 || d > 1 << 20) die("bad header in", path);
-    fseek(f, 0, SEEK_END);
-    long bytes = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    size_t rec = 4 + (size_t)d * 4;
-    if (bytes <= 0 || (size_t)bytes % rec) die("size is not a whole number of vectors", path);
-    vecs v = { (uint32_t)((size_t)bytes / rec), (uint32_t)d, NULL };
-    v.data = malloc((size_t)v.n * v.dim * 4);
-    if (!v.data) die("out of memory reading", path);
-    for (uint32_t i = 0; i < v.n; i++) {
-        int32_t di;
-        if (fread(&di, 4, 1, f) != 1 || di != d ||
-            fread((char *)v.data + (size_t)i * v.dim * 4, 4, v.dim, f) != v.dim)
-            die("short or inconsistent record in", path);
-    }
-    fclose(f);
-    return v;
 }
 
 static int cmp_double(const void *a, const void *b)
@@ -206,7 +178,7 @@ int main(int argc, char **argv)
     opts o;
     parse_args(argc, argv, &o);
     if (dist_select(o.kernel)) die("kernel not available", o.kernel);
-    vecs base = read_vecs(o.base), q = read_vecs(o.query), gt = read_vecs(o.gt);
+    vecs base = vecio_read("bench_ann", o.base), q = vecio_read("bench_ann", o.query), gt = vecio_read("bench_ann", o.gt);
     if (q.dim != base.dim || gt.n < q.n) die("base, query and ground truth do not match", NULL);
     char ds[128];
     dataset_name(o.base, ds, sizeof ds);

@@ -55,6 +55,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "vecio.h"
+
 /* ---- small helpers ------------------------------------------------------- */
 
 static void die(const char *msg, const char *arg)
@@ -103,36 +105,6 @@ static int cmp_double(const void *a, const void *b)
 {
     double x = *(const double *)a, y = *(const double *)b;
     return x < y ? -1 : x > y;
-}
-
-/* ---- fvecs / ivecs (as bench_ann.c) --------------------------------------- */
-
-typedef struct vecs {
-    uint32_t n, dim;
-    void *data;             /* n * dim floats or int32s */
-} vecs;
-
-static vecs read_vecs(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) die("cannot open", path);
-    int32_t d;
-    if (fread(&d, 4, 1, f) != 1 || d <= 0 || d > 1 << 20) die("bad header in", path);
-    fseek(f, 0, SEEK_END);
-    long bytes = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    size_t rec = 4 + (size_t)d * 4;
-    if (bytes <= 0 || (size_t)bytes % rec) die("size is not a whole number of vectors", path);
-    vecs v = { (uint32_t)((size_t)bytes / rec), (uint32_t)d, NULL };
-    v.data = xmalloc((size_t)v.n * v.dim * 4);
-    for (uint32_t i = 0; i < v.n; i++) {
-        int32_t di;
-        if (fread(&di, 4, 1, f) != 1 || di != d ||
-            fread((char *)v.data + (size_t)i * v.dim * 4, 4, v.dim, f) != v.dim)
-            die("short or inconsistent record in", path);
-    }
-    fclose(f);
-    return v;
 }
 
 /* ---- a growable byte buffer and RESP command encoding --------------------- */
@@ -815,7 +787,7 @@ static int server_search_threads(conn *c)
 int main(int argc, char **argv)
 {
     parse_args(argc, argv);
-    vecs base = read_vecs(O.base), q = read_vecs(O.query), gt = read_vecs(O.gt);
+    vecs base = vecio_read("bench_vserver", O.base), q = vecio_read("bench_vserver", O.query), gt = vecio_read("bench_vserver", O.gt);
     if (q.dim != base.dim || gt.n < q.n) die("base, query and ground truth do not match", NULL);
 
     conn **cs = xmalloc(O.conns * sizeof *cs);
