@@ -622,6 +622,15 @@ class ServerTestCase(unittest.TestCase):
         self.assertIsInstance(value, RespError, "expected error %r, got %r" % (text, value))
         self.assertEqual(str(value), text)
 
+    def cli(self, *args, stdin=None, check=True):
+        """Run redis-cli against this test's server; its stdout as text."""
+        cmd = [REDIS_CLI, "-h", "127.0.0.1", "-p", str(self.port)] + list(args)
+        p = subprocess.run(cmd, input=stdin, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                           timeout=60 * SLOW)
+        if check:
+            self.assertEqual(p.returncode, 0, "redis-cli %s failed: %r" % (args, p.stderr))
+        return p.stdout.decode("utf-8", "replace")
+
 
 def wait_until(pred, timeout, interval=0.05):
     deadline = time.monotonic() + timeout * SLOW

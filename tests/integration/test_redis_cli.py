@@ -8,17 +8,7 @@ from engram_test import REDIS_CLI, SLOW, ServerTestCase, encode, main
 E_INT = "ERR value is not an integer or out of range"
 
 
-class RedisCliTestCase(ServerTestCase):
-    def cli(self, *args, stdin=None, check=True):
-        cmd = [REDIS_CLI, "-h", "127.0.0.1", "-p", str(self.port)] + list(args)
-        p = subprocess.run(cmd, input=stdin, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                           timeout=60 * SLOW)
-        if check:
-            self.assertEqual(p.returncode, 0, "redis-cli %s failed: %r" % (args, p.stderr))
-        return p.stdout.decode("utf-8", "replace")
-
-
-class TestArgsMode(RedisCliTestCase):
+class TestArgsMode(ServerTestCase):
     def test_raw_output(self):
         # stdout is not a tty: redis-cli defaults to raw output
         self.assertEqual(self.cli("SET", "k", "hello world"), "OK\n")
@@ -79,7 +69,7 @@ class TestArgsMode(RedisCliTestCase):
         self.assertIn("tcp_port:%d" % self.port, out)
 
 
-class TestStdinMode(RedisCliTestCase):
+class TestStdinMode(ServerTestCase):
     SCRIPT = b"SET a 1\nINCR a\nGET a\nGET nope\nFOO\nSET 'q k' \"x y\"\nGET 'q k'\n"
 
     def test_raw(self):
@@ -98,7 +88,7 @@ class TestStdinMode(RedisCliTestCase):
         self.assertEqual(out, 'OK\nQUEUED\nQUEUED\n1) OK\n2) (integer) 2\n')
 
 
-class TestPipe(RedisCliTestCase):
+class TestPipe(ServerTestCase):
     def test_pipe_import(self):
         n = 3000
         data = b"".join(encode("SET", "key:%d" % i, "value-%d" % i) for i in range(n))
@@ -118,7 +108,7 @@ class TestPipe(RedisCliTestCase):
         self.assertEqual(self.conn().cmd("GET", "inline"), b"v w")
 
 
-class TestCliAuth(RedisCliTestCase):
+class TestCliAuth(ServerTestCase):
     server_flags = ("--requirepass", "pw")
     password = "pw"
 

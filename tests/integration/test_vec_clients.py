@@ -179,14 +179,6 @@ class TestRedisPy(ServerTestCase):
 
 @engram_only
 class TestRedisCli(ServerTestCase):
-    def cli(self, *args, stdin=None, check=True):
-        cmd = [REDIS_CLI, "-h", "127.0.0.1", "-p", str(self.port)] + list(args)
-        p = subprocess.run(cmd, input=stdin, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                           timeout=60 * SLOW)
-        if check:
-            self.assertEqual(p.returncode, 0, "redis-cli %s failed: %r" % (args, p.stderr))
-        return p.stdout.decode("utf-8", "replace")
-
     def test_args_mode(self):
         self.assertEqual(self.cli("VNEW", "idx", "3", "METRIC", "l2", "TYPE", "flat"), "OK\n")
         self.assertEqual(self.cli("VADD", "idx", "a", "VALUES", "3", "1", "2", "3"), "1\n")
