@@ -260,6 +260,12 @@ static int hnsw_random_level(hnsw *h)
     return l >= HNSW_MAX_LEVEL ? HNSW_MAX_LEVEL : (int)l;
 }
 
+static int pair_cmp(const void *x, const void *y)
+{
+    vindex_pair a = *(const vindex_pair *)x, b = *(const vindex_pair *)y;
+    return pair_lt(a, b) ? -1 : pair_lt(b, a);
+}
+
 static void pairs_sort(vindex_pair *a, uint32_t n)
 {
     /* Insertion sort: the lists sorted here hold at most 2*M0 entries. */
@@ -525,7 +531,9 @@ int hnsw_search(const hnsw *h, hnsw_search_ctx *c, const float *q, uint32_t k,
         uint32_t lo = n - 1, hi = n + 1;
         while (lo > 0 && c->res[lo - 1].dist == t) lo--;
         while (hi < c->nres && c->res[hi].dist == t) hi++;
-        pairs_sort(c->res + lo, hi - lo);
+        /* The group can be as large as ef (all distances equal): qsort, not
+         * the insertion sort meant for short link lists. */
+        qsort(c->res + lo, hi - lo, sizeof *c->res, pair_cmp);
     }
     memcpy(out, c->res, (size_t)n * sizeof *out);
     pairs_sort(out, n);     /* exact ties by id; already sorted otherwise: O(k) */
