@@ -119,7 +119,6 @@ void cmd_exec_one(client *c, cmd *k)
     int64_t t0 = s->clock_us;
 
     s->cmd_time_ms = t0 / 1000;
-    s->current = c;
     c->cur = k;
     c->last = k;            /* CLIENT LIST shows the running command */
     c->last_sub = NULL;

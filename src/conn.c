@@ -97,7 +97,6 @@ void client_free(client *c)
     server *s;
     if (!c) return;
     s = c->srv;
-    if (s->current == c) s->current = NULL;
     conn_unlink_pending(c);
     if (c->fd >= 0) {
         ev_del(s->loop, c->fd, EV_READ | EV_WRITE);

@@ -374,7 +374,7 @@ int srv_init(server *s, char *err, size_t errcap)
         }
     }
     if (srv_start_pool(s, err, errcap) < 0) return -1;
-    s->cron_id = ev_timer_add(s->loop, 1, srv_cron, s);
+    ev_timer_add(s->loop, 1, srv_cron, s);
     ev_set_before_sleep(s->loop, srv_before_sleep, s);
     ev_set_after_sleep(s->loop, srv_after_sleep, s);
     ev_set_wake_handler(s->loop, srv_on_wake, s);

@@ -83,7 +83,8 @@ enum {
     CLIENT_AUTHED = 1 << 5,             /* AUTH succeeded (matters only while
                                            requirepass is set: see client_must_auth) */
     CLIENT_IN_EXEC = 1 << 6,
-    CLIENT_BLOCKED = 1 << 7,            /* waiting for a worker-pool job */
+    CLIENT_BLOCKED = 1 << 7,            /* input paused until its searches in
+                                           flight are answered (cmd_vec.c) */
 };
 
 typedef struct queued_cmd {
@@ -173,12 +174,9 @@ struct server {
     vindex_search_ctx *loop_ctx; /* the loop thread's own (EXEC) */
     int nworkers;
     long long vec_writes;
-    long long cron_id;
     int active_expire;           /* DEBUG SET-ACTIVE-EXPIRE */
     volatile int shutdown_signal;  /* set by the signal handler */
     int shutting_down;
-    int exit_code;
-    client *current;             /* client whose command is running */
     size_t mem_peak;             /* used_memory_peak, sampled by the cron and INFO */
     long long ops_samples[16];   /* commands/s, sampled by the cron */
     int ops_idx;
@@ -197,8 +195,8 @@ int client_flush(client *c);
 void client_mark_pending(client *c);
 /* Close after the pending replies are written. */
 void client_close_after_reply(client *c);
-/* Suspend a client until its pool job completes: its later pipelined
- * commands wait in its query buffer.  client_unblock resumes them. */
+/* Pause a client's input: a request that may not overtake its searches in
+ * flight waits in its query buffer.  client_unblock resumes parsing. */
 void client_block(client *c);
 void client_unblock(client *c);
 /* 1 while the client must still AUTH: a password is set now and it has not
