@@ -18,6 +18,7 @@
 
 #include "engram/mem.h"
 #include "engram/util.h"
+#include "persist.h"
 
 #define CMD_NAME_MAX 32
 #define CMD_INDEX_SIZE 512        /* power of two, > 2x the number of commands */
@@ -122,7 +123,9 @@ void cmd_exec_one(client *c, cmd *k)
     c->cur = k;
     c->last = k;            /* CLIENT LIST shows the running command */
     c->last_sub = NULL;
+    if (s->ps) persist_cmd_begin(s, c);
     k->fn(c);
+    if (s->ps) persist_cmd_end(s, c);
     c->cur = NULL;
     k->calls++;
     s->clock_us = util_wall_us();
@@ -133,6 +136,15 @@ void cmd_exec_one(client *c, cmd *k)
         k->failed++;
         s->st.errors++;
     }
+}
+
+/* While the dataset loads, only commands flagged CMD_LOADING run. */
+static int cmd_deny_loading(client *c, cmd *k)
+{
+    if (!persist_loading(c->srv) || (k->flags & CMD_LOADING)) return 0;
+    reply_error(&c->out, "LOADING engram is loading the dataset in memory");
+    if (c->flags & CLIENT_MULTI) c->flags |= CLIENT_DIRTY_EXEC;
+    return 1;
 }
 
 void cmd_call(client *c)
@@ -164,6 +176,11 @@ void cmd_call(client *c)
         k->rejected++;
         c->srv->st.errors++;
         if (in_multi) c->flags |= CLIENT_DIRTY_EXEC;
+        return;
+    }
+    if (c->srv->ps && (cmd_deny_loading(c, k) || persist_deny(c->srv, c, k))) {
+        k->rejected++;
+        c->srv->st.errors++;
         return;
     }
     if (in_multi && !(k->flags & CMD_NOMULTI)) {

@@ -24,6 +24,7 @@
 #include "engram/mem.h"
 #include "engram/util.h"
 #include "log.h"
+#include "persist.h"
 
 /* The Redis version we answer to in INFO and HELLO: clients gate features on
  * it, and engram implements the Redis 7.0 command surface it claims. */
@@ -318,10 +319,9 @@ static void info_memory(server *s, tbuf *b)
 
 static void info_persistence(server *s, tbuf *b)
 {
-    tbuf_printf(b, "# Persistence\r\nloading:0\r\nasync_loading:0\r\nrdb_changes_since_last_save:%lld\r\n"
-                "rdb_bgsave_in_progress:0\r\nrdb_last_save_time:%lld\r\nrdb_last_bgsave_status:ok\r\n"
-                "aof_enabled:0\r\naof_rewrite_in_progress:0\r\naof_last_write_status:ok\r\n",
-                s->dirty, (long long)s->start_wall_ms / 1000);
+    char buf[4096];
+    persist_info(s, buf, sizeof buf);
+    tbuf_printf(b, "# Persistence\r\n%s", buf);
 }
 
 static void info_stats(server *s, tbuf *b)
@@ -958,18 +958,40 @@ static void debug_active_expire(client *c)
     reply_ok(&c->out);
 }
 
+/* DEBUG WAL-FAULT write|fsync ENOSPC|EIO, or DEBUG WAL-FAULT off: the next
+ * write or fsync of a persistence file fails (tests of the failure path). */
+static void debug_wal_fault(client *c)
+{
+    int err = 0;
+    if (c->argc == 4 && arg_is(c, 3, "enospc")) err = ENOSPC;
+    else if (c->argc == 4 && arg_is(c, 3, "eio")) err = EIO;
+    else if (!(c->argc == 3 && arg_is(c, 2, "off"))) {
+        reply_err_syntax(c);
+        return;
+    }
+    const char *what = arg_is(c, 2, "write") ? "write" : arg_is(c, 2, "fsync") ? "fsync" :
+                       arg_is(c, 2, "off") ? "off" : "?";
+    int rc = persist_debug_fault(c->srv, what, err);
+    if (rc == -1) reply_error(&c->out, "ERR persistence not enabled; start with --dir");
+    else if (rc < 0) reply_err_syntax(c);
+    else reply_ok(&c->out);
+}
+
 static void debug_help(client *c)
 {
     static const char *const lines[] = {
         "DEBUG <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
         "SLEEP <seconds>", "    Stop the server for <seconds>. Decimals allowed.",
         "SET-ACTIVE-EXPIRE <0|1>", "    Disable or enable active expiry.",
+        "WAL-FAULT <WRITE|FSYNC> <ENOSPC|EIO> | OFF",
+        "    Make the next write or fsync of a persistence file fail (for tests).",
         "HELP", "    Print this help.", NULL};
     reply_help(c, lines);
 }
 
 static const subcmd debug_subs[] = {
     {"sleep", debug_sleep, 3}, {"set-active-expire", debug_active_expire, 3},
+    {"wal-fault", debug_wal_fault, -3},
     {"help", debug_help, 2},   {NULL, NULL, 0},
 };
 
@@ -977,6 +999,7 @@ static void cmd_debug(client *c) { subcmd_dispatch(c); }
 
 static void cmd_shutdown(client *c)
 {
+    int save = 0;
     for (int i = 1; i < c->argc; i++) {
         if (arg_is(c, i, "nosave") || arg_is(c, i, "now") || arg_is(c, i, "force")) continue;
         if (arg_is(c, i, "abort")) {
@@ -984,16 +1007,49 @@ static void cmd_shutdown(client *c)
             return;
         }
         if (arg_is(c, i, "save")) {
-            reply_error(&c->out, "ERR persistence not enabled; start with --dir");
-            return;
+            save = 1;
+            continue;
         }
         reply_err_syntax(c);
         return;
+    }
+    /* SHUTDOWN SAVE snapshots first; if that fails the server stays up
+     * (as Redis: "Errors trying to SHUTDOWN"). */
+    if (save) {
+        char err[512];
+        if (persist_save(c->srv, 0, err, sizeof err) < 0) {
+            reply_error(&c->out, err);
+            return;
+        }
     }
     /* No reply: the connection closes as the server exits, as Redis does;
      * nothing this client pipelined after SHUTDOWN runs. */
     c->srv->shutdown_signal = -1;
     c->flags |= CLIENT_CLOSE_AFTER_REPLY;
+}
+
+/* SAVE, BGSAVE, LASTSAVE: snapshots (persist.c). */
+static void cmd_save(client *c)
+{
+    char err[512];
+    if (persist_save(c->srv, 0, err, sizeof err) < 0) reply_error(&c->out, err);
+    else reply_ok(&c->out);
+}
+
+static void cmd_bgsave(client *c)
+{
+    char err[512];
+    if (c->argc > 2 || (c->argc == 2 && !arg_is(c, 1, "schedule"))) {
+        reply_err_syntax(c);
+        return;
+    }
+    if (persist_save(c->srv, 1, err, sizeof err) < 0) reply_error(&c->out, err);
+    else reply_simple(&c->out, "Background saving started");
+}
+
+static void cmd_lastsave(client *c)
+{
+    reply_int(&c->out, (long long)(persist_last_save_ms(c->srv) / 1000));
 }
 
 static void cmd_time(client *c)
@@ -1030,6 +1086,12 @@ cmd cmd_admin_table[] = {
      "Debugging and testing helpers.", "1.0.0", 0, 0, 0, 0, debug_subs},
     {"shutdown", cmd_shutdown, -1, CMD_ADMIN | CMD_NOSCRIPT | CMD_LOADING | CMD_STALE, 0, 0, 0,
      "server", "Stops the server.", "1.0.0", 0, 0, 0, 0, NULL},
+    {"save", cmd_save, 1, CMD_ADMIN | CMD_NOSCRIPT, 0, 0, 0, "server",
+     "Write a snapshot in the foreground", "1.0.0", 0, 0, 0, 0, NULL},
+    {"bgsave", cmd_bgsave, -1, CMD_ADMIN | CMD_NOSCRIPT, 0, 0, 0, "server",
+     "Write a snapshot in a background process", "1.0.0", 0, 0, 0, 0, NULL},
+    {"lastsave", cmd_lastsave, 1, CMD_FAST | CMD_LOADING | CMD_STALE, 0, 0, 0, "server",
+     "Unix time of the last successful snapshot", "1.0.0", 0, 0, 0, 0, NULL},
     {"time", cmd_time, 1, CMD_FAST | CMD_LOADING | CMD_STALE, 0, 0, 0, "server",
      "Returns the server time.", "2.6.0", 0, 0, 0, 0, NULL},
     {NULL, NULL, 0, 0, 0, 0, 0, NULL, NULL, NULL, 0, 0, 0, 0, NULL},

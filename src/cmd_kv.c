@@ -375,7 +375,7 @@ static void cmd_append(client *c)
     if (!check_string_len(c, olen, alen)) return;
     p = kv_val_resize(db, e, olen + alen);     /* keeps the TTL, as Redis */
     memcpy(p + olen, c->argv[2], alen);
-    srv_key_modified(c->srv, KEY(c));
+    srv_key_range_modified(c->srv, KEY(c), olen, c->argv[2], alen);
     reply_int(&c->out, (long long)(olen + alen));
 }
 
@@ -442,7 +442,7 @@ static void cmd_setrange(client *c)
     if (!e) e = kv_set(db, KEY(c), "", 0, NULL);
     p = kv_val_resize(db, e, nlen);            /* growth is zero-filled */
     memcpy(p + off, c->argv[3], alen);
-    srv_key_modified(c->srv, KEY(c));
+    srv_key_range_modified(c->srv, KEY(c), (size_t)off, c->argv[3], alen);
     reply_int(&c->out, (long long)nlen);
 }
 

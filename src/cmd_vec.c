@@ -36,6 +36,7 @@
 #include "engram/registry.h"
 #include "engram/util.h"
 #include "engram/vindex.h"
+#include "persist.h"
 
 #define VSEARCH_K_MAX 10000u
 
@@ -209,6 +210,7 @@ static void cmd_vnew(client *c)
         reply_errorf(&c->out, "ERR could not create the index: %s", vindex_strerror(rc));
         return;
     }
+    persist_log_vnew(c->srv, c->argv[1], c->argvlen[1], &p);
     srv_vec_modified(c->srv);
     reply_ok(&c->out);
 }
@@ -235,6 +237,7 @@ static void cmd_vadd(client *c)
     vreg_write_lock(e);
     int rc = vindex_add(vreg_index(e), c->argv[2], c->argvlen[2], v, dim);
     vreg_write_unlock(e);
+    if (rc >= 0) persist_log_vadd(c->srv, c->argv[1], c->argvlen[1], c->argv[2], c->argvlen[2], v, dim);
     mem_free(v);
     if (rc < 0) {
         reply_errorf(&c->out, "ERR could not add the vector: %s", vindex_strerror(rc));
@@ -251,7 +254,10 @@ static void cmd_vdel(client *c)
     vreg_write_lock(e);
     int rc = vindex_del(vreg_index(e), c->argv[2], c->argvlen[2]);
     vreg_write_unlock(e);
-    if (rc > 0) srv_vec_modified(c->srv);
+    if (rc > 0) {
+        persist_log_vdel(c->srv, c->argv[1], c->argvlen[1], c->argv[2], c->argvlen[2]);
+        srv_vec_modified(c->srv);
+    }
     reply_int(&c->out, rc > 0);
 }
 
@@ -355,13 +361,17 @@ static void cmd_vdrop(client *c)
                      (int)(c->argvlen[1] < 128 ? c->argvlen[1] : 128), c->argv[1]);
         return;
     }
+    persist_log_vdrop(c->srv, c->argv[1], c->argvlen[1]);
     srv_vec_modified(c->srv);
     reply_ok(&c->out);
 }
 
+/* VSAVE: SAVE by another name (a snapshot holds keys and indices alike). */
 static void cmd_vsave(client *c)
 {
-    reply_error(&c->out, "ERR persistence not enabled; start with --dir");
+    char err[512];
+    if (persist_save(c->srv, 0, err, sizeof err) < 0) reply_error(&c->out, err);
+    else reply_ok(&c->out);
 }
 
 /* ---- VSEARCH -------------------------------------------------------------- */

@@ -84,9 +84,10 @@ typedef struct setting {
 
 static const char *const loglevel_names[] = {"debug", "verbose", "notice", "warning", NULL};
 static const char *const simd_names[] = {"auto", "scalar", "avx2", "avx512", "neon", NULL};
-/* Persistence is not built yet: these report that truthfully (tools such as
- * redis-benchmark read them) and refuse anything else. */
-static const char *const appendonly_names[] = {"no", NULL};
+/* appendonly follows `dir` (tools such as redis-benchmark read it); save has
+ * no schedule: snapshots are taken when the log has grown (auto-aof-*). */
+static const char *const appendonly_names[] = {"no", "yes", NULL};
+static const char *const appendfsync_names[] = {"always", "everysec", "no", NULL};
 static const char *const save_names[] = {"", NULL};
 
 #define MB (1024LL * 1024)
@@ -129,10 +130,27 @@ static const setting settings[] = {
         "Least severe messages logged: debug, verbose, notice or warning."),
     ROW("logfile", "SERVER", T_STRING, logfile, S_IMMUTABLE, 0, 0, NULL, "",
         "Append the log to this file; empty = standard error."),
+    ROW("dir", "PERSISTENCE", T_STRING, dir, S_IMMUTABLE, 0, 0, NULL, "",
+        "Directory for the write-ahead log and snapshots (created if missing); empty = keep"
+        " everything in memory only."),
     ROW("appendonly", "PERSISTENCE", T_ENUM, appendonly, S_IMMUTABLE, 0, 0, appendonly_names, "no",
-        "engram keeps data in memory only for now, so this is always no."),
+        "Reports whether the write-ahead log is on: yes exactly when dir is set (setting yes"
+        " without dir is refused)."),
+    ROW("appendfsync", "PERSISTENCE", T_ENUM, appendfsync, 0, 0, 0, appendfsync_names, "always",
+        "When the log reaches the disk: always = fsync once per event-loop iteration before"
+        " any reply (group commit); everysec = a background fsync each second; no = leave it"
+        " to the OS."),
+    ROW("auto-aof-rewrite-percentage", "PERSISTENCE", T_INT, auto_rewrite_pct, 0, 0, INT_MAX,
+        NULL, "100", "Take a background snapshot (and start a fresh log) when the log has grown"
+        " by this percentage since the last snapshot; 0 = never automatically."),
+    ROW("auto-aof-rewrite-min-size", "PERSISTENCE", T_MEMORY, auto_rewrite_min, 0, 0, LLONG_MAX,
+        NULL, "64mb", "... and only once the log is at least this large."),
+    ROW("wal-truncate-corrupt", "PERSISTENCE", T_BOOL, wal_truncate_corrupt, 0, 0, 1, NULL, "no",
+        "At start-up, cut a write-ahead log at a corrupt record, losing every write after it,"
+        " instead of refusing to start (a torn last record is always cut)."),
     ROW("save", "PERSISTENCE", T_ENUM, save, S_IMMUTABLE, 0, 0, save_names, "",
-        "Snapshot schedule; engram has no snapshots yet, so this is always empty."),
+        "Snapshot schedule: always empty; snapshots follow the log's growth"
+        " (auto-aof-rewrite-*), SAVE, BGSAVE and SHUTDOWN SAVE."),
     ROW("databases", "SERVER", T_INT, databases, S_IMMUTABLE, 1, 1, NULL, "1",
         "Number of databases; engram has only database 0 (SELECT 0 works), so this must be 1."),
 

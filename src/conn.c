@@ -16,6 +16,7 @@
  * Ownership: a client is freed only by client_free(), on the loop thread; a
  * command may ask for its own client to be closed (flags), never free it. */
 #include "server.h"
+#include "persist.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -109,6 +110,7 @@ void client_free(client *c)
     vec_client_detach(c);                 /* running searches finish without us */
     srv_unwatch_all(c);
     srv_multi_discard(c);
+    persist_client_gone(s, c);
     resp_fini(&c->parser);
     reply_fini(&c->out);
     mem_free(c->qbuf);
@@ -135,6 +137,14 @@ void client_close_after_reply(client *c)
 int client_flush(client *c)
 {
     server *s = c->srv;
+
+    /* Nothing leaves while the log holds uncommitted records (persist.h):
+     * this reply may show their data.  Before-sleep flushes after the
+     * commit. */
+    if (persist_holds_replies(s)) {
+        client_mark_pending(c);
+        return 0;
+    }
 
     while (reply_pending(&c->out) > 0) {
         ssize_t n = write(c->fd, c->out.data + c->out.sent, reply_pending(&c->out));

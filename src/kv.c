@@ -539,6 +539,13 @@ kv_entry *kv_find(kv *db, const void *key, size_t klen, int64_t now_ms)
     return *l;
 }
 
+kv_entry *kv_peek(kv *db, const void *key, size_t klen)
+{
+    int t;
+    kv_entry **l = kv_lookup(db, key, klen, kv_hash(db, key, klen), &t);
+    return l ? *l : NULL;
+}
+
 /* Put a new value into the existing entry at *link; returns the entry,
  * which is a new one if the old inline area fits the value badly.  val may
  * point into the old value: every copy happens before anything is freed. */

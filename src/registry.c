@@ -185,13 +185,18 @@ int vreg_create(vreg *r, const void *name, size_t nlen, const vindex_params *p, 
 {
     int err = 0;
     if (*vreg_slot(r, name, nlen)) return -EEXIST;
+    vindex *v = vindex_new(p, &err);
+    if (!v) return err ? err : -ENOMEM;
+    int rc = vreg_adopt(r, name, nlen, v, out);
+    if (rc < 0) vindex_free(v);
+    return rc;
+}
+
+int vreg_adopt(vreg *r, const void *name, size_t nlen, vindex *v, vreg_entry **out)
+{
+    if (*vreg_slot(r, name, nlen)) return -EEXIST;
     vreg_entry *e = calloc(1, sizeof *e + nlen + 1);
     if (!e) return -ENOMEM;
-    e->idx = vindex_new(p, &err);
-    if (!e->idx) {
-        free(e);
-        return err ? err : -ENOMEM;
-    }
     memcpy(e->name, name, nlen);
     e->nlen = nlen;
     atomic_init(&e->refs, 1);          /* the registry's reference */
@@ -199,9 +204,11 @@ int vreg_create(vreg *r, const void *name, size_t nlen, const vindex_params *p, 
     pthread_rwlock_wrlock(&r->lock);
     if (r->n + 1 > r->nb && vreg_grow(r) < 0) {
         pthread_rwlock_unlock(&r->lock);
-        vreg_release(e);
+        vlock_fini(&e->lock);
+        free(e);
         return -ENOMEM;
     }
+    e->idx = v;
     vreg_entry **pp = vreg_slot(r, name, nlen);
     e->next = NULL;
     *pp = e;

@@ -28,6 +28,7 @@
 #include "engram/util.h"
 #include "log.h"
 #include "net.h"
+#include "persist.h"
 
 #define SRV_RESERVED_FDS 32      /* listeners, log, pipes, files */
 
@@ -49,12 +50,22 @@ void srv_key_modified(server *s, const char *key, size_t klen)
 {
     s->dirty++;
     srv_watch_touch(s, key, klen);
+    if (s->ps) persist_log_key(s, key, klen);
+}
+
+void srv_key_range_modified(server *s, const char *key, size_t klen, size_t off,
+                            const char *bytes, size_t n)
+{
+    s->dirty++;
+    srv_watch_touch(s, key, klen);
+    if (s->ps) persist_log_range(s, key, klen, off, bytes, n);
 }
 
 void srv_flushed(server *s)
 {
     s->dirty++;
     srv_watch_touch_all(s);
+    if (s->ps) persist_log_flushall(s);
     vreg_drop_all(s->vreg);       /* FLUSHDB/FLUSHALL drop the indices too */
 }
 
@@ -176,6 +187,7 @@ static int srv_cron(ev_loop *l, long long id, void *ud)
     if (s->active_expire) srv_active_expire(s);
     srv_client_timeouts(s);
     srv_sample_ops(s);
+    persist_cron(s);
     if (mem_used() > s->mem_peak) s->mem_peak = mem_used();
     return 1000 / s->cfg.hz;
 }
@@ -185,7 +197,8 @@ static int srv_cron(ev_loop *l, long long id, void *ud)
 static void srv_before_sleep(ev_loop *l, void *ud)
 {
     server *s = ud;
-    /* (The write-ahead log is flushed here, before the replies below.) */
+    /* The ordering rule: the log first (persist.h), then the replies. */
+    persist_before_sleep(s);
     while (s->pending) {
         client *c = s->pending;
         s->pending = c->pnext;
@@ -283,6 +296,7 @@ void srv_shutdown(server *s)
         close(s->lfds[i]);
     }
     s->nlfds = 0;
+    persist_before_sleep(s);      /* commit what the last iteration wrote */
     int64_t deadline = util_mono_ms() + 1000;
     for (;;) {
         int left = 0;
@@ -378,6 +392,8 @@ int srv_init(server *s, char *err, size_t errcap)
     ev_set_before_sleep(s->loop, srv_before_sleep, s);
     ev_set_after_sleep(s->loop, srv_after_sleep, s);
     ev_set_wake_handler(s->loop, srv_on_wake, s);
+    /* Last: loading processes events, so everything above must be ready. */
+    if (persist_open(s, err, errcap) < 0) return -1;
     return 0;
 }
 
@@ -388,6 +404,7 @@ void srv_fini(server *s)
      * they neither write to a client nor resume one (which could submit new
      * work to a pool that is stopping). */
     while (s->clients) client_free(s->clients);
+    persist_close(s);             /* commit and fsync the log */
     pool_free(s->pool);
     s->pool = NULL;
     for (int i = 0; i < s->nworkers; i++) vindex_search_ctx_free(s->wctx[i]);

@@ -131,6 +131,11 @@ struct client {
     client *prev, *next;     /* server's client list */
     client *pnext;           /* server's pending-write list */
     int pending;             /* on that list */
+    /* persistence (persist.c): replies from out offset ps_mark on wait for
+     * the log's commit */
+    client *ps_next;
+    size_t ps_mark;
+    int ps_unacked;
 };
 
 /* Counters shown by INFO stats and reset by CONFIG RESETSTAT. */
@@ -169,6 +174,7 @@ struct server {
     uint64_t rng;
     struct watch_table *watches;
     vreg *vreg;                  /* vector indices */
+    struct persist *ps;          /* NULL = in memory only (persist.h) */
     pool *pool;                  /* search workers (NULL: searches run inline) */
     vindex_search_ctx **wctx;    /* one search context per worker */
     vindex_search_ctx *loop_ctx; /* the loop thread's own (EXEC) */
@@ -227,6 +233,9 @@ int64_t srv_loop_ms(const server *s);
 kv *srv_db(server *s);
 config *srv_config(server *s);
 void srv_key_modified(server *s, const char *key, size_t klen);
+/* APPEND/SETRANGE: n bytes were written at off (the log records only them). */
+void srv_key_range_modified(server *s, const char *key, size_t klen, size_t off,
+                            const char *bytes, size_t n);
 void srv_flushed(server *s);
 /* Commands per second over the last ~1.6 s (INFO instantaneous_ops_per_sec). */
 long long srv_ops_per_sec(const server *s);

@@ -463,3 +463,6 @@ uint64_t wal_base_seq(const wal *w) { return w->base_seq; }
 uint64_t wal_size(const wal *w) { return w->end; }
 size_t wal_pending(const wal *w) { return w->len; }
 int wal_error(const wal *w) { return w->err; }
+
+int wal_fd(const wal *w) { return w->fd; }
+uint64_t wal_flushed_seq(const wal *w) { return w->flushed_seq; }

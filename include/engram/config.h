@@ -46,8 +46,14 @@ typedef struct config {
     int loglevel;                   /* LOG_NOTICE */
     char *logfile;                  /* "" = stderr */
     int databases;                  /* 1 (only db 0 exists) */
-    int appendonly;                 /* enum index: only "no" until persistence lands */
-    int save;                       /* enum index: only "" until persistence lands */
+    /* persistence */
+    char *dir;                      /* "" = in memory only; else the WAL and snapshots live here */
+    int appendonly;                 /* 0 no / 1 yes: follows dir (yes exactly when dir is set) */
+    int appendfsync;                /* 0 always, 1 everysec, 2 no */
+    int auto_rewrite_pct;           /* auto snapshot when the log grew this % since the last one; 0 = off */
+    long long auto_rewrite_min;     /* ... and is at least this many bytes */
+    int wal_truncate_corrupt;       /* start-up: cut a log at a corrupt record instead of refusing */
+    int save;                       /* enum index: only "" (snapshots follow the log's growth) */
     char *pidfile;                  /* "" = none */
     char *simd;                     /* auto|scalar|avx2|avx512|neon */
     int search_threads;             /* 0 = number of cores */

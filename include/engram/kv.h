@@ -46,6 +46,12 @@ size_t kv_expires_size(const kv *db);              /* keys carrying a TTL */
  * NULL is returned. */
 kv_entry *kv_find(kv *db, const void *key, size_t klen, int64_t now_ms);
 
+/* Look up key with no side effect: no lazy expiry, no rehash step, no
+ * check against a running scan.  An expired-not-reclaimed key is returned
+ * as it is (callers look at kv_get_expire).  For the write-ahead log, which
+ * records a key's state right after a command changed it. */
+kv_entry *kv_peek(kv *db, const void *key, size_t klen);
+
 /* Set key's value (creating the key if needed).  The TTL of an existing key
  * is kept: callers clear it with kv_set_expire(e, -1) when SET semantics say
  * so.  *created (optional) is 1 if the key was new.  Returns the entry. */

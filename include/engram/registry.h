@@ -42,6 +42,11 @@ void vreg_free(vreg *r);
  * mapped), -EEXIST if the name is taken, or vindex_new's error. */
 int vreg_create(vreg *r, const void *name, size_t nlen, const vindex_params *p, vreg_entry **out);
 
+/* Map name to an index built elsewhere (loaded from a snapshot).  On
+ * success the registry owns v; on failure (-EEXIST, -ENOMEM) the caller
+ * still does. */
+int vreg_adopt(vreg *r, const void *name, size_t nlen, vindex *v, vreg_entry **out);
+
 /* Look up a name.  Borrowed: valid until the entry is dropped; for the loop
  * thread (the only thread that drops), or under vreg_lock_read. */
 vreg_entry *vreg_find(vreg *r, const void *name, size_t nlen);

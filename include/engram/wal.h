@@ -155,5 +155,11 @@ uint64_t wal_base_seq(const wal *w);
 uint64_t wal_size(const wal *w);         /* file bytes written (flushed) */
 size_t wal_pending(const wal *w);        /* bytes appended, not yet flushed */
 int wal_error(const wal *w);             /* 0, or the sticky -errno */
+uint64_t wal_flushed_seq(const wal *w);  /* last written to the file */
+/* The file descriptor, for an fsync run by another thread while this one
+ * keeps appending (appendfsync everysec): fsync on a descriptor is safe
+ * beside writes to it.  The caller must not close it, and must not
+ * wal_close() while such an fsync runs. */
+int wal_fd(const wal *w);
 
 #endif

@@ -1,0 +1,99 @@
+/* oplog.h -- what the write-ahead log says: one record type per kind of
+ * write, and their payloads.  Pure: encoding into a caller's buffer and
+ * decoding from bytes; no I/O, no keyspace, no indices.
+ *
+ * The log records effects, not commands: after a key-value command the
+ * server logs the key's resulting state (OP_SET with value and absolute
+ * expiry, or OP_DEL), so replay needs no clock and no command semantics,
+ * and EXPIRE 10 replayed tomorrow still means the instant it meant today.
+ * APPEND and SETRANGE log only the bytes written (OP_SETRANGE), not the
+ * whole value.  Vector writes log the operation with the vector as the
+ * client gave it; HNSW is deterministic (seeded per index, see hnsw.c), so
+ * replaying the same operations rebuilds the same graph.  Expiry itself is
+ * not logged: the deadline is, and a replayed key past it is expired lazily.
+ *
+ * Atomicity: a command that makes several changes (MSET, RENAME, EXEC) logs
+ * them as one OP_BATCH record, so recovery sees all of them or none.
+ *
+ * Payload layouts (all integers little-endian; str = u32 length + bytes):
+ *   OP_SET      str key, str value, i64 expire_ms (-1 = none)
+ *   OP_DEL      str key
+ *   OP_FLUSHALL (empty)                 keys and indices
+ *   OP_SETRANGE str key, u32 offset, str bytes
+ *                                       (zero-fills a gap; creates the key)
+ *   OP_VNEW     str name, u8 type, u8 metric, u16 0, u32 dim, u32 M,
+ *               u32 ef_construction, u32 ef_search, u64 seed
+ *   OP_VADD     str name, str key, u32 dim, dim x f32
+ *   OP_VDEL     str name, str key
+ *   OP_VDROP    str name
+ *   OP_BATCH    repeated { u8 type, u32 len, payload[len] } (no nesting)
+ *
+ * Errors: decoders return 0, or -EBADMSG when the payload does not match
+ * its layout exactly (short, trailing bytes, bad enum). */
+#ifndef ENGRAM_OPLOG_H
+#define ENGRAM_OPLOG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+enum {
+    OP_SET = 1,
+    OP_DEL = 2,
+    OP_FLUSHALL = 3,
+    OP_SETRANGE = 4,
+    OP_VNEW = 16,
+    OP_VADD = 17,
+    OP_VDEL = 18,
+    OP_VDROP = 19,
+    OP_BATCH = 32,
+};
+
+/* A decoded operation: pointers into the payload (valid while it is). */
+typedef struct op {
+    uint8_t type;
+    const char *key;  uint32_t klen;       /* SET, DEL, SETRANGE, VADD, VDEL */
+    const char *val;  uint32_t vlen;       /* SET value, SETRANGE bytes */
+    int64_t expire_ms;                     /* SET */
+    uint32_t offset;                       /* SETRANGE */
+    const char *name; uint32_t nlen;       /* V* index name */
+    uint8_t vtype, metric;                 /* VNEW */
+    uint32_t dim, M, efc, efs;             /* VNEW; VADD: dim */
+    uint64_t seed;                         /* VNEW */
+    const unsigned char *vec;              /* VADD: dim little-endian f32 (unaligned) */
+} op;
+
+/* A growable byte buffer the encoders append to (mem.h: aborts on OOM). */
+typedef struct opbuf {
+    unsigned char *p;
+    size_t len, cap;
+} opbuf;
+
+void opbuf_fini(opbuf *b);
+static inline void opbuf_reset(opbuf *b) { b->len = 0; }
+
+/* Encoders: append one payload (not the record header) to b. */
+void op_put_set(opbuf *b, const void *key, uint32_t klen, const void *val, uint32_t vlen, int64_t expire_ms);
+void op_put_del(opbuf *b, const void *key, uint32_t klen);
+void op_put_setrange(opbuf *b, const void *key, uint32_t klen, uint32_t offset, const void *bytes, uint32_t n);
+void op_put_vnew(opbuf *b, const void *name, uint32_t nlen, uint8_t vtype, uint8_t metric,
+                 uint32_t dim, uint32_t M, uint32_t efc, uint32_t efs, uint64_t seed);
+void op_put_vadd(opbuf *b, const void *name, uint32_t nlen, const void *key, uint32_t klen,
+                 const float *vec, uint32_t dim);
+void op_put_vdel(opbuf *b, const void *name, uint32_t nlen, const void *key, uint32_t klen);
+void op_put_vdrop(opbuf *b, const void *name, uint32_t nlen);
+/* One batch element header: u8 type, u32 len (the payload follows). */
+void op_put_batch_item(opbuf *b, uint8_t type, const void *payload, uint32_t len);
+
+/* Decode a payload of the given type (not OP_BATCH). */
+int op_decode(uint8_t type, const void *payload, size_t len, op *out);
+
+/* Walk an OP_BATCH payload: *pos starts at 0; returns 1 with the next
+ * element's type/payload/len, 0 at the end, -EBADMSG if malformed (an
+ * element that overruns, or a nested batch). */
+int op_batch_next(const void *payload, size_t len, size_t *pos, uint8_t *type,
+                  const void **item, uint32_t *ilen);
+
+/* Read the i-th float of an OP_VADD vector (unaligned little-endian). */
+float op_vec_at(const op *o, uint32_t i);
+
+#endif

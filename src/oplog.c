@@ -1,0 +1,224 @@
+/* oplog.c -- encoders and decoders for the write-ahead log's payloads.
+ * The layouts are specified in include/engram/oplog.h.
+ *
+ * Decoding is strict: every length is checked against the bytes present,
+ * and a payload must be consumed exactly, so a record that passed its CRC
+ * but does not parse is reported (-EBADMSG) rather than half-applied. */
+#include "engram/oplog.h"
+
+#include <errno.h>
+#include <string.h>
+
+#include "engram/le.h"
+#include "engram/mem.h"
+
+/* ---- encoding ------------------------------------------------------------ */
+
+void opbuf_fini(opbuf *b)
+{
+    mem_free(b->p);
+    b->p = NULL;
+    b->len = b->cap = 0;
+}
+
+static unsigned char *ob_room(opbuf *b, size_t n)
+{
+    if (b->len + n > b->cap) {
+        size_t cap = b->cap ? b->cap : 256;
+        while (cap < b->len + n) cap *= 2;
+        b->p = mem_realloc(b->p, cap);
+        b->cap = cap;
+    }
+    unsigned char *p = b->p + b->len;
+    b->len += n;
+    return p;
+}
+
+static void ob_u8(opbuf *b, uint8_t v) { *ob_room(b, 1) = v; }
+static void ob_u16(opbuf *b, uint16_t v) { le_put16(ob_room(b, 2), v); }
+static void ob_u32(opbuf *b, uint32_t v) { le_put32(ob_room(b, 4), v); }
+static void ob_u64(opbuf *b, uint64_t v) { le_put64(ob_room(b, 8), v); }
+
+static void ob_bytes(opbuf *b, const void *p, size_t n)
+{
+    if (n) memcpy(ob_room(b, n), p, n);
+}
+
+static void ob_str(opbuf *b, const void *p, uint32_t n)
+{
+    ob_u32(b, n);
+    ob_bytes(b, p, n);
+}
+
+void op_put_set(opbuf *b, const void *key, uint32_t klen, const void *val, uint32_t vlen, int64_t expire_ms)
+{
+    ob_str(b, key, klen);
+    ob_str(b, val, vlen);
+    ob_u64(b, (uint64_t)expire_ms);
+}
+
+void op_put_del(opbuf *b, const void *key, uint32_t klen) { ob_str(b, key, klen); }
+
+void op_put_setrange(opbuf *b, const void *key, uint32_t klen, uint32_t offset, const void *bytes, uint32_t n)
+{
+    ob_str(b, key, klen);
+    ob_u32(b, offset);
+    ob_str(b, bytes, n);
+}
+
+void op_put_vnew(opbuf *b, const void *name, uint32_t nlen, uint8_t vtype, uint8_t metric,
+                 uint32_t dim, uint32_t M, uint32_t efc, uint32_t efs, uint64_t seed)
+{
+    ob_str(b, name, nlen);
+    ob_u8(b, vtype);
+    ob_u8(b, metric);
+    ob_u16(b, 0);
+    ob_u32(b, dim);
+    ob_u32(b, M);
+    ob_u32(b, efc);
+    ob_u32(b, efs);
+    ob_u64(b, seed);
+}
+
+void op_put_vadd(opbuf *b, const void *name, uint32_t nlen, const void *key, uint32_t klen,
+                 const float *vec, uint32_t dim)
+{
+    ob_str(b, name, nlen);
+    ob_str(b, key, klen);
+    ob_u32(b, dim);
+    unsigned char *p = ob_room(b, (size_t)dim * 4);
+    for (uint32_t i = 0; i < dim; i++) le_putf32(p + 4 * (size_t)i, vec[i]);
+}
+
+void op_put_vdel(opbuf *b, const void *name, uint32_t nlen, const void *key, uint32_t klen)
+{
+    ob_str(b, name, nlen);
+    ob_str(b, key, klen);
+}
+
+void op_put_vdrop(opbuf *b, const void *name, uint32_t nlen) { ob_str(b, name, nlen); }
+
+void op_put_batch_item(opbuf *b, uint8_t type, const void *payload, uint32_t len)
+{
+    ob_u8(b, type);
+    ob_str(b, payload, len);
+}
+
+/* ---- decoding ------------------------------------------------------------ */
+
+typedef struct rd {
+    const unsigned char *p;
+    size_t left;
+    int bad;
+} rd;
+
+static const unsigned char *rd_take(rd *r, size_t n)
+{
+    if (r->bad || n > r->left) {
+        r->bad = 1;
+        return NULL;
+    }
+    const unsigned char *p = r->p;
+    r->p += n;
+    r->left -= n;
+    return p;
+}
+
+static uint8_t rd_u8(rd *r)
+{
+    const unsigned char *p = rd_take(r, 1);
+    return p ? p[0] : 0;
+}
+
+static uint16_t rd_u16(rd *r)
+{
+    const unsigned char *p = rd_take(r, 2);
+    return p ? le_get16(p) : 0;
+}
+
+static uint32_t rd_u32(rd *r)
+{
+    const unsigned char *p = rd_take(r, 4);
+    return p ? le_get32(p) : 0;
+}
+
+static uint64_t rd_u64(rd *r)
+{
+    const unsigned char *p = rd_take(r, 8);
+    return p ? le_get64(p) : 0;
+}
+
+static const char *rd_str(rd *r, uint32_t *len)
+{
+    *len = rd_u32(r);
+    const unsigned char *p = rd_take(r, *len);
+    return p ? (const char *)p : "";
+}
+
+int op_decode(uint8_t type, const void *payload, size_t len, op *o)
+{
+    rd r = {payload, len, 0};
+    memset(o, 0, sizeof *o);
+    o->type = type;
+    o->expire_ms = -1;
+    switch (type) {
+    case OP_SET:
+        o->key = rd_str(&r, &o->klen);
+        o->val = rd_str(&r, &o->vlen);
+        o->expire_ms = (int64_t)rd_u64(&r);
+        break;
+    case OP_DEL:
+        o->key = rd_str(&r, &o->klen);
+        break;
+    case OP_FLUSHALL:
+        break;
+    case OP_SETRANGE:
+        o->key = rd_str(&r, &o->klen);
+        o->offset = rd_u32(&r);
+        o->val = rd_str(&r, &o->vlen);
+        if ((uint64_t)o->offset + o->vlen > UINT32_MAX - 1) r.bad = 1;
+        break;
+    case OP_VNEW:
+        o->name = rd_str(&r, &o->nlen);
+        o->vtype = rd_u8(&r);
+        o->metric = rd_u8(&r);
+        if (rd_u16(&r) != 0) r.bad = 1;
+        o->dim = rd_u32(&r);
+        o->M = rd_u32(&r);
+        o->efc = rd_u32(&r);
+        o->efs = rd_u32(&r);
+        o->seed = rd_u64(&r);
+        break;
+    case OP_VADD:
+        o->name = rd_str(&r, &o->nlen);
+        o->key = rd_str(&r, &o->klen);
+        o->dim = rd_u32(&r);
+        if (o->dim == 0 || o->dim > (1u << 24)) r.bad = 1;
+        else o->vec = rd_take(&r, (size_t)o->dim * 4);
+        break;
+    case OP_VDEL:
+        o->name = rd_str(&r, &o->nlen);
+        o->key = rd_str(&r, &o->klen);
+        break;
+    case OP_VDROP:
+        o->name = rd_str(&r, &o->nlen);
+        break;
+    default:
+        return -EBADMSG;
+    }
+    return r.bad || r.left ? -EBADMSG : 0;
+}
+
+int op_batch_next(const void *payload, size_t len, size_t *pos, uint8_t *type,
+                  const void **item, uint32_t *ilen)
+{
+    if (*pos >= len) return 0;
+    rd r = {(const unsigned char *)payload + *pos, len - *pos, 0};
+    *type = rd_u8(&r);
+    *item = rd_str(&r, ilen);
+    if (r.bad || *type == OP_BATCH || *type == 0) return -EBADMSG;
+    *pos = len - r.left;
+    return 1;
+}
+
+float op_vec_at(const op *o, uint32_t i) { return le_getf32(o->vec + 4 * (size_t)i); }

@@ -1,0 +1,27 @@
+/* snapshot.h -- what a snapshot holds: the keyspace and every vector index
+ * (with its graph), written through snap.h's container and loaded back in
+ * place.  persist.c decides when; this decides what.  Loop thread, or the
+ * forked snapshot child (which reads memory without locks: the only writer,
+ * the loop thread, does not exist in the child). */
+#ifndef ENGRAM_SNAPSHOT_H
+#define ENGRAM_SNAPSHOT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "engram/io.h"
+
+typedef struct server server;
+
+/* Write everything as of log seq `seq` to dir/engram.snap (through a temp
+ * file; the old snapshot stays intact on failure).  0, or -1 with a
+ * message in err. */
+int snapshot_write(server *s, io_ops *io, const char *dir, uint64_t seq, int64_t created_ms,
+                   char *err, size_t errcap);
+
+/* Load path into the (empty) keyspace and registry; *seq gets the log seq
+ * it covers.  0; -ENOENT if there is no snapshot; -1 with a message naming
+ * the file, offset and problem if it is damaged or unreadable. */
+int snapshot_load(server *s, io_ops *io, const char *path, uint64_t *seq, char *err, size_t errcap);
+
+#endif
