@@ -7,6 +7,11 @@
  * builds on Linux and macOS alike; fdatasync is deliberately not used
  * (absent on macOS, and a WAL that grows needs its size made durable too).
  *
+ * Mappings are private and writable (MAP_PRIVATE, PROT_READ|PROT_WRITE): a
+ * loader may patch a section in place without the file ever changing, and
+ * MADV_DONTNEED on such a mapping drops the private copies, which is how
+ * borrowed snapshot memory is given back.
+ *
  * io_faulty wraps another table to model failures; see io.h for the fault
  * semantics.  It holds counters only, no descriptors.
  *
@@ -19,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -114,10 +120,38 @@ static int posix_fsync_dir(io_ops *io, const char *dirpath)
     return rc == -EINVAL ? 0 : rc;
 }
 
+static int posix_map(io_ops *io, int fd, uint64_t len, void **out)
+{
+    if (len == 0) return -EINVAL;
+    if (len > SIZE_MAX) return -EOVERFLOW;
+    void *p = mmap(NULL, (size_t)len, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
+    if (p == MAP_FAILED) return -errno;
+    *out = p;
+    return 0;
+}
+
+static int posix_unmap(io_ops *io, void *p, uint64_t len)
+{
+    return munmap(p, (size_t)len) < 0 ? -errno : 0;
+}
+
+static int posix_discard(io_ops *io, void *p, uint64_t len)
+{
+    /* The system page, not IMG_PAGE: madvise wants its own alignment, and
+     * on 16 KiB / 64 KiB page systems a 4 KiB-aligned range may hold no
+     * whole page at all. */
+    uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+    uintptr_t lo = ((uintptr_t)p + page - 1) & ~(page - 1);
+    uintptr_t hi = ((uintptr_t)p + (uintptr_t)len) & ~(page - 1);
+    if (hi <= lo) return 0;
+    return madvise((void *)lo, hi - lo, MADV_DONTNEED) < 0 ? -errno : 0;
+}
+
 static io_ops posix_table = {
     "posix",
     posix_open, posix_close, posix_pread, posix_pwrite, posix_fsync,
     posix_ftruncate, posix_file_size, posix_rename, posix_unlink, posix_fsync_dir,
+    posix_map, posix_unmap, posix_discard,
 };
 
 io_ops *io_posix(void) { return &posix_table; }
@@ -169,6 +203,8 @@ struct io_faulty {
     int write_err;
     unsigned fsync_nth;
     int fsync_err;
+    unsigned map_nth;
+    int map_err;
     size_t short_max;           /* 0 = writes are not shortened */
     int crash_armed;
     uint64_t crash_left;        /* bytes that may still persist */
@@ -263,6 +299,23 @@ static int faulty_fsync_dir(io_ops *io, const char *dirpath)
     return f->crashed ? 0 : f->under->fsync_dir(f->under, dirpath);
 }
 
+static int faulty_map(io_ops *io, int fd, uint64_t len, void **out)
+{
+    io_faulty *f = faulty_of(io);
+    if (f->map_nth > 0 && --f->map_nth == 0) return -f->map_err;
+    return f->under->map(f->under, fd, len, out);
+}
+
+static int faulty_unmap(io_ops *io, void *p, uint64_t len)
+{
+    return faulty_of(io)->under->unmap(faulty_of(io)->under, p, len);
+}
+
+static int faulty_discard(io_ops *io, void *p, uint64_t len)
+{
+    return faulty_of(io)->under->discard(faulty_of(io)->under, p, len);
+}
+
 io_faulty *io_faulty_new(io_ops *under)
 {
     io_faulty *f = calloc(1, sizeof *f);
@@ -271,6 +324,7 @@ io_faulty *io_faulty_new(io_ops *under)
         "faulty",
         faulty_open, faulty_close, faulty_pread, faulty_pwrite, faulty_fsync,
         faulty_ftruncate, faulty_file_size, faulty_rename, faulty_unlink, faulty_fsync_dir,
+        faulty_map, faulty_unmap, faulty_discard,
     };
     f->under = under;
     return f;
@@ -293,6 +347,12 @@ void io_faulty_fail_fsync(io_faulty *f, unsigned nth, int err)
     f->fsync_err = err;
 }
 
+void io_faulty_fail_map(io_faulty *f, unsigned nth, int err)
+{
+    f->map_nth = nth;
+    f->map_err = err;
+}
+
 void io_faulty_crash_at(io_faulty *f, uint64_t nbytes)
 {
     f->crash_armed = 1;
@@ -302,7 +362,7 @@ void io_faulty_crash_at(io_faulty *f, uint64_t nbytes)
 
 void io_faulty_reset(io_faulty *f)
 {
-    f->write_nth = f->fsync_nth = 0;
+    f->write_nth = f->fsync_nth = f->map_nth = 0;
     f->short_max = 0;
     f->crash_armed = f->crashed = 0;
     f->crash_left = 0;

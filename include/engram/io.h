@@ -1,10 +1,10 @@
 /* io.h -- the file-I/O seam: every system call the durability code makes.
  *
- * The write-ahead log (wal.c) and, later, snapshots never call open(),
- * pwrite() or fsync() directly; they call through an io_ops table.  The real
- * table is io_posix(); tests wrap it in io_faulty_new() to inject short
- * writes, EIO/ENOSPC, fsync failures and a "crash at byte N" (power loss),
- * the way SQLite's os_unix.c sits behind sqlite3_vfs.
+ * The write-ahead log (wal.c) and snapshots (snap.c) never call open(),
+ * pwrite(), fsync() or mmap() directly; they call through an io_ops table.
+ * The real table is io_posix(); tests wrap it in io_faulty_new() to inject
+ * short writes, EIO/ENOSPC, fsync failures, failed mappings and a "crash at
+ * byte N" (power loss), the way SQLite's os_unix.c sits behind sqlite3_vfs.
  *
  * Conventions
  *  - Every operation returns 0 (or a byte count) on success and -errno on
@@ -47,6 +47,23 @@ struct io_ops {
      * open(dir, O_RDONLY) + fsync.  Filesystems that cannot fsync a
      * directory (EINVAL) count as success. */
     int (*fsync_dir)(io_ops *io, const char *dirpath);
+    /* Map the first len bytes (> 0) of fd privately: readable and writable,
+     * copy-on-write (writes never reach the file; MAP_PRIVATE).  *out gets
+     * the address, aligned to the system page (so to IMG_PAGE and 64 too).
+     * The mapping does not need fd to stay open.  -EINVAL for len 0,
+     * -EOVERFLOW if len does not fit the address space.  Touching the
+     * mapping beyond the file's current end raises SIGBUS: map only files
+     * nobody truncates (snapshots are replaced by rename, never rewritten). */
+    int (*map)(io_ops *io, int fd, uint64_t len, void **out);
+    /* Remove a mapping made by map (p and len exactly as mapped). */
+    int (*unmap)(io_ops *io, void *p, uint64_t len);
+    /* Give back the pages lying wholly inside [p, p+len) of a mapping made
+     * by map (madvise MADV_DONTNEED): their private copies are dropped and
+     * the memory returns to the system.  Partial pages at either end are
+     * left alone, so the range need not be page-aligned.  The caller must
+     * not rely on those bytes afterwards (on Linux they read as the file's
+     * bytes again).  Returns 0 or -errno. */
+    int (*discard)(io_ops *io, void *p, uint64_t len);
 };
 
 /* The real implementation.  A static table: never freed. */
@@ -84,8 +101,10 @@ int io_fsync_parent(io_ops *io, const char *path);
  *    O_TRUNC on open) is silently dropped yet reports success, and fsync
  *    succeeds (creating a file still works: it stays empty): the process
  *    does not know it is already dead.  Reads still pass through, so a test
- *    can reopen with the plain table and see what survived.
- * The wrapper owns no file descriptors. */
+ *    can reopen with the plain table and see what survived; map, unmap
+ *    and discard pass through too.
+ *  - fail_map(nth, err): the nth map from now returns -err.
+ * The wrapper owns no file descriptors and no mappings. */
 typedef struct io_faulty io_faulty;
 
 /* Returns NULL only when out of memory.  `under` must outlive the wrapper. */
@@ -95,6 +114,7 @@ io_ops *io_faulty_ops(io_faulty *f);        /* valid until io_faulty_free */
 void io_faulty_fail_write(io_faulty *f, unsigned nth, int err);
 void io_faulty_short_writes(io_faulty *f, size_t max);
 void io_faulty_fail_fsync(io_faulty *f, unsigned nth, int err);
+void io_faulty_fail_map(io_faulty *f, unsigned nth, int err);
 void io_faulty_crash_at(io_faulty *f, uint64_t nbytes);
 void io_faulty_reset(io_faulty *f);         /* disarm everything, un-crash; keeps the byte counters */
 int io_faulty_crashed(const io_faulty *f);

@@ -1,6 +1,7 @@
 /* test_io.c -- the file-I/O seam: the POSIX table's calls and errors, the
- * write/read loops, and every fault the injector offers (failed Nth write,
- * short writes, failed fsync, crash at byte N).
+ * write/read loops, private mappings (copy-on-write, discard), and every
+ * fault the injector offers (failed Nth write, short writes, failed fsync,
+ * failed map, crash at byte N).
  *
  * Files live in a private mkdtemp directory, removed at the end. */
 #include <errno.h>
@@ -13,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -199,6 +201,66 @@ static void test_crash_at_byte(void **state)
     io_faulty_free(f);
 }
 
+/* ---- mappings -------------------------------------------------------------- */
+
+static void test_map(void **state)
+{
+    io_ops *io = io_posix();
+    size_t page = (size_t)sysconf(_SC_PAGESIZE), len = 3 * page + 100;
+    char *data = malloc(len), *back = malloc(len);
+    void *m;
+    int fd;
+    for (size_t i = 0; i < len; i++) data[i] = (char)(i * 13 + 1);
+    assert_int_equal(io->open(io, tmp_path("a"), O_RDWR | O_CREAT | O_TRUNC, 0644, &fd), 0);
+    assert_int_equal(io_write_all(io, fd, data, len, 0), 0);
+    assert_int_equal(io->map(io, fd, 0, &m), -EINVAL);
+    assert_int_equal(io->map(io, fd, len, &m), 0);
+    assert_int_equal(io->close(io, fd), 0);          /* the mapping stays */
+    char *p = m;
+    assert_int_equal((uintptr_t)p % page, 0);
+    assert_memory_equal(p, data, len);
+
+    /* Private: writes stay in memory, the file never sees them. */
+    memset(p + 10, 'x', 2 * page);
+    assert_int_equal(io->open(io, tmp_path("a"), O_RDONLY, 0, &fd), 0);
+    assert_int_equal(io_read_full(io, fd, back, len, 0), (ssize_t)len);
+    assert_memory_equal(back, data, len);
+
+    /* Discard gives back whole pages only: the partial first page keeps its
+     * private copy.  (On Linux the dropped page reads as the file again.) */
+    assert_int_equal(io->discard(io, p + 10, 2 * page), 0);
+    assert_int_equal(io->discard(io, p + 1, 10), 0);             /* no whole page: no-op */
+    assert_int_equal(io->discard(io, p + page, 0), 0);
+    assert_true(p[10] == 'x' && p[page - 1] == 'x');
+#ifdef __linux__
+    assert_memory_equal(p + page, data + page, page);
+#endif
+    assert_int_equal(io->unmap(io, m, len), 0);
+
+    /* The injector forwards, and fails the nth map on request. */
+    io_faulty *f = io_faulty_new(io);
+    io_ops *fio = io_faulty_ops(f);
+    io_faulty_fail_map(f, 2, ENOMEM);
+    assert_int_equal(fio->map(fio, fd, len, &m), 0);
+    assert_int_equal(fio->discard(fio, m, len), 0);
+    assert_int_equal(fio->unmap(fio, m, len), 0);
+    assert_int_equal(fio->map(fio, fd, len, &m), -ENOMEM);
+    assert_int_equal(fio->map(fio, fd, len, &m), 0);             /* one-shot */
+    assert_int_equal(fio->unmap(fio, m, len), 0);
+    io_faulty_fail_map(f, 1, EACCES);
+    io_faulty_reset(f);                                          /* disarms it */
+    assert_int_equal(fio->map(fio, fd, len, &m), 0);
+    assert_int_equal(fio->unmap(fio, m, len), 0);
+    io_faulty_crash_at(f, 0);                                    /* reads still work */
+    assert_int_equal(fio->map(fio, fd, len, &m), 0);
+    assert_memory_equal(m, data, len);
+    assert_int_equal(fio->unmap(fio, m, len), 0);
+    assert_int_equal(io->close(io, fd), 0);
+    io_faulty_free(f);
+    free(data);
+    free(back);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -206,6 +268,7 @@ int main(void)
         cmocka_unit_test(test_write_all_and_read_full),
         cmocka_unit_test(test_fail_nth_write),
         cmocka_unit_test(test_crash_at_byte),
+        cmocka_unit_test(test_map),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
