@@ -35,6 +35,8 @@
  * Threads: the caller's (kv is single-threaded). */
 #include "engram/kv_image.h"
 
+#include "engram/le.h"
+
 #include <errno.h>
 #include <inttypes.h>
 #include <stdarg.h>
@@ -46,26 +48,6 @@
 #define KVI_MAX_LEN    (UINT32_MAX - 1)     /* kv.h: 4 GiB - 2 */
 #define KVI_REC_MIN    9u                   /* flags + klen + vlen */
 #define KVI_STAGE      (64u * 1024)
-
-static void put32(uint8_t *p, uint32_t v)
-{
-    for (int i = 0; i < 4; i++) p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static void put64(uint8_t *p, uint64_t v)
-{
-    for (int i = 0; i < 8; i++) p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static uint32_t get32(const uint8_t *p)
-{
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
-static uint64_t get64(const uint8_t *p)
-{
-    return (uint64_t)get32(p) | (uint64_t)get32(p + 4) << 32;
-}
 
 /* ---- save ---------------------------------------------------------------- */
 
@@ -119,9 +101,9 @@ static void save_key(void *ud, kv_entry *e)
     const char *k = kv_key(e, &klen), *v = kv_val(e, &vlen);
     int64_t at = kv_get_expire(e);
     h[0] = at == -1 ? 0 : KVI_HAS_EXPIRY;
-    put32(h + 1, (uint32_t)klen);
-    put32(h + 5, (uint32_t)vlen);
-    if (at != -1) put64(h + 9, (uint64_t)at);
+    le_put32(h + 1, (uint32_t)klen);
+    le_put32(h + 5, (uint32_t)vlen);
+    if (at != -1) le_put64(h + 9, (uint64_t)at);
     int rc = stage_put(sv, h, at == -1 ? 9 : 17);
     if (rc == 0) rc = stage_put(sv, k, klen);
     if (rc == 0) rc = stage_put(sv, v, vlen);
@@ -135,7 +117,7 @@ int kv_save(kv *db, int64_t now_ms, img_sink *s)
     uint8_t c[8];
     if (!(sv.stage = malloc(KVI_STAGE))) return -ENOMEM;
     kv_foreach(db, count_key, &sv);
-    put64(c, sv.count);
+    le_put64(c, sv.count);
     int rc = s->begin(s, KV_IMG_KIND, 0);
     if (rc == 0) rc = s->write(s, c, sizeof c);
     if (rc == 0) {
@@ -172,7 +154,7 @@ static int load_section(kv *db, const img_section *sec, size_t idx, char *err, s
         return bad(err, errlen, "keyspace section %zu: unexpected kind 0x%" PRIx32, idx, sec->kind);
     if (len < 8)
         return bad(err, errlen, "keyspace section %zu at byte 0: %zu bytes, too short for the key count", idx, len);
-    uint64_t count = get64(p);
+    uint64_t count = le_get64(p);
     if (count > (len - 8) / KVI_REC_MIN)
         return bad(err, errlen, "keyspace section %zu at byte 0: %" PRIu64 " keys cannot fit in %zu bytes",
                    idx, count, len);
@@ -182,7 +164,7 @@ static int load_section(kv *db, const img_section *sec, size_t idx, char *err, s
             return bad(err, errlen, "keyspace section %zu at byte %zu: record %" PRIu64 " runs past the end",
                        idx, rec, i);
         uint8_t flags = p[off];
-        uint32_t klen = get32(p + off + 1), vlen = get32(p + off + 5);
+        uint32_t klen = le_get32(p + off + 1), vlen = le_get32(p + off + 5);
         int64_t at = -1;
         off += KVI_REC_MIN;
         if (flags & ~KVI_HAS_EXPIRY)
@@ -195,7 +177,7 @@ static int load_section(kv *db, const img_section *sec, size_t idx, char *err, s
             if (len - off < 8)
                 return bad(err, errlen, "keyspace section %zu at byte %zu: record %" PRIu64 " runs past the end",
                            idx, rec, i);
-            at = (int64_t)get64(p + off);
+            at = (int64_t)le_get64(p + off);
             off += 8;
             if (at < 0)
                 return bad(err, errlen, "keyspace section %zu at byte %zu: record %" PRIu64 " has a negative expiry",

@@ -93,6 +93,7 @@
 #include <string.h>
 
 #include "engram/crc32c.h"
+#include "engram/le.h"
 
 static const char snap_magic[8] = { 'E', 'N', 'G', 'R', 'A', 'M', 'S', 'N' };
 
@@ -114,26 +115,6 @@ static void snap_assert_fail(const char *what, int line)
 
 /* ---- little-endian codec ----------------------------------------------- */
 
-static void put32(uint8_t *p, uint32_t v)
-{
-    for (int i = 0; i < 4; i++) p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static void put64(uint8_t *p, uint64_t v)
-{
-    for (int i = 0; i < 8; i++) p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static uint32_t get32(const uint8_t *p)
-{
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
-static uint64_t get64(const uint8_t *p)
-{
-    return (uint64_t)get32(p) | (uint64_t)get32(p + 4) << 32;
-}
-
 typedef struct toc_entry {
     uint32_t kind, flags;
     uint64_t offset, length;
@@ -142,12 +123,12 @@ typedef struct toc_entry {
 
 static void toc_encode(uint8_t e[SNAP_TOC_ENTRY], const toc_entry *t)
 {
-    put32(e, t->kind);
-    put32(e + 4, t->flags);
-    put64(e + 8, t->offset);
-    put64(e + 16, t->length);
-    put32(e + 24, t->crc);
-    put32(e + 28, 0);
+    le_put32(e, t->kind);
+    le_put32(e + 4, t->flags);
+    le_put64(e + 8, t->offset);
+    le_put64(e + 16, t->length);
+    le_put32(e + 24, t->crc);
+    le_put32(e + 28, 0);
 }
 
 /* ---- writer ------------------------------------------------------------- */
@@ -315,15 +296,15 @@ static int w_write_header(snap_writer *w, uint64_t toc_offset, uint32_t toc_crc)
     uint8_t *h = w->buf;                /* flushed: free to reuse */
     memset(h, 0, SNAP_HEADER_SIZE);
     memcpy(h, snap_magic, 8);
-    put32(h + 8, SNAP_VERSION);
-    put32(h + 12, 0);
-    put64(h + 16, w->seq);
-    put64(h + 24, (uint64_t)w->created_ms);
-    put64(h + 32, w->pos);
-    put64(h + 40, toc_offset);
-    put32(h + 48, (uint32_t)w->ntoc);
-    put32(h + 52, toc_crc);
-    put32(h + 56, crc32c(0, h, 56));
+    le_put32(h + 8, SNAP_VERSION);
+    le_put32(h + 12, 0);
+    le_put64(h + 16, w->seq);
+    le_put64(h + 24, (uint64_t)w->created_ms);
+    le_put64(h + 32, w->pos);
+    le_put64(h + 40, toc_offset);
+    le_put32(h + 48, (uint32_t)w->ntoc);
+    le_put32(h + 52, toc_crc);
+    le_put32(h + 56, crc32c(0, h, 56));
     int rc = io_write_all(w->io, w->fd, h, SNAP_HEADER_SIZE, 0);
     return rc < 0 ? (w->err = rc) : 0;
 }
@@ -401,19 +382,19 @@ static int verify_header(snap *s, const char *path, uint64_t *toc_off, snap_erro
     const uint8_t *m = s->map;
     if (memcmp(m, snap_magic, 8) != 0)
         return fail(e, -EBADMSG, path, 0, "offset 0: bad magic (not an engram snapshot)");
-    if (crc32c(0, m, 56) != get32(m + 56))
+    if (crc32c(0, m, 56) != le_get32(m + 56))
         return fail(e, -EBADMSG, path, 0, "header at offset 0: checksum mismatch");
-    if (get32(m + 8) != SNAP_VERSION)
+    if (le_get32(m + 8) != SNAP_VERSION)
         return fail(e, -ENOTSUP, path, 8, "offset 8: unsupported snapshot version %" PRIu32
-                    " (this build reads %u)", get32(m + 8), SNAP_VERSION);
-    if (get32(m + 12) != 0)
+                    " (this build reads %u)", le_get32(m + 8), SNAP_VERSION);
+    if (le_get32(m + 12) != 0)
         return fail(e, -ENOTSUP, path, 12, "offset 12: unsupported header flags 0x%" PRIx32,
-                    get32(m + 12));
+                    le_get32(m + 12));
     uint64_t nz = first_nonzero(m, SNAP_FIELDS, SNAP_HEADER_SIZE);
     if (nz < SNAP_HEADER_SIZE)
         return fail(e, -EBADMSG, path, nz, "offset %" PRIu64 ": non-zero byte in the header's reserved area", nz);
-    uint64_t claimed = get64(m + 32), toc = get64(m + 40);
-    uint64_t nsec = get32(m + 48);
+    uint64_t claimed = le_get64(m + 32), toc = le_get64(m + 40);
+    uint64_t nsec = le_get32(m + 48);
     if (claimed != s->size)
         return fail(e, -EBADMSG, path, claimed < s->size ? claimed : s->size,
                     "offset %" PRIu64 ": file is %" PRIu64 " bytes but its header says %" PRIu64
@@ -422,10 +403,10 @@ static int verify_header(snap *s, const char *path, uint64_t *toc_off, snap_erro
         s->size - toc != nsec * SNAP_TOC_ENTRY)
         return fail(e, -EBADMSG, path, 40, "offset 40: table of contents (offset %" PRIu64 ", %"
                     PRIu64 " sections) does not fit the file", toc, nsec);
-    if (crc32c(0, m + toc, (size_t)(s->size - toc)) != get32(m + 52))
+    if (crc32c(0, m + toc, (size_t)(s->size - toc)) != le_get32(m + 52))
         return fail(e, -EBADMSG, path, toc, "table of contents at offset %" PRIu64 ": checksum mismatch", toc);
-    s->seq = get64(m + 16);
-    s->created_ms = (int64_t)get64(m + 24);
+    s->seq = le_get64(m + 16);
+    s->created_ms = (int64_t)le_get64(m + 24);
     s->n = (size_t)nsec;
     *toc_off = toc;
     return 0;
@@ -437,10 +418,10 @@ static int verify_section(snap *s, const char *path, uint64_t toc, size_t i, uin
 {
     const uint8_t *t = s->map + toc + (uint64_t)i * SNAP_TOC_ENTRY;
     uint64_t at = toc + (uint64_t)i * SNAP_TOC_ENTRY;
-    uint32_t kind = get32(t), flags = get32(t + 4);
-    uint64_t off = get64(t + 8), len = get64(t + 16);
+    uint32_t kind = le_get32(t), flags = le_get32(t + 4);
+    uint64_t off = le_get64(t + 8), len = le_get64(t + 16);
     uint64_t align = flags & SNAP_SEC_PAGE ? IMG_PAGE : SNAP_PACK_ALIGN;
-    if (kind == 0 || (flags & ~SNAP_SEC_PAGE) != 0 || get32(t + 28) != 0 || off % align != 0 ||
+    if (kind == 0 || (flags & ~SNAP_SEC_PAGE) != 0 || le_get32(t + 28) != 0 || off % align != 0 ||
         off < *end || off > toc || len > toc - off)
         return fail(e, -EBADMSG, path, at, "table of contents entry %zu at offset %" PRIu64
                     ": bad section (kind 0x%" PRIx32 ", offset %" PRIu64 ", length %" PRIu64 ")",
@@ -448,7 +429,7 @@ static int verify_section(snap *s, const char *path, uint64_t toc, size_t i, uin
     uint64_t nz = first_nonzero(s->map, *end, off);
     if (nz < off)
         return fail(e, -EBADMSG, path, nz, "offset %" PRIu64 ": non-zero padding before section %zu", nz, i);
-    if (crc32c(0, s->map + off, (size_t)len) != get32(t + 24))
+    if (crc32c(0, s->map + off, (size_t)len) != le_get32(t + 24))
         return fail(e, -EBADMSG, path, off, "section %zu (kind 0x%" PRIx32 ") at offset %" PRIu64
                     ": checksum mismatch", i, kind, off);
     s->sec[i] = (img_section){ kind, (flags & SNAP_SEC_PAGE) != 0, s->map + off, (size_t)len };

@@ -98,6 +98,7 @@
 #include <string.h>
 
 #include "engram/crc32c.h"
+#include "engram/le.h"
 
 static const char wal_magic[8] = { 'E', 'N', 'G', 'R', 'A', 'M', 'W', 'L' };
 
@@ -106,32 +107,12 @@ static const char wal_magic[8] = { 'E', 'N', 'G', 'R', 'A', 'M', 'W', 'L' };
 
 /* ---- little-endian codec ----------------------------------------------- */
 
-static void put32(uint8_t *p, uint32_t v)
-{
-    for (int i = 0; i < 4; i++) p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static void put64(uint8_t *p, uint64_t v)
-{
-    for (int i = 0; i < 8; i++) p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static uint32_t get32(const uint8_t *p)
-{
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
-static uint64_t get64(const uint8_t *p)
-{
-    return (uint64_t)get32(p) | (uint64_t)get32(p + 4) << 32;
-}
-
 static void header_encode(uint8_t h[WAL_FILE_HEADER], uint64_t base_seq)
 {
     memcpy(h, wal_magic, 8);
-    put32(h + 8, WAL_VERSION);
-    put64(h + 12, base_seq);
-    put32(h + 20, crc32c(0, h, 20));
+    le_put32(h + 8, WAL_VERSION);
+    le_put64(h + 12, base_seq);
+    le_put32(h + 20, crc32c(0, h, 20));
 }
 
 /* The CRC of a record whose header is at h and payload at payload. */
@@ -145,24 +126,24 @@ static uint32_t record_crc(const uint8_t *h, const void *payload, uint32_t len)
 void wal_record_encode(void *dst, uint8_t type, uint64_t seq, const void *payload, uint32_t len)
 {
     uint8_t *h = dst;
-    put32(h, len);
+    le_put32(h, len);
     h[8] = type;
     h[9] = h[10] = h[11] = 0;
-    put64(h + 12, seq);
+    le_put64(h + 12, seq);
     if (len) memcpy(h + WAL_RECORD_HEADER, payload, len);
-    put32(h + 4, record_crc(h, h + WAL_RECORD_HEADER, len));
+    le_put32(h + 4, record_crc(h, h + WAL_RECORD_HEADER, len));
 }
 
 int wal_record_decode(const void *buf, size_t avail, wal_record *out)
 {
     const uint8_t *h = buf;
     if (avail < WAL_RECORD_HEADER) return 0;
-    uint32_t len = get32(h);
+    uint32_t len = le_get32(h);
     if (len > WAL_PAYLOAD_MAX || h[8] == 0 || h[9] || h[10] || h[11]) return -EBADMSG;
     if (avail - WAL_RECORD_HEADER < len) return 0;
-    if (record_crc(h, h + WAL_RECORD_HEADER, len) != get32(h + 4)) return -EBADMSG;
+    if (record_crc(h, h + WAL_RECORD_HEADER, len) != le_get32(h + 4)) return -EBADMSG;
     out->type = h[8];
-    out->seq = get64(h + 12);
+    out->seq = le_get64(h + 12);
     out->len = len;
     out->payload = h + WAL_RECORD_HEADER;
     return (int)wal_record_size(len);
@@ -216,7 +197,7 @@ static int rd_record(reader *r, uint64_t off, wal_record *rec)
     if (avail < WAL_RECORD_HEADER) return 0;
     int rc = rd_get(r, off, WAL_RECORD_HEADER, &p);
     if (rc < 0) return rc;
-    uint32_t len = get32(p);
+    uint32_t len = le_get32(p);
     if (len > WAL_PAYLOAD_MAX || avail - WAL_RECORD_HEADER < len) return 0;
     /* Cheap header checks before reading (and CRC-ing) a payload. */
     if (p[8] == 0 || p[9] || p[10] || p[11]) return 0;
@@ -234,7 +215,7 @@ static int rd_valid_after(reader *r, uint64_t bad, uint64_t last_seq)
         const uint8_t *p;
         int rc = rd_get(r, y, WAL_RECORD_HEADER, &p);
         if (rc < 0) return rc;
-        uint64_t seq = get64(p + 12);
+        uint64_t seq = le_get64(p + 12);
         if (seq <= last_seq || seq > max_seq) continue;   /* before any CRC work */
         wal_record rec;
         rc = rd_record(r, y, &rec);
@@ -273,7 +254,7 @@ static int wal_scan(io_ops *io, int fd, wal_replay_fn *cb, void *ud,
         return 0;
     }
     if ((rc = rd_get(&r, 0, WAL_FILE_HEADER, &p)) < 0) goto out;
-    if (memcmp(p, wal_magic, 8) != 0 || crc32c(0, p, 20) != get32(p + 20)) {
+    if (memcmp(p, wal_magic, 8) != 0 || crc32c(0, p, 20) != le_get32(p + 20)) {
         res->corrupt = 1;
         res->bad_offset = 0;
         rc = -EBADMSG;
@@ -282,8 +263,8 @@ static int wal_scan(io_ops *io, int fd, wal_replay_fn *cb, void *ud,
         }
         goto out;
     }
-    if (get32(p + 8) != WAL_VERSION) { rc = -ENOTSUP; goto out; }
-    res->base_seq = res->last_seq = get64(p + 12);
+    if (le_get32(p + 8) != WAL_VERSION) { rc = -ENOTSUP; goto out; }
+    res->base_seq = res->last_seq = le_get64(p + 12);
 
     uint64_t off = WAL_FILE_HEADER;
     while (off < r.size) {
