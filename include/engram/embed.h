@@ -1,0 +1,107 @@
+/* embed.h -- in-process text embedders: text bytes in, an L2-normalised
+ * float vector out.  Pure: no server state, no clock, no threads of its own.
+ *
+ * Two kinds share one handle:
+ *   "hash"   feature hashing of words, word bigrams and character 3-grams
+ *            into dim signed buckets.  Needs no file; any dim in
+ *            1..EMBED_DIM_MAX; the same text gives the same vector on every
+ *            machine and run (fixed seeded hash, no locale, no randomness).
+ *   "model"  a static word-embedding file (word2vec / GloVe / fastText text
+ *            .vec, word2vec binary; format detected from content): the
+ *            normalised mean of the known words' vectors, SIF-weighted by
+ *            default.  dim comes from the file.
+ * The tokeniser, the features and their weights, the file formats and what
+ * is refused are specified in the header comment of src/embed.c.
+ *
+ * Texts are any bytes (NULs and invalid UTF-8 included).  A text with no
+ * usable word -- empty, only punctuation, or (model) only unknown words --
+ * gives the zero vector and embed_text returns 0: the caller decides whether
+ * that is an error (a zero vector is at cosine distance 1 from everything).
+ *
+ * Errors: 0 or a negative code: -EINVAL (bad argument), -ENOMEM, -errno from
+ * open/read of a model file, or EMBED_EFORMAT (malformed or unsupported
+ * model file).  Functions taking err/errlen also write a one-line message
+ * there (if errlen > 0): for file problems it names the path and the line
+ * (text) or byte offset (binary), e.g.
+ *   "glove.txt: line 17: expected 300 values after the word, found 299".
+ * The message never ends in a newline.  Nothing is left allocated on error.
+ *
+ * Threads: an embedder is immutable once created; any number of threads may
+ * call embed_text / embed_lookup / the accessors on one embedder at the same
+ * time (scratch lives on the caller's stack: at most ~18 KiB).  embed_free
+ * must not race with them.
+ *
+ * Ownership: the caller owns the embedder (embed_free) and every out buffer;
+ * nothing returned points into caller memory. */
+#ifndef ENGRAM_EMBED_H
+#define ENGRAM_EMBED_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define EMBED_DIM_MAX 32768u       /* as VINDEX_DIM_MAX */
+
+/* Project error codes (negative, reserved range -10100..-10199). */
+#define EMBED_EFORMAT (-10100)     /* model file malformed or unsupported */
+
+typedef struct embedder embedder;
+
+/* The built-in feature-hashing embedder with dim dimensions (1..EMBED_DIM_MAX).
+ * Returns 0 and sets *out, or -EINVAL (dim out of range, out NULL) or
+ * -ENOMEM, with a message in err. */
+int embed_hash_new(uint32_t dim, embedder **out, char *err, size_t errlen);
+
+/* Options for static models; a zeroed struct means the defaults. */
+typedef struct embed_model_opts {
+    uint32_t max_words;  /* 0 = the whole file; else read only the first
+                            max_words entries (files are frequency-ordered,
+                            so this keeps the most common words) */
+    int plain_mean;      /* 0 = SIF weights (default), 1 = unweighted mean */
+    double sif_a;        /* SIF's a: 0 = EMBED_SIF_A_DEFAULT, else finite > 0 */
+} embed_model_opts;
+
+#define EMBED_SIF_A_DEFAULT 1e-3
+
+/* Load a static word-embedding model from path, with default options.
+ * Returns 0 and sets *out; otherwise -EINVAL (bad arguments, not a regular
+ * file), -errno from open/read (-ENOENT, -EACCES, ...), -ENOMEM, or
+ * EMBED_EFORMAT; err says what and where. */
+int embed_model_load(const char *path, embedder **out, char *err, size_t errlen);
+int embed_model_load_opts(const char *path, const embed_model_opts *opts,
+                          embedder **out, char *err, size_t errlen);
+
+uint32_t embed_dim(const embedder *e);
+/* "hash" or "model".  Static strings. */
+const char *embed_kind(const embedder *e);
+/* How the vectors were obtained: "hash", "vec" (text with a "count dim"
+ * header), "glove" (text without header) or "word2vec-bin".  Static. */
+const char *embed_format(const embedder *e);
+/* Words in the vocabulary (after skipping duplicates and unreachable words);
+ * 0 for "hash". */
+uint32_t embed_vocab_size(const embedder *e);
+
+/* Embed len bytes of text (text may be NULL when len == 0) into out[dim]:
+ * L2-normalised, or all zeros when nothing usable was found.  Returns the
+ * number of word tokens that contributed (hash: every word; model: the
+ * known ones; capped at INT_MAX), so 0 means "zero vector"; or -EINVAL
+ * (e or out NULL, or text NULL with len > 0).  A sum that cancels exactly
+ * also gives the zero vector (possible with tiny dims) with a positive
+ * return.  Never allocates. */
+int embed_text(const embedder *e, const void *text, size_t len, float *out);
+
+/* Model only: look word up (ASCII case-insensitively).  If known, copy its
+ * vector as stored in the file (not normalised) to out[dim] (out may be
+ * NULL) and its SIF weight to *weight (may be NULL; 1 with plain_mean) and
+ * return 1; return 0 if unknown; -EINVAL for a hash embedder or NULL e. */
+int embed_lookup(const embedder *e, const void *word, size_t len, float *out, float *weight);
+
+void embed_free(embedder *e);            /* NULL ok */
+
+/* Bytes held by the embedder (struct, vocabulary, vectors, table). */
+size_t embed_memory(const embedder *e);
+
+/* A static description of an error code from this module (or strerror's
+ * text for -errno codes). */
+const char *embed_strerror(int err);
+
+#endif
