@@ -15,8 +15,36 @@
  * entries go through a bounded max-heap of k ordered by (distance, id), held
  * in the caller's output array, so a search allocates nothing.
  *
+ * Snapshots.  flat_save writes three sections; flat_load uses the vector
+ * section in place (borrowed) and copies the rest.  A loaded index holds
+ * only the hwm slots the image has (pcap, the slots present, is hwm, below
+ * the capacity cap; so loading allocates nothing a damaged capacity could
+ * inflate): the first insert needing slot hwm moves to arrays of the same
+ * capacity and releases the borrowed range, so growth goes on as without
+ * the snapshot.
+ * Integers are little-endian; the vector section is the in-memory array
+ * (little-endian targets only, asserted below).
+ *
+ *   0x0120 FLAT_IMG_META, packed, 32 bytes
+ *     offset  size  field
+ *          0     4  version, 1
+ *          4     4  dim
+ *          8     4  metric (0 l2, 1 cosine, 2 dot)
+ *         12     4  cap: slots allocated (growth continues from here)
+ *         16     4  hwm: slots ever used; the other sections hold hwm
+ *         20     4  count: live slots
+ *         24     4  free_head (0xFFFFFFFF: none)
+ *         28     4  reserved, 0
+ *
+ *   0x0121 FLAT_IMG_VECS, page-aligned: hwm * dim float32, id-major.  A
+ *     free slot is zero but for its first word: the next free id (uint32,
+ *     0xFFFFFFFF ends the list).  Borrowed on load.
+ *
+ *   0x0122 FLAT_IMG_LIVE, packed: hwm bytes, 1 live, 0 free.  Copied.
+ *
  * Threads.  flat_search only reads; any number may run while no mutation
- * does.  Mutations are exclusive (the server's rwlock). */
+ * does.  Mutations are exclusive (the server's rwlock).  flat_save only
+ * reads. */
 #include "engram/flat.h"
 
 #include <errno.h>
@@ -24,9 +52,14 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "engram/le.h"
+
 #define FLAT_NONE   UINT32_MAX
 #define FLAT_ID_MAX (UINT32_MAX - 2)
 #define FLAT_BLOCK  256     /* distances per kernel call: 1 KiB of stack */
+
+_Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__,
+               "flat snapshots store the vector array as little-endian words");
 
 struct flat {
     vindex_allocator al;
@@ -40,6 +73,11 @@ struct flat {
     void *vecs_raw;
     size_t vecs_bytes;
     uint8_t *live;
+    uint32_t pcap;          /* slots present in vecs/live: cap, or hwm after a load */
+    void *bvec;             /* vecs borrowed from a snapshot (NULL: none) */
+    size_t bvec_len;
+    img_release_fn *release;/* gives bvec back; set once a load succeeded */
+    void *release_ud;
 };
 
 static inline int pair_lt(vindex_pair a, vindex_pair b)
@@ -66,11 +104,17 @@ static float *flat_vec(const flat *f, uint32_t id)
     return f->vecs + (size_t)id * f->dim;
 }
 
-flat *flat_new(const flat_params *p, int *err)
+static int flat_params_ok(const flat_params *p)
+{
+    return p->dim >= 1 && p->dim <= VINDEX_DIM_MAX &&
+           (p->metric == DIST_L2 || p->metric == DIST_COSINE || p->metric == DIST_DOT);
+}
+
+/* An index with no slots. */
+static flat *flat_create(const flat_params *p, int *err)
 {
     const vindex_allocator *al = p->alloc ? p->alloc : &vindex_default_allocator;
-    if (p->dim < 1 || p->dim > VINDEX_DIM_MAX ||
-        (p->metric != DIST_L2 && p->metric != DIST_COSINE && p->metric != DIST_DOT)) {
+    if (!flat_params_ok(p)) {
         if (err) *err = -EINVAL;
         return NULL;
     }
@@ -88,7 +132,13 @@ flat *flat_new(const flat_params *p, int *err)
     f->sgn = p->metric == DIST_L2 ? 1.0f : -1.0f;
     f->dim = p->dim;
     f->free_head = FLAT_NONE;
-    if (p->initial_capacity && flat_reserve(f, p->initial_capacity)) {
+    return f;
+}
+
+flat *flat_new(const flat_params *p, int *err)
+{
+    flat *f = flat_create(p, err);
+    if (f && p->initial_capacity && flat_reserve(f, p->initial_capacity)) {
         flat_free(f);
         if (err) *err = -ENOMEM;
         return NULL;
@@ -96,11 +146,25 @@ flat *flat_new(const flat_params *p, int *err)
     return f;
 }
 
+int flat_borrows(const flat *f, const void *p) { return p && p == f->bvec; }
+
+/* Free the vector array, or release it if borrowed. */
+static void flat_drop_vecs(flat *f)
+{
+    flat_dealloc(f, f->vecs_raw, f->vecs_bytes);
+    if (f->bvec && f->release) f->release(f->release_ud, f->bvec, f->bvec_len);
+    f->vecs_raw = NULL;
+    f->vecs_bytes = 0;
+    f->vecs = NULL;
+    f->bvec = NULL;
+    f->bvec_len = 0;
+}
+
 void flat_free(flat *f)
 {
     if (!f) return;
-    flat_dealloc(f, f->vecs_raw, f->vecs_bytes);
-    flat_dealloc(f, f->live, f->cap);
+    flat_drop_vecs(f);
+    flat_dealloc(f, f->live, f->pcap);
     f->al.free(f->al.ud, f, sizeof *f);
 }
 
@@ -119,21 +183,22 @@ static int flat_grow(flat *f, uint32_t ncap)
         memcpy(vecs, f->vecs, (size_t)f->hwm * f->dim * sizeof(float));
         memcpy(live, f->live, f->hwm);
     }
-    flat_dealloc(f, f->vecs_raw, f->vecs_bytes);
-    flat_dealloc(f, f->live, f->cap);
+    flat_drop_vecs(f);
+    flat_dealloc(f, f->live, f->pcap);
     f->vecs_raw = vraw;
     f->vecs_bytes = vb;
     f->vecs = vecs;
     f->live = live;
-    f->cap = ncap;
+    f->cap = f->pcap = ncap;
     return 0;
 }
 
 int flat_reserve(flat *f, uint32_t n)
 {
-    if (n <= f->cap) return 0;
+    if (n <= f->pcap) return 0;     /* pcap <= cap */
     if (n > FLAT_ID_MAX) return VINDEX_EFULL;
-    return flat_grow(f, vindex_grow_capacity(f->cap, n, FLAT_ID_MAX));
+    /* Within capacity but past the slots a load left: same capacity. */
+    return flat_grow(f, n <= f->cap ? f->cap : vindex_grow_capacity(f->cap, n, FLAT_ID_MAX));
 }
 
 int flat_insert(flat *f, const float *vec, uint32_t *id_out)
@@ -179,7 +244,7 @@ const float *flat_vector(const flat *f, uint32_t id)
 
 uint32_t flat_count(const flat *f) { return f->count; }
 uint32_t flat_capacity(const flat *f) { return f->cap; }
-size_t flat_memory(const flat *f) { return sizeof *f + f->mem; }
+size_t flat_memory(const flat *f) { return sizeof *f + f->mem + f->bvec_len; }
 const dist_kernels *flat_kernels(const flat *f) { return f->kern; }
 
 /* Bounded max-heap of the k best (dist, id) so far, in out[0..*n). */
@@ -276,4 +341,121 @@ int flat_validate(const flat *f, char *err, size_t errlen)
     if (nfree != f->hwm - live)
         return flat_fail(err, errlen, "free list holds %u of %u free slots", nfree, f->hwm - live);
     return 0;
+}
+
+/* ---- snapshots (the layout is in the header comment) --------------------- */
+
+#define FLAT_IMG_VERSION 1u
+#define FLAT_META_LEN    32u
+
+/* One whole section; the sink's first error is returned. */
+static int flat_put_section(img_sink *s, uint32_t kind, int page_align, const void *p, size_t n)
+{
+    int rc = s->begin(s, kind, page_align);
+    if (!rc && n) rc = s->write(s, p, n);
+    if (!rc) rc = s->end(s);
+    return rc;
+}
+
+int flat_save(const flat *f, img_sink *s)
+{
+    uint8_t m[FLAT_META_LEN];
+    const uint32_t w[] = { FLAT_IMG_VERSION, f->dim, (uint32_t)f->metric, f->cap, f->hwm,
+                           f->count, f->free_head, 0 };
+    for (size_t i = 0; i < sizeof w / sizeof *w; i++) le_put32(m + 4 * i, w[i]);
+    int rc = flat_put_section(s, FLAT_IMG_META, 0, m, sizeof m);
+    /* Free slots are already canonical: flat_delete zeroes them. */
+    if (!rc) rc = flat_put_section(s, FLAT_IMG_VECS, 1, f->vecs,
+                                   (size_t)f->hwm * f->dim * sizeof(float));
+    if (!rc) rc = flat_put_section(s, FLAT_IMG_LIVE, 0, f->live, f->hwm);
+    return rc;
+}
+
+static int flat_load_check(const flat_params *p, const img_source *src, uint32_t *w,
+                           char *err, size_t errlen)
+{
+    static const uint32_t kinds[] = { FLAT_IMG_META, FLAT_IMG_VECS, FLAT_IMG_LIVE };
+    if (src->n != 3) return flat_fail(err, errlen, "flat image: %zu sections, expected 3", src->n);
+    for (size_t i = 0; i < 3; i++) {
+        if (src->sec[i].kind != kinds[i])
+            return flat_fail(err, errlen, "flat image: section %zu is kind 0x%04x, expected 0x%04x",
+                             i, src->sec[i].kind, kinds[i]);
+        if (src->sec[i].len && !src->sec[i].data)
+            return flat_fail(err, errlen, "flat image: section 0x%04x has no data", kinds[i]);
+    }
+    if (src->sec[0].len != FLAT_META_LEN)
+        return flat_fail(err, errlen, "flat image: meta section is %zu bytes, expected %u",
+                         src->sec[0].len, FLAT_META_LEN);
+    for (size_t i = 0; i < 8; i++) w[i] = le_get32((const uint8_t *)src->sec[0].data + 4 * i);
+    uint32_t cap = w[3], hwm = w[4], count = w[5];
+    if (w[0] != FLAT_IMG_VERSION)
+        return flat_fail(err, errlen, "flat image: version %u, this build reads %u", w[0],
+                         FLAT_IMG_VERSION);
+    if (w[1] != p->dim)
+        return flat_fail(err, errlen, "flat image: dimension is %u, the index expects %u", w[1],
+                         p->dim);
+    if (w[2] != (uint32_t)p->metric)
+        return flat_fail(err, errlen, "flat image: metric is %u, the index expects %u", w[2],
+                         (uint32_t)p->metric);
+    if (w[7] != 0) return flat_fail(err, errlen, "flat image: reserved meta word not zero");
+    if (cap > FLAT_ID_MAX || hwm > cap || count > hwm)
+        return flat_fail(err, errlen, "flat image: capacity %u, used %u, live %u out of order",
+                         cap, hwm, count);
+    uint64_t vb = (uint64_t)hwm * p->dim * sizeof(float);
+    if (src->sec[1].len != vb)
+        return flat_fail(err, errlen, "flat image: vector section is %zu bytes, %u slots need %llu",
+                         src->sec[1].len, hwm, (unsigned long long)vb);
+    if (src->sec[2].len != hwm)
+        return flat_fail(err, errlen, "flat image: live section is %zu bytes, expected %u",
+                         src->sec[2].len, hwm);
+    return 0;
+}
+
+int flat_load(const flat_params *p, const img_source *src, flat **out, char *err, size_t errlen)
+{
+    uint32_t w[8];
+    int rc;
+    *out = NULL;
+    if (errlen) err[0] = '\0';
+    if (!p || !src || (src->n && !src->sec) || !flat_params_ok(p)) return -EINVAL;
+    if ((rc = flat_load_check(p, src, w, err, errlen)) != 0) return rc;
+    const img_section *sv = &src->sec[1];
+    uint32_t cap = w[3], hwm = w[4];
+    flat *f = flat_create(p, &rc);
+    if (!f) return rc;
+    /* f->release stays NULL until the end: a failed load releases nothing. */
+    f->cap = cap;
+    if (hwm) {
+        if (!(f->live = flat_alloc(f, hwm))) goto nomem;
+        f->pcap = hwm;
+        if (sv->page_aligned && ((uintptr_t)sv->data & 63) == 0) {
+            f->vecs = f->bvec = sv->data;
+            f->bvec_len = sv->len;
+        } else {
+            size_t vb = sv->len + 64;
+            if (!(f->vecs_raw = flat_alloc(f, vb))) goto nomem;
+            f->vecs_bytes = vb;
+            f->vecs = (float *)(((uintptr_t)f->vecs_raw + 63) & ~(uintptr_t)63);
+            memcpy(f->vecs, sv->data, sv->len);
+        }
+    }
+    if (hwm) memcpy(f->live, src->sec[2].data, hwm);
+    f->hwm = hwm;
+    f->count = w[5];
+    f->free_head = w[6];
+    for (uint32_t i = 0; i < hwm; i++)
+        if (f->live[i] > 1) {
+            rc = flat_fail(err, errlen, "flat image: live flag %u of slot %u", f->live[i], i);
+            goto fail;
+        }
+    if ((rc = flat_validate(f, err, errlen)) != 0) goto fail;
+    f->release = src->release;
+    f->release_ud = src->release_ud;
+    *out = f;
+    return 0;
+nomem:
+    rc = -ENOMEM;
+fail:
+    flat_free(f);
+    return rc;
 }

@@ -63,11 +63,79 @@
  * unvisited neighbours, prefetches vectors a few ahead of the one being
  * scored and the next candidate's links, and keeps everything in locals.
  *
+ * Snapshots.  hnsw_save writes everything the graph's future depends on
+ * (not only its present): the RNG state, the free list, the capacity (it
+ * decides when the arrays and the overflow tables grow, and so whether a
+ * hint is dropped), the overflow tables slot by slot (probe order decides
+ * the order of repairs), the sweep debt and the counters.  hnsw_load checks
+ * bounds, levels and in-degrees in a few passes over the arrays (measured,
+ * 1M x 128-d, M = 16: about 0.2 s; the whole index with its keys loads in
+ * about 0.4 s, while hnsw_validate alone takes 2.5 s, so that is left to
+ * tests and to the operator), then uses the vector and layer-0 arrays in
+ * place.  A loaded graph's arrays hold only the hwm slots the
+ * image has (pcap, the slots present, is hwm, below the capacity cap): the
+ * first insert that needs slot hwm moves them into allocated arrays of the
+ * same capacity (hnsw_grow) and releases the borrowed ranges, so growth
+ * continues as it would have without the snapshot.  Writes to a borrowed
+ * array before that land in the source's copy-on-write mapping.
+ *
+ * Snapshot sections, in order.  Integers little-endian; the array sections
+ * are the in-memory words (so this file only builds for little-endian
+ * targets, see the static assertion below).  Unused words (link slots
+ * between the links and the hints, free records past word 2, vectors of
+ * free ids) are written as zero, so a snapshot never carries stale heap
+ * bytes and a loaded graph saves byte-identical sections.
+ *
+ *   0x0110 HNSW_IMG_META, packed, 104 bytes
+ *     offset  size  field
+ *          0     4  version, 1
+ *          4     4  dim
+ *          8     4  metric (0 l2, 1 cosine, 2 dot)
+ *         12     4  M
+ *         16     4  ef_construction
+ *         20     4  ef_search
+ *         24     4  cap: slots allocated (growth continues from here)
+ *         28     4  hwm: slots ever used; the array sections hold hwm
+ *         32     4  count: live nodes
+ *         36     4  free_head (0xFFFFFFFF: none); the chain runs through
+ *                   word 2 of free layer-0 records
+ *         40     4  entry point (0xFFFFFFFF when empty)
+ *         44     4  max_level, signed (-1 when empty)
+ *         48     4  sweep_debt: mutations since the last reconnect
+ *         52     4  reserved, 0
+ *         56     8  rng: the splitmix64 level-draw state
+ *         64     8  hints_dropped
+ *         72     8  orphans_fixed
+ *         80     8  reconnected
+ *         88     8  inlink_misses
+ *         96     8  inlink_scans
+ *
+ *   0x0111 HNSW_IMG_VECS, page-aligned: hwm * dim float32, id-major
+ *     (zeros for free ids).  Borrowed on load.
+ *
+ *   0x0112 HNSW_IMG_L0, page-aligned: hwm records of s0 = 2 + 2M uint32
+ *     words, the layer-0 record described under Layout: word 0 = link
+ *     count | hint count << 8 | level << 16 (a free id: exactly 1 << 24),
+ *     word 1 = in-degree (free: 0), words 2.. = links from the front and
+ *     hints from the back (free: word 2 = next free id).  Borrowed on load.
+ *
+ *   0x0113 HNSW_IMG_UPPER, packed: for every live id of level L >= 1, in
+ *     id order, its L lists of s1 = 2 + M words (layer 1 first), each
+ *     shaped like a layer-0 list with no level bits.  Copied on load, one
+ *     allocation per node (they are freed one by one on delete).
+ *
+ *   0x0114 HNSW_IMG_HINTS, packed: for each layer 0..HNSW_MAX_LEVEL,
+ *          0     4  table size (slots): 0 if cap is 0, else exactly what
+ *                   xh_size_for gives for cap
+ *          4     4  n: entries, n * 4 <= size * 3
+ *          8  12*n  entries in ascending slot order: slot, target, source
+ *     Copied on load into tables of the same size, each entry at its slot.
+ *
  * Threads.  Any number of concurrent hnsw_search calls, each with its own
  * hnsw_search_ctx, while no insert/update/delete runs: searches never write
  * index state.  Inserts, updates, deletes and hnsw_reconnect are exclusive
  * (the server holds a rwlock); they use the write-side scratch h->w and the
- * fixed scratch arrays. */
+ * fixed scratch arrays.  hnsw_save reads only, like a search. */
 #include "engram/hnsw.h"
 
 #include <errno.h>
@@ -79,10 +147,15 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "engram/le.h"
+
 #define HNSW_FREE        (1u << 24)
 #define HNSW_LEVEL_SHIFT 16
 #define HNSW_LINKS       2          /* links start at word 2 of every list */
 #define HNSW_ID_MAX      (UINT32_MAX - 2)
+
+_Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__,
+               "hnsw snapshots store the in-memory arrays as little-endian words");
 
 /* Keep-pruned-connections (paper, Alg. 4) per use, as measured on siftsmall
  * and MNIST against hnswlib.  A new node tops its M links up from the
@@ -137,6 +210,12 @@ typedef struct hnsw_hint_map {
     uint32_t cap, n;
 } hnsw_hint_map;
 
+/* A range borrowed from a snapshot (p NULL: none). */
+typedef struct hnsw_borrow {
+    void *p;
+    size_t len;
+} hnsw_borrow;
+
 struct hnsw {
     vindex_allocator al;
     size_t mem;                 /* bytes held through al */
@@ -176,6 +255,11 @@ struct hnsw {
     uint64_t inlink_scans;      /* ... that needed the full-layer scan */
     uint32_t *rec;              /* visited ids recorded by a delete's search */
     uint32_t reccap;
+    uint32_t pcap;              /* slots present in vecs/l0/up: cap, or hwm after a load */
+    hnsw_borrow bvec, bl0;      /* vecs / l0 borrowed from a snapshot */
+    size_t borrowed;            /* their bytes */
+    img_release_fn *release;    /* gives them back; set once a load succeeded */
+    void *release_ud;
 };
 
 /* ---- small helpers ------------------------------------------------------ */
@@ -649,22 +733,26 @@ static int xh_add(hnsw *h, int layer, uint32_t target, uint32_t source)
     return 0;
 }
 
-/* Size layer's table for ncap node slots (called with the node arrays). */
-static int xh_resize(hnsw *h, int layer, uint32_t ncap)
+/* Slots of layer's table for ncap node slots.  Tables only grow and only
+ * with the node arrays (hnsw_grow, all layers or none), so a table's size
+ * is always exactly this for the current capacity: hnsw_load relies on it. */
+static uint32_t xh_size_for(const hnsw *h, int layer, uint32_t ncap)
 {
     double nodes = ncap;
     for (int l = 0; l < layer; l++) nodes /= h->M;          /* expected population */
-    uint32_t want = (uint32_t)(nodes / HNSW_XH_DIV) + 16;
+    return (uint32_t)(nodes / HNSW_XH_DIV) + 16;
+}
+
+/* Move layer's entries into e (want slots, already allocated) and free the
+ * old table. */
+static void xh_rehash(hnsw *h, int layer, uint64_t *e, uint32_t want)
+{
     hnsw_hint_map *m = &h->xh[layer], old = *m;
-    if (want <= old.cap) return 0;
-    uint64_t *e = al_alloc(&h->al, &h->mem, (size_t)want * sizeof *e);
-    if (!e) return -ENOMEM;
     memset(e, 0xFF, (size_t)want * sizeof *e);
     *m = (hnsw_hint_map){ e, want, 0 };
     for (uint32_t i = 0; i < old.cap; i++)
         if (old.e[i] != XH_EMPTY) xh_put(m, old.e[i]);
     al_free(&h->al, &h->mem, old.e, (size_t)old.cap * sizeof *old.e);
-    return 0;
 }
 
 static void xh_del_at(hnsw_hint_map *m, uint32_t i)
@@ -950,6 +1038,37 @@ static void hnsw_advise_huge(void *p, size_t n)
 #endif
 }
 
+int hnsw_borrows(const hnsw *h, const void *p)
+{
+    return p && (p == h->bvec.p || p == h->bl0.p);
+}
+
+/* Give back the vector and layer-0 arrays: free what was allocated (pcap
+ * slots), release what was borrowed from a snapshot. */
+static void hnsw_unborrow(hnsw *h, hnsw_borrow *b)
+{
+    if (!b->p) return;
+    if (h->release) h->release(h->release_ud, b->p, b->len);
+    h->borrowed -= b->len;
+    *b = (hnsw_borrow){ NULL, 0 };
+}
+
+static void hnsw_drop_arrays(hnsw *h)
+{
+    al_free(&h->al, &h->mem, h->vecs_raw, h->vecs_bytes);
+    if (!h->bl0.p) al_free(&h->al, &h->mem, h->l0, (size_t)h->pcap * h->s0 * sizeof(uint32_t));
+    hnsw_unborrow(h, &h->bvec);
+    hnsw_unborrow(h, &h->bl0);
+    h->vecs_raw = NULL;
+    h->vecs_bytes = 0;
+    h->vecs = NULL;
+    h->l0 = NULL;
+}
+
+/* Move to arrays of ncap >= cap slots (ncap == cap: out of the short ones
+ * a load leaves, see hnsw_load_arrays).
+ * Everything is allocated before anything changes, the overflow tables of
+ * all layers included, so a failure leaves the graph exactly as it was. */
 static int hnsw_grow(hnsw *h, uint32_t ncap)
 {
     size_t vb = (size_t)ncap * h->dim * sizeof(float) + 64;
@@ -958,14 +1077,24 @@ static int hnsw_grow(hnsw *h, uint32_t ncap)
     void *vraw = al_alloc(&h->al, &h->mem, vb);
     uint32_t *l0 = al_alloc(&h->al, &h->mem, lb);
     uint32_t **up = al_alloc(&h->al, &h->mem, ub);
-    int xh_failed = 0;
-    for (int l = 0; l <= HNSW_MAX_LEVEL && !xh_failed; l++) xh_failed = xh_resize(h, l, ncap);
-    if (!vraw || !l0 || !up || xh_failed || ctx_reserve(h->w, ncap, h->efc)) {
+    uint64_t *xe[HNSW_MAX_LEVEL + 1] = { NULL };
+    uint32_t xcap[HNSW_MAX_LEVEL + 1];
+    int failed = !vraw || !l0 || !up;
+    for (int l = 0; l <= HNSW_MAX_LEVEL && !failed; l++) {
+        xcap[l] = xh_size_for(h, l, ncap);
+        if (xcap[l] > h->xh[l].cap)
+            failed = !(xe[l] = al_alloc(&h->al, &h->mem, (size_t)xcap[l] * sizeof *xe[l]));
+    }
+    if (failed || ctx_reserve(h->w, ncap, h->efc)) {
         al_free(&h->al, &h->mem, vraw, vb);
         al_free(&h->al, &h->mem, l0, lb);
         al_free(&h->al, &h->mem, up, ub);
+        for (int l = 0; l <= HNSW_MAX_LEVEL; l++)
+            if (xe[l]) al_free(&h->al, &h->mem, xe[l], (size_t)xcap[l] * sizeof *xe[l]);
         return -ENOMEM;
     }
+    for (int l = 0; l <= HNSW_MAX_LEVEL; l++)
+        if (xe[l]) xh_rehash(h, l, xe[l], xcap[l]);
     float *vecs = (float *)(((uintptr_t)vraw + 63) & ~(uintptr_t)63);
     hnsw_advise_huge(vraw, vb);
     hnsw_advise_huge(l0, lb);
@@ -975,23 +1104,23 @@ static int hnsw_grow(hnsw *h, uint32_t ncap)
         memcpy(up, h->up, (size_t)h->hwm * sizeof *up);
     }
     memset(up + h->hwm, 0, (size_t)(ncap - h->hwm) * sizeof *up);
-    al_free(&h->al, &h->mem, h->vecs_raw, h->vecs_bytes);
-    al_free(&h->al, &h->mem, h->l0, (size_t)h->cap * h->s0 * sizeof(uint32_t));
-    al_free(&h->al, &h->mem, h->up, (size_t)h->cap * sizeof *up);
+    hnsw_drop_arrays(h);
+    al_free(&h->al, &h->mem, h->up, (size_t)h->pcap * sizeof *up);
     h->vecs_raw = vraw;
     h->vecs_bytes = vb;
     h->vecs = vecs;
     h->l0 = l0;
     h->up = up;
-    h->cap = ncap;
+    h->cap = h->pcap = ncap;
     return 0;
 }
 
 int hnsw_reserve(hnsw *h, uint32_t n)
 {
-    if (n <= h->cap) return 0;
+    if (n <= h->pcap) return 0;     /* pcap <= cap */
     if (n > HNSW_ID_MAX) return VINDEX_EFULL;
-    return hnsw_grow(h, vindex_grow_capacity(h->cap, n, HNSW_ID_MAX));
+    /* Within capacity but past the slots a load left: same capacity. */
+    return hnsw_grow(h, n <= h->cap ? h->cap : vindex_grow_capacity(h->cap, n, HNSW_ID_MAX));
 }
 
 static size_t hnsw_upper_bytes(const hnsw *h, int level)
@@ -1291,7 +1420,8 @@ static int hnsw_alloc_scratch(hnsw *h)
     return h->rec ? 0 : -ENOMEM;
 }
 
-hnsw *hnsw_new(const hnsw_params *p, int *err)
+/* A graph with no slots: everything but the node arrays. */
+static hnsw *hnsw_create(const hnsw_params *p, int *err)
 {
     int e = -EINVAL;
     const vindex_allocator *al = p->alloc ? p->alloc : &vindex_default_allocator;
@@ -1318,8 +1448,7 @@ hnsw *hnsw_new(const hnsw_params *p, int *err)
     h->free_head = h->entry = h->dying = HNSW_NONE;
     h->max_level = -1;
     if (!(h->w = hnsw_search_ctx_new(al)) || hnsw_alloc_scratch(h) ||
-        ctx_reserve(h->w, 0, h->efc) ||
-        (p->initial_capacity && hnsw_reserve(h, p->initial_capacity)))
+        ctx_reserve(h->w, 0, h->efc))
         goto fail;
     return h;
 fail:
@@ -1328,14 +1457,24 @@ fail:
     return NULL;
 }
 
+hnsw *hnsw_new(const hnsw_params *p, int *err)
+{
+    hnsw *h = hnsw_create(p, err);
+    if (h && p->initial_capacity && hnsw_reserve(h, p->initial_capacity)) {
+        hnsw_free(h);
+        if (err) *err = -ENOMEM;
+        return NULL;
+    }
+    return h;
+}
+
 void hnsw_free(hnsw *h)
 {
     if (!h) return;
-    for (uint32_t id = 0; id < h->hwm; id++)
+    for (uint32_t id = 0; h->up && id < h->hwm; id++)
         if (h->up[id]) al_free(&h->al, &h->mem, h->up[id], hnsw_upper_bytes(h, hnsw_level(h, id)));
-    al_free(&h->al, &h->mem, h->vecs_raw, h->vecs_bytes);
-    al_free(&h->al, &h->mem, h->l0, (size_t)h->cap * h->s0 * sizeof(uint32_t));
-    al_free(&h->al, &h->mem, h->up, (size_t)h->cap * sizeof *h->up);
+    hnsw_drop_arrays(h);
+    al_free(&h->al, &h->mem, h->up, (size_t)h->pcap * sizeof *h->up);
     al_free(&h->al, &h->mem, h->scratch, h->scratch_bytes);
     al_free(&h->al, &h->mem, h->rec, (size_t)h->reccap * sizeof *h->rec);
     for (int l = 0; l <= HNSW_MAX_LEVEL; l++)
@@ -1364,7 +1503,7 @@ const dist_kernels *hnsw_kernels(const hnsw *h) { return h->kern; }
 
 size_t hnsw_memory(const hnsw *h)
 {
-    return sizeof *h + h->mem + sizeof *h->w + h->w->mem;
+    return sizeof *h + h->mem + sizeof *h->w + h->w->mem + h->borrowed;
 }
 
 void hnsw_stats_get(const hnsw *h, hnsw_stats *s)
@@ -1568,4 +1707,531 @@ uint64_t hnsw_digest(const hnsw *h)
         }
     }
     return d;
+}
+
+/* ---- snapshots (the layout is in the header comment) --------------------- */
+
+#define HNSW_IMG_VERSION 1u
+#define HNSW_META_LEN    104u
+
+/* Writes into the section being written, gathered into sink calls of
+ * sizeof b bytes; the sink's first error sticks and later writes are
+ * dropped. */
+typedef struct hnsw_out {
+    img_sink *s;
+    int rc;
+    size_t n;
+    uint8_t b[16384];
+} hnsw_out;
+
+static void out_flush(hnsw_out *o)
+{
+    if (!o->rc && o->n) o->rc = o->s->write(o->s, o->b, o->n);
+    o->n = 0;
+}
+
+static void out_put(hnsw_out *o, const void *p, size_t n)
+{
+    if (n >= sizeof o->b) {     /* long runs of vectors go straight through */
+        out_flush(o);
+        if (!o->rc) o->rc = o->s->write(o->s, p, n);
+        return;
+    }
+    if (o->n + n > sizeof o->b) out_flush(o);
+    memcpy(o->b + o->n, p, n);
+    o->n += n;
+}
+
+static void out_zero(hnsw_out *o, size_t n)
+{
+    while (n) {
+        if (o->n == sizeof o->b) out_flush(o);
+        size_t k = sizeof o->b - o->n < n ? sizeof o->b - o->n : n;
+        memset(o->b + o->n, 0, k);
+        o->n += k;
+        n -= k;
+    }
+}
+
+static void out_begin(hnsw_out *o, uint32_t kind, int page_align)
+{
+    o->n = 0;
+    if (!o->rc) o->rc = o->s->begin(o->s, kind, page_align);
+}
+
+static void out_end(hnsw_out *o)
+{
+    out_flush(o);
+    if (!o->rc) o->rc = o->s->end(o->s);
+}
+
+/* A list of max link slots as saved: header, links, zeros, hints. */
+static void list_canon(const uint32_t *l, uint32_t max, uint32_t *out)
+{
+    uint32_t n = list_count(l), nh = list_nhint(l);
+    out[0] = l[0];
+    out[1] = l[1];
+    memcpy(out + HNSW_LINKS, l + HNSW_LINKS, (size_t)n * sizeof *out);
+    memset(out + HNSW_LINKS + n, 0, (size_t)(max - n - nh) * sizeof *out);
+    memcpy(out + HNSW_LINKS + max - nh, l + HNSW_LINKS + max - nh, (size_t)nh * sizeof *out);
+}
+
+static void hnsw_save_meta(const hnsw *h, hnsw_out *o)
+{
+    uint8_t m[HNSW_META_LEN];
+    const uint32_t w[] = { HNSW_IMG_VERSION, h->dim, (uint32_t)h->metric, h->M, h->efc, h->efs,
+                           h->cap, h->hwm, h->count, h->free_head, h->entry,
+                           (uint32_t)h->max_level, h->sweep_debt, 0 };
+    const uint64_t d[] = { h->rng, h->hints_dropped, h->orphans_fixed, h->reconnected,
+                           h->inlink_misses, h->inlink_scans };
+    for (size_t i = 0; i < sizeof w / sizeof *w; i++) le_put32(m + 4 * i, w[i]);
+    for (size_t i = 0; i < sizeof d / sizeof *d; i++) le_put64(m + 56 + 8 * i, d[i]);
+    out_begin(o, HNSW_IMG_META, 0);
+    out_put(o, m, sizeof m);
+    out_end(o);
+}
+
+static void hnsw_save_arrays(const hnsw *h, hnsw_out *o)
+{
+    const size_t vb = (size_t)h->dim * sizeof(float);
+    out_begin(o, HNSW_IMG_VECS, 1);
+    for (uint32_t x = 0, y; x < h->hwm && !o->rc; x = y) {
+        for (y = x; y < h->hwm && hnsw_is_live(h, y); y++) {}
+        if (y > x) {
+            out_put(o, hnsw_vec(h, x), (size_t)(y - x) * vb);
+        } else {
+            out_zero(o, vb);
+            y++;
+        }
+    }
+    out_end(o);
+
+    uint32_t rec[HNSW_LINKS + 2 * VINDEX_M_MAX];
+    out_begin(o, HNSW_IMG_L0, 1);
+    for (uint32_t x = 0; x < h->hwm && !o->rc; x++) {
+        const uint32_t *r = hnsw_l0(h, x);
+        if (r[0] & HNSW_FREE) {
+            memset(rec, 0, (size_t)h->s0 * sizeof *rec);
+            rec[0] = HNSW_FREE;
+            rec[HNSW_LINKS] = r[HNSW_LINKS];
+        } else {
+            list_canon(r, h->M0, rec);
+        }
+        out_put(o, rec, (size_t)h->s0 * sizeof *rec);
+    }
+    out_end(o);
+
+    out_begin(o, HNSW_IMG_UPPER, 0);
+    for (uint32_t x = 0; x < h->hwm && !o->rc; x++) {
+        if (!hnsw_is_live(h, x)) continue;
+        for (int l = 1; l <= hnsw_level(h, x); l++) {
+            list_canon(hnsw_list(h, x, l), h->M, rec);
+            out_put(o, rec, (size_t)h->s1 * sizeof *rec);
+        }
+    }
+    out_end(o);
+}
+
+static void hnsw_save_hints(const hnsw *h, hnsw_out *o)
+{
+    out_begin(o, HNSW_IMG_HINTS, 0);
+    for (int l = 0; l <= HNSW_MAX_LEVEL; l++) {
+        const hnsw_hint_map *m = &h->xh[l];
+        uint8_t b[12];
+        le_put32(b, m->cap);
+        le_put32(b + 4, m->n);
+        out_put(o, b, 8);
+        for (uint32_t i = 0; i < m->cap; i++) {
+            if (m->e[i] == XH_EMPTY) continue;
+            le_put32(b, i);
+            le_put32(b + 4, (uint32_t)(m->e[i] >> 32));
+            le_put32(b + 8, (uint32_t)m->e[i]);
+            out_put(o, b, 12);
+        }
+    }
+    out_end(o);
+}
+
+int hnsw_save(const hnsw *h, img_sink *s)
+{
+    hnsw_out o;
+    o.s = s;
+    o.rc = 0;
+    o.n = 0;
+    hnsw_save_meta(h, &o);
+    hnsw_save_arrays(h, &o);
+    hnsw_save_hints(h, &o);
+    return o.rc;
+}
+
+/* The meta section, decoded. */
+typedef struct hnsw_img_meta {
+    uint32_t version, dim, metric, M, efc, efs, cap, hwm, count, free_head, entry;
+    uint32_t max_level, sweep_debt, reserved;
+    uint64_t rng, hints_dropped, orphans_fixed, reconnected, inlink_misses, inlink_scans;
+} hnsw_img_meta;
+
+static int hnsw_load_meta(const hnsw_params *p, const img_source *src, hnsw_img_meta *m,
+                          char *err, size_t errlen)
+{
+    static const uint32_t kinds[] = { HNSW_IMG_META, HNSW_IMG_VECS, HNSW_IMG_L0,
+                                      HNSW_IMG_UPPER, HNSW_IMG_HINTS };
+    if (src->n != 5) return hnsw_fail(err, errlen, "hnsw image: %zu sections, expected 5", src->n);
+    for (size_t i = 0; i < 5; i++) {
+        if (src->sec[i].kind != kinds[i])
+            return hnsw_fail(err, errlen, "hnsw image: section %zu is kind 0x%04x, expected 0x%04x",
+                             i, src->sec[i].kind, kinds[i]);
+        if (src->sec[i].len && !src->sec[i].data)
+            return hnsw_fail(err, errlen, "hnsw image: section 0x%04x has no data", kinds[i]);
+    }
+    const img_section *s = &src->sec[0];
+    if (s->len != HNSW_META_LEN)
+        return hnsw_fail(err, errlen, "hnsw image: meta section is %zu bytes, expected %u", s->len,
+                         HNSW_META_LEN);
+    const uint8_t *b = s->data;
+    *m = (hnsw_img_meta){
+        .version = le_get32(b), .dim = le_get32(b + 4), .metric = le_get32(b + 8), .M = le_get32(b + 12),
+        .efc = le_get32(b + 16), .efs = le_get32(b + 20), .cap = le_get32(b + 24), .hwm = le_get32(b + 28),
+        .count = le_get32(b + 32), .free_head = le_get32(b + 36), .entry = le_get32(b + 40),
+        .max_level = le_get32(b + 44), .sweep_debt = le_get32(b + 48), .reserved = le_get32(b + 52),
+        .rng = le_get64(b + 56), .hints_dropped = le_get64(b + 64), .orphans_fixed = le_get64(b + 72),
+        .reconnected = le_get64(b + 80), .inlink_misses = le_get64(b + 88),
+        .inlink_scans = le_get64(b + 96),
+    };
+    if (m->version != HNSW_IMG_VERSION)
+        return hnsw_fail(err, errlen, "hnsw image: version %u, this build reads %u", m->version,
+                         HNSW_IMG_VERSION);
+    const struct { const char *what; uint32_t img, want; } f[] = {
+        { "dimension", m->dim, p->dim }, { "metric", m->metric, (uint32_t)p->metric },
+        { "M", m->M, p->M }, { "ef_construction", m->efc, p->ef_construction },
+        { "ef_search", m->efs, p->ef_search },
+    };
+    for (size_t i = 0; i < sizeof f / sizeof *f; i++)
+        if (f[i].img != f[i].want)
+            return hnsw_fail(err, errlen, "hnsw image: %s is %u, the index expects %u", f[i].what,
+                             f[i].img, f[i].want);
+    if (m->reserved != 0) return hnsw_fail(err, errlen, "hnsw image: reserved meta word not zero");
+    if (m->cap > HNSW_ID_MAX || m->hwm > m->cap || m->count > m->hwm)
+        return hnsw_fail(err, errlen, "hnsw image: capacity %u, used %u, live %u out of order",
+                         m->cap, m->hwm, m->count);
+    if ((int32_t)m->max_level < -1 || (int32_t)m->max_level > HNSW_MAX_LEVEL)
+        return hnsw_fail(err, errlen, "hnsw image: max level %d", (int)(int32_t)m->max_level);
+    uint64_t vb = (uint64_t)m->hwm * p->dim * sizeof(float);
+    uint64_t lb = (uint64_t)m->hwm * (HNSW_LINKS + 2 * p->M) * sizeof(uint32_t);
+    if (src->sec[1].len != vb)
+        return hnsw_fail(err, errlen, "hnsw image: vector section is %zu bytes, %u slots need %llu",
+                         src->sec[1].len, m->hwm, (unsigned long long)vb);
+    if (src->sec[2].len != lb)
+        return hnsw_fail(err, errlen, "hnsw image: layer-0 section is %zu bytes, %u slots need %llu",
+                         src->sec[2].len, m->hwm, (unsigned long long)lb);
+    return 0;
+}
+
+/* The overflow tables are the one thing sized by capacity rather than by
+ * the image's data: before anything is allocated, each table's size must be
+ * what the capacity gives, so a damaged capacity (or size) cannot ask for
+ * an absurd amount of memory.  The entries are read by hnsw_load_hints. */
+static int hnsw_check_hint_sizes(const hnsw *h, const img_section *s, uint32_t cap, char *err,
+                                 size_t errlen)
+{
+    const uint8_t *b = s->data;
+    size_t at = 0;
+    for (int l = 0; l <= HNSW_MAX_LEVEL; l++) {
+        if (s->len - at < 8)
+            return hnsw_fail(err, errlen, "hnsw image: hint section ends at layer %d", l);
+        uint32_t size = le_get32(b + at), n = le_get32(b + at + 4);
+        uint32_t want = cap ? xh_size_for(h, l, cap) : 0;
+        if (size != want)
+            return hnsw_fail(err, errlen, "hnsw image: layer %d overflow table has %u slots, "
+                             "capacity %u gives %u", l, size, cap, want);
+        if ((uint64_t)n * 4 > (uint64_t)size * 3 || (s->len - at - 8) / 12 < n)
+            return hnsw_fail(err, errlen, "hnsw image: layer %d overflow table: %u entries do "
+                             "not fit (%u slots, %zu bytes left)", l, n, size, s->len - at - 8);
+        at += 8 + (size_t)n * 12;
+    }
+    if (at != s->len)
+        return hnsw_fail(err, errlen, "hnsw image: hint section has %zu bytes past the tables",
+                         s->len - at);
+    return 0;
+}
+
+/* A section the graph may keep pointers into: page-aligned in the file,
+ * so (image.h) 64-byte aligned in memory. */
+static int img_borrowable(const img_section *s)
+{
+    return s->page_aligned && s->len && ((uintptr_t)s->data & 63) == 0;
+}
+
+/* Scalars and the node arrays: borrowed when allowed, else copied.  The
+ * arrays get only the hwm slots the image holds (pcap = hwm), whatever the
+ * capacity says: loading never allocates more than the image's own size
+ * (the overflow tables aside, whose size is cross-checked), and the first
+ * insert needing slot hwm moves everything to arrays of cap slots, as the
+ * original would have had. */
+static int hnsw_load_arrays(hnsw *h, const hnsw_img_meta *m, const img_source *src)
+{
+    const img_section *sv = &src->sec[1], *sl = &src->sec[2];
+    const uint32_t n = m->hwm;
+    h->cap = m->cap;
+    h->count = m->count;
+    h->free_head = m->free_head;
+    h->entry = m->entry;
+    h->max_level = (int32_t)m->max_level;
+    h->sweep_debt = m->sweep_debt;
+    h->rng = m->rng;
+    h->hints_dropped = m->hints_dropped;
+    h->orphans_fixed = m->orphans_fixed;
+    h->reconnected = m->reconnected;
+    h->inlink_misses = m->inlink_misses;
+    h->inlink_scans = m->inlink_scans;
+    if (n == 0) return 0;
+    if (!(h->up = al_alloc(&h->al, &h->mem, (size_t)n * sizeof *h->up))) return -ENOMEM;
+    memset(h->up, 0, (size_t)n * sizeof *h->up);
+    h->pcap = n;    /* from here on hnsw_free frees n slots */
+    if (img_borrowable(sv)) {
+        h->vecs = sv->data;
+        h->bvec = (hnsw_borrow){ sv->data, sv->len };
+        h->borrowed += sv->len;
+    } else {
+        size_t vb = sv->len + 64;
+        if (!(h->vecs_raw = al_alloc(&h->al, &h->mem, vb))) return -ENOMEM;
+        h->vecs_bytes = vb;
+        h->vecs = (float *)(((uintptr_t)h->vecs_raw + 63) & ~(uintptr_t)63);
+        hnsw_advise_huge(h->vecs_raw, vb);
+        memcpy(h->vecs, sv->data, sv->len);
+    }
+    if (img_borrowable(sl)) {
+        h->l0 = sl->data;
+        h->bl0 = (hnsw_borrow){ sl->data, sl->len };
+        h->borrowed += sl->len;
+    } else {
+        if (!(h->l0 = al_alloc(&h->al, &h->mem, sl->len))) return -ENOMEM;
+        hnsw_advise_huge(h->l0, sl->len);
+        memcpy(h->l0, sl->data, sl->len);
+    }
+    h->hwm = n;
+    return ctx_reserve(h->w, n, h->efc);
+}
+
+/* Scratch for the structural checks: lv[x] = level + 1 of a live node, 0
+ * for a free slot, and in-link counters.  Compact side arrays because the
+ * checks follow every link: reading the targets' layer-0 headers instead
+ * would be one cache miss per link (measured: 1.6 s per million nodes). */
+typedef struct hnsw_chk {
+    uint8_t *lv;
+    uint32_t *deg;
+    uint32_t *ups;              /* live nodes above layer 0 */
+    uint32_t nup;
+} hnsw_chk;
+
+/* Bounds of one list of node x on layer l (max slots): counts fit, links
+ * name other live nodes present on layer l (counted into deg), hints name
+ * slots. */
+static int hnsw_check_list(const hnsw *h, const hnsw_chk *c, uint32_t x, int l,
+                           const uint32_t *lx, char *err, size_t errlen)
+{
+    uint32_t max = hnsw_maxdeg(h, l), n = list_count(lx), nh = list_nhint(lx);
+    if (l > 0 && lx[0] >> 16)
+        return hnsw_fail(err, errlen, "hnsw image: node %u: layer %d list header %#x", x, l, lx[0]);
+    if (n + nh > max)
+        return hnsw_fail(err, errlen, "hnsw image: node %u: %u links and %u hints on layer %d, "
+                         "room for %u", x, n, nh, l, max);
+    for (uint32_t i = 0; i < n; i++) {
+        uint32_t y = lx[HNSW_LINKS + i];
+        if (y >= h->hwm || y == x || c->lv[y] <= l)
+            return hnsw_fail(err, errlen, "hnsw image: node %u links to %u on layer %d (itself, "
+                             "out of range, free or not on the layer)", x, y, l);
+        c->deg[y]++;
+    }
+    const uint32_t *hs = lx + HNSW_LINKS + max - nh;
+    for (uint32_t i = 0; i < nh; i++)
+        if (hs[i] >= h->hwm)
+            return hnsw_fail(err, errlen, "hnsw image: node %u: hint %u out of range on layer %d",
+                             x, hs[i], l);
+    return 0;
+}
+
+/* Layer-0 records, in two passes: headers first (into lv), then the lists,
+ * counting in-links; then the recorded in-degrees against the counts.
+ * Exact in-degrees are what keep a later delete's in-link search finite and
+ * its counters from underflowing. */
+static int hnsw_load_l0(const hnsw *h, hnsw_chk *c, char *err, size_t errlen)
+{
+    for (uint32_t x = 0; x < h->hwm; x++) {
+        const uint32_t *r = hnsw_l0(h, x);
+        if (r[0] & HNSW_FREE) {
+            if (r[0] != HNSW_FREE || r[1] != 0)
+                return hnsw_fail(err, errlen, "hnsw image: free slot %u has header %#x %#x", x,
+                                 r[0], r[1]);
+            c->lv[x] = 0;
+            continue;
+        }
+        uint32_t level = r[0] >> HNSW_LEVEL_SHIFT;
+        if (level > HNSW_MAX_LEVEL)
+            return hnsw_fail(err, errlen, "hnsw image: node %u: level field %u above %d", x,
+                             level, HNSW_MAX_LEVEL);
+        c->lv[x] = (uint8_t)(level + 1);
+        if (level > 0) c->ups[c->nup++] = x;
+    }
+    memset(c->deg, 0, (size_t)h->hwm * sizeof *c->deg);
+    for (uint32_t x = 0; x < h->hwm; x++) {
+        if (!c->lv[x]) continue;
+        int rc = hnsw_check_list(h, c, x, 0, hnsw_l0(h, x), err, errlen);
+        if (rc) return rc;
+    }
+    for (uint32_t x = 0; x < h->hwm; x++)
+        if (c->lv[x] && c->deg[x] != hnsw_l0(h, x)[1])
+            return hnsw_fail(err, errlen, "hnsw image: node %u: in-degree %u recorded, %u links "
+                             "on layer 0", x, hnsw_l0(h, x)[1], c->deg[x]);
+    return 0;
+}
+
+/* One block per node above layer 0, copied from the packed section. */
+static int hnsw_load_upper(hnsw *h, const hnsw_chk *c, const img_section *s, char *err,
+                           size_t errlen)
+{
+    size_t at = 0;
+    for (uint32_t i = 0; i < c->nup; i++) {
+        uint32_t x = c->ups[i];
+        int level = hnsw_level(h, x);
+        size_t nb = hnsw_upper_bytes(h, level);
+        if (s->len - at < nb)
+            return hnsw_fail(err, errlen, "hnsw image: upper-list section ends at node %u (%zu "
+                             "bytes)", x, s->len);
+        if (!(h->up[x] = al_alloc(&h->al, &h->mem, nb))) return -ENOMEM;
+        memcpy(h->up[x], (const uint8_t *)s->data + at, nb);
+        at += nb;
+    }
+    if (at != s->len)
+        return hnsw_fail(err, errlen, "hnsw image: upper-list section is %zu bytes, the levels "
+                         "need %zu", s->len, at);
+    return 0;
+}
+
+/* The upper lists, layer by layer: bounds, then in-degrees.  A link on
+ * layer l targets a node on it, itself in ups: clearing the counters of
+ * ups clears all. */
+static int hnsw_check_upper(const hnsw *h, hnsw_chk *c, char *err, size_t errlen)
+{
+    for (uint32_t i = 0; i < c->nup; i++) c->deg[c->ups[i]] = 0;
+    for (int l = 1; l <= HNSW_MAX_LEVEL; l++) {
+        for (uint32_t i = 0; i < c->nup; i++) {
+            uint32_t x = c->ups[i];
+            if (c->lv[x] <= l) continue;
+            int rc = hnsw_check_list(h, c, x, l, hnsw_list(h, x, l), err, errlen);
+            if (rc) return rc;
+        }
+        for (uint32_t i = 0; i < c->nup; i++) {
+            uint32_t x = c->ups[i];
+            if (c->lv[x] > l && c->deg[x] != hnsw_list(h, x, l)[1])
+                return hnsw_fail(err, errlen, "hnsw image: node %u: in-degree %u recorded, %u "
+                                 "links on layer %d", x, hnsw_list(h, x, l)[1], c->deg[x], l);
+        }
+        for (uint32_t i = 0; i < c->nup; i++) c->deg[c->ups[i]] = 0;
+    }
+    return 0;
+}
+
+/* All checks of the node arrays and upper lists, with their scratch. */
+static int hnsw_load_graph(hnsw *h, const img_section *upper, char *err, size_t errlen)
+{
+    if (h->hwm == 0) return hnsw_check_globals(h, err, errlen);
+    hnsw_chk c = { NULL, NULL, NULL, 0 };
+    size_t wb = (size_t)h->hwm * sizeof(uint32_t);
+    int rc = -ENOMEM;
+    if ((c.lv = al_alloc(&h->al, &h->mem, h->hwm)) && (c.deg = al_alloc(&h->al, &h->mem, wb)) &&
+        (c.ups = al_alloc(&h->al, &h->mem, wb)) && !(rc = hnsw_load_l0(h, &c, err, errlen)) &&
+        !(rc = hnsw_load_upper(h, &c, upper, err, errlen)) &&
+        !(rc = hnsw_check_upper(h, &c, err, errlen)))
+        rc = hnsw_check_globals(h, err, errlen);
+    al_free(&h->al, &h->mem, c.lv, h->hwm);
+    al_free(&h->al, &h->mem, c.deg, wb);
+    al_free(&h->al, &h->mem, c.ups, wb);
+    return rc;
+}
+
+/* A slot whose entry a lookup would not reach (an empty slot lies between
+ * its home and it), or -1.  One sweep, starting after an empty slot (the
+ * fill limit guarantees one): an entry is reachable when its home is among
+ * the occupied slots run up to it.  (Calling xh_find per entry instead
+ * costs the square of a hub's hint count.) */
+static int64_t xh_misplaced(const hnsw_hint_map *m)
+{
+    uint32_t start = 0, run = 0;
+    while (m->e[start] != XH_EMPTY) start++;
+    for (uint32_t k = 1; k <= m->cap; k++) {
+        uint32_t i = (uint32_t)(((uint64_t)start + k) % m->cap);
+        if (m->e[i] == XH_EMPTY) {
+            run = 0;
+            continue;
+        }
+        run++;
+        uint32_t home = xh_home(m, (uint32_t)(m->e[i] >> 32));
+        uint32_t d = i >= home ? i - home : i + m->cap - home;
+        if (d >= run) return i;
+    }
+    return -1;
+}
+
+/* The overflow tables (sizes already checked), each entry back at its
+ * slot: entries name live nodes present on the layer, and every entry is
+ * where a lookup finds it (the fill is within the load limit, so probes
+ * end).  Not checked: that the source really links one way to the target,
+ * and duplicate entries (hnsw_validate finds both). */
+static int hnsw_load_hints(hnsw *h, const img_section *s, char *err, size_t errlen)
+{
+    const uint8_t *b = s->data;
+    size_t at = 0;
+    for (int l = 0; l <= HNSW_MAX_LEVEL; l++) {
+        uint32_t cap = le_get32(b + at), n = le_get32(b + at + 4);
+        at += 8;
+        if (cap == 0) continue;
+        hnsw_hint_map *m = &h->xh[l];
+        if (!(m->e = al_alloc(&h->al, &h->mem, (size_t)cap * sizeof *m->e))) return -ENOMEM;
+        memset(m->e, 0xFF, (size_t)cap * sizeof *m->e);
+        m->cap = cap;
+        for (uint32_t i = 0, prev = 0; i < n; i++, at += 12) {
+            uint32_t slot = le_get32(b + at), t = le_get32(b + at + 4), src = le_get32(b + at + 8);
+            if (slot >= cap || (i > 0 && slot <= prev))
+                return hnsw_fail(err, errlen, "hnsw image: layer %d overflow slot %u out of range "
+                                 "or order", l, slot);
+            if (t == src || !hnsw_is_live(h, t) || !hnsw_is_live(h, src) ||
+                hnsw_level(h, t) < l || hnsw_level(h, src) < l)
+                return hnsw_fail(err, errlen, "hnsw image: layer %d overflow hint %u -> %u names "
+                                 "a bad node", l, src, t);
+            m->e[slot] = (uint64_t)t << 32 | src;
+            prev = slot;
+        }
+        m->n = n;
+        int64_t bad = xh_misplaced(m);
+        if (bad >= 0)
+            return hnsw_fail(err, errlen, "hnsw image: layer %d overflow slot %lld is not where "
+                             "its hash leads", l, (long long)bad);
+    }
+    return 0;
+}
+
+int hnsw_load(const hnsw_params *p, const img_source *src, hnsw **out, char *err, size_t errlen)
+{
+    hnsw_img_meta m = { 0 };
+    int rc;
+    *out = NULL;
+    if (errlen) err[0] = '\0';
+    if (!p || !src || (src->n && !src->sec) || !hnsw_params_ok(p)) return -EINVAL;
+    if ((rc = hnsw_load_meta(p, src, &m, err, errlen)) != 0) return rc;
+    hnsw *h = hnsw_create(p, &rc);
+    if (!h) return rc;
+    /* h->release stays NULL until the end: a failed load releases nothing. */
+    if (!(rc = hnsw_check_hint_sizes(h, &src->sec[4], m.cap, err, errlen)) &&
+        !(rc = hnsw_load_arrays(h, &m, src)) &&
+        !(rc = hnsw_load_graph(h, &src->sec[3], err, errlen)))
+        rc = hnsw_load_hints(h, &src->sec[4], err, errlen);
+    if (rc) {
+        hnsw_free(h);
+        return rc;
+    }
+    h->release = src->release;
+    h->release_ud = src->release_ud;
+    *out = h;
+    return 0;
 }

@@ -11,7 +11,8 @@
  *
  * Ids come from the engine (dense, the most recently freed reused first);
  * the per-id arrays here (keys, and norms for cosine) are sized to the
- * engine's capacity.  That is where per-entry payload bytes and the FIFO
+ * engine's capacity (after a load, to the ids the image holds, until the
+ * first add).  That is where per-entry payload bytes and the FIFO
  * insertion order will go when capacity-bounded eviction arrives: both are
  * per-id data beside keys[], and eviction is just vindex_del of the oldest.
  *
@@ -25,18 +26,57 @@
  * insert, whose own failure leaves the graph untouched; only then does it
  * link the key in.  So any error leaves the index as it was.
  *
+ * Snapshots.  vindex_save writes the sections below, then the engine's
+ * (hnsw.c, flat.c: their headers give their layouts).  vindex_load checks
+ * them, loads the engine (which borrows its big arrays in place), then
+ * rebuilds the key map: all key blocks in one allocation (the arena; a
+ * malloc per key would dominate loading a million keys), and the hash
+ * table at its saved size.  A loaded key deleted later just leaves its
+ * bytes in the arena, which is freed with its last key.  The engine gets
+ * the snapshot's release callback through vindex_relay, which stays mute
+ * until the load has succeeded: a failed load releases nothing.
+ *
+ * Integers little-endian.
+ *
+ *   0x0100 VINDEX_IMG_META, packed, 56 bytes
+ *     offset  size  field
+ *          0     4  version, 1
+ *          4     4  type (0 HNSW, 1 FLAT)
+ *          8     4  dim
+ *         12     4  metric (0 l2, 1 cosine, 2 dot)
+ *         16     4  M            (as given, even for FLAT)
+ *         20     4  ef_construction
+ *         24     4  ef_search
+ *         28     4  hseed: the key hash seed, derived from seed (checked)
+ *         32     8  seed given at creation (the engine's RNG state is its own)
+ *         40     4  count: live keys
+ *         44     4  nslots: key table size, 0 or a power of two >= 16
+ *         48     4  id_end: 1 + the highest live id (0 when empty)
+ *         52     4  reserved, 0
+ *
+ *   0x0101 VINDEX_IMG_KEYS, packed: one record per live key, ascending id:
+ *          varint  id - (previous id + 1)   (the first: its id)
+ *          varint  key length
+ *          bytes   the key
+ *     varint: unsigned LEB128, 7 bits a byte, low first, at most 5 bytes.
+ *
+ *   0x0102 VINDEX_IMG_NORMS, page-aligned, cosine only: id_end float32, the
+ *     original norm of each id (0 for free ids).  Copied (4 bytes a vector).
+ *
  * Threads.  None of its own; see vindex.h.  Const functions only read, and
  * search scratch is in the caller's vindex_search_ctx. */
 #include "engram/vindex.h"
 
 #include <errno.h>
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "engram/flat.h"
 #include "engram/hnsw.h"
+#include "engram/le.h"
 
 #define VINDEX_NONE UINT32_MAX
 #define VINDEX_SLOTS_MAX (1u << 31)
@@ -65,6 +105,9 @@ typedef struct vindex_ops {
                   uint32_t *n);
     int (*validate)(const void *e, char *err, size_t errlen);
     void (*destroy)(void *e);
+    int (*save)(const void *e, img_sink *s);
+    uint32_t (*count)(const void *e);
+    int (*borrows)(const void *e, const void *p);
 } vindex_ops;
 
 struct vindex_search_ctx {
@@ -90,7 +133,14 @@ struct vindex {
     uint32_t *slots;
     uint32_t nslots, count;
     uint32_t hseed;
+    uint64_t seed;          /* as created (saved for reference) */
     float *prep;            /* dim floats: the vector being added, prepared */
+    unsigned char *karena;  /* key blocks of a loaded index, one allocation */
+    size_t karena_bytes;
+    uint32_t karena_live;   /* keys still in it; it is freed with the last */
+    img_release_fn *release;/* the snapshot's; the engine reaches it through */
+    void *release_ud;       /* vindex_relay, once release_armed is set */
+    int release_armed;
 };
 
 /* ---- allocator ---------------------------------------------------------- */
@@ -152,6 +202,9 @@ static const dist_kernels *eh_kernels(const void *e) { return hnsw_kernels(e); }
 static int eh_max_level(const void *e) { return hnsw_max_level(e); }
 static int eh_validate(const void *e, char *err, size_t n) { return hnsw_validate(e, err, n); }
 static void eh_destroy(void *e) { hnsw_free(e); }
+static int eh_save(const void *e, img_sink *s) { return hnsw_save(e, s); }
+static uint32_t eh_count(const void *e) { return hnsw_count(e); }
+static int eh_borrows(const void *e, const void *p) { return hnsw_borrows(e, p); }
 static int eh_search(const void *e, vindex_search_ctx *c, const float *q, uint32_t k,
                      uint32_t ef, vindex_filter_fn *accept, void *ud, vindex_pair *out,
                      uint32_t *n)
@@ -161,7 +214,8 @@ static int eh_search(const void *e, vindex_search_ctx *c, const float *q, uint32
 
 static const vindex_ops vindex_hnsw_ops = {
     "hnsw", eh_reserve, eh_insert, eh_update, eh_del, eh_live, eh_vector, eh_capacity,
-    eh_memory, eh_kernels, eh_max_level, eh_search, eh_validate, eh_destroy,
+    eh_memory, eh_kernels, eh_max_level, eh_search, eh_validate, eh_destroy, eh_save, eh_count,
+    eh_borrows,
 };
 
 static int ef_reserve(void *e, uint32_t n) { return flat_reserve(e, n); }
@@ -176,6 +230,9 @@ static const dist_kernels *ef_kernels(const void *e) { return flat_kernels(e); }
 static int ef_max_level(const void *e) { (void)e; return -1; }
 static int ef_validate(const void *e, char *err, size_t n) { return flat_validate(e, err, n); }
 static void ef_destroy(void *e) { flat_free(e); }
+static int ef_save(const void *e, img_sink *s) { return flat_save(e, s); }
+static uint32_t ef_count(const void *e) { return flat_count(e); }
+static int ef_borrows(const void *e, const void *p) { return flat_borrows(e, p); }
 static int ef_search(const void *e, vindex_search_ctx *c, const float *q, uint32_t k,
                      uint32_t ef, vindex_filter_fn *accept, void *ud, vindex_pair *out,
                      uint32_t *n)
@@ -187,10 +244,33 @@ static int ef_search(const void *e, vindex_search_ctx *c, const float *q, uint32
 
 static const vindex_ops vindex_flat_ops = {
     "flat", ef_reserve, ef_insert, ef_update, ef_del, ef_live, ef_vector, ef_capacity,
-    ef_memory, ef_kernels, ef_max_level, ef_search, ef_validate, ef_destroy,
+    ef_memory, ef_kernels, ef_max_level, ef_search, ef_validate, ef_destroy, ef_save, ef_count,
+    ef_borrows,
 };
 
 /* ---- key map ------------------------------------------------------------ */
+
+static size_t vkey_size(uint32_t len) { return sizeof(vkey) + len; }
+
+static int key_in_arena(const vindex *v, const vkey *k)
+{
+    return v->karena && (uintptr_t)k - (uintptr_t)v->karena < v->karena_bytes;
+}
+
+/* Forget id's key block: free it, or if it lives in the arena of a loaded
+ * index, count it out (and free the arena with its last key). */
+static void key_drop(vindex *v, uint32_t id)
+{
+    vkey *k = v->keys[id];
+    v->keys[id] = NULL;
+    if (!key_in_arena(v, k)) {
+        vx_free(v, k, vkey_size(k->len));
+    } else if (--v->karena_live == 0) {
+        vx_free(v, v->karena, v->karena_bytes);
+        v->karena = NULL;
+        v->karena_bytes = 0;
+    }
+}
 
 /* Seeded 64-bit multiply-xorshift over 8-byte words, folded to 32 bits. */
 static uint32_t vindex_hash(const void *p, size_t n, uint32_t seed)
@@ -309,6 +389,11 @@ void vindex_params_init(vindex_params *p, vindex_type type, uint32_t dim, dist_m
     p->seed = 0x5EEDF00Dull;
 }
 
+static uint32_t vindex_hseed(uint64_t seed)
+{
+    return (uint32_t)(seed * 0x9E3779B97F4A7C15ull >> 32);
+}
+
 static int vindex_make_engine(vindex *v, const vindex_params *p)
 {
     int err = -EINVAL;
@@ -347,7 +432,8 @@ vindex *vindex_new(const vindex_params *p, int *err)
     v->M = p->M ? p->M : VINDEX_M_DEFAULT;
     v->efc = p->ef_construction ? p->ef_construction : VINDEX_EFC_DEFAULT;
     v->efs = p->ef_search ? p->ef_search : VINDEX_EFS_DEFAULT;
-    v->hseed = (uint32_t)(p->seed * 0x9E3779B97F4A7C15ull >> 32);
+    v->seed = p->seed;
+    v->hseed = vindex_hseed(p->seed);
     if ((e = vindex_make_engine(v, p)) != 0) goto fail;
     e = -ENOMEM;
     if (!(v->prep = vx_alloc(v, (size_t)v->dim * sizeof *v->prep)) ||
@@ -364,7 +450,9 @@ void vindex_free(vindex *v)
 {
     if (!v) return;
     for (uint32_t id = 0; id < v->idcap; id++)
-        if (v->keys[id]) vx_free(v, v->keys[id], sizeof(vkey) + v->keys[id]->len);
+        if (v->keys[id] && !key_in_arena(v, v->keys[id]))
+            vx_free(v, v->keys[id], vkey_size(v->keys[id]->len));
+    vx_free(v, v->karena, v->karena_bytes);
     vx_free(v, v->keys, (size_t)v->idcap * sizeof *v->keys);
     vx_free(v, v->norms, v->norms ? (size_t)v->idcap * sizeof *v->norms : 0);
     vx_free(v, v->slots, (size_t)v->nslots * sizeof *v->slots);
@@ -456,8 +544,7 @@ int vindex_del(vindex *v, const void *key, size_t klen)
     int rc = v->ops->del(v->eng, id);
     if (rc) return rc;  /* cannot happen: the map and the engine agree */
     map_remove(v, slot);
-    vx_free(v, v->keys[id], sizeof(vkey) + v->keys[id]->len);
-    v->keys[id] = NULL;
+    key_drop(v, id);
     v->count--;
     return 1;
 }
@@ -650,4 +737,425 @@ int vindex_search(const vindex *v, vindex_search_ctx *c, const vindex_query *q,
     }
     *nhits = m;
     return 0;
+}
+
+/* ---- snapshots (the layout is in the header comment) --------------------- */
+
+#define VINDEX_IMG_VERSION 1u
+#define VINDEX_META_LEN    56u
+
+/* Buffered writes into the current section; the sink's first error sticks. */
+typedef struct vx_out {
+    img_sink *s;
+    int rc;
+    size_t n;
+    uint8_t b[8192];
+} vx_out;
+
+static void out_flush(vx_out *o)
+{
+    if (!o->rc && o->n) o->rc = o->s->write(o->s, o->b, o->n);
+    o->n = 0;
+}
+
+static void out_put(vx_out *o, const void *p, size_t n)
+{
+    if (n >= sizeof o->b) {
+        out_flush(o);
+        if (!o->rc) o->rc = o->s->write(o->s, p, n);
+        return;
+    }
+    if (o->n + n > sizeof o->b) out_flush(o);
+    memcpy(o->b + o->n, p, n);
+    o->n += n;
+}
+
+static void out_varint(vx_out *o, uint32_t x)
+{
+    uint8_t b[5];
+    size_t n = 0;
+    do {
+        b[n++] = (uint8_t)((x & 0x7Fu) | (x > 0x7Fu ? 0x80u : 0u));
+        x >>= 7;
+    } while (x);
+    out_put(o, b, n);
+}
+
+static void out_begin(vx_out *o, uint32_t kind, int page_align)
+{
+    o->n = 0;
+    if (!o->rc) o->rc = o->s->begin(o->s, kind, page_align);
+}
+
+static void out_end(vx_out *o)
+{
+    out_flush(o);
+    if (!o->rc) o->rc = o->s->end(o->s);
+}
+
+int vindex_save(const vindex *v, img_sink *s)
+{
+    uint32_t id_end = v->idcap;
+    while (id_end > 0 && !v->keys[id_end - 1]) id_end--;
+    uint8_t m[VINDEX_META_LEN];
+    const uint32_t w[] = { VINDEX_IMG_VERSION, (uint32_t)v->type, v->dim, (uint32_t)v->metric,
+                           v->M, v->efc, v->efs, v->hseed };
+    for (size_t i = 0; i < sizeof w / sizeof *w; i++) le_put32(m + 4 * i, w[i]);
+    le_put32(m + 32, (uint32_t)v->seed);
+    le_put32(m + 36, (uint32_t)(v->seed >> 32));
+    le_put32(m + 40, v->count);
+    le_put32(m + 44, v->nslots);
+    le_put32(m + 48, id_end);
+    le_put32(m + 52, 0);
+
+    vx_out o = { .s = s };
+    out_begin(&o, VINDEX_IMG_META, 0);
+    out_put(&o, m, sizeof m);
+    out_end(&o);
+
+    out_begin(&o, VINDEX_IMG_KEYS, 0);
+    for (uint32_t id = 0, next = 0; id < id_end && !o.rc; id++) {
+        const vkey *k = v->keys[id];
+        if (!k) continue;
+        out_varint(&o, id - next);
+        out_varint(&o, k->len);
+        out_put(&o, k->bytes, k->len);
+        next = id + 1;
+    }
+    out_end(&o);
+
+    if (v->metric == DIST_COSINE) {
+        static const float zero = 0.0f;
+        out_begin(&o, VINDEX_IMG_NORMS, 1);
+        for (uint32_t id = 0; id < id_end && !o.rc; id++)
+            out_put(&o, v->keys[id] ? &v->norms[id] : &zero, sizeof zero);
+        out_end(&o);
+    }
+    return o.rc ? o.rc : v->ops->save(v->eng, s);
+}
+
+/* The engine's releases pass through here: mute while loading. */
+static void vindex_relay(void *ud, void *p, size_t len)
+{
+    vindex *v = ud;
+    if (v->release_armed && v->release) v->release(v->release_ud, p, len);
+}
+
+__attribute__((format(printf, 3, 4)))
+static int vindex_corrupt(char *err, size_t errlen, const char *fmt, ...)
+{
+    if (errlen) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(err, errlen, fmt, ap);
+        va_end(ap);
+    }
+    return VINDEX_ECORRUPT;
+}
+
+typedef struct vx_meta {
+    uint32_t version, type, dim, metric, M, efc, efs, hseed, seed_lo, seed_hi;
+    uint32_t count, nslots, id_end, reserved;
+} vx_meta;
+
+/* Smallest key table vindex would have made for n keys. */
+static uint64_t map_size_for(uint64_t n)
+{
+    uint64_t ns = 16;
+    while (n * 4 > ns * 3) ns *= 2;
+    return ns;
+}
+
+static int vindex_load_meta(const img_source *src, vx_meta *m, size_t *nown, char *err,
+                            size_t errlen)
+{
+    if (src->n < 1 || src->sec[0].kind != VINDEX_IMG_META || src->sec[0].len != VINDEX_META_LEN ||
+        !src->sec[0].data)
+        return vindex_corrupt(err, errlen, "vindex image: no %u-byte meta section (kind 0x%04x) "
+                              "first", VINDEX_META_LEN, VINDEX_IMG_META);
+    const uint8_t *b = src->sec[0].data;
+    *m = (vx_meta){
+        .version = le_get32(b), .type = le_get32(b + 4), .dim = le_get32(b + 8), .metric = le_get32(b + 12),
+        .M = le_get32(b + 16), .efc = le_get32(b + 20), .efs = le_get32(b + 24), .hseed = le_get32(b + 28),
+        .seed_lo = le_get32(b + 32), .seed_hi = le_get32(b + 36), .count = le_get32(b + 40),
+        .nslots = le_get32(b + 44), .id_end = le_get32(b + 48), .reserved = le_get32(b + 52),
+    };
+    if (m->version != VINDEX_IMG_VERSION)
+        return vindex_corrupt(err, errlen, "vindex image: version %u, this build reads %u",
+                              m->version, VINDEX_IMG_VERSION);
+    if (m->type > VINDEX_FLAT || m->dim < 1 || m->dim > VINDEX_DIM_MAX || m->metric > DIST_DOT ||
+        m->reserved != 0)
+        return vindex_corrupt(err, errlen, "vindex image: type %u, dimension %u, metric %u "
+                              "(reserved %u) out of range", m->type, m->dim, m->metric, m->reserved);
+    if (m->type == VINDEX_HNSW &&
+        (m->M < 2 || m->M > VINDEX_M_MAX || m->efc < 1 || m->efc > VINDEX_EF_MAX || m->efs < 1 ||
+         m->efs > VINDEX_EF_MAX))
+        return vindex_corrupt(err, errlen, "vindex image: M %u, ef_construction %u, ef_search %u "
+                              "out of range", m->M, m->efc, m->efs);
+    if (m->hseed != vindex_hseed((uint64_t)m->seed_hi << 32 | m->seed_lo))
+        return vindex_corrupt(err, errlen, "vindex image: hash seed %#x does not follow from the "
+                              "seed", m->hseed);
+    if (m->count > m->id_end ||
+        (m->nslots && ((m->nslots & (m->nslots - 1)) || m->nslots < 16 ||
+                       m->nslots > VINDEX_SLOTS_MAX)) ||
+        (uint64_t)m->count * 4 > (uint64_t)m->nslots * 3)
+        return vindex_corrupt(err, errlen, "vindex image: %u keys below id %u in a table of %u "
+                              "slots", m->count, m->id_end, m->nslots);
+    *nown = m->metric == DIST_COSINE ? 3 : 2;
+    static const uint32_t kinds[] = { VINDEX_IMG_META, VINDEX_IMG_KEYS, VINDEX_IMG_NORMS };
+    if (src->n <= *nown)
+        return vindex_corrupt(err, errlen, "vindex image: %zu sections, too few", src->n);
+    for (size_t i = 1; i < *nown; i++) {
+        if (src->sec[i].kind != kinds[i])
+            return vindex_corrupt(err, errlen, "vindex image: section %zu is kind 0x%04x, "
+                                  "expected 0x%04x", i, src->sec[i].kind, kinds[i]);
+        if (src->sec[i].len && !src->sec[i].data)
+            return vindex_corrupt(err, errlen, "vindex image: section 0x%04x has no data", kinds[i]);
+    }
+    return 0;
+}
+
+static int vindex_load_engine(vindex *v, const vx_meta *m, const img_source *src, size_t nown,
+                              const dist_kernels *kern, char *err, size_t errlen)
+{
+    img_source es = { src->sec + nown, src->n - nown, vindex_relay, v };
+    int rc;
+    if (v->type == VINDEX_HNSW) {
+        hnsw_params hp = { .dim = v->dim, .metric = v->metric, .M = v->M,
+                           .ef_construction = v->efc, .ef_search = v->efs, .seed = v->seed,
+                           .kernels = kern, .alloc = &v->al };
+        hnsw *h = NULL;
+        v->ops = &vindex_hnsw_ops;
+        rc = hnsw_load(&hp, &es, &h, err, errlen);
+        v->eng = h;
+    } else {
+        flat_params fp = { .dim = v->dim, .metric = v->metric, .kernels = kern, .alloc = &v->al };
+        flat *f = NULL;
+        v->ops = &vindex_flat_ops;
+        rc = flat_load(&fp, &es, &f, err, errlen);
+        v->eng = f;
+    }
+    if (rc) return rc;
+    uint32_t n = v->ops->count(v->eng);
+    if (n != m->count)
+        return vindex_corrupt(err, errlen, "vindex image: %u keys, but the engine holds %u vectors",
+                              m->count, n);
+    if (m->nslots > map_size_for((uint64_t)v->ops->capacity(v->eng) + 1))
+        return vindex_corrupt(err, errlen, "vindex image: key table of %u slots, more than "
+                              "capacity %u ever needs", m->nslots, v->ops->capacity(v->eng));
+    return 0;
+}
+
+/* 0, or -1 when the varint runs past end or past 32 bits. */
+static int get_varint(const uint8_t *b, size_t len, size_t *at, uint32_t *out)
+{
+    uint64_t x = 0;
+    for (int i = 0; i < 5 && *at < len; i++) {
+        uint8_t c = b[(*at)++];
+        x |= (uint64_t)(c & 0x7Fu) << (7 * i);
+        if (!(c & 0x80u)) {
+            if (x > UINT32_MAX) return -1;
+            *out = (uint32_t)x;
+            return 0;
+        }
+    }
+    return -1;
+}
+
+/* Pass 1: every record inside the section, ids ascending and live in the
+ * engine, exactly count of them ending at id_end; sizes the arena. */
+static int vindex_scan_keys(const vindex *v, const img_section *s, const vx_meta *m,
+                            size_t *arena, char *err, size_t errlen)
+{
+    const uint8_t *b = s->data;
+    size_t at = 0;
+    uint64_t next = 0;
+    uint32_t n = 0;
+    *arena = 0;
+    while (at < s->len) {
+        uint32_t gap, klen;
+        if (get_varint(b, s->len, &at, &gap) || get_varint(b, s->len, &at, &klen) ||
+            klen > s->len - at)
+            return vindex_corrupt(err, errlen, "vindex image: key record %u is cut short or "
+                                  "malformed", n);
+        uint64_t id = next + gap;
+        if (n == m->count || id >= m->id_end || !v->ops->live(v->eng, (uint32_t)id))
+            return vindex_corrupt(err, errlen, "vindex image: key record %u names id %llu: past "
+                                  "%u keys, past id_end %u or no vector there", n,
+                                  (unsigned long long)id, m->count, m->id_end);
+        at += klen;
+        *arena += (vkey_size(klen) + 3) & ~(size_t)3;
+        next = id + 1;
+        n++;
+    }
+    if (n != m->count || next != m->id_end)
+        return vindex_corrupt(err, errlen, "vindex image: %u keys ending below id %llu, meta says "
+                              "%u below %u", n, (unsigned long long)next, m->count, m->id_end);
+    return 0;
+}
+
+/* Pass 3: the hash table at its saved size.  Built in a temporary array of
+ * (hash << 32 | id) words, so a probe reads one word per slot rather than
+ * the occupant's key block (two cache misses), with the home slot of a key
+ * a few ahead prefetched; then the ids are copied out.  A key found twice
+ * is corruption. */
+#define VINDEX_MAP_AHEAD 16
+
+static uint32_t next_key(const vindex *v, uint32_t id, uint32_t end)
+{
+    while (id < end && !v->keys[id]) id++;
+    return id;
+}
+
+static int vindex_load_map(vindex *v, uint32_t id_end, char *err, size_t errlen)
+{
+    const uint64_t empty = UINT64_MAX;
+    size_t eb = (size_t)v->nslots * sizeof(uint64_t);
+    uint64_t *e = vx_alloc(v, eb);
+    if (!e) return -ENOMEM;
+    memset(e, 0xFF, eb);
+    const uint32_t mask = v->nslots - 1;
+    uint32_t lead = next_key(v, 0, id_end);
+    for (int k = 0; k < VINDEX_MAP_AHEAD && lead < id_end; k++) {
+        __builtin_prefetch(&e[v->keys[lead]->hash & mask], 1);
+        lead = next_key(v, lead + 1, id_end);
+    }
+    int rc = 0;
+    for (uint32_t id = next_key(v, 0, id_end); id < id_end && !rc; id = next_key(v, id + 1, id_end)) {
+        if (lead < id_end) {
+            __builtin_prefetch(&e[v->keys[lead]->hash & mask], 1);
+            lead = next_key(v, lead + 1, id_end);
+        }
+        const vkey *k = v->keys[id];
+        for (uint32_t i = k->hash & mask;; i = (i + 1) & mask) {
+            if (e[i] == empty) {
+                e[i] = (uint64_t)k->hash << 32 | id;
+                break;
+            }
+            const vkey *o = v->keys[(uint32_t)e[i]];
+            if ((uint32_t)(e[i] >> 32) == k->hash && o->len == k->len &&
+                (k->len == 0 || memcmp(o->bytes, k->bytes, k->len) == 0)) {
+                rc = vindex_corrupt(err, errlen, "vindex image: ids %u and %u have the same key",
+                                    (uint32_t)e[i], id);
+                break;
+            }
+        }
+    }
+    for (uint32_t i = 0; i < v->nslots; i++)
+        v->slots[i] = e[i] == empty ? VINDEX_NONE : (uint32_t)e[i];
+    vx_free(v, e, eb);
+    return rc;
+}
+
+/* Pass 2: key blocks into the arena (4-aligned, for vkey's words), then
+ * the table. */
+static int vindex_load_keys(vindex *v, const img_section *s, const vx_meta *m, char *err,
+                            size_t errlen)
+{
+    size_t bytes;
+    int rc = vindex_scan_keys(v, s, m, &bytes, err, errlen);
+    if (rc) return rc;
+    /* Per-id arrays for the ids the image has; the first add sizes them to
+     * the engine's capacity (vindex_reserve_new). */
+    if ((rc = ids_reserve(v, m->id_end)) != 0) return rc;
+    if (m->nslots) {        /* filled by vindex_load_map, or empty */
+        if (!(v->slots = vx_alloc(v, (size_t)m->nslots * sizeof *v->slots))) return -ENOMEM;
+        if (!m->count) memset(v->slots, 0xFF, (size_t)m->nslots * sizeof *v->slots);
+        v->nslots = m->nslots;
+    }
+    if (bytes && !(v->karena = vx_alloc(v, bytes))) return -ENOMEM;
+    v->karena_bytes = bytes;
+    const uint8_t *b = s->data;
+    size_t at = 0, off = 0;
+    for (uint32_t i = 0, id = 0; i < m->count; i++, id++) {
+        uint32_t gap = 0, klen = 0;
+        (void)get_varint(b, s->len, &at, &gap);
+        (void)get_varint(b, s->len, &at, &klen);
+        id += gap;
+        vkey *k = (vkey *)(v->karena + off);
+        off += (vkey_size(klen) + 3) & ~(size_t)3;
+        k->len = klen;
+        if (klen) memcpy(k->bytes, b + at, klen);
+        at += klen;
+        k->hash = vindex_hash(k->bytes, klen, v->hseed);
+        v->keys[id] = k;
+        v->karena_live++;
+    }
+    if (m->count && (rc = vindex_load_map(v, m->id_end, err, errlen)) != 0) return rc;
+    v->count = m->count;
+    return 0;
+}
+
+static int vindex_load_norms(vindex *v, const img_section *s, const vx_meta *m, char *err,
+                             size_t errlen)
+{
+    if (s->len != (size_t)m->id_end * sizeof(float))
+        return vindex_corrupt(err, errlen, "vindex image: norm section is %zu bytes, %u ids need "
+                              "%zu", s->len, m->id_end, (size_t)m->id_end * sizeof(float));
+    if (s->len) memcpy(v->norms, s->data, s->len);
+    for (uint32_t id = 0; id < m->id_end; id++)
+        if (v->keys[id] && !(isfinite(v->norms[id]) && v->norms[id] >= 0.0f))
+            return vindex_corrupt(err, errlen, "vindex image: norm of id %u is not a length", id);
+    return 0;
+}
+
+/* The source's owner counts every byte it handed out until it is released
+ * (snap.h): give back at once every section that was copied, keeping only
+ * the ranges the engine borrows (v NULL after a failed load: all of them). */
+static void vindex_release_copied(const img_source *src, const vindex *v)
+{
+    if (!src->release) return;
+    for (size_t i = 0; i < src->n; i++) {
+        const img_section *s = &src->sec[i];
+        if (s->len == 0 || (v && v->ops->borrows(v->eng, s->data))) continue;
+        src->release(src->release_ud, s->data, s->len);
+    }
+}
+
+int vindex_load(const img_source *src, const vindex_load_opts *o, vindex **out, char *err,
+                size_t errlen)
+{
+    const vindex_allocator *al = o && o->alloc ? o->alloc : &vindex_default_allocator;
+    vx_meta m = { 0 };
+    size_t nown = 0;
+    int rc;
+    *out = NULL;
+    if (errlen) err[0] = '\0';
+    if (!src || (src->n && !src->sec)) return -EINVAL;
+    if ((rc = vindex_load_meta(src, &m, &nown, err, errlen)) != 0) {
+        vindex_release_copied(src, NULL);
+        return rc;
+    }
+    vindex *v = al->alloc(al->ud, sizeof *v);
+    if (!v) {
+        vindex_release_copied(src, NULL);
+        return -ENOMEM;
+    }
+    memset(v, 0, sizeof *v);
+    v->al = *al;
+    v->type = (vindex_type)m.type;
+    v->metric = (dist_metric)m.metric;
+    v->dim = m.dim;
+    v->M = m.M;
+    v->efc = m.efc;
+    v->efs = m.efs;
+    v->seed = (uint64_t)m.seed_hi << 32 | m.seed_lo;
+    v->hseed = m.hseed;
+    v->release = src->release;
+    v->release_ud = src->release_ud;
+    if ((rc = vindex_load_engine(v, &m, src, nown, o ? o->kernels : NULL, err, errlen)) != 0)
+        goto fail;
+    rc = -ENOMEM;
+    if (!(v->prep = vx_alloc(v, (size_t)v->dim * sizeof *v->prep))) goto fail;
+    if ((rc = vindex_load_keys(v, &src->sec[1], &m, err, errlen)) != 0) goto fail;
+    if (v->metric == DIST_COSINE && (rc = vindex_load_norms(v, &src->sec[2], &m, err, errlen)) != 0)
+        goto fail;
+    v->release_armed = 1;
+    vindex_release_copied(src, v);
+    *out = v;
+    return 0;
+fail:
+    vindex_free(v);     /* unarmed: the engine's releases go nowhere */
+    vindex_release_copied(src, NULL);
+    return rc;
 }

@@ -17,6 +17,7 @@
 #include <stdint.h>
 
 #include "engram/dist.h"
+#include "engram/image.h"
 #include "engram/vindex.h"
 
 typedef struct flat flat;
@@ -46,6 +47,8 @@ int flat_is_live(const flat *f, uint32_t id);
 const float *flat_vector(const flat *f, uint32_t id); /* NULL if not live */
 uint32_t flat_count(const flat *f);
 uint32_t flat_capacity(const flat *f);
+/* Bytes held through the allocator plus the struct, plus a vector range
+ * borrowed from a snapshot (the index's data, counted as if allocated). */
 size_t flat_memory(const flat *f);
 const dist_kernels *flat_kernels(const flat *f);
 
@@ -57,5 +60,29 @@ int flat_search(const flat *f, const float *q, uint32_t k,
 
 /* Free list and live flags consistent.  0 or VINDEX_ECORRUPT. */
 int flat_validate(const flat *f, char *err, size_t errlen);
+
+/* ---- snapshots (byte layout: flat.c's header comment) ------------------- */
+
+#define FLAT_IMG_META 0x0120u   /* scalars */
+#define FLAT_IMG_VECS 0x0121u   /* page-aligned: hwm * dim floats */
+#define FLAT_IMG_LIVE 0x0122u   /* hwm live flags */
+
+/* Write the three sections above.  Read-only; allocates nothing.  0 or the
+ * first error the sink reported. */
+int flat_save(const flat *f, img_sink *s);
+
+/* Rebuild from exactly the sections flat_save wrote.  p gives allocator and
+ * kernels; its dim and metric must match the image (else VINDEX_ECORRUPT);
+ * initial_capacity is ignored.  Sizes, counts, flags and the free list are
+ * checked first: a malformed image is VINDEX_ECORRUPT with a message in
+ * err.  A non-empty page-aligned vector section is borrowed (used in place)
+ * and given back once with src->release(src->release_ud, data, len) when an
+ * insert first needs a slot past it (the vectors then move to an allocated
+ * array of the same capacity) or at flat_free; the live flags are copied.
+ * Returns 0 and *out, or -EINVAL, -ENOMEM, VINDEX_ECORRUPT; on failure
+ * *out = NULL and release is never called. */
+int flat_load(const flat_params *p, const img_source *src, flat **out, char *err, size_t errlen);
+/* 1 if p is the start of a range f still borrows from its image. */
+int flat_borrows(const flat *f, const void *p);
 
 #endif

@@ -10,6 +10,12 @@
  * hnsw_search_ctx) while no insert/update/delete runs; mutations are
  * exclusive.  The graph has no lock of its own; the server's rwlock is it.
  *
+ * Snapshots: hnsw_save writes the whole graph as image.h sections (their
+ * byte layout is specified in hnsw.c's header comment); hnsw_load brings it
+ * back exactly -- same digest, same searches, and the same future: equal
+ * operations on the original and on the loaded copy give equal graphs.  The
+ * vector and layer-0 sections are used in place (borrowed), see hnsw_load.
+ *
  * Errors: 0 or negative (-EINVAL, -ENOMEM, VINDEX_E* from vindex.h).  A
  * failed insert/update changes no links and no vectors. */
 #ifndef ENGRAM_HNSW_H
@@ -19,6 +25,7 @@
 #include <stdint.h>
 
 #include "engram/dist.h"
+#include "engram/image.h"
 #include "engram/vindex.h"
 
 #define HNSW_MAX_LEVEL 16   /* level draws are capped here */
@@ -67,7 +74,9 @@ uint32_t hnsw_capacity(const hnsw *h);
 /* Top layer (-1 when empty) and entry point (HNSW_NONE when empty). */
 int hnsw_max_level(const hnsw *h);
 uint32_t hnsw_entry(const hnsw *h);
-/* Bytes held through the allocator plus the struct. */
+/* Bytes held through the allocator plus the struct, plus the ranges
+ * borrowed from a snapshot (hnsw_load): they are this graph's data, resident
+ * or paged in from the file, so they are counted as if allocated. */
 size_t hnsw_memory(const hnsw *h);
 const dist_kernels *hnsw_kernels(const hnsw *h);
 
@@ -96,6 +105,48 @@ int hnsw_reconnect(hnsw *h);
 /* FNV-1a digest of the graph (entry, levels, every link list in order):
  * equal digests for equal graphs. */
 uint64_t hnsw_digest(const hnsw *h);
+
+/* ---- snapshots ---------------------------------------------------------- */
+
+/* Section kinds written by hnsw_save, in this order (image.h's hnsw range). */
+#define HNSW_IMG_META   0x0110u  /* scalars: params, counters, RNG state */
+#define HNSW_IMG_VECS   0x0111u  /* page-aligned: hwm * dim floats */
+#define HNSW_IMG_L0     0x0112u  /* page-aligned: hwm layer-0 records */
+#define HNSW_IMG_UPPER  0x0113u  /* upper-layer lists of every node above 0 */
+#define HNSW_IMG_HINTS  0x0114u  /* the overflow hint tables */
+
+/* Write the graph as the five sections above.  Read-only on h; allocates
+ * nothing.  Returns 0 or the first error the sink reported. */
+int hnsw_save(const hnsw *h, img_sink *s);
+
+/* Rebuild a graph from exactly the sections hnsw_save wrote (src->sec[0..5)).
+ * p supplies the allocator and kernels; its dim, metric, M,
+ * ef_construction and ef_search must equal the image's (else
+ * VINDEX_ECORRUPT naming the field); seed and initial_capacity are ignored
+ * (the RNG state and capacity come from the image).
+ *
+ * Every length, count, id, link, level, in-degree and hint-table entry is
+ * checked against the section sizes and params before use: a malformed
+ * image gives VINDEX_ECORRUPT with a message in err, never an out-of-bounds
+ * access.  Not checked (hnsw_validate does, at a cost of seconds per
+ * million nodes): reverse-hint contents, duplicate links, reachability.
+ * A graph that passes the load checks but not hnsw_validate is safe to
+ * search; mutating it may stop the process at an invariant assertion, so
+ * run hnsw_validate first when an image's origin is in doubt.
+ *
+ * Borrowing: a non-empty page-aligned vectors or layer-0 section is used in
+ * place (the source's memory must stay valid and writable until released);
+ * the rest is copied.  A borrowed range is given back with
+ * src->release(src->release_ud, data, len) exactly once: when the graph
+ * first needs a slot past it (it then moves to allocated arrays of its
+ * capacity) or at hnsw_free.  release may be NULL.  It runs in the thread
+ * doing that mutation or free.
+ *
+ * Returns 0 and *out, or -EINVAL (bad p), -ENOMEM, VINDEX_ECORRUPT; on
+ * failure *out = NULL, nothing was borrowed and release is never called. */
+int hnsw_load(const hnsw_params *p, const img_source *src, hnsw **out, char *err, size_t errlen);
+/* 1 if p is the start of a range h still borrows from its image. */
+int hnsw_borrows(const hnsw *h, const void *p);
 
 /* Build-quality statistics for tests and benchmarks. */
 typedef struct hnsw_stats {

@@ -32,7 +32,12 @@
  *
  * Memory.  All allocation goes through the vindex_allocator given at
  * creation (default malloc/free), including the engine's.  vindex_memory
- * reports the bytes requested through it for this index. */
+ * reports the bytes requested through it for this index, plus the ranges
+ * a loaded index borrows from its snapshot (vindex_load).
+ *
+ * Snapshots.  vindex_save writes the index as image.h sections (layout in
+ * vindex.c's header comment, then the engine's: hnsw.c / flat.c);
+ * vindex_load brings it back exactly, using the big arrays in place. */
 #ifndef ENGRAM_VINDEX_H
 #define ENGRAM_VINDEX_H
 
@@ -40,6 +45,7 @@
 #include <stdint.h>
 
 #include "engram/dist.h"
+#include "engram/image.h"
 
 /* ---- vocabulary shared with the engines (hnsw.h, flat.h) ---------------- */
 
@@ -173,6 +179,52 @@ int vindex_validate(const vindex *v, char *err, size_t errlen);
  * count/4 + 256 mutations).  FLAT: nothing to do.  Mutating.  Returns the
  * number of nodes re-linked, or -ENOMEM (nothing changed). */
 int vindex_repair(vindex *v);
+
+/* ---- snapshots ---------------------------------------------------------- */
+
+/* Section kinds written by vindex_save (image.h's vindex range): META, KEYS,
+ * NORMS (cosine only), then the engine's sections (hnsw.h HNSW_IMG_*,
+ * flat.h FLAT_IMG_*). */
+#define VINDEX_IMG_META  0x0100u
+#define VINDEX_IMG_KEYS  0x0101u
+#define VINDEX_IMG_NORMS 0x0102u
+
+/* Write the index.  Read-only (may run beside searches, under the read
+ * lock); allocates nothing.  Returns 0 or the first error the sink
+ * reported, having stopped there. */
+int vindex_save(const vindex *v, img_sink *s);
+
+typedef struct vindex_load_opts {
+    const dist_kernels *kernels;   /* NULL = dist_active() at load */
+    const vindex_allocator *alloc; /* NULL = malloc/free; copied */
+} vindex_load_opts;
+
+/* Rebuild an index from exactly the sections vindex_save wrote for it
+ * (src->sec[0..n): the caller frames indices).  o may be NULL (defaults).
+ *
+ * Everything is checked before use -- sizes, counts, ids, the key <-> id
+ * bijection, duplicate keys, and the engine's own structure (hnsw_load,
+ * flat_load) -- so a malformed image gives VINDEX_ECORRUPT with a message
+ * in err (if errlen > 0) naming what is wrong, never an out-of-bounds
+ * access.  vindex_validate checks more (HNSW hints, reachability) at a cost
+ * of seconds per million vectors; an index that loads but fails it is safe
+ * to search, not to mutate (see hnsw_load).
+ *
+ * Borrowing: the engine's page-aligned vector array (and HNSW's layer-0
+ * array) are used in place: src's memory must stay valid and writable
+ * (copy-on-write) until each such range is given back with
+ * src->release(src->release_ud, data, len), exactly once, when the index
+ * first grows past it or at vindex_free, in the thread making that call.
+ * release may be NULL.  Every other section is copied and released
+ * before this returns, so the source's owner (snap.h counts every byte it
+ * hands out) can give those pages back at once: each non-empty section is
+ * released exactly once over the index's life.
+ *
+ * Returns 0 and *out, or -EINVAL, -ENOMEM, VINDEX_ECORRUPT; on failure
+ * *out = NULL, nothing is borrowed and every non-empty section has been
+ * released. */
+int vindex_load(const img_source *src, const vindex_load_opts *o, vindex **out,
+                char *err, size_t errlen);
 
 /* ---- search ------------------------------------------------------------- */
 

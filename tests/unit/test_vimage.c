@@ -1,0 +1,1166 @@
+/* test_vimage.c -- vector indices in and out of snapshot images: HNSW, FLAT
+ * and the vindex front, all three metrics, empty and churned indices.
+ *
+ * The sink here collects each section into its own buffer (page-aligned
+ * ones from posix_memalign 4096, packed ones deliberately at an odd
+ * address, so no loader may assume alignment there); the source hands the
+ * buffers back with a release callback that logs every call.  What is
+ * checked: a loaded index is the same index (digest, validator, identical
+ * searches, byte-identical sections when saved again) and has the same
+ * future (equal operations give equal digests); borrowed ranges are given
+ * back exactly once, at growth or at free, and never by a failed load;
+ * damaged, truncated or mismatched images are refused with VINDEX_ECORRUPT
+ * and never read out of bounds (run this under ASan). */
+#include <errno.h>
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "engram/dist.h"
+#include "engram/flat.h"
+#include "engram/hnsw.h"
+#include "engram/image.h"
+#include "engram/vindex.h"
+
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define TEST_ASAN 1
+#endif
+#endif
+#if defined(__SANITIZE_ADDRESS__)
+#define TEST_ASAN 1
+#endif
+#if defined(TEST_ASAN) || defined(__aarch64__)
+#define FUZZ_ROUNDS 1500u
+#else
+#define FUZZ_ROUNDS 6000u
+#endif
+
+#define MAXSEC 16
+
+/* ---- seeded data -------------------------------------------------------- */
+
+static uint64_t rng_next(uint64_t *s)
+{
+    uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+
+static float rng_f(uint64_t *s) { return (float)((double)(rng_next(s) >> 11) * 0x1.0p-53 * 2 - 1); }
+
+/* A vector; normalised when the metric is cosine (the engines expect it). */
+static void rand_vec(float *v, uint32_t dim, dist_metric m, uint64_t *s)
+{
+    double n = 0;
+    for (uint32_t j = 0; j < dim; j++) {
+        v[j] = rng_f(s);
+        n += (double)v[j] * v[j];
+    }
+    if (m == DIST_COSINE)
+        for (uint32_t j = 0; j < dim; j++) v[j] = (float)(v[j] / sqrt(n));
+}
+
+/* ---- the in-memory image ------------------------------------------------ */
+
+typedef struct mem_sec {
+    uint32_t kind;
+    int page;
+    uint8_t *raw;           /* what to free */
+    uint8_t *data;
+    size_t len;
+} mem_sec;
+
+typedef struct mem_image {
+    img_sink sink;
+    mem_sec sec[MAXSEC];
+    size_t n;
+    int open;
+    uint8_t *buf;           /* the section being written */
+    size_t blen, bcap;
+    int fail_at, calls;     /* fail the fail_at-th sink call with -EIO (0: never) */
+} mem_image;
+
+static int sink_call(mem_image *im)
+{
+    return im->fail_at && ++im->calls == im->fail_at ? -EIO : 0;
+}
+
+static int mi_begin(img_sink *s, uint32_t kind, int page_align)
+{
+    mem_image *im = (mem_image *)s;
+    if (sink_call(im)) return -EIO;
+    assert_false(im->open);
+    assert_true(im->n < MAXSEC);
+    im->sec[im->n] = (mem_sec){ kind, page_align, NULL, NULL, 0 };
+    im->open = 1;
+    im->blen = 0;
+    return 0;
+}
+
+static int mi_write(img_sink *s, const void *p, size_t n)
+{
+    mem_image *im = (mem_image *)s;
+    if (sink_call(im)) return -EIO;
+    assert_true(im->open);
+    if (im->blen + n > im->bcap) {
+        size_t c = im->bcap ? im->bcap : 4096;
+        while (c < im->blen + n) c *= 2;
+        assert_non_null(im->buf = realloc(im->buf, c));
+        im->bcap = c;
+    }
+    memcpy(im->buf + im->blen, p, n);
+    im->blen += n;
+    return 0;
+}
+
+/* Page-aligned sections get their own pages; packed ones sit at an odd
+ * address. */
+static void sec_place(mem_sec *s, const void *p, size_t len)
+{
+    if (s->page) {
+        void *q = NULL;
+        assert_int_equal(posix_memalign(&q, 4096, len ? len : 1), 0);
+        s->raw = s->data = q;
+    } else {
+        assert_non_null(s->raw = malloc(len + 1));
+        s->data = s->raw + 1;
+    }
+    if (len) memcpy(s->data, p, len);
+    s->len = len;
+}
+
+static int mi_end(img_sink *s)
+{
+    mem_image *im = (mem_image *)s;
+    if (sink_call(im)) return -EIO;
+    assert_true(im->open);
+    sec_place(&im->sec[im->n], im->buf, im->blen);
+    im->n++;
+    im->open = 0;
+    return 0;
+}
+
+static void mi_init(mem_image *im)
+{
+    memset(im, 0, sizeof *im);
+    im->sink.begin = mi_begin;
+    im->sink.write = mi_write;
+    im->sink.end = mi_end;
+}
+
+static void mi_fini(mem_image *im)
+{
+    for (size_t i = 0; i < im->n; i++) free(im->sec[i].raw);
+    free(im->buf);
+    memset(im, 0, sizeof *im);
+}
+
+static void mi_copy(mem_image *dst, const mem_image *src)
+{
+    mi_init(dst);
+    for (size_t i = 0; i < src->n; i++) {
+        dst->sec[i] = (mem_sec){ src->sec[i].kind, src->sec[i].page, NULL, NULL, 0 };
+        sec_place(&dst->sec[i], src->sec[i].data, src->sec[i].len);
+    }
+    dst->n = src->n;
+}
+
+static void mi_equal(const mem_image *a, const mem_image *b)
+{
+    assert_int_equal(a->n, b->n);
+    for (size_t i = 0; i < a->n; i++) {
+        assert_int_equal(a->sec[i].kind, b->sec[i].kind);
+        assert_int_equal(a->sec[i].page, b->sec[i].page);
+        assert_int_equal(a->sec[i].len, b->sec[i].len);
+        if (a->sec[i].len) assert_memory_equal(a->sec[i].data, b->sec[i].data, a->sec[i].len);
+    }
+}
+
+/* The release log. */
+typedef struct rel_log {
+    size_t n;
+    void *p[MAXSEC];
+    size_t len[MAXSEC];
+} rel_log;
+
+static void rel_cb(void *ud, void *p, size_t len)
+{
+    rel_log *r = ud;
+    assert_true(r->n < MAXSEC);
+    r->p[r->n] = p;
+    r->len[r->n] = len;
+    r->n++;
+}
+
+/* The source over sections [from, from + n) of im; borrow = 0 hides the
+ * page alignment, so everything must be copied. */
+typedef struct mem_src {
+    img_source src;
+    img_section sec[MAXSEC];
+    rel_log rel;
+} mem_src;
+
+static void ms_init(mem_src *ms, const mem_image *im, size_t from, size_t n, int borrow)
+{
+    memset(ms, 0, sizeof *ms);
+    for (size_t i = 0; i < n; i++) {
+        const mem_sec *s = &im->sec[from + i];
+        ms->sec[i] = (img_section){ s->kind, borrow && s->page, s->data, s->len };
+    }
+    ms->src = (img_source){ ms->sec, n, rel_cb, &ms->rel };
+}
+
+/* Times the range of section kind was released. */
+static size_t released(const mem_src *ms, uint32_t kind)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < ms->src.n; i++) {
+        if (ms->sec[i].kind != kind) continue;
+        for (size_t j = 0; j < ms->rel.n; j++)
+            if (ms->rel.p[j] == ms->sec[i].data) {
+                assert_int_equal(ms->rel.len[j], ms->sec[i].len);
+                k++;
+            }
+    }
+    return k;
+}
+
+/* Non-empty sections of the source: vindex_load releases each exactly once
+ * over the index's life (copied ones before it returns). */
+static size_t nonempty(const mem_src *ms)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < ms->src.n; i++) k += ms->sec[i].len != 0;
+    return k;
+}
+
+/* ---- HNSW --------------------------------------------------------------- */
+
+#define HDIM 8u
+
+static hnsw_params hparams(dist_metric m, uint32_t dim)
+{
+    hnsw_params p = { .dim = dim, .metric = m, .M = 4, .ef_construction = 24, .ef_search = 32,
+                      .seed = 42 };
+    return p;
+}
+
+static void hcheck(const hnsw *h)
+{
+    char err[256] = "";
+    if (hnsw_validate(h, err, sizeof err)) fail_msg("hnsw validate: %s", err);
+}
+
+/* A random live id, or HNSW_NONE. */
+static uint32_t pick_live(const hnsw *h, uint64_t *s)
+{
+    uint32_t cap = hnsw_capacity(h);
+    if (hnsw_count(h) == 0) return HNSW_NONE;
+    for (uint32_t id = (uint32_t)(rng_next(s) % cap);; id = (id + 1) % cap)
+        if (hnsw_is_live(h, id)) return id;
+}
+
+/* n random operations (insert 50%, delete 35%, update 15%) from seed. */
+static void hnsw_ops(hnsw *h, dist_metric m, uint32_t n, uint64_t seed)
+{
+    uint64_t s = seed;
+    float v[HDIM];
+    for (uint32_t i = 0; i < n; i++) {
+        uint32_t r = (uint32_t)(rng_next(&s) % 100), id;
+        rand_vec(v, HDIM, m, &s);
+        if (r < 50 || hnsw_count(h) == 0) {
+            assert_int_equal(hnsw_insert(h, v, &id), 0);
+        } else if (r < 85) {
+            assert_int_equal(hnsw_delete(h, pick_live(h, &s)), 0);
+        } else {
+            assert_int_equal(hnsw_update(h, pick_live(h, &s), v), 0);
+        }
+    }
+}
+
+/* A graph after churn: free ids, and (dot product, few dimensions: hubs)
+ * overflow hints. */
+static hnsw *hnsw_churned(dist_metric m, uint32_t n)
+{
+    hnsw_params p = hparams(m, HDIM);
+    hnsw *h = hnsw_new(&p, NULL);
+    assert_non_null(h);
+    uint64_t s = 7;
+    float v[HDIM];
+    uint32_t id;
+    for (uint32_t i = 0; i < n; i++) {
+        rand_vec(v, HDIM, m, &s);
+        assert_int_equal(hnsw_insert(h, v, &id), 0);
+    }
+    hnsw_ops(h, m, n, 99);
+    assert_true(hnsw_reconnect(h) >= 0);    /* so that the validator passes */
+    return h;
+}
+
+static void hsearch_equal(const hnsw *a, const hnsw *b, dist_metric m)
+{
+    hnsw_search_ctx *c = hnsw_search_ctx_new(NULL);
+    uint64_t s = 1234;
+    float q[HDIM];
+    vindex_pair ra[10], rb[10];
+    for (int i = 0; i < 50; i++) {
+        uint32_t na, nb;
+        rand_vec(q, HDIM, m, &s);
+        assert_int_equal(hnsw_search(a, c, q, 10, 0, NULL, NULL, ra, &na), 0);
+        assert_int_equal(hnsw_search(b, c, q, 10, 0, NULL, NULL, rb, &nb), 0);
+        assert_int_equal(na, nb);
+        assert_memory_equal(ra, rb, na * sizeof *ra);
+    }
+    hnsw_search_ctx_free(c);
+}
+
+static hnsw *hload_ok(const hnsw_params *p, mem_src *ms)
+{
+    char err[256] = "";
+    hnsw *h = NULL;
+    int rc = hnsw_load(p, &ms->src, &h, err, sizeof err);
+    if (rc) fail_msg("hnsw_load: %d %s", rc, err);
+    return h;
+}
+
+static void test_hnsw_roundtrip(void **state)
+{
+    (void)state;
+    const dist_metric ms3[] = { DIST_L2, DIST_COSINE, DIST_DOT };
+    for (int mi = 0; mi < 3; mi++) {
+        dist_metric m = ms3[mi];
+        hnsw_params p = hparams(m, HDIM);
+        hnsw *h = hnsw_churned(m, 1500);
+        hcheck(h);
+        hnsw_stats st;
+        hnsw_stats_get(h, &st);
+        assert_true(hnsw_count(h) < hnsw_capacity(h));   /* free ids exist */
+        if (m == DIST_DOT) assert_true(st.overflow0 > 0); /* hint overflow in use */
+
+        mem_image im;
+        mi_init(&im);
+        assert_int_equal(hnsw_save(h, &im.sink), 0);
+        assert_int_equal(im.n, 5);
+        for (int borrow = 1; borrow >= 0; borrow--) {
+            mem_image work, again;
+            mi_copy(&work, &im);
+            mem_src ms;
+            ms_init(&ms, &work, 0, work.n, borrow);
+            hnsw *g = hload_ok(&p, &ms);
+            assert_int_equal(hnsw_digest(g), hnsw_digest(h));
+            assert_int_equal(hnsw_count(g), hnsw_count(h));
+            assert_int_equal(hnsw_capacity(g), hnsw_capacity(h));
+            assert_int_equal(hnsw_entry(g), hnsw_entry(h));
+            assert_int_equal(hnsw_max_level(g), hnsw_max_level(h));
+            hcheck(g);
+            hnsw_stats sg;
+            hnsw_stats_get(g, &sg);
+            assert_int_equal(sg.nonrecip0, st.nonrecip0);
+            assert_int_equal(sg.hinted0, st.hinted0);
+            assert_int_equal(sg.overflow0, st.overflow0);
+            assert_int_equal(sg.hints_dropped, st.hints_dropped);
+            assert_int_equal(sg.orphans_fixed, st.orphans_fixed);
+            assert_int_equal(sg.reconnected, st.reconnected);
+            assert_int_equal(sg.inlink_scans, st.inlink_scans);
+            assert_true(sg.avg_degree0 == st.avg_degree0);
+            hsearch_equal(h, g, m);
+            /* Borrowed arrays are the index's data: counted. */
+            if (borrow) assert_true(hnsw_memory(g) >= work.sec[1].len + work.sec[2].len);
+            /* Saved again: the same bytes. */
+            mi_init(&again);
+            assert_int_equal(hnsw_save(g, &again.sink), 0);
+            mi_equal(&im, &again);
+            mi_fini(&again);
+            assert_int_equal(ms.rel.n, 0);
+            hnsw_free(g);
+            /* Freed while borrowing: each borrowed range released once. */
+            assert_int_equal(released(&ms, HNSW_IMG_VECS), borrow);
+            assert_int_equal(released(&ms, HNSW_IMG_L0), borrow);
+            assert_int_equal(ms.rel.n, 2u * borrow);
+            mi_fini(&work);
+        }
+        mi_fini(&im);
+        hnsw_free(h);
+    }
+}
+
+/* The loaded copy has the original's future: growth, deletes, updates,
+ * reconnect sweeps and overflow hints all come out the same. */
+static void test_hnsw_continues(void **state)
+{
+    (void)state;
+    const dist_metric ms3[] = { DIST_L2, DIST_COSINE, DIST_DOT };
+    for (int mi = 0; mi < 3; mi++) {
+        dist_metric m = ms3[mi];
+        hnsw_params p = hparams(m, HDIM);
+        for (int borrow = 0; borrow < 2; borrow++) {
+            hnsw *h = hnsw_churned(m, 800);
+            mem_image im;
+            mi_init(&im);
+            assert_int_equal(hnsw_save(h, &im.sink), 0);
+            mem_src ms;
+            ms_init(&ms, &im, 0, im.n, borrow);
+            hnsw *g = hload_ok(&p, &ms);
+            /* Deletes and updates within the borrowed arrays write into the
+             * source (its copy-on-write mapping): nothing is released. */
+            uint64_t s1 = 5, s2 = 5;
+            for (int i = 0; i < 30; i++) {
+                uint32_t a = pick_live(h, &s1), b = pick_live(g, &s2);
+                assert_int_equal(a, b);
+                assert_int_equal(hnsw_delete(h, a), 0);
+                assert_int_equal(hnsw_delete(g, b), 0);
+            }
+            assert_int_equal(hnsw_digest(g), hnsw_digest(h));
+            assert_int_equal(ms.rel.n, 0);
+            /* Refill the free list, then one more: the first slot past the
+             * borrowed arrays moves them out, releasing each once. */
+            float v[HDIM];
+            uint64_t s = 77;
+            uint32_t ia, ib;
+            for (int i = 0; i < 1000; i++) {    /* well past hwm (< 1600) */
+                rand_vec(v, HDIM, m, &s);
+                assert_int_equal(hnsw_insert(h, v, &ia), 0);
+                assert_int_equal(hnsw_insert(g, v, &ib), 0);
+                assert_int_equal(ia, ib);
+            }
+            assert_int_equal(released(&ms, HNSW_IMG_VECS), borrow);
+            assert_int_equal(released(&ms, HNSW_IMG_L0), borrow);
+            /* Out of the source now: later writes leave it alone. */
+            mem_image snap;
+            mi_copy(&snap, &im);
+            hnsw_ops(h, m, 1500, 2024);
+            hnsw_ops(g, m, 1500, 2024);
+            assert_int_equal(hnsw_digest(g), hnsw_digest(h));
+            /* Pruning may have cut a group off since the last sweep. */
+            assert_int_equal(hnsw_reconnect(h), hnsw_reconnect(g));
+            assert_int_equal(hnsw_digest(g), hnsw_digest(h));
+            assert_int_equal(hnsw_capacity(g), hnsw_capacity(h));
+            mi_equal(&snap, &im);
+            hcheck(g);
+            assert_int_equal(ms.rel.n, 2u * borrow);
+            hnsw_free(g);
+            assert_int_equal(ms.rel.n, 2u * borrow);  /* nothing twice */
+            mi_fini(&snap);
+            mi_fini(&im);
+            hnsw_free(h);
+        }
+    }
+}
+
+static void test_hnsw_empty(void **state)
+{
+    (void)state;
+    for (int variant = 0; variant < 3; variant++) {
+        hnsw_params p = hparams(DIST_L2, HDIM);
+        if (variant == 1) p.initial_capacity = 100;
+        hnsw *h = hnsw_new(&p, NULL);
+        float v[HDIM];
+        uint64_t s = 3;
+        uint32_t id;
+        if (variant == 2) {     /* everything deleted: all slots free */
+            for (int i = 0; i < 40; i++) {
+                rand_vec(v, HDIM, DIST_L2, &s);
+                assert_int_equal(hnsw_insert(h, v, &id), 0);
+            }
+            for (uint32_t i = 0; i < 40; i++) assert_int_equal(hnsw_delete(h, i), 0);
+        }
+        mem_image im;
+        mi_init(&im);
+        assert_int_equal(hnsw_save(h, &im.sink), 0);
+        mem_src ms;
+        ms_init(&ms, &im, 0, im.n, 1);
+        hnsw *g = hload_ok(&p, &ms);
+        assert_int_equal(hnsw_digest(g), hnsw_digest(h));
+        assert_int_equal(hnsw_count(g), 0);
+        assert_int_equal(hnsw_entry(g), HNSW_NONE);
+        hcheck(g);
+        vindex_pair r[4];
+        uint32_t nr = 9;
+        hnsw_search_ctx *c = hnsw_search_ctx_new(NULL);
+        assert_int_equal(hnsw_search(g, c, v, 4, 0, NULL, NULL, r, &nr), 0);
+        assert_int_equal(nr, 0);
+        hnsw_search_ctx_free(c);
+        hnsw_ops(h, DIST_L2, 300, 8);
+        hnsw_ops(g, DIST_L2, 300, 8);
+        assert_int_equal(hnsw_digest(g), hnsw_digest(h));
+        assert_int_equal(hnsw_reconnect(h), hnsw_reconnect(g));
+        hcheck(g);
+        hnsw_free(g);
+        assert_int_equal(ms.rel.n, variant == 2 ? 2 : 0);
+        mi_fini(&im);
+        hnsw_free(h);
+    }
+}
+
+static void test_hnsw_mismatch(void **state)
+{
+    (void)state;
+    hnsw *h = hnsw_churned(DIST_L2, 200);
+    mem_image im;
+    mi_init(&im);
+    assert_int_equal(hnsw_save(h, &im.sink), 0);
+    const char *what[] = { "dimension", "metric", "M", "ef_construction", "ef_search" };
+    for (int i = 0; i < 5; i++) {
+        hnsw_params p = hparams(DIST_L2, HDIM);
+        switch (i) {
+        case 0: p.dim = HDIM + 1; break;
+        case 1: p.metric = DIST_DOT; break;
+        case 2: p.M = 5; break;
+        case 3: p.ef_construction = 25; break;
+        default: p.ef_search = 33; break;
+        }
+        mem_src ms;
+        ms_init(&ms, &im, 0, im.n, 1);
+        char err[256] = "";
+        hnsw *g = (hnsw *)&ms;
+        assert_int_equal(hnsw_load(&p, &ms.src, &g, err, sizeof err), VINDEX_ECORRUPT);
+        assert_null(g);
+        assert_non_null(strstr(err, what[i]));
+        assert_int_equal(ms.rel.n, 0);
+    }
+    /* Too few sections, or in the wrong order. */
+    hnsw_params p = hparams(DIST_L2, HDIM);
+    mem_src ms;
+    ms_init(&ms, &im, 0, 4, 1);
+    hnsw *g = NULL;
+    char err[256];
+    assert_int_equal(hnsw_load(&p, &ms.src, &g, err, sizeof err), VINDEX_ECORRUPT);
+    ms_init(&ms, &im, 0, 5, 1);
+    img_section t = ms.sec[1];
+    ms.sec[1] = ms.sec[2];
+    ms.sec[2] = t;
+    assert_int_equal(hnsw_load(&p, &ms.src, &g, err, sizeof err), VINDEX_ECORRUPT);
+    p.M = 1;
+    assert_int_equal(hnsw_load(&p, &ms.src, &g, err, sizeof err), -EINVAL);
+    mi_fini(&im);
+    hnsw_free(h);
+}
+
+/* ---- FLAT --------------------------------------------------------------- */
+
+static void flat_ops(flat *f, dist_metric m, uint32_t n, uint64_t seed)
+{
+    uint64_t s = seed;
+    float v[HDIM];
+    for (uint32_t i = 0; i < n; i++) {
+        uint32_t r = (uint32_t)(rng_next(&s) % 100), id;
+        rand_vec(v, HDIM, m, &s);
+        if (r < 55 || flat_count(f) == 0) {
+            assert_int_equal(flat_insert(f, v, &id), 0);
+            continue;
+        }
+        uint32_t cap = flat_capacity(f);
+        for (id = (uint32_t)(rng_next(&s) % cap); !flat_is_live(f, id); id = (id + 1) % cap) {}
+        if (r < 85) assert_int_equal(flat_delete(f, id), 0);
+        else assert_int_equal(flat_update(f, id, v), 0);
+    }
+}
+
+static void flat_same(const flat *a, const flat *b, dist_metric m)
+{
+    assert_int_equal(flat_count(a), flat_count(b));
+    assert_int_equal(flat_capacity(a), flat_capacity(b));
+    for (uint32_t id = 0; id < flat_capacity(a); id++) {
+        assert_int_equal(flat_is_live(a, id), flat_is_live(b, id));
+        if (flat_is_live(a, id))
+            assert_memory_equal(flat_vector(a, id), flat_vector(b, id), HDIM * sizeof(float));
+    }
+    uint64_t s = 55;
+    float q[HDIM];
+    vindex_pair ra[10], rb[10];
+    for (int i = 0; i < 30; i++) {
+        uint32_t na, nb;
+        rand_vec(q, HDIM, m, &s);
+        assert_int_equal(flat_search(a, q, 10, NULL, NULL, ra, &na), 0);
+        assert_int_equal(flat_search(b, q, 10, NULL, NULL, rb, &nb), 0);
+        assert_int_equal(na, nb);
+        assert_memory_equal(ra, rb, na * sizeof *ra);
+    }
+}
+
+static void test_flat_roundtrip(void **state)
+{
+    (void)state;
+    const dist_metric ms3[] = { DIST_L2, DIST_COSINE, DIST_DOT };
+    for (int mi = 0; mi < 3; mi++) {
+        dist_metric m = ms3[mi];
+        for (int borrow = 0; borrow < 2; borrow++) {
+            flat_params p = { .dim = HDIM, .metric = m };
+            flat *f = flat_new(&p, NULL);
+            flat_ops(f, m, 700, 11);
+            assert_true(flat_count(f) < flat_capacity(f));
+            mem_image im, again;
+            mi_init(&im);
+            assert_int_equal(flat_save(f, &im.sink), 0);
+            assert_int_equal(im.n, 3);
+            /* Loads use copies: a loaded index writes into what it borrows. */
+            mem_image work;
+            mi_copy(&work, &im);
+            mem_src ms;
+            ms_init(&ms, &work, 0, work.n, borrow);
+            flat *g = NULL;
+            char err[256] = "";
+            assert_int_equal(flat_load(&p, &ms.src, &g, err, sizeof err), 0);
+            assert_int_equal(flat_validate(g, err, sizeof err), 0);
+            flat_same(f, g, m);
+            if (borrow) assert_true(flat_memory(g) >= im.sec[1].len);
+            mi_init(&again);
+            assert_int_equal(flat_save(g, &again.sink), 0);
+            mi_equal(&im, &again);
+            mi_fini(&again);
+            /* The same future; growth moves the vectors out once. */
+            flat_ops(f, m, 2000, 12);
+            flat_ops(g, m, 2000, 12);
+            assert_int_equal(released(&ms, FLAT_IMG_VECS), borrow);
+            assert_int_equal(ms.rel.n, (size_t)borrow);
+            flat_same(f, g, m);
+            flat_free(g);
+            assert_int_equal(ms.rel.n, (size_t)borrow);
+            mi_fini(&work);
+            /* Freed while still borrowing: released then. */
+            mi_copy(&work, &im);
+            ms_init(&ms, &work, 0, work.n, borrow);
+            assert_int_equal(flat_load(&p, &ms.src, &g, err, sizeof err), 0);
+            flat_free(g);
+            assert_int_equal(released(&ms, FLAT_IMG_VECS), borrow);
+            mi_fini(&work);
+            ms_init(&ms, &im, 0, im.n, borrow);
+            /* Mismatched parameters. */
+            flat_params q = p;
+            q.dim = HDIM * 2;
+            assert_int_equal(flat_load(&q, &ms.src, &g, err, sizeof err), VINDEX_ECORRUPT);
+            assert_non_null(strstr(err, "dimension"));
+            q = p;
+            q.metric = m == DIST_L2 ? DIST_DOT : DIST_L2;
+            assert_int_equal(flat_load(&q, &ms.src, &g, err, sizeof err), VINDEX_ECORRUPT);
+            assert_non_null(strstr(err, "metric"));
+            assert_null(g);
+            mi_fini(&im);
+            flat_free(f);
+        }
+    }
+}
+
+static void test_flat_empty(void **state)
+{
+    (void)state;
+    for (int variant = 0; variant < 2; variant++) {
+        flat_params p = { .dim = HDIM, .metric = DIST_L2, .initial_capacity = variant ? 64 : 0 };
+        flat *f = flat_new(&p, NULL);
+        mem_image im;
+        mi_init(&im);
+        assert_int_equal(flat_save(f, &im.sink), 0);
+        mem_src ms;
+        ms_init(&ms, &im, 0, im.n, 1);
+        flat *g = NULL;
+        char err[128];
+        assert_int_equal(flat_load(&p, &ms.src, &g, err, sizeof err), 0);
+        assert_int_equal(flat_capacity(g), flat_capacity(f));
+        flat_ops(f, DIST_L2, 100, 1);
+        flat_ops(g, DIST_L2, 100, 1);
+        flat_same(f, g, DIST_L2);
+        flat_free(g);
+        assert_int_equal(ms.rel.n, 0);
+        mi_fini(&im);
+        flat_free(f);
+    }
+}
+
+/* ---- vindex ------------------------------------------------------------- */
+
+#define VDIM 6u
+
+static vindex *vx_make(vindex_type t, dist_metric m, uint32_t initial)
+{
+    vindex_params p;
+    vindex_params_init(&p, t, VDIM, m);
+    p.M = 5;
+    p.ef_construction = 20;
+    p.ef_search = 30;
+    p.seed = 0xABCDEF0123ull;
+    p.initial_capacity = initial;
+    vindex *v = vindex_new(&p, NULL);
+    assert_non_null(v);
+    return v;
+}
+
+/* Keys of every shape: binary, empty, long. */
+static size_t vx_key(char *buf, uint32_t i)
+{
+    if (i == 0) return 0;
+    if (i % 97 == 0) {
+        memset(buf, 'L', 300);
+        return 300 + (size_t)snprintf(buf + 300, 16, "%u", i);
+    }
+    int n = snprintf(buf, 32, "k%u", i);
+    buf[n] = '\0';
+    return (size_t)n + (i % 3 == 0);   /* some keys end in a NUL */
+}
+
+static void vx_ops(vindex *v, uint32_t n, uint32_t keyspace, uint64_t seed)
+{
+    uint64_t s = seed;
+    char key[400];
+    float vec[VDIM];
+    for (uint32_t i = 0; i < n; i++) {
+        uint32_t k = (uint32_t)(rng_next(&s) % keyspace), r = (uint32_t)(rng_next(&s) % 100);
+        size_t kl = vx_key(key, k);
+        for (uint32_t j = 0; j < VDIM; j++) vec[j] = rng_f(&s) * 5;
+        if (r < 65) assert_true(vindex_add(v, key, kl, vec, VDIM) >= 0);
+        else vindex_del(v, key, kl);
+    }
+}
+
+static void vx_check(const vindex *v)
+{
+    char err[256] = "";
+    if (vindex_validate(v, err, sizeof err)) fail_msg("vindex validate: %s", err);
+}
+
+static void vx_same(const vindex *a, const vindex *b)
+{
+    assert_int_equal(vindex_count(a), vindex_count(b));
+    assert_int_equal(vindex_dim(a), vindex_dim(b));
+    assert_int_equal(vindex_metric(a), vindex_metric(b));
+    assert_int_equal(vindex_type_of(a), vindex_type_of(b));
+    uint32_t ca = 0, cb = 0, ia, ib;
+    const void *ka, *kb;
+    size_t la, lb;
+    float va[VDIM], vb[VDIM];
+    for (;;) {
+        int ra = vindex_iter(a, &ca, &ia, &ka, &la), rb = vindex_iter(b, &cb, &ib, &kb, &lb);
+        assert_int_equal(ra, rb);
+        if (!ra) break;
+        assert_int_equal(ia, ib);
+        assert_int_equal(la, lb);
+        if (la) assert_memory_equal(ka, kb, la);
+        assert_int_equal(vindex_get(a, ka, la, va), 1);
+        assert_int_equal(vindex_get(b, ka, la, vb), 1);
+        assert_memory_equal(va, vb, sizeof va);
+    }
+    vindex_search_ctx *c = vindex_search_ctx_new(NULL);
+    uint64_t s = 31;
+    float q[VDIM];
+    vindex_hit ha[8], hb[8];
+    for (int i = 0; i < 30; i++) {
+        for (uint32_t j = 0; j < VDIM; j++) q[j] = rng_f(&s);
+        vindex_query qq;
+        vindex_query_init(&qq, q, VDIM, 8);
+        uint32_t na, nb;
+        assert_int_equal(vindex_search(a, c, &qq, ha, &na), 0);
+        assert_int_equal(vindex_search(b, c, &qq, hb, &nb), 0);
+        assert_int_equal(na, nb);
+        for (uint32_t j = 0; j < na; j++) {
+            assert_int_equal(ha[j].id, hb[j].id);
+            assert_true(ha[j].dist == hb[j].dist);
+            assert_int_equal(ha[j].klen, hb[j].klen);
+            if (ha[j].klen) assert_memory_equal(ha[j].key, hb[j].key, ha[j].klen);
+        }
+    }
+    vindex_search_ctx_free(c);
+}
+
+static vindex *vload_ok(mem_src *ms)
+{
+    char err[256] = "";
+    vindex *v = NULL;
+    int rc = vindex_load(&ms->src, NULL, &v, err, sizeof err);
+    if (rc) fail_msg("vindex_load: %d %s", rc, err);
+    return v;
+}
+
+static void vx_resave_equal(const vindex *v, const mem_image *im)
+{
+    mem_image again;
+    mi_init(&again);
+    assert_int_equal(vindex_save(v, &again.sink), 0);
+    mi_equal(im, &again);
+    mi_fini(&again);
+}
+
+static void test_vindex_roundtrip(void **state)
+{
+    (void)state;
+    const dist_metric ms3[] = { DIST_L2, DIST_COSINE, DIST_DOT };
+    for (int t = 0; t < 2; t++)
+        for (int mi = 0; mi < 3; mi++)
+            for (int borrow = 0; borrow < 2; borrow++) {
+                vindex_type ty = t ? VINDEX_FLAT : VINDEX_HNSW;
+                vindex *v = vx_make(ty, ms3[mi], 0);
+                vx_ops(v, 2500, 700, 100 + (uint64_t)mi);
+                assert_true(vindex_repair(v) >= 0);
+                mem_image im;
+                mi_init(&im);
+                assert_int_equal(vindex_save(v, &im.sink), 0);
+                mem_image work;     /* a loaded index writes into what it borrows */
+                mi_copy(&work, &im);
+                mem_src ms;
+                ms_init(&ms, &work, 0, work.n, borrow);
+                vindex *w = vload_ok(&ms);
+                vx_check(w);
+                vx_same(v, w);
+                vx_resave_equal(w, &im);
+                vindex_stats sa, sb;
+                vindex_stats_get(v, &sa);
+                vindex_stats_get(w, &sb);
+                assert_int_equal(sa.capacity, sb.capacity);
+                assert_int_equal(sa.max_level, sb.max_level);
+                assert_int_equal(sa.M, sb.M);
+                assert_int_equal(sa.ef_search, sb.ef_search);
+                assert_true(vindex_memory(w) > 0);
+                /* The same future, past the borrowed arrays. */
+                vx_ops(v, 3000, 2000, 555);
+                vx_ops(w, 3000, 2000, 555);
+                assert_int_equal(vindex_repair(v), vindex_repair(w));
+                vx_check(w);
+                vx_same(v, w);
+                mem_image a;
+                mi_init(&a);
+                assert_int_equal(vindex_save(v, &a.sink), 0);
+                vx_resave_equal(w, &a);
+                /* Grown past the borrowed arrays: every section released once. */
+                size_t nb = borrow ? (ty == VINDEX_HNSW ? 2 : 1) : 0;
+                assert_int_equal(ms.rel.n, nonempty(&ms));
+                vindex_free(w);
+                assert_int_equal(ms.rel.n, nonempty(&ms));
+                mi_fini(&work);
+                /* Freed while still borrowing: the copied sections went at
+                 * load, the borrowed ones at free. */
+                mi_copy(&work, &im);
+                ms_init(&ms, &work, 0, work.n, borrow);
+                w = vload_ok(&ms);
+                assert_int_equal(ms.rel.n, nonempty(&ms) - nb);
+                vindex_free(w);
+                assert_int_equal(ms.rel.n, nonempty(&ms));
+                if (ty == VINDEX_HNSW) {
+                    assert_int_equal(released(&ms, HNSW_IMG_VECS), 1);
+                    assert_int_equal(released(&ms, HNSW_IMG_L0), 1);
+                } else {
+                    assert_int_equal(released(&ms, FLAT_IMG_VECS), 1);
+                }
+                mi_fini(&a);
+                mi_fini(&work);
+                mi_fini(&im);
+                vindex_free(v);
+            }
+}
+
+static void test_vindex_empty(void **state)
+{
+    (void)state;
+    for (int t = 0; t < 2; t++)
+        for (int variant = 0; variant < 3; variant++) {
+            vindex_type ty = t ? VINDEX_FLAT : VINDEX_HNSW;
+            vindex *v = vx_make(ty, DIST_COSINE, variant == 1 ? 50 : 0);
+            if (variant == 2) {         /* keys added, then all deleted */
+                vx_ops(v, 200, 50, 4);
+                char key[400];
+                for (uint32_t k = 0; k < 50; k++) vindex_del(v, key, vx_key(key, k));
+                assert_int_equal(vindex_count(v), 0);
+            }
+            mem_image im;
+            mi_init(&im);
+            assert_int_equal(vindex_save(v, &im.sink), 0);
+            mem_src ms;
+            ms_init(&ms, &im, 0, im.n, 1);
+            vindex *w = vload_ok(&ms);
+            vx_check(w);
+            vx_same(v, w);
+            vx_resave_equal(w, &im);
+            vx_ops(v, 300, 100, 6);
+            vx_ops(w, 300, 100, 6);
+            assert_int_equal(vindex_repair(v), vindex_repair(w));
+            vx_same(v, w);
+            vx_check(w);
+            vindex_free(w);
+            mi_fini(&im);
+            vindex_free(v);
+        }
+}
+
+/* Loaded keys live in one block; deleting all of them frees it, and keys
+ * added later are ordinary. */
+static void test_vindex_key_arena(void **state)
+{
+    (void)state;
+    vindex *v = vx_make(VINDEX_HNSW, DIST_L2, 0);
+    vx_ops(v, 400, 100, 9);
+    mem_image im;
+    mi_init(&im);
+    assert_int_equal(vindex_save(v, &im.sink), 0);
+    mem_src ms;
+    ms_init(&ms, &im, 0, im.n, 1);
+    vindex *w = vload_ok(&ms);
+    size_t before = vindex_memory(w);
+    char key[400];
+    float vec[VDIM] = { 1, 2, 3, 4, 5, 6 };
+    assert_int_equal(vindex_add(w, "fresh", 5, vec, VDIM), 1);
+    for (uint32_t k = 0; k < 100; k++) vindex_del(w, key, vx_key(key, k));
+    assert_int_equal(vindex_count(w), 1);
+    assert_true(vindex_memory(w) < before);
+    vx_check(w);
+    float out[VDIM];
+    assert_int_equal(vindex_get(w, "fresh", 5, out), 1);
+    assert_memory_equal(out, vec, sizeof vec);
+    vindex_free(w);
+    mi_fini(&im);
+    vindex_free(v);
+}
+
+/* Load whatever the image holds: refused with VINDEX_ECORRUPT and a
+ * message, or accepted and then usable read-only (validate may object,
+ * searches must not crash). */
+static int vx_try_load(const mem_image *im, size_t *accepted)
+{
+    mem_src ms;
+    ms_init(&ms, im, 0, im->n, 1);
+    char err[256] = "";
+    vindex *v = (vindex *)&ms;
+    int rc = vindex_load(&ms.src, NULL, &v, err, sizeof err);
+    if (rc) {
+        if (rc != VINDEX_ECORRUPT) fail_msg("load returned %d (%s)", rc, err);
+        assert_null(v);
+        assert_true(err[0] != '\0');
+        assert_int_equal(ms.rel.n, nonempty(&ms));   /* a failed load gives everything back */
+        return rc;
+    }
+    (*accepted)++;
+    char verr[256];
+    (void)vindex_validate(v, verr, sizeof verr);
+    vindex_search_ctx *c = vindex_search_ctx_new(NULL);
+    float q[VDIM] = { 0.5f, -1, 2, 0, 1, -0.25f };
+    vindex_query qq;
+    vindex_query_init(&qq, q, VDIM, 5);
+    vindex_hit hits[5];
+    uint32_t n;
+    (void)vindex_search(v, c, &qq, hits, &n);
+    vindex_search_ctx_free(c);
+    uint32_t cur = 0, id;
+    const void *k;
+    size_t kl;
+    while (vindex_iter(v, &cur, &id, &k, &kl)) {}
+    mem_image again;
+    mi_init(&again);
+    assert_int_equal(vindex_save(v, &again.sink), 0);
+    mi_fini(&again);
+    vindex_free(v);
+    return 0;
+}
+
+static void test_corrupt_images(void **state)
+{
+    (void)state;
+    const struct { vindex_type t; dist_metric m; } cases[] = {
+        { VINDEX_HNSW, DIST_COSINE }, { VINDEX_HNSW, DIST_DOT }, { VINDEX_FLAT, DIST_COSINE },
+    };
+    for (size_t ci = 0; ci < sizeof cases / sizeof *cases; ci++) {
+        vindex *v = vx_make(cases[ci].t, cases[ci].m, 0);
+        vx_ops(v, 600, 250, 21);
+        mem_image im;
+        mi_init(&im);
+        assert_int_equal(vindex_save(v, &im.sink), 0);
+        size_t accepted = 0, refused = 0;
+
+        /* Every section cut short, lengthened, emptied. */
+        for (size_t si = 0; si < im.n; si++) {
+            const size_t len = im.sec[si].len;
+            const size_t lens[] = { 0, 1, len / 2, len > 4 ? len - 4 : 0, len ? len - 1 : 0,
+                                    len + 4, len + 12 };
+            for (size_t li = 0; li < sizeof lens / sizeof *lens; li++) {
+                if (lens[li] == len) continue;
+                mem_image w;
+                mi_copy(&w, &im);
+                uint8_t *grown = calloc(1, lens[li] + 1);
+                memcpy(grown, im.sec[si].data, lens[li] < len ? lens[li] : len);
+                free(w.sec[si].raw);
+                w.sec[si].len = 0;
+                w.sec[si].page = 0;
+                sec_place(&w.sec[si], grown, lens[li]);
+                free(grown);
+                assert_int_equal(vx_try_load(&w, &accepted), VINDEX_ECORRUPT);
+                mi_fini(&w);
+            }
+        }
+        /* A section missing, one too many, two swapped. */
+        {
+            mem_image w;
+            for (size_t si = 0; si < im.n; si++) {
+                mi_copy(&w, &im);
+                free(w.sec[si].raw);
+                memmove(&w.sec[si], &w.sec[si + 1], (w.n - si - 1) * sizeof w.sec[0]);
+                w.n--;
+                assert_int_equal(vx_try_load(&w, &accepted), VINDEX_ECORRUPT);
+                mi_fini(&w);
+            }
+            mi_copy(&w, &im);
+            w.sec[w.n] = (mem_sec){ 0x0115, 0, NULL, NULL, 0 };
+            sec_place(&w.sec[w.n], "x", 1);
+            w.n++;
+            assert_int_equal(vx_try_load(&w, &accepted), VINDEX_ECORRUPT);
+            mem_sec t = w.sec[1];
+            w.sec[1] = w.sec[w.n - 2];
+            w.sec[w.n - 2] = t;
+            w.n--;
+            free(w.sec[w.n].raw);
+            assert_int_equal(vx_try_load(&w, &accepted), VINDEX_ECORRUPT);
+            mi_fini(&w);
+        }
+        /* Random damage: one to three bytes, in a random section (so the
+         * small ones are hit as often as the arrays). */
+        uint64_t s = 0xF00D + ci;
+        for (uint32_t round = 0; round < FUZZ_ROUNDS; round++) {
+            mem_image w;
+            mi_copy(&w, &im);
+            size_t si = (size_t)(rng_next(&s) % w.n);
+            if (w.sec[si].len == 0) {
+                mi_fini(&w);
+                continue;
+            }
+            for (int k = 0, nk = 1 + (int)(rng_next(&s) % 3); k < nk; k++) {
+                size_t at = (size_t)(rng_next(&s) % w.sec[si].len);
+                uint64_t r = rng_next(&s);
+                switch (r % 4) {
+                case 0: w.sec[si].data[at] ^= (uint8_t)(1u << (r >> 8) % 8); break;
+                case 1: w.sec[si].data[at] = 0xFF; break;
+                case 2: w.sec[si].data[at] = 0; break;
+                default: w.sec[si].data[at] = (uint8_t)(r >> 16); break;
+                }
+            }
+            refused += vx_try_load(&w, &accepted) != 0;
+            mi_fini(&w);
+        }
+        /* Most damage outside vector payloads must be noticed. */
+        print_message("case %zu: %zu of %u damaged images refused, %zu loaded\n", ci, refused,
+                      FUZZ_ROUNDS, accepted);
+        assert_true(refused > FUZZ_ROUNDS / 3);
+        mi_fini(&im);
+        vindex_free(v);
+    }
+}
+
+/* Damage to every byte of every small section, one at a time. */
+static void test_corrupt_every_meta_byte(void **state)
+{
+    (void)state;
+    for (int t = 0; t < 2; t++) {
+        vindex *v = vx_make(t ? VINDEX_FLAT : VINDEX_HNSW, DIST_L2, 0);
+        vx_ops(v, 300, 120, 3);
+        mem_image im;
+        mi_init(&im);
+        assert_int_equal(vindex_save(v, &im.sink), 0);
+        size_t accepted = 0;
+        for (size_t si = 0; si < im.n; si++) {
+            uint32_t k = im.sec[si].kind;
+            if (k != VINDEX_IMG_META && k != HNSW_IMG_META && k != FLAT_IMG_META &&
+                k != HNSW_IMG_HINTS)
+                continue;
+            for (size_t at = 0; at < im.sec[si].len && at < 4096; at++)
+                for (int bit = 0; bit < 8; bit += 3) {
+                    mem_image w;
+                    mi_copy(&w, &im);
+                    w.sec[si].data[at] ^= (uint8_t)(1u << bit);
+                    (void)vx_try_load(&w, &accepted);
+                    mi_fini(&w);
+                }
+        }
+        mi_fini(&im);
+        vindex_free(v);
+    }
+}
+
+/* A sink error at any call is returned and stops the save. */
+static void test_sink_errors(void **state)
+{
+    (void)state;
+    for (int t = 0; t < 2; t++) {
+        vindex *v = vx_make(t ? VINDEX_FLAT : VINDEX_HNSW, DIST_COSINE, 0);
+        vx_ops(v, 300, 200, 17);
+        mem_image im;
+        mi_init(&im);
+        assert_int_equal(vindex_save(v, &im.sink), 0);
+        mi_fini(&im);
+        for (int at = 1;; at++) {
+            mi_init(&im);
+            im.fail_at = at;
+            int rc = vindex_save(v, &im.sink);
+            int calls = im.calls;
+            mi_fini(&im);
+            if (rc == 0) {
+                assert_true(calls < at);
+                break;
+            }
+            assert_int_equal(rc, -EIO);
+        }
+        vindex_free(v);
+    }
+}
+
+/* Two ids with one key: the table rebuild notices. */
+static void test_vindex_duplicate_key(void **state)
+{
+    (void)state;
+    vindex *v = vx_make(VINDEX_FLAT, DIST_L2, 0);
+    float vec[VDIM] = { 1, 2, 3, 4, 5, 6 };
+    assert_int_equal(vindex_add(v, "dupA", 4, vec, VDIM), 1);
+    assert_int_equal(vindex_add(v, "other", 5, vec, VDIM), 1);
+    assert_int_equal(vindex_add(v, "dupB", 4, vec, VDIM), 1);
+    mem_image im;
+    mi_init(&im);
+    assert_int_equal(vindex_save(v, &im.sink), 0);
+    assert_int_equal(im.sec[1].kind, VINDEX_IMG_KEYS);
+    uint8_t *b = im.sec[1].data;
+    size_t i = 0;
+    while (i + 4 <= im.sec[1].len && memcmp(b + i, "dupB", 4) != 0) i++;
+    assert_true(i + 4 <= im.sec[1].len);
+    b[i + 3] = 'A';
+    mem_src ms;
+    ms_init(&ms, &im, 0, im.n, 1);
+    vindex *w = NULL;
+    char err[256] = "";
+    assert_int_equal(vindex_load(&ms.src, NULL, &w, err, sizeof err), VINDEX_ECORRUPT);
+    assert_non_null(strstr(err, "same key"));
+    assert_int_equal(ms.rel.n, nonempty(&ms));
+    mi_fini(&im);
+    vindex_free(v);
+}
+
+static void test_vindex_bad_args(void **state)
+{
+    (void)state;
+    vindex *v = NULL;
+    char err[64];
+    assert_int_equal(vindex_load(NULL, NULL, &v, err, sizeof err), -EINVAL);
+    img_source empty = { NULL, 0, NULL, NULL };
+    assert_int_equal(vindex_load(&empty, NULL, &v, err, sizeof err), VINDEX_ECORRUPT);
+    assert_null(v);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_hnsw_roundtrip),
+        cmocka_unit_test(test_hnsw_continues),
+        cmocka_unit_test(test_hnsw_empty),
+        cmocka_unit_test(test_hnsw_mismatch),
+        cmocka_unit_test(test_flat_roundtrip),
+        cmocka_unit_test(test_flat_empty),
+        cmocka_unit_test(test_vindex_roundtrip),
+        cmocka_unit_test(test_vindex_empty),
+        cmocka_unit_test(test_vindex_key_arena),
+        cmocka_unit_test(test_corrupt_images),
+        cmocka_unit_test(test_corrupt_every_meta_byte),
+        cmocka_unit_test(test_sink_errors),
+        cmocka_unit_test(test_vindex_duplicate_key),
+        cmocka_unit_test(test_vindex_bad_args),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
