@@ -184,6 +184,23 @@ static int list_logs(persist *p, logfile **out)
     return n;
 }
 
+/* A crash (or power loss) while a snapshot was written leaves its temp
+ * file: never complete, never renamed, so never needed. */
+static void remove_stale_temps(persist *p)
+{
+    DIR *d = opendir(p->dir);
+    if (!d) return;
+    struct dirent *de;
+    while ((de = readdir(d))) {
+        if (strncmp(de->d_name, "engram.snap.tmp.", 16) != 0) continue;
+        char *path = path_join(p->dir, de->d_name);
+        if (p->io->unlink(p->io, path) == 0)
+            log_msg(LOG_NOTICE, "Removed %s (a snapshot interrupted by a crash)", path);
+        mem_free(path);
+    }
+    closedir(d);
+}
+
 static void free_logs(logfile *v, int n)
 {
     for (int i = 0; i < n; i++) mem_free(v[i].path);
@@ -1004,6 +1021,7 @@ int persist_open(server *s, char *err, size_t errcap)
     }
     mem_free(lock);
 
+    remove_stale_temps(p);
     p->loading = 1;
     p->load_start_ms = util_wall_ms();
     p->load_events_ms = util_mono_ms();

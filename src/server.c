@@ -23,6 +23,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include "engram/crc32c.h"
 #include "engram/dist.h"
 #include "engram/mem.h"
 #include "engram/util.h"
@@ -367,6 +368,7 @@ int srv_init(server *s, char *err, size_t errcap)
         return -1;
     }
     kv_set_expire_hook(s->db, srv_on_expire, s);
+    crc32c_select("auto");        /* before any thread or snapshot child */
     cmd_init();
     srv_adjust_fd_limit(s);
     /* Signal handlers go in before the port opens: a client (or a test) that
