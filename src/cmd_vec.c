@@ -37,6 +37,7 @@
 #include "engram/util.h"
 #include "engram/vindex.h"
 #include "persist.h"
+#include "vec_embed.h"
 
 #define VSEARCH_K_MAX 10000u
 
@@ -51,15 +52,56 @@ static vreg_entry *vec_index_or_reply(client *c, reply *r, int i)
     return e;
 }
 
-/* Parse the vector starting at argv[*i]; on success *i is moved past it and
- * the floats are in *out (mem_alloc'd, caller frees).  Replies the error into
- * r and returns 0 on failure. */
-static int vec_parse(client *c, reply *r, int *i, float **out, uint32_t *dim)
+/* `TEXT text` for an index with an embedder: the text embedded in the
+ * server.  (A 4-byte blob spelling "TEXT" is a valid 1-d vector, so the
+ * keyword counts only where an embedder makes it meaningful.) */
+static int vec_parse_text(client *c, reply *r, vreg_entry *e, int a, float **out, uint32_t *dim)
+{
+    if (a + 1 >= c->argc) {
+        reply_error(r, "ERR syntax error");
+        return 0;
+    }
+    uint32_t d = vindex_dim(vreg_index(e));
+    float *v = mem_alloc((size_t)d * sizeof *v);
+    if (vemb_text(e, c->argv[a + 1], c->argvlen[a + 1], v) <= 0) {
+        reply_error(r, "ERR text has no words to embed");
+        mem_free(v);
+        return 0;
+    }
+    *out = v;
+    *dim = d;
+    return 1;
+}
+
+/* Parse the vector starting at argv[*i] (a blob, VALUES n ..., or TEXT t
+ * when e has an embedder); on success *i is moved past it and the floats
+ * are in *out (mem_alloc'd, caller frees).  *text (if text) points at the
+ * TEXT argument, else NULL.  Replies the error into r and returns 0 on
+ * failure. */
+static int vec_parse(client *c, reply *r, vreg_entry *e, int *i, float **out, uint32_t *dim,
+                     int *text)
 {
     int a = *i;
+    if (text) *text = -1;
     if (a >= c->argc) {
         reply_error(r, "ERR syntax error");
         return 0;
+    }
+    if (util_eq_nocase(c->argv[a], c->argvlen[a], "text")) {
+        if (e && vemb_name(e)) {
+            if (!vec_parse_text(c, r, e, a, out, dim)) return 0;
+            if (text) *text = a + 1;
+            *i = a + 2;
+            return 1;
+        }
+        if (a + 1 < c->argc) {    /* more words follow: meant as text */
+            size_t nlen;
+            const char *name = e ? vreg_name(e, &nlen) : "";
+            if (!e) nlen = 0;
+            reply_errorf(r, "ERR index '%.*s' has no embedder: create it with VNEW ... EMBED "
+                         "name to use TEXT", (int)(nlen < 128 ? nlen : 128), name);
+            return 0;
+        }
     }
     if (util_eq_nocase(c->argv[a], c->argvlen[a], "values")) {
         long long n;
@@ -154,6 +196,8 @@ static void cmd_vnew(client *c)
     dist_metric metric = DIST_COSINE;
     vindex_type type = VINDEX_HNSW;
     uint32_t M = VINDEX_M_DEFAULT, efc = VINDEX_EFC_DEFAULT, ef = VINDEX_EFS_DEFAULT;
+    const char *embed = NULL;
+    size_t embedlen = 0;
 
     if (!util_str2ll(c->argv[2], c->argvlen[2], &dim) || dim <= 0) {
         reply_errorf(&c->out, "ERR dimension must be a positive integer, got '%.*s'",
@@ -189,8 +233,18 @@ static void cmd_vnew(client *c)
             if (!vec_arg_range(c, &c->out, i + 1, "EF_CONSTRUCTION", 1, VINDEX_EF_MAX, &efc)) return;
         } else if (arg_is(c, i, "ef")) {
             if (!vec_arg_range(c, &c->out, i + 1, "EF", 1, VINDEX_EF_MAX, &ef)) return;
+        } else if (arg_is(c, i, "embed")) {
+            embed = c->argv[i + 1];
+            embedlen = c->argvlen[i + 1];
         } else {
             reply_err_syntax(c);
+            return;
+        }
+    }
+    if (embed) {
+        char err[256];
+        if (vemb_check(c->srv, embed, embedlen, (uint32_t)dim, err, sizeof err) < 0) {
+            reply_error(&c->out, err);
             return;
         }
     }
@@ -205,12 +259,17 @@ static void cmd_vnew(client *c)
     /* Reproducible builds: the same name and the same inserts give the same
      * graph, run after run. */
     p.seed = util_hash(c->argv[1], c->argvlen[1], 0x656e6772616dULL);
-    int rc = vreg_create(c->srv->vreg, c->argv[1], c->argvlen[1], &p, NULL);
+    vreg_entry *ne;
+    int rc = vreg_create(c->srv->vreg, c->argv[1], c->argvlen[1], &p, &ne);
+    if (rc == 0 && embed && vemb_attach(c->srv, ne, embed, embedlen) < 0) {
+        vreg_drop(c->srv->vreg, c->argv[1], c->argvlen[1]);
+        rc = -ENOMEM;
+    }
     if (rc < 0) {
         reply_errorf(&c->out, "ERR could not create the index: %s", vindex_strerror(rc));
         return;
     }
-    persist_log_vnew(c->srv, c->argv[1], c->argvlen[1], &p);
+    persist_log_vnew(c->srv, c->argv[1], c->argvlen[1], &p, 0, embed, embedlen);
     srv_vec_modified(c->srv);
     reply_ok(&c->out);
 }
@@ -224,7 +283,7 @@ static void cmd_vadd(client *c)
     int i = 3;
     vreg_entry *e = vec_index_or_reply(c, &c->out, 1);
     if (!e) return;
-    if (!vec_parse(c, &c->out, &i, &v, &dim)) return;
+    if (!vec_parse(c, &c->out, e, &i, &v, &dim, NULL)) return;
     if (i != c->argc) {
         reply_err_syntax(c);
         mem_free(v);
@@ -237,7 +296,9 @@ static void cmd_vadd(client *c)
     vreg_write_lock(e);
     int rc = vindex_add(vreg_index(e), c->argv[2], c->argvlen[2], v, dim);
     vreg_write_unlock(e);
-    if (rc >= 0) persist_log_vadd(c->srv, c->argv[1], c->argvlen[1], c->argv[2], c->argvlen[2], v, dim);
+    if (rc >= 0)
+        persist_log_vadd(c->srv, c->argv[1], c->argvlen[1], c->argv[2], c->argvlen[2], v, dim, 0,
+                         NULL, 0);
     mem_free(v);
     if (rc < 0) {
         reply_errorf(&c->out, "ERR could not add the vector: %s", vindex_strerror(rc));
@@ -323,7 +384,7 @@ static void cmd_vinfo(client *c)
     if (!e) return;
     vindex_stats_get(vreg_index(e), &st);
     const char *name = vreg_name(e, &nlen);
-    reply_map(&c->out, 15);
+    reply_map(&c->out, 16);
     reply_bulk_cstr(&c->out, "name");
     reply_bulk(&c->out, name, nlen);
     vinfo_field_str(c, "type", st.type == VINDEX_HNSW ? "hnsw" : "flat");
@@ -340,6 +401,7 @@ static void cmd_vinfo(client *c)
     vinfo_field_str(c, "kernel", st.kernel ? st.kernel : dist_active()->name);
     vinfo_field_int(c, "searches", (long long)vreg_searches(e));
     vinfo_field_int(c, "vector_bytes", (long long)st.dim * 4);
+    vinfo_field_str(c, "embed", vemb_name(e) ? vemb_name(e) : "");
 }
 
 static void cmd_vlist(client *c)
@@ -522,11 +584,20 @@ static void cmd_vsearch(client *c)
     reply *r = c->jobs ? &j->out : &c->out;
 
     vreg_entry *e = vec_index_or_reply(c, r, 1);
-    if (!e || !vec_parse(c, r, &i, &j->vec, &dim)) goto immediate;
+    if (!e || !vec_parse(c, r, e, &i, &j->vec, &dim, NULL)) goto immediate;
     if (!vec_arg_range(c, r, i, "k", 0, VSEARCH_K_MAX, &k)) goto immediate;
+    float maxdist = INFINITY;
     for (i++; i < c->argc; i += 2) {
         if (arg_is(c, i, "ef") && i + 1 < c->argc) {
             if (!vec_arg_range(c, r, i + 1, "EF", 1, VINDEX_EF_MAX, &ef)) goto immediate;
+        } else if (arg_is(c, i, "maxdist") && i + 1 < c->argc) {
+            double d;
+            if (!util_str2d(c->argv[i + 1], c->argvlen[i + 1], &d) || isnan(d) || d < 0) {
+                reply_errorf(r, "ERR MAXDIST must be a non-negative number, got '%.*s'",
+                             (int)(c->argvlen[i + 1] < 64 ? c->argvlen[i + 1] : 64), c->argv[i + 1]);
+                goto immediate;
+            }
+            maxdist = (float)d;
         } else {
             reply_error(r, "ERR syntax error");
             goto immediate;
@@ -535,6 +606,7 @@ static void cmd_vsearch(client *c)
     if (!vec_check_dim(r, e, dim)) goto immediate;
     vindex_query_init(&j->q, j->vec, dim, k);
     j->q.ef = ef;
+    j->q.maxdist = maxdist;
     if ((c->flags & CLIENT_IN_EXEC) || !c->srv->pool) {
         vsearch_run(e, srv_loop_ctx(c->srv), &j->q, r);
         goto immediate;

@@ -63,6 +63,7 @@ enum { K_INT, K_LL, K_STR };
 
 #define S_IMMUTABLE 1u  /* fixed once the server runs: CONFIG SET refuses */
 #define S_MULTI_ARG 2u  /* value is several words (file: rest of the line) */
+#define S_APPEND    4u  /* repeatable: each occurrence adds its words (embedder) */
 
 typedef struct setting {
     const char *name;
@@ -159,6 +160,10 @@ static const setting settings[] = {
         " scalar, avx2, avx512 or neon force one."),
     ROW("search-threads", "VECTORS", T_INT, search_threads, S_IMMUTABLE, 0, 256, NULL, "0",
         "Worker threads for vector search; 0 = one per CPU core."),
+    ROW("embedder", "VECTORS", T_STRING, embedders, S_IMMUTABLE | S_MULTI_ARG | S_APPEND, 0, 0,
+        NULL, "", "`embedder NAME PATH`, repeatable: load a word-vector model (word2vec, GloVe or"
+        " fastText .vec text, or word2vec binary) at start-up as embedder NAME, for VNEW ..."
+        " EMBED NAME.  The built-in `hash` embedder needs no file."),
 };
 
 #define NSETTINGS (sizeof(settings) / sizeof(settings[0]))
@@ -377,6 +382,12 @@ static int string_apply(config *c, const setting *s, const char *value, char *wh
         const char *w[MAXW];
         size_t wl[MAXW];
         int n = split_words(value, w, wl, MAXW);
+        if (n == 0 && (s->flags & S_APPEND)) {
+            copy = mem_strndup("", 0);         /* the default: nothing yet */
+            mem_free(*slot);
+            *slot = copy;
+            return 0;
+        }
         if (n == 0) {
             seterr(why, whycap, "argument must not be empty");
             return -1;
@@ -386,8 +397,9 @@ static int string_apply(config *c, const setting *s, const char *value, char *wh
             return -1;
         }
         sbuf b = {0};
+        if ((s->flags & S_APPEND) && *slot && **slot) sbuf_add(&b, *slot);
         for (int i = 0; i < n; i++) {
-            if (i) sbuf_add(&b, " ");
+            if (b.len) sbuf_add(&b, " ");
             sbuf_addn(&b, w[i], wl[i]);
         }
         copy = sbuf_take(&b);
@@ -837,6 +849,7 @@ static void fmt_line(const config *c, const setting *s, sbuf *b)
         const char *w[64];
         size_t wl[64];
         int n = split_words(*(char *const *)field(c, s), w, wl, 64);
+        if (n == 0) sbuf_add(b, "\"\"");      /* an empty list must still be a word */
         for (int i = 0; i < n && i < 64; i++) {
             if (i) sbuf_add(b, " ");
             add_word(b, w[i], wl[i]);

@@ -67,7 +67,8 @@ void op_put_setrange(opbuf *b, const void *key, uint32_t klen, uint32_t offset, 
 }
 
 void op_put_vnew(opbuf *b, const void *name, uint32_t nlen, uint8_t vtype, uint8_t metric,
-                 uint32_t dim, uint32_t M, uint32_t efc, uint32_t efs, uint64_t seed)
+                 uint32_t dim, uint32_t M, uint32_t efc, uint32_t efs, uint64_t seed,
+                 uint32_t capacity, const void *embed, uint32_t elen)
 {
     ob_str(b, name, nlen);
     ob_u8(b, vtype);
@@ -78,16 +79,20 @@ void op_put_vnew(opbuf *b, const void *name, uint32_t nlen, uint8_t vtype, uint8
     ob_u32(b, efc);
     ob_u32(b, efs);
     ob_u64(b, seed);
+    ob_u32(b, capacity);
+    ob_str(b, embed, elen);
 }
 
 void op_put_vadd(opbuf *b, const void *name, uint32_t nlen, const void *key, uint32_t klen,
-                 const float *vec, uint32_t dim)
+                 const float *vec, uint32_t dim, int autoid, const void *payload, uint32_t plen)
 {
     ob_str(b, name, nlen);
     ob_str(b, key, klen);
     ob_u32(b, dim);
     unsigned char *p = ob_room(b, (size_t)dim * 4);
     for (uint32_t i = 0; i < dim; i++) le_putf32(p + 4 * (size_t)i, vec[i]);
+    ob_u8(b, (uint8_t)((autoid ? OP_VADD_AUTOID : 0) | (payload ? OP_VADD_PAYLOAD : 0)));
+    if (payload) ob_str(b, payload, plen);
 }
 
 void op_put_vdel(opbuf *b, const void *name, uint32_t nlen, const void *key, uint32_t klen)
@@ -188,6 +193,8 @@ int op_decode(uint8_t type, const void *payload, size_t len, op *o)
         o->efc = rd_u32(&r);
         o->efs = rd_u32(&r);
         o->seed = rd_u64(&r);
+        o->capacity = rd_u32(&r);
+        o->embed = rd_str(&r, &o->elen);
         break;
     case OP_VADD:
         o->name = rd_str(&r, &o->nlen);
@@ -195,6 +202,9 @@ int op_decode(uint8_t type, const void *payload, size_t len, op *o)
         o->dim = rd_u32(&r);
         if (o->dim == 0 || o->dim > (1u << 24)) r.bad = 1;
         else o->vec = rd_take(&r, (size_t)o->dim * 4);
+        o->flags = rd_u8(&r);
+        if (o->flags & ~(OP_VADD_AUTOID | OP_VADD_PAYLOAD)) r.bad = 1;
+        if (o->flags & OP_VADD_PAYLOAD) o->payload = rd_str(&r, &o->plen);
         break;
     case OP_VDEL:
         o->name = rd_str(&r, &o->nlen);

@@ -67,6 +67,10 @@
 #include "log.h"
 #include "server.h"
 #include "snapshot.h"
+#include "vec_embed.h"
+
+/* Until ring indices land in vindex_params. */
+#define VEC_PARAMS_SET_CAPACITY(vp, n) ((void)(n))
 
 enum { FSYNC_ALWAYS = 0, FSYNC_EVERYSEC = 1, FSYNC_NO = 2 };
 
@@ -419,23 +423,26 @@ void persist_log_flushall(server *s)
     stage_one(s, OP_FLUSHALL);
 }
 
-void persist_log_vnew(server *s, const char *name, size_t nlen, const vindex_params *vp)
+void persist_log_vnew(server *s, const char *name, size_t nlen, const vindex_params *vp,
+                      uint32_t capacity, const char *embed, size_t elen)
 {
     persist *p = s->ps;
     if (!p) return;
     opbuf_reset(&p->one);
     op_put_vnew(&p->one, name, (uint32_t)nlen, (uint8_t)vp->type, (uint8_t)vp->metric, vp->dim,
-                vp->M, vp->ef_construction, vp->ef_search, vp->seed);
+                vp->M, vp->ef_construction, vp->ef_search, vp->seed, capacity, embed,
+                (uint32_t)elen);
     stage_one(s, OP_VNEW);
 }
 
 void persist_log_vadd(server *s, const char *name, size_t nlen, const char *key, size_t klen,
-                      const float *vec, uint32_t dim)
+                      const float *vec, uint32_t dim, int autoid, const char *payload, size_t plen)
 {
     persist *p = s->ps;
     if (!p) return;
     opbuf_reset(&p->one);
-    op_put_vadd(&p->one, name, (uint32_t)nlen, key, (uint32_t)klen, vec, dim);
+    op_put_vadd(&p->one, name, (uint32_t)nlen, key, (uint32_t)klen, vec, dim, autoid, payload,
+                (uint32_t)plen);
     stage_one(s, OP_VADD);
 }
 
@@ -785,7 +792,15 @@ static int apply_vnew(server *s, const op *o, char *err, size_t cap)
     vp.ef_construction = o->efc;
     vp.ef_search = o->efs;
     vp.seed = o->seed;
-    int rc = vreg_create(s->vreg, o->name, o->nlen, &vp, NULL);
+    VEC_PARAMS_SET_CAPACITY(vp, o->capacity);
+    char e[256];
+    if (o->elen && vemb_check(s, o->embed, o->elen, o->dim, e, sizeof e) < 0) {
+        snprintf(err, cap, "VNEW '%.*s': %.120s", (int)(o->nlen < 64 ? o->nlen : 64), o->name, e + 4);
+        return -EBADMSG;
+    }
+    vreg_entry *ne;
+    int rc = vreg_create(s->vreg, o->name, o->nlen, &vp, &ne);
+    if (rc == 0 && o->elen && vemb_attach(s, ne, o->embed, o->elen) < 0) rc = -ENOMEM;
     if (rc < 0) {
         snprintf(err, cap, "VNEW '%.*s' failed: %s", (int)(o->nlen < 64 ? o->nlen : 64), o->name,
                  rc == -EEXIST ? "index already exists" : vindex_strerror(rc));

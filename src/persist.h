@@ -58,9 +58,11 @@ void persist_client_gone(server *s, client *c);
 void persist_log_key(server *s, const char *key, size_t klen);  /* the key's new state */
 void persist_log_range(server *s, const char *key, size_t klen, size_t off, const char *p, size_t n);
 void persist_log_flushall(server *s);
-void persist_log_vnew(server *s, const char *name, size_t nlen, const vindex_params *p);
+void persist_log_vnew(server *s, const char *name, size_t nlen, const vindex_params *p,
+                      uint32_t capacity, const char *embed, size_t elen);
+/* payload NULL = none given; autoid: key came from VADD index *. */
 void persist_log_vadd(server *s, const char *name, size_t nlen, const char *key, size_t klen,
-                      const float *vec, uint32_t dim);
+                      const float *vec, uint32_t dim, int autoid, const char *payload, size_t plen);
 void persist_log_vdel(server *s, const char *name, size_t nlen, const char *key, size_t klen);
 void persist_log_vdrop(server *s, const char *name, size_t nlen);
 

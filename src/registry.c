@@ -33,6 +33,8 @@ struct vreg_entry {
     _Atomic uint64_t searches;
     vindex *idx;
     vlock lock;
+    void *udata;          /* the server's per-index data (its embedder) */
+    void (*udata_free)(void *);
     size_t nlen;
     char name[];
 };
@@ -113,12 +115,21 @@ vreg_entry *vreg_acquire(vreg_entry *e)
 void vreg_release(vreg_entry *e)
 {
     if (atomic_fetch_sub(&e->refs, 1) != 1) return;
+    if (e->udata_free) e->udata_free(e->udata);
     vindex_free(e->idx);
     vlock_fini(&e->lock);
     free(e);
 }
 
 vindex *vreg_index(vreg_entry *e) { return e->idx; }
+
+void vreg_set_udata(vreg_entry *e, void *udata, void (*free_fn)(void *))
+{
+    e->udata = udata;
+    e->udata_free = free_fn;
+}
+
+void *vreg_udata(const vreg_entry *e) { return e->udata; }
 int vreg_dropped(const vreg_entry *e) { return atomic_load(&((vreg_entry *)e)->dropped); }
 void vreg_count_search(vreg_entry *e) { atomic_fetch_add(&e->searches, 1); }
 uint64_t vreg_searches(const vreg_entry *e) { return atomic_load(&((vreg_entry *)e)->searches); }

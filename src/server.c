@@ -30,6 +30,7 @@
 #include "log.h"
 #include "net.h"
 #include "persist.h"
+#include "vec_embed.h"
 
 #define SRV_RESERVED_FDS 32      /* listeners, log, pipes, files */
 
@@ -394,6 +395,7 @@ int srv_init(server *s, char *err, size_t errcap)
     ev_set_before_sleep(s->loop, srv_before_sleep, s);
     ev_set_after_sleep(s->loop, srv_after_sleep, s);
     ev_set_wake_handler(s->loop, srv_on_wake, s);
+    if (vemb_load_models(s, err, errcap) < 0) return -1;
     /* Last: loading processes events, so everything above must be ready. */
     if (persist_open(s, err, errcap) < 0) return -1;
     return 0;
@@ -416,6 +418,7 @@ void srv_fini(server *s)
     s->loop_ctx = NULL;
     vreg_free(s->vreg);
     s->vreg = NULL;
+    vemb_free_models(s);
     for (int i = 0; i < s->nlfds; i++) close(s->lfds[i]);
     s->nlfds = 0;
     srv_watch_table_free(s);

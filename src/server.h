@@ -175,6 +175,7 @@ struct server {
     struct watch_table *watches;
     vreg *vreg;                  /* vector indices */
     struct persist *ps;          /* NULL = in memory only (persist.h) */
+    struct vemb_models *models;  /* embedders from the config (vec_embed.h) */
     pool *pool;                  /* search workers (NULL: searches run inline) */
     vindex_search_ctx **wctx;    /* one search context per worker */
     vindex_search_ctx *loop_ctx; /* the loop thread's own (EXEC) */

@@ -9,7 +9,7 @@
  *   0x0200 ...     the keyspace (kv_save: keys not expired at created_ms,
  *                  with absolute expiry times)
  *   then per index, in name order:
- *   0x0010 INDEX   u32 len + name bytes
+ *   0x0010 INDEX   u32 len + name bytes, u32 len + embedder name ("" = none)
  *   0x0100-0x01ff  the index's own sections (vindex_save), up to the next
  *                  INDEX section or the end
  *
@@ -32,6 +32,7 @@
 #include "engram/snap.h"
 #include "engram/vindex.h"
 #include "server.h"
+#include "vec_embed.h"
 
 #define SNAPSHOT_FORMAT  1u
 #define SEC_META         0x0001u
@@ -81,12 +82,17 @@ int snapshot_write(server *s, io_ops *io, const char *dir, uint64_t seq, int64_t
         vreg_entry *e = vreg_at(s->vreg, i);
         size_t nlen;
         const char *name = vreg_name(e, &nlen);
-        unsigned char hdr[4];
+        const char *emb = vemb_name(e);
+        size_t elen = emb ? strlen(emb) : 0;
+        unsigned char hdr[4], ehdr[4];
         le_put32(hdr, (uint32_t)nlen);
+        le_put32(ehdr, (uint32_t)elen);
         what = "an index";
         rc = sk->begin(sk, SEC_INDEX, 0);
         if (!rc) rc = sk->write(sk, hdr, 4);
         if (!rc && nlen) rc = sk->write(sk, name, nlen);
+        if (!rc) rc = sk->write(sk, ehdr, 4);
+        if (!rc && elen) rc = sk->write(sk, emb, elen);
         if (!rc) rc = sk->end(sk);
         if (!rc) rc = vindex_save(vreg_index(e), sk);
     }
@@ -160,14 +166,16 @@ int snapshot_load(server *s, io_ops *io, const char *path, uint64_t *seq, char *
             i = j;
             continue;
         }
-        if (sec->kind != SEC_INDEX || sec->len < 4 ||
-            le_get32(sec->data) != sec->len - 4) {
+        const unsigned char *d = sec->data;
+        size_t nlen = sec->kind == SEC_INDEX && sec->len >= 8 ? le_get32(d) : SIZE_MAX;
+        size_t elen = nlen <= sec->len - 8 ? le_get32(d + 4 + nlen) : SIZE_MAX;
+        if (elen != sec->len - 8 - nlen) {
             rc = refuse(err, errcap, path, sp, i, "unexpected section");
             snap_close(sp);
             return rc;
         }
-        const char *name = (const char *)sec->data + 4;
-        size_t nlen = sec->len - 4, j = i + 1;
+        const char *name = (const char *)d + 4, *emb = (const char *)d + 8 + nlen;
+        size_t j = i + 1;
         while (j < n && snap_section(sp, j)->kind >= SEC_VEC_FIRST &&
                snap_section(sp, j)->kind <= SEC_VEC_LAST)
             j++;
@@ -183,9 +191,21 @@ int snapshot_load(server *s, io_ops *io, const char *path, uint64_t *seq, char *
             snap_close(sp);
             return rc;
         }
-        if ((rc = vreg_adopt(s->vreg, name, nlen, v, NULL)) < 0) {
+        vreg_entry *ne;
+        if (elen && vemb_check(s, emb, elen, vindex_dim(v), e, sizeof e) < 0) {
+            vindex_free(v);
+            rc = refuse(err, errcap, path, sp, i, e + 4);
+            snap_close(sp);
+            return rc;
+        }
+        if ((rc = vreg_adopt(s->vreg, name, nlen, v, &ne)) < 0) {
             vindex_free(v);
             rc = refuse(err, errcap, path, sp, i, rc == -EEXIST ? "index name repeated" : "out of memory");
+            snap_close(sp);
+            return rc;
+        }
+        if (elen && vemb_attach(s, ne, emb, elen) < 0) {
+            rc = refuse(err, errcap, path, sp, i, "out of memory");
             snap_close(sp);
             return rc;
         }

@@ -22,8 +22,13 @@
  *   OP_SETRANGE str key, u32 offset, str bytes
  *                                       (zero-fills a gap; creates the key)
  *   OP_VNEW     str name, u8 type, u8 metric, u16 0, u32 dim, u32 M,
- *               u32 ef_construction, u32 ef_search, u64 seed
- *   OP_VADD     str name, str key, u32 dim, dim x f32
+ *               u32 ef_construction, u32 ef_search, u64 seed, u32 capacity
+ *               (0 = unbounded), str embedder name ("" = none)
+ *   OP_VADD     str name, str key, u32 dim, dim x f32, u8 flags
+ *               (bit 0: the key is an auto id from VADD index *; bit 1: a
+ *               payload follows; other bits zero), [str payload]
+ *               (a full ring index evicts its oldest entry on replay
+ *               exactly as it did live: evictions are not logged)
  *   OP_VDEL     str name, str key
  *   OP_VDROP    str name
  *   OP_BATCH    repeated { u8 type, u32 len, payload[len] } (no nesting)
@@ -59,8 +64,15 @@ typedef struct op {
     uint8_t vtype, metric;                 /* VNEW */
     uint32_t dim, M, efc, efs;             /* VNEW; VADD: dim */
     uint64_t seed;                         /* VNEW */
+    uint32_t capacity;                     /* VNEW */
+    const char *embed; uint32_t elen;      /* VNEW */
     const unsigned char *vec;              /* VADD: dim little-endian f32 (unaligned) */
+    uint8_t flags;                         /* VADD: OP_VADD_* */
+    const char *payload; uint32_t plen;    /* VADD, when OP_VADD_PAYLOAD */
 } op;
+
+#define OP_VADD_AUTOID  1u
+#define OP_VADD_PAYLOAD 2u
 
 /* A growable byte buffer the encoders append to (mem.h: aborts on OOM). */
 typedef struct opbuf {
@@ -76,9 +88,11 @@ void op_put_set(opbuf *b, const void *key, uint32_t klen, const void *val, uint3
 void op_put_del(opbuf *b, const void *key, uint32_t klen);
 void op_put_setrange(opbuf *b, const void *key, uint32_t klen, uint32_t offset, const void *bytes, uint32_t n);
 void op_put_vnew(opbuf *b, const void *name, uint32_t nlen, uint8_t vtype, uint8_t metric,
-                 uint32_t dim, uint32_t M, uint32_t efc, uint32_t efs, uint64_t seed);
+                 uint32_t dim, uint32_t M, uint32_t efc, uint32_t efs, uint64_t seed,
+                 uint32_t capacity, const void *embed, uint32_t elen);
+/* payload may be NULL (no payload: the flag bit stays clear). */
 void op_put_vadd(opbuf *b, const void *name, uint32_t nlen, const void *key, uint32_t klen,
-                 const float *vec, uint32_t dim);
+                 const float *vec, uint32_t dim, int autoid, const void *payload, uint32_t plen);
 void op_put_vdel(opbuf *b, const void *name, uint32_t nlen, const void *key, uint32_t klen);
 void op_put_vdrop(opbuf *b, const void *name, uint32_t nlen);
 /* One batch element header: u8 type, u32 len (the payload follows). */

@@ -71,6 +71,11 @@ void vreg_unlock_read(vreg *r);
 
 /* Entry accessors. */
 vindex *vreg_index(vreg_entry *e);
+/* Data the owner attaches to an entry (set before the entry is shared with
+ * other threads, read-only afterwards); free_fn (may be NULL) runs when the
+ * entry is freed, in whichever thread drops the last reference. */
+void vreg_set_udata(vreg_entry *e, void *udata, void (*free_fn)(void *));
+void *vreg_udata(const vreg_entry *e);
 const char *vreg_name(const vreg_entry *e, size_t *nlen);
 int vreg_dropped(const vreg_entry *e);
 

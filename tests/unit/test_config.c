@@ -190,7 +190,7 @@ static void test_table(void **state)
         for (const char *p = name; *p; p++) assert_true((*p >= 'a' && *p <= 'z') || *p == '-');
         for (size_t j = 0; j < n; j++) assert_string_not_equal(name, config_name_at(j));
     }
-    assert_int_equal(n, 25);
+    assert_int_equal(n, 26);
     assert_null(config_help_at(n));
     assert_null(config_default_at(n));
     assert_int_equal(config_mutable_at(n), -1);
@@ -293,6 +293,21 @@ static void test_memory_setting(void **state)
     set_rt_err(&c, "proto-max-bulk-len", "1zb", "argument must be a memory value");
     set_rt_err(&c, "proto-max-bulk-len", "-1mb", "argument must be a memory value");
     set_rt_err(&c, "proto-max-bulk-len", "1.5mb", "argument must be a memory value");
+    config_fini(&c);
+}
+
+/* `embedder NAME PATH` is repeatable: each occurrence adds its words. */
+static void test_append_setting(void **state)
+{
+    config c;
+    config_init(&c);
+    get_eq(&c, "embedder", "");
+    set_ok(&c, "embedder", "glove /m/glove.txt", 0);
+    set_ok(&c, "embedder", "w2v   /m/w2v.bin", 0);
+    get_eq(&c, "embedder", "glove /m/glove.txt w2v /m/w2v.bin");
+    set_err(&c, "embedder", "x /y", 1,
+            "CONFIG SET failed (possibly related to argument 'embedder') - can't set immutable config");
+    get_eq(&c, "embedder", "glove /m/glove.txt w2v /m/w2v.bin");
     config_fini(&c);
 }
 
@@ -904,6 +919,7 @@ int main(void)
         cmocka_unit_test(test_int),
         cmocka_unit_test(test_memory_parse),
         cmocka_unit_test(test_memory_setting),
+        cmocka_unit_test(test_append_setting),
         cmocka_unit_test(test_bool_enum_string),
         cmocka_unit_test(test_unknown_and_immutable),
         cmocka_unit_test(test_obuf),

@@ -83,7 +83,7 @@ static void test_vector_ops(void **state)
 {
     opbuf b = {0};
     op o;
-    op_put_vnew(&b, "idx", 3, 1, 2, 128, 16, 200, 100, 0x0123456789abcdefULL);
+    op_put_vnew(&b, "idx", 3, 1, 2, 128, 16, 200, 100, 0x0123456789abcdefULL, 5000, "hash", 4);
     assert_int_equal(op_decode(OP_VNEW, b.p, b.len, &o), 0);
     assert_memory_equal(o.name, "idx", 3);
     assert_int_equal(o.vtype, 1);
@@ -93,18 +93,33 @@ static void test_vector_ops(void **state)
     assert_int_equal(o.efc, 200);
     assert_int_equal(o.efs, 100);
     assert_true(o.seed == 0x0123456789abcdefULL);
+    assert_int_equal(o.capacity, 5000);
+    assert_int_equal(o.elen, 4);
+    assert_memory_equal(o.embed, "hash", 4);
     check_strict(OP_VNEW, &b);
 
     float v[5] = {1.5f, -0.0f, 3.25e-20f, -7e30f, 0.1f};
     opbuf_reset(&b);
-    op_put_vadd(&b, "idx", 3, "key", 3, v, 5);
+    op_put_vadd(&b, "idx", 3, "key", 3, v, 5, 0, NULL, 0);
     assert_int_equal(op_decode(OP_VADD, b.p, b.len, &o), 0);
     assert_int_equal(o.dim, 5);
+    assert_int_equal(o.flags, 0);
+    assert_null(o.payload);
     for (uint32_t i = 0; i < 5; i++) {
         float f = op_vec_at(&o, i);
         assert_memory_equal(&f, &v[i], 4);     /* bit-exact, -0.0 included */
     }
     check_strict(OP_VADD, &b);
+    opbuf_reset(&b);
+    op_put_vadd(&b, "idx", 3, "17", 2, v, 5, 1, "a line\0", 7);
+    assert_int_equal(op_decode(OP_VADD, b.p, b.len, &o), 0);
+    assert_int_equal(o.flags, OP_VADD_AUTOID | OP_VADD_PAYLOAD);
+    assert_int_equal(o.plen, 7);
+    assert_memory_equal(o.payload, "a line\0", 7);
+    check_strict(OP_VADD, &b);
+    /* Unknown flag bits are refused. */
+    b.p[b.len - 12] |= 0x80;
+    assert_int_equal(op_decode(OP_VADD, b.p, b.len, &o), -EBADMSG);
 
     opbuf_reset(&b);
     op_put_vdel(&b, "idx", 3, "key", 3);
