@@ -54,6 +54,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#ifdef __linux__
+#include <sys/prctl.h>
+#endif
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -481,7 +484,8 @@ static void fs_collect(server *s)
 void persist_before_sleep(server *s)
 {
     persist *p = s->ps;
-    if (!p) return;
+    /* No log yet while loading (events are processed between records). */
+    if (!p || !p->log) return;
     fs_collect(s);
     if (p->err) {
         if (p->unacked) persist_fail(s, p->err, "");
@@ -620,6 +624,18 @@ static void snapshot_done(server *s, int ok, uint64_t seq, int recovery, int64_t
     p->size_at_snapshot = wal_size(p->log);
 }
 
+/* In the snapshot child: die with the parent (Linux: the kernel sends
+ * SIGKILL; elsewhere snapshot_write checks before its rename through
+ * snapshot_parent_alive). */
+static void persist_child_die_with_parent(pid_t parent)
+{
+#ifdef __linux__
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+#endif
+    snapshot_set_parent(parent);
+    if (getppid() != parent) _exit(1);      /* it died before prctl took effect */
+}
+
 static int persist_fork_snapshot(server *s, int recovery, char *err, size_t errcap)
 {
     persist *p = s->ps;
@@ -638,6 +654,7 @@ static int persist_fork_snapshot(server *s, int recovery, char *err, size_t errc
     }
     uint64_t seq = wal_last_seq(p->log);
     fflush(NULL);
+    pid_t parent = getpid();
     pid_t pid = fork();
     if (pid < 0) {
         snprintf(err, errcap, "ERR can't fork a snapshot child: %s", strerror(errno));
@@ -648,6 +665,12 @@ static int persist_fork_snapshot(server *s, int recovery, char *err, size_t errc
          * handlers, no shared descriptors touched. */
         char e[512];
         for (int i = 0; i < s->nlfds; i++) close(s->lfds[i]);
+        /* The directory lock stays with the parent alone: a server killed
+         * while we write must be restartable at once, and a child that
+         * outlives its parent must never rename an old snapshot over what
+         * a new server wrote (persist_child_orphaned). */
+        close(p->lock_fd);
+        persist_child_die_with_parent(parent);
         int rc = snapshot_write(s, p->io, p->dir, seq, util_wall_ms(), e, sizeof e);
         if (rc < 0) log_msg(LOG_WARNING, "Snapshot failed: %s", e);
         else log_msg(LOG_NOTICE, "Snapshot at seq %" PRIu64 " written by the child", seq);

@@ -40,6 +40,10 @@
 #define SEC_VEC_FIRST    0x0100u
 #define SEC_VEC_LAST     0x01ffu
 
+static int snapshot_parent;     /* set in a snapshot child */
+
+void snapshot_set_parent(int pid) { snapshot_parent = pid; }
+
 static int put_section(img_sink *sk, uint32_t kind, const void *p, size_t n)
 {
     int rc = sk->begin(sk, kind, 0);
@@ -98,6 +102,11 @@ int snapshot_write(server *s, io_ops *io, const char *dir, uint64_t seq, int64_t
     }
     if (rc < 0) {
         snprintf(err, errcap, "writing %s to %s: %s", what, tmp, strerror(-rc));
+        snap_writer_abort(w);
+        return -1;
+    }
+    if (snapshot_parent && getppid() != snapshot_parent) {
+        snprintf(err, errcap, "the server exited while its snapshot was written; discarded");
         snap_writer_abort(w);
         return -1;
     }

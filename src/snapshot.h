@@ -19,6 +19,11 @@ typedef struct server server;
 int snapshot_write(server *s, io_ops *io, const char *dir, uint64_t seq, int64_t created_ms,
                    char *err, size_t errcap);
 
+/* In a snapshot child: the parent's pid.  snapshot_write then refuses to
+ * rename its file into place once the parent is gone (a new server may own
+ * the directory by then). */
+void snapshot_set_parent(int pid);
+
 /* Load path into the (empty) keyspace and registry; *seq gets the log seq
  * it covers.  0; -ENOENT if there is no snapshot; -1 with a message naming
  * the file, offset and problem if it is damaged or unreadable. */
