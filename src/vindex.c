@@ -10,11 +10,38 @@
  * non-matching keys after one compare and makes rehashing free.
  *
  * Ids come from the engine (dense, the most recently freed reused first);
- * the per-id arrays here (keys, and norms for cosine) are sized to the
+ * the per-id arrays here (keys; norms for cosine; the order links of a
+ * ring; payload pointers once any entry had a payload) are sized to the
  * engine's capacity (after a load, to the ids the image holds, until the
- * first add).  That is where per-entry payload bytes and the FIFO
- * insertion order will go when capacity-bounded eviction arrives: both are
- * per-id data beside keys[], and eviction is just vindex_del of the oldest.
+ * first add), all regrown together before anything is replaced.
+ *
+ * Rings.  The insertion order is a doubly linked list threaded through two
+ * per-id arrays, fprev/fnext (8 bytes an id, rings only), with the oldest
+ * at fhead and the newest at ftail: append, unlink and "oldest" are O(1),
+ * an overwrite does not touch it, removal of any entry unlinks it.  A new
+ * key in a full ring is inserted first and the oldest entry removed after
+ * it, because an engine insert can fail (HNSW allocates upper-layer lists
+ * and search heaps while planning) but a removal cannot: evicting first
+ * would leave a failed add with an entry gone.  So a ring of C keeps C + 1
+ * engine slots (vindex_reserve_new grows straight to C + 1 rather than
+ * past it), the table holds C + 1 keys for a moment, and a new entry takes
+ * the id freed by the previous eviction.  Eviction is the same removal as
+ * vindex_del (for HNSW a real delete with repair, id reuse), so memory is
+ * flat once the ring has filled.
+ *
+ * Payloads.  One heap block {len, bytes} per entry that has one, pointed to
+ * from pays[id] (NULL: none; a block of length 0: an empty payload).  A
+ * replacement block is allocated before the engine is touched, so a failed
+ * add keeps the old one; every removal frees the block, so no payload
+ * outlives its entry.  The pointer array itself appears with the first
+ * payload: an index that never has one pays nothing.
+ *
+ * Counters.  ingested (new keys), evicted (evictions): u64, all-time.
+ * next_id: the next auto id, 0 once 2^64 - 1 was used; adds of keys that
+ * spell a canonical decimal number raise it past that number, so it
+ * depends only on the keys added, never on how the caller chose them.
+ * Invariant: ingested >= count + evicted (every live or evicted entry was
+ * ingested once); evicted is 0 outside rings.
  *
  * Vectors.  Checked (dimension, finiteness) before anything changes.  For
  * cosine they are stored L2-normalised with the original norm kept per id:
@@ -22,9 +49,11 @@
  * back.  A zero vector stays zero (norm 0: distance 1 to everything).
  *
  * Failure atomicity.  vindex_add reserves everything it may need (table
- * slots, engine capacity, per-id arrays, the key block) before the engine
- * insert, whose own failure leaves the graph untouched; only then does it
- * link the key in.  So any error leaves the index as it was.
+ * slots, engine capacity, per-id arrays, the key and payload blocks)
+ * before the engine insert or update, whose own failure leaves the graph
+ * untouched; only then does it link the key in, and only after that does a
+ * ring evict (which cannot fail).  So any error leaves the index as it
+ * was: entries, order, payloads, counters and next id.
  *
  * Snapshots.  vindex_save writes the sections below, then the engine's
  * (hnsw.c, flat.c: their headers give their layouts).  vindex_load checks
@@ -52,7 +81,10 @@
  *         40     4  count: live keys
  *         44     4  nslots: key table size, 0 or a power of two >= 16
  *         48     4  id_end: 1 + the highest live id (0 when empty)
- *         52     4  reserved, 0
+ *         52     4  flags: bit 0 = a STREAM section follows the keys (and
+ *                   norms); other bits 0.  (Was "reserved, 0": images
+ *                   from before rings load as unbounded, with ingested =
+ *                   count, evicted 0, next id past their numeric keys.)
  *
  *   0x0101 VINDEX_IMG_KEYS, packed: one record per live key, ascending id:
  *          varint  id - (previous id + 1)   (the first: its id)
@@ -62,6 +94,29 @@
  *
  *   0x0102 VINDEX_IMG_NORMS, page-aligned, cosine only: id_end float32, the
  *     original norm of each id (0 for free ids).  Copied (4 bytes a vector).
+ *
+ *   0x0103 VINDEX_IMG_STREAM, packed, 40 + 4 * norder bytes; written when
+ *     the index is a ring or any counter differs from a new index's
+ *     (meta flag bit 0 says so):
+ *     offset  size  field
+ *          0     4  version, 1
+ *          4     4  capacity: ring bound, 0 = unbounded, <= 2^30
+ *          8     4  norder: count for a ring, else 0
+ *         12     4  npayloads: live entries with a payload (<= count); the
+ *                   PAYLOADS section follows iff it is not 0
+ *         16     8  ingested (>= count + evicted)
+ *         24     8  evicted (0 unless a ring)
+ *         32     8  next_id: the next auto id, 0 = exhausted
+ *         40  4*n   the ring's live ids, oldest first, each exactly once
+ *
+ *   0x0104 VINDEX_IMG_PAYLOADS, packed: one record per live id that has a
+ *     payload, ascending id, exactly npayloads of them filling the section:
+ *          varint  id - (previous id + 1)   (the first: its id)
+ *          varint  payload length (<= VINDEX_PAYLOAD_MAX; 0 = empty payload)
+ *          bytes   the payload
+ *     Copied on load, a block per payload.
+ *
+ * The engine's sections follow the last of these (hnsw.c, flat.c).
  *
  * Threads.  None of its own; see vindex.h.  Const functions only read, and
  * search scratch is in the caller's vindex_search_ctx. */
@@ -86,6 +141,20 @@ typedef struct vkey {
     uint32_t hash;
     unsigned char bytes[];
 } vkey;
+
+typedef struct vpay {
+    uint32_t len;
+    unsigned char bytes[];
+} vpay;
+
+#define VINDEX_ASSERT(c) \
+    do { if (__builtin_expect(!(c), 0)) vindex_assert_fail(#c, __LINE__); } while (0)
+
+static void vindex_assert_fail(const char *what, int line)
+{
+    fprintf(stderr, "vindex.c:%d: invariant failed: %s\n", line, what);
+    abort();
+}
 
 /* What vindex needs from an engine; one table per engine type. */
 typedef struct vindex_ops {
@@ -141,6 +210,14 @@ struct vindex {
     img_release_fn *release;/* the snapshot's; the engine reaches it through */
     void *release_ud;       /* vindex_relay, once release_armed is set */
     int release_armed;
+    uint32_t ring;          /* capacity bound, 0 = unbounded */
+    uint32_t *fprev, *fnext;/* per id, rings only: the insertion order */
+    uint32_t fhead, ftail;  /* oldest, newest (VINDEX_NONE: empty) */
+    vpay **pays;            /* per id, NULL until the first payload */
+    uint32_t npays;         /* live entries with a payload */
+    size_t pbytes;          /* their payload bytes */
+    uint64_t ingested, evicted;
+    uint64_t next_id;       /* 0: exhausted */
 };
 
 /* ---- allocator ---------------------------------------------------------- */
@@ -353,26 +430,120 @@ static void map_remove(vindex *v, uint32_t i)
     v->slots[i] = VINDEX_NONE;
 }
 
-/* Per-id arrays cover ids < n.  0 or -ENOMEM (unchanged). */
+/* The per-id array old (idcap elements of esz bytes) copied into a new one
+ * of n, the rest filled with byte `fill`; NULL on exhaustion. */
+static void *ids_regrow(vindex *v, const void *old, size_t esz, uint32_t n, int fill)
+{
+    void *p = vx_alloc(v, (size_t)n * esz);
+    if (!p) return NULL;
+    if (v->idcap) memcpy(p, old, (size_t)v->idcap * esz);
+    memset((char *)p + (size_t)v->idcap * esz, fill, (size_t)(n - v->idcap) * esz);
+    return p;
+}
+
+/* Per-id arrays cover ids < n: all of them are allocated before any is
+ * replaced.  0 or -ENOMEM (unchanged). */
 static int ids_reserve(vindex *v, uint32_t n)
 {
     if (n <= v->idcap) return 0;
-    vkey **keys = vx_alloc(v, (size_t)n * sizeof *keys);
-    float *norms = NULL;
-    if (keys && v->metric == DIST_COSINE && !(norms = vx_alloc(v, (size_t)n * sizeof *norms))) {
+    const int cos = v->metric == DIST_COSINE, ring = v->ring != 0, pay = v->pays != NULL;
+    const size_t o = v->idcap;
+    vkey **keys = ids_regrow(v, v->keys, sizeof *keys, n, 0);
+    float *norms = cos ? ids_regrow(v, v->norms, sizeof *norms, n, 0) : NULL;
+    uint32_t *fprev = ring ? ids_regrow(v, v->fprev, sizeof *fprev, n, 0xFF) : NULL;
+    uint32_t *fnext = ring ? ids_regrow(v, v->fnext, sizeof *fnext, n, 0xFF) : NULL;
+    vpay **pays = pay ? ids_regrow(v, v->pays, sizeof *pays, n, 0) : NULL;
+    if (!keys || (cos && !norms) || (ring && (!fprev || !fnext)) || (pay && !pays)) {
         vx_free(v, keys, (size_t)n * sizeof *keys);
-        keys = NULL;
+        vx_free(v, norms, (size_t)n * sizeof *norms);
+        vx_free(v, fprev, (size_t)n * sizeof *fprev);
+        vx_free(v, fnext, (size_t)n * sizeof *fnext);
+        vx_free(v, pays, (size_t)n * sizeof *pays);
+        return -ENOMEM;
     }
-    if (!keys) return -ENOMEM;
-    memset(keys, 0, (size_t)n * sizeof *keys);
-    if (v->idcap) memcpy(keys, v->keys, (size_t)v->idcap * sizeof *keys);
-    if (norms && v->idcap) memcpy(norms, v->norms, (size_t)v->idcap * sizeof *norms);
-    vx_free(v, v->keys, (size_t)v->idcap * sizeof *keys);
-    vx_free(v, v->norms, v->norms ? (size_t)v->idcap * sizeof *norms : 0);
+    vx_free(v, v->keys, o * sizeof *keys);
+    vx_free(v, v->norms, o * sizeof *norms);
+    vx_free(v, v->fprev, o * sizeof *fprev);
+    vx_free(v, v->fnext, o * sizeof *fnext);
+    vx_free(v, v->pays, o * sizeof *pays);
     v->keys = keys;
     v->norms = norms;
+    v->fprev = fprev;
+    v->fnext = fnext;
+    v->pays = pays;
     v->idcap = n;
     return 0;
+}
+
+/* ---- ring order --------------------------------------------------------- */
+
+static void fifo_append(vindex *v, uint32_t id)
+{
+    v->fprev[id] = v->ftail;
+    v->fnext[id] = VINDEX_NONE;
+    if (v->ftail != VINDEX_NONE) v->fnext[v->ftail] = id;
+    else v->fhead = id;
+    v->ftail = id;
+}
+
+static void fifo_unlink(vindex *v, uint32_t id)
+{
+    uint32_t p = v->fprev[id], n = v->fnext[id];
+    if (p != VINDEX_NONE) v->fnext[p] = n;
+    else v->fhead = n;
+    if (n != VINDEX_NONE) v->fprev[n] = p;
+    else v->ftail = p;
+}
+
+/* ---- payloads ----------------------------------------------------------- */
+
+static size_t vpay_size(uint32_t len) { return sizeof(vpay) + len; }
+
+/* The pointer array, made with the first payload.  0 or -ENOMEM. */
+static int pays_ensure(vindex *v)
+{
+    if (v->pays) return 0;
+    VINDEX_ASSERT(v->idcap > 0);    /* callers reserved the entry's id */
+    vpay **p = vx_alloc(v, (size_t)v->idcap * sizeof *p);
+    if (!p) return -ENOMEM;
+    memset(p, 0, (size_t)v->idcap * sizeof *p);
+    v->pays = p;
+    return 0;
+}
+
+/* A block holding len bytes of p (len <= VINDEX_PAYLOAD_MAX), or NULL. */
+static vpay *pay_new(vindex *v, const void *p, size_t len)
+{
+    vpay *b = vx_alloc(v, vpay_size((uint32_t)len));
+    if (!b) return NULL;
+    b->len = (uint32_t)len;
+    if (len) memcpy(b->bytes, p, len);
+    return b;
+}
+
+static void pay_free(vindex *v, vpay *b)
+{
+    if (b) vx_free(v, b, vpay_size(b->len));
+}
+
+/* id no longer has a payload. */
+static void pay_drop(vindex *v, uint32_t id)
+{
+    vpay *b = v->pays ? v->pays[id] : NULL;
+    if (!b) return;
+    v->pays[id] = NULL;
+    v->npays--;
+    v->pbytes -= b->len;
+    pay_free(v, b);
+}
+
+/* id's payload becomes b (the old one, if any, is freed). */
+static void pay_set(vindex *v, uint32_t id, vpay *b)
+{
+    pay_drop(v, id);
+    v->pays[id] = b;
+    v->npays++;
+    v->pbytes += b->len;
 }
 
 /* ---- life cycle --------------------------------------------------------- */
@@ -414,18 +585,31 @@ static int vindex_make_engine(vindex *v, const vindex_params *p)
     return v->eng ? 0 : err;
 }
 
+/* Fields every index starts with, new or loaded. */
+static void vindex_init_fields(vindex *v, const vindex_allocator *al)
+{
+    memset(v, 0, sizeof *v);
+    v->al = *al;
+    v->fhead = v->ftail = VINDEX_NONE;
+    v->next_id = 1;
+}
+
 vindex *vindex_new(const vindex_params *p, int *err)
 {
     const vindex_allocator *al = p->alloc ? p->alloc : &vindex_default_allocator;
     int e = -EINVAL;
     vindex *v = NULL;
+    vindex_params q = *p;
     if ((p->type != VINDEX_HNSW && p->type != VINDEX_FLAT) || p->dim < 1 ||
-        p->dim > VINDEX_DIM_MAX)
+        p->dim > VINDEX_DIM_MAX || p->capacity > VINDEX_CAPACITY_MAX)
         goto fail;
+    /* A ring never needs more than capacity + 1 slots (the header). */
+    if (q.capacity && q.initial_capacity > q.capacity + 1) q.initial_capacity = q.capacity + 1;
+    p = &q;
     e = -ENOMEM;
     if (!(v = al->alloc(al->ud, sizeof *v))) goto fail;
-    memset(v, 0, sizeof *v);
-    v->al = *al;
+    vindex_init_fields(v, al);
+    v->ring = p->capacity;
     v->type = p->type;
     v->metric = p->metric;
     v->dim = p->dim;
@@ -449,12 +633,17 @@ fail:
 void vindex_free(vindex *v)
 {
     if (!v) return;
-    for (uint32_t id = 0; id < v->idcap; id++)
+    for (uint32_t id = 0; id < v->idcap; id++) {
         if (v->keys[id] && !key_in_arena(v, v->keys[id]))
             vx_free(v, v->keys[id], vkey_size(v->keys[id]->len));
+        if (v->pays) pay_free(v, v->pays[id]);
+    }
     vx_free(v, v->karena, v->karena_bytes);
     vx_free(v, v->keys, (size_t)v->idcap * sizeof *v->keys);
-    vx_free(v, v->norms, v->norms ? (size_t)v->idcap * sizeof *v->norms : 0);
+    vx_free(v, v->norms, (size_t)v->idcap * sizeof *v->norms);
+    vx_free(v, v->fprev, (size_t)v->idcap * sizeof *v->fprev);
+    vx_free(v, v->fnext, (size_t)v->idcap * sizeof *v->fnext);
+    vx_free(v, v->pays, (size_t)v->idcap * sizeof *v->pays);
     vx_free(v, v->slots, (size_t)v->nslots * sizeof *v->slots);
     vx_free(v, v->prep, (size_t)v->dim * sizeof *v->prep);
     if (v->eng) v->ops->destroy(v->eng);
@@ -486,53 +675,169 @@ static int vec_normalise(const float *in, float *out, uint32_t dim, float *norm)
 
 /* ---- mutations ---------------------------------------------------------- */
 
-/* Make every reservation a new key needs; nothing visible changes. */
+/* Make every reservation a new key needs; nothing visible changes.  A ring
+ * holds capacity + 1 entries for a moment (insert, then evict) and never
+ * more, so when the engine's next growth step (vindex_grow_capacity, 1.5x)
+ * would pass that, it grows to exactly capacity + 1 now instead. */
 static int vindex_reserve_new(vindex *v)
 {
     if (v->count >= VINDEX_SLOTS_MAX / 4 * 3) return VINDEX_EFULL;
-    int rc = map_reserve(v, v->count + 1);
-    if (!rc) rc = v->ops->reserve(v->eng, v->count + 1);
+    uint32_t need = v->count + 1, want = need, cap = v->ops->capacity(v->eng);
+    if (v->ring && need > cap) {
+        uint32_t full = v->ring + 1, g = vindex_grow_capacity(cap, need, UINT32_MAX);
+        if (g < full && vindex_grow_capacity(g, g + 1, UINT32_MAX) > full) want = full;
+    }
+    int rc = map_reserve(v, need);
+    if (!rc) rc = v->ops->reserve(v->eng, want);
     if (!rc) rc = ids_reserve(v, v->ops->capacity(v->eng));
     return rc;
 }
 
-int vindex_add(vindex *v, const void *key, size_t klen, const float *vec, uint32_t vdim)
+/* Take live id (found at table slot `slot`) out of everything: engine,
+ * table, ring order, payload, key.  Allocates nothing; the engine's delete
+ * fails only if the map and the engine disagree (then nothing changed). */
+static int vindex_remove(vindex *v, uint32_t id, uint32_t slot)
 {
-    if (vdim != v->dim) return VINDEX_EDIM;
-    if ((!key && klen) || klen > UINT32_MAX || !vec) return -EINVAL;
-    if (!vec_finite(vec, vdim)) return VINDEX_EVALUE;
-    const float *src = vec;
-    float norm = 1.0f;
-    if (v->metric == DIST_COSINE) {
-        int rc = vec_normalise(vec, v->prep, v->dim, &norm);
-        if (rc) return rc;
-        src = v->prep;
-    }
-    uint32_t hash = vindex_hash(key, klen, v->hseed), slot = 0;
-    uint32_t id = map_find(v, key, klen, hash, &slot);
-    if (id != VINDEX_NONE) {
-        int rc = v->ops->update(v->eng, id, src);
-        if (rc) return rc;
-        if (v->norms) v->norms[id] = norm;
-        return 0;
-    }
-    int rc = vindex_reserve_new(v);
+    int rc = v->ops->del(v->eng, id);
     if (rc) return rc;
-    vkey *k = vx_alloc(v, sizeof *k + klen);
-    if (!k) return -ENOMEM;
-    if ((rc = v->ops->insert(v->eng, src, &id)) != 0) {
-        vx_free(v, k, sizeof *k + klen);
+    map_remove(v, slot);
+    if (v->ring) fifo_unlink(v, id);
+    pay_drop(v, id);
+    key_drop(v, id);
+    v->count--;
+    return 0;
+}
+
+/* The ring is over its bound (the entry just added is the newest): remove
+ * the oldest, reporting it in r and a's buffer. */
+static void vindex_evict(vindex *v, const vindex_add_args *a, vindex_add_result *r)
+{
+    uint32_t id = v->fhead, slot = 0;
+    const vkey *k = v->keys[id];
+    uint32_t found = map_find(v, k->bytes, k->len, k->hash, &slot);
+    VINDEX_ASSERT(found == id);
+    r->evicted = 1;
+    r->evicted_id = id;
+    r->evicted_klen = k->len;
+    if (a->evicted_key && a->evicted_cap && k->len)
+        memcpy(a->evicted_key, k->bytes, k->len < a->evicted_cap ? k->len : a->evicted_cap);
+    int rc = vindex_remove(v, id, slot);     /* k is gone after this */
+    VINDEX_ASSERT(rc == 0);
+    v->evicted++;
+}
+
+static int vindex_overwrite(vindex *v, const vindex_add_args *a, uint32_t id, const float *src,
+                            float norm, vindex_add_result *r)
+{
+    vpay *p = NULL;
+    if (a->has_payload) {
+        int rc = pays_ensure(v);
+        if (rc) return rc;
+        if (!(p = pay_new(v, a->payload, a->plen))) return -ENOMEM;
+    }
+    int rc = v->ops->update(v->eng, id, src);
+    if (rc) {
+        pay_free(v, p);
         return rc;
     }
-    k->len = (uint32_t)klen;
+    if (v->norms) v->norms[id] = norm;
+    if (p) pay_set(v, id, p);
+    else if (a->drop_payload) pay_drop(v, id);
+    *r = (vindex_add_result){ .created = 0, .id = id, .evicted_id = VINDEX_NO_ID };
+    return 0;
+}
+
+static int vindex_insert(vindex *v, const vindex_add_args *a, const float *src, float norm,
+                         uint32_t hash, vindex_add_result *r)
+{
+    int rc = vindex_reserve_new(v);
+    if (!rc && a->has_payload) rc = pays_ensure(v);
+    if (rc) return rc;
+    vkey *k = vx_alloc(v, vkey_size((uint32_t)a->klen));
+    vpay *p = NULL;
+    uint32_t id = 0, slot = 0;
+    if (!k || (a->has_payload && !(p = pay_new(v, a->payload, a->plen)))) rc = -ENOMEM;
+    else rc = v->ops->insert(v->eng, src, &id);
+    if (rc) {
+        if (k) vx_free(v, k, vkey_size((uint32_t)a->klen));
+        pay_free(v, p);
+        return rc;
+    }
+    /* Committed: nothing below can fail. */
+    k->len = (uint32_t)a->klen;
     k->hash = hash;
-    if (klen) memcpy(k->bytes, key, klen);
-    map_find(v, key, klen, hash, &slot);   /* the table may have grown */
+    if (a->klen) memcpy(k->bytes, a->key, a->klen);
+    map_find(v, a->key, a->klen, hash, &slot);   /* the table may have grown */
     v->slots[slot] = id;
     v->keys[id] = k;
     if (v->norms) v->norms[id] = norm;
+    if (p) pay_set(v, id, p);
+    if (v->ring) fifo_append(v, id);
     v->count++;
+    v->ingested++;
+    *r = (vindex_add_result){ .created = 1, .id = id, .evicted_id = VINDEX_NO_ID };
+    if (v->ring && v->count > v->ring) vindex_evict(v, a, r);
+    return 0;
+}
+
+/* The number a canonical decimal key spells: "0", or 1-20 digits with no
+ * leading zero and a value below 2^64.  1 and *x if it is one. */
+static int key_decimal(const void *key, size_t klen, uint64_t *x)
+{
+    const unsigned char *s = key;
+    if (klen == 0 || klen > 20 || (s[0] == '0' && klen > 1)) return 0;
+    uint64_t n = 0;
+    for (size_t i = 0; i < klen; i++) {
+        if (s[i] < '0' || s[i] > '9') return 0;
+        unsigned d = (unsigned)(s[i] - '0');
+        if (n > (UINT64_MAX - d) / 10) return 0;
+        n = n * 10 + d;
+    }
+    *x = n;
     return 1;
+}
+
+void vindex_add_args_init(vindex_add_args *a, const void *key, size_t klen, const float *vec,
+                          uint32_t dim)
+{
+    memset(a, 0, sizeof *a);
+    a->key = key;
+    a->klen = klen;
+    a->vec = vec;
+    a->dim = dim;
+}
+
+int vindex_add_ex(vindex *v, const vindex_add_args *a, vindex_add_result *r)
+{
+    if (a->dim != v->dim) return VINDEX_EDIM;
+    if ((!a->key && a->klen) || a->klen > UINT32_MAX || !a->vec) return -EINVAL;
+    if (a->has_payload && ((!a->payload && a->plen) || a->plen > VINDEX_PAYLOAD_MAX))
+        return -EINVAL;
+    if (!vec_finite(a->vec, a->dim)) return VINDEX_EVALUE;
+    const float *src = a->vec;
+    float norm = 1.0f;
+    if (v->metric == DIST_COSINE) {
+        int rc = vec_normalise(a->vec, v->prep, v->dim, &norm);
+        if (rc) return rc;
+        src = v->prep;
+    }
+    uint32_t hash = vindex_hash(a->key, a->klen, v->hseed), slot = 0;
+    uint32_t id = map_find(v, a->key, a->klen, hash, &slot);
+    vindex_add_result res;
+    int rc = id == VINDEX_NONE ? vindex_insert(v, a, src, norm, hash, &res)
+                               : vindex_overwrite(v, a, id, src, norm, &res);
+    if (rc) return rc;
+    uint64_t num;
+    if (key_decimal(a->key, a->klen, &num)) vindex_note_id(v, num);
+    if (r) *r = res;
+    return res.created;
+}
+
+int vindex_add(vindex *v, const void *key, size_t klen, const float *vec, uint32_t vdim)
+{
+    vindex_add_args a;
+    vindex_add_args_init(&a, key, klen, vec, vdim);
+    return vindex_add_ex(v, &a, NULL);
 }
 
 int vindex_del(vindex *v, const void *key, size_t klen)
@@ -541,12 +846,15 @@ int vindex_del(vindex *v, const void *key, size_t klen)
     uint32_t slot = 0;
     uint32_t id = map_find(v, key, klen, vindex_hash(key, klen, v->hseed), &slot);
     if (id == VINDEX_NONE) return 0;
-    int rc = v->ops->del(v->eng, id);
-    if (rc) return rc;  /* cannot happen: the map and the engine agree */
-    map_remove(v, slot);
-    key_drop(v, id);
-    v->count--;
-    return 1;
+    int rc = vindex_remove(v, id, slot);
+    return rc ? rc : 1;    /* rc cannot happen: the map and the engine agree */
+}
+
+void vindex_note_id(vindex *v, uint64_t used)
+{
+    if (v->next_id == 0) return;            /* exhausted: stays so */
+    if (used == UINT64_MAX) v->next_id = 0;
+    else if (used >= v->next_id) v->next_id = used + 1;
 }
 
 /* ---- reads -------------------------------------------------------------- */
@@ -605,6 +913,27 @@ int vindex_repair(vindex *v)
     return v->type == VINDEX_HNSW ? hnsw_reconnect(v->eng) : 0;
 }
 
+const void *vindex_payload(const vindex *v, uint32_t id, size_t *len)
+{
+    *len = 0;
+    if (!v->pays || id >= v->idcap || !v->pays[id]) return NULL;   /* only live ids have one */
+    *len = v->pays[id]->len;
+    return v->pays[id]->bytes;
+}
+
+uint32_t vindex_fifo_first(const vindex *v)
+{
+    return v->ring ? v->fhead : VINDEX_NO_ID;
+}
+
+uint32_t vindex_fifo_next(const vindex *v, uint32_t id)
+{
+    if (!v->ring || id >= v->idcap || !v->keys[id]) return VINDEX_NO_ID;
+    return v->fnext[id];
+}
+
+uint64_t vindex_next_id(const vindex *v) { return v->next_id; }
+uint32_t vindex_capacity(const vindex *v) { return v->ring; }
 uint32_t vindex_count(const vindex *v) { return v->count; }
 size_t vindex_memory(const vindex *v) { return sizeof *v + v->mem + v->ops->memory(v->eng); }
 uint32_t vindex_dim(const vindex *v) { return v->dim; }
@@ -626,12 +955,53 @@ void vindex_stats_get(const vindex *v, vindex_stats *s)
     s->memory = vindex_memory(v);
     s->engine_memory = v->ops->memory(v->eng);
     s->kernel = v->ops->kernels(v->eng)->name;
+    s->ring_capacity = v->ring;
+    s->payloads = v->npays;
+    s->payload_bytes = v->pbytes;
+    s->ingested = v->ingested;
+    s->evicted = v->evicted;
+    s->next_id = v->next_id;
 }
 
 static int vindex_fail(char *err, size_t errlen, const char *what, uint32_t id)
 {
     if (errlen) snprintf(err, errlen, "%s (id %u)", what, id);
     return VINDEX_ECORRUPT;
+}
+
+/* Ring order, payloads, counters.  A walk of the order that ends (next =
+ * none) after count live ids, each pointing back at the one before, has
+ * named each live id exactly once: a repeat would have made it a cycle. */
+static int vindex_validate_stream(const vindex *v, char *err, size_t errlen)
+{
+    if (v->ring) {
+        if (v->count > v->ring)
+            return vindex_fail(err, errlen, "ring holds more than its capacity", v->count);
+        uint32_t n = 0, prev = VINDEX_NONE;
+        for (uint32_t id = v->fhead; id != VINDEX_NONE; prev = id, id = v->fnext[id]) {
+            if (id >= v->idcap || !v->keys[id] || v->fprev[id] != prev || n == v->count)
+                return vindex_fail(err, errlen, "ring order broken", id);
+            n++;
+        }
+        if (n != v->count || v->ftail != prev)
+            return vindex_fail(err, errlen, "ring order misses entries", n);
+    } else if (v->evicted || v->fhead != VINDEX_NONE || v->fprev) {
+        return vindex_fail(err, errlen, "unbounded index with ring state", 0);
+    }
+    uint32_t np = 0;
+    size_t nb = 0;
+    for (uint32_t id = 0; v->pays && id < v->idcap; id++) {
+        if (!v->pays[id]) continue;
+        if (!v->keys[id] || v->pays[id]->len > VINDEX_PAYLOAD_MAX)
+            return vindex_fail(err, errlen, "payload on a free id or too long", id);
+        np++;
+        nb += v->pays[id]->len;
+    }
+    if (np != v->npays || nb != v->pbytes)
+        return vindex_fail(err, errlen, "payload count or bytes disagree", np);
+    if (v->ingested < v->count || v->ingested - v->count < v->evicted)
+        return vindex_fail(err, errlen, "ingested below count + evicted", v->count);
+    return 0;
 }
 
 int vindex_validate(const vindex *v, char *err, size_t errlen)
@@ -651,7 +1021,8 @@ int vindex_validate(const vindex *v, char *err, size_t errlen)
     for (uint32_t i = 0; i < v->nslots; i++) nslots += v->slots[i] != VINDEX_NONE;
     if (nkeys != v->count || nslots != v->count)
         return vindex_fail(err, errlen, "count disagrees with keys or table", v->count);
-    return v->ops->validate(v->eng, err, errlen);
+    int rc = vindex_validate_stream(v, err, errlen);
+    return rc ? rc : v->ops->validate(v->eng, err, errlen);
 }
 
 /* ---- search ------------------------------------------------------------- */
@@ -743,6 +1114,9 @@ int vindex_search(const vindex *v, vindex_search_ctx *c, const vindex_query *q,
 
 #define VINDEX_IMG_VERSION 1u
 #define VINDEX_META_LEN    56u
+#define VINDEX_META_STREAM 1u       /* meta flags: a STREAM section follows */
+#define VINDEX_STREAM_VERSION 1u
+#define VINDEX_STREAM_LEN  40u      /* its fixed part */
 
 /* Buffered writes into the current section; the sink's first error sticks. */
 typedef struct vx_out {
@@ -793,6 +1167,45 @@ static void out_end(vx_out *o)
     if (!o->rc) o->rc = o->s->end(o->s);
 }
 
+/* Whether the index has stream state worth a section: anything a new
+ * unbounded index would not have. */
+static int vindex_has_stream(const vindex *v)
+{
+    return v->ring || v->ingested || v->evicted || v->next_id != 1 || v->npays;
+}
+
+static void vindex_save_stream(const vindex *v, vx_out *o, uint32_t id_end)
+{
+    uint8_t h[VINDEX_STREAM_LEN];
+    le_put32(h, VINDEX_STREAM_VERSION);
+    le_put32(h + 4, v->ring);
+    le_put32(h + 8, v->ring ? v->count : 0);
+    le_put32(h + 12, v->npays);
+    le_put64(h + 16, v->ingested);
+    le_put64(h + 24, v->evicted);
+    le_put64(h + 32, v->next_id);
+    out_begin(o, VINDEX_IMG_STREAM, 0);
+    out_put(o, h, sizeof h);
+    for (uint32_t id = v->ring ? v->fhead : VINDEX_NONE; id != VINDEX_NONE && !o->rc;
+         id = v->fnext[id]) {
+        uint8_t b[4];
+        le_put32(b, id);
+        out_put(o, b, sizeof b);
+    }
+    out_end(o);
+    if (!v->npays) return;
+    out_begin(o, VINDEX_IMG_PAYLOADS, 0);
+    for (uint32_t id = 0, next = 0; id < id_end && !o->rc; id++) {
+        const vpay *p = v->pays[id];
+        if (!p) continue;
+        out_varint(o, id - next);
+        out_varint(o, p->len);
+        out_put(o, p->bytes, p->len);
+        next = id + 1;
+    }
+    out_end(o);
+}
+
 int vindex_save(const vindex *v, img_sink *s)
 {
     uint32_t id_end = v->idcap;
@@ -806,7 +1219,7 @@ int vindex_save(const vindex *v, img_sink *s)
     le_put32(m + 40, v->count);
     le_put32(m + 44, v->nslots);
     le_put32(m + 48, id_end);
-    le_put32(m + 52, 0);
+    le_put32(m + 52, vindex_has_stream(v) ? VINDEX_META_STREAM : 0);
 
     vx_out o = { .s = s };
     out_begin(&o, VINDEX_IMG_META, 0);
@@ -831,6 +1244,7 @@ int vindex_save(const vindex *v, img_sink *s)
             out_put(&o, v->keys[id] ? &v->norms[id] : &zero, sizeof zero);
         out_end(&o);
     }
+    if (vindex_has_stream(v)) vindex_save_stream(v, &o, id_end);
     return o.rc ? o.rc : v->ops->save(v->eng, s);
 }
 
@@ -855,7 +1269,12 @@ static int vindex_corrupt(char *err, size_t errlen, const char *fmt, ...)
 
 typedef struct vx_meta {
     uint32_t version, type, dim, metric, M, efc, efs, hseed, seed_lo, seed_hi;
-    uint32_t count, nslots, id_end, reserved;
+    uint32_t count, nslots, id_end, flags;
+    /* From the STREAM section (defaults without one), and where the
+     * optional sections are (0: absent). */
+    uint32_t capacity, norder, npays;
+    uint64_t ingested, evicted, next_id;
+    size_t stream_at, pays_at;
 } vx_meta;
 
 /* Smallest key table vindex would have made for n keys. */
@@ -864,6 +1283,52 @@ static uint64_t map_size_for(uint64_t n)
     uint64_t ns = 16;
     while (n * 4 > ns * 3) ns *= 2;
     return ns;
+}
+
+/* Section i exists, is of kind, and has its data. */
+static int vindex_expect(const img_source *src, size_t i, uint32_t kind, char *err, size_t errlen)
+{
+    if (i >= src->n)
+        return vindex_corrupt(err, errlen, "vindex image: %zu sections, too few", src->n);
+    if (src->sec[i].kind != kind)
+        return vindex_corrupt(err, errlen, "vindex image: section %zu is kind 0x%04x, "
+                              "expected 0x%04x", i, src->sec[i].kind, kind);
+    if (src->sec[i].len && !src->sec[i].data)
+        return vindex_corrupt(err, errlen, "vindex image: section 0x%04x has no data", kind);
+    return 0;
+}
+
+/* The STREAM section's fixed part, checked against the meta; the order it
+ * carries is checked once the keys are in (vindex_load_order). */
+static int vindex_load_stream_head(const img_section *s, vx_meta *m, char *err, size_t errlen)
+{
+    if (s->len < VINDEX_STREAM_LEN)
+        return vindex_corrupt(err, errlen, "vindex image: stream section is %zu bytes, less "
+                              "than %u", s->len, VINDEX_STREAM_LEN);
+    const uint8_t *b = s->data;
+    uint32_t version = le_get32(b);
+    m->capacity = le_get32(b + 4);
+    m->norder = le_get32(b + 8);
+    m->npays = le_get32(b + 12);
+    m->ingested = le_get64(b + 16);
+    m->evicted = le_get64(b + 24);
+    m->next_id = le_get64(b + 32);
+    if (version != VINDEX_STREAM_VERSION)
+        return vindex_corrupt(err, errlen, "vindex image: stream version %u, this build reads %u",
+                              version, VINDEX_STREAM_VERSION);
+    if (m->capacity > VINDEX_CAPACITY_MAX || (m->capacity && m->count > m->capacity))
+        return vindex_corrupt(err, errlen, "vindex image: ring capacity %u (limit %u) for %u keys",
+                              m->capacity, VINDEX_CAPACITY_MAX, m->count);
+    if (m->norder != (m->capacity ? m->count : 0) || (!m->capacity && m->evicted) ||
+        s->len != VINDEX_STREAM_LEN + (uint64_t)m->norder * 4)
+        return vindex_corrupt(err, errlen, "vindex image: stream section of %zu bytes orders %u "
+                              "of %u keys (capacity %u, %llu evicted)", s->len, m->norder,
+                              m->count, m->capacity, (unsigned long long)m->evicted);
+    if (m->npays > m->count || m->ingested < m->count || m->ingested - m->count < m->evicted)
+        return vindex_corrupt(err, errlen, "vindex image: %u payloads, %llu ingested, %llu "
+                              "evicted for %u keys", m->npays, (unsigned long long)m->ingested,
+                              (unsigned long long)m->evicted, m->count);
+    return 0;
 }
 
 static int vindex_load_meta(const img_source *src, vx_meta *m, size_t *nown, char *err,
@@ -878,15 +1343,15 @@ static int vindex_load_meta(const img_source *src, vx_meta *m, size_t *nown, cha
         .version = le_get32(b), .type = le_get32(b + 4), .dim = le_get32(b + 8), .metric = le_get32(b + 12),
         .M = le_get32(b + 16), .efc = le_get32(b + 20), .efs = le_get32(b + 24), .hseed = le_get32(b + 28),
         .seed_lo = le_get32(b + 32), .seed_hi = le_get32(b + 36), .count = le_get32(b + 40),
-        .nslots = le_get32(b + 44), .id_end = le_get32(b + 48), .reserved = le_get32(b + 52),
+        .nslots = le_get32(b + 44), .id_end = le_get32(b + 48), .flags = le_get32(b + 52),
     };
     if (m->version != VINDEX_IMG_VERSION)
         return vindex_corrupt(err, errlen, "vindex image: version %u, this build reads %u",
                               m->version, VINDEX_IMG_VERSION);
     if (m->type > VINDEX_FLAT || m->dim < 1 || m->dim > VINDEX_DIM_MAX || m->metric > DIST_DOT ||
-        m->reserved != 0)
+        (m->flags & ~VINDEX_META_STREAM) != 0)
         return vindex_corrupt(err, errlen, "vindex image: type %u, dimension %u, metric %u "
-                              "(reserved %u) out of range", m->type, m->dim, m->metric, m->reserved);
+                              "(flags %#x) out of range", m->type, m->dim, m->metric, m->flags);
     if (m->type == VINDEX_HNSW &&
         (m->M < 2 || m->M > VINDEX_M_MAX || m->efc < 1 || m->efc > VINDEX_EF_MAX || m->efs < 1 ||
          m->efs > VINDEX_EF_MAX))
@@ -901,17 +1366,29 @@ static int vindex_load_meta(const img_source *src, vx_meta *m, size_t *nown, cha
         (uint64_t)m->count * 4 > (uint64_t)m->nslots * 3)
         return vindex_corrupt(err, errlen, "vindex image: %u keys below id %u in a table of %u "
                               "slots", m->count, m->id_end, m->nslots);
-    *nown = m->metric == DIST_COSINE ? 3 : 2;
+    /* Ours: META, KEYS, NORMS (cosine), STREAM (flag), PAYLOADS (STREAM
+     * counts some); the engine's follow. */
+    size_t n = m->metric == DIST_COSINE ? 3 : 2;
     static const uint32_t kinds[] = { VINDEX_IMG_META, VINDEX_IMG_KEYS, VINDEX_IMG_NORMS };
+    for (size_t i = 1; i < n; i++) {
+        int rc = vindex_expect(src, i, kinds[i], err, errlen);
+        if (rc) return rc;
+    }
+    m->capacity = m->norder = m->npays = 0;   /* no STREAM: an unbounded index from before rings */
+    m->ingested = m->count;
+    m->evicted = 0;
+    m->next_id = 1;
+    m->stream_at = m->pays_at = 0;
+    if (m->flags & VINDEX_META_STREAM) {
+        int rc = vindex_expect(src, m->stream_at = n++, VINDEX_IMG_STREAM, err, errlen);
+        if (!rc) rc = vindex_load_stream_head(&src->sec[m->stream_at], m, err, errlen);
+        if (!rc && m->npays)
+            rc = vindex_expect(src, m->pays_at = n++, VINDEX_IMG_PAYLOADS, err, errlen);
+        if (rc) return rc;
+    }
+    *nown = n;
     if (src->n <= *nown)
         return vindex_corrupt(err, errlen, "vindex image: %zu sections, too few", src->n);
-    for (size_t i = 1; i < *nown; i++) {
-        if (src->sec[i].kind != kinds[i])
-            return vindex_corrupt(err, errlen, "vindex image: section %zu is kind 0x%04x, "
-                                  "expected 0x%04x", i, src->sec[i].kind, kinds[i]);
-        if (src->sec[i].len && !src->sec[i].data)
-            return vindex_corrupt(err, errlen, "vindex image: section 0x%04x has no data", kinds[i]);
-    }
     return 0;
 }
 
@@ -1099,6 +1576,59 @@ static int vindex_load_norms(vindex *v, const img_section *s, const vx_meta *m, 
     return 0;
 }
 
+/* The ring's order: count distinct live ids (a repeat is seen as an id
+ * already linked: the head, or one with a predecessor). */
+static int vindex_load_order(vindex *v, const img_section *s, const vx_meta *m, char *err,
+                             size_t errlen)
+{
+    const uint8_t *b = (const uint8_t *)s->data + VINDEX_STREAM_LEN;
+    for (uint32_t i = 0; i < m->norder; i++) {
+        uint32_t id = le_get32(b + 4 * (size_t)i);
+        if (id >= m->id_end || !v->keys[id])
+            return vindex_corrupt(err, errlen, "vindex image: ring order entry %u names id %u, "
+                                  "which has no key", i, id);
+        if (id == v->fhead || v->fprev[id] != VINDEX_NONE)
+            return vindex_corrupt(err, errlen, "vindex image: ring order names id %u twice", id);
+        fifo_append(v, id);
+    }
+    return 0;
+}
+
+/* Payload records: ascending live ids, lengths within the section and the
+ * limit, exactly npays of them filling it. */
+static int vindex_load_pays(vindex *v, const img_section *s, const vx_meta *m, char *err,
+                            size_t errlen)
+{
+    int rc = pays_ensure(v);    /* npays <= count, so ids exist */
+    if (rc) return rc;
+    const uint8_t *b = s->data;
+    size_t at = 0;
+    uint64_t next = 0;
+    uint32_t n = 0;
+    while (at < s->len) {
+        uint32_t gap, len;
+        if (get_varint(b, s->len, &at, &gap) || get_varint(b, s->len, &at, &len) ||
+            len > s->len - at || len > VINDEX_PAYLOAD_MAX)
+            return vindex_corrupt(err, errlen, "vindex image: payload record %u is cut short or "
+                                  "malformed", n);
+        uint64_t id = next + gap;
+        if (n == m->npays || id >= m->id_end || !v->keys[id])
+            return vindex_corrupt(err, errlen, "vindex image: payload record %u names id %llu: "
+                                  "past %u records or no key there", n,
+                                  (unsigned long long)id, m->npays);
+        vpay *p = pay_new(v, b + at, len);
+        if (!p) return -ENOMEM;
+        pay_set(v, (uint32_t)id, p);
+        at += len;
+        next = id + 1;
+        n++;
+    }
+    if (n != m->npays)
+        return vindex_corrupt(err, errlen, "vindex image: %u payload records, the stream section "
+                              "says %u", n, m->npays);
+    return 0;
+}
+
 /* The source's owner counts every byte it handed out until it is released
  * (snap.h): give back at once every section that was copied, keeping only
  * the ranges the engine borrows (v NULL after a failed load: all of them). */
@@ -1131,8 +1661,8 @@ int vindex_load(const img_source *src, const vindex_load_opts *o, vindex **out, 
         vindex_release_copied(src, NULL);
         return -ENOMEM;
     }
-    memset(v, 0, sizeof *v);
-    v->al = *al;
+    vindex_init_fields(v, al);
+    v->ring = m.capacity;       /* before the keys: it decides the per-id arrays */
     v->type = (vindex_type)m.type;
     v->metric = (dist_metric)m.metric;
     v->dim = m.dim;
@@ -1150,6 +1680,19 @@ int vindex_load(const img_source *src, const vindex_load_opts *o, vindex **out, 
     if ((rc = vindex_load_keys(v, &src->sec[1], &m, err, errlen)) != 0) goto fail;
     if (v->metric == DIST_COSINE && (rc = vindex_load_norms(v, &src->sec[2], &m, err, errlen)) != 0)
         goto fail;
+    if (m.stream_at && (rc = vindex_load_order(v, &src->sec[m.stream_at], &m, err, errlen)) != 0)
+        goto fail;
+    if (m.pays_at && (rc = vindex_load_pays(v, &src->sec[m.pays_at], &m, err, errlen)) != 0)
+        goto fail;
+    v->ingested = m.ingested;
+    v->evicted = m.evicted;
+    v->next_id = m.next_id;
+    if (!m.stream_at) {         /* from before rings: past every numeric key there is */
+        uint64_t num;
+        for (uint32_t id = 0; id < m.id_end; id++)
+            if (v->keys[id] && key_decimal(v->keys[id]->bytes, v->keys[id]->len, &num))
+                vindex_note_id(v, num);
+    }
     v->release_armed = 1;
     vindex_release_copied(src, v);
     *out = v;

@@ -13,8 +13,34 @@
  * key exists (an overwrite keeps it), reused after the key is deleted (most
  * recently freed first).  Ids are what filter callbacks receive and what
  * breaks exact distance ties (smaller id first); with no deletions, ids are
- * assigned 0, 1, 2, ... in insertion order.  Room is left for per-id payload
- * bytes and FIFO eviction by insertion order (both keyed by id).
+ * assigned 0, 1, 2, ... in insertion order.
+ *
+ * Rings.  An index created with params.capacity = C > 0 holds at most C
+ * entries: adding a new key to a full ring evicts the oldest live entry by
+ * insertion order (first in, first out; a real delete, so memory stays
+ * flat under endless ingestion).  Overwriting a key keeps
+ * its place in the order and never evicts; deleting a key takes it out of
+ * the order.  The order costs 8 bytes per id and exists only in rings.
+ * Mechanically the new entry goes in first and the oldest is evicted
+ * after it (the engine's insert may fail, its delete cannot: that is what
+ * keeps a failed add free of side effects), so a ring of C briefly holds
+ * C + 1 entries and the engines keep C + 1 slots; the id the new entry
+ * gets is the one the previous eviction freed.  The capacity is fixed at
+ * creation.
+ *
+ * Payloads.  Every entry may carry one opaque byte string (0 to
+ * VINDEX_PAYLOAD_MAX bytes), set by vindex_add_ex, kept when a later add of
+ * the key gives none, removed with the entry (deletion or eviction).  "No
+ * payload" and "an empty payload" are different states.
+ *
+ * Counters and auto ids.  ingested counts every insert of a new key,
+ * evicted every eviction, both over the index's life (snapshots keep
+ * them).  vindex_next_id hands out stream-style ids 1, 2, 3, ... for keys
+ * the caller formats in decimal; every successful add whose key is a
+ * canonical decimal number (no sign, no leading zero, at most 2^64 - 1)
+ * moves it past that number, so replaying the resolved keys of a log
+ * gives the same next id, and an auto id never repeats a numeric key that
+ * was ever added.
  *
  * Errors.  Functions returning int return 0 (or the documented non-negative
  * value) on success and a negative code on failure: -EINVAL (bad argument),
@@ -103,6 +129,9 @@ typedef enum vindex_type { VINDEX_HNSW = 0, VINDEX_FLAT = 1 } vindex_type;
 #define VINDEX_EFC_DEFAULT  200u
 #define VINDEX_EFS_DEFAULT  100u
 #define VINDEX_EF_MAX       100000u
+#define VINDEX_CAPACITY_MAX (1u << 30)  /* largest ring (params.capacity) */
+#define VINDEX_PAYLOAD_MAX  (1u << 29)  /* 512 MiB, a Redis string's limit */
+#define VINDEX_NO_ID        UINT32_MAX  /* "no id" from the order walk */
 
 typedef struct vindex_params {
     vindex_type type;
@@ -112,7 +141,9 @@ typedef struct vindex_params {
     uint32_t ef_construction;/* HNSW build beam; 0 = 200 */
     uint32_t ef_search;      /* default beam when a query gives none; 0 = 100 */
     uint64_t seed;           /* level RNG: same seed + same operations = same graph */
-    uint32_t initial_capacity; /* slots to allocate up front (a hint) */
+    uint32_t initial_capacity; /* slots to allocate up front (a hint; a ring
+                                * uses at most capacity + 1) */
+    uint32_t capacity;       /* ring bound, 0..VINDEX_CAPACITY_MAX; 0 = unbounded */
     const dist_kernels *kernels; /* NULL = dist_active() at creation */
     const vindex_allocator *alloc; /* NULL = malloc/free; copied */
 } vindex_params;
@@ -133,10 +164,51 @@ void vindex_free(vindex *v);
  * (vdim floats, read only during the call).  Returns 1 when the key is new,
  * 0 when an existing key's vector was replaced (its id is kept), or
  * VINDEX_EDIM, VINDEX_EVALUE, -EINVAL (klen > 2^32-1), -ENOMEM, VINDEX_EFULL.
- * Zero vectors are accepted (for cosine their distance to anything is 1). */
+ * Zero vectors are accepted (for cosine their distance to anything is 1).
+ * A payload is kept; in a full ring a new key evicts the oldest entry
+ * (vindex_add_ex with no payload and no result). */
 int vindex_add(vindex *v, const void *key, size_t klen, const float *vec, uint32_t vdim);
-/* Remove key.  Returns 1 if it was there, 0 if not.  Never fails otherwise:
- * deletion does not allocate.  The id is freed for reuse. */
+
+/* Everything an add can say.  vindex_add_args_init zeroes it and sets the
+ * four required fields. */
+typedef struct vindex_add_args {
+    const void *key;         /* klen bytes (NULL only when klen is 0) */
+    size_t klen;
+    const float *vec;        /* dim floats, read only during the call */
+    uint32_t dim;
+    int has_payload;         /* 1: the entry's payload becomes payload/plen
+                              * (plen 0: an empty payload, payload may be NULL) */
+    int drop_payload;        /* 1 with has_payload 0: the entry loses its payload */
+    const void *payload;     /* copied; plen <= VINDEX_PAYLOAD_MAX */
+    size_t plen;
+    void *evicted_key;       /* where an evicted entry's key is copied: */
+    size_t evicted_cap;      /* min(its length, evicted_cap) bytes; NULL/0 = not wanted */
+} vindex_add_args;
+
+void vindex_add_args_init(vindex_add_args *a, const void *key, size_t klen, const float *vec,
+                          uint32_t dim);
+
+typedef struct vindex_add_result {
+    int created;             /* 1: a new key; 0: an existing key overwritten */
+    uint32_t id;             /* the key's id */
+    int evicted;             /* 1: the ring was full and its oldest entry went */
+    uint32_t evicted_id;     /* ... its former id (free after the call) */
+    size_t evicted_klen;     /* ... its key's full length (see evicted_cap) */
+} vindex_add_result;
+
+/* vindex_add with payloads and eviction reports.  Payload rules: a new key
+ * gets the given payload or none; an overwrite replaces it when
+ * has_payload, removes it when drop_payload, else keeps it.  In a ring
+ * with count == capacity a new key evicts the oldest entry (its payload
+ * goes with it); an overwrite never evicts and keeps its place in the
+ * order.  Returns 1 (new) or 0 (overwrite) and fills *r (if r), or what
+ * vindex_add returns (-EINVAL also for a bad payload: NULL with plen > 0,
+ * or plen > VINDEX_PAYLOAD_MAX); on failure nothing changed (not the order,
+ * not the counters, not the payloads) and *r is untouched. */
+int vindex_add_ex(vindex *v, const vindex_add_args *a, vindex_add_result *r);
+/* Remove key (and its payload, and its place in a ring's order).  Returns
+ * 1 if it was there, 0 if not.  Never fails otherwise: deletion does not
+ * allocate.  The id is freed for reuse. */
 int vindex_del(vindex *v, const void *key, size_t klen);
 /* Copy key's vector, in the scale it was added, into out (dim floats).
  * Returns 1 if found, 0 if not (out untouched). */
@@ -151,7 +223,29 @@ const void *vindex_key(const vindex *v, uint32_t id, size_t *klen);
  * during an enumeration may skip or repeat entries. */
 int vindex_iter(const vindex *v, uint32_t *cursor, uint32_t *id, const void **key, size_t *klen);
 
+/* The payload of a live id (borrowed: valid until the next mutating call)
+ * with its length in *len, or NULL (*len = 0) when id is not live or has
+ * no payload.  An empty payload is a non-NULL pointer with *len = 0. */
+const void *vindex_payload(const vindex *v, uint32_t id, size_t *len);
+
+/* Rings: live ids in insertion order, oldest first.  vindex_fifo_first
+ * gives the oldest, vindex_fifo_next the one inserted after id (a live id
+ * of the ring); VINDEX_NO_ID at the end, when empty, and always for an
+ * unbounded index (which keeps no order). */
+uint32_t vindex_fifo_first(const vindex *v);
+uint32_t vindex_fifo_next(const vindex *v, uint32_t id);
+
+/* The next auto id (1 for a new index), or 0 once 2^64 - 1 has been used.
+ * The caller formats it in decimal and, if that key exists, notes it and
+ * asks again.  vindex_note_id records that `used` was taken: next becomes
+ * max(next, used + 1) (mutating: under the write lock).  Adds of canonical
+ * decimal keys note themselves (see "Counters and auto ids" above). */
+uint64_t vindex_next_id(const vindex *v);
+void vindex_note_id(vindex *v, uint64_t used);
+
 uint32_t vindex_count(const vindex *v);
+/* The ring bound given at creation (0 = unbounded). */
+uint32_t vindex_capacity(const vindex *v);
 /* Bytes this index holds through its allocator (plus its own struct). */
 size_t vindex_memory(const vindex *v);
 uint32_t vindex_dim(const vindex *v);
@@ -166,11 +260,17 @@ typedef struct vindex_stats {
     int max_level;                   /* HNSW top layer, -1 if empty or FLAT */
     size_t memory, engine_memory;    /* whole index / engine part only */
     const char *kernel;              /* dist_kernels name in use */
+    uint32_t ring_capacity;          /* params.capacity: 0 = unbounded */
+    uint32_t payloads;               /* live entries with a payload */
+    size_t payload_bytes;            /* their bytes (memory counts them too) */
+    uint64_t ingested, evicted;      /* all-time new keys / evictions */
+    uint64_t next_id;                /* vindex_next_id */
 } vindex_stats;
 void vindex_stats_get(const vindex *v, vindex_stats *out);
 
-/* Check every invariant (key map <-> ids, engine structure; for HNSW also
- * degree bounds, link liveness, reachability).  Returns 0, VINDEX_ECORRUPT
+/* Check every invariant (key map <-> ids, ring order, payloads, counters,
+ * engine structure; for HNSW also degree bounds, link liveness,
+ * reachability).  Returns 0, VINDEX_ECORRUPT
  * with a description in err (if errlen > 0), or -ENOMEM. Read-only. */
 int vindex_validate(const vindex *v, char *err, size_t errlen);
 
@@ -183,11 +283,14 @@ int vindex_repair(vindex *v);
 /* ---- snapshots ---------------------------------------------------------- */
 
 /* Section kinds written by vindex_save (image.h's vindex range): META, KEYS,
- * NORMS (cosine only), then the engine's sections (hnsw.h HNSW_IMG_*,
- * flat.h FLAT_IMG_*). */
-#define VINDEX_IMG_META  0x0100u
-#define VINDEX_IMG_KEYS  0x0101u
-#define VINDEX_IMG_NORMS 0x0102u
+ * NORMS (cosine only), STREAM (unless the index never had a key and is
+ * not a ring), PAYLOADS (when some entry has one), then the engine's
+ * sections (hnsw.h HNSW_IMG_*, flat.h FLAT_IMG_*). */
+#define VINDEX_IMG_META     0x0100u
+#define VINDEX_IMG_KEYS     0x0101u
+#define VINDEX_IMG_NORMS    0x0102u
+#define VINDEX_IMG_STREAM   0x0103u  /* ring bound, counters, next id, order */
+#define VINDEX_IMG_PAYLOADS 0x0104u
 
 /* Write the index.  Read-only (may run beside searches, under the read
  * lock); allocates nothing.  Returns 0 or the first error the sink

@@ -1144,6 +1144,415 @@ static void test_vindex_bad_args(void **state)
     assert_null(v);
 }
 
+/* ---- rings, payloads, counters (vindex STREAM and PAYLOADS sections) ---- */
+
+static vindex *rg_make(vindex_type t, dist_metric m, uint32_t capacity)
+{
+    vindex_params p;
+    vindex_params_init(&p, t, VDIM, m);
+    p.M = 5;
+    p.ef_construction = 20;
+    p.ef_search = 30;
+    p.seed = 0x5151ull;
+    p.capacity = capacity;
+    vindex *v = vindex_new(&p, NULL);
+    assert_non_null(v);
+    return v;
+}
+
+/* n stream operations from seed: mostly new auto-id keys (some with a
+ * payload, some empty), overwrites of recent keys (payload kept, replaced
+ * or dropped), deletes, and an explicit numeric key now and then.  The
+ * choices depend only on the seed and the index's state, so two equal
+ * indices stay equal. */
+static void rg_ops(vindex *v, uint32_t n, uint64_t seed)
+{
+    uint64_t s = seed;
+    for (uint32_t i = 0; i < n; i++) {
+        uint32_t r = (uint32_t)(rng_next(&s) % 100);
+        float vec[VDIM];
+        for (uint32_t j = 0; j < VDIM; j++) vec[j] = rng_f(&s) * 4;
+        char key[32], pay[64];
+        int kl;
+        uint64_t next = vindex_next_id(v);
+        if (r < 70 || next < 10) {
+            kl = snprintf(key, sizeof key, "%llu", (unsigned long long)next);
+        } else if (r < 90) {            /* a recent key: live or evicted */
+            kl = snprintf(key, sizeof key, "%llu",
+                          (unsigned long long)(next - 1 - rng_next(&s) % 8));
+        } else if (r < 97) {
+            kl = snprintf(key, sizeof key, "%llu", (unsigned long long)(next - 1 - rng_next(&s) % 50));
+            vindex_del(v, key, (size_t)kl);
+            continue;
+        } else {
+            kl = snprintf(key, sizeof key, "%llu", (unsigned long long)(next + rng_next(&s) % 5));
+        }
+        vindex_add_args a;
+        vindex_add_args_init(&a, key, (size_t)kl, vec, VDIM);
+        uint32_t pr = (uint32_t)(rng_next(&s) % 4);
+        a.has_payload = pr >= 2;
+        a.drop_payload = pr == 1;
+        a.payload = pay;
+        a.plen = pr == 2 ? 0 : (size_t)snprintf(pay, sizeof pay, "event %u of %llu", i,
+                                                (unsigned long long)seed);
+        assert_true(vindex_add_ex(v, &a, NULL) >= 0);
+    }
+}
+
+/* Same ring: capacity, counters, next id, order, payloads. */
+static void rg_same(const vindex *a, const vindex *b)
+{
+    vindex_stats sa, sb;
+    vindex_stats_get(a, &sa);
+    vindex_stats_get(b, &sb);
+    assert_int_equal(sa.ring_capacity, sb.ring_capacity);
+    assert_int_equal(sa.ingested, sb.ingested);
+    assert_int_equal(sa.evicted, sb.evicted);
+    assert_int_equal(sa.next_id, sb.next_id);
+    assert_int_equal(sa.payloads, sb.payloads);
+    assert_int_equal(sa.payload_bytes, sb.payload_bytes);
+    uint32_t ia = vindex_fifo_first(a), ib = vindex_fifo_first(b), n = 0;
+    for (; ia != VINDEX_NO_ID; ia = vindex_fifo_next(a, ia), ib = vindex_fifo_next(b, ib), n++)
+        assert_int_equal(ia, ib);
+    assert_int_equal(ib, VINDEX_NO_ID);
+    if (sa.ring_capacity) assert_int_equal(n, vindex_count(a));
+    uint32_t cur = 0, id;
+    const void *k;
+    size_t kl;
+    while (vindex_iter(a, &cur, &id, &k, &kl)) {
+        size_t la, lb;
+        const void *pa = vindex_payload(a, id, &la), *pb = vindex_payload(b, id, &lb);
+        assert_int_equal(pa != NULL, pb != NULL);
+        assert_int_equal(la, lb);
+        if (la) assert_memory_equal(pa, pb, la);
+    }
+}
+
+/* A ring saved mid-stream and loaded continues exactly like the original:
+ * the same evictions in the same order, the same ids, the same graph
+ * (byte-identical images), every section released once. */
+static void test_ring_snapshot_continues(void **state)
+{
+    (void)state;
+    const dist_metric ms3[] = { DIST_L2, DIST_COSINE, DIST_DOT };
+    for (int t = 0; t < 2; t++)
+        for (int mi = 0; mi < 3; mi++)
+            for (int borrow = 0; borrow < 2; borrow++) {
+                vindex_type ty = t ? VINDEX_FLAT : VINDEX_HNSW;
+                vindex *v = rg_make(ty, ms3[mi], 300);
+                rg_ops(v, 2000, 11 + (uint64_t)mi);
+                mem_image im;
+                mi_init(&im);
+                assert_int_equal(vindex_save(v, &im.sink), 0);
+                size_t kinds = 0;
+                for (size_t i = 0; i < im.n; i++)
+                    kinds += im.sec[i].kind == VINDEX_IMG_STREAM || im.sec[i].kind == VINDEX_IMG_PAYLOADS;
+                assert_int_equal(kinds, 2);
+                mem_image work;
+                mi_copy(&work, &im);
+                mem_src ms;
+                ms_init(&ms, &work, 0, work.n, borrow);
+                vindex *w = vload_ok(&ms);
+                vx_check(w);
+                vx_same(v, w);
+                rg_same(v, w);
+                vx_resave_equal(w, &im);
+                rg_ops(v, 10000, 900 + (uint64_t)t);
+                rg_ops(w, 10000, 900 + (uint64_t)t);
+                vx_check(v);
+                vx_check(w);
+                vx_same(v, w);
+                rg_same(v, w);
+                vindex_stats st;
+                vindex_stats_get(w, &st);
+                assert_true(st.evicted > 5000);
+                assert_true(st.capacity <= 301);
+                mem_image a;
+                mi_init(&a);
+                assert_int_equal(vindex_save(v, &a.sink), 0);
+                vx_resave_equal(w, &a);
+                vindex_free(w);
+                assert_int_equal(ms.rel.n, nonempty(&ms));
+                mi_fini(&a);
+                mi_fini(&work);
+                mi_fini(&im);
+                vindex_free(v);
+            }
+}
+
+/* An empty ring, a ring emptied by deletes, an exhausted id counter. */
+static void test_ring_snapshot_edges(void **state)
+{
+    (void)state;
+    for (int t = 0; t < 2; t++)
+        for (int variant = 0; variant < 3; variant++) {
+            vindex *v = rg_make(t ? VINDEX_FLAT : VINDEX_HNSW, DIST_COSINE, 40);
+            float x[VDIM] = { 1, 0, 2, 0, 3, 0 };
+            if (variant >= 1) {
+                rg_ops(v, 300, 3);
+                char key[400];
+                for (uint32_t id = vindex_fifo_first(v); id != VINDEX_NO_ID;
+                     id = vindex_fifo_first(v)) {
+                    size_t kl;
+                    const void *k = vindex_key(v, id, &kl);
+                    memcpy(key, k, kl);
+                    assert_int_equal(vindex_del(v, key, kl), 1);
+                }
+                assert_int_equal(vindex_count(v), 0);
+            }
+            if (variant == 2) {
+                assert_int_equal(vindex_add(v, "18446744073709551615", 20, x, VDIM), 1);
+                assert_int_equal(vindex_next_id(v), 0);
+            }
+            mem_image im;
+            mi_init(&im);
+            assert_int_equal(vindex_save(v, &im.sink), 0);
+            mem_src ms;
+            ms_init(&ms, &im, 0, im.n, 1);
+            vindex *w = vload_ok(&ms);
+            vx_check(w);
+            vx_same(v, w);
+            rg_same(v, w);
+            vx_resave_equal(w, &im);
+            assert_int_equal(vindex_capacity(w), 40);
+            rg_ops(v, 200, 8);
+            rg_ops(w, 200, 8);
+            vx_same(v, w);
+            rg_same(v, w);
+            vx_check(w);
+            vindex_free(w);
+            mi_fini(&im);
+            vindex_free(v);
+        }
+}
+
+/* An image written before rings (no STREAM section, meta flags 0) loads as
+ * an unbounded index with ingested = count. */
+static void test_image_without_stream(void **state)
+{
+    (void)state;
+    vindex *v = vx_make(VINDEX_HNSW, DIST_L2, 0);
+    vx_ops(v, 300, 100, 2);
+    float x[VDIM] = { 0 };
+    assert_int_equal(vindex_add(v, "41", 2, x, VDIM), 1);
+    assert_int_equal(vindex_add(v, "7", 1, x, VDIM), 1);
+    mem_image im;
+    mi_init(&im);
+    assert_int_equal(vindex_save(v, &im.sink), 0);
+    size_t si = 0;
+    while (si < im.n && im.sec[si].kind != VINDEX_IMG_STREAM) si++;
+    assert_true(si < im.n);
+    free(im.sec[si].raw);
+    memmove(&im.sec[si], &im.sec[si + 1], (im.n - si - 1) * sizeof im.sec[0]);
+    im.n--;
+    assert_int_equal(im.sec[0].kind, VINDEX_IMG_META);
+    assert_int_equal(im.sec[0].data[52], 1);
+    im.sec[0].data[52] = 0;
+    mem_src ms;
+    ms_init(&ms, &im, 0, im.n, 1);
+    vindex *w = vload_ok(&ms);
+    vx_check(w);
+    vx_same(v, w);
+    vindex_stats st;
+    vindex_stats_get(w, &st);
+    assert_int_equal(st.ingested, vindex_count(v));
+    assert_int_equal(st.evicted, 0);
+    assert_int_equal(st.next_id, 42);      /* past the numeric keys it has */
+    assert_int_equal(st.ring_capacity, 0);
+    vindex_free(w);
+    assert_int_equal(ms.rel.n, nonempty(&ms));
+    mi_fini(&im);
+    vindex_free(v);
+}
+
+/* Little-endian words for patching images. */
+static uint32_t rg_get32(const uint8_t *b)
+{
+    return (uint32_t)b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16 | (uint32_t)b[3] << 24;
+}
+
+static void rg_put(uint8_t *b, uint64_t x, int n)
+{
+    for (int i = 0; i < n; i++) b[i] = (uint8_t)(x >> (8 * i));
+}
+
+/* A copy of im with section kind's bytes from `at` replaced by n bytes of p. */
+static void rg_patch(mem_image *w, const mem_image *im, uint32_t kind, size_t at, const void *p,
+                     size_t n)
+{
+    mi_copy(w, im);
+    for (size_t i = 0; i < w->n; i++)
+        if (w->sec[i].kind == kind) {
+            assert_true(at + n <= w->sec[i].len);
+            memcpy(w->sec[i].data + at, p, n);
+            return;
+        }
+    fail_msg("no section 0x%04x", kind);
+}
+
+static void rg_refused(const mem_image *w, const char *why)
+{
+    mem_src ms;
+    ms_init(&ms, w, 0, w->n, 1);
+    vindex *v = NULL;
+    char err[256] = "";
+    assert_int_equal(vindex_load(&ms.src, NULL, &v, err, sizeof err), VINDEX_ECORRUPT);
+    assert_null(v);
+    if (!strstr(err, why)) fail_msg("expected \"%s\" in \"%s\"", why, err);
+    assert_int_equal(ms.rel.n, nonempty(&ms));
+}
+
+static const mem_sec *rg_sec(const mem_image *im, uint32_t kind)
+{
+    for (size_t i = 0; i < im->n; i++)
+        if (im->sec[i].kind == kind) return &im->sec[i];
+    fail_msg("no section 0x%04x", kind);
+    return NULL;
+}
+
+static void test_stream_corrupt(void **state)
+{
+    (void)state;
+    const struct { vindex_type t; dist_metric m; } cases[] = {
+        { VINDEX_HNSW, DIST_COSINE }, { VINDEX_FLAT, DIST_L2 },
+    };
+    for (size_t ci = 0; ci < sizeof cases / sizeof *cases; ci++) {
+        vindex *v = rg_make(cases[ci].t, cases[ci].m, 120);
+        rg_ops(v, 700, 31 + ci);
+        mem_image im;
+        mi_init(&im);
+        assert_int_equal(vindex_save(v, &im.sink), 0);
+        const mem_sec *st = rg_sec(&im, VINDEX_IMG_STREAM);
+        const mem_sec *pays = rg_sec(&im, VINDEX_IMG_PAYLOADS);
+        size_t accepted = 0, refused = 0;
+
+        /* Every section cut short, lengthened, emptied; missing; one extra. */
+        for (size_t si = 0; si < im.n; si++) {
+            const size_t len = im.sec[si].len;
+            const size_t lens[] = { 0, 1, len / 2, len > 4 ? len - 4 : 0, len ? len - 1 : 0,
+                                    len + 4, len + 12 };
+            for (size_t li = 0; li < sizeof lens / sizeof *lens; li++) {
+                if (lens[li] == len) continue;
+                mem_image w;
+                mi_copy(&w, &im);
+                uint8_t *grown = calloc(1, lens[li] + 1);
+                memcpy(grown, im.sec[si].data, lens[li] < len ? lens[li] : len);
+                free(w.sec[si].raw);
+                w.sec[si].len = 0;
+                w.sec[si].page = 0;
+                sec_place(&w.sec[si], grown, lens[li]);
+                free(grown);
+                assert_int_equal(vx_try_load(&w, &accepted), VINDEX_ECORRUPT);
+                mi_fini(&w);
+            }
+            mem_image w;
+            mi_copy(&w, &im);
+            free(w.sec[si].raw);
+            memmove(&w.sec[si], &w.sec[si + 1], (w.n - si - 1) * sizeof w.sec[0]);
+            w.n--;
+            assert_int_equal(vx_try_load(&w, &accepted), VINDEX_ECORRUPT);
+            mi_fini(&w);
+        }
+        for (uint32_t kind = VINDEX_IMG_STREAM; kind <= 0x0105; kind++) {
+            /* a stray vindex section after ours */
+            mem_image w;
+            mi_copy(&w, &im);
+            size_t at = 0;
+            while (w.sec[at].kind < 0x0110) at++;
+            memmove(&w.sec[at + 1], &w.sec[at], (w.n - at) * sizeof w.sec[0]);
+            w.sec[at] = (mem_sec){ kind, 0, NULL, NULL, 0 };
+            sec_place(&w.sec[at], "\0\0\0\0", 4);
+            w.n++;
+            assert_int_equal(vx_try_load(&w, &accepted), VINDEX_ECORRUPT);
+            mi_fini(&w);
+        }
+
+        /* Targeted: the order and the payload records. */
+        uint8_t b4[4];
+        uint32_t id0 = rg_get32(st->data + 40);
+        mem_image w;
+        rg_put(b4, id0, 4);
+        rg_patch(&w, &im, VINDEX_IMG_STREAM, 44, b4, 4);
+        rg_refused(&w, "twice");
+        mi_fini(&w);
+        rg_put(b4, 100000, 4);
+        rg_patch(&w, &im, VINDEX_IMG_STREAM, 40, b4, 4);
+        rg_refused(&w, "has no key");
+        mi_fini(&w);
+        uint32_t freeid = 0;                /* an id below id_end with no key */
+        while (freeid < 4096) {
+            size_t kl;
+            if (!vindex_key(v, freeid, &kl)) break;
+            freeid++;
+        }
+        rg_put(b4, freeid, 4);
+        rg_patch(&w, &im, VINDEX_IMG_STREAM, 40, b4, 4);
+        rg_refused(&w, freeid < 4096 ? "has no key" : "");
+        mi_fini(&w);
+        rg_put(b4, rg_get32(st->data + 12) + 1, 4);     /* one more payload than records */
+        rg_patch(&w, &im, VINDEX_IMG_STREAM, 12, b4, 4);
+        rg_refused(&w, "payload record");
+        mi_fini(&w);
+        uint8_t ing[8];
+        rg_put(ing, 3, 8);                               /* ingested below count */
+        rg_patch(&w, &im, VINDEX_IMG_STREAM, 16, ing, 8);
+        rg_refused(&w, "ingested");
+        mi_fini(&w);
+        rg_put(b4, 60, 4);                               /* ring smaller than count */
+        rg_patch(&w, &im, VINDEX_IMG_STREAM, 4, b4, 4);
+        rg_refused(&w, "capacity");
+        mi_fini(&w);
+        uint8_t big[5] = { 0xFF, 0xFF, 0xFF, 0xFF, 0x0F };  /* first record's id: huge gap */
+        rg_patch(&w, &im, VINDEX_IMG_PAYLOADS, 0, big, 5);
+        rg_refused(&w, "payload record");
+        mi_fini(&w);
+
+        /* Every byte of the stream's fixed part and order, and of the
+         * payload records' start, flipped. */
+        for (size_t at = 0; at < st->len && at < 2048; at++)
+            for (int bit = 0; bit < 8; bit += 3) {
+                mi_copy(&w, &im);
+                for (size_t i = 0; i < w.n; i++)
+                    if (w.sec[i].kind == VINDEX_IMG_STREAM) w.sec[i].data[at] ^= (uint8_t)(1u << bit);
+                refused += vx_try_load(&w, &accepted) != 0;
+                mi_fini(&w);
+            }
+        for (size_t at = 0; at < pays->len && at < 512; at++) {
+            mi_copy(&w, &im);
+            for (size_t i = 0; i < w.n; i++)
+                if (w.sec[i].kind == VINDEX_IMG_PAYLOADS) w.sec[i].data[at] ^= 0x81;
+            refused += vx_try_load(&w, &accepted) != 0;
+            mi_fini(&w);
+        }
+        /* Random damage to the two sections. */
+        uint64_t s = 0xBEEF + ci;
+        for (uint32_t round = 0; round < FUZZ_ROUNDS / 2; round++) {
+            mi_copy(&w, &im);
+            uint32_t kind = round % 2 ? VINDEX_IMG_STREAM : VINDEX_IMG_PAYLOADS;
+            mem_sec *sec = NULL;
+            for (size_t i = 0; i < w.n; i++)
+                if (w.sec[i].kind == kind) sec = &w.sec[i];
+            for (int k = 0, nk = 1 + (int)(rng_next(&s) % 3); k < nk; k++) {
+                size_t at = (size_t)(rng_next(&s) % sec->len);
+                uint64_t r = rng_next(&s);
+                switch (r % 4) {
+                case 0: sec->data[at] ^= (uint8_t)(1u << (r >> 8) % 8); break;
+                case 1: sec->data[at] = 0xFF; break;
+                case 2: sec->data[at] = 0; break;
+                default: sec->data[at] = (uint8_t)(r >> 16); break;
+                }
+            }
+            refused += vx_try_load(&w, &accepted) != 0;
+            mi_fini(&w);
+        }
+        print_message("stream case %zu: %zu damaged images refused, %zu loaded\n", ci, refused,
+                      accepted);
+        assert_true(refused > 0);
+        mi_fini(&im);
+        vindex_free(v);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1161,6 +1570,10 @@ int main(void)
         cmocka_unit_test(test_sink_errors),
         cmocka_unit_test(test_vindex_duplicate_key),
         cmocka_unit_test(test_vindex_bad_args),
+        cmocka_unit_test(test_ring_snapshot_continues),
+        cmocka_unit_test(test_ring_snapshot_edges),
+        cmocka_unit_test(test_image_without_stream),
+        cmocka_unit_test(test_stream_corrupt),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
