@@ -198,6 +198,7 @@ static void cmd_vnew(client *c)
     uint32_t M = VINDEX_M_DEFAULT, efc = VINDEX_EFC_DEFAULT, ef = VINDEX_EFS_DEFAULT;
     const char *embed = NULL;
     size_t embedlen = 0;
+    uint32_t capacity = 0;
 
     if (!util_str2ll(c->argv[2], c->argvlen[2], &dim) || dim <= 0) {
         reply_errorf(&c->out, "ERR dimension must be a positive integer, got '%.*s'",
@@ -233,6 +234,8 @@ static void cmd_vnew(client *c)
             if (!vec_arg_range(c, &c->out, i + 1, "EF_CONSTRUCTION", 1, VINDEX_EF_MAX, &efc)) return;
         } else if (arg_is(c, i, "ef")) {
             if (!vec_arg_range(c, &c->out, i + 1, "EF", 1, VINDEX_EF_MAX, &ef)) return;
+        } else if (arg_is(c, i, "capacity")) {
+            if (!vec_arg_range(c, &c->out, i + 1, "CAPACITY", 1, VINDEX_CAPACITY_MAX, &capacity)) return;
         } else if (arg_is(c, i, "embed")) {
             embed = c->argv[i + 1];
             embedlen = c->argvlen[i + 1];
@@ -256,6 +259,7 @@ static void cmd_vnew(client *c)
     p.M = M;
     p.ef_construction = efc;
     p.ef_search = ef;
+    p.capacity = capacity;
     /* Reproducible builds: the same name and the same inserts give the same
      * graph, run after run. */
     p.seed = util_hash(c->argv[1], c->argvlen[1], 0x656e6772616dULL);
@@ -269,7 +273,7 @@ static void cmd_vnew(client *c)
         reply_errorf(&c->out, "ERR could not create the index: %s", vindex_strerror(rc));
         return;
     }
-    persist_log_vnew(c->srv, c->argv[1], c->argvlen[1], &p, 0, embed, embedlen);
+    persist_log_vnew(c->srv, c->argv[1], c->argvlen[1], &p, capacity, embed, embedlen);
     srv_vec_modified(c->srv);
     reply_ok(&c->out);
 }
@@ -280,10 +284,14 @@ static void cmd_vadd(client *c)
 {
     float *v = NULL;
     uint32_t dim;
-    int i = 3;
+    int i = 3, text = -1, payload = -1;
     vreg_entry *e = vec_index_or_reply(c, &c->out, 1);
     if (!e) return;
-    if (!vec_parse(c, &c->out, e, &i, &v, &dim, NULL)) return;
+    if (!vec_parse(c, &c->out, e, &i, &v, &dim, &text)) return;
+    if (i + 2 == c->argc && arg_is(c, i, "payload")) {
+        payload = i + 1;
+        i += 2;
+    }
     if (i != c->argc) {
         reply_err_syntax(c);
         mem_free(v);
@@ -293,19 +301,50 @@ static void cmd_vadd(client *c)
         mem_free(v);
         return;
     }
-    vreg_write_lock(e);
-    int rc = vindex_add(vreg_index(e), c->argv[2], c->argvlen[2], v, dim);
+    vindex *x = vreg_index(e);
+    /* VADD index * ...: the next free id of the index's counter, as XADD. */
+    int autoid = c->argvlen[2] == 1 && c->argv[2][0] == '*';
+    char idbuf[24];
+    const char *key = c->argv[2];
+    size_t klen = c->argvlen[2];
+    vreg_write_lock(e);         /* the id counter is index state too */
+    if (autoid) {
+        uint64_t id;
+        for (;;) {
+            if ((id = vindex_next_id(x)) == 0) {
+                vreg_write_unlock(e);
+                reply_error(&c->out, "ERR the index's auto ids are exhausted");
+                mem_free(v);
+                return;
+            }
+            klen = (size_t)snprintf(idbuf, sizeof idbuf, "%llu", (unsigned long long)id);
+            if (!vindex_exists(x, idbuf, klen, NULL)) break;
+            vindex_note_id(x, id);      /* taken by an explicit key: skip it */
+        }
+        key = idbuf;
+    }
+    /* TEXT is also the payload, unless PAYLOAD says otherwise. */
+    int pi = payload >= 0 ? payload : text;
+    vindex_add_args a;
+    vindex_add_args_init(&a, key, klen, v, dim);
+    if (pi >= 0) {
+        a.has_payload = 1;
+        a.payload = c->argv[pi];
+        a.plen = c->argvlen[pi];
+    }
+    int rc = vindex_add_ex(x, &a, NULL);
     vreg_write_unlock(e);
     if (rc >= 0)
-        persist_log_vadd(c->srv, c->argv[1], c->argvlen[1], c->argv[2], c->argvlen[2], v, dim, 0,
-                         NULL, 0);
+        persist_log_vadd(c->srv, c->argv[1], c->argvlen[1], key, klen, v, dim, autoid,
+                         pi >= 0 ? c->argv[pi] : NULL, pi >= 0 ? c->argvlen[pi] : 0);
     mem_free(v);
     if (rc < 0) {
         reply_errorf(&c->out, "ERR could not add the vector: %s", vindex_strerror(rc));
         return;
     }
     srv_vec_modified(c->srv);
-    reply_int(&c->out, rc);
+    if (autoid) reply_bulk(&c->out, key, klen);
+    else reply_int(&c->out, rc);
 }
 
 static void cmd_vdel(client *c)
@@ -326,18 +365,28 @@ static void cmd_vdel(client *c)
  * These need no index lock: only the loop thread ever writes an index, and
  * the loop thread is the one running them. */
 
+/* VGET index key [WITHPAYLOAD]: the vector blob; with WITHPAYLOAD an array
+ * [vector, payload] (payload nil when the entry has none). */
 static void cmd_vget(client *c)
 {
+    int withp = 0;
+    if (c->argc == 4 && arg_is(c, 3, "withpayload")) withp = 1;
+    else if (c->argc != 3) {
+        reply_err_syntax(c);
+        return;
+    }
     vreg_entry *e = vec_index_or_reply(c, &c->out, 1);
     if (!e) return;
     vindex *x = vreg_index(e);
-    uint32_t dim = vindex_dim(x);
+    uint32_t dim = vindex_dim(x), id;
     float *v = mem_alloc((size_t)dim * sizeof *v);
     if (!vindex_get(x, c->argv[2], c->argvlen[2], v)) {
-        reply_null(&c->out);
+        if (withp) reply_null_array(&c->out);
+        else reply_null(&c->out);
         mem_free(v);
         return;
     }
+    if (withp) reply_array(&c->out, 2);
     unsigned char *b = mem_alloc((size_t)dim * 4);
     for (uint32_t j = 0; j < dim; j++) {
         uint32_t u;
@@ -348,6 +397,13 @@ static void cmd_vget(client *c)
         b[4 * j + 3] = (unsigned char)(u >> 24);
     }
     reply_bulk(&c->out, b, (size_t)dim * 4);
+    if (withp) {
+        size_t plen;
+        vindex_exists(x, c->argv[2], c->argvlen[2], &id);
+        const void *pl = vindex_payload(x, id, &plen);
+        if (pl) reply_bulk(&c->out, pl, plen);
+        else reply_null(&c->out);
+    }
     mem_free(b);
     mem_free(v);
 }
@@ -384,14 +440,20 @@ static void cmd_vinfo(client *c)
     if (!e) return;
     vindex_stats_get(vreg_index(e), &st);
     const char *name = vreg_name(e, &nlen);
-    reply_map(&c->out, 16);
+    reply_map(&c->out, 22);
     reply_bulk_cstr(&c->out, "name");
     reply_bulk(&c->out, name, nlen);
     vinfo_field_str(c, "type", st.type == VINDEX_HNSW ? "hnsw" : "flat");
     vinfo_field_str(c, "metric", dist_metric_name(st.metric));
     vinfo_field_int(c, "dim", st.dim);
     vinfo_field_int(c, "count", st.count);
-    vinfo_field_int(c, "capacity", st.capacity);
+    vinfo_field_int(c, "capacity", st.ring_capacity);
+    vinfo_field_int(c, "ingested", (long long)st.ingested);
+    vinfo_field_int(c, "evicted", (long long)st.evicted);
+    vinfo_field_int(c, "next_id", (long long)st.next_id);
+    vinfo_field_int(c, "payloads", st.payloads);
+    vinfo_field_int(c, "payload_bytes", (long long)st.payload_bytes);
+    vinfo_field_int(c, "slots", st.capacity);
     vinfo_field_int(c, "M", st.M);
     vinfo_field_int(c, "ef_construction", st.ef_construction);
     vinfo_field_int(c, "ef", st.ef_search);
@@ -441,26 +503,40 @@ static void cmd_vsave(client *c)
 /* The result as VSEARCH replies it: RESP2 a flat array key, distance, ...
  * (distances as the shortest decimal that round-trips the float32); RESP3
  * an array of [key, double] pairs. */
-static void vsearch_encode(reply *r, const vindex_hit *hits, uint32_t n)
+static void vsearch_payload(reply *r, const vindex *x, uint32_t id)
 {
+    size_t len;
+    const void *p = vindex_payload(x, id, &len);
+    if (p) reply_bulk(r, p, len);
+    else reply_null(r);
+}
+
+/* With WITHPAYLOAD (x not NULL) each result is key, distance, payload (nil
+ * when the entry has none). */
+static void vsearch_encode(reply *r, const vindex *x, const vindex_hit *hits, uint32_t n)
+{
+    int per = x ? 3 : 2;
     if (r->proto == 3) {
         reply_array(r, n);
         for (uint32_t j = 0; j < n; j++) {
-            reply_array(r, 2);
+            reply_array(r, per);
             reply_bulk(r, hits[j].key, hits[j].klen);
             reply_float(r, hits[j].dist);
+            if (x) vsearch_payload(r, x, hits[j].id);
         }
         return;
     }
-    reply_array(r, 2LL * n);
+    reply_array(r, (long long)per * n);
     for (uint32_t j = 0; j < n; j++) {
         reply_bulk(r, hits[j].key, hits[j].klen);
         reply_float(r, hits[j].dist);
+        if (x) vsearch_payload(r, x, hits[j].id);
     }
 }
 
 /* Search e under its read lock and encode into r.  Any thread. */
-static void vsearch_run(vreg_entry *e, vindex_search_ctx *ctx, const vindex_query *q, reply *r)
+static void vsearch_run(vreg_entry *e, vindex_search_ctx *ctx, const vindex_query *q, int withp,
+                        reply *r)
 {
     uint32_t n = 0;
     vindex_hit *hits = q->k ? mem_alloc((size_t)q->k * sizeof *hits) : NULL;
@@ -475,7 +551,8 @@ static void vsearch_run(vreg_entry *e, vindex_search_ctx *ctx, const vindex_quer
     }
     int rc = q->k ? vindex_search(vreg_index(e), ctx, q, hits, &n) : 0;
     if (rc < 0) reply_errorf(r, "ERR search failed: %s", vindex_strerror(rc));
-    else vsearch_encode(r, hits, n);   /* keys are borrowed: encode under the lock */
+    else vsearch_encode(r, withp ? vreg_index(e) : NULL, hits, n);   /* keys and payloads are
+                                                                    borrowed: encode under the lock */
     vreg_read_unlock(e);
     vreg_count_search(e);
     mem_free(hits);
@@ -493,6 +570,7 @@ struct vsearch_job {
     int finished;           /* the reply in `out` is complete */
     vreg_entry *e;          /* a reference, or NULL for an immediate reply */
     vindex_query q;
+    int withpayload;
     float *vec;             /* owned */
     reply out;              /* the reply, built by the worker (or at once) */
 };
@@ -539,7 +617,7 @@ static void vsearch_flush(client *c)
 static void vsearch_work(pool_job *pj, int worker)
 {
     vsearch_job *j = (vsearch_job *)pj;
-    vsearch_run(j->e, srv_worker_ctx(j->srv, worker), &j->q, &j->out);
+    vsearch_run(j->e, srv_worker_ctx(j->srv, worker), &j->q, j->withpayload, &j->out);
 }
 
 static void vsearch_done(pool_job *pj)
@@ -590,6 +668,9 @@ static void cmd_vsearch(client *c)
     for (i++; i < c->argc; i += 2) {
         if (arg_is(c, i, "ef") && i + 1 < c->argc) {
             if (!vec_arg_range(c, r, i + 1, "EF", 1, VINDEX_EF_MAX, &ef)) goto immediate;
+        } else if (arg_is(c, i, "withpayload")) {
+            j->withpayload = 1;
+            i--;                        /* a flag: no value */
         } else if (arg_is(c, i, "maxdist") && i + 1 < c->argc) {
             double d;
             if (!util_str2d(c->argv[i + 1], c->argvlen[i + 1], &d) || isnan(d) || d < 0) {
@@ -608,7 +689,7 @@ static void cmd_vsearch(client *c)
     j->q.ef = ef;
     j->q.maxdist = maxdist;
     if ((c->flags & CLIENT_IN_EXEC) || !c->srv->pool) {
-        vsearch_run(e, srv_loop_ctx(c->srv), &j->q, r);
+        vsearch_run(e, srv_loop_ctx(c->srv), &j->q, j->withpayload, r);
         goto immediate;
     }
     j->e = vreg_acquire(e);
@@ -634,8 +715,8 @@ cmd cmd_vec_table[] = {
      "Returns the k nearest keys to a vector, closest first, with distances.", "engram 0.1.0", 0, 0, 0, 0, NULL},
     {"vdel", cmd_vdel, 3, CMD_WRITE | CMD_FAST, 1, 1, 1, "vector",
      "Removes a key from an index.", "engram 0.1.0", 0, 0, 0, 0, NULL},
-    {"vget", cmd_vget, 3, CMD_READONLY | CMD_FAST, 1, 1, 1, "vector",
-     "Returns a key's vector as little-endian float32 bytes.", "engram 0.1.0", 0, 0, 0, 0, NULL},
+    {"vget", cmd_vget, -3, CMD_READONLY | CMD_FAST, 1, 1, 1, "vector",
+     "Returns a key's vector as little-endian float32 bytes (and its payload with WITHPAYLOAD).", "engram 0.1.0", 0, 0, 0, 0, NULL},
     {"vexists", cmd_vexists, 3, CMD_READONLY | CMD_FAST, 1, 1, 1, "vector",
      "Tells whether a key is in an index.", "engram 0.1.0", 0, 0, 0, 0, NULL},
     {"vcard", cmd_vcard, 2, CMD_READONLY | CMD_FAST, 1, 1, 1, "vector",

@@ -72,8 +72,6 @@
 #include "snapshot.h"
 #include "vec_embed.h"
 
-/* Until ring indices land in vindex_params. */
-#define VEC_PARAMS_SET_CAPACITY(vp, n) ((void)(n))
 
 enum { FSYNC_ALWAYS = 0, FSYNC_EVERYSEC = 1, FSYNC_NO = 2 };
 
@@ -815,7 +813,7 @@ static int apply_vnew(server *s, const op *o, char *err, size_t cap)
     vp.ef_construction = o->efc;
     vp.ef_search = o->efs;
     vp.seed = o->seed;
-    VEC_PARAMS_SET_CAPACITY(vp, o->capacity);
+    vp.capacity = o->capacity;
     char e[256];
     if (o->elen && vemb_check(s, o->embed, o->elen, o->dim, e, sizeof e) < 0) {
         snprintf(err, cap, "VNEW '%.*s': %.120s", (int)(o->nlen < 64 ? o->nlen : 64), o->name, e + 4);
@@ -889,7 +887,16 @@ static int apply_one(server *s, uint8_t type, const void *payload, size_t len, c
         if (!e) return -EBADMSG;
         float *v = mem_alloc((size_t)o.dim * sizeof *v);
         for (uint32_t i = 0; i < o.dim; i++) v[i] = op_vec_at(&o, i);
-        int rc = vindex_add(vreg_index(e), o.key, o.klen, v, o.dim);
+        vindex_add_args a;
+        vindex_add_args_init(&a, o.key, o.klen, v, o.dim);
+        if (o.flags & OP_VADD_PAYLOAD) {
+            a.has_payload = 1;
+            a.payload = o.payload;
+            a.plen = o.plen;
+        }
+        /* A ring evicts here exactly as it did live; an auto id notes
+         * itself (a canonical decimal key). */
+        int rc = vindex_add_ex(vreg_index(e), &a, NULL);
         mem_free(v);
         if (rc < 0) {
             snprintf(err, cap, "VADD failed: %s", vindex_strerror(rc));

@@ -242,12 +242,15 @@ class TestVNew(VecTestCase):
         c = self.conn()
         for args in (("VNEW",), ("VNEW", "i"), ("VADD", "i", "k"), ("VSEARCH", "i", "v"),
                      ("VDEL", "i"), ("VDEL", "i", "k", "x"), ("VGET", "i"),
-                     ("VGET", "i", "k", "x"), ("VEXISTS", "i"), ("VCARD",), ("VCARD", "a", "b"),
+                     ("VEXISTS", "i"), ("VCARD",), ("VCARD", "a", "b"),
                      ("VINFO",), ("VLIST", "x"), ("VDROP",), ("VDROP", "a", "b"),
                      ("VSAVE", "x")):
             with self.subTest(args=args):
                 self.err(c, "ERR wrong number of arguments for '%s' command" % args[0].lower(),
                          *args)
+        # VGET takes one option (WITHPAYLOAD): anything else is a syntax error.
+        self.err(c, "ERR syntax error", "VGET", "i", "k", "x")
+        self.err(c, "ERR syntax error", "VGET", "i", "k", "WITHPAYLOAD", "x")
 
 
 # ---- VADD --------------------------------------------------------------------

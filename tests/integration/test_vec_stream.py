@@ -109,6 +109,140 @@ class EmbedTest(ServerTestCase):
         self.assertEqual(c.cmd("VADD", "e", "bin", "TEXT", b"\xff\xfe abc\x00def \xc3"), 1)
 
 
+def vinfo(c, name):
+    r = c.cmd("VINFO", name)
+    return {r[i].decode(): r[i + 1] for i in range(0, len(r), 2)}
+
+
+@unittest.skipIf(IS_REDIS, "engram only")
+class RingTest(ServerTestCase):
+    def test_fifo_eviction_hnsw_and_flat(self):
+        c = self.conn()
+        for typ in ("hnsw", "flat"):
+            name = "r" + typ
+            self.assertEqual(c.cmd("VNEW", name, "2", "METRIC", "l2", "TYPE", typ, "CAPACITY", "4"), "OK")
+            for i in range(10):
+                self.assertEqual(c.cmd("VADD", name, "k%d" % i, blob(i, 0)), 1)
+            # Only the four newest remain, strictly first in, first out.
+            self.assertEqual(c.cmd("VCARD", name), 4)
+            for i in range(10):
+                self.assertEqual(c.cmd("VEXISTS", name, "k%d" % i), 1 if i >= 6 else 0)
+            # An overwrite neither evicts nor moves the entry in the order.
+            self.assertEqual(c.cmd("VADD", name, "k6", blob(60, 0)), 0)
+            self.assertEqual(c.cmd("VADD", name, "k10", blob(10, 0)), 1)
+            self.assertEqual(c.cmd("VEXISTS", name, "k6"), 0)
+            self.assertEqual(c.cmd("VEXISTS", name, "k7"), 1)
+            info = vinfo(c, name)
+            self.assertEqual((info["count"], info["capacity"], info["ingested"], info["evicted"]),
+                             (4, 4, 11, 7))
+            got = pairs(c.cmd("VSEARCH", name, blob(0, 0), "10"))
+            self.assertEqual([k for k, _ in got], [b"k7", b"k8", b"k9", b"k10"])
+
+    def test_memory_flat_under_endless_ingestion(self):
+        c = self.conn()
+        c.cmd("VNEW", "ring", "16", "CAPACITY", "200")
+        rnd = __import__("random").Random(7)
+        mem = []
+        for rounds in range(6):
+            for _ in range(400):
+                c.send_cmd("VADD", "ring", "*", blob(*[rnd.random() for _ in range(16)]))
+            for _ in range(400):
+                c.read()
+            info = vinfo(c, "ring")
+            self.assertEqual(info["count"], 200)
+            mem.append(info["memory"])
+        self.assertLessEqual(max(mem[1:]), mem[1] * 1.1)
+        self.assertEqual(vinfo(c, "ring")["slots"] <= 201 + 16, True)
+
+    def test_auto_ids(self):
+        c = self.conn()
+        c.cmd("VNEW", "a", "2")
+        self.assertEqual(c.cmd("VADD", "a", "*", blob(1, 0)), b"1")
+        self.assertEqual(c.cmd("VADD", "a", "*", blob(0, 1)), b"2")
+        # Explicit decimal keys move the counter past them, as stream ids do.
+        self.assertEqual(c.cmd("VADD", "a", "7", blob(1, 1)), 1)
+        self.assertEqual(c.cmd("VADD", "a", "*", blob(1, 2)), b"8")
+        self.assertEqual(c.cmd("VADD", "a", "x", blob(1, 3)), 1)
+        self.assertEqual(c.cmd("VADD", "a", "*", blob(1, 4)), b"9")
+        self.assertEqual(vinfo(c, "a")["next_id"], 10)
+
+    def test_payloads(self):
+        c = self.conn()
+        c.cmd("VNEW", "p", "2", "METRIC", "l2")
+        self.assertEqual(c.cmd("VADD", "p", "a", blob(0, 0), "PAYLOAD", b'{"line":"x\x00y"}'), 1)
+        self.assertEqual(c.cmd("VADD", "p", "b", blob(1, 0)), 1)
+        self.assertEqual(c.cmd("VADD", "p", "e", blob(2, 0), "PAYLOAD", ""), 1)
+        self.assertEqual(c.cmd("VSEARCH", "p", blob(0, 0), "3", "WITHPAYLOAD"),
+                         [b"a", b"0", b'{"line":"x\x00y"}', b"b", b"1", None, b"e", b"2", b""])
+        # Kept on overwrite without PAYLOAD, replaced with it.
+        c.cmd("VADD", "p", "a", blob(0, 0.5))
+        self.assertEqual(c.cmd("VGET", "p", "a", "WITHPAYLOAD")[1], b'{"line":"x\x00y"}')
+        c.cmd("VADD", "p", "a", blob(0, 0.5), "PAYLOAD", "new")
+        self.assertEqual(c.cmd("VGET", "p", "a", "WITHPAYLOAD"), [blob(0, 0.5), b"new"])
+        self.assertEqual(c.cmd("VGET", "p", "b", "WITHPAYLOAD"), [blob(1, 0), None])
+        self.assertIsNone(c.cmd("VGET", "p", "zz", "WITHPAYLOAD"))
+        # RESP3: [key, distance, payload] triples.
+        c.cmd("HELLO", "3")
+        r = c.cmd("VSEARCH", "p", blob(1, 0), "1", "WITHPAYLOAD")
+        self.assertEqual(r, [[b"b", 0.0, None]])
+        # Syntax: PAYLOAD needs its value and comes last.
+        self.assertEqual(c.cmd("VADD", "p", "z", blob(0, 0), "PAYLOAD"), "ERR syntax error")
+        self.assertEqual(c.cmd("VADD", "p", "z", blob(0, 0), "PAYLOAD", "a", "b"), "ERR syntax error")
+
+    def test_text_is_the_default_payload(self):
+        c = self.conn()
+        c.cmd("VNEW", "logs", "64", "EMBED", "hash", "CAPACITY", "100")
+        self.assertEqual(c.cmd("VADD", "logs", "*", "TEXT", "disk full on /var"), b"1")
+        self.assertEqual(c.cmd("VADD", "logs", "*", "TEXT", "cpu hot", "PAYLOAD", "{}"), b"2")
+        r = c.cmd("VSEARCH", "logs", "TEXT", "disk full", "2", "WITHPAYLOAD")
+        self.assertEqual(r[0:3:2], [b"1", b"disk full on /var"])
+        self.assertEqual(r[5], b"{}")
+
+    def test_errors(self):
+        c = self.conn()
+        for bad in ("0", "-1", "x", str(2 ** 31)):
+            r = c.cmd("VNEW", "r", "4", "CAPACITY", bad)
+            self.assertIsInstance(r, RespError)
+            self.assertIn("CAPACITY must be an integer between 1 and", r)
+        self.assertEqual(c.cmd("VLIST"), [])
+
+
+@unittest.skipIf(IS_REDIS, "engram only")
+class RingPersistTest(unittest.TestCase):
+    def test_ring_state_survives_restart(self):
+        d = tempfile.mkdtemp(prefix="engram-ring-")
+        try:
+            data = os.path.join(d, "data")
+            s = Server(["--dir", data]).start()
+            c = s.conn()
+            c.cmd("VNEW", "r", "2", "METRIC", "l2", "CAPACITY", "5")
+            for i in range(8):
+                c.cmd("VADD", "r", "*", blob(i, 0), "PAYLOAD", "p%d" % i)
+            self.assertEqual(c.cmd("SAVE"), "OK")
+            for i in range(8, 12):                    # these come back from the log
+                c.cmd("VADD", "r", "*", blob(i, 0), "PAYLOAD", "p%d" % i)
+            want = c.cmd("VSEARCH", "r", blob(0, 0), "10", "WITHPAYLOAD")
+            winfo = vinfo(c, "r")
+            c.close()
+            s.kill()
+            s2 = Server(["--dir", data]).start()
+            c = s2.conn()
+            self.assertEqual(c.cmd("VSEARCH", "r", blob(0, 0), "10", "WITHPAYLOAD"), want)
+            info = vinfo(c, "r")
+            for f in ("count", "capacity", "ingested", "evicted", "next_id", "payloads"):
+                self.assertEqual(info[f], winfo[f], f)
+            # ... and it goes on evicting in the same order.
+            self.assertEqual(c.cmd("VADD", "r", "*", blob(99, 0)), b"13")
+            self.assertEqual(c.cmd("VEXISTS", "r", "8"), 0)
+            self.assertEqual(c.cmd("VEXISTS", "r", "9"), 1)
+            c.close()
+            s2.stop()
+            s2.cleanup()
+            s.cleanup()
+        finally:
+            shutil.rmtree(d, ignore_errors=True)
+
+
 @unittest.skipIf(IS_REDIS, "engram only")
 class EmbedPersistTest(unittest.TestCase):
     def test_embedder_survives_restart(self):
