@@ -75,7 +75,8 @@
 
 enum { FSYNC_ALWAYS = 0, FSYNC_EVERYSEC = 1, FSYNC_NO = 2 };
 
-#define PERSIST_RETRY_MS   3000   /* between snapshot attempts after a failure */
+#define PERSIST_RETRY_MS   3000   /* between recovery snapshots after a log failure */
+#define PERSIST_AUTO_RETRY_MS 5000 /* between automatic snapshots after one failed */
 #define PERSIST_EVENTS_MS  50     /* event processing while loading */
 
 typedef struct logfile {
@@ -117,6 +118,7 @@ struct persist {
     uint64_t child_seq;
     int64_t child_start_ms;
     int64_t last_save_ms;        /* last successful snapshot (or start-up) */
+    int64_t last_fail_ms;        /* monotonic: last failed snapshot (backoff) */
     int last_bgsave_ok;
     long long last_bgsave_secs;
     long long dirty_at_save;
@@ -565,6 +567,18 @@ static int log_rotate(server *s)
     return 0;
 }
 
+/* Unlink every log whose base is below `below` (the snapshot child, after
+ * its snapshot is in place: they are all covered by it). */
+static void logs_unlink_older(persist *p, uint64_t below)
+{
+    logfile *v;
+    int n = list_logs(p, &v);
+    if (n < 0) return;
+    for (int i = 0; i + 1 < n; i++)
+        if (v[i].base < below && v[i + 1].base <= below) (void)p->io->unlink(p->io, v[i].path);
+    free_logs(v, n);
+}
+
 /* After a snapshot at seq: logs older than the one starting at seq go. */
 static void logs_prune(persist *p, uint64_t seq)
 {
@@ -595,7 +609,10 @@ static void snapshot_done(server *s, int ok, uint64_t seq, int recovery, int64_t
     persist *p = s->ps;
     p->last_bgsave_ok = ok;
     p->last_bgsave_secs = (util_mono_ms() - started_ms + 500) / 1000;
-    if (!ok) return;
+    if (!ok) {
+        p->last_fail_ms = util_mono_ms();
+        return;
+    }
     p->last_save_ms = util_wall_ms();
     p->snapshots++;
     if (recovery) {
@@ -670,9 +687,16 @@ static int persist_fork_snapshot(server *s, int recovery, char *err, size_t errc
         close(p->lock_fd);
         persist_child_die_with_parent(parent);
         int rc = snapshot_write(s, p->io, p->dir, seq, util_wall_ms(), e, sizeof e);
-        if (rc < 0) log_msg(LOG_WARNING, "Snapshot failed: %s", e);
-        else log_msg(LOG_NOTICE, "Snapshot at seq %" PRIu64 " written by the child", seq);
-        _exit(rc < 0 ? 1 : 0);
+        if (rc < 0) {
+            log_msg(LOG_WARNING, "Snapshot failed: %s", e);
+            _exit(1);
+        }
+        log_msg(LOG_NOTICE, "Snapshot at seq %" PRIu64 " written by the child", seq);
+        /* Deleting hundreds of MB of old logs takes the filesystem tens of
+         * ms: done here, not on the parent's event loop.  The logs older
+         * than the one the parent appends to are all <= seq. */
+        logs_unlink_older(p, p->log_base);
+        _exit(0);
     }
     p->child = pid;
     p->child_seq = seq;
@@ -773,14 +797,17 @@ void persist_cron(server *s)
             p->fsyncs++;
         }
     }
-    if (p->child <= 0 && s->cfg.auto_rewrite_pct > 0) {
+    /* After a failed snapshot, wait before trying again by ourselves (as
+     * Redis's bgsave retry delay): each try is a fork and a full write. */
+    if (p->child <= 0 && s->cfg.auto_rewrite_pct > 0 &&
+        (!p->last_fail_ms || util_mono_ms() - p->last_fail_ms >= PERSIST_AUTO_RETRY_MS)) {
         uint64_t total = p->old_logs_bytes + wal_size(p->log);
         uint64_t base = p->size_at_snapshot ? p->size_at_snapshot : 1;
         if (total >= (uint64_t)s->cfg.auto_rewrite_min &&
             (total - (total > base ? base : total)) * 100 / base >= (uint64_t)s->cfg.auto_rewrite_pct) {
             char e[256];
-            log_msg(LOG_NOTICE, "Starting automatic snapshot: the log is %" PRIu64
-                    " bytes, %" PRIu64 " after the last snapshot", total, p->size_at_snapshot);
+            log_msg(LOG_NOTICE, "Starting automatic snapshot: the logs hold %" PRIu64
+                    " bytes (%" PRIu64 " right after the last snapshot)", total, p->size_at_snapshot);
             if (persist_fork_snapshot(s, 0, e, sizeof e) < 0)
                 log_msg(LOG_WARNING, "Automatic snapshot not started: %s", e);
         }
