@@ -246,6 +246,16 @@ static void fs_wait_idle(persist *p)
     pthread_mutex_unlock(&p->fs_mu);
 }
 
+/* The last seq a background fsync made durable. */
+static uint64_t fs_synced(persist *p)
+{
+    if (!p->fs_started) return p->fs_synced_seq;
+    pthread_mutex_lock(&p->fs_mu);
+    uint64_t seq = p->fs_synced_seq;
+    pthread_mutex_unlock(&p->fs_mu);
+    return seq;
+}
+
 static void fs_submit(persist *p, int fd, uint64_t seq)
 {
     if (!p->fs_started) {
@@ -789,7 +799,7 @@ void persist_cron(server *s)
         }
         return;
     }
-    if (persist_policy(s) == FSYNC_EVERYSEC && wal_flushed_seq(p->log) > p->fs_synced_seq) {
+    if (persist_policy(s) == FSYNC_EVERYSEC && wal_flushed_seq(p->log) > fs_synced(p)) {
         int64_t now = util_wall_ms();
         if (now - p->last_fsync_ms >= 1000) {
             fs_submit(p, wal_fd(p->log), wal_flushed_seq(p->log));
@@ -1191,7 +1201,12 @@ size_t persist_info(server *s, char *buf, size_t cap)
             "persistence_dir:\r\n",
             s->dirty, (long long)s->start_wall_ms / 1000);
     }
-    int64_t now = util_wall_ms();
+    int busy = 0;
+    if (p->fs_started) {
+        pthread_mutex_lock(&p->fs_mu);
+        busy = p->fs_busy;
+        pthread_mutex_unlock(&p->fs_mu);
+    }
     double perc = p->load_total ? 100.0 * (double)p->load_done / (double)p->load_total : 0;
     uint64_t logsz = p->old_logs_bytes + (p->log ? wal_size(p->log) : 0);
     return (size_t)snprintf(buf, cap,
@@ -1212,8 +1227,7 @@ size_t persist_info(server *s, char *buf, size_t cap)
         p->snapshots, p->child > 0, p->err ? "err" : "ok", p->err ? p->errmsg : "",
         s->cfg.appendfsync == FSYNC_ALWAYS ? "always" :
         s->cfg.appendfsync == FSYNC_EVERYSEC ? "everysec" : "no",
-        logsz, p->size_at_snapshot, p->fs_busy, p->fsyncs,
+        logsz, p->size_at_snapshot, busy, p->fsyncs,
         (long long)(p->last_fsync_ms ? p->last_fsync_ms / 1000 : 0),
         p->log ? wal_last_seq(p->log) : p->applied_seq, p->log_path ? p->log_path : "", p->dir);
-    (void)now;
 }
