@@ -27,4 +27,4 @@ cd "$build"
 # exhaustive split-at-every-offset tests, whose work does not depend on the
 # architecture, run only in the native stages.
 # shellcheck disable=SC2086  # CTEST_ARGS is a word list on purpose
-ctest --output-on-failure -E '^unit/test_resp$' ${CTEST_ARGS:-}
+ctest --output-on-failure -j "$jobs" -E '^unit/test_resp$' ${CTEST_ARGS:-}
