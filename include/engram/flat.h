@@ -58,6 +58,32 @@ int flat_search(const flat *f, const float *q, uint32_t k,
                 vindex_filter_fn *accept, void *ud,
                 vindex_pair *out, uint32_t *nout);
 
+/* flat_search over ids [lo, hi) only (hi clamped to flat_used; lo >= hi is
+ * an empty range: *nout = 0), so one query can be split into disjoint
+ * ranges run on different threads and their results joined by flat_merge:
+ * the join of any split of [0, flat_used) equals flat_search's answer.
+ * Same contract as flat_search otherwise: out has room for k, results
+ * ascending by (internal distance, id), accept is called (on this thread)
+ * only for live ids in the range, nothing is allocated, and any number of
+ * searches may run at once while no mutation does.  A part should hold a
+ * few MB of vectors at least: below that, waking a thread costs more than
+ * the scan it saves (bench/bench_flat --sweep measures where). */
+int flat_search_range(const flat *f, const float *q, uint32_t k, uint32_t lo, uint32_t hi,
+                      vindex_filter_fn *accept, void *ud, vindex_pair *out, uint32_t *nout);
+
+/* Ids in use are below this (the high-water mark of slots; free slots
+ * included): split [0, flat_used) to search in parts. */
+uint32_t flat_used(const flat *f);
+
+#define FLAT_MERGE_MAX 64   /* parts flat_merge joins at most */
+
+/* The k least of `count` (<= FLAT_MERGE_MAX) result lists, each ascending
+ * by (distance, id) as flat_search_range leaves them, with no id in two
+ * lists: into out (room for k; not overlapping any part), ascending, ties
+ * by id; *nout = min(k, total).  Pure: no index, no allocation. */
+void flat_merge(const vindex_pair *const *parts, const uint32_t *nparts, int count,
+                uint32_t k, vindex_pair *out, uint32_t *nout);
+
 /* Free list and live flags consistent.  0 or VINDEX_ECORRUPT. */
 int flat_validate(const flat *f, char *err, size_t errlen);
 

@@ -249,6 +249,269 @@ static void test_enomem(void **state)
     flat_free(f);
 }
 
+/* ---- ranges and merging: the split a multi-threaded search relies on ---- */
+
+/* A flat of n vectors from x with free slots in runs of every length from 1
+ * to 40 (short gaps are read through, long ones skipped: both paths), plus
+ * an all-dead block; live[] mirrors it. */
+static flat *holey_flat(dist_metric m, uint32_t dim, const float *x, uint32_t n,
+                        const dist_kernels *kern, uint8_t *live, uint64_t seed)
+{
+    flat_params p = { .dim = dim, .metric = m, .kernels = kern };
+    flat *f = flat_new(&p, NULL);
+    assert_non_null(f);
+    for (uint32_t i = 0; i < n; i++) {
+        uint32_t id;
+        assert_int_equal(flat_insert(f, x + (size_t)i * dim, &id), 0);
+        live[i] = 1;
+    }
+    for (uint32_t i = 3; i + 40 < n;) {
+        uint32_t run = 1 + (uint32_t)(rng_next(&seed) % 40);
+        for (uint32_t j = i; j < i + run; j++) {
+            assert_int_equal(flat_delete(f, j), 0);
+            live[j] = 0;
+        }
+        i += run + 1 + (uint32_t)(rng_next(&seed) % 60);
+    }
+    for (uint32_t j = 1024; j < 1024 + 300 && j < n; j++)
+        if (live[j]) {
+            assert_int_equal(flat_delete(f, j), 0);
+            live[j] = 0;
+        }
+    return f;
+}
+
+/* Brute force over ids [lo, hi) only (hi clamped to n). */
+static uint32_t brute_range(dist_metric m, const float *x, const uint8_t *live, uint32_t n,
+                            uint32_t dim, const float *q, uint32_t k, uint32_t lo, uint32_t hi,
+                            vindex_filter_fn *acc, vindex_pair *out)
+{
+    uint8_t *in = calloc(n ? n : 1, 1);
+    for (uint32_t i = lo; i < hi && i < n; i++) in[i] = live[i];
+    uint32_t r = brute_topk(m, x, in, n, dim, q, k, acc, out);
+    free(in);
+    return r;
+}
+
+static void assert_pairs_equal(const vindex_pair *a, uint32_t na, const vindex_pair *b,
+                               uint32_t nb)
+{
+    assert_int_equal(na, nb);
+    for (uint32_t i = 0; i < na; i++) {
+        assert_int_equal(a[i].id, b[i].id);
+        assert_true(a[i].dist == b[i].dist);
+    }
+}
+
+static void range_case(dist_metric m, uint32_t dim, const dist_kernels *kern)
+{
+    const uint32_t n = 2000, nq = 12;
+    uint64_t seed = 77 + dim;
+    float *x = m == DIST_COSINE ? unit_data(n + nq, dim, seed) : int_data(n + nq, dim, seed);
+    uint8_t *live = malloc(n);
+    flat *f = holey_flat(m, dim, x, n, kern, live, seed);
+    assert_int_equal(flat_used(f), n);
+    vindex_pair *got = malloc(n * sizeof *got), *want = malloc(n * sizeof *want);
+    for (uint32_t qi = 0; qi < nq; qi++) {
+        const float *q = x + (size_t)(n + qi) * dim;
+        vindex_filter_fn *acc = (qi & 1) ? accept_mod3 : NULL;
+        for (uint32_t t = 0; t < 40; t++) {
+            /* Empty (lo == hi, lo > hi), clamped (hi past the end, lo past
+             * the end), tiny, block-straddling and whole ranges. */
+            uint32_t lo = (uint32_t)(rng_next(&seed) % (n + 50));
+            uint32_t hi = t % 5 == 0 ? lo : t % 5 == 1 ? lo + (uint32_t)(rng_next(&seed) % 8)
+                        : t % 5 == 2 ? (uint32_t)(rng_next(&seed) % (n + 50))
+                        : t % 5 == 3 ? UINT32_MAX : lo + 1 + (uint32_t)(rng_next(&seed) % 700);
+            if (t == 39) lo = 0, hi = n;
+            static const uint32_t ks[] = { 1, 10, 37, 3000 };
+            uint32_t k = ks[t % 4], ng = 99;
+            uint32_t nw = lo < hi ? brute_range(m, x, live, n, dim, q, k, lo, hi, acc, want) : 0;
+            assert_int_equal(flat_search_range(f, q, k, lo, hi, acc, NULL, got, &ng), 0);
+            assert_pairs_equal(got, ng, want, nw);
+        }
+    }
+    free(got);
+    free(want);
+    free(live);
+    free(x);
+    flat_free(f);
+}
+
+static void each_kernel(void (*fn)(dist_metric, uint32_t, const dist_kernels *), dist_metric m,
+                        uint32_t dim)
+{
+    for (const char *const *name = dist_compiled_names(); *name; name++) {
+        const dist_kernels *k = dist_kernels_by_name(*name);
+        if (k) fn(m, dim, k);
+    }
+}
+
+/* Free gaps under 512 bytes of vectors are read through, longer ones
+ * skipped: dim 1 bridges gaps up to 128 slots, 16 up to 8, 200 none (the
+ * cosine data need at least 16 entries). */
+static void test_range_brute(void **state)
+{
+    (void)state;
+    static const dist_metric ms[] = { DIST_L2, DIST_COSINE, DIST_DOT };
+    static const uint32_t dims[] = { 1, 16, 200 };
+    for (int mi = 0; mi < 3; mi++)
+        for (int di = 0; di < 3; di++)
+            each_kernel(range_case, ms[mi], ms[mi] == DIST_COSINE && dims[di] < 16 ? 16 : dims[di]);
+}
+
+static void split_case(dist_metric m, uint32_t dim, const dist_kernels *kern)
+{
+    const uint32_t n = 1500, nq = 10;
+    uint64_t seed = 99 + dim;
+    float *x = m == DIST_COSINE ? unit_data(n + nq, dim, seed) : int_data(n + nq, dim, seed);
+    uint8_t *live = malloc(n);
+    flat *f = holey_flat(m, dim, x, n, kern, live, seed);
+    vindex_pair *whole = malloc(n * sizeof *whole), *merged = malloc(n * sizeof *merged);
+    vindex_pair *partbuf = malloc((size_t)FLAT_MERGE_MAX * n * sizeof *partbuf);
+    for (uint32_t qi = 0; qi < nq; qi++) {
+        const float *q = x + (size_t)(n + qi) * dim;
+        vindex_filter_fn *acc = (qi % 3 == 2) ? accept_mod3 : NULL;
+        for (uint32_t t = 0; t < 12; t++) {
+            static const uint32_t ks[] = { 1, 10, 37, 2000 };
+            uint32_t k = ks[t % 4], nwhole, nmerged;
+            int parts = 1 + (int)(rng_next(&seed) % 8);
+            if (t == 11) parts = FLAT_MERGE_MAX;
+            /* Cuts in [0, n + 20]: parts may be empty or run past the end. */
+            uint32_t cut[FLAT_MERGE_MAX + 1];
+            cut[0] = 0;
+            for (int p = 1; p < parts; p++) cut[p] = (uint32_t)(rng_next(&seed) % (n + 21));
+            for (int p = 1; p < parts; p++)          /* insertion sort */
+                for (int r = p; r > 1 && cut[r - 1] > cut[r]; r--) {
+                    uint32_t tmp = cut[r];
+                    cut[r] = cut[r - 1];
+                    cut[r - 1] = tmp;
+                }
+            cut[parts] = t % 2 ? UINT32_MAX : n;
+            const vindex_pair *pp[FLAT_MERGE_MAX];
+            uint32_t np[FLAT_MERGE_MAX];
+            for (int p = 0; p < parts; p++) {
+                vindex_pair *o = partbuf + (size_t)p * n;
+                assert_int_equal(flat_search_range(f, q, k, cut[p], cut[p + 1], acc, NULL, o,
+                                                   &np[p]), 0);
+                pp[p] = o;
+            }
+            assert_int_equal(flat_search(f, q, k, acc, NULL, whole, &nwhole), 0);
+            flat_merge(pp, np, parts, k, merged, &nmerged);
+            assert_pairs_equal(merged, nmerged, whole, nwhole);
+        }
+    }
+    free(partbuf);
+    free(whole);
+    free(merged);
+    free(live);
+    free(x);
+    flat_free(f);
+}
+
+static void test_split_merge(void **state)
+{
+    (void)state;
+    each_kernel(split_case, DIST_L2, 16);
+    each_kernel(split_case, DIST_L2, 37);
+    each_kernel(split_case, DIST_DOT, 16);
+    each_kernel(split_case, DIST_COSINE, 16);
+    each_kernel(split_case, DIST_COSINE, 64);
+}
+
+/* Ranges of more than 16 MiB of vectors take the prefetching path (kernel
+ * calls in chunks): same answers.  dim 1000 leaves kernel tails. */
+static void streaming_case(dist_metric m, uint32_t dim, const dist_kernels *kern)
+{
+    const uint32_t n = 4400, nq = 4;           /* 4400 x 4000 bytes: 17.6 MB */
+    uint64_t seed = 5;
+    float *x = m == DIST_COSINE ? unit_data(n + nq, dim, seed) : int_data(n + nq, dim, seed);
+    uint8_t *live = malloc(n);
+    flat *f = holey_flat(m, dim, x, n, kern, live, seed);
+    vindex_pair got[64], want[64], *parts[2] = { got + 16, got + 40 };
+    for (uint32_t qi = 0; qi < nq; qi++) {
+        const float *q = x + (size_t)(n + qi) * dim;
+        vindex_filter_fn *acc = (qi & 1) ? accept_mod3 : NULL;
+        uint32_t ng, nw = brute_range(m, x, live, n, dim, q, 10, 0, n, acc, want);
+        assert_int_equal(flat_search_range(f, q, 10, 0, UINT32_MAX, acc, NULL, got, &ng), 0);
+        assert_pairs_equal(got, ng, want, nw);
+        nw = brute_range(m, x, live, n, dim, q, 10, 7, n - 3, acc, want);
+        assert_int_equal(flat_search_range(f, q, 10, 7, n - 3, acc, NULL, got, &ng), 0);
+        assert_pairs_equal(got, ng, want, nw);
+        /* Two halves, one above the prefetch size and one below, merged. */
+        uint32_t np[2];
+        const vindex_pair *cp[2] = { parts[0], parts[1] };
+        assert_int_equal(flat_search_range(f, q, 10, 0, 4300, acc, NULL, parts[0], &np[0]), 0);
+        assert_int_equal(flat_search_range(f, q, 10, 4300, n, acc, NULL, parts[1], &np[1]), 0);
+        flat_merge(cp, np, 2, 10, got, &ng);
+        nw = brute_range(m, x, live, n, dim, q, 10, 0, n, acc, want);
+        assert_pairs_equal(got, ng, want, nw);
+    }
+    free(live);
+    free(x);
+    flat_free(f);
+}
+
+static void test_range_streaming(void **state)
+{
+    (void)state;
+    each_kernel(streaming_case, DIST_L2, 1000);
+    each_kernel(streaming_case, DIST_COSINE, 1000);
+    each_kernel(streaming_case, DIST_DOT, 1000);
+}
+
+/* k past the range: every live id of the range, in order; ties by id. */
+static void test_range_k_large(void **state)
+{
+    (void)state;
+    flat_params p = { .dim = 2, .metric = DIST_L2 };
+    flat *f = flat_new(&p, NULL);
+    const float v[2] = { 1, 1 };
+    uint32_t id, n = 77;
+    for (int i = 0; i < 40; i++) assert_int_equal(flat_insert(f, v, &id), 0);
+    assert_int_equal(flat_delete(f, 12), 0);
+    vindex_pair out[100];
+    assert_int_equal(flat_search_range(f, v, 100, 10, 16, NULL, NULL, out, &n), 0);
+    assert_int_equal(n, 5);
+    static const uint32_t want[5] = { 10, 11, 13, 14, 15 };
+    for (uint32_t i = 0; i < 5; i++) {
+        assert_int_equal(out[i].id, want[i]);
+        assert_true(out[i].dist == 0.0f);
+    }
+    assert_int_equal(flat_search_range(f, v, 100, 35, 1000, NULL, NULL, out, &n), 0);
+    assert_int_equal(n, 5);
+    assert_int_equal(out[4].id, 39);
+    assert_int_equal(flat_search_range(f, v, 0, 0, 40, NULL, NULL, out, &n), 0);
+    assert_int_equal(n, 0);
+    assert_int_equal(flat_search_range(f, v, 5, 40, 1000, NULL, NULL, out, &n), 0);
+    assert_int_equal(n, 0);
+    assert_int_equal(flat_search_range(f, v, 5, 12, 13, NULL, NULL, out, &n), 0);
+    assert_int_equal(n, 0);                  /* only a free slot */
+    flat_free(f);
+}
+
+/* flat_merge alone: empty inputs, k cuts, ties across parts by id. */
+static void test_merge_pure(void **state)
+{
+    (void)state;
+    const vindex_pair a[] = { { 1, 4 }, { 2, 0 }, { 2, 9 }, { 5, 1 } };
+    const vindex_pair b[] = { { 1, 2 }, { 2, 3 } };
+    const vindex_pair *parts[3] = { a, NULL, b };
+    const uint32_t np[3] = { 4, 0, 2 };
+    vindex_pair out[8];
+    uint32_t n = 99;
+    flat_merge(parts, np, 0, 5, out, &n);
+    assert_int_equal(n, 0);
+    flat_merge(parts, np, 3, 0, out, &n);
+    assert_int_equal(n, 0);
+    flat_merge(parts, np, 3, 8, out, &n);
+    static const uint32_t ids[6] = { 2, 4, 0, 3, 9, 1 };
+    assert_int_equal(n, 6);
+    for (uint32_t i = 0; i < 6; i++) assert_int_equal(out[i].id, ids[i]);
+    flat_merge(parts, np, 3, 3, out, &n);
+    assert_int_equal(n, 3);
+    assert_int_equal(out[2].id, 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -258,6 +521,11 @@ int main(void)
         cmocka_unit_test(test_ties_by_id),
         cmocka_unit_test(test_free_list_reuse),
         cmocka_unit_test(test_enomem),
+        cmocka_unit_test(test_range_brute),
+        cmocka_unit_test(test_split_merge),
+        cmocka_unit_test(test_range_streaming),
+        cmocka_unit_test(test_range_k_large),
+        cmocka_unit_test(test_merge_pure),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
