@@ -25,6 +25,7 @@
 #include "engram/util.h"
 #include "log.h"
 #include "persist.h"
+#include "vec_embed.h"
 
 /* The Redis version we answer to in INFO and HELLO: clients gate features on
  * it, and engram implements the Redis 7.0 command surface it claims. */
@@ -375,9 +376,11 @@ static void info_vectors(server *s, tbuf *b)
     }
     tbuf_printf(b, "# Vectors\r\nvector_indices:%zu\r\nvector_count:%zu\r\nvector_memory:%zu\r\n"
                 "vector_searches:%llu\r\nvector_writes:%lld\r\nsearch_threads:%d\r\n"
-                "searches_inflight:%zu\r\nsimd_kernel:%s\r\n",
+                "searches_inflight:%zu\r\nsimd_kernel:%s\r\nsplit_searches:%lld\r\n"
+                "embedder_models_memory:%zu\r\n",
                 n, vectors, memory, searches, s->vec_writes, s->nworkers,
-                s->pool ? pool_inflight(s->pool) : 0, dist_active()->name);
+                s->pool ? pool_inflight(s->pool) : 0, dist_active()->name, s->vec_split_searches,
+                vemb_models_memory(s));
 }
 
 static void info_keyspace(server *s, tbuf *b)

@@ -27,6 +27,7 @@
 #include "server.h"
 
 #include <errno.h>
+#include <stdatomic.h>
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -573,6 +574,14 @@ struct vsearch_job {
     int withpayload;
     float *vec;             /* owned */
     reply out;              /* the reply, built by the worker (or at once) */
+    /* a FLAT search split in parts (vsearch_split): per part its results,
+     * the index generation it saw and its return code */
+    int nparts;
+    _Atomic int left;       /* parts still running */
+    vindex_pair **pairs;
+    uint32_t *npairs;
+    uint64_t *gens;
+    int *rcs;
 };
 
 static void vsearch_free(vsearch_job *j)
@@ -580,6 +589,11 @@ static void vsearch_free(vsearch_job *j)
     if (j->e) vreg_release(j->e);
     reply_fini(&j->out);
     mem_free(j->vec);
+    for (int i = 0; i < j->nparts; i++) mem_free(j->pairs[i]);
+    mem_free(j->pairs);
+    mem_free(j->npairs);
+    mem_free(j->gens);
+    mem_free(j->rcs);
     mem_free(j);
 }
 
@@ -626,6 +640,104 @@ static void vsearch_done(pool_job *pj)
     j->finished = 1;
     if (j->c) vsearch_flush(j->c);
     else vsearch_free(j);            /* its client is gone */
+}
+
+/* ---- FLAT searches split across the pool ----------------------------------
+ * An exact scan of a large FLAT index is cut into disjoint id ranges, one
+ * pool job each (parts = min(workers, vector bytes / 6 MB, 64): below about
+ * 6 MB, waking a worker costs more than the scan it saves).  Each part
+ * searches its range under the index's read lock and notes the index's
+ * generation; the part that finishes last joins the others' top-k and
+ * encodes the reply.  If a write slipped in between the parts (generations
+ * differ), the joiner searches again in one piece: a split search never
+ * mixes two states of the index. */
+#define VSEARCH_PART_BYTES (6u << 20)
+
+typedef struct vsearch_part {
+    pool_job base;
+    vsearch_job *j;
+    int part;
+    int last;               /* this part joined the others (worker sets it) */
+} vsearch_part;
+
+static void vsearch_join(vsearch_job *j, vindex_search_ctx *ctx)
+{
+    vreg_read_lock(j->e);
+    int same = !vreg_dropped(j->e);
+    uint64_t g = vreg_generation(j->e);
+    for (int i = 0; i < j->nparts && same; i++) same = j->gens[i] == g && j->rcs[i] == 0;
+    if (same) {
+        uint32_t n = 0;
+        vindex_hit *hits = mem_alloc((size_t)j->q.k * sizeof *hits);
+        vindex_pair *scratch = mem_alloc((size_t)j->q.k * sizeof *scratch);
+        int rc = vindex_search_join(vreg_index(j->e), &j->q, (const vindex_pair *const *)j->pairs,
+                                    j->npairs, j->nparts, scratch, hits, &n);
+        if (rc == 0) vsearch_encode(&j->out, j->withpayload ? vreg_index(j->e) : NULL, hits, n);
+        vreg_read_unlock(j->e);
+        mem_free(scratch);
+        mem_free(hits);
+        if (rc == 0) {
+            vreg_count_search(j->e);
+            return;
+        }
+    } else {
+        vreg_read_unlock(j->e);
+    }
+    vsearch_run(j->e, ctx, &j->q, j->withpayload, &j->out);   /* in one piece */
+}
+
+static void vpart_work(pool_job *pj, int worker)
+{
+    vsearch_part *p = (vsearch_part *)pj;
+    vsearch_job *j = p->j;
+    vindex_search_ctx *ctx = srv_worker_ctx(j->srv, worker);
+    vreg_read_lock(j->e);
+    j->gens[p->part] = vreg_generation(j->e);
+    j->rcs[p->part] = vreg_dropped(j->e) ? 1 :
+        vindex_search_part(vreg_index(j->e), ctx, &j->q, (uint32_t)p->part, (uint32_t)j->nparts,
+                           j->pairs[p->part], &j->npairs[p->part]);
+    vreg_read_unlock(j->e);
+    /* The last part sees every other part's results (the decrement orders
+     * their writes before it). */
+    if (atomic_fetch_sub(&j->left, 1) != 1) return;
+    p->last = 1;
+    vsearch_join(j, ctx);
+}
+
+static void vpart_done(pool_job *pj)
+{
+    vsearch_part *p = (vsearch_part *)pj;
+    vsearch_job *j = p->j;
+    int last = p->last;
+    mem_free(p);
+    if (last) vsearch_done(&j->base);      /* the others no longer touch j */
+}
+
+/* Submit j as parts if its index is worth splitting; 0 if not. */
+static int vsearch_split(server *s, vsearch_job *j, vreg_entry *e)
+{
+    uint64_t bytes = (uint64_t)vindex_split_slots(vreg_index(e)) * vindex_dim(vreg_index(e)) * 4;
+    uint64_t parts = bytes / VSEARCH_PART_BYTES;
+    if (parts > (uint64_t)s->nworkers) parts = (uint64_t)s->nworkers;
+    if (parts > 64) parts = 64;
+    if (parts < 2 || j->q.k == 0) return 0;
+    s->vec_split_searches++;
+    j->nparts = (int)parts;
+    atomic_init(&j->left, (int)parts);
+    j->pairs = mem_calloc(parts, sizeof *j->pairs);
+    j->npairs = mem_calloc(parts, sizeof *j->npairs);
+    j->gens = mem_calloc(parts, sizeof *j->gens);
+    j->rcs = mem_calloc(parts, sizeof *j->rcs);
+    for (int i = 0; i < j->nparts; i++) j->pairs[i] = mem_alloc((size_t)j->q.k * sizeof(vindex_pair));
+    for (int i = 0; i < j->nparts; i++) {
+        vsearch_part *p = mem_calloc(1, sizeof *p);
+        p->base.work = vpart_work;
+        p->base.done = vpart_done;
+        p->j = j;
+        p->part = i;
+        pool_submit(s->pool, &p->base);
+    }
+    return 1;
 }
 
 void vec_client_detach(client *c)
@@ -694,7 +806,7 @@ static void cmd_vsearch(client *c)
     }
     j->e = vreg_acquire(e);
     vsearch_enqueue(c, j);
-    pool_submit(c->srv->pool, &j->base);
+    if (!vsearch_split(c->srv, j, e)) pool_submit(c->srv->pool, &j->base);
     return;
 immediate:
     if (r == &j->out) {          /* queue the reply behind the searches */

@@ -31,6 +31,7 @@ struct vreg_entry {
     _Atomic int refs;
     _Atomic int dropped;
     _Atomic uint64_t searches;
+    _Atomic uint64_t gen;         /* write-lock releases: changes when the index may have */
     vindex *idx;
     vlock lock;
     void *udata;          /* the server's per-index data (its embedder) */
@@ -97,6 +98,7 @@ void vreg_write_lock(vreg_entry *e)
 void vreg_write_unlock(vreg_entry *e)
 {
     vlock *l = &e->lock;
+    atomic_fetch_add(&e->gen, 1);
     pthread_mutex_lock(&l->mu);
     l->writer = 0;
     if (l->writers_waiting) pthread_cond_signal(&l->writer_ok);
@@ -133,6 +135,7 @@ void *vreg_udata(const vreg_entry *e) { return e->udata; }
 int vreg_dropped(const vreg_entry *e) { return atomic_load(&((vreg_entry *)e)->dropped); }
 void vreg_count_search(vreg_entry *e) { atomic_fetch_add(&e->searches, 1); }
 uint64_t vreg_searches(const vreg_entry *e) { return atomic_load(&((vreg_entry *)e)->searches); }
+uint64_t vreg_generation(const vreg_entry *e) { return atomic_load(&((vreg_entry *)e)->gen); }
 
 const char *vreg_name(const vreg_entry *e, size_t *nlen)
 {

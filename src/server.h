@@ -181,6 +181,7 @@ struct server {
     vindex_search_ctx *loop_ctx; /* the loop thread's own (EXEC) */
     int nworkers;
     long long vec_writes;
+    long long vec_split_searches;  /* FLAT searches run in parts (cmd_vec.c) */
     int active_expire;           /* DEBUG SET-ACTIVE-EXPIRE */
     volatile int shutdown_signal;  /* set by the signal handler */
     int shutting_down;

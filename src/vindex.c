@@ -1110,6 +1110,55 @@ int vindex_search(const vindex *v, vindex_search_ctx *c, const vindex_query *q,
     return 0;
 }
 
+/* ---- exact search in parts (FLAT) ------------------------------------------ */
+
+uint32_t vindex_split_slots(const vindex *v)
+{
+    return v->type == VINDEX_FLAT ? flat_used(v->eng) : 0;
+}
+
+int vindex_search_part(const vindex *v, vindex_search_ctx *c, const vindex_query *q,
+                       uint32_t part, uint32_t nparts, vindex_pair *out, uint32_t *nout)
+{
+    *nout = 0;
+    if (v->type != VINDEX_FLAT || nparts == 0 || part >= nparts) return -EINVAL;
+    if (q->dim != v->dim) return VINDEX_EDIM;
+    if (!q->vec) return -EINVAL;
+    if (!vec_finite(q->vec, q->dim)) return VINDEX_EVALUE;
+    if (q->k == 0 || v->count == 0) return 0;
+    int rc = sctx_reserve(c, 1, v->metric == DIST_COSINE ? v->dim : 0);
+    if (rc) return rc;
+    const float *qv = q->vec;
+    if (v->metric == DIST_COSINE) {
+        float norm;
+        if ((rc = vec_normalise(q->vec, c->q, v->dim, &norm)) != 0) return rc;
+        qv = c->q;
+    }
+    uint64_t used = flat_used(v->eng);
+    uint32_t lo = (uint32_t)(used * part / nparts), hi = (uint32_t)(used * (part + 1) / nparts);
+    return flat_search_range(v->eng, qv, q->k, lo, hi, q->accept, q->accept_ud, out, nout);
+}
+
+int vindex_search_join(const vindex *v, const vindex_query *q, const vindex_pair *const *parts,
+                       const uint32_t *nparts, int count, vindex_pair *scratch,
+                       vindex_hit *hits, uint32_t *nhits)
+{
+    *nhits = 0;
+    if (v->type != VINDEX_FLAT || count < 0 || count > FLAT_MERGE_MAX) return -EINVAL;
+    uint32_t n = 0;
+    flat_merge(parts, nparts, count, q->k, scratch, &n);
+    uint32_t m = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        float d = dist_report(v->metric, scratch[i].dist);
+        if (d > q->maxdist) break;  /* ascending: the rest are farther */
+        const vkey *key = v->keys[scratch[i].id];
+        if (!key) return -EINVAL;   /* the index changed between the parts */
+        hits[m++] = (vindex_hit){ key->bytes, key->len, d, scratch[i].id };
+    }
+    *nhits = m;
+    return 0;
+}
+
 /* ---- snapshots (the layout is in the header comment) --------------------- */
 
 #define VINDEX_IMG_VERSION 1u

@@ -88,5 +88,8 @@ void vreg_write_unlock(vreg_entry *e);
 /* Counters kept per index (atomic; any thread). */
 void vreg_count_search(vreg_entry *e);
 uint64_t vreg_searches(const vreg_entry *e);
+/* Bumped by every vreg_write_unlock: two reads under read locks that give
+ * the same value saw the same index (a search split in parts checks it). */
+uint64_t vreg_generation(const vreg_entry *e);
 
 #endif

@@ -364,6 +364,26 @@ typedef struct vindex_hit {
  * some, or, for HNSW, when the graph offers fewer).  FLAT is exact; HNSW is
  * approximate.  Returns 0, VINDEX_EDIM, VINDEX_EVALUE, or -ENOMEM (context
  * growth); on error *nhits = 0.  Empty index or k = 0: 0 hits, returns 0. */
+/* ---- exact search split in parts (FLAT), for several threads ------------- *
+ * A FLAT search may be cut into nparts disjoint id ranges, each searched by
+ * vindex_search_part (any thread, its own context, under the read lock),
+ * and the parts joined by vindex_search_join: the answer equals
+ * vindex_search's when the index did not change in between (the caller
+ * checks that; see registry.h's generation).  vindex_split_slots says how
+ * many slots a split divides (0: the index cannot be split: HNSW). */
+uint32_t vindex_split_slots(const vindex *v);
+/* The k best (internal distance, id) of part `part` of nparts into out
+ * (room for q->k).  0, VINDEX_EDIM, VINDEX_EVALUE, -ENOMEM, -EINVAL (not
+ * FLAT, bad part). */
+int vindex_search_part(const vindex *v, vindex_search_ctx *ctx, const vindex_query *q,
+                       uint32_t part, uint32_t nparts, vindex_pair *out, uint32_t *nout);
+/* Join count (<= 64) part results into hits (room for q->k), as
+ * vindex_search reports them (maxdist applied); scratch has room for q->k.
+ * 0, or -EINVAL if a part's id is no longer live (the index changed). */
+int vindex_search_join(const vindex *v, const vindex_query *q, const vindex_pair *const *parts,
+                       const uint32_t *nparts, int count, vindex_pair *scratch,
+                       vindex_hit *hits, uint32_t *nhits);
+
 int vindex_search(const vindex *v, vindex_search_ctx *ctx, const vindex_query *q,
                   vindex_hit *hits, uint32_t *nhits);
 
