@@ -486,30 +486,19 @@ void flat_merge(const vindex_pair *const *parts, const uint32_t *nparts, int cou
     *nout = n;
 }
 
-__attribute__((format(printf, 3, 4)))
-static int flat_fail(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (errlen) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-    }
-    return VINDEX_ECORRUPT;
-}
 
 int flat_validate(const flat *f, char *err, size_t errlen)
 {
     uint32_t live = 0, nfree = 0;
     for (uint32_t i = 0; i < f->hwm; i++) live += f->live[i] != 0;
-    if (live != f->count) return flat_fail(err, errlen, "count %u but %u live slots", f->count, live);
+    if (live != f->count) return vindex_corruptf(err, errlen, "count %u but %u live slots", f->count, live);
     for (uint32_t id = f->free_head; id != FLAT_NONE;) {
         if (id >= f->hwm || f->live[id] || ++nfree > f->hwm - live)
-            return flat_fail(err, errlen, "free list broken at %u", id);
+            return vindex_corruptf(err, errlen, "free list broken at %u", id);
         memcpy(&id, flat_vec(f, id), sizeof id);
     }
     if (nfree != f->hwm - live)
-        return flat_fail(err, errlen, "free list holds %u of %u free slots", nfree, f->hwm - live);
+        return vindex_corruptf(err, errlen, "free list holds %u of %u free slots", nfree, f->hwm - live);
     return 0;
 }
 
@@ -545,38 +534,38 @@ static int flat_load_check(const flat_params *p, const img_source *src, uint32_t
                            char *err, size_t errlen)
 {
     static const uint32_t kinds[] = { FLAT_IMG_META, FLAT_IMG_VECS, FLAT_IMG_LIVE };
-    if (src->n != 3) return flat_fail(err, errlen, "flat image: %zu sections, expected 3", src->n);
+    if (src->n != 3) return vindex_corruptf(err, errlen, "flat image: %zu sections, expected 3", src->n);
     for (size_t i = 0; i < 3; i++) {
         if (src->sec[i].kind != kinds[i])
-            return flat_fail(err, errlen, "flat image: section %zu is kind 0x%04x, expected 0x%04x",
+            return vindex_corruptf(err, errlen, "flat image: section %zu is kind 0x%04x, expected 0x%04x",
                              i, src->sec[i].kind, kinds[i]);
         if (src->sec[i].len && !src->sec[i].data)
-            return flat_fail(err, errlen, "flat image: section 0x%04x has no data", kinds[i]);
+            return vindex_corruptf(err, errlen, "flat image: section 0x%04x has no data", kinds[i]);
     }
     if (src->sec[0].len != FLAT_META_LEN)
-        return flat_fail(err, errlen, "flat image: meta section is %zu bytes, expected %u",
+        return vindex_corruptf(err, errlen, "flat image: meta section is %zu bytes, expected %u",
                          src->sec[0].len, FLAT_META_LEN);
     for (size_t i = 0; i < 8; i++) w[i] = le_get32((const uint8_t *)src->sec[0].data + 4 * i);
     uint32_t cap = w[3], hwm = w[4], count = w[5];
     if (w[0] != FLAT_IMG_VERSION)
-        return flat_fail(err, errlen, "flat image: version %u, this build reads %u", w[0],
+        return vindex_corruptf(err, errlen, "flat image: version %u, this build reads %u", w[0],
                          FLAT_IMG_VERSION);
     if (w[1] != p->dim)
-        return flat_fail(err, errlen, "flat image: dimension is %u, the index expects %u", w[1],
+        return vindex_corruptf(err, errlen, "flat image: dimension is %u, the index expects %u", w[1],
                          p->dim);
     if (w[2] != (uint32_t)p->metric)
-        return flat_fail(err, errlen, "flat image: metric is %u, the index expects %u", w[2],
+        return vindex_corruptf(err, errlen, "flat image: metric is %u, the index expects %u", w[2],
                          (uint32_t)p->metric);
-    if (w[7] != 0) return flat_fail(err, errlen, "flat image: reserved meta word not zero");
+    if (w[7] != 0) return vindex_corruptf(err, errlen, "flat image: reserved meta word not zero");
     if (cap > FLAT_ID_MAX || hwm > cap || count > hwm)
-        return flat_fail(err, errlen, "flat image: capacity %u, used %u, live %u out of order",
+        return vindex_corruptf(err, errlen, "flat image: capacity %u, used %u, live %u out of order",
                          cap, hwm, count);
     uint64_t vb = (uint64_t)hwm * p->dim * sizeof(float);
     if (src->sec[1].len != vb)
-        return flat_fail(err, errlen, "flat image: vector section is %zu bytes, %u slots need %llu",
+        return vindex_corruptf(err, errlen, "flat image: vector section is %zu bytes, %u slots need %llu",
                          src->sec[1].len, hwm, (unsigned long long)vb);
     if (src->sec[2].len != hwm)
-        return flat_fail(err, errlen, "flat image: live section is %zu bytes, expected %u",
+        return vindex_corruptf(err, errlen, "flat image: live section is %zu bytes, expected %u",
                          src->sec[2].len, hwm);
     return 0;
 }
@@ -615,7 +604,7 @@ int flat_load(const flat_params *p, const img_source *src, flat **out, char *err
     f->free_head = w[6];
     for (uint32_t i = 0; i < hwm; i++)
         if (f->live[i] > 1) {
-            rc = flat_fail(err, errlen, "flat image: live flag %u of slot %u", f->live[i], i);
+            rc = vindex_corruptf(err, errlen, "flat image: live flag %u of slot %u", f->live[i], i);
             goto fail;
         }
     if ((rc = flat_validate(f, err, errlen)) != 0) goto fail;

@@ -147,6 +147,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "engram/img_out.h"
 #include "engram/le.h"
 
 #define HNSW_FREE        (1u << 24)
@@ -1537,17 +1538,6 @@ void hnsw_stats_get(const hnsw *h, hnsw_stats *s)
 
 /* ---- validation and digest ---------------------------------------------- */
 
-__attribute__((format(printf, 3, 4)))
-static int hnsw_fail(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (errlen) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-    }
-    return VINDEX_ECORRUPT;
-}
 
 /* Per-node checks on one layer; counts actual in-links into indeg[]. */
 static int hnsw_check_layer(const hnsw *h, int l, uint32_t *indeg, char *err, size_t errlen)
@@ -1558,21 +1548,21 @@ static int hnsw_check_layer(const hnsw *h, int l, uint32_t *indeg, char *err, si
         const uint32_t *lx = hnsw_list(h, x, l);
         uint32_t n = list_count(lx);
         if (n > hnsw_maxdeg(h, l))
-            return hnsw_fail(err, errlen, "node %u has %u links on layer %d", x, n, l);
+            return vindex_corruptf(err, errlen, "node %u has %u links on layer %d", x, n, l);
         for (uint32_t i = 0; i < n; i++) {
             uint32_t y = lx[HNSW_LINKS + i];
-            if (y == x) return hnsw_fail(err, errlen, "node %u links to itself (%u) on layer %d", x, y, l);
+            if (y == x) return vindex_corruptf(err, errlen, "node %u links to itself (%u) on layer %d", x, y, l);
             if (!hnsw_is_live(h, y) || hnsw_level(h, y) < l)
-                return hnsw_fail(err, errlen, "node %u links to dead or low node %u on layer %d", x, y, l);
+                return vindex_corruptf(err, errlen, "node %u links to dead or low node %u on layer %d", x, y, l);
             for (uint32_t j = 0; j < i; j++)
                 if (lx[HNSW_LINKS + j] == y)
-                    return hnsw_fail(err, errlen, "node %u links twice to %u on layer %d", x, y, l);
+                    return vindex_corruptf(err, errlen, "node %u links twice to %u on layer %d", x, y, l);
             indeg[y]++;
         }
     }
     for (uint32_t x = 0; x < h->hwm; x++)
         if (hnsw_is_live(h, x) && hnsw_level(h, x) >= l && indeg[x] != hnsw_list(h, x, l)[1])
-            return hnsw_fail(err, errlen, "node %u: in-degree %u recorded wrong on layer %d", x,
+            return vindex_corruptf(err, errlen, "node %u: in-degree %u recorded wrong on layer %d", x,
                              indeg[x], l);
     return 0;
 }
@@ -1586,24 +1576,24 @@ static int hnsw_check_globals(const hnsw *h, char *err, size_t errlen)
         live++;
         if (hnsw_level(h, x) > maxl) { maxl = hnsw_level(h, x); top = x; }
         if ((hnsw_level(h, x) > 0) != (h->up[x] != NULL))
-            return hnsw_fail(err, errlen, "node %u: upper block and level %d disagree", x,
+            return vindex_corruptf(err, errlen, "node %u: upper block and level %d disagree", x,
                              hnsw_level(h, x));
     }
-    if (live != h->count) return hnsw_fail(err, errlen, "count %u but %u live nodes", h->count, live);
+    if (live != h->count) return vindex_corruptf(err, errlen, "count %u but %u live nodes", h->count, live);
     if (maxl != h->max_level)
-        return hnsw_fail(err, errlen, "max level %d (node %u) recorded as %d", maxl, top,
+        return vindex_corruptf(err, errlen, "max level %d (node %u) recorded as %d", maxl, top,
                          h->max_level);
     if (live && (!hnsw_is_live(h, h->entry) || hnsw_level(h, h->entry) != maxl))
-        return hnsw_fail(err, errlen, "entry point %u not live on the top layer", h->entry);
+        return vindex_corruptf(err, errlen, "entry point %u not live on the top layer", h->entry);
     if (!live && h->entry != HNSW_NONE)
-        return hnsw_fail(err, errlen, "empty graph has entry %u", h->entry);
+        return vindex_corruptf(err, errlen, "empty graph has entry %u", h->entry);
     uint32_t nfree = 0;
     for (uint32_t x = h->free_head; x != HNSW_NONE; x = hnsw_l0(h, x)[HNSW_LINKS]) {
         if (x >= h->hwm || hnsw_is_live(h, x) || ++nfree > h->hwm - live)
-            return hnsw_fail(err, errlen, "free list broken at %u (%u entries)", x, nfree);
+            return vindex_corruptf(err, errlen, "free list broken at %u (%u entries)", x, nfree);
     }
     if (nfree != h->hwm - live)
-        return hnsw_fail(err, errlen, "free list holds %u of %u free slots", nfree, h->hwm - live);
+        return vindex_corruptf(err, errlen, "free list holds %u of %u free slots", nfree, h->hwm - live);
     return 0;
 }
 
@@ -1626,19 +1616,19 @@ static int hnsw_check_hints(const hnsw *h, int l, char *err, size_t errlen)
         uint32_t *lx = hnsw_list(h, x, l), nh = list_nhint(lx);
         uint32_t *hs = list_hints(lx, hnsw_maxdeg(h, l));
         if (list_count(lx) + nh > hnsw_maxdeg(h, l))
-            return hnsw_fail(err, errlen, "node %u: links and hints overlap on layer %d", x, l);
+            return vindex_corruptf(err, errlen, "node %u: links and hints overlap on layer %d", x, l);
         for (uint32_t i = 0; i < nh; i++) {
             uint32_t b = hs[i];
             if (!hnsw_is_live(h, b) || hnsw_level(h, b) < l || b == x ||
                 !list_has(hnsw_list(h, b, l), x) || list_has(lx, b) || xh_find(m, x, b) >= 0)
-                return hnsw_fail(err, errlen, "node %u: bad hint %u on layer %d", x, b, l);
+                return vindex_corruptf(err, errlen, "node %u: bad hint %u on layer %d", x, b, l);
             for (uint32_t j = 0; j < i; j++)
-                if (hs[j] == b) return hnsw_fail(err, errlen, "node %u: hint %u twice", x, b);
+                if (hs[j] == b) return vindex_corruptf(err, errlen, "node %u: hint %u twice", x, b);
         }
         for (uint32_t i = 0; h->hints_dropped == 0 && i < list_count(lx); i++) {
             uint32_t y = lx[HNSW_LINKS + i];
             if (!list_has(hnsw_list(h, y, l), x) && !inline_hinted(h, y, l, x) && xh_find(m, y, x) < 0)
-                return hnsw_fail(err, errlen, "link %u -> %u on layer %d has no hint", x, y, l);
+                return vindex_corruptf(err, errlen, "link %u -> %u on layer %d has no hint", x, y, l);
         }
     }
     for (uint32_t i = 0; i < m->cap; i++) {
@@ -1648,7 +1638,7 @@ static int hnsw_check_hints(const hnsw *h, int l, char *err, size_t errlen)
             hnsw_level(h, src) < l || !list_has(hnsw_list(h, src, l), t) ||
             list_has(hnsw_list(h, t, l), src) || inline_hinted(h, t, l, src) ||
             xh_find(m, t, src) != (int64_t)i)
-            return hnsw_fail(err, errlen, "overflow hint %u -> %u bad on layer %d", src, t, l);
+            return vindex_corruptf(err, errlen, "overflow hint %u -> %u bad on layer %d", src, t, l);
     }
     return 0;
 }
@@ -1672,7 +1662,7 @@ int hnsw_validate(const hnsw *h, char *err, size_t errlen)
         for (uint32_t x = 0; x < h->hwm; x++) reached += seen[x];
         for (uint32_t x = 0; x < h->hwm && reached != h->count; x++)
             if (hnsw_is_live(h, x) && !seen[x]) {
-                rc = hnsw_fail(err, errlen, "node %u unreachable on layer 0 (%u of %u reached)", x,
+                rc = vindex_corruptf(err, errlen, "node %u unreachable on layer 0 (%u of %u reached)", x,
                                reached, h->count);
                 break;
             }
@@ -1714,57 +1704,6 @@ uint64_t hnsw_digest(const hnsw *h)
 #define HNSW_IMG_VERSION 1u
 #define HNSW_META_LEN    104u
 
-/* Writes into the section being written, gathered into sink calls of
- * sizeof b bytes; the sink's first error sticks and later writes are
- * dropped. */
-typedef struct hnsw_out {
-    img_sink *s;
-    int rc;
-    size_t n;
-    uint8_t b[16384];
-} hnsw_out;
-
-static void out_flush(hnsw_out *o)
-{
-    if (!o->rc && o->n) o->rc = o->s->write(o->s, o->b, o->n);
-    o->n = 0;
-}
-
-static void out_put(hnsw_out *o, const void *p, size_t n)
-{
-    if (n >= sizeof o->b) {     /* long runs of vectors go straight through */
-        out_flush(o);
-        if (!o->rc) o->rc = o->s->write(o->s, p, n);
-        return;
-    }
-    if (o->n + n > sizeof o->b) out_flush(o);
-    memcpy(o->b + o->n, p, n);
-    o->n += n;
-}
-
-static void out_zero(hnsw_out *o, size_t n)
-{
-    while (n) {
-        if (o->n == sizeof o->b) out_flush(o);
-        size_t k = sizeof o->b - o->n < n ? sizeof o->b - o->n : n;
-        memset(o->b + o->n, 0, k);
-        o->n += k;
-        n -= k;
-    }
-}
-
-static void out_begin(hnsw_out *o, uint32_t kind, int page_align)
-{
-    o->n = 0;
-    if (!o->rc) o->rc = o->s->begin(o->s, kind, page_align);
-}
-
-static void out_end(hnsw_out *o)
-{
-    out_flush(o);
-    if (!o->rc) o->rc = o->s->end(o->s);
-}
-
 /* A list of max link slots as saved: header, links, zeros, hints. */
 static void list_canon(const uint32_t *l, uint32_t max, uint32_t *out)
 {
@@ -1776,7 +1715,7 @@ static void list_canon(const uint32_t *l, uint32_t max, uint32_t *out)
     memcpy(out + HNSW_LINKS + max - nh, l + HNSW_LINKS + max - nh, (size_t)nh * sizeof *out);
 }
 
-static void hnsw_save_meta(const hnsw *h, hnsw_out *o)
+static void hnsw_save_meta(const hnsw *h, img_out *o)
 {
     uint8_t m[HNSW_META_LEN];
     const uint32_t w[] = { HNSW_IMG_VERSION, h->dim, (uint32_t)h->metric, h->M, h->efc, h->efs,
@@ -1786,28 +1725,28 @@ static void hnsw_save_meta(const hnsw *h, hnsw_out *o)
                            h->inlink_misses, h->inlink_scans };
     for (size_t i = 0; i < sizeof w / sizeof *w; i++) le_put32(m + 4 * i, w[i]);
     for (size_t i = 0; i < sizeof d / sizeof *d; i++) le_put64(m + 56 + 8 * i, d[i]);
-    out_begin(o, HNSW_IMG_META, 0);
-    out_put(o, m, sizeof m);
-    out_end(o);
+    img_out_begin(o, HNSW_IMG_META, 0);
+    img_out_put(o, m, sizeof m);
+    img_out_end(o);
 }
 
-static void hnsw_save_arrays(const hnsw *h, hnsw_out *o)
+static void hnsw_save_arrays(const hnsw *h, img_out *o)
 {
     const size_t vb = (size_t)h->dim * sizeof(float);
-    out_begin(o, HNSW_IMG_VECS, 1);
+    img_out_begin(o, HNSW_IMG_VECS, 1);
     for (uint32_t x = 0, y; x < h->hwm && !o->rc; x = y) {
         for (y = x; y < h->hwm && hnsw_is_live(h, y); y++) {}
         if (y > x) {
-            out_put(o, hnsw_vec(h, x), (size_t)(y - x) * vb);
+            img_out_put(o, hnsw_vec(h, x), (size_t)(y - x) * vb);
         } else {
-            out_zero(o, vb);
+            img_out_zero(o, vb);
             y++;
         }
     }
-    out_end(o);
+    img_out_end(o);
 
     uint32_t rec[HNSW_LINKS + 2 * VINDEX_M_MAX];
-    out_begin(o, HNSW_IMG_L0, 1);
+    img_out_begin(o, HNSW_IMG_L0, 1);
     for (uint32_t x = 0; x < h->hwm && !o->rc; x++) {
         const uint32_t *r = hnsw_l0(h, x);
         if (r[0] & HNSW_FREE) {
@@ -1817,44 +1756,44 @@ static void hnsw_save_arrays(const hnsw *h, hnsw_out *o)
         } else {
             list_canon(r, h->M0, rec);
         }
-        out_put(o, rec, (size_t)h->s0 * sizeof *rec);
+        img_out_put(o, rec, (size_t)h->s0 * sizeof *rec);
     }
-    out_end(o);
+    img_out_end(o);
 
-    out_begin(o, HNSW_IMG_UPPER, 0);
+    img_out_begin(o, HNSW_IMG_UPPER, 0);
     for (uint32_t x = 0; x < h->hwm && !o->rc; x++) {
         if (!hnsw_is_live(h, x)) continue;
         for (int l = 1; l <= hnsw_level(h, x); l++) {
             list_canon(hnsw_list(h, x, l), h->M, rec);
-            out_put(o, rec, (size_t)h->s1 * sizeof *rec);
+            img_out_put(o, rec, (size_t)h->s1 * sizeof *rec);
         }
     }
-    out_end(o);
+    img_out_end(o);
 }
 
-static void hnsw_save_hints(const hnsw *h, hnsw_out *o)
+static void hnsw_save_hints(const hnsw *h, img_out *o)
 {
-    out_begin(o, HNSW_IMG_HINTS, 0);
+    img_out_begin(o, HNSW_IMG_HINTS, 0);
     for (int l = 0; l <= HNSW_MAX_LEVEL; l++) {
         const hnsw_hint_map *m = &h->xh[l];
         uint8_t b[12];
         le_put32(b, m->cap);
         le_put32(b + 4, m->n);
-        out_put(o, b, 8);
+        img_out_put(o, b, 8);
         for (uint32_t i = 0; i < m->cap; i++) {
             if (m->e[i] == XH_EMPTY) continue;
             le_put32(b, i);
             le_put32(b + 4, (uint32_t)(m->e[i] >> 32));
             le_put32(b + 8, (uint32_t)m->e[i]);
-            out_put(o, b, 12);
+            img_out_put(o, b, 12);
         }
     }
-    out_end(o);
+    img_out_end(o);
 }
 
 int hnsw_save(const hnsw *h, img_sink *s)
 {
-    hnsw_out o;
+    img_out o;
     o.s = s;
     o.rc = 0;
     o.n = 0;
@@ -1876,17 +1815,17 @@ static int hnsw_load_meta(const hnsw_params *p, const img_source *src, hnsw_img_
 {
     static const uint32_t kinds[] = { HNSW_IMG_META, HNSW_IMG_VECS, HNSW_IMG_L0,
                                       HNSW_IMG_UPPER, HNSW_IMG_HINTS };
-    if (src->n != 5) return hnsw_fail(err, errlen, "hnsw image: %zu sections, expected 5", src->n);
+    if (src->n != 5) return vindex_corruptf(err, errlen, "hnsw image: %zu sections, expected 5", src->n);
     for (size_t i = 0; i < 5; i++) {
         if (src->sec[i].kind != kinds[i])
-            return hnsw_fail(err, errlen, "hnsw image: section %zu is kind 0x%04x, expected 0x%04x",
+            return vindex_corruptf(err, errlen, "hnsw image: section %zu is kind 0x%04x, expected 0x%04x",
                              i, src->sec[i].kind, kinds[i]);
         if (src->sec[i].len && !src->sec[i].data)
-            return hnsw_fail(err, errlen, "hnsw image: section 0x%04x has no data", kinds[i]);
+            return vindex_corruptf(err, errlen, "hnsw image: section 0x%04x has no data", kinds[i]);
     }
     const img_section *s = &src->sec[0];
     if (s->len != HNSW_META_LEN)
-        return hnsw_fail(err, errlen, "hnsw image: meta section is %zu bytes, expected %u", s->len,
+        return vindex_corruptf(err, errlen, "hnsw image: meta section is %zu bytes, expected %u", s->len,
                          HNSW_META_LEN);
     const uint8_t *b = s->data;
     *m = (hnsw_img_meta){
@@ -1899,7 +1838,7 @@ static int hnsw_load_meta(const hnsw_params *p, const img_source *src, hnsw_img_
         .inlink_scans = le_get64(b + 96),
     };
     if (m->version != HNSW_IMG_VERSION)
-        return hnsw_fail(err, errlen, "hnsw image: version %u, this build reads %u", m->version,
+        return vindex_corruptf(err, errlen, "hnsw image: version %u, this build reads %u", m->version,
                          HNSW_IMG_VERSION);
     const struct { const char *what; uint32_t img, want; } f[] = {
         { "dimension", m->dim, p->dim }, { "metric", m->metric, (uint32_t)p->metric },
@@ -1908,21 +1847,21 @@ static int hnsw_load_meta(const hnsw_params *p, const img_source *src, hnsw_img_
     };
     for (size_t i = 0; i < sizeof f / sizeof *f; i++)
         if (f[i].img != f[i].want)
-            return hnsw_fail(err, errlen, "hnsw image: %s is %u, the index expects %u", f[i].what,
+            return vindex_corruptf(err, errlen, "hnsw image: %s is %u, the index expects %u", f[i].what,
                              f[i].img, f[i].want);
-    if (m->reserved != 0) return hnsw_fail(err, errlen, "hnsw image: reserved meta word not zero");
+    if (m->reserved != 0) return vindex_corruptf(err, errlen, "hnsw image: reserved meta word not zero");
     if (m->cap > HNSW_ID_MAX || m->hwm > m->cap || m->count > m->hwm)
-        return hnsw_fail(err, errlen, "hnsw image: capacity %u, used %u, live %u out of order",
+        return vindex_corruptf(err, errlen, "hnsw image: capacity %u, used %u, live %u out of order",
                          m->cap, m->hwm, m->count);
     if ((int32_t)m->max_level < -1 || (int32_t)m->max_level > HNSW_MAX_LEVEL)
-        return hnsw_fail(err, errlen, "hnsw image: max level %d", (int)(int32_t)m->max_level);
+        return vindex_corruptf(err, errlen, "hnsw image: max level %d", (int)(int32_t)m->max_level);
     uint64_t vb = (uint64_t)m->hwm * p->dim * sizeof(float);
     uint64_t lb = (uint64_t)m->hwm * (HNSW_LINKS + 2 * p->M) * sizeof(uint32_t);
     if (src->sec[1].len != vb)
-        return hnsw_fail(err, errlen, "hnsw image: vector section is %zu bytes, %u slots need %llu",
+        return vindex_corruptf(err, errlen, "hnsw image: vector section is %zu bytes, %u slots need %llu",
                          src->sec[1].len, m->hwm, (unsigned long long)vb);
     if (src->sec[2].len != lb)
-        return hnsw_fail(err, errlen, "hnsw image: layer-0 section is %zu bytes, %u slots need %llu",
+        return vindex_corruptf(err, errlen, "hnsw image: layer-0 section is %zu bytes, %u slots need %llu",
                          src->sec[2].len, m->hwm, (unsigned long long)lb);
     return 0;
 }
@@ -1938,19 +1877,19 @@ static int hnsw_check_hint_sizes(const hnsw *h, const img_section *s, uint32_t c
     size_t at = 0;
     for (int l = 0; l <= HNSW_MAX_LEVEL; l++) {
         if (s->len - at < 8)
-            return hnsw_fail(err, errlen, "hnsw image: hint section ends at layer %d", l);
+            return vindex_corruptf(err, errlen, "hnsw image: hint section ends at layer %d", l);
         uint32_t size = le_get32(b + at), n = le_get32(b + at + 4);
         uint32_t want = cap ? xh_size_for(h, l, cap) : 0;
         if (size != want)
-            return hnsw_fail(err, errlen, "hnsw image: layer %d overflow table has %u slots, "
+            return vindex_corruptf(err, errlen, "hnsw image: layer %d overflow table has %u slots, "
                              "capacity %u gives %u", l, size, cap, want);
         if ((uint64_t)n * 4 > (uint64_t)size * 3 || (s->len - at - 8) / 12 < n)
-            return hnsw_fail(err, errlen, "hnsw image: layer %d overflow table: %u entries do "
+            return vindex_corruptf(err, errlen, "hnsw image: layer %d overflow table: %u entries do "
                              "not fit (%u slots, %zu bytes left)", l, n, size, s->len - at - 8);
         at += 8 + (size_t)n * 12;
     }
     if (at != s->len)
-        return hnsw_fail(err, errlen, "hnsw image: hint section has %zu bytes past the tables",
+        return vindex_corruptf(err, errlen, "hnsw image: hint section has %zu bytes past the tables",
                          s->len - at);
     return 0;
 }
@@ -2032,21 +1971,21 @@ static int hnsw_check_list(const hnsw *h, const hnsw_chk *c, uint32_t x, int l,
 {
     uint32_t max = hnsw_maxdeg(h, l), n = list_count(lx), nh = list_nhint(lx);
     if (l > 0 && lx[0] >> 16)
-        return hnsw_fail(err, errlen, "hnsw image: node %u: layer %d list header %#x", x, l, lx[0]);
+        return vindex_corruptf(err, errlen, "hnsw image: node %u: layer %d list header %#x", x, l, lx[0]);
     if (n + nh > max)
-        return hnsw_fail(err, errlen, "hnsw image: node %u: %u links and %u hints on layer %d, "
+        return vindex_corruptf(err, errlen, "hnsw image: node %u: %u links and %u hints on layer %d, "
                          "room for %u", x, n, nh, l, max);
     for (uint32_t i = 0; i < n; i++) {
         uint32_t y = lx[HNSW_LINKS + i];
         if (y >= h->hwm || y == x || c->lv[y] <= l)
-            return hnsw_fail(err, errlen, "hnsw image: node %u links to %u on layer %d (itself, "
+            return vindex_corruptf(err, errlen, "hnsw image: node %u links to %u on layer %d (itself, "
                              "out of range, free or not on the layer)", x, y, l);
         c->deg[y]++;
     }
     const uint32_t *hs = lx + HNSW_LINKS + max - nh;
     for (uint32_t i = 0; i < nh; i++)
         if (hs[i] >= h->hwm)
-            return hnsw_fail(err, errlen, "hnsw image: node %u: hint %u out of range on layer %d",
+            return vindex_corruptf(err, errlen, "hnsw image: node %u: hint %u out of range on layer %d",
                              x, hs[i], l);
     return 0;
 }
@@ -2061,14 +2000,14 @@ static int hnsw_load_l0(const hnsw *h, hnsw_chk *c, char *err, size_t errlen)
         const uint32_t *r = hnsw_l0(h, x);
         if (r[0] & HNSW_FREE) {
             if (r[0] != HNSW_FREE || r[1] != 0)
-                return hnsw_fail(err, errlen, "hnsw image: free slot %u has header %#x %#x", x,
+                return vindex_corruptf(err, errlen, "hnsw image: free slot %u has header %#x %#x", x,
                                  r[0], r[1]);
             c->lv[x] = 0;
             continue;
         }
         uint32_t level = r[0] >> HNSW_LEVEL_SHIFT;
         if (level > HNSW_MAX_LEVEL)
-            return hnsw_fail(err, errlen, "hnsw image: node %u: level field %u above %d", x,
+            return vindex_corruptf(err, errlen, "hnsw image: node %u: level field %u above %d", x,
                              level, HNSW_MAX_LEVEL);
         c->lv[x] = (uint8_t)(level + 1);
         if (level > 0) c->ups[c->nup++] = x;
@@ -2081,7 +2020,7 @@ static int hnsw_load_l0(const hnsw *h, hnsw_chk *c, char *err, size_t errlen)
     }
     for (uint32_t x = 0; x < h->hwm; x++)
         if (c->lv[x] && c->deg[x] != hnsw_l0(h, x)[1])
-            return hnsw_fail(err, errlen, "hnsw image: node %u: in-degree %u recorded, %u links "
+            return vindex_corruptf(err, errlen, "hnsw image: node %u: in-degree %u recorded, %u links "
                              "on layer 0", x, hnsw_l0(h, x)[1], c->deg[x]);
     return 0;
 }
@@ -2096,14 +2035,14 @@ static int hnsw_load_upper(hnsw *h, const hnsw_chk *c, const img_section *s, cha
         int level = hnsw_level(h, x);
         size_t nb = hnsw_upper_bytes(h, level);
         if (s->len - at < nb)
-            return hnsw_fail(err, errlen, "hnsw image: upper-list section ends at node %u (%zu "
+            return vindex_corruptf(err, errlen, "hnsw image: upper-list section ends at node %u (%zu "
                              "bytes)", x, s->len);
         if (!(h->up[x] = al_alloc(&h->al, &h->mem, nb))) return -ENOMEM;
         memcpy(h->up[x], (const uint8_t *)s->data + at, nb);
         at += nb;
     }
     if (at != s->len)
-        return hnsw_fail(err, errlen, "hnsw image: upper-list section is %zu bytes, the levels "
+        return vindex_corruptf(err, errlen, "hnsw image: upper-list section is %zu bytes, the levels "
                          "need %zu", s->len, at);
     return 0;
 }
@@ -2124,7 +2063,7 @@ static int hnsw_check_upper(const hnsw *h, hnsw_chk *c, char *err, size_t errlen
         for (uint32_t i = 0; i < c->nup; i++) {
             uint32_t x = c->ups[i];
             if (c->lv[x] > l && c->deg[x] != hnsw_list(h, x, l)[1])
-                return hnsw_fail(err, errlen, "hnsw image: node %u: in-degree %u recorded, %u "
+                return vindex_corruptf(err, errlen, "hnsw image: node %u: in-degree %u recorded, %u "
                                  "links on layer %d", x, hnsw_list(h, x, l)[1], c->deg[x], l);
         }
         for (uint32_t i = 0; i < c->nup; i++) c->deg[c->ups[i]] = 0;
@@ -2193,11 +2132,11 @@ static int hnsw_load_hints(hnsw *h, const img_section *s, char *err, size_t errl
         for (uint32_t i = 0, prev = 0; i < n; i++, at += 12) {
             uint32_t slot = le_get32(b + at), t = le_get32(b + at + 4), src = le_get32(b + at + 8);
             if (slot >= cap || (i > 0 && slot <= prev))
-                return hnsw_fail(err, errlen, "hnsw image: layer %d overflow slot %u out of range "
+                return vindex_corruptf(err, errlen, "hnsw image: layer %d overflow slot %u out of range "
                                  "or order", l, slot);
             if (t == src || !hnsw_is_live(h, t) || !hnsw_is_live(h, src) ||
                 hnsw_level(h, t) < l || hnsw_level(h, src) < l)
-                return hnsw_fail(err, errlen, "hnsw image: layer %d overflow hint %u -> %u names "
+                return vindex_corruptf(err, errlen, "hnsw image: layer %d overflow hint %u -> %u names "
                                  "a bad node", l, src, t);
             m->e[slot] = (uint64_t)t << 32 | src;
             prev = slot;
@@ -2205,7 +2144,7 @@ static int hnsw_load_hints(hnsw *h, const img_section *s, char *err, size_t errl
         m->n = n;
         int64_t bad = xh_misplaced(m);
         if (bad >= 0)
-            return hnsw_fail(err, errlen, "hnsw image: layer %d overflow slot %lld is not where "
+            return vindex_corruptf(err, errlen, "hnsw image: layer %d overflow slot %lld is not where "
                              "its hash leads", l, (long long)bad);
     }
     return 0;

@@ -131,6 +131,7 @@
 
 #include "engram/flat.h"
 #include "engram/hnsw.h"
+#include "engram/img_out.h"
 #include "engram/le.h"
 
 #define VINDEX_NONE UINT32_MAX
@@ -1167,55 +1168,6 @@ int vindex_search_join(const vindex *v, const vindex_query *q, const vindex_pair
 #define VINDEX_STREAM_VERSION 1u
 #define VINDEX_STREAM_LEN  40u      /* its fixed part */
 
-/* Buffered writes into the current section; the sink's first error sticks. */
-typedef struct vx_out {
-    img_sink *s;
-    int rc;
-    size_t n;
-    uint8_t b[8192];
-} vx_out;
-
-static void out_flush(vx_out *o)
-{
-    if (!o->rc && o->n) o->rc = o->s->write(o->s, o->b, o->n);
-    o->n = 0;
-}
-
-static void out_put(vx_out *o, const void *p, size_t n)
-{
-    if (n >= sizeof o->b) {
-        out_flush(o);
-        if (!o->rc) o->rc = o->s->write(o->s, p, n);
-        return;
-    }
-    if (o->n + n > sizeof o->b) out_flush(o);
-    memcpy(o->b + o->n, p, n);
-    o->n += n;
-}
-
-static void out_varint(vx_out *o, uint32_t x)
-{
-    uint8_t b[5];
-    size_t n = 0;
-    do {
-        b[n++] = (uint8_t)((x & 0x7Fu) | (x > 0x7Fu ? 0x80u : 0u));
-        x >>= 7;
-    } while (x);
-    out_put(o, b, n);
-}
-
-static void out_begin(vx_out *o, uint32_t kind, int page_align)
-{
-    o->n = 0;
-    if (!o->rc) o->rc = o->s->begin(o->s, kind, page_align);
-}
-
-static void out_end(vx_out *o)
-{
-    out_flush(o);
-    if (!o->rc) o->rc = o->s->end(o->s);
-}
-
 /* Whether the index has stream state worth a section: anything a new
  * unbounded index would not have. */
 static int vindex_has_stream(const vindex *v)
@@ -1223,7 +1175,7 @@ static int vindex_has_stream(const vindex *v)
     return v->ring || v->ingested || v->evicted || v->next_id != 1 || v->npays;
 }
 
-static void vindex_save_stream(const vindex *v, vx_out *o, uint32_t id_end)
+static void vindex_save_stream(const vindex *v, img_out *o, uint32_t id_end)
 {
     uint8_t h[VINDEX_STREAM_LEN];
     le_put32(h, VINDEX_STREAM_VERSION);
@@ -1233,26 +1185,26 @@ static void vindex_save_stream(const vindex *v, vx_out *o, uint32_t id_end)
     le_put64(h + 16, v->ingested);
     le_put64(h + 24, v->evicted);
     le_put64(h + 32, v->next_id);
-    out_begin(o, VINDEX_IMG_STREAM, 0);
-    out_put(o, h, sizeof h);
+    img_out_begin(o, VINDEX_IMG_STREAM, 0);
+    img_out_put(o, h, sizeof h);
     for (uint32_t id = v->ring ? v->fhead : VINDEX_NONE; id != VINDEX_NONE && !o->rc;
          id = v->fnext[id]) {
         uint8_t b[4];
         le_put32(b, id);
-        out_put(o, b, sizeof b);
+        img_out_put(o, b, sizeof b);
     }
-    out_end(o);
+    img_out_end(o);
     if (!v->npays) return;
-    out_begin(o, VINDEX_IMG_PAYLOADS, 0);
+    img_out_begin(o, VINDEX_IMG_PAYLOADS, 0);
     for (uint32_t id = 0, next = 0; id < id_end && !o->rc; id++) {
         const vpay *p = v->pays[id];
         if (!p) continue;
-        out_varint(o, id - next);
-        out_varint(o, p->len);
-        out_put(o, p->bytes, p->len);
+        img_out_varint(o, id - next);
+        img_out_varint(o, p->len);
+        img_out_put(o, p->bytes, p->len);
         next = id + 1;
     }
-    out_end(o);
+    img_out_end(o);
 }
 
 int vindex_save(const vindex *v, img_sink *s)
@@ -1270,28 +1222,28 @@ int vindex_save(const vindex *v, img_sink *s)
     le_put32(m + 48, id_end);
     le_put32(m + 52, vindex_has_stream(v) ? VINDEX_META_STREAM : 0);
 
-    vx_out o = { .s = s };
-    out_begin(&o, VINDEX_IMG_META, 0);
-    out_put(&o, m, sizeof m);
-    out_end(&o);
+    img_out o = { .s = s };
+    img_out_begin(&o, VINDEX_IMG_META, 0);
+    img_out_put(&o, m, sizeof m);
+    img_out_end(&o);
 
-    out_begin(&o, VINDEX_IMG_KEYS, 0);
+    img_out_begin(&o, VINDEX_IMG_KEYS, 0);
     for (uint32_t id = 0, next = 0; id < id_end && !o.rc; id++) {
         const vkey *k = v->keys[id];
         if (!k) continue;
-        out_varint(&o, id - next);
-        out_varint(&o, k->len);
-        out_put(&o, k->bytes, k->len);
+        img_out_varint(&o, id - next);
+        img_out_varint(&o, k->len);
+        img_out_put(&o, k->bytes, k->len);
         next = id + 1;
     }
-    out_end(&o);
+    img_out_end(&o);
 
     if (v->metric == DIST_COSINE) {
         static const float zero = 0.0f;
-        out_begin(&o, VINDEX_IMG_NORMS, 1);
+        img_out_begin(&o, VINDEX_IMG_NORMS, 1);
         for (uint32_t id = 0; id < id_end && !o.rc; id++)
-            out_put(&o, v->keys[id] ? &v->norms[id] : &zero, sizeof zero);
-        out_end(&o);
+            img_out_put(&o, v->keys[id] ? &v->norms[id] : &zero, sizeof zero);
+        img_out_end(&o);
     }
     if (vindex_has_stream(v)) vindex_save_stream(v, &o, id_end);
     return o.rc ? o.rc : v->ops->save(v->eng, s);
@@ -1304,8 +1256,7 @@ static void vindex_relay(void *ud, void *p, size_t len)
     if (v->release_armed && v->release) v->release(v->release_ud, p, len);
 }
 
-__attribute__((format(printf, 3, 4)))
-static int vindex_corrupt(char *err, size_t errlen, const char *fmt, ...)
+int vindex_corruptf(char *err, size_t errlen, const char *fmt, ...)
 {
     if (errlen) {
         va_list ap;
@@ -1338,12 +1289,12 @@ static uint64_t map_size_for(uint64_t n)
 static int vindex_expect(const img_source *src, size_t i, uint32_t kind, char *err, size_t errlen)
 {
     if (i >= src->n)
-        return vindex_corrupt(err, errlen, "vindex image: %zu sections, too few", src->n);
+        return vindex_corruptf(err, errlen, "vindex image: %zu sections, too few", src->n);
     if (src->sec[i].kind != kind)
-        return vindex_corrupt(err, errlen, "vindex image: section %zu is kind 0x%04x, "
+        return vindex_corruptf(err, errlen, "vindex image: section %zu is kind 0x%04x, "
                               "expected 0x%04x", i, src->sec[i].kind, kind);
     if (src->sec[i].len && !src->sec[i].data)
-        return vindex_corrupt(err, errlen, "vindex image: section 0x%04x has no data", kind);
+        return vindex_corruptf(err, errlen, "vindex image: section 0x%04x has no data", kind);
     return 0;
 }
 
@@ -1352,7 +1303,7 @@ static int vindex_expect(const img_source *src, size_t i, uint32_t kind, char *e
 static int vindex_load_stream_head(const img_section *s, vx_meta *m, char *err, size_t errlen)
 {
     if (s->len < VINDEX_STREAM_LEN)
-        return vindex_corrupt(err, errlen, "vindex image: stream section is %zu bytes, less "
+        return vindex_corruptf(err, errlen, "vindex image: stream section is %zu bytes, less "
                               "than %u", s->len, VINDEX_STREAM_LEN);
     const uint8_t *b = s->data;
     uint32_t version = le_get32(b);
@@ -1363,18 +1314,18 @@ static int vindex_load_stream_head(const img_section *s, vx_meta *m, char *err, 
     m->evicted = le_get64(b + 24);
     m->next_id = le_get64(b + 32);
     if (version != VINDEX_STREAM_VERSION)
-        return vindex_corrupt(err, errlen, "vindex image: stream version %u, this build reads %u",
+        return vindex_corruptf(err, errlen, "vindex image: stream version %u, this build reads %u",
                               version, VINDEX_STREAM_VERSION);
     if (m->capacity > VINDEX_CAPACITY_MAX || (m->capacity && m->count > m->capacity))
-        return vindex_corrupt(err, errlen, "vindex image: ring capacity %u (limit %u) for %u keys",
+        return vindex_corruptf(err, errlen, "vindex image: ring capacity %u (limit %u) for %u keys",
                               m->capacity, VINDEX_CAPACITY_MAX, m->count);
     if (m->norder != (m->capacity ? m->count : 0) || (!m->capacity && m->evicted) ||
         s->len != VINDEX_STREAM_LEN + (uint64_t)m->norder * 4)
-        return vindex_corrupt(err, errlen, "vindex image: stream section of %zu bytes orders %u "
+        return vindex_corruptf(err, errlen, "vindex image: stream section of %zu bytes orders %u "
                               "of %u keys (capacity %u, %llu evicted)", s->len, m->norder,
                               m->count, m->capacity, (unsigned long long)m->evicted);
     if (m->npays > m->count || m->ingested < m->count || m->ingested - m->count < m->evicted)
-        return vindex_corrupt(err, errlen, "vindex image: %u payloads, %llu ingested, %llu "
+        return vindex_corruptf(err, errlen, "vindex image: %u payloads, %llu ingested, %llu "
                               "evicted for %u keys", m->npays, (unsigned long long)m->ingested,
                               (unsigned long long)m->evicted, m->count);
     return 0;
@@ -1385,7 +1336,7 @@ static int vindex_load_meta(const img_source *src, vx_meta *m, size_t *nown, cha
 {
     if (src->n < 1 || src->sec[0].kind != VINDEX_IMG_META || src->sec[0].len != VINDEX_META_LEN ||
         !src->sec[0].data)
-        return vindex_corrupt(err, errlen, "vindex image: no %u-byte meta section (kind 0x%04x) "
+        return vindex_corruptf(err, errlen, "vindex image: no %u-byte meta section (kind 0x%04x) "
                               "first", VINDEX_META_LEN, VINDEX_IMG_META);
     const uint8_t *b = src->sec[0].data;
     *m = (vx_meta){
@@ -1395,25 +1346,25 @@ static int vindex_load_meta(const img_source *src, vx_meta *m, size_t *nown, cha
         .nslots = le_get32(b + 44), .id_end = le_get32(b + 48), .flags = le_get32(b + 52),
     };
     if (m->version != VINDEX_IMG_VERSION)
-        return vindex_corrupt(err, errlen, "vindex image: version %u, this build reads %u",
+        return vindex_corruptf(err, errlen, "vindex image: version %u, this build reads %u",
                               m->version, VINDEX_IMG_VERSION);
     if (m->type > VINDEX_FLAT || m->dim < 1 || m->dim > VINDEX_DIM_MAX || m->metric > DIST_DOT ||
         (m->flags & ~VINDEX_META_STREAM) != 0)
-        return vindex_corrupt(err, errlen, "vindex image: type %u, dimension %u, metric %u "
+        return vindex_corruptf(err, errlen, "vindex image: type %u, dimension %u, metric %u "
                               "(flags %#x) out of range", m->type, m->dim, m->metric, m->flags);
     if (m->type == VINDEX_HNSW &&
         (m->M < 2 || m->M > VINDEX_M_MAX || m->efc < 1 || m->efc > VINDEX_EF_MAX || m->efs < 1 ||
          m->efs > VINDEX_EF_MAX))
-        return vindex_corrupt(err, errlen, "vindex image: M %u, ef_construction %u, ef_search %u "
+        return vindex_corruptf(err, errlen, "vindex image: M %u, ef_construction %u, ef_search %u "
                               "out of range", m->M, m->efc, m->efs);
     if (m->hseed != vindex_hseed((uint64_t)m->seed_hi << 32 | m->seed_lo))
-        return vindex_corrupt(err, errlen, "vindex image: hash seed %#x does not follow from the "
+        return vindex_corruptf(err, errlen, "vindex image: hash seed %#x does not follow from the "
                               "seed", m->hseed);
     if (m->count > m->id_end ||
         (m->nslots && ((m->nslots & (m->nslots - 1)) || m->nslots < 16 ||
                        m->nslots > VINDEX_SLOTS_MAX)) ||
         (uint64_t)m->count * 4 > (uint64_t)m->nslots * 3)
-        return vindex_corrupt(err, errlen, "vindex image: %u keys below id %u in a table of %u "
+        return vindex_corruptf(err, errlen, "vindex image: %u keys below id %u in a table of %u "
                               "slots", m->count, m->id_end, m->nslots);
     /* Ours: META, KEYS, NORMS (cosine), STREAM (flag), PAYLOADS (STREAM
      * counts some); the engine's follow. */
@@ -1437,7 +1388,7 @@ static int vindex_load_meta(const img_source *src, vx_meta *m, size_t *nown, cha
     }
     *nown = n;
     if (src->n <= *nown)
-        return vindex_corrupt(err, errlen, "vindex image: %zu sections, too few", src->n);
+        return vindex_corruptf(err, errlen, "vindex image: %zu sections, too few", src->n);
     return 0;
 }
 
@@ -1464,10 +1415,10 @@ static int vindex_load_engine(vindex *v, const vx_meta *m, const img_source *src
     if (rc) return rc;
     uint32_t n = v->ops->count(v->eng);
     if (n != m->count)
-        return vindex_corrupt(err, errlen, "vindex image: %u keys, but the engine holds %u vectors",
+        return vindex_corruptf(err, errlen, "vindex image: %u keys, but the engine holds %u vectors",
                               m->count, n);
     if (m->nslots > map_size_for((uint64_t)v->ops->capacity(v->eng) + 1))
-        return vindex_corrupt(err, errlen, "vindex image: key table of %u slots, more than "
+        return vindex_corruptf(err, errlen, "vindex image: key table of %u slots, more than "
                               "capacity %u ever needs", m->nslots, v->ops->capacity(v->eng));
     return 0;
 }
@@ -1502,11 +1453,11 @@ static int vindex_scan_keys(const vindex *v, const img_section *s, const vx_meta
         uint32_t gap, klen;
         if (get_varint(b, s->len, &at, &gap) || get_varint(b, s->len, &at, &klen) ||
             klen > s->len - at)
-            return vindex_corrupt(err, errlen, "vindex image: key record %u is cut short or "
+            return vindex_corruptf(err, errlen, "vindex image: key record %u is cut short or "
                                   "malformed", n);
         uint64_t id = next + gap;
         if (n == m->count || id >= m->id_end || !v->ops->live(v->eng, (uint32_t)id))
-            return vindex_corrupt(err, errlen, "vindex image: key record %u names id %llu: past "
+            return vindex_corruptf(err, errlen, "vindex image: key record %u names id %llu: past "
                                   "%u keys, past id_end %u or no vector there", n,
                                   (unsigned long long)id, m->count, m->id_end);
         at += klen;
@@ -1515,7 +1466,7 @@ static int vindex_scan_keys(const vindex *v, const img_section *s, const vx_meta
         n++;
     }
     if (n != m->count || next != m->id_end)
-        return vindex_corrupt(err, errlen, "vindex image: %u keys ending below id %llu, meta says "
+        return vindex_corruptf(err, errlen, "vindex image: %u keys ending below id %llu, meta says "
                               "%u below %u", n, (unsigned long long)next, m->count, m->id_end);
     return 0;
 }
@@ -1561,7 +1512,7 @@ static int vindex_load_map(vindex *v, uint32_t id_end, char *err, size_t errlen)
             const vkey *o = v->keys[(uint32_t)e[i]];
             if ((uint32_t)(e[i] >> 32) == k->hash && o->len == k->len &&
                 (k->len == 0 || memcmp(o->bytes, k->bytes, k->len) == 0)) {
-                rc = vindex_corrupt(err, errlen, "vindex image: ids %u and %u have the same key",
+                rc = vindex_corruptf(err, errlen, "vindex image: ids %u and %u have the same key",
                                     (uint32_t)e[i], id);
                 break;
             }
@@ -1616,12 +1567,12 @@ static int vindex_load_norms(vindex *v, const img_section *s, const vx_meta *m, 
                              size_t errlen)
 {
     if (s->len != (size_t)m->id_end * sizeof(float))
-        return vindex_corrupt(err, errlen, "vindex image: norm section is %zu bytes, %u ids need "
+        return vindex_corruptf(err, errlen, "vindex image: norm section is %zu bytes, %u ids need "
                               "%zu", s->len, m->id_end, (size_t)m->id_end * sizeof(float));
     if (s->len) memcpy(v->norms, s->data, s->len);
     for (uint32_t id = 0; id < m->id_end; id++)
         if (v->keys[id] && !(isfinite(v->norms[id]) && v->norms[id] >= 0.0f))
-            return vindex_corrupt(err, errlen, "vindex image: norm of id %u is not a length", id);
+            return vindex_corruptf(err, errlen, "vindex image: norm of id %u is not a length", id);
     return 0;
 }
 
@@ -1634,10 +1585,10 @@ static int vindex_load_order(vindex *v, const img_section *s, const vx_meta *m, 
     for (uint32_t i = 0; i < m->norder; i++) {
         uint32_t id = le_get32(b + 4 * (size_t)i);
         if (id >= m->id_end || !v->keys[id])
-            return vindex_corrupt(err, errlen, "vindex image: ring order entry %u names id %u, "
+            return vindex_corruptf(err, errlen, "vindex image: ring order entry %u names id %u, "
                                   "which has no key", i, id);
         if (id == v->fhead || v->fprev[id] != VINDEX_NONE)
-            return vindex_corrupt(err, errlen, "vindex image: ring order names id %u twice", id);
+            return vindex_corruptf(err, errlen, "vindex image: ring order names id %u twice", id);
         fifo_append(v, id);
     }
     return 0;
@@ -1658,11 +1609,11 @@ static int vindex_load_pays(vindex *v, const img_section *s, const vx_meta *m, c
         uint32_t gap, len;
         if (get_varint(b, s->len, &at, &gap) || get_varint(b, s->len, &at, &len) ||
             len > s->len - at || len > VINDEX_PAYLOAD_MAX)
-            return vindex_corrupt(err, errlen, "vindex image: payload record %u is cut short or "
+            return vindex_corruptf(err, errlen, "vindex image: payload record %u is cut short or "
                                   "malformed", n);
         uint64_t id = next + gap;
         if (n == m->npays || id >= m->id_end || !v->keys[id])
-            return vindex_corrupt(err, errlen, "vindex image: payload record %u names id %llu: "
+            return vindex_corruptf(err, errlen, "vindex image: payload record %u names id %llu: "
                                   "past %u records or no key there", n,
                                   (unsigned long long)id, m->npays);
         vpay *p = pay_new(v, b + at, len);
@@ -1673,7 +1624,7 @@ static int vindex_load_pays(vindex *v, const img_section *s, const vx_meta *m, c
         n++;
     }
     if (n != m->npays)
-        return vindex_corrupt(err, errlen, "vindex image: %u payload records, the stream section "
+        return vindex_corruptf(err, errlen, "vindex image: %u payload records, the stream section "
                               "says %u", n, m->npays);
     return 0;
 }

@@ -116,6 +116,12 @@ static inline uint32_t vindex_grow_capacity(uint32_t cap, uint32_t n, uint32_t m
     return (uint32_t)want;
 }
 
+/* Format a message into err (when errlen > 0) and return VINDEX_ECORRUPT:
+ * the one way the validators and image loaders of vindex, hnsw and flat
+ * report what they found. */
+int vindex_corruptf(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
 /* Static description of any code returned here (also -EINVAL/-ENOMEM). */
 const char *vindex_strerror(int err);
 
