@@ -439,10 +439,14 @@ static void cmd_setrange(client *c)
 
     nlen = (size_t)off + alen;
     if (nlen < olen) nlen = olen;
-    if (!e) e = kv_set(db, KEY(c), "", 0, NULL);
+    int created = !e;
+    if (created) e = kv_set(db, KEY(c), "", 0, NULL);
     p = kv_val_resize(db, e, nlen);            /* growth is zero-filled */
     memcpy(p + off, c->argv[3], alen);
-    srv_key_range_modified(c->srv, KEY(c), (size_t)off, c->argv[3], alen);
+    /* A key this command created (perhaps over an expired one that the log
+     * still holds) is logged whole: replay must not patch the old value. */
+    if (created) srv_key_modified(c->srv, KEY(c));
+    else srv_key_range_modified(c->srv, KEY(c), (size_t)off, c->argv[3], alen);
     reply_int(&c->out, (long long)nlen);
 }
 

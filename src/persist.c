@@ -226,7 +226,8 @@ static void *fs_main(void *ud)
         int fd = p->fs_fd;
         uint64_t seq = p->fs_seq;
         pthread_mutex_unlock(&p->fs_mu);
-        int rc = p->io->fsync(p->io, fd);
+        /* io_posix, not p->io: the fault injector is single-threaded. */
+        int rc = io_posix()->fsync(io_posix(), fd);
         pthread_mutex_lock(&p->fs_mu);
         if (rc < 0 && !p->fs_err) p->fs_err = rc;
         if (rc == 0) p->fs_synced_seq = seq;
@@ -386,7 +387,13 @@ static void stage_one(server *s, uint8_t type)
     p->nstaged++;
 }
 
-int persist_holds_replies(const server *s) { return s->ps && s->ps->unacked; }
+int persist_holds_replies(const server *s)
+{
+    /* The writer may have left, and its records still wait in the buffer
+     * (a failed log keeps its buffer for good: nothing waits for it). */
+    const persist *p = s->ps;
+    return p && (p->unacked || (!p->err && p->log && wal_pending(p->log) > 0));
+}
 
 void persist_client_gone(server *s, client *c)
 {
@@ -626,19 +633,30 @@ static void snapshot_done(server *s, int ok, uint64_t seq, int recovery, int64_t
     p->last_save_ms = util_wall_ms();
     p->snapshots++;
     if (recovery) {
-        /* Memory (everything up to seq) is on disk again: a fresh log. */
-        (void)wal_close(p->log);
-        p->log = NULL;
-        mem_free(p->log_path);
-        p->log_path = NULL;
+        /* Memory (everything up to seq) is on disk again: a fresh log.  The
+         * failed one is closed only once the new one is open, so p->log is
+         * never NULL; a stale error of the fsync thread is dropped. */
+        wal *old = p->log;
+        char *old_path = p->log_path;
+        uint64_t old_base = p->log_base;
+        fs_wait_idle(p);
         int rc = log_open_at(p, seq);
         if (rc < 0) {
+            p->log = old;
+            p->log_path = old_path;
+            p->log_base = old_base;
             log_msg(LOG_WARNING, "Snapshot written, but a new log could not be opened: %s",
                     strerror(-rc));
-            p->err = rc;
             snprintf(p->errmsg, sizeof p->errmsg, "opening a new log in %s: %s", p->dir,
                      strerror(-rc));
             return;
+        }
+        (void)wal_close(old);
+        mem_free(old_path);
+        if (p->fs_started) {
+            pthread_mutex_lock(&p->fs_mu);
+            p->fs_err = 0;
+            pthread_mutex_unlock(&p->fs_mu);
         }
         p->err = 0;
         p->errmsg[0] = '\0';
@@ -661,9 +679,25 @@ static void persist_child_die_with_parent(pid_t parent)
     if (getppid() != parent) _exit(1);      /* it died before prctl took effect */
 }
 
+/* A snapshot must be of a state the log describes exactly: not half-way
+ * through a transaction (its records are still staged), not while loading. */
+static int persist_can_snapshot(persist *p, char *err, size_t errcap)
+{
+    if (p->loading || !p->log) {
+        snprintf(err, errcap, "LOADING engram is loading the dataset in memory");
+        return 0;
+    }
+    if (p->depth > 1) {        /* 1: the SAVE itself; more: inside EXEC */
+        snprintf(err, errcap, "ERR a snapshot cannot be taken inside MULTI/EXEC");
+        return 0;
+    }
+    return 1;
+}
+
 static int persist_fork_snapshot(server *s, int recovery, char *err, size_t errcap)
 {
     persist *p = s->ps;
+    if (!persist_can_snapshot(p, err, errcap)) return -1;
     if (p->child > 0) {
         snprintf(err, errcap, "ERR Background save already in progress");
         return -1;
@@ -751,6 +785,7 @@ int persist_save(server *s, int background, char *err, size_t errcap)
         return -1;
     }
     if (background) return persist_fork_snapshot(s, 0, err, errcap);
+    if (!persist_can_snapshot(p, err, errcap)) return -1;
     if (p->child > 0) {
         snprintf(err, errcap, "ERR Background save already in progress");
         return -1;
@@ -1003,6 +1038,13 @@ static int persist_replay(server *s, char *err, size_t errcap)
     uint64_t newest_last = 0;
     for (int i = 0; i < n; i++) {
         wal_replay_opts o = {s->cfg.wal_truncate_corrupt, 0};
+        if (v[i].base > p->applied_seq) {
+            snprintf(err, errcap, "%s starts after seq %" PRIu64 " but the data before it ends "
+                     "at seq %" PRIu64 ": a log file is missing (refusing to start)",
+                     v[i].path, v[i].base, p->applied_seq);
+            free_logs(v, n);
+            return -1;
+        }
         wal_replay_result r;
         p->replay_file = v[i].path;
         p->replay_err[0] = '\0';

@@ -186,7 +186,9 @@ static void srv_client_timeouts(server *s)
 static int srv_cron(ev_loop *l, long long id, void *ud)
 {
     server *s = ud;
-    if (s->active_expire) srv_active_expire(s);
+    /* Not while the log replays: expiring keys between its records would
+     * make the result depend on timing. */
+    if (s->active_expire && !persist_loading(s)) srv_active_expire(s);
     srv_client_timeouts(s);
     srv_sample_ops(s);
     persist_cron(s);
@@ -212,7 +214,9 @@ static void srv_before_sleep(ev_loop *l, void *ud)
         }
         client_flush(c);
     }
-    if (s->shutdown_signal && !s->shutting_down) srv_shutdown(s);
+    /* A shutdown asked for while loading waits for the load to end (the
+     * loop that would stop is not running yet). */
+    if (s->shutdown_signal && !s->shutting_down && !persist_loading(s)) srv_shutdown(s);
 }
 
 /* ---- signals and shutdown -------------------------------------------------- */

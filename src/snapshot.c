@@ -84,6 +84,10 @@ int snapshot_write(server *s, io_ops *io, const char *dir, uint64_t seq, int64_t
     }
     for (size_t i = 0; i < nidx && !rc; i++) {
         vreg_entry *e = vreg_at(s->vreg, i);
+        if (!e) {
+            rc = -ENOMEM;
+            break;
+        }
         size_t nlen;
         const char *name = vreg_name(e, &nlen);
         const char *emb = vemb_name(e);
@@ -176,9 +180,12 @@ int snapshot_load(server *s, io_ops *io, const char *path, uint64_t *seq, char *
             continue;
         }
         const unsigned char *d = sec->data;
-        size_t nlen = sec->kind == SEC_INDEX && sec->len >= 8 ? le_get32(d) : SIZE_MAX;
-        size_t elen = nlen <= sec->len - 8 ? le_get32(d + 4 + nlen) : SIZE_MAX;
-        if (elen != sec->len - 8 - nlen) {
+        size_t nlen = 0, elen = 0;
+        int ok = sec->kind == SEC_INDEX && sec->len >= 8;
+        if (ok) nlen = le_get32(d);
+        ok = ok && nlen <= sec->len - 8;
+        if (ok) elen = le_get32(d + 4 + nlen);
+        if (!ok || elen != sec->len - 8 - nlen) {
             rc = refuse(err, errcap, path, sp, i, "unexpected section");
             snap_close(sp);
             return rc;

@@ -46,6 +46,16 @@ WAL_NAME = re.compile(r"^wal-([0-9a-f]{16})\.log$")
 
 # ---- small helpers -----------------------------------------------------------
 
+def crc32c(data):
+    """CRC-32C (Castagnoli), bit by bit: for the few bytes tests forge."""
+    crc = 0xFFFFFFFF
+    for b in data:
+        crc ^= b
+        for _ in range(8):
+            crc = (crc >> 1) ^ (0x82F63B78 if crc & 1 else 0)
+    return crc ^ 0xFFFFFFFF
+
+
 def parse_info(text):
     if isinstance(text, bytes):
         text = text.decode()
@@ -873,6 +883,56 @@ class TestExpiryAcrossRestart(PersistCase):
 # ---- damaged files ----------------------------------------------------------------
 
 @engram_only
+class TestReviewRegressions(PersistCase):
+    """Cases a review of the persistence code found."""
+
+    def test_setrange_over_an_expired_key(self):
+        srv = self.start()
+        c = self.conn(srv)
+        self.ok(c, "SET", "k", "hello", "PX", "100")
+        time.sleep(0.3)
+        self.assertEqual(c.cmd("SETRANGE", "k", "0", "X"), 1)
+        self.assertEqual(c.cmd("GET", "k"), b"X")
+        self.crash(srv)
+        srv2 = self.start()
+        c2 = self.conn(srv2)
+        self.assertEqual(c2.cmd("GET", "k"), b"X")
+        self.assertEqual(c2.cmd("TTL", "k"), -1)
+        self.stop(srv2)
+
+    def test_no_snapshot_inside_exec(self):
+        srv = self.start()
+        c = self.conn(srv)
+        self.ok(c, "MULTI")
+        self.assertEqual(c.cmd("VNEW", "idx", "4", "TYPE", "flat"), "QUEUED")
+        self.assertEqual(c.cmd("SAVE"), "QUEUED")
+        self.assertEqual(c.cmd("BGSAVE"), "QUEUED")
+        r = c.cmd("EXEC")
+        self.assertEqual(r[0], "OK")
+        self.assertEqual(r[1], "ERR a snapshot cannot be taken inside MULTI/EXEC")
+        self.assertEqual(r[2], "ERR a snapshot cannot be taken inside MULTI/EXEC")
+        self.crash(srv)
+        srv2 = self.start()
+        c2 = self.conn(srv2)
+        self.assertEqual(c2.cmd("VLIST"), [b"idx"])
+        self.stop(srv2)
+
+    def test_missing_log_between_files_is_refused(self):
+        srv = self.start()
+        c = self.conn(srv)
+        for i in range(5):
+            self.ok(c, "SET", "k%d" % i, "v")
+        self.stop(srv)
+        # An empty log that starts far past what the others hold: the logs
+        # in between are missing.
+        gap = os.path.join(self.data, "wal-%016x.log" % 100)
+        with open(gap, "wb") as f:
+            f.write(b"ENGRAMWL" + struct.pack("<IQ", 1, 100))
+            f.write(struct.pack("<I", crc32c(b"ENGRAMWL" + struct.pack("<IQ", 1, 100))))
+        out = self.start_refused()
+        self.assertIn("a log file is missing", out)
+
+
 class TestDamagedLog(PersistCase):
     def make_log(self, n=10):
         """n single-record writes (SET r<i>), then SIGTERM.  Returns the log
