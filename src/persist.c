@@ -755,7 +755,7 @@ static void persist_reap(server *s, int block)
 {
     persist *p = s->ps;
     if (p->child <= 0) return;
-    int status;
+    int status = 0;
     pid_t r = waitpid(p->child, &status, block ? 0 : WNOHANG);
     if (r == 0) return;
     int ok = r == p->child && WIFEXITED(status) && WEXITSTATUS(status) == 0;
@@ -765,15 +765,17 @@ static void persist_reap(server *s, int block)
         char *t = path_join(p->dir, tmp);
         (void)p->io->unlink(p->io, t);
         mem_free(t);
-        log_msg(LOG_WARNING, "Background snapshot failed (pid %d, %s %d)", (int)p->child,
-                r == p->child && WIFSIGNALED(status) ? "signal" : "status",
-                r == p->child && WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status));
+        if (r < 0)
+            log_msg(LOG_WARNING, "Background snapshot pid %d: waitpid: %s", (int)p->child,
+                    strerror(errno));
+        else
+            log_msg(LOG_WARNING, "Background snapshot failed (pid %d, %s %d)", (int)p->child,
+                    WIFSIGNALED(status) ? "signal" : "status",
+                    WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status));
     } else {
         log_msg(LOG_NOTICE, "Background snapshot terminated with success");
     }
-    pid_t child = p->child;
     p->child = 0;
-    (void)child;
     snapshot_done(s, ok, p->child_seq, p->child_recovery, p->child_start_ms);
 }
 
