@@ -156,6 +156,18 @@ static io_ops posix_table = {
 
 io_ops *io_posix(void) { return &posix_table; }
 
+static int nosync_fsync(io_ops *io, int fd) { return 0; }
+static int nosync_fsync_dir(io_ops *io, const char *path) { return 0; }
+
+static io_ops posix_nosync_table = {
+    "posix-nosync",
+    posix_open, posix_close, posix_pread, posix_pwrite, nosync_fsync,
+    posix_ftruncate, posix_file_size, posix_rename, posix_unlink, nosync_fsync_dir,
+    posix_map, posix_unmap, posix_discard,
+};
+
+io_ops *io_posix_nosync(void) { return &posix_nosync_table; }
+
 /* ---- helpers ------------------------------------------------------------ */
 
 int io_write_all(io_ops *io, int fd, const void *buf, size_t len, uint64_t off)

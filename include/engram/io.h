@@ -68,6 +68,10 @@ struct io_ops {
 
 /* The real implementation.  A static table: never freed. */
 io_ops *io_posix(void);
+/* io_posix with fsync and fsync_dir as no-ops: for tests that model power
+ * loss with io_faulty instead of the disk, and would otherwise spend their
+ * time in fsync.  Never for data that must survive. */
+io_ops *io_posix_nosync(void);
 
 /* Write all len bytes at off, looping over short writes.  Returns 0 or
  * -errno; a pwrite that makes no progress (returns 0) yields -EIO so a

@@ -350,6 +350,18 @@ def _redis_args(flags):
     return out
 
 
+def parse_info(text):
+    """INFO's text as a dict of field -> value (strings)."""
+    if isinstance(text, bytes):
+        text = text.decode()
+    out = {}
+    for line in text.split("\r\n"):
+        if line and not line.startswith("#") and ":" in line:
+            k, v = line.split(":", 1)
+            out[k] = v
+    return out
+
+
 class Server:
     """One server process in its own temporary directory.
 

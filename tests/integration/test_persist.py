@@ -33,7 +33,7 @@ import time
 import unittest
 
 from engram_test import (SANITIZE, SLOW, Closed, RespError, Server, ServerError, encode,
-                         engram_bin, engram_only, free_port, main, wait_until)
+                         engram_bin, engram_only, free_port, main, parse_info, wait_until)
 
 KEEP = bool(os.environ.get("ENGRAM_TEST_KEEP"))
 
@@ -54,17 +54,6 @@ def crc32c(data):
         for _ in range(8):
             crc = (crc >> 1) ^ (0x82F63B78 if crc & 1 else 0)
     return crc ^ 0xFFFFFFFF
-
-
-def parse_info(text):
-    if isinstance(text, bytes):
-        text = text.decode()
-    out = {}
-    for line in text.split("\r\n"):
-        if line and not line.startswith("#") and ":" in line:
-            k, v = line.split(":", 1)
-            out[k] = v
-    return out
 
 
 def info_fields(reply):

@@ -8,7 +8,7 @@ import math
 import random
 import struct
 
-from engram_test import ServerTestCase, encode, engram_only, main
+from engram_test import ServerTestCase, encode, engram_only, main, parse_info
 
 E_SYNTAX = "ERR syntax error"
 DIM_MAX = 32768
@@ -90,17 +90,6 @@ def info_fields(reply):
     """VINFO's RESP2 flat field/value array as a dict (field names decoded)."""
     assert isinstance(reply, list) and len(reply) % 2 == 0, reply
     return {reply[i].decode(): reply[i + 1] for i in range(0, len(reply), 2)}
-
-
-def parse_info(text):
-    if isinstance(text, bytes):
-        text = text.decode()
-    out = {}
-    for line in text.split("\r\n"):
-        if line and not line.startswith("#") and ":" in line:
-            k, v = line.split(":", 1)
-            out[k] = v
-    return out
 
 
 class VecTestCase(ServerTestCase):

@@ -21,19 +21,13 @@
 #include "engram/flat.h"
 #include "engram/hnsw.h"
 
-#if defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define TEST_ASAN 1
-#endif
-#endif
-#if defined(__SANITIZE_ADDRESS__)
-#define TEST_ASAN 1
-#endif
+#include "testlib.h"
+
 /* Sanitizers run everything 3-10x slower, and this repository runs the
  * aarch64 build under qemu-user (tests/cross/arm64.sh), some 30x slower:
  * there the sizes shrink.  The issue's sizes (N = 20,000 at dim 64; 10,000
  * inserts, 5,000 deletes, 5,000 re-inserts) run in the native builds. */
-#if defined(TEST_ASAN) || defined(__aarch64__)
+#ifdef TEST_SLOW
 #define RECALL_N 5000u
 #define CHURN_N 4000u
 #else

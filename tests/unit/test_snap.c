@@ -76,23 +76,9 @@ static int teardown(void **state)
 
 static int exists(const char *path) { return access(path, F_OK) == 0; }
 
-/* ---- a fast table ---------------------------------------------------------
- * As in test_wal: power loss is modelled by io_faulty, not by the disk, so
- * the loops run with fsync as a no-op.  test_round_trip uses real fsyncs. */
-static int nosync_fsync(io_ops *io, int fd) { return 0; }
-static int nosync_fsync_dir(io_ops *io, const char *path) { return 0; }
-
-static io_ops *io_fast(void)
-{
-    static io_ops t;
-    if (!t.name) {
-        t = *io_posix();
-        t.name = "posix-nosync";
-        t.fsync = nosync_fsync;
-        t.fsync_dir = nosync_fsync_dir;
-    }
-    return &t;
-}
+/* As in test_wal: power loss is modelled by io_faulty, not by the disk, so
+ * the loops run on io_posix_nosync (fsync a no-op); test_round_trip uses
+ * real fsyncs. */
 
 /* ---- reference sections ---------------------------------------------------- */
 
@@ -275,7 +261,7 @@ static void test_every_bit_flip(void **state)
 {
     PATH_VAR(path, "flip.snap");
     size_t len;
-    assert_int_equal(write_snap(io_fast(), path, 7, small, NSMALL), 0);
+    assert_int_equal(write_snap(io_posix_nosync(), path, 7, small, NSMALL), 0);
     uint8_t *file = slurp(path, &len);
     assert_true(len > 3 * IMG_PAGE && len < 4 * IMG_PAGE);
     mem.len = len;
@@ -326,7 +312,7 @@ static void test_truncated_and_extended(void **state)
     size_t len;
     snap *s;
     snap_error e;
-    assert_int_equal(write_snap(io_fast(), path, 9, small, NSMALL), 0);
+    assert_int_equal(write_snap(io_posix_nosync(), path, 9, small, NSMALL), 0);
     uint8_t *file = slurp(path, &len);
 
     /* Every shorter length, each in a buffer of exactly that size (so an
@@ -370,7 +356,7 @@ static void test_open_errors(void **state)
     assert_non_null(strstr(e.msg, "absent.snap"));
     assert_int_equal(snap_open(io_posix(), tmp_path("absent.snap"), &s, NULL), -ENOENT);
 
-    assert_int_equal(write_snap(io_fast(), path, 3, small, NSMALL), 0);
+    assert_int_equal(write_snap(io_posix_nosync(), path, 3, small, NSMALL), 0);
     uint8_t *file = slurp(path, &len);
     /* A valid header from a newer writer: -ENOTSUP, not damage. */
     file[8] = 2;
@@ -388,7 +374,7 @@ static void test_open_errors(void **state)
     free(file);
 
     /* A failed map is reported as such. */
-    assert_int_equal(write_snap(io_fast(), path, 3, small, NSMALL), 0);
+    assert_int_equal(write_snap(io_posix_nosync(), path, 3, small, NSMALL), 0);
     io_faulty *f = io_faulty_new(io_posix());
     io_faulty_fail_map(f, 1, ENOMEM);
     assert_int_equal(snap_open(io_faulty_ops(f), path, &s, &e), -ENOMEM);
@@ -423,14 +409,14 @@ static int final_is_new(const char *final, const spec *nsp, size_t nn)
 static void reset_old(const char *final)
 {
     unlink(tmp_path("snap.tmp"));
-    assert_int_equal(write_snap(io_fast(), final, 1, old_specs, 2), 0);
+    assert_int_equal(write_snap(io_posix_nosync(), final, 1, old_specs, 2), 0);
 }
 
 static void test_write_faults(void **state)
 {
     PATH_VAR(final, "final.snap");
     const size_t nn = sizeof new_specs / sizeof *new_specs;
-    io_faulty *f = io_faulty_new(io_fast());
+    io_faulty *f = io_faulty_new(io_posix_nosync());
     io_ops *fio = io_faulty_ops(f);
     static const int errs[] = { EIO, ENOSPC };
 
@@ -498,7 +484,7 @@ static uint64_t next_crash(uint64_t at, uint64_t total, uint64_t step)
 static void crash_sweep(const spec *sp, size_t n, uint64_t step)
 {
     PATH_VAR(final, "final.snap");
-    io_faulty *f = io_faulty_new(io_fast());
+    io_faulty *f = io_faulty_new(io_posix_nosync());
     uint64_t total;
     reset_old(final);
     uint64_t before = io_faulty_bytes_requested(f);
@@ -536,10 +522,10 @@ static void test_writer_misuse(void **state)
     PATH_VAR(final, "misuse.snap");
     snap_writer *w;
     reset_old(final);
-    assert_int_equal(snap_writer_open(io_fast(), tmp_path("nodir/t"), 1, 0, &w), -ENOENT);
+    assert_int_equal(snap_writer_open(io_posix_nosync(), tmp_path("nodir/t"), 1, 0, &w), -ENOENT);
     assert_null(w);
 
-    assert_int_equal(snap_writer_open(io_fast(), tmp_path("snap.tmp"), 5, 0, &w), 0);
+    assert_int_equal(snap_writer_open(io_posix_nosync(), tmp_path("snap.tmp"), 5, 0, &w), 0);
     img_sink *s = snap_writer_sink(w);
     assert_int_equal(snap_writer_size(w), SNAP_HEADER_SIZE);
     assert_int_equal(s->write(s, "x", 1), -EINVAL);
@@ -554,7 +540,7 @@ static void test_writer_misuse(void **state)
     assert_false(exists(tmp_path("snap.tmp")));
     assert_false(final_is_new(final, NULL, 0));
 
-    assert_int_equal(snap_writer_open(io_fast(), tmp_path("snap.tmp"), 5, 0, &w), 0);
+    assert_int_equal(snap_writer_open(io_posix_nosync(), tmp_path("snap.tmp"), 5, 0, &w), 0);
     assert_true(exists(tmp_path("snap.tmp")));
     snap_writer_abort(w);
     assert_false(exists(tmp_path("snap.tmp")));
@@ -587,7 +573,7 @@ static io_ops *io_count(void)
 {
     static io_ops t;
     if (!t.name) {
-        t = *io_fast();
+        t = *io_posix_nosync();
         t.name = "counting";
         t.map = cnt_map;
         t.unmap = cnt_unmap;
@@ -625,7 +611,7 @@ static void test_lifetime(void **state)
     io_ops *io;
     snap *s;
     img_source src, src2;
-    assert_int_equal(write_snap(io_fast(), path, 4, small, NSMALL), 0);
+    assert_int_equal(write_snap(io_posix_nosync(), path, 4, small, NSMALL), 0);
 
     /* Nothing borrowed: close unmaps. */
     io = io_count();
@@ -688,7 +674,7 @@ static void test_lifetime(void **state)
 static void test_over_release_aborts(void **state)
 {
     PATH_VAR(path, "abort.snap");
-    assert_int_equal(write_snap(io_fast(), path, 4, small, NSMALL), 0);
+    assert_int_equal(write_snap(io_posix_nosync(), path, 4, small, NSMALL), 0);
     for (int mode = 0; mode < 3; mode++) {
         pid_t pid = fork();
         assert_true(pid >= 0);

@@ -29,15 +29,9 @@
 #include "engram/image.h"
 #include "engram/vindex.h"
 
-#if defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define TEST_ASAN 1
-#endif
-#endif
-#if defined(__SANITIZE_ADDRESS__)
-#define TEST_ASAN 1
-#endif
-#if defined(TEST_ASAN) || defined(__aarch64__)
+#include "testlib.h"
+
+#ifdef TEST_SLOW
 #define FUZZ_ROUNDS 1500u
 #else
 #define FUZZ_ROUNDS 6000u

@@ -17,6 +17,8 @@
 #include "engram/dist.h"
 #include "engram/vindex.h"
 
+#include "testlib.h"
+
 static uint64_t rng_next(uint64_t *s)
 {
     uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
@@ -311,23 +313,6 @@ static void test_key_churn(void **state)
 
 /* Fail the j-th allocation for every j: each failing add returns -ENOMEM
  * and leaves count, contents and structure exactly as they were. */
-typedef struct fail_alloc { long countdown; long live; } fail_alloc;
-
-static void *f_alloc(void *ud, size_t n)
-{
-    fail_alloc *f = ud;
-    if (f->countdown >= 0 && f->countdown-- == 0) return NULL;
-    f->live++;
-    return malloc(n);
-}
-
-static void f_free(void *ud, void *p, size_t n)
-{
-    (void)n;
-    ((fail_alloc *)ud)->live--;
-    free(p);
-}
-
 static void test_enomem_every_allocation(void **state)
 {
     (void)state;

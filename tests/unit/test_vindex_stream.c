@@ -25,15 +25,9 @@
 #include "engram/dist.h"
 #include "engram/vindex.h"
 
-#if defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define TEST_ASAN 1
-#endif
-#endif
-#if defined(__SANITIZE_ADDRESS__)
-#define TEST_ASAN 1
-#endif
-#if defined(TEST_ASAN) || defined(__aarch64__)
+#include "testlib.h"
+
+#ifdef TEST_SLOW
 #define ENDLESS_INSERTS 60000u
 #else
 #define ENDLESS_INSERTS 200000u
@@ -621,23 +615,6 @@ static void test_auto_ids(void **state)
 }
 
 /* ---- failure atomicity -------------------------------------------------- */
-
-typedef struct fail_alloc { long countdown; long live; } fail_alloc;
-
-static void *f_alloc(void *ud, size_t n)
-{
-    fail_alloc *f = ud;
-    if (f->countdown >= 0 && f->countdown-- == 0) return NULL;
-    f->live++;
-    return malloc(n ? n : 1);
-}
-
-static void f_free(void *ud, void *p, size_t n)
-{
-    (void)n;
-    ((fail_alloc *)ud)->live--;
-    free(p);
-}
 
 /* Everything observable about a ring, as bytes (plain malloc). */
 typedef struct shot { uint8_t *b; size_t n, cap; } shot;

@@ -33,26 +33,10 @@
 static char tmpdir[PATH_MAX];
 static char logpath[PATH_MAX + 32];
 
-/* ---- a fast table -------------------------------------------------------------
- *
- * Real fsyncs would make the exhaustive loops take seconds and prove nothing
+/* Real fsyncs would make the exhaustive loops take seconds and prove nothing
  * here: power loss is modelled by io_faulty's crash_at, not by the disk.  So
- * the tests run on io_posix with fsync and fsync_dir as no-ops; the real
- * fsync paths are exercised by test_io and test_big_and_empty_payloads. */
-static int nosync_fsync(io_ops *io, int fd) { return 0; }
-static int nosync_fsync_dir(io_ops *io, const char *path) { return 0; }
-
-static io_ops *io_fast(void)
-{
-    static io_ops t;
-    if (!t.name) {
-        t = *io_posix();
-        t.name = "posix-nosync";
-        t.fsync = nosync_fsync;
-        t.fsync_dir = nosync_fsync_dir;
-    }
-    return &t;
-}
+ * the tests run on io_posix_nosync; the real fsync paths are exercised by
+ * test_io and test_big_and_empty_payloads. */
 
 /* ---- the reference records ------------------------------------------------ */
 
@@ -289,21 +273,21 @@ static void test_writer_reopen_continues(void **state)
     coll c;
     wal_replay_result r;
     wal *w;
-    make_log(io_fast(), 7);
+    make_log(io_posix_nosync(), 7);
     assert_int_equal(file_size(), rec_off(7));
     /* base_seq is ignored for an existing file. */
-    assert_int_equal(wal_open(io_fast(), logpath, 999, &w), 0);
+    assert_int_equal(wal_open(io_posix_nosync(), logpath, 999, &w), 0);
     assert_int_equal(wal_base_seq(w), BASE);
     assert_int_equal(wal_last_seq(w), BASE + 7);
     assert_int_equal(wal_durable_seq(w), BASE + 7);
     assert_int_equal(append_range(w, 7, NREC, 4), 0);
     assert_int_equal(wal_close(w), 0);
-    assert_int_equal(replay(io_fast(), &c, NULL, &r), 0);
+    assert_int_equal(replay(io_posix_nosync(), &c, NULL, &r), 0);
     check_prefix(&c, NREC);
     assert_int_equal(r.valid_end, rec_off(NREC));
-    assert_int_equal(wal_replay(io_fast(), tmpdir, NULL, NULL, NULL, NULL) < 0, 1);
+    assert_int_equal(wal_replay(io_posix_nosync(), tmpdir, NULL, NULL, NULL, NULL) < 0, 1);
     unlink(logpath);
-    assert_int_equal(wal_replay(io_fast(), logpath, NULL, NULL, NULL, &r), -ENOENT);
+    assert_int_equal(wal_replay(io_posix_nosync(), logpath, NULL, NULL, NULL, &r), -ENOENT);
     assert_int_equal(wal_close(NULL), 0);
 }
 
@@ -314,7 +298,7 @@ static void test_truncate_every_byte(void **state)
     size_t len;
     coll c;
     wal_replay_result r;
-    make_log(io_fast(), NREC);
+    make_log(io_posix_nosync(), NREC);
     uint8_t *img = slurp(&len);
     assert_int_equal(len, rec_off(NREC));
 
@@ -326,12 +310,12 @@ static void test_truncate_every_byte(void **state)
 
         /* read_only reports without touching the file */
         wal_replay_opts ro = { 0, 1 };
-        assert_int_equal(replay(io_fast(), &c, &ro, &r), 0);
+        assert_int_equal(replay(io_posix_nosync(), &c, &ro, &r), 0);
         check_prefix(&c, k);
         assert_int_equal(r.dropped, 0);
         assert_int_equal(file_size(), cut);
 
-        assert_int_equal(replay(io_fast(), &c, NULL, &r), 0);
+        assert_int_equal(replay(io_posix_nosync(), &c, NULL, &r), 0);
         check_prefix(&c, k);
         assert_int_equal(r.records, k);
         assert_int_equal(r.torn, keep != cut);
@@ -342,11 +326,11 @@ static void test_truncate_every_byte(void **state)
 
         /* Appending continues cleanly after the valid prefix. */
         wal *w;
-        assert_int_equal(wal_open(io_fast(), logpath, BASE, &w), 0);
+        assert_int_equal(wal_open(io_posix_nosync(), logpath, BASE, &w), 0);
         assert_int_equal(wal_last_seq(w), BASE + (uint64_t)k);
         assert_int_equal(append_range(w, k, k + 2, 1), 0);
         assert_int_equal(wal_close(w), 0);
-        assert_int_equal(replay(io_fast(), &c, NULL, &r), 0);
+        assert_int_equal(replay(io_posix_nosync(), &c, NULL, &r), 0);
         check_prefix(&c, k + 2);
         assert_int_equal(r.dropped, 0);
     }
@@ -364,7 +348,7 @@ static void test_flip_every_bit(void **state)
     size_t len;
     coll c;
     wal_replay_result r;
-    make_log(io_fast(), NREC);
+    make_log(io_posix_nosync(), NREC);
     uint8_t *img = slurp(&len);
 
     for (size_t byte = 0; byte < len; byte++) {
@@ -373,7 +357,7 @@ static void test_flip_every_bit(void **state)
         for (int bit = 0; bit < 8; bit++) {
             img[byte] ^= (uint8_t)(1u << bit);
             spit(img, len);
-            int rc = replay(io_fast(), &c, NULL, &r);
+            int rc = replay(io_posix_nosync(), &c, NULL, &r);
             if (byte < WAL_FILE_HEADER) {
                 assert_int_equal(rc, -EBADMSG);
                 assert_int_equal(r.bad_offset, 0);
@@ -401,14 +385,14 @@ static void test_flip_every_bit(void **state)
     img[rec_off(5) + 2] ^= 0x10;
     spit(img, len);
     wal_replay_opts cut = { 1, 0 };
-    assert_int_equal(replay(io_fast(), &c, &cut, &r), 0);
+    assert_int_equal(replay(io_posix_nosync(), &c, &cut, &r), 0);
     check_prefix(&c, 5);
     assert_int_equal(r.corrupt, 1);
     assert_int_equal(r.dropped, len - rec_off(5));
     assert_int_equal(file_size(), rec_off(5));
 
     /* A wrong version behind a valid header CRC is not ours to read. */
-    make_log(io_fast(), 2);
+    make_log(io_posix_nosync(), 2);
     free(img);
     img = slurp(&len);
     img[8] = 2;                                 /* version 2, CRC fixed */
@@ -416,12 +400,12 @@ static void test_flip_every_bit(void **state)
     for (int i = 0; i < 4; i++) img[20 + i] = (uint8_t)(hc >> (8 * i));
     spit(img, len);
     wal *w;
-    assert_int_equal(replay(io_fast(), &c, NULL, &r), -ENOTSUP);
-    assert_int_equal(wal_open(io_fast(), logpath, BASE, &w), -ENOTSUP);
+    assert_int_equal(replay(io_posix_nosync(), &c, NULL, &r), -ENOTSUP);
+    assert_int_equal(wal_open(io_posix_nosync(), logpath, BASE, &w), -ENOTSUP);
     assert_null(w);
     img[8] = 1;                                 /* and a bad header CRC */
     spit(img, len);
-    assert_int_equal(wal_open(io_fast(), logpath, BASE, &w), -EBADMSG);
+    assert_int_equal(wal_open(io_posix_nosync(), logpath, BASE, &w), -EBADMSG);
     free(img);
 }
 
@@ -432,13 +416,13 @@ static void test_tail_rule(void **state)
     size_t len;
     coll c;
     wal_replay_result r;
-    make_log(io_fast(), 4);
+    make_log(io_posix_nosync(), 4);
     uint8_t *img = slurp(&len);
     uint8_t *big = calloc(1, len + 300);
     memcpy(big, img, len);
     /* 300 zero bytes after the log: zero fill is not a record. */
     spit(big, len + 300);
-    assert_int_equal(replay(io_fast(), &c, NULL, &r), 0);
+    assert_int_equal(replay(io_posix_nosync(), &c, NULL, &r), 0);
     check_prefix(&c, 4);
     assert_int_equal(r.torn, 1);
     assert_int_equal(r.dropped, 300);
@@ -448,19 +432,19 @@ static void test_tail_rule(void **state)
     rec_fill(4, p);
     wal_record_encode(big + len + 50, rec_type(4), BASE + 5, p, 4);
     spit(big, len + 50 + wal_record_size(4));
-    assert_int_equal(replay(io_fast(), &c, NULL, &r), -EBADMSG);
+    assert_int_equal(replay(io_posix_nosync(), &c, NULL, &r), -EBADMSG);
     assert_int_equal(r.bad_offset, len);
     /* The same record with a seq from the past is not plausible: torn. */
     wal_record_encode(big + len + 50, rec_type(4), BASE + 2, p, 4);
     spit(big, len + 50 + wal_record_size(4));
-    assert_int_equal(replay(io_fast(), &c, NULL, &r), 0);
+    assert_int_equal(replay(io_posix_nosync(), &c, NULL, &r), 0);
     assert_int_equal(r.torn, 1);
     /* A CRC-valid record with a seq gap, at the end: it is a bad record
      * (not the next seq) with nothing after it, so it is cut. */
     memcpy(big, img, len);
     wal_record_encode(big + len, rec_type(4), BASE + 9, p, 4);
     spit(big, len + wal_record_size(4));
-    assert_int_equal(replay(io_fast(), &c, NULL, &r), 0);
+    assert_int_equal(replay(io_posix_nosync(), &c, NULL, &r), 0);
     check_prefix(&c, 4);
     assert_int_equal(r.dropped, wal_record_size(4));
     free(big);
@@ -472,10 +456,10 @@ static void test_tail_rule(void **state)
 static void test_short_writes(void **state)
 {
     coll c;
-    io_faulty *f = io_faulty_new(io_fast());
+    io_faulty *f = io_faulty_new(io_posix_nosync());
     io_faulty_short_writes(f, 7);
     make_log(io_faulty_ops(f), NREC);
-    assert_int_equal(replay(io_fast(), &c, NULL, NULL), 0);
+    assert_int_equal(replay(io_posix_nosync(), &c, NULL, NULL), 0);
     check_prefix(&c, NREC);
     io_faulty_free(f);
 }
@@ -486,7 +470,7 @@ static void write_error_case(int err, unsigned partial)
 {
     coll c;
     wal_replay_result r;
-    io_faulty *f = io_faulty_new(io_fast());
+    io_faulty *f = io_faulty_new(io_posix_nosync());
     io_ops *fio = io_faulty_ops(f);
     wal *w;
     unlink(logpath);
@@ -514,14 +498,14 @@ static void write_error_case(int err, unsigned partial)
      * acknowledged, so either outcome is allowed); the torn rest is cut. */
     int k = 5;
     while (rec_off(k + 1) <= end) k++;
-    assert_int_equal(replay(io_fast(), &c, NULL, &r), 0);
+    assert_int_equal(replay(io_posix_nosync(), &c, NULL, &r), 0);
     check_prefix(&c, k);
     assert_int_equal(r.dropped, end - rec_off(k));
     assert_int_equal(r.torn, end != rec_off(k));
-    assert_int_equal(wal_open(io_fast(), logpath, BASE, &w), 0);
+    assert_int_equal(wal_open(io_posix_nosync(), logpath, BASE, &w), 0);
     assert_int_equal(append_range(w, k, 9, 2), 0);
     assert_int_equal(wal_close(w), 0);
-    assert_int_equal(replay(io_fast(), &c, NULL, &r), 0);
+    assert_int_equal(replay(io_posix_nosync(), &c, NULL, &r), 0);
     check_prefix(&c, 9);
     io_faulty_free(f);
 }
@@ -537,7 +521,7 @@ static void test_write_errors(void **state)
 static void test_fsync_error(void **state)
 {
     coll c;
-    io_faulty *f = io_faulty_new(io_fast());
+    io_faulty *f = io_faulty_new(io_posix_nosync());
     wal *w;
     unlink(logpath);
     assert_int_equal(wal_open(io_faulty_ops(f), logpath, BASE, &w), 0);
@@ -557,7 +541,7 @@ static void test_fsync_error(void **state)
     assert_int_equal(wal_close(w), -EIO);
     /* The unacknowledged record reached the page cache, so here it
      * survives; the contract allows either outcome, the synced five must. */
-    assert_int_equal(replay(io_fast(), &c, NULL, NULL), 0);
+    assert_int_equal(replay(io_posix_nosync(), &c, NULL, NULL), 0);
     assert_true(c.n >= 5);
     check_prefix(&c, c.n);
 
@@ -578,7 +562,7 @@ static void test_crash_every_byte(void **state)
 {
     coll c;
     wal_replay_result r;
-    io_faulty *f = io_faulty_new(io_fast());
+    io_faulty *f = io_faulty_new(io_posix_nosync());
     uint64_t total = rec_off(NREC);
 
     for (uint64_t n = 0; n <= total; n++) {
@@ -592,16 +576,16 @@ static void test_crash_every_byte(void **state)
         int k = 0;
         while (k < NREC && rec_off(k + 1) <= n) k++;
         uint64_t keep = n < WAL_FILE_HEADER ? 0 : rec_off(k);
-        assert_int_equal(replay(io_fast(), &c, NULL, &r), 0);
+        assert_int_equal(replay(io_posix_nosync(), &c, NULL, &r), 0);
         check_prefix(&c, k);
         assert_int_equal(r.dropped, n - keep);
         assert_int_equal(file_size(), keep);
         if (n % 7 == 0 || n == total) {     /* reopen and continue */
             wal *w;
-            assert_int_equal(wal_open(io_fast(), logpath, BASE, &w), 0);
+            assert_int_equal(wal_open(io_posix_nosync(), logpath, BASE, &w), 0);
             assert_int_equal(append_range(w, k, k + 1, 1), 0);
             assert_int_equal(wal_close(w), 0);
-            assert_int_equal(replay(io_fast(), &c, NULL, &r), 0);
+            assert_int_equal(replay(io_posix_nosync(), &c, NULL, &r), 0);
             check_prefix(&c, k + 1);
         }
     }
