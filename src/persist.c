@@ -1155,7 +1155,7 @@ int persist_open(server *s, char *err, size_t errcap)
     if (stat(p->snap_path, &st) == 0) p->load_total += (uint64_t)st.st_size;
     uint64_t seq = 0;
     int64_t t0 = util_mono_ms();
-    int rc = snapshot_load(s, p->io, p->snap_path, &seq, err, errcap);
+    int rc = snapshot_load(s, p->snap_path, &seq, err, errcap);
     if (rc < 0 && rc != -ENOENT) {
         p->loading = 0;
         return -1;

@@ -133,14 +133,13 @@ static int refuse(char *err, size_t errcap, const char *path, const snap *sp, si
     return -1;
 }
 
-int snapshot_load(server *s, io_ops *io, const char *path, uint64_t *seq, char *err, size_t errcap)
+int snapshot_load(server *s, const char *path, uint64_t *seq, char *err, size_t errcap)
 {
     snap *sp;
     snap_error se;
     /* The mapping's releases may run on a search worker (the last
      * reference to a dropped index), so it gets the thread-safe io_posix,
-     * not the loop's fault injector. */
-    (void)io;
+     * never the loop's fault injector. */
     int rc = snap_open(io_posix(), path, &sp, &se);
     if (rc == -ENOENT) return -ENOENT;
     if (rc < 0) {

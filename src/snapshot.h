@@ -24,9 +24,9 @@ int snapshot_write(server *s, io_ops *io, const char *dir, uint64_t seq, int64_t
  * the directory by then). */
 void snapshot_set_parent(int pid);
 
-/* Load path into the (empty) keyspace and registry; *seq gets the log seq
+/* Load path (read through io_posix: see snapshot.c) into the (empty) keyspace and registry; *seq gets the log seq
  * it covers.  0; -ENOENT if there is no snapshot; -1 with a message naming
  * the file, offset and problem if it is damaged or unreadable. */
-int snapshot_load(server *s, io_ops *io, const char *path, uint64_t *seq, char *err, size_t errcap);
+int snapshot_load(server *s, const char *path, uint64_t *seq, char *err, size_t errcap);
 
 #endif
