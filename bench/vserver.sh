@@ -13,7 +13,9 @@
 # VS_PIPELINE (64), VS_SECS (seconds per wire search run, 2),
 # VS_MIN_QUERIES (bench_ann's, 20000), VS_SEARCH_THREADS (passed to
 # engram --search-threads when set; default: the server's default),
-# VS_SERVER_ARGS (extra engram flags).
+# VS_SERVER_ARGS (extra engram flags), VS_SERVER_CPUS / VS_CLIENT_CPUS
+# (taskset CPU lists for the server and for bench_vserver; bench_ann runs
+# on VS_SERVER_CPUS too, so both sides of the ratio see the same cores).
 #
 # The server starts on a free port with its log in a temp dir and is
 # stopped (SIGTERM) at the end, whatever happens.  Prints bench_vserver's
@@ -71,7 +73,10 @@ sargs=(--port "$port" --bind 127.0.0.1 --logfile "$tmp/engram.log")
 [ -n "${VS_SEARCH_THREADS:-}" ] && sargs+=(--search-threads "$VS_SEARCH_THREADS")
 # shellcheck disable=SC2206
 [ -n "${VS_SERVER_ARGS:-}" ] && sargs+=($VS_SERVER_ARGS)
-"$build/engram" "${sargs[@]}" &
+spin=(); cpin=()
+[ -n "${VS_SERVER_CPUS:-}" ] && spin=(taskset -c "$VS_SERVER_CPUS")
+[ -n "${VS_CLIENT_CPUS:-}" ] && cpin=(taskset -c "$VS_CLIENT_CPUS")
+"${spin[@]}" "$build/engram" "${sargs[@]}" &
 spid=$!
 up=
 for _ in $(seq 100); do
@@ -82,23 +87,24 @@ done
 [ -n "$up" ] || { echo "vserver.sh: engram did not start:" >&2; cat "$tmp/engram.log" >&2; exit 1; }
 
 out=$tmp/out.jsonl
-"$build/bench/bench_vserver" --host 127.0.0.1 --port "$port" --base "$base" --query "$query" \
+"${cpin[@]}" "$build/bench/bench_vserver" --host 127.0.0.1 --port "$port" --base "$base" --query "$query" \
     --gt "$gt" --conns "$conns" --ef "$ef" --M "$M" --efc "$efc" --pipeline "$pipeline" \
     --secs "$secs" --server-pid "$spid" | tee -a "$out"
 kill -TERM "$spid" 2>/dev/null || true
 wait "$spid" 2>/dev/null || true
 spid=
 # In-process figures with the server stopped, so nothing else competes.
-"$build/bench/bench_ann" --base "$base" --query "$query" --gt "$gt" --M "$M" --efc "$efc" \
+"${spin[@]}" "$build/bench/bench_ann" --base "$base" --query "$query" --gt "$gt" --M "$M" --efc "$efc" \
     --ef "$ef" --metric l2 --min-queries "$minq" | tee -a "$out"
 
-python3 - "$out" "$conns" <<'PY'
+server_ncpu=$("${spin[@]}" nproc)
+python3 - "$out" "$conns" "$server_ncpu" <<'PY'
 import json, os, sys
 
 rows = [json.loads(l) for l in open(sys.argv[1]) if l.startswith("{")]
 conns = int(sys.argv[2])
 setup = next(r for r in rows if r["bench"] == "vserver" and r["phase"] == "setup")
-cores = setup["cores"]
+cores = min(setup["cores"], int(sys.argv[3]))   # the CPUs the server may use
 st = setup["search_threads"] if setup["search_threads"] > 0 else cores
 search_cores = min(st, cores)
 ann = {r["ef"]: r for r in rows if r["bench"] == "ann" and r["phase"] == "search"}

@@ -375,10 +375,10 @@ static void info_vectors(server *s, tbuf *b)
         searches += vreg_searches(e);
     }
     tbuf_printf(b, "# Vectors\r\nvector_indices:%zu\r\nvector_count:%zu\r\nvector_memory:%zu\r\n"
-                "vector_searches:%llu\r\nvector_writes:%lld\r\nsearch_threads:%d\r\n"
+                "vector_searches:%llu\r\nvector_writes:%lld\r\nsearch_threads:%d\r\nsearch_nice:%d\r\n"
                 "searches_inflight:%zu\r\nsimd_kernel:%s\r\nsplit_searches:%lld\r\n"
                 "embedder_models_memory:%zu\r\n",
-                n, vectors, memory, searches, s->vec_writes, s->nworkers,
+                n, vectors, memory, searches, s->vec_writes, s->nworkers, s->cfg.search_nice,
                 s->pool ? pool_inflight(s->pool) : 0, dist_active()->name, s->vec_split_searches,
                 vemb_models_memory(s));
 }

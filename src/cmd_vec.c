@@ -12,7 +12,14 @@
  *     wakes the loop.
  *   - Ordering: each client keeps its jobs in request order and replies are
  *     released from the head only (vsearch_flush), so pipelined VSEARCHes
- *     run in parallel yet answer in order.  A later VSEARCH may be parsed and
+ *     run in parallel yet answer in order.
+ *   - Batching: the last search of what a client sent in one go is marked
+ *     (vec_client_batch_end): finished replies are held until the run of
+ *     finished jobs at the head reaches a marked one or the end of the
+ *     queue, and that job wakes the loop when it finishes (pool.h), so a
+ *     pipelined batch is answered in one write, not one per wake-up (each
+ *     write wakes the client, which costs more than a small search).  A
+ *     reply is never held more than VSEARCH_HOLD_MS (vec_release_held).  A later VSEARCH may be parsed and
  *     submitted while earlier ones run (even its error reply then waits its
  *     turn in a job); any other command suspends the client (CLIENT_BLOCKED)
  *     until the searches before it are answered (vec_may_overtake).
@@ -563,12 +570,16 @@ static void vsearch_run(vreg_entry *e, vindex_search_ctx *ctx, const vindex_quer
  * until they drain; it bounds the memory one pipelining client can tie up. */
 #define VSEARCH_MAX_INFLIGHT 256
 
+/* A finished reply waits at most this long for the rest of its batch. */
+#define VSEARCH_HOLD_MS 2
+
 struct vsearch_job {
     pool_job base;
     server *srv;
     client *c;              /* loop thread only; NULL once the client left */
     vsearch_job *cnext;     /* the client's queue, in request order */
     int finished;           /* the reply in `out` is complete */
+    int last;               /* the end of a batch (vsearch_mark_wake) */
     vreg_entry *e;          /* a reference, or NULL for an immediate reply */
     vindex_query q;
     int withpayload;
@@ -603,28 +614,74 @@ static void vsearch_enqueue(client *c, vsearch_job *j)
     if (c->jobs_tail) c->jobs_tail->cnext = j;
     else c->jobs_head = j;
     c->jobs_tail = j;
+    if (!j->finished && !c->jobs_front) c->jobs_front = j;
     c->jobs++;
 }
 
-/* Release, in request order, every reply whose search has finished; then
- * let a suspended client go on.  Loop thread. */
-static void vsearch_flush(client *c)
+static void vsearch_unhold(client *c)
 {
-    int released = 0;
-    while (c->jobs_head && c->jobs_head->finished) {
+    server *s = c->srv;
+    if (!c->held) return;
+    for (client **pp = &s->held; *pp; pp = &(*pp)->held_next) {
+        if (*pp == c) {
+            *pp = c->held_next;
+            break;
+        }
+    }
+    c->held = 0;
+    c->held_next = NULL;
+}
+
+/* The replies before jobs_front have finished: release them, in request
+ * order, if `go` (their run reached the end of a batch or of the queue, or
+ * they were held long enough), else hold them; then let a suspended client
+ * go on.  Loop thread. */
+static void vsearch_flush(client *c, int go)
+{
+    if (c->jobs_head == c->jobs_front) return;   /* the head is still running */
+    if (!go) {
+        if (!c->held) {
+            c->held = 1;
+            c->held_ms = util_mono_ms();
+            c->held_next = c->srv->held;
+            c->srv->held = c;
+        }
+        return;
+    }
+    vsearch_unhold(c);
+    c->jobs_go = 0;
+    while (c->jobs_head != c->jobs_front) {
         vsearch_job *j = c->jobs_head;
         c->jobs_head = j->cnext;
         if (!c->jobs_head) c->jobs_tail = NULL;
         c->jobs--;
         reply_raw(&c->out, j->out.data, j->out.len);
         vsearch_free(j);
-        released = 1;
     }
-    if (!released) return;
     if (c->flags & CLIENT_BLOCKED) client_unblock(c);   /* may free c */
     else {
         client_mark_pending(c);
         client_check_obuf(c);
+    }
+}
+
+void vec_release_held(server *s)
+{
+    int64_t now = util_mono_ms();
+    client *list = s->held;
+    s->held = NULL;
+    while (list) {
+        client *c = list;
+        list = c->held_next;
+        c->held = 0;
+        c->held_next = NULL;
+        if (now - c->held_ms >= VSEARCH_HOLD_MS) {
+            vsearch_flush(c, 1);            /* may free c */
+        } else {
+            c->held = 1;
+            c->held_next = s->held;
+            s->held = c;
+        }
     }
 }
 
@@ -637,9 +694,25 @@ static void vsearch_work(pool_job *pj, int worker)
 static void vsearch_done(pool_job *pj)
 {
     vsearch_job *j = (vsearch_job *)pj;
+    client *c = j->c;
     j->finished = 1;
-    if (j->c) vsearch_flush(j->c);
-    else vsearch_free(j);            /* its client is gone */
+    if (!c) {
+        vsearch_free(j);             /* its client is gone */
+        return;
+    }
+    if (j != c->jobs_front) {
+        /* An earlier search still runs.  If this one ends a batch, that one
+         * is now all the batch waits for: it should wake the loop too. */
+        if (j->last) atomic_store_explicit(&c->jobs_front->base.wake, 1, memory_order_relaxed);
+        return;
+    }
+    for (; c->jobs_front && c->jobs_front->finished; c->jobs_front = c->jobs_front->cnext)
+        c->jobs_go |= c->jobs_front->last;
+    /* Still waiting for an earlier search of a finished batch: pass the
+     * wake on to it. */
+    if (c->jobs_front && !c->jobs_go && atomic_load_explicit(&j->base.wake, memory_order_relaxed))
+        atomic_store_explicit(&c->jobs_front->base.wake, 1, memory_order_relaxed);
+    vsearch_flush(c, c->jobs_go || !c->jobs_front);
 }
 
 /* ---- FLAT searches split across the pool ----------------------------------
@@ -735,6 +808,7 @@ static int vsearch_split(server *s, vsearch_job *j, vreg_entry *e)
         p->base.done = vpart_done;
         p->j = j;
         p->part = i;
+        p->base.wake = 1;       /* parts are long: answer as soon as the last one is done */
         pool_submit(s->pool, &p->base);
     }
     return 1;
@@ -747,8 +821,28 @@ void vec_client_detach(client *c)
         if (j->finished) vsearch_free(j);   /* never submitted, or done */
         else j->c = NULL;                   /* vsearch_done frees it */
     }
-    c->jobs_head = c->jobs_tail = NULL;
+    c->jobs_head = c->jobs_tail = c->jobs_front = NULL;
     c->jobs = 0;
+    c->jobs_go = 0;
+    vsearch_unhold(c);
+}
+
+/* Mark the client's last search in flight (the tail, unless the tail is an
+ * error reply queued behind searches: then the job before it, marked when
+ * that reply was queued -- see cmd_vsearch).  A mark set after the search
+ * finished is harmless: this loop iteration drains the pool before it
+ * sleeps (pool.h). */
+static void vsearch_mark_wake(client *c)
+{
+    if (c->jobs_tail && !c->jobs_tail->finished && !c->jobs_tail->last) {
+        c->jobs_tail->last = 1;
+        atomic_store_explicit(&c->jobs_tail->base.wake, 1, memory_order_relaxed);
+    }
+}
+
+void vec_client_batch_end(client *c)
+{
+    vsearch_mark_wake(c);
 }
 
 int vec_may_overtake(const client *c, int argc, const char *const *argv, const size_t *argvlen)
@@ -810,6 +904,7 @@ static void cmd_vsearch(client *c)
     return;
 immediate:
     if (r == &j->out) {          /* queue the reply behind the searches */
+        vsearch_mark_wake(c);
         j->finished = 1;
         vsearch_enqueue(c, j);
     } else {

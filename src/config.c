@@ -160,6 +160,9 @@ static const setting settings[] = {
         " scalar, avx2, avx512 or neon force one."),
     ROW("search-threads", "VECTORS", T_INT, search_threads, S_IMMUTABLE, 0, 256, NULL, "0",
         "Worker threads for vector search; 0 = one per CPU core."),
+    ROW("search-nice", "VECTORS", T_INT, search_nice, S_IMMUTABLE, 0, 19, NULL, "10",
+        "How many nice steps below the event loop the search threads run (Linux; 0 = same"
+        " priority), so PING and GET are answered promptly while searches use every core."),
     ROW("embedder", "VECTORS", T_STRING, embedders, S_IMMUTABLE | S_MULTI_ARG | S_APPEND, 0, 0,
         NULL, "", "`embedder NAME PATH`, repeatable: load a word-vector model (word2vec, GloVe or"
         " fastText .vec text, or word2vec binary) at start-up as embedder NAME, for VNEW ..."

@@ -257,6 +257,10 @@ static void conn_process_input(client *c)
             client_check_obuf(c);
         }
     }
+    /* Searches in flight, and the input ends at a request boundary (or
+     * waits for them): the batch is complete, answer it as soon as it is
+     * done.  A partial request means the client is still sending it. */
+    if (c->jobs && (c->qpos == c->qlen || (c->flags & CLIENT_BLOCKED))) vec_client_batch_end(c);
     if (c->qpos == c->qlen && !(c->flags & CLIENT_BLOCKED)) {
         c->qpos = c->qlen = 0;
         if (c->qcap > CONN_QBUF_KEEP) {

@@ -4,15 +4,32 @@
  * Both queues are intrusive singly linked FIFOs (head/tail), each behind its
  * own mutex, so a worker finishing a job never contends with the loop
  * submitting one.  Workers sleep on a condition variable; nobody spins.
- * notify() is called after the completion mutex is released, and only when
- * the completion queue went from empty to non-empty: the loop drains the
- * whole queue per wake, so one wake per batch is enough. */
+ *
+ * Completion coalescing (interrupt moderation, as a NIC does it): waking
+ * the loop costs a pipe write, a context switch and an epoll round trip,
+ * and every wake makes the loop write replies, each write waking a client:
+ * together more than a small search.  So a worker wakes the loop only when
+ * it is about to go idle (nothing queued: whatever finished should go out
+ * now) or when the job it finished asks for it (job->wake: the end of a
+ * client's pipelined batch), and never twice before the loop drains the
+ * queue.  While workers stay busy the loop collects finished jobs in
+ * batches; the caller bounds how long one can wait by draining on every
+ * loop iteration and on a short timer while jobs are in flight (pool.h).
+ *
+ * Priority: workers may run at a lower priority (a nice value, Linux) than
+ * the loop thread, so that on a machine with no core to spare a PING or a
+ * GET does not wait behind a search for the scheduler's time slice. */
 #include "engram/pool.h"
 
 #include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
+#if defined(__linux__)
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#endif
 
 typedef struct jobq {
     pool_job *head, *tail;
@@ -24,12 +41,14 @@ struct pool {
     jobq queue;
     int stopping;
 
-    pthread_mutex_t dlock;          /* guards done */
+    pthread_mutex_t dlock;          /* guards done and signalled */
     jobq done;
+    int signalled;                  /* notify() called since the last drain */
 
     void (*notify)(void *ud);
     void *ud;
     _Atomic size_t inflight;
+    int nice;                       /* workers' nice value (0: the caller's) */
     int nthreads;
     pthread_t *threads;
 };
@@ -58,30 +77,63 @@ typedef struct worker_arg {
     int id;
 } worker_arg;
 
+/* Lower the calling thread's priority by `nice` steps.  Linux keeps a nice
+ * value per thread; elsewhere setpriority() would renice the whole process,
+ * loop thread included, so there this does nothing. */
+static void pool_lower_priority(int nice)
+{
+    if (nice <= 0) return;
+#if defined(__linux__)
+    errno = 0;
+    int cur = getpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid));
+    if (cur == -1 && errno) return;
+    (void)setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), cur + nice > 19 ? 19 : cur + nice);
+#endif
+}
+
+/* A job finished; `idle`: this worker found nothing else queued. */
+static void pool_finished(pool *p, pool_job *j, int idle)
+{
+    int wake = 0;
+    pthread_mutex_lock(&p->dlock);
+    jobq_push(&p->done, j);
+    /* A `wake` set after this read is seen by the submitter's next
+     * pool_complete(), which takes dlock after setting it (pool.h). */
+    if (!p->signalled && (idle || atomic_load_explicit(&j->wake, memory_order_relaxed)))
+        wake = p->signalled = 1;
+    pthread_mutex_unlock(&p->dlock);
+    /* Outside the lock: the woken loop goes straight to draining. */
+    if (wake && p->notify) p->notify(p->ud);
+}
+
 static void *pool_worker(void *arg)
 {
     worker_arg wa = *(worker_arg *)arg;
     pool *p = wa.p;
+    pool_job *j = NULL;
     free(arg);
+    pool_lower_priority(p->nice);
 
     for (;;) {
-        pthread_mutex_lock(&p->qlock);
-        while (!p->queue.head && !p->stopping) pthread_cond_wait(&p->qcond, &p->qlock);
-        pool_job *j = jobq_pop(&p->queue);
-        pthread_mutex_unlock(&p->qlock);
-        if (!j) return NULL;          /* stopping and nothing left */
-
+        if (!j) {
+            pthread_mutex_lock(&p->qlock);
+            while (!p->queue.head && !p->stopping) pthread_cond_wait(&p->qcond, &p->qlock);
+            j = jobq_pop(&p->queue);
+            pthread_mutex_unlock(&p->qlock);
+            if (!j) return NULL;      /* stopping and nothing left */
+        }
         j->work(j, wa.id);
-
-        pthread_mutex_lock(&p->dlock);
-        int was_empty = p->done.head == NULL;
-        jobq_push(&p->done, j);
-        pthread_mutex_unlock(&p->dlock);
-        if (was_empty && p->notify) p->notify(p->ud);
+        /* Take the next job before reporting this one, so the report knows
+         * whether this worker is about to sleep. */
+        pthread_mutex_lock(&p->qlock);
+        pool_job *next = jobq_pop(&p->queue);
+        pthread_mutex_unlock(&p->qlock);
+        pool_finished(p, j, next == NULL);
+        j = next;
     }
 }
 
-pool *pool_new(int nthreads, void (*notify)(void *ud), void *ud, int *err)
+pool *pool_new(int nthreads, int nice, void (*notify)(void *ud), void *ud, int *err)
 {
     pool *p;
     int e = 0;
@@ -101,6 +153,7 @@ pool *pool_new(int nthreads, void (*notify)(void *ud), void *ud, int *err)
     pthread_mutex_init(&p->dlock, NULL);
     p->notify = notify;
     p->ud = ud;
+    p->nice = nice;
     for (int i = 0; i < nthreads; i++) {
         worker_arg *wa = malloc(sizeof *wa);
         if (!wa) {
@@ -144,6 +197,7 @@ int pool_complete(pool *p)
     pthread_mutex_lock(&p->dlock);
     jobq batch = p->done;
     p->done.head = p->done.tail = NULL;
+    p->signalled = 0;
     pthread_mutex_unlock(&p->dlock);
     /* done() runs with no pool lock held: it may submit new jobs. */
     for (pool_job *j; (j = jobq_pop(&batch)) != NULL; n++) {

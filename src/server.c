@@ -198,9 +198,35 @@ static int srv_cron(ev_loop *l, long long id, void *ud)
 
 /* ---- before sleep: write replies ------------------------------------------ */
 
+static void srv_pool_notify(void *ud)
+{
+    ev_wake(((server *)ud)->loop);
+}
+
+/* The pool wakes the loop only when a worker goes idle or a batch is ready
+ * (pool.h), so while searches are in flight the loop also looks every
+ * millisecond: a finished search never waits behind a long one. */
+static int srv_pool_tick(ev_loop *l, long long id, void *ud)
+{
+    server *s = ud;
+    (void)l;
+    (void)id;
+    pool_complete(s->pool);
+    vec_release_held(s);
+    if (pool_inflight(s->pool) > 0 || s->held) return 1;
+    s->pool_timer = 0;
+    return EV_TIMER_STOP;
+}
+
 static void srv_before_sleep(ev_loop *l, void *ud)
 {
     server *s = ud;
+    /* Finished searches first: their replies go out in this pass. */
+    if (s->pool) {
+        pool_complete(s->pool);
+        if (!s->pool_timer && (pool_inflight(s->pool) > 0 || s->held))
+            s->pool_timer = ev_timer_add(l, 1, srv_pool_tick, s);
+    }
     /* The ordering rule: the log first (persist.h), then the replies. */
     persist_before_sleep(s);
     while (s->pending) {
@@ -242,11 +268,6 @@ static void srv_on_wake(ev_loop *l, void *ud)
     if (s->pool) pool_complete(s->pool);
 }
 
-static void srv_pool_notify(void *ud)
-{
-    ev_wake(((server *)ud)->loop);
-}
-
 /* The search pool: `search-threads` workers (0 = one per core), each with
  * its own search context so searches never share scratch memory. */
 static int srv_start_pool(server *s, char *err, size_t errcap)
@@ -266,7 +287,7 @@ static int srv_start_pool(server *s, char *err, size_t errcap)
     }
     s->loop_ctx = vindex_search_ctx_new(NULL);
     int e = 0;
-    s->pool = pool_new(n, srv_pool_notify, s, &e);
+    s->pool = pool_new(n, s->cfg.search_nice, srv_pool_notify, s, &e);
     if (!s->pool || !s->loop_ctx) {
         snprintf(err, errcap, "could not start %d search threads: %s", n, strerror(-e));
         return -1;

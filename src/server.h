@@ -126,7 +126,14 @@ struct client {
     /* VSEARCHes in flight, in request order: replies are released from the
      * head as jobs finish, so they keep the order of the requests. */
     vsearch_job *jobs_head, *jobs_tail;
+    vsearch_job *jobs_front;  /* the first still running (NULL: none) */
     int jobs;
+    /* Finished replies before jobs_front are held back until their batch is
+     * done (cmd_vec.c): jobs_go says the run reached a batch's end. */
+    int jobs_go;
+    int held;                /* on the server's held list, since held_ms */
+    int64_t held_ms;
+    client *held_next;
     /* links */
     client *prev, *next;     /* server's client list */
     client *pnext;           /* server's pending-write list */
@@ -177,6 +184,8 @@ struct server {
     struct persist *ps;          /* NULL = in memory only (persist.h) */
     struct vemb_models *models;  /* embedders from the config (vec_embed.h) */
     pool *pool;                  /* search workers (NULL: searches run inline) */
+    long long pool_timer;        /* drains the pool while searches run (0: none) */
+    client *held;                /* clients holding finished replies, via held_next */
     vindex_search_ctx **wctx;    /* one search context per worker */
     vindex_search_ctx *loop_ctx; /* the loop thread's own (EXEC) */
     int nworkers;
@@ -252,6 +261,11 @@ void vec_client_detach(client *c);
  * another VSEARCH may (its reply is queued behind theirs); anything else
  * waits until they are done, so replies stay in request order. */
 int vec_may_overtake(const client *c, int argc, const char *const *argv, const size_t *argvlen);
+/* The client's input is used up for now: its last search in flight should
+ * wake the loop when it finishes, so the batch is answered at once. */
+void vec_client_batch_end(client *c);
+/* Release replies held back longer than the hold limit (the pool timer). */
+void vec_release_held(server *s);
 /* Look a key up for reading, counting keyspace hits and misses. */
 kv_entry *srv_lookup_read(server *s, const char *key, size_t klen);
 

@@ -57,6 +57,7 @@ typedef struct config {
     char *pidfile;                  /* "" = none */
     char *simd;                     /* auto|scalar|avx2|avx512|neon */
     int search_threads;             /* 0 = number of cores */
+    int search_nice;                /* workers' priority below the loop's */
     char *embedders;                /* "name path name path ...": `embedder` lines, appended */
     /* where the settings came from, for CONFIG REWRITE ("" = no file) */
     char *config_file;

@@ -2,9 +2,18 @@
  *
  * Shape (libuv's threadpool): the loop thread submits typed jobs; a worker
  * runs job->work(job, worker_id); the finished job goes onto a completion
- * queue and the pool calls notify(ud) (the server passes ev_wake), so the
- * loop wakes up and calls pool_complete(), which runs job->done(job) for
- * every finished job, on the loop thread, in the order they finished.
+ * queue, and pool_complete(), on the loop thread, runs job->done(job) for
+ * every finished job in the order they finished.
+ *
+ * Wake-ups are coalesced: the pool calls notify(ud) (the server passes
+ * ev_wake) when a worker finishing a job finds nothing else queued, or when
+ * the finished job has its `wake` flag set, and at most once between two
+ * pool_complete() calls.  So while workers stay busy a finished job may
+ * wait unannounced: the caller must also call pool_complete() on its own
+ * while pool_inflight() > 0 (the server does on every loop iteration and on
+ * a 1 ms timer), which bounds that wait.  The server sets `wake` on the last
+ * search of each pipelined batch a client sent, so the batch is answered in
+ * one write as soon as it is complete.
  *
  * Ownership: the pool never allocates or frees jobs.  A job belongs to the
  * submitter until work() starts, to the worker while it runs, and to the
@@ -18,6 +27,7 @@
 #ifndef ENGRAM_POOL_H
 #define ENGRAM_POOL_H
 
+#include <stdatomic.h>
 #include <stddef.h>
 
 typedef struct pool pool;
@@ -27,12 +37,20 @@ struct pool_job {
     void (*work)(pool_job *job, int worker_id);  /* on a worker thread */
     void (*done)(pool_job *job);                 /* on the loop thread */
     pool_job *next;                              /* the pool's link */
+    /* Nonzero: notify as soon as this job finishes.  The submitter may set
+     * it at any time until done(); one set after the job finished has no
+     * effect, so set it only while the submitter will call pool_complete()
+     * anyway before it sleeps. */
+    _Atomic int wake;
 };
 
-/* Start nthreads workers (1..256).  notify(ud) is called from a worker each
- * time a job finishes (it must be thread-safe and cheap: ev_wake).  Returns
- * NULL and sets *err to -errno on failure. */
-pool *pool_new(int nthreads, void (*notify)(void *ud), void *ud, int *err);
+/* Start nthreads workers (1..256).  notify(ud) is called from a worker as
+ * described above (it must be thread-safe and cheap: ev_wake).  nice > 0
+ * lowers the workers' priority by that many steps (Linux, which keeps a
+ * nice value per thread; ignored elsewhere), so the submitting thread wins
+ * the CPU when both are runnable.  Returns NULL and sets *err to -errno on
+ * failure. */
+pool *pool_new(int nthreads, int nice, void (*notify)(void *ud), void *ud, int *err);
 /* Drain and stop: waits until every submitted job has run work(), runs
  * done() for all of them on the calling (loop) thread, then joins the
  * workers and frees the pool.  NULL ok. */

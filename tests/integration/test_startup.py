@@ -44,6 +44,14 @@ class TestStartup(unittest.TestCase):
         self.assertIn("port", err)
         self.assertIn("99999", err)
 
+    def test_search_nice_out_of_range(self):
+        for bad in ("20", "-1", "x"):
+            r = run("--search-nice", bad)
+            self.assertEqual(r.returncode, 1, bad)
+            err = r.stderr.decode()
+            self.assertIn("search-nice", err)
+            self.assertIn(bad, err)
+
     def test_unknown_simd_name(self):
         r = run("--simd", "sse9")
         self.assertEqual(r.returncode, 1)

@@ -17,7 +17,7 @@ import threading
 import time
 
 from engram_test import (SANITIZE, Conn, RespError, Server, ServerTestCase, encode,
-                         engram_only, main)
+                         engram_only, main, parse_info)
 
 SCALE = 2 if SANITIZE else 1
 
@@ -435,6 +435,65 @@ class TestSearchersAndWriter(ConcurrencyTestCase):
             self.assertGreaterEqual(c.cmd("VCARD", name), nbase)
         info = c.cmd("INFO", "vectors").decode()
         self.assertIn("searches_inflight:0", info)
+
+
+# ---- replies of a pipelined batch go out together, but are never held long ----------------
+
+@engram_only
+class TestReplyBatching(ConcurrencyTestCase):
+    """A client's finished replies wait for the rest of what it sent in one
+    go (one write instead of many), at most a couple of milliseconds
+    (cmd_vec.c, VSEARCH_HOLD_MS); a batch cut in the middle of a request is
+    answered whole.  One worker, so the order of execution is known."""
+    server_flags = ("--search-threads", "1")
+    N = 20000 // SCALE
+    DIM = 64
+
+    def setUp(self):
+        super().setUp()
+        self.c = self.conn()
+        self.vecs = self.big_flat(self.c, "big", self.N, self.DIM, 51)
+        self.assertEqual(self.c.cmd("VNEW", "small", "2", "METRIC", "l2", "TYPE", "flat"), "OK")
+        load(self.c, "small", (("s%d" % i, [float(i), 0.0]) for i in range(10)))
+
+    def test_finished_reply_not_held_behind_a_long_batch(self):
+        c = self.conn()
+        n = 200         # fewer than a client may have in flight: one batch
+        # (EF only makes the first request 64 bytes long: no 16 KB read of
+        # these requests ends exactly between two, so the only batch end the
+        # server sees is the last search)
+        c.send(encode("VSEARCH", "small", blob([3.25, 0.0]), "1", "EF", "5") +
+               encode("VSEARCH", "big", blob(self.vecs[7]), "1") * n)
+        self.assertEqual(c.read(), [b"s3", b"0.25"])
+        # the first answer came out while the slow searches behind it, sent
+        # in the same write, still run (each scans N x 64 floats)
+        info = parse_info(self.c.cmd("INFO", "vectors").decode())
+        self.assertGreater(int(info["searches_inflight"]), 0)
+        for _ in range(n):
+            self.assertEqual(c.read(), [b"b7", b"0"])
+
+    def test_batch_cut_inside_requests(self):
+        c = self.conn()
+        qs = [[i + 0.4, 0.0] for i in range(30)]
+        data = b"".join(encode("VSEARCH", "small", blob(q), "2") for q in qs)
+        cuts = [0, len(data) // 3 + 5, 2 * len(data) // 3 + 11, len(data)]
+        for a, b in zip(cuts, cuts[1:]):
+            c.send(data[a:b])
+            time.sleep(0.03)
+        for i, q in enumerate(qs):
+            r = c.read()
+            near = min(i, 9)
+            self.assertEqual(r[0], b"s%d" % near, (i, r))
+            self.assertEqual(len(r), 4)
+
+    def test_search_nice_setting(self):
+        c = self.conn()
+        self.assertEqual(c.cmd("CONFIG", "GET", "search-nice"), [b"search-nice", b"10"])
+        self.assertEqual(c.cmd("CONFIG", "SET", "search-nice", "3"),
+                         RespError("ERR CONFIG SET failed (possibly related to argument "
+                                   "'search-nice') - can't set immutable config"))
+        info = parse_info(c.cmd("INFO", "vectors").decode())
+        self.assertEqual(info["search_nice"], "10")
 
 
 # ---- clients leaving, indices disappearing -----------------------------------------------

@@ -1,6 +1,8 @@
 /* test_pool.c -- the worker pool: every job's work runs once on a worker,
- * every done runs once on the completing thread, notify wakes the loop,
- * and pool_free drains.  Runs under TSan in the test command. */
+ * every done runs once on the completing thread, notify wakes the loop
+ * (coalesced: when a worker goes idle or a job asks for it), workers take
+ * the requested nice value, and pool_free drains.  Runs under TSan in the
+ * test command. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -10,7 +12,12 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
+#if defined(__linux__)
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#endif
 
 #include "engram/pool.h"
 
@@ -50,9 +57,9 @@ static void test_bad_args(void **state)
 {
     int err = 0;
     (void)state;
-    assert_null(pool_new(0, NULL, NULL, &err));
+    assert_null(pool_new(0, 0, NULL, NULL, &err));
     assert_int_equal(err, -EINVAL);
-    assert_null(pool_new(257, NULL, NULL, &err));
+    assert_null(pool_new(257, 0, NULL, NULL, &err));
     assert_int_equal(err, -EINVAL);
     pool_free(NULL);
 }
@@ -65,7 +72,7 @@ static void test_many_jobs(void **state)
     (void)state;
     atomic_store(&notified, 0);
     atomic_store(&work_total, 0);
-    pool *p = pool_new(T, on_notify, NULL, &err);
+    pool *p = pool_new(T, 0, on_notify, NULL, &err);
     assert_non_null(p);
     assert_int_equal(pool_threads(p), T);
     for (int i = 0; i < N; i++) {
@@ -106,11 +113,11 @@ static void chain_done(pool_job *j)
 
 static void test_resubmit_from_done(void **state)
 {
-    pool_job j = {chain_work, chain_done, NULL};
+    pool_job j = {chain_work, chain_done, NULL, 0};
     int err = 0;
     (void)state;
     atomic_store(&chain_left, 100);
-    chain_pool = pool_new(2, NULL, NULL, &err);
+    chain_pool = pool_new(2, 0, NULL, NULL, &err);
     assert_non_null(chain_pool);
     pool_submit(chain_pool, &j);
     while (atomic_load(&chain_left) > 0) {
@@ -127,7 +134,7 @@ static void test_free_drains(void **state)
     tjob jobs[N] = {0};
     int err = 0;
     (void)state;
-    pool *p = pool_new(1, NULL, NULL, &err);
+    pool *p = pool_new(1, 0, NULL, NULL, &err);
     assert_non_null(p);
     for (int i = 0; i < N; i++) {
         jobs[i].base.work = tjob_work;
@@ -141,6 +148,148 @@ static void test_free_drains(void **state)
     }
 }
 
+/* A job that blocks its worker until the test opens its gate. */
+typedef struct gjob {
+    pool_job base;
+    _Atomic int open;
+    _Atomic int started;
+} gjob;
+
+static void gjob_work(pool_job *j, int worker_id)
+{
+    gjob *g = (gjob *)j;
+    (void)worker_id;
+    atomic_store(&g->started, 1);
+    while (!atomic_load(&g->open)) usleep(100);
+}
+
+static void gjob_done(pool_job *j) { (void)j; }
+
+static void gjob_init(gjob *g)
+{
+    memset(g, 0, sizeof *g);
+    g->base.work = gjob_work;
+    g->base.done = gjob_done;
+}
+
+/* Wait up to 5 s for `notified` to reach n. */
+static int wait_notified(int n)
+{
+    for (int i = 0; i < 50000 && atomic_load(&notified) < n; i++) usleep(100);
+    return atomic_load(&notified) >= n;
+}
+
+/* One worker runs a queue of jobs back to back: one wake for the lot, when
+ * it runs dry, not one per job. */
+static void test_wakes_coalesced(void **state)
+{
+    enum { N = 100 };
+    tjob jobs[N];
+    gjob gate;
+    int err = 0, got = 0;
+    (void)state;
+    memset(jobs, 0, sizeof jobs);
+    gjob_init(&gate);
+    atomic_store(&notified, 0);
+    pool *p = pool_new(1, 0, on_notify, NULL, &err);
+    assert_non_null(p);
+    pool_submit(p, &gate.base);
+    for (int i = 0; i < N; i++) {
+        jobs[i].base.work = tjob_work;
+        jobs[i].base.done = tjob_done;
+        pool_submit(p, &jobs[i].base);
+    }
+    atomic_store(&gate.open, 1);
+    assert_true(wait_notified(1));
+    while (got < N + 1) {
+        int n = pool_complete(p);
+        got += n;
+        if (!n) usleep(100);
+    }
+    assert_int_equal(atomic_load(&notified), 1);
+    for (int i = 0; i < N; i++) assert_int_equal(jobs[i].done_runs, 1);
+    pool_free(p);
+}
+
+/* A job with `wake` set wakes the loop although its worker stays busy; one
+ * without waits, unannounced, for pool_complete. */
+static void test_wake_flag(void **state)
+{
+    tjob a, b;
+    gjob g1, g2, g3;
+    int err = 0;
+    (void)state;
+    memset(&a, 0, sizeof a);
+    memset(&b, 0, sizeof b);
+    a.base.work = b.base.work = tjob_work;
+    a.base.done = b.base.done = tjob_done;
+    atomic_store(&a.base.wake, 1);
+    gjob_init(&g1);
+    gjob_init(&g2);
+    gjob_init(&g3);
+    atomic_store(&notified, 0);
+    pool *p = pool_new(1, 0, on_notify, NULL, &err);
+    assert_non_null(p);
+
+    /* g1, a (wake), g2: a's end wakes the loop while g2 still runs. */
+    pool_submit(p, &g1.base);
+    pool_submit(p, &a.base);
+    pool_submit(p, &g2.base);
+    atomic_store(&g1.open, 1);
+    assert_true(wait_notified(1));
+    while (!atomic_load(&g2.started)) usleep(100);
+    assert_int_equal(pool_complete(p), 2);        /* g1 and a */
+    assert_int_equal(a.done_runs, 1);
+
+    /* g2 (open now), b (no wake), g3: b finishes, no wake while g3 runs;
+     * the caller's own pool_complete collects it. */
+    pool_submit(p, &b.base);
+    pool_submit(p, &g3.base);
+    atomic_store(&g2.open, 1);
+    while (!atomic_load(&g3.started)) usleep(100);
+    usleep(20 * 1000);
+    assert_int_equal(atomic_load(&notified), 1);
+    assert_int_equal(pool_complete(p), 2);        /* g2 and b */
+    assert_int_equal(b.done_runs, 1);
+
+    /* g3 ends with nothing queued: the idle worker wakes the loop. */
+    atomic_store(&g3.open, 1);
+    assert_true(wait_notified(2));
+    assert_int_equal(pool_complete(p), 1);
+    assert_int_equal(pool_inflight(p), 0);
+    pool_free(p);
+}
+
+#if defined(__linux__)
+static _Atomic int seen_nice = 100;
+static void nice_work(pool_job *j, int worker_id)
+{
+    (void)j;
+    (void)worker_id;
+    atomic_store(&seen_nice, getpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid)));
+}
+
+/* Workers run `nice` steps below the thread that made the pool (Linux keeps
+ * a nice value per thread), and the caller's own priority is untouched. */
+static void test_worker_nice(void **state)
+{
+    tjob j;
+    int err = 0;
+    (void)state;
+    memset(&j, 0, sizeof j);
+    j.base.work = nice_work;
+    j.base.done = tjob_done;
+    int base = getpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid));
+    pool *p = pool_new(1, 5, NULL, NULL, &err);
+    assert_non_null(p);
+    pool_submit(p, &j.base);
+    while (!pool_complete(p)) usleep(100);
+    assert_int_equal(atomic_load(&seen_nice), base + 5 > 19 ? 19 : base + 5);
+    assert_int_equal(getpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid)), base);
+    pool_free(p);
+}
+#endif
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -148,6 +297,11 @@ int main(void)
         cmocka_unit_test(test_many_jobs),
         cmocka_unit_test(test_resubmit_from_done),
         cmocka_unit_test(test_free_drains),
+        cmocka_unit_test(test_wakes_coalesced),
+        cmocka_unit_test(test_wake_flag),
+#if defined(__linux__)
+        cmocka_unit_test(test_worker_nice),
+#endif
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
