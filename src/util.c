@@ -149,19 +149,13 @@ size_t util_d2str(char *buf, size_t cap, double v)
     return n > 0 && (size_t)n < cap ? (size_t)n : 0;
 }
 
-/* Lay out the digits of a "%.*e" string: fixed notation when the decimal
- * exponent is in [-4, 17) -- where %.17g also writes doubles fixed, so "100"
- * rather than "1e+02" -- otherwise "d.ddde+XX".  Returns the length. */
-static int f2str_layout(const char *e, char *out)
+/* Lay out the significant digits dig[0..nd) (no leading zero) of a value
+ * whose first digit has decimal exponent x: fixed notation when x is in
+ * [-4, 17) -- where %.17g also writes doubles fixed, so "100" rather than
+ * "1e+02" -- otherwise "d.ddde+XX" as %e writes it.  Returns the length. */
+static int f2str_layout(int neg, const char *dig, int nd, int x, char *out)
 {
-    char dig[16];
-    int nd = 0, neg = 0, x, n = 0;
-    const char *p = e;
-
-    if (*p == '-') neg = 1, p++;
-    for (; *p && *p != 'e'; p++)
-        if (*p >= '0' && *p <= '9') dig[nd++] = *p;
-    x = (int)strtol(p + 1, NULL, 10);
+    int n = 0;
     while (nd > 1 && dig[nd - 1] == '0') nd--;      /* "1.50e+00" -> 1.5 */
     if (neg) out[n++] = '-';
     if (x < -4 || x >= 17) {
@@ -171,9 +165,11 @@ static int f2str_layout(const char *e, char *out)
             memcpy(out + n, dig + 1, (size_t)nd - 1);
             n += nd - 1;
         }
-        size_t el = strlen(p);                       /* "e+38", "e-05" as %e wrote it */
-        memcpy(out + n, p, el + 1);
-        n += (int)el;
+        int ax = x < 0 ? -x : x;
+        out[n++] = 'e';
+        out[n++] = x < 0 ? '-' : '+';
+        out[n++] = (char)('0' + ax / 10);
+        out[n++] = (char)('0' + ax % 10);
     } else if (x < 0) {
         out[n++] = '0';
         out[n++] = '.';
@@ -197,82 +193,110 @@ static int f2str_layout(const char *e, char *out)
 static const double f2str_p10[] = {1e-46, 1e-45, 1e-44, 1e-43, 1e-42, 1e-41, 1e-40, 1e-39, 1e-38, 1e-37, 1e-36, 1e-35, 1e-34, 1e-33, 1e-32, 1e-31, 1e-30, 1e-29, 1e-28, 1e-27, 1e-26, 1e-25, 1e-24, 1e-23, 1e-22, 1e-21, 1e-20, 1e-19, 1e-18, 1e-17, 1e-16, 1e-15, 1e-14, 1e-13, 1e-12, 1e-11, 1e-10, 1e-9, 1e-8, 1e-7, 1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 1e-1, 1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22, 1e23, 1e24, 1e25, 1e26, 1e27, 1e28, 1e29, 1e30, 1e31, 1e32, 1e33, 1e34, 1e35, 1e36, 1e37, 1e38, 1e39, 1e40, 1e41, 1e42, 1e43, 1e44, 1e45, 1e46, 1e47, 1e48, 1e49, 1e50, 1e51, 1e52, 1e53, 1e54, 1e55, 1e56, 1e57, 1e58, 1e59, 1e60};
 #define F2STR_P10(k) f2str_p10[(k) + 46]
 
-/* Shortest digits by double arithmetic: for p = 1, 2, ... round |f| to p
- * significant digits and stop at the first p whose value lies inside f's
- * rounding interval (half an ulp either side).  Doubles carry 53 bits: the
- * products below are off by at most ~2^-52 relative, so every decision is
- * exact unless it falls within a small margin of a tie or of the interval's
- * edge -- then this returns 0 and printf decides (util_f2str's slow path).
- * Writes "d.ddde+XX" into e, as %.{p-1}e would. */
-static int f2str_fast(float f, char *e)
+/* Shortest digits by one scaling.  A float's rounding interval -- the reals
+ * strtof maps back to it: half an ulp either side, a quarter below at a
+ * power of two, ends included when the significand is even -- is exact in
+ * double.  Scale it by 10^(8-x) (x: f's decimal exponent) to about
+ * [1e8, 1e9) and strip decimal digits while the interval still holds a
+ * multiple of the next power of ten; of the multiples left, take the one
+ * closest to f.  That is the shortest decimal that reads back as f, and
+ * the closest of those (as Ryu and Python's repr choose).  The scaling is
+ * off by at most ~3e-7 absolute (two roundings of a value below 2^31), so
+ * a decision within 1e-6 of a tie or of an interval end returns 0 and
+ * printf decides (util_f2str's slow path).  |f| finite and nonzero.
+ * Writes the digits (at most 10, no terminator); returns their count and
+ * sets *x10 to the first digit's decimal exponent. */
+static int f2str_fast(float f, char *dig, int *x10)
 {
+    uint32_t bits;
+    memcpy(&bits, &f, sizeof bits);
+    int be = (int)((bits >> 23) & 0xff);
+    uint32_t mant = bits & 0x7fffff;
     double a = fabs((double)f);
-    float fa = fabsf(f);
-    double up = ((double)nextafterf(fa, INFINITY) - a) / 2;
-    double dn = (a - (double)nextafterf(fa, 0.0f)) / 2;
-    if (isinf(up)) up = dn;            /* FLT_MAX: beyond half an ulp is inf */
-    int x = (int)floor(log10(a));
-    if (x < -45 || x > 38) return 0;
-    if (a < F2STR_P10(x)) x--;                 /* log10 rounding at powers of ten */
+    /* ulp: 2^(be-150) for normals, 2^-149 for subnormals; built from bits */
+    uint64_t ub = (uint64_t)((be ? be - 150 : -149) + 1023) << 52;
+    double ulp;
+    memcpy(&ulp, &ub, sizeof ulp);
+    double up = ulp / 2, dn = (mant == 0 && be > 1) ? ulp / 4 : ulp / 2;
+
+    /* decimal exponent: floor(log2(a) * log10(2)), then one correction */
+    int x = be ? (((be - 127) * 78913) >> 18) : (int)floor(log10(a));
+    if (x < -46 || x > 38) return 0;
+    if (a < F2STR_P10(x)) x--;
     else if (x < 38 && a >= F2STR_P10(x + 1)) x++;
-    for (int p = 1; p <= 9; p++) {
-        int k = p - 1 - x;
-        if (k < -45 || k > 60) return 0;
-        double t = a * F2STR_P10(k);           /* < 10^9: absolute error < 3e-7 */
-        if (fabs(t - floor(t) - 0.5) < 1e-6) return 0;   /* near a rounding tie */
-        double m = nearbyint(t);
-        int xx = x;
-        if (m >= F2STR_P10(p)) {               /* 9.96 -> 10.0: one more digit */
-            m /= 10;
-            xx++;
-        }
-        double d = m / F2STR_P10(k - (xx - x)) - a;
-        double lim = d >= 0 ? up : dn;
-        if (fabs(d) > lim * (1 + 1e-7)) continue;          /* outside: more digits */
-        if (fabs(d) >= lim * (1 - 1e-7)) return 0;          /* on the edge */
-        char dig[16];
-        uint32_t mi = (uint32_t)m;             /* < 10^9: fits */
-        for (int j = p - 1; j >= 0; j--, mi /= 10) dig[j] = (char)('0' + mi % 10);
-        int n = 0;
-        if (f < 0) e[n++] = '-';
-        e[n++] = dig[0];
-        if (p > 1) {
-            e[n++] = '.';
-            memcpy(e + n, dig + 1, (size_t)p - 1);
-            n += p - 1;
-        }
-        int ax = xx < 0 ? -xx : xx;
-        e[n++] = 'e';
-        e[n++] = xx < 0 ? '-' : '+';
-        e[n++] = (char)('0' + ax / 10);
-        e[n++] = (char)('0' + ax % 10);
-        e[n] = '\0';
-        return n;
+    int k = 8 - x;
+    if (k < -46 || k > 60) return 0;
+    double sc = F2STR_P10(k);
+    double A = a * sc, L = (a - dn) * sc, H = (a + up) * sc;   /* ~[1e8, 1e9] */
+    if (L < 1 || H > 4e9) return 0;
+
+    uint64_t lf = (uint64_t)L, hf = (uint64_t)H;               /* floors */
+    if (L - (double)lf < 1e-6 || (double)(lf + 1) - L < 1e-6 ||
+        H - (double)hf < 1e-6 || (double)(hf + 1) - H < 1e-6)
+        return 0;      /* an end too close to call (so whether ends count never matters) */
+    uint64_t lo = lf + 1, hi = hf;                             /* integers inside */
+    if (lo > hi) return 0;
+    /* strip decimal digits while a multiple of the next power of ten stays
+     * inside: lo, hi become the interval in units of 10^d */
+    int d = 0;
+    double unit = 1;
+    for (;;) {
+        uint64_t h2 = hi / 10, l2 = (lo + 9) / 10;
+        if (h2 < l2) break;
+        hi = h2;
+        lo = l2;
+        d++;
+        unit *= 10;
     }
-    return 0;
+    /* the multiple closest to A, kept inside [lo, hi] */
+    double q = A / unit;
+    uint64_t fl = (uint64_t)q;
+    double fr = q - (double)fl;
+    uint64_t m = fr < 0.5 ? fl : fl + 1;
+    if (fr > 0.5 - 1e-6 && fr < 0.5 + 1e-6) {
+        /* A tie, or too close to call.  Exactly half (a short binary
+         * fraction, e.g. 38516.6875 at 8 digits) only if the scaling was
+         * exact; then round half to even, as printf does. */
+        if (k < 0 || k > 22 || fr != 0.5 || fma(a, sc, -A) != 0 || fma(q, unit, -A) != 0)
+            return 0;
+        m = fl + (fl & 1);
+    }
+    if (m < lo) m = lo;
+    if (m > hi) m = hi;
+    char tmp[24];
+    int nt = 0;
+    for (uint64_t v = m; v; v /= 10) tmp[nt++] = (char)('0' + v % 10);
+    for (int i = 0; i < nt; i++) dig[i] = tmp[nt - 1 - i];
+    *x10 = x + (nt + d - 9);
+    return nt;
 }
 
 size_t util_f2str(char *buf, size_t cap, float f)
 {
-    char e[32], out[48];
-    int n;
+    char dig[24], out[48];
+    int n, nd, x;
 
     if (isnan(f)) n = snprintf(out, sizeof(out), "nan");
     else if (isinf(f)) n = snprintf(out, sizeof(out), f > 0 ? "inf" : "-inf");
     else if (f == 0) n = snprintf(out, sizeof(out), signbit(f) ? "-0" : "0");
-    else if (f2str_fast(f, e) > 0) {
-        n = f2str_layout(e, out);
+    else if ((nd = f2str_fast(f, dig, &x)) > 0) {
+        n = f2str_layout(f < 0, dig, nd, x, out);
     } else {
         /* Fewest significant digits that read back as the same float; 9
          * always suffice for binary32.  Each candidate is the correctly
          * rounded one (printf), which strtof maps back to f or not. */
+        char e[32];
         int prec;
         for (prec = 1; prec < 9; prec++) {
             snprintf(e, sizeof(e), "%.*e", prec - 1, (double)f);
             if (strtof(e, NULL) == f) break;
         }
         if (prec == 9) snprintf(e, sizeof(e), "%.8e", (double)f);
-        n = f2str_layout(e, out);
+        nd = 0;
+        const char *q = e + (*e == '-');
+        for (; *q != 'e'; q++)
+            if (*q >= '0' && *q <= '9') dig[nd++] = *q;
+        n = f2str_layout(f < 0, dig, nd, (int)strtol(q + 1, NULL, 10), out);
     }
     if (n <= 0 || (size_t)n >= cap) return 0;
     memcpy(buf, out, (size_t)n + 1);

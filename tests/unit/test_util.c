@@ -258,6 +258,11 @@ static void check_f2str(float f)
         snprintf(shorter, sizeof(shorter), "%.*e", digits - 2, (double)f);
         assert_true(strtof(shorter, NULL) != f);
     }
+    /* of the decimals that short, the closest to f (ties to even, as the
+     * correctly rounded printf): unless that one does not read back as f,
+     * where a float's interval is lopsided */
+    snprintf(shorter, sizeof(shorter), "%.*e", digits - 1, (double)f);
+    if (strtof(shorter, NULL) == f) assert_true(strtod(shorter, NULL) == strtod(buf, NULL));
 }
 
 static void test_f2str(void **state)
@@ -295,6 +300,9 @@ static void test_f2str(void **state)
         float f = (float)((double)(util_rand64(&seed) >> 11) / 9007199254740992.0 * 4.0 - 2.0);
         check_f2str(f);
     }
+    /* short binary fractions: exact ties between two shortest decimals */
+    for (int i = 0; i < 20000; i++) check_f2str((float)(util_rand64(&seed) % 100000000) / 16.0f);
+    for (int i = 0; i < 20000; i++) check_f2str((float)(util_rand64(&seed) % 1000000) / 256.0f);
     /* powers of two, where the rounding interval is lopsided */
     for (int e = -149; e <= 127; e++) check_f2str(ldexpf(1.0f, e));
     assert_int_equal(util_f2str(buf, 2, 0.25f), 0);
