@@ -39,6 +39,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "engram/le.h"
 #include "engram/mem.h"
 #include "engram/pool.h"
 #include "engram/registry.h"
@@ -79,6 +80,30 @@ static int vec_parse_text(client *c, reply *r, vreg_entry *e, int a, float **out
     *out = v;
     *dim = d;
     return 1;
+}
+
+/* Decode n little-endian float32 values from a blob at any alignment into
+ * v; 0 if any is NaN or infinite (exponent bits all ones).  No early exit,
+ * so the check is a few instructions per value rather than a branch. */
+static int vec_decode_blob(const char *blob, uint32_t n, float *v)
+{
+    uint32_t bad = 0;
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    memcpy(v, blob, (size_t)n * 4);
+    const float *w = v;
+#else
+    const float *w = v;
+    for (uint32_t j = 0; j < n; j++) {
+        uint32_t u = le_get32(blob + 4 * (size_t)j);
+        memcpy(&v[j], &u, 4);
+    }
+#endif
+    for (uint32_t j = 0; j < n; j++) {
+        uint32_t u;
+        memcpy(&u, &w[j], 4);
+        bad |= (uint32_t)((u & 0x7f800000u) == 0x7f800000u);
+    }
+    return !bad;
 }
 
 /* Parse the vector starting at argv[*i] (a blob, VALUES n ..., or TEXT t
@@ -150,18 +175,12 @@ static int vec_parse(client *c, reply *r, vreg_entry *e, int *i, float **out, ui
     }
     uint32_t n = (uint32_t)(len / 4);
     float *v = mem_alloc(len);
-    const unsigned char *p = (const unsigned char *)c->argv[a];
-    for (uint32_t j = 0; j < n; j++) {
-        /* Little-endian on the wire whatever the host; memcpy because the
-         * blob sits at any alignment inside the query buffer. */
-        uint32_t u = (uint32_t)p[4 * j] | (uint32_t)p[4 * j + 1] << 8 |
-                     (uint32_t)p[4 * j + 2] << 16 | (uint32_t)p[4 * j + 3] << 24;
-        memcpy(&v[j], &u, 4);
-        if (!isfinite(v[j])) {
-            reply_errorf(r, "ERR invalid vector encoding: value %u is NaN or infinite", j);
-            mem_free(v);
-            return 0;
-        }
+    if (!vec_decode_blob(c->argv[a], n, v)) {
+        uint32_t j = 0;
+        while (isfinite(v[j])) j++;
+        reply_errorf(r, "ERR invalid vector encoding: value %u is NaN or infinite", j);
+        mem_free(v);
+        return 0;
     }
     *out = v;
     *dim = n;
@@ -595,17 +614,64 @@ struct vsearch_job {
     int *rcs;
 };
 
+/* Finished jobs are kept for reuse, with their reply buffers: a job and
+ * its buffer are then allocated and freed on the loop thread only, so the
+ * workers do not allocate in the common case, and the allocator never
+ * hands memory from one thread's arena back to another's. */
+#define VSEARCH_JOB_CACHE 512
+#define VSEARCH_JOB_KEEP_OUT 4096      /* largest reply buffer kept */
+
+static vsearch_job *vsearch_job_new(server *s, int proto)
+{
+    vsearch_job *j = s->vjob_cache;
+    if (!j) {
+        j = mem_calloc(1, sizeof *j);
+        reply_init(&j->out, proto);
+        reply_reserve(&j->out, 512);     /* k = 10 takes about 250 bytes */
+    } else {
+        s->vjob_cache = j->cnext;
+        s->vjob_ncache--;
+        j->cnext = NULL;
+        j->out.proto = proto == 3 ? 3 : 2;
+    }
+    j->srv = s;
+    return j;
+}
+
+/* Loop thread. */
 static void vsearch_free(vsearch_job *j)
 {
+    server *s = j->srv;
     if (j->e) vreg_release(j->e);
-    reply_fini(&j->out);
     mem_free(j->vec);
     for (int i = 0; i < j->nparts; i++) mem_free(j->pairs[i]);
     mem_free(j->pairs);
     mem_free(j->npairs);
     mem_free(j->gens);
     mem_free(j->rcs);
+    if (s->vjob_ncache < VSEARCH_JOB_CACHE && j->out.cap <= VSEARCH_JOB_KEEP_OUT) {
+        reply out = j->out;
+        memset(j, 0, sizeof *j);
+        j->out = out;
+        j->out.len = j->out.sent = 0;
+        j->cnext = s->vjob_cache;
+        s->vjob_cache = j;
+        s->vjob_ncache++;
+        return;
+    }
+    reply_fini(&j->out);
     mem_free(j);
+}
+
+void vec_job_cache_free(server *s)
+{
+    while (s->vjob_cache) {
+        vsearch_job *j = s->vjob_cache;
+        s->vjob_cache = j->cnext;
+        reply_fini(&j->out);
+        mem_free(j);
+    }
+    s->vjob_ncache = 0;
 }
 
 static void vsearch_enqueue(client *c, vsearch_job *j)
@@ -860,11 +926,9 @@ static void cmd_vsearch(client *c)
 {
     uint32_t dim, k, ef = 0;
     int i = 2;
-    vsearch_job *j = mem_calloc(1, sizeof *j);
+    vsearch_job *j = vsearch_job_new(c->srv, c->resp);
     j->base.work = vsearch_work;
     j->base.done = vsearch_done;
-    reply_init(&j->out, c->resp);
-    j->srv = c->srv;
     reply *r = c->jobs ? &j->out : &c->out;
 
     vreg_entry *e = vec_index_or_reply(c, r, 1);

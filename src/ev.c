@@ -139,9 +139,11 @@ static int ev_wake_process(ev_loop *l)
 {
     char buf[64];
     ssize_t r;
+    /* A short read emptied the pipe (it holds a byte or so: see ev_wake),
+     * so no second read just to be told EAGAIN. */
     do {
         r = read(l->wake_rd, buf, sizeof buf);
-    } while (r > 0 || (r < 0 && errno == EINTR));
+    } while (r == (ssize_t)sizeof buf || (r < 0 && errno == EINTR));
     /* Drain first, then clear the flag, then run the handler: a wake that
      * lands after the clear writes a fresh byte (next iteration sees it); one
      * that lands before it is published to us by this exchange and its work

@@ -36,6 +36,13 @@ void reply_init(reply *r, int proto)
     r->proto = proto == 3 ? 3 : 2;
 }
 
+void reply_reserve(reply *r, size_t n)
+{
+    if (r->cap - r->len >= n) return;
+    r->data = mem_realloc(r->data, r->len + n);
+    r->cap = r->len + n;
+}
+
 void reply_fini(reply *r)
 {
     mem_free(r->data);

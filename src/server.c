@@ -436,6 +436,7 @@ void srv_fini(server *s)
     persist_close(s);             /* commit and fsync the log */
     pool_free(s->pool);
     s->pool = NULL;
+    vec_job_cache_free(s);
     for (int i = 0; i < s->nworkers; i++) vindex_search_ctx_free(s->wctx[i]);
     mem_free(s->wctx);
     s->wctx = NULL;

@@ -186,6 +186,8 @@ struct server {
     pool *pool;                  /* search workers (NULL: searches run inline) */
     long long pool_timer;        /* drains the pool while searches run (0: none) */
     client *held;                /* clients holding finished replies, via held_next */
+    vsearch_job *vjob_cache;     /* finished VSEARCH jobs kept for reuse (cmd_vec.c) */
+    int vjob_ncache;
     vindex_search_ctx **wctx;    /* one search context per worker */
     vindex_search_ctx *loop_ctx; /* the loop thread's own (EXEC) */
     int nworkers;
@@ -266,6 +268,8 @@ int vec_may_overtake(const client *c, int argc, const char *const *argv, const s
 void vec_client_batch_end(client *c);
 /* Release replies held back longer than the hold limit (the pool timer). */
 void vec_release_held(server *s);
+/* Free the VSEARCH jobs kept for reuse (after the pool is gone). */
+void vec_job_cache_free(server *s);
 /* Look a key up for reading, counting keyspace hits and misses. */
 kv_entry *srv_lookup_read(server *s, const char *key, size_t klen);
 

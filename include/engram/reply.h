@@ -31,6 +31,10 @@ typedef struct reply {
 } reply;
 
 void reply_init(reply *r, int proto);
+/* Make room for at least n bytes now; the buffer then grows by doubling
+ * from its size (a fresh one otherwise starts at 16 KB: a connection's
+ * output; a small private reply can start small). */
+void reply_reserve(reply *r, size_t n);
 void reply_fini(reply *r);
 static inline size_t reply_pending(const reply *r) { return r->len - r->sent; }
 /* n more bytes were written out (n <= reply_pending).  A drained buffer

@@ -160,6 +160,7 @@ static void test_defaults(void **state)
     assert_string_equal(c.pidfile, "");
     assert_string_equal(c.simd, "auto");
     assert_int_equal(c.search_threads, 0);
+    assert_int_equal(c.search_nice, 10);
     assert_string_equal(c.config_file, "");
 
     /* As CONFIG GET shows them (Redis's forms). */
@@ -190,7 +191,7 @@ static void test_table(void **state)
         for (const char *p = name; *p; p++) assert_true((*p >= 'a' && *p <= 'z') || *p == '-');
         for (size_t j = 0; j < n; j++) assert_string_not_equal(name, config_name_at(j));
     }
-    assert_int_equal(n, 26);
+    assert_int_equal(n, 27);
     assert_null(config_help_at(n));
     assert_null(config_default_at(n));
     assert_int_equal(config_mutable_at(n), -1);
@@ -229,6 +230,9 @@ static void test_int(void **state)
     assert_int_equal(c.timeout, 2147483647);
     set_ok(&c, "hz", "500", 1);
     set_ok(&c, "search-threads", "256", 0);
+    set_ok(&c, "search-nice", "0", 0);
+    set_ok(&c, "search-nice", "19", 0);
+    assert_int_equal(c.search_nice, 19);
 
     const char *bad[] = {"abc", "", " 5", "5 ", "+5", "010", "5.5", "1e3", "0x10",
                          "99999999999999999999", "1k"};
@@ -247,6 +251,8 @@ static void test_int(void **state)
             "invalid value for 'port': '99999' (argument must be between 0 and 65535 inclusive)");
     set_err(&c, "search-threads", "257", 0,
             "invalid value for 'search-threads': '257' (argument must be between 0 and 256 inclusive)");
+    set_err(&c, "search-nice", "20", 0,
+            "invalid value for 'search-nice': '20' (argument must be between 0 and 19 inclusive)");
     set_err(&c, "databases", "16", 0, "invalid value for 'databases': '16' (argument must be 1)");
     set_ok(&c, "databases", "1", 0);
     config_fini(&c);

@@ -395,6 +395,27 @@ static void test_defer_large_tail(void **state)
 
 /* ---- draining ----------------------------------------------------------- */
 
+/* reply_reserve: room now, exact size, growth doubles from there. */
+static void test_reserve_small(void **state)
+{
+    (void)state;
+    reply r;
+    reply_init(&r, 2);
+    reply_reserve(&r, 64);
+    assert_int_equal(r.cap, 64);
+    reply_reserve(&r, 10);                           /* room already */
+    assert_int_equal(r.cap, 64);
+    reply_bulk(&r, "0123456789012345678901234567890123456789", 40);   /* 47 bytes */
+    assert_int_equal(r.cap, 64);
+    reply_bulk(&r, "0123456789012345678901234567890123456789", 40);
+    assert_int_equal(r.cap, 128);
+    reply_reserve(&r, 100);                          /* 94 used: room for 100 more */
+    assert_true(r.cap - r.len >= 100);
+    EXPECT(&r, "$40\r\n0123456789012345678901234567890123456789\r\n"
+               "$40\r\n0123456789012345678901234567890123456789\r\n");
+    reply_fini(&r);
+}
+
 static void test_consumed_reset_and_shrink(void **state)
 {
     (void)state;
@@ -523,6 +544,7 @@ int main(void)
         cmocka_unit_test(test_large_bulk),
         cmocka_unit_test(test_defer),
         cmocka_unit_test(test_defer_large_tail),
+        cmocka_unit_test(test_reserve_small),
         cmocka_unit_test(test_consumed_reset_and_shrink),
         cmocka_unit_test(test_drain_in_small_writes),
         cmocka_unit_test(test_append_while_draining),
