@@ -12,17 +12,19 @@
  *     wakes the loop.
  *   - Ordering: each client keeps its jobs in request order and replies are
  *     released from the head only (vsearch_flush), so pipelined VSEARCHes
- *     run in parallel yet answer in order.
+ *     run in parallel yet answer in order.  A later VSEARCH may be parsed
+ *     and submitted while earlier ones run (even its error reply then waits
+ *     its turn in a job); any other command suspends the client
+ *     (CLIENT_BLOCKED) until the searches before it are answered
+ *     (vec_may_overtake).
  *   - Batching: the last search of what a client sent in one go is marked
  *     (vec_client_batch_end): finished replies are held until the run of
  *     finished jobs at the head reaches a marked one or the end of the
  *     queue, and that job wakes the loop when it finishes (pool.h), so a
  *     pipelined batch is answered in one write, not one per wake-up (each
  *     write wakes the client, which costs more than a small search).  A
- *     reply is never held more than VSEARCH_HOLD_MS (vec_release_held).  A later VSEARCH may be parsed and
- *     submitted while earlier ones run (even its error reply then waits its
- *     turn in a job); any other command suspends the client (CLIENT_BLOCKED)
- *     until the searches before it are answered (vec_may_overtake).
+ *     reply is held at most VSEARCH_HOLD_MS, by a timer armed only while
+ *     something is held (vsearch_hold_timer).
  *   - A client that disconnects while its searches run only detaches from
  *     them (job->c = NULL); they finish and are freed on the loop thread.
  *   - Inside EXEC, VSEARCH runs inline with the loop thread's own search
@@ -684,6 +686,8 @@ static void vsearch_enqueue(client *c, vsearch_job *j)
     c->jobs++;
 }
 
+static int vsearch_hold_timer(ev_loop *l, long long id, void *ud);
+
 static void vsearch_unhold(client *c)
 {
     server *s = c->srv;
@@ -696,6 +700,10 @@ static void vsearch_unhold(client *c)
     }
     c->held = 0;
     c->held_next = NULL;
+    if (!s->held && s->held_timer) {
+        ev_timer_del(s->loop, s->held_timer);
+        s->held_timer = 0;
+    }
 }
 
 /* The replies before jobs_front have finished: release them, in request
@@ -707,10 +715,13 @@ static void vsearch_flush(client *c, int go)
     if (c->jobs_head == c->jobs_front) return;   /* the head is still running */
     if (!go) {
         if (!c->held) {
+            server *s = c->srv;
             c->held = 1;
             c->held_ms = util_mono_ms();
-            c->held_next = c->srv->held;
-            c->srv->held = c;
+            c->held_next = s->held;
+            s->held = c;
+            if (!s->held_timer)
+                s->held_timer = ev_timer_add(s->loop, VSEARCH_HOLD_MS, vsearch_hold_timer, s);
         }
         return;
     }
@@ -731,23 +742,37 @@ static void vsearch_flush(client *c, int go)
     }
 }
 
+/* Release what was held VSEARCH_HOLD_MS or more; come back for the rest
+ * when the first of them is due. */
+static int vsearch_hold_timer(ev_loop *l, long long id, void *ud)
+{
+    server *s = ud;
+    (void)l;
+    (void)id;
+    vec_release_held(s);
+    if (!s->held) {
+        s->held_timer = 0;
+        return EV_TIMER_STOP;
+    }
+    int64_t now = util_mono_ms(), first = INT64_MAX;
+    for (client *c = s->held; c; c = c->held_next)
+        if (c->held_ms < first) first = c->held_ms;
+    int64_t wait = first + VSEARCH_HOLD_MS - now;
+    return wait > 0 ? (int)wait : 0;
+}
+
 void vec_release_held(server *s)
 {
+    /* Each flush may run the client's pipelined commands, which may free
+     * other held clients (CLIENT KILL): so look the list up afresh each
+     * time rather than walk it across flushes. */
     int64_t now = util_mono_ms();
-    client *list = s->held;
-    s->held = NULL;
-    while (list) {
-        client *c = list;
-        list = c->held_next;
-        c->held = 0;
-        c->held_next = NULL;
-        if (now - c->held_ms >= VSEARCH_HOLD_MS) {
-            vsearch_flush(c, 1);            /* may free c */
-        } else {
-            c->held = 1;
-            c->held_next = s->held;
-            s->held = c;
-        }
+    for (;;) {
+        client *c = s->held;
+        while (c && now - c->held_ms < VSEARCH_HOLD_MS) c = c->held_next;
+        if (!c) return;
+        vsearch_unhold(c);
+        vsearch_flush(c, 1);                /* may free c */
     }
 }
 

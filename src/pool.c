@@ -10,11 +10,12 @@
  * and every wake makes the loop write replies, each write waking a client:
  * together more than a small search.  So a worker wakes the loop only when
  * it is about to go idle (nothing queued: whatever finished should go out
- * now) or when the job it finished asks for it (job->wake: the end of a
- * client's pipelined batch), and never twice before the loop drains the
+ * now), when the job it finished asks for it (job->wake: the end of a
+ * client's pipelined batch), or when a finished job has waited
+ * POOL_QUIET_NS unannounced, and never twice before the loop drains the
  * queue.  While workers stay busy the loop collects finished jobs in
- * batches; the caller bounds how long one can wait by draining on every
- * loop iteration and on a short timer while jobs are in flight (pool.h).
+ * batches; the caller covers the one case left -- every worker inside a
+ * long job -- by draining on a timer while jobs are in flight (pool.h).
  *
  * Priority: workers may run at a lower priority (a nice value, Linux) than
  * the loop thread, so that on a machine with no core to spare a PING or a
@@ -24,7 +25,9 @@
 #include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdlib.h>
+#include <time.h>
 #if defined(__linux__)
 #include <sys/resource.h>
 #include <sys/syscall.h>
@@ -44,6 +47,7 @@ struct pool {
     pthread_mutex_t dlock;          /* guards done and signalled */
     jobq done;
     int signalled;                  /* notify() called since the last drain */
+    int64_t quiet_since;            /* ns: first finished job not announced (0: none) */
 
     void (*notify)(void *ud);
     void *ud;
@@ -91,6 +95,16 @@ static void pool_lower_priority(int nice)
 #endif
 }
 
+/* A finished job waits at most this long unannounced while others finish. */
+#define POOL_QUIET_NS 1000000
+
+static int64_t pool_now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
 /* A job finished; `idle`: this worker found nothing else queued. */
 static void pool_finished(pool *p, pool_job *j, int idle)
 {
@@ -99,8 +113,16 @@ static void pool_finished(pool *p, pool_job *j, int idle)
     jobq_push(&p->done, j);
     /* A `wake` set after this read is seen by the submitter's next
      * pool_complete(), which takes dlock after setting it (pool.h). */
-    if (!p->signalled && (idle || atomic_load_explicit(&j->wake, memory_order_relaxed)))
-        wake = p->signalled = 1;
+    if (!p->signalled) {
+        if (idle || atomic_load_explicit(&j->wake, memory_order_relaxed)) {
+            wake = 1;
+        } else {
+            int64_t now = pool_now_ns();
+            if (!p->quiet_since) p->quiet_since = now;
+            else if (now - p->quiet_since >= POOL_QUIET_NS) wake = 1;
+        }
+        p->signalled = wake;
+    }
     pthread_mutex_unlock(&p->dlock);
     /* Outside the lock: the woken loop goes straight to draining. */
     if (wake && p->notify) p->notify(p->ud);
@@ -198,6 +220,7 @@ int pool_complete(pool *p)
     jobq batch = p->done;
     p->done.head = p->done.tail = NULL;
     p->signalled = 0;
+    p->quiet_since = 0;
     pthread_mutex_unlock(&p->dlock);
     /* done() runs with no pool lock held: it may submit new jobs. */
     for (pool_job *j; (j = jobq_pop(&batch)) != NULL; n++) {

@@ -203,17 +203,20 @@ static void srv_pool_notify(void *ud)
     ev_wake(((server *)ud)->loop);
 }
 
-/* The pool wakes the loop only when a worker goes idle or a batch is ready
- * (pool.h), so while searches are in flight the loop also looks every
- * millisecond: a finished search never waits behind a long one. */
+/* The pool wakes the loop when a worker goes idle, a batch is done, or a
+ * finished search has waited a millisecond while other searches finished
+ * (pool.h).  Only when every worker is inside a long search can a finished
+ * one wait unannounced; so while searches are in flight the loop also
+ * looks every SRV_POOL_TICK_MS. */
+#define SRV_POOL_TICK_MS 10
+
 static int srv_pool_tick(ev_loop *l, long long id, void *ud)
 {
     server *s = ud;
     (void)l;
     (void)id;
     pool_complete(s->pool);
-    vec_release_held(s);
-    if (pool_inflight(s->pool) > 0 || s->held) return 1;
+    if (pool_inflight(s->pool) > 0) return SRV_POOL_TICK_MS;
     s->pool_timer = 0;
     return EV_TIMER_STOP;
 }
@@ -224,8 +227,8 @@ static void srv_before_sleep(ev_loop *l, void *ud)
     /* Finished searches first: their replies go out in this pass. */
     if (s->pool) {
         pool_complete(s->pool);
-        if (!s->pool_timer && (pool_inflight(s->pool) > 0 || s->held))
-            s->pool_timer = ev_timer_add(l, 1, srv_pool_tick, s);
+        if (!s->pool_timer && pool_inflight(s->pool) > 0)
+            s->pool_timer = ev_timer_add(l, SRV_POOL_TICK_MS, srv_pool_tick, s);
     }
     /* The ordering rule: the log first (persist.h), then the replies. */
     persist_before_sleep(s);

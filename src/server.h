@@ -186,6 +186,7 @@ struct server {
     pool *pool;                  /* search workers (NULL: searches run inline) */
     long long pool_timer;        /* drains the pool while searches run (0: none) */
     client *held;                /* clients holding finished replies, via held_next */
+    long long held_timer;        /* releases them when due (0: none armed) */
     vsearch_job *vjob_cache;     /* finished VSEARCH jobs kept for reuse (cmd_vec.c) */
     int vjob_ncache;
     vindex_search_ctx **wctx;    /* one search context per worker */
@@ -266,7 +267,7 @@ int vec_may_overtake(const client *c, int argc, const char *const *argv, const s
 /* The client's input is used up for now: its last search in flight should
  * wake the loop when it finishes, so the batch is answered at once. */
 void vec_client_batch_end(client *c);
-/* Release replies held back longer than the hold limit (the pool timer). */
+/* Release replies held back for the hold limit or longer. */
 void vec_release_held(server *s);
 /* Free the VSEARCH jobs kept for reuse (after the pool is gone). */
 void vec_job_cache_free(server *s);

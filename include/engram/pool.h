@@ -6,12 +6,14 @@
  * every finished job in the order they finished.
  *
  * Wake-ups are coalesced: the pool calls notify(ud) (the server passes
- * ev_wake) when a worker finishing a job finds nothing else queued, or when
- * the finished job has its `wake` flag set, and at most once between two
- * pool_complete() calls.  So while workers stay busy a finished job may
- * wait unannounced: the caller must also call pool_complete() on its own
- * while pool_inflight() > 0 (the server does on every loop iteration and on
- * a 1 ms timer), which bounds that wait.  The server sets `wake` on the last
+ * ev_wake) when a worker finishing a job finds nothing else queued, when
+ * the finished job has its `wake` flag set, or when a job finishing finds
+ * an earlier one waiting unannounced for a millisecond, and at most once
+ * between two pool_complete() calls.  So a finished job waits unannounced
+ * only while workers stay busy, and longer than a millisecond only if every
+ * worker is inside a long job: the caller must also call pool_complete() on
+ * its own while pool_inflight() > 0 (the server does on every loop
+ * iteration and on a 10 ms timer).  The server sets `wake` on the last
  * search of each pipelined batch a client sent, so the batch is answered in
  * one write as soon as it is complete.
  *

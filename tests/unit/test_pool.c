@@ -260,6 +260,49 @@ static void test_wake_flag(void **state)
     pool_free(p);
 }
 
+static void sleepy_work(pool_job *j, int worker_id)
+{
+    (void)j;
+    (void)worker_id;
+    usleep(200);
+}
+
+/* Jobs that keep finishing without a wake flag and without the worker
+ * going idle still wake the loop once the first has waited a millisecond
+ * (a gate holds the queue non-empty throughout). */
+static void test_quiet_completions_announced(void **state)
+{
+    enum { N = 50 };
+    tjob jobs[N];
+    gjob g1, g2;
+    int err = 0;
+    (void)state;
+    memset(jobs, 0, sizeof jobs);
+    gjob_init(&g1);
+    gjob_init(&g2);
+    atomic_store(&notified, 0);
+    pool *p = pool_new(1, 0, on_notify, NULL, &err);
+    assert_non_null(p);
+    pool_submit(p, &g1.base);
+    for (int i = 0; i < N; i++) {
+        jobs[i].base.work = sleepy_work;
+        jobs[i].base.done = tjob_done;
+        pool_submit(p, &jobs[i].base);
+    }
+    pool_submit(p, &g2.base);
+    atomic_store(&g1.open, 1);
+    assert_true(wait_notified(1));          /* 50 x 200 us: long before g2 */
+    int got = pool_complete(p);
+    assert_true(got >= 2 && got <= N + 1);
+    atomic_store(&g2.open, 1);
+    while (got < N + 2) {
+        int n = pool_complete(p);
+        got += n;
+        if (!n) usleep(100);
+    }
+    pool_free(p);
+}
+
 #if defined(__linux__)
 static _Atomic int seen_nice = 100;
 static void nice_work(pool_job *j, int worker_id)
@@ -299,6 +342,7 @@ int main(void)
         cmocka_unit_test(test_free_drains),
         cmocka_unit_test(test_wakes_coalesced),
         cmocka_unit_test(test_wake_flag),
+        cmocka_unit_test(test_quiet_completions_announced),
 #if defined(__linux__)
         cmocka_unit_test(test_worker_nice),
 #endif
