@@ -179,6 +179,26 @@ static int wait_notified(int n)
     return atomic_load(&notified) >= n;
 }
 
+/* Run pool_complete until `total` jobs have completed, counting `got`. */
+static void complete_until(pool *p, int got, int total)
+{
+    while (got < total) {
+        int n = pool_complete(p);
+        got += n;
+        if (!n) usleep(100);
+    }
+}
+
+/* Submit n tjobs running `work`. */
+static void submit_tjobs(pool *p, tjob *jobs, int n, void (*work)(pool_job *, int))
+{
+    for (int i = 0; i < n; i++) {
+        jobs[i].base.work = work;
+        jobs[i].base.done = tjob_done;
+        pool_submit(p, &jobs[i].base);
+    }
+}
+
 /* One worker runs a queue of jobs back to back: one wake for the lot, when
  * it runs dry, not one per job. */
 static void test_wakes_coalesced(void **state)
@@ -194,18 +214,10 @@ static void test_wakes_coalesced(void **state)
     pool *p = pool_new(1, 0, on_notify, NULL, &err);
     assert_non_null(p);
     pool_submit(p, &gate.base);
-    for (int i = 0; i < N; i++) {
-        jobs[i].base.work = tjob_work;
-        jobs[i].base.done = tjob_done;
-        pool_submit(p, &jobs[i].base);
-    }
+    submit_tjobs(p, jobs, N, tjob_work);
     atomic_store(&gate.open, 1);
     assert_true(wait_notified(1));
-    while (got < N + 1) {
-        int n = pool_complete(p);
-        got += n;
-        if (!n) usleep(100);
-    }
+    complete_until(p, got, N + 1);
     assert_int_equal(atomic_load(&notified), 1);
     for (int i = 0; i < N; i++) assert_int_equal(jobs[i].done_runs, 1);
     pool_free(p);
@@ -284,22 +296,14 @@ static void test_quiet_completions_announced(void **state)
     pool *p = pool_new(1, 0, on_notify, NULL, &err);
     assert_non_null(p);
     pool_submit(p, &g1.base);
-    for (int i = 0; i < N; i++) {
-        jobs[i].base.work = sleepy_work;
-        jobs[i].base.done = tjob_done;
-        pool_submit(p, &jobs[i].base);
-    }
+    submit_tjobs(p, jobs, N, sleepy_work);
     pool_submit(p, &g2.base);
     atomic_store(&g1.open, 1);
     assert_true(wait_notified(1));          /* 50 x 200 us: long before g2 */
     int got = pool_complete(p);
     assert_true(got >= 2 && got <= N + 1);
     atomic_store(&g2.open, 1);
-    while (got < N + 2) {
-        int n = pool_complete(p);
-        got += n;
-        if (!n) usleep(100);
-    }
+    complete_until(p, got, N + 2);
     pool_free(p);
 }
 
