@@ -23,9 +23,9 @@
  *
  * Pipelining: a connection keeps two batches of --pipeline commands in
  * flight (it writes batch i+1 before reading the replies to batch i), so
- * the server never waits for the client between batches.  engram runs a
- * connection's VSEARCHes one at a time in order (the client is blocked while
- * its search is on the pool), so parallelism comes from connections.
+ * the server never waits for the client between batches.  engram runs up
+ * to 256 of a connection's VSEARCHes at once on its pool and answers them
+ * in order, a batch's replies in one write.
  *
  * --k 0 measures the wire path alone: engram still parses the query and
  * sends it through the search pool, but skips the graph and answers an
