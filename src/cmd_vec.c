@@ -692,14 +692,12 @@ static void vsearch_unhold(client *c)
 {
     server *s = c->srv;
     if (!c->held) return;
-    for (client **pp = &s->held; *pp; pp = &(*pp)->held_next) {
-        if (*pp == c) {
-            *pp = c->held_next;
-            break;
-        }
-    }
+    if (c->held_prev) c->held_prev->held_next = c->held_next;
+    else s->held = c->held_next;
+    if (c->held_next) c->held_next->held_prev = c->held_prev;
+    else s->held_tail = c->held_prev;
     c->held = 0;
-    c->held_next = NULL;
+    c->held_prev = c->held_next = NULL;
     if (!s->held && s->held_timer) {
         ev_timer_del(s->loop, s->held_timer);
         s->held_timer = 0;
@@ -714,12 +712,15 @@ static void vsearch_flush(client *c, int go)
 {
     if (c->jobs_head == c->jobs_front) return;   /* the head is still running */
     if (!go) {
-        if (!c->held) {
+        if (!c->held) {             /* appended: the list stays oldest first */
             server *s = c->srv;
             c->held = 1;
             c->held_ms = util_mono_ms();
-            c->held_next = s->held;
-            s->held = c;
+            c->held_prev = s->held_tail;
+            c->held_next = NULL;
+            if (s->held_tail) s->held_tail->held_next = c;
+            else s->held = c;
+            s->held_tail = c;
             if (!s->held_timer)
                 s->held_timer = ev_timer_add(s->loop, VSEARCH_HOLD_MS, vsearch_hold_timer, s);
         }
@@ -749,28 +750,24 @@ static int vsearch_hold_timer(ev_loop *l, long long id, void *ud)
     server *s = ud;
     (void)l;
     (void)id;
-    vec_release_held(s);
+    vec_release_held(s, 0);
     if (!s->held) {
         s->held_timer = 0;
         return EV_TIMER_STOP;
     }
-    int64_t now = util_mono_ms(), first = INT64_MAX;
-    for (client *c = s->held; c; c = c->held_next)
-        if (c->held_ms < first) first = c->held_ms;
-    int64_t wait = first + VSEARCH_HOLD_MS - now;
+    int64_t wait = s->held->held_ms + VSEARCH_HOLD_MS - util_mono_ms();
     return wait > 0 ? (int)wait : 0;
 }
 
-void vec_release_held(server *s)
+void vec_release_held(server *s, int all)
 {
-    /* Each flush may run the client's pipelined commands, which may free
-     * other held clients (CLIENT KILL): so look the list up afresh each
-     * time rather than walk it across flushes. */
+    /* Oldest first, so stop at the first not due.  Each flush may run the
+     * client's pipelined commands, which may free other held clients
+     * (CLIENT KILL) or hold new ones (at the tail, not due): so take the
+     * head afresh each time. */
     int64_t now = util_mono_ms();
-    for (;;) {
+    while (s->held && (all || now - s->held->held_ms >= VSEARCH_HOLD_MS)) {
         client *c = s->held;
-        while (c && now - c->held_ms < VSEARCH_HOLD_MS) c = c->held_next;
-        if (!c) return;
         vsearch_unhold(c);
         vsearch_flush(c, 1);                /* may free c */
     }
@@ -793,7 +790,9 @@ static void vsearch_done(pool_job *pj)
     }
     if (j != c->jobs_front) {
         /* An earlier search still runs.  If this one ends a batch, that one
-         * is now all the batch waits for: it should wake the loop too. */
+         * is now all the batch waits for: it should wake the loop too.  (If
+         * it finished meanwhile, it is already on the done queue, and
+         * srv_before_sleep drains until that is empty.) */
         if (j->last) atomic_store_explicit(&c->jobs_front->base.wake, 1, memory_order_relaxed);
         return;
     }
@@ -921,8 +920,8 @@ void vec_client_detach(client *c)
 /* Mark the client's last search in flight (the tail, unless the tail is an
  * error reply queued behind searches: then the job before it, marked when
  * that reply was queued -- see cmd_vsearch).  A mark set after the search
- * finished is harmless: this loop iteration drains the pool before it
- * sleeps (pool.h). */
+ * finished is harmless: the loop drains the pool until it is empty before
+ * it sleeps (srv_before_sleep), so the search is collected anyway. */
 static void vsearch_mark_wake(client *c)
 {
     if (c->jobs_tail && !c->jobs_tail->finished && !c->jobs_tail->last) {

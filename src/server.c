@@ -224,9 +224,12 @@ static int srv_pool_tick(ev_loop *l, long long id, void *ud)
 static void srv_before_sleep(ev_loop *l, void *ud)
 {
     server *s = ud;
-    /* Finished searches first: their replies go out in this pass. */
+    /* Finished searches first: their replies go out in this pass.  Until
+     * nothing is left: done() may set `wake` on a search that finished
+     * meanwhile and read it unset (pool.h), and that one is on the queue. */
     if (s->pool) {
-        pool_complete(s->pool);
+        while (pool_complete(s->pool) > 0) {
+        }
         if (!s->pool_timer && pool_inflight(s->pool) > 0)
             s->pool_timer = ev_timer_add(l, SRV_POOL_TICK_MS, srv_pool_tick, s);
     }
@@ -326,6 +329,10 @@ void srv_shutdown(server *s)
         close(s->lfds[i]);
     }
     s->nlfds = 0;
+    /* Finished searches whose replies wait for the rest of their batch go
+     * out now (before the commit: resumed clients may write). */
+    if (s->pool) pool_complete(s->pool);
+    vec_release_held(s, 1);
     persist_before_sleep(s);      /* commit what the last iteration wrote */
     int64_t deadline = util_mono_ms() + 1000;
     for (;;) {

@@ -133,7 +133,7 @@ struct client {
     int jobs_go;
     int held;                /* on the server's held list, since held_ms */
     int64_t held_ms;
-    client *held_next;
+    client *held_prev, *held_next;
     /* links */
     client *prev, *next;     /* server's client list */
     client *pnext;           /* server's pending-write list */
@@ -185,7 +185,7 @@ struct server {
     struct vemb_models *models;  /* embedders from the config (vec_embed.h) */
     pool *pool;                  /* search workers (NULL: searches run inline) */
     long long pool_timer;        /* drains the pool while searches run (0: none) */
-    client *held;                /* clients holding finished replies, via held_next */
+    client *held, *held_tail;    /* clients holding finished replies, oldest first */
     long long held_timer;        /* releases them when due (0: none armed) */
     vsearch_job *vjob_cache;     /* finished VSEARCH jobs kept for reuse (cmd_vec.c) */
     int vjob_ncache;
@@ -267,8 +267,9 @@ int vec_may_overtake(const client *c, int argc, const char *const *argv, const s
 /* The client's input is used up for now: its last search in flight should
  * wake the loop when it finishes, so the batch is answered at once. */
 void vec_client_batch_end(client *c);
-/* Release replies held back for the hold limit or longer. */
-void vec_release_held(server *s);
+/* Release replies held back for the hold limit or longer (all: every held
+ * reply, as at shutdown). */
+void vec_release_held(server *s, int all);
 /* Free the VSEARCH jobs kept for reuse (after the pool is gone). */
 void vec_job_cache_free(server *s);
 /* Look a key up for reading, counting keyspace hits and misses. */
