@@ -600,7 +600,7 @@ struct vsearch_job {
     client *c;              /* loop thread only; NULL once the client left */
     vsearch_job *cnext;     /* the client's queue, in request order */
     int finished;           /* the reply in `out` is complete */
-    int last;               /* the end of a batch (vsearch_mark_wake) */
+    int last;               /* the end of a batch (vec_client_batch_end) */
     vreg_entry *e;          /* a reference, or NULL for an immediate reply */
     vindex_query q;
     int withpayload;
@@ -922,17 +922,12 @@ void vec_client_detach(client *c)
  * that reply was queued -- see cmd_vsearch).  A mark set after the search
  * finished is harmless: the loop drains the pool until it is empty before
  * it sleeps (srv_before_sleep), so the search is collected anyway. */
-static void vsearch_mark_wake(client *c)
+void vec_client_batch_end(client *c)
 {
     if (c->jobs_tail && !c->jobs_tail->finished && !c->jobs_tail->last) {
         c->jobs_tail->last = 1;
         atomic_store_explicit(&c->jobs_tail->base.wake, 1, memory_order_relaxed);
     }
-}
-
-void vec_client_batch_end(client *c)
-{
-    vsearch_mark_wake(c);
 }
 
 int vec_may_overtake(const client *c, int argc, const char *const *argv, const size_t *argvlen)
@@ -992,7 +987,7 @@ static void cmd_vsearch(client *c)
     return;
 immediate:
     if (r == &j->out) {          /* queue the reply behind the searches */
-        vsearch_mark_wake(c);
+        vec_client_batch_end(c);    /* the searches before it are a batch */
         j->finished = 1;
         vsearch_enqueue(c, j);
     } else {
