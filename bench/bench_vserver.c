@@ -33,7 +33,9 @@
  *
  * With --server-pid (Linux), each line also carries the server's CPU time
  * over the run, split into the loop thread (tid == pid) and all other
- * threads (the search pool), from /proc/PID/task/TID/schedstat; client_cpu_s
+ * threads (the search pool), from /proc/PID/task/TID/schedstat, and
+ * server_loop_runs, how many times the loop thread was scheduled in (its
+ * wake-ups, a cost of their own on a virtual machine); client_cpu_s
  * is this process's own CPU time (it shares the machine).
  *
  * The socket client needs nothing from engram_core; it is linked only
@@ -340,21 +342,25 @@ static void conn_call(conn *c, const buf *cmd, rval *v)
 
 typedef struct srv_cpu {
     double loop_s, workers_s;
+    unsigned long long loop_runs;   /* times the loop thread was scheduled in */
     int ok;
 } srv_cpu;
 
 static int g_server_pid;
 
-static double task_cpu_s(int pid, const char *tid)
+/* schedstat: "cpu_ns wait_ns timeslices"; *runs gets the third (0 when
+ * only /proc/.../stat is there). */
+static double task_cpu_s(int pid, const char *tid, unsigned long long *runs)
 {
     char path[128];
     FILE *f;
+    *runs = 0;
     snprintf(path, sizeof path, "/proc/%d/task/%s/schedstat", pid, tid);
     if ((f = fopen(path, "r"))) {
-        unsigned long long ns = 0;
-        int ok = fscanf(f, "%llu", &ns) == 1;
+        unsigned long long ns = 0, wait = 0;
+        int got = fscanf(f, "%llu %llu %llu", &ns, &wait, runs);
         fclose(f);
-        if (ok) return ns * 1e-9;
+        if (got >= 1) return ns * 1e-9;
     }
     snprintf(path, sizeof path, "/proc/%d/task/%s/stat", pid, tid);
     if (!(f = fopen(path, "r"))) return 0;
@@ -373,7 +379,7 @@ static double task_cpu_s(int pid, const char *tid)
 
 static srv_cpu server_cpu(void)
 {
-    srv_cpu r = { 0, 0, 0 };
+    srv_cpu r = { 0, 0, 0, 0 };
     if (g_server_pid <= 0) return r;
     char path[64];
     snprintf(path, sizeof path, "/proc/%d/task", g_server_pid);
@@ -381,9 +387,14 @@ static srv_cpu server_cpu(void)
     if (!d) return r;
     for (struct dirent *e; (e = readdir(d));) {
         if (e->d_name[0] < '0' || e->d_name[0] > '9') continue;
-        double s = task_cpu_s(g_server_pid, e->d_name);
-        if (atoi(e->d_name) == g_server_pid) r.loop_s += s;
-        else r.workers_s += s;
+        unsigned long long runs;
+        double s = task_cpu_s(g_server_pid, e->d_name, &runs);
+        if (atoi(e->d_name) == g_server_pid) {
+            r.loop_s += s;
+            r.loop_runs = runs;
+        } else {
+            r.workers_s += s;
+        }
     }
     closedir(d);
     r.ok = 1;
@@ -396,8 +407,8 @@ static void print_cpu(srv_cpu a, srv_cpu b, double cli0, double cli1, double t)
     if (a.ok && b.ok) {
         double loop = b.loop_s - a.loop_s, work = b.workers_s - a.workers_s;
         printf(",\"server_cpu_s\":%.3f,\"server_loop_cpu_s\":%.3f,\"server_workers_cpu_s\":%.3f,"
-               "\"server_cores\":%.2f",
-               loop + work, loop, work, (loop + work) / t);
+               "\"server_cores\":%.2f,\"server_loop_runs\":%llu",
+               loop + work, loop, work, (loop + work) / t, b.loop_runs - a.loop_runs);
     }
     printf(",\"client_cpu_s\":%.3f", cli1 - cli0);
 }
