@@ -82,10 +82,12 @@ client *client_new(server *s, int fd, const char *addr, const char *laddr)
 static void conn_unlink_pending(client *c)
 {
     server *s = c->srv;
+    client *prev = NULL;
     if (!c->pending) return;
-    for (client **pp = &s->pending; *pp; pp = &(*pp)->pnext) {
+    for (client **pp = &s->pending; *pp; prev = *pp, pp = &(*pp)->pnext) {
         if (*pp == c) {
             *pp = c->pnext;
+            if (s->pending_tail == c) s->pending_tail = prev;
             break;
         }
     }
@@ -120,12 +122,17 @@ void client_free(client *c)
     mem_free(c);
 }
 
+/* First come, first written: a PING answered while the loop read input is
+ * not written after the search batches that finished in the same pass. */
 void client_mark_pending(client *c)
 {
+    server *s = c->srv;
     if (c->pending || c->fd < 0) return;
     c->pending = 1;
-    c->pnext = c->srv->pending;
-    c->srv->pending = c;
+    c->pnext = NULL;
+    if (s->pending_tail) s->pending_tail->pnext = c;
+    else s->pending = c;
+    s->pending_tail = c;
 }
 
 void client_close_after_reply(client *c)

@@ -237,7 +237,7 @@ static void srv_before_sleep(ev_loop *l, void *ud)
     persist_before_sleep(s);
     while (s->pending) {
         client *c = s->pending;
-        s->pending = c->pnext;
+        if (!(s->pending = c->pnext)) s->pending_tail = NULL;
         c->pnext = NULL;
         c->pending = 0;
         if (c->flags & CLIENT_CLOSE_ASAP) {

@@ -169,7 +169,8 @@ struct server {
     int port;                    /* actual port (cfg.port may be 0) */
     client *clients;             /* all connected clients */
     size_t nclients;
-    client *pending;             /* clients with replies to write, via pnext */
+    client *pending;             /* clients with replies to write, via pnext, */
+    client *pending_tail;        /* in the order their replies appeared */
     uint64_t next_client_id;
     int64_t start_wall_ms, start_mono_ms;
     int64_t cmd_time_ms;         /* "now" for the command being executed */
