@@ -592,7 +592,7 @@ static void vsearch_run(vreg_entry *e, vindex_search_ctx *ctx, const vindex_quer
 #define VSEARCH_MAX_INFLIGHT 256
 
 /* A finished reply waits at most this long for the rest of its batch. */
-#define VSEARCH_HOLD_MS 2
+#define VSEARCH_HOLD_MS 5
 
 struct vsearch_job {
     pool_job base;
@@ -750,6 +750,11 @@ static int vsearch_hold_timer(ev_loop *l, long long id, void *ud)
     server *s = ud;
     (void)l;
     (void)id;
+    /* The rest of a batch may have finished unannounced (pool.h): collect
+     * it first, so the batch still goes out whole. */
+    if (s->pool)
+        while (pool_complete(s->pool) > 0) {
+        }
     vec_release_held(s, 0);
     if (!s->held) {
         s->held_timer = 0;

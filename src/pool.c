@@ -10,12 +10,20 @@
  * and every wake makes the loop write replies, each write waking a client:
  * together more than a small search.  So a worker wakes the loop only when
  * it is about to go idle (nothing queued: whatever finished should go out
- * now), when the job it finished asks for it (job->wake: the end of a
- * client's pipelined batch), or when a finished job has waited
- * POOL_QUIET_NS unannounced, and never twice before the loop drains the
- * queue.  While workers stay busy the loop collects finished jobs in
- * batches; the caller covers the one case left -- every worker inside a
- * long job -- by draining on a timer while jobs are in flight (pool.h).
+ * now), when a job that asks for it (job->wake: the end of a client's
+ * pipelined batch) has finished and the queue is short, or when a finished
+ * job has waited POOL_QUIET_NS unannounced, and never twice before the
+ * loop drains the queue.
+ *
+ * "Short" is time, not a count: the workers keep a running average of how
+ * long a job takes, and the queue is short once what is left would keep
+ * them busy for less than POOL_REFILL_NS -- about the time the loop needs
+ * to answer a client and read its next batch.  Until then an answer can
+ * wait without starving anyone: the loop is awake for other reasons (new
+ * input, a PING) often enough, and drains whatever finished every time, so
+ * under a deep queue most batches go out with no wake-up of their own.
+ * The caller covers the one case left -- every worker inside a long job --
+ * by draining on a timer while jobs are in flight (pool.h).
  *
  * Priority: workers may run at a lower priority (a nice value, Linux) than
  * the loop thread, so that on a machine with no core to spare a PING or a
@@ -42,12 +50,15 @@ struct pool {
     pthread_mutex_t qlock;          /* guards queue and stopping */
     pthread_cond_t qcond;
     jobq queue;
+    size_t queued;                  /* jobs in queue */
     int stopping;
 
     pthread_mutex_t dlock;          /* guards done and signalled */
     jobq done;
     int signalled;                  /* notify() called since the last drain */
+    int deferred;                   /* a `wake` job finished unannounced (queue long) */
     int64_t quiet_since;            /* ns: first finished job not announced (0: none) */
+    _Atomic int64_t job_ns;         /* running average of work() time (workers) */
 
     void (*notify)(void *ud);
     void *ud;
@@ -96,7 +107,9 @@ static void pool_lower_priority(int nice)
 }
 
 /* A finished job waits at most this long unannounced while others finish. */
-#define POOL_QUIET_NS 1000000
+#define POOL_QUIET_NS 2000000
+/* The queue is short once it holds less than this much work per worker. */
+#define POOL_REFILL_NS 250000
 
 static int64_t pool_now_ns(void)
 {
@@ -105,8 +118,16 @@ static int64_t pool_now_ns(void)
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
-/* A job finished; `idle`: this worker found nothing else queued. */
-static void pool_finished(pool *p, pool_job *j, int idle)
+/* Would `queued` jobs keep the workers busy for less than POOL_REFILL_NS? */
+static int pool_queue_short(pool *p, size_t queued)
+{
+    int64_t avg = atomic_load_explicit(&p->job_ns, memory_order_relaxed);
+    return (double)queued * (double)avg < (double)POOL_REFILL_NS * p->nthreads;
+}
+
+/* A job finished at `now`; `queued`: jobs still to run, counting the one
+ * this worker takes next (0: this worker is about to sleep). */
+static void pool_finished(pool *p, pool_job *j, size_t queued, int64_t now)
 {
     int wake = 0;
     pthread_mutex_lock(&p->dlock);
@@ -114,12 +135,13 @@ static void pool_finished(pool *p, pool_job *j, int idle)
     /* A `wake` set after this read is seen by the submitter's next
      * pool_complete(), which takes dlock after setting it (pool.h). */
     if (!p->signalled) {
-        if (idle || atomic_load_explicit(&j->wake, memory_order_relaxed)) {
+        if (atomic_load_explicit(&j->wake, memory_order_relaxed)) p->deferred = 1;
+        if (!queued || (p->deferred && pool_queue_short(p, queued))) {
             wake = 1;
-        } else {
-            int64_t now = pool_now_ns();
-            if (!p->quiet_since) p->quiet_since = now;
-            else if (now - p->quiet_since >= POOL_QUIET_NS) wake = 1;
+        } else if (!p->quiet_since) {
+            p->quiet_since = now;
+        } else if (now - p->quiet_since >= POOL_QUIET_NS) {
+            wake = 1;
         }
         p->signalled = wake;
     }
@@ -141,16 +163,24 @@ static void *pool_worker(void *arg)
             pthread_mutex_lock(&p->qlock);
             while (!p->queue.head && !p->stopping) pthread_cond_wait(&p->qcond, &p->qlock);
             j = jobq_pop(&p->queue);
+            if (j) p->queued--;
             pthread_mutex_unlock(&p->qlock);
             if (!j) return NULL;      /* stopping and nothing left */
         }
+        int64_t t0 = pool_now_ns();
         j->work(j, wa.id);
+        int64_t t1 = pool_now_ns();
+        /* Average over the last ~8 jobs; a lost update between workers
+         * only makes it a little staler. */
+        int64_t avg = atomic_load_explicit(&p->job_ns, memory_order_relaxed);
+        atomic_store_explicit(&p->job_ns, avg + (t1 - t0 - avg) / 8, memory_order_relaxed);
         /* Take the next job before reporting this one, so the report knows
-         * whether this worker is about to sleep. */
+         * how much is left, and whether this worker is about to sleep. */
         pthread_mutex_lock(&p->qlock);
         pool_job *next = jobq_pop(&p->queue);
+        size_t queued = next ? p->queued-- : 0;
         pthread_mutex_unlock(&p->qlock);
-        pool_finished(p, j, next == NULL);
+        pool_finished(p, j, queued, t1);
         j = next;
     }
 }
@@ -207,6 +237,7 @@ void pool_submit(pool *p, pool_job *job)
     atomic_fetch_add(&p->inflight, 1);
     pthread_mutex_lock(&p->qlock);
     jobq_push(&p->queue, job);
+    p->queued++;
     pthread_mutex_unlock(&p->qlock);
     /* Signalled after unlocking, so the woken worker does not wake only to
      * block on the mutex the submitter still holds. */
@@ -220,6 +251,7 @@ int pool_complete(pool *p)
     jobq batch = p->done;
     p->done.head = p->done.tail = NULL;
     p->signalled = 0;
+    p->deferred = 0;
     p->quiet_since = 0;
     pthread_mutex_unlock(&p->dlock);
     /* done() runs with no pool lock held: it may submit new jobs. */

@@ -203,11 +203,12 @@ static void srv_pool_notify(void *ud)
     ev_wake(((server *)ud)->loop);
 }
 
-/* The pool wakes the loop when a worker goes idle, a batch is done, or a
- * finished search has waited a millisecond while other searches finished
- * (pool.h).  Only when every worker is inside a long search can a finished
- * one wait unannounced; so while searches are in flight the loop also
- * looks every SRV_POOL_TICK_MS. */
+/* The pool wakes the loop when a worker goes idle, a batch is done and
+ * the queue is short, or a finished search has waited two milliseconds
+ * while other searches finished (pool.h).  Only when every worker is inside
+ * a long search can a finished one wait unannounced longer; so while
+ * searches are in flight the loop also looks SRV_POOL_TICK_MS after it last
+ * found one finished. */
 #define SRV_POOL_TICK_MS 10
 
 static int srv_pool_tick(ev_loop *l, long long id, void *ud)
@@ -228,7 +229,14 @@ static void srv_before_sleep(ev_loop *l, void *ud)
      * nothing is left: done() may set `wake` on a search that finished
      * meanwhile and read it unset (pool.h), and that one is on the queue. */
     if (s->pool) {
-        while (pool_complete(s->pool) > 0) {
+        int got = 0;
+        while (pool_complete(s->pool) > 0) got = 1;
+        /* The tick is due SRV_POOL_TICK_MS after the last drain that found
+         * something: while searches keep coming back it never fires, so it
+         * wakes the loop only when they stop. */
+        if (s->pool_timer && (got || !pool_inflight(s->pool))) {
+            ev_timer_del(l, s->pool_timer);
+            s->pool_timer = 0;
         }
         if (!s->pool_timer && pool_inflight(s->pool) > 0)
             s->pool_timer = ev_timer_add(l, SRV_POOL_TICK_MS, srv_pool_tick, s);

@@ -6,16 +6,19 @@
  * every finished job in the order they finished.
  *
  * Wake-ups are coalesced: the pool calls notify(ud) (the server passes
- * ev_wake) when a worker finishing a job finds nothing else queued, when
- * the finished job has its `wake` flag set, or when a job finishing finds
- * an earlier one waiting unannounced for a millisecond, and at most once
- * between two pool_complete() calls.  So a finished job waits unannounced
- * only while workers stay busy, and longer than a millisecond only if every
- * worker is inside a long job: the caller must also call pool_complete() on
- * its own while pool_inflight() > 0 (the server does on every loop
- * iteration and on a 10 ms timer).  The server sets `wake` on the last
- * search of each pipelined batch a client sent, so the batch is answered in
- * one write as soon as it is complete.
+ * ev_wake) when a worker finishing a job finds nothing else queued, when a
+ * job with its `wake` flag set has finished and what is still queued is
+ * short work (under POOL_REFILL_NS, 250 us, per worker by the running
+ * average of a job's time), or when a job finishing finds an earlier one
+ * waiting unannounced for two milliseconds; and at most once between two
+ * pool_complete() calls.  So a finished job waits unannounced only while
+ * workers stay busy, and longer than two milliseconds only if every worker
+ * is inside a long job: the caller must also call pool_complete() on its
+ * own while pool_inflight() > 0 (the server does on every loop iteration,
+ * and on a timer 10 ms after it last found something).  The server sets
+ * `wake` on the last search of each pipelined batch a client sent, so the
+ * batch is answered in one write once it is complete and the workers are
+ * about to need new input.
  *
  * Ownership: the pool never allocates or frees jobs.  A job belongs to the
  * submitter until work() starts, to the worker while it runs, and to the
@@ -39,10 +42,10 @@ struct pool_job {
     void (*work)(pool_job *job, int worker_id);  /* on a worker thread */
     void (*done)(pool_job *job);                 /* on the loop thread */
     pool_job *next;                              /* the pool's link */
-    /* Nonzero: notify as soon as this job finishes.  The submitter may set
-     * it at any time until done(); one set after the job finished has no
-     * effect, so set it only while the submitter will call pool_complete()
-     * anyway before it sleeps. */
+    /* Nonzero: notify once this job has finished and the queue is short
+     * (above).  The submitter may set it at any time until done(); one set
+     * after the job finished has no effect, so set it only while the
+     * submitter will call pool_complete() anyway before it sleeps. */
     _Atomic int wake;
 };
 

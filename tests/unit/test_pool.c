@@ -223,6 +223,18 @@ static void test_wakes_coalesced(void **state)
     pool_free(p);
 }
 
+/* Run 64 jobs that return at once and collect them: the pool's running
+ * average of a job's time is then a few microseconds at most. */
+static void warm_quick(pool *p)
+{
+    enum { N = 64 };
+    static tjob quick[N];
+    memset(quick, 0, sizeof quick);
+    submit_tjobs(p, quick, N, tjob_work);
+    complete_until(p, 0, N);
+    atomic_store(&notified, 0);
+}
+
 /* A job with `wake` set wakes the loop although its worker stays busy; one
  * without waits, unannounced, for pool_complete. */
 static void test_wake_flag(void **state)
@@ -242,8 +254,10 @@ static void test_wake_flag(void **state)
     atomic_store(&notified, 0);
     pool *p = pool_new(1, 0, on_notify, NULL, &err);
     assert_non_null(p);
+    warm_quick(p);
 
-    /* g1, a (wake), g2: a's end wakes the loop while g2 still runs. */
+    /* g1, a (wake), g2: a's end wakes the loop while g2 still runs (jobs
+     * take microseconds on average, so one queued job is a short queue). */
     pool_submit(p, &g1.base);
     pool_submit(p, &a.base);
     pool_submit(p, &g2.base);
@@ -269,6 +283,87 @@ static void test_wake_flag(void **state)
     assert_true(wait_notified(2));
     assert_int_equal(pool_complete(p), 1);
     assert_int_equal(pool_inflight(p), 0);
+    pool_free(p);
+}
+
+/* Let g run about `ms` (the pool then counts a job as that long), then
+ * open it. */
+static void hold_gate(gjob *g, int ms)
+{
+    while (!atomic_load(&g->started)) usleep(100);
+    usleep(ms * 1000);
+    atomic_store(&g->open, 1);
+}
+
+/* A `wake` job that finishes while the queue still holds long work does
+ * not wake the loop at once: the workers stay busy a while, nothing needs
+ * answering in a hurry.  The wake comes when the worker runs dry. */
+static void test_wake_deferred_while_queue_long(void **state)
+{
+    tjob a;
+    gjob g0, g1;
+    int err = 0;
+    (void)state;
+    memset(&a, 0, sizeof a);
+    a.base.work = tjob_work;
+    a.base.done = tjob_done;
+    atomic_store(&a.base.wake, 1);
+    gjob_init(&g0);
+    gjob_init(&g1);
+    pool *p = pool_new(1, 0, on_notify, NULL, &err);
+    assert_non_null(p);
+    warm_quick(p);
+    /* g0 runs 40 ms (a job now averages milliseconds), then a, then g1:
+     * when a ends, g1 queued is a long queue. */
+    pool_submit(p, &g0.base);
+    pool_submit(p, &a.base);
+    pool_submit(p, &g1.base);
+    hold_gate(&g0, 40);
+    while (!atomic_load(&g1.started)) usleep(100);
+    usleep(10 * 1000);
+    assert_int_equal(atomic_load(&notified), 0);
+    assert_int_equal(pool_complete(p), 2);        /* g0 and a, collected by the caller */
+    assert_int_equal(a.done_runs, 1);
+    atomic_store(&g1.open, 1);
+    assert_true(wait_notified(1));                /* g1 ends, the worker runs dry */
+    assert_int_equal(pool_complete(p), 1);
+    pool_free(p);
+}
+
+/* The deferred wake is not lost while the worker stays busy: once what is
+ * queued is short work, the loop is woken, before the worker runs dry. */
+static void test_deferred_wake_when_queue_short(void **state)
+{
+    enum { N = 64 };
+    static tjob quick[N];
+    tjob a;
+    gjob g0, g1;
+    int err = 0;
+    (void)state;
+    memset(&a, 0, sizeof a);
+    memset(quick, 0, sizeof quick);
+    a.base.work = tjob_work;
+    a.base.done = tjob_done;
+    atomic_store(&a.base.wake, 1);
+    gjob_init(&g0);
+    gjob_init(&g1);
+    pool *p = pool_new(1, 0, on_notify, NULL, &err);
+    assert_non_null(p);
+    warm_quick(p);
+    /* g0 (40 ms), a, 64 jobs of microseconds, g1 (held): the average
+     * falls as the quick jobs run, and the queue becomes short before g1
+     * is reached. */
+    pool_submit(p, &g0.base);
+    pool_submit(p, &a.base);
+    submit_tjobs(p, quick, N, tjob_work);
+    pool_submit(p, &g1.base);
+    hold_gate(&g0, 40);
+    assert_true(wait_notified(1));
+    assert_int_equal(atomic_load(&g1.open), 0);   /* g1 still holds its worker */
+    complete_until(p, 0, N + 2);                  /* g0, a, the quick ones */
+    assert_int_equal(a.done_runs, 1);
+    atomic_store(&g1.open, 1);
+    complete_until(p, 0, 1);
     pool_free(p);
 }
 
@@ -346,6 +441,8 @@ int main(void)
         cmocka_unit_test(test_free_drains),
         cmocka_unit_test(test_wakes_coalesced),
         cmocka_unit_test(test_wake_flag),
+        cmocka_unit_test(test_wake_deferred_while_queue_long),
+        cmocka_unit_test(test_deferred_wake_when_queue_short),
         cmocka_unit_test(test_quiet_completions_announced),
 #if defined(__linux__)
         cmocka_unit_test(test_worker_nice),
