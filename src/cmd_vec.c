@@ -20,9 +20,10 @@
  *   - Batching: the last search of what a client sent in one go is marked
  *     (vec_client_batch_end): finished replies are held until the run of
  *     finished jobs at the head reaches a marked one or the end of the
- *     queue, and that job wakes the loop when it finishes (pool.h), so a
- *     pipelined batch is answered in one write, not one per wake-up (each
- *     write wakes the client, which costs more than a small search).  A
+ *     queue, and that job wakes the loop once it has finished and the
+ *     pool's queue is short (pool.h), so a pipelined batch is answered in
+ *     one write, not one per wake-up (each write wakes the client, which
+ *     costs more than a small search).  A
  *     reply is held at most VSEARCH_HOLD_MS, by a timer armed only while
  *     something is held (vsearch_hold_timer).
  *   - A client that disconnects while its searches run only detaches from
@@ -752,9 +753,7 @@ static int vsearch_hold_timer(ev_loop *l, long long id, void *ud)
     (void)id;
     /* The rest of a batch may have finished unannounced (pool.h): collect
      * it first, so the batch still goes out whole. */
-    if (s->pool)
-        while (pool_complete(s->pool) > 0) {
-        }
+    srv_pool_drain(s);
     vec_release_held(s, 0);
     if (!s->held) {
         s->held_timer = 0;
@@ -903,7 +902,8 @@ static int vsearch_split(server *s, vsearch_job *j, vreg_entry *e)
         p->base.done = vpart_done;
         p->j = j;
         p->part = i;
-        p->base.wake = 1;       /* parts are long: answer as soon as the last one is done */
+        p->base.wake = 1;       /* parts are long: answer once the last one is done and the
+                                   queue is short (pool.h) */
         pool_submit(s->pool, &p->base);
     }
     return 1;

@@ -123,7 +123,7 @@ void client_free(client *c)
 }
 
 /* First come, first written: a PING answered while the loop read input is
- * not written after the search batches that finished in the same pass. */
+ * not written after the search batches collected later in the same pass. */
 void client_mark_pending(client *c)
 {
     server *s = c->srv;

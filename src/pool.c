@@ -23,7 +23,10 @@
  * input, a PING) often enough, and drains whatever finished every time, so
  * under a deep queue most batches go out with no wake-up of their own.
  * The caller covers the one case left -- every worker inside a long job --
- * by draining on a timer while jobs are in flight (pool.h).
+ * by draining on a timer while jobs are in flight (pool.h).  The average
+ * is one for all jobs: a few long ones (a split FLAT scan's parts) make
+ * the queue look longer for a while, which delays a wake-up by at most
+ * POOL_QUIET_NS.
  *
  * Priority: workers may run at a lower priority (a nice value, Linux) than
  * the loop thread, so that on a machine with no core to spare a PING or a
@@ -47,13 +50,13 @@ typedef struct jobq {
 } jobq;
 
 struct pool {
-    pthread_mutex_t qlock;          /* guards queue and stopping */
+    pthread_mutex_t qlock;          /* guards queue, queued and stopping */
     pthread_cond_t qcond;
     jobq queue;
     size_t queued;                  /* jobs in queue */
     int stopping;
 
-    pthread_mutex_t dlock;          /* guards done and signalled */
+    pthread_mutex_t dlock;          /* guards done, signalled, deferred, quiet_since */
     jobq done;
     int signalled;                  /* notify() called since the last drain */
     int deferred;                   /* a `wake` job finished unannounced (queue long) */
@@ -106,10 +109,17 @@ static void pool_lower_priority(int nice)
 #endif
 }
 
-/* A finished job waits at most this long unannounced while others finish. */
+/* A finished job waits at most this long unannounced while others finish.
+ * (Both times may be set at build time: the unit test stretches them, so
+ * its assertions about when a wake-up happens do not depend on how
+ * promptly a loaded machine schedules threads.) */
+#ifndef POOL_QUIET_NS
 #define POOL_QUIET_NS 2000000
+#endif
 /* The queue is short once it holds less than this much work per worker. */
+#ifndef POOL_REFILL_NS
 #define POOL_REFILL_NS 250000
+#endif
 
 static int64_t pool_now_ns(void)
 {

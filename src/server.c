@@ -207,16 +207,25 @@ static void srv_pool_notify(void *ud)
  * the queue is short, or a finished search has waited two milliseconds
  * while other searches finished (pool.h).  Only when every worker is inside
  * a long search can a finished one wait unannounced longer; so while
- * searches are in flight the loop also looks SRV_POOL_TICK_MS after it last
- * found one finished. */
+ * searches are in flight the loop also drains SRV_POOL_TICK_MS after a
+ * pass in which no drain found anything finished. */
 #define SRV_POOL_TICK_MS 10
+
+void srv_pool_drain(server *s)
+{
+    if (!s->pool) return;
+    /* Until nothing is left: done() may set `wake` on a search that
+     * finished meanwhile and read it unset (pool.h), and that one is on the
+     * queue. */
+    while (pool_complete(s->pool) > 0) s->pool_found = 1;
+}
 
 static int srv_pool_tick(ev_loop *l, long long id, void *ud)
 {
     server *s = ud;
     (void)l;
     (void)id;
-    pool_complete(s->pool);
+    srv_pool_drain(s);
     if (pool_inflight(s->pool) > 0) return SRV_POOL_TICK_MS;
     s->pool_timer = 0;
     return EV_TIMER_STOP;
@@ -225,19 +234,16 @@ static int srv_pool_tick(ev_loop *l, long long id, void *ud)
 static void srv_before_sleep(ev_loop *l, void *ud)
 {
     server *s = ud;
-    /* Finished searches first: their replies go out in this pass.  Until
-     * nothing is left: done() may set `wake` on a search that finished
-     * meanwhile and read it unset (pool.h), and that one is on the queue. */
+    /* Finished searches first: their replies go out in this pass. */
     if (s->pool) {
-        int got = 0;
-        while (pool_complete(s->pool) > 0) got = 1;
-        /* The tick is due SRV_POOL_TICK_MS after the last drain that found
-         * something: while searches keep coming back it never fires, so it
-         * wakes the loop only when they stop. */
-        if (s->pool_timer && (got || !pool_inflight(s->pool))) {
+        srv_pool_drain(s);
+        /* While searches keep coming back the tick is pushed back, so it
+         * wakes the loop only once they stop. */
+        if (s->pool_timer && (s->pool_found || !pool_inflight(s->pool))) {
             ev_timer_del(l, s->pool_timer);
             s->pool_timer = 0;
         }
+        s->pool_found = 0;
         if (!s->pool_timer && pool_inflight(s->pool) > 0)
             s->pool_timer = ev_timer_add(l, SRV_POOL_TICK_MS, srv_pool_tick, s);
     }
@@ -278,8 +284,8 @@ static void srv_on_signal(int sig)
  * flag set by a signal is checked in before-sleep.) */
 static void srv_on_wake(ev_loop *l, void *ud)
 {
-    server *s = ud;
-    if (s->pool) pool_complete(s->pool);
+    (void)l;
+    srv_pool_drain(ud);
 }
 
 /* The search pool: `search-threads` workers (0 = one per core), each with
@@ -339,7 +345,7 @@ void srv_shutdown(server *s)
     s->nlfds = 0;
     /* Finished searches whose replies wait for the rest of their batch go
      * out now (before the commit: resumed clients may write). */
-    if (s->pool) pool_complete(s->pool);
+    srv_pool_drain(s);
     vec_release_held(s, 1);
     persist_before_sleep(s);      /* commit what the last iteration wrote */
     int64_t deadline = util_mono_ms() + 1000;

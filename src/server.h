@@ -186,6 +186,7 @@ struct server {
     struct vemb_models *models;  /* embedders from the config (vec_embed.h) */
     pool *pool;                  /* search workers (NULL: searches run inline) */
     long long pool_timer;        /* drains the pool while searches run (0: none) */
+    int pool_found;              /* a drain found finished searches since before_sleep */
     client *held, *held_tail;    /* clients holding finished replies, oldest first */
     long long held_timer;        /* releases them when due (0: none armed) */
     vsearch_job *vjob_cache;     /* finished VSEARCH jobs kept for reuse (cmd_vec.c) */
@@ -243,6 +244,9 @@ int srv_apply_maxclients(server *s);
 
 /* ---- services for command handlers (server.c) ---------------------------- */
 int64_t srv_now_ms(const server *s);
+/* Run done() for every finished search until none is left (pool.h); every
+ * drain on the loop thread goes through here. */
+void srv_pool_drain(server *s);
 /* Monotonic ms as of the loop's last wake-up: idle clocks need no more. */
 int64_t srv_loop_ms(const server *s);
 kv *srv_db(server *s);
