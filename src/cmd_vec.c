@@ -111,11 +111,12 @@ static int vec_decode_blob(const char *blob, uint32_t n, float *v)
 
 /* Parse the vector starting at argv[*i] (a blob, VALUES n ..., or TEXT t
  * when e has an embedder); on success *i is moved past it and the floats
- * are in *out (mem_alloc'd, caller frees).  *text (if text) points at the
- * TEXT argument, else NULL.  Replies the error into r and returns 0 on
- * failure. */
+ * are in *out: in `buf` (the caller's, bufcap floats) when a blob or VALUES
+ * vector fits there, else mem_alloc'd for the caller to free.  *text (if
+ * text) points at the TEXT argument, else NULL.  Replies the error into r
+ * and returns 0 on failure. */
 static int vec_parse(client *c, reply *r, vreg_entry *e, int *i, float **out, uint32_t *dim,
-                     int *text)
+                     int *text, float *buf, uint32_t bufcap)
 {
     int a = *i;
     if (text) *text = -1;
@@ -152,7 +153,7 @@ static int vec_parse(client *c, reply *r, vreg_entry *e, int *i, float **out, ui
                          n, n, c->argc - (a + 2));
             return 0;
         }
-        float *v = mem_alloc((size_t)n * sizeof *v);
+        float *v = n <= bufcap ? buf : mem_alloc((size_t)n * sizeof *v);
         for (long long j = 0; j < n; j++) {
             double d;
             const char *s = c->argv[a + 2 + j];
@@ -160,7 +161,7 @@ static int vec_parse(client *c, reply *r, vreg_entry *e, int *i, float **out, ui
             if (!util_str2d(s, sl, &d) || !isfinite((float)d)) {
                 reply_errorf(r, "ERR invalid vector encoding: '%.*s' is not a finite number",
                              (int)(sl < 64 ? sl : 64), s);
-                mem_free(v);
+                if (v != buf) mem_free(v);
                 return 0;
             }
             v[j] = (float)d;
@@ -177,12 +178,12 @@ static int vec_parse(client *c, reply *r, vreg_entry *e, int *i, float **out, ui
         return 0;
     }
     uint32_t n = (uint32_t)(len / 4);
-    float *v = mem_alloc(len);
+    float *v = n <= bufcap ? buf : mem_alloc(len);
     if (!vec_decode_blob(c->argv[a], n, v)) {
         uint32_t j = 0;
         while (isfinite(v[j])) j++;
         reply_errorf(r, "ERR invalid vector encoding: value %u is NaN or infinite", j);
-        mem_free(v);
+        if (v != buf) mem_free(v);
         return 0;
     }
     *out = v;
@@ -317,7 +318,7 @@ static void cmd_vadd(client *c)
     int i = 3, text = -1, payload = -1;
     vreg_entry *e = vec_index_or_reply(c, &c->out, 1);
     if (!e) return;
-    if (!vec_parse(c, &c->out, e, &i, &v, &dim, &text)) return;
+    if (!vec_parse(c, &c->out, e, &i, &v, &dim, &text, NULL, 0)) return;
     if (i + 2 == c->argc && arg_is(c, i, "payload")) {
         payload = i + 1;
         i += 2;
@@ -564,19 +565,22 @@ static void vsearch_encode(reply *r, const vindex *x, const vindex_hit *hits, ui
     }
 }
 
+#define VSEARCH_SMALL_K 64
+
 /* Search e under its read lock and encode into r.  Any thread. */
 static void vsearch_run(vreg_entry *e, vindex_search_ctx *ctx, const vindex_query *q, int withp,
                         reply *r)
 {
     uint32_t n = 0;
-    vindex_hit *hits = q->k ? mem_alloc((size_t)q->k * sizeof *hits) : NULL;
+    vindex_hit small[VSEARCH_SMALL_K];     /* the common k: no allocation */
+    vindex_hit *hits = q->k > VSEARCH_SMALL_K ? mem_alloc((size_t)q->k * sizeof *hits) : small;
     vreg_read_lock(e);
     if (vreg_dropped(e)) {
         vreg_read_unlock(e);
         size_t nlen;
         const char *name = vreg_name(e, &nlen);
         reply_errorf(r, "ERR no such index '%.*s'", (int)(nlen < 128 ? nlen : 128), name);
-        mem_free(hits);
+        if (hits != small) mem_free(hits);
         return;
     }
     int rc = q->k ? vindex_search(vreg_index(e), ctx, q, hits, &n) : 0;
@@ -585,7 +589,7 @@ static void vsearch_run(vreg_entry *e, vindex_search_ctx *ctx, const vindex_quer
                                                                     borrowed: encode under the lock */
     vreg_read_unlock(e);
     vreg_count_search(e);
-    mem_free(hits);
+    if (hits != small) mem_free(hits);
 }
 
 /* A client may have this many searches in flight before it is suspended
@@ -605,7 +609,8 @@ struct vsearch_job {
     vreg_entry *e;          /* a reference, or NULL for an immediate reply */
     vindex_query q;
     int withpayload;
-    float *vec;             /* owned */
+    float *vec;             /* owned; kept with a recycled job */
+    uint32_t veccap;        /* floats vec has room for */
     reply out;              /* the reply, built by the worker (or at once) */
     /* a FLAT search split in parts (vsearch_split): per part its results,
      * the index generation it saw and its return code */
@@ -623,6 +628,7 @@ struct vsearch_job {
  * hands memory from one thread's arena back to another's. */
 #define VSEARCH_JOB_CACHE 512
 #define VSEARCH_JOB_KEEP_OUT 4096      /* largest reply buffer kept */
+#define VSEARCH_JOB_KEEP_VEC 1024      /* largest query vector (floats) kept */
 
 static vsearch_job *vsearch_job_new(server *s, int proto)
 {
@@ -646,7 +652,6 @@ static void vsearch_free(vsearch_job *j)
 {
     server *s = j->srv;
     if (j->e) vreg_release(j->e);
-    mem_free(j->vec);
     for (int i = 0; i < j->nparts; i++) mem_free(j->pairs[i]);
     mem_free(j->pairs);
     mem_free(j->npairs);
@@ -654,14 +659,20 @@ static void vsearch_free(vsearch_job *j)
     mem_free(j->rcs);
     if (s->vjob_ncache < VSEARCH_JOB_CACHE && j->out.cap <= VSEARCH_JOB_KEEP_OUT) {
         reply out = j->out;
+        float *vec = j->veccap <= VSEARCH_JOB_KEEP_VEC ? j->vec : NULL;
+        uint32_t veccap = vec ? j->veccap : 0;
+        if (!vec) mem_free(j->vec);
         memset(j, 0, sizeof *j);
         j->out = out;
         j->out.len = j->out.sent = 0;
+        j->vec = vec;
+        j->veccap = veccap;
         j->cnext = s->vjob_cache;
         s->vjob_cache = j;
         s->vjob_ncache++;
         return;
     }
+    mem_free(j->vec);
     reply_fini(&j->out);
     mem_free(j);
 }
@@ -671,6 +682,7 @@ void vec_job_cache_free(server *s)
     while (s->vjob_cache) {
         vsearch_job *j = s->vjob_cache;
         s->vjob_cache = j->cnext;
+        mem_free(j->vec);
         reply_fini(&j->out);
         mem_free(j);
     }
@@ -956,7 +968,13 @@ static void cmd_vsearch(client *c)
     reply *r = c->jobs ? &j->out : &c->out;
 
     vreg_entry *e = vec_index_or_reply(c, r, 1);
-    if (!e || !vec_parse(c, r, e, &i, &j->vec, &dim, NULL)) goto immediate;
+    float *v;
+    if (!e || !vec_parse(c, r, e, &i, &v, &dim, NULL, j->vec, j->veccap)) goto immediate;
+    if (v != j->vec) {               /* did not fit the recycled buffer */
+        mem_free(j->vec);
+        j->vec = v;
+        j->veccap = dim;
+    }
     if (!vec_arg_range(c, r, i, "k", 0, VSEARCH_K_MAX, &k)) goto immediate;
     float maxdist = INFINITY;
     for (i++; i < c->argc; i += 2) {

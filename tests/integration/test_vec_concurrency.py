@@ -172,6 +172,57 @@ class TestPipelines(ConcurrencyTestCase):
                              for j in range(0, len(got), 2)]
                 self.assertEqual(pairs, want, where)
 
+    def test_recycled_jobs_across_dims_forms_and_errors(self):
+        """Search jobs (and their query buffers) are recycled: pipelines that
+        mix a small and a large dimension, blob and VALUES queries, bad
+        vectors and k above and below 64 get exact answers, round after
+        round."""
+        rnd = random.Random(29)
+        c = self.conn()
+        dims = {"small": 3, "large": 1100}     # 1100 floats: larger than a recycled buffer
+        data = {}
+        for name, dim in dims.items():
+            self.assertEqual(c.cmd("VNEW", name, str(dim), "METRIC", "l2", "TYPE", "flat"), "OK")
+            vecs = [[float(rnd.randint(-9, 9)) for _ in range(dim)] for _ in range(120)]
+            load(c, name, (("%s%d" % (name, i), v) for i, v in enumerate(vecs)))
+            data[name] = vecs
+        for _ in range(4):
+            reqs, checks = [], []
+            for _ in range(60):
+                name = rnd.choice(sorted(dims))
+                dim = dims[name]
+                q = [float(rnd.randint(-9, 9)) for _ in range(dim)]
+                op = rnd.random()
+                if op < 0.15:
+                    bad = list(q)
+                    bad[rnd.randrange(dim)] = float("nan")
+                    reqs.append(encode("VSEARCH", name, blob(bad), "5"))
+                    checks.append(("err", "NaN or infinite"))
+                    continue
+                if op < 0.25:
+                    other = dims["large" if name == "small" else "small"]
+                    reqs.append(encode("VSEARCH", name, blob(q[:1] * other), "5"))
+                    checks.append(("err", "wrong vector dimension"))
+                    continue
+                k = rnd.choice((1, 10, 64, 65, 100))
+                if op < 0.6:
+                    reqs.append(encode("VSEARCH", name, blob(q), str(k)))
+                else:
+                    reqs.append(encode("VSEARCH", name, "VALUES", str(dim),
+                                       *("%g" % x for x in q), str(k)))
+                ranked = sorted((l2(q, v), i) for i, v in enumerate(data[name]))[:k]
+                checks.append(("hits", [("%s%d" % (name, i), f32(d)) for d, i in ranked]))
+            c.send(b"".join(reqs))
+            for i, (kind, want) in enumerate(checks):
+                got = c.read()
+                if kind == "err":
+                    self.assertIsInstance(got, RespError, (i, got))
+                    self.assertIn(want, str(got), i)
+                else:
+                    pairs = [(got[j].decode(), f32(float(got[j + 1])))
+                             for j in range(0, len(got), 2)]
+                    self.assertEqual(pairs, want, i)
+
     def test_mixed_pipeline_resp2(self):
         self.mixed_pipeline(False)
 
