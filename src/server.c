@@ -234,7 +234,10 @@ static int srv_pool_tick(ev_loop *l, long long id, void *ud)
 static void srv_before_sleep(ev_loop *l, void *ud)
 {
     server *s = ud;
-    /* Finished searches first: their replies go out in this pass. */
+    /* Finished searches first: their replies go out in this pass.  A wake
+     * from the pool (or a signal) only ends the poll, with no handler of
+     * its own: draining here, after the pass's input was read, writes a
+     * PING read in this pass before the batches collected now. */
     if (s->pool) {
         srv_pool_drain(s);
         /* While searches keep coming back the tick is pushed back, so it
@@ -278,14 +281,6 @@ static void srv_on_signal(int sig)
     /* Before the loop exists there is nothing to wake: the first
      * before-sleep sees the flag. */
     if (srv_signal_target->loop) ev_wake(srv_signal_target->loop);
-}
-
-/* Finished searches come back here, on the loop thread.  (The shutdown
- * flag set by a signal is checked in before-sleep.) */
-static void srv_on_wake(ev_loop *l, void *ud)
-{
-    (void)l;
-    srv_pool_drain(ud);
 }
 
 /* The search pool: `search-threads` workers (0 = one per core), each with
@@ -443,7 +438,6 @@ int srv_init(server *s, char *err, size_t errcap)
     ev_timer_add(s->loop, 1, srv_cron, s);
     ev_set_before_sleep(s->loop, srv_before_sleep, s);
     ev_set_after_sleep(s->loop, srv_after_sleep, s);
-    ev_set_wake_handler(s->loop, srv_on_wake, s);
     if (vemb_load_models(s, err, errcap) < 0) return -1;
     /* Last: loading processes events, so everything above must be ready. */
     if (persist_open(s, err, errcap) < 0) return -1;
