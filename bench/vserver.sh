@@ -15,7 +15,11 @@
 # engram --search-threads when set; default: the server's default),
 # VS_SERVER_ARGS (extra engram flags), VS_SERVER_CPUS / VS_CLIENT_CPUS
 # (taskset CPU lists for the server and for bench_vserver; bench_ann runs
-# on VS_SERVER_CPUS too, so both sides of the ratio see the same cores).
+# on VS_SERVER_CPUS too, so both sides of the ratio see the same cores),
+# VS_PING_US (the PING client's pause between PINGs, default 1000;
+# redis-cli --latency uses 10000: each PING is a wake-up of the loop and
+# of the search core, so at 1000 the probe is itself about 1000 requests/s
+# of load).
 #
 # The server starts on a free port with its log in a temp dir and is
 # stopped (SIGTERM) at the end, whatever happens.  Prints bench_vserver's
@@ -89,7 +93,7 @@ done
 out=$tmp/out.jsonl
 "${cpin[@]}" "$build/bench/bench_vserver" --host 127.0.0.1 --port "$port" --base "$base" --query "$query" \
     --gt "$gt" --conns "$conns" --ef "$ef" --M "$M" --efc "$efc" --pipeline "$pipeline" \
-    --secs "$secs" --server-pid "$spid" | tee -a "$out"
+    --secs "$secs" --ping-interval-us "${VS_PING_US:-1000}" --server-pid "$spid" | tee -a "$out"
 kill -TERM "$spid" 2>/dev/null || true
 wait "$spid" 2>/dev/null || true
 spid=
