@@ -188,6 +188,16 @@ static int wait_notified(int n)
     return atomic_load(&notified) >= n;
 }
 
+/* A one-worker pool that counts its wake-ups in `notified` (reset). */
+static pool *pool_counted(void)
+{
+    int err = 0;
+    atomic_store(&notified, 0);
+    pool *p = pool_new(1, 0, on_notify, NULL, &err);
+    assert_non_null(p);
+    return p;
+}
+
 /* Run pool_complete until `total` jobs have completed, counting `got`. */
 static void complete_until(pool *p, int got, int total)
 {
@@ -215,13 +225,11 @@ static void test_wakes_coalesced(void **state)
     enum { N = 100 };
     tjob jobs[N];
     gjob gate;
-    int err = 0, got = 0;
+    int got = 0;
     (void)state;
     memset(jobs, 0, sizeof jobs);
     gjob_init(&gate);
-    atomic_store(&notified, 0);
-    pool *p = pool_new(1, 0, on_notify, NULL, &err);
-    assert_non_null(p);
+    pool *p = pool_counted();
     pool_submit(p, &gate.base);
     submit_tjobs(p, jobs, N, tjob_work);
     atomic_store(&gate.open, 1);
@@ -239,7 +247,6 @@ static void test_wake_flag(void **state)
 {
     tjob a, b;
     gjob g1, g2, g3;
-    int err = 0;
     (void)state;
     memset(&a, 0, sizeof a);
     memset(&b, 0, sizeof b);
@@ -250,9 +257,7 @@ static void test_wake_flag(void **state)
     gjob_init(&g2);
     gjob_init(&g3);
     atomic_store(&g1.open, 1);          /* g1 returns at once */
-    atomic_store(&notified, 0);
-    pool *p = pool_new(1, 0, on_notify, NULL, &err);
-    assert_non_null(p);
+    pool *p = pool_counted();
 
     /* g1, a (wake), g2: a's end wakes the loop while g2 still runs. */
     pool_submit(p, &g1.base);
@@ -300,7 +305,6 @@ static void test_wake_deferred_while_queue_long(void **state)
 {
     tjob a;
     gjob g0, g1;
-    int err = 0;
     (void)state;
     memset(&a, 0, sizeof a);
     a.base.work = tjob_work;
@@ -308,9 +312,7 @@ static void test_wake_deferred_while_queue_long(void **state)
     atomic_store(&a.base.wake, 1);
     gjob_init(&g0);
     gjob_init(&g1);
-    atomic_store(&notified, 0);
-    pool *p = pool_new(1, 0, on_notify, NULL, &err);
-    assert_non_null(p);
+    pool *p = pool_counted();
     /* g0 (long), a (wake), g1 (held): when a ends, g1 queued is long work. */
     pool_submit(p, &g0.base);
     pool_submit(p, &a.base);
@@ -393,14 +395,11 @@ static void test_quiet_completions_announced(void **state)
     enum { N = 3 * (POOL_QUIET_NS / 1000000) };   /* N jobs of 1 ms */
     tjob jobs[N];
     gjob g1, g2;
-    int err = 0;
     (void)state;
     memset(jobs, 0, sizeof jobs);
     gjob_init(&g1);
     gjob_init(&g2);
-    atomic_store(&notified, 0);
-    pool *p = pool_new(1, 0, on_notify, NULL, &err);
-    assert_non_null(p);
+    pool *p = pool_counted();
     pool_submit(p, &g1.base);
     submit_tjobs(p, jobs, N, sleepy_work);
     pool_submit(p, &g2.base);
