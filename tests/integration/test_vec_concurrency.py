@@ -493,7 +493,7 @@ class TestSearchersAndWriter(ConcurrencyTestCase):
 @engram_only
 class TestReplyBatching(ConcurrencyTestCase):
     """A client's finished replies wait for the rest of what it sent in one
-    go (one write instead of many), at most a couple of milliseconds
+    go (one write instead of many), at most a few milliseconds
     (cmd_vec.c, VSEARCH_HOLD_MS); a batch cut in the middle of a request is
     answered whole.  One worker, so the order of execution is known."""
     server_flags = ("--search-threads", "1")
