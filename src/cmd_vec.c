@@ -23,9 +23,9 @@
  *     queue, and that job wakes the loop once it has finished and the
  *     pool's queue is short (pool.h), so a pipelined batch is answered in
  *     one write, not one per wake-up (each write wakes the client, which
- *     costs more than a small search).  A
- *     reply is held at most VSEARCH_HOLD_MS, by a timer armed only while
- *     something is held (vsearch_hold_timer).
+ *     costs more than a small search).  A reply is held at most
+ *     VSEARCH_HOLD_MS, by a timer armed only while something is held
+ *     (vsearch_hold_timer).
  *   - A client that disconnects while its searches run only detaches from
  *     them (job->c = NULL); they finish and are freed on the loop thread.
  *   - Inside EXEC, VSEARCH runs inline with the loop thread's own search

@@ -269,8 +269,9 @@ void vec_client_detach(client *c);
  * another VSEARCH may (its reply is queued behind theirs); anything else
  * waits until they are done, so replies stay in request order. */
 int vec_may_overtake(const client *c, int argc, const char *const *argv, const size_t *argvlen);
-/* The client's input is used up for now: its last search in flight should
- * wake the loop when it finishes, so the batch is answered at once. */
+/* The client's input is used up for now: its last search in flight ends a
+ * batch, whose replies go out together once it has finished (its worker
+ * wakes the loop when the pool's queue is short: pool.h). */
 void vec_client_batch_end(client *c);
 /* Release replies held back for the hold limit or longer (all: every held
  * reply, as at shutdown). */

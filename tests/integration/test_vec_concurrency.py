@@ -488,22 +488,32 @@ class TestSearchersAndWriter(ConcurrencyTestCase):
         self.assertIn("searches_inflight:0", info)
 
 
+class BigFlatTestCase(ConcurrencyTestCase):
+    """Each test starts with a FLAT index "big" of N random DIM-d vectors
+    (self.vecs, seeded by SEED) and a connection self.c."""
+    N = 20000 // SCALE
+    DIM = 64
+    SEED = 31
+
+    def setUp(self):
+        super().setUp()
+        self.c = self.conn()
+        self.vecs = self.big_flat(self.c, "big", self.N, self.DIM, self.SEED)
+
+
 # ---- replies of a pipelined batch go out together, but are never held long ----------------
 
 @engram_only
-class TestReplyBatching(ConcurrencyTestCase):
+class TestReplyBatching(BigFlatTestCase):
     """A client's finished replies wait for the rest of what it sent in one
     go (one write instead of many), at most a few milliseconds
     (cmd_vec.c, VSEARCH_HOLD_MS); a batch cut in the middle of a request is
     answered whole.  One worker, so the order of execution is known."""
     server_flags = ("--search-threads", "1")
-    N = 20000 // SCALE
-    DIM = 64
+    SEED = 51
 
     def setUp(self):
         super().setUp()
-        self.c = self.conn()
-        self.vecs = self.big_flat(self.c, "big", self.N, self.DIM, 51)
         self.assertEqual(self.c.cmd("VNEW", "small", "2", "METRIC", "l2", "TYPE", "flat"), "OK")
         load(self.c, "small", (("s%d" % i, [float(i), 0.0]) for i in range(10)))
 
@@ -550,15 +560,7 @@ class TestReplyBatching(ConcurrencyTestCase):
 # ---- clients leaving, indices disappearing -----------------------------------------------
 
 @engram_only
-class TestLifetimes(ConcurrencyTestCase):
-    N = 20000 // SCALE
-    DIM = 64
-
-    def setUp(self):
-        super().setUp()
-        self.c = self.conn()
-        self.vecs = self.big_flat(self.c, "big", self.N, self.DIM, 31)
-
+class TestLifetimes(BigFlatTestCase):
     def test_client_disconnects_mid_search(self):
         q = blob(self.vecs[0])
         for i in range(12):
