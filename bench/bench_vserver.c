@@ -6,7 +6,7 @@
  *                 --gt G.ivecs [--conns 4] [--ef 10,20,40,80] [--M 16]
  *                 [--efc 200] [--pipeline 64] [--k 10] [--secs 2]
  *                 [--index vbench] [--ping-interval-us 1000]
- *                 [--server-pid PID] [--no-1conn]
+ *                 [--server-pid PID] [--no-1conn] [--floor]
  *
  * 1. "load": VDROP then VNEW the index (METRIC l2 M EF_CONSTRUCTION), then
  *    VADD every base row (key = row number in decimal) over --conns
@@ -29,7 +29,10 @@
  *
  * --k 0 measures the wire path alone: engram still parses the query and
  * sends it through the search pool, but skips the graph and answers an
- * empty array.
+ * empty array.  --floor adds one such run (phase "search", "k":0, over
+ * --conns connections, PING probe on as "ping_under_floor") after the
+ * others: the server's CPU per query there is what the wire costs when
+ * searching costs nothing, a floor under the cost of every real search.
  *
  * With --server-pid (Linux), each line also carries the server's CPU time
  * over the run, split into the loop thread (tid == pid) and all other
@@ -422,6 +425,7 @@ typedef struct opts {
     double secs;
     long ping_interval_us;
     int one_conn;
+    int floor;              /* --floor: one more run at k = 0 */
 } opts;
 
 static opts O;
@@ -437,6 +441,10 @@ static void parse_args(int argc, char **argv)
         const char *a = argv[i];
         if (!strcmp(a, "--no-1conn")) {
             O.one_conn = 0;
+            continue;
+        }
+        if (!strcmp(a, "--floor")) {
+            O.floor = 1;
             continue;
         }
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -727,7 +735,8 @@ static void *search_main(void *arg)
     return NULL;
 }
 
-static void search_run(conn **cs, uint32_t nconns, pinger *pg, const qset *qs, uint32_t ef)
+static void search_run(conn **cs, uint32_t nconns, pinger *pg, const char *ping_phase,
+                       const qset *qs, uint32_t ef)
 {
     uint32_t nq = qs->q->n;
     searcher *S = xmalloc(nconns * sizeof *S);
@@ -773,7 +782,7 @@ static void search_run(conn **cs, uint32_t nconns, pinger *pg, const qset *qs, u
     print_cpu(c0, c1, cl0, cl1, t);
     printf("}\n");
     fflush(stdout);
-    if (pg) ping_report(pg, "ping_under_load", (int)ef);
+    if (pg) ping_report(pg, ping_phase, (int)ef);
     free(hits);
     free(S);
 }
@@ -834,8 +843,14 @@ int main(int argc, char **argv)
     for (char *tok = strtok(O.ef_list, ","); tok; tok = strtok(NULL, ",")) {
         uint32_t ef = (uint32_t)atoi(tok);
         qset_build(&qs, ef);
-        if (O.one_conn) search_run(cs, 1, NULL, &qs, ef);
-        search_run(cs, O.conns, &pg, &qs, ef);
+        if (O.one_conn) search_run(cs, 1, NULL, NULL, &qs, ef);
+        search_run(cs, O.conns, &pg, "ping_under_load", &qs, ef);
+    }
+    if (O.floor) {
+        /* The same run with k = 0: the wire path alone (see the top). */
+        O.k = 0;
+        qset_build(&qs, 10);
+        search_run(cs, O.conns, &pg, "ping_under_floor", &qs, 10);
     }
 
     free(qs.off);

@@ -37,6 +37,17 @@
 #                   client process took.
 #   ping_p99        PING p99 under the N-connection search load; target
 #                   < 1000 us.
+#   wire_floor      the same N-connection run at k = 0 (the server parses
+#                   each query and passes it through the pool, but searches
+#                   nothing and answers an empty array): floor_us is the
+#                   server's CPU per query there, what the wire path costs
+#                   on this machine when searching is free.  Each
+#                   wire_per_server_cpu line then carries ratio_bound =
+#                   s / (s + floor_us), s being the in-process time per
+#                   search: the best that ratio could be if a search over
+#                   the wire cost exactly its in-process time plus
+#                   that floor (formatting k results, bigger replies and
+#                   cache interference all come on top).
 # The client, the server and bench_ann share the machine: on a small box
 # the client's own CPU (client_cpu_s) comes out of the search cores.
 set -euo pipefail
@@ -93,7 +104,7 @@ done
 out=$tmp/out.jsonl
 "${cpin[@]}" "$build/bench/bench_vserver" --host 127.0.0.1 --port "$port" --base "$base" --query "$query" \
     --gt "$gt" --conns "$conns" --ef "$ef" --M "$M" --efc "$efc" --pipeline "$pipeline" \
-    --secs "$secs" --ping-interval-us "${VS_PING_US:-1000}" --server-pid "$spid" | tee -a "$out"
+    --secs "$secs" --ping-interval-us "${VS_PING_US:-1000}" --server-pid "$spid" --floor | tee -a "$out"
 kill -TERM "$spid" 2>/dev/null || true
 wait "$spid" 2>/dev/null || true
 spid=
@@ -112,11 +123,19 @@ cores = min(setup["cores"], int(sys.argv[3]))   # the CPUs the server may use
 st = setup["search_threads"] if setup["search_threads"] > 0 else cores
 search_cores = min(st, cores)
 ann = {r["ef"]: r for r in rows if r["bench"] == "ann" and r["phase"] == "search"}
-wire = {(r["ef"], r["conns"]): r for r in rows if r["bench"] == "vserver" and r["phase"] == "search"}
+wire = {(r["ef"], r["conns"]): r for r in rows
+        if r["bench"] == "vserver" and r["phase"] == "search" and r["k"] > 0}
+floor = next((r for r in rows if r["bench"] == "vserver" and r["phase"] == "search" and r["k"] == 0), None)
+floor_us = floor["server_cpu_s"] / floor["queries"] * 1e6 if floor and floor.get("server_cpu_s") else None
 ping = {r["ef"]: r for r in rows if r["bench"] == "vserver" and r["phase"] == "ping_under_load"}
 
 def emit(**kv):
     print(json.dumps(dict(bench="vserver_ratio", **kv)))
+
+if floor_us is not None:
+    emit(what="wire_floor", conns=floor["conns"], qps=floor["qps"], floor_us=round(floor_us, 3),
+         loop_us=round(floor["server_loop_cpu_s"] / floor["queries"] * 1e6, 3),
+         workers_us=round(floor["server_workers_cpu_s"] / floor["queries"] * 1e6, 3))
 
 for ef in sorted(ann):
     a = ann[ef]["qps"]
@@ -127,10 +146,14 @@ for ef in sorted(ann):
              ratio=round(wn["qps"] / (a * search_cores), 3), target=0.8,
              wire_recall=wn["recall_at_10"], inproc_recall=ann[ef]["recall"])
         if wn.get("server_cores"):
+            extra = {}
+            if floor_us is not None:
+                s_us = 1e6 / a
+                extra["ratio_bound"] = round(s_us / (s_us + floor_us), 3)
             emit(what="wire_per_server_cpu", ef=ef, conns=conns, server_cores=wn["server_cores"],
                  loop_cpu_share=round(wn["server_loop_cpu_s"] / wn["server_cpu_s"], 3),
                  client_cores=round(wn["client_cpu_s"] / wn["seconds"], 2),
-                 ratio=round(wn["qps"] / (a * wn["server_cores"]), 3))
+                 ratio=round(wn["qps"] / (a * wn["server_cores"]), 3), **extra)
     if w1:
         emit(what="wire_1conn", ef=ef, wire_qps=w1["qps"], inproc_qps=a,
              ratio=round(w1["qps"] / a, 3))
