@@ -7,6 +7,19 @@
  * Protocol errors get Redis's error text, then the connection is closed once
  * that reply is out.
  *
+ * Turns: commands run on the loop thread, so one client's long pipeline of
+ * slow commands (VADDs into a big HNSW index, ~70 us each) would hold every
+ * other client, a PING included, until all of it ran.  So a loop pass runs
+ * commands for a millisecond or so (s->pass_end_us: server.c): past that, a
+ * client that has run at least one command in this turn stops, and the
+ * rest of its input waits on the server's turn list (FIFO) for the next
+ * pass, which the server starts without sleeping (a 0 ms timer).  Everyone
+ * gets at least one command per pass, and a PING waits for about one pass,
+ * not for whole pipelines.  Replies of a pass still leave together in
+ * before-sleep, after its log commit.  The clock is the wall clock cmd.c
+ * reads after every command: a step forward only ends a pass early, a step
+ * back makes one longer.
+ *
  * Output: replies are appended to `out` and the client is put on the
  * server's pending list; before the loop sleeps, server.c writes every
  * pending client directly (one write per client per iteration, however many
@@ -95,12 +108,39 @@ static void conn_unlink_pending(client *c)
     c->pnext = NULL;
 }
 
+/* The turn list (see the top). */
+static void conn_turn_unlink(client *c)
+{
+    server *s = c->srv;
+    if (!c->turn_wait) return;
+    if (c->turn_prev) c->turn_prev->turn_next = c->turn_next;
+    else s->turns = c->turn_next;
+    if (c->turn_next) c->turn_next->turn_prev = c->turn_prev;
+    else s->turns_tail = c->turn_prev;
+    c->turn_wait = 0;
+    c->turn_prev = c->turn_next = NULL;
+}
+
+static void conn_turn_wait(client *c)
+{
+    server *s = c->srv;
+    if (c->turn_wait) return;
+    c->turn_wait = 1;
+    c->turn_seq = ++s->turn_seq;
+    c->turn_prev = s->turns_tail;
+    c->turn_next = NULL;
+    if (s->turns_tail) s->turns_tail->turn_next = c;
+    else s->turns = c;
+    s->turns_tail = c;
+}
+
 void client_free(client *c)
 {
     server *s;
     if (!c) return;
     s = c->srv;
     conn_unlink_pending(c);
+    conn_turn_unlink(c);
     if (c->fd >= 0) {
         ev_del(s->loop, c->fd, EV_READ | EV_WRITE);
         close(c->fd);
@@ -216,11 +256,19 @@ int client_check_obuf(client *c)
     return 1;
 }
 
-/* Execute every complete request in the buffer, in order. */
+/* Execute the complete requests in the buffer, in order, until the pass's
+ * time is up (see the top). */
 static void conn_process_input(client *c)
 {
+    server *s = c->srv;
+    int ran = 0;
+    conn_turn_unlink(c);            /* this is its turn */
     while (c->qpos < c->qlen &&
            !(c->flags & (CLIENT_CLOSE_AFTER_REPLY | CLIENT_CLOSE_ASAP | CLIENT_BLOCKED))) {
+        if (ran && s->clock_us >= s->pass_end_us) {
+            conn_turn_wait(c);
+            break;
+        }
         int rc = resp_parse(&c->parser, c->qbuf + c->qpos, c->qlen - c->qpos);
         if (rc == RESP_AGAIN) break;
         if (rc != RESP_OK && c->jobs) {
@@ -254,6 +302,7 @@ static void conn_process_input(client *c)
         c->argv = c->parser.argv;
         c->argvlen = c->parser.argvlen;
         if (c->argc > 0) cmd_call(c);
+        ran = 1;
         c->argc = 0;
         c->argv = NULL;
         c->argvlen = NULL;
@@ -265,9 +314,11 @@ static void conn_process_input(client *c)
         }
     }
     /* Searches in flight, and the input ends at a request boundary (or
-     * waits for them): the batch is complete, answer it as soon as it is
-     * done.  A partial request means the client is still sending it. */
-    if (c->jobs && (c->qpos == c->qlen || (c->flags & CLIENT_BLOCKED))) vec_client_batch_end(c);
+     * waits for them, or for the next turn): the batch is complete, answer
+     * it as soon as it is done.  A partial request means the client is
+     * still sending it. */
+    if (c->jobs && (c->qpos == c->qlen || (c->flags & CLIENT_BLOCKED) || c->turn_wait))
+        vec_client_batch_end(c);
     if (c->qpos == c->qlen && !(c->flags & CLIENT_BLOCKED)) {
         c->qpos = c->qlen = 0;
         if (c->qcap > CONN_QBUF_KEEP) {
@@ -351,6 +402,19 @@ void client_unblock(client *c)
     client_check_obuf(c);
     conn_process_input(c);
     if (c->flags & CLIENT_CLOSE_ASAP) client_free(c);
+}
+
+void client_run_turns(server *s)
+{
+    /* Only those queued before: a client that runs out of time again goes
+     * to the back and waits for the next pass.  The head is taken afresh
+     * each time, as a command may free other clients (CLIENT KILL). */
+    uint64_t last = s->turn_seq;
+    while (s->turns && s->turns->turn_seq <= last) {
+        client *c = s->turns;
+        conn_process_input(c);
+        if (c->flags & CLIENT_CLOSE_ASAP) client_free(c);
+    }
 }
 
 void client_update_limits(client *c)

@@ -498,31 +498,32 @@ static void fs_collect(server *s)
     if (err) persist_fail(s, err, "fsyncing");
 }
 
-void persist_before_sleep(server *s)
+int persist_before_sleep(server *s)
 {
     persist *p = s->ps;
     /* No log yet while loading (events are processed between records). */
-    if (!p || !p->log) return;
+    if (!p || !p->log) return 0;
     fs_collect(s);
     if (p->err) {
         if (p->unacked) persist_fail(s, p->err, "");
-        return;
+        return 0;
     }
-    if (!p->unacked && wal_pending(p->log) == 0) return;
+    if (!p->unacked && wal_pending(p->log) == 0) return 0;
     int rc = wal_flush(p->log);
     if (rc < 0) {
         persist_fail(s, rc, "writing");
-        return;
+        return 1;
     }
     if (persist_policy(s) == FSYNC_ALWAYS) {
         if ((rc = wal_sync(p->log)) < 0) {
             persist_fail(s, rc, "fsyncing");
-            return;
+            return 1;
         }
         p->fsyncs++;
         p->last_fsync_ms = util_wall_ms();
     }
     unacked_clear(p);
+    return 1;
 }
 
 /* ---- opening and closing logs ---------------------------------------------------- */

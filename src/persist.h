@@ -66,8 +66,10 @@ void persist_log_vadd(server *s, const char *name, size_t nlen, const char *key,
 void persist_log_vdel(server *s, const char *name, size_t nlen, const char *key, size_t klen);
 void persist_log_vdrop(server *s, const char *name, size_t nlen);
 
-/* Commit the iteration's records before replies (srv_before_sleep). */
-void persist_before_sleep(server *s);
+/* Commit the iteration's records before replies (srv_before_sleep).
+ * Returns 1 if there was something to commit (written, and fsync'd under
+ * appendfsync always), else 0. */
+int persist_before_sleep(server *s);
 /* Periodic work: everysec fsync, children, auto snapshots, recovery. */
 void persist_cron(server *s);
 

@@ -134,6 +134,11 @@ struct client {
     int held;                /* on the server's held list, since held_ms */
     int64_t held_ms;
     client *held_prev, *held_next;
+    /* input left over when the pass's time ran out (conn.c): on the
+     * server's turn list, queued as number turn_seq */
+    int turn_wait;
+    uint64_t turn_seq;
+    client *turn_prev, *turn_next;
     /* links */
     client *prev, *next;     /* server's client list */
     client *pnext;           /* server's pending-write list */
@@ -177,6 +182,13 @@ struct server {
     int64_t loop_mono_ms;        /* monotonic time when the loop last woke */
     int64_t clock_us;            /* wall clock at the loop's wake-up or the
                                     end of the last command (cmd.c) */
+    int64_t pass_end_us;         /* clock_us past which a pass's clients take
+                                    turns (srv_after_sleep, conn.c) */
+    int64_t commit_us;           /* running average of a log commit's time */
+    client *turns, *turns_tail;  /* clients waiting to run the rest of their
+                                    input, oldest first (conn.c) */
+    uint64_t turn_seq;           /* numbers them as they are queued */
+    long long turn_timer;        /* runs them in the next pass (0: none armed) */
     long long dirty;             /* writes since start (rdb_changes_since_last_save) */
     server_stats st;
     uint64_t rng;
@@ -221,6 +233,10 @@ void client_close_after_reply(client *c);
  * flight waits in its query buffer.  client_unblock resumes parsing. */
 void client_block(client *c);
 void client_unblock(client *c);
+/* Run, in the order they were queued, the clients whose input was left
+ * over when an earlier pass's time ran out (before this call); each may
+ * queue itself again. */
+void client_run_turns(server *s);
 /* 1 while the client must still AUTH: a password is set now and it has not
  * authenticated.  Changing requirepass at run time takes effect at once. */
 int client_must_auth(const client *c);

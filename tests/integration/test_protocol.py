@@ -376,5 +376,61 @@ class TestResp3(ServerTestCase):
         self.assert_reply(encode("GET", "missing"), b"$-1\r\n", conn=c)
 
 
+class TestTurns(ServerTestCase):
+    """A loop pass runs commands for about a millisecond; then a client with
+    input left waits for its turn in the next pass (conn.c), so one
+    client's long pipeline of slow commands does not hold the others."""
+
+    @engram_only
+    def test_a_long_pipeline_does_not_hold_other_clients(self):
+        # (Redis runs all ten in one go: the PING waits half a second.)
+        a, b = self.conn(), self.conn()
+        n = 10
+        a.send(b"".join(encode("DEBUG", "SLEEP", "0.05") for _ in range(n)))
+        time.sleep(0.02)
+        self.assertEqual(b.cmd("PING"), "PONG")
+        a.drain()
+        answered = len(split_replies(bytes(a.buf)))
+        self.assertLess(answered, n, "the PING waited for the whole pipeline")
+        for _ in range(n):
+            self.assertEqual(a.read(), "OK")
+        a.drain()
+        self.assertEqual(bytes(a.buf), b"")
+
+    def test_pipeline_split_across_passes_keeps_order(self):
+        # Each DEBUG SLEEP outlasts a pass, so nearly every command below
+        # runs in a pass of its own, resumed with no new input to wake the
+        # loop: the replies must all come, in order.
+        a = self.conn()
+        a.cmd("DEL", "turns")
+        n = 15
+        a.send(b"".join(encode("DEBUG", "SLEEP", "0.002") + encode("INCR", "turns")
+                        for _ in range(n)))
+        for i in range(1, n + 1):
+            self.assertEqual(a.read(), "OK")
+            self.assertEqual(a.read(), i)
+        self.assertEqual(a.cmd("GET", "turns"), b"%d" % n)
+
+    def test_client_gone_while_waiting_for_its_turn(self):
+        b = self.conn()
+        for how in ("close", "kill"):
+            a = self.conn()
+            name = "turns-" + how
+            a.cmd("CLIENT", "SETNAME", name)
+            a.send(b"".join(encode("DEBUG", "SLEEP", "0.005") for _ in range(20)))
+            time.sleep(0.01)
+            if how == "close":
+                a.close()
+            else:
+                ids = [line for line in b.cmd("CLIENT", "LIST").decode().splitlines()
+                       if "name=" + name + " " in line]
+                self.assertEqual(len(ids), 1)
+                cid = ids[0].split()[0].split("=")[1]
+                self.assertEqual(b.cmd("CLIENT", "KILL", "ID", cid), 1)
+            self.assertEqual(b.cmd("PING"), "PONG")
+        time.sleep(0.2)
+        self.assertEqual(b.cmd("PING"), "PONG")
+
+
 if __name__ == "__main__":
     main()
