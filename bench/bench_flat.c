@@ -135,7 +135,8 @@ static void huge_free(void *ud, void *p, size_t n)
     else munmap(p, n);
 }
 
-static const vindex_allocator huge_allocator = { huge_alloc, huge_free, NULL };
+/* No realloc: its big blocks are our own mappings (growth copies). */
+static const vindex_allocator huge_allocator = { huge_alloc, huge_free, NULL, NULL };
 
 static const vindex_allocator *bench_alloc(const bench_opts *o)
 {

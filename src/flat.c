@@ -194,26 +194,22 @@ void flat_free(flat *f)
     f->al.free(f->al.ud, f, sizeof *f);
 }
 
+/* Make the arrays ncap >= cap slots long, in place where the allocator
+ * can (see hnsw_grow).  The vectors first (their size is kept with them),
+ * then the live flags (pcap bytes until the end): a failure leaves the
+ * index as it was. */
 static int flat_grow(flat *f, uint32_t ncap)
 {
-    size_t vb = (size_t)ncap * f->dim * sizeof(float) + 64;
-    void *vraw = flat_alloc(f, vb);
-    uint8_t *live = flat_alloc(f, ncap);
-    if (!vraw || !live) {
-        flat_dealloc(f, vraw, vb);
-        flat_dealloc(f, live, ncap);
+    if (vindex_vecs_resize(&f->al, &f->mem, &f->vecs_raw, &f->vecs_bytes, &f->vecs,
+                           (size_t)ncap * f->dim, (size_t)f->hwm * f->dim))
         return -ENOMEM;
+    if (f->bvec) {      /* copied out of the snapshot: give the range back */
+        if (f->release) f->release(f->release_ud, f->bvec, f->bvec_len);
+        f->bvec = NULL;
+        f->bvec_len = 0;
     }
-    float *vecs = (float *)(((uintptr_t)vraw + 63) & ~(uintptr_t)63);
-    if (f->hwm) {
-        memcpy(vecs, f->vecs, (size_t)f->hwm * f->dim * sizeof(float));
-        memcpy(live, f->live, f->hwm);
-    }
-    flat_drop_vecs(f);
-    flat_dealloc(f, f->live, f->pcap);
-    f->vecs_raw = vraw;
-    f->vecs_bytes = vb;
-    f->vecs = vecs;
+    uint8_t *live = vindex_al_resize(&f->al, &f->mem, f->live, f->pcap, ncap, f->hwm);
+    if (!live) return -ENOMEM;
     f->live = live;
     f->cap = f->pcap = ncap;
     return 0;

@@ -82,10 +82,31 @@ typedef struct vindex_allocator {
     void *(*alloc)(void *ud, size_t size);
     void (*free)(void *ud, void *p, size_t size);
     void *ud;
+    /* Optional (NULL: alloc, copy, free).  Resize block p of `old` bytes to
+     * `size`, keeping its contents, as realloc does; NULL on failure, with
+     * p unchanged.  The engines' node arrays grow through it, so that an
+     * index growing past a million vectors does not copy them: glibc
+     * moves a block of 32 MB or more with mremap, remapping its pages. */
+    void *(*realloc)(void *ud, void *p, size_t old, size_t size);
 } vindex_allocator;
 
-/* malloc/free. */
+/* malloc/free/realloc. */
 extern const vindex_allocator vindex_default_allocator;
+
+/* Resize block p (old bytes; NULL: a new block) allocated through al to
+ * size bytes, keeping its first `keep` bytes, and add the change to *mem:
+ * al->realloc if set, else a new block, a copy and a free.  NULL on
+ * failure, with p and *mem unchanged. */
+void *vindex_al_resize(const vindex_allocator *al, size_t *mem, void *p, size_t old,
+                       size_t size, size_t keep);
+
+/* The engines' vector array: 64-byte aligned floats at *vecs, inside the
+ * block *raw of *bytes bytes (n floats take n * 4 + 64).  Make it hold n
+ * floats, keeping the first `keep`; *raw NULL means *vecs is not ours (a
+ * range borrowed from a snapshot): it is copied into a new block and the
+ * caller gives it back.  0, or -ENOMEM with everything unchanged. */
+int vindex_vecs_resize(const vindex_allocator *al, size_t *mem, void **raw, size_t *bytes,
+                       float **vecs, size_t n, size_t keep);
 
 /* An engine-level result: internal distance (see dist.h) and id. */
 typedef struct vindex_pair {

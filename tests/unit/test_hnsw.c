@@ -417,13 +417,21 @@ static void b_free(void *ud, void *p, size_t n)
     free(p);
 }
 
+static void *b_realloc(void *ud, void *p, size_t old, size_t n)
+{
+    budget_alloc *b = ud;
+    (void)old;
+    if (b->budget-- <= 0) return NULL;
+    return realloc(p, n);
+}
+
 static void test_enomem_atomic(void **state)
 {
     (void)state;
     const uint32_t n = 600;
     float *x = clustered(n, DIM, 61);
     budget_alloc b = { 1L << 40 };
-    vindex_allocator al = { b_alloc, b_free, &b };
+    vindex_allocator al = { b_alloc, b_free, &b, b_realloc };
     hnsw_params p = { .dim = DIM, .metric = DIST_L2, .M = 8, .ef_construction = 40,
                       .ef_search = 40, .seed = 1, .alloc = &al };
     hnsw *h = hnsw_new(&p, NULL);

@@ -318,7 +318,7 @@ static void test_enomem_every_allocation(void **state)
     (void)state;
     for (int t = 0; t < 2; t++) {
         fail_alloc fa = { -1, 0 };
-        vindex_allocator al = { f_alloc, f_free, &fa };
+        vindex_allocator al = { f_alloc, f_free, &fa, f_realloc };
         vindex_params p;
         vindex_params_init(&p, t ? VINDEX_FLAT : VINDEX_HNSW, 6, DIST_COSINE);
         p.M = 4;
@@ -364,6 +364,100 @@ static void test_enomem_every_allocation(void **state)
     }
 }
 
+/* The default allocator's blocks of 4 MB and more (mappings of their own
+ * on Linux, moved by mremap when they grow): contents kept through growing,
+ * shrinking, and crossing to and from the small kind. */
+static void test_default_allocator_big_blocks(void **state)
+{
+    (void)state;
+    const vindex_allocator *al = &vindex_default_allocator;
+    const size_t MB = 1u << 20;
+    size_t sizes[] = { 8 * MB + 123, 21 * MB, 21 * MB + 5, 6 * MB, 1 * MB, 5 * MB + 7, 64 * MB,
+                       3 * MB, 2 };
+    size_t cur = 5 * MB;
+    unsigned char *p = al->alloc(al->ud, cur);
+    assert_non_null(p);
+    for (size_t i = 0; i < cur; i++) p[i] = (unsigned char)(i * 31 + 7);
+    for (size_t k = 0; k < sizeof sizes / sizeof *sizes; k++) {
+        size_t n = sizes[k];
+        unsigned char *q = al->realloc(al->ud, p, cur, n);
+        assert_non_null(q);
+        size_t keep = cur < n ? cur : n;
+        for (size_t i = 0; i < keep; i += 4093) assert_int_equal(q[i], (unsigned char)(i * 31 + 7));
+        assert_int_equal(q[keep - 1], (unsigned char)((keep - 1) * 31 + 7));
+        for (size_t i = keep; i < n; i++) q[i] = (unsigned char)(i * 31 + 7);   /* the new part is ours */
+        p = q;
+        cur = n;
+    }
+    al->free(al->ud, p, cur);
+    /* vindex_al_resize counts the change */
+    size_t mem = 0;
+    void *b = vindex_al_resize(al, &mem, NULL, 0, 6 * MB, 0);
+    assert_non_null(b);
+    assert_int_equal(mem, 6 * MB);
+    b = vindex_al_resize(al, &mem, b, 6 * MB, 10 * MB, 6 * MB);
+    assert_non_null(b);
+    assert_int_equal(mem, 10 * MB);
+    al->free(al->ud, b, 10 * MB);
+}
+
+/* Both engines grown far past the allocator's 4 MB threshold (1,000
+ * vectors of 1,024 floats take 4 MB), through several in-place growths:
+ * every vector reads back as added, the structure validates, and a wide
+ * search finds (every 97th of) them as their own nearest neighbours. */
+static void test_growth_through_big_blocks(void **state)
+{
+    (void)state;
+#ifdef TEST_SLOW
+    const uint32_t dim = 1024, n = 1500;
+#else
+    const uint32_t dim = 1024, n = 3000;
+#endif
+    float *x = malloc((size_t)n * dim * sizeof *x), *out = malloc(dim * sizeof *out);
+    uint64_t seed = 11;
+    for (uint32_t i = 0; i < n; i++) rand_vec(x + (size_t)i * dim, dim, &seed);
+    for (int t = 0; t < 2; t++) {
+        vindex_params p;
+        vindex_params_init(&p, t ? VINDEX_FLAT : VINDEX_HNSW, dim, DIST_L2);
+        p.M = 8;
+        p.ef_construction = 64;
+        int err = 1;
+        vindex *v = vindex_new(&p, &err);
+        assert_non_null(v);
+        char key[16];
+        for (uint32_t i = 0; i < n; i++) {
+            snprintf(key, sizeof key, "v%u", i);
+            assert_int_equal(vindex_add(v, key, strlen(key), x + (size_t)i * dim, dim), 1);
+        }
+        check_valid(v);
+        vindex_search_ctx *ctx = vindex_search_ctx_new(NULL);
+        vindex_hit hit;
+        uint32_t probes = 0, missed = 0;
+        for (uint32_t i = 0; i < n; i++) {
+            snprintf(key, sizeof key, "v%u", i);
+            assert_int_equal(vindex_get(v, key, strlen(key), out), 1);
+            assert_memory_equal(out, x + (size_t)i * dim, dim * sizeof *out);
+            if (i % 97) continue;
+            vindex_query q;
+            uint32_t got = 0;
+            vindex_query_init(&q, x + (size_t)i * dim, dim, 1);
+            q.ef = 400;
+            assert_int_equal(vindex_search(v, ctx, &q, &hit, &got), 0);
+            assert_int_equal(got, 1);
+            probes++;
+            missed += hit.dist != 0.0f;
+        }
+        /* FLAT is exact; HNSW on uniform random 1,024-d data (the hardest
+         * case for a graph: all distances alike) misses a few */
+        if (t) assert_int_equal(missed, 0);
+        else assert_true(missed * 20 <= probes);
+        vindex_search_ctx_free(ctx);
+        vindex_free(v);
+    }
+    free(out);
+    free(x);
+}
+
 int main(void)
 {
     assert_int_equal(dist_select("auto"), 0);
@@ -376,6 +470,8 @@ int main(void)
         cmocka_unit_test(test_overwrite),
         cmocka_unit_test(test_key_churn),
         cmocka_unit_test(test_enomem_every_allocation),
+        cmocka_unit_test(test_default_allocator_big_blocks),
+        cmocka_unit_test(test_growth_through_big_blocks),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

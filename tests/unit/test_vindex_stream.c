@@ -662,7 +662,7 @@ static void test_enomem_ring(void **state)
     (void)state;
     for (int t = 0; t < 2; t++) {
         fail_alloc fa = { -1, 0 };
-        vindex_allocator al = { f_alloc, f_free, &fa };
+        vindex_allocator al = { f_alloc, f_free, &fa, f_realloc };
         const uint32_t dim = 6, cap = 24;
         vindex *v = ring_new(t ? VINDEX_FLAT : VINDEX_HNSW, DIST_COSINE, dim, cap, &al);
         uint64_t s = 5 + (uint64_t)t;

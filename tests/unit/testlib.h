@@ -21,8 +21,8 @@
 #define TEST_SLOW 1
 #endif
 
-/* A vindex_allocator ud: the countdown-th allocation from now fails
- * (countdown < 0: none does); live counts blocks not yet freed. */
+/* A vindex_allocator ud: the countdown-th allocation (or resize) from now
+ * fails (countdown < 0: none does); live counts blocks not yet freed. */
 typedef struct fail_alloc {
     long countdown;
     long live;
@@ -41,6 +41,15 @@ static inline void f_free(void *ud, void *p, size_t n)
     (void)n;
     ((fail_alloc *)ud)->live--;
     free(p);
+}
+
+/* Resizing counts as an allocation for the countdown. */
+static inline void *f_realloc(void *ud, void *p, size_t old, size_t n)
+{
+    fail_alloc *f = ud;
+    (void)old;
+    if (f->countdown >= 0 && f->countdown-- == 0) return NULL;
+    return realloc(p, n ? n : 1);
 }
 
 #endif
