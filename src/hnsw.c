@@ -1069,9 +1069,10 @@ static void hnsw_drop_arrays(hnsw *h)
 
 /* Make the node arrays ncap >= cap slots long (ncap == cap: out of the
  * short ones a load leaves, see hnsw_load_arrays).  They grow in place
- * where the allocator can (vindex_al_resize): with glibc a big array is
- * remapped, not copied, so an insert that grows a large index does not
- * stop the server for the time of a copy (300,000 x 128-d: ~0.4 s).
+ * where the allocator can (vindex_al_resize; the default allocator moves a
+ * big array's pages with mremap, vindex.c), so an insert that grows a
+ * large index does not stop the server for the time of a copy (300,000 x
+ * 128-d: ~0.4 s on the test VM).
  * What may fail is done first (the overflow tables of all layers, the
  * write-side scratch); then vectors, layer 0 and the upper-layer pointers,
  * each one's size kept with it, so a failure part way leaves the graph as

@@ -143,12 +143,13 @@
 #include "engram/le.h"
 
 #define VINDEX_NONE UINT32_MAX
+#define VINDEX_SLOTS_MAX (1u << 31)
 #define VX_SLOT_EMPTY UINT64_MAX
 
+/* A key table slot (see the top). */
 static inline uint64_t vx_slot(uint32_t hash, uint32_t id) { return (uint64_t)hash << 32 | id; }
 static inline uint32_t vx_slot_id(uint64_t e) { return (uint32_t)e; }
 static inline uint32_t vx_slot_hash(uint64_t e) { return (uint32_t)(e >> 32); }
-#define VINDEX_SLOTS_MAX (1u << 31)
 
 typedef struct vkey {
     uint32_t len;
@@ -261,8 +262,8 @@ static size_t big_len(size_t n)
  * it in two, which mremap cannot move in one piece. */
 static void *big_place(size_t n, int prot)
 {
-    char *r = mmap(NULL, n + VINDEX_BIG_ALIGN, prot, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
-                   -1, 0);
+    int flags = MAP_PRIVATE | MAP_ANONYMOUS | (prot == PROT_NONE ? MAP_NORESERVE : 0);
+    char *r = mmap(NULL, n + VINDEX_BIG_ALIGN, prot, flags, -1, 0);
     if (r == MAP_FAILED) return NULL;
     char *a = (char *)(((uintptr_t)r + VINDEX_BIG_ALIGN - 1) & ~(uintptr_t)(VINDEX_BIG_ALIGN - 1));
     if (a > r) munmap(r, (size_t)(a - r));
@@ -292,6 +293,8 @@ static void vindex_mfree(void *ud, void *p, size_t n)
         munmap(p, big_len(n));
         return;
     }
+#else
+    (void)n;
 #endif
     free(p);
 }
