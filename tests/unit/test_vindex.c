@@ -372,7 +372,7 @@ static void test_default_allocator_big_blocks(void **state)
     (void)state;
     const vindex_allocator *al = &vindex_default_allocator;
     const size_t MB = 1u << 20;
-    size_t sizes[] = { 8 * MB + 123, 21 * MB, 21 * MB + 5, 6 * MB, 1 * MB, 5 * MB + 7, 64 * MB,
+    size_t sizes[] = { 8 * MB + 123, 21 * MB, 21 * MB + 5, 6 * MB, 1 * MB, 5 * MB + 7, 24 * MB,
                        3 * MB, 2 };
     size_t cur = 5 * MB;
     unsigned char *p = al->alloc(al->ud, cur);
