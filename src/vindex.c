@@ -1624,8 +1624,7 @@ static uint32_t next_key(const vindex *v, uint32_t id, uint32_t end)
 
 static int vindex_load_map(vindex *v, uint32_t id_end, char *err, size_t errlen)
 {
-    uint64_t *e = v->slots;
-    memset(e, 0xFF, (size_t)v->nslots * sizeof *e);
+    uint64_t *e = v->slots;         /* all empty (vindex_load_keys) */
     const uint32_t mask = v->nslots - 1;
     uint32_t lead = next_key(v, 0, id_end);
     for (int k = 0; k < VINDEX_MAP_AHEAD && lead < id_end; k++) {
@@ -1664,7 +1663,7 @@ static int vindex_load_keys(vindex *v, const img_section *s, const vx_meta *m, c
     /* Per-id arrays for the ids the image has; the first add sizes them to
      * the engine's capacity (vindex_reserve_new). */
     if ((rc = ids_reserve(v, m->id_end)) != 0) return rc;
-    if (m->nslots) {        /* filled by vindex_load_map, or empty */
+    if (m->nslots) {        /* empty here, filled by vindex_load_map */
         if (!(v->slots = vx_alloc(v, (size_t)m->nslots * sizeof *v->slots))) return -ENOMEM;
         memset(v->slots, 0xFF, (size_t)m->nslots * sizeof *v->slots);
         v->nslots = m->nslots;
