@@ -84,9 +84,9 @@ typedef struct vindex_allocator {
     void *ud;
     /* Optional (NULL: alloc, copy, free).  Resize block p of `old` bytes to
      * `size`, keeping its contents, as realloc does; NULL on failure, with
-     * p unchanged.  The engines' node arrays grow through it, so that an
-     * index growing past a million vectors does not copy them: glibc
-     * moves a block of 32 MB or more with mremap, remapping its pages. */
+     * p unchanged.  The engines' node arrays grow through it, so that a
+     * big index growing does not copy them: the default allocator moves a
+     * block of 4 MB or more with mremap (vindex.c). */
     void *(*realloc)(void *ud, void *p, size_t old, size_t size);
 } vindex_allocator;
 
