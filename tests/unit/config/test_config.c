@@ -824,12 +824,12 @@ static void test_rewrite_unwritable(void **state)
 
 /* ---- engram.conf ---------------------------------------------------------------------------- */
 
-/* The shipped file sits at the project root: ../../engram.conf from here. */
+/* The shipped file sits at the project root: ../../../engram.conf from here. */
 static void shipped_conf_path(char *buf, size_t cap)
 {
-    const char *me = __FILE__, *p = strstr(me, "tests/unit/test_config.c");
+    const char *me = __FILE__, *p = strstr(me, "tests/unit/config/test_config.c");
     if (p) snprintf(buf, cap, "%.*sengram.conf", (int)(p - me), me);
-    else snprintf(buf, cap, "../../engram.conf");
+    else snprintf(buf, cap, "../../../engram.conf");
 }
 
 static char *default_text(void)
