@@ -139,7 +139,7 @@ static double bench_ns(const dist_kernels *k, int l2, int mode, const bench_data
 /* ---- peak -------------------------------------------------------------------- */
 
 #if defined(__x86_64__)
-/* Bench-only hooks in src/dist_avx2.c and src/dist_avx512.c, not part of
+/* Bench-only hooks in src/vec/dist_avx2.c and src/vec/dist_avx512.c, not part of
  * dist.h: iters x (12 x 8 | 16 x 16) lanes of independent FMAs. */
 float dist_avx2_peak_probe(size_t iters);
 float dist_avx512_peak_probe(size_t iters);

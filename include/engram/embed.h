@@ -11,7 +11,7 @@
  *            normalised mean of the known words' vectors, SIF-weighted by
  *            default.  dim comes from the file.
  * The tokeniser, the features and their weights, the file formats and what
- * is refused are specified in the header comment of src/embed.c.
+ * is refused are specified in the header comment of src/embed/embed.c.
  *
  * Texts are any bytes (NULs and invalid UTF-8 included).  A text with no
  * usable word -- empty, only punctuation, or (model) only unknown words --

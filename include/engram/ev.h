@@ -3,7 +3,7 @@
  *
  * The loop sits on exactly one backend (ev_epoll.c on Linux, ev_kqueue.c on
  * macOS/BSD, chosen by CMake) behind the private interface in
- * src/ev_backend.h; nothing above this header knows which one runs.
+ * src/ev/ev_backend.h; nothing above this header knows which one runs.
  *
  * Each iteration: call the before-sleep hook (the server flushes its log and
  * then replies there), poll until the nearest timer deadline (computed after

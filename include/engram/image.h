@@ -6,7 +6,7 @@
  * number the structure chooses from its own range below) and a byte string
  * written in pieces between begin and end.  A section begun with page_align
  * starts on a page boundary in the file (IMG_PAGE), so that a reader can
- * map it and use it in place; the others are packed.  The sink (snap.c)
+ * map it and use it in place; the others are packed.  The sink (snapfile.c)
  * checksums every section and records where it lies.
  *
  * Reading.  The reader hands the structure back the same run of sections,

@@ -1,6 +1,6 @@
 /* io.h -- the file-I/O seam: every system call the durability code makes.
  *
- * The write-ahead log (wal.c) and snapshots (snap.c) never call open(),
+ * The write-ahead log (wal.c) and snapshots (snapfile.c) never call open(),
  * pwrite(), fsync() or mmap() directly; they call through an io_ops table.
  * The real table is io_posix(); tests wrap it in io_faulty_new() to inject
  * short writes, EIO/ENOSPC, fsync failures, failed mappings and a "crash at

@@ -2,7 +2,7 @@
  *
  * The keyspace is one section of kind KV_IMG_KIND (packed, not
  * page-aligned: it is always copied, never borrowed).  Its byte layout is
- * specified in the header comment of src/kv_image.c: a key count, then per
+ * specified in the header comment of src/kv/kv_image.c: a key count, then per
  * key {flags, klen, vlen, [expiry], key, value}, little-endian.
  *
  * Threads: like kv.h, the caller's thread only.  kv_save only reads db, so

@@ -346,7 +346,7 @@ typedef struct vindex_load_opts {
  * src->release(src->release_ud, data, len), exactly once, when the index
  * first grows past it or at vindex_free, in the thread making that call.
  * release may be NULL.  Every other section is copied and released
- * before this returns, so the source's owner (snap.h counts every byte it
+ * before this returns, so the source's owner (snapfile.h counts every byte it
  * hands out) can give those pages back at once: each non-empty section is
  * released exactly once over the index's life.
  *

@@ -1,7 +1,7 @@
 /* wal.h -- the write-ahead log: record codec, writer, and replay.
  *
  * The full byte layout and the recovery rule are specified in the header
- * comment of src/wal.c; in short (all integers little-endian):
+ * comment of src/store/wal.c; in short (all integers little-endian):
  *
  *   file header, 24 bytes:
  *     0  "ENGRAMWL"   8  u32 version (1)   12  u64 base_seq   20  u32 crc32c(0..19)

@@ -1124,9 +1124,9 @@ int config_write_default(FILE *f)
     config_init(&d);
     fputs("# engram.conf -- every engram setting, at its default.\n"
           "#\n"
-          "# Generated from the settings table in src/config.c (config_write_default);\n"
+          "# Generated from the settings table in src/config/config.c (config_write_default);\n"
           "# the unit test test_config fails if the two drift apart.  Regenerate with\n"
-          "#   ENGRAM_WRITE_CONF=1 build/tests/test_config\n"
+          "#   ENGRAM_WRITE_CONF=1 build/tests/unit/config/test_config\n"
           "#\n"
           "# Format (Redis's): one setting per line, `name value...`; lines starting\n"
           "# with '#' are comments.  Quote values with spaces: \"double quotes\" take\n"

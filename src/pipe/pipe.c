@@ -19,7 +19,7 @@
  * "-----") is skipped and counted; every other error reply is fatal.
  *
  * Batching and back-pressure.  Every line becomes `VADD index * TEXT line`,
- * encoded once and kept in a ring (cmdq) until its reply arrives.  Each loop
+ * encoded once and kept in a ring (reqq) until its reply arrives.  Each loop
  * turn takes every line already buffered from stdin (up to the window of
  * PIPE_WINDOW commands in flight), writes all unsent commands at once, and
  * only then polls.  So a fast producer yields batches as large as one read()
@@ -477,12 +477,12 @@ static void out_hit(const opts *o, const char *dist, size_t distlen, const char 
 
 /* ---- connection ----------------------------------------------------------------- */
 
-typedef struct conn {
+typedef struct peer {
     int fd;                 /* -1 while disconnected */
     pipe_reader rd;
-} conn;
+} peer;
 
-static const char *conn_strerror(int err)
+static const char *peer_strerror(int err)
 {
     if (err == PIPE_ECLOSED)
         return "connection closed by server";
@@ -568,7 +568,7 @@ static int tcp_connect(const char *host, int port, int timeout_ms, char *why, si
     return fd;
 }
 
-static void conn_close(conn *c)
+static void peer_close(peer *c)
 {
     if (c->fd >= 0)
         close(c->fd);
@@ -578,7 +578,7 @@ static void conn_close(conn *c)
 
 /* Read what the socket has into the reader.  Returns bytes read (> 0),
  * -EAGAIN when nothing is ready, PIPE_ECLOSED at EOF, or -errno. */
-static ssize_t conn_fill(conn *c)
+static ssize_t peer_fill(peer *c)
 {
     char tmp[PIPE_READ_CHUNK];
     for (;;) {
@@ -598,7 +598,7 @@ static ssize_t conn_fill(conn *c)
 
 /* Blocking helpers for the few synchronous exchanges (AUTH, VNEW, query).
  * Return 0 or a negative connection error. */
-static int conn_write_all(conn *c, const char *p, size_t n)
+static int peer_write_all(peer *c, const char *p, size_t n)
 {
     while (n > 0) {
         ssize_t w = write(c->fd, p, n);
@@ -620,7 +620,7 @@ static int conn_write_all(conn *c, const char *p, size_t n)
     return 0;
 }
 
-static int conn_read_reply(conn *c, pipe_reply **out)
+static int peer_read_reply(peer *c, pipe_reply **out)
 {
     for (;;) {
         int rc = pipe_reader_next(&c->rd, out);
@@ -631,20 +631,20 @@ static int conn_read_reply(conn *c, pipe_reply **out)
         int ev = fd_wait(c->fd, POLLIN, -1);
         if (ev < 0)
             return ev;
-        ssize_t n = conn_fill(c);
+        ssize_t n = peer_fill(c);
         if (n < 0 && n != -EAGAIN)
             return (int)n;
     }
 }
 
-static int conn_call(conn *c, int argc, const char **argv, const size_t *lens, pipe_reply **out)
+static int peer_call(peer *c, int argc, const char **argv, const size_t *lens, pipe_reply **out)
 {
     size_t n = pipe_resp_encoded_len(argc, lens);
     char *wire = mem_alloc(n);
     pipe_resp_encode(wire, argc, argv, lens);
-    int rc = conn_write_all(c, wire, n);
+    int rc = peer_write_all(c, wire, n);
     mem_free(wire);
-    return rc < 0 ? rc : conn_read_reply(c, out);
+    return rc < 0 ? rc : peer_read_reply(c, out);
 }
 
 static int starts_with(const pipe_reply *r, const char *prefix)
@@ -674,14 +674,14 @@ static void unexpected_reply(const char *what)
 /* After a connection is made: AUTH, then --create's VNEW.  Returns 0, or a
  * connection error / PIPE_ELOADING (the caller may retry); exits 3 on any
  * other error reply. */
-static int conn_setup(conn *c, const opts *o)
+static int peer_setup(peer *c, const opts *o)
 {
     pipe_reply *r = NULL;
     int rc;
     if (o->password) {
         const char *argv[] = {"AUTH", o->password};
         size_t lens[] = {4, strlen(o->password)};
-        if ((rc = conn_call(c, 2, argv, lens, &r)) < 0)
+        if ((rc = peer_call(c, 2, argv, lens, &r)) < 0)
             return rc;
         if (r->type == PIPE_REPLY_ERROR)
             server_error(o, r);
@@ -704,7 +704,7 @@ static int conn_setup(conn *c, const opts *o)
         argv[n++] = o->embed;
         for (int i = 0; i < n; i++)
             lens[i] = strlen(argv[i]);
-        if ((rc = conn_call(c, n, argv, lens, &r)) < 0)
+        if ((rc = peer_call(c, n, argv, lens, &r)) < 0)
             return rc;
         if (r->type == PIPE_REPLY_ERROR && starts_with(r, "LOADING")) {
             pipe_reply_free(r);
@@ -719,17 +719,17 @@ static int conn_setup(conn *c, const opts *o)
 }
 
 /* The first connection: failures are final (exit 2). */
-static void conn_open(conn *c, const opts *o)
+static void peer_open(peer *c, const opts *o)
 {
     char why[256];
     pipe_reader_init(&c->rd);
     c->fd = tcp_connect(o->host, o->port, PIPE_CONNECT_TIMEOUT_MS, why, sizeof(why));
     if (c->fd < 0)
         die(PIPE_EXIT_CONNECT, "cannot connect to %s:%d: %s", o->host, o->port, why);
-    int rc = conn_setup(c, o);
+    int rc = peer_setup(c, o);
     if (rc < 0)
         die(PIPE_EXIT_CONNECT, "connection to %s:%d failed: %s", o->host, o->port,
-            conn_strerror(rc));
+            peer_strerror(rc));
 }
 
 /* ---- stdin lines -------------------------------------------------------------------- */
@@ -828,33 +828,33 @@ static int linebuf_next(linebuf *l, const char **p, size_t *n)
 
 /* ---- in-flight queue ------------------------------------------------------------------ */
 
-enum { CMD_VADD = 1, CMD_VSEARCH };
+enum { REQ_VADD = 1, REQ_VSEARCH };
 
-typedef struct cmd {
+typedef struct req {
     char *wire;
     size_t len;
     int kind;
     size_t text_off, text_len;   /* VADD: the line inside wire */
-} cmd;
+} req;
 
-typedef struct cmdq {
-    cmd v[2 * PIPE_WINDOW];      /* window VADDs + a watch search, with room */
+typedef struct reqq {
+    req v[2 * PIPE_WINDOW];      /* window VADDs + a watch search, with room */
     size_t head, count;
     size_t sent;                 /* entries from head written completely */
     size_t sent_off;             /* bytes of entry `sent` written */
-} cmdq;
+} reqq;
 
-#define CMDQ_CAP (2 * PIPE_WINDOW)
+#define REQQ_CAP (2 * PIPE_WINDOW)
 
-static cmd *cmdq_at(cmdq *q, size_t i)
+static req *reqq_at(reqq *q, size_t i)
 {
-    return &q->v[(q->head + i) % CMDQ_CAP];
+    return &q->v[(q->head + i) % REQQ_CAP];
 }
 
-static cmd *cmdq_push(cmdq *q, int kind, int argc, const char **argv, const size_t *lens)
+static req *reqq_push(reqq *q, int kind, int argc, const char **argv, const size_t *lens)
 {
-    PIPE_ASSERT(q->count < CMDQ_CAP);
-    cmd *m = cmdq_at(q, q->count++);
+    PIPE_ASSERT(q->count < REQQ_CAP);
+    req *m = reqq_at(q, q->count++);
     m->len = pipe_resp_encoded_len(argc, lens);
     m->wire = mem_alloc(m->len);
     pipe_resp_encode(m->wire, argc, argv, lens);
@@ -864,25 +864,25 @@ static cmd *cmdq_push(cmdq *q, int kind, int argc, const char **argv, const size
     return m;
 }
 
-static void cmdq_pop(cmdq *q)
+static void reqq_pop(reqq *q)
 {
-    cmd *m = cmdq_at(q, 0);
+    req *m = reqq_at(q, 0);
     mem_free(m->wire);
     m->wire = NULL;
-    q->head = (q->head + 1) % CMDQ_CAP;
+    q->head = (q->head + 1) % REQQ_CAP;
     q->count--;
     q->sent--;
 }
 
 /* Write unsent commands without blocking.  Returns 0 (all written or the
  * socket is full) or -errno. */
-static int cmdq_flush(cmdq *q, int fd)
+static int reqq_flush(reqq *q, int fd)
 {
     while (q->sent < q->count) {
         struct iovec iov[64];
         int n = 0;
         for (size_t i = q->sent; i < q->count && n < 64; i++) {
-            cmd *m = cmdq_at(q, i);
+            req *m = reqq_at(q, i);
             size_t off = i == q->sent ? q->sent_off : 0;
             iov[n].iov_base = m->wire + off;
             iov[n].iov_len = m->len - off;
@@ -898,7 +898,7 @@ static int cmdq_flush(cmdq *q, int fd)
         }
         size_t left = (size_t)w;
         while (left > 0) {
-            cmd *m = cmdq_at(q, q->sent);
+            req *m = reqq_at(q, q->sent);
             size_t rest = m->len - q->sent_off;
             if (left >= rest) {
                 left -= rest;
@@ -928,7 +928,7 @@ typedef struct watch {
     size_t last_hits;            /* hits of the last complete search */
 } watch;
 
-static void watch_send_search(cmdq *q, const opts *o, watch *w)
+static void watch_send_search(reqq *q, const opts *o, watch *w)
 {
     char k[24];
     snprintf(k, sizeof(k), "%lld", w->k);
@@ -936,10 +936,10 @@ static void watch_send_search(cmdq *q, const opts *o, watch *w)
     size_t lens[7];
     for (int i = 0; i < 7; i++)
         lens[i] = strlen(argv[i]);
-    cmdq_push(q, CMD_VSEARCH, 7, argv, lens);
+    reqq_push(q, REQ_VSEARCH, 7, argv, lens);
 }
 
-static void watch_add(watch *w, const cmd *m, const char *id, size_t idlen)
+static void watch_add(watch *w, const req *m, const char *id, size_t idlen)
 {
     PIPE_ASSERT(w->n < PIPE_WINDOW);
     watch_line *l = &w->v[w->n++];
@@ -952,7 +952,7 @@ static void watch_add(watch *w, const cmd *m, const char *id, size_t idlen)
 
 /* The search reply of the open batch.  Either prints the batch's hits and
  * closes it, or (result full, some line unplaced) queues a wider search. */
-static void watch_result(watch *w, cmdq *q, const opts *o, const pipe_reply *r)
+static void watch_result(watch *w, reqq *q, const opts *o, const pipe_reply *r)
 {
     if (r->type != PIPE_REPLY_ARRAY || r->nelem % 2)
         unexpected_reply("VSEARCH");
@@ -998,9 +998,9 @@ static void watch_result(watch *w, cmdq *q, const opts *o, const pipe_reply *r)
 
 typedef struct stream {
     const opts *o;
-    conn c;
+    peer c;
     linebuf in;
-    cmdq q;
+    reqq q;
     watch w;
     int64_t lost_at;             /* ms since trouble began; 0 = healthy */
     char lost_why[256];
@@ -1022,7 +1022,7 @@ static void stream_fill(stream *s)
     while (s->q.count < PIPE_WINDOW && linebuf_next(&s->in, &line, &len)) {
         const char *argv[] = {"VADD", s->o->index, "*", "TEXT", line};
         size_t lens[] = {4, strlen(s->o->index), 1, 4, len};
-        cmdq_push(&s->q, CMD_VADD, 5, argv, lens);
+        reqq_push(&s->q, REQ_VADD, 5, argv, lens);
         added++;
     }
     if (watching && added) {
@@ -1041,7 +1041,7 @@ static int stream_has_room(const stream *s)
 /* The connection broke: keep every unanswered command for the next one. */
 static void stream_fault(stream *s, const char *why)
 {
-    conn_close(&s->c);
+    peer_close(&s->c);
     s->q.sent = 0;
     s->q.sent_off = 0;
     /* The retry clock runs only while commands wait: an idle connection that
@@ -1085,11 +1085,11 @@ static void stream_reconnect(stream *s)
             snprintf(s->lost_why, sizeof(s->lost_why), "%s", why);
             continue;
         }
-        int rc = conn_setup(&s->c, o);
+        int rc = peer_setup(&s->c, o);
         if (rc == 0)
             return;
-        conn_close(&s->c);
-        snprintf(s->lost_why, sizeof(s->lost_why), "%s", conn_strerror(rc));
+        peer_close(&s->c);
+        snprintf(s->lost_why, sizeof(s->lost_why), "%s", peer_strerror(rc));
     }
 }
 
@@ -1101,21 +1101,21 @@ static int stream_reply(stream *s, pipe_reply *r)
     if (r->type == PIPE_REPLY_ERROR) {
         if (starts_with(r, "LOADING"))
             return PIPE_ELOADING;
-        if (s->q.sent > 0 && cmdq_at(&s->q, 0)->kind == CMD_VADD &&
+        if (s->q.sent > 0 && reqq_at(&s->q, 0)->kind == REQ_VADD &&
             starts_with(r, "ERR text has no words")) {
             /* A line of punctuation ("-----"): nothing to embed, nothing lost. */
             s->skipped++;
             s->lost_at = 0;
-            cmdq_pop(&s->q);
+            reqq_pop(&s->q);
             return 0;
         }
         server_error(s->o, r);
     }
     if (s->q.sent == 0)
         die(PIPE_EXIT_SERVER, "server: reply to a command that was not sent");
-    cmd *m = cmdq_at(&s->q, 0);
+    req *m = reqq_at(&s->q, 0);
     s->lost_at = 0;
-    if (m->kind == CMD_VADD) {
+    if (m->kind == REQ_VADD) {
         char num[24];
         const char *id = r->str;
         size_t idlen = r->len;
@@ -1128,9 +1128,9 @@ static int stream_reply(stream *s, pipe_reply *r)
         s->acked++;
         if (s->o->watch)
             watch_add(&s->w, m, id, idlen);
-        cmdq_pop(&s->q);
+        reqq_pop(&s->q);
     } else {
-        cmdq_pop(&s->q);   /* first: a wider search goes to the back */
+        reqq_pop(&s->q);   /* first: a wider search goes to the back */
         watch_result(&s->w, &s->q, s->o, r);
     }
     return 0;
@@ -1141,7 +1141,7 @@ static void stream_read(stream *s)
 {
     ssize_t rc = 0;
     for (int i = 0; i < 16; i++) {
-        rc = conn_fill(&s->c);
+        rc = peer_fill(&s->c);
         if (rc < 0)
             break;
     }
@@ -1151,7 +1151,7 @@ static void stream_read(stream *s)
         int st = stream_reply(s, r);
         pipe_reply_free(r);
         if (st < 0) {
-            stream_fault(s, conn_strerror(st));
+            stream_fault(s, peer_strerror(st));
             return;
         }
     }
@@ -1160,7 +1160,7 @@ static void stream_read(stream *s)
     if (n < 0)
         die(PIPE_EXIT_SERVER, "server: %s", pipe_resp_strerror(n));
     if (rc < 0 && rc != -EAGAIN)
-        stream_fault(s, conn_strerror((int)rc));
+        stream_fault(s, peer_strerror((int)rc));
 }
 
 static void stream_progress(stream *s, int final)
@@ -1226,7 +1226,7 @@ static int run_stream(const opts *o)
     memset(&s, 0, sizeof(s));
     s.o = o;
     s.in.max = o->max_line;
-    conn_open(&s.c, o);
+    peer_open(&s.c, o);
     s.t0 = s.tick_acked_ms = util_mono_ms();
     s.tick = s.t0 + 1000;
     for (;;) {
@@ -1241,7 +1241,7 @@ static int run_stream(const opts *o)
             stream_reconnect(&s);
         }
         if (s.c.fd >= 0 && s.q.sent < s.q.count) {
-            int rc = cmdq_flush(&s.q, s.c.fd);
+            int rc = reqq_flush(&s.q, s.c.fd);
             if (rc < 0) {
                 /* Replies may still be readable (an error before a close). */
                 stream_read(&s);
@@ -1255,7 +1255,7 @@ static int run_stream(const opts *o)
     if (o->progress)
         stream_progress(&s, 1);
     out_flush();
-    conn_close(&s.c);
+    peer_close(&s.c);
     pipe_reader_fini(&s.c.rd);
     mem_free(s.in.buf);
     return PIPE_EXIT_OK;
@@ -1265,8 +1265,8 @@ static int run_stream(const opts *o)
 
 static int run_query(const opts *o)
 {
-    conn c;
-    conn_open(&c, o);
+    peer c;
+    peer_open(&c, o);
     char k[24];
     snprintf(k, sizeof(k), "%lld", o->k);
     const char *argv[8] = {"VSEARCH", o->index, "TEXT", o->query, k};
@@ -1280,9 +1280,9 @@ static int run_query(const opts *o)
     for (int i = 0; i < n; i++)
         lens[i] = strlen(argv[i]);
     pipe_reply *r = NULL;
-    int rc = conn_call(&c, n, argv, lens, &r);
+    int rc = peer_call(&c, n, argv, lens, &r);
     if (rc < 0)
-        die(PIPE_EXIT_CONNECT, "lost connection to %s:%d: %s", o->host, o->port, conn_strerror(rc));
+        die(PIPE_EXIT_CONNECT, "lost connection to %s:%d: %s", o->host, o->port, peer_strerror(rc));
     if (r->type == PIPE_REPLY_ERROR)
         server_error(o, r);
     if (r->type != PIPE_REPLY_ARRAY || r->nelem % 3)
@@ -1297,7 +1297,7 @@ static int run_query(const opts *o)
     }
     out_flush();
     pipe_reply_free(r);
-    conn_close(&c);
+    peer_close(&c);
     pipe_reader_fini(&c.rd);
     return PIPE_EXIT_OK;
 }

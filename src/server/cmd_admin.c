@@ -25,7 +25,7 @@
 #include "engram/util.h"
 #include "log.h"
 #include "persist.h"
-#include "vec_embed.h"
+#include "models.h"
 
 /* The Redis version we answer to in INFO and HELLO: clients gate features on
  * it, and engram implements the Redis 7.0 command surface it claims. */
@@ -380,7 +380,7 @@ static void info_vectors(server *s, tbuf *b)
                 "embedder_models_memory:%zu\r\n",
                 n, vectors, memory, searches, s->vec_writes, s->nworkers, s->cfg.search_nice,
                 s->pool ? pool_inflight(s->pool) : 0, dist_active()->name, s->vec_split_searches,
-                vemb_models_memory(s));
+                models_memory(s));
 }
 
 static void info_keyspace(server *s, tbuf *b)

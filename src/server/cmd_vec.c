@@ -49,7 +49,7 @@
 #include "engram/util.h"
 #include "engram/vindex.h"
 #include "persist.h"
-#include "vec_embed.h"
+#include "models.h"
 
 #define VSEARCH_K_MAX 10000u
 
@@ -75,7 +75,7 @@ static int vec_parse_text(client *c, reply *r, vreg_entry *e, int a, float **out
     }
     uint32_t d = vindex_dim(vreg_index(e));
     float *v = mem_alloc((size_t)d * sizeof *v);
-    if (vemb_text(e, c->argv[a + 1], c->argvlen[a + 1], v) <= 0) {
+    if (models_text(e, c->argv[a + 1], c->argvlen[a + 1], v) <= 0) {
         reply_error(r, "ERR text has no words to embed");
         mem_free(v);
         return 0;
@@ -125,7 +125,7 @@ static int vec_parse(client *c, reply *r, vreg_entry *e, int *i, float **out, ui
         return 0;
     }
     if (util_eq_nocase(c->argv[a], c->argvlen[a], "text")) {
-        if (e && vemb_name(e)) {
+        if (e && models_name(e)) {
             if (!vec_parse_text(c, r, e, a, out, dim)) return 0;
             if (text) *text = a + 1;
             *i = a + 2;
@@ -277,7 +277,7 @@ static void cmd_vnew(client *c)
     }
     if (embed) {
         char err[256];
-        if (vemb_check(c->srv, embed, embedlen, (uint32_t)dim, err, sizeof err) < 0) {
+        if (models_check(c->srv, embed, embedlen, (uint32_t)dim, err, sizeof err) < 0) {
             reply_error(&c->out, err);
             return;
         }
@@ -296,7 +296,7 @@ static void cmd_vnew(client *c)
     p.seed = util_hash(c->argv[1], c->argvlen[1], 0x656e6772616dULL);
     vreg_entry *ne;
     int rc = vreg_create(c->srv->vreg, c->argv[1], c->argvlen[1], &p, &ne);
-    if (rc == 0 && embed && vemb_attach(c->srv, ne, embed, embedlen) < 0) {
+    if (rc == 0 && embed && models_attach(c->srv, ne, embed, embedlen) < 0) {
         vreg_drop(c->srv->vreg, c->argv[1], c->argvlen[1]);
         rc = -ENOMEM;
     }
@@ -494,7 +494,7 @@ static void cmd_vinfo(client *c)
     vinfo_field_str(c, "kernel", st.kernel ? st.kernel : dist_active()->name);
     vinfo_field_int(c, "searches", (long long)vreg_searches(e));
     vinfo_field_int(c, "vector_bytes", (long long)st.dim * 4);
-    vinfo_field_str(c, "embed", vemb_name(e) ? vemb_name(e) : "");
+    vinfo_field_str(c, "embed", models_name(e) ? models_name(e) : "");
 }
 
 static void cmd_vlist(client *c)

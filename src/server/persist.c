@@ -2,7 +2,7 @@
  * goes to, group commit before replies, the everysec fsync thread, what
  * happens when the disk fails, background snapshots in a forked child,
  * automatic compaction, and recovery at start-up.  What a snapshot holds
- * is snapshot.c's business; the log's byte format is wal.c's and the
+ * is dataset.c's business; the log's byte format is wal.c's and the
  * records' payloads are oplog.h's.
  *
  * Files in `dir`:
@@ -69,8 +69,8 @@
 #include "engram/wal.h"
 #include "log.h"
 #include "server.h"
-#include "snapshot.h"
-#include "vec_embed.h"
+#include "dataset.h"
+#include "models.h"
 
 
 enum { FSYNC_ALWAYS = 0, FSYNC_EVERYSEC = 1, FSYNC_NO = 2 };
@@ -669,14 +669,14 @@ static void snapshot_done(server *s, int ok, uint64_t seq, int recovery, int64_t
 }
 
 /* In the snapshot child: die with the parent (Linux: the kernel sends
- * SIGKILL; elsewhere snapshot_write checks before its rename through
+ * SIGKILL; elsewhere dataset_save checks before its rename through
  * snapshot_parent_alive). */
 static void persist_child_die_with_parent(pid_t parent)
 {
 #ifdef __linux__
     prctl(PR_SET_PDEATHSIG, SIGKILL);
 #endif
-    snapshot_set_parent(parent);
+    dataset_set_parent(parent);
     if (getppid() != parent) _exit(1);      /* it died before prctl took effect */
 }
 
@@ -731,7 +731,7 @@ static int persist_fork_snapshot(server *s, int recovery, char *err, size_t errc
          * a new server wrote (persist_child_orphaned). */
         close(p->lock_fd);
         persist_child_die_with_parent(parent);
-        int rc = snapshot_write(s, p->io, p->dir, seq, util_wall_ms(), e, sizeof e);
+        int rc = dataset_save(s, p->io, p->dir, seq, util_wall_ms(), e, sizeof e);
         if (rc < 0) {
             log_msg(LOG_WARNING, "Snapshot failed: %s", e);
             _exit(1);
@@ -805,7 +805,7 @@ int persist_save(server *s, int background, char *err, size_t errcap)
     uint64_t seq = wal_last_seq(p->log);
     int64_t t0 = util_mono_ms();
     char e[512];
-    if (snapshot_write(s, p->io, p->dir, seq, util_wall_ms(), e, sizeof e) < 0) {
+    if (dataset_save(s, p->io, p->dir, seq, util_wall_ms(), e, sizeof e) < 0) {
         log_msg(LOG_WARNING, "Snapshot failed: %s", e);
         snprintf(err, errcap, "ERR snapshot failed: %s", e);
         p->last_bgsave_ok = 0;
@@ -890,13 +890,13 @@ static int apply_vnew(server *s, const op *o, char *err, size_t cap)
     vp.seed = o->seed;
     vp.capacity = o->capacity;
     char e[256];
-    if (o->elen && vemb_check(s, o->embed, o->elen, o->dim, e, sizeof e) < 0) {
+    if (o->elen && models_check(s, o->embed, o->elen, o->dim, e, sizeof e) < 0) {
         snprintf(err, cap, "VNEW '%.*s': %.120s", (int)(o->nlen < 64 ? o->nlen : 64), o->name, e + 4);
         return -EBADMSG;
     }
     vreg_entry *ne;
     int rc = vreg_create(s->vreg, o->name, o->nlen, &vp, &ne);
-    if (rc == 0 && o->elen && vemb_attach(s, ne, o->embed, o->elen) < 0) rc = -ENOMEM;
+    if (rc == 0 && o->elen && models_attach(s, ne, o->embed, o->elen) < 0) rc = -ENOMEM;
     if (rc < 0) {
         snprintf(err, cap, "VNEW '%.*s' failed: %s", (int)(o->nlen < 64 ? o->nlen : 64), o->name,
                  rc == -EEXIST ? "index already exists" : vindex_strerror(rc));
@@ -1156,7 +1156,7 @@ int persist_open(server *s, char *err, size_t errcap)
     if (stat(p->snap_path, &st) == 0) p->load_total += (uint64_t)st.st_size;
     uint64_t seq = 0;
     int64_t t0 = util_mono_ms();
-    int rc = snapshot_load(s, p->snap_path, &seq, err, errcap);
+    int rc = dataset_load(s, p->snap_path, &seq, err, errcap);
     if (rc < 0 && rc != -ENOENT) {
         p->loading = 0;
         return -1;

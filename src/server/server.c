@@ -30,7 +30,7 @@
 #include "log.h"
 #include "net.h"
 #include "persist.h"
-#include "vec_embed.h"
+#include "models.h"
 
 #define SRV_RESERVED_FDS 32      /* listeners, log, pipes, files */
 
@@ -465,7 +465,7 @@ int srv_init(server *s, char *err, size_t errcap)
     ev_timer_add(s->loop, 1, srv_cron, s);
     ev_set_before_sleep(s->loop, srv_before_sleep, s);
     ev_set_after_sleep(s->loop, srv_after_sleep, s);
-    if (vemb_load_models(s, err, errcap) < 0) return -1;
+    if (models_load(s, err, errcap) < 0) return -1;
     /* Last: loading processes events, so everything above must be ready. */
     if (persist_open(s, err, errcap) < 0) return -1;
     return 0;
@@ -489,7 +489,7 @@ void srv_fini(server *s)
     s->loop_ctx = NULL;
     vreg_free(s->vreg);
     s->vreg = NULL;
-    vemb_free_models(s);
+    models_free(s);
     for (int i = 0; i < s->nlfds; i++) close(s->lfds[i]);
     s->nlfds = 0;
     srv_watch_table_free(s);

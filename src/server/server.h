@@ -195,7 +195,7 @@ struct server {
     struct watch_table *watches;
     vreg *vreg;                  /* vector indices */
     struct persist *ps;          /* NULL = in memory only (persist.h) */
-    struct vemb_models *models;  /* embedders from the config (vec_embed.h) */
+    struct models *models;  /* embedders from the config (models.h) */
     pool *pool;                  /* search workers (NULL: searches run inline) */
     long long pool_timer;        /* drains the pool while searches run (0: none) */
     int pool_found;              /* a drain found finished searches since before_sleep */

@@ -1758,7 +1758,7 @@ static int vindex_load_pays(vindex *v, const img_section *s, const vx_meta *m, c
 }
 
 /* The source's owner counts every byte it handed out until it is released
- * (snap.h): give back at once every section that was copied, keeping only
+ * (snapfile.h): give back at once every section that was copied, keeping only
  * the ranges the engine borrows (v NULL after a failed load: all of them). */
 static void vindex_release_copied(const img_source *src, const vindex *v)
 {

@@ -1,6 +1,6 @@
 #!/bin/sh
 # arm64.sh -- build engram's core for aarch64 and run its unit tests under
-# qemu-aarch64, so the NEON kernels (src/dist_neon.c) are really executed.
+# qemu-aarch64, so the NEON kernels (src/vec/dist_neon.c) are really executed.
 #
 # Usage: tests/cross/arm64.sh [build-dir]     (default: build-arm64/ at the
 # repository root).  Extra ctest arguments may be passed in CTEST_ARGS, e.g.

@@ -1,4 +1,4 @@
-/* test_util.c -- src/util.c against Redis's rules: string2ll/string2ld edge
+/* test_util.c -- src/base/util.c against Redis's rules: string2ll/string2ld edge
  * cases, INCRBYFLOAT's number formatting, %.17g doubles, shortest float
  * round trips, stringmatchlen globbing (checked against a slow recursive
  * reference on random patterns), sdssplitargs quoting, and a hash whose

@@ -1,9 +1,9 @@
-/* snap.h -- the snapshot file: a checksummed container of image sections.
+/* snapfile.h -- the snapshot file: a checksummed container of image sections.
  *
  * A snapshot holds the sections that the structures wrote through an
  * img_sink (image.h), each with its own CRC-32C, a table of contents, and a
  * header naming the write-ahead-log seq it covers.  The byte layout is
- * specified in the header comment of src/snap.c; in short (little-endian):
+ * specified in the header comment of src/store/snapfile.c; in short (little-endian):
  *
  *   page 0 (4096 bytes): "ENGRAMSN", version, flags, seq, created_ms,
  *       file_size, toc_offset, nsections, toc_crc, header_crc; rest zero
@@ -23,7 +23,7 @@
  * damage, including any single flipped bit anywhere in the file, is
  * refused with -EBADMSG and the offset of the damage.
  *
- * Mapping lifetime (the rule snap.c enforces):
+ * Mapping lifetime (the rule snapfile.c enforces):
  *  - snap_open gives the caller a handle.  Sections handed out through
  *    snap_source are *outstanding*, byte for byte, until the loader calls
  *    the source's release for them.  A loader must release every byte it
@@ -46,8 +46,8 @@
  * any thread, concurrently (counters are atomic), provided the io_ops
  * given to snap_open may be used from those threads (io_posix may; an
  * io_faulty may not). */
-#ifndef ENGRAM_SNAP_H
-#define ENGRAM_SNAP_H
+#ifndef ENGRAM_SNAPFILE_H
+#define ENGRAM_SNAPFILE_H
 
 #include <stddef.h>
 #include <stdint.h>

@@ -1,5 +1,5 @@
-/* snapshot.c -- what a snapshot holds, in which sections (the container,
- * its checksums and its atomic replacement are snap.c's; each structure's
+/* dataset.c -- what a snapshot holds, in which sections (the container,
+ * its checksums and its atomic replacement are snapfile.c's; each structure's
  * sections are its own: kv_image.c, vindex.c, hnsw.c, flat.c).
  *
  * Sections, in order (kinds from image.h's ranges; little-endian):
@@ -19,7 +19,7 @@
  * mapping, so loading a million vectors parses almost nothing.  Anything
  * that does not fit this layout is refused with the file and offset: a
  * damaged snapshot never loads half-way (the caller refuses to start). */
-#include "snapshot.h"
+#include "dataset.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -29,10 +29,10 @@
 
 #include "engram/kv_image.h"
 #include "engram/le.h"
-#include "engram/snap.h"
+#include "engram/snapfile.h"
 #include "engram/vindex.h"
 #include "server.h"
-#include "vec_embed.h"
+#include "models.h"
 
 #define SNAPSHOT_FORMAT  1u
 #define SEC_META         0x0001u
@@ -42,7 +42,7 @@
 
 static int snapshot_parent;     /* set in a snapshot child */
 
-void snapshot_set_parent(int pid) { snapshot_parent = pid; }
+void dataset_set_parent(int pid) { snapshot_parent = pid; }
 
 static int put_section(img_sink *sk, uint32_t kind, const void *p, size_t n)
 {
@@ -52,7 +52,7 @@ static int put_section(img_sink *sk, uint32_t kind, const void *p, size_t n)
     return rc;
 }
 
-int snapshot_write(server *s, io_ops *io, const char *dir, uint64_t seq, int64_t created_ms,
+int dataset_save(server *s, io_ops *io, const char *dir, uint64_t seq, int64_t created_ms,
                    char *err, size_t errcap)
 {
     char tmp[4096], final[4096];
@@ -90,7 +90,7 @@ int snapshot_write(server *s, io_ops *io, const char *dir, uint64_t seq, int64_t
         }
         size_t nlen;
         const char *name = vreg_name(e, &nlen);
-        const char *emb = vemb_name(e);
+        const char *emb = models_name(e);
         size_t elen = emb ? strlen(emb) : 0;
         unsigned char hdr[4], ehdr[4];
         le_put32(hdr, (uint32_t)nlen);
@@ -133,7 +133,7 @@ static int refuse(char *err, size_t errcap, const char *path, const snap *sp, si
     return -1;
 }
 
-int snapshot_load(server *s, const char *path, uint64_t *seq, char *err, size_t errcap)
+int dataset_load(server *s, const char *path, uint64_t *seq, char *err, size_t errcap)
 {
     snap *sp;
     snap_error se;
@@ -207,7 +207,7 @@ int snapshot_load(server *s, const char *path, uint64_t *seq, char *err, size_t 
             return rc;
         }
         vreg_entry *ne;
-        if (elen && vemb_check(s, emb, elen, vindex_dim(v), e, sizeof e) < 0) {
+        if (elen && models_check(s, emb, elen, vindex_dim(v), e, sizeof e) < 0) {
             vindex_free(v);
             rc = refuse(err, errcap, path, sp, i, e + 4);
             snap_close(sp);
@@ -219,7 +219,7 @@ int snapshot_load(server *s, const char *path, uint64_t *seq, char *err, size_t 
             snap_close(sp);
             return rc;
         }
-        if (elen && vemb_attach(s, ne, emb, elen) < 0) {
+        if (elen && models_attach(s, ne, emb, elen) < 0) {
             rc = refuse(err, errcap, path, sp, i, "out of memory");
             snap_close(sp);
             return rc;

@@ -1,11 +1,11 @@
-/* vec_embed.c -- embedders attached to indices (see vec_embed.h).
+/* models.c -- embedders attached to indices (see models.h).
  *
  * Models are loaded once, at start-up, and shared by every index that
  * names them; they live until the server exits.  `hash` has no file and
  * depends on the dimension, so each index gets its own small hash
  * embedder, freed with the index (registry udata destructor, which may run
  * on a search worker dropping the last reference). */
-#include "vec_embed.h"
+#include "models.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -17,32 +17,32 @@
 #include "log.h"
 #include "server.h"
 
-typedef struct vemb_model {
+typedef struct models_model {
     char *name;
     embedder *e;
-} vemb_model;
+} models_model;
 
-struct vemb_models {
-    vemb_model *m;
+struct models {
+    models_model *m;
     int n;
 };
 
 /* What an index carries. */
-typedef struct vemb_attached {
+typedef struct models_attached {
     embedder *e;
     int owned;              /* a hash embedder of its own */
     char name[];
-} vemb_attached;
+} models_attached;
 
-static const vemb_model *vemb_find(const server *s, const char *name, size_t nlen)
+static const models_model *models_find(const server *s, const char *name, size_t nlen)
 {
-    const vemb_models *ms = s->models;
+    const models *ms = s->models;
     for (int i = 0; ms && i < ms->n; i++)
         if (strlen(ms->m[i].name) == nlen && !memcmp(ms->m[i].name, name, nlen)) return &ms->m[i];
     return NULL;
 }
 
-int vemb_load_models(server *s, char *err, size_t errcap)
+int models_load(server *s, char *err, size_t errcap)
 {
     char **w;
     size_t *wl;
@@ -59,7 +59,7 @@ int vemb_load_models(server *s, char *err, size_t errcap)
     for (int i = 0; i < n && rc == 0; i += 2) {
         const char *name = w[i], *path = w[i + 1];
         char e[512];
-        if (!strcmp(name, "hash") || vemb_find(s, name, wl[i])) {
+        if (!strcmp(name, "hash") || models_find(s, name, wl[i])) {
             snprintf(err, errcap, "embedder '%s': the name is %s", name,
                      strcmp(name, "hash") ? "used twice" : "the built-in hash embedder's");
             rc = -1;
@@ -83,7 +83,7 @@ int vemb_load_models(server *s, char *err, size_t errcap)
     return rc;
 }
 
-void vemb_free_models(server *s)
+void models_free(server *s)
 {
     if (!s->models) return;
     for (int i = 0; i < s->models->n; i++) {
@@ -95,17 +95,17 @@ void vemb_free_models(server *s)
     s->models = NULL;
 }
 
-size_t vemb_models_memory(const server *s)
+size_t models_memory(const server *s)
 {
     size_t n = 0;
     for (int i = 0; s->models && i < s->models->n; i++) n += embed_memory(s->models->m[i].e);
     return n;
 }
 
-int vemb_check(server *s, const char *name, size_t nlen, uint32_t dim, char *err, size_t errcap)
+int models_check(server *s, const char *name, size_t nlen, uint32_t dim, char *err, size_t errcap)
 {
     if (nlen == 4 && !memcmp(name, "hash", 4)) return 0;
-    const vemb_model *m = vemb_find(s, name, nlen);
+    const models_model *m = models_find(s, name, nlen);
     if (!m) {
         snprintf(err, errcap, "ERR unknown embedder '%.*s' (use hash, or a model named by an "
                  "`embedder NAME PATH` line in the config)", (int)(nlen < 64 ? nlen : 64), name);
@@ -119,16 +119,16 @@ int vemb_check(server *s, const char *name, size_t nlen, uint32_t dim, char *err
     return 0;
 }
 
-static void vemb_detach(void *p)
+static void models_detach(void *p)
 {
-    vemb_attached *a = p;
+    models_attached *a = p;
     if (a->owned) embed_free(a->e);
     mem_free(a);
 }
 
-int vemb_attach(server *s, vreg_entry *e, const char *name, size_t nlen)
+int models_attach(server *s, vreg_entry *e, const char *name, size_t nlen)
 {
-    vemb_attached *a = mem_alloc(sizeof *a + nlen + 1);
+    models_attached *a = mem_alloc(sizeof *a + nlen + 1);
     memcpy(a->name, name, nlen);
     a->name[nlen] = '\0';
     if (nlen == 4 && !memcmp(name, "hash", 4)) {
@@ -139,7 +139,7 @@ int vemb_attach(server *s, vreg_entry *e, const char *name, size_t nlen)
         }
         a->owned = 1;
     } else {
-        const vemb_model *m = vemb_find(s, name, nlen);
+        const models_model *m = models_find(s, name, nlen);
         if (!m) {
             mem_free(a);
             return -1;
@@ -147,19 +147,19 @@ int vemb_attach(server *s, vreg_entry *e, const char *name, size_t nlen)
         a->e = m->e;
         a->owned = 0;
     }
-    vreg_set_udata(e, a, vemb_detach);
+    vreg_set_udata(e, a, models_detach);
     return 0;
 }
 
-const char *vemb_name(const vreg_entry *e)
+const char *models_name(const vreg_entry *e)
 {
-    const vemb_attached *a = vreg_udata(e);
+    const models_attached *a = vreg_udata(e);
     return a ? a->name : NULL;
 }
 
-int vemb_text(const vreg_entry *e, const void *text, size_t len, float *out)
+int models_text(const vreg_entry *e, const void *text, size_t len, float *out)
 {
-    const vemb_attached *a = vreg_udata(e);
+    const models_attached *a = vreg_udata(e);
     if (!a) return -1;
     int n = embed_text(a->e, text, len, out);
     return n < 0 ? 0 : n;

@@ -1,4 +1,4 @@
-/* test_snap.c -- the snapshot container (snap.h): writer, reader, lifetime.
+/* test_snapfile.c -- the snapshot container (snapfile.h): writer, reader, lifetime.
  *
  * What is covered
  *   round trips: many sections of mixed alignment and sizes (empty ones, one
@@ -41,7 +41,7 @@
 #include <cmocka.h>
 
 #include "engram/crc32c.h"
-#include "engram/snap.h"
+#include "engram/snapfile.h"
 
 static char tmpdir[PATH_MAX];
 

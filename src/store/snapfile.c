@@ -1,4 +1,4 @@
-/* snap.c -- the snapshot file: writer (an img_sink) and mapped reader.
+/* snapfile.c -- the snapshot file: writer (an img_sink) and mapped reader.
  *
  * This comment is the format's specification.
  *
@@ -68,7 +68,7 @@
  * was durable before the rename.  Any I/O error makes the writer failed
  * (sticky), and commit then unlinks the temporary file.
  *
- * MAPPING LIFETIME (see snap.h)
+ * MAPPING LIFETIME (see snapfile.h)
  *
  * snap_open maps the whole file MAP_PRIVATE, PROT_READ|PROT_WRITE (via the
  * io seam) and closes the descriptor.  s->live counts one for the caller's
@@ -81,7 +81,7 @@
  *
  * Threads: a writer is one thread's.  The release callback may run on any
  * thread (atomics); everything else on one thread at a time. */
-#include "engram/snap.h"
+#include "engram/snapfile.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -108,7 +108,7 @@ static const char snap_magic[8] = { 'E', 'N', 'G', 'R', 'A', 'M', 'S', 'N' };
 
 static void snap_assert_fail(const char *what, int line)
 {
-    fprintf(stderr, "engram: snap.c:%d: assertion failed: %s\n", line, what);
+    fprintf(stderr, "engram: snapfile.c:%d: assertion failed: %s\n", line, what);
     fflush(stderr);
     abort();
 }

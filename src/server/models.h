@@ -1,14 +1,14 @@
-/* vec_embed.h -- the text embedders an index can use: the built-in `hash`
+/* models.h -- the text embedders an index can use: the built-in `hash`
  * embedder and the word-vector models the config names (`embedder NAME
  * PATH`, loaded once at start-up; a client never names a file).  An index
  * created with VNEW ... EMBED name carries its embedder (registry udata),
  * so VADD ... TEXT and VSEARCH ... TEXT embed in the server.
  *
- * Threads: loading, checking and attaching on the loop thread; vemb_text
- * and vemb_name from any thread holding a reference to the entry (an
+ * Threads: loading, checking and attaching on the loop thread; models_text
+ * and models_name from any thread holding a reference to the entry (an
  * embedder is read-only once built). */
-#ifndef ENGRAM_VEC_EMBED_H
-#define ENGRAM_VEC_EMBED_H
+#ifndef ENGRAM_MODELS_H
+#define ENGRAM_MODELS_H
 
 #include <stddef.h>
 #include <stdint.h>
@@ -16,26 +16,26 @@
 #include "engram/registry.h"
 
 typedef struct server server;
-typedef struct vemb_models vemb_models;
+typedef struct models models;
 
 /* Load every model of cfg.embedders.  -1 with a message naming the model
  * and file on failure (the server refuses to start). */
-int vemb_load_models(server *s, char *err, size_t errcap);
-void vemb_free_models(server *s);
-size_t vemb_models_memory(const server *s);
+int models_load(server *s, char *err, size_t errcap);
+void models_free(server *s);
+size_t models_memory(const server *s);
 
 /* May an index of dim dimensions use embedder `name`?  0, or -1 with the
  * reply text in err ("ERR unknown embedder 'x' ...", "ERR embedder 'glove'
  * has dimension 300, the index 256"). */
-int vemb_check(server *s, const char *name, size_t nlen, uint32_t dim, char *err, size_t errcap);
-/* Attach it to e (after vemb_check).  0 or -1 (out of memory). */
-int vemb_attach(server *s, vreg_entry *e, const char *name, size_t nlen);
+int models_check(server *s, const char *name, size_t nlen, uint32_t dim, char *err, size_t errcap);
+/* Attach it to e (after models_check).  0 or -1 (out of memory). */
+int models_attach(server *s, vreg_entry *e, const char *name, size_t nlen);
 
 /* The embedder's name, or NULL when the index has none. */
-const char *vemb_name(const vreg_entry *e);
+const char *models_name(const vreg_entry *e);
 /* Embed len bytes of text into out[dim] (L2-normalised).  Returns the
  * number of words that contributed (0: no usable words, out is zero), or
  * -1 when the index has no embedder. */
-int vemb_text(const vreg_entry *e, const void *text, size_t len, float *out);
+int models_text(const vreg_entry *e, const void *text, size_t len, float *out);
 
 #endif
