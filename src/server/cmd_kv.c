@@ -24,6 +24,7 @@
  * Loop thread only (the RANDOMKEY generator below is the file's one piece of
  * state, for the same reason). */
 #include "server.h"
+#include "handlers.h"
 
 #include <inttypes.h>
 #include <limits.h>
@@ -199,13 +200,13 @@ static void reply_entry_value(client *c, const kv_entry *e)
     reply_bulk(&c->out, v, vlen);
 }
 
-static void cmd_get(client *c)
+void cmd_get(client *c)
 {
     reply_entry_value(c, srv_lookup_read(c->srv, KEY(c)));
 }
 
 /* SET key value [NX|XX] [GET] [EX s|PX ms|EXAT ts|PXAT ms-ts|KEEPTTL] */
-static void cmd_set(client *c)
+void cmd_set(client *c)
 {
     kv *db = srv_db(c->srv);
     set_opts o;
@@ -253,10 +254,10 @@ static void setex_generic(client *c, unsigned unit, const char *cmdname)
     reply_ok(&c->out);
 }
 
-static void cmd_setex(client *c) { setex_generic(c, SETOPT_EX, "setex"); }
-static void cmd_psetex(client *c) { setex_generic(c, SETOPT_PX, "psetex"); }
+void cmd_setex(client *c) { setex_generic(c, SETOPT_EX, "setex"); }
+void cmd_psetex(client *c) { setex_generic(c, SETOPT_PX, "psetex"); }
 
-static void cmd_setnx(client *c)
+void cmd_setnx(client *c)
 {
     kv *db = srv_db(c->srv);
 
@@ -269,7 +270,7 @@ static void cmd_setnx(client *c)
     reply_int(&c->out, 1);
 }
 
-static void cmd_getset(client *c)
+void cmd_getset(client *c)
 {
     kv *db = srv_db(c->srv);
 
@@ -277,7 +278,7 @@ static void cmd_getset(client *c)
     set_plain(c, db, KEY(c), c->argv[2], c->argvlen[2]);
 }
 
-static void cmd_getdel(client *c)
+void cmd_getdel(client *c)
 {
     kv *db = srv_db(c->srv);
     kv_entry *e = kv_find(db, KEY(c), srv_now_ms(c->srv));
@@ -289,7 +290,7 @@ static void cmd_getdel(client *c)
 }
 
 /* GETEX key [EX s|PX ms|EXAT ts|PXAT ms-ts|PERSIST] */
-static void cmd_getex(client *c)
+void cmd_getex(client *c)
 {
     kv *db = srv_db(c->srv);
     set_opts o;
@@ -315,7 +316,7 @@ static void cmd_getex(client *c)
     }
 }
 
-static void cmd_mget(client *c)
+void cmd_mget(client *c)
 {
 
     reply_array(&c->out, c->argc - 1);
@@ -325,7 +326,7 @@ static void cmd_mget(client *c)
 
 /* MSET / MSETNX key value [key value ...]: the arity (-3) lets an odd
  * number of arguments through; Redis reports that as an arity error. */
-static void cmd_mset(client *c)
+void cmd_mset(client *c)
 {
     kv *db = srv_db(c->srv);
 
@@ -338,7 +339,7 @@ static void cmd_mset(client *c)
     reply_ok(&c->out);
 }
 
-static void cmd_msetnx(client *c)
+void cmd_msetnx(client *c)
 {
     kv *db = srv_db(c->srv);
     int64_t now = srv_now_ms(c->srv);
@@ -358,7 +359,7 @@ static void cmd_msetnx(client *c)
     reply_int(&c->out, 1);
 }
 
-static void cmd_append(client *c)
+void cmd_append(client *c)
 {
     kv *db = srv_db(c->srv);
     kv_entry *e = kv_find(db, KEY(c), srv_now_ms(c->srv));
@@ -379,7 +380,7 @@ static void cmd_append(client *c)
     reply_int(&c->out, (long long)(olen + alen));
 }
 
-static void cmd_strlen(client *c)
+void cmd_strlen(client *c)
 {
     kv_entry *e = srv_lookup_read(c->srv, KEY(c));
     size_t vlen = 0;
@@ -390,7 +391,7 @@ static void cmd_strlen(client *c)
 
 /* GETRANGE key start end: inclusive, negative indexes count from the end,
  * clamped to the string; a missing key is an empty string. */
-static void cmd_getrange(client *c)
+void cmd_getrange(client *c)
 {
     long long start, end, len;
     size_t vlen;
@@ -416,7 +417,7 @@ static void cmd_getrange(client *c)
 
 /* SETRANGE key offset value: zero-pads a gap; an empty value changes
  * nothing (and does not create a missing key). */
-static void cmd_setrange(client *c)
+void cmd_setrange(client *c)
 {
     kv *db = srv_db(c->srv);
     size_t olen = 0, alen = c->argvlen[3], nlen;
@@ -486,16 +487,16 @@ static void incr_generic(client *c, long long by)
     reply_int(&c->out, v);
 }
 
-static void cmd_incr(client *c) { incr_generic(c, 1); }
-static void cmd_decr(client *c) { incr_generic(c, -1); }
+void cmd_incr(client *c) { incr_generic(c, 1); }
+void cmd_decr(client *c) { incr_generic(c, -1); }
 
-static void cmd_incrby(client *c)
+void cmd_incrby(client *c)
 {
     long long by;
     if (arg_ll(c, 2, &by)) incr_generic(c, by);
 }
 
-static void cmd_decrby(client *c)
+void cmd_decrby(client *c)
 {
     long long by;
 
@@ -509,7 +510,7 @@ static void cmd_decrby(client *c)
 
 /* INCRBYFLOAT key incr: long double arithmetic; the stored value is the
  * formatted result (what the reply shows), never the binary number. */
-static void cmd_incrbyfloat(client *c)
+void cmd_incrbyfloat(client *c)
 {
     kv *db = srv_db(c->srv);
     kv_entry *e = kv_find(db, KEY(c), srv_now_ms(c->srv));
@@ -599,10 +600,10 @@ invalid:
     reply_invalid_expire(c, cmdname);
 }
 
-static void cmd_expire(client *c) { expire_generic(c, srv_now_ms(c->srv), 1, "expire"); }
-static void cmd_pexpire(client *c) { expire_generic(c, srv_now_ms(c->srv), 0, "pexpire"); }
-static void cmd_expireat(client *c) { expire_generic(c, 0, 1, "expireat"); }
-static void cmd_pexpireat(client *c) { expire_generic(c, 0, 0, "pexpireat"); }
+void cmd_expire(client *c) { expire_generic(c, srv_now_ms(c->srv), 1, "expire"); }
+void cmd_pexpire(client *c) { expire_generic(c, srv_now_ms(c->srv), 0, "pexpire"); }
+void cmd_expireat(client *c) { expire_generic(c, 0, 1, "expireat"); }
+void cmd_pexpireat(client *c) { expire_generic(c, 0, 0, "pexpireat"); }
 
 /* TTL, PTTL, EXPIRETIME, PEXPIRETIME: -2 missing key, -1 no TTL.  Seconds
  * are rounded to nearest ((ms + 500) / 1000), as Redis does. */
@@ -626,12 +627,12 @@ static void ttl_generic(client *c, int absolute, int ms)
     reply_int(&c->out, ms ? t : (t + 500) / 1000);
 }
 
-static void cmd_ttl(client *c) { ttl_generic(c, 0, 0); }
-static void cmd_pttl(client *c) { ttl_generic(c, 0, 1); }
-static void cmd_expiretime(client *c) { ttl_generic(c, 1, 0); }
-static void cmd_pexpiretime(client *c) { ttl_generic(c, 1, 1); }
+void cmd_ttl(client *c) { ttl_generic(c, 0, 0); }
+void cmd_pttl(client *c) { ttl_generic(c, 0, 1); }
+void cmd_expiretime(client *c) { ttl_generic(c, 1, 0); }
+void cmd_pexpiretime(client *c) { ttl_generic(c, 1, 1); }
 
-static void cmd_persist(client *c)
+void cmd_persist(client *c)
 {
     kv *db = srv_db(c->srv);
     kv_entry *e = kv_find(db, KEY(c), srv_now_ms(c->srv));
@@ -649,7 +650,7 @@ static void cmd_persist(client *c)
 
 /* DEL and UNLINK: engram frees synchronously either way.  A stale key is
  * reaped by the lookup and not counted, as Redis's expireIfNeeded. */
-static void cmd_del(client *c)
+void cmd_del(client *c)
 {
     kv *db = srv_db(c->srv);
     int64_t now = srv_now_ms(c->srv);
@@ -666,7 +667,7 @@ static void cmd_del(client *c)
 }
 
 /* EXISTS and TOUCH: count the arguments naming a live key (repeats count). */
-static void cmd_exists(client *c)
+void cmd_exists(client *c)
 {
     long long n = 0;
 
@@ -675,7 +676,7 @@ static void cmd_exists(client *c)
     reply_int(&c->out, n);
 }
 
-static void cmd_type(client *c)
+void cmd_type(client *c)
 {
     kv_entry *e = srv_lookup_read(c->srv, KEY(c));
     reply_simple(&c->out, e ? "string" : "none");
@@ -707,7 +708,7 @@ static void match_emit(void *ud, kv_entry *e)
 
 static int is_match_all(const char *pat, size_t plen) { return plen == 1 && pat[0] == '*'; }
 
-static void cmd_keys(client *c)
+void cmd_keys(client *c)
 {
     match_ctx m = {&c->out, c->argv[1], c->argvlen[1], srv_now_ms(c->srv), 0, 0};
     size_t h;
@@ -746,7 +747,7 @@ static int parse_cursor(const char *s, size_t len, uint64_t *out)
 }
 
 /* SCAN cursor [MATCH pattern] [COUNT n] [TYPE type] */
-static void cmd_scan(client *c)
+void cmd_scan(client *c)
 {
     uint64_t cursor;
     long long count = 10;
@@ -797,7 +798,7 @@ syntax:
     reply_err_syntax(c);
 }
 
-static void cmd_randomkey(client *c)
+void cmd_randomkey(client *c)
 {
     /* RANDOMKEY's generator: seeded once, used only on the loop thread. */
     static uint64_t rng;
@@ -849,11 +850,11 @@ static void rename_generic(client *c, int nx)
     else reply_ok(&c->out);
 }
 
-static void cmd_rename(client *c) { rename_generic(c, 0); }
-static void cmd_renamenx(client *c) { rename_generic(c, 1); }
+void cmd_rename(client *c) { rename_generic(c, 0); }
+void cmd_renamenx(client *c) { rename_generic(c, 1); }
 
 /* COPY src dst [DB n] [REPLACE]: only database 0 exists. */
-static void cmd_copy(client *c)
+void cmd_copy(client *c)
 {
     kv *db = srv_db(c->srv);
     int64_t now = srv_now_ms(c->srv);
@@ -905,14 +906,14 @@ static void cmd_copy(client *c)
     reply_int(&c->out, 1);
 }
 
-static void cmd_dbsize(client *c)
+void cmd_dbsize(client *c)
 {
     /* As Redis: stale keys not yet reaped still count. */
     reply_int(&c->out, (long long)kv_size(srv_db(c->srv)));
 }
 
 /* FLUSHDB / FLUSHALL [ASYNC|SYNC]: both accepted, both free synchronously. */
-static void cmd_flushdb(client *c)
+void cmd_flushdb(client *c)
 {
     if (c->argc > 2 || (c->argc == 2 && !arg_is(c, 1, "sync") && !arg_is(c, 1, "async"))) {
         reply_err_syntax(c);
@@ -922,108 +923,3 @@ static void cmd_flushdb(client *c)
     srv_flushed(c->srv);
     reply_ok(&c->out);
 }
-
-/* ---- the table ------------------------------------------------------------ */
-
-#define W CMD_WRITE
-#define R CMD_READONLY
-#define F CMD_FAST
-
-cmd cmd_kv_table[] = {
-    /* strings */
-    {"get", cmd_get, 2, R | F, 1, 1, 1,
-     "string", "Return the value of a key", "1.0.0", 0, 0, 0, 0, NULL},
-    {"set", cmd_set, -3, W, 1, 1, 1,
-     "string", "Set a key's value, with optional condition and expiry", "1.0.0", 0, 0, 0, 0, NULL},
-    {"setnx", cmd_setnx, 3, W | F, 1, 1, 1,
-     "string", "Set a key's value only if the key is absent", "1.0.0", 0, 0, 0, 0, NULL},
-    {"setex", cmd_setex, 4, W, 1, 1, 1,
-     "string", "Set a key's value with a TTL in seconds", "2.0.0", 0, 0, 0, 0, NULL},
-    {"psetex", cmd_psetex, 4, W, 1, 1, 1,
-     "string", "Set a key's value with a TTL in milliseconds", "2.6.0", 0, 0, 0, 0, NULL},
-    {"getset", cmd_getset, 3, W | F, 1, 1, 1,
-     "string", "Set a key's value and return the old one", "1.0.0", 0, 0, 0, 0, NULL},
-    {"getdel", cmd_getdel, 2, W | F, 1, 1, 1,
-     "string", "Return a key's value and delete the key", "6.2.0", 0, 0, 0, 0, NULL},
-    {"getex", cmd_getex, -2, W | F, 1, 1, 1,
-     "string", "Return a key's value and change its TTL", "6.2.0", 0, 0, 0, 0, NULL},
-    {"mget", cmd_mget, -2, R | F, 1, -1, 1,
-     "string", "Return the values of several keys", "1.0.0", 0, 0, 0, 0, NULL},
-    {"mset", cmd_mset, -3, W, 1, -1, 2,
-     "string", "Set several keys at once", "1.0.1", 0, 0, 0, 0, NULL},
-    {"msetnx", cmd_msetnx, -3, W, 1, -1, 2,
-     "string", "Set several keys only if none of them exists", "1.0.1", 0, 0, 0, 0, NULL},
-    {"append", cmd_append, 3, W | F, 1, 1, 1,
-     "string", "Append to a key's value", "2.0.0", 0, 0, 0, 0, NULL},
-    {"strlen", cmd_strlen, 2, R | F, 1, 1, 1,
-     "string", "Return the length of a key's value", "2.2.0", 0, 0, 0, 0, NULL},
-    {"getrange", cmd_getrange, 4, R, 1, 1, 1,
-     "string", "Return a substring of a key's value", "2.4.0", 0, 0, 0, 0, NULL},
-    {"substr", cmd_getrange, 4, R, 1, 1, 1,
-     "string", "Return a substring of a key's value (old name of GETRANGE)", "1.0.0", 0, 0, 0, 0, NULL},
-    {"setrange", cmd_setrange, 4, W, 1, 1, 1,
-     "string", "Overwrite part of a key's value at an offset", "2.2.0", 0, 0, 0, 0, NULL},
-    {"incr", cmd_incr, 2, W | F, 1, 1, 1,
-     "string", "Add one to a key's integer value", "1.0.0", 0, 0, 0, 0, NULL},
-    {"decr", cmd_decr, 2, W | F, 1, 1, 1,
-     "string", "Subtract one from a key's integer value", "1.0.0", 0, 0, 0, 0, NULL},
-    {"incrby", cmd_incrby, 3, W | F, 1, 1, 1,
-     "string", "Add an integer to a key's integer value", "1.0.0", 0, 0, 0, 0, NULL},
-    {"decrby", cmd_decrby, 3, W | F, 1, 1, 1,
-     "string", "Subtract an integer from a key's integer value", "1.0.0", 0, 0, 0, 0, NULL},
-    {"incrbyfloat", cmd_incrbyfloat, 3, W | F, 1, 1, 1,
-     "string", "Add a floating-point number to a key's value", "2.6.0", 0, 0, 0, 0, NULL},
-    /* key lifetime */
-    {"expire", cmd_expire, -3, W | F, 1, 1, 1,
-     "generic", "Set a key's TTL in seconds", "1.0.0", 0, 0, 0, 0, NULL},
-    {"pexpire", cmd_pexpire, -3, W | F, 1, 1, 1,
-     "generic", "Set a key's TTL in milliseconds", "2.6.0", 0, 0, 0, 0, NULL},
-    {"expireat", cmd_expireat, -3, W | F, 1, 1, 1,
-     "generic", "Set a key's expiry as a Unix time in seconds", "1.2.0", 0, 0, 0, 0, NULL},
-    {"pexpireat", cmd_pexpireat, -3, W | F, 1, 1, 1,
-     "generic", "Set a key's expiry as a Unix time in milliseconds", "2.6.0", 0, 0, 0, 0, NULL},
-    {"expiretime", cmd_expiretime, 2, R | F, 1, 1, 1,
-     "generic", "Return a key's expiry as a Unix time in seconds", "7.0.0", 0, 0, 0, 0, NULL},
-    {"pexpiretime", cmd_pexpiretime, 2, R | F, 1, 1, 1,
-     "generic", "Return a key's expiry as a Unix time in milliseconds", "7.0.0", 0, 0, 0, 0, NULL},
-    {"ttl", cmd_ttl, 2, R | F, 1, 1, 1,
-     "generic", "Return a key's remaining TTL in seconds", "1.0.0", 0, 0, 0, 0, NULL},
-    {"pttl", cmd_pttl, 2, R | F, 1, 1, 1,
-     "generic", "Return a key's remaining TTL in milliseconds", "2.6.0", 0, 0, 0, 0, NULL},
-    {"persist", cmd_persist, 2, W | F, 1, 1, 1,
-     "generic", "Remove a key's TTL", "2.2.0", 0, 0, 0, 0, NULL},
-    /* keyspace */
-    {"del", cmd_del, -2, W, 1, -1, 1,
-     "generic", "Delete keys", "1.0.0", 0, 0, 0, 0, NULL},
-    {"unlink", cmd_del, -2, W | F, 1, -1, 1,
-     "generic", "Delete keys (synchronously in engram)", "4.0.0", 0, 0, 0, 0, NULL},
-    {"exists", cmd_exists, -2, R | F, 1, -1, 1,
-     "generic", "Count how many of the given keys exist", "1.0.0", 0, 0, 0, 0, NULL},
-    {"touch", cmd_exists, -2, R | F, 1, -1, 1,
-     "generic", "Count how many of the given keys exist (touching them)", "3.2.1", 0, 0, 0, 0, NULL},
-    {"type", cmd_type, 2, R | F, 1, 1, 1,
-     "generic", "Return the type of a key's value", "1.0.0", 0, 0, 0, 0, NULL},
-    {"keys", cmd_keys, 2, R, 0, 0, 0,
-     "generic", "Return all keys matching a glob pattern", "1.0.0", 0, 0, 0, 0, NULL},
-    {"scan", cmd_scan, -2, R, 0, 0, 0,
-     "generic", "Iterate over the keyspace with a cursor", "2.8.0", 0, 0, 0, 0, NULL},
-    {"randomkey", cmd_randomkey, 1, R, 0, 0, 0,
-     "generic", "Return a random key", "1.0.0", 0, 0, 0, 0, NULL},
-    {"rename", cmd_rename, 3, W, 1, 2, 1,
-     "generic", "Rename a key, replacing the destination", "1.0.0", 0, 0, 0, 0, NULL},
-    {"renamenx", cmd_renamenx, 3, W | F, 1, 2, 1,
-     "generic", "Rename a key only if the new name is free", "1.0.0", 0, 0, 0, 0, NULL},
-    {"copy", cmd_copy, -3, W, 1, 2, 1,
-     "generic", "Copy a key's value and TTL to another key", "6.2.0", 0, 0, 0, 0, NULL},
-    {"dbsize", cmd_dbsize, 1, R | F, 0, 0, 0,
-     "server", "Return the number of keys", "1.0.0", 0, 0, 0, 0, NULL},
-    {"flushdb", cmd_flushdb, -1, W, 0, 0, 0,
-     "server", "Delete every key of the database", "1.0.0", 0, 0, 0, 0, NULL},
-    {"flushall", cmd_flushdb, -1, W, 0, 0, 0,
-     "server", "Delete every key", "1.0.0", 0, 0, 0, 0, NULL},
-    {NULL, NULL, 0, 0, 0, 0, 0, NULL, NULL, NULL, 0, 0, 0, 0, NULL},
-};
-
-#undef W
-#undef R
-#undef F

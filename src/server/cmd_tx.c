@@ -1,10 +1,11 @@
 /* cmd_tx.c -- transactions: MULTI, EXEC, DISCARD, WATCH, UNWATCH.
  *
- * MULTI: later commands are checked (name, arity, auth) and queued with
- * copies of their arguments; a refused one marks the client DIRTY_EXEC so
- * EXEC aborts with EXECABORT.  EXEC runs the queue back to back on the loop
- * thread (nothing else runs in between, which is what makes it atomic) and
- * replies with one array of the replies.
+ * MULTI: dispatch checks later commands as it checks every command and
+ * queues them here (multi_queue) with copies of their arguments; one it
+ * refuses marks the client DIRTY_EXEC so EXEC aborts with EXECABORT
+ * (dispatch.c decides; this file keeps the queue).  EXEC runs the queue
+ * back to back on the loop thread (nothing else runs in between, which is
+ * what makes it atomic) and replies with one array of the replies.
  *
  * WATCH: a table maps each watched key to the clients watching it; every
  * modification (srv_key_modified, including expiry and FLUSH*) marks those
@@ -15,6 +16,7 @@
  *
  * Loop thread only. */
 #include "server.h"
+#include "handlers.h"
 
 #include <string.h>
 
@@ -156,7 +158,26 @@ void srv_watch_touch_all(server *s)
             for (int j = 0; j < n->n; j++) n->clients[j]->flags |= CLIENT_DIRTY_CAS;
 }
 
-void srv_multi_discard(client *c)
+void multi_queue(client *c, command *k)
+{
+    if (c->mq_len == c->mq_cap) {
+        c->mq_cap = c->mq_cap ? c->mq_cap * 2 : 8;
+        c->mq = mem_realloc(c->mq, (size_t)c->mq_cap * sizeof *c->mq);
+    }
+    queued_cmd *q = &c->mq[c->mq_len++];
+    q->k = k;
+    q->argc = c->argc;
+    q->argv = mem_alloc((size_t)c->argc * sizeof *q->argv);
+    q->argvlen = mem_alloc((size_t)c->argc * sizeof *q->argvlen);
+    for (int i = 0; i < c->argc; i++) {
+        q->argv[i] = mem_strndup(c->argv[i], c->argvlen[i]);
+        q->argvlen[i] = c->argvlen[i];
+    }
+    c->mflags |= k->flags;
+    reply_simple(&c->out, "QUEUED");
+}
+
+void multi_discard(client *c)
 {
     for (int i = 0; i < c->mq_len; i++) {
         queued_cmd *q = &c->mq[i];
@@ -167,10 +188,12 @@ void srv_multi_discard(client *c)
     mem_free(c->mq);
     c->mq = NULL;
     c->mq_len = c->mq_cap = 0;
+    c->mflags = 0;
     c->flags &= ~(CLIENT_MULTI | CLIENT_DIRTY_EXEC);
+    srv_unwatch_all(c);
 }
 
-static void cmd_multi(client *c)
+void cmd_multi(client *c)
 {
     if (c->flags & CLIENT_MULTI) {
         reply_error(&c->out, "ERR MULTI calls can not be nested");
@@ -180,14 +203,13 @@ static void cmd_multi(client *c)
     reply_ok(&c->out);
 }
 
-static void cmd_discard(client *c)
+void cmd_discard(client *c)
 {
     if (!(c->flags & CLIENT_MULTI)) {
         reply_error(&c->out, "ERR DISCARD without MULTI");
         return;
     }
-    srv_multi_discard(c);
-    srv_unwatch_all(c);
+    multi_discard(c);
     reply_ok(&c->out);
 }
 
@@ -199,7 +221,7 @@ static void exec_check_expired(client *c)
         kv_find(srv_db(c->srv), w->node->key, w->node->klen, srv_now_ms(c->srv));
 }
 
-static void cmd_exec(client *c)
+void cmd_exec(client *c)
 {
     if (!(c->flags & CLIENT_MULTI)) {
         reply_error(&c->out, "ERR EXEC without MULTI");
@@ -207,15 +229,13 @@ static void cmd_exec(client *c)
     }
     if (c->flags & CLIENT_DIRTY_EXEC) {
         reply_error(&c->out, "EXECABORT Transaction discarded because of previous errors.");
-        srv_multi_discard(c);
-        srv_unwatch_all(c);
+        multi_discard(c);
         return;
     }
     exec_check_expired(c);
     if (c->flags & CLIENT_DIRTY_CAS) {
         reply_null_array(&c->out);
-        srv_multi_discard(c);
-        srv_unwatch_all(c);
+        multi_discard(c);
         return;
     }
     /* Run the queue.  The queue is detached first so that nothing a queued
@@ -235,7 +255,7 @@ static void cmd_exec(client *c)
         c->argc = q[i].argc;
         c->argv = (const char **)q[i].argv;
         c->argvlen = q[i].argvlen;
-        cmd_exec_one(c, q[i].c);
+        dispatch_exec(c, q[i].k);
     }
     c->flags &= ~CLIENT_IN_EXEC;
     c->argc = saved_argc;
@@ -243,10 +263,10 @@ static void cmd_exec(client *c)
     c->argvlen = saved_lens;
     c->mq = q;
     c->mq_len = c->mq_cap = n;
-    srv_multi_discard(c);
+    multi_discard(c);
 }
 
-static void cmd_watch(client *c)
+void cmd_watch(client *c)
 {
     if (c->flags & CLIENT_MULTI) {
         reply_error(&c->out, "ERR WATCH inside MULTI is not allowed");
@@ -260,23 +280,8 @@ static void cmd_watch(client *c)
     reply_ok(&c->out);
 }
 
-static void cmd_unwatch(client *c)
+void cmd_unwatch(client *c)
 {
     srv_unwatch_all(c);
     reply_ok(&c->out);
 }
-
-cmd cmd_tx_table[] = {
-    {"multi", cmd_multi, 1, CMD_NOMULTI | CMD_FAST | CMD_LOADING | CMD_STALE, 0, 0, 0,
-     "transactions", "Starts a transaction.", "1.2.0", 0, 0, 0, 0, NULL},
-    {"exec", cmd_exec, 1, CMD_NOMULTI | CMD_LOADING | CMD_STALE, 0, 0, 0,
-     "transactions", "Executes all commands in a transaction.", "1.2.0", 0, 0, 0, 0, NULL},
-    {"discard", cmd_discard, 1, CMD_NOMULTI | CMD_FAST | CMD_LOADING | CMD_STALE, 0, 0, 0,
-     "transactions", "Discards a transaction.", "2.0.0", 0, 0, 0, 0, NULL},
-    {"watch", cmd_watch, -2, CMD_NOMULTI | CMD_FAST | CMD_LOADING | CMD_STALE, 1, -1, 1,
-     "transactions", "Monitors changes to keys to determine the execution of a transaction.",
-     "2.2.0", 0, 0, 0, 0, NULL},
-    {"unwatch", cmd_unwatch, 1, CMD_FAST | CMD_LOADING | CMD_STALE, 0, 0, 0,
-     "transactions", "Forgets about watched keys of a transaction.", "2.2.0", 0, 0, 0, 0, NULL},
-    {NULL, NULL, 0, 0, 0, 0, 0, NULL, NULL, NULL, 0, 0, 0, 0, NULL},
-};

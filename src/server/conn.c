@@ -16,12 +16,14 @@
  * pass, which the server starts without sleeping (a 0 ms timer).  Everyone
  * gets at least one command per pass, and a PING waits for about one pass,
  * not for whole pipelines.  Replies of a pass still leave together in
- * before-sleep, after its log commit.  The clock is the wall clock cmd.c
- * reads after every command: a step forward only ends a pass early, a step
+ * before-sleep, after its log commit.  The clock is the wall clock
+ * dispatch.c reads after every command: a step forward only ends a pass early, a step
  * back makes one longer.
  *
  * Output: replies are appended to `out` and the client is put on the
- * server's pending list; before the loop sleeps, server.c writes every
+ * server's pending list (first come, first written: a PING answered while
+ * the loop read input is not written after the search batches collected
+ * later in the same pass); before the loop sleeps, server.c writes every
  * pending client directly (one write per client per iteration, however many
  * commands it pipelined).  Only if the socket is full is a write handler
  * installed, so replies are never dropped and writes never block.
@@ -29,7 +31,6 @@
  * Ownership: a client is freed only by client_free(), on the loop thread; a
  * command may ask for its own client to be closed (flags), never free it. */
 #include "server.h"
-#include "persist.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -39,6 +40,7 @@
 #include "engram/mem.h"
 #include "engram/util.h"
 #include "log.h"
+#include "persist.h"
 
 #define CONN_READ_CHUNK (16 * 1024)
 #define CONN_QBUF_KEEP (32 * 1024)     /* an idle client keeps at most this */
@@ -85,53 +87,18 @@ client *client_new(server *s, int fd, const char *addr, const char *laddr)
         mem_free(c);
         return NULL;
     }
-    c->next = s->clients;
-    if (s->clients) s->clients->prev = c;
-    s->clients = c;
+    dlist_push(&s->clients, &c->node);
     s->nclients++;
     return c;
 }
 
-static void conn_unlink_pending(client *c)
-{
-    server *s = c->srv;
-    client *prev = NULL;
-    if (!c->pending) return;
-    for (client **pp = &s->pending; *pp; prev = *pp, pp = &(*pp)->pnext) {
-        if (*pp == c) {
-            *pp = c->pnext;
-            if (s->pending_tail == c) s->pending_tail = prev;
-            break;
-        }
-    }
-    c->pending = 0;
-    c->pnext = NULL;
-}
-
 /* The turn list (see the top). */
-static void conn_turn_unlink(client *c)
-{
-    server *s = c->srv;
-    if (!c->turn_wait) return;
-    if (c->turn_prev) c->turn_prev->turn_next = c->turn_next;
-    else s->turns = c->turn_next;
-    if (c->turn_next) c->turn_next->turn_prev = c->turn_prev;
-    else s->turns_tail = c->turn_prev;
-    c->turn_wait = 0;
-    c->turn_prev = c->turn_next = NULL;
-}
-
 static void conn_turn_wait(client *c)
 {
     server *s = c->srv;
-    if (c->turn_wait) return;
-    c->turn_wait = 1;
+    if (dlist_linked(&c->turn)) return;
     c->turn_seq = ++s->turn_seq;
-    c->turn_prev = s->turns_tail;
-    c->turn_next = NULL;
-    if (s->turns_tail) s->turns_tail->turn_next = c;
-    else s->turns = c;
-    s->turns_tail = c;
+    dlist_push(&s->turns, &c->turn);
 }
 
 void client_free(client *c)
@@ -139,19 +106,16 @@ void client_free(client *c)
     server *s;
     if (!c) return;
     s = c->srv;
-    conn_unlink_pending(c);
-    conn_turn_unlink(c);
+    dlist_remove(&c->pending);
+    dlist_remove(&c->turn);
     if (c->fd >= 0) {
         ev_del(s->loop, c->fd, EV_READ | EV_WRITE);
         close(c->fd);
     }
-    if (c->prev) c->prev->next = c->next;
-    else s->clients = c->next;
-    if (c->next) c->next->prev = c->prev;
+    dlist_remove(&c->node);
     s->nclients--;
-    vec_client_detach(c);                 /* running searches finish without us */
-    srv_unwatch_all(c);
-    srv_multi_discard(c);
+    deferred_detach(c);                   /* running jobs finish without us */
+    multi_discard(c);
     persist_client_gone(s, c);
     resp_fini(&c->parser);
     reply_fini(&c->out);
@@ -162,17 +126,10 @@ void client_free(client *c)
     mem_free(c);
 }
 
-/* First come, first written: a PING answered while the loop read input is
- * not written after the search batches collected later in the same pass. */
 void client_mark_pending(client *c)
 {
-    server *s = c->srv;
-    if (c->pending || c->fd < 0) return;
-    c->pending = 1;
-    c->pnext = NULL;
-    if (s->pending_tail) s->pending_tail->pnext = c;
-    else s->pending = c;
-    s->pending_tail = c;
+    if (dlist_linked(&c->pending) || c->fd < 0) return;
+    dlist_push(&c->srv->pending, &c->pending);
 }
 
 void client_close_after_reply(client *c)
@@ -227,7 +184,7 @@ int client_flush(client *c)
 static void conn_on_writable(ev_loop *l, int fd, void *ud, int mask)
 {
     client *c = ud;
-    conn_unlink_pending(c);
+    dlist_remove(&c->pending);
     client_flush(c);
 }
 
@@ -262,7 +219,7 @@ static void conn_process_input(client *c)
 {
     server *s = c->srv;
     int ran = 0;
-    conn_turn_unlink(c);            /* this is its turn */
+    dlist_remove(&c->turn);         /* this is its turn */
     while (c->qpos < c->qlen &&
            !(c->flags & (CLIENT_CLOSE_AFTER_REPLY | CLIENT_CLOSE_ASAP | CLIENT_BLOCKED))) {
         if (ran && s->clock_us >= s->pass_end_us) {
@@ -271,8 +228,8 @@ static void conn_process_input(client *c)
         }
         int rc = resp_parse(&c->parser, c->qbuf + c->qpos, c->qlen - c->qpos);
         if (rc == RESP_AGAIN) break;
-        if (rc != RESP_OK && c->jobs) {
-            /* Even a protocol error answers after the searches before it:
+        if (rc != RESP_OK && deferred_busy(c)) {
+            /* Even a protocol error answers after the replies in flight:
              * the bytes do not change, so parsing them again once those are
              * answered gives the same error. */
             resp_reset(&c->parser);
@@ -289,36 +246,37 @@ static void conn_process_input(client *c)
             client_close_after_reply(c);
             break;
         }
-        if (c->jobs && !vec_may_overtake(c, c->parser.argc, c->parser.argv, c->parser.argvlen)) {
-            /* Wait for the searches in flight; the request stays in the
-             * buffer and is parsed again when they are done (the buffer may
-             * move meanwhile, so the parsed pointers are not kept). */
-            resp_reset(&c->parser);
-            client_block(c);
-            break;
-        }
         size_t used = resp_consumed(&c->parser);
         c->argc = c->parser.argc;
         c->argv = c->parser.argv;
         c->argvlen = c->parser.argvlen;
-        if (c->argc > 0) cmd_call(c);
-        ran = 1;
+        int wait = c->argc > 0 && dispatch_command(c) == DISPATCH_WAIT;
         c->argc = 0;
         c->argv = NULL;
         c->argvlen = NULL;
         resp_reset(&c->parser);
+        if (wait) {
+            /* Its reply must follow the replies in flight: the request stays
+             * in the buffer and is parsed again when they are answered (the
+             * buffer may move meanwhile, so the parsed pointers are not
+             * kept). */
+            client_block(c);
+            break;
+        }
+        ran = 1;
         c->qpos += used;
         if (reply_pending(&c->out)) {
             client_mark_pending(c);
             client_check_obuf(c);
         }
     }
-    /* Searches in flight, and the input ends at a request boundary (or
+    /* Replies in flight, and the input ends at a request boundary (or
      * waits for them, or for the next turn): the batch is complete, answer
      * it as soon as it is done.  A partial request means the client is
      * still sending it. */
-    if (c->jobs && (c->qpos == c->qlen || (c->flags & CLIENT_BLOCKED) || c->turn_wait))
-        vec_client_batch_end(c);
+    if (deferred_busy(c) && (c->qpos == c->qlen || (c->flags & CLIENT_BLOCKED) ||
+                             dlist_linked(&c->turn)))
+        deferred_batch_end(c);
     if (c->qpos == c->qlen && !(c->flags & CLIENT_BLOCKED)) {
         c->qpos = c->qlen = 0;
         if (c->qcap > CONN_QBUF_KEEP) {
@@ -410,8 +368,9 @@ void client_run_turns(server *s)
      * to the back and waits for the next pass.  The head is taken afresh
      * each time, as a command may free other clients (CLIENT KILL). */
     uint64_t last = s->turn_seq;
-    while (s->turns && s->turns->turn_seq <= last) {
-        client *c = s->turns;
+    dlist_node *n;
+    while ((n = dlist_first(&s->turns)) != NULL && DLIST_ENTRY(n, client, turn)->turn_seq <= last) {
+        client *c = DLIST_ENTRY(n, client, turn);
         conn_process_input(c);
         if (c->flags & CLIENT_CLOSE_ASAP) client_free(c);
     }
@@ -436,10 +395,7 @@ int client_info_line(const client *c, char *buf, size_t cap)
     if (!nf) flags[nf++] = 'N';
     flags[nf] = '\0';
     int fdmask = c->fd >= 0 ? ev_get_mask(c->srv->loop, c->fd) : 0;
-    char cmdname[64];
-    if (!c->last) snprintf(cmdname, sizeof cmdname, "NULL");
-    else if (c->last_sub) snprintf(cmdname, sizeof cmdname, "%s|%s", c->last->name, c->last_sub);
-    else snprintf(cmdname, sizeof cmdname, "%s", c->last->name);
+    const char *cmdname = c->last ? c->last->fullname : "NULL";
     return snprintf(buf, cap,
              "id=%llu addr=%s laddr=%s fd=%d name=%s age=%lld idle=%lld flags=%s db=%d "
              "sub=0 psub=0 ssub=0 multi=%d qbuf=%zu qbuf-free=%zu argv-mem=0 multi-mem=0 "

@@ -316,20 +316,10 @@ static void persist_fail(server *s, int rc, const char *what)
     }
 }
 
-int persist_deny(server *s, client *c, cmd *k)
+const char *persist_write_error(const server *s)
 {
-    persist *p = s->ps;
-    if (!p || !p->err) return 0;
-    int write = (k->flags & CMD_WRITE) != 0;
-    int is_exec = !strcmp(k->name, "exec");
-    if (is_exec && (c->flags & CLIENT_MULTI))
-        for (int i = 0; i < c->mq_len && !write; i++) write = (c->mq[i].c->flags & CMD_WRITE) != 0;
-    if (!write) return 0;
-    reply_errorf(&c->out, "MISCONF Errors writing to the write-ahead log (%s). Writes are "
-                 "refused until a snapshot succeeds; see INFO persistence.", p->errmsg);
-    if (is_exec) srv_multi_discard(c);
-    else if (c->flags & CLIENT_MULTI) c->flags |= CLIENT_DIRTY_EXEC;
-    return 1;
+    const persist *p = s->ps;
+    return p && p->err ? p->errmsg : NULL;
 }
 
 /* ---- staging and logging ----------------------------------------------------- */

@@ -33,7 +33,6 @@
 
 typedef struct server server;
 typedef struct client client;
-typedef struct cmd cmd;
 typedef struct persist persist;
 
 /* Start-up: lock dir, load the snapshot, replay the logs, open the log for
@@ -46,9 +45,10 @@ void persist_close(server *s);
 /* Around every command execution (nesting: EXEC runs commands inside). */
 void persist_cmd_begin(server *s, client *c);
 void persist_cmd_end(server *s, client *c);
-/* Refuse a write while the log is failed?  Replies the error (and discards
- * the transaction for EXEC) and returns 1; otherwise 0. */
-int persist_deny(server *s, client *c, cmd *k);
+/* While the log is failed, why (the text INFO persistence shows as
+ * aof_last_write_error): dispatch then refuses writes (MISCONF) until a
+ * snapshot succeeds.  NULL while writes are accepted. */
+const char *persist_write_error(const server *s);
 /* 1 while records are appended but not yet committed. */
 int persist_holds_replies(const server *s);
 /* Forget c (it is being freed). */

@@ -29,8 +29,9 @@
 #include "engram/util.h"
 #include "log.h"
 #include "net.h"
-#include "persist.h"
 #include "models.h"
+#include "persist.h"
+#include "vsearch.h"
 
 #define SRV_RESERVED_FDS 32      /* listeners, log, pipes, files */
 
@@ -179,11 +180,12 @@ static void srv_active_expire(server *s)
 static void srv_client_timeouts(server *s)
 {
     int64_t now = util_mono_ms();
-    for (client *c = s->clients, *next; c; c = next) {
-        next = c->next;
+    for (dlist_node *n = dlist_first(&s->clients), *next; n; n = next) {
+        next = dlist_next(&s->clients, n);
+        client *c = DLIST_ENTRY(n, client, node);
         /* Whole seconds, as Redis compares them: a client is closed after
          * between `timeout` and `timeout`+1 idle seconds. */
-        if (s->cfg.timeout > 0 && !c->jobs &&   /* waiting for searches is not idling */
+        if (s->cfg.timeout > 0 && !deferred_busy(c) &&   /* waiting for replies is not idling */
             now / 1000 - c->last_io_ms / 1000 > s->cfg.timeout) {
             log_msg(LOG_VERBOSE, "Closing idle client id=%llu addr=%s",
                     (unsigned long long)c->id, c->addr);
@@ -278,18 +280,18 @@ static void srv_before_sleep(ev_loop *l, void *ud)
         int64_t t0 = util_mono_us();
         if (persist_before_sleep(s)) s->commit_us += (util_mono_us() - t0 - s->commit_us) / 4;
     }
-    while (s->pending) {
-        client *c = s->pending;
-        if (!(s->pending = c->pnext)) s->pending_tail = NULL;
-        c->pnext = NULL;
-        c->pending = 0;
+    dlist_node *n;
+    while ((n = dlist_first(&s->pending)) != NULL) {
+        client *c = DLIST_ENTRY(n, client, pending);
+        dlist_remove(n);
         if (c->flags & CLIENT_CLOSE_ASAP) {
             client_free(c);
             continue;
         }
         client_flush(c);
     }
-    if (s->turns && !s->turn_timer) s->turn_timer = ev_timer_add(l, 0, srv_turns_timer, s);
+    if (!dlist_empty(&s->turns) && !s->turn_timer)
+        s->turn_timer = ev_timer_add(l, 0, srv_turns_timer, s);
     /* A shutdown asked for while loading waits for the load to end (the
      * loop that would stop is not running yet). */
     if (s->shutdown_signal && !s->shutting_down && !persist_loading(s)) srv_shutdown(s);
@@ -368,13 +370,14 @@ void srv_shutdown(server *s)
     /* Finished searches whose replies wait for the rest of their batch go
      * out now (before the commit: resumed clients may write). */
     srv_pool_drain(s);
-    vec_release_held(s, 1);
+    deferred_release_held(s, 1);
     persist_before_sleep(s);      /* commit what the last iteration wrote */
     int64_t deadline = util_mono_ms() + 1000;
     for (;;) {
         int left = 0;
-        for (client *c = s->clients, *next; c; c = next) {
-            next = c->next;
+        for (dlist_node *n = dlist_first(&s->clients), *next; n; n = next) {
+            next = dlist_next(&s->clients, n);
+            client *c = DLIST_ENTRY(n, client, node);
             if (!(c->flags & CLIENT_CLOSE_ASAP) && reply_pending(&c->out) &&
                 client_flush(c) == 0 && reply_pending(&c->out))
                 left++;
@@ -423,6 +426,10 @@ int srv_init(server *s, char *err, size_t errcap)
     int n;
 
     s->rng = seed;
+    dlist_init(&s->clients);
+    dlist_init(&s->pending);
+    dlist_init(&s->turns);
+    deferred_server_init(&s->dsrv);
     s->start_wall_ms = util_wall_ms();
     s->start_mono_ms = util_mono_ms();
     s->active_expire = 1;
@@ -441,7 +448,7 @@ int srv_init(server *s, char *err, size_t errcap)
     }
     kv_set_expire_hook(s->db, srv_on_expire, s);
     crc32c_select("auto");        /* before any thread or snapshot child */
-    cmd_init();
+    command_table_init();
     srv_adjust_fd_limit(s);
     /* Signal handlers go in before the port opens: a client (or a test) that
      * sees the port accept may send SIGTERM at once. */
@@ -477,11 +484,12 @@ void srv_fini(server *s)
      * done() callbacks that pool_free runs below only free their jobs --
      * they neither write to a client nor resume one (which could submit new
      * work to a pool that is stopping). */
-    while (s->clients) client_free(s->clients);
+    dlist_node *n;
+    while ((n = dlist_first(&s->clients)) != NULL) client_free(DLIST_ENTRY(n, client, node));
     persist_close(s);             /* commit and fsync the log */
     pool_free(s->pool);
     s->pool = NULL;
-    vec_job_cache_free(s);
+    vsearch_cache_free(s);
     for (int i = 0; i < s->nworkers; i++) vindex_search_ctx_free(s->wctx[i]);
     mem_free(s->wctx);
     s->wctx = NULL;

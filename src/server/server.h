@@ -6,8 +6,8 @@
  * Command handlers (cmd_*.c) are `void handler(client *c)`.  Rules:
  *   - c->argv[0..argc) / c->argvlen are the request's arguments, valid only
  *     during the call (they point into the query buffer); copy what you keep.
- *   - Arity was already checked by dispatch (cmd.arity: N = exactly N,
- *     -N = at least N, argv[0] included).
+ *   - Dispatch already found the command (a container's subcommand is a
+ *     command of its own) and checked its arity (command.h).
  *   - Validate everything first, then mutate, then reply exactly once
  *     (an aggregate counts as one reply) into c->out with reply_*().
  *     A rejected command leaves the keyspace untouched.
@@ -24,6 +24,7 @@
 #include <stdint.h>
 
 #include "engram/config.h"
+#include "engram/dlist.h"
 #include "engram/ev.h"
 #include "engram/kv.h"
 #include "engram/pool.h"
@@ -31,47 +32,16 @@
 #include "engram/reply.h"
 #include "engram/resp.h"
 #include "engram/vindex.h"
+#include "command.h"
+#include "deferred.h"
+
+/* The Redis version engram answers to in HELLO and INFO: clients gate
+ * features on it, and engram implements the Redis 7.0 command surface it
+ * claims. */
+#define ENGRAM_REDIS_COMPAT "7.0.0"
 
 typedef struct server server;
 typedef struct client client;
-typedef void cmd_fn(client *c);
-typedef struct vsearch_job vsearch_job;
-
-/* Command flags (Redis's names where they exist). */
-enum {
-    CMD_WRITE = 1 << 0,      /* may modify the keyspace */
-    CMD_READONLY = 1 << 1,
-    CMD_FAST = 1 << 2,       /* O(1) or O(log n) */
-    CMD_NOAUTH = 1 << 3,     /* allowed before AUTH (AUTH, HELLO, QUIT) */
-    CMD_ADMIN = 1 << 4,
-    CMD_NOMULTI = 1 << 5,    /* executes immediately even inside MULTI
-                                (MULTI, EXEC, DISCARD, WATCH, QUIT...) */
-    CMD_NOSCRIPT = 1 << 6,
-    CMD_STALE = 1 << 7,
-    CMD_LOADING = 1 << 8,
-};
-
-/* A subcommand of a container command (CONFIG GET, CLIENT LIST...).  Its
- * arity counts from the container's argv[0]. */
-typedef struct subcmd {
-    const char *name;
-    cmd_fn *fn;
-    int arity;
-} subcmd;
-
-typedef struct cmd {
-    const char *name;        /* lower case */
-    cmd_fn *fn;
-    int arity;
-    unsigned flags;
-    int first_key, last_key, key_step;   /* Redis key spec: last -1 = to end */
-    const char *group;       /* "string", "generic", "server", "connection", "transactions", "vector" */
-    const char *summary;
-    const char *since;       /* Redis version it appeared in (or engram's) */
-    /* stats (INFO commandstats) */
-    long long calls, usec, rejected, failed;
-    const subcmd *subs;      /* container commands: checked at dispatch */
-} cmd;
 
 /* Client flags. */
 enum {
@@ -83,12 +53,13 @@ enum {
     CLIENT_AUTHED = 1 << 5,             /* AUTH succeeded (matters only while
                                            requirepass is set: see client_must_auth) */
     CLIENT_IN_EXEC = 1 << 6,
-    CLIENT_BLOCKED = 1 << 7,            /* input paused until its searches in
-                                           flight are answered (cmd_vec.c) */
+    CLIENT_BLOCKED = 1 << 7,            /* input paused until its replies in
+                                           flight are answered (deferred.h) */
 };
 
+/* A command queued by MULTI. */
 typedef struct queued_cmd {
-    cmd *c;
+    command *k;
     int argc;
     char **argv;             /* owned copies */
     size_t *argvlen;
@@ -112,37 +83,26 @@ struct client {
     int argc;
     const char **argv;
     size_t *argvlen;
-    cmd *cur;
-    cmd *last;
-    const char *last_sub;    /* its subcommand, for CLIENT LIST's cmd=x|y */
+    command *cur;
+    command *last;           /* CLIENT LIST's cmd= */
     /* identity */
     char *name, *lib_name, *lib_ver;
     char addr[64], laddr[64];
     int64_t ctime_ms, last_io_ms;
-    /* MULTI / WATCH */
+    /* MULTI / WATCH (cmd_tx.c) */
     queued_cmd *mq;
     int mq_len, mq_cap;
+    unsigned mflags;         /* the flags of every queued command, or'ed */
     struct watched_key *watched;   /* singly linked list of this client's WATCHes */
-    /* VSEARCHes in flight, in request order: replies are released from the
-     * head as jobs finish, so they keep the order of the requests. */
-    vsearch_job *jobs_head, *jobs_tail;
-    vsearch_job *jobs_front;  /* the first still running (NULL: none) */
-    int jobs;
-    /* Finished replies before jobs_front are held back until their batch is
-     * done (cmd_vec.c): jobs_go says the run reached a batch's end. */
-    int jobs_go;
-    int held;                /* on the server's held list, since held_ms */
-    int64_t held_ms;
-    client *held_prev, *held_next;
+    /* replies computed off the loop, in request order (deferred.h) */
+    deferred_queue dq;
     /* input left over when the pass's time ran out (conn.c): on the
      * server's turn list, queued as number turn_seq */
-    int turn_wait;
+    dlist_node turn;
     uint64_t turn_seq;
-    client *turn_prev, *turn_next;
-    /* links */
-    client *prev, *next;     /* server's client list */
-    client *pnext;           /* server's pending-write list */
-    int pending;             /* on that list */
+    /* the server's lists */
+    dlist_node node;         /* all clients */
+    dlist_node pending;      /* clients with replies to write */
     /* persistence (persist.c): replies from out offset ps_mark on wait for
      * the log's commit */
     client *ps_next;
@@ -172,20 +132,20 @@ struct server {
     int lfds[16];
     int nlfds;
     int port;                    /* actual port (cfg.port may be 0) */
-    client *clients;             /* all connected clients */
+    dlist clients;               /* all connected clients (client.node) */
     size_t nclients;
-    client *pending;             /* clients with replies to write, via pnext, */
-    client *pending_tail;        /* in the order their replies appeared */
+    dlist pending;               /* clients with replies to write, in the
+                                    order their replies appeared (conn.c) */
     uint64_t next_client_id;
     int64_t start_wall_ms, start_mono_ms;
     int64_t cmd_time_ms;         /* "now" for the command being executed */
     int64_t loop_mono_ms;        /* monotonic time when the loop last woke */
     int64_t clock_us;            /* wall clock at the loop's wake-up or the
-                                    end of the last command (cmd.c) */
+                                    end of the last command (dispatch.c) */
     int64_t pass_end_us;         /* clock_us past which a pass's clients take
                                     turns (srv_after_sleep, conn.c) */
     int64_t commit_us;           /* running average of a log commit's time */
-    client *turns, *turns_tail;  /* clients waiting to run the rest of their
+    dlist turns;                 /* clients waiting to run the rest of their
                                     input, oldest first (conn.c) */
     uint64_t turn_seq;           /* numbers them as they are queued */
     long long turn_timer;        /* runs them in the next pass (0: none armed) */
@@ -199,15 +159,14 @@ struct server {
     pool *pool;                  /* search workers (NULL: searches run inline) */
     long long pool_timer;        /* drains the pool while searches run (0: none) */
     int pool_found;              /* a drain found finished searches since before_sleep */
-    client *held, *held_tail;    /* clients holding finished replies, oldest first */
-    long long held_timer;        /* releases them when due (0: none armed) */
-    vsearch_job *vjob_cache;     /* finished VSEARCH jobs kept for reuse (cmd_vec.c) */
+    deferred_server dsrv;        /* clients holding finished replies (deferred.h) */
+    struct vsearch_job *vjob_cache;  /* finished VSEARCH jobs kept for reuse (vsearch.c) */
     int vjob_ncache;
     vindex_search_ctx **wctx;    /* one search context per worker */
     vindex_search_ctx *loop_ctx; /* the loop thread's own (EXEC) */
     int nworkers;
     long long vec_writes;
-    long long vec_split_searches;  /* FLAT searches run in parts (cmd_vec.c) */
+    long long vec_split_searches;  /* FLAT searches run in parts (vsearch.c) */
     int active_expire;           /* DEBUG SET-ACTIVE-EXPIRE */
     volatile int shutdown_signal;  /* set by the signal handler */
     int shutting_down;
@@ -278,25 +237,10 @@ long long srv_ops_per_sec(const server *s);
 void srv_vec_modified(server *s);
 vindex_search_ctx *srv_worker_ctx(server *s, int worker);
 vindex_search_ctx *srv_loop_ctx(server *s);
-/* cmd_vec.c: a client that leaves while its searches run detaches from them
- * (they finish and are freed without it). */
-void vec_client_detach(client *c);
-/* May the request just parsed run while c has searches in flight?  Only
- * another VSEARCH may (its reply is queued behind theirs); anything else
- * waits until they are done, so replies stay in request order. */
-int vec_may_overtake(const client *c, int argc, const char *const *argv, const size_t *argvlen);
-/* The client's input is used up for now: its last search in flight ends a
- * batch, whose replies go out together once it has finished (its worker
- * wakes the loop when the pool's queue is short: pool.h). */
-void vec_client_batch_end(client *c);
-/* Release replies held back for the hold limit or longer (all: every held
- * reply, as at shutdown). */
-void vec_release_held(server *s, int all);
-/* Free the VSEARCH jobs kept for reuse (after the pool is gone). */
-void vec_job_cache_free(server *s);
 /* Look a key up for reading, counting keyspace hits and misses. */
 kv_entry *srv_lookup_read(server *s, const char *key, size_t klen);
 
+/* ---- handler helpers (args.c) --------------------------------------------- */
 /* Reply the standard errors. */
 void reply_err_arity(client *c);             /* wrong number of arguments for 'x' command */
 void reply_err_arity_name(client *c, const char *name);
@@ -308,31 +252,26 @@ void reply_err_int(client *c);               /* ERR value is not an integer or o
 int arg_ll(client *c, int i, long long *out);                 /* "value is not an integer or out of range" */
 int arg_ll_range(client *c, int i, long long min, long long max, long long *out, const char *errmsg);
 int arg_is(const client *c, int i, const char *word);         /* case-insensitive compare */
+/* A HELP reply: the NULL-terminated lines as an array of simple strings. */
+void reply_help(client *c, const char *const *lines);
 
 /* ---- transactions (cmd_tx.c) ----------------------------------------------- */
+/* Queue the request c is running as k (inside MULTI), replying QUEUED. */
+void multi_queue(client *c, command *k);
+/* End the transaction: drop the MULTI queue and state and every WATCH. */
+void multi_discard(client *c);
 void srv_unwatch_all(client *c);    /* drop every WATCH of c */
-void srv_multi_discard(client *c);  /* drop the MULTI queue and state */
 void srv_watch_table_free(server *s);
 void srv_watch_touch(server *s, const char *key, size_t klen);
 void srv_watch_touch_all(server *s);
 
-/* ---- command table (cmd.c) ------------------------------------------------ */
-/* Find argv[1] among k->subs; replies Redis's error (unknown subcommand or
- * 'x|y' arity) and returns NULL if it does not fit. */
-const subcmd *cmd_find_sub(client *c, const cmd *k);
-void cmd_init(void);                /* merge the tables; once, at start-up */
-cmd *cmd_lookup(const char *name, size_t len);
-size_t cmd_count(void);
-cmd *cmd_at(size_t i);
-/* Run c->argv as a command (arity, auth, MULTI queuing, stats). */
-void cmd_call(client *c);
-/* Execute one command for EXEC (no queuing). */
-void cmd_exec_one(client *c, cmd *k);
-
-/* Handler tables defined in the cmd_*.c files, each NULL-name terminated. */
-extern cmd cmd_kv_table[];
-extern cmd cmd_admin_table[];
-extern cmd cmd_tx_table[];
-extern cmd cmd_vec_table[];
+/* ---- dispatch (dispatch.c) ------------------------------------------------- */
+enum { DISPATCH_DONE = 0, DISPATCH_WAIT = 1 };
+/* Handle the request in c->argv: run it, queue it (MULTI) or refuse it.
+ * DISPATCH_WAIT: not now -- c has replies in flight that this request's
+ * reply must follow; leave it unconsumed and pause the client. */
+int dispatch_command(client *c);
+/* Run k now (EXEC runs its queue through here). */
+void dispatch_exec(client *c, command *k);
 
 #endif

@@ -1,0 +1,56 @@
+/* args.c -- what command handlers share: Redis's standard error replies,
+ * argument parsing that replies the error itself, and the HELP reply.
+ *
+ * Loop thread only. */
+#include "server.h"
+
+#include "engram/util.h"
+
+void reply_err_arity_name(client *c, const char *name)
+{
+    reply_errorf(&c->out, "wrong number of arguments for '%s' command", name);
+}
+
+void reply_err_arity(client *c)
+{
+    reply_err_arity_name(c, c->cur ? c->cur->fullname : "unknown");
+}
+
+void reply_err_syntax(client *c) { reply_error(&c->out, "ERR syntax error"); }
+void reply_err_int(client *c) { reply_error(&c->out, "ERR value is not an integer or out of range"); }
+
+int arg_ll(client *c, int i, long long *out)
+{
+    if (util_str2ll(c->argv[i], c->argvlen[i], out)) return 1;
+    reply_err_int(c);
+    return 0;
+}
+
+int arg_ll_range(client *c, int i, long long min, long long max, long long *out, const char *errmsg)
+{
+    long long v;
+    if (!util_str2ll(c->argv[i], c->argvlen[i], &v)) {
+        reply_err_int(c);
+        return 0;
+    }
+    if (v < min || v > max) {
+        if (errmsg) reply_error(&c->out, errmsg);
+        else reply_errorf(&c->out, "value is out of range, must be between %lld and %lld", min, max);
+        return 0;
+    }
+    *out = v;
+    return 1;
+}
+
+int arg_is(const client *c, int i, const char *word)
+{
+    return i < c->argc && util_eq_nocase(c->argv[i], c->argvlen[i], word);
+}
+
+void reply_help(client *c, const char *const *lines)
+{
+    long long n = 0;
+    while (lines[n]) n++;
+    reply_array(&c->out, n);
+    for (long long i = 0; i < n; i++) reply_simple(&c->out, lines[i]);
+}

@@ -1,0 +1,120 @@
+/* handlers.h -- every command handler, by the file that defines it; the
+ * command table (commands.c) is their only caller besides EXEC.
+ *
+ * A handler is `void cmd_x(client *c)`; the rules it follows are in
+ * server.h. */
+#ifndef ENGRAM_HANDLERS_H
+#define ENGRAM_HANDLERS_H
+
+typedef struct client client;
+
+/* cmd_conn.c: the connection */
+void cmd_ping(client *c);
+void cmd_echo(client *c);
+void cmd_quit(client *c);
+void cmd_reset(client *c);
+void cmd_hello(client *c);
+void cmd_auth(client *c);
+void cmd_select(client *c);
+void cmd_client_id(client *c);
+void cmd_client_getname(client *c);
+void cmd_client_setname(client *c);
+void cmd_client_setinfo(client *c);
+void cmd_client_list(client *c);
+void cmd_client_info(client *c);
+void cmd_client_kill(client *c);
+void cmd_client_onoff(client *c);
+void cmd_client_help(client *c);
+
+/* cmd_server.c: the server */
+void cmd_config_get(client *c);
+void cmd_config_set(client *c);
+void cmd_config_resetstat(client *c);
+void cmd_config_rewrite(client *c);
+void cmd_config_help(client *c);
+void cmd_debug_sleep(client *c);
+void cmd_debug_set_active_expire(client *c);
+void cmd_debug_wal_fault(client *c);
+void cmd_debug_help(client *c);
+void cmd_shutdown(client *c);
+void cmd_save(client *c);
+void cmd_bgsave(client *c);
+void cmd_lastsave(client *c);
+void cmd_time(client *c);
+
+/* cmd_info.c */
+void cmd_info(client *c);
+
+/* cmd_command.c: COMMAND, from the table */
+void cmd_command(client *c);
+void cmd_command_count(client *c);
+void cmd_command_info(client *c);
+void cmd_command_docs(client *c);
+void cmd_command_list(client *c);
+void cmd_command_getkeys(client *c);
+void cmd_command_getkeysandflags(client *c);
+void cmd_command_help(client *c);
+
+/* cmd_kv.c: strings and keys */
+void cmd_get(client *c);
+void cmd_set(client *c);
+void cmd_setnx(client *c);
+void cmd_setex(client *c);
+void cmd_psetex(client *c);
+void cmd_getset(client *c);
+void cmd_getdel(client *c);
+void cmd_getex(client *c);
+void cmd_mget(client *c);
+void cmd_mset(client *c);
+void cmd_msetnx(client *c);
+void cmd_append(client *c);
+void cmd_strlen(client *c);
+void cmd_getrange(client *c);
+void cmd_setrange(client *c);
+void cmd_incr(client *c);
+void cmd_decr(client *c);
+void cmd_incrby(client *c);
+void cmd_decrby(client *c);
+void cmd_incrbyfloat(client *c);
+void cmd_expire(client *c);
+void cmd_pexpire(client *c);
+void cmd_expireat(client *c);
+void cmd_pexpireat(client *c);
+void cmd_expiretime(client *c);
+void cmd_pexpiretime(client *c);
+void cmd_ttl(client *c);
+void cmd_pttl(client *c);
+void cmd_persist(client *c);
+void cmd_del(client *c);
+void cmd_exists(client *c);
+void cmd_type(client *c);
+void cmd_keys(client *c);
+void cmd_scan(client *c);
+void cmd_randomkey(client *c);
+void cmd_rename(client *c);
+void cmd_renamenx(client *c);
+void cmd_copy(client *c);
+void cmd_dbsize(client *c);
+void cmd_flushdb(client *c);
+
+/* cmd_tx.c: transactions */
+void cmd_multi(client *c);
+void cmd_exec(client *c);
+void cmd_discard(client *c);
+void cmd_watch(client *c);
+void cmd_unwatch(client *c);
+
+/* cmd_vec.c: vectors */
+void cmd_vnew(client *c);
+void cmd_vadd(client *c);
+void cmd_vsearch(client *c);
+void cmd_vdel(client *c);
+void cmd_vget(client *c);
+void cmd_vexists(client *c);
+void cmd_vcard(client *c);
+void cmd_vinfo(client *c);
+void cmd_vlist(client *c);
+void cmd_vdrop(client *c);
+void cmd_vsave(client *c);
+
+#endif

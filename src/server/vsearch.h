@@ -1,0 +1,57 @@
+/* vsearch.h -- the VSEARCH job: a vector search run on the worker pool and
+ * answered through the deferred-reply mechanism (deferred.h), or inline on
+ * the loop thread (inside EXEC, or without a pool).
+ *
+ * The handler (cmd_vec.c) parses and validates on the loop thread, takes a
+ * job (vsearch_job_new), parses the query vector into its buffer, fills q
+ * and withpayload, then either vsearch_start()s it or, for an immediate
+ * reply, writes that reply and hands the job back (deferred_answer when
+ * replies are in flight, else vsearch_job_discard).
+ *
+ * Threads: vsearch_run on any thread (it takes the index's read lock);
+ * everything else on the loop thread. */
+#ifndef ENGRAM_VSEARCH_H
+#define ENGRAM_VSEARCH_H
+
+#include <stdint.h>
+
+#include "engram/registry.h"
+#include "engram/vindex.h"
+#include "deferred.h"
+
+typedef struct server server;
+typedef struct client client;
+typedef struct vsearch_job vsearch_job;
+
+struct vsearch_job {
+    deferred d;             /* first: the reply, the pool job, its place in line */
+    server *srv;
+    vreg_entry *e;          /* a reference while the search runs */
+    vindex_query q;
+    int withpayload;
+    float *vec;             /* the query vector (owned; kept with a recycled job) */
+    uint32_t veccap;        /* floats vec has room for */
+    /* a FLAT search split in parts (vsearch.c): per part its results, the
+     * index generation it saw and its return code */
+    int nparts;
+    _Atomic int left;       /* parts still running */
+    vindex_pair **pairs;
+    uint32_t *npairs;
+    uint64_t *gens;
+    int *rcs;
+};
+
+/* A job for a client speaking `proto` (from the server's cache when it can). */
+vsearch_job *vsearch_job_new(server *s, int proto);
+/* Give back a job that was never started nor queued. */
+void vsearch_job_discard(vsearch_job *j);
+/* Run j's search on e on the pool (split in parts when e is a big FLAT
+ * index); its reply goes out in c's request order. */
+void vsearch_start(client *c, vsearch_job *j, vreg_entry *e);
+/* Search e under its read lock and encode the reply into r.  Any thread. */
+void vsearch_run(vreg_entry *e, vindex_search_ctx *ctx, const vindex_query *q, int withp,
+                 reply *r);
+/* Free the jobs kept for reuse (after the pool is gone). */
+void vsearch_cache_free(server *s);
+
+#endif
