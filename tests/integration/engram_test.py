@@ -370,9 +370,13 @@ class Server:
             the first argument (both engram and redis-server accept that).
     port: None = a free port; False = do not pass --port at all (engram's
           default, 6380, is then expected).
+    redis: None = the target under test (ENGRAM_TEST_TARGET); True = Debian's
+           redis-server whatever the target, for tests that compare the two
+           servers' replies in one run.
     """
 
-    def __init__(self, flags=(), config=None, port=None):
+    def __init__(self, flags=(), config=None, port=None, redis=None):
+        self.is_redis = IS_REDIS if redis is None else redis
         self.flags = list(flags)
         self.config = config
         self.want_port = port
@@ -392,7 +396,7 @@ class Server:
         else:
             self.port = self.want_port
         args = []
-        if IS_REDIS:
+        if self.is_redis:
             args.append(REDIS_SERVER)
         else:
             b = engram_bin()
@@ -406,7 +410,7 @@ class Server:
             args.append(self.config_path)
         if self.want_port is not False:
             args += ["--port", str(self.port)]
-        if IS_REDIS:
+        if self.is_redis:
             args += ["--save", "", "--appendonly", "no", "--databases", "1",
                      "--dir", self.dir, "--bind", "127.0.0.1",
                      "--enable-debug-command", "local"]
