@@ -2,7 +2,8 @@
  * public accessors.  Contract in embed.h; the private seam to the kinds in
  * embed_impl.h.  Each kind lives in a file of its own: embed_hash.c (feature
  * hashing) and embed_wordvec.c (static word-vector models: file formats,
- * loader, vocabulary, SIF-weighted mean); this file only dispatches to them.
+ * loader, vocabulary, SIF-weighted mean); this file reaches them only
+ * through the embedder's ops table (embed_impl.h).
  *
  * An embedder is immutable once created: embed_text reads it and writes only
  * the caller's stack and out[], so any number of threads may embed with one
@@ -63,21 +64,20 @@ void embed_l2_normalise(float *out, uint32_t dim)
 int embed_text(const embedder *e, const void *text, size_t len, float *out)
 {
     if (!e || !out || (!text && len)) return -EINVAL;
-    if (e->kind == EMBED_HASH) return embed_hash_text(e, text, len, out);
-    return embed_model_text(e, text, len, out);
+    return e->ops->text(e, text, len, out);
 }
 
 int embed_lookup(const embedder *e, const void *word, size_t len, float *out, float *weight)
 {
-    if (!e || e->kind != EMBED_MODEL || (!word && len)) return -EINVAL;
-    return embed_model_lookup(e, word, len, out, weight);
+    if (!e || !e->ops->lookup || (!word && len)) return -EINVAL;
+    return e->ops->lookup(e, word, len, out, weight);
 }
 
 uint32_t embed_dim(const embedder *e) { return e ? e->dim : 0; }
 
 const char *embed_kind(const embedder *e)
 {
-    return !e ? "" : e->kind == EMBED_HASH ? "hash" : "model";
+    return e ? e->ops->kind : "";
 }
 
 const char *embed_format(const embedder *e) { return e ? e->format : ""; }
@@ -88,13 +88,7 @@ size_t embed_memory(const embedder *e) { return e ? e->mem : 0; }
 
 void embed_free(embedder *e)
 {
-    if (!e) return;
-    free(e->vecs);
-    free(e->words);
-    free(e->off);
-    free(e->rank);
-    free(e->table);
-    free(e);
+    if (e) e->ops->free(e);
 }
 
 const char *embed_strerror(int err)

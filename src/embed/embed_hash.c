@@ -162,7 +162,7 @@ static int eh_token(eh_counter *c, const uint8_t *w, size_t n, unsigned cls,
     return 1;
 }
 
-int embed_hash_text(const embedder *e, const uint8_t *p, size_t len, float *out)
+static int eh_embed(const embedder *e, const uint8_t *p, size_t len, float *out)
 {
     eh_slot slots[EH_SLOTS_MAX];
     eh_counter c;
@@ -194,6 +194,15 @@ int embed_hash_text(const embedder *e, const uint8_t *p, size_t len, float *out)
     return tokens > INT_MAX ? INT_MAX : (int)tokens;
 }
 
+static void eh_free(embedder *e) { free(e); }
+
+static const embed_ops EH_OPS = {
+    .kind = "hash",
+    .text = eh_embed,
+    .lookup = NULL,
+    .free = eh_free,
+};
+
 int embed_hash_new(uint32_t dim, embedder **out, char *err, size_t errlen)
 {
     if (!out) return embed_fail(err, errlen, -EINVAL, "no output pointer");
@@ -203,7 +212,7 @@ int embed_hash_new(uint32_t dim, embedder **out, char *err, size_t errlen)
                     EMBED_DIM_MAX, dim);
     embedder *e = calloc(1, sizeof *e);
     if (!e) return embed_fail(err, errlen, -ENOMEM, "out of memory");
-    e->kind = EMBED_HASH;
+    e->ops = &EH_OPS;
     e->dim = dim;
     e->format = "hash";
     e->mem = sizeof *e;

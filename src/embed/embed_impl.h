@@ -19,10 +19,21 @@
 
 #define EMBED_FNV_PRIME 0x00000100000001b3ULL
 
-enum { EMBED_HASH = 1, EMBED_MODEL = 2 };
+/* What a kind provides; the only place embed.c learns which kind it holds.
+ * embed.c has checked the arguments (e, out and, when len > 0, the text or
+ * word are not NULL) before it calls text or lookup. */
+typedef struct embed_ops {
+    const char *kind;        /* embed_kind's answer */
+    /* embed_text: out[dim] normalised; the number of contributing words */
+    int (*text)(const embedder *e, const uint8_t *p, size_t len, float *out);
+    /* embed_lookup: 1 known, 0 unknown.  NULL if the kind has no
+     * vocabulary (embed_lookup then returns -EINVAL). */
+    int (*lookup)(const embedder *e, const uint8_t *w, size_t len, float *out, float *weight);
+    void (*free)(embedder *e);   /* everything the embedder holds, e too */
+} embed_ops;
 
 struct embedder {
-    int kind;
+    const embed_ops *ops;
     uint32_t dim;
     const char *format;
     size_t mem;              /* bytes of everything below plus the struct */
@@ -60,10 +71,5 @@ int embed_fail(char *err, size_t errlen, int code, const char *fmt, ...);
 
 /* Divide out[0..dim) by its L2 norm; leave a zero vector alone. */
 void embed_l2_normalise(float *out, uint32_t dim);
-
-/* The kinds' embedders (embed_text dispatches). */
-int embed_hash_text(const embedder *e, const uint8_t *p, size_t len, float *out);
-int embed_model_text(const embedder *e, const uint8_t *p, size_t len, float *out);
-int embed_model_lookup(const embedder *e, const uint8_t *w, size_t len, float *out, float *weight);
 
 #endif

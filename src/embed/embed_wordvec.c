@@ -119,6 +119,65 @@ static void vocab_put(uint64_t *table, uint32_t mask, uint32_t tag, uint32_t idx
     table[i] = ((uint64_t)(idx + 1) << 32) | tag;
 }
 
+/* ---- model embedding -------------------------------------------------------- */
+
+static float model_weight(const embedder *e, uint32_t idx)
+{
+    if (e->sif_ah == 0) return 1.0f;
+    double x = e->sif_ah * e->rank[idx];     /* a / (a + 1/(r H)) */
+    return (float)(x / (x + 1.0));
+}
+
+static int model_embed(const embedder *e, const uint8_t *p, size_t len, float *out)
+{
+    uint32_t dim = e->dim;
+    memset(out, 0, (size_t)dim * sizeof *out);
+    size_t known = 0, i = 0;
+    while (i < len) {
+        while (i < len && EMBED_CLASS[p[i]] == 0) i++;
+        size_t s = i;
+        uint64_t h = EV_BASIS;
+        while (i < len && EMBED_CLASS[p[i]] != 0) h = (h ^ embed_fold(p[i++])) * EMBED_FNV_PRIME;
+        if (i == s) break;
+        if (i - s > e->maxwlen) continue;
+        uint32_t hit = vocab_get(e->table, e->tmask, e->words, e->off, p + s, i - s, embed_fmix64(h));
+        if (!hit) continue;
+        const float *v = e->vecs + (size_t)(hit - 1) * dim;
+        float w = model_weight(e, hit - 1);
+        for (uint32_t k = 0; k < dim; k++) out[k] += w * v[k];
+        known++;
+    }
+    embed_l2_normalise(out, dim);
+    return known > INT_MAX ? INT_MAX : (int)known;
+}
+
+static int model_lookup(const embedder *e, const uint8_t *word, size_t len, float *out, float *weight)
+{
+    if (len == 0 || len > e->maxwlen) return 0;
+    uint32_t hit = vocab_get(e->table, e->tmask, e->words, e->off, word, len, vocab_hash(word, len));
+    if (!hit) return 0;
+    if (out) memcpy(out, e->vecs + (size_t)(hit - 1) * e->dim, (size_t)e->dim * sizeof *out);
+    if (weight) *weight = model_weight(e, hit - 1);
+    return 1;
+}
+
+static void model_free(embedder *e)
+{
+    free(e->vecs);
+    free(e->words);
+    free(e->off);
+    free(e->rank);
+    free(e->table);
+    free(e);
+}
+
+static const embed_ops MODEL_OPS = {
+    .kind = "model",
+    .text = model_embed,
+    .lookup = model_lookup,
+    .free = model_free,
+};
+
 /* ---- model files: a buffered reader ------------------------------------------ */
 
 typedef struct rd {
@@ -703,7 +762,7 @@ static int loader_finish(loader *L, const embed_model_opts *o, const char *forma
     uint32_t *rk = realloc(L->rank, (size_t)L->n * sizeof *rk);
     if (rk) L->rank = rk;
     if (v && of && rk) L->cap = L->n;
-    e->kind = EMBED_MODEL;
+    e->ops = &MODEL_OPS;
     e->dim = L->dim;
     e->format = format;
     e->n = L->n;
@@ -771,46 +830,4 @@ int embed_model_load_opts(const char *path, const embed_model_opts *opts,
 int embed_model_load(const char *path, embedder **out, char *err, size_t errlen)
 {
     return embed_model_load_opts(path, NULL, out, err, errlen);
-}
-
-/* ---- model embedding -------------------------------------------------------- */
-
-static float model_weight(const embedder *e, uint32_t idx)
-{
-    if (e->sif_ah == 0) return 1.0f;
-    double x = e->sif_ah * e->rank[idx];     /* a / (a + 1/(r H)) */
-    return (float)(x / (x + 1.0));
-}
-
-int embed_model_text(const embedder *e, const uint8_t *p, size_t len, float *out)
-{
-    uint32_t dim = e->dim;
-    memset(out, 0, (size_t)dim * sizeof *out);
-    size_t known = 0, i = 0;
-    while (i < len) {
-        while (i < len && EMBED_CLASS[p[i]] == 0) i++;
-        size_t s = i;
-        uint64_t h = EV_BASIS;
-        while (i < len && EMBED_CLASS[p[i]] != 0) h = (h ^ embed_fold(p[i++])) * EMBED_FNV_PRIME;
-        if (i == s) break;
-        if (i - s > e->maxwlen) continue;
-        uint32_t hit = vocab_get(e->table, e->tmask, e->words, e->off, p + s, i - s, embed_fmix64(h));
-        if (!hit) continue;
-        const float *v = e->vecs + (size_t)(hit - 1) * dim;
-        float w = model_weight(e, hit - 1);
-        for (uint32_t k = 0; k < dim; k++) out[k] += w * v[k];
-        known++;
-    }
-    embed_l2_normalise(out, dim);
-    return known > INT_MAX ? INT_MAX : (int)known;
-}
-
-int embed_model_lookup(const embedder *e, const uint8_t *word, size_t len, float *out, float *weight)
-{
-    if (len == 0 || len > e->maxwlen) return 0;
-    uint32_t hit = vocab_get(e->table, e->tmask, e->words, e->off, word, len, vocab_hash(word, len));
-    if (!hit) return 0;
-    if (out) memcpy(out, e->vecs + (size_t)(hit - 1) * e->dim, (size_t)e->dim * sizeof *out);
-    if (weight) *weight = model_weight(e, hit - 1);
-    return 1;
 }
