@@ -82,7 +82,7 @@ const char *embed_kind(const embedder *e)
 
 const char *embed_format(const embedder *e) { return e ? e->format : ""; }
 
-uint32_t embed_vocab_size(const embedder *e) { return e ? e->n : 0; }
+uint32_t embed_vocab_size(const embedder *e) { return e ? e->vocab : 0; }
 
 size_t embed_memory(const embedder *e) { return e ? e->mem : 0; }
 

@@ -3,10 +3,16 @@
  * each: embed_hash.c ("hash") and embed_wordvec.c ("model": static word
  * vectors).  Nothing outside src/embed includes this.
  *
- * Both kinds tokenise with EMBED_CLASS and embed_fold (the rule is written
- * in embed.c) and hash words with FNV-1a finished by embed_fmix64: the
- * tokeniser and these constants are shared, so a word means the same bytes
- * to every kind.  Changing any of them changes every embedding.
+ * A kind is a constructor (declared in embed.h) that fills in the common
+ * struct embedder below, ops included; embed.c reaches the kind only
+ * through those ops, so adding a kind changes no other file of this folder.
+ *
+ * The tokeniser is shared: every kind splits and folds text with
+ * EMBED_CLASS and embed_fold (the rule is written in embed.c), so a word is
+ * the same bytes to every kind, and changing either changes every
+ * embedding.  EMBED_FNV_PRIME and embed_fmix64 are under every hash
+ * embedding's buckets; the model kind uses them only to place words in its
+ * table.
  *
  * Threads: as embed.h: an embedder is immutable once created. */
 #ifndef ENGRAM_EMBED_IMPL_H
@@ -32,22 +38,14 @@ typedef struct embed_ops {
     void (*free)(embedder *e);   /* everything the embedder holds, e too */
 } embed_ops;
 
+/* What every kind has.  A kind with state of its own puts this first in
+ * its struct and converts back in its ops (only they see its embedders). */
 struct embedder {
     const embed_ops *ops;
     uint32_t dim;
-    const char *format;
-    size_t mem;              /* bytes of everything below plus the struct */
-    /* model only */
-    uint32_t n;              /* words stored */
-    uint32_t maxwlen;        /* longest stored word: longer text words skip the lookup */
-    uint8_t *words;          /* lower-cased words back to back, wbytes long */
-    size_t wbytes;
-    uint32_t *off;           /* word i is words[off[i] .. off[i + 1]) */
-    uint32_t *rank;          /* 1-based position of word i's entry in the file */
-    float *vecs;             /* n * dim, file order */
-    uint64_t *table;         /* (index + 1) << 32 | tag; 0 = empty */
-    uint32_t tmask;
-    double sif_ah;           /* a * H_N; 0 = plain mean */
+    uint32_t vocab;          /* words in the vocabulary; 0 if none */
+    const char *format;      /* embed_format's answer; static */
+    size_t mem;              /* bytes held, the kind's struct included */
 };
 
 /* Byte classes: 0 separator, 1 digit, 2 other word byte (letters, >= 0x80). */

@@ -83,6 +83,21 @@
 /* Vocabulary hash basis: FNV basis ^ "vocabula". */
 #define EV_BASIS (0xcbf29ce484222325ULL ^ 0x766f636162756c61ULL)
 
+/* A loaded model.  base comes first: the embedder * that embed.c holds is
+ * this struct, converted back by the ops below. */
+typedef struct wordvec {
+    embedder base;           /* base.vocab: words stored */
+    uint32_t maxwlen;        /* longest stored word: longer text words skip the lookup */
+    uint32_t tmask;
+    uint8_t *words;          /* lower-cased words back to back, wbytes long */
+    size_t wbytes;
+    uint32_t *off;           /* word i is words[off[i] .. off[i + 1]) */
+    uint32_t *rank;          /* 1-based position of word i's entry in the file */
+    float *vecs;             /* vocab * dim, file order */
+    uint64_t *table;         /* (index + 1) << 32 | tag; 0 = empty */
+    double sif_ah;           /* a * H_N; 0 = plain mean */
+} wordvec;
+
 /* ---- vocabulary (shared by the loader and lookups) ------------------------- */
 
 /* Hash of a word, case-folded as it is read. */
@@ -121,15 +136,16 @@ static void vocab_put(uint64_t *table, uint32_t mask, uint32_t tag, uint32_t idx
 
 /* ---- model embedding -------------------------------------------------------- */
 
-static float model_weight(const embedder *e, uint32_t idx)
+static float model_weight(const wordvec *m, uint32_t idx)
 {
-    if (e->sif_ah == 0) return 1.0f;
-    double x = e->sif_ah * e->rank[idx];     /* a / (a + 1/(r H)) */
+    if (m->sif_ah == 0) return 1.0f;
+    double x = m->sif_ah * m->rank[idx];     /* a / (a + 1/(r H)) */
     return (float)(x / (x + 1.0));
 }
 
 static int model_embed(const embedder *e, const uint8_t *p, size_t len, float *out)
 {
+    const wordvec *m = (const wordvec *)e;
     uint32_t dim = e->dim;
     memset(out, 0, (size_t)dim * sizeof *out);
     size_t known = 0, i = 0;
@@ -139,11 +155,11 @@ static int model_embed(const embedder *e, const uint8_t *p, size_t len, float *o
         uint64_t h = EV_BASIS;
         while (i < len && EMBED_CLASS[p[i]] != 0) h = (h ^ embed_fold(p[i++])) * EMBED_FNV_PRIME;
         if (i == s) break;
-        if (i - s > e->maxwlen) continue;
-        uint32_t hit = vocab_get(e->table, e->tmask, e->words, e->off, p + s, i - s, embed_fmix64(h));
+        if (i - s > m->maxwlen) continue;
+        uint32_t hit = vocab_get(m->table, m->tmask, m->words, m->off, p + s, i - s, embed_fmix64(h));
         if (!hit) continue;
-        const float *v = e->vecs + (size_t)(hit - 1) * dim;
-        float w = model_weight(e, hit - 1);
+        const float *v = m->vecs + (size_t)(hit - 1) * dim;
+        float w = model_weight(m, hit - 1);
         for (uint32_t k = 0; k < dim; k++) out[k] += w * v[k];
         known++;
     }
@@ -153,22 +169,24 @@ static int model_embed(const embedder *e, const uint8_t *p, size_t len, float *o
 
 static int model_lookup(const embedder *e, const uint8_t *word, size_t len, float *out, float *weight)
 {
-    if (len == 0 || len > e->maxwlen) return 0;
-    uint32_t hit = vocab_get(e->table, e->tmask, e->words, e->off, word, len, vocab_hash(word, len));
+    const wordvec *m = (const wordvec *)e;
+    if (len == 0 || len > m->maxwlen) return 0;
+    uint32_t hit = vocab_get(m->table, m->tmask, m->words, m->off, word, len, vocab_hash(word, len));
     if (!hit) return 0;
-    if (out) memcpy(out, e->vecs + (size_t)(hit - 1) * e->dim, (size_t)e->dim * sizeof *out);
-    if (weight) *weight = model_weight(e, hit - 1);
+    if (out) memcpy(out, m->vecs + (size_t)(hit - 1) * e->dim, (size_t)e->dim * sizeof *out);
+    if (weight) *weight = model_weight(m, hit - 1);
     return 1;
 }
 
 static void model_free(embedder *e)
 {
-    free(e->vecs);
-    free(e->words);
-    free(e->off);
-    free(e->rank);
-    free(e->table);
-    free(e);
+    wordvec *m = (wordvec *)e;
+    free(m->vecs);
+    free(m->words);
+    free(m->off);
+    free(m->rank);
+    free(m->table);
+    free(m);
 }
 
 static const embed_ops MODEL_OPS = {
@@ -750,8 +768,8 @@ static int loader_finish(loader *L, const embed_model_opts *o, const char *forma
 {
     if (L->n == 0)
         return LFAIL(L, EMBED_EFORMAT, "no usable word in %llu entries", (unsigned long long)L->entries);
-    embedder *e = calloc(1, sizeof *e);
-    if (!e) return loader_oom(L);
+    wordvec *m = calloc(1, sizeof *m);
+    if (!m) return loader_oom(L);
     size_t vb = (size_t)L->n * L->dim * sizeof(float);
     float *v = realloc(L->vecs, vb);
     if (v) L->vecs = v;
@@ -762,28 +780,28 @@ static int loader_finish(loader *L, const embed_model_opts *o, const char *forma
     uint32_t *rk = realloc(L->rank, (size_t)L->n * sizeof *rk);
     if (rk) L->rank = rk;
     if (v && of && rk) L->cap = L->n;
-    e->ops = &MODEL_OPS;
-    e->dim = L->dim;
-    e->format = format;
-    e->n = L->n;
-    e->maxwlen = L->maxwlen;
-    e->words = L->words;
-    e->wbytes = L->wlen;
-    e->off = L->off;
-    e->rank = L->rank;
-    e->vecs = L->vecs;
-    e->table = L->table;
-    e->tmask = L->tmask;
+    m->base.ops = &MODEL_OPS;
+    m->base.dim = L->dim;
+    m->base.vocab = L->n;
+    m->base.format = format;
+    m->maxwlen = L->maxwlen;
+    m->words = L->words;
+    m->wbytes = L->wlen;
+    m->off = L->off;
+    m->rank = L->rank;
+    m->vecs = L->vecs;
+    m->table = L->table;
+    m->tmask = L->tmask;
     double a = o->sif_a > 0 ? o->sif_a : EMBED_SIF_A_DEFAULT;
-    e->sif_ah = o->plain_mean ? 0 : a * harmonic(L->entries);
-    e->mem = sizeof *e + vb + L->wlen + ((size_t)L->cap + 1) * sizeof *L->off +
+    m->sif_ah = o->plain_mean ? 0 : a * harmonic(L->entries);
+    m->base.mem = sizeof *m + vb + L->wlen + ((size_t)L->cap + 1) * sizeof *L->off +
              (size_t)L->cap * sizeof *L->rank + ((size_t)L->tmask + 1) * sizeof *L->table;
     L->vecs = NULL;
     L->words = NULL;
     L->off = NULL;
     L->rank = NULL;
     L->table = NULL;
-    *out = e;
+    *out = &m->base;
     return 0;
 }
 
