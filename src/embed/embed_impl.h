@@ -65,7 +65,8 @@ static inline uint64_t embed_fmix64(uint64_t x)
 }
 
 /* Write the message to err (if errlen > 0) and return code. */
-int embed_fail(char *err, size_t errlen, int code, const char *fmt, ...);
+int embed_fail(char *err, size_t errlen, int code, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
 
 /* Divide out[0..dim) by its L2 norm; leave a zero vector alone. */
 void embed_l2_normalise(float *out, uint32_t dim);

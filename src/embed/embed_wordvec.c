@@ -403,6 +403,8 @@ static void loader_fini(loader *L)
 
 #define LFAIL(L, code, ...) lfail((L), (code), __VA_ARGS__)
 
+static int lfail(loader *L, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
 static int lfail(loader *L, int code, const char *fmt, ...)
 {
     if (L->err && L->errlen) {
