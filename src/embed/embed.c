@@ -24,7 +24,6 @@
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
 /* The tokeniser: 0 separator, 1 digit, 2 other word byte (letters, >= 0x80). */
@@ -75,10 +74,7 @@ int embed_lookup(const embedder *e, const void *word, size_t len, float *out, fl
 
 uint32_t embed_dim(const embedder *e) { return e ? e->dim : 0; }
 
-const char *embed_kind(const embedder *e)
-{
-    return e ? e->ops->kind : "";
-}
+const char *embed_kind(const embedder *e) { return e ? e->ops->kind : ""; }
 
 const char *embed_format(const embedder *e) { return e ? e->format : ""; }
 
@@ -86,10 +82,7 @@ uint32_t embed_vocab_size(const embedder *e) { return e ? e->vocab : 0; }
 
 size_t embed_memory(const embedder *e) { return e ? e->mem : 0; }
 
-void embed_free(embedder *e)
-{
-    if (e) e->ops->free(e);
-}
+void embed_free(embedder *e) { if (e) e->ops->free(e); }
 
 const char *embed_strerror(int err)
 {

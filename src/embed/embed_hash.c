@@ -209,7 +209,7 @@ int embed_hash_new(uint32_t dim, embedder **out, char *err, size_t errlen)
     *out = NULL;
     if (dim < 1 || dim > EMBED_DIM_MAX)
         return embed_fail(err, errlen, -EINVAL, "dimension must be between 1 and %u, got %u",
-                    EMBED_DIM_MAX, dim);
+                          EMBED_DIM_MAX, dim);
     embedder *e = calloc(1, sizeof *e);
     if (!e) return embed_fail(err, errlen, -ENOMEM, "out of memory");
     e->ops = &EH_OPS;

@@ -797,7 +797,7 @@ static int loader_finish(loader *L, const embed_model_opts *o, const char *forma
     double a = o->sif_a > 0 ? o->sif_a : EMBED_SIF_A_DEFAULT;
     m->sif_ah = o->plain_mean ? 0 : a * harmonic(L->entries);
     m->base.mem = sizeof *m + vb + L->wlen + ((size_t)L->cap + 1) * sizeof *L->off +
-             (size_t)L->cap * sizeof *L->rank + ((size_t)L->tmask + 1) * sizeof *L->table;
+                  (size_t)L->cap * sizeof *L->rank + ((size_t)L->tmask + 1) * sizeof *L->table;
     L->vecs = NULL;
     L->words = NULL;
     L->off = NULL;
