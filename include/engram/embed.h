@@ -10,8 +10,10 @@
  *            .vec, word2vec binary; format detected from content): the
  *            normalised mean of the known words' vectors, SIF-weighted by
  *            default.  dim comes from the file.
- * The tokeniser, the features and their weights, the file formats and what
- * is refused are specified in the header comment of src/embed/embed.c.
+ * Each part is specified in the header comment of the file that implements
+ * it: the tokeniser in src/embed/embed.c, the hash features and their
+ * weights in src/embed/embed_hash.c, the model file formats, what is
+ * refused and the SIF weights in src/embed/embed_wordvec.c.
  *
  * Texts are any bytes (NULs and invalid UTF-8 included).  A text with no
  * usable word -- empty, only punctuation, or (model) only unknown words --

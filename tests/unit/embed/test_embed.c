@@ -1,4 +1,4 @@
-/* test_embed.c -- src/embed/embed.c: the hash embedder (fixed expected values,
+/* test_embed.c -- src/embed: the hash embedder (fixed expected values,
  * normalisation, tokeniser edge cases, similarity and order properties,
  * the documented weights checked through exact cosines, threads) and static
  * models (text with and without header, GloVe quirks, word2vec binary,
