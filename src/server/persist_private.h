@@ -1,0 +1,91 @@
+/* persist_private.h -- the state persist.c, persist_snapshot.c and
+ * persist_load.c share.  Nothing outside persist*.c includes it. */
+#ifndef ENGRAM_PERSIST_PRIVATE_H
+#define ENGRAM_PERSIST_PRIVATE_H
+
+#include <pthread.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "engram/io.h"
+#include "engram/oplog.h"
+#include "engram/wal.h"
+#include "persist.h"
+
+enum { FSYNC_ALWAYS = 0, FSYNC_EVERYSEC = 1, FSYNC_NO = 2 };
+
+typedef struct logfile {
+    uint64_t base;
+    char *path;
+} logfile;
+
+struct persist {
+    io_ops *io;                  /* every file operation goes through it */
+    io_faulty *faulty;           /* ... which is a disarmed fault injector (DEBUG WAL-FAULT) */
+    char *dir;
+    char *snap_path;
+    int lock_fd;
+    /* the log being appended to */
+    wal *log;
+    char *log_path;
+    uint64_t log_base;
+    uint64_t old_logs_bytes;     /* bytes in older logs (deleted by the next snapshot) */
+    uint64_t size_at_snapshot;   /* log bytes just after the last snapshot */
+    /* staging: the records of the command (or EXEC) being run */
+    int depth;
+    opbuf stage, one;
+    uint32_t nstaged;
+    size_t mark;                 /* the client's c->out.len when it started */
+    client *unacked;             /* clients whose replies wait for the commit */
+    /* failure */
+    int err;                     /* sticky -errno of the log; 0 = healthy */
+    char errmsg[256];
+    int64_t err_since_ms, last_retry_ms;
+    /* everysec */
+    pthread_t fs_thread;
+    int fs_started, fs_stop, fs_busy, fs_fd, fs_err;
+    uint64_t fs_seq, fs_synced_seq;
+    pthread_mutex_t fs_mu;
+    pthread_cond_t fs_cv;
+    /* snapshots */
+    pid_t child;
+    int child_recovery;          /* the child's success clears a log failure */
+    uint64_t child_seq;
+    int64_t child_start_ms;
+    int64_t last_save_ms;        /* last successful snapshot (or start-up) */
+    int64_t last_fail_ms;        /* monotonic: last failed snapshot (backoff) */
+    int last_bgsave_ok;
+    long long last_bgsave_secs;
+    long long dirty_at_save;
+    long long snapshots;
+    /* stats */
+    long long fsyncs;
+    int64_t last_fsync_ms;
+    /* loading */
+    int loading;
+    uint64_t load_total, load_done;
+    int64_t load_start_ms, load_events_ms;
+    long long loaded_records;
+    /* replay state */
+    uint64_t snap_seq;           /* the loaded snapshot's */
+    uint64_t applied_seq;
+    const char *replay_file;
+    char replay_err[256];
+};
+
+/* persist.c */
+char *path_join(const char *dir, const char *name);
+int list_logs(persist *p, logfile **out);
+void free_logs(logfile *v, int n);
+void fs_wait_idle(persist *p);
+int log_open_at(persist *p, uint64_t base);
+int log_rotate(server *s);
+void logs_unlink_older(persist *p, uint64_t below);
+void logs_prune(persist *p, uint64_t seq);
+
+/* persist_snapshot.c */
+int persist_fork_snapshot(server *s, int recovery, char *err, size_t errcap);
+void persist_reap(server *s, int block);
+
+#endif

@@ -1,0 +1,234 @@
+/* persist_snapshot.c -- snapshots: SAVE in the foreground, BGSAVE in a
+ * forked child, reaping the child and the bookkeeping after a snapshot.
+ *
+ * Log rotation and snapshots.  A snapshot at seq S is taken like this: the
+ * current log is committed and closed, a new log wal-S.log is opened, and
+ * a child forked at that instant writes memory -- exactly the state after
+ * record S -- to the snapshot (temp file, fsync, rename, fsync dir).  When
+ * the child succeeds, every log older than wal-S.log is deleted; when it
+ * fails nothing is lost: the old snapshot plus all logs still describe the
+ * data.  The parent keeps serving; the kernel's copy-on-write gives the
+ * child its frozen view.  SAVE does the same in the foreground.
+ *
+ * Threads: the loop thread; the snapshot child is a process: it shares
+ * nothing but the frozen memory image. */
+#include "persist.h"
+#include "persist_private.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#ifdef __linux__
+#include <sys/prctl.h>
+#endif
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "engram/mem.h"
+#include "engram/util.h"
+#include "engram/wal.h"
+#include "log.h"
+#include "server.h"
+#include "dataset.h"
+
+/* ---- snapshots -------------------------------------------------------------------- */
+
+static void snapshot_done(server *s, int ok, uint64_t seq, int recovery, int64_t started_ms)
+{
+    persist *p = s->ps;
+    p->last_bgsave_ok = ok;
+    p->last_bgsave_secs = (util_mono_ms() - started_ms + 500) / 1000;
+    if (!ok) {
+        p->last_fail_ms = util_mono_ms();
+        return;
+    }
+    p->last_save_ms = util_wall_ms();
+    p->snapshots++;
+    if (recovery) {
+        /* Memory (everything up to seq) is on disk again: a fresh log.  The
+         * failed one is closed only once the new one is open, so p->log is
+         * never NULL; a stale error of the fsync thread is dropped. */
+        wal *old = p->log;
+        char *old_path = p->log_path;
+        uint64_t old_base = p->log_base;
+        fs_wait_idle(p);
+        int rc = log_open_at(p, seq);
+        if (rc < 0) {
+            p->log = old;
+            p->log_path = old_path;
+            p->log_base = old_base;
+            log_msg(LOG_WARNING, "Snapshot written, but a new log could not be opened: %s",
+                    strerror(-rc));
+            snprintf(p->errmsg, sizeof p->errmsg, "opening a new log in %s: %s", p->dir,
+                     strerror(-rc));
+            return;
+        }
+        (void)wal_close(old);
+        mem_free(old_path);
+        if (p->fs_started) {
+            pthread_mutex_lock(&p->fs_mu);
+            p->fs_err = 0;
+            pthread_mutex_unlock(&p->fs_mu);
+        }
+        p->err = 0;
+        p->errmsg[0] = '\0';
+        log_msg(LOG_NOTICE, "Write-ahead log recovered: snapshot at seq %" PRIu64
+                " written, a new log started; accepting writes again", seq);
+    }
+    logs_prune(p, seq);
+    p->size_at_snapshot = wal_size(p->log);
+}
+
+/* In the snapshot child: die with the parent (Linux: the kernel sends
+ * SIGKILL; elsewhere dataset_save checks before its rename through
+ * snapshot_parent_alive). */
+static void persist_child_die_with_parent(pid_t parent)
+{
+#ifdef __linux__
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+#endif
+    dataset_set_parent(parent);
+    if (getppid() != parent) _exit(1);      /* it died before prctl took effect */
+}
+
+/* A snapshot must be of a state the log describes exactly: not half-way
+ * through a transaction (its records are still staged), not while loading. */
+static int persist_can_snapshot(persist *p, char *err, size_t errcap)
+{
+    if (p->loading || !p->log) {
+        snprintf(err, errcap, "LOADING engram is loading the dataset in memory");
+        return 0;
+    }
+    if (p->depth > 1) {        /* 1: the SAVE itself; more: inside EXEC */
+        snprintf(err, errcap, "ERR a snapshot cannot be taken inside MULTI/EXEC");
+        return 0;
+    }
+    return 1;
+}
+
+int persist_fork_snapshot(server *s, int recovery, char *err, size_t errcap)
+{
+    persist *p = s->ps;
+    if (!persist_can_snapshot(p, err, errcap)) return -1;
+    if (p->child > 0) {
+        snprintf(err, errcap, "ERR Background save already in progress");
+        return -1;
+    }
+    if (!recovery && p->err) {
+        snprintf(err, errcap, "MISCONF the write-ahead log failed (%s); a recovery snapshot is "
+                 "retried automatically", p->errmsg);
+        return -1;
+    }
+    if (!recovery && log_rotate(s) < 0) {
+        snprintf(err, errcap, "ERR could not start a new log in %s; see the server log", p->dir);
+        return -1;
+    }
+    uint64_t seq = wal_last_seq(p->log);
+    fflush(NULL);
+    pid_t parent = getpid();
+    pid_t pid = fork();
+    if (pid < 0) {
+        snprintf(err, errcap, "ERR can't fork a snapshot child: %s", strerror(errno));
+        return -1;
+    }
+    if (pid == 0) {
+        /* The child: memory is frozen at seq.  Write and leave; no atexit
+         * handlers, no shared descriptors touched. */
+        char e[512];
+        for (int i = 0; i < s->nlfds; i++) close(s->lfds[i]);
+        /* The directory lock stays with the parent alone: a server killed
+         * while we write must be restartable at once, and a child that
+         * outlives its parent must never rename an old snapshot over what
+         * a new server wrote (persist_child_orphaned). */
+        close(p->lock_fd);
+        persist_child_die_with_parent(parent);
+        int rc = dataset_save(s, p->io, p->dir, seq, util_wall_ms(), e, sizeof e);
+        if (rc < 0) {
+            log_msg(LOG_WARNING, "Snapshot failed: %s", e);
+            _exit(1);
+        }
+        log_msg(LOG_NOTICE, "Snapshot at seq %" PRIu64 " written by the child", seq);
+        /* Deleting hundreds of MB of old logs takes the filesystem tens of
+         * ms: done here, not on the parent's event loop.  The logs older
+         * than the one the parent appends to are all <= seq. */
+        logs_unlink_older(p, p->log_base);
+        _exit(0);
+    }
+    p->child = pid;
+    p->child_seq = seq;
+    p->child_recovery = recovery;
+    p->child_start_ms = util_mono_ms();
+    p->dirty_at_save = s->dirty;
+    log_msg(LOG_NOTICE, "Background snapshot started by pid %d (seq %" PRIu64 ")", (int)pid, seq);
+    return 0;
+}
+
+void persist_reap(server *s, int block)
+{
+    persist *p = s->ps;
+    if (p->child <= 0) return;
+    int status = 0;
+    pid_t r = waitpid(p->child, &status, block ? 0 : WNOHANG);
+    if (r == 0) return;
+    int ok = r == p->child && WIFEXITED(status) && WEXITSTATUS(status) == 0;
+    if (!ok) {
+        char tmp[64];
+        snprintf(tmp, sizeof tmp, "engram.snap.tmp.%d", (int)p->child);
+        char *t = path_join(p->dir, tmp);
+        (void)p->io->unlink(p->io, t);
+        mem_free(t);
+        if (r < 0)
+            log_msg(LOG_WARNING, "Background snapshot pid %d: waitpid: %s", (int)p->child,
+                    strerror(errno));
+        else
+            log_msg(LOG_WARNING, "Background snapshot failed (pid %d, %s %d)", (int)p->child,
+                    WIFSIGNALED(status) ? "signal" : "status",
+                    WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status));
+    } else {
+        log_msg(LOG_NOTICE, "Background snapshot terminated with success");
+    }
+    p->child = 0;
+    snapshot_done(s, ok, p->child_seq, p->child_recovery, p->child_start_ms);
+}
+
+int persist_save(server *s, int background, char *err, size_t errcap)
+{
+    persist *p = s->ps;
+    if (!p) {
+        snprintf(err, errcap, "ERR persistence not enabled; start with --dir");
+        return -1;
+    }
+    if (background) return persist_fork_snapshot(s, 0, err, errcap);
+    if (!persist_can_snapshot(p, err, errcap)) return -1;
+    if (p->child > 0) {
+        snprintf(err, errcap, "ERR Background save already in progress");
+        return -1;
+    }
+    if (p->err) {
+        snprintf(err, errcap, "MISCONF the write-ahead log failed (%s); a recovery snapshot is "
+                 "retried automatically", p->errmsg);
+        return -1;
+    }
+    if (log_rotate(s) < 0) {
+        snprintf(err, errcap, "ERR could not start a new log in %s; see the server log", p->dir);
+        return -1;
+    }
+    uint64_t seq = wal_last_seq(p->log);
+    int64_t t0 = util_mono_ms();
+    char e[512];
+    if (dataset_save(s, p->io, p->dir, seq, util_wall_ms(), e, sizeof e) < 0) {
+        log_msg(LOG_WARNING, "Snapshot failed: %s", e);
+        snprintf(err, errcap, "ERR snapshot failed: %s", e);
+        p->last_bgsave_ok = 0;
+        return -1;
+    }
+    p->dirty_at_save = s->dirty;
+    snapshot_done(s, 1, seq, 0, t0);
+    log_msg(LOG_NOTICE, "DB saved on disk (seq %" PRIu64 ")", seq);
+    return 0;
+}
+
+int64_t persist_last_save_ms(const server *s) { return s->ps ? s->ps->last_save_ms : s->start_wall_ms; }
