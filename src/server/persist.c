@@ -47,9 +47,6 @@
 #include "log.h"
 #include "server.h"
 
-#define PERSIST_RETRY_MS   3000   /* between recovery snapshots after a log failure */
-#define PERSIST_AUTO_RETRY_MS 5000 /* between automatic snapshots after one failed */
-
 static int persist_policy(const server *s) { return s->cfg.appendfsync; }
 
 /* ---- small helpers ------------------------------------------------------- */
@@ -523,17 +520,7 @@ void persist_cron(server *s)
     if (!p || p->loading) return;
     persist_reap(s, 0);
     fs_collect(s);
-    if (p->err) {
-        int64_t now = util_mono_ms();
-        if (p->child <= 0 && now - p->last_retry_ms >= PERSIST_RETRY_MS) {
-            char e[256];
-            p->last_retry_ms = now;
-            if (persist_fork_snapshot(s, 1, e, sizeof e) < 0)
-                log_msg(LOG_WARNING, "Recovery snapshot not started: %s", e);
-        }
-        return;
-    }
-    if (persist_policy(s) == FSYNC_EVERYSEC && wal_flushed_seq(p->log) > fs_synced(p)) {
+    if (!p->err && persist_policy(s) == FSYNC_EVERYSEC && wal_flushed_seq(p->log) > fs_synced(p)) {
         int64_t now = util_wall_ms();
         if (now - p->last_fsync_ms >= 1000) {
             fs_submit(p, wal_fd(p->log), wal_flushed_seq(p->log));
@@ -541,21 +528,7 @@ void persist_cron(server *s)
             p->fsyncs++;
         }
     }
-    /* After a failed snapshot, wait before trying again by ourselves (as
-     * Redis's bgsave retry delay): each try is a fork and a full write. */
-    if (p->child <= 0 && s->cfg.auto_rewrite_pct > 0 &&
-        (!p->last_fail_ms || util_mono_ms() - p->last_fail_ms >= PERSIST_AUTO_RETRY_MS)) {
-        uint64_t total = p->old_logs_bytes + wal_size(p->log);
-        uint64_t base = p->size_at_snapshot ? p->size_at_snapshot : 1;
-        if (total >= (uint64_t)s->cfg.auto_rewrite_min &&
-            (total - (total > base ? base : total)) * 100 / base >= (uint64_t)s->cfg.auto_rewrite_pct) {
-            char e[256];
-            log_msg(LOG_NOTICE, "Starting automatic snapshot: the logs hold %" PRIu64
-                    " bytes (%" PRIu64 " right after the last snapshot)", total, p->size_at_snapshot);
-            if (persist_fork_snapshot(s, 0, e, sizeof e) < 0)
-                log_msg(LOG_WARNING, "Automatic snapshot not started: %s", e);
-        }
-    }
+    persist_snapshot_cron(s);
 }
 
 void persist_close(server *s)

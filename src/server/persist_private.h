@@ -85,7 +85,10 @@ void logs_unlink_older(persist *p, uint64_t below);
 void logs_prune(persist *p, uint64_t seq);
 
 /* persist_snapshot.c */
-int persist_fork_snapshot(server *s, int recovery, char *err, size_t errcap);
 void persist_reap(server *s, int block);
+/* The cron's snapshots (after persist_cron's fsync work): while the log is
+ * failed, a recovery snapshot every PERSIST_RETRY_MS; otherwise automatic
+ * compaction once the logs have grown enough. */
+void persist_snapshot_cron(server *s);
 
 #endif

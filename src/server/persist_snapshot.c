@@ -34,6 +34,9 @@
 #include "server.h"
 #include "dataset.h"
 
+#define PERSIST_RETRY_MS   3000   /* between recovery snapshots after a log failure */
+#define PERSIST_AUTO_RETRY_MS 5000 /* between automatic snapshots after one failed */
+
 /* ---- snapshots -------------------------------------------------------------------- */
 
 static void snapshot_done(server *s, int ok, uint64_t seq, int recovery, int64_t started_ms)
@@ -109,7 +112,7 @@ static int persist_can_snapshot(persist *p, char *err, size_t errcap)
     return 1;
 }
 
-int persist_fork_snapshot(server *s, int recovery, char *err, size_t errcap)
+static int persist_fork_snapshot(server *s, int recovery, char *err, size_t errcap)
 {
     persist *p = s->ps;
     if (!persist_can_snapshot(p, err, errcap)) return -1;
@@ -232,3 +235,33 @@ int persist_save(server *s, int background, char *err, size_t errcap)
 }
 
 int64_t persist_last_save_ms(const server *s) { return s->ps ? s->ps->last_save_ms : s->start_wall_ms; }
+
+void persist_snapshot_cron(server *s)
+{
+    persist *p = s->ps;
+    if (p->err) {
+        int64_t now = util_mono_ms();
+        if (p->child <= 0 && now - p->last_retry_ms >= PERSIST_RETRY_MS) {
+            char e[256];
+            p->last_retry_ms = now;
+            if (persist_fork_snapshot(s, 1, e, sizeof e) < 0)
+                log_msg(LOG_WARNING, "Recovery snapshot not started: %s", e);
+        }
+        return;
+    }
+    /* After a failed snapshot, wait before trying again by ourselves (as
+     * Redis's bgsave retry delay): each try is a fork and a full write. */
+    if (p->child <= 0 && s->cfg.auto_rewrite_pct > 0 &&
+        (!p->last_fail_ms || util_mono_ms() - p->last_fail_ms >= PERSIST_AUTO_RETRY_MS)) {
+        uint64_t total = p->old_logs_bytes + wal_size(p->log);
+        uint64_t base = p->size_at_snapshot ? p->size_at_snapshot : 1;
+        if (total >= (uint64_t)s->cfg.auto_rewrite_min &&
+            (total - (total > base ? base : total)) * 100 / base >= (uint64_t)s->cfg.auto_rewrite_pct) {
+            char e[256];
+            log_msg(LOG_NOTICE, "Starting automatic snapshot: the logs hold %" PRIu64
+                    " bytes (%" PRIu64 " right after the last snapshot)", total, p->size_at_snapshot);
+            if (persist_fork_snapshot(s, 0, e, sizeof e) < 0)
+                log_msg(LOG_WARNING, "Automatic snapshot not started: %s", e);
+        }
+    }
+}
