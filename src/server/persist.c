@@ -131,7 +131,7 @@ static void *fs_main(void *ud)
 }
 
 /* Wait until no background fsync runs (before the log is closed). */
-void fs_wait_idle(persist *p)
+static void fs_wait_idle(persist *p)
 {
     if (!p->fs_started) return;
     pthread_mutex_lock(&p->fs_mu);
@@ -474,6 +474,41 @@ int log_rotate(server *s)
     p->log = w;
     p->log_path = path;
     p->log_base = seq;
+    return 0;
+}
+
+/* Memory (everything up to seq) is on disk again: a fresh log.  The failed
+ * one is closed only once the new one is open, so p->log is never NULL; a
+ * stale error of the fsync thread is dropped. */
+int persist_recover(server *s, uint64_t seq)
+{
+    persist *p = s->ps;
+    wal *old = p->log;
+    char *old_path = p->log_path;
+    uint64_t old_base = p->log_base;
+    fs_wait_idle(p);
+    int rc = log_open_at(p, seq);
+    if (rc < 0) {
+        p->log = old;
+        p->log_path = old_path;
+        p->log_base = old_base;
+        log_msg(LOG_WARNING, "Snapshot written, but a new log could not be opened: %s",
+                strerror(-rc));
+        snprintf(p->errmsg, sizeof p->errmsg, "opening a new log in %s: %s", p->dir,
+                 strerror(-rc));
+        return rc;
+    }
+    (void)wal_close(old);
+    mem_free(old_path);
+    if (p->fs_started) {
+        pthread_mutex_lock(&p->fs_mu);
+        p->fs_err = 0;
+        pthread_mutex_unlock(&p->fs_mu);
+    }
+    p->err = 0;
+    p->errmsg[0] = '\0';
+    log_msg(LOG_NOTICE, "Write-ahead log recovered: snapshot at seq %" PRIu64
+            " written, a new log started; accepting writes again", seq);
     return 0;
 }
 

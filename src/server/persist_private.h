@@ -78,11 +78,13 @@ struct persist {
 char *path_join(const char *dir, const char *name);
 int list_logs(persist *p, logfile **out);
 void free_logs(logfile *v, int n);
-void fs_wait_idle(persist *p);
 int log_open_at(persist *p, uint64_t base);
 int log_rotate(server *s);
 void logs_unlink_older(persist *p, uint64_t below);
 void logs_prune(persist *p, uint64_t seq);
+/* A recovery snapshot at seq is on disk: start a fresh log at seq and
+ * accept writes again.  0, or -errno (the failed log stays). */
+int persist_recover(server *s, uint64_t seq);
 
 /* persist_snapshot.c */
 void persist_reap(server *s, int block);

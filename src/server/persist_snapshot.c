@@ -17,7 +17,6 @@
 
 #include <errno.h>
 #include <inttypes.h>
-#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -50,37 +49,7 @@ static void snapshot_done(server *s, int ok, uint64_t seq, int recovery, int64_t
     }
     p->last_save_ms = util_wall_ms();
     p->snapshots++;
-    if (recovery) {
-        /* Memory (everything up to seq) is on disk again: a fresh log.  The
-         * failed one is closed only once the new one is open, so p->log is
-         * never NULL; a stale error of the fsync thread is dropped. */
-        wal *old = p->log;
-        char *old_path = p->log_path;
-        uint64_t old_base = p->log_base;
-        fs_wait_idle(p);
-        int rc = log_open_at(p, seq);
-        if (rc < 0) {
-            p->log = old;
-            p->log_path = old_path;
-            p->log_base = old_base;
-            log_msg(LOG_WARNING, "Snapshot written, but a new log could not be opened: %s",
-                    strerror(-rc));
-            snprintf(p->errmsg, sizeof p->errmsg, "opening a new log in %s: %s", p->dir,
-                     strerror(-rc));
-            return;
-        }
-        (void)wal_close(old);
-        mem_free(old_path);
-        if (p->fs_started) {
-            pthread_mutex_lock(&p->fs_mu);
-            p->fs_err = 0;
-            pthread_mutex_unlock(&p->fs_mu);
-        }
-        p->err = 0;
-        p->errmsg[0] = '\0';
-        log_msg(LOG_NOTICE, "Write-ahead log recovered: snapshot at seq %" PRIu64
-                " written, a new log started; accepting writes again", seq);
-    }
+    if (recovery && persist_recover(s, seq) < 0) return;
     logs_prune(p, seq);
     p->size_at_snapshot = wal_size(p->log);
 }
