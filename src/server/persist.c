@@ -51,7 +51,7 @@ static int persist_policy(const server *s) { return s->cfg.appendfsync; }
 
 /* ---- small helpers ------------------------------------------------------- */
 
-char *path_join(const char *dir, const char *name)
+char *persist_join_path(const char *dir, const char *name)
 {
     size_t n = strlen(dir) + strlen(name) + 2;
     char *p = mem_alloc(n);
@@ -63,7 +63,7 @@ static char *log_path_for(persist *p, uint64_t base)
 {
     char name[64];
     snprintf(name, sizeof name, "wal-%016" PRIx64 ".log", base);
-    return path_join(p->dir, name);
+    return persist_join_path(p->dir, name);
 }
 
 static int log_cmp(const void *a, const void *b)
@@ -73,7 +73,7 @@ static int log_cmp(const void *a, const void *b)
 }
 
 /* The log files in dir, sorted by base seq.  Returns the count or -errno. */
-int list_logs(persist *p, logfile **out)
+int persist_list_logs(persist *p, logfile **out)
 {
     DIR *d = opendir(p->dir);
     if (!d) return -errno;
@@ -91,7 +91,7 @@ int list_logs(persist *p, logfile **out)
             v = mem_realloc(v, (size_t)cap * sizeof *v);
         }
         v[n].base = base;
-        v[n].path = path_join(p->dir, de->d_name);
+        v[n].path = persist_join_path(p->dir, de->d_name);
         n++;
     }
     closedir(d);
@@ -100,7 +100,7 @@ int list_logs(persist *p, logfile **out)
     return n;
 }
 
-void free_logs(logfile *v, int n)
+void persist_free_logs(logfile *v, int n)
 {
     for (int i = 0; i < n; i++) mem_free(v[i].path);
     mem_free(v);
@@ -433,7 +433,7 @@ static int log_close_current(persist *p)
     return p->err ? 0 : (rc ? rc : crc);
 }
 
-int log_open_at(persist *p, uint64_t base)
+int persist_open_log_at(persist *p, uint64_t base)
 {
     char *path = log_path_for(p, base);
     wal *w;
@@ -450,7 +450,7 @@ int log_open_at(persist *p, uint64_t base)
 
 /* Start a new log at the current seq (before a snapshot at that seq).  The
  * old log is committed first; on any failure the old log stays in use. */
-int log_rotate(server *s)
+int persist_rotate_log(server *s)
 {
     persist *p = s->ps;
     uint64_t seq = wal_last_seq(p->log);
@@ -487,7 +487,7 @@ int persist_recover(server *s, uint64_t seq)
     char *old_path = p->log_path;
     uint64_t old_base = p->log_base;
     fs_wait_idle(p);
-    int rc = log_open_at(p, seq);
+    int rc = persist_open_log_at(p, seq);
     if (rc < 0) {
         p->log = old;
         p->log_path = old_path;
@@ -514,21 +514,21 @@ int persist_recover(server *s, uint64_t seq)
 
 /* Unlink every log whose base is below `below` (the snapshot child, after
  * its snapshot is in place: they are all covered by it). */
-void logs_unlink_older(persist *p, uint64_t below)
+void persist_unlink_older_logs(persist *p, uint64_t below)
 {
     logfile *v;
-    int n = list_logs(p, &v);
+    int n = persist_list_logs(p, &v);
     if (n < 0) return;
     for (int i = 0; i + 1 < n; i++)
         if (v[i].base < below && v[i + 1].base <= below) (void)p->io->unlink(p->io, v[i].path);
-    free_logs(v, n);
+    persist_free_logs(v, n);
 }
 
 /* After a snapshot at seq: logs older than the one starting at seq go. */
-void logs_prune(persist *p, uint64_t seq)
+void persist_prune_logs(persist *p, uint64_t seq)
 {
     logfile *v;
-    int n = list_logs(p, &v);
+    int n = persist_list_logs(p, &v);
     if (n < 0) return;
     p->old_logs_bytes = 0;
     for (int i = 0; i < n; i++) {
@@ -543,7 +543,7 @@ void logs_prune(persist *p, uint64_t seq)
         struct stat st;
         if (stat(v[i].path, &st) == 0) p->old_logs_bytes += (uint64_t)st.st_size;
     }
-    free_logs(v, n);
+    persist_free_logs(v, n);
     (void)p->io->fsync_dir(p->io, p->dir);
 }
 

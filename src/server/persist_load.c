@@ -46,7 +46,7 @@ static void remove_stale_temps(persist *p)
     struct dirent *de;
     while ((de = readdir(d))) {
         if (strncmp(de->d_name, "engram.snap.tmp.", 16) != 0) continue;
-        char *path = path_join(p->dir, de->d_name);
+        char *path = persist_join_path(p->dir, de->d_name);
         if (p->io->unlink(p->io, path) == 0)
             log_msg(LOG_NOTICE, "Removed %s (a snapshot interrupted by a crash)", path);
         mem_free(path);
@@ -221,7 +221,7 @@ static int persist_replay(server *s, char *err, size_t errcap)
 {
     persist *p = s->ps;
     logfile *v;
-    int n = list_logs(p, &v);
+    int n = persist_list_logs(p, &v);
     if (n < 0) {
         snprintf(err, errcap, "can't list %s: %s", p->dir, strerror(-n));
         return -1;
@@ -237,7 +237,7 @@ static int persist_replay(server *s, char *err, size_t errcap)
             snprintf(err, errcap, "%s starts after seq %" PRIu64 " but the data before it ends "
                      "at seq %" PRIu64 ": a log file is missing (refusing to start)",
                      v[i].path, v[i].base, p->applied_seq);
-            free_logs(v, n);
+            persist_free_logs(v, n);
             return -1;
         }
         wal_replay_result r;
@@ -246,20 +246,20 @@ static int persist_replay(server *s, char *err, size_t errcap)
         int rc = wal_replay(p->io, v[i].path, replay_cb, s, &o, &r);
         if (rc == 1) {
             snprintf(err, errcap, "%s", p->replay_err);
-            free_logs(v, n);
+            persist_free_logs(v, n);
             return -1;
         }
         if (rc == -EBADMSG) {
             snprintf(err, errcap, "%s is corrupt at offset %" PRIu64 " (of %" PRIu64 " bytes): "
                      "refusing to start.  Set wal-truncate-corrupt yes to cut the log there, "
                      "losing every write after it", v[i].path, r.bad_offset, r.file_size);
-            free_logs(v, n);
+            persist_free_logs(v, n);
             return -1;
         }
         if (rc < 0) {
             snprintf(err, errcap, "can't read %s: %s", v[i].path,
                      rc == -ENOTSUP ? "unknown log format version" : strerror(-rc));
-            free_logs(v, n);
+            persist_free_logs(v, n);
             return -1;
         }
         if (r.corrupt)
@@ -276,22 +276,22 @@ static int persist_replay(server *s, char *err, size_t errcap)
      * fresh one at the snapshot's seq. */
     int rc;
     if (n > 0 && newest_last == p->applied_seq) {
-        rc = log_open_at(p, v[n - 1].base);
+        rc = persist_open_log_at(p, v[n - 1].base);
         if (rc == 0 && wal_last_seq(p->log) != p->applied_seq) {
             snprintf(err, errcap, "%s: ends at seq %" PRIu64 ", expected %" PRIu64,
                      p->log_path, wal_last_seq(p->log), p->applied_seq);
-            free_logs(v, n);
+            persist_free_logs(v, n);
             return -1;
         }
     } else {
-        rc = log_open_at(p, p->applied_seq);
+        rc = persist_open_log_at(p, p->applied_seq);
     }
-    free_logs(v, n);
+    persist_free_logs(v, n);
     if (rc < 0) {
         snprintf(err, errcap, "can't open the write-ahead log in %s: %s", p->dir, strerror(-rc));
         return -1;
     }
-    logs_prune(p, p->snap_seq);
+    persist_prune_logs(p, p->snap_seq);
     p->size_at_snapshot = wal_size(p->log);
     return 0;
 }
@@ -324,13 +324,13 @@ int persist_open(server *s, char *err, size_t errcap)
     }
     p->io = io_faulty_ops(p->faulty);
     p->dir = mem_strndup(cfg->dir, strlen(cfg->dir));
-    p->snap_path = path_join(p->dir, "engram.snap");
+    p->snap_path = persist_join_path(p->dir, "engram.snap");
     p->lock_fd = -1;
     p->last_bgsave_ok = 1;
     pthread_mutex_init(&p->fs_mu, NULL);
     pthread_cond_init(&p->fs_cv, NULL);
 
-    char *lock = path_join(p->dir, "LOCK");
+    char *lock = persist_join_path(p->dir, "LOCK");
     p->lock_fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
     if (p->lock_fd < 0 || flock(p->lock_fd, LOCK_EX | LOCK_NB) < 0) {
         snprintf(err, errcap, "can't lock %s: %s", lock,

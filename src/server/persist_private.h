@@ -74,19 +74,37 @@ struct persist {
     char replay_err[256];
 };
 
-/* persist.c */
-char *path_join(const char *dir, const char *name);
-int list_logs(persist *p, logfile **out);
-void free_logs(logfile *v, int n);
-int log_open_at(persist *p, uint64_t base);
-int log_rotate(server *s);
-void logs_unlink_older(persist *p, uint64_t below);
-void logs_prune(persist *p, uint64_t seq);
+/* ---- persist.c: the log files ------------------------------------------- */
+/* dir/name, allocated (mem_free it). */
+char *persist_join_path(const char *dir, const char *name);
+/* The log files in p->dir, sorted by base seq, into *out (free with
+ * persist_free_logs).  Returns the count or -errno. */
+int persist_list_logs(persist *p, logfile **out);
+void persist_free_logs(logfile *v, int n);
+/* Make dir/wal-<base>.log (created if missing, else continued after its
+ * last record: wal_open) the log appended to.  The previous p->log is
+ * replaced, not closed: the caller holds on to it.  0, or -errno with
+ * p->log unchanged. */
+int persist_open_log_at(persist *p, uint64_t base);
+/* Commit the current log and start a new one at the current seq, before a
+ * snapshot at that seq (nothing to do if the log is still empty).  0, or
+ * -errno with the old log still in use (a failed commit also fails the
+ * log). */
+int persist_rotate_log(server *s);
+/* Logs a snapshot made obsolete.  persist_unlink_older_logs only unlinks
+ * (the snapshot child, so the parent never waits on the filesystem);
+ * persist_prune_logs, on the loop thread once a snapshot at seq is in
+ * place (or at start-up), also recounts old_logs_bytes and fsyncs dir. */
+void persist_unlink_older_logs(persist *p, uint64_t below);
+void persist_prune_logs(persist *p, uint64_t seq);
 /* A recovery snapshot at seq is on disk: start a fresh log at seq and
- * accept writes again.  0, or -errno (the failed log stays). */
+ * accept writes again.  0, or -errno (the failed log stays, writes stay
+ * refused, errmsg says why). */
 int persist_recover(server *s, uint64_t seq);
 
-/* persist_snapshot.c */
+/* ---- persist_snapshot.c ---------------------------------------------------- */
+/* Collect the snapshot child if it has finished (block: wait for it) and
+ * book its result (snapshot_done). */
 void persist_reap(server *s, int block);
 /* The cron's snapshots (after persist_cron's fsync work): while the log is
  * failed, a recovery snapshot every PERSIST_RETRY_MS; otherwise automatic

@@ -50,7 +50,7 @@ static void snapshot_done(server *s, int ok, uint64_t seq, int recovery, int64_t
     p->last_save_ms = util_wall_ms();
     p->snapshots++;
     if (recovery && persist_recover(s, seq) < 0) return;
-    logs_prune(p, seq);
+    persist_prune_logs(p, seq);
     p->size_at_snapshot = wal_size(p->log);
 }
 
@@ -94,7 +94,7 @@ static int persist_fork_snapshot(server *s, int recovery, char *err, size_t errc
                  "retried automatically", p->errmsg);
         return -1;
     }
-    if (!recovery && log_rotate(s) < 0) {
+    if (!recovery && persist_rotate_log(s) < 0) {
         snprintf(err, errcap, "ERR could not start a new log in %s; see the server log", p->dir);
         return -1;
     }
@@ -126,7 +126,7 @@ static int persist_fork_snapshot(server *s, int recovery, char *err, size_t errc
         /* Deleting hundreds of MB of old logs takes the filesystem tens of
          * ms: done here, not on the parent's event loop.  The logs older
          * than the one the parent appends to are all <= seq. */
-        logs_unlink_older(p, p->log_base);
+        persist_unlink_older_logs(p, p->log_base);
         _exit(0);
     }
     p->child = pid;
@@ -149,7 +149,7 @@ void persist_reap(server *s, int block)
     if (!ok) {
         char tmp[64];
         snprintf(tmp, sizeof tmp, "engram.snap.tmp.%d", (int)p->child);
-        char *t = path_join(p->dir, tmp);
+        char *t = persist_join_path(p->dir, tmp);
         (void)p->io->unlink(p->io, t);
         mem_free(t);
         if (r < 0)
@@ -184,7 +184,7 @@ int persist_save(server *s, int background, char *err, size_t errcap)
                  "retried automatically", p->errmsg);
         return -1;
     }
-    if (log_rotate(s) < 0) {
+    if (persist_rotate_log(s) < 0) {
         snprintf(err, errcap, "ERR could not start a new log in %s; see the server log", p->dir);
         return -1;
     }
