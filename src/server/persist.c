@@ -1,10 +1,22 @@
-/* persist.c -- durability for the server while it serves: the write-ahead
- * log every write goes to, group commit before replies, the everysec fsync
- * thread, what happens when the disk fails, and the log files (rotation,
- * pruning).  Snapshots are persist_snapshot.c's, recovery at start-up
- * persist_load.c's; the state they share is persist_private.h's.  What a
- * snapshot holds is dataset.c's business; the log's byte format is wal.c's
- * and the records' payloads are oplog.h's.
+/* persist.c -- durability while the server serves: every write goes to the
+ * write-ahead log, and no reply leaves before the records it depends on
+ * are committed.  It owns
+ *   - staging: a command's (or an EXEC's) changes become one log record
+ *     when it ends (persist_cmd_begin/_end, persist_log_*), and its client
+ *     waits on p->unacked from the offset where its reply starts;
+ *   - group commit: persist_before_sleep writes the log, and under
+ *     appendfsync always fsyncs it, once per loop iteration (the ordering
+ *     rule, persist.h); until then persist_holds_replies tells
+ *     client_flush to keep every reply in;
+ *   - the everysec fsync thread;
+ *   - failure: MISCONF while the log is failed, and persist_recover, which
+ *     starts a fresh log once a recovery snapshot is on disk;
+ *   - the log files: naming, listing, rotation before a snapshot, pruning
+ *     after one; closing at exit; INFO persistence; DEBUG WAL-FAULT.
+ * Snapshots are persist_snapshot.c's and start-up is persist_load.c's (the
+ * state the three share is in persist_private.h).  What a snapshot holds
+ * is dataset.c's business; the log's byte format is wal.c's and the
+ * records' payloads are oplog.h's.
  *
  * Files in `dir`:
  *     LOCK                    flock'd while a server uses the directory
@@ -21,9 +33,23 @@
  * snapshot of memory: the cron retries a background snapshot every few
  * seconds, and when one succeeds a fresh log starts and writes resume.
  *
- * Threads: the loop thread, plus the everysec fsync thread, which only
- * fsyncs a descriptor handed to it under fs_mu (the loop never closes the
- * log while it runs). */
+ * Invariants:
+ *   - c->ps_unacked is set exactly while c is on p->unacked; its reply
+ *     bytes from c->ps_mark on then answer records not yet committed.
+ *   - When persist_before_sleep returns, persist_holds_replies is 0 until
+ *     a command logs again: the commit succeeded (nothing left unwritten)
+ *     or the log failed and every waiting client got its error.
+ *   - p->err, once set, is cleared only by persist_recover; the failed
+ *     writer stays open as p->log until then, so p->log is never NULL
+ *     between the end of persist_open and persist_close.
+ *   - The log is never closed or replaced while the everysec thread may be
+ *     fsyncing its descriptor (fs_wait_idle first).
+ *
+ * Threads: the loop thread, and the everysec thread (fs_main), which
+ * touches only the fs_* fields, under fs_mu, and fsyncs the descriptor it
+ * is handed through io_posix (the fault injector is single-threaded).  The
+ * snapshot child (persist_snapshot.c) calls persist_unlink_older_logs on
+ * its own copy of memory. */
 #include "persist.h"
 #include "persist_private.h"
 
@@ -565,6 +591,8 @@ void persist_cron(server *s)
     }
     persist_snapshot_cron(s);
 }
+
+/* ---- close ----------------------------------------------------------------------- */
 
 void persist_close(server *s)
 {

@@ -1,5 +1,8 @@
-/* persist_load.c -- recovery at start-up: locking the directory, loading
- * the snapshot (through dataset.c) and replaying the logs.
+/* persist_load.c -- start-up: persist_open locks `dir`, removes snapshot
+ * temp files a crash left, loads engram.snap (dataset_load), replays every
+ * log after it (apply_one: each record's effect on the keyspace and the
+ * registry) and opens the log to append to; persist_loading says it is
+ * still at it.
  *
  * Recovery.  Load engram.snap (if any): its seq S.  Replay every log in
  * base order, skipping records <= S; each record must be exactly the next
@@ -10,7 +13,18 @@
  * Between chunks of work the loop processes events, so clients that
  * connect during a long load get -LOADING (and INFO shows the progress).
  *
- * Threads: the loop thread, before the loop runs. */
+ * Invariants:
+ *   - The server never starts half-loaded and never falls back to memory
+ *     only: any failure is -1 with a message naming the file, and the
+ *     server exits.
+ *   - While loading, p->applied_seq is the last record memory holds
+ *     (the snapshot's seq to begin with); the next record applied is
+ *     exactly applied_seq + 1, and records at or below it are skipped.
+ *   - No log is open while loading (p->log is NULL): nothing is logged or
+ *     committed, and the cron does no persistence work.
+ *
+ * Threads: the loop thread, inside persist_open, before the loop runs;
+ * loading_events runs single iterations of the loop between records. */
 #include "persist.h"
 #include "persist_private.h"
 
@@ -296,7 +310,7 @@ static int persist_replay(server *s, char *err, size_t errcap)
     return 0;
 }
 
-/* ---- open / close ------------------------------------------------------------------ */
+/* ---- open ------------------------------------------------------------------------ */
 
 int persist_loading(const server *s) { return s->ps && s->ps->loading; }
 

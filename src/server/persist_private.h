@@ -1,5 +1,14 @@
-/* persist_private.h -- the state persist.c, persist_snapshot.c and
- * persist_load.c share.  Nothing outside persist*.c includes it. */
+/* persist_private.h -- what persist.c, persist_snapshot.c and persist_load.c
+ * share: struct persist and the functions one of them calls in another.
+ * Nothing outside persist*.c includes it; the rest of the server sees
+ * persist.h only.
+ *
+ * Who writes which fields: persist_open sets everything up; after it, the
+ * log, staging, failure, everysec and stats fields are persist.c's (and
+ * last_retry_ms the cron's snapshot retry too), the snapshot fields and
+ * size_at_snapshot persist_snapshot.c's, the loading and replay fields
+ * persist_load.c's.  Once fs_started is set, the fs_* fields are shared
+ * with the everysec thread: read and written only under fs_mu. */
 #ifndef ENGRAM_PERSIST_PRIVATE_H
 #define ENGRAM_PERSIST_PRIVATE_H
 

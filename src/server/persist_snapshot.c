@@ -1,17 +1,39 @@
-/* persist_snapshot.c -- snapshots: SAVE in the foreground, BGSAVE in a
- * forked child, reaping the child and the bookkeeping after a snapshot.
+/* persist_snapshot.c -- snapshots of memory: SAVE (and VSAVE, SHUTDOWN SAVE)
+ * in the foreground; BGSAVE and the cron's snapshots (automatic compaction,
+ * and recovery after a log failure) in a forked child; reaping the child;
+ * and what follows a snapshot (snapshot_done: INFO's rdb_* figures, the
+ * logs it covers pruned).  What a snapshot holds is dataset.c's.
  *
- * Log rotation and snapshots.  A snapshot at seq S is taken like this: the
- * current log is committed and closed, a new log wal-S.log is opened, and
- * a child forked at that instant writes memory -- exactly the state after
- * record S -- to the snapshot (temp file, fsync, rename, fsync dir).  When
- * the child succeeds, every log older than wal-S.log is deleted; when it
- * fails nothing is lost: the old snapshot plus all logs still describe the
- * data.  The parent keeps serving; the kernel's copy-on-write gives the
- * child its frozen view.  SAVE does the same in the foreground.
+ * A snapshot at seq S is taken like this: the current log is committed and
+ * closed, a new log wal-S.log is opened (persist_rotate_log), and memory at
+ * that instant -- exactly the state after record S -- is written to the
+ * snapshot (temp file, fsync, rename, fsync dir: dataset_save).  When it
+ * succeeds, every log older than wal-S.log is deleted; when it fails
+ * nothing is lost: the old snapshot plus all logs still describe the data.
+ * BGSAVE forks at that instant: the parent keeps serving, and the kernel's
+ * copy-on-write gives the child its frozen view.
  *
- * Threads: the loop thread; the snapshot child is a process: it shares
- * nothing but the frozen memory image. */
+ * Invariants:
+ *   - A snapshot is only of a state the log describes exactly: never while
+ *     an EXEC's records are staged, never while loading
+ *     (persist_can_snapshot).
+ *   - At most one child; p->child > 0 from the fork until it is reaped.
+ *   - While the log is failed only a recovery snapshot starts.  It cannot
+ *     rotate (the failed log cannot be committed): its seq is the failed
+ *     log's last record, and its success starts a fresh log at that seq
+ *     (persist_recover); the snapshot holds whatever memory has beyond it.
+ *   - The child takes none of the server's locks: the everysec thread or a
+ *     search worker may have held one at the fork, and they do not exist
+ *     in the child.  It reads indices without locks, writes its temp file,
+ *     renames it, unlinks the logs it covers and leaves with _exit.
+ *   - The directory lock is the parent's alone: the child closes its copy
+ *     (a killed server can restart at once) and dies with the parent
+ *     (PR_SET_PDEATHSIG on Linux; everywhere, dataset_save refuses to
+ *     rename once the parent is gone), so it never renames an old snapshot
+ *     over what a new server wrote.
+ *
+ * Threads and processes: the loop thread; the forked child runs the
+ * `pid == 0` branch of persist_fork_snapshot and what it calls. */
 #include "persist.h"
 #include "persist_private.h"
 
@@ -36,8 +58,6 @@
 #define PERSIST_RETRY_MS   3000   /* between recovery snapshots after a log failure */
 #define PERSIST_AUTO_RETRY_MS 5000 /* between automatic snapshots after one failed */
 
-/* ---- snapshots -------------------------------------------------------------------- */
-
 static void snapshot_done(server *s, int ok, uint64_t seq, int recovery, int64_t started_ms)
 {
     persist *p = s->ps;
@@ -55,8 +75,8 @@ static void snapshot_done(server *s, int ok, uint64_t seq, int recovery, int64_t
 }
 
 /* In the snapshot child: die with the parent (Linux: the kernel sends
- * SIGKILL; elsewhere dataset_save checks before its rename through
- * snapshot_parent_alive). */
+ * SIGKILL; elsewhere dataset_save checks before its rename, told the
+ * parent's pid by dataset_set_parent). */
 static void persist_child_die_with_parent(pid_t parent)
 {
 #ifdef __linux__
@@ -114,7 +134,7 @@ static int persist_fork_snapshot(server *s, int recovery, char *err, size_t errc
         /* The directory lock stays with the parent alone: a server killed
          * while we write must be restartable at once, and a child that
          * outlives its parent must never rename an old snapshot over what
-         * a new server wrote (persist_child_orphaned). */
+         * a new server wrote (persist_child_die_with_parent). */
         close(p->lock_fd);
         persist_child_die_with_parent(parent);
         int rc = dataset_save(s, p->io, p->dir, seq, util_wall_ms(), e, sizeof e);
