@@ -1,7 +1,20 @@
-/* persist.c -- durability for the server: the write-ahead log every write
- * goes to, group commit before replies, the everysec fsync thread, what
- * happens when the disk fails, background snapshots in a forked child,
- * automatic compaction, and recovery at start-up.  What a snapshot holds
+/* persist.c -- durability while the server serves: every write goes to the
+ * write-ahead log, and no reply leaves before the records it depends on
+ * are committed.  It owns
+ *   - staging: a command's (or an EXEC's) changes become one log record
+ *     when it ends (persist_cmd_begin/_end, persist_log_*), and its client
+ *     waits on p->unacked from the offset where its reply starts;
+ *   - group commit: persist_before_sleep writes the log, and under
+ *     appendfsync always fsyncs it, once per loop iteration (the ordering
+ *     rule, persist.h); until then persist_holds_replies tells
+ *     client_flush to keep every reply in;
+ *   - the everysec fsync thread;
+ *   - failure: MISCONF while the log is failed, and persist_recover, which
+ *     starts a fresh log once a recovery snapshot is on disk;
+ *   - the log files: naming, listing, rotation before a snapshot, pruning
+ *     after one; closing at exit; INFO persistence; DEBUG WAL-FAULT.
+ * Snapshots are persist_snapshot.c's and start-up is persist_load.c's (the
+ * state the three share is in persist_private.h).  What a snapshot holds
  * is dataset.c's business; the log's byte format is wal.c's and the
  * records' payloads are oplog.h's.
  *
@@ -12,24 +25,6 @@
  *     wal-<base seq, 16 hex>.log
  *                             logs; records base+1, base+2, ... in order
  *
- * Log rotation and snapshots.  A snapshot at seq S is taken like this: the
- * current log is committed and closed, a new log wal-S.log is opened, and
- * a child forked at that instant writes memory -- exactly the state after
- * record S -- to the snapshot (temp file, fsync, rename, fsync dir).  When
- * the child succeeds, every log older than wal-S.log is deleted; when it
- * fails nothing is lost: the old snapshot plus all logs still describe the
- * data.  The parent keeps serving; the kernel's copy-on-write gives the
- * child its frozen view.  SAVE does the same in the foreground.
- *
- * Recovery.  Load engram.snap (if any): its seq S.  Replay every log in
- * base order, skipping records <= S; each record must be exactly the next
- * seq, or a log file is missing and start-up is refused.  A torn last
- * record is cut (logged with the bytes dropped); a bad record before the
- * tail is corruption: refused with file and offset unless
- * wal-truncate-corrupt is set.  A damaged snapshot is always refused.
- * Between chunks of work the loop processes events, so clients that
- * connect during a long load get -LOADING (and INFO shows the progress).
- *
  * Failure.  When appending, writing or syncing the log fails, the writer is
  * failed for good (wal.h); the clients whose writes it held get an error
  * instead of their replies and are disconnected after it (their pipelines'
@@ -38,27 +33,35 @@
  * snapshot of memory: the cron retries a background snapshot every few
  * seconds, and when one succeeds a fresh log starts and writes resume.
  *
- * Threads: the loop thread, plus the everysec fsync thread, which only
- * fsyncs a descriptor handed to it under fs_mu (the loop never closes the
- * log while it runs).  The snapshot child is a process: it shares nothing
- * but the frozen memory image. */
+ * Invariants:
+ *   - c->ps_unacked is set exactly while c is on p->unacked; its reply
+ *     bytes from c->ps_mark on then answer records not yet committed.
+ *   - When persist_before_sleep returns, persist_holds_replies is 0 until
+ *     a command logs again: the commit succeeded (nothing left unwritten)
+ *     or the log failed and every waiting client got its error.
+ *   - p->err, once set, is cleared only by persist_recover; the failed
+ *     writer stays open as p->log until then, so p->log is never NULL
+ *     between the end of persist_open and persist_close.
+ *   - The log is never closed or replaced while the everysec thread may be
+ *     fsyncing its descriptor (fs_wait_idle first).
+ *
+ * Threads: the loop thread, and the everysec thread (fs_main), which
+ * touches only the fs_* fields, under fs_mu, and fsyncs the descriptor it
+ * is handed through io_posix (the fault injector is single-threaded).  The
+ * snapshot child (persist_snapshot.c) calls persist_unlink_older_logs on
+ * its own copy of memory. */
 #include "persist.h"
+#include "persist_private.h"
 
 #include <dirent.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <inttypes.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
-#ifdef __linux__
-#include <sys/prctl.h>
-#endif
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "engram/io.h"
@@ -69,80 +72,12 @@
 #include "engram/wal.h"
 #include "log.h"
 #include "server.h"
-#include "dataset.h"
-#include "models.h"
-
-
-enum { FSYNC_ALWAYS = 0, FSYNC_EVERYSEC = 1, FSYNC_NO = 2 };
-
-#define PERSIST_RETRY_MS   3000   /* between recovery snapshots after a log failure */
-#define PERSIST_AUTO_RETRY_MS 5000 /* between automatic snapshots after one failed */
-#define PERSIST_EVENTS_MS  50     /* event processing while loading */
-
-typedef struct logfile {
-    uint64_t base;
-    char *path;
-} logfile;
-
-struct persist {
-    io_ops *io;                  /* every file operation goes through it */
-    io_faulty *faulty;           /* ... which is a disarmed fault injector (DEBUG WAL-FAULT) */
-    char *dir;
-    char *snap_path;
-    int lock_fd;
-    /* the log being appended to */
-    wal *log;
-    char *log_path;
-    uint64_t log_base;
-    uint64_t old_logs_bytes;     /* bytes in older logs (deleted by the next snapshot) */
-    uint64_t size_at_snapshot;   /* log bytes just after the last snapshot */
-    /* staging: the records of the command (or EXEC) being run */
-    int depth;
-    opbuf stage, one;
-    uint32_t nstaged;
-    size_t mark;                 /* the client's c->out.len when it started */
-    client *unacked;             /* clients whose replies wait for the commit */
-    /* failure */
-    int err;                     /* sticky -errno of the log; 0 = healthy */
-    char errmsg[256];
-    int64_t err_since_ms, last_retry_ms;
-    /* everysec */
-    pthread_t fs_thread;
-    int fs_started, fs_stop, fs_busy, fs_fd, fs_err;
-    uint64_t fs_seq, fs_synced_seq;
-    pthread_mutex_t fs_mu;
-    pthread_cond_t fs_cv;
-    /* snapshots */
-    pid_t child;
-    int child_recovery;          /* the child's success clears a log failure */
-    uint64_t child_seq;
-    int64_t child_start_ms;
-    int64_t last_save_ms;        /* last successful snapshot (or start-up) */
-    int64_t last_fail_ms;        /* monotonic: last failed snapshot (backoff) */
-    int last_bgsave_ok;
-    long long last_bgsave_secs;
-    long long dirty_at_save;
-    long long snapshots;
-    /* stats */
-    long long fsyncs;
-    int64_t last_fsync_ms;
-    /* loading */
-    int loading;
-    uint64_t load_total, load_done;
-    int64_t load_start_ms, load_events_ms;
-    long long loaded_records;
-    /* replay state */
-    uint64_t snap_seq;           /* the loaded snapshot's */
-    uint64_t applied_seq;
-    const char *replay_file;
-    char replay_err[256];
-};
 
 static int persist_policy(const server *s) { return s->cfg.appendfsync; }
 
 /* ---- small helpers ------------------------------------------------------- */
 
-static char *path_join(const char *dir, const char *name)
+char *persist_join_path(const char *dir, const char *name)
 {
     size_t n = strlen(dir) + strlen(name) + 2;
     char *p = mem_alloc(n);
@@ -154,7 +89,7 @@ static char *log_path_for(persist *p, uint64_t base)
 {
     char name[64];
     snprintf(name, sizeof name, "wal-%016" PRIx64 ".log", base);
-    return path_join(p->dir, name);
+    return persist_join_path(p->dir, name);
 }
 
 static int log_cmp(const void *a, const void *b)
@@ -164,7 +99,7 @@ static int log_cmp(const void *a, const void *b)
 }
 
 /* The log files in dir, sorted by base seq.  Returns the count or -errno. */
-static int list_logs(persist *p, logfile **out)
+int persist_list_logs(persist *p, logfile **out)
 {
     DIR *d = opendir(p->dir);
     if (!d) return -errno;
@@ -182,7 +117,7 @@ static int list_logs(persist *p, logfile **out)
             v = mem_realloc(v, (size_t)cap * sizeof *v);
         }
         v[n].base = base;
-        v[n].path = path_join(p->dir, de->d_name);
+        v[n].path = persist_join_path(p->dir, de->d_name);
         n++;
     }
     closedir(d);
@@ -191,24 +126,7 @@ static int list_logs(persist *p, logfile **out)
     return n;
 }
 
-/* A crash (or power loss) while a snapshot was written leaves its temp
- * file: never complete, never renamed, so never needed. */
-static void remove_stale_temps(persist *p)
-{
-    DIR *d = opendir(p->dir);
-    if (!d) return;
-    struct dirent *de;
-    while ((de = readdir(d))) {
-        if (strncmp(de->d_name, "engram.snap.tmp.", 16) != 0) continue;
-        char *path = path_join(p->dir, de->d_name);
-        if (p->io->unlink(p->io, path) == 0)
-            log_msg(LOG_NOTICE, "Removed %s (a snapshot interrupted by a crash)", path);
-        mem_free(path);
-    }
-    closedir(d);
-}
-
-static void free_logs(logfile *v, int n)
+void persist_free_logs(logfile *v, int n)
 {
     for (int i = 0; i < n; i++) mem_free(v[i].path);
     mem_free(v);
@@ -531,7 +449,7 @@ static int log_close_current(persist *p)
     return p->err ? 0 : (rc ? rc : crc);
 }
 
-static int log_open_at(persist *p, uint64_t base)
+int persist_open_log_at(persist *p, uint64_t base)
 {
     char *path = log_path_for(p, base);
     wal *w;
@@ -548,7 +466,7 @@ static int log_open_at(persist *p, uint64_t base)
 
 /* Start a new log at the current seq (before a snapshot at that seq).  The
  * old log is committed first; on any failure the old log stays in use. */
-static int log_rotate(server *s)
+int persist_rotate_log(server *s)
 {
     persist *p = s->ps;
     uint64_t seq = wal_last_seq(p->log);
@@ -575,23 +493,58 @@ static int log_rotate(server *s)
     return 0;
 }
 
+/* Memory (everything up to seq) is on disk again: a fresh log.  The failed
+ * one is closed only once the new one is open, so p->log is never NULL; a
+ * stale error of the fsync thread is dropped. */
+int persist_recover(server *s, uint64_t seq)
+{
+    persist *p = s->ps;
+    wal *old = p->log;
+    char *old_path = p->log_path;
+    uint64_t old_base = p->log_base;
+    fs_wait_idle(p);
+    int rc = persist_open_log_at(p, seq);
+    if (rc < 0) {
+        p->log = old;
+        p->log_path = old_path;
+        p->log_base = old_base;
+        log_msg(LOG_WARNING, "Snapshot written, but a new log could not be opened: %s",
+                strerror(-rc));
+        snprintf(p->errmsg, sizeof p->errmsg, "opening a new log in %s: %s", p->dir,
+                 strerror(-rc));
+        return rc;
+    }
+    (void)wal_close(old);
+    mem_free(old_path);
+    if (p->fs_started) {
+        pthread_mutex_lock(&p->fs_mu);
+        p->fs_err = 0;
+        pthread_mutex_unlock(&p->fs_mu);
+    }
+    p->err = 0;
+    p->errmsg[0] = '\0';
+    log_msg(LOG_NOTICE, "Write-ahead log recovered: snapshot at seq %" PRIu64
+            " written, a new log started; accepting writes again", seq);
+    return 0;
+}
+
 /* Unlink every log whose base is below `below` (the snapshot child, after
  * its snapshot is in place: they are all covered by it). */
-static void logs_unlink_older(persist *p, uint64_t below)
+void persist_unlink_older_logs(persist *p, uint64_t below)
 {
     logfile *v;
-    int n = list_logs(p, &v);
+    int n = persist_list_logs(p, &v);
     if (n < 0) return;
     for (int i = 0; i + 1 < n; i++)
         if (v[i].base < below && v[i + 1].base <= below) (void)p->io->unlink(p->io, v[i].path);
-    free_logs(v, n);
+    persist_free_logs(v, n);
 }
 
 /* After a snapshot at seq: logs older than the one starting at seq go. */
-static void logs_prune(persist *p, uint64_t seq)
+void persist_prune_logs(persist *p, uint64_t seq)
 {
     logfile *v;
-    int n = list_logs(p, &v);
+    int n = persist_list_logs(p, &v);
     if (n < 0) return;
     p->old_logs_bytes = 0;
     for (int i = 0; i < n; i++) {
@@ -606,208 +559,9 @@ static void logs_prune(persist *p, uint64_t seq)
         struct stat st;
         if (stat(v[i].path, &st) == 0) p->old_logs_bytes += (uint64_t)st.st_size;
     }
-    free_logs(v, n);
+    persist_free_logs(v, n);
     (void)p->io->fsync_dir(p->io, p->dir);
 }
-
-/* ---- snapshots -------------------------------------------------------------------- */
-
-static void snapshot_done(server *s, int ok, uint64_t seq, int recovery, int64_t started_ms)
-{
-    persist *p = s->ps;
-    p->last_bgsave_ok = ok;
-    p->last_bgsave_secs = (util_mono_ms() - started_ms + 500) / 1000;
-    if (!ok) {
-        p->last_fail_ms = util_mono_ms();
-        return;
-    }
-    p->last_save_ms = util_wall_ms();
-    p->snapshots++;
-    if (recovery) {
-        /* Memory (everything up to seq) is on disk again: a fresh log.  The
-         * failed one is closed only once the new one is open, so p->log is
-         * never NULL; a stale error of the fsync thread is dropped. */
-        wal *old = p->log;
-        char *old_path = p->log_path;
-        uint64_t old_base = p->log_base;
-        fs_wait_idle(p);
-        int rc = log_open_at(p, seq);
-        if (rc < 0) {
-            p->log = old;
-            p->log_path = old_path;
-            p->log_base = old_base;
-            log_msg(LOG_WARNING, "Snapshot written, but a new log could not be opened: %s",
-                    strerror(-rc));
-            snprintf(p->errmsg, sizeof p->errmsg, "opening a new log in %s: %s", p->dir,
-                     strerror(-rc));
-            return;
-        }
-        (void)wal_close(old);
-        mem_free(old_path);
-        if (p->fs_started) {
-            pthread_mutex_lock(&p->fs_mu);
-            p->fs_err = 0;
-            pthread_mutex_unlock(&p->fs_mu);
-        }
-        p->err = 0;
-        p->errmsg[0] = '\0';
-        log_msg(LOG_NOTICE, "Write-ahead log recovered: snapshot at seq %" PRIu64
-                " written, a new log started; accepting writes again", seq);
-    }
-    logs_prune(p, seq);
-    p->size_at_snapshot = wal_size(p->log);
-}
-
-/* In the snapshot child: die with the parent (Linux: the kernel sends
- * SIGKILL; elsewhere dataset_save checks before its rename through
- * snapshot_parent_alive). */
-static void persist_child_die_with_parent(pid_t parent)
-{
-#ifdef __linux__
-    prctl(PR_SET_PDEATHSIG, SIGKILL);
-#endif
-    dataset_set_parent(parent);
-    if (getppid() != parent) _exit(1);      /* it died before prctl took effect */
-}
-
-/* A snapshot must be of a state the log describes exactly: not half-way
- * through a transaction (its records are still staged), not while loading. */
-static int persist_can_snapshot(persist *p, char *err, size_t errcap)
-{
-    if (p->loading || !p->log) {
-        snprintf(err, errcap, "LOADING engram is loading the dataset in memory");
-        return 0;
-    }
-    if (p->depth > 1) {        /* 1: the SAVE itself; more: inside EXEC */
-        snprintf(err, errcap, "ERR a snapshot cannot be taken inside MULTI/EXEC");
-        return 0;
-    }
-    return 1;
-}
-
-static int persist_fork_snapshot(server *s, int recovery, char *err, size_t errcap)
-{
-    persist *p = s->ps;
-    if (!persist_can_snapshot(p, err, errcap)) return -1;
-    if (p->child > 0) {
-        snprintf(err, errcap, "ERR Background save already in progress");
-        return -1;
-    }
-    if (!recovery && p->err) {
-        snprintf(err, errcap, "MISCONF the write-ahead log failed (%s); a recovery snapshot is "
-                 "retried automatically", p->errmsg);
-        return -1;
-    }
-    if (!recovery && log_rotate(s) < 0) {
-        snprintf(err, errcap, "ERR could not start a new log in %s; see the server log", p->dir);
-        return -1;
-    }
-    uint64_t seq = wal_last_seq(p->log);
-    fflush(NULL);
-    pid_t parent = getpid();
-    pid_t pid = fork();
-    if (pid < 0) {
-        snprintf(err, errcap, "ERR can't fork a snapshot child: %s", strerror(errno));
-        return -1;
-    }
-    if (pid == 0) {
-        /* The child: memory is frozen at seq.  Write and leave; no atexit
-         * handlers, no shared descriptors touched. */
-        char e[512];
-        for (int i = 0; i < s->nlfds; i++) close(s->lfds[i]);
-        /* The directory lock stays with the parent alone: a server killed
-         * while we write must be restartable at once, and a child that
-         * outlives its parent must never rename an old snapshot over what
-         * a new server wrote (persist_child_orphaned). */
-        close(p->lock_fd);
-        persist_child_die_with_parent(parent);
-        int rc = dataset_save(s, p->io, p->dir, seq, util_wall_ms(), e, sizeof e);
-        if (rc < 0) {
-            log_msg(LOG_WARNING, "Snapshot failed: %s", e);
-            _exit(1);
-        }
-        log_msg(LOG_NOTICE, "Snapshot at seq %" PRIu64 " written by the child", seq);
-        /* Deleting hundreds of MB of old logs takes the filesystem tens of
-         * ms: done here, not on the parent's event loop.  The logs older
-         * than the one the parent appends to are all <= seq. */
-        logs_unlink_older(p, p->log_base);
-        _exit(0);
-    }
-    p->child = pid;
-    p->child_seq = seq;
-    p->child_recovery = recovery;
-    p->child_start_ms = util_mono_ms();
-    p->dirty_at_save = s->dirty;
-    log_msg(LOG_NOTICE, "Background snapshot started by pid %d (seq %" PRIu64 ")", (int)pid, seq);
-    return 0;
-}
-
-static void persist_reap(server *s, int block)
-{
-    persist *p = s->ps;
-    if (p->child <= 0) return;
-    int status = 0;
-    pid_t r = waitpid(p->child, &status, block ? 0 : WNOHANG);
-    if (r == 0) return;
-    int ok = r == p->child && WIFEXITED(status) && WEXITSTATUS(status) == 0;
-    if (!ok) {
-        char tmp[64];
-        snprintf(tmp, sizeof tmp, "engram.snap.tmp.%d", (int)p->child);
-        char *t = path_join(p->dir, tmp);
-        (void)p->io->unlink(p->io, t);
-        mem_free(t);
-        if (r < 0)
-            log_msg(LOG_WARNING, "Background snapshot pid %d: waitpid: %s", (int)p->child,
-                    strerror(errno));
-        else
-            log_msg(LOG_WARNING, "Background snapshot failed (pid %d, %s %d)", (int)p->child,
-                    WIFSIGNALED(status) ? "signal" : "status",
-                    WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status));
-    } else {
-        log_msg(LOG_NOTICE, "Background snapshot terminated with success");
-    }
-    p->child = 0;
-    snapshot_done(s, ok, p->child_seq, p->child_recovery, p->child_start_ms);
-}
-
-int persist_save(server *s, int background, char *err, size_t errcap)
-{
-    persist *p = s->ps;
-    if (!p) {
-        snprintf(err, errcap, "ERR persistence not enabled; start with --dir");
-        return -1;
-    }
-    if (background) return persist_fork_snapshot(s, 0, err, errcap);
-    if (!persist_can_snapshot(p, err, errcap)) return -1;
-    if (p->child > 0) {
-        snprintf(err, errcap, "ERR Background save already in progress");
-        return -1;
-    }
-    if (p->err) {
-        snprintf(err, errcap, "MISCONF the write-ahead log failed (%s); a recovery snapshot is "
-                 "retried automatically", p->errmsg);
-        return -1;
-    }
-    if (log_rotate(s) < 0) {
-        snprintf(err, errcap, "ERR could not start a new log in %s; see the server log", p->dir);
-        return -1;
-    }
-    uint64_t seq = wal_last_seq(p->log);
-    int64_t t0 = util_mono_ms();
-    char e[512];
-    if (dataset_save(s, p->io, p->dir, seq, util_wall_ms(), e, sizeof e) < 0) {
-        log_msg(LOG_WARNING, "Snapshot failed: %s", e);
-        snprintf(err, errcap, "ERR snapshot failed: %s", e);
-        p->last_bgsave_ok = 0;
-        return -1;
-    }
-    p->dirty_at_save = s->dirty;
-    snapshot_done(s, 1, seq, 0, t0);
-    log_msg(LOG_NOTICE, "DB saved on disk (seq %" PRIu64 ")", seq);
-    return 0;
-}
-
-int64_t persist_last_save_ms(const server *s) { return s->ps ? s->ps->last_save_ms : s->start_wall_ms; }
 
 /* ---- cron ------------------------------------------------------------------------ */
 
@@ -817,17 +571,7 @@ void persist_cron(server *s)
     if (!p || p->loading) return;
     persist_reap(s, 0);
     fs_collect(s);
-    if (p->err) {
-        int64_t now = util_mono_ms();
-        if (p->child <= 0 && now - p->last_retry_ms >= PERSIST_RETRY_MS) {
-            char e[256];
-            p->last_retry_ms = now;
-            if (persist_fork_snapshot(s, 1, e, sizeof e) < 0)
-                log_msg(LOG_WARNING, "Recovery snapshot not started: %s", e);
-        }
-        return;
-    }
-    if (persist_policy(s) == FSYNC_EVERYSEC && wal_flushed_seq(p->log) > fs_synced(p)) {
+    if (!p->err && persist_policy(s) == FSYNC_EVERYSEC && wal_flushed_seq(p->log) > fs_synced(p)) {
         int64_t now = util_wall_ms();
         if (now - p->last_fsync_ms >= 1000) {
             fs_submit(p, wal_fd(p->log), wal_flushed_seq(p->log));
@@ -835,347 +579,10 @@ void persist_cron(server *s)
             p->fsyncs++;
         }
     }
-    /* After a failed snapshot, wait before trying again by ourselves (as
-     * Redis's bgsave retry delay): each try is a fork and a full write. */
-    if (p->child <= 0 && s->cfg.auto_rewrite_pct > 0 &&
-        (!p->last_fail_ms || util_mono_ms() - p->last_fail_ms >= PERSIST_AUTO_RETRY_MS)) {
-        uint64_t total = p->old_logs_bytes + wal_size(p->log);
-        uint64_t base = p->size_at_snapshot ? p->size_at_snapshot : 1;
-        if (total >= (uint64_t)s->cfg.auto_rewrite_min &&
-            (total - (total > base ? base : total)) * 100 / base >= (uint64_t)s->cfg.auto_rewrite_pct) {
-            char e[256];
-            log_msg(LOG_NOTICE, "Starting automatic snapshot: the logs hold %" PRIu64
-                    " bytes (%" PRIu64 " right after the last snapshot)", total, p->size_at_snapshot);
-            if (persist_fork_snapshot(s, 0, e, sizeof e) < 0)
-                log_msg(LOG_WARNING, "Automatic snapshot not started: %s", e);
-        }
-    }
+    persist_snapshot_cron(s);
 }
 
-/* ---- replay ------------------------------------------------------------------------ */
-
-/* Let clients in (they get -LOADING) while a long load runs. */
-static void loading_events(server *s)
-{
-    persist *p = s->ps;
-    int64_t now = util_mono_ms();
-    if (now - p->load_events_ms < PERSIST_EVENTS_MS) return;
-    p->load_events_ms = now;
-    ev_run_once(s->loop, 0);
-}
-
-static int apply_one(server *s, uint8_t type, const void *payload, size_t len, char *err, size_t cap);
-
-static int apply_vnew(server *s, const op *o, char *err, size_t cap)
-{
-    vindex_params vp;
-    if (o->vtype > VINDEX_FLAT || o->metric > DIST_DOT) {
-        snprintf(err, cap, "VNEW with an unknown type or metric");
-        return -EBADMSG;
-    }
-    vindex_params_init(&vp, (vindex_type)o->vtype, o->dim, (dist_metric)o->metric);
-    vp.M = o->M;
-    vp.ef_construction = o->efc;
-    vp.ef_search = o->efs;
-    vp.seed = o->seed;
-    vp.capacity = o->capacity;
-    char e[256];
-    if (o->elen && models_check(s, o->embed, o->elen, o->dim, e, sizeof e) < 0) {
-        snprintf(err, cap, "VNEW '%.*s': %.120s", (int)(o->nlen < 64 ? o->nlen : 64), o->name, e + 4);
-        return -EBADMSG;
-    }
-    vreg_entry *ne;
-    int rc = vreg_create(s->vreg, o->name, o->nlen, &vp, &ne);
-    if (rc == 0 && o->elen && models_attach(s, ne, o->embed, o->elen) < 0) rc = -ENOMEM;
-    if (rc < 0) {
-        snprintf(err, cap, "VNEW '%.*s' failed: %s", (int)(o->nlen < 64 ? o->nlen : 64), o->name,
-                 rc == -EEXIST ? "index already exists" : vindex_strerror(rc));
-        return -EBADMSG;
-    }
-    return 0;
-}
-
-static vreg_entry *apply_index(server *s, const op *o, char *err, size_t cap)
-{
-    vreg_entry *e = vreg_find(s->vreg, o->name, o->nlen);
-    if (!e) snprintf(err, cap, "no such index '%.*s'", (int)(o->nlen < 64 ? o->nlen : 64), o->name);
-    return e;
-}
-
-static int apply_one(server *s, uint8_t type, const void *payload, size_t len, char *err, size_t cap)
-{
-    op o;
-    if (type == OP_BATCH) {
-        size_t pos = 0;
-        uint8_t t;
-        const void *item;
-        uint32_t ilen;
-        int r;
-        while ((r = op_batch_next(payload, len, &pos, &t, &item, &ilen)) > 0) {
-            int rc = apply_one(s, t, item, ilen, err, cap);
-            if (rc < 0) return rc;
-        }
-        if (r < 0) snprintf(err, cap, "malformed batch record");
-        return r;
-    }
-    if (op_decode(type, payload, len, &o) < 0) {
-        snprintf(err, cap, "malformed record of type %u", type);
-        return -EBADMSG;
-    }
-    switch (type) {
-    case OP_SET: {
-        kv_entry *e = kv_set(s->db, o.key, o.klen, o.val, o.vlen, NULL);
-        kv_set_expire(s->db, e, o.expire_ms < 0 ? -1 : o.expire_ms);
-        return 0;
-    }
-    case OP_DEL:
-        kv_del(s->db, o.key, o.klen);
-        return 0;
-    case OP_FLUSHALL:
-        kv_clear(s->db);
-        vreg_drop_all(s->vreg);
-        return 0;
-    case OP_SETRANGE: {
-        kv_entry *e = kv_peek(s->db, o.key, o.klen);
-        size_t olen = 0;
-        if (!e) e = kv_set(s->db, o.key, o.klen, "", 0, NULL);
-        kv_val(e, &olen);
-        size_t nlen = (size_t)o.offset + o.vlen > olen ? (size_t)o.offset + o.vlen : olen;
-        char *v = kv_val_resize(s->db, e, nlen);
-        memcpy(v + o.offset, o.val, o.vlen);
-        return 0;
-    }
-    case OP_VNEW:
-        return apply_vnew(s, &o, err, cap);
-    case OP_VADD: {
-        vreg_entry *e = apply_index(s, &o, err, cap);
-        if (!e) return -EBADMSG;
-        float *v = mem_alloc((size_t)o.dim * sizeof *v);
-        for (uint32_t i = 0; i < o.dim; i++) v[i] = op_vec_at(&o, i);
-        vindex_add_args a;
-        vindex_add_args_init(&a, o.key, o.klen, v, o.dim);
-        if (o.flags & OP_VADD_PAYLOAD) {
-            a.has_payload = 1;
-            a.payload = o.payload;
-            a.plen = o.plen;
-        }
-        /* A ring evicts here exactly as it did live; an auto id notes
-         * itself (a canonical decimal key). */
-        int rc = vindex_add_ex(vreg_index(e), &a, NULL);
-        mem_free(v);
-        if (rc < 0) {
-            snprintf(err, cap, "VADD failed: %s", vindex_strerror(rc));
-            return rc == -ENOMEM ? -ENOMEM : -EBADMSG;
-        }
-        return 0;
-    }
-    case OP_VDEL: {
-        vreg_entry *e = apply_index(s, &o, err, cap);
-        if (!e) return -EBADMSG;
-        vindex_del(vreg_index(e), o.key, o.klen);
-        return 0;
-    }
-    case OP_VDROP:
-        if (!vreg_drop(s->vreg, o.name, o.nlen)) {
-            apply_index(s, &o, err, cap);
-            return -EBADMSG;
-        }
-        return 0;
-    default:
-        snprintf(err, cap, "unknown record type %u", type);
-        return -EBADMSG;
-    }
-}
-
-/* wal_replay callback: apply the records the snapshot does not cover. */
-static int replay_cb(void *ud, uint8_t type, uint64_t seq, const void *payload, uint32_t len)
-{
-    server *s = ud;
-    persist *p = s->ps;
-    p->load_done += wal_record_size(len);
-    if (seq <= p->applied_seq) return 0;
-    if (seq != p->applied_seq + 1) {
-        snprintf(p->replay_err, sizeof p->replay_err,
-                 "%s: record seq %" PRIu64 " follows seq %" PRIu64
-                 ": a log file is missing (refusing to start)",
-                 p->replay_file, seq, p->applied_seq);
-        return 1;
-    }
-    char e[200];
-    int rc = apply_one(s, type, payload, len, e, sizeof e);
-    if (rc < 0) {
-        snprintf(p->replay_err, sizeof p->replay_err, "%s: record seq %" PRIu64 ": %s",
-                 p->replay_file, seq, e);
-        return 1;
-    }
-    p->applied_seq = seq;
-    p->loaded_records++;
-    loading_events(s);
-    return 0;
-}
-
-/* Replay every log; open the newest for appending. */
-static int persist_replay(server *s, char *err, size_t errcap)
-{
-    persist *p = s->ps;
-    logfile *v;
-    int n = list_logs(p, &v);
-    if (n < 0) {
-        snprintf(err, errcap, "can't list %s: %s", p->dir, strerror(-n));
-        return -1;
-    }
-    for (int i = 0; i < n; i++) {
-        struct stat st;
-        if (stat(v[i].path, &st) == 0) p->load_total += (uint64_t)st.st_size;
-    }
-    uint64_t newest_last = 0;
-    for (int i = 0; i < n; i++) {
-        wal_replay_opts o = {s->cfg.wal_truncate_corrupt, 0};
-        if (v[i].base > p->applied_seq) {
-            snprintf(err, errcap, "%s starts after seq %" PRIu64 " but the data before it ends "
-                     "at seq %" PRIu64 ": a log file is missing (refusing to start)",
-                     v[i].path, v[i].base, p->applied_seq);
-            free_logs(v, n);
-            return -1;
-        }
-        wal_replay_result r;
-        p->replay_file = v[i].path;
-        p->replay_err[0] = '\0';
-        int rc = wal_replay(p->io, v[i].path, replay_cb, s, &o, &r);
-        if (rc == 1) {
-            snprintf(err, errcap, "%s", p->replay_err);
-            free_logs(v, n);
-            return -1;
-        }
-        if (rc == -EBADMSG) {
-            snprintf(err, errcap, "%s is corrupt at offset %" PRIu64 " (of %" PRIu64 " bytes): "
-                     "refusing to start.  Set wal-truncate-corrupt yes to cut the log there, "
-                     "losing every write after it", v[i].path, r.bad_offset, r.file_size);
-            free_logs(v, n);
-            return -1;
-        }
-        if (rc < 0) {
-            snprintf(err, errcap, "can't read %s: %s", v[i].path,
-                     rc == -ENOTSUP ? "unknown log format version" : strerror(-rc));
-            free_logs(v, n);
-            return -1;
-        }
-        if (r.corrupt)
-            log_msg(LOG_WARNING, "%s was corrupt at offset %" PRIu64 ": cut there "
-                    "(wal-truncate-corrupt yes), %" PRIu64 " bytes dropped",
-                    v[i].path, r.bad_offset, r.dropped);
-        else if (r.torn)
-            log_msg(LOG_WARNING, "%s ended with a torn record (a crash mid-write): "
-                    "%" PRIu64 " bytes dropped", v[i].path, r.dropped);
-        newest_last = r.last_seq;
-    }
-    /* Append to the newest log if it continues from what memory holds;
-     * otherwise (no logs, or the snapshot is newer than every log) start a
-     * fresh one at the snapshot's seq. */
-    int rc;
-    if (n > 0 && newest_last == p->applied_seq) {
-        rc = log_open_at(p, v[n - 1].base);
-        if (rc == 0 && wal_last_seq(p->log) != p->applied_seq) {
-            snprintf(err, errcap, "%s: ends at seq %" PRIu64 ", expected %" PRIu64,
-                     p->log_path, wal_last_seq(p->log), p->applied_seq);
-            free_logs(v, n);
-            return -1;
-        }
-    } else {
-        rc = log_open_at(p, p->applied_seq);
-    }
-    free_logs(v, n);
-    if (rc < 0) {
-        snprintf(err, errcap, "can't open the write-ahead log in %s: %s", p->dir, strerror(-rc));
-        return -1;
-    }
-    logs_prune(p, p->snap_seq);
-    p->size_at_snapshot = wal_size(p->log);
-    return 0;
-}
-
-/* ---- open / close ------------------------------------------------------------------ */
-
-int persist_loading(const server *s) { return s->ps && s->ps->loading; }
-
-int persist_open(server *s, char *err, size_t errcap)
-{
-    config *cfg = &s->cfg;
-    if (!cfg->dir || !*cfg->dir) {
-        if (cfg->appendonly) {
-            snprintf(err, errcap, "appendonly yes needs a directory: set dir (--dir DIR)");
-            return -1;
-        }
-        return 0;
-    }
-    cfg->appendonly = 1;
-    if (mkdir(cfg->dir, 0755) < 0 && errno != EEXIST) {
-        snprintf(err, errcap, "can't create the directory '%s': %s", cfg->dir, strerror(errno));
-        return -1;
-    }
-    persist *p = mem_calloc(1, sizeof *p);
-    s->ps = p;
-    p->faulty = io_faulty_new(io_posix());
-    if (!p->faulty) {
-        snprintf(err, errcap, "out of memory");
-        return -1;
-    }
-    p->io = io_faulty_ops(p->faulty);
-    p->dir = mem_strndup(cfg->dir, strlen(cfg->dir));
-    p->snap_path = path_join(p->dir, "engram.snap");
-    p->lock_fd = -1;
-    p->last_bgsave_ok = 1;
-    pthread_mutex_init(&p->fs_mu, NULL);
-    pthread_cond_init(&p->fs_cv, NULL);
-
-    char *lock = path_join(p->dir, "LOCK");
-    p->lock_fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-    if (p->lock_fd < 0 || flock(p->lock_fd, LOCK_EX | LOCK_NB) < 0) {
-        snprintf(err, errcap, "can't lock %s: %s", lock,
-                 errno == EWOULDBLOCK ? "another engram uses this directory" : strerror(errno));
-        mem_free(lock);
-        return -1;
-    }
-    mem_free(lock);
-
-    remove_stale_temps(p);
-    p->loading = 1;
-    p->load_start_ms = util_wall_ms();
-    p->load_events_ms = util_mono_ms();
-    struct stat st;
-    if (stat(p->snap_path, &st) == 0) p->load_total += (uint64_t)st.st_size;
-    uint64_t seq = 0;
-    int64_t t0 = util_mono_ms();
-    int rc = dataset_load(s, p->snap_path, &seq, err, errcap);
-    if (rc < 0 && rc != -ENOENT) {
-        p->loading = 0;
-        return -1;
-    }
-    if (rc == 0) {
-        p->load_done += (uint64_t)st.st_size;
-        p->last_save_ms = (int64_t)st.st_mtime * 1000;
-        log_msg(LOG_NOTICE, "Snapshot loaded: seq %" PRIu64 ", %zu keys, %zu indices in %.3f s",
-                seq, kv_size(s->db), vreg_count(s->vreg), (double)(util_mono_ms() - t0) / 1000);
-    } else {
-        p->last_save_ms = s->start_wall_ms;
-    }
-    p->applied_seq = p->snap_seq = seq;
-    t0 = util_mono_ms();
-    if (persist_replay(s, err, errcap) < 0) {
-        p->loading = 0;
-        return -1;
-    }
-    p->loading = 0;
-    p->load_done = p->load_total;
-    if (p->loaded_records)
-        log_msg(LOG_NOTICE, "Write-ahead log replayed: %lld records in %.3f s (now at seq %" PRIu64 ")",
-                p->loaded_records, (double)(util_mono_ms() - t0) / 1000, p->applied_seq);
-    log_msg(LOG_NOTICE, "Persistence on: dir %s, appendfsync %s", p->dir,
-            cfg->appendfsync == FSYNC_ALWAYS ? "always" :
-            cfg->appendfsync == FSYNC_EVERYSEC ? "everysec" : "no");
-    p->dirty_at_save = s->dirty;
-    return 0;
-}
+/* ---- close ----------------------------------------------------------------------- */
 
 void persist_close(server *s)
 {

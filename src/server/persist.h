@@ -1,27 +1,40 @@
 /* persist.h -- the server's durability: the write-ahead log of every write,
  * snapshots, and recovery at start-up.  Loop thread only (the everysec
- * fsync thread and the snapshot child are private to persist.c).
+ * fsync thread is private to persist.c, the snapshot child to
+ * persist_snapshot.c).
  *
  * With `dir` empty (the default) persistence is off and every function
  * here is a no-op: s->ps is NULL.
  *
- * How a write becomes durable (the ordering rule; enforced in
- * persist_before_sleep, called first thing in srv_before_sleep):
+ * How a write becomes durable (the ordering rule).  It is enforced in two
+ * places: client_flush asks persist_holds_replies before it writes
+ * anything, wherever it runs (before-sleep, a socket's write handler,
+ * shutdown), and persist_before_sleep commits before srv_before_sleep
+ * writes the replies out.
  *   1. a write command changes memory, then logs what it changed
  *      (persist_log_*); the records of one command (or one EXEC) are staged
  *      and appended as one WAL record (OP_BATCH if several) when the
  *      command ends (persist_cmd_end); the client is marked unacknowledged
  *      from the offset its reply starts at;
- *   2. client_flush writes nothing while any record is not yet committed
- *      (persist_holds_replies), so no reply -- not even a read that saw the
- *      new data -- leaves before the commit;
- *   3. before the loop sleeps, the log is written (and with appendfsync
- *      always, fsync'd: one fsync covers every client's writes of the
- *      iteration), then the replies go out;
- *   4. if writing or syncing fails, the unacknowledged clients' replies
- *      from their first logged write on are replaced by an error naming the
- *      cause and their connections close after it; from then on writes are
- *      refused (MISCONF) until a snapshot succeeds, which the cron retries.
+ *   2. while a client is unacknowledged or the log holds appended bytes not
+ *      yet written, persist_holds_replies is 1 and client_flush writes
+ *      nothing (it queues the client for before-sleep again), so no reply
+ *      -- not even a read that saw the new data -- leaves before the commit;
+ *   3. before the loop sleeps, srv_before_sleep first drains the search
+ *      pool (a finished search can resume a paused client, whose pipelined
+ *      writes then log records), then calls persist_before_sleep: the log
+ *      is written, and with appendfsync always fsync'd (one fsync covers
+ *      every client's writes of the iteration); with everysec the thread
+ *      fsyncs within about a second, with no the OS decides.  Only then are
+ *      the pending clients written, in the order their replies appeared.
+ *      srv_shutdown does the same: drain, release held replies, commit,
+ *      write;
+ *   4. if appending, writing or syncing fails (a background fsync's failure
+ *      is picked up by the next before-sleep or cron), the unacknowledged
+ *      clients' replies from their first logged write on are replaced by an
+ *      error naming the cause and their connections close after it; from
+ *      then on writes are refused (MISCONF) until a snapshot succeeds, which
+ *      the cron retries.
  */
 #ifndef ENGRAM_PERSIST_H
 #define ENGRAM_PERSIST_H
@@ -49,7 +62,10 @@ void persist_cmd_end(server *s, client *c);
  * aof_last_write_error): dispatch then refuses writes (MISCONF) until a
  * snapshot succeeds.  NULL while writes are accepted. */
 const char *persist_write_error(const server *s);
-/* 1 while records are appended but not yet committed. */
+/* 1 while a reply could show data the log has not committed: a client
+ * waits for the commit, or the healthy log holds appended bytes not yet
+ * written (records logged by a client that has left since hold too).  A
+ * failed log holds nothing: its waiting clients got their errors. */
 int persist_holds_replies(const server *s);
 /* Forget c (it is being freed). */
 void persist_client_gone(server *s, client *c);
@@ -66,9 +82,14 @@ void persist_log_vadd(server *s, const char *name, size_t nlen, const char *key,
 void persist_log_vdel(server *s, const char *name, size_t nlen, const char *key, size_t klen);
 void persist_log_vdrop(server *s, const char *name, size_t nlen);
 
-/* Commit the iteration's records before replies (srv_before_sleep).
- * Returns 1 if there was something to commit (written, and fsync'd under
- * appendfsync always), else 0. */
+/* Commit the iteration's records before the replies go out
+ * (srv_before_sleep, after its pool drain; srv_shutdown): write the log,
+ * and under appendfsync always fsync it.  Returns 1 if a commit was
+ * attempted (done, or failed and the log with it), 0 if there was nothing
+ * to commit, no log yet (loading) or the log is failed.
+ * Afterwards persist_holds_replies is 0 until a command logs again:
+ * srv_before_sleep's write-out loop relies on it (a held client queues
+ * itself again, so the loop would never end). */
 int persist_before_sleep(server *s);
 /* Periodic work: everysec fsync, children, auto snapshots, recovery. */
 void persist_cron(server *s);
