@@ -2,11 +2,21 @@
  * (active expiry, idle timeouts, soft output limits), writing replies before
  * the loop sleeps, signals and shutdown.
  *
- * Ordering rule, enforced in srv_before_sleep(): replies produced during an
- * iteration leave the process only there, after the iteration's commands
- * have all run.  When the write-ahead log arrives it is flushed (and
- * fsync'd) at the top of srv_before_sleep, *before* any reply is written:
- * nothing is acknowledged before it is durable.
+ * What runs before the loop sleeps (srv_before_sleep), in this order:
+ *   1. the pool is drained: finished searches release their replies, and
+ *      clients paused behind them resume -- their pipelined writes log
+ *      records, which step 2 must cover;
+ *   2. the log is committed (persist_before_sleep: written, and fsync'd
+ *      under appendfsync always; one commit for every client's writes of
+ *      the pass);
+ *   3. the pending clients are written, in the order their replies
+ *      appeared (a socket that would block gets a write handler);
+ *   4. clients with input left over get a 0 ms timer (turns, conn.c), and
+ *      a shutdown asked for by a signal begins.
+ * The ordering rule (persist.h) is that no reply leaves while the log holds
+ * uncommitted records: client_flush checks it wherever it runs (here, a
+ * write handler, shutdown), and step 2 before step 3 is what lets this
+ * pass's replies go out in this pass.  srv_shutdown runs the same steps.
  *
  * Signals: SIGTERM/SIGINT only set a flag and wake the loop (ev_wake is
  * async-signal-safe); shutdown itself runs on the loop thread.  SIGPIPE is
@@ -23,6 +33,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include "engram/check.h"
 #include "engram/crc32c.h"
 #include "engram/dist.h"
 #include "engram/mem.h"
@@ -259,10 +270,11 @@ static int srv_turns_timer(ev_loop *l, long long id, void *ud)
 static void srv_before_sleep(ev_loop *l, void *ud)
 {
     server *s = ud;
-    /* Finished searches first: their replies go out in this pass.  A wake
-     * from the pool (or a signal) only ends the poll, with no handler of
-     * its own: draining here, after the pass's input was read, writes a
-     * PING read in this pass before the batches collected now. */
+    /* Finished searches first: their replies, and the writes of clients
+     * they resume, go out in this pass (step 1 at the top).  A wake from
+     * the pool (or a signal) only ends the poll, with no handler of its
+     * own: draining here, after the pass's input was read, writes a PING
+     * read in this pass before the batches collected now. */
     if (s->pool) {
         srv_pool_drain(s);
         /* While searches keep coming back the tick is pushed back, so it
@@ -275,10 +287,12 @@ static void srv_before_sleep(ev_loop *l, void *ud)
         if (!s->pool_timer && pool_inflight(s->pool) > 0)
             s->pool_timer = ev_timer_add(l, SRV_POOL_TICK_MS, srv_pool_tick, s);
     }
-    /* The ordering rule: the log first (persist.h), then the replies. */
+    /* The log before the replies (the top): after the commit nothing holds
+     * them, so every pending client below is written now, not next pass. */
     if (s->ps) {
         int64_t t0 = util_mono_us();
         if (persist_before_sleep(s)) s->commit_us += (util_mono_us() - t0 - s->commit_us) / 4;
+        CHECK(!persist_holds_replies(s));
     }
     dlist_node *n;
     while ((n = dlist_first(&s->pending)) != NULL) {

@@ -872,6 +872,40 @@ class TestExpiryAcrossRestart(PersistCase):
 # ---- damaged files ----------------------------------------------------------------
 
 @engram_only
+class TestBeforeSleepOrder(PersistCase):
+    """What runs before the loop sleeps runs in order (server.c): the pool
+    drain, then the log commit, then the replies.  A search finishing
+    resumes its client, whose pipelined writes run in the drain: they must
+    be committed, and answered, in the same pass -- with the order broken
+    their replies would stay held (the pass never ends, or they wait for an
+    unrelated wake-up) or leave before the commit."""
+
+    def test_writes_resumed_by_a_search_are_committed_and_answered(self):
+        srv = self.start("--appendfsync", "always")
+        c = self.conn(srv)
+        self.ok(c, "VNEW", "ix", "8", "TYPE", "flat", "METRIC", "l2")
+        for i in range(300):
+            c.cmd("VADD", "ix", "k%d" % i, struct.pack("<8f", *([float(i)] * 8)))
+        q = struct.pack("<8f", *([0.0] * 8))
+        for rnd in range(20):
+            # each SET waits behind the searches before it; the drain that
+            # answers them runs it
+            reqs = [("VSEARCH", "ix", q, "3"), ("SET", "r%d" % rnd, "v%d" % rnd),
+                    ("VSEARCH", "ix", q, "1"), ("INCR", "n"), ("GET", "r%d" % rnd)]
+            c.send(b"".join(encode(*r) for r in reqs))
+            got = [c.read(timeout=10) for _ in reqs]
+            self.assertEqual(got[0], [b"k0", b"0", b"k1", b"2.828427", b"k2", b"5.656854"])
+            self.assertEqual(got[1], "OK")
+            self.assertEqual(got[3], rnd + 1)
+            self.assertEqual(got[4], b"v%d" % rnd)
+        # acknowledged means committed: a kill -9 now loses none of them
+        self.crash(srv)
+        c2 = self.conn(self.start())
+        for rnd in range(20):
+            self.assertEqual(c2.cmd("GET", "r%d" % rnd), b"v%d" % rnd)
+        self.assertEqual(c2.cmd("GET", "n"), b"20")
+
+
 class TestReviewRegressions(PersistCase):
     """Cases a review of the persistence code found."""
 
