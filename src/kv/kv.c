@@ -65,6 +65,7 @@
  * is freed; it must not modify the keyspace. */
 #include "engram/kv.h"
 
+#include "engram/check.h"
 #include "engram/mem.h"
 #include "engram/util.h"
 
@@ -86,16 +87,6 @@
 #define KV_RANDOM_EXPIRED 100    /* expired keys kv_random deletes per call */
 #define KV_TTL_MIN_CAP 16
 #define KV_GREEDY_LIMIT (1024 * 1024) /* blob growth: double below, +1 MB above */
-
-/* Always on, whatever NDEBUG says: a broken table corrupts silently. */
-#define KV_ASSERT(c) ((c) ? (void)0 : kv_assert_fail(#c, __LINE__))
-
-static void kv_assert_fail(const char *what, int line)
-{
-    fprintf(stderr, "engram: kv.c:%d: assertion failed: %s\n", line, what);
-    fflush(stderr);
-    abort();
-}
 
 struct kv_entry {
     kv_entry *next;    /* bucket chain */
@@ -142,7 +133,7 @@ static int kv_rehashing(const kv *db) { return db->rehash != KV_IDLE; }
 /* Entry points that may add, delete or move keys call this first, so a
  * misbehaving callback fails at once rather than only when it happens to
  * hit an expired key or a rehash. */
-static void kv_check_mutable(const kv *db) { KV_ASSERT(db->frozen == 0); }
+static void kv_check_mutable(const kv *db) { CHECK(db->frozen == 0); }
 
 static uint64_t kv_hash(const kv *db, const void *key, size_t klen)
 {
@@ -163,7 +154,7 @@ static size_t kv_pow2(size_t n)
 {
     size_t s = KV_MIN_SIZE;
     while (s < n) {
-        KV_ASSERT(s <= SIZE_MAX / 2);
+        CHECK(s <= SIZE_MAX / 2);
         s *= 2;
     }
     return s;
@@ -243,7 +234,7 @@ static int kv_roomy(size_t cap, size_t len) { return cap > 2 * len + 32; }
 /* A fresh, unlinked entry without TTL holding a copy of key and val. */
 static kv_entry *kv_entry_new(kv *db, const void *key, size_t klen, const void *val, size_t vlen)
 {
-    KV_ASSERT(klen <= KV_MAX_LEN && vlen <= KV_MAX_LEN);
+    CHECK(klen <= KV_MAX_LEN && vlen <= KV_MAX_LEN);
     int inl = vlen <= KV_EMBED_MAX;
     size_t icap = inl && vlen > KV_ICAP_MIN ? vlen : KV_ICAP_MIN;
     kv_entry *e = mem_alloc(kv_entry_bytes(klen, icap));
@@ -268,7 +259,7 @@ static kv_entry *kv_entry_new(kv *db, const void *key, size_t klen, const void *
 /* Free an entry that is out of the table and out of the TTL array. */
 static void kv_entry_free(kv *db, kv_entry *e)
 {
-    KV_ASSERT(e->slot == KV_NO_SLOT);
+    CHECK(e->slot == KV_NO_SLOT);
     if (e->blob) kv_blob_free(db, kv_blob_of(e));
     db->bytes -= kv_entry_bytes(e->klen, e->icap);
     mem_free(e);
@@ -278,7 +269,7 @@ static void kv_entry_free(kv *db, kv_entry *e)
 
 static void kv_ttl_add(kv *db, kv_entry *e)
 {
-    KV_ASSERT(e->slot == KV_NO_SLOT && db->ttl_n < KV_NO_SLOT);
+    CHECK(e->slot == KV_NO_SLOT && db->ttl_n < KV_NO_SLOT);
     if (db->ttl_n == db->ttl_cap) {
         db->ttl_cap = db->ttl_cap ? db->ttl_cap * 2 : KV_TTL_MIN_CAP;
         db->ttl = mem_realloc(db->ttl, db->ttl_cap * sizeof *db->ttl);
@@ -291,7 +282,7 @@ static void kv_ttl_add(kv *db, kv_entry *e)
 static void kv_ttl_remove(kv *db, kv_entry *e)
 {
     if (e->slot == KV_NO_SLOT) return;
-    KV_ASSERT(e->slot < db->ttl_n && db->ttl[e->slot] == e);
+    CHECK(e->slot < db->ttl_n && db->ttl[e->slot] == e);
     kv_entry *last = db->ttl[--db->ttl_n];
     db->ttl[e->slot] = last;
     last->slot = e->slot;
@@ -309,7 +300,7 @@ static void kv_ttl_remove(kv *db, kv_entry *e)
 /* `to` takes `from`'s deadline and TTL slot; `from` is left without TTL. */
 static void kv_ttl_transfer(kv *db, kv_entry *from, kv_entry *to)
 {
-    KV_ASSERT(to->slot == KV_NO_SLOT);
+    CHECK(to->slot == KV_NO_SLOT);
     if (from->slot == KV_NO_SLOT) return;
     to->slot = from->slot;
     to->expire = from->expire;
@@ -322,7 +313,7 @@ static void kv_ttl_transfer(kv *db, kv_entry *from, kv_entry *to)
 
 static void kv_rehash_finish(kv *db)
 {
-    KV_ASSERT(db->t[0].used == 0);
+    CHECK(db->t[0].used == 0);
     mem_free(db->t[0].b);
     db->t[0] = db->t[1];
     db->t[1] = (kv_table){0};
@@ -332,10 +323,10 @@ static void kv_rehash_finish(kv *db)
 /* Start moving to a table of kv_pow2(want) buckets (or install the first). */
 static void kv_resize(kv *db, size_t want)
 {
-    KV_ASSERT(!kv_rehashing(db) && db->frozen == 0);
+    CHECK(!kv_rehashing(db) && db->frozen == 0);
     size_t size = kv_pow2(want);
     if (size == db->t[0].size) return;
-    KV_ASSERT(size <= SIZE_MAX / sizeof(kv_entry *));
+    CHECK(size <= SIZE_MAX / sizeof(kv_entry *));
     kv_table nt = {mem_calloc(size, sizeof(kv_entry *)), size, 0};
     if (db->t[0].size == 0) {
         db->t[0] = nt;
@@ -366,7 +357,7 @@ static void kv_shrink_if_needed(kv *db)
 static void kv_rehash_step(kv *db, size_t n)
 {
     if (!kv_rehashing(db)) return;
-    KV_ASSERT(db->frozen == 0);
+    CHECK(db->frozen == 0);
     kv_table *from = &db->t[0], *to = &db->t[1];
     int shrinking = to->size < from->size;
     /* A shrink starts below 1/KV_SHRINK_RATIO full, so most of t[0] is
@@ -376,10 +367,10 @@ static void kv_rehash_step(kv *db, size_t n)
      * so 100 stays cheap and bounded. */
     size_t empty = n * (shrinking ? KV_EMPTY_VISITS_SHRINK : KV_EMPTY_VISITS);
     while (n-- && from->used) {
-        KV_ASSERT(db->rehash < from->size);
+        CHECK(db->rehash < from->size);
         while (!from->b[db->rehash]) {
             db->rehash++;
-            KV_ASSERT(db->rehash < from->size); /* used > 0: a chain remains */
+            CHECK(db->rehash < from->size); /* used > 0: a chain remains */
             if (--empty == 0) return;
         }
         kv_entry *e = from->b[db->rehash];
@@ -427,13 +418,13 @@ static kv_entry **kv_lookup(kv *db, const void *key, size_t klen, uint64_t h, in
 static kv_entry **kv_link_of(kv *db, const kv_entry *e, int *tix)
 {
     kv_entry **l = kv_lookup(db, e->key, e->klen, kv_hash(db, e->key, e->klen), tix);
-    KV_ASSERT(l && *l == e); /* e must be a live entry of this db */
+    CHECK(l && *l == e); /* e must be a live entry of this db */
     return l;
 }
 
 static void kv_link(kv *db, kv_entry *e, uint64_t h)
 {
-    KV_ASSERT(db->frozen == 0);
+    CHECK(db->frozen == 0);
     kv_grow_if_needed(db);
     kv_table *t = &db->t[kv_rehashing(db) ? 1 : 0];
     size_t i = h & (t->size - 1);
@@ -444,7 +435,7 @@ static void kv_link(kv *db, kv_entry *e, uint64_t h)
 
 static void kv_unlink(kv *db, kv_entry **link, int tix)
 {
-    KV_ASSERT(db->frozen == 0 && db->t[tix].used > 0);
+    CHECK(db->frozen == 0 && db->t[tix].used > 0);
     kv_entry *e = *link;
     *link = e->next;
     e->next = NULL;
@@ -497,7 +488,7 @@ void kv_clear(kv *db)
     mem_free(db->ttl);
     db->ttl = NULL;
     db->ttl_n = db->ttl_cap = 0;
-    KV_ASSERT(db->bytes == 0); /* every entry and blob was accounted for */
+    CHECK(db->bytes == 0); /* every entry and blob was accounted for */
 }
 
 void kv_free(kv *db)
@@ -570,7 +561,7 @@ static kv_entry *kv_value_replace(kv *db, kv_entry **link, const void *val, size
         if (old) kv_blob_free(db, old);
         return e;
     }
-    KV_ASSERT(vlen <= KV_MAX_LEN);
+    CHECK(vlen <= KV_MAX_LEN);
     kv_blob *old = e->blob ? kv_blob_of(e) : NULL;
     if (old && vlen <= old->cap && !kv_roomy(old->cap, vlen)) {
         memmove(old->data, val, vlen);
@@ -614,7 +605,7 @@ const char *kv_val(const kv_entry *e, size_t *vlen)
 
 char *kv_val_resize(kv *db, kv_entry *e, size_t newlen)
 {
-    KV_ASSERT(newlen <= KV_MAX_LEN);
+    CHECK(newlen <= KV_MAX_LEN);
     size_t old = e->vlen;
     char *v;
     if (newlen <= e->icap) {
@@ -724,7 +715,7 @@ static kv_entry **kv_bucket_at(kv *db, size_t i, int *tix)
  * rest.  db must not be empty. */
 static kv_entry **kv_pick(kv *db, uint64_t *rng, int *tix)
 {
-    KV_ASSERT(kv_size(db) > 0);
+    CHECK(kv_size(db) > 0);
     size_t lo = kv_rehashing(db) ? db->rehash : 0;
     size_t span = db->t[0].size - lo + db->t[1].size;
     kv_entry **l = NULL;
@@ -737,7 +728,7 @@ static kv_entry **kv_pick(kv *db, uint64_t *rng, int *tix)
         for (size_t k = 0; k < span && !*l; k++)
             l = kv_bucket_at(db, lo + (start + k) % span, tix);
     }
-    KV_ASSERT(*l);
+    CHECK(*l);
     size_t len = 0;
     for (kv_entry *e = *l; e; e = e->next) len++;
     for (size_t k = util_rand64(rng) % len; k; k--) l = &(*l)->next;

@@ -95,6 +95,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "engram/check.h"
 #include "engram/mem.h"
 #include "engram/util.h"
 #include "pipe_resp.h"
@@ -127,15 +128,6 @@ typedef struct opts {
     size_t max_line;
     int create, json, progress;
 } opts;
-
-/* Invariants are checked in release builds too. */
-#define PIPE_ASSERT(c) ((c) ? (void)0 : pipe_assert_fail(#c, __LINE__))
-static void pipe_assert_fail(const char *what, int line) __attribute__((noreturn));
-static void pipe_assert_fail(const char *what, int line)
-{
-    fprintf(stderr, "engram-pipe: assertion failed: %s (pipe.c:%d)\n", what, line);
-    abort();
-}
 
 static void die(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3), noreturn));
 static void die(int code, const char *fmt, ...)
@@ -853,7 +845,7 @@ static req *reqq_at(reqq *q, size_t i)
 
 static req *reqq_push(reqq *q, int kind, int argc, const char **argv, const size_t *lens)
 {
-    PIPE_ASSERT(q->count < REQQ_CAP);
+    CHECK(q->count < REQQ_CAP);
     req *m = reqq_at(q, q->count++);
     m->len = pipe_resp_encoded_len(argc, lens);
     m->wire = mem_alloc(m->len);
@@ -941,7 +933,7 @@ static void watch_send_search(reqq *q, const opts *o, watch *w)
 
 static void watch_add(watch *w, const req *m, const char *id, size_t idlen)
 {
-    PIPE_ASSERT(w->n < PIPE_WINDOW);
+    CHECK(w->n < PIPE_WINDOW);
     watch_line *l = &w->v[w->n++];
     l->id = mem_strndup(id, idlen);
     l->idlen = idlen;

@@ -92,6 +92,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "engram/check.h"
 #include "engram/crc32c.h"
 #include "engram/le.h"
 
@@ -101,17 +102,6 @@ static const char snap_magic[8] = { 'E', 'N', 'G', 'R', 'A', 'M', 'S', 'N' };
 #define SNAP_PACK_ALIGN  8u
 #define SNAP_SEC_PAGE    1u             /* TOC flag: page_aligned */
 #define SNAP_WBUF        (1u << 20)     /* writer buffer */
-
-/* Always on, whatever NDEBUG says: a bad release means a loader is about
- * to use memory that may be unmapped. */
-#define SNAP_ASSERT(c) ((c) ? (void)0 : snap_assert_fail(#c, __LINE__))
-
-static void snap_assert_fail(const char *what, int line)
-{
-    fprintf(stderr, "engram: snapfile.c:%d: assertion failed: %s\n", line, what);
-    fflush(stderr);
-    abort();
-}
 
 /* ---- little-endian codec ----------------------------------------------- */
 
@@ -492,7 +482,7 @@ int snap_open(io_ops *io, const char *path, snap **out, snap_error *e)
 static void snap_unref(snap *s, uint64_t n)
 {
     uint64_t prev = atomic_fetch_sub(&s->live, n);
-    SNAP_ASSERT(prev >= n);
+    CHECK(prev >= n);
     if (prev == n) snap_free(s);
 }
 
@@ -508,7 +498,7 @@ uint64_t snap_file_size(const snap *s) { return s->size; }
 
 const img_section *snap_section(const snap *s, size_t i)
 {
-    SNAP_ASSERT(i < s->n);
+    CHECK(i < s->n);
     return &s->sec[i];
 }
 
@@ -533,11 +523,11 @@ static void snap_release(void *ud, void *p, size_t len)
         if ((const uint8_t *)s->sec[mid].data <= b) lo = mid + 1;
         else hi = mid;
     }
-    SNAP_ASSERT(lo > 0);
+    CHECK(lo > 0);
     const img_section *sec = &s->sec[lo - 1];
-    SNAP_ASSERT(len <= sec->len && (size_t)(b - (const uint8_t *)sec->data) <= sec->len - len);
+    CHECK(len <= sec->len && (size_t)(b - (const uint8_t *)sec->data) <= sec->len - len);
     uint64_t prev = atomic_fetch_sub(&s->out[lo - 1], (uint64_t)len);
-    SNAP_ASSERT(prev >= len);           /* released more than was handed out */
+    CHECK(prev >= len);           /* released more than was handed out */
     s->io->discard(s->io, p, len);      /* advisory: a failure only costs memory */
     snap_unref(s, len);
 }
