@@ -22,6 +22,10 @@
 
 enum { LOG_DEBUG = 0, LOG_VERBOSE, LOG_NOTICE, LOG_WARNING };
 
+/* The most proto-max-bulk-len can be set to (2 GiB, as Redis): no string
+ * a client writes, whole or grown by APPEND/SETRANGE, is ever longer. */
+#define CONFIG_BULK_LEN_MAX (2048LL * 1024 * 1024)
+
 typedef struct config {
     /* network */
     char *bind;                     /* "127.0.0.1"; space-separated list allowed */

@@ -33,8 +33,16 @@
  *   OP_VDROP    str name
  *   OP_BATCH    repeated { u8 type, u32 len, payload[len] } (no nesting)
  *
- * Errors: decoders return 0, or -EBADMSG when the payload does not match
- * its layout exactly (short, trailing bytes, bad enum). */
+ * Limits: the layouts admit more than a live server ever writes (a
+ * SETRANGE's offset + length up to 4 GiB, a dimension up to 2^32 - 1), so
+ * the decoder also takes the caller's limits (op_limits) and refuses a
+ * record that asks for more: replaying it could only be corruption, or an
+ * attack through a crafted log, and must not make the server allocate 4
+ * GiB or build an index no command could have created.
+ *
+ * Errors: decoders return 0, -EBADMSG when the payload does not match its
+ * layout exactly (short, trailing bytes, bad enum), or -EFBIG when it
+ * matches but asks for more than the limits. */
 #ifndef ENGRAM_OPLOG_H
 #define ENGRAM_OPLOG_H
 
@@ -98,8 +106,20 @@ void op_put_vdrop(opbuf *b, const void *name, uint32_t nlen);
 /* One batch element header: u8 type, u32 len (the payload follows). */
 void op_put_batch_item(opbuf *b, uint8_t type, const void *payload, uint32_t len);
 
-/* Decode a payload of the given type (not OP_BATCH). */
-int op_decode(uint8_t type, const void *payload, size_t len, op *out);
+/* The most a record may ask for: what the server that replays it accepts
+ * from clients.  Each bound is inclusive. */
+typedef struct op_limits {
+    uint64_t string_max;     /* a string's length, and where a SETRANGE ends
+                                (offset + length) */
+    uint32_t dim_max;        /* VNEW and VADD dimension */
+    uint32_t m_max, ef_max;  /* VNEW M, ef_construction, ef_search */
+    uint32_t capacity_max;   /* VNEW ring capacity */
+    uint32_t payload_max;    /* VADD payload length */
+} op_limits;
+
+/* Decode a payload of the given type (not OP_BATCH) and check it against
+ * lim: 0, -EBADMSG or -EFBIG (see Errors above). */
+int op_decode(uint8_t type, const void *payload, size_t len, const op_limits *lim, op *out);
 
 /* Walk an OP_BATCH payload: *pos starts at 0; returns 1 with the next
  * element's type/payload/len, 0 at the end, -EBADMSG if malformed (an

@@ -107,7 +107,7 @@ static const setting settings[] = {
     ROW("maxclients", "NETWORK", T_INT, maxclients, 0, 1, INT_MAX, NULL, "10000",
         "Most clients connected at once; further connections get an error and are closed."),
 
-    ROW("proto-max-bulk-len", "LIMITS", T_MEMORY, proto_max_bulk_len, 0, MB, 2048 * MB, NULL,
+    ROW("proto-max-bulk-len", "LIMITS", T_MEMORY, proto_max_bulk_len, 0, MB, CONFIG_BULK_LEN_MAX, NULL,
         "512mb", "Largest bulk string a client may send."),
     ROW("client-query-buffer-limit", "LIMITS", T_MEMORY, client_query_buffer_limit, 0, MB,
         LLONG_MAX, NULL, "1gb", "Most unparsed input buffered for one client before it is closed."),

@@ -1,6 +1,6 @@
 /* dataset.c -- what a snapshot holds, in which sections (the container,
  * its checksums and its atomic replacement are snapfile.c's; each structure's
- * sections are its own: kv_image.c, vindex.c, hnsw.c, flat.c).
+ * sections are its own: kv_image.c, vindex_image.c, hnsw.c, flat.c).
  *
  * Sections, in order (kinds from image.h's ranges; little-endian):
  *
@@ -17,8 +17,11 @@
  * keyspace (copied), and hands each index its run of sections; the big
  * arrays (vectors, layer-0 links) are used in place from the private
  * mapping, so loading a million vectors parses almost nothing.  Anything
- * that does not fit this layout is refused with the file and offset: a
- * damaged snapshot never loads half-way (the caller refuses to start). */
+ * that does not fit this layout is refused with the file, the section at
+ * fault and what is wrong -- a file with no sections, only META, the
+ * keyspace before META, more or fewer indices than META announces: a
+ * damaged snapshot never loads half-way (the caller refuses to start), and
+ * a refusal reads only sections that exist. */
 #include "dataset.h"
 
 #include <errno.h>
@@ -123,13 +126,17 @@ int dataset_save(server *s, io_ops *io, const char *dir, uint64_t seq, int64_t c
 
 /* ---- loading ------------------------------------------------------------- */
 
+/* Refuse the file, naming it, the section at fault and what is wrong.
+ * i may be snap_nsections(sp) for what is wrong with the file as a whole
+ * (a section that is missing): no section is read then. */
 static int refuse(char *err, size_t errcap, const char *path, const snap *sp, size_t i,
                   const char *what)
 {
-    const img_section *sec = snap_section(sp, i);
-    (void)sec;
-    snprintf(err, errcap, "%s: section %zu (kind 0x%04x): %s; refusing to start", path, i,
-             sec ? sec->kind : 0, what);
+    if (i < snap_nsections(sp))
+        snprintf(err, errcap, "%s: section %zu (kind 0x%04x): %s; refusing to start", path, i,
+                 snap_section(sp, i)->kind, what);
+    else
+        snprintf(err, errcap, "%s: %s; refusing to start", path, what);
     return -1;
 }
 
@@ -150,10 +157,23 @@ int dataset_load(server *s, const char *path, uint64_t *seq, char *err, size_t e
         return -1;
     }
     size_t n = snap_nsections(sp);
-    const img_section *m = n ? snap_section(sp, 0) : NULL;
-    if (!m || m->kind != SEC_META || m->len < 36 || le_get32(m->data) != SNAPSHOT_FORMAT ||
+    const char *bad = NULL;
+    if (n == 0) bad = "the file has no sections (a snapshot starts with its header section)";
+    else if (n == 1) bad = "no keyspace section after the header section";
+    if (bad) {
+        rc = refuse(err, errcap, path, sp, n, bad);
+        snap_close(sp);
+        return rc;
+    }
+    const img_section *m = snap_section(sp, 0);
+    if (m->kind != SEC_META || m->len < 36 || le_get32(m->data) != SNAPSHOT_FORMAT ||
         le_get64((const unsigned char *)m->data + 24) != snap_seq(sp)) {
         rc = refuse(err, errcap, path, sp, 0, "missing or unknown header section");
+        snap_close(sp);
+        return rc;
+    }
+    if (snap_section(sp, 1)->kind != KV_IMG_KIND) {
+        rc = refuse(err, errcap, path, sp, 1, "expected the keyspace section after the header");
         snap_close(sp);
         return rc;
     }
@@ -228,7 +248,9 @@ int dataset_load(server *s, const char *path, uint64_t *seq, char *err, size_t e
         i = j;
     }
     if (found != nidx) {
-        rc = refuse(err, errcap, path, sp, 0, "index count does not match the header");
+        char why[128];
+        snprintf(why, sizeof why, "the header announces %u indices, the file holds %u", nidx, found);
+        rc = refuse(err, errcap, path, sp, n, why);
         snap_close(sp);
         return rc;
     }

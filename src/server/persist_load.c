@@ -118,6 +118,14 @@ static vreg_entry *apply_index(server *s, const op *o, char *err, size_t cap)
     return e;
 }
 
+/* A record may ask for what a live server accepts from clients, nothing
+ * more (oplog.h): anything bigger can only be a damaged or crafted log. */
+static const op_limits replay_limits = {
+    .string_max = CONFIG_BULK_LEN_MAX, .dim_max = VINDEX_DIM_MAX, .m_max = VINDEX_M_MAX,
+    .ef_max = VINDEX_EF_MAX, .capacity_max = VINDEX_CAPACITY_MAX,
+    .payload_max = VINDEX_PAYLOAD_MAX,
+};
+
 static int apply_one(server *s, uint8_t type, const void *payload, size_t len, char *err, size_t cap)
 {
     op o;
@@ -134,8 +142,10 @@ static int apply_one(server *s, uint8_t type, const void *payload, size_t len, c
         if (r < 0) snprintf(err, cap, "malformed batch record");
         return r;
     }
-    if (op_decode(type, payload, len, &o) < 0) {
-        snprintf(err, cap, "malformed record of type %u", type);
+    int rc = op_decode(type, payload, len, &replay_limits, &o);
+    if (rc < 0) {
+        snprintf(err, cap, rc == -EFBIG ? "record of type %u asks for more than a server accepts"
+                                        : "malformed record of type %u", type);
         return -EBADMSG;
     }
     switch (type) {
@@ -177,7 +187,7 @@ static int apply_one(server *s, uint8_t type, const void *payload, size_t len, c
         }
         /* A ring evicts here exactly as it did live; an auto id notes
          * itself (a canonical decimal key). */
-        int rc = vindex_add_ex(vreg_index(e), &a, NULL);
+        rc = vindex_add_ex(vreg_index(e), &a, NULL);
         mem_free(v);
         if (rc < 0) {
             snprintf(err, cap, "VADD failed: %s", vindex_strerror(rc));

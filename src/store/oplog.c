@@ -160,7 +160,24 @@ static const char *rd_str(rd *r, uint32_t *len)
     return p ? (const char *)p : "";
 }
 
-int op_decode(uint8_t type, const void *payload, size_t len, op *o)
+/* The sizes o asks for, against lim: 1 if within. */
+static int op_within(const op *o, const op_limits *lim)
+{
+    if (o->klen > lim->string_max || o->vlen > lim->string_max) return 0;
+    switch (o->type) {
+    case OP_SETRANGE:
+        return (uint64_t)o->offset + o->vlen <= lim->string_max;
+    case OP_VNEW:
+        return o->dim <= lim->dim_max && o->M <= lim->m_max && o->efc <= lim->ef_max &&
+               o->efs <= lim->ef_max && o->capacity <= lim->capacity_max;
+    case OP_VADD:
+        return o->dim <= lim->dim_max && o->plen <= lim->payload_max;
+    default:
+        return 1;
+    }
+}
+
+int op_decode(uint8_t type, const void *payload, size_t len, const op_limits *lim, op *o)
 {
     rd r = {payload, len, 0};
     memset(o, 0, sizeof *o);
@@ -181,7 +198,6 @@ int op_decode(uint8_t type, const void *payload, size_t len, op *o)
         o->key = rd_str(&r, &o->klen);
         o->offset = rd_u32(&r);
         o->val = rd_str(&r, &o->vlen);
-        if ((uint64_t)o->offset + o->vlen > UINT32_MAX - 1) r.bad = 1;
         break;
     case OP_VNEW:
         o->name = rd_str(&r, &o->nlen);
@@ -200,7 +216,9 @@ int op_decode(uint8_t type, const void *payload, size_t len, op *o)
         o->name = rd_str(&r, &o->nlen);
         o->key = rd_str(&r, &o->klen);
         o->dim = rd_u32(&r);
-        if (o->dim == 0 || o->dim > (1u << 24)) r.bad = 1;
+        /* the vector is taken only if the payload can hold it: dim * 4
+         * must not wrap, and the limit is checked after the layout */
+        if (o->dim == 0 || o->dim > UINT32_MAX / 4) r.bad = 1;
         else o->vec = rd_take(&r, (size_t)o->dim * 4);
         o->flags = rd_u8(&r);
         if (o->flags & ~(OP_VADD_AUTOID | OP_VADD_PAYLOAD)) r.bad = 1;
@@ -216,7 +234,8 @@ int op_decode(uint8_t type, const void *payload, size_t len, op *o)
     default:
         return -EBADMSG;
     }
-    return r.bad || r.left ? -EBADMSG : 0;
+    if (r.bad || r.left) return -EBADMSG;
+    return op_within(o, lim) ? 0 : -EFBIG;
 }
 
 int op_batch_next(const void *payload, size_t len, size_t *pos, uint8_t *type,

@@ -962,6 +962,139 @@ class TestReviewRegressions(PersistCase):
         self.assertIn("a log file is missing", out)
 
 
+def snap_bytes(sections, seq=0, created_ms=0, toc_offset=None):
+    """A snapshot file (src/store/snapfile.c's layout) holding sections, a
+    list of (kind, bytes), every checksum right; toc_offset overrides where
+    the header says the table of contents is."""
+    body, toc, off = b"", b"", 4096
+    for kind, data in sections:
+        pad = (-off) % 8
+        body += b"\0" * pad
+        off += pad
+        toc += struct.pack("<IIQQII", kind, 0, off, len(data), crc32c(data) if data else 0, 0)
+        body += data
+        off += len(data)
+    pad = (-off) % 8
+    body += b"\0" * pad
+    off += pad
+    toc_at = off if toc_offset is None else toc_offset
+    size = off + len(toc)
+    fields = b"ENGRAMSN" + struct.pack("<IIQqQQII", 1, 0, seq, created_ms, size, toc_at,
+                                       len(sections), crc32c(toc))
+    header = fields + struct.pack("<I", crc32c(fields))
+    return header + b"\0" * (4096 - len(header)) + body + toc
+
+
+def snap_meta(nidx=0, seq=0, version=b"0.1.0"):
+    """The snapshot's header section (dataset.c), kind 0x0001."""
+    return (0x0001, struct.pack("<IIQqQI", 1, nidx, 0, 0, seq, len(version)) + version)
+
+
+SNAP_EMPTY_KEYSPACE = (0x0200, struct.pack("<Q", 0))
+
+
+def wal_bytes(base, records):
+    """A log file (src/store/wal.c's layout) from base with records, a list of
+    (type, payload), numbered base + 1, base + 2, ..."""
+    head = b"ENGRAMWL" + struct.pack("<IQ", 1, base)
+    out = head + struct.pack("<I", crc32c(head))
+    for i, (rtype, payload) in enumerate(records):
+        seq = base + 1 + i
+        rest = struct.pack("<B3xQ", rtype, seq)
+        crc = crc32c(struct.pack("<I", len(payload)) + rest + payload)
+        out += struct.pack("<II", len(payload), crc) + rest + payload
+    return out
+
+
+def op_str(b):
+    return struct.pack("<I", len(b)) + b
+
+
+class TestLoadersRefuseBadInput(PersistCase):
+    """Files that frame correctly (every checksum right) but say something
+    no server wrote are refused with a message naming the file and what is
+    wrong, never with an abort (issue: a snapshot with no sections aborted
+    the server at start-up)."""
+
+    def refused_with(self, files, *expected):
+        os.makedirs(self.data, exist_ok=True)
+        for name, data in files.items():
+            with open(os.path.join(self.data, name), "wb") as f:
+                f.write(data)
+        out = self.start_refused()
+        self.assertNotIn("assertion failed", out)
+        for text in expected:
+            self.assertIn(text, out)
+        return out
+
+    def snap_path(self):
+        return os.path.join(self.data, "engram.snap")
+
+    def test_snapshot_without_sections(self):
+        self.refused_with({"engram.snap": snap_bytes([])}, self.snap_path(),
+                          "the file has no sections")
+
+    def test_snapshot_with_only_the_header_section(self):
+        self.refused_with({"engram.snap": snap_bytes([snap_meta()])}, self.snap_path(),
+                          "no keyspace section after the header section")
+
+    def test_snapshot_whose_table_of_contents_points_past_the_end(self):
+        data = snap_bytes([snap_meta(), SNAP_EMPTY_KEYSPACE])
+        self.refused_with({"engram.snap": snap_bytes([snap_meta(), SNAP_EMPTY_KEYSPACE],
+                                                     toc_offset=len(data) + 4096)},
+                          self.snap_path(), "table of contents", "does not fit the file")
+
+    def test_snapshot_whose_section_runs_past_the_end(self):
+        data = bytearray(snap_bytes([snap_meta(), SNAP_EMPTY_KEYSPACE]))
+        # the keyspace's length in the table of contents: far past the end
+        # of the sections, with the table's checksum made right again
+        size = struct.unpack_from("<Q", data, 32)[0]
+        toc = size - 2 * 32
+        struct.pack_into("<Q", data, toc + 32 + 16, 1 << 40)
+        struct.pack_into("<I", data, 52, crc32c(bytes(data[toc:])))
+        struct.pack_into("<I", data, 56, crc32c(bytes(data[:56])))
+        self.refused_with({"engram.snap": bytes(data)}, self.snap_path(),
+                          "table of contents entry 1", "bad section")
+
+    def test_snapshot_that_announces_an_index_it_does_not_hold(self):
+        self.refused_with({"engram.snap": snap_bytes([snap_meta(nidx=1), SNAP_EMPTY_KEYSPACE])},
+                          self.snap_path(), "the header announces 1 indices, the file holds 0")
+
+    def test_snapshot_keyspace_before_the_header(self):
+        self.refused_with({"engram.snap": snap_bytes([SNAP_EMPTY_KEYSPACE, snap_meta()])},
+                          self.snap_path(), "section 0 (kind 0x0200)",
+                          "missing or unknown header section")
+
+    def test_log_record_growing_a_string_past_what_a_server_accepts(self):
+        # SETRANGE k 3221225472 "x": the layout holds it (the end is under
+        # 4 GiB), but no string may be longer than 2 GiB
+        payload = op_str(b"k") + struct.pack("<I", 3 << 30) + op_str(b"x")
+        self.refused_with({"wal-%016x.log" % 0: wal_bytes(0, [(4, payload)])},
+                          "record of type 4 asks for more than a server accepts")
+
+    def test_log_record_creating_an_index_no_command_could_create(self):
+        # VNEW ix with 40000 dimensions (the most is 32768)
+        payload = (op_str(b"ix") + struct.pack("<BBHIIIIQI", 0, 1, 0, 40000, 16, 200, 100, 1, 0)
+                   + op_str(b""))
+        self.refused_with({"wal-%016x.log" % 0: wal_bytes(0, [(16, payload)])},
+                          "record of type 16 asks for more than a server accepts")
+
+    def test_the_same_records_within_the_limits_load(self):
+        """The forged files are right but for what they say: within the
+        limits, the same framing loads."""
+        setrange = op_str(b"k") + struct.pack("<I", 5) + op_str(b"x")
+        vnew = (op_str(b"ix") + struct.pack("<BBHIIIIQI", 0, 1, 0, 8, 16, 200, 100, 1, 0)
+                + op_str(b""))
+        os.makedirs(self.data, exist_ok=True)
+        with open(os.path.join(self.data, "engram.snap"), "wb") as f:
+            f.write(snap_bytes([snap_meta(), SNAP_EMPTY_KEYSPACE]))
+        with open(os.path.join(self.data, "wal-%016x.log" % 0), "wb") as f:
+            f.write(wal_bytes(0, [(4, setrange), (16, vnew)]))
+        c = self.conn(self.start())
+        self.assertEqual(c.cmd("GET", "k"), b"\0\0\0\0\0x")
+        self.assertEqual(c.cmd("VLIST"), [b"ix"])
+
+
 class TestDamagedLog(PersistCase):
     def make_log(self, n=10):
         """n single-record writes (SET r<i>), then SIGTERM.  Returns the log

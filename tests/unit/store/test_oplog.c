@@ -5,18 +5,26 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <cmocka.h>
 
 #include "engram/oplog.h"
 
+/* The server's limits (persist_load.c): 2 GiB strings, dimension 32768,
+ * M 64, ef 100000, rings of 2^30, payloads of 512 MiB. */
+static const op_limits LIM = {
+    .string_max = 2048ULL << 20, .dim_max = 32768, .m_max = 64, .ef_max = 100000,
+    .capacity_max = 1u << 30, .payload_max = 1u << 29,
+};
+
 /* Every strict prefix and one-byte extension of a valid payload is refused. */
 static void check_strict(uint8_t type, const opbuf *b)
 {
     op o;
     for (size_t n = 0; n < b->len; n++) {
-        int rc = op_decode(type, b->p, n, &o);
+        int rc = op_decode(type, b->p, n, &LIM, &o);
         /* The only prefix that may be valid is none: layouts have fixed
          * parts after every variable one. */
         assert_int_equal(rc, -EBADMSG);
@@ -25,7 +33,7 @@ static void check_strict(uint8_t type, const opbuf *b)
     assert_true(b->len < sizeof big);
     memcpy(big, b->p, b->len);
     big[b->len] = 0;
-    assert_int_equal(op_decode(type, big, b->len + 1, &o), -EBADMSG);
+    assert_int_equal(op_decode(type, big, b->len + 1, &LIM, &o), -EBADMSG);
 }
 
 static void test_set_del(void **state)
@@ -33,7 +41,7 @@ static void test_set_del(void **state)
     opbuf b = {0};
     op o;
     op_put_set(&b, "k\0y", 3, "val", 3, 1234567890123LL);
-    assert_int_equal(op_decode(OP_SET, b.p, b.len, &o), 0);
+    assert_int_equal(op_decode(OP_SET, b.p, b.len, &LIM, &o), 0);
     assert_int_equal(o.klen, 3);
     assert_memory_equal(o.key, "k\0y", 3);
     assert_int_equal(o.vlen, 3);
@@ -43,22 +51,22 @@ static void test_set_del(void **state)
 
     opbuf_reset(&b);
     op_put_set(&b, "", 0, "", 0, -1);
-    assert_int_equal(op_decode(OP_SET, b.p, b.len, &o), 0);
+    assert_int_equal(op_decode(OP_SET, b.p, b.len, &LIM, &o), 0);
     assert_int_equal(o.klen, 0);
     assert_int_equal(o.vlen, 0);
     assert_int_equal(o.expire_ms, -1);
 
     opbuf_reset(&b);
     op_put_del(&b, "gone", 4);
-    assert_int_equal(op_decode(OP_DEL, b.p, b.len, &o), 0);
+    assert_int_equal(op_decode(OP_DEL, b.p, b.len, &LIM, &o), 0);
     assert_memory_equal(o.key, "gone", 4);
     check_strict(OP_DEL, &b);
 
-    assert_int_equal(op_decode(OP_FLUSHALL, "", 0, &o), 0);
-    assert_int_equal(op_decode(OP_FLUSHALL, "x", 1, &o), -EBADMSG);
-    assert_int_equal(op_decode(0, "", 0, &o), -EBADMSG);
-    assert_int_equal(op_decode(99, "", 0, &o), -EBADMSG);
-    assert_int_equal(op_decode(OP_BATCH, "", 0, &o), -EBADMSG);
+    assert_int_equal(op_decode(OP_FLUSHALL, "", 0, &LIM, &o), 0);
+    assert_int_equal(op_decode(OP_FLUSHALL, "x", 1, &LIM, &o), -EBADMSG);
+    assert_int_equal(op_decode(0, "", 0, &LIM, &o), -EBADMSG);
+    assert_int_equal(op_decode(99, "", 0, &LIM, &o), -EBADMSG);
+    assert_int_equal(op_decode(OP_BATCH, "", 0, &LIM, &o), -EBADMSG);
     opbuf_fini(&b);
 }
 
@@ -67,15 +75,78 @@ static void test_setrange(void **state)
     opbuf b = {0};
     op o;
     op_put_setrange(&b, "k", 1, 7, "abc", 3);
-    assert_int_equal(op_decode(OP_SETRANGE, b.p, b.len, &o), 0);
+    assert_int_equal(op_decode(OP_SETRANGE, b.p, b.len, &LIM, &o), 0);
     assert_int_equal(o.offset, 7);
     assert_int_equal(o.vlen, 3);
     assert_memory_equal(o.val, "abc", 3);
     check_strict(OP_SETRANGE, &b);
-    /* An offset + length past 4 GiB is refused. */
+    /* The layout holds an end up to 4 GiB; a server never writes one past
+     * its string limit (2 GiB), so one is a damaged or crafted log. */
     opbuf_reset(&b);
     op_put_setrange(&b, "k", 1, UINT32_MAX - 1, "abc", 3);
-    assert_int_equal(op_decode(OP_SETRANGE, b.p, b.len, &o), -EBADMSG);
+    assert_int_equal(op_decode(OP_SETRANGE, b.p, b.len, &LIM, &o), -EFBIG);
+    opbuf_reset(&b);
+    op_put_setrange(&b, "k", 1, (2048u << 20) - 3, "abc", 3);     /* ends at the limit */
+    assert_int_equal(op_decode(OP_SETRANGE, b.p, b.len, &LIM, &o), 0);
+    opbuf_reset(&b);
+    op_put_setrange(&b, "k", 1, (2048u << 20) - 2, "abc", 3);     /* one past it */
+    assert_int_equal(op_decode(OP_SETRANGE, b.p, b.len, &LIM, &o), -EFBIG);
+    opbuf_fini(&b);
+}
+
+/* Every size a record can ask for is refused one past its limit and
+ * accepted at it. */
+static void test_limits(void **state)
+{
+    opbuf b = {0};
+    op o;
+    struct { uint32_t dim, M, efc, efs, cap; int rc; } vnew[] = {
+        {32768, 64, 100000, 100000, 1u << 30, 0},
+        {32769, 16, 200, 100, 0, -EFBIG},
+        {128, 65, 200, 100, 0, -EFBIG},
+        {128, 16, 100001, 100, 0, -EFBIG},
+        {128, 16, 200, 100001, 0, -EFBIG},
+        {128, 16, 200, 100, (1u << 30) + 1, -EFBIG},
+        {UINT32_MAX, 16, 200, 100, 0, -EFBIG},
+    };
+    for (size_t i = 0; i < sizeof vnew / sizeof vnew[0]; i++) {
+        opbuf_reset(&b);
+        op_put_vnew(&b, "ix", 2, 0, 1, vnew[i].dim, vnew[i].M, vnew[i].efc, vnew[i].efs, 1,
+                    vnew[i].cap, "", 0);
+        assert_int_equal(op_decode(OP_VNEW, b.p, b.len, &LIM, &o), vnew[i].rc);
+    }
+    /* A VADD's dimension: at the limit, past it (the vector's bytes are
+     * there either way: the limit, not the layout, refuses it). */
+    float *v = calloc(32769, sizeof *v);
+    assert_non_null(v);
+    opbuf_reset(&b);
+    op_put_vadd(&b, "ix", 2, "k", 1, v, 32768, 0, NULL, 0);
+    assert_int_equal(op_decode(OP_VADD, b.p, b.len, &LIM, &o), 0);
+    opbuf_reset(&b);
+    op_put_vadd(&b, "ix", 2, "k", 1, v, 32769, 0, NULL, 0);
+    assert_int_equal(op_decode(OP_VADD, b.p, b.len, &LIM, &o), -EFBIG);
+    free(v);
+    /* A payload past its limit, under a tighter limit for the test. */
+    op_limits tight = LIM;
+    tight.payload_max = 4;
+    float one = 1.0f;
+    opbuf_reset(&b);
+    op_put_vadd(&b, "ix", 2, "k", 1, &one, 1, 0, "abcd", 4);
+    assert_int_equal(op_decode(OP_VADD, b.p, b.len, &tight, &o), 0);
+    opbuf_reset(&b);
+    op_put_vadd(&b, "ix", 2, "k", 1, &one, 1, 0, "abcde", 5);
+    assert_int_equal(op_decode(OP_VADD, b.p, b.len, &tight, &o), -EFBIG);
+    /* Keys and values, likewise. */
+    tight.string_max = 3;
+    opbuf_reset(&b);
+    op_put_set(&b, "abc", 3, "xyz", 3, -1);
+    assert_int_equal(op_decode(OP_SET, b.p, b.len, &tight, &o), 0);
+    opbuf_reset(&b);
+    op_put_set(&b, "abcd", 4, "x", 1, -1);
+    assert_int_equal(op_decode(OP_SET, b.p, b.len, &tight, &o), -EFBIG);
+    opbuf_reset(&b);
+    op_put_set(&b, "a", 1, "wxyz", 4, -1);
+    assert_int_equal(op_decode(OP_SET, b.p, b.len, &tight, &o), -EFBIG);
     opbuf_fini(&b);
 }
 
@@ -84,7 +155,7 @@ static void test_vector_ops(void **state)
     opbuf b = {0};
     op o;
     op_put_vnew(&b, "idx", 3, 1, 2, 128, 16, 200, 100, 0x0123456789abcdefULL, 5000, "hash", 4);
-    assert_int_equal(op_decode(OP_VNEW, b.p, b.len, &o), 0);
+    assert_int_equal(op_decode(OP_VNEW, b.p, b.len, &LIM, &o), 0);
     assert_memory_equal(o.name, "idx", 3);
     assert_int_equal(o.vtype, 1);
     assert_int_equal(o.metric, 2);
@@ -101,7 +172,7 @@ static void test_vector_ops(void **state)
     float v[5] = {1.5f, -0.0f, 3.25e-20f, -7e30f, 0.1f};
     opbuf_reset(&b);
     op_put_vadd(&b, "idx", 3, "key", 3, v, 5, 0, NULL, 0);
-    assert_int_equal(op_decode(OP_VADD, b.p, b.len, &o), 0);
+    assert_int_equal(op_decode(OP_VADD, b.p, b.len, &LIM, &o), 0);
     assert_int_equal(o.dim, 5);
     assert_int_equal(o.flags, 0);
     assert_null(o.payload);
@@ -112,24 +183,24 @@ static void test_vector_ops(void **state)
     check_strict(OP_VADD, &b);
     opbuf_reset(&b);
     op_put_vadd(&b, "idx", 3, "17", 2, v, 5, 1, "a line\0", 7);
-    assert_int_equal(op_decode(OP_VADD, b.p, b.len, &o), 0);
+    assert_int_equal(op_decode(OP_VADD, b.p, b.len, &LIM, &o), 0);
     assert_int_equal(o.flags, OP_VADD_AUTOID | OP_VADD_PAYLOAD);
     assert_int_equal(o.plen, 7);
     assert_memory_equal(o.payload, "a line\0", 7);
     check_strict(OP_VADD, &b);
     /* Unknown flag bits are refused. */
     b.p[b.len - 12] |= 0x80;
-    assert_int_equal(op_decode(OP_VADD, b.p, b.len, &o), -EBADMSG);
+    assert_int_equal(op_decode(OP_VADD, b.p, b.len, &LIM, &o), -EBADMSG);
 
     opbuf_reset(&b);
     op_put_vdel(&b, "idx", 3, "key", 3);
-    assert_int_equal(op_decode(OP_VDEL, b.p, b.len, &o), 0);
+    assert_int_equal(op_decode(OP_VDEL, b.p, b.len, &LIM, &o), 0);
     assert_memory_equal(o.key, "key", 3);
     check_strict(OP_VDEL, &b);
 
     opbuf_reset(&b);
     op_put_vdrop(&b, "idx", 3);
-    assert_int_equal(op_decode(OP_VDROP, b.p, b.len, &o), 0);
+    assert_int_equal(op_decode(OP_VDROP, b.p, b.len, &LIM, &o), 0);
     check_strict(OP_VDROP, &b);
     opbuf_fini(&b);
 }
@@ -153,7 +224,7 @@ static void test_batch(void **state)
     for (int i = 0; i < 3; i++) {
         assert_int_equal(op_batch_next(b.p, b.len, &pos, &t, &item, &ilen), 1);
         assert_int_equal(t, want[i]);
-        assert_int_equal(op_decode(t, item, ilen, &o), 0);
+        assert_int_equal(op_decode(t, item, ilen, &LIM, &o), 0);
     }
     assert_int_equal(op_batch_next(b.p, b.len, &pos, &t, &item, &ilen), 0);
 
@@ -184,6 +255,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_set_del),
         cmocka_unit_test(test_setrange),
+        cmocka_unit_test(test_limits),
         cmocka_unit_test(test_vector_ops),
         cmocka_unit_test(test_batch),
     };
