@@ -17,6 +17,11 @@
 # run and prints the CPU microseconds each server spent per request: the
 # cost the server itself controls.
 #
+# With ENGRAM_BASE_BIN set to another engram binary (the previous design,
+# say), that one runs too, in the same rounds (the order of the three
+# rotates each round), and each line also carries its req/s and
+# engram / base: a before-and-after comparison measured side by side.
+#
 # Usage: bench/kv.sh [rounds=5] [requests=200000] [clients=50]
 # Needs: redis-server and redis-benchmark (Debian: redis-server, redis-tools).
 set -euo pipefail
@@ -40,8 +45,14 @@ $PIN_SERVER "$ENGRAM" --port "$EPORT" --logfile "$tmp/engram.log" &
 EPID=$!
 $PIN_SERVER redis-server --port "$RPORT" --save '' --appendonly no --dir "$tmp" --logfile "$tmp/redis.log" &
 RPID=$!
-trap 'kill $EPID $RPID 2>/dev/null; wait 2>/dev/null; rm -rf "$tmp"' EXIT
-for p in $EPORT $RPORT; do
+BPORT=""; BPID=""
+if [ -n "${ENGRAM_BASE_BIN:-}" ]; then
+  BPORT=$(free_port)
+  $PIN_SERVER "$ENGRAM_BASE_BIN" --port "$BPORT" --logfile "$tmp/base.log" &
+  BPID=$!
+fi
+trap 'kill $EPID $RPID $BPID 2>/dev/null; wait 2>/dev/null; rm -rf "$tmp"' EXIT
+for p in $EPORT $RPORT $BPORT; do
   for _ in $(seq 50); do redis-cli -p "$p" ping >/dev/null 2>&1 && break; sleep 0.1; done
 done
 
@@ -58,16 +69,24 @@ run() {  # port pid pipeline cpufile -> lines "TEST rps"; appends "ticks" to cpu
   echo $((t1 - t0)) >> "$4"
 }
 
+one() {  # e|r|b pipeline: one run of that server, its results appended
+  case $1 in
+    e) run "$EPORT" "$EPID" "$2" "$tmp/ec.$2" >> "$tmp/e.$2" ;;
+    r) run "$RPORT" "$RPID" "$2" "$tmp/rc.$2" >> "$tmp/r.$2" ;;
+    b) run "$BPORT" "$BPID" "$2" "$tmp/bc.$2" >> "$tmp/b.$2" ;;
+  esac
+}
 for P in 1 16; do
-  : > "$tmp/e.$P"; : > "$tmp/r.$P"; : > "$tmp/ec.$P"; : > "$tmp/rc.$P"
+  : > "$tmp/e.$P"; : > "$tmp/r.$P"; : > "$tmp/b.$P"; : > "$tmp/ec.$P"; : > "$tmp/rc.$P"; : > "$tmp/bc.$P"
   for r in $(seq "$ROUNDS"); do
-    if [ $((r % 2)) = 1 ]; then
-      run "$EPORT" "$EPID" "$P" "$tmp/ec.$P" >> "$tmp/e.$P"; run "$RPORT" "$RPID" "$P" "$tmp/rc.$P" >> "$tmp/r.$P"
-    else
-      run "$RPORT" "$RPID" "$P" "$tmp/rc.$P" >> "$tmp/r.$P"; run "$EPORT" "$EPID" "$P" "$tmp/ec.$P" >> "$tmp/e.$P"
-    fi
+    if [ -n "$BPORT" ]; then
+      case $((r % 3)) in
+        1) order="e r b" ;; 2) order="r b e" ;; *) order="b e r" ;;
+      esac
+    elif [ $((r % 2)) = 1 ]; then order="e r"; else order="r e"; fi
+    for who in $order; do one "$who" "$P"; done
   done
-  python3 - "$tmp/e.$P" "$tmp/r.$P" "$P" "$N" "$C" "$ROUNDS" "$tmp/ec.$P" "$tmp/rc.$P" "$(getconf CLK_TCK)" "$NTESTS" <<'PY'
+  python3 - "$tmp/e.$P" "$tmp/r.$P" "$P" "$N" "$C" "$ROUNDS" "$tmp/ec.$P" "$tmp/rc.$P" "$(getconf CLK_TCK)" "$NTESTS" "$tmp/b.$P" <<'PY'
 import json, statistics, sys
 def load(path):
     d = {}
@@ -75,22 +94,32 @@ def load(path):
         name, rps = line.rsplit(" ", 1)
         d.setdefault(name, []).append(float(rps))
     return d
-e, r = load(sys.argv[1]), load(sys.argv[2])
+e, r, b = load(sys.argv[1]), load(sys.argv[2]), load(sys.argv[11])
 for name in e:
     em, rm = statistics.median(e[name]), statistics.median(r.get(name, [0]))
-    print(json.dumps({"bench": "kv", "test": name, "pipeline": int(sys.argv[3]),
-                      "requests": int(sys.argv[4]), "clients": int(sys.argv[5]),
-                      "rounds": int(sys.argv[6]), "engram_rps": em, "redis_rps": rm,
-                      "ratio": round(em / rm, 3) if rm else None}))
+    line = {"bench": "kv", "test": name, "pipeline": int(sys.argv[3]),
+            "requests": int(sys.argv[4]), "clients": int(sys.argv[5]),
+            "rounds": int(sys.argv[6]), "engram_rps": em, "redis_rps": rm,
+            "ratio": round(em / rm, 3) if rm else None}
+    if b:
+        bm = statistics.median(b.get(name, [0]))
+        line["base_rps"] = bm
+        line["ratio_vs_base"] = round(em / bm, 3) if bm else None
+    print(json.dumps(line))
 # Server CPU per request over all tests of a run (median run).
 tck, ntests, n = float(sys.argv[9]), int(sys.argv[10]), int(sys.argv[4])
 def cpu_us(path):
     runs = [int(x) for x in open(path) if x.strip()]
     return statistics.median(runs) / tck * 1e6 / (n * ntests) if runs else None
 ec, rc = cpu_us(sys.argv[7]), cpu_us(sys.argv[8])
+bc = cpu_us(sys.argv[7].replace("/ec.", "/bc."))
 if ec and rc:
-    print(json.dumps({"bench": "kv_cpu", "pipeline": int(sys.argv[3]), "requests_per_run": n * ntests,
-                      "engram_cpu_us_per_req": round(ec, 3), "redis_cpu_us_per_req": round(rc, 3),
-                      "ratio_redis_over_engram": round(rc / ec, 3)}))
+    line = {"bench": "kv_cpu", "pipeline": int(sys.argv[3]), "requests_per_run": n * ntests,
+            "engram_cpu_us_per_req": round(ec, 3), "redis_cpu_us_per_req": round(rc, 3),
+            "ratio_redis_over_engram": round(rc / ec, 3)}
+    if bc:
+        line["base_cpu_us_per_req"] = round(bc, 3)
+        line["ratio_base_over_engram"] = round(bc / ec, 3)
+    print(json.dumps(line))
 PY
 done
