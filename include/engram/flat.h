@@ -18,7 +18,7 @@
 
 #include "engram/dist.h"
 #include "engram/image.h"
-#include "engram/vindex.h"
+#include "engram/vecbase.h"
 
 typedef struct flat flat;
 

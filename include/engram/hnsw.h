@@ -26,7 +26,7 @@
 
 #include "engram/dist.h"
 #include "engram/image.h"
-#include "engram/vindex.h"
+#include "engram/vecbase.h"
 
 #define HNSW_MAX_LEVEL 16   /* level draws are capped here */
 #define HNSW_NONE UINT32_MAX

@@ -123,19 +123,13 @@
  *
  * Threads.  None of its own; see vindex.h.  Const functions only read, and
  * search scratch is in the caller's vindex_search_ctx. */
-#if defined(__linux__) && !defined(_GNU_SOURCE)
-#define _GNU_SOURCE     /* mremap (the allocator) */
-#endif
 #include "engram/vindex.h"
 
 #include <errno.h>
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
-#include <unistd.h>
 
 #include "engram/flat.h"
 #include "engram/hnsw.h"
@@ -235,139 +229,6 @@ struct vindex {
     uint64_t next_id;       /* 0: exhausted */
 };
 
-/* ---- allocator ----------------------------------------------------------
- * malloc/free/realloc, except that on Linux a block of VINDEX_BIG bytes or
- * more (the node and vector arrays of a big index) is a mapping of its own,
- * 2 MB aligned, and grows by mremap to a 2 MB-aligned place: its pages,
- * transparent huge pages included, move without a copy.  (glibc's realloc
- * would mremap too, but its blocks start 16 bytes into a page, and a huge
- * page that does not land on a 2 MB boundary is split and copied: growing
- * 136 MB of vectors took 0.4 s on the test VM, 0.4 ms this way.)  The
- * allocator API passes every block's size, which tells the two kinds
- * apart. */
-#if defined(__linux__) && defined(MREMAP_MAYMOVE) && defined(MREMAP_FIXED)
-#define VINDEX_BIG (4u << 20)
-#define VINDEX_BIG_ALIGN ((size_t)2 << 20)
-
-static size_t big_len(size_t n)
-{
-    size_t pg = (size_t)sysconf(_SC_PAGESIZE);
-    return (n + pg - 1) & ~(pg - 1);
-}
-
-/* n bytes (a multiple of the page size) of address space at a 2 MB
- * boundary, with protection prot; NULL if none.  A usable block is marked
- * for huge pages as a whole: the engines ask for them on their arrays
- * (hnsw_advise_huge), and a request covering part of a mapping would split
- * it in two, which mremap cannot move in one piece. */
-static void *big_place(size_t n, int prot)
-{
-    int flags = MAP_PRIVATE | MAP_ANONYMOUS | (prot == PROT_NONE ? MAP_NORESERVE : 0);
-    char *r = mmap(NULL, n + VINDEX_BIG_ALIGN, prot, flags, -1, 0);
-    if (r == MAP_FAILED) return NULL;
-    char *a = (char *)(((uintptr_t)r + VINDEX_BIG_ALIGN - 1) & ~(uintptr_t)(VINDEX_BIG_ALIGN - 1));
-    if (a > r) munmap(r, (size_t)(a - r));
-    size_t tail = (size_t)(r + n + VINDEX_BIG_ALIGN - (a + n));
-    if (tail) munmap(a + n, tail);
-#ifdef MADV_HUGEPAGE
-    if (prot != PROT_NONE) (void)madvise(a, n, MADV_HUGEPAGE);
-#endif
-    return a;
-}
-#endif
-
-static void *vindex_malloc(void *ud, size_t n)
-{
-    (void)ud;
-#ifdef VINDEX_BIG
-    if (n >= VINDEX_BIG) return big_place(big_len(n), PROT_READ | PROT_WRITE);
-#endif
-    return malloc(n ? n : 1);
-}
-
-static void vindex_mfree(void *ud, void *p, size_t n)
-{
-    (void)ud;
-#ifdef VINDEX_BIG
-    if (p && n >= VINDEX_BIG) {
-        munmap(p, big_len(n));
-        return;
-    }
-#else
-    (void)n;
-#endif
-    free(p);
-}
-
-static void *vindex_mrealloc(void *ud, void *p, size_t old, size_t n)
-{
-#ifdef VINDEX_BIG
-    if (old >= VINDEX_BIG && n >= VINDEX_BIG) {
-        size_t ol = big_len(old), nl = big_len(n);
-        if (nl == ol) return p;
-        if (nl < ol) {
-            munmap((char *)p + nl, ol - nl);
-            return p;
-        }
-        void *d = big_place(nl, PROT_NONE);     /* where it goes: replaced by mremap */
-        if (!d) return NULL;
-        void *q = mremap(p, ol, nl, MREMAP_MAYMOVE | MREMAP_FIXED, d);
-        if (q != MAP_FAILED) return q;
-        munmap(d, nl);
-        /* (EFAULT: someone split the mapping after all) copy it, below */
-    }
-    if (old >= VINDEX_BIG || n >= VINDEX_BIG) {     /* one side small (or see above): copy */
-        void *q = vindex_malloc(ud, n);
-        if (!q) return NULL;
-        memcpy(q, p, old < n ? old : n);
-        vindex_mfree(ud, p, old);
-        return q;
-    }
-#endif
-    (void)ud;
-    (void)old;
-    return realloc(p, n ? n : 1);
-}
-
-const vindex_allocator vindex_default_allocator = { vindex_malloc, vindex_mfree, NULL,
-                                                    vindex_mrealloc };
-
-void *vindex_al_resize(const vindex_allocator *al, size_t *mem, void *p, size_t old,
-                       size_t size, size_t keep)
-{
-    void *q;
-    if (!p) {
-        old = 0;
-        q = al->alloc(al->ud, size);
-    } else if (al->realloc) {
-        q = al->realloc(al->ud, p, old, size);
-    } else if ((q = al->alloc(al->ud, size)) != NULL) {
-        memcpy(q, p, keep < size ? keep : size);
-        al->free(al->ud, p, old);
-    }
-    if (q) *mem = *mem - old + size;
-    return q;
-}
-
-int vindex_vecs_resize(const vindex_allocator *al, size_t *mem, void **raw, size_t *bytes,
-                       float **vecs, size_t n, size_t keep)
-{
-    size_t nb = n * sizeof(float) + 64, kb = keep * sizeof(float);
-    size_t from = *raw ? (size_t)((char *)*vecs - (char *)*raw) : 0;
-    char *r = vindex_al_resize(al, mem, *raw, *bytes, nb, from + kb);
-    if (!r) return -ENOMEM;
-    size_t off = (size_t)((((uintptr_t)r + 63) & ~(uintptr_t)63) - (uintptr_t)r);
-    if (!*raw) {
-        if (kb) memcpy(r + off, *vecs, kb);
-    } else if (off != from && kb) {
-        memmove(r + off, r + from, kb);     /* a copying realloc may shift the alignment */
-    }
-    *raw = r;
-    *bytes = nb;
-    *vecs = (float *)(void *)(r + off);
-    return 0;
-}
-
 static void *vx_alloc(vindex *v, size_t n)
 {
     void *p = v->al.alloc(v->al.ud, n);
@@ -380,20 +241,6 @@ static void vx_free(vindex *v, void *p, size_t n)
     if (!p) return;
     v->al.free(v->al.ud, p, n);
     v->mem -= n;
-}
-
-const char *vindex_strerror(int err)
-{
-    switch (err) {
-    case 0: return "ok";
-    case -EINVAL: return "invalid argument";
-    case -ENOMEM: return "out of memory";
-    case VINDEX_EDIM: return "wrong vector dimension";
-    case VINDEX_EVALUE: return "vector component is NaN or infinite";
-    case VINDEX_ECORRUPT: return "index structure is corrupt";
-    case VINDEX_EFULL: return "index is full";
-    default: return "unknown error";
-    }
 }
 
 /* ---- engine adapters ---------------------------------------------------- */
@@ -1393,17 +1240,6 @@ static void vindex_relay(void *ud, void *p, size_t len)
 {
     vindex *v = ud;
     if (v->release_armed && v->release) v->release(v->release_ud, p, len);
-}
-
-int vindex_corruptf(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (errlen) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-    }
-    return VINDEX_ECORRUPT;
 }
 
 typedef struct vx_meta {

@@ -1,0 +1,98 @@
+/* vecbase.h -- the base of the vector library: what the engines (hnsw.h,
+ * flat.h) and the index front (vindex.h) share, and all an engine needs
+ * besides the kernels (dist.h).  An engine links with the kernels and this
+ * base alone; the index front builds on them.
+ *
+ *   - the sized allocator, the default one (which grows big blocks with
+ *     mremap on Linux), and the resize helpers the engines grow through;
+ *   - the engines' growth policy;
+ *   - results (pairs of distance and id) and search filters;
+ *   - the error codes of the whole vector library with their strerror, and
+ *     the one formatter validators and image loaders report corruption with;
+ *   - the limits the engines check (dimension, M, ef).
+ *
+ * Threads: nothing here has state; the default allocator may be called
+ * from any thread. */
+#ifndef ENGRAM_VECBASE_H
+#define ENGRAM_VECBASE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Sized allocator: alloc returns NULL on exhaustion (never aborts, as far as
+ * the engine is concerned); free gets back the size that was requested, so
+ * counting needs no header.  Blocks need only malloc's alignment. */
+typedef struct vindex_allocator {
+    void *(*alloc)(void *ud, size_t size);
+    void (*free)(void *ud, void *p, size_t size);
+    void *ud;
+    /* Optional (NULL: alloc, copy, free).  Resize block p of `old` bytes to
+     * `size`, keeping its contents, as realloc does; NULL on failure, with
+     * p unchanged.  The engines' node arrays grow through it, so that a
+     * big index growing does not copy them: the default allocator moves a
+     * block of 4 MB or more with mremap (vecbase.c). */
+    void *(*realloc)(void *ud, void *p, size_t old, size_t size);
+} vindex_allocator;
+
+/* malloc/free/realloc. */
+extern const vindex_allocator vindex_default_allocator;
+
+/* Resize block p (old bytes; NULL: a new block) allocated through al to
+ * size bytes, keeping its first `keep` bytes, and add the change to *mem:
+ * al->realloc if set, else a new block, a copy and a free.  NULL on
+ * failure, with p and *mem unchanged. */
+void *vindex_al_resize(const vindex_allocator *al, size_t *mem, void *p, size_t old,
+                       size_t size, size_t keep);
+
+/* The engines' vector array: 64-byte aligned floats at *vecs, inside the
+ * block *raw of *bytes bytes (n floats take n * 4 + 64).  Make it hold n
+ * floats, keeping the first `keep`; *raw NULL means *vecs is not ours (a
+ * range borrowed from a snapshot): it is copied into a new block and the
+ * caller gives it back.  0, or -ENOMEM with everything unchanged. */
+int vindex_vecs_resize(const vindex_allocator *al, size_t *mem, void **raw, size_t *bytes,
+                       float **vecs, size_t n, size_t keep);
+
+/* An engine-level result: internal distance (see dist.h) and id. */
+typedef struct vindex_pair {
+    float dist;
+    uint32_t id;
+} vindex_pair;
+
+/* Search filter: return non-zero to accept id as a result.  Called from the
+ * searching thread with the index read-locked; must not modify the index.
+ * Rejected ids are still traversed by HNSW (they route), never returned. */
+typedef int vindex_filter_fn(void *ud, uint32_t id);
+
+/* Project error codes (negative, reserved range -10000..-10099). */
+#define VINDEX_EDIM     (-10001) /* vector length differs from the index's dim */
+#define VINDEX_EVALUE   (-10002) /* a component is NaN or infinite */
+#define VINDEX_ECORRUPT (-10003) /* validator found a broken invariant */
+#define VINDEX_EFULL    (-10004) /* id space exhausted (2^32 - 2 entries) */
+
+/* The engines' growth policy: the slot count to grow to so that n fit --
+ * 1.5x the current capacity (amortised O(1) inserts without doubling
+ * memory), at least n and 16, at most max. */
+static inline uint32_t vindex_grow_capacity(uint32_t cap, uint32_t n, uint32_t max)
+{
+    uint64_t want = (uint64_t)cap + cap / 2;
+    if (want < n) want = n;
+    if (want < 16) want = 16;
+    if (want > max) want = max;
+    return (uint32_t)want;
+}
+
+/* Format a message into err (when errlen > 0) and return VINDEX_ECORRUPT:
+ * the one way the validators and image loaders of vindex, hnsw and flat
+ * report what they found. */
+int vindex_corruptf(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Static description of any code returned here (also -EINVAL/-ENOMEM). */
+const char *vindex_strerror(int err);
+
+/* Limits the engines check their parameters against. */
+#define VINDEX_DIM_MAX      32768u
+#define VINDEX_M_MAX        64u     /* layer 0 keeps 2*M */
+#define VINDEX_EF_MAX       100000u
+
+#endif
