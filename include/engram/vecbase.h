@@ -22,7 +22,7 @@
 /* Sized allocator: alloc returns NULL on exhaustion (never aborts, as far as
  * the engine is concerned); free gets back the size that was requested, so
  * counting needs no header.  Blocks need only malloc's alignment. */
-typedef struct vindex_allocator {
+typedef struct vec_allocator {
     void *(*alloc)(void *ud, size_t size);
     void (*free)(void *ud, void *p, size_t size);
     void *ud;
@@ -32,47 +32,48 @@ typedef struct vindex_allocator {
      * big index growing does not copy them: the default allocator moves a
      * block of 4 MB or more with mremap (vecbase.c). */
     void *(*realloc)(void *ud, void *p, size_t old, size_t size);
-} vindex_allocator;
+} vec_allocator;
 
 /* malloc/free/realloc. */
-extern const vindex_allocator vindex_default_allocator;
+extern const vec_allocator vec_default_allocator;
 
 /* Resize block p (old bytes; NULL: a new block) allocated through al to
  * size bytes, keeping its first `keep` bytes, and add the change to *mem:
  * al->realloc if set, else a new block, a copy and a free.  NULL on
  * failure, with p and *mem unchanged. */
-void *vindex_al_resize(const vindex_allocator *al, size_t *mem, void *p, size_t old,
-                       size_t size, size_t keep);
+void *vec_al_resize(const vec_allocator *al, size_t *mem, void *p, size_t old, size_t size,
+                    size_t keep);
 
 /* The engines' vector array: 64-byte aligned floats at *vecs, inside the
  * block *raw of *bytes bytes (n floats take n * 4 + 64).  Make it hold n
  * floats, keeping the first `keep`; *raw NULL means *vecs is not ours (a
  * range borrowed from a snapshot): it is copied into a new block and the
  * caller gives it back.  0, or -ENOMEM with everything unchanged. */
-int vindex_vecs_resize(const vindex_allocator *al, size_t *mem, void **raw, size_t *bytes,
-                       float **vecs, size_t n, size_t keep);
+int vec_vecs_resize(const vec_allocator *al, size_t *mem, void **raw, size_t *bytes,
+                    float **vecs, size_t n, size_t keep);
 
 /* An engine-level result: internal distance (see dist.h) and id. */
-typedef struct vindex_pair {
+typedef struct vec_pair {
     float dist;
     uint32_t id;
-} vindex_pair;
+} vec_pair;
 
 /* Search filter: return non-zero to accept id as a result.  Called from the
  * searching thread with the index read-locked; must not modify the index.
  * Rejected ids are still traversed by HNSW (they route), never returned. */
-typedef int vindex_filter_fn(void *ud, uint32_t id);
+typedef int vec_filter_fn(void *ud, uint32_t id);
 
-/* Project error codes (negative, reserved range -10000..-10099). */
-#define VINDEX_EDIM     (-10001) /* vector length differs from the index's dim */
-#define VINDEX_EVALUE   (-10002) /* a component is NaN or infinite */
-#define VINDEX_ECORRUPT (-10003) /* validator found a broken invariant */
-#define VINDEX_EFULL    (-10004) /* id space exhausted (2^32 - 2 entries) */
+/* Project error codes of the vector library (negative, reserved range
+ * -10000..-10099). */
+#define VEC_EDIM     (-10001) /* vector length differs from the index's dim */
+#define VEC_EVALUE   (-10002) /* a component is NaN or infinite */
+#define VEC_ECORRUPT (-10003) /* validator found a broken invariant */
+#define VEC_EFULL    (-10004) /* id space exhausted (2^32 - 2 entries) */
 
 /* The engines' growth policy: the slot count to grow to so that n fit --
  * 1.5x the current capacity (amortised O(1) inserts without doubling
  * memory), at least n and 16, at most max. */
-static inline uint32_t vindex_grow_capacity(uint32_t cap, uint32_t n, uint32_t max)
+static inline uint32_t vec_grow_capacity(uint32_t cap, uint32_t n, uint32_t max)
 {
     uint64_t want = (uint64_t)cap + cap / 2;
     if (want < n) want = n;
@@ -81,18 +82,19 @@ static inline uint32_t vindex_grow_capacity(uint32_t cap, uint32_t n, uint32_t m
     return (uint32_t)want;
 }
 
-/* Format a message into err (when errlen > 0) and return VINDEX_ECORRUPT:
+/* Format a message into err (when errlen > 0) and return VEC_ECORRUPT:
  * the one way the validators and image loaders of vindex, hnsw and flat
  * report what they found. */
-int vindex_corruptf(char *err, size_t errlen, const char *fmt, ...)
+int vec_corruptf(char *err, size_t errlen, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
-/* Static description of any code returned here (also -EINVAL/-ENOMEM). */
-const char *vindex_strerror(int err);
+/* Static description of any code the vector library returns (also
+ * -EINVAL/-ENOMEM). */
+const char *vec_strerror(int err);
 
 /* Limits the engines check their parameters against. */
-#define VINDEX_DIM_MAX      32768u
-#define VINDEX_M_MAX        64u     /* layer 0 keeps 2*M */
-#define VINDEX_EF_MAX       100000u
+#define VEC_DIM_MAX 32768u
+#define VEC_M_MAX   64u     /* HNSW links per node; layer 0 keeps 2*M */
+#define VEC_EF_MAX  100000u /* HNSW beam */
 
 #endif

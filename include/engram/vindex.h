@@ -74,6 +74,27 @@
 #include "engram/image.h"
 #include "engram/vecbase.h"
 
+/* ---- the base's vocabulary (vecbase.h) in this API's words --------------
+ * The index's allocator, results, filters, error codes and limits are the
+ * vector base's, shared with the engines; its users know them by these
+ * names. */
+
+typedef vec_allocator vindex_allocator;  /* sized allocator */
+typedef vec_pair vindex_pair;            /* (internal distance, id) */
+typedef vec_filter_fn vindex_filter_fn;  /* search filter */
+
+#define VINDEX_EDIM     VEC_EDIM     /* vector length differs from the index's dim */
+#define VINDEX_EVALUE   VEC_EVALUE   /* a component is NaN or infinite */
+#define VINDEX_ECORRUPT VEC_ECORRUPT /* validator found a broken invariant */
+#define VINDEX_EFULL    VEC_EFULL    /* id space exhausted (2^32 - 2 entries) */
+
+#define VINDEX_DIM_MAX  VEC_DIM_MAX
+#define VINDEX_M_MAX    VEC_M_MAX
+#define VINDEX_EF_MAX   VEC_EF_MAX
+
+/* Static description of any code returned here (also -EINVAL/-ENOMEM). */
+static inline const char *vindex_strerror(int err) { return vec_strerror(err); }
+
 /* ---- the index ---------------------------------------------------------- */
 
 typedef enum vindex_type { VINDEX_HNSW = 0, VINDEX_FLAT = 1 } vindex_type;

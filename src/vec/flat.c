@@ -88,7 +88,7 @@ _Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__,
                "flat snapshots store the vector array as little-endian words");
 
 struct flat {
-    vindex_allocator al;
+    vec_allocator al;
     size_t mem;
     const dist_kernels *kern;
     dist_many_fn *many;
@@ -106,7 +106,7 @@ struct flat {
     void *release_ud;
 };
 
-static inline int pair_lt(vindex_pair a, vindex_pair b)
+static inline int pair_lt(vec_pair a, vec_pair b)
 {
     return a.dist < b.dist || (a.dist == b.dist && a.id < b.id);
 }
@@ -132,14 +132,14 @@ static float *flat_vec(const flat *f, uint32_t id)
 
 static int flat_params_ok(const flat_params *p)
 {
-    return p->dim >= 1 && p->dim <= VINDEX_DIM_MAX &&
+    return p->dim >= 1 && p->dim <= VEC_DIM_MAX &&
            (p->metric == DIST_L2 || p->metric == DIST_COSINE || p->metric == DIST_DOT);
 }
 
 /* An index with no slots. */
 static flat *flat_create(const flat_params *p, int *err)
 {
-    const vindex_allocator *al = p->alloc ? p->alloc : &vindex_default_allocator;
+    const vec_allocator *al = p->alloc ? p->alloc : &vec_default_allocator;
     if (!flat_params_ok(p)) {
         if (err) *err = -EINVAL;
         return NULL;
@@ -200,7 +200,7 @@ void flat_free(flat *f)
  * index as it was. */
 static int flat_grow(flat *f, uint32_t ncap)
 {
-    if (vindex_vecs_resize(&f->al, &f->mem, &f->vecs_raw, &f->vecs_bytes, &f->vecs,
+    if (vec_vecs_resize(&f->al, &f->mem, &f->vecs_raw, &f->vecs_bytes, &f->vecs,
                            (size_t)ncap * f->dim, (size_t)f->hwm * f->dim))
         return -ENOMEM;
     if (f->bvec) {      /* copied out of the snapshot: give the range back */
@@ -208,7 +208,7 @@ static int flat_grow(flat *f, uint32_t ncap)
         f->bvec = NULL;
         f->bvec_len = 0;
     }
-    uint8_t *live = vindex_al_resize(&f->al, &f->mem, f->live, f->pcap, ncap, f->hwm);
+    uint8_t *live = vec_al_resize(&f->al, &f->mem, f->live, f->pcap, ncap, f->hwm);
     if (!live) return -ENOMEM;
     f->live = live;
     f->cap = f->pcap = ncap;
@@ -218,9 +218,9 @@ static int flat_grow(flat *f, uint32_t ncap)
 int flat_reserve(flat *f, uint32_t n)
 {
     if (n <= f->pcap) return 0;     /* pcap <= cap */
-    if (n > FLAT_ID_MAX) return VINDEX_EFULL;
+    if (n > FLAT_ID_MAX) return VEC_EFULL;
     /* Within capacity but past the slots a load left: same capacity. */
-    return flat_grow(f, n <= f->cap ? f->cap : vindex_grow_capacity(f->cap, n, FLAT_ID_MAX));
+    return flat_grow(f, n <= f->cap ? f->cap : vec_grow_capacity(f->cap, n, FLAT_ID_MAX));
 }
 
 int flat_insert(flat *f, const float *vec, uint32_t *id_out)
@@ -271,7 +271,7 @@ size_t flat_memory(const flat *f) { return sizeof *f + f->mem + f->bvec_len; }
 const dist_kernels *flat_kernels(const flat *f) { return f->kern; }
 
 /* Bounded max-heap of the k best (dist, id) so far, in out[0..*n). */
-static void topk_offer(vindex_pair *hp, uint32_t *n, uint32_t k, vindex_pair x)
+static void topk_offer(vec_pair *hp, uint32_t *n, uint32_t k, vec_pair x)
 {
     uint32_t i;
     if (*n < k) {
@@ -295,11 +295,11 @@ static void topk_offer(vindex_pair *hp, uint32_t *n, uint32_t k, vindex_pair x)
     hp[i] = x;
 }
 
-static void topk_sort(vindex_pair *a, uint32_t n)
+static void topk_sort(vec_pair *a, uint32_t n)
 {
     /* Heap-sort the max-heap: repeatedly move the largest to the end. */
     for (uint32_t m = n; m > 1; m--) {
-        vindex_pair last = a[m - 1];
+        vec_pair last = a[m - 1];
         a[m - 1] = a[0];
         uint32_t i = 0;
         for (;;) {
@@ -316,10 +316,10 @@ static void topk_sort(vindex_pair *a, uint32_t n)
 
 /* The search state a scan carries from run to run. */
 typedef struct flat_scan {
-    vindex_pair *hp;        /* the caller's out: a max-heap of n <= k */
+    vec_pair *hp;        /* the caller's out: a max-heap of n <= k */
     uint32_t n, k;
     float thr;              /* hp[0].dist once n == k */
-    vindex_filter_fn *accept;
+    vec_filter_fn *accept;
     void *ud;
     const char *pf_end;     /* end of the range's vectors; NULL: no prefetch */
     uint32_t pf_chunk;      /* vectors per kernel call when prefetching */
@@ -330,7 +330,7 @@ static void flat_offer(const flat *f, flat_scan *s, float x, uint32_t id, int ch
     if (s->n == s->k && !(x < s->thr)) return;
     if (check_live && !f->live[id]) return;
     if (s->accept && !s->accept(s->ud, id)) return;
-    topk_offer(s->hp, &s->n, s->k, (vindex_pair){ x, id });
+    topk_offer(s->hp, &s->n, s->k, (vec_pair){ x, id });
     if (s->n == s->k) s->thr = s->hp[0].dist;
 }
 
@@ -430,7 +430,7 @@ static void flat_scan_block(const flat *f, const float *q, uint32_t base, uint32
 }
 
 int flat_search_range(const flat *f, const float *q, uint32_t k, uint32_t lo, uint32_t hi,
-                      vindex_filter_fn *accept, void *ud, vindex_pair *out, uint32_t *nout)
+                      vec_filter_fn *accept, void *ud, vec_pair *out, uint32_t *nout)
 {
     float d[FLAT_BLOCK];
     const size_t vb = (size_t)f->dim * sizeof(float);
@@ -457,14 +457,14 @@ int flat_search_range(const flat *f, const float *q, uint32_t k, uint32_t lo, ui
 }
 
 int flat_search(const flat *f, const float *q, uint32_t k,
-                vindex_filter_fn *accept, void *ud,
-                vindex_pair *out, uint32_t *nout)
+                vec_filter_fn *accept, void *ud,
+                vec_pair *out, uint32_t *nout)
 {
     return flat_search_range(f, q, k, 0, f->hwm, accept, ud, out, nout);
 }
 
-void flat_merge(const vindex_pair *const *parts, const uint32_t *nparts, int count,
-                uint32_t k, vindex_pair *out, uint32_t *nout)
+void flat_merge(const vec_pair *const *parts, const uint32_t *nparts, int count,
+                uint32_t k, vec_pair *out, uint32_t *nout)
 {
     uint32_t at[FLAT_MERGE_MAX] = { 0 }, n = 0;
     assert(count >= 0 && count <= FLAT_MERGE_MAX);
@@ -486,14 +486,14 @@ int flat_validate(const flat *f, char *err, size_t errlen)
 {
     uint32_t live = 0, nfree = 0;
     for (uint32_t i = 0; i < f->hwm; i++) live += f->live[i] != 0;
-    if (live != f->count) return vindex_corruptf(err, errlen, "count %u but %u live slots", f->count, live);
+    if (live != f->count) return vec_corruptf(err, errlen, "count %u but %u live slots", f->count, live);
     for (uint32_t id = f->free_head; id != FLAT_NONE;) {
         if (id >= f->hwm || f->live[id] || ++nfree > f->hwm - live)
-            return vindex_corruptf(err, errlen, "free list broken at %u", id);
+            return vec_corruptf(err, errlen, "free list broken at %u", id);
         memcpy(&id, flat_vec(f, id), sizeof id);
     }
     if (nfree != f->hwm - live)
-        return vindex_corruptf(err, errlen, "free list holds %u of %u free slots", nfree, f->hwm - live);
+        return vec_corruptf(err, errlen, "free list holds %u of %u free slots", nfree, f->hwm - live);
     return 0;
 }
 
@@ -529,38 +529,38 @@ static int flat_load_check(const flat_params *p, const img_source *src, uint32_t
                            char *err, size_t errlen)
 {
     static const uint32_t kinds[] = { FLAT_IMG_META, FLAT_IMG_VECS, FLAT_IMG_LIVE };
-    if (src->n != 3) return vindex_corruptf(err, errlen, "flat image: %zu sections, expected 3", src->n);
+    if (src->n != 3) return vec_corruptf(err, errlen, "flat image: %zu sections, expected 3", src->n);
     for (size_t i = 0; i < 3; i++) {
         if (src->sec[i].kind != kinds[i])
-            return vindex_corruptf(err, errlen, "flat image: section %zu is kind 0x%04x, expected 0x%04x",
+            return vec_corruptf(err, errlen, "flat image: section %zu is kind 0x%04x, expected 0x%04x",
                              i, src->sec[i].kind, kinds[i]);
         if (src->sec[i].len && !src->sec[i].data)
-            return vindex_corruptf(err, errlen, "flat image: section 0x%04x has no data", kinds[i]);
+            return vec_corruptf(err, errlen, "flat image: section 0x%04x has no data", kinds[i]);
     }
     if (src->sec[0].len != FLAT_META_LEN)
-        return vindex_corruptf(err, errlen, "flat image: meta section is %zu bytes, expected %u",
+        return vec_corruptf(err, errlen, "flat image: meta section is %zu bytes, expected %u",
                          src->sec[0].len, FLAT_META_LEN);
     for (size_t i = 0; i < 8; i++) w[i] = le_get32((const uint8_t *)src->sec[0].data + 4 * i);
     uint32_t cap = w[3], hwm = w[4], count = w[5];
     if (w[0] != FLAT_IMG_VERSION)
-        return vindex_corruptf(err, errlen, "flat image: version %u, this build reads %u", w[0],
+        return vec_corruptf(err, errlen, "flat image: version %u, this build reads %u", w[0],
                          FLAT_IMG_VERSION);
     if (w[1] != p->dim)
-        return vindex_corruptf(err, errlen, "flat image: dimension is %u, the index expects %u", w[1],
+        return vec_corruptf(err, errlen, "flat image: dimension is %u, the index expects %u", w[1],
                          p->dim);
     if (w[2] != (uint32_t)p->metric)
-        return vindex_corruptf(err, errlen, "flat image: metric is %u, the index expects %u", w[2],
+        return vec_corruptf(err, errlen, "flat image: metric is %u, the index expects %u", w[2],
                          (uint32_t)p->metric);
-    if (w[7] != 0) return vindex_corruptf(err, errlen, "flat image: reserved meta word not zero");
+    if (w[7] != 0) return vec_corruptf(err, errlen, "flat image: reserved meta word not zero");
     if (cap > FLAT_ID_MAX || hwm > cap || count > hwm)
-        return vindex_corruptf(err, errlen, "flat image: capacity %u, used %u, live %u out of order",
+        return vec_corruptf(err, errlen, "flat image: capacity %u, used %u, live %u out of order",
                          cap, hwm, count);
     uint64_t vb = (uint64_t)hwm * p->dim * sizeof(float);
     if (src->sec[1].len != vb)
-        return vindex_corruptf(err, errlen, "flat image: vector section is %zu bytes, %u slots need %llu",
+        return vec_corruptf(err, errlen, "flat image: vector section is %zu bytes, %u slots need %llu",
                          src->sec[1].len, hwm, (unsigned long long)vb);
     if (src->sec[2].len != hwm)
-        return vindex_corruptf(err, errlen, "flat image: live section is %zu bytes, expected %u",
+        return vec_corruptf(err, errlen, "flat image: live section is %zu bytes, expected %u",
                          src->sec[2].len, hwm);
     return 0;
 }
@@ -599,7 +599,7 @@ int flat_load(const flat_params *p, const img_source *src, flat **out, char *err
     f->free_head = w[6];
     for (uint32_t i = 0; i < hwm; i++)
         if (f->live[i] > 1) {
-            rc = vindex_corruptf(err, errlen, "flat image: live flag %u of slot %u", f->live[i], i);
+            rc = vec_corruptf(err, errlen, "flat image: live flag %u of slot %u", f->live[i], i);
             goto fail;
         }
     if ((rc = flat_validate(f, err, errlen)) != 0) goto fail;

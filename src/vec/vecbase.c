@@ -17,7 +17,7 @@
 #include <unistd.h>
 
 /* ---- allocator ----------------------------------------------------------
- * malloc/free/realloc, except that on Linux a block of VINDEX_BIG bytes or
+ * malloc/free/realloc, except that on Linux a block of VEC_BIG bytes or
  * more (the node and vector arrays of a big index) is a mapping of its own,
  * 2 MB aligned, and grows by mremap to a 2 MB-aligned place: its pages,
  * transparent huge pages included, move without a copy.  (glibc's realloc
@@ -27,8 +27,8 @@
  * allocator API passes every block's size, which tells the two kinds
  * apart. */
 #if defined(__linux__) && defined(MREMAP_MAYMOVE) && defined(MREMAP_FIXED)
-#define VINDEX_BIG (4u << 20)
-#define VINDEX_BIG_ALIGN ((size_t)2 << 20)
+#define VEC_BIG (4u << 20)
+#define VEC_BIG_ALIGN ((size_t)2 << 20)
 
 static size_t big_len(size_t n)
 {
@@ -44,11 +44,11 @@ static size_t big_len(size_t n)
 static void *big_place(size_t n, int prot)
 {
     int flags = MAP_PRIVATE | MAP_ANONYMOUS | (prot == PROT_NONE ? MAP_NORESERVE : 0);
-    char *r = mmap(NULL, n + VINDEX_BIG_ALIGN, prot, flags, -1, 0);
+    char *r = mmap(NULL, n + VEC_BIG_ALIGN, prot, flags, -1, 0);
     if (r == MAP_FAILED) return NULL;
-    char *a = (char *)(((uintptr_t)r + VINDEX_BIG_ALIGN - 1) & ~(uintptr_t)(VINDEX_BIG_ALIGN - 1));
+    char *a = (char *)(((uintptr_t)r + VEC_BIG_ALIGN - 1) & ~(uintptr_t)(VEC_BIG_ALIGN - 1));
     if (a > r) munmap(r, (size_t)(a - r));
-    size_t tail = (size_t)(r + n + VINDEX_BIG_ALIGN - (a + n));
+    size_t tail = (size_t)(r + n + VEC_BIG_ALIGN - (a + n));
     if (tail) munmap(a + n, tail);
 #ifdef MADV_HUGEPAGE
     if (prot != PROT_NONE) (void)madvise(a, n, MADV_HUGEPAGE);
@@ -57,20 +57,20 @@ static void *big_place(size_t n, int prot)
 }
 #endif
 
-static void *vindex_malloc(void *ud, size_t n)
+static void *default_alloc(void *ud, size_t n)
 {
     (void)ud;
-#ifdef VINDEX_BIG
-    if (n >= VINDEX_BIG) return big_place(big_len(n), PROT_READ | PROT_WRITE);
+#ifdef VEC_BIG
+    if (n >= VEC_BIG) return big_place(big_len(n), PROT_READ | PROT_WRITE);
 #endif
     return malloc(n ? n : 1);
 }
 
-static void vindex_mfree(void *ud, void *p, size_t n)
+static void default_free(void *ud, void *p, size_t n)
 {
     (void)ud;
-#ifdef VINDEX_BIG
-    if (p && n >= VINDEX_BIG) {
+#ifdef VEC_BIG
+    if (p && n >= VEC_BIG) {
         munmap(p, big_len(n));
         return;
     }
@@ -80,10 +80,10 @@ static void vindex_mfree(void *ud, void *p, size_t n)
     free(p);
 }
 
-static void *vindex_mrealloc(void *ud, void *p, size_t old, size_t n)
+static void *default_realloc(void *ud, void *p, size_t old, size_t n)
 {
-#ifdef VINDEX_BIG
-    if (old >= VINDEX_BIG && n >= VINDEX_BIG) {
+#ifdef VEC_BIG
+    if (old >= VEC_BIG && n >= VEC_BIG) {
         size_t ol = big_len(old), nl = big_len(n);
         if (nl == ol) return p;
         if (nl < ol) {
@@ -97,11 +97,11 @@ static void *vindex_mrealloc(void *ud, void *p, size_t old, size_t n)
         munmap(d, nl);
         /* (EFAULT: someone split the mapping after all) copy it, below */
     }
-    if (old >= VINDEX_BIG || n >= VINDEX_BIG) {     /* one side small (or see above): copy */
-        void *q = vindex_malloc(ud, n);
+    if (old >= VEC_BIG || n >= VEC_BIG) {     /* one side small (or see above): copy */
+        void *q = default_alloc(ud, n);
         if (!q) return NULL;
         memcpy(q, p, old < n ? old : n);
-        vindex_mfree(ud, p, old);
+        default_free(ud, p, old);
         return q;
     }
 #endif
@@ -110,10 +110,10 @@ static void *vindex_mrealloc(void *ud, void *p, size_t old, size_t n)
     return realloc(p, n ? n : 1);
 }
 
-const vindex_allocator vindex_default_allocator = { vindex_malloc, vindex_mfree, NULL,
-                                                    vindex_mrealloc };
+const vec_allocator vec_default_allocator = { default_alloc, default_free, NULL,
+                                                    default_realloc };
 
-void *vindex_al_resize(const vindex_allocator *al, size_t *mem, void *p, size_t old,
+void *vec_al_resize(const vec_allocator *al, size_t *mem, void *p, size_t old,
                        size_t size, size_t keep)
 {
     void *q;
@@ -130,12 +130,12 @@ void *vindex_al_resize(const vindex_allocator *al, size_t *mem, void *p, size_t 
     return q;
 }
 
-int vindex_vecs_resize(const vindex_allocator *al, size_t *mem, void **raw, size_t *bytes,
+int vec_vecs_resize(const vec_allocator *al, size_t *mem, void **raw, size_t *bytes,
                        float **vecs, size_t n, size_t keep)
 {
     size_t nb = n * sizeof(float) + 64, kb = keep * sizeof(float);
     size_t from = *raw ? (size_t)((char *)*vecs - (char *)*raw) : 0;
-    char *r = vindex_al_resize(al, mem, *raw, *bytes, nb, from + kb);
+    char *r = vec_al_resize(al, mem, *raw, *bytes, nb, from + kb);
     if (!r) return -ENOMEM;
     size_t off = (size_t)((((uintptr_t)r + 63) & ~(uintptr_t)63) - (uintptr_t)r);
     if (!*raw) {
@@ -149,21 +149,21 @@ int vindex_vecs_resize(const vindex_allocator *al, size_t *mem, void **raw, size
     return 0;
 }
 
-const char *vindex_strerror(int err)
+const char *vec_strerror(int err)
 {
     switch (err) {
     case 0: return "ok";
     case -EINVAL: return "invalid argument";
     case -ENOMEM: return "out of memory";
-    case VINDEX_EDIM: return "wrong vector dimension";
-    case VINDEX_EVALUE: return "vector component is NaN or infinite";
-    case VINDEX_ECORRUPT: return "index structure is corrupt";
-    case VINDEX_EFULL: return "index is full";
+    case VEC_EDIM: return "wrong vector dimension";
+    case VEC_EVALUE: return "vector component is NaN or infinite";
+    case VEC_ECORRUPT: return "index structure is corrupt";
+    case VEC_EFULL: return "index is full";
     default: return "unknown error";
     }
 }
 
-int vindex_corruptf(char *err, size_t errlen, const char *fmt, ...)
+int vec_corruptf(char *err, size_t errlen, const char *fmt, ...)
 {
     if (errlen) {
         va_list ap;
@@ -171,5 +171,5 @@ int vindex_corruptf(char *err, size_t errlen, const char *fmt, ...)
         vsnprintf(err, errlen, fmt, ap);
         va_end(ap);
     }
-    return VINDEX_ECORRUPT;
+    return VEC_ECORRUPT;
 }

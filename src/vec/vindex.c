@@ -576,7 +576,7 @@ static void vindex_init_fields(vindex *v, const vindex_allocator *al)
 
 vindex *vindex_new(const vindex_params *p, int *err)
 {
-    const vindex_allocator *al = p->alloc ? p->alloc : &vindex_default_allocator;
+    const vindex_allocator *al = p->alloc ? p->alloc : &vec_default_allocator;
     int e = -EINVAL;
     vindex *v = NULL;
     vindex_params q = *p;
@@ -657,15 +657,15 @@ static int vec_normalise(const float *in, float *out, uint32_t dim, float *norm)
 
 /* Make every reservation a new key needs; nothing visible changes.  A ring
  * holds capacity + 1 entries for a moment (insert, then evict) and never
- * more, so when the engine's next growth step (vindex_grow_capacity, 1.5x)
+ * more, so when the engine's next growth step (vec_grow_capacity, 1.5x)
  * would pass that, it grows to exactly capacity + 1 now instead. */
 static int vindex_reserve_new(vindex *v)
 {
     if (v->count >= VINDEX_SLOTS_MAX / 4 * 3) return VINDEX_EFULL;
     uint32_t need = v->count + 1, want = need, cap = v->ops->capacity(v->eng);
     if (v->ring && need > cap) {
-        uint32_t full = v->ring + 1, g = vindex_grow_capacity(cap, need, UINT32_MAX);
-        if (g < full && vindex_grow_capacity(g, g + 1, UINT32_MAX) > full) want = full;
+        uint32_t full = v->ring + 1, g = vec_grow_capacity(cap, need, UINT32_MAX);
+        if (g < full && vec_grow_capacity(g, g + 1, UINT32_MAX) > full) want = full;
     }
     int rc = map_reserve(v, need);
     if (!rc) rc = v->ops->reserve(v->eng, want);
@@ -1016,7 +1016,7 @@ int vindex_validate(const vindex *v, char *err, size_t errlen)
 
 vindex_search_ctx *vindex_search_ctx_new(const vindex_allocator *alloc)
 {
-    if (!alloc) alloc = &vindex_default_allocator;
+    if (!alloc) alloc = &vec_default_allocator;
     vindex_search_ctx *c = alloc->alloc(alloc->ud, sizeof *c);
     if (!c) return NULL;
     memset(c, 0, sizeof *c);
@@ -1264,12 +1264,12 @@ static uint64_t map_size_for(uint64_t n)
 static int vindex_expect(const img_source *src, size_t i, uint32_t kind, char *err, size_t errlen)
 {
     if (i >= src->n)
-        return vindex_corruptf(err, errlen, "vindex image: %zu sections, too few", src->n);
+        return vec_corruptf(err, errlen, "vindex image: %zu sections, too few", src->n);
     if (src->sec[i].kind != kind)
-        return vindex_corruptf(err, errlen, "vindex image: section %zu is kind 0x%04x, "
-                              "expected 0x%04x", i, src->sec[i].kind, kind);
+        return vec_corruptf(err, errlen, "vindex image: section %zu is kind 0x%04x, "
+                           "expected 0x%04x", i, src->sec[i].kind, kind);
     if (src->sec[i].len && !src->sec[i].data)
-        return vindex_corruptf(err, errlen, "vindex image: section 0x%04x has no data", kind);
+        return vec_corruptf(err, errlen, "vindex image: section 0x%04x has no data", kind);
     return 0;
 }
 
@@ -1278,8 +1278,8 @@ static int vindex_expect(const img_source *src, size_t i, uint32_t kind, char *e
 static int vindex_load_stream_head(const img_section *s, vx_meta *m, char *err, size_t errlen)
 {
     if (s->len < VINDEX_STREAM_LEN)
-        return vindex_corruptf(err, errlen, "vindex image: stream section is %zu bytes, less "
-                              "than %u", s->len, VINDEX_STREAM_LEN);
+        return vec_corruptf(err, errlen, "vindex image: stream section is %zu bytes, less "
+                           "than %u", s->len, VINDEX_STREAM_LEN);
     const uint8_t *b = s->data;
     uint32_t version = le_get32(b);
     m->capacity = le_get32(b + 4);
@@ -1289,20 +1289,20 @@ static int vindex_load_stream_head(const img_section *s, vx_meta *m, char *err, 
     m->evicted = le_get64(b + 24);
     m->next_id = le_get64(b + 32);
     if (version != VINDEX_STREAM_VERSION)
-        return vindex_corruptf(err, errlen, "vindex image: stream version %u, this build reads %u",
-                              version, VINDEX_STREAM_VERSION);
+        return vec_corruptf(err, errlen, "vindex image: stream version %u, this build reads %u",
+                           version, VINDEX_STREAM_VERSION);
     if (m->capacity > VINDEX_CAPACITY_MAX || (m->capacity && m->count > m->capacity))
-        return vindex_corruptf(err, errlen, "vindex image: ring capacity %u (limit %u) for %u keys",
-                              m->capacity, VINDEX_CAPACITY_MAX, m->count);
+        return vec_corruptf(err, errlen, "vindex image: ring capacity %u (limit %u) for %u keys",
+                           m->capacity, VINDEX_CAPACITY_MAX, m->count);
     if (m->norder != (m->capacity ? m->count : 0) || (!m->capacity && m->evicted) ||
         s->len != VINDEX_STREAM_LEN + (uint64_t)m->norder * 4)
-        return vindex_corruptf(err, errlen, "vindex image: stream section of %zu bytes orders %u "
-                              "of %u keys (capacity %u, %llu evicted)", s->len, m->norder,
-                              m->count, m->capacity, (unsigned long long)m->evicted);
+        return vec_corruptf(err, errlen, "vindex image: stream section of %zu bytes orders %u "
+                           "of %u keys (capacity %u, %llu evicted)", s->len, m->norder,
+                           m->count, m->capacity, (unsigned long long)m->evicted);
     if (m->npays > m->count || m->ingested < m->count || m->ingested - m->count < m->evicted)
-        return vindex_corruptf(err, errlen, "vindex image: %u payloads, %llu ingested, %llu "
-                              "evicted for %u keys", m->npays, (unsigned long long)m->ingested,
-                              (unsigned long long)m->evicted, m->count);
+        return vec_corruptf(err, errlen, "vindex image: %u payloads, %llu ingested, %llu "
+                           "evicted for %u keys", m->npays, (unsigned long long)m->ingested,
+                           (unsigned long long)m->evicted, m->count);
     return 0;
 }
 
@@ -1311,8 +1311,8 @@ static int vindex_load_meta(const img_source *src, vx_meta *m, size_t *nown, cha
 {
     if (src->n < 1 || src->sec[0].kind != VINDEX_IMG_META || src->sec[0].len != VINDEX_META_LEN ||
         !src->sec[0].data)
-        return vindex_corruptf(err, errlen, "vindex image: no %u-byte meta section (kind 0x%04x) "
-                              "first", VINDEX_META_LEN, VINDEX_IMG_META);
+        return vec_corruptf(err, errlen, "vindex image: no %u-byte meta section (kind 0x%04x) "
+                           "first", VINDEX_META_LEN, VINDEX_IMG_META);
     const uint8_t *b = src->sec[0].data;
     *m = (vx_meta){
         .version = le_get32(b), .type = le_get32(b + 4), .dim = le_get32(b + 8), .metric = le_get32(b + 12),
@@ -1321,26 +1321,26 @@ static int vindex_load_meta(const img_source *src, vx_meta *m, size_t *nown, cha
         .nslots = le_get32(b + 44), .id_end = le_get32(b + 48), .flags = le_get32(b + 52),
     };
     if (m->version != VINDEX_IMG_VERSION)
-        return vindex_corruptf(err, errlen, "vindex image: version %u, this build reads %u",
-                              m->version, VINDEX_IMG_VERSION);
+        return vec_corruptf(err, errlen, "vindex image: version %u, this build reads %u",
+                           m->version, VINDEX_IMG_VERSION);
     if (m->type > VINDEX_FLAT || m->dim < 1 || m->dim > VINDEX_DIM_MAX || m->metric > DIST_DOT ||
         (m->flags & ~VINDEX_META_STREAM) != 0)
-        return vindex_corruptf(err, errlen, "vindex image: type %u, dimension %u, metric %u "
-                              "(flags %#x) out of range", m->type, m->dim, m->metric, m->flags);
+        return vec_corruptf(err, errlen, "vindex image: type %u, dimension %u, metric %u "
+                           "(flags %#x) out of range", m->type, m->dim, m->metric, m->flags);
     if (m->type == VINDEX_HNSW &&
         (m->M < 2 || m->M > VINDEX_M_MAX || m->efc < 1 || m->efc > VINDEX_EF_MAX || m->efs < 1 ||
          m->efs > VINDEX_EF_MAX))
-        return vindex_corruptf(err, errlen, "vindex image: M %u, ef_construction %u, ef_search %u "
-                              "out of range", m->M, m->efc, m->efs);
+        return vec_corruptf(err, errlen, "vindex image: M %u, ef_construction %u, ef_search %u "
+                           "out of range", m->M, m->efc, m->efs);
     if (m->hseed != vindex_hseed((uint64_t)m->seed_hi << 32 | m->seed_lo))
-        return vindex_corruptf(err, errlen, "vindex image: hash seed %#x does not follow from the "
-                              "seed", m->hseed);
+        return vec_corruptf(err, errlen, "vindex image: hash seed %#x does not follow from the "
+                           "seed", m->hseed);
     if (m->count > m->id_end ||
         (m->nslots && ((m->nslots & (m->nslots - 1)) || m->nslots < 16 ||
                        m->nslots > VINDEX_SLOTS_MAX)) ||
         (uint64_t)m->count * 4 > (uint64_t)m->nslots * 3)
-        return vindex_corruptf(err, errlen, "vindex image: %u keys below id %u in a table of %u "
-                              "slots", m->count, m->id_end, m->nslots);
+        return vec_corruptf(err, errlen, "vindex image: %u keys below id %u in a table of %u "
+                           "slots", m->count, m->id_end, m->nslots);
     /* Ours: META, KEYS, NORMS (cosine), STREAM (flag), PAYLOADS (STREAM
      * counts some); the engine's follow. */
     size_t n = m->metric == DIST_COSINE ? 3 : 2;
@@ -1363,7 +1363,7 @@ static int vindex_load_meta(const img_source *src, vx_meta *m, size_t *nown, cha
     }
     *nown = n;
     if (src->n <= *nown)
-        return vindex_corruptf(err, errlen, "vindex image: %zu sections, too few", src->n);
+        return vec_corruptf(err, errlen, "vindex image: %zu sections, too few", src->n);
     return 0;
 }
 
@@ -1390,11 +1390,11 @@ static int vindex_load_engine(vindex *v, const vx_meta *m, const img_source *src
     if (rc) return rc;
     uint32_t n = v->ops->count(v->eng);
     if (n != m->count)
-        return vindex_corruptf(err, errlen, "vindex image: %u keys, but the engine holds %u vectors",
-                              m->count, n);
+        return vec_corruptf(err, errlen, "vindex image: %u keys, but the engine holds %u vectors",
+                           m->count, n);
     if (m->nslots > map_size_for((uint64_t)v->ops->capacity(v->eng) + 1))
-        return vindex_corruptf(err, errlen, "vindex image: key table of %u slots, more than "
-                              "capacity %u ever needs", m->nslots, v->ops->capacity(v->eng));
+        return vec_corruptf(err, errlen, "vindex image: key table of %u slots, more than "
+                           "capacity %u ever needs", m->nslots, v->ops->capacity(v->eng));
     return 0;
 }
 
@@ -1428,21 +1428,21 @@ static int vindex_scan_keys(const vindex *v, const img_section *s, const vx_meta
         uint32_t gap, klen;
         if (get_varint(b, s->len, &at, &gap) || get_varint(b, s->len, &at, &klen) ||
             klen > s->len - at)
-            return vindex_corruptf(err, errlen, "vindex image: key record %u is cut short or "
-                                  "malformed", n);
+            return vec_corruptf(err, errlen, "vindex image: key record %u is cut short or "
+                               "malformed", n);
         uint64_t id = next + gap;
         if (n == m->count || id >= m->id_end || !v->ops->live(v->eng, (uint32_t)id))
-            return vindex_corruptf(err, errlen, "vindex image: key record %u names id %llu: past "
-                                  "%u keys, past id_end %u or no vector there", n,
-                                  (unsigned long long)id, m->count, m->id_end);
+            return vec_corruptf(err, errlen, "vindex image: key record %u names id %llu: past "
+                               "%u keys, past id_end %u or no vector there", n,
+                               (unsigned long long)id, m->count, m->id_end);
         at += klen;
         *arena += (vkey_size(klen) + 3) & ~(size_t)3;
         next = id + 1;
         n++;
     }
     if (n != m->count || next != m->id_end)
-        return vindex_corruptf(err, errlen, "vindex image: %u keys ending below id %llu, meta says "
-                              "%u below %u", n, (unsigned long long)next, m->count, m->id_end);
+        return vec_corruptf(err, errlen, "vindex image: %u keys ending below id %llu, meta says "
+                           "%u below %u", n, (unsigned long long)next, m->count, m->id_end);
     return 0;
 }
 
@@ -1481,8 +1481,8 @@ static int vindex_load_map(vindex *v, uint32_t id_end, char *err, size_t errlen)
             if (vx_slot_hash(e[i]) != k->hash) continue;
             const vkey *o = v->keys[vx_slot_id(e[i])];
             if (o->len == k->len && (k->len == 0 || memcmp(o->bytes, k->bytes, k->len) == 0))
-                return vindex_corruptf(err, errlen, "vindex image: ids %u and %u have the same key",
-                                       vx_slot_id(e[i]), id);
+                return vec_corruptf(err, errlen, "vindex image: ids %u and %u have the same key",
+                                    vx_slot_id(e[i]), id);
         }
     }
     return 0;
@@ -1531,12 +1531,12 @@ static int vindex_load_norms(vindex *v, const img_section *s, const vx_meta *m, 
                              size_t errlen)
 {
     if (s->len != (size_t)m->id_end * sizeof(float))
-        return vindex_corruptf(err, errlen, "vindex image: norm section is %zu bytes, %u ids need "
-                              "%zu", s->len, m->id_end, (size_t)m->id_end * sizeof(float));
+        return vec_corruptf(err, errlen, "vindex image: norm section is %zu bytes, %u ids need "
+                           "%zu", s->len, m->id_end, (size_t)m->id_end * sizeof(float));
     if (s->len) memcpy(v->norms, s->data, s->len);
     for (uint32_t id = 0; id < m->id_end; id++)
         if (v->keys[id] && !(isfinite(v->norms[id]) && v->norms[id] >= 0.0f))
-            return vindex_corruptf(err, errlen, "vindex image: norm of id %u is not a length", id);
+            return vec_corruptf(err, errlen, "vindex image: norm of id %u is not a length", id);
     return 0;
 }
 
@@ -1549,10 +1549,10 @@ static int vindex_load_order(vindex *v, const img_section *s, const vx_meta *m, 
     for (uint32_t i = 0; i < m->norder; i++) {
         uint32_t id = le_get32(b + 4 * (size_t)i);
         if (id >= m->id_end || !v->keys[id])
-            return vindex_corruptf(err, errlen, "vindex image: ring order entry %u names id %u, "
-                                  "which has no key", i, id);
+            return vec_corruptf(err, errlen, "vindex image: ring order entry %u names id %u, "
+                               "which has no key", i, id);
         if (id == v->fhead || v->fprev[id] != VINDEX_NONE)
-            return vindex_corruptf(err, errlen, "vindex image: ring order names id %u twice", id);
+            return vec_corruptf(err, errlen, "vindex image: ring order names id %u twice", id);
         fifo_append(v, id);
     }
     return 0;
@@ -1573,13 +1573,13 @@ static int vindex_load_pays(vindex *v, const img_section *s, const vx_meta *m, c
         uint32_t gap, len;
         if (get_varint(b, s->len, &at, &gap) || get_varint(b, s->len, &at, &len) ||
             len > s->len - at || len > VINDEX_PAYLOAD_MAX)
-            return vindex_corruptf(err, errlen, "vindex image: payload record %u is cut short or "
-                                  "malformed", n);
+            return vec_corruptf(err, errlen, "vindex image: payload record %u is cut short or "
+                               "malformed", n);
         uint64_t id = next + gap;
         if (n == m->npays || id >= m->id_end || !v->keys[id])
-            return vindex_corruptf(err, errlen, "vindex image: payload record %u names id %llu: "
-                                  "past %u records or no key there", n,
-                                  (unsigned long long)id, m->npays);
+            return vec_corruptf(err, errlen, "vindex image: payload record %u names id %llu: "
+                               "past %u records or no key there", n,
+                               (unsigned long long)id, m->npays);
         vpay *p = pay_new(v, b + at, len);
         if (!p) return -ENOMEM;
         pay_set(v, (uint32_t)id, p);
@@ -1588,8 +1588,8 @@ static int vindex_load_pays(vindex *v, const img_section *s, const vx_meta *m, c
         n++;
     }
     if (n != m->npays)
-        return vindex_corruptf(err, errlen, "vindex image: %u payload records, the stream section "
-                              "says %u", n, m->npays);
+        return vec_corruptf(err, errlen, "vindex image: %u payload records, the stream section "
+                           "says %u", n, m->npays);
     return 0;
 }
 
@@ -1609,7 +1609,7 @@ static void vindex_release_copied(const img_source *src, const vindex *v)
 int vindex_load(const img_source *src, const vindex_load_opts *o, vindex **out, char *err,
                 size_t errlen)
 {
-    const vindex_allocator *al = o && o->alloc ? o->alloc : &vindex_default_allocator;
+    const vindex_allocator *al = o && o->alloc ? o->alloc : &vec_default_allocator;
     vx_meta m = { 0 };
     size_t nown = 0;
     int rc;

@@ -20,7 +20,7 @@
 static void test_default_allocator_big_blocks(void **state)
 {
     (void)state;
-    const vindex_allocator *al = &vindex_default_allocator;
+    const vec_allocator *al = &vec_default_allocator;
     const size_t MB = 1u << 20;
     size_t sizes[] = { 8 * MB + 123, 21 * MB, 21 * MB + 5, 6 * MB, 1 * MB, 5 * MB + 7, 24 * MB,
                        3 * MB, 2 };
@@ -40,12 +40,12 @@ static void test_default_allocator_big_blocks(void **state)
         cur = n;
     }
     al->free(al->ud, p, cur);
-    /* vindex_al_resize counts the change */
+    /* vec_al_resize counts the change */
     size_t mem = 0;
-    void *b = vindex_al_resize(al, &mem, NULL, 0, 6 * MB, 0);
+    void *b = vec_al_resize(al, &mem, NULL, 0, 6 * MB, 0);
     assert_non_null(b);
     assert_int_equal(mem, 6 * MB);
-    b = vindex_al_resize(al, &mem, b, 6 * MB, 10 * MB, 6 * MB);
+    b = vec_al_resize(al, &mem, b, 6 * MB, 10 * MB, 6 * MB);
     assert_non_null(b);
     assert_int_equal(mem, 10 * MB);
     al->free(al->ud, b, 10 * MB);
@@ -55,10 +55,10 @@ static void test_default_allocator_big_blocks(void **state)
 static void test_grow_capacity(void **state)
 {
     (void)state;
-    assert_int_equal(vindex_grow_capacity(0, 1, UINT32_MAX), 16);
-    assert_int_equal(vindex_grow_capacity(100, 101, UINT32_MAX), 150);
-    assert_int_equal(vindex_grow_capacity(100, 400, UINT32_MAX), 400);
-    assert_int_equal(vindex_grow_capacity(3000000000u, 3000000001u, UINT32_MAX - 2), UINT32_MAX - 2);
+    assert_int_equal(vec_grow_capacity(0, 1, UINT32_MAX), 16);
+    assert_int_equal(vec_grow_capacity(100, 101, UINT32_MAX), 150);
+    assert_int_equal(vec_grow_capacity(100, 400, UINT32_MAX), 400);
+    assert_int_equal(vec_grow_capacity(3000000000u, 3000000001u, UINT32_MAX - 2), UINT32_MAX - 2);
 }
 
 /* Every code has its own words; a message is cut to the room given, and
@@ -66,18 +66,18 @@ static void test_grow_capacity(void **state)
 static void test_errors(void **state)
 {
     (void)state;
-    const int codes[] = { 0, -EINVAL, -ENOMEM, VINDEX_EDIM, VINDEX_EVALUE, VINDEX_ECORRUPT,
-                          VINDEX_EFULL };
+    const int codes[] = { 0, -EINVAL, -ENOMEM, VEC_EDIM, VEC_EVALUE, VEC_ECORRUPT,
+                          VEC_EFULL };
     for (size_t i = 0; i < sizeof codes / sizeof *codes; i++) {
-        assert_string_not_equal(vindex_strerror(codes[i]), "unknown error");
+        assert_string_not_equal(vec_strerror(codes[i]), "unknown error");
         for (size_t j = 0; j < i; j++)
-            assert_string_not_equal(vindex_strerror(codes[i]), vindex_strerror(codes[j]));
+            assert_string_not_equal(vec_strerror(codes[i]), vec_strerror(codes[j]));
     }
-    assert_string_equal(vindex_strerror(-10099), "unknown error");
+    assert_string_equal(vec_strerror(-10099), "unknown error");
     char err[8] = "xxxxxxx";
-    assert_int_equal(vindex_corruptf(err, 0, "node %u", 12345u), VINDEX_ECORRUPT);
+    assert_int_equal(vec_corruptf(err, 0, "node %u", 12345u), VEC_ECORRUPT);
     assert_string_equal(err, "xxxxxxx");
-    assert_int_equal(vindex_corruptf(err, sizeof err, "node %u", 12345u), VINDEX_ECORRUPT);
+    assert_int_equal(vec_corruptf(err, sizeof err, "node %u", 12345u), VEC_ECORRUPT);
     assert_string_equal(err, "node 12");
 }
 
