@@ -4,7 +4,9 @@
  * base alone; the index front builds on them.
  *
  *   - the sized allocator, the default one (which grows big blocks with
- *     mremap on Linux), and the resize helpers the engines grow through;
+ *     mremap on Linux), and the counted allocator (vec_mem) every
+ *     structure allocates through, with the resize helpers the engines
+ *     grow through;
  *   - the engines' growth policy;
  *   - results (pairs of distance and id) and search filters;
  *   - the error codes of the whole vector library with their strerror, and
@@ -37,20 +39,53 @@ typedef struct vec_allocator {
 /* malloc/free/realloc. */
 extern const vec_allocator vec_default_allocator;
 
-/* Resize block p (old bytes; NULL: a new block) allocated through al to
- * size bytes, keeping its first `keep` bytes, and add the change to *mem:
- * al->realloc if set, else a new block, a copy and a free.  NULL on
- * failure, with p and *mem unchanged. */
-void *vec_al_resize(const vec_allocator *al, size_t *mem, void *p, size_t old, size_t size,
-                    size_t keep);
+/* The counted allocator: an allocator and the bytes held through it (the
+ * sizes requested, not the allocator's overhead).  Every engine, index and
+ * search context keeps one, so its memory figure is a field, not a walk.
+ * The struct holding it is allocated through al but not counted in bytes
+ * (its owner adds its size when it reports memory). */
+typedef struct vec_mem {
+    vec_allocator al;
+    size_t bytes;
+} vec_mem;
+
+/* al NULL: vec_default_allocator (copied). */
+static inline void vec_mem_init(vec_mem *m, const vec_allocator *al)
+{
+    m->al = al ? *al : vec_default_allocator;
+    m->bytes = 0;
+}
+
+/* n bytes, counted; NULL on exhaustion. */
+static inline void *vec_mem_alloc(vec_mem *m, size_t n)
+{
+    void *p = m->al.alloc(m->al.ud, n);
+    if (p) m->bytes += n;
+    return p;
+}
+
+/* Give back block p of n bytes (the size it was allocated or resized to);
+ * p NULL: nothing. */
+static inline void vec_mem_free(vec_mem *m, void *p, size_t n)
+{
+    if (!p) return;
+    m->al.free(m->al.ud, p, n);
+    m->bytes -= n;
+}
+
+/* Resize block p (old bytes; NULL: a new block) to size bytes, keeping its
+ * first `keep` bytes, and count the change: al.realloc if set, else a new
+ * block, a copy and a free.  NULL on failure, with p and the count
+ * unchanged. */
+void *vec_mem_resize(vec_mem *m, void *p, size_t old, size_t size, size_t keep);
 
 /* The engines' vector array: 64-byte aligned floats at *vecs, inside the
  * block *raw of *bytes bytes (n floats take n * 4 + 64).  Make it hold n
  * floats, keeping the first `keep`; *raw NULL means *vecs is not ours (a
  * range borrowed from a snapshot): it is copied into a new block and the
  * caller gives it back.  0, or -ENOMEM with everything unchanged. */
-int vec_vecs_resize(const vec_allocator *al, size_t *mem, void **raw, size_t *bytes,
-                    float **vecs, size_t n, size_t keep);
+int vec_mem_resize_vecs(vec_mem *m, void **raw, size_t *bytes, float **vecs, size_t n,
+                        size_t keep);
 
 /* An engine-level result: internal distance (see dist.h) and id. */
 typedef struct vec_pair {

@@ -88,8 +88,7 @@ _Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__,
                "flat snapshots store the vector array as little-endian words");
 
 struct flat {
-    vec_allocator al;
-    size_t mem;
+    vec_mem mem;            /* allocator and bytes held through it */
     const dist_kernels *kern;
     dist_many_fn *many;
     float off, sgn;         /* internal distance = off + sgn * many() */
@@ -109,20 +108,6 @@ struct flat {
 static inline int pair_lt(vec_pair a, vec_pair b)
 {
     return a.dist < b.dist || (a.dist == b.dist && a.id < b.id);
-}
-
-static void *flat_alloc(flat *f, size_t n)
-{
-    void *p = f->al.alloc(f->al.ud, n);
-    if (p) f->mem += n;
-    return p;
-}
-
-static void flat_dealloc(flat *f, void *p, size_t n)
-{
-    if (!p) return;
-    f->al.free(f->al.ud, p, n);
-    f->mem -= n;
 }
 
 static float *flat_vec(const flat *f, uint32_t id)
@@ -150,7 +135,7 @@ static flat *flat_create(const flat_params *p, int *err)
         return NULL;
     }
     memset(f, 0, sizeof *f);
-    f->al = *al;
+    vec_mem_init(&f->mem, al);
     f->kern = p->kernels ? p->kernels : dist_active();
     f->metric = p->metric;
     f->many = p->metric == DIST_L2 ? f->kern->l2sq_many : f->kern->dot_many;
@@ -177,7 +162,7 @@ int flat_borrows(const flat *f, const void *p) { return p && p == f->bvec; }
 /* Free the vector array, or release it if borrowed. */
 static void flat_drop_vecs(flat *f)
 {
-    flat_dealloc(f, f->vecs_raw, f->vecs_bytes);
+    vec_mem_free(&f->mem, f->vecs_raw, f->vecs_bytes);
     if (f->bvec && f->release) f->release(f->release_ud, f->bvec, f->bvec_len);
     f->vecs_raw = NULL;
     f->vecs_bytes = 0;
@@ -190,8 +175,8 @@ void flat_free(flat *f)
 {
     if (!f) return;
     flat_drop_vecs(f);
-    flat_dealloc(f, f->live, f->pcap);
-    f->al.free(f->al.ud, f, sizeof *f);
+    vec_mem_free(&f->mem, f->live, f->pcap);
+    f->mem.al.free(f->mem.al.ud, f, sizeof *f);
 }
 
 /* Make the arrays ncap >= cap slots long, in place where the allocator
@@ -200,15 +185,15 @@ void flat_free(flat *f)
  * index as it was. */
 static int flat_grow(flat *f, uint32_t ncap)
 {
-    if (vec_vecs_resize(&f->al, &f->mem, &f->vecs_raw, &f->vecs_bytes, &f->vecs,
-                           (size_t)ncap * f->dim, (size_t)f->hwm * f->dim))
+    if (vec_mem_resize_vecs(&f->mem, &f->vecs_raw, &f->vecs_bytes, &f->vecs,
+                            (size_t)ncap * f->dim, (size_t)f->hwm * f->dim))
         return -ENOMEM;
     if (f->bvec) {      /* copied out of the snapshot: give the range back */
         if (f->release) f->release(f->release_ud, f->bvec, f->bvec_len);
         f->bvec = NULL;
         f->bvec_len = 0;
     }
-    uint8_t *live = vec_al_resize(&f->al, &f->mem, f->live, f->pcap, ncap, f->hwm);
+    uint8_t *live = vec_mem_resize(&f->mem, f->live, f->pcap, ncap, f->hwm);
     if (!live) return -ENOMEM;
     f->live = live;
     f->cap = f->pcap = ncap;
@@ -267,7 +252,7 @@ const float *flat_vector(const flat *f, uint32_t id)
 uint32_t flat_count(const flat *f) { return f->count; }
 uint32_t flat_used(const flat *f) { return f->hwm; }
 uint32_t flat_capacity(const flat *f) { return f->cap; }
-size_t flat_memory(const flat *f) { return sizeof *f + f->mem + f->bvec_len; }
+size_t flat_memory(const flat *f) { return sizeof *f + f->mem.bytes + f->bvec_len; }
 const dist_kernels *flat_kernels(const flat *f) { return f->kern; }
 
 /* Bounded max-heap of the k best (dist, id) so far, in out[0..*n). */
@@ -580,14 +565,14 @@ int flat_load(const flat_params *p, const img_source *src, flat **out, char *err
     /* f->release stays NULL until the end: a failed load releases nothing. */
     f->cap = cap;
     if (hwm) {
-        if (!(f->live = flat_alloc(f, hwm))) goto nomem;
+        if (!(f->live = vec_mem_alloc(&f->mem, hwm))) goto nomem;
         f->pcap = hwm;
         if (sv->page_aligned && ((uintptr_t)sv->data & 63) == 0) {
             f->vecs = f->bvec = sv->data;
             f->bvec_len = sv->len;
         } else {
             size_t vb = sv->len + 64;
-            if (!(f->vecs_raw = flat_alloc(f, vb))) goto nomem;
+            if (!(f->vecs_raw = vec_mem_alloc(&f->mem, vb))) goto nomem;
             f->vecs_bytes = vb;
             f->vecs = (float *)(((uintptr_t)f->vecs_raw + 63) & ~(uintptr_t)63);
             memcpy(f->vecs, sv->data, sv->len);

@@ -192,8 +192,7 @@ static void hnsw_assert_fail(const char *what, int line)
 }
 
 struct hnsw_search_ctx {
-    vec_allocator al;
-    size_t mem;
+    vec_mem mem;
     uint16_t *mark;             /* visited: mark[id] == gen */
     uint32_t mcap;
     uint16_t gen;
@@ -217,8 +216,7 @@ typedef struct hnsw_borrow {
 } hnsw_borrow;
 
 struct hnsw {
-    vec_allocator al;
-    size_t mem;                 /* bytes held through al */
+    vec_mem mem;                /* allocator and bytes held through it */
     const dist_kernels *kern;
     dist_pair_fn *pair;         /* l2sq or dot */
     float off, sgn;             /* internal distance = off + sgn * pair() */
@@ -264,20 +262,6 @@ struct hnsw {
 };
 
 /* ---- small helpers ------------------------------------------------------ */
-
-static void *al_alloc(const vec_allocator *al, size_t *mem, size_t n)
-{
-    void *p = al->alloc(al->ud, n);
-    if (p) *mem += n;
-    return p;
-}
-
-static void al_free(const vec_allocator *al, size_t *mem, void *p, size_t n)
-{
-    if (!p) return;
-    al->free(al->ud, p, n);
-    *mem -= n;
-}
 
 static inline uint32_t *hnsw_l0(const hnsw *h, uint32_t id)
 {
@@ -438,17 +422,17 @@ hnsw_search_ctx *hnsw_search_ctx_new(const vec_allocator *alloc)
     hnsw_search_ctx *c = alloc->alloc(alloc->ud, sizeof *c);
     if (!c) return NULL;
     memset(c, 0, sizeof *c);
-    c->al = *alloc;
+    vec_mem_init(&c->mem, alloc);
     return c;
 }
 
 void hnsw_search_ctx_free(hnsw_search_ctx *c)
 {
     if (!c) return;
-    al_free(&c->al, &c->mem, c->mark, (size_t)c->mcap * sizeof *c->mark);
-    al_free(&c->al, &c->mem, c->cand, (size_t)c->ccap * sizeof *c->cand);
-    al_free(&c->al, &c->mem, c->res, (size_t)c->rcap * sizeof *c->res);
-    c->al.free(c->al.ud, c, sizeof *c);
+    vec_mem_free(&c->mem, c->mark, (size_t)c->mcap * sizeof *c->mark);
+    vec_mem_free(&c->mem, c->cand, (size_t)c->ccap * sizeof *c->cand);
+    vec_mem_free(&c->mem, c->res, (size_t)c->rcap * sizeof *c->res);
+    c->mem.al.free(c->mem.al.ud, c, sizeof *c);
 }
 
 /* Replace *arr (cap *cap elements of size sz) with a larger one; keep the
@@ -456,10 +440,10 @@ void hnsw_search_ctx_free(hnsw_search_ctx *c)
 static int ctx_regrow(hnsw_search_ctx *c, void **arr, uint32_t *cap, uint32_t want,
                       size_t sz, uint32_t keep)
 {
-    void *p = al_alloc(&c->al, &c->mem, (size_t)want * sz);
+    void *p = vec_mem_alloc(&c->mem, (size_t)want * sz);
     if (!p) return -ENOMEM;
     if (keep) memcpy(p, *arr, (size_t)keep * sz);
-    al_free(&c->al, &c->mem, *arr, (size_t)*cap * sz);
+    vec_mem_free(&c->mem, *arr, (size_t)*cap * sz);
     *arr = p;
     *cap = want;
     return 0;
@@ -753,7 +737,7 @@ static void xh_rehash(hnsw *h, int layer, uint64_t *e, uint32_t want)
     *m = (hnsw_hint_map){ e, want, 0 };
     for (uint32_t i = 0; i < old.cap; i++)
         if (old.e[i] != XH_EMPTY) xh_put(m, old.e[i]);
-    al_free(&h->al, &h->mem, old.e, (size_t)old.cap * sizeof *old.e);
+    vec_mem_free(&h->mem, old.e, (size_t)old.cap * sizeof *old.e);
 }
 
 static void xh_del_at(hnsw_hint_map *m, uint32_t i)
@@ -1056,8 +1040,8 @@ static void hnsw_unborrow(hnsw *h, hnsw_borrow *b)
 
 static void hnsw_drop_arrays(hnsw *h)
 {
-    al_free(&h->al, &h->mem, h->vecs_raw, h->vecs_bytes);
-    if (!h->bl0.p) al_free(&h->al, &h->mem, h->l0, h->l0_bytes);
+    vec_mem_free(&h->mem, h->vecs_raw, h->vecs_bytes);
+    if (!h->bl0.p) vec_mem_free(&h->mem, h->l0, h->l0_bytes);
     hnsw_unborrow(h, &h->bvec);
     hnsw_unborrow(h, &h->bl0);
     h->vecs_raw = NULL;
@@ -1069,7 +1053,7 @@ static void hnsw_drop_arrays(hnsw *h)
 
 /* Make the node arrays ncap >= cap slots long (ncap == cap: out of the
  * short ones a load leaves, see hnsw_load_arrays).  They grow in place
- * where the allocator can (vec_al_resize; the default allocator moves a
+ * where the allocator can (vec_mem_resize; the default allocator moves a
  * big array's pages with mremap, vecbase.c), so an insert that grows a
  * large index does not stop the server for the time of a copy (300,000 x
  * 128-d: ~0.4 s on the test VM).
@@ -1087,19 +1071,19 @@ static int hnsw_grow(hnsw *h, uint32_t ncap)
     for (int l = 0; l <= HNSW_MAX_LEVEL && !failed; l++) {
         xcap[l] = xh_size_for(h, l, ncap);
         if (xcap[l] > h->xh[l].cap)
-            failed = !(xe[l] = al_alloc(&h->al, &h->mem, (size_t)xcap[l] * sizeof *xe[l]));
+            failed = !(xe[l] = vec_mem_alloc(&h->mem, (size_t)xcap[l] * sizeof *xe[l]));
     }
     if (failed || ctx_reserve(h->w, ncap, h->efc)) goto fail;
     /* vectors (copied out of a borrowed range: vecs_raw is NULL then) */
-    if (vec_vecs_resize(&h->al, &h->mem, &h->vecs_raw, &h->vecs_bytes, &h->vecs,
-                           (size_t)ncap * h->dim, (size_t)h->hwm * h->dim))
+    if (vec_mem_resize_vecs(&h->mem, &h->vecs_raw, &h->vecs_bytes, &h->vecs,
+                            (size_t)ncap * h->dim, (size_t)h->hwm * h->dim))
         goto fail;
     hnsw_unborrow(h, &h->bvec);
     hnsw_advise_huge(h->vecs_raw, h->vecs_bytes);
     /* layer 0 */
     size_t keep = (size_t)h->hwm * h->s0 * sizeof(uint32_t);
-    uint32_t *l0 = h->bl0.p ? al_alloc(&h->al, &h->mem, lb)
-                            : vec_al_resize(&h->al, &h->mem, h->l0, h->l0_bytes, lb, keep);
+    uint32_t *l0 = h->bl0.p ? vec_mem_alloc(&h->mem, lb)
+                            : vec_mem_resize(&h->mem, h->l0, h->l0_bytes, lb, keep);
     if (!l0) goto fail;
     if (h->bl0.p) {
         memcpy(l0, h->l0, keep);
@@ -1109,8 +1093,8 @@ static int hnsw_grow(hnsw *h, uint32_t ncap)
     h->l0_bytes = lb;
     hnsw_advise_huge(l0, lb);
     /* upper-layer pointers: pcap slots until here */
-    uint32_t **up = vec_al_resize(&h->al, &h->mem, h->up, (size_t)h->pcap * sizeof *up, ub,
-                                     (size_t)h->hwm * sizeof *up);
+    uint32_t **up = vec_mem_resize(&h->mem, h->up, (size_t)h->pcap * sizeof *up, ub,
+                                   (size_t)h->hwm * sizeof *up);
     if (!up) goto fail;
     memset(up + h->hwm, 0, (size_t)(ncap - h->hwm) * sizeof *up);
     h->up = up;
@@ -1120,7 +1104,7 @@ static int hnsw_grow(hnsw *h, uint32_t ncap)
     return 0;
 fail:
     for (int l = 0; l <= HNSW_MAX_LEVEL; l++)
-        if (xe[l]) al_free(&h->al, &h->mem, xe[l], (size_t)xcap[l] * sizeof *xe[l]);
+        if (xe[l]) vec_mem_free(&h->mem, xe[l], (size_t)xcap[l] * sizeof *xe[l]);
     return -ENOMEM;
 }
 
@@ -1145,12 +1129,12 @@ int hnsw_insert(hnsw *h, const float *vec, uint32_t *id_out)
     int level = hnsw_random_level(h);
     uint32_t *upper = NULL;
     if (level > 0) {
-        upper = al_alloc(&h->al, &h->mem, hnsw_upper_bytes(h, level));
+        upper = vec_mem_alloc(&h->mem, hnsw_upper_bytes(h, level));
         if (!upper) { h->rng = rng_before; return -ENOMEM; }
         memset(upper, 0, hnsw_upper_bytes(h, level));
     }
     if ((rc = hnsw_plan(h, vec, level, HNSW_NONE)) != 0) {
-        al_free(&h->al, &h->mem, upper, hnsw_upper_bytes(h, level));
+        vec_mem_free(&h->mem, upper, hnsw_upper_bytes(h, level));
         h->rng = rng_before;
         return rc;
     }
@@ -1307,7 +1291,7 @@ int hnsw_delete(hnsw *h, uint32_t id)
     int level = hnsw_level(h, id);
     if (id == h->entry) hnsw_move_entry(h, id);
     hnsw_unlink(h, id, level);
-    al_free(&h->al, &h->mem, h->up[id], hnsw_upper_bytes(h, level));
+    vec_mem_free(&h->mem, h->up[id], hnsw_upper_bytes(h, level));
     h->up[id] = NULL;
     uint32_t *r = hnsw_l0(h, id);
     r[0] = HNSW_FREE;
@@ -1364,8 +1348,8 @@ int hnsw_reconnect(hnsw *h)
     h->sweep_debt = 0;
     if (h->count == 0) return 0;
     size_t qb = (size_t)h->hwm * sizeof(uint32_t);
-    uint32_t *q = al_alloc(&h->al, &h->mem, qb);
-    uint8_t *seen = al_alloc(&h->al, &h->mem, h->hwm);
+    uint32_t *q = vec_mem_alloc(&h->mem, qb);
+    uint8_t *seen = vec_mem_alloc(&h->mem, h->hwm);
     int fixed = 0;
     if (!q || !seen) {
         fixed = -ENOMEM;
@@ -1387,8 +1371,8 @@ int hnsw_reconnect(hnsw *h)
     }
     h->reconnected += (uint64_t)fixed;
 out:
-    al_free(&h->al, &h->mem, q, qb);
-    al_free(&h->al, &h->mem, seen, h->hwm);
+    vec_mem_free(&h->mem, q, qb);
+    vec_mem_free(&h->mem, seen, h->hwm);
     return fixed;
 }
 
@@ -1414,7 +1398,7 @@ static int hnsw_alloc_scratch(hnsw *h)
     size_t words = (size_t)h->ncmax * 3 + 4 * (size_t)(h->M0 + 1) +
                    (size_t)(HNSW_MAX_LEVEL + 1) * h->M;
     h->scratch_bytes = words * sizeof(uint32_t);
-    h->scratch = al_alloc(&h->al, &h->mem, h->scratch_bytes);
+    h->scratch = vec_mem_alloc(&h->mem, h->scratch_bytes);
     if (!h->scratch) return -ENOMEM;
     uint32_t *p = h->scratch;
     h->cand = (vec_pair *)p;  p += 2 * (size_t)h->ncmax;
@@ -1425,7 +1409,7 @@ static int hnsw_alloc_scratch(hnsw *h)
     h->tmp = p;                  p += h->M0 + 1;
     h->plan = p;
     h->reccap = h->efc * h->M0;
-    h->rec = al_alloc(&h->al, &h->mem, (size_t)h->reccap * sizeof *h->rec);
+    h->rec = vec_mem_alloc(&h->mem, (size_t)h->reccap * sizeof *h->rec);
     return h->rec ? 0 : -ENOMEM;
 }
 
@@ -1439,7 +1423,7 @@ static hnsw *hnsw_create(const hnsw_params *p, int *err)
     e = -ENOMEM;
     if (!(h = al->alloc(al->ud, sizeof *h))) goto fail;
     memset(h, 0, sizeof *h);
-    h->al = *al;
+    vec_mem_init(&h->mem, al);
     h->kern = p->kernels ? p->kernels : dist_active();
     h->metric = p->metric;
     h->pair = p->metric == DIST_L2 ? h->kern->l2sq : h->kern->dot;
@@ -1481,15 +1465,15 @@ void hnsw_free(hnsw *h)
 {
     if (!h) return;
     for (uint32_t id = 0; h->up && id < h->hwm; id++)
-        if (h->up[id]) al_free(&h->al, &h->mem, h->up[id], hnsw_upper_bytes(h, hnsw_level(h, id)));
+        if (h->up[id]) vec_mem_free(&h->mem, h->up[id], hnsw_upper_bytes(h, hnsw_level(h, id)));
     hnsw_drop_arrays(h);
-    al_free(&h->al, &h->mem, h->up, (size_t)h->pcap * sizeof *h->up);
-    al_free(&h->al, &h->mem, h->scratch, h->scratch_bytes);
-    al_free(&h->al, &h->mem, h->rec, (size_t)h->reccap * sizeof *h->rec);
+    vec_mem_free(&h->mem, h->up, (size_t)h->pcap * sizeof *h->up);
+    vec_mem_free(&h->mem, h->scratch, h->scratch_bytes);
+    vec_mem_free(&h->mem, h->rec, (size_t)h->reccap * sizeof *h->rec);
     for (int l = 0; l <= HNSW_MAX_LEVEL; l++)
-        al_free(&h->al, &h->mem, h->xh[l].e, (size_t)h->xh[l].cap * sizeof *h->xh[l].e);
+        vec_mem_free(&h->mem, h->xh[l].e, (size_t)h->xh[l].cap * sizeof *h->xh[l].e);
     hnsw_search_ctx_free(h->w);
-    h->al.free(h->al.ud, h, sizeof *h);
+    h->mem.al.free(h->mem.al.ud, h, sizeof *h);
 }
 
 /* ---- accessors ---------------------------------------------------------- */
@@ -1512,7 +1496,7 @@ const dist_kernels *hnsw_kernels(const hnsw *h) { return h->kern; }
 
 size_t hnsw_memory(const hnsw *h)
 {
-    return sizeof *h + h->mem + sizeof *h->w + h->w->mem + h->borrowed;
+    return sizeof *h + h->mem.bytes + sizeof *h->w + h->w->mem.bytes + h->borrowed;
 }
 
 void hnsw_stats_get(const hnsw *h, hnsw_stats *s)
@@ -1656,8 +1640,8 @@ int hnsw_validate(const hnsw *h, char *err, size_t errlen)
     int rc = hnsw_check_globals(h, err, errlen);
     if (rc || h->count == 0) return rc;
     size_t qb = (size_t)h->hwm * sizeof(uint32_t);
-    uint32_t *buf = h->al.alloc(h->al.ud, qb);
-    uint8_t *seen = h->al.alloc(h->al.ud, h->hwm);
+    uint32_t *buf = h->mem.al.alloc(h->mem.al.ud, qb);
+    uint8_t *seen = h->mem.al.alloc(h->mem.al.ud, h->hwm);
     if (!buf || !seen) { rc = -ENOMEM; goto out; }
     for (int l = 0; l <= h->max_level && !rc; l++) {
         rc = hnsw_check_layer(h, l, buf, err, errlen);
@@ -1676,8 +1660,8 @@ int hnsw_validate(const hnsw *h, char *err, size_t errlen)
             }
     }
 out:
-    if (buf) h->al.free(h->al.ud, buf, qb);
-    if (seen) h->al.free(h->al.ud, seen, h->hwm);
+    if (buf) h->mem.al.free(h->mem.al.ud, buf, qb);
+    if (seen) h->mem.al.free(h->mem.al.ud, seen, h->hwm);
     return rc;
 }
 
@@ -1932,7 +1916,7 @@ static int hnsw_load_arrays(hnsw *h, const hnsw_img_meta *m, const img_source *s
     h->inlink_misses = m->inlink_misses;
     h->inlink_scans = m->inlink_scans;
     if (n == 0) return 0;
-    if (!(h->up = al_alloc(&h->al, &h->mem, (size_t)n * sizeof *h->up))) return -ENOMEM;
+    if (!(h->up = vec_mem_alloc(&h->mem, (size_t)n * sizeof *h->up))) return -ENOMEM;
     memset(h->up, 0, (size_t)n * sizeof *h->up);
     h->pcap = n;    /* from here on hnsw_free frees n slots */
     if (img_borrowable(sv)) {
@@ -1941,7 +1925,7 @@ static int hnsw_load_arrays(hnsw *h, const hnsw_img_meta *m, const img_source *s
         h->borrowed += sv->len;
     } else {
         size_t vb = sv->len + 64;
-        if (!(h->vecs_raw = al_alloc(&h->al, &h->mem, vb))) return -ENOMEM;
+        if (!(h->vecs_raw = vec_mem_alloc(&h->mem, vb))) return -ENOMEM;
         h->vecs_bytes = vb;
         h->vecs = (float *)(((uintptr_t)h->vecs_raw + 63) & ~(uintptr_t)63);
         hnsw_advise_huge(h->vecs_raw, vb);
@@ -1952,7 +1936,7 @@ static int hnsw_load_arrays(hnsw *h, const hnsw_img_meta *m, const img_source *s
         h->bl0 = (hnsw_borrow){ sl->data, sl->len };
         h->borrowed += sl->len;
     } else {
-        if (!(h->l0 = al_alloc(&h->al, &h->mem, sl->len))) return -ENOMEM;
+        if (!(h->l0 = vec_mem_alloc(&h->mem, sl->len))) return -ENOMEM;
         h->l0_bytes = sl->len;
         hnsw_advise_huge(h->l0, sl->len);
         memcpy(h->l0, sl->data, sl->len);
@@ -2046,7 +2030,7 @@ static int hnsw_load_upper(hnsw *h, const hnsw_chk *c, const img_section *s, cha
         if (s->len - at < nb)
             return vec_corruptf(err, errlen, "hnsw image: upper-list section ends at node %u (%zu "
                              "bytes)", x, s->len);
-        if (!(h->up[x] = al_alloc(&h->al, &h->mem, nb))) return -ENOMEM;
+        if (!(h->up[x] = vec_mem_alloc(&h->mem, nb))) return -ENOMEM;
         memcpy(h->up[x], (const uint8_t *)s->data + at, nb);
         at += nb;
     }
@@ -2087,14 +2071,14 @@ static int hnsw_load_graph(hnsw *h, const img_section *upper, char *err, size_t 
     hnsw_chk c = { NULL, NULL, NULL, 0 };
     size_t wb = (size_t)h->hwm * sizeof(uint32_t);
     int rc = -ENOMEM;
-    if ((c.lv = al_alloc(&h->al, &h->mem, h->hwm)) && (c.deg = al_alloc(&h->al, &h->mem, wb)) &&
-        (c.ups = al_alloc(&h->al, &h->mem, wb)) && !(rc = hnsw_load_l0(h, &c, err, errlen)) &&
+    if ((c.lv = vec_mem_alloc(&h->mem, h->hwm)) && (c.deg = vec_mem_alloc(&h->mem, wb)) &&
+        (c.ups = vec_mem_alloc(&h->mem, wb)) && !(rc = hnsw_load_l0(h, &c, err, errlen)) &&
         !(rc = hnsw_load_upper(h, &c, upper, err, errlen)) &&
         !(rc = hnsw_check_upper(h, &c, err, errlen)))
         rc = hnsw_check_globals(h, err, errlen);
-    al_free(&h->al, &h->mem, c.lv, h->hwm);
-    al_free(&h->al, &h->mem, c.deg, wb);
-    al_free(&h->al, &h->mem, c.ups, wb);
+    vec_mem_free(&h->mem, c.lv, h->hwm);
+    vec_mem_free(&h->mem, c.deg, wb);
+    vec_mem_free(&h->mem, c.ups, wb);
     return rc;
 }
 
@@ -2135,7 +2119,7 @@ static int hnsw_load_hints(hnsw *h, const img_section *s, char *err, size_t errl
         at += 8;
         if (cap == 0) continue;
         hnsw_hint_map *m = &h->xh[l];
-        if (!(m->e = al_alloc(&h->al, &h->mem, (size_t)cap * sizeof *m->e))) return -ENOMEM;
+        if (!(m->e = vec_mem_alloc(&h->mem, (size_t)cap * sizeof *m->e))) return -ENOMEM;
         memset(m->e, 0xFF, (size_t)cap * sizeof *m->e);
         m->cap = cap;
         for (uint32_t i = 0, prev = 0; i < n; i++, at += 12) {

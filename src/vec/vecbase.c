@@ -1,6 +1,6 @@
 /* vecbase.c -- the base of the vector library (vecbase.h): the default
- * allocator, the resize helpers the engines grow through, the error
- * strings and the corruption formatter.
+ * allocator, the counted allocator's resizes the engines grow through, the
+ * error strings and the corruption formatter.
  *
  * Threads: no state of its own; every function may run on any thread. */
 #if defined(__linux__) && !defined(_GNU_SOURCE)
@@ -110,12 +110,13 @@ static void *default_realloc(void *ud, void *p, size_t old, size_t n)
     return realloc(p, n ? n : 1);
 }
 
-const vec_allocator vec_default_allocator = { default_alloc, default_free, NULL,
-                                                    default_realloc };
+const vec_allocator vec_default_allocator = { default_alloc, default_free, NULL, default_realloc };
 
-void *vec_al_resize(const vec_allocator *al, size_t *mem, void *p, size_t old,
-                       size_t size, size_t keep)
+/* ---- the counted allocator's resizes ------------------------------------ */
+
+void *vec_mem_resize(vec_mem *m, void *p, size_t old, size_t size, size_t keep)
 {
+    const vec_allocator *al = &m->al;
     void *q;
     if (!p) {
         old = 0;
@@ -126,16 +127,16 @@ void *vec_al_resize(const vec_allocator *al, size_t *mem, void *p, size_t old,
         memcpy(q, p, keep < size ? keep : size);
         al->free(al->ud, p, old);
     }
-    if (q) *mem = *mem - old + size;
+    if (q) m->bytes = m->bytes - old + size;
     return q;
 }
 
-int vec_vecs_resize(const vec_allocator *al, size_t *mem, void **raw, size_t *bytes,
-                       float **vecs, size_t n, size_t keep)
+int vec_mem_resize_vecs(vec_mem *m, void **raw, size_t *bytes, float **vecs, size_t n,
+                        size_t keep)
 {
     size_t nb = n * sizeof(float) + 64, kb = keep * sizeof(float);
     size_t from = *raw ? (size_t)((char *)*vecs - (char *)*raw) : 0;
-    char *r = vec_al_resize(al, mem, *raw, *bytes, nb, from + kb);
+    char *r = vec_mem_resize(m, *raw, *bytes, nb, from + kb);
     if (!r) return -ENOMEM;
     size_t off = (size_t)((((uintptr_t)r + 63) & ~(uintptr_t)63) - (uintptr_t)r);
     if (!*raw) {

@@ -198,8 +198,7 @@ struct vindex_search_ctx {
 };
 
 struct vindex {
-    vindex_allocator al;
-    size_t mem;             /* bytes held here (not the engine's) */
+    vec_mem mem;            /* allocator and bytes held here (not the engine's) */
     vindex_type type;
     dist_metric metric;
     uint32_t dim, M, efc, efs;
@@ -228,20 +227,6 @@ struct vindex {
     uint64_t ingested, evicted;
     uint64_t next_id;       /* 0: exhausted */
 };
-
-static void *vx_alloc(vindex *v, size_t n)
-{
-    void *p = v->al.alloc(v->al.ud, n);
-    if (p) v->mem += n;
-    return p;
-}
-
-static void vx_free(vindex *v, void *p, size_t n)
-{
-    if (!p) return;
-    v->al.free(v->al.ud, p, n);
-    v->mem -= n;
-}
 
 /* ---- engine adapters ---------------------------------------------------- */
 
@@ -319,9 +304,9 @@ static void key_drop(vindex *v, uint32_t id)
     vkey *k = v->keys[id];
     v->keys[id] = NULL;
     if (!key_in_arena(v, k)) {
-        vx_free(v, k, vkey_size(k->len));
+        vec_mem_free(&v->mem, k, vkey_size(k->len));
     } else if (--v->karena_live == 0) {
-        vx_free(v, v->karena, v->karena_bytes);
+        vec_mem_free(&v->mem, v->karena, v->karena_bytes);
         v->karena = NULL;
         v->karena_bytes = 0;
     }
@@ -375,7 +360,7 @@ static int map_reserve(vindex *v, uint32_t n)
     uint64_t ns = v->nslots ? (uint64_t)v->nslots * 2 : 16;
     while ((uint64_t)n * 4 > ns * 3) ns *= 2;
     if (ns > VINDEX_SLOTS_MAX) return VINDEX_EFULL;
-    uint64_t *slots = vx_alloc(v, ns * sizeof *slots);
+    uint64_t *slots = vec_mem_alloc(&v->mem, ns * sizeof *slots);
     if (!slots) return -ENOMEM;
     memset(slots, 0xFF, ns * sizeof *slots);
     uint32_t mask = (uint32_t)ns - 1;
@@ -386,7 +371,7 @@ static int map_reserve(vindex *v, uint32_t n)
         while (slots[j] != VX_SLOT_EMPTY) j = (j + 1) & mask;
         slots[j] = e;
     }
-    vx_free(v, v->slots, (size_t)v->nslots * sizeof *v->slots);
+    vec_mem_free(&v->mem, v->slots, (size_t)v->nslots * sizeof *v->slots);
     v->slots = slots;
     v->nslots = (uint32_t)ns;
     return 0;
@@ -414,7 +399,7 @@ static void map_remove(vindex *v, uint32_t i)
  * of n, the rest filled with byte `fill`; NULL on exhaustion. */
 static void *ids_regrow(vindex *v, const void *old, size_t esz, uint32_t n, int fill)
 {
-    void *p = vx_alloc(v, (size_t)n * esz);
+    void *p = vec_mem_alloc(&v->mem, (size_t)n * esz);
     if (!p) return NULL;
     if (v->idcap) memcpy(p, old, (size_t)v->idcap * esz);
     memset((char *)p + (size_t)v->idcap * esz, fill, (size_t)(n - v->idcap) * esz);
@@ -434,18 +419,18 @@ static int ids_reserve(vindex *v, uint32_t n)
     uint32_t *fnext = ring ? ids_regrow(v, v->fnext, sizeof *fnext, n, 0xFF) : NULL;
     vpay **pays = pay ? ids_regrow(v, v->pays, sizeof *pays, n, 0) : NULL;
     if (!keys || (cos && !norms) || (ring && (!fprev || !fnext)) || (pay && !pays)) {
-        vx_free(v, keys, (size_t)n * sizeof *keys);
-        vx_free(v, norms, (size_t)n * sizeof *norms);
-        vx_free(v, fprev, (size_t)n * sizeof *fprev);
-        vx_free(v, fnext, (size_t)n * sizeof *fnext);
-        vx_free(v, pays, (size_t)n * sizeof *pays);
+        vec_mem_free(&v->mem, keys, (size_t)n * sizeof *keys);
+        vec_mem_free(&v->mem, norms, (size_t)n * sizeof *norms);
+        vec_mem_free(&v->mem, fprev, (size_t)n * sizeof *fprev);
+        vec_mem_free(&v->mem, fnext, (size_t)n * sizeof *fnext);
+        vec_mem_free(&v->mem, pays, (size_t)n * sizeof *pays);
         return -ENOMEM;
     }
-    vx_free(v, v->keys, o * sizeof *keys);
-    vx_free(v, v->norms, o * sizeof *norms);
-    vx_free(v, v->fprev, o * sizeof *fprev);
-    vx_free(v, v->fnext, o * sizeof *fnext);
-    vx_free(v, v->pays, o * sizeof *pays);
+    vec_mem_free(&v->mem, v->keys, o * sizeof *keys);
+    vec_mem_free(&v->mem, v->norms, o * sizeof *norms);
+    vec_mem_free(&v->mem, v->fprev, o * sizeof *fprev);
+    vec_mem_free(&v->mem, v->fnext, o * sizeof *fnext);
+    vec_mem_free(&v->mem, v->pays, o * sizeof *pays);
     v->keys = keys;
     v->norms = norms;
     v->fprev = fprev;
@@ -484,7 +469,7 @@ static int pays_ensure(vindex *v)
 {
     if (v->pays) return 0;
     VINDEX_ASSERT(v->idcap > 0);    /* callers reserved the entry's id */
-    vpay **p = vx_alloc(v, (size_t)v->idcap * sizeof *p);
+    vpay **p = vec_mem_alloc(&v->mem, (size_t)v->idcap * sizeof *p);
     if (!p) return -ENOMEM;
     memset(p, 0, (size_t)v->idcap * sizeof *p);
     v->pays = p;
@@ -494,7 +479,7 @@ static int pays_ensure(vindex *v)
 /* A block holding len bytes of p (len <= VINDEX_PAYLOAD_MAX), or NULL. */
 static vpay *pay_new(vindex *v, const void *p, size_t len)
 {
-    vpay *b = vx_alloc(v, vpay_size((uint32_t)len));
+    vpay *b = vec_mem_alloc(&v->mem, vpay_size((uint32_t)len));
     if (!b) return NULL;
     b->len = (uint32_t)len;
     if (len) memcpy(b->bytes, p, len);
@@ -503,7 +488,7 @@ static vpay *pay_new(vindex *v, const void *p, size_t len)
 
 static void pay_free(vindex *v, vpay *b)
 {
-    if (b) vx_free(v, b, vpay_size(b->len));
+    if (b) vec_mem_free(&v->mem, b, vpay_size(b->len));
 }
 
 /* id no longer has a payload. */
@@ -552,13 +537,13 @@ static int vindex_make_engine(vindex *v, const vindex_params *p)
         hnsw_params hp = { .dim = p->dim, .metric = p->metric, .M = v->M,
                            .ef_construction = v->efc, .ef_search = v->efs, .seed = p->seed,
                            .initial_capacity = p->initial_capacity, .kernels = p->kernels,
-                           .alloc = &v->al };
+                           .alloc = &v->mem.al };
         v->ops = &vindex_hnsw_ops;
         v->eng = hnsw_new(&hp, &err);
     } else if (p->type == VINDEX_FLAT) {
         flat_params fp = { .dim = p->dim, .metric = p->metric,
                            .initial_capacity = p->initial_capacity, .kernels = p->kernels,
-                           .alloc = &v->al };
+                           .alloc = &v->mem.al };
         v->ops = &vindex_flat_ops;
         v->eng = flat_new(&fp, &err);
     }
@@ -569,7 +554,7 @@ static int vindex_make_engine(vindex *v, const vindex_params *p)
 static void vindex_init_fields(vindex *v, const vindex_allocator *al)
 {
     memset(v, 0, sizeof *v);
-    v->al = *al;
+    vec_mem_init(&v->mem, al);
     v->fhead = v->ftail = VINDEX_NONE;
     v->next_id = 1;
 }
@@ -600,7 +585,7 @@ vindex *vindex_new(const vindex_params *p, int *err)
     v->hseed = vindex_hseed(p->seed);
     if ((e = vindex_make_engine(v, p)) != 0) goto fail;
     e = -ENOMEM;
-    if (!(v->prep = vx_alloc(v, (size_t)v->dim * sizeof *v->prep)) ||
+    if (!(v->prep = vec_mem_alloc(&v->mem, (size_t)v->dim * sizeof *v->prep)) ||
         ids_reserve(v, v->ops->capacity(v->eng)))
         goto fail;
     return v;
@@ -615,19 +600,19 @@ void vindex_free(vindex *v)
     if (!v) return;
     for (uint32_t id = 0; id < v->idcap; id++) {
         if (v->keys[id] && !key_in_arena(v, v->keys[id]))
-            vx_free(v, v->keys[id], vkey_size(v->keys[id]->len));
+            vec_mem_free(&v->mem, v->keys[id], vkey_size(v->keys[id]->len));
         if (v->pays) pay_free(v, v->pays[id]);
     }
-    vx_free(v, v->karena, v->karena_bytes);
-    vx_free(v, v->keys, (size_t)v->idcap * sizeof *v->keys);
-    vx_free(v, v->norms, (size_t)v->idcap * sizeof *v->norms);
-    vx_free(v, v->fprev, (size_t)v->idcap * sizeof *v->fprev);
-    vx_free(v, v->fnext, (size_t)v->idcap * sizeof *v->fnext);
-    vx_free(v, v->pays, (size_t)v->idcap * sizeof *v->pays);
-    vx_free(v, v->slots, (size_t)v->nslots * sizeof *v->slots);
-    vx_free(v, v->prep, (size_t)v->dim * sizeof *v->prep);
+    vec_mem_free(&v->mem, v->karena, v->karena_bytes);
+    vec_mem_free(&v->mem, v->keys, (size_t)v->idcap * sizeof *v->keys);
+    vec_mem_free(&v->mem, v->norms, (size_t)v->idcap * sizeof *v->norms);
+    vec_mem_free(&v->mem, v->fprev, (size_t)v->idcap * sizeof *v->fprev);
+    vec_mem_free(&v->mem, v->fnext, (size_t)v->idcap * sizeof *v->fnext);
+    vec_mem_free(&v->mem, v->pays, (size_t)v->idcap * sizeof *v->pays);
+    vec_mem_free(&v->mem, v->slots, (size_t)v->nslots * sizeof *v->slots);
+    vec_mem_free(&v->mem, v->prep, (size_t)v->dim * sizeof *v->prep);
     if (v->eng) v->ops->destroy(v->eng);
-    v->al.free(v->al.ud, v, sizeof *v);
+    v->mem.al.free(v->mem.al.ud, v, sizeof *v);
 }
 
 /* ---- vectors ------------------------------------------------------------ */
@@ -733,13 +718,13 @@ static int vindex_insert(vindex *v, const vindex_add_args *a, const float *src, 
     int rc = vindex_reserve_new(v);
     if (!rc && a->has_payload) rc = pays_ensure(v);
     if (rc) return rc;
-    vkey *k = vx_alloc(v, vkey_size((uint32_t)a->klen));
+    vkey *k = vec_mem_alloc(&v->mem, vkey_size((uint32_t)a->klen));
     vpay *p = NULL;
     uint32_t id = 0, slot = 0;
     if (!k || (a->has_payload && !(p = pay_new(v, a->payload, a->plen)))) rc = -ENOMEM;
     else rc = v->ops->insert(v->eng, src, &id);
     if (rc) {
-        if (k) vx_free(v, k, vkey_size((uint32_t)a->klen));
+        if (k) vec_mem_free(&v->mem, k, vkey_size((uint32_t)a->klen));
         pay_free(v, p);
         return rc;
     }
@@ -915,7 +900,7 @@ uint32_t vindex_fifo_next(const vindex *v, uint32_t id)
 uint64_t vindex_next_id(const vindex *v) { return v->next_id; }
 uint32_t vindex_capacity(const vindex *v) { return v->ring; }
 uint32_t vindex_count(const vindex *v) { return v->count; }
-size_t vindex_memory(const vindex *v) { return sizeof *v + v->mem + v->ops->memory(v->eng); }
+size_t vindex_memory(const vindex *v) { return sizeof *v + v->mem.bytes + v->ops->memory(v->eng); }
 uint32_t vindex_dim(const vindex *v) { return v->dim; }
 dist_metric vindex_metric(const vindex *v) { return v->metric; }
 vindex_type vindex_type_of(const vindex *v) { return v->type; }
@@ -1375,13 +1360,13 @@ static int vindex_load_engine(vindex *v, const vx_meta *m, const img_source *src
     if (v->type == VINDEX_HNSW) {
         hnsw_params hp = { .dim = v->dim, .metric = v->metric, .M = v->M,
                            .ef_construction = v->efc, .ef_search = v->efs, .seed = v->seed,
-                           .kernels = kern, .alloc = &v->al };
+                           .kernels = kern, .alloc = &v->mem.al };
         hnsw *h = NULL;
         v->ops = &vindex_hnsw_ops;
         rc = hnsw_load(&hp, &es, &h, err, errlen);
         v->eng = h;
     } else {
-        flat_params fp = { .dim = v->dim, .metric = v->metric, .kernels = kern, .alloc = &v->al };
+        flat_params fp = { .dim = v->dim, .metric = v->metric, .kernels = kern, .alloc = &v->mem.al };
         flat *f = NULL;
         v->ops = &vindex_flat_ops;
         rc = flat_load(&fp, &es, &f, err, errlen);
@@ -1500,11 +1485,12 @@ static int vindex_load_keys(vindex *v, const img_section *s, const vx_meta *m, c
      * the engine's capacity (vindex_reserve_new). */
     if ((rc = ids_reserve(v, m->id_end)) != 0) return rc;
     if (m->nslots) {        /* empty here, filled by vindex_load_map */
-        if (!(v->slots = vx_alloc(v, (size_t)m->nslots * sizeof *v->slots))) return -ENOMEM;
-        memset(v->slots, 0xFF, (size_t)m->nslots * sizeof *v->slots);
+        size_t tb = (size_t)m->nslots * sizeof *v->slots;
+        if (!(v->slots = vec_mem_alloc(&v->mem, tb))) return -ENOMEM;
+        memset(v->slots, 0xFF, tb);
         v->nslots = m->nslots;
     }
-    if (bytes && !(v->karena = vx_alloc(v, bytes))) return -ENOMEM;
+    if (bytes && !(v->karena = vec_mem_alloc(&v->mem, bytes))) return -ENOMEM;
     v->karena_bytes = bytes;
     const uint8_t *b = s->data;
     size_t at = 0, off = 0;
@@ -1640,7 +1626,7 @@ int vindex_load(const img_source *src, const vindex_load_opts *o, vindex **out, 
     if ((rc = vindex_load_engine(v, &m, src, nown, o ? o->kernels : NULL, err, errlen)) != 0)
         goto fail;
     rc = -ENOMEM;
-    if (!(v->prep = vx_alloc(v, (size_t)v->dim * sizeof *v->prep))) goto fail;
+    if (!(v->prep = vec_mem_alloc(&v->mem, (size_t)v->dim * sizeof *v->prep))) goto fail;
     if ((rc = vindex_load_keys(v, &src->sec[1], &m, err, errlen)) != 0) goto fail;
     if (v->metric == DIST_COSINE && (rc = vindex_load_norms(v, &src->sec[2], &m, err, errlen)) != 0)
         goto fail;

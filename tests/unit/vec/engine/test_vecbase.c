@@ -1,6 +1,6 @@
 /* test_vecbase.c -- the base of the vector library on its own: the
  * default allocator's big blocks (mappings of their own on Linux, grown by
- * mremap), the counted resize, the growth policy, the error strings and
+ * mremap), the counted allocator, the growth policy, the error strings and
  * the corruption formatter. */
 #include <errno.h>
 #include <setjmp.h>
@@ -40,15 +40,75 @@ static void test_default_allocator_big_blocks(void **state)
         cur = n;
     }
     al->free(al->ud, p, cur);
-    /* vec_al_resize counts the change */
-    size_t mem = 0;
-    void *b = vec_al_resize(al, &mem, NULL, 0, 6 * MB, 0);
+    /* vec_mem_resize counts the change */
+    vec_mem m;
+    vec_mem_init(&m, NULL);
+    void *b = vec_mem_resize(&m, NULL, 0, 6 * MB, 0);
     assert_non_null(b);
-    assert_int_equal(mem, 6 * MB);
-    b = vec_al_resize(al, &mem, b, 6 * MB, 10 * MB, 6 * MB);
+    assert_int_equal(m.bytes, 6 * MB);
+    b = vec_mem_resize(&m, b, 6 * MB, 10 * MB, 6 * MB);
     assert_non_null(b);
-    assert_int_equal(mem, 10 * MB);
-    al->free(al->ud, b, 10 * MB);
+    assert_int_equal(m.bytes, 10 * MB);
+    vec_mem_free(&m, b, 10 * MB);
+    assert_int_equal(m.bytes, 0);
+}
+
+/* An allocator without realloc that counts its live blocks. */
+static void *n_alloc(void *ud, size_t n)
+{
+    ++*(long *)ud;
+    return malloc(n ? n : 1);
+}
+
+static void n_free(void *ud, void *p, size_t n)
+{
+    (void)n;
+    --*(long *)ud;
+    free(p);
+}
+
+/* The counted allocator: bytes follow every alloc, free and resize (also
+ * through alloc-copy-free when the allocator has no realloc); the vector
+ * array stays 64-byte aligned with its kept floats, and a borrowed range
+ * is copied, not freed. */
+static void test_counted(void **state)
+{
+    (void)state;
+    long live = 0;
+    const vec_allocator al = { n_alloc, n_free, &live, NULL };
+    vec_mem m;
+    vec_mem_init(&m, &al);
+    char *a = vec_mem_alloc(&m, 100);
+    assert_non_null(a);
+    memset(a, 7, 100);
+    assert_int_equal(m.bytes, 100);
+    a = vec_mem_resize(&m, a, 100, 300, 100);
+    assert_non_null(a);
+    assert_int_equal(m.bytes, 300);
+    assert_int_equal(a[99], 7);
+    vec_mem_free(&m, NULL, 5);
+    vec_mem_free(&m, a, 300);
+    assert_int_equal(m.bytes, 0);
+
+    float borrowed[10];
+    for (int i = 0; i < 10; i++) borrowed[i] = (float)i;
+    void *raw = NULL;
+    size_t bytes = 0;
+    float *v = borrowed;
+    assert_int_equal(vec_mem_resize_vecs(&m, &raw, &bytes, &v, 40, 10), 0);
+    assert_non_null(raw);
+    assert_int_equal(bytes, 40 * sizeof(float) + 64);
+    assert_int_equal(m.bytes, bytes);
+    assert_int_equal((uintptr_t)v & 63, 0);
+    v[39] = 39.0f;
+    assert_int_equal(vec_mem_resize_vecs(&m, &raw, &bytes, &v, 1000, 40), 0);
+    assert_int_equal((uintptr_t)v & 63, 0);
+    for (int i = 0; i < 10; i++) assert_true(v[i] == (float)i);
+    assert_true(v[39] == 39.0f);
+    assert_int_equal(m.bytes, 1000 * sizeof(float) + 64);
+    vec_mem_free(&m, raw, bytes);
+    assert_int_equal(m.bytes, 0);
+    assert_int_equal(live, 0);
 }
 
 /* 1.5x, at least the need and 16, at most the limit. */
@@ -85,6 +145,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_default_allocator_big_blocks),
+        cmocka_unit_test(test_counted),
         cmocka_unit_test(test_grow_capacity),
         cmocka_unit_test(test_errors),
     };
