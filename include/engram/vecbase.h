@@ -93,6 +93,12 @@ typedef struct vec_pair {
     uint32_t id;
 } vec_pair;
 
+/* The order of every result list: by distance, ties by the smaller id. */
+static inline int vec_pair_lt(vec_pair a, vec_pair b)
+{
+    return a.dist < b.dist || (a.dist == b.dist && a.id < b.id);
+}
+
 /* Search filter: return non-zero to accept id as a result.  Called from the
  * searching thread with the index read-locked; must not modify the index.
  * Rejected ids are still traversed by HNSW (they route), never returned. */

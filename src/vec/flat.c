@@ -105,11 +105,6 @@ struct flat {
     void *release_ud;
 };
 
-static inline int pair_lt(vec_pair a, vec_pair b)
-{
-    return a.dist < b.dist || (a.dist == b.dist && a.id < b.id);
-}
-
 static float *flat_vec(const flat *f, uint32_t id)
 {
     return f->vecs + (size_t)id * f->dim;
@@ -261,19 +256,19 @@ static void topk_offer(vec_pair *hp, uint32_t *n, uint32_t k, vec_pair x)
     uint32_t i;
     if (*n < k) {
         i = (*n)++;
-        while (i > 0 && pair_lt(hp[(i - 1) / 2], x)) {
+        while (i > 0 && vec_pair_lt(hp[(i - 1) / 2], x)) {
             hp[i] = hp[(i - 1) / 2];
             i = (i - 1) / 2;
         }
         hp[i] = x;
         return;
     }
-    if (!pair_lt(x, hp[0])) return;
+    if (!vec_pair_lt(x, hp[0])) return;
     for (i = 0;;) {
         uint32_t c = 2 * i + 1;
         if (c >= k) break;
-        if (c + 1 < k && pair_lt(hp[c], hp[c + 1])) c++;
-        if (!pair_lt(x, hp[c])) break;
+        if (c + 1 < k && vec_pair_lt(hp[c], hp[c + 1])) c++;
+        if (!vec_pair_lt(x, hp[c])) break;
         hp[i] = hp[c];
         i = c;
     }
@@ -290,8 +285,8 @@ static void topk_sort(vec_pair *a, uint32_t n)
         for (;;) {
             uint32_t c = 2 * i + 1;
             if (c >= m - 1) break;
-            if (c + 1 < m - 1 && pair_lt(a[c], a[c + 1])) c++;
-            if (!pair_lt(last, a[c])) break;
+            if (c + 1 < m - 1 && vec_pair_lt(a[c], a[c + 1])) c++;
+            if (!vec_pair_lt(last, a[c])) break;
             a[i] = a[c];
             i = c;
         }
@@ -458,7 +453,7 @@ void flat_merge(const vec_pair *const *parts, const uint32_t *nparts, int count,
         int best = -1;
         for (int p = 0; p < count; p++)
             if (at[p] < nparts[p] &&
-                (best < 0 || pair_lt(parts[p][at[p]], parts[best][at[best]])))
+                (best < 0 || vec_pair_lt(parts[p][at[p]], parts[best][at[best]])))
                 best = p;
         if (best < 0) break;
         out[n++] = parts[best][at[best]++];

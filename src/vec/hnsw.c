@@ -300,11 +300,6 @@ static inline float hnsw_dist(const hnsw *h, const float *a, const float *b)
     return h->off + h->sgn * h->pair(a, b, h->dim);
 }
 
-static inline int pair_lt(vec_pair a, vec_pair b)
-{
-    return a.dist < b.dist || (a.dist == b.dist && a.id < b.id);
-}
-
 static int list_has(const uint32_t *l, uint32_t id)
 {
     uint32_t n = list_count(l);
@@ -332,7 +327,7 @@ static int hnsw_random_level(hnsw *h)
 static int pair_cmp(const void *x, const void *y)
 {
     vec_pair a = *(const vec_pair *)x, b = *(const vec_pair *)y;
-    return pair_lt(a, b) ? -1 : pair_lt(b, a);
+    return vec_pair_lt(a, b) ? -1 : vec_pair_lt(b, a);
 }
 
 static void pairs_sort(vec_pair *a, uint32_t n)
@@ -341,7 +336,7 @@ static void pairs_sort(vec_pair *a, uint32_t n)
     for (uint32_t i = 1; i < n; i++) {
         vec_pair x = a[i];
         uint32_t j = i;
-        while (j > 0 && pair_lt(x, a[j - 1])) { a[j] = a[j - 1]; j--; }
+        while (j > 0 && vec_pair_lt(x, a[j - 1])) { a[j] = a[j - 1]; j--; }
         a[j] = x;
     }
 }
