@@ -1,5 +1,7 @@
 /* vindex.c -- the front every vector index has: keys, validation, cosine
- * preparation, counters, and dispatch to an engine (HNSW or FLAT).
+ * preparation, counters, and its engine (HNSW or FLAT), which it reaches
+ * only through the engine's table of operations (vindex_engine.h; one
+ * indirect call per mutation or search).
  *
  * Keys.  A key is any byte string (NULs included, case-sensitive).  Each
  * live key has one heap block {len, hash, bytes} pointed to from keys[id];
@@ -131,10 +133,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "engram/flat.h"
-#include "engram/hnsw.h"
 #include "engram/img_out.h"
 #include "engram/le.h"
+
+#include "vindex_engine.h"
 
 #define VINDEX_NONE UINT32_MAX
 #define VINDEX_SLOTS_MAX (1u << 31)
@@ -165,32 +167,16 @@ static void vindex_assert_fail(const char *what, int line)
     abort();
 }
 
-/* What vindex needs from an engine; one table per engine type. */
-typedef struct vindex_ops {
-    const char *name;
-    int (*reserve)(void *e, uint32_t n);
-    int (*insert)(void *e, const float *vec, uint32_t *id);
-    int (*update)(void *e, uint32_t id, const float *vec);
-    int (*del)(void *e, uint32_t id);
-    int (*live)(const void *e, uint32_t id);
-    const float *(*vector)(const void *e, uint32_t id);
-    uint32_t (*capacity)(const void *e);
-    size_t (*memory)(const void *e);
-    const dist_kernels *(*kernels)(const void *e);
-    int (*max_level)(const void *e);
-    int (*search)(const void *e, vindex_search_ctx *c, const float *q, uint32_t k,
-                  uint32_t ef, vindex_filter_fn *accept, void *ud, vindex_pair *out,
-                  uint32_t *n);
-    int (*validate)(const void *e, char *err, size_t errlen);
-    void (*destroy)(void *e);
-    int (*save)(const void *e, img_sink *s);
-    uint32_t (*count)(const void *e);
-    int (*borrows)(const void *e, const void *p);
-} vindex_ops;
+/* The engine of each type (vindex_engine.h). */
+static const vindex_engine *const vindex_engines[] = {
+    [VINDEX_HNSW] = &vindex_hnsw_engine,
+    [VINDEX_FLAT] = &vindex_flat_engine,
+};
+#define VINDEX_NTYPES (sizeof vindex_engines / sizeof *vindex_engines)
 
 struct vindex_search_ctx {
     vindex_allocator al;
-    hnsw_search_ctx *hc;
+    void *scratch[VINDEX_NTYPES]; /* each engine's, by type (NULL: it needs none) */
     vindex_pair *pairs;
     uint32_t pcap;
     float *q;               /* the prepared (normalised) query */
@@ -202,7 +188,7 @@ struct vindex {
     vindex_type type;
     dist_metric metric;
     uint32_t dim, M, efc, efs;
-    const vindex_ops *ops;
+    const vindex_engine *ops;
     void *eng;
     vkey **keys;            /* per id; NULL = free */
     float *norms;           /* per id, cosine only */
@@ -226,66 +212,6 @@ struct vindex {
     size_t pbytes;          /* their payload bytes */
     uint64_t ingested, evicted;
     uint64_t next_id;       /* 0: exhausted */
-};
-
-/* ---- engine adapters ---------------------------------------------------- */
-
-static int eh_reserve(void *e, uint32_t n) { return hnsw_reserve(e, n); }
-static int eh_insert(void *e, const float *v, uint32_t *id) { return hnsw_insert(e, v, id); }
-static int eh_update(void *e, uint32_t id, const float *v) { return hnsw_update(e, id, v); }
-static int eh_del(void *e, uint32_t id) { return hnsw_delete(e, id); }
-static int eh_live(const void *e, uint32_t id) { return hnsw_is_live(e, id); }
-static const float *eh_vector(const void *e, uint32_t id) { return hnsw_vector(e, id); }
-static uint32_t eh_capacity(const void *e) { return hnsw_capacity(e); }
-static size_t eh_memory(const void *e) { return hnsw_memory(e); }
-static const dist_kernels *eh_kernels(const void *e) { return hnsw_kernels(e); }
-static int eh_max_level(const void *e) { return hnsw_max_level(e); }
-static int eh_validate(const void *e, char *err, size_t n) { return hnsw_validate(e, err, n); }
-static void eh_destroy(void *e) { hnsw_free(e); }
-static int eh_save(const void *e, img_sink *s) { return hnsw_save(e, s); }
-static uint32_t eh_count(const void *e) { return hnsw_count(e); }
-static int eh_borrows(const void *e, const void *p) { return hnsw_borrows(e, p); }
-static int eh_search(const void *e, vindex_search_ctx *c, const float *q, uint32_t k,
-                     uint32_t ef, vindex_filter_fn *accept, void *ud, vindex_pair *out,
-                     uint32_t *n)
-{
-    return hnsw_search(e, c->hc, q, k, ef, accept, ud, out, n);
-}
-
-static const vindex_ops vindex_hnsw_ops = {
-    "hnsw", eh_reserve, eh_insert, eh_update, eh_del, eh_live, eh_vector, eh_capacity,
-    eh_memory, eh_kernels, eh_max_level, eh_search, eh_validate, eh_destroy, eh_save, eh_count,
-    eh_borrows,
-};
-
-static int ef_reserve(void *e, uint32_t n) { return flat_reserve(e, n); }
-static int ef_insert(void *e, const float *v, uint32_t *id) { return flat_insert(e, v, id); }
-static int ef_update(void *e, uint32_t id, const float *v) { return flat_update(e, id, v); }
-static int ef_del(void *e, uint32_t id) { return flat_delete(e, id); }
-static int ef_live(const void *e, uint32_t id) { return flat_is_live(e, id); }
-static const float *ef_vector(const void *e, uint32_t id) { return flat_vector(e, id); }
-static uint32_t ef_capacity(const void *e) { return flat_capacity(e); }
-static size_t ef_memory(const void *e) { return flat_memory(e); }
-static const dist_kernels *ef_kernels(const void *e) { return flat_kernels(e); }
-static int ef_max_level(const void *e) { (void)e; return -1; }
-static int ef_validate(const void *e, char *err, size_t n) { return flat_validate(e, err, n); }
-static void ef_destroy(void *e) { flat_free(e); }
-static int ef_save(const void *e, img_sink *s) { return flat_save(e, s); }
-static uint32_t ef_count(const void *e) { return flat_count(e); }
-static int ef_borrows(const void *e, const void *p) { return flat_borrows(e, p); }
-static int ef_search(const void *e, vindex_search_ctx *c, const float *q, uint32_t k,
-                     uint32_t ef, vindex_filter_fn *accept, void *ud, vindex_pair *out,
-                     uint32_t *n)
-{
-    (void)c;
-    (void)ef;
-    return flat_search(e, q, k, accept, ud, out, n);
-}
-
-static const vindex_ops vindex_flat_ops = {
-    "flat", ef_reserve, ef_insert, ef_update, ef_del, ef_live, ef_vector, ef_capacity,
-    ef_memory, ef_kernels, ef_max_level, ef_search, ef_validate, ef_destroy, ef_save, ef_count,
-    ef_borrows,
 };
 
 /* ---- key map ------------------------------------------------------------ */
@@ -530,23 +456,29 @@ static uint32_t vindex_hseed(uint64_t seed)
     return (uint32_t)(seed * 0x9E3779B97F4A7C15ull >> 32);
 }
 
+/* Point v->ops at the engine of v's type, and fill *ep with what that
+ * engine is made or loaded with: the index's parameters (defaults filled
+ * in), its allocator, kernels (NULL: dist_active()) and initial slots. */
+static void vindex_engine_setup(vindex *v, const dist_kernels *kern, uint32_t initial,
+                                vindex_params *ep)
+{
+    v->ops = vindex_engines[v->type];
+    vindex_params_init(ep, v->type, v->dim, v->metric);
+    ep->M = v->M;
+    ep->ef_construction = v->efc;
+    ep->ef_search = v->efs;
+    ep->seed = v->seed;
+    ep->initial_capacity = initial;
+    ep->kernels = kern;
+    ep->alloc = &v->mem.al;
+}
+
 static int vindex_make_engine(vindex *v, const vindex_params *p)
 {
+    vindex_params ep;
     int err = -EINVAL;
-    if (p->type == VINDEX_HNSW) {
-        hnsw_params hp = { .dim = p->dim, .metric = p->metric, .M = v->M,
-                           .ef_construction = v->efc, .ef_search = v->efs, .seed = p->seed,
-                           .initial_capacity = p->initial_capacity, .kernels = p->kernels,
-                           .alloc = &v->mem.al };
-        v->ops = &vindex_hnsw_ops;
-        v->eng = hnsw_new(&hp, &err);
-    } else if (p->type == VINDEX_FLAT) {
-        flat_params fp = { .dim = p->dim, .metric = p->metric,
-                           .initial_capacity = p->initial_capacity, .kernels = p->kernels,
-                           .alloc = &v->mem.al };
-        v->ops = &vindex_flat_ops;
-        v->eng = flat_new(&fp, &err);
-    }
+    vindex_engine_setup(v, p->kernels, p->initial_capacity, &ep);
+    v->eng = v->ops->create(&ep, &err);
     return v->eng ? 0 : err;
 }
 
@@ -875,7 +807,7 @@ int vindex_iter(const vindex *v, uint32_t *cursor, uint32_t *id, const void **ke
 
 int vindex_repair(vindex *v)
 {
-    return v->type == VINDEX_HNSW ? hnsw_reconnect(v->eng) : 0;
+    return v->ops->repair ? v->ops->repair(v->eng) : 0;     /* none: nothing is ever cut off */
 }
 
 const void *vindex_payload(const vindex *v, uint32_t id, size_t *len)
@@ -916,7 +848,7 @@ void vindex_stats_get(const vindex *v, vindex_stats *s)
     s->M = v->type == VINDEX_HNSW ? v->M : 0;
     s->ef_construction = v->type == VINDEX_HNSW ? v->efc : 0;
     s->ef_search = v->type == VINDEX_HNSW ? v->efs : 0;
-    s->max_level = v->ops->max_level(v->eng);
+    s->max_level = v->ops->max_level ? v->ops->max_level(v->eng) : -1;
     s->memory = vindex_memory(v);
     s->engine_memory = v->ops->memory(v->eng);
     s->kernel = v->ops->kernels(v->eng)->name;
@@ -973,7 +905,7 @@ int vindex_validate(const vindex *v, char *err, size_t errlen)
 {
     uint32_t nkeys = 0, nslots = 0;
     for (uint32_t id = 0; id < v->idcap; id++) {
-        int live = v->ops->live(v->eng, id);
+        int live = v->ops->vector(v->eng, id) != NULL;
         if (live != (v->keys[id] != NULL))
             return vindex_fail(err, errlen, "key map and engine disagree on liveness", id);
         if (!live) continue;
@@ -1006,9 +938,12 @@ vindex_search_ctx *vindex_search_ctx_new(const vindex_allocator *alloc)
     if (!c) return NULL;
     memset(c, 0, sizeof *c);
     c->al = *alloc;
-    if (!(c->hc = hnsw_search_ctx_new(alloc))) {
-        alloc->free(alloc->ud, c, sizeof *c);
-        return NULL;
+    for (size_t t = 0; t < VINDEX_NTYPES; t++) {
+        const vindex_engine *e = vindex_engines[t];
+        if (e->scratch_new && !(c->scratch[t] = e->scratch_new(alloc))) {
+            vindex_search_ctx_free(c);
+            return NULL;
+        }
     }
     return c;
 }
@@ -1016,7 +951,8 @@ vindex_search_ctx *vindex_search_ctx_new(const vindex_allocator *alloc)
 void vindex_search_ctx_free(vindex_search_ctx *c)
 {
     if (!c) return;
-    hnsw_search_ctx_free(c->hc);
+    for (size_t t = 0; t < VINDEX_NTYPES; t++)
+        if (c->scratch[t]) vindex_engines[t]->scratch_free(c->scratch[t]);
     if (c->pairs) c->al.free(c->al.ud, c->pairs, (size_t)c->pcap * sizeof *c->pairs);
     if (c->q) c->al.free(c->al.ud, c->q, (size_t)c->qcap * sizeof *c->q);
     c->al.free(c->al.ud, c, sizeof *c);
@@ -1069,7 +1005,8 @@ int vindex_search(const vindex *v, vindex_search_ctx *c, const vindex_query *q,
         qv = c->q;
     }
     uint32_t n = 0;
-    if ((rc = v->ops->search(v->eng, c, qv, k, ef, q->accept, q->accept_ud, c->pairs, &n)) != 0)
+    if ((rc = v->ops->search(v->eng, c->scratch[v->type], qv, k, ef, q->accept, q->accept_ud,
+                             c->pairs, &n)) != 0)
         return rc;
     uint32_t m = 0;
     for (uint32_t i = 0; i < n; i++) {
@@ -1082,18 +1019,18 @@ int vindex_search(const vindex *v, vindex_search_ctx *c, const vindex_query *q,
     return 0;
 }
 
-/* ---- exact search in parts (FLAT) ------------------------------------------ */
+/* ---- exact search in parts (engines that can split: FLAT) ----------------- */
 
 uint32_t vindex_split_slots(const vindex *v)
 {
-    return v->type == VINDEX_FLAT ? flat_used(v->eng) : 0;
+    return v->ops->slots ? v->ops->slots(v->eng) : 0;
 }
 
 int vindex_search_part(const vindex *v, vindex_search_ctx *c, const vindex_query *q,
                        uint32_t part, uint32_t nparts, vindex_pair *out, uint32_t *nout)
 {
     *nout = 0;
-    if (v->type != VINDEX_FLAT || nparts == 0 || part >= nparts) return -EINVAL;
+    if (!v->ops->search_range || nparts == 0 || part >= nparts) return -EINVAL;
     if (q->dim != v->dim) return VINDEX_EDIM;
     if (!q->vec) return -EINVAL;
     if (!vec_finite(q->vec, q->dim)) return VINDEX_EVALUE;
@@ -1106,9 +1043,9 @@ int vindex_search_part(const vindex *v, vindex_search_ctx *c, const vindex_query
         if ((rc = vec_normalise(q->vec, c->q, v->dim, &norm)) != 0) return rc;
         qv = c->q;
     }
-    uint64_t used = flat_used(v->eng);
+    uint64_t used = v->ops->slots(v->eng);
     uint32_t lo = (uint32_t)(used * part / nparts), hi = (uint32_t)(used * (part + 1) / nparts);
-    return flat_search_range(v->eng, qv, q->k, lo, hi, q->accept, q->accept_ud, out, nout);
+    return v->ops->search_range(v->eng, qv, q->k, lo, hi, q->accept, q->accept_ud, out, nout);
 }
 
 int vindex_search_join(const vindex *v, const vindex_query *q, const vindex_pair *const *parts,
@@ -1116,9 +1053,10 @@ int vindex_search_join(const vindex *v, const vindex_query *q, const vindex_pair
                        vindex_hit *hits, uint32_t *nhits)
 {
     *nhits = 0;
-    if (v->type != VINDEX_FLAT || count < 0 || count > FLAT_MERGE_MAX) return -EINVAL;
+    if (!v->ops->merge) return -EINVAL;
     uint32_t n = 0;
-    flat_merge(parts, nparts, count, q->k, scratch, &n);
+    int rc = v->ops->merge(parts, nparts, count, q->k, scratch, &n);
+    if (rc) return rc;
     uint32_t m = 0;
     for (uint32_t i = 0; i < n; i++) {
         float d = dist_report(v->metric, scratch[i].dist);
@@ -1356,22 +1294,9 @@ static int vindex_load_engine(vindex *v, const vx_meta *m, const img_source *src
                               const dist_kernels *kern, char *err, size_t errlen)
 {
     img_source es = { src->sec + nown, src->n - nown, vindex_relay, v };
-    int rc;
-    if (v->type == VINDEX_HNSW) {
-        hnsw_params hp = { .dim = v->dim, .metric = v->metric, .M = v->M,
-                           .ef_construction = v->efc, .ef_search = v->efs, .seed = v->seed,
-                           .kernels = kern, .alloc = &v->mem.al };
-        hnsw *h = NULL;
-        v->ops = &vindex_hnsw_ops;
-        rc = hnsw_load(&hp, &es, &h, err, errlen);
-        v->eng = h;
-    } else {
-        flat_params fp = { .dim = v->dim, .metric = v->metric, .kernels = kern, .alloc = &v->mem.al };
-        flat *f = NULL;
-        v->ops = &vindex_flat_ops;
-        rc = flat_load(&fp, &es, &f, err, errlen);
-        v->eng = f;
-    }
+    vindex_params ep;
+    vindex_engine_setup(v, kern, 0, &ep);
+    int rc = v->ops->load(&ep, &es, &v->eng, err, errlen);
     if (rc) return rc;
     uint32_t n = v->ops->count(v->eng);
     if (n != m->count)
@@ -1416,7 +1341,7 @@ static int vindex_scan_keys(const vindex *v, const img_section *s, const vx_meta
             return vec_corruptf(err, errlen, "vindex image: key record %u is cut short or "
                                "malformed", n);
         uint64_t id = next + gap;
-        if (n == m->count || id >= m->id_end || !v->ops->live(v->eng, (uint32_t)id))
+        if (n == m->count || id >= m->id_end || !v->ops->vector(v->eng, (uint32_t)id))
             return vec_corruptf(err, errlen, "vindex image: key record %u names id %llu: past "
                                "%u keys, past id_end %u or no vector there", n,
                                (unsigned long long)id, m->count, m->id_end);
