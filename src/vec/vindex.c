@@ -137,26 +137,7 @@
 #include "engram/le.h"
 
 #include "vindex_engine.h"
-
-#define VINDEX_NONE UINT32_MAX
-#define VINDEX_SLOTS_MAX (1u << 31)
-#define VX_SLOT_EMPTY UINT64_MAX
-
-/* A key table slot (see the top). */
-static inline uint64_t vx_slot(uint32_t hash, uint32_t id) { return (uint64_t)hash << 32 | id; }
-static inline uint32_t vx_slot_id(uint64_t e) { return (uint32_t)e; }
-static inline uint32_t vx_slot_hash(uint64_t e) { return (uint32_t)(e >> 32); }
-
-typedef struct vkey {
-    uint32_t len;
-    uint32_t hash;
-    unsigned char bytes[];
-} vkey;
-
-typedef struct vpay {
-    uint32_t len;
-    unsigned char bytes[];
-} vpay;
+#include "vindex_impl.h"
 
 #define VINDEX_ASSERT(c) \
     do { if (__builtin_expect(!(c), 0)) vindex_assert_fail(#c, __LINE__); } while (0)
@@ -183,40 +164,8 @@ struct vindex_search_ctx {
     uint32_t qcap;
 };
 
-struct vindex {
-    vec_mem mem;            /* allocator and bytes held here (not the engine's) */
-    vindex_type type;
-    dist_metric metric;
-    uint32_t dim, M, efc, efs;
-    const vindex_engine *ops;
-    void *eng;
-    vkey **keys;            /* per id; NULL = free */
-    float *norms;           /* per id, cosine only */
-    uint32_t idcap;
-    uint64_t *slots;        /* hash << 32 | id, VX_SLOT_EMPTY: see the top */
-    uint32_t nslots, count;
-    uint32_t hseed;
-    uint64_t seed;          /* as created (saved for reference) */
-    float *prep;            /* dim floats: the vector being added, prepared */
-    unsigned char *karena;  /* key blocks of a loaded index, one allocation */
-    size_t karena_bytes;
-    uint32_t karena_live;   /* keys still in it; it is freed with the last */
-    img_release_fn *release;/* the snapshot's; the engine reaches it through */
-    void *release_ud;       /* vindex_relay, once release_armed is set */
-    int release_armed;
-    uint32_t ring;          /* capacity bound, 0 = unbounded */
-    uint32_t *fprev, *fnext;/* per id, rings only: the insertion order */
-    uint32_t fhead, ftail;  /* oldest, newest (VINDEX_NONE: empty) */
-    vpay **pays;            /* per id, NULL until the first payload */
-    uint32_t npays;         /* live entries with a payload */
-    size_t pbytes;          /* their payload bytes */
-    uint64_t ingested, evicted;
-    uint64_t next_id;       /* 0: exhausted */
-};
 
 /* ---- key map ------------------------------------------------------------ */
-
-static size_t vkey_size(uint32_t len) { return sizeof(vkey) + len; }
 
 static int key_in_arena(const vindex *v, const vkey *k)
 {
@@ -239,7 +188,7 @@ static void key_drop(vindex *v, uint32_t id)
 }
 
 /* Seeded 64-bit multiply-xorshift over 8-byte words, folded to 32 bits. */
-static uint32_t vindex_hash(const void *p, size_t n, uint32_t seed)
+uint32_t vindex_hash(const void *p, size_t n, uint32_t seed)
 {
     const unsigned char *s = p;
     uint64_t h = seed ^ ((uint64_t)n * 0x9E3779B97F4A7C15ull);
@@ -334,7 +283,7 @@ static void *ids_regrow(vindex *v, const void *old, size_t esz, uint32_t n, int 
 
 /* Per-id arrays cover ids < n: all of them are allocated before any is
  * replaced.  0 or -ENOMEM (unchanged). */
-static int ids_reserve(vindex *v, uint32_t n)
+int vindex_ids_reserve(vindex *v, uint32_t n)
 {
     if (n <= v->idcap) return 0;
     const int cos = v->metric == DIST_COSINE, ring = v->ring != 0, pay = v->pays != NULL;
@@ -368,7 +317,7 @@ static int ids_reserve(vindex *v, uint32_t n)
 
 /* ---- ring order --------------------------------------------------------- */
 
-static void fifo_append(vindex *v, uint32_t id)
+void vindex_fifo_append(vindex *v, uint32_t id)
 {
     v->fprev[id] = v->ftail;
     v->fnext[id] = VINDEX_NONE;
@@ -391,7 +340,7 @@ static void fifo_unlink(vindex *v, uint32_t id)
 static size_t vpay_size(uint32_t len) { return sizeof(vpay) + len; }
 
 /* The pointer array, made with the first payload.  0 or -ENOMEM. */
-static int pays_ensure(vindex *v)
+int vindex_pays_ensure(vindex *v)
 {
     if (v->pays) return 0;
     VINDEX_ASSERT(v->idcap > 0);    /* callers reserved the entry's id */
@@ -403,7 +352,7 @@ static int pays_ensure(vindex *v)
 }
 
 /* A block holding len bytes of p (len <= VINDEX_PAYLOAD_MAX), or NULL. */
-static vpay *pay_new(vindex *v, const void *p, size_t len)
+vpay *vindex_pay_new(vindex *v, const void *p, size_t len)
 {
     vpay *b = vec_mem_alloc(&v->mem, vpay_size((uint32_t)len));
     if (!b) return NULL;
@@ -429,7 +378,7 @@ static void pay_drop(vindex *v, uint32_t id)
 }
 
 /* id's payload becomes b (the old one, if any, is freed). */
-static void pay_set(vindex *v, uint32_t id, vpay *b)
+void vindex_pay_set(vindex *v, uint32_t id, vpay *b)
 {
     pay_drop(v, id);
     v->pays[id] = b;
@@ -451,7 +400,7 @@ void vindex_params_init(vindex_params *p, vindex_type type, uint32_t dim, dist_m
     p->seed = 0x5EEDF00Dull;
 }
 
-static uint32_t vindex_hseed(uint64_t seed)
+uint32_t vindex_hseed(uint64_t seed)
 {
     return (uint32_t)(seed * 0x9E3779B97F4A7C15ull >> 32);
 }
@@ -459,8 +408,7 @@ static uint32_t vindex_hseed(uint64_t seed)
 /* Point v->ops at the engine of v's type, and fill *ep with what that
  * engine is made or loaded with: the index's parameters (defaults filled
  * in), its allocator, kernels (NULL: dist_active()) and initial slots. */
-static void vindex_engine_setup(vindex *v, const dist_kernels *kern, uint32_t initial,
-                                vindex_params *ep)
+void vindex_engine_setup(vindex *v, const dist_kernels *kern, uint32_t initial, vindex_params *ep)
 {
     v->ops = vindex_engines[v->type];
     vindex_params_init(ep, v->type, v->dim, v->metric);
@@ -483,7 +431,7 @@ static int vindex_make_engine(vindex *v, const vindex_params *p)
 }
 
 /* Fields every index starts with, new or loaded. */
-static void vindex_init_fields(vindex *v, const vindex_allocator *al)
+void vindex_init_fields(vindex *v, const vindex_allocator *al)
 {
     memset(v, 0, sizeof *v);
     vec_mem_init(&v->mem, al);
@@ -518,7 +466,7 @@ vindex *vindex_new(const vindex_params *p, int *err)
     if ((e = vindex_make_engine(v, p)) != 0) goto fail;
     e = -ENOMEM;
     if (!(v->prep = vec_mem_alloc(&v->mem, (size_t)v->dim * sizeof *v->prep)) ||
-        ids_reserve(v, v->ops->capacity(v->eng)))
+        vindex_ids_reserve(v, v->ops->capacity(v->eng)))
         goto fail;
     return v;
 fail:
@@ -586,7 +534,7 @@ static int vindex_reserve_new(vindex *v)
     }
     int rc = map_reserve(v, need);
     if (!rc) rc = v->ops->reserve(v->eng, want);
-    if (!rc) rc = ids_reserve(v, v->ops->capacity(v->eng));
+    if (!rc) rc = vindex_ids_reserve(v, v->ops->capacity(v->eng));
     return rc;
 }
 
@@ -628,9 +576,9 @@ static int vindex_overwrite(vindex *v, const vindex_add_args *a, uint32_t id, co
 {
     vpay *p = NULL;
     if (a->has_payload) {
-        int rc = pays_ensure(v);
+        int rc = vindex_pays_ensure(v);
         if (rc) return rc;
-        if (!(p = pay_new(v, a->payload, a->plen))) return -ENOMEM;
+        if (!(p = vindex_pay_new(v, a->payload, a->plen))) return -ENOMEM;
     }
     int rc = v->ops->update(v->eng, id, src);
     if (rc) {
@@ -638,7 +586,7 @@ static int vindex_overwrite(vindex *v, const vindex_add_args *a, uint32_t id, co
         return rc;
     }
     if (v->norms) v->norms[id] = norm;
-    if (p) pay_set(v, id, p);
+    if (p) vindex_pay_set(v, id, p);
     else if (a->drop_payload) pay_drop(v, id);
     *r = (vindex_add_result){ .created = 0, .id = id, .evicted_id = VINDEX_NO_ID };
     return 0;
@@ -648,12 +596,12 @@ static int vindex_insert(vindex *v, const vindex_add_args *a, const float *src, 
                          uint32_t hash, vindex_add_result *r)
 {
     int rc = vindex_reserve_new(v);
-    if (!rc && a->has_payload) rc = pays_ensure(v);
+    if (!rc && a->has_payload) rc = vindex_pays_ensure(v);
     if (rc) return rc;
     vkey *k = vec_mem_alloc(&v->mem, vkey_size((uint32_t)a->klen));
     vpay *p = NULL;
     uint32_t id = 0, slot = 0;
-    if (!k || (a->has_payload && !(p = pay_new(v, a->payload, a->plen)))) rc = -ENOMEM;
+    if (!k || (a->has_payload && !(p = vindex_pay_new(v, a->payload, a->plen)))) rc = -ENOMEM;
     else rc = v->ops->insert(v->eng, src, &id);
     if (rc) {
         if (k) vec_mem_free(&v->mem, k, vkey_size((uint32_t)a->klen));
@@ -668,8 +616,8 @@ static int vindex_insert(vindex *v, const vindex_add_args *a, const float *src, 
     v->slots[slot] = vx_slot(hash, id);
     v->keys[id] = k;
     if (v->norms) v->norms[id] = norm;
-    if (p) pay_set(v, id, p);
-    if (v->ring) fifo_append(v, id);
+    if (p) vindex_pay_set(v, id, p);
+    if (v->ring) vindex_fifo_append(v, id);
     v->count++;
     v->ingested++;
     *r = (vindex_add_result){ .created = 1, .id = id, .evicted_id = VINDEX_NO_ID };
@@ -679,7 +627,7 @@ static int vindex_insert(vindex *v, const vindex_add_args *a, const float *src, 
 
 /* The number a canonical decimal key spells: "0", or 1-20 digits with no
  * leading zero and a value below 2^64.  1 and *x if it is one. */
-static int key_decimal(const void *key, size_t klen, uint64_t *x)
+int vindex_key_decimal(const void *key, size_t klen, uint64_t *x)
 {
     const unsigned char *s = key;
     if (klen == 0 || klen > 20 || (s[0] == '0' && klen > 1)) return 0;
@@ -725,7 +673,7 @@ int vindex_add_ex(vindex *v, const vindex_add_args *a, vindex_add_result *r)
                                : vindex_overwrite(v, a, id, src, norm, &res);
     if (rc) return rc;
     uint64_t num;
-    if (key_decimal(a->key, a->klen, &num)) vindex_note_id(v, num);
+    if (vindex_key_decimal(a->key, a->klen, &num)) vindex_note_id(v, num);
     if (r) *r = res;
     return res.created;
 }
@@ -1408,7 +1356,7 @@ static int vindex_load_keys(vindex *v, const img_section *s, const vx_meta *m, c
     if (rc) return rc;
     /* Per-id arrays for the ids the image has; the first add sizes them to
      * the engine's capacity (vindex_reserve_new). */
-    if ((rc = ids_reserve(v, m->id_end)) != 0) return rc;
+    if ((rc = vindex_ids_reserve(v, m->id_end)) != 0) return rc;
     if (m->nslots) {        /* empty here, filled by vindex_load_map */
         size_t tb = (size_t)m->nslots * sizeof *v->slots;
         if (!(v->slots = vec_mem_alloc(&v->mem, tb))) return -ENOMEM;
@@ -1464,7 +1412,7 @@ static int vindex_load_order(vindex *v, const img_section *s, const vx_meta *m, 
                                "which has no key", i, id);
         if (id == v->fhead || v->fprev[id] != VINDEX_NONE)
             return vec_corruptf(err, errlen, "vindex image: ring order names id %u twice", id);
-        fifo_append(v, id);
+        vindex_fifo_append(v, id);
     }
     return 0;
 }
@@ -1474,7 +1422,7 @@ static int vindex_load_order(vindex *v, const img_section *s, const vx_meta *m, 
 static int vindex_load_pays(vindex *v, const img_section *s, const vx_meta *m, char *err,
                             size_t errlen)
 {
-    int rc = pays_ensure(v);    /* npays <= count, so ids exist */
+    int rc = vindex_pays_ensure(v);    /* npays <= count, so ids exist */
     if (rc) return rc;
     const uint8_t *b = s->data;
     size_t at = 0;
@@ -1491,9 +1439,9 @@ static int vindex_load_pays(vindex *v, const img_section *s, const vx_meta *m, c
             return vec_corruptf(err, errlen, "vindex image: payload record %u names id %llu: "
                                "past %u records or no key there", n,
                                (unsigned long long)id, m->npays);
-        vpay *p = pay_new(v, b + at, len);
+        vpay *p = vindex_pay_new(v, b + at, len);
         if (!p) return -ENOMEM;
-        pay_set(v, (uint32_t)id, p);
+        vindex_pay_set(v, (uint32_t)id, p);
         at += len;
         next = id + 1;
         n++;
@@ -1565,7 +1513,7 @@ int vindex_load(const img_source *src, const vindex_load_opts *o, vindex **out, 
     if (!m.stream_at) {         /* from before rings: past every numeric key there is */
         uint64_t num;
         for (uint32_t id = 0; id < m.id_end; id++)
-            if (v->keys[id] && key_decimal(v->keys[id]->bytes, v->keys[id]->len, &num))
+            if (v->keys[id] && vindex_key_decimal(v->keys[id]->bytes, v->keys[id]->len, &num))
                 vindex_note_id(v, num);
     }
     v->release_armed = 1;
