@@ -62,7 +62,7 @@
  * a loaded index borrows from its snapshot (vindex_load).
  *
  * Snapshots.  vindex_save writes the index as image.h sections (layout in
- * vindex.c's header comment, then the engine's: hnsw.c / flat.c);
+ * vindex_image.c's header comment, then the engine's: hnsw.c / flat.c);
  * vindex_load brings it back exactly, using the big arrays in place. */
 #ifndef ENGRAM_VINDEX_H
 #define ENGRAM_VINDEX_H
