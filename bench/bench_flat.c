@@ -136,11 +136,11 @@ static void huge_free(void *ud, void *p, size_t n)
 }
 
 /* No realloc: its big blocks are our own mappings (growth copies). */
-static const vindex_allocator huge_allocator = { huge_alloc, huge_free, NULL, NULL };
+static const vec_allocator huge_allocator = { huge_alloc, huge_free, NULL, NULL };
 
-static const vindex_allocator *bench_alloc(const bench_opts *o)
+static const vec_allocator *bench_alloc(const bench_opts *o)
 {
-    return o->huge ? &huge_allocator : &vindex_default_allocator;
+    return o->huge ? &huge_allocator : &vec_default_allocator;
 }
 
 /* ---- worker threads: typed jobs, woken by a condition variable ---------- */
@@ -153,7 +153,7 @@ typedef struct job {
     const flat *f;
     const float *q;
     uint32_t k, lo, hi;
-    vindex_pair *out;
+    vec_pair *out;
     uint32_t nout;
     float *dist;            /* JOB_KERNEL: scratch for FLAT_KERNEL_CHUNK */
     /* JOB_SUM */
@@ -372,7 +372,7 @@ static double membw(const uint64_t *buf, size_t bytes, int t, stream_sum_fn fn)
 
 static uint64_t *bw_buffer(const bench_opts *o, size_t bytes)
 {
-    const vindex_allocator *al = bench_alloc(o);
+    const vec_allocator *al = bench_alloc(o);
     uint64_t *b = al->alloc(al->ud, bytes);
     if (!b) die("out of memory (bandwidth buffer)");
     for (size_t i = 0; i < bytes / 8; i++) b[i] = i;   /* fault every page in */
@@ -409,15 +409,15 @@ typedef struct timing {
     double cpu_share;       /* calling thread's CPU time / wall time, that round */
 } timing;
 
-static vindex_pair part_out[BENCH_MAX_THREADS][BENCH_MAX_K];
+static vec_pair part_out[BENCH_MAX_THREADS][BENCH_MAX_K];
 static float kernel_scratch[BENCH_MAX_THREADS][FLAT_KERNEL_CHUNK];
 
 /* One query over [0, n) in t parts; the answer into out. */
 static uint32_t search_split(const flat *f, const float *q, uint32_t k, uint32_t n, int t,
-                             job_kind kind, vindex_pair *out)
+                             job_kind kind, vec_pair *out)
 {
     job jobs[BENCH_MAX_THREADS];
-    const vindex_pair *parts[BENCH_MAX_THREADS];
+    const vec_pair *parts[BENCH_MAX_THREADS];
     uint32_t counts[BENCH_MAX_THREADS], nout = 0;
     for (int i = 0; i < t; i++)
         jobs[i] = (job){ .kind = kind, .f = f, .q = q, .k = k,
@@ -458,7 +458,7 @@ static void time_cases(const flat *f, const float *qs, uint32_t nq, uint32_t dim
                        uint32_t n, bench_case *cases, int ncases, int rounds)
 {
     double *lat = malloc(nq * sizeof *lat);
-    vindex_pair out[BENCH_MAX_K];
+    vec_pair out[BENCH_MAX_K];
     if (!lat) die("out of memory");
     for (int c = 0; c < ncases; c++) {
         cases[c].best = (timing){ 1e300, 0, 0, 0 };
@@ -487,7 +487,7 @@ static void time_cases(const flat *f, const float *qs, uint32_t nq, uint32_t dim
 static void check_split(const flat *f, const float *qs, uint32_t dim, uint32_t k, uint32_t n,
                         int t)
 {
-    vindex_pair a[BENCH_MAX_K], b[BENCH_MAX_K];
+    vec_pair a[BENCH_MAX_K], b[BENCH_MAX_K];
     for (uint32_t i = 0; i < 3; i++) {
         uint32_t na = search_split(f, qs + (size_t)i * dim, k, n, 1, JOB_SEARCH, a);
         uint32_t nb = search_split(f, qs + (size_t)i * dim, k, n, t, JOB_SEARCH, b);

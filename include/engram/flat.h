@@ -9,7 +9,7 @@
  * Threads: concurrent flat_search calls are safe while no mutation runs;
  * mutations are exclusive (the server's rwlock).
  *
- * Errors: 0 or negative (-EINVAL, -ENOMEM, VINDEX_E* from vindex.h). */
+ * Errors: 0 or negative (-EINVAL, -ENOMEM, VEC_E* from vecbase.h). */
 #ifndef ENGRAM_FLAT_H
 #define ENGRAM_FLAT_H
 
@@ -18,7 +18,7 @@
 
 #include "engram/dist.h"
 #include "engram/image.h"
-#include "engram/vindex.h"
+#include "engram/vecbase.h"
 
 typedef struct flat flat;
 
@@ -27,7 +27,7 @@ typedef struct flat_params {
     dist_metric metric;
     uint32_t initial_capacity;
     const dist_kernels *kernels;   /* NULL = dist_active() now */
-    const vindex_allocator *alloc; /* NULL = malloc/free; copied */
+    const vec_allocator *alloc;    /* NULL = malloc/free; copied */
 } flat_params;
 
 /* NULL with *err = -EINVAL or -ENOMEM on failure. */
@@ -36,7 +36,7 @@ void flat_free(flat *f);
 
 /* Room for n live entries without allocation by inserts; 0 or -ENOMEM. */
 int flat_reserve(flat *f, uint32_t n);
-/* Store vec in a free slot; *id receives it. 0, -ENOMEM or VINDEX_EFULL. */
+/* Store vec in a free slot; *id receives it. 0, -ENOMEM or VEC_EFULL. */
 int flat_insert(flat *f, const float *vec, uint32_t *id);
 /* Replace a live id's vector. 0 or -EINVAL. */
 int flat_update(flat *f, uint32_t id, const float *vec);
@@ -55,8 +55,8 @@ const dist_kernels *flat_kernels(const flat *f);
 /* The exact k nearest of q by (internal distance, id), ascending, into out
  * (room for k); *nout = min(k, accepted live entries).  Never allocates. */
 int flat_search(const flat *f, const float *q, uint32_t k,
-                vindex_filter_fn *accept, void *ud,
-                vindex_pair *out, uint32_t *nout);
+                vec_filter_fn *accept, void *ud,
+                vec_pair *out, uint32_t *nout);
 
 /* flat_search over ids [lo, hi) only (hi clamped to flat_used; lo >= hi is
  * an empty range: *nout = 0), so one query can be split into disjoint
@@ -69,7 +69,7 @@ int flat_search(const flat *f, const float *q, uint32_t k,
  * few MB of vectors at least: below that, waking a thread costs more than
  * the scan it saves (bench/bench_flat --sweep measures where). */
 int flat_search_range(const flat *f, const float *q, uint32_t k, uint32_t lo, uint32_t hi,
-                      vindex_filter_fn *accept, void *ud, vindex_pair *out, uint32_t *nout);
+                      vec_filter_fn *accept, void *ud, vec_pair *out, uint32_t *nout);
 
 /* Ids in use are below this (the high-water mark of slots; free slots
  * included): split [0, flat_used) to search in parts. */
@@ -81,10 +81,10 @@ uint32_t flat_used(const flat *f);
  * by (distance, id) as flat_search_range leaves them, with no id in two
  * lists: into out (room for k; not overlapping any part), ascending, ties
  * by id; *nout = min(k, total).  Pure: no index, no allocation. */
-void flat_merge(const vindex_pair *const *parts, const uint32_t *nparts, int count,
-                uint32_t k, vindex_pair *out, uint32_t *nout);
+void flat_merge(const vec_pair *const *parts, const uint32_t *nparts, int count,
+                uint32_t k, vec_pair *out, uint32_t *nout);
 
-/* Free list and live flags consistent.  0 or VINDEX_ECORRUPT. */
+/* Free list and live flags consistent.  0 or VEC_ECORRUPT. */
 int flat_validate(const flat *f, char *err, size_t errlen);
 
 /* ---- snapshots (byte layout: flat.c's header comment) ------------------- */
@@ -98,14 +98,14 @@ int flat_validate(const flat *f, char *err, size_t errlen);
 int flat_save(const flat *f, img_sink *s);
 
 /* Rebuild from exactly the sections flat_save wrote.  p gives allocator and
- * kernels; its dim and metric must match the image (else VINDEX_ECORRUPT);
+ * kernels; its dim and metric must match the image (else VEC_ECORRUPT);
  * initial_capacity is ignored.  Sizes, counts, flags and the free list are
- * checked first: a malformed image is VINDEX_ECORRUPT with a message in
+ * checked first: a malformed image is VEC_ECORRUPT with a message in
  * err.  A non-empty page-aligned vector section is borrowed (used in place)
  * and given back once with src->release(src->release_ud, data, len) when an
  * insert first needs a slot past it (the vectors then move to an allocated
  * array of the same capacity) or at flat_free; the live flags are copied.
- * Returns 0 and *out, or -EINVAL, -ENOMEM, VINDEX_ECORRUPT; on failure
+ * Returns 0 and *out, or -EINVAL, -ENOMEM, VEC_ECORRUPT; on failure
  * *out = NULL and release is never called. */
 int flat_load(const flat_params *p, const img_source *src, flat **out, char *err, size_t errlen);
 /* 1 if p is the start of a range f still borrows from its image. */

@@ -16,7 +16,7 @@
  * operations on the original and on the loaded copy give equal graphs.  The
  * vector and layer-0 sections are used in place (borrowed), see hnsw_load.
  *
- * Errors: 0 or negative (-EINVAL, -ENOMEM, VINDEX_E* from vindex.h).  A
+ * Errors: 0 or negative (-EINVAL, -ENOMEM, VEC_E* from vecbase.h).  A
  * failed insert/update changes no links and no vectors. */
 #ifndef ENGRAM_HNSW_H
 #define ENGRAM_HNSW_H
@@ -26,7 +26,7 @@
 
 #include "engram/dist.h"
 #include "engram/image.h"
-#include "engram/vindex.h"
+#include "engram/vecbase.h"
 
 #define HNSW_MAX_LEVEL 16   /* level draws are capped here */
 #define HNSW_NONE UINT32_MAX
@@ -37,13 +37,13 @@ typedef struct hnsw_search_ctx hnsw_search_ctx;
 typedef struct hnsw_params {
     uint32_t dim;
     dist_metric metric;
-    uint32_t M;               /* 2..VINDEX_M_MAX; layer 0 keeps M0 = 2*M */
+    uint32_t M;               /* 2..VEC_M_MAX; layer 0 keeps M0 = 2*M */
     uint32_t ef_construction; /* >= 1 */
     uint32_t ef_search;       /* >= 1; default beam for hnsw_search ef = 0 */
     uint64_t seed;
     uint32_t initial_capacity;
     const dist_kernels *kernels;   /* NULL = dist_active() now */
-    const vindex_allocator *alloc; /* NULL = malloc/free; copied */
+    const vec_allocator *alloc;    /* NULL = malloc/free; copied */
 } hnsw_params;
 
 /* NULL with *err = -EINVAL or -ENOMEM on failure. */
@@ -54,7 +54,7 @@ void hnsw_free(hnsw *h);
  * 0 or -ENOMEM (nothing changed). */
 int hnsw_reserve(hnsw *h, uint32_t n);
 /* Add vec (dim floats, prepared) as a new node; *id receives its id.
- * 0, -ENOMEM or VINDEX_EFULL; on error nothing changed. */
+ * 0, -ENOMEM or VEC_EFULL; on error nothing changed. */
 int hnsw_insert(hnsw *h, const float *vec, uint32_t *id);
 /* Replace live node id's vector and relink it (its level is kept).
  * 0, -EINVAL (not live) or -ENOMEM (nothing changed). */
@@ -81,20 +81,20 @@ size_t hnsw_memory(const hnsw *h);
 const dist_kernels *hnsw_kernels(const hnsw *h);
 
 /* Per-thread search scratch (any index); NULL alloc = malloc/free. */
-hnsw_search_ctx *hnsw_search_ctx_new(const vindex_allocator *alloc);
+hnsw_search_ctx *hnsw_search_ctx_new(const vec_allocator *alloc);
 void hnsw_search_ctx_free(hnsw_search_ctx *c);
 
 /* k nearest of q (prepared) with beam max(ef ? ef : ef_search, k); results
  * ascending by (dist, id) into out (room for k), count in *nout.  accept
  * (may be NULL) filters results without cutting routes.  0 or -ENOMEM. */
 int hnsw_search(const hnsw *h, hnsw_search_ctx *c, const float *q, uint32_t k,
-                uint32_t ef, vindex_filter_fn *accept, void *ud,
-                vindex_pair *out, uint32_t *nout);
+                uint32_t ef, vec_filter_fn *accept, void *ud,
+                vec_pair *out, uint32_t *nout);
 
 /* Structural check: links live, no self or duplicate links, degree bounds,
  * levels and in-degree counters consistent, free list exact, entry point on
  * the top layer, every live node reachable on layer 0 from the entry point.
- * 0, VINDEX_ECORRUPT (message in err) or -ENOMEM. */
+ * 0, VEC_ECORRUPT (message in err) or -ENOMEM. */
 int hnsw_validate(const hnsw *h, char *err, size_t errlen);
 /* Walk layer 0 from the entry point and link in every node found
  * unreachable (see hnsw.c: pruning can, rarely, cut off a group).  Runs by
@@ -122,12 +122,12 @@ int hnsw_save(const hnsw *h, img_sink *s);
 /* Rebuild a graph from exactly the sections hnsw_save wrote (src->sec[0..5)).
  * p supplies the allocator and kernels; its dim, metric, M,
  * ef_construction and ef_search must equal the image's (else
- * VINDEX_ECORRUPT naming the field); seed and initial_capacity are ignored
+ * VEC_ECORRUPT naming the field); seed and initial_capacity are ignored
  * (the RNG state and capacity come from the image).
  *
  * Every length, count, id, link, level, in-degree and hint-table entry is
  * checked against the section sizes and params before use: a malformed
- * image gives VINDEX_ECORRUPT with a message in err, never an out-of-bounds
+ * image gives VEC_ECORRUPT with a message in err, never an out-of-bounds
  * access.  Not checked (hnsw_validate does, at a cost of seconds per
  * million nodes): reverse-hint contents, duplicate links, reachability.
  * A graph that passes the load checks but not hnsw_validate is safe to
@@ -142,7 +142,7 @@ int hnsw_save(const hnsw *h, img_sink *s);
  * capacity) or at hnsw_free.  release may be NULL.  It runs in the thread
  * doing that mutation or free.
  *
- * Returns 0 and *out, or -EINVAL (bad p), -ENOMEM, VINDEX_ECORRUPT; on
+ * Returns 0 and *out, or -EINVAL (bad p), -ENOMEM, VEC_ECORRUPT; on
  * failure *out = NULL, nothing was borrowed and release is never called. */
 int hnsw_load(const hnsw_params *p, const img_source *src, hnsw **out, char *err, size_t errlen);
 /* 1 if p is the start of a range h still borrows from its image. */

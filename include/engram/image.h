@@ -20,7 +20,7 @@
  *
  * Section kinds, one range per owner:
  *   0x0001-0x00ff  the snapshot itself (persist.c: meta, keyspace, index headers)
- *   0x0100-0x010f  vindex.c (index meta, keys, norms, ...)
+ *   0x0100-0x010f  vindex_image.c (index meta, keys, norms, ...)
  *   0x0110-0x011f  hnsw.c
  *   0x0120-0x012f  flat.c
  *   0x0130-0x01ff  reserved for the vector side (payloads, FIFO order, ...)

@@ -1,8 +1,9 @@
 /* img_out.h -- a buffered writer into the section an img_sink has open, for
- * the save functions of the structures (vindex.c, hnsw.c): small puts are
- * gathered into sink writes of sizeof b bytes, large ones go straight
- * through, and the sink's first error sticks (later calls do nothing), so a
- * save function writes everything and checks o->rc once at the end. */
+ * the save functions of the structures (vindex_image.c, hnsw.c): small
+ * puts are gathered into sink writes of sizeof b bytes, large ones go
+ * straight through, and the sink's first error sticks (later calls do
+ * nothing), so a save function writes everything and checks o->rc once at
+ * the end. */
 #ifndef ENGRAM_IMG_OUT_H
 #define ENGRAM_IMG_OUT_H
 

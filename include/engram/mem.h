@@ -5,7 +5,7 @@
  * does: a server that cannot allocate a reply buffer has no sane way on.
  *
  * The pure algorithm modules (HNSW, FLAT) instead take an injectable
- * allocator and return -ENOMEM; see vindex.h.
+ * allocator and return -ENOMEM; see vecbase.h.
  *
  * Thread safety: all functions may be called from any thread; the counter is
  * a relaxed atomic. */

@@ -62,7 +62,7 @@
  * a loaded index borrows from its snapshot (vindex_load).
  *
  * Snapshots.  vindex_save writes the index as image.h sections (layout in
- * vindex.c's header comment, then the engine's: hnsw.c / flat.c);
+ * vindex_image.c's header comment, then the engine's: hnsw.c / flat.c);
  * vindex_load brings it back exactly, using the big arrays in place. */
 #ifndef ENGRAM_VINDEX_H
 #define ENGRAM_VINDEX_H
@@ -72,90 +72,36 @@
 
 #include "engram/dist.h"
 #include "engram/image.h"
+#include "engram/vecbase.h"
 
-/* ---- vocabulary shared with the engines (hnsw.h, flat.h) ---------------- */
+/* ---- the base's vocabulary (vecbase.h) in this API's words --------------
+ * The index's allocator, results, filters, error codes and limits are the
+ * vector base's, shared with the engines; its users know them by these
+ * names. */
 
-/* Sized allocator: alloc returns NULL on exhaustion (never aborts, as far as
- * the engine is concerned); free gets back the size that was requested, so
- * counting needs no header.  Blocks need only malloc's alignment. */
-typedef struct vindex_allocator {
-    void *(*alloc)(void *ud, size_t size);
-    void (*free)(void *ud, void *p, size_t size);
-    void *ud;
-    /* Optional (NULL: alloc, copy, free).  Resize block p of `old` bytes to
-     * `size`, keeping its contents, as realloc does; NULL on failure, with
-     * p unchanged.  The engines' node arrays grow through it, so that a
-     * big index growing does not copy them: the default allocator moves a
-     * block of 4 MB or more with mremap (vindex.c). */
-    void *(*realloc)(void *ud, void *p, size_t old, size_t size);
-} vindex_allocator;
+typedef vec_allocator vindex_allocator;  /* sized allocator */
+typedef vec_pair vindex_pair;            /* (internal distance, id) */
+typedef vec_filter_fn vindex_filter_fn;  /* search filter */
 
-/* malloc/free/realloc. */
-extern const vindex_allocator vindex_default_allocator;
+#define VINDEX_EDIM     VEC_EDIM     /* vector length differs from the index's dim */
+#define VINDEX_EVALUE   VEC_EVALUE   /* a component is NaN or infinite */
+#define VINDEX_ECORRUPT VEC_ECORRUPT /* validator found a broken invariant */
+#define VINDEX_EFULL    VEC_EFULL    /* id space exhausted (2^32 - 2 entries) */
 
-/* Resize block p (old bytes; NULL: a new block) allocated through al to
- * size bytes, keeping its first `keep` bytes, and add the change to *mem:
- * al->realloc if set, else a new block, a copy and a free.  NULL on
- * failure, with p and *mem unchanged. */
-void *vindex_al_resize(const vindex_allocator *al, size_t *mem, void *p, size_t old,
-                       size_t size, size_t keep);
-
-/* The engines' vector array: 64-byte aligned floats at *vecs, inside the
- * block *raw of *bytes bytes (n floats take n * 4 + 64).  Make it hold n
- * floats, keeping the first `keep`; *raw NULL means *vecs is not ours (a
- * range borrowed from a snapshot): it is copied into a new block and the
- * caller gives it back.  0, or -ENOMEM with everything unchanged. */
-int vindex_vecs_resize(const vindex_allocator *al, size_t *mem, void **raw, size_t *bytes,
-                       float **vecs, size_t n, size_t keep);
-
-/* An engine-level result: internal distance (see dist.h) and id. */
-typedef struct vindex_pair {
-    float dist;
-    uint32_t id;
-} vindex_pair;
-
-/* Search filter: return non-zero to accept id as a result.  Called from the
- * searching thread with the index read-locked; must not modify the index.
- * Rejected ids are still traversed by HNSW (they route), never returned. */
-typedef int vindex_filter_fn(void *ud, uint32_t id);
-
-/* Project error codes (negative, reserved range -10000..-10099). */
-#define VINDEX_EDIM     (-10001) /* vector length differs from the index's dim */
-#define VINDEX_EVALUE   (-10002) /* a component is NaN or infinite */
-#define VINDEX_ECORRUPT (-10003) /* validator found a broken invariant */
-#define VINDEX_EFULL    (-10004) /* id space exhausted (2^32 - 2 entries) */
-
-/* The engines' growth policy: the slot count to grow to so that n fit --
- * 1.5x the current capacity (amortised O(1) inserts without doubling
- * memory), at least n and 16, at most max. */
-static inline uint32_t vindex_grow_capacity(uint32_t cap, uint32_t n, uint32_t max)
-{
-    uint64_t want = (uint64_t)cap + cap / 2;
-    if (want < n) want = n;
-    if (want < 16) want = 16;
-    if (want > max) want = max;
-    return (uint32_t)want;
-}
-
-/* Format a message into err (when errlen > 0) and return VINDEX_ECORRUPT:
- * the one way the validators and image loaders of vindex, hnsw and flat
- * report what they found. */
-int vindex_corruptf(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
+#define VINDEX_DIM_MAX  VEC_DIM_MAX
+#define VINDEX_M_MAX    VEC_M_MAX
+#define VINDEX_EF_MAX   VEC_EF_MAX
 
 /* Static description of any code returned here (also -EINVAL/-ENOMEM). */
-const char *vindex_strerror(int err);
+static inline const char *vindex_strerror(int err) { return vec_strerror(err); }
 
 /* ---- the index ---------------------------------------------------------- */
 
 typedef enum vindex_type { VINDEX_HNSW = 0, VINDEX_FLAT = 1 } vindex_type;
 
-#define VINDEX_DIM_MAX      32768u
 #define VINDEX_M_DEFAULT    16u
-#define VINDEX_M_MAX        64u     /* layer 0 keeps 2*M */
 #define VINDEX_EFC_DEFAULT  200u
 #define VINDEX_EFS_DEFAULT  100u
-#define VINDEX_EF_MAX       100000u
 #define VINDEX_CAPACITY_MAX (1u << 30)  /* largest ring (params.capacity) */
 #define VINDEX_PAYLOAD_MAX  (1u << 29)  /* 512 MiB, a Redis string's limit */
 #define VINDEX_NO_ID        UINT32_MAX  /* "no id" from the order walk */

@@ -88,8 +88,7 @@ _Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__,
                "flat snapshots store the vector array as little-endian words");
 
 struct flat {
-    vindex_allocator al;
-    size_t mem;
+    vec_mem mem;            /* allocator and bytes held through it */
     const dist_kernels *kern;
     dist_many_fn *many;
     float off, sgn;         /* internal distance = off + sgn * many() */
@@ -106,25 +105,6 @@ struct flat {
     void *release_ud;
 };
 
-static inline int pair_lt(vindex_pair a, vindex_pair b)
-{
-    return a.dist < b.dist || (a.dist == b.dist && a.id < b.id);
-}
-
-static void *flat_alloc(flat *f, size_t n)
-{
-    void *p = f->al.alloc(f->al.ud, n);
-    if (p) f->mem += n;
-    return p;
-}
-
-static void flat_dealloc(flat *f, void *p, size_t n)
-{
-    if (!p) return;
-    f->al.free(f->al.ud, p, n);
-    f->mem -= n;
-}
-
 static float *flat_vec(const flat *f, uint32_t id)
 {
     return f->vecs + (size_t)id * f->dim;
@@ -132,14 +112,14 @@ static float *flat_vec(const flat *f, uint32_t id)
 
 static int flat_params_ok(const flat_params *p)
 {
-    return p->dim >= 1 && p->dim <= VINDEX_DIM_MAX &&
+    return p->dim >= 1 && p->dim <= VEC_DIM_MAX &&
            (p->metric == DIST_L2 || p->metric == DIST_COSINE || p->metric == DIST_DOT);
 }
 
 /* An index with no slots. */
 static flat *flat_create(const flat_params *p, int *err)
 {
-    const vindex_allocator *al = p->alloc ? p->alloc : &vindex_default_allocator;
+    const vec_allocator *al = p->alloc ? p->alloc : &vec_default_allocator;
     if (!flat_params_ok(p)) {
         if (err) *err = -EINVAL;
         return NULL;
@@ -150,7 +130,7 @@ static flat *flat_create(const flat_params *p, int *err)
         return NULL;
     }
     memset(f, 0, sizeof *f);
-    f->al = *al;
+    vec_mem_init(&f->mem, al);
     f->kern = p->kernels ? p->kernels : dist_active();
     f->metric = p->metric;
     f->many = p->metric == DIST_L2 ? f->kern->l2sq_many : f->kern->dot_many;
@@ -177,7 +157,7 @@ int flat_borrows(const flat *f, const void *p) { return p && p == f->bvec; }
 /* Free the vector array, or release it if borrowed. */
 static void flat_drop_vecs(flat *f)
 {
-    flat_dealloc(f, f->vecs_raw, f->vecs_bytes);
+    vec_mem_free(&f->mem, f->vecs_raw, f->vecs_bytes);
     if (f->bvec && f->release) f->release(f->release_ud, f->bvec, f->bvec_len);
     f->vecs_raw = NULL;
     f->vecs_bytes = 0;
@@ -190,8 +170,8 @@ void flat_free(flat *f)
 {
     if (!f) return;
     flat_drop_vecs(f);
-    flat_dealloc(f, f->live, f->pcap);
-    f->al.free(f->al.ud, f, sizeof *f);
+    vec_mem_free(&f->mem, f->live, f->pcap);
+    f->mem.al.free(f->mem.al.ud, f, sizeof *f);
 }
 
 /* Make the arrays ncap >= cap slots long, in place where the allocator
@@ -200,15 +180,15 @@ void flat_free(flat *f)
  * index as it was. */
 static int flat_grow(flat *f, uint32_t ncap)
 {
-    if (vindex_vecs_resize(&f->al, &f->mem, &f->vecs_raw, &f->vecs_bytes, &f->vecs,
-                           (size_t)ncap * f->dim, (size_t)f->hwm * f->dim))
+    if (vec_mem_resize_vecs(&f->mem, &f->vecs_raw, &f->vecs_bytes, &f->vecs,
+                            (size_t)ncap * f->dim, (size_t)f->hwm * f->dim))
         return -ENOMEM;
     if (f->bvec) {      /* copied out of the snapshot: give the range back */
         if (f->release) f->release(f->release_ud, f->bvec, f->bvec_len);
         f->bvec = NULL;
         f->bvec_len = 0;
     }
-    uint8_t *live = vindex_al_resize(&f->al, &f->mem, f->live, f->pcap, ncap, f->hwm);
+    uint8_t *live = vec_mem_resize(&f->mem, f->live, f->pcap, ncap, f->hwm);
     if (!live) return -ENOMEM;
     f->live = live;
     f->cap = f->pcap = ncap;
@@ -218,9 +198,9 @@ static int flat_grow(flat *f, uint32_t ncap)
 int flat_reserve(flat *f, uint32_t n)
 {
     if (n <= f->pcap) return 0;     /* pcap <= cap */
-    if (n > FLAT_ID_MAX) return VINDEX_EFULL;
+    if (n > FLAT_ID_MAX) return VEC_EFULL;
     /* Within capacity but past the slots a load left: same capacity. */
-    return flat_grow(f, n <= f->cap ? f->cap : vindex_grow_capacity(f->cap, n, FLAT_ID_MAX));
+    return flat_grow(f, n <= f->cap ? f->cap : vec_grow_capacity(f->cap, n, FLAT_ID_MAX));
 }
 
 int flat_insert(flat *f, const float *vec, uint32_t *id_out)
@@ -267,46 +247,46 @@ const float *flat_vector(const flat *f, uint32_t id)
 uint32_t flat_count(const flat *f) { return f->count; }
 uint32_t flat_used(const flat *f) { return f->hwm; }
 uint32_t flat_capacity(const flat *f) { return f->cap; }
-size_t flat_memory(const flat *f) { return sizeof *f + f->mem + f->bvec_len; }
+size_t flat_memory(const flat *f) { return sizeof *f + f->mem.bytes + f->bvec_len; }
 const dist_kernels *flat_kernels(const flat *f) { return f->kern; }
 
 /* Bounded max-heap of the k best (dist, id) so far, in out[0..*n). */
-static void topk_offer(vindex_pair *hp, uint32_t *n, uint32_t k, vindex_pair x)
+static void topk_offer(vec_pair *hp, uint32_t *n, uint32_t k, vec_pair x)
 {
     uint32_t i;
     if (*n < k) {
         i = (*n)++;
-        while (i > 0 && pair_lt(hp[(i - 1) / 2], x)) {
+        while (i > 0 && vec_pair_lt(hp[(i - 1) / 2], x)) {
             hp[i] = hp[(i - 1) / 2];
             i = (i - 1) / 2;
         }
         hp[i] = x;
         return;
     }
-    if (!pair_lt(x, hp[0])) return;
+    if (!vec_pair_lt(x, hp[0])) return;
     for (i = 0;;) {
         uint32_t c = 2 * i + 1;
         if (c >= k) break;
-        if (c + 1 < k && pair_lt(hp[c], hp[c + 1])) c++;
-        if (!pair_lt(x, hp[c])) break;
+        if (c + 1 < k && vec_pair_lt(hp[c], hp[c + 1])) c++;
+        if (!vec_pair_lt(x, hp[c])) break;
         hp[i] = hp[c];
         i = c;
     }
     hp[i] = x;
 }
 
-static void topk_sort(vindex_pair *a, uint32_t n)
+static void topk_sort(vec_pair *a, uint32_t n)
 {
     /* Heap-sort the max-heap: repeatedly move the largest to the end. */
     for (uint32_t m = n; m > 1; m--) {
-        vindex_pair last = a[m - 1];
+        vec_pair last = a[m - 1];
         a[m - 1] = a[0];
         uint32_t i = 0;
         for (;;) {
             uint32_t c = 2 * i + 1;
             if (c >= m - 1) break;
-            if (c + 1 < m - 1 && pair_lt(a[c], a[c + 1])) c++;
-            if (!pair_lt(last, a[c])) break;
+            if (c + 1 < m - 1 && vec_pair_lt(a[c], a[c + 1])) c++;
+            if (!vec_pair_lt(last, a[c])) break;
             a[i] = a[c];
             i = c;
         }
@@ -316,10 +296,10 @@ static void topk_sort(vindex_pair *a, uint32_t n)
 
 /* The search state a scan carries from run to run. */
 typedef struct flat_scan {
-    vindex_pair *hp;        /* the caller's out: a max-heap of n <= k */
+    vec_pair *hp;        /* the caller's out: a max-heap of n <= k */
     uint32_t n, k;
     float thr;              /* hp[0].dist once n == k */
-    vindex_filter_fn *accept;
+    vec_filter_fn *accept;
     void *ud;
     const char *pf_end;     /* end of the range's vectors; NULL: no prefetch */
     uint32_t pf_chunk;      /* vectors per kernel call when prefetching */
@@ -330,7 +310,7 @@ static void flat_offer(const flat *f, flat_scan *s, float x, uint32_t id, int ch
     if (s->n == s->k && !(x < s->thr)) return;
     if (check_live && !f->live[id]) return;
     if (s->accept && !s->accept(s->ud, id)) return;
-    topk_offer(s->hp, &s->n, s->k, (vindex_pair){ x, id });
+    topk_offer(s->hp, &s->n, s->k, (vec_pair){ x, id });
     if (s->n == s->k) s->thr = s->hp[0].dist;
 }
 
@@ -430,7 +410,7 @@ static void flat_scan_block(const flat *f, const float *q, uint32_t base, uint32
 }
 
 int flat_search_range(const flat *f, const float *q, uint32_t k, uint32_t lo, uint32_t hi,
-                      vindex_filter_fn *accept, void *ud, vindex_pair *out, uint32_t *nout)
+                      vec_filter_fn *accept, void *ud, vec_pair *out, uint32_t *nout)
 {
     float d[FLAT_BLOCK];
     const size_t vb = (size_t)f->dim * sizeof(float);
@@ -457,14 +437,14 @@ int flat_search_range(const flat *f, const float *q, uint32_t k, uint32_t lo, ui
 }
 
 int flat_search(const flat *f, const float *q, uint32_t k,
-                vindex_filter_fn *accept, void *ud,
-                vindex_pair *out, uint32_t *nout)
+                vec_filter_fn *accept, void *ud,
+                vec_pair *out, uint32_t *nout)
 {
     return flat_search_range(f, q, k, 0, f->hwm, accept, ud, out, nout);
 }
 
-void flat_merge(const vindex_pair *const *parts, const uint32_t *nparts, int count,
-                uint32_t k, vindex_pair *out, uint32_t *nout)
+void flat_merge(const vec_pair *const *parts, const uint32_t *nparts, int count,
+                uint32_t k, vec_pair *out, uint32_t *nout)
 {
     uint32_t at[FLAT_MERGE_MAX] = { 0 }, n = 0;
     assert(count >= 0 && count <= FLAT_MERGE_MAX);
@@ -473,7 +453,7 @@ void flat_merge(const vindex_pair *const *parts, const uint32_t *nparts, int cou
         int best = -1;
         for (int p = 0; p < count; p++)
             if (at[p] < nparts[p] &&
-                (best < 0 || pair_lt(parts[p][at[p]], parts[best][at[best]])))
+                (best < 0 || vec_pair_lt(parts[p][at[p]], parts[best][at[best]])))
                 best = p;
         if (best < 0) break;
         out[n++] = parts[best][at[best]++];
@@ -486,14 +466,14 @@ int flat_validate(const flat *f, char *err, size_t errlen)
 {
     uint32_t live = 0, nfree = 0;
     for (uint32_t i = 0; i < f->hwm; i++) live += f->live[i] != 0;
-    if (live != f->count) return vindex_corruptf(err, errlen, "count %u but %u live slots", f->count, live);
+    if (live != f->count) return vec_corruptf(err, errlen, "count %u but %u live slots", f->count, live);
     for (uint32_t id = f->free_head; id != FLAT_NONE;) {
         if (id >= f->hwm || f->live[id] || ++nfree > f->hwm - live)
-            return vindex_corruptf(err, errlen, "free list broken at %u", id);
+            return vec_corruptf(err, errlen, "free list broken at %u", id);
         memcpy(&id, flat_vec(f, id), sizeof id);
     }
     if (nfree != f->hwm - live)
-        return vindex_corruptf(err, errlen, "free list holds %u of %u free slots", nfree, f->hwm - live);
+        return vec_corruptf(err, errlen, "free list holds %u of %u free slots", nfree, f->hwm - live);
     return 0;
 }
 
@@ -529,38 +509,38 @@ static int flat_load_check(const flat_params *p, const img_source *src, uint32_t
                            char *err, size_t errlen)
 {
     static const uint32_t kinds[] = { FLAT_IMG_META, FLAT_IMG_VECS, FLAT_IMG_LIVE };
-    if (src->n != 3) return vindex_corruptf(err, errlen, "flat image: %zu sections, expected 3", src->n);
+    if (src->n != 3) return vec_corruptf(err, errlen, "flat image: %zu sections, expected 3", src->n);
     for (size_t i = 0; i < 3; i++) {
         if (src->sec[i].kind != kinds[i])
-            return vindex_corruptf(err, errlen, "flat image: section %zu is kind 0x%04x, expected 0x%04x",
+            return vec_corruptf(err, errlen, "flat image: section %zu is kind 0x%04x, expected 0x%04x",
                              i, src->sec[i].kind, kinds[i]);
         if (src->sec[i].len && !src->sec[i].data)
-            return vindex_corruptf(err, errlen, "flat image: section 0x%04x has no data", kinds[i]);
+            return vec_corruptf(err, errlen, "flat image: section 0x%04x has no data", kinds[i]);
     }
     if (src->sec[0].len != FLAT_META_LEN)
-        return vindex_corruptf(err, errlen, "flat image: meta section is %zu bytes, expected %u",
+        return vec_corruptf(err, errlen, "flat image: meta section is %zu bytes, expected %u",
                          src->sec[0].len, FLAT_META_LEN);
     for (size_t i = 0; i < 8; i++) w[i] = le_get32((const uint8_t *)src->sec[0].data + 4 * i);
     uint32_t cap = w[3], hwm = w[4], count = w[5];
     if (w[0] != FLAT_IMG_VERSION)
-        return vindex_corruptf(err, errlen, "flat image: version %u, this build reads %u", w[0],
+        return vec_corruptf(err, errlen, "flat image: version %u, this build reads %u", w[0],
                          FLAT_IMG_VERSION);
     if (w[1] != p->dim)
-        return vindex_corruptf(err, errlen, "flat image: dimension is %u, the index expects %u", w[1],
+        return vec_corruptf(err, errlen, "flat image: dimension is %u, the index expects %u", w[1],
                          p->dim);
     if (w[2] != (uint32_t)p->metric)
-        return vindex_corruptf(err, errlen, "flat image: metric is %u, the index expects %u", w[2],
+        return vec_corruptf(err, errlen, "flat image: metric is %u, the index expects %u", w[2],
                          (uint32_t)p->metric);
-    if (w[7] != 0) return vindex_corruptf(err, errlen, "flat image: reserved meta word not zero");
+    if (w[7] != 0) return vec_corruptf(err, errlen, "flat image: reserved meta word not zero");
     if (cap > FLAT_ID_MAX || hwm > cap || count > hwm)
-        return vindex_corruptf(err, errlen, "flat image: capacity %u, used %u, live %u out of order",
+        return vec_corruptf(err, errlen, "flat image: capacity %u, used %u, live %u out of order",
                          cap, hwm, count);
     uint64_t vb = (uint64_t)hwm * p->dim * sizeof(float);
     if (src->sec[1].len != vb)
-        return vindex_corruptf(err, errlen, "flat image: vector section is %zu bytes, %u slots need %llu",
+        return vec_corruptf(err, errlen, "flat image: vector section is %zu bytes, %u slots need %llu",
                          src->sec[1].len, hwm, (unsigned long long)vb);
     if (src->sec[2].len != hwm)
-        return vindex_corruptf(err, errlen, "flat image: live section is %zu bytes, expected %u",
+        return vec_corruptf(err, errlen, "flat image: live section is %zu bytes, expected %u",
                          src->sec[2].len, hwm);
     return 0;
 }
@@ -580,14 +560,14 @@ int flat_load(const flat_params *p, const img_source *src, flat **out, char *err
     /* f->release stays NULL until the end: a failed load releases nothing. */
     f->cap = cap;
     if (hwm) {
-        if (!(f->live = flat_alloc(f, hwm))) goto nomem;
+        if (!(f->live = vec_mem_alloc(&f->mem, hwm))) goto nomem;
         f->pcap = hwm;
         if (sv->page_aligned && ((uintptr_t)sv->data & 63) == 0) {
             f->vecs = f->bvec = sv->data;
             f->bvec_len = sv->len;
         } else {
             size_t vb = sv->len + 64;
-            if (!(f->vecs_raw = flat_alloc(f, vb))) goto nomem;
+            if (!(f->vecs_raw = vec_mem_alloc(&f->mem, vb))) goto nomem;
             f->vecs_bytes = vb;
             f->vecs = (float *)(((uintptr_t)f->vecs_raw + 63) & ~(uintptr_t)63);
             memcpy(f->vecs, sv->data, sv->len);
@@ -599,7 +579,7 @@ int flat_load(const flat_params *p, const img_source *src, flat **out, char *err
     f->free_head = w[6];
     for (uint32_t i = 0; i < hwm; i++)
         if (f->live[i] > 1) {
-            rc = vindex_corruptf(err, errlen, "flat image: live flag %u of slot %u", f->live[i], i);
+            rc = vec_corruptf(err, errlen, "flat image: live flag %u of slot %u", f->live[i], i);
             goto fail;
         }
     if ((rc = flat_validate(f, err, errlen)) != 0) goto fail;

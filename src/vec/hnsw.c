@@ -192,14 +192,13 @@ static void hnsw_assert_fail(const char *what, int line)
 }
 
 struct hnsw_search_ctx {
-    vindex_allocator al;
-    size_t mem;
+    vec_mem mem;
     uint16_t *mark;             /* visited: mark[id] == gen */
     uint32_t mcap;
     uint16_t gen;
-    vindex_pair *cand;          /* min-heap of nodes to expand */
+    vec_pair *cand;          /* min-heap of nodes to expand */
     uint32_t ncand, ccap;
-    vindex_pair *res;           /* max-heap of the best ef so far */
+    vec_pair *res;           /* max-heap of the best ef so far */
     uint32_t nres, rcap;
     uint32_t *rec;              /* if set: record visited ids (deletes) */
     uint32_t nrec, reccap;
@@ -217,8 +216,7 @@ typedef struct hnsw_borrow {
 } hnsw_borrow;
 
 struct hnsw {
-    vindex_allocator al;
-    size_t mem;                 /* bytes held through al */
+    vec_mem mem;                /* allocator and bytes held through it */
     const dist_kernels *kern;
     dist_pair_fn *pair;         /* l2sq or dot */
     float off, sgn;             /* internal distance = off + sgn * pair() */
@@ -240,7 +238,7 @@ struct hnsw {
     /* Fixed scratch for mutations, sized at creation (one block). */
     void *scratch;
     size_t scratch_bytes;
-    vindex_pair *cand;          /* ncmax */
+    vec_pair *cand;          /* ncmax */
     uint32_t *pruned;           /* ncmax */
     uint32_t *sel, *old, *dl, *tmp; /* M0 + 1 each */
     uint32_t *plan;             /* (HNSW_MAX_LEVEL + 1) * M */
@@ -264,20 +262,6 @@ struct hnsw {
 };
 
 /* ---- small helpers ------------------------------------------------------ */
-
-static void *al_alloc(const vindex_allocator *al, size_t *mem, size_t n)
-{
-    void *p = al->alloc(al->ud, n);
-    if (p) *mem += n;
-    return p;
-}
-
-static void al_free(const vindex_allocator *al, size_t *mem, void *p, size_t n)
-{
-    if (!p) return;
-    al->free(al->ud, p, n);
-    *mem -= n;
-}
 
 static inline uint32_t *hnsw_l0(const hnsw *h, uint32_t id)
 {
@@ -316,11 +300,6 @@ static inline float hnsw_dist(const hnsw *h, const float *a, const float *b)
     return h->off + h->sgn * h->pair(a, b, h->dim);
 }
 
-static inline int pair_lt(vindex_pair a, vindex_pair b)
-{
-    return a.dist < b.dist || (a.dist == b.dist && a.id < b.id);
-}
-
 static int list_has(const uint32_t *l, uint32_t id)
 {
     uint32_t n = list_count(l);
@@ -347,17 +326,17 @@ static int hnsw_random_level(hnsw *h)
 
 static int pair_cmp(const void *x, const void *y)
 {
-    vindex_pair a = *(const vindex_pair *)x, b = *(const vindex_pair *)y;
-    return pair_lt(a, b) ? -1 : pair_lt(b, a);
+    vec_pair a = *(const vec_pair *)x, b = *(const vec_pair *)y;
+    return vec_pair_lt(a, b) ? -1 : vec_pair_lt(b, a);
 }
 
-static void pairs_sort(vindex_pair *a, uint32_t n)
+static void pairs_sort(vec_pair *a, uint32_t n)
 {
     /* Insertion sort: the lists sorted here hold at most 2*M0 entries. */
     for (uint32_t i = 1; i < n; i++) {
-        vindex_pair x = a[i];
+        vec_pair x = a[i];
         uint32_t j = i;
-        while (j > 0 && pair_lt(x, a[j - 1])) { a[j] = a[j - 1]; j--; }
+        while (j > 0 && vec_pair_lt(x, a[j - 1])) { a[j] = a[j - 1]; j--; }
         a[j] = x;
     }
 }
@@ -367,7 +346,7 @@ static void pairs_sort(vindex_pair *a, uint32_t n)
  * equality test per comparison in the hottest loop, and exact ties only
  * matter for the order results are reported in, fixed by hnsw_search. */
 
-static inline void minheap_push(vindex_pair *hp, uint32_t *n, vindex_pair x)
+static inline void minheap_push(vec_pair *hp, uint32_t *n, vec_pair x)
 {
     uint32_t i = (*n)++;
     while (i > 0) {
@@ -379,9 +358,9 @@ static inline void minheap_push(vindex_pair *hp, uint32_t *n, vindex_pair x)
     hp[i] = x;
 }
 
-static inline vindex_pair minheap_pop(vindex_pair *hp, uint32_t *n)
+static inline vec_pair minheap_pop(vec_pair *hp, uint32_t *n)
 {
-    vindex_pair top = hp[0], x = hp[--(*n)];
+    vec_pair top = hp[0], x = hp[--(*n)];
     uint32_t i = 0, m = *n;
     for (;;) {
         uint32_t c = 2 * i + 1;
@@ -395,7 +374,7 @@ static inline vindex_pair minheap_pop(vindex_pair *hp, uint32_t *n)
     return top;
 }
 
-static inline void maxheap_siftdown(vindex_pair *hp, uint32_t m, uint32_t i, vindex_pair x)
+static inline void maxheap_siftdown(vec_pair *hp, uint32_t m, uint32_t i, vec_pair x)
 {
     for (;;) {
         uint32_t c = 2 * i + 1;
@@ -408,7 +387,7 @@ static inline void maxheap_siftdown(vindex_pair *hp, uint32_t m, uint32_t i, vin
     hp[i] = x;
 }
 
-static inline void maxheap_push(vindex_pair *hp, uint32_t *n, vindex_pair x)
+static inline void maxheap_push(vec_pair *hp, uint32_t *n, vec_pair x)
 {
     uint32_t i = (*n)++;
     while (i > 0) {
@@ -421,10 +400,10 @@ static inline void maxheap_push(vindex_pair *hp, uint32_t *n, vindex_pair x)
 }
 
 /* Heap-sort the result max-heap in place: afterwards res[0..n) ascends. */
-static void maxheap_sort(vindex_pair *hp, uint32_t n)
+static void maxheap_sort(vec_pair *hp, uint32_t n)
 {
     for (uint32_t m = n; m > 1; m--) {
-        vindex_pair last = hp[m - 1];
+        vec_pair last = hp[m - 1];
         hp[m - 1] = hp[0];
         maxheap_siftdown(hp, m - 1, 0, last);
     }
@@ -432,23 +411,23 @@ static void maxheap_sort(vindex_pair *hp, uint32_t n)
 
 /* ---- search context ----------------------------------------------------- */
 
-hnsw_search_ctx *hnsw_search_ctx_new(const vindex_allocator *alloc)
+hnsw_search_ctx *hnsw_search_ctx_new(const vec_allocator *alloc)
 {
-    if (!alloc) alloc = &vindex_default_allocator;
+    if (!alloc) alloc = &vec_default_allocator;
     hnsw_search_ctx *c = alloc->alloc(alloc->ud, sizeof *c);
     if (!c) return NULL;
     memset(c, 0, sizeof *c);
-    c->al = *alloc;
+    vec_mem_init(&c->mem, alloc);
     return c;
 }
 
 void hnsw_search_ctx_free(hnsw_search_ctx *c)
 {
     if (!c) return;
-    al_free(&c->al, &c->mem, c->mark, (size_t)c->mcap * sizeof *c->mark);
-    al_free(&c->al, &c->mem, c->cand, (size_t)c->ccap * sizeof *c->cand);
-    al_free(&c->al, &c->mem, c->res, (size_t)c->rcap * sizeof *c->res);
-    c->al.free(c->al.ud, c, sizeof *c);
+    vec_mem_free(&c->mem, c->mark, (size_t)c->mcap * sizeof *c->mark);
+    vec_mem_free(&c->mem, c->cand, (size_t)c->ccap * sizeof *c->cand);
+    vec_mem_free(&c->mem, c->res, (size_t)c->rcap * sizeof *c->res);
+    c->mem.al.free(c->mem.al.ud, c, sizeof *c);
 }
 
 /* Replace *arr (cap *cap elements of size sz) with a larger one; keep the
@@ -456,10 +435,10 @@ void hnsw_search_ctx_free(hnsw_search_ctx *c)
 static int ctx_regrow(hnsw_search_ctx *c, void **arr, uint32_t *cap, uint32_t want,
                       size_t sz, uint32_t keep)
 {
-    void *p = al_alloc(&c->al, &c->mem, (size_t)want * sz);
+    void *p = vec_mem_alloc(&c->mem, (size_t)want * sz);
     if (!p) return -ENOMEM;
     if (keep) memcpy(p, *arr, (size_t)keep * sz);
-    al_free(&c->al, &c->mem, *arr, (size_t)*cap * sz);
+    vec_mem_free(&c->mem, *arr, (size_t)*cap * sz);
     *arr = p;
     *cap = want;
     return 0;
@@ -522,7 +501,7 @@ static uint32_t hnsw_greedy(const hnsw *h, const float *q, uint32_t cur, float *
  * of its fields on every neighbour. */
 static int hnsw_search_layer(const hnsw *h, hnsw_search_ctx *c, const float *q,
                              uint32_t ep, float epd, uint32_t ef, int layer,
-                             vindex_filter_fn *accept, void *ud)
+                             vec_filter_fn *accept, void *ud)
 {
     const uint16_t gen = ctx_next_gen(c);
     uint16_t *const mark = c->mark;
@@ -531,19 +510,19 @@ static int hnsw_search_layer(const hnsw *h, hnsw_search_ctx *c, const float *q,
     const size_t dim = h->dim;
     dist_pair_fn *const pair = h->pair;
     const float off = h->off, sgn = h->sgn;
-    vindex_pair *cand = c->cand, *const res = c->res;
+    vec_pair *cand = c->cand, *const res = c->res;
     uint32_t ncand = 0, nres = 0, nrec = c->nrec;
-    uint32_t batch[2 * VINDEX_M_MAX];
+    uint32_t batch[2 * VEC_M_MAX];
     int rc = 0;
 
-    vindex_pair e = { epd, ep };
+    vec_pair e = { epd, ep };
     mark[ep] = gen;
     minheap_push(cand, &ncand, e);
     if (!accept || accept(ud, ep)) maxheap_push(res, &nres, e);
     float bound = nres >= ef ? res[0].dist : INFINITY;
 
     while (ncand) {
-        vindex_pair cur = minheap_pop(cand, &ncand);
+        vec_pair cur = minheap_pop(cand, &ncand);
         if (cur.dist > bound) break;
         const uint32_t *l = hnsw_list(h, cur.id, layer);
         uint32_t n = list_count(l), m = 0;
@@ -572,7 +551,7 @@ static int hnsw_search_layer(const hnsw *h, hnsw_search_ctx *c, const float *q,
                                      sizeof *c->cand, ncand)) != 0) goto out;
                 cand = c->cand;
             }
-            vindex_pair x = { d, id };
+            vec_pair x = { d, id };
             minheap_push(cand, &ncand, x);
             if (accept && !accept(ud, id)) continue;
             if (nres < ef) maxheap_push(res, &nres, x);
@@ -592,8 +571,8 @@ out:
 }
 
 int hnsw_search(const hnsw *h, hnsw_search_ctx *c, const float *q, uint32_t k,
-                uint32_t ef, vindex_filter_fn *accept, void *ud,
-                vindex_pair *out, uint32_t *nout)
+                uint32_t ef, vec_filter_fn *accept, void *ud,
+                vec_pair *out, uint32_t *nout)
 {
     *nout = 0;
     if (k == 0 || h->count == 0) return 0;
@@ -633,7 +612,7 @@ int hnsw_search(const hnsw *h, hnsw_search_ctx *c, const float *q, uint32_t k,
  * to the base than to every neighbour kept so far, up to max; then top up
  * from the discarded ones, closest first, to fill_to (keepPrunedConnections;
  * 0 = no top-up).  Returns how many went to out. */
-static uint32_t hnsw_select(hnsw *h, const vindex_pair *cand, uint32_t n,
+static uint32_t hnsw_select(hnsw *h, const vec_pair *cand, uint32_t n,
                             uint32_t max, uint32_t fill_to, uint32_t *out)
 {
     uint32_t m = 0, np = 0;
@@ -753,7 +732,7 @@ static void xh_rehash(hnsw *h, int layer, uint64_t *e, uint32_t want)
     *m = (hnsw_hint_map){ e, want, 0 };
     for (uint32_t i = 0; i < old.cap; i++)
         if (old.e[i] != XH_EMPTY) xh_put(m, old.e[i]);
-    al_free(&h->al, &h->mem, old.e, (size_t)old.cap * sizeof *old.e);
+    vec_mem_free(&h->mem, old.e, (size_t)old.cap * sizeof *old.e);
 }
 
 static void xh_del_at(hnsw_hint_map *m, uint32_t i)
@@ -967,9 +946,9 @@ static void hnsw_link_add(hnsw *h, uint32_t node, uint32_t x, int layer)
     const float *vn = hnsw_vec(h, node);
     for (uint32_t i = 0; i < n; i++) {
         uint32_t y = l[HNSW_LINKS + i];
-        h->cand[i] = (vindex_pair){ hnsw_dist(h, vn, hnsw_vec(h, y)), y };
+        h->cand[i] = (vec_pair){ hnsw_dist(h, vn, hnsw_vec(h, y)), y };
     }
-    h->cand[n] = (vindex_pair){ hnsw_dist(h, vn, hnsw_vec(h, x)), x };
+    h->cand[n] = (vec_pair){ hnsw_dist(h, vn, hnsw_vec(h, x)), x };
     pairs_sort(h->cand, n + 1);
     uint32_t m = hnsw_select(h, h->cand, n + 1, max, HNSW_FILL_PRUNE ? max - nh : 0, h->sel);
     hnsw_list_replace(h, node, layer, h->sel, m);
@@ -1056,8 +1035,8 @@ static void hnsw_unborrow(hnsw *h, hnsw_borrow *b)
 
 static void hnsw_drop_arrays(hnsw *h)
 {
-    al_free(&h->al, &h->mem, h->vecs_raw, h->vecs_bytes);
-    if (!h->bl0.p) al_free(&h->al, &h->mem, h->l0, h->l0_bytes);
+    vec_mem_free(&h->mem, h->vecs_raw, h->vecs_bytes);
+    if (!h->bl0.p) vec_mem_free(&h->mem, h->l0, h->l0_bytes);
     hnsw_unborrow(h, &h->bvec);
     hnsw_unborrow(h, &h->bl0);
     h->vecs_raw = NULL;
@@ -1069,8 +1048,8 @@ static void hnsw_drop_arrays(hnsw *h)
 
 /* Make the node arrays ncap >= cap slots long (ncap == cap: out of the
  * short ones a load leaves, see hnsw_load_arrays).  They grow in place
- * where the allocator can (vindex_al_resize; the default allocator moves a
- * big array's pages with mremap, vindex.c), so an insert that grows a
+ * where the allocator can (vec_mem_resize; the default allocator moves a
+ * big array's pages with mremap, vecbase.c), so an insert that grows a
  * large index does not stop the server for the time of a copy (300,000 x
  * 128-d: ~0.4 s on the test VM).
  * What may fail is done first (the overflow tables of all layers, the
@@ -1087,19 +1066,19 @@ static int hnsw_grow(hnsw *h, uint32_t ncap)
     for (int l = 0; l <= HNSW_MAX_LEVEL && !failed; l++) {
         xcap[l] = xh_size_for(h, l, ncap);
         if (xcap[l] > h->xh[l].cap)
-            failed = !(xe[l] = al_alloc(&h->al, &h->mem, (size_t)xcap[l] * sizeof *xe[l]));
+            failed = !(xe[l] = vec_mem_alloc(&h->mem, (size_t)xcap[l] * sizeof *xe[l]));
     }
     if (failed || ctx_reserve(h->w, ncap, h->efc)) goto fail;
     /* vectors (copied out of a borrowed range: vecs_raw is NULL then) */
-    if (vindex_vecs_resize(&h->al, &h->mem, &h->vecs_raw, &h->vecs_bytes, &h->vecs,
-                           (size_t)ncap * h->dim, (size_t)h->hwm * h->dim))
+    if (vec_mem_resize_vecs(&h->mem, &h->vecs_raw, &h->vecs_bytes, &h->vecs,
+                            (size_t)ncap * h->dim, (size_t)h->hwm * h->dim))
         goto fail;
     hnsw_unborrow(h, &h->bvec);
     hnsw_advise_huge(h->vecs_raw, h->vecs_bytes);
     /* layer 0 */
     size_t keep = (size_t)h->hwm * h->s0 * sizeof(uint32_t);
-    uint32_t *l0 = h->bl0.p ? al_alloc(&h->al, &h->mem, lb)
-                            : vindex_al_resize(&h->al, &h->mem, h->l0, h->l0_bytes, lb, keep);
+    uint32_t *l0 = h->bl0.p ? vec_mem_alloc(&h->mem, lb)
+                            : vec_mem_resize(&h->mem, h->l0, h->l0_bytes, lb, keep);
     if (!l0) goto fail;
     if (h->bl0.p) {
         memcpy(l0, h->l0, keep);
@@ -1109,8 +1088,8 @@ static int hnsw_grow(hnsw *h, uint32_t ncap)
     h->l0_bytes = lb;
     hnsw_advise_huge(l0, lb);
     /* upper-layer pointers: pcap slots until here */
-    uint32_t **up = vindex_al_resize(&h->al, &h->mem, h->up, (size_t)h->pcap * sizeof *up, ub,
-                                     (size_t)h->hwm * sizeof *up);
+    uint32_t **up = vec_mem_resize(&h->mem, h->up, (size_t)h->pcap * sizeof *up, ub,
+                                   (size_t)h->hwm * sizeof *up);
     if (!up) goto fail;
     memset(up + h->hwm, 0, (size_t)(ncap - h->hwm) * sizeof *up);
     h->up = up;
@@ -1120,16 +1099,16 @@ static int hnsw_grow(hnsw *h, uint32_t ncap)
     return 0;
 fail:
     for (int l = 0; l <= HNSW_MAX_LEVEL; l++)
-        if (xe[l]) al_free(&h->al, &h->mem, xe[l], (size_t)xcap[l] * sizeof *xe[l]);
+        if (xe[l]) vec_mem_free(&h->mem, xe[l], (size_t)xcap[l] * sizeof *xe[l]);
     return -ENOMEM;
 }
 
 int hnsw_reserve(hnsw *h, uint32_t n)
 {
     if (n <= h->pcap) return 0;     /* pcap <= cap */
-    if (n > HNSW_ID_MAX) return VINDEX_EFULL;
+    if (n > HNSW_ID_MAX) return VEC_EFULL;
     /* Within capacity but past the slots a load left: same capacity. */
-    return hnsw_grow(h, n <= h->cap ? h->cap : vindex_grow_capacity(h->cap, n, HNSW_ID_MAX));
+    return hnsw_grow(h, n <= h->cap ? h->cap : vec_grow_capacity(h->cap, n, HNSW_ID_MAX));
 }
 
 static size_t hnsw_upper_bytes(const hnsw *h, int level)
@@ -1145,12 +1124,12 @@ int hnsw_insert(hnsw *h, const float *vec, uint32_t *id_out)
     int level = hnsw_random_level(h);
     uint32_t *upper = NULL;
     if (level > 0) {
-        upper = al_alloc(&h->al, &h->mem, hnsw_upper_bytes(h, level));
+        upper = vec_mem_alloc(&h->mem, hnsw_upper_bytes(h, level));
         if (!upper) { h->rng = rng_before; return -ENOMEM; }
         memset(upper, 0, hnsw_upper_bytes(h, level));
     }
     if ((rc = hnsw_plan(h, vec, level, HNSW_NONE)) != 0) {
-        al_free(&h->al, &h->mem, upper, hnsw_upper_bytes(h, level));
+        vec_mem_free(&h->mem, upper, hnsw_upper_bytes(h, level));
         h->rng = rng_before;
         return rc;
     }
@@ -1185,12 +1164,12 @@ static void hnsw_repair(hnsw *h, uint32_t x, int layer, uint32_t ndl)
     const float *vx = hnsw_vec(h, x);
     for (uint32_t i = 0; i < n; i++) {
         uint32_t y = lx[HNSW_LINKS + i];
-        if (y != h->dying) h->cand[k++] = (vindex_pair){ hnsw_dist(h, vx, hnsw_vec(h, y)), y };
+        if (y != h->dying) h->cand[k++] = (vec_pair){ hnsw_dist(h, vx, hnsw_vec(h, y)), y };
     }
     for (uint32_t i = 0; i < ndl; i++) {
         uint32_t y = h->dl[i], dup = (y == x);
         for (uint32_t j = 0; j < k && !dup; j++) dup = h->cand[j].id == y;
-        if (!dup) h->cand[k++] = (vindex_pair){ hnsw_dist(h, vx, hnsw_vec(h, y)), y };
+        if (!dup) h->cand[k++] = (vec_pair){ hnsw_dist(h, vx, hnsw_vec(h, y)), y };
     }
     pairs_sort(h->cand, k);
     /* Fill back to the degree x had, not beyond: the lost link is replaced,
@@ -1307,7 +1286,7 @@ int hnsw_delete(hnsw *h, uint32_t id)
     int level = hnsw_level(h, id);
     if (id == h->entry) hnsw_move_entry(h, id);
     hnsw_unlink(h, id, level);
-    al_free(&h->al, &h->mem, h->up[id], hnsw_upper_bytes(h, level));
+    vec_mem_free(&h->mem, h->up[id], hnsw_upper_bytes(h, level));
     h->up[id] = NULL;
     uint32_t *r = hnsw_l0(h, id);
     r[0] = HNSW_FREE;
@@ -1364,8 +1343,8 @@ int hnsw_reconnect(hnsw *h)
     h->sweep_debt = 0;
     if (h->count == 0) return 0;
     size_t qb = (size_t)h->hwm * sizeof(uint32_t);
-    uint32_t *q = al_alloc(&h->al, &h->mem, qb);
-    uint8_t *seen = al_alloc(&h->al, &h->mem, h->hwm);
+    uint32_t *q = vec_mem_alloc(&h->mem, qb);
+    uint8_t *seen = vec_mem_alloc(&h->mem, h->hwm);
     int fixed = 0;
     if (!q || !seen) {
         fixed = -ENOMEM;
@@ -1387,8 +1366,8 @@ int hnsw_reconnect(hnsw *h)
     }
     h->reconnected += (uint64_t)fixed;
 out:
-    al_free(&h->al, &h->mem, q, qb);
-    al_free(&h->al, &h->mem, seen, h->hwm);
+    vec_mem_free(&h->mem, q, qb);
+    vec_mem_free(&h->mem, seen, h->hwm);
     return fixed;
 }
 
@@ -1402,9 +1381,9 @@ static void hnsw_mutated(hnsw *h)
 
 static int hnsw_params_ok(const hnsw_params *p)
 {
-    return p->dim >= 1 && p->dim <= VINDEX_DIM_MAX && p->M >= 2 && p->M <= VINDEX_M_MAX &&
-           p->ef_construction >= 1 && p->ef_construction <= VINDEX_EF_MAX &&
-           p->ef_search >= 1 && p->ef_search <= VINDEX_EF_MAX &&
+    return p->dim >= 1 && p->dim <= VEC_DIM_MAX && p->M >= 2 && p->M <= VEC_M_MAX &&
+           p->ef_construction >= 1 && p->ef_construction <= VEC_EF_MAX &&
+           p->ef_search >= 1 && p->ef_search <= VEC_EF_MAX &&
            (p->metric == DIST_L2 || p->metric == DIST_COSINE || p->metric == DIST_DOT);
 }
 
@@ -1414,10 +1393,10 @@ static int hnsw_alloc_scratch(hnsw *h)
     size_t words = (size_t)h->ncmax * 3 + 4 * (size_t)(h->M0 + 1) +
                    (size_t)(HNSW_MAX_LEVEL + 1) * h->M;
     h->scratch_bytes = words * sizeof(uint32_t);
-    h->scratch = al_alloc(&h->al, &h->mem, h->scratch_bytes);
+    h->scratch = vec_mem_alloc(&h->mem, h->scratch_bytes);
     if (!h->scratch) return -ENOMEM;
     uint32_t *p = h->scratch;
-    h->cand = (vindex_pair *)p;  p += 2 * (size_t)h->ncmax;
+    h->cand = (vec_pair *)p;  p += 2 * (size_t)h->ncmax;
     h->pruned = p;               p += h->ncmax;
     h->sel = p;                  p += h->M0 + 1;
     h->old = p;                  p += h->M0 + 1;
@@ -1425,7 +1404,7 @@ static int hnsw_alloc_scratch(hnsw *h)
     h->tmp = p;                  p += h->M0 + 1;
     h->plan = p;
     h->reccap = h->efc * h->M0;
-    h->rec = al_alloc(&h->al, &h->mem, (size_t)h->reccap * sizeof *h->rec);
+    h->rec = vec_mem_alloc(&h->mem, (size_t)h->reccap * sizeof *h->rec);
     return h->rec ? 0 : -ENOMEM;
 }
 
@@ -1433,13 +1412,13 @@ static int hnsw_alloc_scratch(hnsw *h)
 static hnsw *hnsw_create(const hnsw_params *p, int *err)
 {
     int e = -EINVAL;
-    const vindex_allocator *al = p->alloc ? p->alloc : &vindex_default_allocator;
+    const vec_allocator *al = p->alloc ? p->alloc : &vec_default_allocator;
     hnsw *h = NULL;
     if (!hnsw_params_ok(p)) goto fail;
     e = -ENOMEM;
     if (!(h = al->alloc(al->ud, sizeof *h))) goto fail;
     memset(h, 0, sizeof *h);
-    h->al = *al;
+    vec_mem_init(&h->mem, al);
     h->kern = p->kernels ? p->kernels : dist_active();
     h->metric = p->metric;
     h->pair = p->metric == DIST_L2 ? h->kern->l2sq : h->kern->dot;
@@ -1481,15 +1460,15 @@ void hnsw_free(hnsw *h)
 {
     if (!h) return;
     for (uint32_t id = 0; h->up && id < h->hwm; id++)
-        if (h->up[id]) al_free(&h->al, &h->mem, h->up[id], hnsw_upper_bytes(h, hnsw_level(h, id)));
+        if (h->up[id]) vec_mem_free(&h->mem, h->up[id], hnsw_upper_bytes(h, hnsw_level(h, id)));
     hnsw_drop_arrays(h);
-    al_free(&h->al, &h->mem, h->up, (size_t)h->pcap * sizeof *h->up);
-    al_free(&h->al, &h->mem, h->scratch, h->scratch_bytes);
-    al_free(&h->al, &h->mem, h->rec, (size_t)h->reccap * sizeof *h->rec);
+    vec_mem_free(&h->mem, h->up, (size_t)h->pcap * sizeof *h->up);
+    vec_mem_free(&h->mem, h->scratch, h->scratch_bytes);
+    vec_mem_free(&h->mem, h->rec, (size_t)h->reccap * sizeof *h->rec);
     for (int l = 0; l <= HNSW_MAX_LEVEL; l++)
-        al_free(&h->al, &h->mem, h->xh[l].e, (size_t)h->xh[l].cap * sizeof *h->xh[l].e);
+        vec_mem_free(&h->mem, h->xh[l].e, (size_t)h->xh[l].cap * sizeof *h->xh[l].e);
     hnsw_search_ctx_free(h->w);
-    h->al.free(h->al.ud, h, sizeof *h);
+    h->mem.al.free(h->mem.al.ud, h, sizeof *h);
 }
 
 /* ---- accessors ---------------------------------------------------------- */
@@ -1512,7 +1491,7 @@ const dist_kernels *hnsw_kernels(const hnsw *h) { return h->kern; }
 
 size_t hnsw_memory(const hnsw *h)
 {
-    return sizeof *h + h->mem + sizeof *h->w + h->w->mem + h->borrowed;
+    return sizeof *h + h->mem.bytes + sizeof *h->w + h->w->mem.bytes + h->borrowed;
 }
 
 void hnsw_stats_get(const hnsw *h, hnsw_stats *s)
@@ -1556,21 +1535,21 @@ static int hnsw_check_layer(const hnsw *h, int l, uint32_t *indeg, char *err, si
         const uint32_t *lx = hnsw_list(h, x, l);
         uint32_t n = list_count(lx);
         if (n > hnsw_maxdeg(h, l))
-            return vindex_corruptf(err, errlen, "node %u has %u links on layer %d", x, n, l);
+            return vec_corruptf(err, errlen, "node %u has %u links on layer %d", x, n, l);
         for (uint32_t i = 0; i < n; i++) {
             uint32_t y = lx[HNSW_LINKS + i];
-            if (y == x) return vindex_corruptf(err, errlen, "node %u links to itself (%u) on layer %d", x, y, l);
+            if (y == x) return vec_corruptf(err, errlen, "node %u links to itself (%u) on layer %d", x, y, l);
             if (!hnsw_is_live(h, y) || hnsw_level(h, y) < l)
-                return vindex_corruptf(err, errlen, "node %u links to dead or low node %u on layer %d", x, y, l);
+                return vec_corruptf(err, errlen, "node %u links to dead or low node %u on layer %d", x, y, l);
             for (uint32_t j = 0; j < i; j++)
                 if (lx[HNSW_LINKS + j] == y)
-                    return vindex_corruptf(err, errlen, "node %u links twice to %u on layer %d", x, y, l);
+                    return vec_corruptf(err, errlen, "node %u links twice to %u on layer %d", x, y, l);
             indeg[y]++;
         }
     }
     for (uint32_t x = 0; x < h->hwm; x++)
         if (hnsw_is_live(h, x) && hnsw_level(h, x) >= l && indeg[x] != hnsw_list(h, x, l)[1])
-            return vindex_corruptf(err, errlen, "node %u: in-degree %u recorded wrong on layer %d", x,
+            return vec_corruptf(err, errlen, "node %u: in-degree %u recorded wrong on layer %d", x,
                              indeg[x], l);
     return 0;
 }
@@ -1584,24 +1563,24 @@ static int hnsw_check_globals(const hnsw *h, char *err, size_t errlen)
         live++;
         if (hnsw_level(h, x) > maxl) { maxl = hnsw_level(h, x); top = x; }
         if ((hnsw_level(h, x) > 0) != (h->up[x] != NULL))
-            return vindex_corruptf(err, errlen, "node %u: upper block and level %d disagree", x,
+            return vec_corruptf(err, errlen, "node %u: upper block and level %d disagree", x,
                              hnsw_level(h, x));
     }
-    if (live != h->count) return vindex_corruptf(err, errlen, "count %u but %u live nodes", h->count, live);
+    if (live != h->count) return vec_corruptf(err, errlen, "count %u but %u live nodes", h->count, live);
     if (maxl != h->max_level)
-        return vindex_corruptf(err, errlen, "max level %d (node %u) recorded as %d", maxl, top,
+        return vec_corruptf(err, errlen, "max level %d (node %u) recorded as %d", maxl, top,
                          h->max_level);
     if (live && (!hnsw_is_live(h, h->entry) || hnsw_level(h, h->entry) != maxl))
-        return vindex_corruptf(err, errlen, "entry point %u not live on the top layer", h->entry);
+        return vec_corruptf(err, errlen, "entry point %u not live on the top layer", h->entry);
     if (!live && h->entry != HNSW_NONE)
-        return vindex_corruptf(err, errlen, "empty graph has entry %u", h->entry);
+        return vec_corruptf(err, errlen, "empty graph has entry %u", h->entry);
     uint32_t nfree = 0;
     for (uint32_t x = h->free_head; x != HNSW_NONE; x = hnsw_l0(h, x)[HNSW_LINKS]) {
         if (x >= h->hwm || hnsw_is_live(h, x) || ++nfree > h->hwm - live)
-            return vindex_corruptf(err, errlen, "free list broken at %u (%u entries)", x, nfree);
+            return vec_corruptf(err, errlen, "free list broken at %u (%u entries)", x, nfree);
     }
     if (nfree != h->hwm - live)
-        return vindex_corruptf(err, errlen, "free list holds %u of %u free slots", nfree, h->hwm - live);
+        return vec_corruptf(err, errlen, "free list holds %u of %u free slots", nfree, h->hwm - live);
     return 0;
 }
 
@@ -1624,19 +1603,19 @@ static int hnsw_check_hints(const hnsw *h, int l, char *err, size_t errlen)
         uint32_t *lx = hnsw_list(h, x, l), nh = list_nhint(lx);
         uint32_t *hs = list_hints(lx, hnsw_maxdeg(h, l));
         if (list_count(lx) + nh > hnsw_maxdeg(h, l))
-            return vindex_corruptf(err, errlen, "node %u: links and hints overlap on layer %d", x, l);
+            return vec_corruptf(err, errlen, "node %u: links and hints overlap on layer %d", x, l);
         for (uint32_t i = 0; i < nh; i++) {
             uint32_t b = hs[i];
             if (!hnsw_is_live(h, b) || hnsw_level(h, b) < l || b == x ||
                 !list_has(hnsw_list(h, b, l), x) || list_has(lx, b) || xh_find(m, x, b) >= 0)
-                return vindex_corruptf(err, errlen, "node %u: bad hint %u on layer %d", x, b, l);
+                return vec_corruptf(err, errlen, "node %u: bad hint %u on layer %d", x, b, l);
             for (uint32_t j = 0; j < i; j++)
-                if (hs[j] == b) return vindex_corruptf(err, errlen, "node %u: hint %u twice", x, b);
+                if (hs[j] == b) return vec_corruptf(err, errlen, "node %u: hint %u twice", x, b);
         }
         for (uint32_t i = 0; h->hints_dropped == 0 && i < list_count(lx); i++) {
             uint32_t y = lx[HNSW_LINKS + i];
             if (!list_has(hnsw_list(h, y, l), x) && !inline_hinted(h, y, l, x) && xh_find(m, y, x) < 0)
-                return vindex_corruptf(err, errlen, "link %u -> %u on layer %d has no hint", x, y, l);
+                return vec_corruptf(err, errlen, "link %u -> %u on layer %d has no hint", x, y, l);
         }
     }
     for (uint32_t i = 0; i < m->cap; i++) {
@@ -1646,7 +1625,7 @@ static int hnsw_check_hints(const hnsw *h, int l, char *err, size_t errlen)
             hnsw_level(h, src) < l || !list_has(hnsw_list(h, src, l), t) ||
             list_has(hnsw_list(h, t, l), src) || inline_hinted(h, t, l, src) ||
             xh_find(m, t, src) != (int64_t)i)
-            return vindex_corruptf(err, errlen, "overflow hint %u -> %u bad on layer %d", src, t, l);
+            return vec_corruptf(err, errlen, "overflow hint %u -> %u bad on layer %d", src, t, l);
     }
     return 0;
 }
@@ -1656,8 +1635,8 @@ int hnsw_validate(const hnsw *h, char *err, size_t errlen)
     int rc = hnsw_check_globals(h, err, errlen);
     if (rc || h->count == 0) return rc;
     size_t qb = (size_t)h->hwm * sizeof(uint32_t);
-    uint32_t *buf = h->al.alloc(h->al.ud, qb);
-    uint8_t *seen = h->al.alloc(h->al.ud, h->hwm);
+    uint32_t *buf = h->mem.al.alloc(h->mem.al.ud, qb);
+    uint8_t *seen = h->mem.al.alloc(h->mem.al.ud, h->hwm);
     if (!buf || !seen) { rc = -ENOMEM; goto out; }
     for (int l = 0; l <= h->max_level && !rc; l++) {
         rc = hnsw_check_layer(h, l, buf, err, errlen);
@@ -1670,14 +1649,14 @@ int hnsw_validate(const hnsw *h, char *err, size_t errlen)
         for (uint32_t x = 0; x < h->hwm; x++) reached += seen[x];
         for (uint32_t x = 0; x < h->hwm && reached != h->count; x++)
             if (hnsw_is_live(h, x) && !seen[x]) {
-                rc = vindex_corruptf(err, errlen, "node %u unreachable on layer 0 (%u of %u reached)", x,
+                rc = vec_corruptf(err, errlen, "node %u unreachable on layer 0 (%u of %u reached)", x,
                                reached, h->count);
                 break;
             }
     }
 out:
-    if (buf) h->al.free(h->al.ud, buf, qb);
-    if (seen) h->al.free(h->al.ud, seen, h->hwm);
+    if (buf) h->mem.al.free(h->mem.al.ud, buf, qb);
+    if (seen) h->mem.al.free(h->mem.al.ud, seen, h->hwm);
     return rc;
 }
 
@@ -1753,7 +1732,7 @@ static void hnsw_save_arrays(const hnsw *h, img_out *o)
     }
     img_out_end(o);
 
-    uint32_t rec[HNSW_LINKS + 2 * VINDEX_M_MAX];
+    uint32_t rec[HNSW_LINKS + 2 * VEC_M_MAX];
     img_out_begin(o, HNSW_IMG_L0, 1);
     for (uint32_t x = 0; x < h->hwm && !o->rc; x++) {
         const uint32_t *r = hnsw_l0(h, x);
@@ -1823,17 +1802,17 @@ static int hnsw_load_meta(const hnsw_params *p, const img_source *src, hnsw_img_
 {
     static const uint32_t kinds[] = { HNSW_IMG_META, HNSW_IMG_VECS, HNSW_IMG_L0,
                                       HNSW_IMG_UPPER, HNSW_IMG_HINTS };
-    if (src->n != 5) return vindex_corruptf(err, errlen, "hnsw image: %zu sections, expected 5", src->n);
+    if (src->n != 5) return vec_corruptf(err, errlen, "hnsw image: %zu sections, expected 5", src->n);
     for (size_t i = 0; i < 5; i++) {
         if (src->sec[i].kind != kinds[i])
-            return vindex_corruptf(err, errlen, "hnsw image: section %zu is kind 0x%04x, expected 0x%04x",
+            return vec_corruptf(err, errlen, "hnsw image: section %zu is kind 0x%04x, expected 0x%04x",
                              i, src->sec[i].kind, kinds[i]);
         if (src->sec[i].len && !src->sec[i].data)
-            return vindex_corruptf(err, errlen, "hnsw image: section 0x%04x has no data", kinds[i]);
+            return vec_corruptf(err, errlen, "hnsw image: section 0x%04x has no data", kinds[i]);
     }
     const img_section *s = &src->sec[0];
     if (s->len != HNSW_META_LEN)
-        return vindex_corruptf(err, errlen, "hnsw image: meta section is %zu bytes, expected %u", s->len,
+        return vec_corruptf(err, errlen, "hnsw image: meta section is %zu bytes, expected %u", s->len,
                          HNSW_META_LEN);
     const uint8_t *b = s->data;
     *m = (hnsw_img_meta){
@@ -1846,7 +1825,7 @@ static int hnsw_load_meta(const hnsw_params *p, const img_source *src, hnsw_img_
         .inlink_scans = le_get64(b + 96),
     };
     if (m->version != HNSW_IMG_VERSION)
-        return vindex_corruptf(err, errlen, "hnsw image: version %u, this build reads %u", m->version,
+        return vec_corruptf(err, errlen, "hnsw image: version %u, this build reads %u", m->version,
                          HNSW_IMG_VERSION);
     const struct { const char *what; uint32_t img, want; } f[] = {
         { "dimension", m->dim, p->dim }, { "metric", m->metric, (uint32_t)p->metric },
@@ -1855,21 +1834,21 @@ static int hnsw_load_meta(const hnsw_params *p, const img_source *src, hnsw_img_
     };
     for (size_t i = 0; i < sizeof f / sizeof *f; i++)
         if (f[i].img != f[i].want)
-            return vindex_corruptf(err, errlen, "hnsw image: %s is %u, the index expects %u", f[i].what,
+            return vec_corruptf(err, errlen, "hnsw image: %s is %u, the index expects %u", f[i].what,
                              f[i].img, f[i].want);
-    if (m->reserved != 0) return vindex_corruptf(err, errlen, "hnsw image: reserved meta word not zero");
+    if (m->reserved != 0) return vec_corruptf(err, errlen, "hnsw image: reserved meta word not zero");
     if (m->cap > HNSW_ID_MAX || m->hwm > m->cap || m->count > m->hwm)
-        return vindex_corruptf(err, errlen, "hnsw image: capacity %u, used %u, live %u out of order",
+        return vec_corruptf(err, errlen, "hnsw image: capacity %u, used %u, live %u out of order",
                          m->cap, m->hwm, m->count);
     if ((int32_t)m->max_level < -1 || (int32_t)m->max_level > HNSW_MAX_LEVEL)
-        return vindex_corruptf(err, errlen, "hnsw image: max level %d", (int)(int32_t)m->max_level);
+        return vec_corruptf(err, errlen, "hnsw image: max level %d", (int)(int32_t)m->max_level);
     uint64_t vb = (uint64_t)m->hwm * p->dim * sizeof(float);
     uint64_t lb = (uint64_t)m->hwm * (HNSW_LINKS + 2 * p->M) * sizeof(uint32_t);
     if (src->sec[1].len != vb)
-        return vindex_corruptf(err, errlen, "hnsw image: vector section is %zu bytes, %u slots need %llu",
+        return vec_corruptf(err, errlen, "hnsw image: vector section is %zu bytes, %u slots need %llu",
                          src->sec[1].len, m->hwm, (unsigned long long)vb);
     if (src->sec[2].len != lb)
-        return vindex_corruptf(err, errlen, "hnsw image: layer-0 section is %zu bytes, %u slots need %llu",
+        return vec_corruptf(err, errlen, "hnsw image: layer-0 section is %zu bytes, %u slots need %llu",
                          src->sec[2].len, m->hwm, (unsigned long long)lb);
     return 0;
 }
@@ -1885,19 +1864,19 @@ static int hnsw_check_hint_sizes(const hnsw *h, const img_section *s, uint32_t c
     size_t at = 0;
     for (int l = 0; l <= HNSW_MAX_LEVEL; l++) {
         if (s->len - at < 8)
-            return vindex_corruptf(err, errlen, "hnsw image: hint section ends at layer %d", l);
+            return vec_corruptf(err, errlen, "hnsw image: hint section ends at layer %d", l);
         uint32_t size = le_get32(b + at), n = le_get32(b + at + 4);
         uint32_t want = cap ? xh_size_for(h, l, cap) : 0;
         if (size != want)
-            return vindex_corruptf(err, errlen, "hnsw image: layer %d overflow table has %u slots, "
+            return vec_corruptf(err, errlen, "hnsw image: layer %d overflow table has %u slots, "
                              "capacity %u gives %u", l, size, cap, want);
         if ((uint64_t)n * 4 > (uint64_t)size * 3 || (s->len - at - 8) / 12 < n)
-            return vindex_corruptf(err, errlen, "hnsw image: layer %d overflow table: %u entries do "
+            return vec_corruptf(err, errlen, "hnsw image: layer %d overflow table: %u entries do "
                              "not fit (%u slots, %zu bytes left)", l, n, size, s->len - at - 8);
         at += 8 + (size_t)n * 12;
     }
     if (at != s->len)
-        return vindex_corruptf(err, errlen, "hnsw image: hint section has %zu bytes past the tables",
+        return vec_corruptf(err, errlen, "hnsw image: hint section has %zu bytes past the tables",
                          s->len - at);
     return 0;
 }
@@ -1932,7 +1911,7 @@ static int hnsw_load_arrays(hnsw *h, const hnsw_img_meta *m, const img_source *s
     h->inlink_misses = m->inlink_misses;
     h->inlink_scans = m->inlink_scans;
     if (n == 0) return 0;
-    if (!(h->up = al_alloc(&h->al, &h->mem, (size_t)n * sizeof *h->up))) return -ENOMEM;
+    if (!(h->up = vec_mem_alloc(&h->mem, (size_t)n * sizeof *h->up))) return -ENOMEM;
     memset(h->up, 0, (size_t)n * sizeof *h->up);
     h->pcap = n;    /* from here on hnsw_free frees n slots */
     if (img_borrowable(sv)) {
@@ -1941,7 +1920,7 @@ static int hnsw_load_arrays(hnsw *h, const hnsw_img_meta *m, const img_source *s
         h->borrowed += sv->len;
     } else {
         size_t vb = sv->len + 64;
-        if (!(h->vecs_raw = al_alloc(&h->al, &h->mem, vb))) return -ENOMEM;
+        if (!(h->vecs_raw = vec_mem_alloc(&h->mem, vb))) return -ENOMEM;
         h->vecs_bytes = vb;
         h->vecs = (float *)(((uintptr_t)h->vecs_raw + 63) & ~(uintptr_t)63);
         hnsw_advise_huge(h->vecs_raw, vb);
@@ -1952,7 +1931,7 @@ static int hnsw_load_arrays(hnsw *h, const hnsw_img_meta *m, const img_source *s
         h->bl0 = (hnsw_borrow){ sl->data, sl->len };
         h->borrowed += sl->len;
     } else {
-        if (!(h->l0 = al_alloc(&h->al, &h->mem, sl->len))) return -ENOMEM;
+        if (!(h->l0 = vec_mem_alloc(&h->mem, sl->len))) return -ENOMEM;
         h->l0_bytes = sl->len;
         hnsw_advise_huge(h->l0, sl->len);
         memcpy(h->l0, sl->data, sl->len);
@@ -1980,21 +1959,21 @@ static int hnsw_check_list(const hnsw *h, const hnsw_chk *c, uint32_t x, int l,
 {
     uint32_t max = hnsw_maxdeg(h, l), n = list_count(lx), nh = list_nhint(lx);
     if (l > 0 && lx[0] >> 16)
-        return vindex_corruptf(err, errlen, "hnsw image: node %u: layer %d list header %#x", x, l, lx[0]);
+        return vec_corruptf(err, errlen, "hnsw image: node %u: layer %d list header %#x", x, l, lx[0]);
     if (n + nh > max)
-        return vindex_corruptf(err, errlen, "hnsw image: node %u: %u links and %u hints on layer %d, "
+        return vec_corruptf(err, errlen, "hnsw image: node %u: %u links and %u hints on layer %d, "
                          "room for %u", x, n, nh, l, max);
     for (uint32_t i = 0; i < n; i++) {
         uint32_t y = lx[HNSW_LINKS + i];
         if (y >= h->hwm || y == x || c->lv[y] <= l)
-            return vindex_corruptf(err, errlen, "hnsw image: node %u links to %u on layer %d (itself, "
+            return vec_corruptf(err, errlen, "hnsw image: node %u links to %u on layer %d (itself, "
                              "out of range, free or not on the layer)", x, y, l);
         c->deg[y]++;
     }
     const uint32_t *hs = lx + HNSW_LINKS + max - nh;
     for (uint32_t i = 0; i < nh; i++)
         if (hs[i] >= h->hwm)
-            return vindex_corruptf(err, errlen, "hnsw image: node %u: hint %u out of range on layer %d",
+            return vec_corruptf(err, errlen, "hnsw image: node %u: hint %u out of range on layer %d",
                              x, hs[i], l);
     return 0;
 }
@@ -2009,14 +1988,14 @@ static int hnsw_load_l0(const hnsw *h, hnsw_chk *c, char *err, size_t errlen)
         const uint32_t *r = hnsw_l0(h, x);
         if (r[0] & HNSW_FREE) {
             if (r[0] != HNSW_FREE || r[1] != 0)
-                return vindex_corruptf(err, errlen, "hnsw image: free slot %u has header %#x %#x", x,
+                return vec_corruptf(err, errlen, "hnsw image: free slot %u has header %#x %#x", x,
                                  r[0], r[1]);
             c->lv[x] = 0;
             continue;
         }
         uint32_t level = r[0] >> HNSW_LEVEL_SHIFT;
         if (level > HNSW_MAX_LEVEL)
-            return vindex_corruptf(err, errlen, "hnsw image: node %u: level field %u above %d", x,
+            return vec_corruptf(err, errlen, "hnsw image: node %u: level field %u above %d", x,
                              level, HNSW_MAX_LEVEL);
         c->lv[x] = (uint8_t)(level + 1);
         if (level > 0) c->ups[c->nup++] = x;
@@ -2029,7 +2008,7 @@ static int hnsw_load_l0(const hnsw *h, hnsw_chk *c, char *err, size_t errlen)
     }
     for (uint32_t x = 0; x < h->hwm; x++)
         if (c->lv[x] && c->deg[x] != hnsw_l0(h, x)[1])
-            return vindex_corruptf(err, errlen, "hnsw image: node %u: in-degree %u recorded, %u links "
+            return vec_corruptf(err, errlen, "hnsw image: node %u: in-degree %u recorded, %u links "
                              "on layer 0", x, hnsw_l0(h, x)[1], c->deg[x]);
     return 0;
 }
@@ -2044,14 +2023,14 @@ static int hnsw_load_upper(hnsw *h, const hnsw_chk *c, const img_section *s, cha
         int level = hnsw_level(h, x);
         size_t nb = hnsw_upper_bytes(h, level);
         if (s->len - at < nb)
-            return vindex_corruptf(err, errlen, "hnsw image: upper-list section ends at node %u (%zu "
+            return vec_corruptf(err, errlen, "hnsw image: upper-list section ends at node %u (%zu "
                              "bytes)", x, s->len);
-        if (!(h->up[x] = al_alloc(&h->al, &h->mem, nb))) return -ENOMEM;
+        if (!(h->up[x] = vec_mem_alloc(&h->mem, nb))) return -ENOMEM;
         memcpy(h->up[x], (const uint8_t *)s->data + at, nb);
         at += nb;
     }
     if (at != s->len)
-        return vindex_corruptf(err, errlen, "hnsw image: upper-list section is %zu bytes, the levels "
+        return vec_corruptf(err, errlen, "hnsw image: upper-list section is %zu bytes, the levels "
                          "need %zu", s->len, at);
     return 0;
 }
@@ -2072,7 +2051,7 @@ static int hnsw_check_upper(const hnsw *h, hnsw_chk *c, char *err, size_t errlen
         for (uint32_t i = 0; i < c->nup; i++) {
             uint32_t x = c->ups[i];
             if (c->lv[x] > l && c->deg[x] != hnsw_list(h, x, l)[1])
-                return vindex_corruptf(err, errlen, "hnsw image: node %u: in-degree %u recorded, %u "
+                return vec_corruptf(err, errlen, "hnsw image: node %u: in-degree %u recorded, %u "
                                  "links on layer %d", x, hnsw_list(h, x, l)[1], c->deg[x], l);
         }
         for (uint32_t i = 0; i < c->nup; i++) c->deg[c->ups[i]] = 0;
@@ -2087,14 +2066,14 @@ static int hnsw_load_graph(hnsw *h, const img_section *upper, char *err, size_t 
     hnsw_chk c = { NULL, NULL, NULL, 0 };
     size_t wb = (size_t)h->hwm * sizeof(uint32_t);
     int rc = -ENOMEM;
-    if ((c.lv = al_alloc(&h->al, &h->mem, h->hwm)) && (c.deg = al_alloc(&h->al, &h->mem, wb)) &&
-        (c.ups = al_alloc(&h->al, &h->mem, wb)) && !(rc = hnsw_load_l0(h, &c, err, errlen)) &&
+    if ((c.lv = vec_mem_alloc(&h->mem, h->hwm)) && (c.deg = vec_mem_alloc(&h->mem, wb)) &&
+        (c.ups = vec_mem_alloc(&h->mem, wb)) && !(rc = hnsw_load_l0(h, &c, err, errlen)) &&
         !(rc = hnsw_load_upper(h, &c, upper, err, errlen)) &&
         !(rc = hnsw_check_upper(h, &c, err, errlen)))
         rc = hnsw_check_globals(h, err, errlen);
-    al_free(&h->al, &h->mem, c.lv, h->hwm);
-    al_free(&h->al, &h->mem, c.deg, wb);
-    al_free(&h->al, &h->mem, c.ups, wb);
+    vec_mem_free(&h->mem, c.lv, h->hwm);
+    vec_mem_free(&h->mem, c.deg, wb);
+    vec_mem_free(&h->mem, c.ups, wb);
     return rc;
 }
 
@@ -2135,17 +2114,17 @@ static int hnsw_load_hints(hnsw *h, const img_section *s, char *err, size_t errl
         at += 8;
         if (cap == 0) continue;
         hnsw_hint_map *m = &h->xh[l];
-        if (!(m->e = al_alloc(&h->al, &h->mem, (size_t)cap * sizeof *m->e))) return -ENOMEM;
+        if (!(m->e = vec_mem_alloc(&h->mem, (size_t)cap * sizeof *m->e))) return -ENOMEM;
         memset(m->e, 0xFF, (size_t)cap * sizeof *m->e);
         m->cap = cap;
         for (uint32_t i = 0, prev = 0; i < n; i++, at += 12) {
             uint32_t slot = le_get32(b + at), t = le_get32(b + at + 4), src = le_get32(b + at + 8);
             if (slot >= cap || (i > 0 && slot <= prev))
-                return vindex_corruptf(err, errlen, "hnsw image: layer %d overflow slot %u out of range "
+                return vec_corruptf(err, errlen, "hnsw image: layer %d overflow slot %u out of range "
                                  "or order", l, slot);
             if (t == src || !hnsw_is_live(h, t) || !hnsw_is_live(h, src) ||
                 hnsw_level(h, t) < l || hnsw_level(h, src) < l)
-                return vindex_corruptf(err, errlen, "hnsw image: layer %d overflow hint %u -> %u names "
+                return vec_corruptf(err, errlen, "hnsw image: layer %d overflow hint %u -> %u names "
                                  "a bad node", l, src, t);
             m->e[slot] = (uint64_t)t << 32 | src;
             prev = slot;
@@ -2153,7 +2132,7 @@ static int hnsw_load_hints(hnsw *h, const img_section *s, char *err, size_t errl
         m->n = n;
         int64_t bad = xh_misplaced(m);
         if (bad >= 0)
-            return vindex_corruptf(err, errlen, "hnsw image: layer %d overflow slot %lld is not where "
+            return vec_corruptf(err, errlen, "hnsw image: layer %d overflow slot %lld is not where "
                              "its hash leads", l, (long long)bad);
     }
     return 0;

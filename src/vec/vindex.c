@@ -1,5 +1,7 @@
 /* vindex.c -- the front every vector index has: keys, validation, cosine
- * preparation, counters, and dispatch to an engine (HNSW or FLAT).
+ * preparation, counters, and its engine (HNSW or FLAT), which it reaches
+ * only through the engine's table of operations (vindex_engine.h; one
+ * indirect call per mutation or search).
  *
  * Keys.  A key is any byte string (NULs included, case-sensitive).  Each
  * live key has one heap block {len, hash, bytes} pointed to from keys[id];
@@ -58,109 +60,23 @@
  * ring evict (which cannot fail).  So any error leaves the index as it
  * was: entries, order, payloads, counters and next id.
  *
- * Snapshots.  vindex_save writes the sections below, then the engine's
- * (hnsw.c, flat.c: their headers give their layouts).  vindex_load checks
- * them, loads the engine (which borrows its big arrays in place), then
- * rebuilds the key map: all key blocks in one allocation (the arena; a
- * malloc per key would dominate loading a million keys), and the hash
- * table at its saved size.  A loaded key deleted later just leaves its
- * bytes in the arena, which is freed with its last key.  The engine gets
- * the snapshot's release callback through vindex_relay, which stays mute
- * until the load has succeeded: a failed load releases nothing.
- *
- * Integers little-endian.
- *
- *   0x0100 VINDEX_IMG_META, packed, 56 bytes
- *     offset  size  field
- *          0     4  version, 1
- *          4     4  type (0 HNSW, 1 FLAT)
- *          8     4  dim
- *         12     4  metric (0 l2, 1 cosine, 2 dot)
- *         16     4  M            (as given, even for FLAT)
- *         20     4  ef_construction
- *         24     4  ef_search
- *         28     4  hseed: the key hash seed, derived from seed (checked)
- *         32     8  seed given at creation (the engine's RNG state is its own)
- *         40     4  count: live keys
- *         44     4  nslots: key table size, 0 or a power of two >= 16
- *         48     4  id_end: 1 + the highest live id (0 when empty)
- *         52     4  flags: bit 0 = a STREAM section follows the keys (and
- *                   norms); other bits 0.  (Was "reserved, 0": images
- *                   from before rings load as unbounded, with ingested =
- *                   count, evicted 0, next id past their numeric keys.)
- *
- *   0x0101 VINDEX_IMG_KEYS, packed: one record per live key, ascending id:
- *          varint  id - (previous id + 1)   (the first: its id)
- *          varint  key length
- *          bytes   the key
- *     varint: unsigned LEB128, 7 bits a byte, low first, at most 5 bytes.
- *
- *   0x0102 VINDEX_IMG_NORMS, page-aligned, cosine only: id_end float32, the
- *     original norm of each id (0 for free ids).  Copied (4 bytes a vector).
- *
- *   0x0103 VINDEX_IMG_STREAM, packed, 40 + 4 * norder bytes; written when
- *     the index is a ring or any counter differs from a new index's
- *     (meta flag bit 0 says so):
- *     offset  size  field
- *          0     4  version, 1
- *          4     4  capacity: ring bound, 0 = unbounded, <= 2^30
- *          8     4  norder: count for a ring, else 0
- *         12     4  npayloads: live entries with a payload (<= count); the
- *                   PAYLOADS section follows iff it is not 0
- *         16     8  ingested (>= count + evicted)
- *         24     8  evicted (0 unless a ring)
- *         32     8  next_id: the next auto id, 0 = exhausted
- *         40  4*n   the ring's live ids, oldest first, each exactly once
- *
- *   0x0104 VINDEX_IMG_PAYLOADS, packed: one record per live id that has a
- *     payload, ascending id, exactly npayloads of them filling the section:
- *          varint  id - (previous id + 1)   (the first: its id)
- *          varint  payload length (<= VINDEX_PAYLOAD_MAX; 0 = empty payload)
- *          bytes   the payload
- *     Copied on load, a block per payload.
- *
- * The engine's sections follow the last of these (hnsw.c, flat.c).
+ * Snapshots.  vindex_image.c writes and loads the index (its header
+ * comment is the section layout).  A loaded index keeps its key blocks in
+ * one allocation, the arena: a loaded key deleted later just leaves its
+ * bytes there, and the arena is freed with its last key (key_drop).
  *
  * Threads.  None of its own; see vindex.h.  Const functions only read, and
  * search scratch is in the caller's vindex_search_ctx. */
-#if defined(__linux__) && !defined(_GNU_SOURCE)
-#define _GNU_SOURCE     /* mremap (the allocator) */
-#endif
 #include "engram/vindex.h"
 
 #include <errno.h>
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
-#include <unistd.h>
 
-#include "engram/flat.h"
-#include "engram/hnsw.h"
-#include "engram/img_out.h"
-#include "engram/le.h"
-
-#define VINDEX_NONE UINT32_MAX
-#define VINDEX_SLOTS_MAX (1u << 31)
-#define VX_SLOT_EMPTY UINT64_MAX
-
-/* A key table slot (see the top). */
-static inline uint64_t vx_slot(uint32_t hash, uint32_t id) { return (uint64_t)hash << 32 | id; }
-static inline uint32_t vx_slot_id(uint64_t e) { return (uint32_t)e; }
-static inline uint32_t vx_slot_hash(uint64_t e) { return (uint32_t)(e >> 32); }
-
-typedef struct vkey {
-    uint32_t len;
-    uint32_t hash;
-    unsigned char bytes[];
-} vkey;
-
-typedef struct vpay {
-    uint32_t len;
-    unsigned char bytes[];
-} vpay;
+#include "vindex_engine.h"
+#include "vindex_impl.h"
 
 #define VINDEX_ASSERT(c) \
     do { if (__builtin_expect(!(c), 0)) vindex_assert_fail(#c, __LINE__); } while (0)
@@ -171,294 +87,24 @@ static void vindex_assert_fail(const char *what, int line)
     abort();
 }
 
-/* What vindex needs from an engine; one table per engine type. */
-typedef struct vindex_ops {
-    const char *name;
-    int (*reserve)(void *e, uint32_t n);
-    int (*insert)(void *e, const float *vec, uint32_t *id);
-    int (*update)(void *e, uint32_t id, const float *vec);
-    int (*del)(void *e, uint32_t id);
-    int (*live)(const void *e, uint32_t id);
-    const float *(*vector)(const void *e, uint32_t id);
-    uint32_t (*capacity)(const void *e);
-    size_t (*memory)(const void *e);
-    const dist_kernels *(*kernels)(const void *e);
-    int (*max_level)(const void *e);
-    int (*search)(const void *e, vindex_search_ctx *c, const float *q, uint32_t k,
-                  uint32_t ef, vindex_filter_fn *accept, void *ud, vindex_pair *out,
-                  uint32_t *n);
-    int (*validate)(const void *e, char *err, size_t errlen);
-    void (*destroy)(void *e);
-    int (*save)(const void *e, img_sink *s);
-    uint32_t (*count)(const void *e);
-    int (*borrows)(const void *e, const void *p);
-} vindex_ops;
+/* The engine of each type (vindex_engine.h). */
+static const vindex_engine *const vindex_engines[] = {
+    [VINDEX_HNSW] = &vindex_hnsw_engine,
+    [VINDEX_FLAT] = &vindex_flat_engine,
+};
+#define VINDEX_NTYPES (sizeof vindex_engines / sizeof *vindex_engines)
 
 struct vindex_search_ctx {
     vindex_allocator al;
-    hnsw_search_ctx *hc;
+    void *scratch[VINDEX_NTYPES]; /* each engine's, by type (NULL: it needs none) */
     vindex_pair *pairs;
     uint32_t pcap;
     float *q;               /* the prepared (normalised) query */
     uint32_t qcap;
 };
 
-struct vindex {
-    vindex_allocator al;
-    size_t mem;             /* bytes held here (not the engine's) */
-    vindex_type type;
-    dist_metric metric;
-    uint32_t dim, M, efc, efs;
-    const vindex_ops *ops;
-    void *eng;
-    vkey **keys;            /* per id; NULL = free */
-    float *norms;           /* per id, cosine only */
-    uint32_t idcap;
-    uint64_t *slots;        /* hash << 32 | id, VX_SLOT_EMPTY: see the top */
-    uint32_t nslots, count;
-    uint32_t hseed;
-    uint64_t seed;          /* as created (saved for reference) */
-    float *prep;            /* dim floats: the vector being added, prepared */
-    unsigned char *karena;  /* key blocks of a loaded index, one allocation */
-    size_t karena_bytes;
-    uint32_t karena_live;   /* keys still in it; it is freed with the last */
-    img_release_fn *release;/* the snapshot's; the engine reaches it through */
-    void *release_ud;       /* vindex_relay, once release_armed is set */
-    int release_armed;
-    uint32_t ring;          /* capacity bound, 0 = unbounded */
-    uint32_t *fprev, *fnext;/* per id, rings only: the insertion order */
-    uint32_t fhead, ftail;  /* oldest, newest (VINDEX_NONE: empty) */
-    vpay **pays;            /* per id, NULL until the first payload */
-    uint32_t npays;         /* live entries with a payload */
-    size_t pbytes;          /* their payload bytes */
-    uint64_t ingested, evicted;
-    uint64_t next_id;       /* 0: exhausted */
-};
-
-/* ---- allocator ----------------------------------------------------------
- * malloc/free/realloc, except that on Linux a block of VINDEX_BIG bytes or
- * more (the node and vector arrays of a big index) is a mapping of its own,
- * 2 MB aligned, and grows by mremap to a 2 MB-aligned place: its pages,
- * transparent huge pages included, move without a copy.  (glibc's realloc
- * would mremap too, but its blocks start 16 bytes into a page, and a huge
- * page that does not land on a 2 MB boundary is split and copied: growing
- * 136 MB of vectors took 0.4 s on the test VM, 0.4 ms this way.)  The
- * allocator API passes every block's size, which tells the two kinds
- * apart. */
-#if defined(__linux__) && defined(MREMAP_MAYMOVE) && defined(MREMAP_FIXED)
-#define VINDEX_BIG (4u << 20)
-#define VINDEX_BIG_ALIGN ((size_t)2 << 20)
-
-static size_t big_len(size_t n)
-{
-    size_t pg = (size_t)sysconf(_SC_PAGESIZE);
-    return (n + pg - 1) & ~(pg - 1);
-}
-
-/* n bytes (a multiple of the page size) of address space at a 2 MB
- * boundary, with protection prot; NULL if none.  A usable block is marked
- * for huge pages as a whole: the engines ask for them on their arrays
- * (hnsw_advise_huge), and a request covering part of a mapping would split
- * it in two, which mremap cannot move in one piece. */
-static void *big_place(size_t n, int prot)
-{
-    int flags = MAP_PRIVATE | MAP_ANONYMOUS | (prot == PROT_NONE ? MAP_NORESERVE : 0);
-    char *r = mmap(NULL, n + VINDEX_BIG_ALIGN, prot, flags, -1, 0);
-    if (r == MAP_FAILED) return NULL;
-    char *a = (char *)(((uintptr_t)r + VINDEX_BIG_ALIGN - 1) & ~(uintptr_t)(VINDEX_BIG_ALIGN - 1));
-    if (a > r) munmap(r, (size_t)(a - r));
-    size_t tail = (size_t)(r + n + VINDEX_BIG_ALIGN - (a + n));
-    if (tail) munmap(a + n, tail);
-#ifdef MADV_HUGEPAGE
-    if (prot != PROT_NONE) (void)madvise(a, n, MADV_HUGEPAGE);
-#endif
-    return a;
-}
-#endif
-
-static void *vindex_malloc(void *ud, size_t n)
-{
-    (void)ud;
-#ifdef VINDEX_BIG
-    if (n >= VINDEX_BIG) return big_place(big_len(n), PROT_READ | PROT_WRITE);
-#endif
-    return malloc(n ? n : 1);
-}
-
-static void vindex_mfree(void *ud, void *p, size_t n)
-{
-    (void)ud;
-#ifdef VINDEX_BIG
-    if (p && n >= VINDEX_BIG) {
-        munmap(p, big_len(n));
-        return;
-    }
-#else
-    (void)n;
-#endif
-    free(p);
-}
-
-static void *vindex_mrealloc(void *ud, void *p, size_t old, size_t n)
-{
-#ifdef VINDEX_BIG
-    if (old >= VINDEX_BIG && n >= VINDEX_BIG) {
-        size_t ol = big_len(old), nl = big_len(n);
-        if (nl == ol) return p;
-        if (nl < ol) {
-            munmap((char *)p + nl, ol - nl);
-            return p;
-        }
-        void *d = big_place(nl, PROT_NONE);     /* where it goes: replaced by mremap */
-        if (!d) return NULL;
-        void *q = mremap(p, ol, nl, MREMAP_MAYMOVE | MREMAP_FIXED, d);
-        if (q != MAP_FAILED) return q;
-        munmap(d, nl);
-        /* (EFAULT: someone split the mapping after all) copy it, below */
-    }
-    if (old >= VINDEX_BIG || n >= VINDEX_BIG) {     /* one side small (or see above): copy */
-        void *q = vindex_malloc(ud, n);
-        if (!q) return NULL;
-        memcpy(q, p, old < n ? old : n);
-        vindex_mfree(ud, p, old);
-        return q;
-    }
-#endif
-    (void)ud;
-    (void)old;
-    return realloc(p, n ? n : 1);
-}
-
-const vindex_allocator vindex_default_allocator = { vindex_malloc, vindex_mfree, NULL,
-                                                    vindex_mrealloc };
-
-void *vindex_al_resize(const vindex_allocator *al, size_t *mem, void *p, size_t old,
-                       size_t size, size_t keep)
-{
-    void *q;
-    if (!p) {
-        old = 0;
-        q = al->alloc(al->ud, size);
-    } else if (al->realloc) {
-        q = al->realloc(al->ud, p, old, size);
-    } else if ((q = al->alloc(al->ud, size)) != NULL) {
-        memcpy(q, p, keep < size ? keep : size);
-        al->free(al->ud, p, old);
-    }
-    if (q) *mem = *mem - old + size;
-    return q;
-}
-
-int vindex_vecs_resize(const vindex_allocator *al, size_t *mem, void **raw, size_t *bytes,
-                       float **vecs, size_t n, size_t keep)
-{
-    size_t nb = n * sizeof(float) + 64, kb = keep * sizeof(float);
-    size_t from = *raw ? (size_t)((char *)*vecs - (char *)*raw) : 0;
-    char *r = vindex_al_resize(al, mem, *raw, *bytes, nb, from + kb);
-    if (!r) return -ENOMEM;
-    size_t off = (size_t)((((uintptr_t)r + 63) & ~(uintptr_t)63) - (uintptr_t)r);
-    if (!*raw) {
-        if (kb) memcpy(r + off, *vecs, kb);
-    } else if (off != from && kb) {
-        memmove(r + off, r + from, kb);     /* a copying realloc may shift the alignment */
-    }
-    *raw = r;
-    *bytes = nb;
-    *vecs = (float *)(void *)(r + off);
-    return 0;
-}
-
-static void *vx_alloc(vindex *v, size_t n)
-{
-    void *p = v->al.alloc(v->al.ud, n);
-    if (p) v->mem += n;
-    return p;
-}
-
-static void vx_free(vindex *v, void *p, size_t n)
-{
-    if (!p) return;
-    v->al.free(v->al.ud, p, n);
-    v->mem -= n;
-}
-
-const char *vindex_strerror(int err)
-{
-    switch (err) {
-    case 0: return "ok";
-    case -EINVAL: return "invalid argument";
-    case -ENOMEM: return "out of memory";
-    case VINDEX_EDIM: return "wrong vector dimension";
-    case VINDEX_EVALUE: return "vector component is NaN or infinite";
-    case VINDEX_ECORRUPT: return "index structure is corrupt";
-    case VINDEX_EFULL: return "index is full";
-    default: return "unknown error";
-    }
-}
-
-/* ---- engine adapters ---------------------------------------------------- */
-
-static int eh_reserve(void *e, uint32_t n) { return hnsw_reserve(e, n); }
-static int eh_insert(void *e, const float *v, uint32_t *id) { return hnsw_insert(e, v, id); }
-static int eh_update(void *e, uint32_t id, const float *v) { return hnsw_update(e, id, v); }
-static int eh_del(void *e, uint32_t id) { return hnsw_delete(e, id); }
-static int eh_live(const void *e, uint32_t id) { return hnsw_is_live(e, id); }
-static const float *eh_vector(const void *e, uint32_t id) { return hnsw_vector(e, id); }
-static uint32_t eh_capacity(const void *e) { return hnsw_capacity(e); }
-static size_t eh_memory(const void *e) { return hnsw_memory(e); }
-static const dist_kernels *eh_kernels(const void *e) { return hnsw_kernels(e); }
-static int eh_max_level(const void *e) { return hnsw_max_level(e); }
-static int eh_validate(const void *e, char *err, size_t n) { return hnsw_validate(e, err, n); }
-static void eh_destroy(void *e) { hnsw_free(e); }
-static int eh_save(const void *e, img_sink *s) { return hnsw_save(e, s); }
-static uint32_t eh_count(const void *e) { return hnsw_count(e); }
-static int eh_borrows(const void *e, const void *p) { return hnsw_borrows(e, p); }
-static int eh_search(const void *e, vindex_search_ctx *c, const float *q, uint32_t k,
-                     uint32_t ef, vindex_filter_fn *accept, void *ud, vindex_pair *out,
-                     uint32_t *n)
-{
-    return hnsw_search(e, c->hc, q, k, ef, accept, ud, out, n);
-}
-
-static const vindex_ops vindex_hnsw_ops = {
-    "hnsw", eh_reserve, eh_insert, eh_update, eh_del, eh_live, eh_vector, eh_capacity,
-    eh_memory, eh_kernels, eh_max_level, eh_search, eh_validate, eh_destroy, eh_save, eh_count,
-    eh_borrows,
-};
-
-static int ef_reserve(void *e, uint32_t n) { return flat_reserve(e, n); }
-static int ef_insert(void *e, const float *v, uint32_t *id) { return flat_insert(e, v, id); }
-static int ef_update(void *e, uint32_t id, const float *v) { return flat_update(e, id, v); }
-static int ef_del(void *e, uint32_t id) { return flat_delete(e, id); }
-static int ef_live(const void *e, uint32_t id) { return flat_is_live(e, id); }
-static const float *ef_vector(const void *e, uint32_t id) { return flat_vector(e, id); }
-static uint32_t ef_capacity(const void *e) { return flat_capacity(e); }
-static size_t ef_memory(const void *e) { return flat_memory(e); }
-static const dist_kernels *ef_kernels(const void *e) { return flat_kernels(e); }
-static int ef_max_level(const void *e) { (void)e; return -1; }
-static int ef_validate(const void *e, char *err, size_t n) { return flat_validate(e, err, n); }
-static void ef_destroy(void *e) { flat_free(e); }
-static int ef_save(const void *e, img_sink *s) { return flat_save(e, s); }
-static uint32_t ef_count(const void *e) { return flat_count(e); }
-static int ef_borrows(const void *e, const void *p) { return flat_borrows(e, p); }
-static int ef_search(const void *e, vindex_search_ctx *c, const float *q, uint32_t k,
-                     uint32_t ef, vindex_filter_fn *accept, void *ud, vindex_pair *out,
-                     uint32_t *n)
-{
-    (void)c;
-    (void)ef;
-    return flat_search(e, q, k, accept, ud, out, n);
-}
-
-static const vindex_ops vindex_flat_ops = {
-    "flat", ef_reserve, ef_insert, ef_update, ef_del, ef_live, ef_vector, ef_capacity,
-    ef_memory, ef_kernels, ef_max_level, ef_search, ef_validate, ef_destroy, ef_save, ef_count,
-    ef_borrows,
-};
 
 /* ---- key map ------------------------------------------------------------ */
-
-static size_t vkey_size(uint32_t len) { return sizeof(vkey) + len; }
 
 static int key_in_arena(const vindex *v, const vkey *k)
 {
@@ -472,16 +118,16 @@ static void key_drop(vindex *v, uint32_t id)
     vkey *k = v->keys[id];
     v->keys[id] = NULL;
     if (!key_in_arena(v, k)) {
-        vx_free(v, k, vkey_size(k->len));
+        vec_mem_free(&v->mem, k, vkey_size(k->len));
     } else if (--v->karena_live == 0) {
-        vx_free(v, v->karena, v->karena_bytes);
+        vec_mem_free(&v->mem, v->karena, v->karena_bytes);
         v->karena = NULL;
         v->karena_bytes = 0;
     }
 }
 
 /* Seeded 64-bit multiply-xorshift over 8-byte words, folded to 32 bits. */
-static uint32_t vindex_hash(const void *p, size_t n, uint32_t seed)
+uint32_t vindex_hash(const void *p, size_t n, uint32_t seed)
 {
     const unsigned char *s = p;
     uint64_t h = seed ^ ((uint64_t)n * 0x9E3779B97F4A7C15ull);
@@ -528,7 +174,7 @@ static int map_reserve(vindex *v, uint32_t n)
     uint64_t ns = v->nslots ? (uint64_t)v->nslots * 2 : 16;
     while ((uint64_t)n * 4 > ns * 3) ns *= 2;
     if (ns > VINDEX_SLOTS_MAX) return VINDEX_EFULL;
-    uint64_t *slots = vx_alloc(v, ns * sizeof *slots);
+    uint64_t *slots = vec_mem_alloc(&v->mem, ns * sizeof *slots);
     if (!slots) return -ENOMEM;
     memset(slots, 0xFF, ns * sizeof *slots);
     uint32_t mask = (uint32_t)ns - 1;
@@ -539,7 +185,7 @@ static int map_reserve(vindex *v, uint32_t n)
         while (slots[j] != VX_SLOT_EMPTY) j = (j + 1) & mask;
         slots[j] = e;
     }
-    vx_free(v, v->slots, (size_t)v->nslots * sizeof *v->slots);
+    vec_mem_free(&v->mem, v->slots, (size_t)v->nslots * sizeof *v->slots);
     v->slots = slots;
     v->nslots = (uint32_t)ns;
     return 0;
@@ -567,7 +213,7 @@ static void map_remove(vindex *v, uint32_t i)
  * of n, the rest filled with byte `fill`; NULL on exhaustion. */
 static void *ids_regrow(vindex *v, const void *old, size_t esz, uint32_t n, int fill)
 {
-    void *p = vx_alloc(v, (size_t)n * esz);
+    void *p = vec_mem_alloc(&v->mem, (size_t)n * esz);
     if (!p) return NULL;
     if (v->idcap) memcpy(p, old, (size_t)v->idcap * esz);
     memset((char *)p + (size_t)v->idcap * esz, fill, (size_t)(n - v->idcap) * esz);
@@ -576,7 +222,7 @@ static void *ids_regrow(vindex *v, const void *old, size_t esz, uint32_t n, int 
 
 /* Per-id arrays cover ids < n: all of them are allocated before any is
  * replaced.  0 or -ENOMEM (unchanged). */
-static int ids_reserve(vindex *v, uint32_t n)
+int vindex_ids_reserve(vindex *v, uint32_t n)
 {
     if (n <= v->idcap) return 0;
     const int cos = v->metric == DIST_COSINE, ring = v->ring != 0, pay = v->pays != NULL;
@@ -587,18 +233,18 @@ static int ids_reserve(vindex *v, uint32_t n)
     uint32_t *fnext = ring ? ids_regrow(v, v->fnext, sizeof *fnext, n, 0xFF) : NULL;
     vpay **pays = pay ? ids_regrow(v, v->pays, sizeof *pays, n, 0) : NULL;
     if (!keys || (cos && !norms) || (ring && (!fprev || !fnext)) || (pay && !pays)) {
-        vx_free(v, keys, (size_t)n * sizeof *keys);
-        vx_free(v, norms, (size_t)n * sizeof *norms);
-        vx_free(v, fprev, (size_t)n * sizeof *fprev);
-        vx_free(v, fnext, (size_t)n * sizeof *fnext);
-        vx_free(v, pays, (size_t)n * sizeof *pays);
+        vec_mem_free(&v->mem, keys, (size_t)n * sizeof *keys);
+        vec_mem_free(&v->mem, norms, (size_t)n * sizeof *norms);
+        vec_mem_free(&v->mem, fprev, (size_t)n * sizeof *fprev);
+        vec_mem_free(&v->mem, fnext, (size_t)n * sizeof *fnext);
+        vec_mem_free(&v->mem, pays, (size_t)n * sizeof *pays);
         return -ENOMEM;
     }
-    vx_free(v, v->keys, o * sizeof *keys);
-    vx_free(v, v->norms, o * sizeof *norms);
-    vx_free(v, v->fprev, o * sizeof *fprev);
-    vx_free(v, v->fnext, o * sizeof *fnext);
-    vx_free(v, v->pays, o * sizeof *pays);
+    vec_mem_free(&v->mem, v->keys, o * sizeof *keys);
+    vec_mem_free(&v->mem, v->norms, o * sizeof *norms);
+    vec_mem_free(&v->mem, v->fprev, o * sizeof *fprev);
+    vec_mem_free(&v->mem, v->fnext, o * sizeof *fnext);
+    vec_mem_free(&v->mem, v->pays, o * sizeof *pays);
     v->keys = keys;
     v->norms = norms;
     v->fprev = fprev;
@@ -610,7 +256,7 @@ static int ids_reserve(vindex *v, uint32_t n)
 
 /* ---- ring order --------------------------------------------------------- */
 
-static void fifo_append(vindex *v, uint32_t id)
+void vindex_fifo_append(vindex *v, uint32_t id)
 {
     v->fprev[id] = v->ftail;
     v->fnext[id] = VINDEX_NONE;
@@ -633,11 +279,11 @@ static void fifo_unlink(vindex *v, uint32_t id)
 static size_t vpay_size(uint32_t len) { return sizeof(vpay) + len; }
 
 /* The pointer array, made with the first payload.  0 or -ENOMEM. */
-static int pays_ensure(vindex *v)
+int vindex_pays_ensure(vindex *v)
 {
     if (v->pays) return 0;
     VINDEX_ASSERT(v->idcap > 0);    /* callers reserved the entry's id */
-    vpay **p = vx_alloc(v, (size_t)v->idcap * sizeof *p);
+    vpay **p = vec_mem_alloc(&v->mem, (size_t)v->idcap * sizeof *p);
     if (!p) return -ENOMEM;
     memset(p, 0, (size_t)v->idcap * sizeof *p);
     v->pays = p;
@@ -645,9 +291,9 @@ static int pays_ensure(vindex *v)
 }
 
 /* A block holding len bytes of p (len <= VINDEX_PAYLOAD_MAX), or NULL. */
-static vpay *pay_new(vindex *v, const void *p, size_t len)
+vpay *vindex_pay_new(vindex *v, const void *p, size_t len)
 {
-    vpay *b = vx_alloc(v, vpay_size((uint32_t)len));
+    vpay *b = vec_mem_alloc(&v->mem, vpay_size((uint32_t)len));
     if (!b) return NULL;
     b->len = (uint32_t)len;
     if (len) memcpy(b->bytes, p, len);
@@ -656,7 +302,7 @@ static vpay *pay_new(vindex *v, const void *p, size_t len)
 
 static void pay_free(vindex *v, vpay *b)
 {
-    if (b) vx_free(v, b, vpay_size(b->len));
+    if (b) vec_mem_free(&v->mem, b, vpay_size(b->len));
 }
 
 /* id no longer has a payload. */
@@ -671,7 +317,7 @@ static void pay_drop(vindex *v, uint32_t id)
 }
 
 /* id's payload becomes b (the old one, if any, is freed). */
-static void pay_set(vindex *v, uint32_t id, vpay *b)
+void vindex_pay_set(vindex *v, uint32_t id, vpay *b)
 {
     pay_drop(v, id);
     v->pays[id] = b;
@@ -693,43 +339,48 @@ void vindex_params_init(vindex_params *p, vindex_type type, uint32_t dim, dist_m
     p->seed = 0x5EEDF00Dull;
 }
 
-static uint32_t vindex_hseed(uint64_t seed)
+uint32_t vindex_hseed(uint64_t seed)
 {
     return (uint32_t)(seed * 0x9E3779B97F4A7C15ull >> 32);
 }
 
+/* Point v->ops at the engine of v's type, and fill *ep with what that
+ * engine is made or loaded with: the index's parameters (defaults filled
+ * in), its allocator, kernels (NULL: dist_active()) and initial slots. */
+void vindex_engine_setup(vindex *v, const dist_kernels *kern, uint32_t initial, vindex_params *ep)
+{
+    v->ops = vindex_engines[v->type];
+    vindex_params_init(ep, v->type, v->dim, v->metric);
+    ep->M = v->M;
+    ep->ef_construction = v->efc;
+    ep->ef_search = v->efs;
+    ep->seed = v->seed;
+    ep->initial_capacity = initial;
+    ep->kernels = kern;
+    ep->alloc = &v->mem.al;
+}
+
 static int vindex_make_engine(vindex *v, const vindex_params *p)
 {
+    vindex_params ep;
     int err = -EINVAL;
-    if (p->type == VINDEX_HNSW) {
-        hnsw_params hp = { .dim = p->dim, .metric = p->metric, .M = v->M,
-                           .ef_construction = v->efc, .ef_search = v->efs, .seed = p->seed,
-                           .initial_capacity = p->initial_capacity, .kernels = p->kernels,
-                           .alloc = &v->al };
-        v->ops = &vindex_hnsw_ops;
-        v->eng = hnsw_new(&hp, &err);
-    } else if (p->type == VINDEX_FLAT) {
-        flat_params fp = { .dim = p->dim, .metric = p->metric,
-                           .initial_capacity = p->initial_capacity, .kernels = p->kernels,
-                           .alloc = &v->al };
-        v->ops = &vindex_flat_ops;
-        v->eng = flat_new(&fp, &err);
-    }
+    vindex_engine_setup(v, p->kernels, p->initial_capacity, &ep);
+    v->eng = v->ops->create(&ep, &err);
     return v->eng ? 0 : err;
 }
 
 /* Fields every index starts with, new or loaded. */
-static void vindex_init_fields(vindex *v, const vindex_allocator *al)
+void vindex_init_fields(vindex *v, const vindex_allocator *al)
 {
     memset(v, 0, sizeof *v);
-    v->al = *al;
+    vec_mem_init(&v->mem, al);
     v->fhead = v->ftail = VINDEX_NONE;
     v->next_id = 1;
 }
 
 vindex *vindex_new(const vindex_params *p, int *err)
 {
-    const vindex_allocator *al = p->alloc ? p->alloc : &vindex_default_allocator;
+    const vindex_allocator *al = p->alloc ? p->alloc : &vec_default_allocator;
     int e = -EINVAL;
     vindex *v = NULL;
     vindex_params q = *p;
@@ -753,8 +404,8 @@ vindex *vindex_new(const vindex_params *p, int *err)
     v->hseed = vindex_hseed(p->seed);
     if ((e = vindex_make_engine(v, p)) != 0) goto fail;
     e = -ENOMEM;
-    if (!(v->prep = vx_alloc(v, (size_t)v->dim * sizeof *v->prep)) ||
-        ids_reserve(v, v->ops->capacity(v->eng)))
+    if (!(v->prep = vec_mem_alloc(&v->mem, (size_t)v->dim * sizeof *v->prep)) ||
+        vindex_ids_reserve(v, v->ops->capacity(v->eng)))
         goto fail;
     return v;
 fail:
@@ -768,19 +419,19 @@ void vindex_free(vindex *v)
     if (!v) return;
     for (uint32_t id = 0; id < v->idcap; id++) {
         if (v->keys[id] && !key_in_arena(v, v->keys[id]))
-            vx_free(v, v->keys[id], vkey_size(v->keys[id]->len));
+            vec_mem_free(&v->mem, v->keys[id], vkey_size(v->keys[id]->len));
         if (v->pays) pay_free(v, v->pays[id]);
     }
-    vx_free(v, v->karena, v->karena_bytes);
-    vx_free(v, v->keys, (size_t)v->idcap * sizeof *v->keys);
-    vx_free(v, v->norms, (size_t)v->idcap * sizeof *v->norms);
-    vx_free(v, v->fprev, (size_t)v->idcap * sizeof *v->fprev);
-    vx_free(v, v->fnext, (size_t)v->idcap * sizeof *v->fnext);
-    vx_free(v, v->pays, (size_t)v->idcap * sizeof *v->pays);
-    vx_free(v, v->slots, (size_t)v->nslots * sizeof *v->slots);
-    vx_free(v, v->prep, (size_t)v->dim * sizeof *v->prep);
+    vec_mem_free(&v->mem, v->karena, v->karena_bytes);
+    vec_mem_free(&v->mem, v->keys, (size_t)v->idcap * sizeof *v->keys);
+    vec_mem_free(&v->mem, v->norms, (size_t)v->idcap * sizeof *v->norms);
+    vec_mem_free(&v->mem, v->fprev, (size_t)v->idcap * sizeof *v->fprev);
+    vec_mem_free(&v->mem, v->fnext, (size_t)v->idcap * sizeof *v->fnext);
+    vec_mem_free(&v->mem, v->pays, (size_t)v->idcap * sizeof *v->pays);
+    vec_mem_free(&v->mem, v->slots, (size_t)v->nslots * sizeof *v->slots);
+    vec_mem_free(&v->mem, v->prep, (size_t)v->dim * sizeof *v->prep);
     if (v->eng) v->ops->destroy(v->eng);
-    v->al.free(v->al.ud, v, sizeof *v);
+    v->mem.al.free(v->mem.al.ud, v, sizeof *v);
 }
 
 /* ---- vectors ------------------------------------------------------------ */
@@ -810,19 +461,19 @@ static int vec_normalise(const float *in, float *out, uint32_t dim, float *norm)
 
 /* Make every reservation a new key needs; nothing visible changes.  A ring
  * holds capacity + 1 entries for a moment (insert, then evict) and never
- * more, so when the engine's next growth step (vindex_grow_capacity, 1.5x)
+ * more, so when the engine's next growth step (vec_grow_capacity, 1.5x)
  * would pass that, it grows to exactly capacity + 1 now instead. */
 static int vindex_reserve_new(vindex *v)
 {
     if (v->count >= VINDEX_SLOTS_MAX / 4 * 3) return VINDEX_EFULL;
     uint32_t need = v->count + 1, want = need, cap = v->ops->capacity(v->eng);
     if (v->ring && need > cap) {
-        uint32_t full = v->ring + 1, g = vindex_grow_capacity(cap, need, UINT32_MAX);
-        if (g < full && vindex_grow_capacity(g, g + 1, UINT32_MAX) > full) want = full;
+        uint32_t full = v->ring + 1, g = vec_grow_capacity(cap, need, UINT32_MAX);
+        if (g < full && vec_grow_capacity(g, g + 1, UINT32_MAX) > full) want = full;
     }
     int rc = map_reserve(v, need);
     if (!rc) rc = v->ops->reserve(v->eng, want);
-    if (!rc) rc = ids_reserve(v, v->ops->capacity(v->eng));
+    if (!rc) rc = vindex_ids_reserve(v, v->ops->capacity(v->eng));
     return rc;
 }
 
@@ -864,9 +515,9 @@ static int vindex_overwrite(vindex *v, const vindex_add_args *a, uint32_t id, co
 {
     vpay *p = NULL;
     if (a->has_payload) {
-        int rc = pays_ensure(v);
+        int rc = vindex_pays_ensure(v);
         if (rc) return rc;
-        if (!(p = pay_new(v, a->payload, a->plen))) return -ENOMEM;
+        if (!(p = vindex_pay_new(v, a->payload, a->plen))) return -ENOMEM;
     }
     int rc = v->ops->update(v->eng, id, src);
     if (rc) {
@@ -874,7 +525,7 @@ static int vindex_overwrite(vindex *v, const vindex_add_args *a, uint32_t id, co
         return rc;
     }
     if (v->norms) v->norms[id] = norm;
-    if (p) pay_set(v, id, p);
+    if (p) vindex_pay_set(v, id, p);
     else if (a->drop_payload) pay_drop(v, id);
     *r = (vindex_add_result){ .created = 0, .id = id, .evicted_id = VINDEX_NO_ID };
     return 0;
@@ -884,15 +535,15 @@ static int vindex_insert(vindex *v, const vindex_add_args *a, const float *src, 
                          uint32_t hash, vindex_add_result *r)
 {
     int rc = vindex_reserve_new(v);
-    if (!rc && a->has_payload) rc = pays_ensure(v);
+    if (!rc && a->has_payload) rc = vindex_pays_ensure(v);
     if (rc) return rc;
-    vkey *k = vx_alloc(v, vkey_size((uint32_t)a->klen));
+    vkey *k = vec_mem_alloc(&v->mem, vkey_size((uint32_t)a->klen));
     vpay *p = NULL;
     uint32_t id = 0, slot = 0;
-    if (!k || (a->has_payload && !(p = pay_new(v, a->payload, a->plen)))) rc = -ENOMEM;
+    if (!k || (a->has_payload && !(p = vindex_pay_new(v, a->payload, a->plen)))) rc = -ENOMEM;
     else rc = v->ops->insert(v->eng, src, &id);
     if (rc) {
-        if (k) vx_free(v, k, vkey_size((uint32_t)a->klen));
+        if (k) vec_mem_free(&v->mem, k, vkey_size((uint32_t)a->klen));
         pay_free(v, p);
         return rc;
     }
@@ -904,8 +555,8 @@ static int vindex_insert(vindex *v, const vindex_add_args *a, const float *src, 
     v->slots[slot] = vx_slot(hash, id);
     v->keys[id] = k;
     if (v->norms) v->norms[id] = norm;
-    if (p) pay_set(v, id, p);
-    if (v->ring) fifo_append(v, id);
+    if (p) vindex_pay_set(v, id, p);
+    if (v->ring) vindex_fifo_append(v, id);
     v->count++;
     v->ingested++;
     *r = (vindex_add_result){ .created = 1, .id = id, .evicted_id = VINDEX_NO_ID };
@@ -915,7 +566,7 @@ static int vindex_insert(vindex *v, const vindex_add_args *a, const float *src, 
 
 /* The number a canonical decimal key spells: "0", or 1-20 digits with no
  * leading zero and a value below 2^64.  1 and *x if it is one. */
-static int key_decimal(const void *key, size_t klen, uint64_t *x)
+int vindex_key_decimal(const void *key, size_t klen, uint64_t *x)
 {
     const unsigned char *s = key;
     if (klen == 0 || klen > 20 || (s[0] == '0' && klen > 1)) return 0;
@@ -961,7 +612,7 @@ int vindex_add_ex(vindex *v, const vindex_add_args *a, vindex_add_result *r)
                                : vindex_overwrite(v, a, id, src, norm, &res);
     if (rc) return rc;
     uint64_t num;
-    if (key_decimal(a->key, a->klen, &num)) vindex_note_id(v, num);
+    if (vindex_key_decimal(a->key, a->klen, &num)) vindex_note_id(v, num);
     if (r) *r = res;
     return res.created;
 }
@@ -1043,7 +694,7 @@ int vindex_iter(const vindex *v, uint32_t *cursor, uint32_t *id, const void **ke
 
 int vindex_repair(vindex *v)
 {
-    return v->type == VINDEX_HNSW ? hnsw_reconnect(v->eng) : 0;
+    return v->ops->repair ? v->ops->repair(v->eng) : 0;     /* none: nothing is ever cut off */
 }
 
 const void *vindex_payload(const vindex *v, uint32_t id, size_t *len)
@@ -1068,7 +719,7 @@ uint32_t vindex_fifo_next(const vindex *v, uint32_t id)
 uint64_t vindex_next_id(const vindex *v) { return v->next_id; }
 uint32_t vindex_capacity(const vindex *v) { return v->ring; }
 uint32_t vindex_count(const vindex *v) { return v->count; }
-size_t vindex_memory(const vindex *v) { return sizeof *v + v->mem + v->ops->memory(v->eng); }
+size_t vindex_memory(const vindex *v) { return sizeof *v + v->mem.bytes + v->ops->memory(v->eng); }
 uint32_t vindex_dim(const vindex *v) { return v->dim; }
 dist_metric vindex_metric(const vindex *v) { return v->metric; }
 vindex_type vindex_type_of(const vindex *v) { return v->type; }
@@ -1084,7 +735,7 @@ void vindex_stats_get(const vindex *v, vindex_stats *s)
     s->M = v->type == VINDEX_HNSW ? v->M : 0;
     s->ef_construction = v->type == VINDEX_HNSW ? v->efc : 0;
     s->ef_search = v->type == VINDEX_HNSW ? v->efs : 0;
-    s->max_level = v->ops->max_level(v->eng);
+    s->max_level = v->ops->max_level ? v->ops->max_level(v->eng) : -1;
     s->memory = vindex_memory(v);
     s->engine_memory = v->ops->memory(v->eng);
     s->kernel = v->ops->kernels(v->eng)->name;
@@ -1141,7 +792,7 @@ int vindex_validate(const vindex *v, char *err, size_t errlen)
 {
     uint32_t nkeys = 0, nslots = 0;
     for (uint32_t id = 0; id < v->idcap; id++) {
-        int live = v->ops->live(v->eng, id);
+        int live = v->ops->vector(v->eng, id) != NULL;
         if (live != (v->keys[id] != NULL))
             return vindex_fail(err, errlen, "key map and engine disagree on liveness", id);
         if (!live) continue;
@@ -1169,14 +820,17 @@ int vindex_validate(const vindex *v, char *err, size_t errlen)
 
 vindex_search_ctx *vindex_search_ctx_new(const vindex_allocator *alloc)
 {
-    if (!alloc) alloc = &vindex_default_allocator;
+    if (!alloc) alloc = &vec_default_allocator;
     vindex_search_ctx *c = alloc->alloc(alloc->ud, sizeof *c);
     if (!c) return NULL;
     memset(c, 0, sizeof *c);
     c->al = *alloc;
-    if (!(c->hc = hnsw_search_ctx_new(alloc))) {
-        alloc->free(alloc->ud, c, sizeof *c);
-        return NULL;
+    for (size_t t = 0; t < VINDEX_NTYPES; t++) {
+        const vindex_engine *e = vindex_engines[t];
+        if (e->scratch_new && !(c->scratch[t] = e->scratch_new(alloc))) {
+            vindex_search_ctx_free(c);
+            return NULL;
+        }
     }
     return c;
 }
@@ -1184,7 +838,8 @@ vindex_search_ctx *vindex_search_ctx_new(const vindex_allocator *alloc)
 void vindex_search_ctx_free(vindex_search_ctx *c)
 {
     if (!c) return;
-    hnsw_search_ctx_free(c->hc);
+    for (size_t t = 0; t < VINDEX_NTYPES; t++)
+        if (c->scratch[t]) vindex_engines[t]->scratch_free(c->scratch[t]);
     if (c->pairs) c->al.free(c->al.ud, c->pairs, (size_t)c->pcap * sizeof *c->pairs);
     if (c->q) c->al.free(c->al.ud, c->q, (size_t)c->qcap * sizeof *c->q);
     c->al.free(c->al.ud, c, sizeof *c);
@@ -1237,7 +892,8 @@ int vindex_search(const vindex *v, vindex_search_ctx *c, const vindex_query *q,
         qv = c->q;
     }
     uint32_t n = 0;
-    if ((rc = v->ops->search(v->eng, c, qv, k, ef, q->accept, q->accept_ud, c->pairs, &n)) != 0)
+    if ((rc = v->ops->search(v->eng, c->scratch[v->type], qv, k, ef, q->accept, q->accept_ud,
+                             c->pairs, &n)) != 0)
         return rc;
     uint32_t m = 0;
     for (uint32_t i = 0; i < n; i++) {
@@ -1250,18 +906,18 @@ int vindex_search(const vindex *v, vindex_search_ctx *c, const vindex_query *q,
     return 0;
 }
 
-/* ---- exact search in parts (FLAT) ------------------------------------------ */
+/* ---- exact search in parts (engines that can split: FLAT) ----------------- */
 
 uint32_t vindex_split_slots(const vindex *v)
 {
-    return v->type == VINDEX_FLAT ? flat_used(v->eng) : 0;
+    return v->ops->slots ? v->ops->slots(v->eng) : 0;
 }
 
 int vindex_search_part(const vindex *v, vindex_search_ctx *c, const vindex_query *q,
                        uint32_t part, uint32_t nparts, vindex_pair *out, uint32_t *nout)
 {
     *nout = 0;
-    if (v->type != VINDEX_FLAT || nparts == 0 || part >= nparts) return -EINVAL;
+    if (!v->ops->search_range || nparts == 0 || part >= nparts) return -EINVAL;
     if (q->dim != v->dim) return VINDEX_EDIM;
     if (!q->vec) return -EINVAL;
     if (!vec_finite(q->vec, q->dim)) return VINDEX_EVALUE;
@@ -1274,9 +930,9 @@ int vindex_search_part(const vindex *v, vindex_search_ctx *c, const vindex_query
         if ((rc = vec_normalise(q->vec, c->q, v->dim, &norm)) != 0) return rc;
         qv = c->q;
     }
-    uint64_t used = flat_used(v->eng);
+    uint64_t used = v->ops->slots(v->eng);
     uint32_t lo = (uint32_t)(used * part / nparts), hi = (uint32_t)(used * (part + 1) / nparts);
-    return flat_search_range(v->eng, qv, q->k, lo, hi, q->accept, q->accept_ud, out, nout);
+    return v->ops->search_range(v->eng, qv, q->k, lo, hi, q->accept, q->accept_ud, out, nout);
 }
 
 int vindex_search_join(const vindex *v, const vindex_query *q, const vindex_pair *const *parts,
@@ -1284,9 +940,10 @@ int vindex_search_join(const vindex *v, const vindex_query *q, const vindex_pair
                        vindex_hit *hits, uint32_t *nhits)
 {
     *nhits = 0;
-    if (v->type != VINDEX_FLAT || count < 0 || count > FLAT_MERGE_MAX) return -EINVAL;
+    if (!v->ops->merge) return -EINVAL;
     uint32_t n = 0;
-    flat_merge(parts, nparts, count, q->k, scratch, &n);
+    int rc = v->ops->merge(parts, nparts, count, q->k, scratch, &n);
+    if (rc) return rc;
     uint32_t m = 0;
     for (uint32_t i = 0; i < n; i++) {
         float d = dist_report(v->metric, scratch[i].dist);
@@ -1297,536 +954,4 @@ int vindex_search_join(const vindex *v, const vindex_query *q, const vindex_pair
     }
     *nhits = m;
     return 0;
-}
-
-/* ---- snapshots (the layout is in the header comment) --------------------- */
-
-#define VINDEX_IMG_VERSION 1u
-#define VINDEX_META_LEN    56u
-#define VINDEX_META_STREAM 1u       /* meta flags: a STREAM section follows */
-#define VINDEX_STREAM_VERSION 1u
-#define VINDEX_STREAM_LEN  40u      /* its fixed part */
-
-/* Whether the index has stream state worth a section: anything a new
- * unbounded index would not have. */
-static int vindex_has_stream(const vindex *v)
-{
-    return v->ring || v->ingested || v->evicted || v->next_id != 1 || v->npays;
-}
-
-static void vindex_save_stream(const vindex *v, img_out *o, uint32_t id_end)
-{
-    uint8_t h[VINDEX_STREAM_LEN];
-    le_put32(h, VINDEX_STREAM_VERSION);
-    le_put32(h + 4, v->ring);
-    le_put32(h + 8, v->ring ? v->count : 0);
-    le_put32(h + 12, v->npays);
-    le_put64(h + 16, v->ingested);
-    le_put64(h + 24, v->evicted);
-    le_put64(h + 32, v->next_id);
-    img_out_begin(o, VINDEX_IMG_STREAM, 0);
-    img_out_put(o, h, sizeof h);
-    for (uint32_t id = v->ring ? v->fhead : VINDEX_NONE; id != VINDEX_NONE && !o->rc;
-         id = v->fnext[id]) {
-        uint8_t b[4];
-        le_put32(b, id);
-        img_out_put(o, b, sizeof b);
-    }
-    img_out_end(o);
-    if (!v->npays) return;
-    img_out_begin(o, VINDEX_IMG_PAYLOADS, 0);
-    for (uint32_t id = 0, next = 0; id < id_end && !o->rc; id++) {
-        const vpay *p = v->pays[id];
-        if (!p) continue;
-        img_out_varint(o, id - next);
-        img_out_varint(o, p->len);
-        img_out_put(o, p->bytes, p->len);
-        next = id + 1;
-    }
-    img_out_end(o);
-}
-
-int vindex_save(const vindex *v, img_sink *s)
-{
-    uint32_t id_end = v->idcap;
-    while (id_end > 0 && !v->keys[id_end - 1]) id_end--;
-    uint8_t m[VINDEX_META_LEN];
-    const uint32_t w[] = { VINDEX_IMG_VERSION, (uint32_t)v->type, v->dim, (uint32_t)v->metric,
-                           v->M, v->efc, v->efs, v->hseed };
-    for (size_t i = 0; i < sizeof w / sizeof *w; i++) le_put32(m + 4 * i, w[i]);
-    le_put32(m + 32, (uint32_t)v->seed);
-    le_put32(m + 36, (uint32_t)(v->seed >> 32));
-    le_put32(m + 40, v->count);
-    le_put32(m + 44, v->nslots);
-    le_put32(m + 48, id_end);
-    le_put32(m + 52, vindex_has_stream(v) ? VINDEX_META_STREAM : 0);
-
-    img_out o = { .s = s };
-    img_out_begin(&o, VINDEX_IMG_META, 0);
-    img_out_put(&o, m, sizeof m);
-    img_out_end(&o);
-
-    img_out_begin(&o, VINDEX_IMG_KEYS, 0);
-    for (uint32_t id = 0, next = 0; id < id_end && !o.rc; id++) {
-        const vkey *k = v->keys[id];
-        if (!k) continue;
-        img_out_varint(&o, id - next);
-        img_out_varint(&o, k->len);
-        img_out_put(&o, k->bytes, k->len);
-        next = id + 1;
-    }
-    img_out_end(&o);
-
-    if (v->metric == DIST_COSINE) {
-        static const float zero = 0.0f;
-        img_out_begin(&o, VINDEX_IMG_NORMS, 1);
-        for (uint32_t id = 0; id < id_end && !o.rc; id++)
-            img_out_put(&o, v->keys[id] ? &v->norms[id] : &zero, sizeof zero);
-        img_out_end(&o);
-    }
-    if (vindex_has_stream(v)) vindex_save_stream(v, &o, id_end);
-    return o.rc ? o.rc : v->ops->save(v->eng, s);
-}
-
-/* The engine's releases pass through here: mute while loading. */
-static void vindex_relay(void *ud, void *p, size_t len)
-{
-    vindex *v = ud;
-    if (v->release_armed && v->release) v->release(v->release_ud, p, len);
-}
-
-int vindex_corruptf(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (errlen) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-    }
-    return VINDEX_ECORRUPT;
-}
-
-typedef struct vx_meta {
-    uint32_t version, type, dim, metric, M, efc, efs, hseed, seed_lo, seed_hi;
-    uint32_t count, nslots, id_end, flags;
-    /* From the STREAM section (defaults without one), and where the
-     * optional sections are (0: absent). */
-    uint32_t capacity, norder, npays;
-    uint64_t ingested, evicted, next_id;
-    size_t stream_at, pays_at;
-} vx_meta;
-
-/* Smallest key table vindex would have made for n keys. */
-static uint64_t map_size_for(uint64_t n)
-{
-    uint64_t ns = 16;
-    while (n * 4 > ns * 3) ns *= 2;
-    return ns;
-}
-
-/* Section i exists, is of kind, and has its data. */
-static int vindex_expect(const img_source *src, size_t i, uint32_t kind, char *err, size_t errlen)
-{
-    if (i >= src->n)
-        return vindex_corruptf(err, errlen, "vindex image: %zu sections, too few", src->n);
-    if (src->sec[i].kind != kind)
-        return vindex_corruptf(err, errlen, "vindex image: section %zu is kind 0x%04x, "
-                              "expected 0x%04x", i, src->sec[i].kind, kind);
-    if (src->sec[i].len && !src->sec[i].data)
-        return vindex_corruptf(err, errlen, "vindex image: section 0x%04x has no data", kind);
-    return 0;
-}
-
-/* The STREAM section's fixed part, checked against the meta; the order it
- * carries is checked once the keys are in (vindex_load_order). */
-static int vindex_load_stream_head(const img_section *s, vx_meta *m, char *err, size_t errlen)
-{
-    if (s->len < VINDEX_STREAM_LEN)
-        return vindex_corruptf(err, errlen, "vindex image: stream section is %zu bytes, less "
-                              "than %u", s->len, VINDEX_STREAM_LEN);
-    const uint8_t *b = s->data;
-    uint32_t version = le_get32(b);
-    m->capacity = le_get32(b + 4);
-    m->norder = le_get32(b + 8);
-    m->npays = le_get32(b + 12);
-    m->ingested = le_get64(b + 16);
-    m->evicted = le_get64(b + 24);
-    m->next_id = le_get64(b + 32);
-    if (version != VINDEX_STREAM_VERSION)
-        return vindex_corruptf(err, errlen, "vindex image: stream version %u, this build reads %u",
-                              version, VINDEX_STREAM_VERSION);
-    if (m->capacity > VINDEX_CAPACITY_MAX || (m->capacity && m->count > m->capacity))
-        return vindex_corruptf(err, errlen, "vindex image: ring capacity %u (limit %u) for %u keys",
-                              m->capacity, VINDEX_CAPACITY_MAX, m->count);
-    if (m->norder != (m->capacity ? m->count : 0) || (!m->capacity && m->evicted) ||
-        s->len != VINDEX_STREAM_LEN + (uint64_t)m->norder * 4)
-        return vindex_corruptf(err, errlen, "vindex image: stream section of %zu bytes orders %u "
-                              "of %u keys (capacity %u, %llu evicted)", s->len, m->norder,
-                              m->count, m->capacity, (unsigned long long)m->evicted);
-    if (m->npays > m->count || m->ingested < m->count || m->ingested - m->count < m->evicted)
-        return vindex_corruptf(err, errlen, "vindex image: %u payloads, %llu ingested, %llu "
-                              "evicted for %u keys", m->npays, (unsigned long long)m->ingested,
-                              (unsigned long long)m->evicted, m->count);
-    return 0;
-}
-
-static int vindex_load_meta(const img_source *src, vx_meta *m, size_t *nown, char *err,
-                            size_t errlen)
-{
-    if (src->n < 1 || src->sec[0].kind != VINDEX_IMG_META || src->sec[0].len != VINDEX_META_LEN ||
-        !src->sec[0].data)
-        return vindex_corruptf(err, errlen, "vindex image: no %u-byte meta section (kind 0x%04x) "
-                              "first", VINDEX_META_LEN, VINDEX_IMG_META);
-    const uint8_t *b = src->sec[0].data;
-    *m = (vx_meta){
-        .version = le_get32(b), .type = le_get32(b + 4), .dim = le_get32(b + 8), .metric = le_get32(b + 12),
-        .M = le_get32(b + 16), .efc = le_get32(b + 20), .efs = le_get32(b + 24), .hseed = le_get32(b + 28),
-        .seed_lo = le_get32(b + 32), .seed_hi = le_get32(b + 36), .count = le_get32(b + 40),
-        .nslots = le_get32(b + 44), .id_end = le_get32(b + 48), .flags = le_get32(b + 52),
-    };
-    if (m->version != VINDEX_IMG_VERSION)
-        return vindex_corruptf(err, errlen, "vindex image: version %u, this build reads %u",
-                              m->version, VINDEX_IMG_VERSION);
-    if (m->type > VINDEX_FLAT || m->dim < 1 || m->dim > VINDEX_DIM_MAX || m->metric > DIST_DOT ||
-        (m->flags & ~VINDEX_META_STREAM) != 0)
-        return vindex_corruptf(err, errlen, "vindex image: type %u, dimension %u, metric %u "
-                              "(flags %#x) out of range", m->type, m->dim, m->metric, m->flags);
-    if (m->type == VINDEX_HNSW &&
-        (m->M < 2 || m->M > VINDEX_M_MAX || m->efc < 1 || m->efc > VINDEX_EF_MAX || m->efs < 1 ||
-         m->efs > VINDEX_EF_MAX))
-        return vindex_corruptf(err, errlen, "vindex image: M %u, ef_construction %u, ef_search %u "
-                              "out of range", m->M, m->efc, m->efs);
-    if (m->hseed != vindex_hseed((uint64_t)m->seed_hi << 32 | m->seed_lo))
-        return vindex_corruptf(err, errlen, "vindex image: hash seed %#x does not follow from the "
-                              "seed", m->hseed);
-    if (m->count > m->id_end ||
-        (m->nslots && ((m->nslots & (m->nslots - 1)) || m->nslots < 16 ||
-                       m->nslots > VINDEX_SLOTS_MAX)) ||
-        (uint64_t)m->count * 4 > (uint64_t)m->nslots * 3)
-        return vindex_corruptf(err, errlen, "vindex image: %u keys below id %u in a table of %u "
-                              "slots", m->count, m->id_end, m->nslots);
-    /* Ours: META, KEYS, NORMS (cosine), STREAM (flag), PAYLOADS (STREAM
-     * counts some); the engine's follow. */
-    size_t n = m->metric == DIST_COSINE ? 3 : 2;
-    static const uint32_t kinds[] = { VINDEX_IMG_META, VINDEX_IMG_KEYS, VINDEX_IMG_NORMS };
-    for (size_t i = 1; i < n; i++) {
-        int rc = vindex_expect(src, i, kinds[i], err, errlen);
-        if (rc) return rc;
-    }
-    m->capacity = m->norder = m->npays = 0;   /* no STREAM: an unbounded index from before rings */
-    m->ingested = m->count;
-    m->evicted = 0;
-    m->next_id = 1;
-    m->stream_at = m->pays_at = 0;
-    if (m->flags & VINDEX_META_STREAM) {
-        int rc = vindex_expect(src, m->stream_at = n++, VINDEX_IMG_STREAM, err, errlen);
-        if (!rc) rc = vindex_load_stream_head(&src->sec[m->stream_at], m, err, errlen);
-        if (!rc && m->npays)
-            rc = vindex_expect(src, m->pays_at = n++, VINDEX_IMG_PAYLOADS, err, errlen);
-        if (rc) return rc;
-    }
-    *nown = n;
-    if (src->n <= *nown)
-        return vindex_corruptf(err, errlen, "vindex image: %zu sections, too few", src->n);
-    return 0;
-}
-
-static int vindex_load_engine(vindex *v, const vx_meta *m, const img_source *src, size_t nown,
-                              const dist_kernels *kern, char *err, size_t errlen)
-{
-    img_source es = { src->sec + nown, src->n - nown, vindex_relay, v };
-    int rc;
-    if (v->type == VINDEX_HNSW) {
-        hnsw_params hp = { .dim = v->dim, .metric = v->metric, .M = v->M,
-                           .ef_construction = v->efc, .ef_search = v->efs, .seed = v->seed,
-                           .kernels = kern, .alloc = &v->al };
-        hnsw *h = NULL;
-        v->ops = &vindex_hnsw_ops;
-        rc = hnsw_load(&hp, &es, &h, err, errlen);
-        v->eng = h;
-    } else {
-        flat_params fp = { .dim = v->dim, .metric = v->metric, .kernels = kern, .alloc = &v->al };
-        flat *f = NULL;
-        v->ops = &vindex_flat_ops;
-        rc = flat_load(&fp, &es, &f, err, errlen);
-        v->eng = f;
-    }
-    if (rc) return rc;
-    uint32_t n = v->ops->count(v->eng);
-    if (n != m->count)
-        return vindex_corruptf(err, errlen, "vindex image: %u keys, but the engine holds %u vectors",
-                              m->count, n);
-    if (m->nslots > map_size_for((uint64_t)v->ops->capacity(v->eng) + 1))
-        return vindex_corruptf(err, errlen, "vindex image: key table of %u slots, more than "
-                              "capacity %u ever needs", m->nslots, v->ops->capacity(v->eng));
-    return 0;
-}
-
-/* 0, or -1 when the varint runs past end or past 32 bits. */
-static int get_varint(const uint8_t *b, size_t len, size_t *at, uint32_t *out)
-{
-    uint64_t x = 0;
-    for (int i = 0; i < 5 && *at < len; i++) {
-        uint8_t c = b[(*at)++];
-        x |= (uint64_t)(c & 0x7Fu) << (7 * i);
-        if (!(c & 0x80u)) {
-            if (x > UINT32_MAX) return -1;
-            *out = (uint32_t)x;
-            return 0;
-        }
-    }
-    return -1;
-}
-
-/* Pass 1: every record inside the section, ids ascending and live in the
- * engine, exactly count of them ending at id_end; sizes the arena. */
-static int vindex_scan_keys(const vindex *v, const img_section *s, const vx_meta *m,
-                            size_t *arena, char *err, size_t errlen)
-{
-    const uint8_t *b = s->data;
-    size_t at = 0;
-    uint64_t next = 0;
-    uint32_t n = 0;
-    *arena = 0;
-    while (at < s->len) {
-        uint32_t gap, klen;
-        if (get_varint(b, s->len, &at, &gap) || get_varint(b, s->len, &at, &klen) ||
-            klen > s->len - at)
-            return vindex_corruptf(err, errlen, "vindex image: key record %u is cut short or "
-                                  "malformed", n);
-        uint64_t id = next + gap;
-        if (n == m->count || id >= m->id_end || !v->ops->live(v->eng, (uint32_t)id))
-            return vindex_corruptf(err, errlen, "vindex image: key record %u names id %llu: past "
-                                  "%u keys, past id_end %u or no vector there", n,
-                                  (unsigned long long)id, m->count, m->id_end);
-        at += klen;
-        *arena += (vkey_size(klen) + 3) & ~(size_t)3;
-        next = id + 1;
-        n++;
-    }
-    if (n != m->count || next != m->id_end)
-        return vindex_corruptf(err, errlen, "vindex image: %u keys ending below id %llu, meta says "
-                              "%u below %u", n, (unsigned long long)next, m->count, m->id_end);
-    return 0;
-}
-
-/* Pass 3: the hash table at its saved size, straight into v->slots (a
- * probe reads one word per slot, never the occupant's key block unless the
- * hashes match), with the home slot of a key a few ahead prefetched.  A
- * key found twice is corruption. */
-#define VINDEX_MAP_AHEAD 16
-
-static uint32_t next_key(const vindex *v, uint32_t id, uint32_t end)
-{
-    while (id < end && !v->keys[id]) id++;
-    return id;
-}
-
-static int vindex_load_map(vindex *v, uint32_t id_end, char *err, size_t errlen)
-{
-    uint64_t *e = v->slots;         /* all empty (vindex_load_keys) */
-    const uint32_t mask = v->nslots - 1;
-    uint32_t lead = next_key(v, 0, id_end);
-    for (int k = 0; k < VINDEX_MAP_AHEAD && lead < id_end; k++) {
-        __builtin_prefetch(&e[v->keys[lead]->hash & mask], 1);
-        lead = next_key(v, lead + 1, id_end);
-    }
-    for (uint32_t id = next_key(v, 0, id_end); id < id_end; id = next_key(v, id + 1, id_end)) {
-        if (lead < id_end) {
-            __builtin_prefetch(&e[v->keys[lead]->hash & mask], 1);
-            lead = next_key(v, lead + 1, id_end);
-        }
-        const vkey *k = v->keys[id];
-        for (uint32_t i = k->hash & mask;; i = (i + 1) & mask) {
-            if (e[i] == VX_SLOT_EMPTY) {
-                e[i] = vx_slot(k->hash, id);
-                break;
-            }
-            if (vx_slot_hash(e[i]) != k->hash) continue;
-            const vkey *o = v->keys[vx_slot_id(e[i])];
-            if (o->len == k->len && (k->len == 0 || memcmp(o->bytes, k->bytes, k->len) == 0))
-                return vindex_corruptf(err, errlen, "vindex image: ids %u and %u have the same key",
-                                       vx_slot_id(e[i]), id);
-        }
-    }
-    return 0;
-}
-
-/* Pass 2: key blocks into the arena (4-aligned, for vkey's words), then
- * the table. */
-static int vindex_load_keys(vindex *v, const img_section *s, const vx_meta *m, char *err,
-                            size_t errlen)
-{
-    size_t bytes;
-    int rc = vindex_scan_keys(v, s, m, &bytes, err, errlen);
-    if (rc) return rc;
-    /* Per-id arrays for the ids the image has; the first add sizes them to
-     * the engine's capacity (vindex_reserve_new). */
-    if ((rc = ids_reserve(v, m->id_end)) != 0) return rc;
-    if (m->nslots) {        /* empty here, filled by vindex_load_map */
-        if (!(v->slots = vx_alloc(v, (size_t)m->nslots * sizeof *v->slots))) return -ENOMEM;
-        memset(v->slots, 0xFF, (size_t)m->nslots * sizeof *v->slots);
-        v->nslots = m->nslots;
-    }
-    if (bytes && !(v->karena = vx_alloc(v, bytes))) return -ENOMEM;
-    v->karena_bytes = bytes;
-    const uint8_t *b = s->data;
-    size_t at = 0, off = 0;
-    for (uint32_t i = 0, id = 0; i < m->count; i++, id++) {
-        uint32_t gap = 0, klen = 0;
-        (void)get_varint(b, s->len, &at, &gap);
-        (void)get_varint(b, s->len, &at, &klen);
-        id += gap;
-        vkey *k = (vkey *)(v->karena + off);
-        off += (vkey_size(klen) + 3) & ~(size_t)3;
-        k->len = klen;
-        if (klen) memcpy(k->bytes, b + at, klen);
-        at += klen;
-        k->hash = vindex_hash(k->bytes, klen, v->hseed);
-        v->keys[id] = k;
-        v->karena_live++;
-    }
-    if (m->count && (rc = vindex_load_map(v, m->id_end, err, errlen)) != 0) return rc;
-    v->count = m->count;
-    return 0;
-}
-
-static int vindex_load_norms(vindex *v, const img_section *s, const vx_meta *m, char *err,
-                             size_t errlen)
-{
-    if (s->len != (size_t)m->id_end * sizeof(float))
-        return vindex_corruptf(err, errlen, "vindex image: norm section is %zu bytes, %u ids need "
-                              "%zu", s->len, m->id_end, (size_t)m->id_end * sizeof(float));
-    if (s->len) memcpy(v->norms, s->data, s->len);
-    for (uint32_t id = 0; id < m->id_end; id++)
-        if (v->keys[id] && !(isfinite(v->norms[id]) && v->norms[id] >= 0.0f))
-            return vindex_corruptf(err, errlen, "vindex image: norm of id %u is not a length", id);
-    return 0;
-}
-
-/* The ring's order: count distinct live ids (a repeat is seen as an id
- * already linked: the head, or one with a predecessor). */
-static int vindex_load_order(vindex *v, const img_section *s, const vx_meta *m, char *err,
-                             size_t errlen)
-{
-    const uint8_t *b = (const uint8_t *)s->data + VINDEX_STREAM_LEN;
-    for (uint32_t i = 0; i < m->norder; i++) {
-        uint32_t id = le_get32(b + 4 * (size_t)i);
-        if (id >= m->id_end || !v->keys[id])
-            return vindex_corruptf(err, errlen, "vindex image: ring order entry %u names id %u, "
-                                  "which has no key", i, id);
-        if (id == v->fhead || v->fprev[id] != VINDEX_NONE)
-            return vindex_corruptf(err, errlen, "vindex image: ring order names id %u twice", id);
-        fifo_append(v, id);
-    }
-    return 0;
-}
-
-/* Payload records: ascending live ids, lengths within the section and the
- * limit, exactly npays of them filling it. */
-static int vindex_load_pays(vindex *v, const img_section *s, const vx_meta *m, char *err,
-                            size_t errlen)
-{
-    int rc = pays_ensure(v);    /* npays <= count, so ids exist */
-    if (rc) return rc;
-    const uint8_t *b = s->data;
-    size_t at = 0;
-    uint64_t next = 0;
-    uint32_t n = 0;
-    while (at < s->len) {
-        uint32_t gap, len;
-        if (get_varint(b, s->len, &at, &gap) || get_varint(b, s->len, &at, &len) ||
-            len > s->len - at || len > VINDEX_PAYLOAD_MAX)
-            return vindex_corruptf(err, errlen, "vindex image: payload record %u is cut short or "
-                                  "malformed", n);
-        uint64_t id = next + gap;
-        if (n == m->npays || id >= m->id_end || !v->keys[id])
-            return vindex_corruptf(err, errlen, "vindex image: payload record %u names id %llu: "
-                                  "past %u records or no key there", n,
-                                  (unsigned long long)id, m->npays);
-        vpay *p = pay_new(v, b + at, len);
-        if (!p) return -ENOMEM;
-        pay_set(v, (uint32_t)id, p);
-        at += len;
-        next = id + 1;
-        n++;
-    }
-    if (n != m->npays)
-        return vindex_corruptf(err, errlen, "vindex image: %u payload records, the stream section "
-                              "says %u", n, m->npays);
-    return 0;
-}
-
-/* The source's owner counts every byte it handed out until it is released
- * (snapfile.h): give back at once every section that was copied, keeping only
- * the ranges the engine borrows (v NULL after a failed load: all of them). */
-static void vindex_release_copied(const img_source *src, const vindex *v)
-{
-    if (!src->release) return;
-    for (size_t i = 0; i < src->n; i++) {
-        const img_section *s = &src->sec[i];
-        if (s->len == 0 || (v && v->ops->borrows(v->eng, s->data))) continue;
-        src->release(src->release_ud, s->data, s->len);
-    }
-}
-
-int vindex_load(const img_source *src, const vindex_load_opts *o, vindex **out, char *err,
-                size_t errlen)
-{
-    const vindex_allocator *al = o && o->alloc ? o->alloc : &vindex_default_allocator;
-    vx_meta m = { 0 };
-    size_t nown = 0;
-    int rc;
-    *out = NULL;
-    if (errlen) err[0] = '\0';
-    if (!src || (src->n && !src->sec)) return -EINVAL;
-    if ((rc = vindex_load_meta(src, &m, &nown, err, errlen)) != 0) {
-        vindex_release_copied(src, NULL);
-        return rc;
-    }
-    vindex *v = al->alloc(al->ud, sizeof *v);
-    if (!v) {
-        vindex_release_copied(src, NULL);
-        return -ENOMEM;
-    }
-    vindex_init_fields(v, al);
-    v->ring = m.capacity;       /* before the keys: it decides the per-id arrays */
-    v->type = (vindex_type)m.type;
-    v->metric = (dist_metric)m.metric;
-    v->dim = m.dim;
-    v->M = m.M;
-    v->efc = m.efc;
-    v->efs = m.efs;
-    v->seed = (uint64_t)m.seed_hi << 32 | m.seed_lo;
-    v->hseed = m.hseed;
-    v->release = src->release;
-    v->release_ud = src->release_ud;
-    if ((rc = vindex_load_engine(v, &m, src, nown, o ? o->kernels : NULL, err, errlen)) != 0)
-        goto fail;
-    rc = -ENOMEM;
-    if (!(v->prep = vx_alloc(v, (size_t)v->dim * sizeof *v->prep))) goto fail;
-    if ((rc = vindex_load_keys(v, &src->sec[1], &m, err, errlen)) != 0) goto fail;
-    if (v->metric == DIST_COSINE && (rc = vindex_load_norms(v, &src->sec[2], &m, err, errlen)) != 0)
-        goto fail;
-    if (m.stream_at && (rc = vindex_load_order(v, &src->sec[m.stream_at], &m, err, errlen)) != 0)
-        goto fail;
-    if (m.pays_at && (rc = vindex_load_pays(v, &src->sec[m.pays_at], &m, err, errlen)) != 0)
-        goto fail;
-    v->ingested = m.ingested;
-    v->evicted = m.evicted;
-    v->next_id = m.next_id;
-    if (!m.stream_at) {         /* from before rings: past every numeric key there is */
-        uint64_t num;
-        for (uint32_t id = 0; id < m.id_end; id++)
-            if (v->keys[id] && key_decimal(v->keys[id]->bytes, v->keys[id]->len, &num))
-                vindex_note_id(v, num);
-    }
-    v->release_armed = 1;
-    vindex_release_copied(src, v);
-    *out = v;
-    return 0;
-fail:
-    vindex_free(v);     /* unarmed: the engine's releases go nowhere */
-    vindex_release_copied(src, NULL);
-    return rc;
 }

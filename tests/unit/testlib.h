@@ -21,7 +21,7 @@
 #define TEST_SLOW 1
 #endif
 
-/* A vindex_allocator ud: the countdown-th allocation (or resize) from now
+/* A vec_allocator ud: the countdown-th allocation (or resize) from now
  * fails (countdown < 0: none does); live counts blocks not yet freed. */
 typedef struct fail_alloc {
     long countdown;

@@ -364,43 +364,6 @@ static void test_enomem_every_allocation(void **state)
     }
 }
 
-/* The default allocator's blocks of 4 MB and more (mappings of their own
- * on Linux, moved by mremap when they grow): contents kept through growing,
- * shrinking, and crossing to and from the small kind. */
-static void test_default_allocator_big_blocks(void **state)
-{
-    (void)state;
-    const vindex_allocator *al = &vindex_default_allocator;
-    const size_t MB = 1u << 20;
-    size_t sizes[] = { 8 * MB + 123, 21 * MB, 21 * MB + 5, 6 * MB, 1 * MB, 5 * MB + 7, 24 * MB,
-                       3 * MB, 2 };
-    size_t cur = 5 * MB;
-    unsigned char *p = al->alloc(al->ud, cur);
-    assert_non_null(p);
-    for (size_t i = 0; i < cur; i++) p[i] = (unsigned char)(i * 31 + 7);
-    for (size_t k = 0; k < sizeof sizes / sizeof *sizes; k++) {
-        size_t n = sizes[k];
-        unsigned char *q = al->realloc(al->ud, p, cur, n);
-        assert_non_null(q);
-        size_t keep = cur < n ? cur : n;
-        for (size_t i = 0; i < keep; i += 4093) assert_int_equal(q[i], (unsigned char)(i * 31 + 7));
-        assert_int_equal(q[keep - 1], (unsigned char)((keep - 1) * 31 + 7));
-        for (size_t i = keep; i < n; i++) q[i] = (unsigned char)(i * 31 + 7);   /* the new part is ours */
-        p = q;
-        cur = n;
-    }
-    al->free(al->ud, p, cur);
-    /* vindex_al_resize counts the change */
-    size_t mem = 0;
-    void *b = vindex_al_resize(al, &mem, NULL, 0, 6 * MB, 0);
-    assert_non_null(b);
-    assert_int_equal(mem, 6 * MB);
-    b = vindex_al_resize(al, &mem, b, 6 * MB, 10 * MB, 6 * MB);
-    assert_non_null(b);
-    assert_int_equal(mem, 10 * MB);
-    al->free(al->ud, b, 10 * MB);
-}
-
 /* Both engines grown far past the allocator's 4 MB threshold (1,000
  * vectors of 1,024 floats take 4 MB), through several in-place growths:
  * every vector reads back as added, the structure validates, and a wide
@@ -470,7 +433,6 @@ int main(void)
         cmocka_unit_test(test_overwrite),
         cmocka_unit_test(test_key_churn),
         cmocka_unit_test(test_enomem_every_allocation),
-        cmocka_unit_test(test_default_allocator_big_blocks),
         cmocka_unit_test(test_growth_through_big_blocks),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

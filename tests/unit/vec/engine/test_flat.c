@@ -72,21 +72,21 @@ static float brute_dist(dist_metric m, const float *a, const float *b, uint32_t 
 
 static int pair_cmp(const void *pa, const void *pb)
 {
-    const vindex_pair *a = pa, *b = pb;
+    const vec_pair *a = pa, *b = pb;
     if (a->dist != b->dist) return a->dist < b->dist ? -1 : 1;
     return a->id < b->id ? -1 : a->id > b->id;
 }
 
 /* Brute-force top k over live ids (accept filter optional). */
 static uint32_t brute_topk(dist_metric m, const float *x, const uint8_t *live, uint32_t n,
-                           uint32_t dim, const float *q, uint32_t k, vindex_filter_fn *acc,
-                           vindex_pair *out)
+                           uint32_t dim, const float *q, uint32_t k, vec_filter_fn *acc,
+                           vec_pair *out)
 {
-    vindex_pair *all = malloc((size_t)n * sizeof *all);
+    vec_pair *all = malloc((size_t)n * sizeof *all);
     uint32_t c = 0;
     for (uint32_t i = 0; i < n; i++) {
         if (!live[i] || (acc && !acc(NULL, i))) continue;
-        all[c++] = (vindex_pair){ brute_dist(m, q, x + (size_t)i * dim, dim), i };
+        all[c++] = (vec_pair){ brute_dist(m, q, x + (size_t)i * dim, dim), i };
     }
     qsort(all, c, sizeof *all, pair_cmp);
     uint32_t r = c < k ? c : k;
@@ -132,11 +132,11 @@ static void exact_case_k(dist_metric m, uint32_t dim, const dist_kernels *kern)
         live[i] = 0;
     }
     static const uint32_t ks[] = { 1, 10, 37, 5000 };
-    vindex_pair *got = malloc(n * sizeof *got), *want = malloc(n * sizeof *want);
+    vec_pair *got = malloc(n * sizeof *got), *want = malloc(n * sizeof *want);
     for (uint32_t qi = 0; qi < nq; qi++) {
         const float *q = x + (size_t)(n + qi) * dim;
         for (uint32_t t = 0; t < 4; t++) {
-            vindex_filter_fn *acc = (qi & 1) ? accept_mod3 : NULL;
+            vec_filter_fn *acc = (qi & 1) ? accept_mod3 : NULL;
             uint32_t ng, nw = brute_topk(m, x, live, n, dim, q, ks[t], acc, want);
             assert_int_equal(flat_search(f, q, ks[t], acc, NULL, got, &ng), 0);
             assert_int_equal(ng, nw);
@@ -167,7 +167,7 @@ static void test_ties_by_id(void **state)
     const float v[3] = { 1, 2, 3 }, w[3] = { 1, 2, 4 };
     uint32_t id;
     for (int i = 0; i < 20; i++) assert_int_equal(flat_insert(f, i % 2 ? w : v, &id), 0);
-    vindex_pair out[20];
+    vec_pair out[20];
     uint32_t n;
     assert_int_equal(flat_search(f, v, 20, NULL, NULL, out, &n), 0);
     assert_int_equal(n, 20);
@@ -207,7 +207,7 @@ static void test_free_list_reuse(void **state)
     assert_int_equal(flat_update(f, 7, u), 0);
     assert_memory_equal(flat_vector(f, 7), u, sizeof u);
     assert_int_equal(flat_validate(f, NULL, 0), 0);
-    vindex_pair out[3];
+    vec_pair out[3];
     uint32_t n;
     assert_int_equal(flat_search(f, u, 0, NULL, NULL, out, &n), 0);
     assert_int_equal(n, 0);
@@ -228,7 +228,7 @@ static void test_enomem(void **state)
     (void)state;
     /* No realloc: growth takes the allocate-copy-free way here (the
      * in-place way is covered by test_hnsw's ENOMEM test and test_vindex). */
-    vindex_allocator al = { b_alloc, b_free, NULL, NULL };
+    vec_allocator al = { b_alloc, b_free, NULL, NULL };
     flat_params p = { .dim = 8, .metric = DIST_L2, .alloc = &al };
     budget = 1;
     flat *f = flat_new(&p, NULL);
@@ -286,7 +286,7 @@ static flat *holey_flat(dist_metric m, uint32_t dim, const float *x, uint32_t n,
 /* Brute force over ids [lo, hi) only (hi clamped to n). */
 static uint32_t brute_range(dist_metric m, const float *x, const uint8_t *live, uint32_t n,
                             uint32_t dim, const float *q, uint32_t k, uint32_t lo, uint32_t hi,
-                            vindex_filter_fn *acc, vindex_pair *out)
+                            vec_filter_fn *acc, vec_pair *out)
 {
     uint8_t *in = calloc(n ? n : 1, 1);
     for (uint32_t i = lo; i < hi && i < n; i++) in[i] = live[i];
@@ -295,7 +295,7 @@ static uint32_t brute_range(dist_metric m, const float *x, const uint8_t *live, 
     return r;
 }
 
-static void assert_pairs_equal(const vindex_pair *a, uint32_t na, const vindex_pair *b,
+static void assert_pairs_equal(const vec_pair *a, uint32_t na, const vec_pair *b,
                                uint32_t nb)
 {
     assert_int_equal(na, nb);
@@ -313,10 +313,10 @@ static void range_case(dist_metric m, uint32_t dim, const dist_kernels *kern)
     uint8_t *live = malloc(n);
     flat *f = holey_flat(m, dim, x, n, kern, live, seed);
     assert_int_equal(flat_used(f), n);
-    vindex_pair *got = malloc(n * sizeof *got), *want = malloc(n * sizeof *want);
+    vec_pair *got = malloc(n * sizeof *got), *want = malloc(n * sizeof *want);
     for (uint32_t qi = 0; qi < nq; qi++) {
         const float *q = x + (size_t)(n + qi) * dim;
-        vindex_filter_fn *acc = (qi & 1) ? accept_mod3 : NULL;
+        vec_filter_fn *acc = (qi & 1) ? accept_mod3 : NULL;
         for (uint32_t t = 0; t < 40; t++) {
             /* Empty (lo == hi, lo > hi), clamped (hi past the end, lo past
              * the end), tiny, block-straddling and whole ranges. */
@@ -368,11 +368,11 @@ static void split_case(dist_metric m, uint32_t dim, const dist_kernels *kern)
     float *x = m == DIST_COSINE ? unit_data(n + nq, dim, seed) : int_data(n + nq, dim, seed);
     uint8_t *live = malloc(n);
     flat *f = holey_flat(m, dim, x, n, kern, live, seed);
-    vindex_pair *whole = malloc(n * sizeof *whole), *merged = malloc(n * sizeof *merged);
-    vindex_pair *partbuf = malloc((size_t)FLAT_MERGE_MAX * n * sizeof *partbuf);
+    vec_pair *whole = malloc(n * sizeof *whole), *merged = malloc(n * sizeof *merged);
+    vec_pair *partbuf = malloc((size_t)FLAT_MERGE_MAX * n * sizeof *partbuf);
     for (uint32_t qi = 0; qi < nq; qi++) {
         const float *q = x + (size_t)(n + qi) * dim;
-        vindex_filter_fn *acc = (qi % 3 == 2) ? accept_mod3 : NULL;
+        vec_filter_fn *acc = (qi % 3 == 2) ? accept_mod3 : NULL;
         for (uint32_t t = 0; t < 12; t++) {
             static const uint32_t ks[] = { 1, 10, 37, 2000 };
             uint32_t k = ks[t % 4], nwhole, nmerged;
@@ -389,10 +389,10 @@ static void split_case(dist_metric m, uint32_t dim, const dist_kernels *kern)
                     cut[r - 1] = tmp;
                 }
             cut[parts] = t % 2 ? UINT32_MAX : n;
-            const vindex_pair *pp[FLAT_MERGE_MAX];
+            const vec_pair *pp[FLAT_MERGE_MAX];
             uint32_t np[FLAT_MERGE_MAX];
             for (int p = 0; p < parts; p++) {
-                vindex_pair *o = partbuf + (size_t)p * n;
+                vec_pair *o = partbuf + (size_t)p * n;
                 assert_int_equal(flat_search_range(f, q, k, cut[p], cut[p + 1], acc, NULL, o,
                                                    &np[p]), 0);
                 pp[p] = o;
@@ -429,10 +429,10 @@ static void streaming_case(dist_metric m, uint32_t dim, const dist_kernels *kern
     float *x = m == DIST_COSINE ? unit_data(n + nq, dim, seed) : int_data(n + nq, dim, seed);
     uint8_t *live = malloc(n);
     flat *f = holey_flat(m, dim, x, n, kern, live, seed);
-    vindex_pair got[64], want[64], *parts[2] = { got + 16, got + 40 };
+    vec_pair got[64], want[64], *parts[2] = { got + 16, got + 40 };
     for (uint32_t qi = 0; qi < nq; qi++) {
         const float *q = x + (size_t)(n + qi) * dim;
-        vindex_filter_fn *acc = (qi & 1) ? accept_mod3 : NULL;
+        vec_filter_fn *acc = (qi & 1) ? accept_mod3 : NULL;
         uint32_t ng, nw = brute_range(m, x, live, n, dim, q, 10, 0, n, acc, want);
         assert_int_equal(flat_search_range(f, q, 10, 0, UINT32_MAX, acc, NULL, got, &ng), 0);
         assert_pairs_equal(got, ng, want, nw);
@@ -441,7 +441,7 @@ static void streaming_case(dist_metric m, uint32_t dim, const dist_kernels *kern
         assert_pairs_equal(got, ng, want, nw);
         /* Two halves, one above the prefetch size and one below, merged. */
         uint32_t np[2];
-        const vindex_pair *cp[2] = { parts[0], parts[1] };
+        const vec_pair *cp[2] = { parts[0], parts[1] };
         assert_int_equal(flat_search_range(f, q, 10, 0, 4300, acc, NULL, parts[0], &np[0]), 0);
         assert_int_equal(flat_search_range(f, q, 10, 4300, n, acc, NULL, parts[1], &np[1]), 0);
         flat_merge(cp, np, 2, 10, got, &ng);
@@ -471,7 +471,7 @@ static void test_range_k_large(void **state)
     uint32_t id, n = 77;
     for (int i = 0; i < 40; i++) assert_int_equal(flat_insert(f, v, &id), 0);
     assert_int_equal(flat_delete(f, 12), 0);
-    vindex_pair out[100];
+    vec_pair out[100];
     assert_int_equal(flat_search_range(f, v, 100, 10, 16, NULL, NULL, out, &n), 0);
     assert_int_equal(n, 5);
     static const uint32_t want[5] = { 10, 11, 13, 14, 15 };
@@ -495,11 +495,11 @@ static void test_range_k_large(void **state)
 static void test_merge_pure(void **state)
 {
     (void)state;
-    const vindex_pair a[] = { { 1, 4 }, { 2, 0 }, { 2, 9 }, { 5, 1 } };
-    const vindex_pair b[] = { { 1, 2 }, { 2, 3 } };
-    const vindex_pair *parts[3] = { a, NULL, b };
+    const vec_pair a[] = { { 1, 4 }, { 2, 0 }, { 2, 9 }, { 5, 1 } };
+    const vec_pair b[] = { { 1, 2 }, { 2, 3 } };
+    const vec_pair *parts[3] = { a, NULL, b };
     const uint32_t np[3] = { 4, 0, 2 };
-    vindex_pair out[8];
+    vec_pair out[8];
     uint32_t n = 99;
     flat_merge(parts, np, 0, 5, out, &n);
     assert_int_equal(n, 0);

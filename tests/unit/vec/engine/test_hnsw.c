@@ -111,7 +111,7 @@ static void check_valid(const hnsw *h)
 static double recall_vs_flat(const hnsw *h, const flat *f, const float *q, uint32_t nq, uint32_t ef)
 {
     hnsw_search_ctx *c = hnsw_search_ctx_new(NULL);
-    vindex_pair a[K], b[K];
+    vec_pair a[K], b[K];
     uint32_t hit = 0, total = 0;
     for (uint32_t i = 0; i < nq; i++) {
         uint32_t na, nb;
@@ -274,7 +274,7 @@ static void test_heavy_delete_counts(void **state)
     normalise_all(x, n, DIM);
     load_both(h, NULL, x, 0, n);
     hnsw_search_ctx *c = hnsw_search_ctx_new(NULL);
-    vindex_pair out[50];
+    vec_pair out[50];
     uint32_t nout;
     for (uint32_t id = 0; id < n - 7; id++) {
         assert_int_equal(hnsw_delete(h, id), 0);
@@ -319,7 +319,7 @@ static void test_update_replaces(void **state)
         const float *nv = x + (size_t)(n + i) * DIM;
         assert_int_equal(hnsw_update(h, id, nv), 0);
         assert_memory_equal(hnsw_vector(h, id), nv, DIM * sizeof(float));
-        vindex_pair out[1];
+        vec_pair out[1];
         uint32_t nout;
         assert_int_equal(hnsw_search(h, c, nv, 1, 50, NULL, NULL, out, &nout), 0);
         assert_int_equal(nout, 1);
@@ -350,7 +350,7 @@ static void test_filter(void **state)
     hnsw *h = make_hnsw(DIST_DOT, 12, 80, 8);
     load_both(h, NULL, x, 0, n);
     hnsw_search_ctx *c = hnsw_search_ctx_new(NULL);
-    vindex_pair out[20];
+    vec_pair out[20];
     uint32_t nout;
     for (uint32_t i = 0; i < 20; i++) {
         assert_int_equal(hnsw_search(h, c, x + (size_t)(i * 101) * DIM, 20, 64, accept_even, NULL,
@@ -431,7 +431,7 @@ static void test_enomem_atomic(void **state)
     const uint32_t n = 600;
     float *x = clustered(n, DIM, 61);
     budget_alloc b = { 1L << 40 };
-    vindex_allocator al = { b_alloc, b_free, &b, b_realloc };
+    vec_allocator al = { b_alloc, b_free, &b, b_realloc };
     hnsw_params p = { .dim = DIM, .metric = DIST_L2, .M = 8, .ef_construction = 40,
                       .ef_search = 40, .seed = 1, .alloc = &al };
     hnsw *h = hnsw_new(&p, NULL);

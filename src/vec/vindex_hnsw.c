@@ -1,0 +1,79 @@
+/* vindex_hnsw.c -- HNSW as an engine of the index front: its table of
+ * operations (vindex_engine.h), each a call into hnsw.h.  The search
+ * scratch is an hnsw_search_ctx; the repair is hnsw_reconnect.  HNSW
+ * cannot split a search into exact parts (approximate by nature), so those
+ * operations are absent.  No state; threads as in vindex_engine.h. */
+#include "vindex_engine.h"
+
+#include "engram/hnsw.h"
+
+static hnsw_params params_of(const vindex_params *p)
+{
+    return (hnsw_params){ .dim = p->dim, .metric = p->metric, .M = p->M,
+                          .ef_construction = p->ef_construction, .ef_search = p->ef_search,
+                          .seed = p->seed, .initial_capacity = p->initial_capacity,
+                          .kernels = p->kernels, .alloc = p->alloc };
+}
+
+static void *op_create(const vindex_params *p, int *err)
+{
+    hnsw_params hp = params_of(p);
+    return hnsw_new(&hp, err);
+}
+
+static int op_load(const vindex_params *p, const img_source *src, void **out, char *err,
+                   size_t errlen)
+{
+    hnsw_params hp = params_of(p);
+    hnsw *h = NULL;
+    int rc = hnsw_load(&hp, src, &h, err, errlen);
+    *out = h;
+    return rc;
+}
+
+static void op_destroy(void *e) { hnsw_free(e); }
+static int op_save(const void *e, img_sink *s) { return hnsw_save(e, s); }
+static int op_borrows(const void *e, const void *p) { return hnsw_borrows(e, p); }
+static int op_reserve(void *e, uint32_t n) { return hnsw_reserve(e, n); }
+static int op_insert(void *e, const float *v, uint32_t *id) { return hnsw_insert(e, v, id); }
+static int op_update(void *e, uint32_t id, const float *v) { return hnsw_update(e, id, v); }
+static int op_del(void *e, uint32_t id) { return hnsw_delete(e, id); }
+static int op_repair(void *e) { return hnsw_reconnect(e); }
+static const float *op_vector(const void *e, uint32_t id) { return hnsw_vector(e, id); }
+static uint32_t op_count(const void *e) { return hnsw_count(e); }
+static uint32_t op_capacity(const void *e) { return hnsw_capacity(e); }
+static size_t op_memory(const void *e) { return hnsw_memory(e); }
+static const dist_kernels *op_kernels(const void *e) { return hnsw_kernels(e); }
+static int op_max_level(const void *e) { return hnsw_max_level(e); }
+static int op_validate(const void *e, char *err, size_t n) { return hnsw_validate(e, err, n); }
+static void *op_scratch_new(const vec_allocator *al) { return hnsw_search_ctx_new(al); }
+static void op_scratch_free(void *s) { hnsw_search_ctx_free(s); }
+
+static int op_search(const void *e, void *scratch, const float *q, uint32_t k, uint32_t ef,
+                     vec_filter_fn *accept, void *ud, vec_pair *out, uint32_t *n)
+{
+    return hnsw_search(e, scratch, q, k, ef, accept, ud, out, n);
+}
+
+const vindex_engine vindex_hnsw_engine = {
+    .create = op_create,
+    .load = op_load,
+    .destroy = op_destroy,
+    .save = op_save,
+    .borrows = op_borrows,
+    .reserve = op_reserve,
+    .insert = op_insert,
+    .update = op_update,
+    .del = op_del,
+    .repair = op_repair,
+    .vector = op_vector,
+    .count = op_count,
+    .capacity = op_capacity,
+    .memory = op_memory,
+    .kernels = op_kernels,
+    .max_level = op_max_level,
+    .validate = op_validate,
+    .scratch_new = op_scratch_new,
+    .scratch_free = op_scratch_free,
+    .search = op_search,
+};
