@@ -146,6 +146,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "engram/check.h"
 #include "engram/img_out.h"
 #include "engram/le.h"
 
@@ -181,15 +182,6 @@ _Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__,
 #ifndef HNSW_PREFETCH_AHEAD
 #define HNSW_PREFETCH_AHEAD 4
 #endif
-
-#define HNSW_ASSERT(c) \
-    do { if (__builtin_expect(!(c), 0)) hnsw_assert_fail(#c, __LINE__); } while (0)
-
-static void hnsw_assert_fail(const char *what, int line)
-{
-    fprintf(stderr, "hnsw.c:%d: invariant failed: %s\n", line, what);
-    abort();
-}
 
 struct hnsw_search_ctx {
     vec_mem mem;
@@ -795,7 +787,7 @@ static void hint_make_room(hnsw *h, uint32_t node, int layer, uint32_t n)
 static inline void indeg_add(hnsw *h, uint32_t id, int layer, int delta)
 {
     uint32_t *l = hnsw_list(h, id, layer);
-    HNSW_ASSERT(delta > 0 || l[1] > 0);
+    CHECK(delta > 0 || l[1] > 0);
     l[1] += (uint32_t)delta;
 }
 
@@ -991,7 +983,7 @@ static void hnsw_connect(hnsw *h, uint32_t id, int level)
         const uint32_t *p = h->plan + (size_t)l * h->M;
         uint32_t n = h->plan_n[l];
         uint32_t *li = hnsw_list(h, id, l);
-        HNSW_ASSERT(list_count(li) == 0 && list_nhint(li) == 0);
+        CHECK(list_count(li) == 0 && list_nhint(li) == 0);
         memcpy(li + HNSW_LINKS, p, (size_t)n * sizeof *p);
         list_set_count(li, n);
         for (uint32_t i = 0; i < n; i++) link_added(h, id, p[i], l);
@@ -1223,7 +1215,7 @@ static void hnsw_repair_inlinks(hnsw *h, int layer, uint32_t ndl)
     for (uint32_t i = 0; i < nh && l[1]; i++) hnsw_check_inlink(h, h->tmp[i], layer, ndl);
     /* Each repair removes its own entry from the overflow map. */
     for (uint32_t x; l[1] && (x = xh_any(&h->xh[layer], h->dying)) != HNSW_NONE;)
-        HNSW_ASSERT(hnsw_check_inlink(h, x, layer, ndl));
+        CHECK(hnsw_check_inlink(h, x, layer, ndl));
     for (uint32_t i = 0; i < ndl && l[1]; i++) hnsw_check_inlink(h, h->dl[i], layer, ndl);
     if (!l[1]) return;
     h->inlink_misses++;
@@ -1248,7 +1240,7 @@ static void hnsw_unlink_layer(hnsw *h, int layer)
     /* Former reciprocal neighbours become hints here, beside the others. */
     for (uint32_t i = 0; i < ndl; i++) link_removed(h, id, h->dl[i], layer);
     if (l[1]) hnsw_repair_inlinks(h, layer, ndl);
-    HNSW_ASSERT(l[1] == 0 && list_nhint(l) == 0);
+    CHECK(l[1] == 0 && list_nhint(l) == 0);
     for (uint32_t i = 0; i < ndl; i++)
         if (hnsw_list(h, h->dl[i], layer)[1] == 0) hnsw_fix_orphan(h, h->dl[i], layer);
 }

@@ -75,17 +75,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "engram/check.h"
 #include "vindex_engine.h"
 #include "vindex_impl.h"
-
-#define VINDEX_ASSERT(c) \
-    do { if (__builtin_expect(!(c), 0)) vindex_assert_fail(#c, __LINE__); } while (0)
-
-static void vindex_assert_fail(const char *what, int line)
-{
-    fprintf(stderr, "vindex.c:%d: invariant failed: %s\n", line, what);
-    abort();
-}
 
 /* The engine of each type (vindex_engine.h). */
 static const vindex_engine *const vindex_engines[] = {
@@ -282,7 +274,7 @@ static size_t vpay_size(uint32_t len) { return sizeof(vpay) + len; }
 int vindex_pays_ensure(vindex *v)
 {
     if (v->pays) return 0;
-    VINDEX_ASSERT(v->idcap > 0);    /* callers reserved the entry's id */
+    CHECK(v->idcap > 0);    /* callers reserved the entry's id */
     vpay **p = vec_mem_alloc(&v->mem, (size_t)v->idcap * sizeof *p);
     if (!p) return -ENOMEM;
     memset(p, 0, (size_t)v->idcap * sizeof *p);
@@ -499,14 +491,14 @@ static void vindex_evict(vindex *v, const vindex_add_args *a, vindex_add_result 
     uint32_t id = v->fhead, slot = 0;
     const vkey *k = v->keys[id];
     uint32_t found = map_find(v, k->bytes, k->len, k->hash, &slot);
-    VINDEX_ASSERT(found == id);
+    CHECK(found == id);
     r->evicted = 1;
     r->evicted_id = id;
     r->evicted_klen = k->len;
     if (a->evicted_key && a->evicted_cap && k->len)
         memcpy(a->evicted_key, k->bytes, k->len < a->evicted_cap ? k->len : a->evicted_cap);
     int rc = vindex_remove(v, id, slot);     /* k is gone after this */
-    VINDEX_ASSERT(rc == 0);
+    CHECK(rc == 0);
     v->evicted++;
 }
 
