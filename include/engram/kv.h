@@ -1,6 +1,15 @@
-/* kv.h -- the keyspace: binary-safe string keys to string values, with
+/* kv.h -- the keyspace: binary-safe string keys to typed values (a string,
+ * or an object of a type the caller defines: a vector set, a hash), with
  * millisecond expiry.  Pure: no I/O, no clock (callers pass `now`), no
  * threads; owned and touched by the event-loop thread only.
+ *
+ * Objects.  kv stores an object as an opaque pointer with a type byte
+ * (1..255; KV_STRING is 0) and never looks inside: whenever a key that
+ * holds one is deleted, overwritten or cleared, kv hands the object to the
+ * owner's free function (kv_set_obj_ops), which may free it at once or
+ * later (a reference count, a background thread).  Renaming, moving to
+ * another keyspace and kv_swap move the pointer without freeing.
+ * kv_del_entry_take deletes a key and gives its object back instead.
  *
  * Expiry follows Redis: a key whose deadline has passed is deleted when it is
  * looked up (lazy), and kv_expire_cycle() samples keys that carry a TTL and
@@ -33,11 +42,25 @@
 typedef struct kv kv;
 typedef struct kv_entry kv_entry;
 
+enum { KV_STRING = 0 };
+
+/* What kv calls for objects.  free: the key holding obj is gone (called
+ * after the key left the table, on the thread that deleted it -- a
+ * keyspace swapped out by kv_swap and freed on a background thread frees
+ * its objects there); memory: the bytes obj holds, for kv_entry_memory.
+ * Either may be NULL. */
+typedef struct kv_obj_ops {
+    void (*free)(void *ud, uint8_t type, void *obj);
+    size_t (*memory)(void *ud, uint8_t type, const void *obj);
+} kv_obj_ops;
+
 typedef void kv_expire_hook(void *ud, const char *key, size_t klen);
 
 kv *kv_new(uint64_t hash_seed);
 void kv_free(kv *db);                              /* NULL ok */
 void kv_set_expire_hook(kv *db, kv_expire_hook *fn, void *ud);
+/* ops is borrowed (usually static) and must outlive db. */
+void kv_set_obj_ops(kv *db, const kv_obj_ops *ops, void *ud);
 
 size_t kv_size(const kv *db);                      /* keys, expired-not-yet-reclaimed included */
 size_t kv_expires_size(const kv *db);              /* keys carrying a TTL */
@@ -57,9 +80,19 @@ kv_entry *kv_peek(kv *db, const void *key, size_t klen);
  * so.  *created (optional) is 1 if the key was new.  Returns the entry. */
 kv_entry *kv_set(kv *db, const void *key, size_t klen, const void *val, size_t vlen, int *created);
 
-/* Key and value accessors. */
+/* Set key to hold obj, of type (not KV_STRING), creating the key if
+ * needed; an old value is dropped (an old object freed through the ops).
+ * The TTL of an existing key is kept.  kv owns obj from now on. */
+kv_entry *kv_set_obj(kv *db, const void *key, size_t klen, uint8_t type, void *obj, int *created);
+
+/* Key and value accessors.  kv_val only for KV_STRING entries (an
+ * always-on assert); kv_obj returns the object, NULL for a string. */
 const char *kv_key(const kv_entry *e, size_t *klen);
 const char *kv_val(const kv_entry *e, size_t *vlen);
+uint8_t kv_type(const kv_entry *e);
+void *kv_obj(const kv_entry *e);
+/* The bytes e holds: its entry, its value's blob, its object (ops). */
+size_t kv_entry_memory(const kv *db, const kv_entry *e);
 /* Resize e's value to newlen bytes, zero-filling growth; returns a writable
  * pointer to the value (for APPEND, SETRANGE, INCR).  May move e's value. */
 char *kv_val_resize(kv *db, kv_entry *e, size_t newlen);
@@ -71,6 +104,9 @@ void kv_set_expire(kv *db, kv_entry *e, int64_t at_ms);
 /* Delete; returns 1 if the key existed (expired or not), 0 otherwise. */
 int kv_del(kv *db, const void *key, size_t klen);
 void kv_del_entry(kv *db, kv_entry *e);            /* e: a live entry of db */
+/* Delete e like kv_del_entry but give its object (NULL for a string) to
+ * the caller instead of freeing it (UNLINK frees big objects elsewhere). */
+void *kv_del_entry_take(kv *db, kv_entry *e);
 void kv_clear(kv *db);
 
 /* Move src's value and TTL to newkey (overwriting newkey), delete src.
@@ -78,6 +114,15 @@ void kv_clear(kv *db);
  * key nothing changes and src is returned.  newkey may point into any
  * entry's key. */
 kv_entry *kv_rename(kv *db, kv_entry *src, const void *newkey, size_t nklen);
+
+/* Move e, with its value and TTL, from `from` to `to`, whose keyspace must
+ * not hold its key (the caller checks).  Nothing is copied; returns e, now
+ * an entry of `to`. */
+kv_entry *kv_move(kv *from, kv_entry *e, kv *to);
+/* Exchange the contents of a and b (SWAPDB; and FLUSHALL ASYNC, which
+ * swaps with a new keyspace and frees the old one elsewhere).  Each keeps
+ * its own expire hook and object ops. */
+void kv_swap(kv *a, kv *b);
 
 /* A uniformly-ish random live key (expired ones are deleted as found, hook
  * called), or NULL when no live key exists.  At most 100 expired keys are

@@ -18,8 +18,9 @@
 
 #define KV_IMG_KIND 0x0200u
 
-/* Write every key not expired at now_ms (kv.h: expired means now_ms >
- * deadline) with its value and absolute expiry, as one section through s.
+/* Write every string key not expired at now_ms (kv.h: expired means
+ * now_ms > deadline) with its value and absolute expiry, as one section
+ * through s.  Keys that hold objects are left out: their owners save them.
  * db is not modified (no lazy expiry, no rehash step).
  * Returns 0, -ENOMEM, or the first error the sink reported (nothing more is
  * written after it). */

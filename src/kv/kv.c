@@ -96,7 +96,8 @@ struct kv_entry {
     uint32_t vlen;
     uint16_t icap;     /* inline value capacity (NUL excluded), fixed */
     uint8_t blob;      /* value is in a kv_blob; the area holds its pointer */
-    uint8_t unused;
+    uint8_t type;      /* KV_STRING, or the caller's object type: the area
+                          then holds the object's pointer (vlen 0) */
     char key[];        /* klen bytes, NUL, then the value area */
 };
 _Static_assert(sizeof(kv_entry) == 32, "kv_entry header should stay 32 bytes");
@@ -116,6 +117,8 @@ typedef struct kv_table {
 
 struct kv {
     kv_table t[2];
+    const kv_obj_ops *ops;   /* what frees and measures objects (NULL: none) */
+    void *ops_ud;
     size_t rehash;     /* next t[0] bucket to move, or KV_IDLE */
     uint64_t seed;
     kv_entry **ttl;    /* the entries with a deadline, dense */
@@ -220,6 +223,32 @@ static void kv_blob_free(kv *db, kv_blob *b)
 
 static char *kv_valptr(const kv_entry *e) { return e->blob ? kv_blob_of(e)->data : kv_area(e); }
 
+/* Objects: the area holds the pointer, as it holds a blob's. */
+static void *kv_obj_of(const kv_entry *e)
+{
+    void *o;
+    memcpy(&o, kv_area(e), sizeof o);
+    return o;
+}
+
+static void kv_obj_attach(kv_entry *e, uint8_t type, void *obj)
+{
+    memcpy(kv_area(e), &obj, sizeof obj);
+    e->type = type;
+    e->vlen = 0;
+}
+
+/* Give e's object to its owner's free function; e becomes an empty string. */
+static void kv_obj_drop(kv *db, kv_entry *e)
+{
+    void *o = kv_obj_of(e);
+    uint8_t type = e->type;
+    e->type = KV_STRING;
+    e->vlen = 0;
+    kv_area(e)[0] = '\0';
+    if (db->ops && db->ops->free) db->ops->free(db->ops_ud, type, o);
+}
+
 /* Blob capacity for a value that grows to n: room to double (APPEND in a
  * loop is amortised O(1)), but never more than a megabyte of slack. */
 static size_t kv_greedy(size_t n)
@@ -246,7 +275,7 @@ static kv_entry *kv_entry_new(kv *db, const void *key, size_t klen, const void *
     e->vlen = (uint32_t)vlen;
     e->icap = (uint16_t)icap;
     e->blob = 0;
-    e->unused = 0;
+    e->type = KV_STRING;
     if (klen) memcpy(e->key, key, klen);
     e->key[klen] = '\0';
     if (!inl) kv_blob_attach(e, kv_blob_new(db, vlen));
@@ -260,6 +289,7 @@ static kv_entry *kv_entry_new(kv *db, const void *key, size_t klen, const void *
 static void kv_entry_free(kv *db, kv_entry *e)
 {
     CHECK(e->slot == KV_NO_SLOT);
+    if (e->type != KV_STRING) kv_obj_drop(db, e);
     if (e->blob) kv_blob_free(db, kv_blob_of(e));
     db->bytes -= kv_entry_bytes(e->klen, e->icap);
     mem_free(e);
@@ -585,10 +615,57 @@ kv_entry *kv_set(kv *db, const void *key, size_t klen, const void *val, size_t v
     int t;
     kv_entry **l = kv_lookup(db, key, klen, h, &t);
     if (created) *created = l == NULL;
-    if (l) return kv_value_replace(db, l, val, vlen);
+    if (l) {
+        if ((*l)->type != KV_STRING) kv_obj_drop(db, *l);   /* val is not inside it */
+        return kv_value_replace(db, l, val, vlen);
+    }
     kv_entry *e = kv_entry_new(db, key, klen, val, vlen);
     kv_link(db, e, h);
     return e;
+}
+
+kv_entry *kv_set_obj(kv *db, const void *key, size_t klen, uint8_t type, void *obj, int *created)
+{
+    CHECK(type != KV_STRING);
+    kv_check_mutable(db);
+    kv_rehash_step(db, 1);
+    uint64_t h = kv_hash(db, key, klen);
+    int t;
+    kv_entry **l = kv_lookup(db, key, klen, h, &t);
+    if (created) *created = l == NULL;
+    kv_entry *e;
+    if (l) {
+        e = *l;
+        if (e->type != KV_STRING) kv_obj_drop(db, e);
+        if (e->blob) {
+            kv_blob_free(db, kv_blob_of(e));
+            e->blob = 0;
+        }
+    } else {
+        e = kv_entry_new(db, key, klen, NULL, 0);
+        kv_link(db, e, h);
+    }
+    kv_obj_attach(e, type, obj);
+    return e;
+}
+
+uint8_t kv_type(const kv_entry *e) { return e->type; }
+
+void *kv_obj(const kv_entry *e) { return e->type != KV_STRING ? kv_obj_of(e) : NULL; }
+
+void kv_set_obj_ops(kv *db, const kv_obj_ops *ops, void *ud)
+{
+    db->ops = ops;
+    db->ops_ud = ud;
+}
+
+size_t kv_entry_memory(const kv *db, const kv_entry *e)
+{
+    size_t n = kv_entry_bytes(e->klen, e->icap);
+    if (e->blob) n += kv_blob_bytes(kv_blob_of(e)->cap);
+    if (e->type != KV_STRING && db->ops && db->ops->memory)
+        n += db->ops->memory(db->ops_ud, e->type, kv_obj_of(e));
+    return n;
 }
 
 const char *kv_key(const kv_entry *e, size_t *klen)
@@ -599,13 +676,14 @@ const char *kv_key(const kv_entry *e, size_t *klen)
 
 const char *kv_val(const kv_entry *e, size_t *vlen)
 {
+    CHECK(e->type == KV_STRING);
     if (vlen) *vlen = e->vlen;
     return kv_valptr(e);
 }
 
 char *kv_val_resize(kv *db, kv_entry *e, size_t newlen)
 {
-    CHECK(newlen <= KV_MAX_LEN);
+    CHECK(newlen <= KV_MAX_LEN && e->type == KV_STRING);
     size_t old = e->vlen;
     char *v;
     if (newlen <= e->icap) {
@@ -671,6 +749,18 @@ void kv_del_entry(kv *db, kv_entry *e)
     kv_delete(db, l, t, 0);
 }
 
+void *kv_del_entry_take(kv *db, kv_entry *e)
+{
+    void *o = NULL;
+    if (e->type != KV_STRING) {
+        o = kv_obj_of(e);
+        e->type = KV_STRING;        /* the entry no longer owns it */
+        e->vlen = 0;
+    }
+    kv_del_entry(db, e);
+    return o;
+}
+
 kv_entry *kv_rename(kv *db, kv_entry *src, const void *newkey, size_t nklen)
 {
     kv_check_mutable(db);
@@ -678,7 +768,12 @@ kv_entry *kv_rename(kv *db, kv_entry *src, const void *newkey, size_t nklen)
     /* Build the new entry first: newkey may point into the destination's
      * (or src's) own key, which is freed below. */
     kv_entry *n;
-    if (src->blob) {
+    if (src->type != KV_STRING) {
+        n = kv_entry_new(db, newkey, nklen, NULL, 0);
+        kv_obj_attach(n, src->type, kv_obj_of(src));
+        src->type = KV_STRING;      /* the object now belongs to n */
+        src->vlen = 0;
+    } else if (src->blob) {
         n = kv_entry_new(db, newkey, nklen, NULL, 0);
         kv_blob_attach(n, kv_blob_of(src));
         n->vlen = src->vlen;
@@ -697,6 +792,45 @@ kv_entry *kv_rename(kv *db, kv_entry *src, const void *newkey, size_t nklen)
     kv_entry_free(db, src);
     kv_link(db, n, h);
     return n;
+}
+
+kv_entry *kv_move(kv *from, kv_entry *e, kv *to)
+{
+    kv_check_mutable(from);
+    kv_check_mutable(to);
+    CHECK(from != to);
+    int t;
+    kv_entry **l = kv_link_of(from, e, &t);
+    int64_t expire = e->expire;
+    kv_unlink(from, l, t);
+    kv_ttl_remove(from, e);
+    /* the entry and its blob change owner without moving */
+    size_t bytes = kv_entry_bytes(e->klen, e->icap) + (e->blob ? kv_blob_bytes(kv_blob_of(e)->cap) : 0);
+    from->bytes -= bytes;
+    to->bytes += bytes;
+    uint64_t h = kv_hash(to, e->key, e->klen);
+    CHECK(kv_lookup(to, e->key, e->klen, h, &t) == NULL);   /* the caller checked */
+    kv_link(to, e, h);
+    if (expire != -1) kv_set_expire(to, e, expire);
+    return e;
+}
+
+void kv_swap(kv *a, kv *b)
+{
+    kv_check_mutable(a);
+    kv_check_mutable(b);
+    kv ta = *a, tb = *b;
+    *a = tb;
+    *b = ta;
+    /* The owners' settings stay with the owners: only the contents move. */
+    a->hook = ta.hook;
+    a->hook_ud = ta.hook_ud;
+    a->ops = ta.ops;
+    a->ops_ud = ta.ops_ud;
+    b->hook = tb.hook;
+    b->hook_ud = tb.hook_ud;
+    b->ops = tb.ops;
+    b->ops_ud = tb.ops_ud;
 }
 
 /* ---- public: random keys and active expiry --------------------------- */

@@ -60,10 +60,12 @@ typedef struct saver {
     size_t len;
 } saver;
 
+/* A key kv_save writes: a string (objects are their owners' to save),
+ * not expired at now. */
 static int live_at(const kv_entry *e, int64_t now)
 {
     int64_t at = kv_get_expire(e);
-    return at == -1 || now <= at;
+    return kv_type(e) == KV_STRING && (at == -1 || now <= at);
 }
 
 static void count_key(void *ud, kv_entry *e)

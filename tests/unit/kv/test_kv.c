@@ -958,6 +958,153 @@ static void test_model(void **state)
     assert_int_equal(mem_used(), mem0);
 }
 
+/* ---- objects, move, swap ------------------------------------------------ */
+
+/* A test object: a counter of how many times the ops freed it. */
+typedef struct tobj {
+    int freed;
+    size_t bytes;
+} tobj;
+
+static void tobj_free(void *ud, uint8_t type, void *obj)
+{
+    int *frees = ud;
+    assert_int_equal(type, 7);
+    ((tobj *)obj)->freed++;
+    (*frees)++;
+}
+
+static size_t tobj_memory(void *ud, uint8_t type, const void *obj)
+{
+    (void)ud;
+    (void)type;
+    return ((const tobj *)obj)->bytes;
+}
+
+static const kv_obj_ops tobj_ops = {tobj_free, tobj_memory};
+
+static void test_objects(void **state)
+{
+    (void)state;
+    int frees = 0;
+    size_t mem0 = mem_used();
+    kv *db = kv_new(SEED);
+    kv_set_obj_ops(db, &tobj_ops, &frees);
+    tobj a = {0, 1000}, b = {0, 2000}, c = {0, 3000};
+    int created = 0;
+    kv_entry *e = kv_set_obj(db, "x", 1, 7, &a, &created);
+    assert_true(created);
+    assert_int_equal(kv_type(e), 7);
+    assert_ptr_equal(kv_obj(e), &a);
+    assert_true(kv_entry_memory(db, e) >= 1000);
+    /* an object replaces an object: the old one is freed */
+    kv_set_expire(db, e, 5000);
+    e = kv_set_obj(db, "x", 1, 7, &b, &created);
+    assert_false(created);
+    assert_int_equal(a.freed, 1);
+    assert_int_equal(kv_get_expire(e), 5000);          /* the TTL stays */
+    /* a string replaces an object: freed; and back */
+    e = kv_set(db, "x", 1, "hello", 5, NULL);
+    assert_int_equal(b.freed, 1);
+    assert_int_equal(kv_type(e), KV_STRING);
+    assert_null(kv_obj(e));
+    size_t vlen;
+    assert_memory_equal(kv_val(e, &vlen), "hello", 5);
+    char big[200];
+    memset(big, 'z', sizeof big);
+    kv_set(db, "x", 1, big, sizeof big, NULL);         /* a blob value */
+    e = kv_set_obj(db, "x", 1, 7, &c, NULL);
+    assert_ptr_equal(kv_obj(e), &c);
+    /* rename moves the object, frees nothing; an overwritten destination's
+     * object is freed */
+    tobj d = {0, 10};
+    kv_set_obj(db, "y", 1, 7, &d, NULL);
+    e = kv_rename(db, kv_find(db, "x", 1, 0), "y", 1);
+    assert_ptr_equal(kv_obj(e), &c);
+    assert_int_equal(c.freed, 0);
+    assert_int_equal(d.freed, 1);
+    assert_null(kv_find(db, "x", 1, 0));
+    /* take: deleted, object given back, not freed */
+    assert_ptr_equal(kv_del_entry_take(db, e), &c);
+    assert_int_equal(c.freed, 0);
+    assert_int_equal(kv_size(db), 0);
+    /* delete and clear free */
+    kv_set_obj(db, "p", 1, 7, &c, NULL);
+    tobj f = {0, 1};
+    kv_set_obj(db, "q", 1, 7, &f, NULL);
+    assert_int_equal(kv_del(db, "p", 1), 1);
+    assert_int_equal(c.freed, 1);
+    kv_clear(db);
+    assert_int_equal(f.freed, 1);
+    assert_int_equal(frees, 5);
+    /* expiry frees, through the same ops */
+    tobj g = {0, 1};
+    e = kv_set_obj(db, "g", 1, 7, &g, NULL);
+    kv_set_expire(db, e, 10);
+    assert_null(kv_find(db, "g", 1, 11));
+    assert_int_equal(g.freed, 1);
+    kv_free(db);
+    assert_int_equal(mem_used(), mem0);
+}
+
+static void test_move_and_swap(void **state)
+{
+    (void)state;
+    int frees = 0;
+    size_t mem0 = mem_used();
+    kv *a = kv_new(SEED), *b = kv_new(SEED ^ 1);
+    kv_set_obj_ops(a, &tobj_ops, &frees);
+    kv_set_obj_ops(b, &tobj_ops, &frees);
+    size_t base_a = kv_memory(a), base_b = kv_memory(b);
+    /* many keys, strings and objects, some with TTLs, moved one by one */
+    enum { N = 2000 };
+    static tobj objs[N];
+    char key[16];
+    for (int i = 0; i < N; i++) {
+        int n = snprintf(key, sizeof key, "k%d", i);
+        kv_entry *e;
+        if (i % 3 == 0) e = kv_set_obj(a, key, (size_t)n, 7, &objs[i], NULL);
+        else e = kv_set(a, key, (size_t)n, key, (size_t)n, NULL);
+        if (i % 5 == 0) kv_set_expire(a, e, 1000 + i);
+    }
+    for (int i = 0; i < N; i += 2) {
+        int n = snprintf(key, sizeof key, "k%d", i);
+        kv_entry *e = kv_move(a, kv_find(a, key, (size_t)n, 0), b);
+        assert_ptr_equal(kv_find(b, key, (size_t)n, 0), e);
+    }
+    assert_int_equal(kv_size(a), N / 2);
+    assert_int_equal(kv_size(b), N / 2);
+    assert_int_equal(kv_expires_size(a) + kv_expires_size(b), (N + 4) / 5);
+    for (int i = 0; i < N; i++) {
+        int n = snprintf(key, sizeof key, "k%d", i);
+        kv_entry *e = kv_find(i % 2 ? a : b, key, (size_t)n, 0);
+        assert_non_null(e);
+        assert_null(kv_find(i % 2 ? b : a, key, (size_t)n, 0));
+        assert_int_equal(kv_get_expire(e), i % 5 == 0 ? 1000 + i : -1);
+        if (i % 3 == 0) assert_ptr_equal(kv_obj(e), &objs[i]);
+        else {
+            size_t vlen;
+            const char *v = kv_val(e, &vlen);
+            assert_int_equal(vlen, (size_t)n);
+            assert_memory_equal(v, key, vlen);
+        }
+    }
+    assert_int_equal(frees, 0);
+    /* swap: contents change places, each keeps its ops */
+    kv_swap(a, b);
+    assert_non_null(kv_find(a, "k0", 2, 0));
+    assert_non_null(kv_find(b, "k1", 2, 0));
+    assert_null(kv_find(a, "k1", 2, 0));
+    kv_clear(a);
+    kv_clear(b);
+    assert_int_equal(frees, (N + 2) / 3);
+    assert_int_equal(kv_memory(a), base_a);
+    assert_int_equal(kv_memory(b), base_b);
+    kv_free(a);
+    kv_free(b);
+    assert_int_equal(mem_used(), mem0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -969,6 +1116,7 @@ int main(void)
         cmocka_unit_test(test_rename),       cmocka_unit_test(test_million),
         cmocka_unit_test(test_clear),        cmocka_unit_test(test_foreach),
         cmocka_unit_test(test_freeze_guard), cmocka_unit_test(test_model),
+        cmocka_unit_test(test_objects),      cmocka_unit_test(test_move_and_swap),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
