@@ -302,6 +302,12 @@ typedef struct vindex_load_opts {
 int vindex_load(const img_source *src, const vindex_load_opts *o, vindex **out,
                 char *err, size_t errlen);
 
+/* An exact copy of v (keys, ids, vectors, graph, payloads, ring order,
+ * counters), owning all its memory: v is saved into memory and loaded back
+ * (o as for vindex_load; NULL = defaults).  Read-only on v (may run under
+ * its read lock).  0 and *out, or -ENOMEM (*out NULL). */
+int vindex_clone(const vindex *v, const vindex_load_opts *o, vindex **out);
+
 /* ---- search ------------------------------------------------------------- */
 
 /* Per-thread scratch for searches: visited marks with a generation counter,

@@ -73,6 +73,7 @@
 
 #include <errno.h>
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "engram/img_out.h"
@@ -588,3 +589,72 @@ fail:
     vindex_release_copied(src, NULL);
     return rc;
 }
+
+/* ---- clone --------------------------------------------------------------- *
+ * A copy is a save into memory and a load from it: the one code path that
+ * already reproduces an index exactly (keys, ids, graph, payloads, ring,
+ * counters).  The sections are handed to the loader as not page-aligned,
+ * so the engines copy their arrays instead of borrowing them, and the
+ * buffers are freed as soon as the load returns. */
+
+typedef struct mem_sink {
+    img_sink base;
+    img_section *sec;
+    size_t n, cap;          /* sections, and the slots allocated */
+    size_t scap;            /* bytes allocated for the open section */
+} mem_sink;
+
+static int mem_begin(img_sink *sk, uint32_t kind, int page_align)
+{
+    mem_sink *m = (mem_sink *)sk;
+    (void)page_align;
+    if (m->n == m->cap) {
+        size_t cap = m->cap ? m->cap * 2 : 8;
+        img_section *sec = realloc(m->sec, cap * sizeof *sec);
+        if (!sec) return -ENOMEM;
+        m->sec = sec;
+        m->cap = cap;
+    }
+    m->sec[m->n++] = (img_section){ kind, 0, NULL, 0 };
+    m->scap = 0;
+    return 0;
+}
+
+static int mem_write(img_sink *sk, const void *p, size_t len)
+{
+    mem_sink *m = (mem_sink *)sk;
+    img_section *sec = &m->sec[m->n - 1];
+    if (sec->len + len > m->scap) {
+        size_t cap = m->scap ? m->scap : 256;
+        while (cap < sec->len + len) cap *= 2;
+        void *d = realloc(sec->data, cap);
+        if (!d) return -ENOMEM;
+        sec->data = d;
+        m->scap = cap;
+    }
+    memcpy((char *)sec->data + sec->len, p, len);
+    sec->len += len;
+    return 0;
+}
+
+static int mem_end(img_sink *sk)
+{
+    (void)sk;
+    return 0;
+}
+
+int vindex_clone(const vindex *v, const vindex_load_opts *o, vindex **out)
+{
+    mem_sink m = { { mem_begin, mem_write, mem_end }, NULL, 0, 0, 0 };
+    char err[256];
+    *out = NULL;
+    int rc = vindex_save(v, &m.base);
+    if (rc == 0) {
+        img_source src = { m.sec, m.n, NULL, NULL };
+        rc = vindex_load(&src, o, out, err, sizeof err);
+    }
+    for (size_t i = 0; i < m.n; i++) free(m.sec[i].data);
+    free(m.sec);
+    return rc;
+}
+

@@ -1547,9 +1547,54 @@ static void test_stream_corrupt(void **state)
     }
 }
 
+/* vindex_clone: an exact, independent copy -- same entries, searches,
+ * rings and payloads; changing either leaves the other alone. */
+static void test_vindex_clone(void **state)
+{
+    (void)state;
+    static const vindex_type types[] = {VINDEX_HNSW, VINDEX_FLAT};
+    static const dist_metric metrics[] = {DIST_COSINE, DIST_L2, DIST_DOT};
+    for (int t = 0; t < 2; t++) {
+        for (int m = 0; m < 3; m++) {
+            vindex *v = vx_make(types[t], metrics[m], 0);
+            vx_ops(v, 1500, 600, 11 + (uint64_t)m);
+            assert_true(vindex_repair(v) >= 0);    /* (pruning can cut nodes off) */
+            vindex *c = NULL;
+            assert_int_equal(vindex_clone(v, NULL, &c), 0);
+            vx_check(c);
+            vx_same(v, c);
+            /* independent: change the clone, the original stays */
+            vindex *c2 = NULL;
+            assert_int_equal(vindex_clone(v, NULL, &c2), 0);
+            vx_ops(c, 300, 600, 99);
+            vx_check(v);
+            vx_same(v, c2);
+            vindex_free(c);
+            vx_ops(v, 300, 600, 98);     /* the original, after its clone is gone */
+            assert_true(vindex_repair(v) >= 0);
+            vx_check(v);
+            vindex_free(c2);
+            vindex_free(v);
+        }
+        /* a ring with payloads: order, counters and payloads come along */
+        vindex *r = rg_make(types[t], DIST_COSINE, 50);
+        rg_ops(r, 400, 5);
+        vindex *rc = NULL;
+        assert_int_equal(vindex_clone(r, NULL, &rc), 0);
+        vx_check(rc);
+        rg_same(r, rc);
+        rg_ops(r, 200, 6);       /* both go on the same way */
+        rg_ops(rc, 200, 6);
+        rg_same(r, rc);
+        vindex_free(rc);
+        vindex_free(r);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_vindex_clone),
         cmocka_unit_test(test_hnsw_roundtrip),
         cmocka_unit_test(test_hnsw_continues),
         cmocka_unit_test(test_hnsw_empty),
