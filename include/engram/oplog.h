@@ -12,6 +12,14 @@
  * replaying the same operations rebuilds the same graph.  Expiry itself is
  * not logged: the deadline is, and a replayed key past it is expired lazily.
  *
+ * Keys of objects (vector sets) have no value to log: their changes are
+ * logged as operations (OP_VNEW, OP_VADD, ...), and what a key command does
+ * to one as OP_EXPIRE, OP_RENAME, OP_MOVE, OP_COPY (used for every type).
+ *
+ * Databases: a record is about database 0 unless it is wrapped in OP_INDB,
+ * which names the database and carries one record of another type (a log
+ * from before databases existed is all database 0).
+ *
  * Atomicity: a command that makes several changes (MSET, RENAME, EXEC) logs
  * them as one OP_BATCH record, so recovery sees all of them or none.
  *
@@ -21,6 +29,12 @@
  *   OP_FLUSHALL (empty)                 keys and indices
  *   OP_SETRANGE str key, u32 offset, str bytes
  *                                       (zero-fills a gap; creates the key)
+ *   OP_EXPIRE   str key, i64 expire_ms (-1 = none)   a key's TTL (any type)
+ *   OP_RENAME   str key, str newkey     (newkey overwritten)
+ *   OP_MOVE     str key, u32 db         to another database (absent there)
+ *   OP_COPY     str key, str newkey, u32 db, u8 replace (0/1)
+ *   OP_SWAPDB   u32 db1, u32 db2
+ *   OP_FLUSHDB  (empty)                 the record's database
  *   OP_VNEW     str name, u8 type, u8 metric, u16 0, u32 dim, u32 M,
  *               u32 ef_construction, u32 ef_search, u64 seed, u32 capacity
  *               (0 = unbounded), str embedder name ("" = none)
@@ -32,6 +46,8 @@
  *   OP_VDEL     str name, str key
  *   OP_VDROP    str name
  *   OP_BATCH    repeated { u8 type, u32 len, payload[len] } (no nesting)
+ *   OP_INDB     u32 db, u8 type, payload of that type (to the end; not a
+ *               batch and not another OP_INDB)
  *
  * Limits: the layouts admit more than a live server ever writes (a
  * SETRANGE's offset + length up to 4 GiB, a dimension up to 2^32 - 1), so
@@ -54,19 +70,29 @@ enum {
     OP_DEL = 2,
     OP_FLUSHALL = 3,
     OP_SETRANGE = 4,
+    OP_EXPIRE = 5,
+    OP_RENAME = 6,
+    OP_MOVE = 7,
+    OP_COPY = 8,
+    OP_SWAPDB = 9,
+    OP_FLUSHDB = 10,
     OP_VNEW = 16,
     OP_VADD = 17,
     OP_VDEL = 18,
     OP_VDROP = 19,
     OP_BATCH = 32,
+    OP_INDB = 33,
 };
 
 /* A decoded operation: pointers into the payload (valid while it is). */
 typedef struct op {
     uint8_t type;
-    const char *key;  uint32_t klen;       /* SET, DEL, SETRANGE, VADD, VDEL */
-    const char *val;  uint32_t vlen;       /* SET value, SETRANGE bytes */
-    int64_t expire_ms;                     /* SET */
+    const char *key;  uint32_t klen;       /* SET, DEL, SETRANGE, EXPIRE, RENAME, MOVE,
+                                              COPY, VADD, VDEL */
+    const char *val;  uint32_t vlen;       /* SET value, SETRANGE bytes; RENAME, COPY: newkey */
+    int64_t expire_ms;                     /* SET, EXPIRE */
+    uint32_t db, db2;                      /* MOVE, COPY: db; SWAPDB: both */
+    uint8_t replace;                       /* COPY */
     uint32_t offset;                       /* SETRANGE */
     const char *name; uint32_t nlen;       /* V* index name */
     uint8_t vtype, metric;                 /* VNEW */
@@ -103,6 +129,14 @@ void op_put_vadd(opbuf *b, const void *name, uint32_t nlen, const void *key, uin
                  const float *vec, uint32_t dim, int autoid, const void *payload, uint32_t plen);
 void op_put_vdel(opbuf *b, const void *name, uint32_t nlen, const void *key, uint32_t klen);
 void op_put_vdrop(opbuf *b, const void *name, uint32_t nlen);
+void op_put_expire(opbuf *b, const void *key, uint32_t klen, int64_t expire_ms);
+void op_put_rename(opbuf *b, const void *key, uint32_t klen, const void *newkey, uint32_t nklen);
+void op_put_move(opbuf *b, const void *key, uint32_t klen, uint32_t db);
+void op_put_copy(opbuf *b, const void *key, uint32_t klen, const void *newkey, uint32_t nklen,
+                 uint32_t db, int replace);
+void op_put_swapdb(opbuf *b, uint32_t db1, uint32_t db2);
+/* The head of an OP_INDB payload; the inner payload follows. */
+void op_put_indb(opbuf *b, uint32_t db, uint8_t type);
 /* One batch element header: u8 type, u32 len (the payload follows). */
 void op_put_batch_item(opbuf *b, uint8_t type, const void *payload, uint32_t len);
 
@@ -115,6 +149,7 @@ typedef struct op_limits {
     uint32_t m_max, ef_max;  /* VNEW M, ef_construction, ef_search */
     uint32_t capacity_max;   /* VNEW ring capacity */
     uint32_t payload_max;    /* VADD payload length */
+    uint32_t db_max;         /* databases: a db number must be below it */
 } op_limits;
 
 /* Decode a payload of the given type (not OP_BATCH) and check it against
@@ -126,6 +161,12 @@ int op_decode(uint8_t type, const void *payload, size_t len, const op_limits *li
  * element that overruns, or a nested batch). */
 int op_batch_next(const void *payload, size_t len, size_t *pos, uint8_t *type,
                   const void **item, uint32_t *ilen);
+
+/* Open an OP_INDB payload: its database (checked against lim->db_max),
+ * inner type and payload.  0, -EBADMSG (short, or an inner OP_BATCH /
+ * OP_INDB / 0) or -EFBIG (db >= db_max). */
+int op_indb(const void *payload, size_t len, const op_limits *lim, uint32_t *db, uint8_t *type,
+            const void **inner, uint32_t *ilen);
 
 /* Read the i-th float of an OP_VADD vector (unaligned little-endian). */
 float op_vec_at(const op *o, uint32_t i);

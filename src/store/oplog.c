@@ -103,6 +103,45 @@ void op_put_vdel(opbuf *b, const void *name, uint32_t nlen, const void *key, uin
 
 void op_put_vdrop(opbuf *b, const void *name, uint32_t nlen) { ob_str(b, name, nlen); }
 
+void op_put_expire(opbuf *b, const void *key, uint32_t klen, int64_t expire_ms)
+{
+    ob_str(b, key, klen);
+    ob_u64(b, (uint64_t)expire_ms);
+}
+
+void op_put_rename(opbuf *b, const void *key, uint32_t klen, const void *newkey, uint32_t nklen)
+{
+    ob_str(b, key, klen);
+    ob_str(b, newkey, nklen);
+}
+
+void op_put_move(opbuf *b, const void *key, uint32_t klen, uint32_t db)
+{
+    ob_str(b, key, klen);
+    ob_u32(b, db);
+}
+
+void op_put_copy(opbuf *b, const void *key, uint32_t klen, const void *newkey, uint32_t nklen,
+                 uint32_t db, int replace)
+{
+    ob_str(b, key, klen);
+    ob_str(b, newkey, nklen);
+    ob_u32(b, db);
+    ob_u8(b, replace ? 1 : 0);
+}
+
+void op_put_swapdb(opbuf *b, uint32_t db1, uint32_t db2)
+{
+    ob_u32(b, db1);
+    ob_u32(b, db2);
+}
+
+void op_put_indb(opbuf *b, uint32_t db, uint8_t type)
+{
+    ob_u32(b, db);
+    ob_u8(b, type);
+}
+
 void op_put_batch_item(opbuf *b, uint8_t type, const void *payload, uint32_t len)
 {
     ob_u8(b, type);
@@ -172,6 +211,11 @@ static int op_within(const op *o, const op_limits *lim)
                o->efs <= lim->ef_max && o->capacity <= lim->capacity_max;
     case OP_VADD:
         return o->dim <= lim->dim_max && o->plen <= lim->payload_max;
+    case OP_MOVE:
+    case OP_COPY:
+        return o->db < lim->db_max;
+    case OP_SWAPDB:
+        return o->db < lim->db_max && o->db2 < lim->db_max;
     default:
         return 1;
     }
@@ -231,6 +275,31 @@ int op_decode(uint8_t type, const void *payload, size_t len, const op_limits *li
     case OP_VDROP:
         o->name = rd_str(&r, &o->nlen);
         break;
+    case OP_EXPIRE:
+        o->key = rd_str(&r, &o->klen);
+        o->expire_ms = (int64_t)rd_u64(&r);
+        break;
+    case OP_RENAME:
+        o->key = rd_str(&r, &o->klen);
+        o->val = rd_str(&r, &o->vlen);
+        break;
+    case OP_MOVE:
+        o->key = rd_str(&r, &o->klen);
+        o->db = rd_u32(&r);
+        break;
+    case OP_COPY:
+        o->key = rd_str(&r, &o->klen);
+        o->val = rd_str(&r, &o->vlen);
+        o->db = rd_u32(&r);
+        o->replace = rd_u8(&r);
+        if (o->replace > 1) r.bad = 1;
+        break;
+    case OP_SWAPDB:
+        o->db = rd_u32(&r);
+        o->db2 = rd_u32(&r);
+        break;
+    case OP_FLUSHDB:
+        break;
     default:
         return -EBADMSG;
     }
@@ -248,6 +317,19 @@ int op_batch_next(const void *payload, size_t len, size_t *pos, uint8_t *type,
     if (r.bad || *type == OP_BATCH || *type == 0) return -EBADMSG;
     *pos = len - r.left;
     return 1;
+}
+
+int op_indb(const void *payload, size_t len, const op_limits *lim, uint32_t *db, uint8_t *type,
+            const void **inner, uint32_t *ilen)
+{
+    rd r = {payload, len, 0};
+    *db = rd_u32(&r);
+    *type = rd_u8(&r);
+    if (r.bad || *type == 0 || *type == OP_BATCH || *type == OP_INDB || r.left > UINT32_MAX)
+        return -EBADMSG;
+    *inner = r.p;
+    *ilen = (uint32_t)r.left;
+    return *db < lim->db_max ? 0 : -EFBIG;
 }
 
 float op_vec_at(const op *o, uint32_t i) { return le_getf32(o->vec + 4 * (size_t)i); }

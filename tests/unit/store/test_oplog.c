@@ -16,7 +16,7 @@
  * M 64, ef 100000, rings of 2^30, payloads of 512 MiB. */
 static const op_limits LIM = {
     .string_max = 2048ULL << 20, .dim_max = 32768, .m_max = 64, .ef_max = 100000,
-    .capacity_max = 1u << 30, .payload_max = 1u << 29,
+    .capacity_max = 1u << 30, .payload_max = 1u << 29, .db_max = 16,
 };
 
 /* Every strict prefix and one-byte extension of a valid payload is refused. */
@@ -250,12 +250,101 @@ static void test_batch(void **state)
     opbuf_fini(&b);
 }
 
+/* The key commands' records (any type of key) and OP_INDB. */
+static void test_key_ops_and_databases(void **state)
+{
+    (void)state;
+    opbuf b = {0};
+    op o;
+    op_put_expire(&b, "k", 1, 1700000000123LL);
+    assert_int_equal(op_decode(OP_EXPIRE, b.p, b.len, &LIM, &o), 0);
+    assert_memory_equal(o.key, "k", 1);
+    assert_true(o.expire_ms == 1700000000123LL);
+    check_strict(OP_EXPIRE, &b);
+
+    opbuf_reset(&b);
+    op_put_rename(&b, "old", 3, "new\0", 4);
+    assert_int_equal(op_decode(OP_RENAME, b.p, b.len, &LIM, &o), 0);
+    assert_memory_equal(o.key, "old", 3);
+    assert_int_equal(o.vlen, 4);
+    assert_memory_equal(o.val, "new\0", 4);
+    check_strict(OP_RENAME, &b);
+
+    opbuf_reset(&b);
+    op_put_move(&b, "k", 1, 15);
+    assert_int_equal(op_decode(OP_MOVE, b.p, b.len, &LIM, &o), 0);
+    assert_int_equal(o.db, 15);
+    check_strict(OP_MOVE, &b);
+    opbuf_reset(&b);
+    op_put_move(&b, "k", 1, 16);                 /* past db_max */
+    assert_int_equal(op_decode(OP_MOVE, b.p, b.len, &LIM, &o), -EFBIG);
+
+    opbuf_reset(&b);
+    op_put_copy(&b, "a", 1, "b", 1, 3, 1);
+    assert_int_equal(op_decode(OP_COPY, b.p, b.len, &LIM, &o), 0);
+    assert_int_equal(o.db, 3);
+    assert_int_equal(o.replace, 1);
+    check_strict(OP_COPY, &b);
+    b.p[b.len - 1] = 2;                          /* replace is 0 or 1 */
+    assert_int_equal(op_decode(OP_COPY, b.p, b.len, &LIM, &o), -EBADMSG);
+
+    opbuf_reset(&b);
+    op_put_swapdb(&b, 0, 15);
+    assert_int_equal(op_decode(OP_SWAPDB, b.p, b.len, &LIM, &o), 0);
+    assert_int_equal(o.db, 0);
+    assert_int_equal(o.db2, 15);
+    check_strict(OP_SWAPDB, &b);
+    opbuf_reset(&b);
+    op_put_swapdb(&b, 16, 0);
+    assert_int_equal(op_decode(OP_SWAPDB, b.p, b.len, &LIM, &o), -EFBIG);
+
+    assert_int_equal(op_decode(OP_FLUSHDB, "", 0, &LIM, &o), 0);
+    assert_int_equal(op_decode(OP_FLUSHDB, "x", 1, &LIM, &o), -EBADMSG);
+
+    /* OP_INDB: a database and one inner record of another type */
+    opbuf inner = {0};
+    op_put_set(&inner, "k", 1, "v", 1, -1);
+    opbuf_reset(&b);
+    op_put_indb(&b, 7, OP_SET);
+    unsigned char rec[64];                       /* the head, then the inner payload */
+    assert_true(b.len + inner.len <= sizeof rec);
+    memcpy(rec, b.p, b.len);
+    memcpy(rec + b.len, inner.p, inner.len);
+    uint32_t db, ilen;
+    uint8_t t;
+    const void *in;
+    assert_int_equal(op_indb(rec, b.len + inner.len, &LIM, &db, &t, &in, &ilen), 0);
+    assert_int_equal(db, 7);
+    assert_int_equal(t, OP_SET);
+    assert_int_equal(ilen, inner.len);
+    assert_memory_equal(in, inner.p, inner.len);
+    assert_int_equal(op_decode(t, in, ilen, &LIM, &o), 0);
+    assert_memory_equal(o.val, "v", 1);
+    /* too short; a database past the limit; batches and nesting refused */
+    assert_int_equal(op_indb(rec, 4, &LIM, &db, &t, &in, &ilen), -EBADMSG);
+    opbuf_reset(&b);
+    op_put_indb(&b, 16, OP_FLUSHDB);
+    assert_int_equal(op_indb(b.p, b.len, &LIM, &db, &t, &in, &ilen), -EFBIG);
+    opbuf_reset(&b);
+    op_put_indb(&b, 1, OP_BATCH);
+    assert_int_equal(op_indb(b.p, b.len, &LIM, &db, &t, &in, &ilen), -EBADMSG);
+    opbuf_reset(&b);
+    op_put_indb(&b, 1, OP_INDB);
+    assert_int_equal(op_indb(b.p, b.len, &LIM, &db, &t, &in, &ilen), -EBADMSG);
+    opbuf_reset(&b);
+    op_put_indb(&b, 1, 0);
+    assert_int_equal(op_indb(b.p, b.len, &LIM, &db, &t, &in, &ilen), -EBADMSG);
+    opbuf_fini(&inner);
+    opbuf_fini(&b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_set_del),
         cmocka_unit_test(test_setrange),
         cmocka_unit_test(test_limits),
+        cmocka_unit_test(test_key_ops_and_databases),
         cmocka_unit_test(test_vector_ops),
         cmocka_unit_test(test_batch),
     };
