@@ -152,8 +152,8 @@ static const setting settings[] = {
     ROW("save", "PERSISTENCE", T_ENUM, save, S_IMMUTABLE, 0, 0, save_names, "",
         "Snapshot schedule: always empty; snapshots follow the log's growth"
         " (auto-aof-rewrite-*), SAVE, BGSAVE and SHUTDOWN SAVE."),
-    ROW("databases", "SERVER", T_INT, databases, S_IMMUTABLE, 1, 1, NULL, "1",
-        "Number of databases; engram has only database 0 (SELECT 0 works), so this must be 1."),
+    ROW("databases", "SERVER", T_INT, databases, S_IMMUTABLE, 1, INT_MAX, NULL, "16",
+        "Number of databases (SELECT 0 to databases-1); every one holds every type."),
 
     ROW("simd", "VECTORS", T_ENUM, simd, S_IMMUTABLE, 0, 0, simd_names, "auto",
         "Distance kernels: auto picks the best the CPU supports;"

@@ -171,10 +171,11 @@ void cmd_select(client *c)
         reply_err_int(c);
         return;
     }
-    if (db != 0) {
+    if (db < 0 || db >= c->srv->ndbs) {
         reply_error(&c->out, "ERR DB index is out of range");
         return;
     }
+    c->db = (int)db;
     reply_ok(&c->out);
 }
 
@@ -183,6 +184,7 @@ void cmd_reset(client *c)
     multi_discard(c);
     mem_free(c->name);
     c->name = NULL;
+    c->db = 0;
     c->resp = 2;
     c->out.proto = 2;
     c->flags &= ~CLIENT_AUTHED;

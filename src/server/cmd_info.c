@@ -17,6 +17,7 @@
 #include "handlers.h"
 #include "models.h"
 #include "persist.h"
+#include "engram/vset.h"
 
 /* ---- INFO ------------------------------------------------------------------ */
 
@@ -71,14 +72,14 @@ static void info_memory(server *s, strbuf *b)
     strbuf_printf(b, "# Memory\r\nused_memory:%zu\r\nused_memory_human:%s\r\nused_memory_peak:%zu\r\n"
                 "used_memory_peak_human:%s\r\nused_memory_keyspace:%zu\r\n"
                 "maxrss_bytes:%lld\r\nmaxmemory:0\r\nmaxmemory_policy:noeviction\r\n"
-                "mem_allocator:libc\r\n",
-                used, human, peak, peakh, kv_memory(s->db),
+                "mem_allocator:libc\r\nlazyfree_pending_objects:%zu\r\n",
+                used, human, peak, peakh, keyspace_memory(s),
 #if defined(__APPLE__)
                 (long long)ru.ru_maxrss
 #else
                 (long long)ru.ru_maxrss * 1024
 #endif
-    );
+                , keyspace_lazyfree_pending(s));
 }
 
 static void info_persistence(server *s, strbuf *b)
@@ -127,21 +128,32 @@ static void info_commandstats(server *s, strbuf *b)
     }
 }
 
+/* The vector sets of every database, for the Vectors section. */
+typedef struct vec_totals {
+    size_t sets, vectors, memory;
+    unsigned long long searches;
+} vec_totals;
+
+static void vec_total(void *ud, kv_entry *e)
+{
+    vec_totals *t = ud;
+    if (kv_type(e) != OBJ_VSET) return;
+    vset *set = kv_obj(e);
+    t->sets++;
+    t->vectors += vindex_count(vset_index(set));
+    t->memory += vindex_memory(vset_index(set));
+    t->searches += vset_searches(set);
+}
+
 static void info_vectors(server *s, strbuf *b)
 {
-    size_t n = vreg_count(s->vreg), vectors = 0, memory = 0;
-    unsigned long long searches = 0;
-    for (size_t i = 0; i < n; i++) {
-        vreg_entry *e = vreg_at(s->vreg, i);
-        vectors += vindex_count(vreg_index(e));
-        memory += vindex_memory(vreg_index(e));
-        searches += vreg_searches(e);
-    }
+    vec_totals t = {0};
+    for (int i = 0; i < s->ndbs; i++) kv_foreach(db_kv(s, i), vec_total, &t);
     strbuf_printf(b, "# Vectors\r\nvector_indices:%zu\r\nvector_count:%zu\r\nvector_memory:%zu\r\n"
                 "vector_searches:%llu\r\nvector_writes:%lld\r\nsearch_threads:%d\r\nsearch_nice:%d\r\n"
                 "searches_inflight:%zu\r\nsimd_kernel:%s\r\nsplit_searches:%lld\r\n"
                 "embedder_models_memory:%zu\r\n",
-                n, vectors, memory, searches, s->vec_writes, s->nworkers, s->cfg.search_nice,
+                t.sets, t.vectors, t.memory, t.searches, s->vec_writes, s->nworkers, s->cfg.search_nice,
                 s->pool ? pool_inflight(s->pool) : 0, dist_active()->name, s->vec_split_searches,
                 models_memory(s));
 }
@@ -149,9 +161,12 @@ static void info_vectors(server *s, strbuf *b)
 static void info_keyspace(server *s, strbuf *b)
 {
     strbuf_printf(b, "# Keyspace\r\n");
-    if (kv_size(s->db))
-        strbuf_printf(b, "db0:keys=%zu,expires=%zu,avg_ttl=0\r\n", kv_size(s->db),
-                    kv_expires_size(s->db));
+    for (int i = 0; i < s->ndbs; i++) {
+        kv *db = db_kv(s, i);
+        if (kv_size(db))
+            strbuf_printf(b, "db%d:keys=%zu,expires=%zu,avg_ttl=0\r\n", i, kv_size(db),
+                          kv_expires_size(db));
+    }
 }
 
 typedef struct info_section {

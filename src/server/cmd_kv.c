@@ -25,6 +25,7 @@
  * state, for the same reason). */
 #include "server.h"
 #include "handlers.h"
+#include "persist.h"
 
 #include <inttypes.h>
 #include <limits.h>
@@ -49,6 +50,15 @@ static int key_expired(const kv_entry *e, int64_t now)
     return at >= 0 && now > at;
 }
 
+/* A key that holds something other than a string: reply WRONGTYPE and
+ * return 1 (string commands then stop). */
+static int wrongtype(client *c, const kv_entry *e)
+{
+    if (!e || kv_type(e) == KV_STRING) return 0;
+    reply_error(&c->out, WRONGTYPE_ERR);
+    return 1;
+}
+
 /* SET semantics: the new value replaces the old one and drops its TTL.
  * kv_set keeps the TTL of an existing key (even a stale one), hence the
  * explicit clear. */
@@ -57,7 +67,7 @@ static void set_plain(client *c, kv *db, const char *key, size_t klen,
 {
     kv_entry *e = kv_set(db, key, klen, val, vlen, NULL);
     if (kv_get_expire(e) != -1) kv_set_expire(db, e, -1);
-    srv_key_modified(c->srv, key, klen);
+    key_modified(c->srv, c->db, key, klen);
 }
 
 /* Give e the absolute deadline at_ms, or delete it when the deadline is
@@ -202,13 +212,14 @@ static void reply_entry_value(client *c, const kv_entry *e)
 
 void cmd_get(client *c)
 {
-    reply_entry_value(c, srv_lookup_read(c->srv, KEY(c)));
+    kv_entry *e = key_lookup_read(c, KEY(c));
+    if (!wrongtype(c, e)) reply_entry_value(c, e);
 }
 
 /* SET key value [NX|XX] [GET] [EX s|PX ms|EXAT ts|PXAT ms-ts|KEEPTTL] */
 void cmd_set(client *c)
 {
-    kv *db = srv_db(c->srv);
+    kv *db = client_kv(c);
     set_opts o;
     int64_t at = -1;
     kv_entry *e;
@@ -226,7 +237,9 @@ void cmd_set(client *c)
     if (o.flags & (SETOPT_NX | SETOPT_XX | SETOPT_GET | SETOPT_KEEPTTL)) {
         e = kv_find(db, KEY(c), srv_now_ms(c->srv));
         /* GET replies before the overwrite kills the old value (7.0 allows
-         * NX with GET: the old value is returned and nothing is set). */
+         * NX with GET: the old value is returned and nothing is set); a
+         * value that is not a string stops the command. */
+        if ((o.flags & SETOPT_GET) && wrongtype(c, e)) return;
         if (o.flags & SETOPT_GET) reply_entry_value(c, e);
         if (((o.flags & SETOPT_NX) && e) || ((o.flags & SETOPT_XX) && !e)) {
             if (!(o.flags & SETOPT_GET)) reply_null(&c->out);
@@ -236,21 +249,21 @@ void cmd_set(client *c)
     e = kv_set(db, KEY(c), c->argv[2], c->argvlen[2], NULL);
     if (o.expire_arg) apply_deadline(c, db, e, at);
     else if (!(o.flags & SETOPT_KEEPTTL) && kv_get_expire(e) != -1) kv_set_expire(db, e, -1);
-    srv_key_modified(c->srv, KEY(c));
+    key_modified(c->srv, c->db, KEY(c));
     if (!(o.flags & SETOPT_GET)) reply_ok(&c->out);
 }
 
 /* SETEX / PSETEX key ttl value */
 static void setex_generic(client *c, unsigned unit, const char *cmdname)
 {
-    kv *db = srv_db(c->srv);
+    kv *db = client_kv(c);
     int64_t at;
     kv_entry *e;
 
     if (!parse_set_expire(c, 2, unit, cmdname, &at)) return;
     e = kv_set(db, KEY(c), c->argv[3], c->argvlen[3], NULL);
     kv_set_expire(db, e, at);  /* relative and > 0, so always in the future */
-    srv_key_modified(c->srv, KEY(c));
+    key_modified(c->srv, c->db, KEY(c));
     reply_ok(&c->out);
 }
 
@@ -259,40 +272,43 @@ void cmd_psetex(client *c) { setex_generic(c, SETOPT_PX, "psetex"); }
 
 void cmd_setnx(client *c)
 {
-    kv *db = srv_db(c->srv);
+    kv *db = client_kv(c);
 
     if (kv_find(db, KEY(c), srv_now_ms(c->srv))) {
         reply_int(&c->out, 0);
         return;
     }
     kv_set(db, KEY(c), c->argv[2], c->argvlen[2], NULL);
-    srv_key_modified(c->srv, KEY(c));
+    key_modified(c->srv, c->db, KEY(c));
     reply_int(&c->out, 1);
 }
 
 void cmd_getset(client *c)
 {
-    kv *db = srv_db(c->srv);
+    kv *db = client_kv(c);
+    kv_entry *e = kv_find(db, KEY(c), srv_now_ms(c->srv));
 
-    reply_entry_value(c, kv_find(db, KEY(c), srv_now_ms(c->srv)));
+    if (wrongtype(c, e)) return;
+    reply_entry_value(c, e);
     set_plain(c, db, KEY(c), c->argv[2], c->argvlen[2]);
 }
 
 void cmd_getdel(client *c)
 {
-    kv *db = srv_db(c->srv);
+    kv *db = client_kv(c);
     kv_entry *e = kv_find(db, KEY(c), srv_now_ms(c->srv));
 
+    if (wrongtype(c, e)) return;
     reply_entry_value(c, e);
     if (!e) return;
     kv_del_entry(db, e);
-    srv_key_modified(c->srv, KEY(c));
+    key_modified(c->srv, c->db, KEY(c));
 }
 
 /* GETEX key [EX s|PX ms|EXAT ts|PXAT ms-ts|PERSIST] */
 void cmd_getex(client *c)
 {
-    kv *db = srv_db(c->srv);
+    kv *db = client_kv(c);
     set_opts o;
     int64_t at = -1;
     kv_entry *e;
@@ -305,14 +321,15 @@ void cmd_getex(client *c)
         reply_null(&c->out);
         return;
     }
+    if (wrongtype(c, e)) return;
     if (o.expire_arg && !parse_set_expire(c, o.expire_arg, o.flags, "getex", &at)) return;
     reply_entry_value(c, e);
     if (o.expire_arg) {
         apply_deadline(c, db, e, at);
-        srv_key_modified(c->srv, KEY(c));
+        key_modified(c->srv, c->db, KEY(c));
     } else if ((o.flags & SETOPT_PERSIST) && kv_get_expire(e) != -1) {
         kv_set_expire(db, e, -1);
-        srv_key_modified(c->srv, KEY(c));
+        key_modified(c->srv, c->db, KEY(c));
     }
 }
 
@@ -320,15 +337,17 @@ void cmd_mget(client *c)
 {
 
     reply_array(&c->out, c->argc - 1);
-    for (int j = 1; j < c->argc; j++)
-        reply_entry_value(c, srv_lookup_read(c->srv, c->argv[j], c->argvlen[j]));
+    for (int j = 1; j < c->argc; j++) {
+        kv_entry *e = key_lookup_read(c, c->argv[j], c->argvlen[j]);
+        reply_entry_value(c, e && kv_type(e) == KV_STRING ? e : NULL);   /* other types: nil */
+    }
 }
 
 /* MSET / MSETNX key value [key value ...]: the arity (-3) lets an odd
  * number of arguments through; Redis reports that as an arity error. */
 void cmd_mset(client *c)
 {
-    kv *db = srv_db(c->srv);
+    kv *db = client_kv(c);
 
     if (c->argc % 2 == 0) {
         reply_err_arity(c);
@@ -341,7 +360,7 @@ void cmd_mset(client *c)
 
 void cmd_msetnx(client *c)
 {
-    kv *db = srv_db(c->srv);
+    kv *db = client_kv(c);
     int64_t now = srv_now_ms(c->srv);
 
     if (c->argc % 2 == 0) {
@@ -361,14 +380,15 @@ void cmd_msetnx(client *c)
 
 void cmd_append(client *c)
 {
-    kv *db = srv_db(c->srv);
+    kv *db = client_kv(c);
     kv_entry *e = kv_find(db, KEY(c), srv_now_ms(c->srv));
     size_t olen, alen = c->argvlen[2];
     char *p;
 
+    if (wrongtype(c, e)) return;
     if (!e) {
         kv_set(db, KEY(c), c->argv[2], alen, NULL);
-        srv_key_modified(c->srv, KEY(c));
+        key_modified(c->srv, c->db, KEY(c));
         reply_int(&c->out, (long long)alen);
         return;
     }
@@ -376,15 +396,16 @@ void cmd_append(client *c)
     if (!check_string_len(c, olen, alen)) return;
     p = kv_val_resize(db, e, olen + alen);     /* keeps the TTL, as Redis */
     memcpy(p + olen, c->argv[2], alen);
-    srv_key_range_modified(c->srv, KEY(c), olen, c->argv[2], alen);
+    key_range_modified(c->srv, c->db, KEY(c), olen, c->argv[2], alen);
     reply_int(&c->out, (long long)(olen + alen));
 }
 
 void cmd_strlen(client *c)
 {
-    kv_entry *e = srv_lookup_read(c->srv, KEY(c));
+    kv_entry *e = key_lookup_read(c, KEY(c));
     size_t vlen = 0;
 
+    if (wrongtype(c, e)) return;
     if (e) kv_val(e, &vlen);
     reply_int(&c->out, (long long)vlen);
 }
@@ -399,7 +420,8 @@ void cmd_getrange(client *c)
     kv_entry *e;
 
     if (!arg_ll(c, 2, &start) || !arg_ll(c, 3, &end)) return;
-    e = srv_lookup_read(c->srv, KEY(c));
+    e = key_lookup_read(c, KEY(c));
+    if (wrongtype(c, e)) return;
     if (!e || (start < 0 && end < 0 && start > end)) {
         reply_bulk(&c->out, "", 0);
         return;
@@ -419,7 +441,7 @@ void cmd_getrange(client *c)
  * nothing (and does not create a missing key). */
 void cmd_setrange(client *c)
 {
-    kv *db = srv_db(c->srv);
+    kv *db = client_kv(c);
     size_t olen = 0, alen = c->argvlen[3], nlen;
     long long off;
     kv_entry *e;
@@ -431,6 +453,7 @@ void cmd_setrange(client *c)
         return;
     }
     e = kv_find(db, KEY(c), srv_now_ms(c->srv));
+    if (wrongtype(c, e)) return;
     if (e) kv_val(e, &olen);
     if (alen == 0) {
         reply_int(&c->out, (long long)olen);
@@ -446,8 +469,8 @@ void cmd_setrange(client *c)
     memcpy(p + off, c->argv[3], alen);
     /* A key this command created (perhaps over an expired one that the log
      * still holds) is logged whole: replay must not patch the old value. */
-    if (created) srv_key_modified(c->srv, KEY(c));
-    else srv_key_range_modified(c->srv, KEY(c), (size_t)off, c->argv[3], alen);
+    if (created) key_modified(c->srv, c->db, KEY(c));
+    else key_range_modified(c->srv, c->db, KEY(c), (size_t)off, c->argv[3], alen);
     reply_int(&c->out, (long long)nlen);
 }
 
@@ -457,18 +480,19 @@ static void store_number(client *c, kv *db, kv_entry *e, const char *txt, size_t
 {
     if (e) memcpy(kv_val_resize(db, e, n), txt, n);
     else kv_set(db, KEY(c), txt, n, NULL);
-    srv_key_modified(c->srv, KEY(c));
+    key_modified(c->srv, c->db, KEY(c));
 }
 
 /* INCR, DECR, INCRBY, DECRBY: the value must be a strict base-10 int64. */
 static void incr_generic(client *c, long long by)
 {
-    kv *db = srv_db(c->srv);
+    kv *db = client_kv(c);
     kv_entry *e = kv_find(db, KEY(c), srv_now_ms(c->srv));
     long long v = 0;
     char buf[24];
     size_t n;
 
+    if (wrongtype(c, e)) return;
     if (e) {
         size_t vlen;
         const char *s = kv_val(e, &vlen);
@@ -512,12 +536,13 @@ void cmd_decrby(client *c)
  * formatted result (what the reply shows), never the binary number. */
 void cmd_incrbyfloat(client *c)
 {
-    kv *db = srv_db(c->srv);
+    kv *db = client_kv(c);
     kv_entry *e = kv_find(db, KEY(c), srv_now_ms(c->srv));
     long double v = 0, by;
     char buf[LD_STR_MAX];
     size_t n;
 
+    if (wrongtype(c, e)) return;
     if (e) {
         size_t vlen;
         const char *s = kv_val(e, &vlen);
@@ -545,7 +570,7 @@ enum { EXP_NX = 1, EXP_XX = 2, EXP_GT = 4, EXP_LT = 8 };
  * added to the time (now for the relative forms, 0 for the absolute). */
 static void expire_generic(client *c, int64_t base, int seconds, const char *cmdname)
 {
-    kv *db = srv_db(c->srv);
+    kv *db = client_kv(c);
     unsigned flags = 0;
     long long when;
     int64_t cur;
@@ -593,7 +618,7 @@ static void expire_generic(client *c, int64_t base, int seconds, const char *cmd
         return;
     }
     apply_deadline(c, db, e, when);
-    srv_key_modified(c->srv, KEY(c));
+    key_modified(c->srv, c->db, KEY(c));
     reply_int(&c->out, 1);
     return;
 invalid:
@@ -610,7 +635,7 @@ void cmd_pexpireat(client *c) { expire_generic(c, 0, 0, "pexpireat"); }
 static void ttl_generic(client *c, int absolute, int ms)
 {
     int64_t now = srv_now_ms(c->srv);
-    kv_entry *e = srv_lookup_read(c->srv, KEY(c));
+    kv_entry *e = key_lookup_read(c, KEY(c));
     int64_t t;
 
     if (!e) {
@@ -634,7 +659,7 @@ void cmd_pexpiretime(client *c) { ttl_generic(c, 1, 1); }
 
 void cmd_persist(client *c)
 {
-    kv *db = srv_db(c->srv);
+    kv *db = client_kv(c);
     kv_entry *e = kv_find(db, KEY(c), srv_now_ms(c->srv));
 
     if (!e || kv_get_expire(e) == -1) {
@@ -642,29 +667,34 @@ void cmd_persist(client *c)
         return;
     }
     kv_set_expire(db, e, -1);
-    srv_key_modified(c->srv, KEY(c));
+    key_modified(c->srv, c->db, KEY(c));
     reply_int(&c->out, 1);
 }
 
 /* ---- keyspace ------------------------------------------------------------ */
 
-/* DEL and UNLINK: engram frees synchronously either way.  A stale key is
- * reaped by the lookup and not counted, as Redis's expireIfNeeded. */
-void cmd_del(client *c)
+/* DEL and UNLINK: UNLINK hands the keys' objects to the lazy-free thread
+ * (DEL frees big ones there too: keyspace.h).  A stale key is reaped by
+ * the lookup and not counted, as Redis's expireIfNeeded. */
+static void del_generic(client *c, int lazy)
 {
-    kv *db = srv_db(c->srv);
+    kv *db = client_kv(c);
     int64_t now = srv_now_ms(c->srv);
     long long n = 0;
 
     for (int j = 1; j < c->argc; j++) {
         kv_entry *e = kv_find(db, c->argv[j], c->argvlen[j], now);
         if (!e) continue;
-        kv_del_entry(db, e);
-        srv_key_modified(c->srv, c->argv[j], c->argvlen[j]);
+        if (lazy) key_unlink(c->srv, c->db, e);
+        else kv_del_entry(db, e);
+        key_modified(c->srv, c->db, c->argv[j], c->argvlen[j]);
         n++;
     }
     reply_int(&c->out, n);
 }
+
+void cmd_del(client *c) { del_generic(c, 0); }
+void cmd_unlink(client *c) { del_generic(c, 1); }
 
 /* EXISTS and TOUCH: count the arguments naming a live key (repeats count). */
 void cmd_exists(client *c)
@@ -672,14 +702,14 @@ void cmd_exists(client *c)
     long long n = 0;
 
     for (int j = 1; j < c->argc; j++)
-        if (srv_lookup_read(c->srv, c->argv[j], c->argvlen[j])) n++;
+        if (key_lookup_read(c, c->argv[j], c->argvlen[j])) n++;
     reply_int(&c->out, n);
 }
 
 void cmd_type(client *c)
 {
-    kv_entry *e = srv_lookup_read(c->srv, KEY(c));
-    reply_simple(&c->out, e ? "string" : "none");
+    kv_entry *e = key_lookup_read(c, KEY(c));
+    reply_simple(&c->out, e ? obj_type_name(kv_type(e)) : "none");
 }
 
 typedef struct match_ctx {
@@ -687,7 +717,8 @@ typedef struct match_ctx {
     const char *pat;           /* NULL = every key */
     size_t plen;
     int64_t now;
-    int none;                  /* SCAN TYPE other than "string": emit nothing */
+    const char *type;          /* SCAN TYPE: only keys of this type (NULL: all) */
+    size_t tlen;
     long long n;
 } match_ctx;
 
@@ -699,7 +730,7 @@ static void match_emit(void *ud, kv_entry *e)
     size_t klen;
     const char *k = kv_key(e, &klen);
 
-    if (m->none) return;
+    if (m->type && !util_eq_nocase(m->type, m->tlen, obj_type_name(kv_type(e)))) return;
     if (m->pat && !util_glob_match(m->pat, m->plen, k, klen, 0)) return;
     if (key_expired(e, m->now)) return;
     reply_bulk(m->out, k, klen);
@@ -710,12 +741,12 @@ static int is_match_all(const char *pat, size_t plen) { return plen == 1 && pat[
 
 void cmd_keys(client *c)
 {
-    match_ctx m = {&c->out, c->argv[1], c->argvlen[1], srv_now_ms(c->srv), 0, 0};
+    match_ctx m = {&c->out, c->argv[1], c->argvlen[1], srv_now_ms(c->srv), NULL, 0, 0};
     size_t h;
 
     if (is_match_all(m.pat, m.plen)) m.pat = NULL;
     h = reply_defer(&c->out);
-    kv_foreach(srv_db(c->srv), match_emit, &m);
+    kv_foreach(client_kv(c), match_emit, &m);
     reply_defer_array(&c->out, h, m.n);
 }
 
@@ -751,9 +782,7 @@ void cmd_scan(client *c)
 {
     uint64_t cursor;
     long long count = 10;
-    const char *type = NULL;
-    size_t tlen = 0;
-    match_ctx m = {NULL, NULL, 0, srv_now_ms(c->srv), 0, 0};
+    match_ctx m = {NULL, NULL, 0, srv_now_ms(c->srv), NULL, 0, 0};
     reply keys;
     char cbuf[24];
     int clen;
@@ -771,8 +800,8 @@ void cmd_scan(client *c)
             m.pat = c->argv[j + 1];
             m.plen = c->argvlen[j + 1];
         } else if (arg_is(c, j, "type")) {
-            type = c->argv[j + 1];
-            tlen = c->argvlen[j + 1];
+            m.type = c->argv[j + 1];
+            m.tlen = c->argvlen[j + 1];
         } else {
             goto syntax;
         }
@@ -780,13 +809,11 @@ void cmd_scan(client *c)
     if (m.pat && is_match_all(m.pat, m.plen)) m.pat = NULL;
 
     /* The cursor heads the reply but is known only after the step, so the
-     * keys are encoded into a side buffer first.  Every key is a string, so
-     * a TYPE filter keeps all or nothing (unknown types match nothing, as
-     * in Redis 7.0). */
+     * keys are encoded into a side buffer first.  An unknown TYPE matches
+     * nothing, as in Redis 7.0. */
     reply_init(&keys, c->out.proto);
     m.out = &keys;
-    m.none = type && !util_eq_nocase(type, tlen, "string");
-    cursor = kv_scan(srv_db(c->srv), cursor, (size_t)count, match_emit, &m);
+    cursor = kv_scan(client_kv(c), cursor, (size_t)count, match_emit, &m);
     clen = snprintf(cbuf, sizeof cbuf, "%" PRIu64, cursor);
     reply_array(&c->out, 2);
     reply_bulk(&c->out, cbuf, (size_t)clen);
@@ -807,7 +834,7 @@ void cmd_randomkey(client *c)
     kv_entry *e;
 
     if (!rng) rng = (uint64_t)util_wall_us() ^ 0x9e3779b97f4a7c15ULL;
-    e = kv_random(srv_db(c->srv), srv_now_ms(c->srv), &rng);
+    e = kv_random(client_kv(c), srv_now_ms(c->srv), &rng);
     if (!e) {
         reply_null(&c->out);
         return;
@@ -825,7 +852,7 @@ static int same_key(const client *c, int a, int b)
  * itself is a no-op that still needs src to exist. */
 static void rename_generic(client *c, int nx)
 {
-    kv *db = srv_db(c->srv);
+    kv *db = client_kv(c);
     int64_t now = srv_now_ms(c->srv);
     int same = same_key(c, 1, 2);
     int dst_exists = 0;
@@ -844,8 +871,9 @@ static void rename_generic(client *c, int nx)
         return;
     }
     kv_rename(db, src, c->argv[2], c->argvlen[2]);
-    srv_key_modified(c->srv, KEY(c));
-    srv_key_modified(c->srv, c->argv[2], c->argvlen[2]);
+    key_touched(c->srv, c->db, KEY(c));
+    key_touched(c->srv, c->db, c->argv[2], c->argvlen[2]);
+    persist_log_rename(c->srv, c->db, KEY(c), c->argv[2], c->argvlen[2]);
     if (nx) reply_int(&c->out, 1);
     else reply_ok(&c->out);
 }
@@ -853,16 +881,12 @@ static void rename_generic(client *c, int nx)
 void cmd_rename(client *c) { rename_generic(c, 0); }
 void cmd_renamenx(client *c) { rename_generic(c, 1); }
 
-/* COPY src dst [DB n] [REPLACE]: only database 0 exists. */
+/* COPY src dst [DB n] [REPLACE]: the value (a vector set is copied whole)
+ * and the TTL, into this or another database. */
 void cmd_copy(client *c)
 {
-    kv *db = srv_db(c->srv);
     int64_t now = srv_now_ms(c->srv);
-    int replace = 0, dst_exists;
-    size_t vlen;
-    const char *v;
-    char *copy;
-    int64_t at;
+    int replace = 0, dstdb = c->db;
     kv_entry *e;
 
     for (int j = 3; j < c->argc; j++) {
@@ -870,56 +894,176 @@ void cmd_copy(client *c)
             replace = 1;
         } else if (arg_is(c, j, "db") && j + 1 < c->argc) {
             long long id;
-            if (!arg_ll_range(c, j + 1, INT_MIN, INT_MAX, &id,
-                              "ERR value is not an integer or out of range"))
-                return;
-            if (id < 0 || id >= srv_config(c->srv)->databases) {
+            if (!arg_ll(c, j + 1, &id)) return;
+            if (id < 0 || id >= c->srv->ndbs) {
                 reply_error(&c->out, "ERR DB index is out of range");
                 return;
             }
+            dstdb = (int)id;
             j++;
         } else {
             reply_err_syntax(c);
             return;
         }
     }
-    if (same_key(c, 1, 2)) {
+    if (dstdb == c->db && same_key(c, 1, 2)) {
         reply_error(&c->out, "ERR source and destination objects are the same");
         return;
     }
     /* dst first: its lookup may reap it, which would invalidate src. */
-    dst_exists = kv_find(db, c->argv[2], c->argvlen[2], now) != NULL;
-    e = kv_find(db, KEY(c), now);
+    kv *dst = db_kv(c->srv, dstdb);
+    int dst_exists = kv_find(dst, c->argv[2], c->argvlen[2], now) != NULL;
+    e = kv_find(client_kv(c), KEY(c), now);
     if (!e || (dst_exists && !replace)) {
         reply_int(&c->out, 0);
         return;
     }
-    /* kv_set may reorganise the table; do not hand it a pointer into kv. */
-    v = kv_val(e, &vlen);
-    at = kv_get_expire(e);
-    copy = mem_alloc(vlen ? vlen : 1);
-    memcpy(copy, v, vlen);
-    e = kv_set(db, c->argv[2], c->argvlen[2], copy, vlen, NULL);
-    mem_free(copy);
-    kv_set_expire(db, e, at);
-    srv_key_modified(c->srv, c->argv[2], c->argvlen[2]);
+    if (key_copy(c->srv, e, dstdb, c->argv[2], c->argvlen[2]) < 0) {
+        reply_error(&c->out, "ERR out of memory copying the key");
+        return;
+    }
+    key_touched(c->srv, dstdb, c->argv[2], c->argvlen[2]);
+    persist_log_copy(c->srv, c->db, KEY(c), c->argv[2], c->argvlen[2], dstdb, replace);
     reply_int(&c->out, 1);
+}
+
+/* MOVE key db: to another database whose keyspace does not hold the key. */
+void cmd_move(client *c)
+{
+    long long id;
+    if (!arg_ll(c, 2, &id)) return;
+    if (id < 0 || id >= c->srv->ndbs) {
+        reply_error(&c->out, "ERR DB index is out of range");
+        return;
+    }
+    if (id == c->db) {
+        reply_error(&c->out, "ERR source and destination objects are the same");
+        return;
+    }
+    int64_t now = srv_now_ms(c->srv);
+    kv *dst = db_kv(c->srv, (int)id);
+    kv_entry *e = kv_find(client_kv(c), KEY(c), now);
+    if (!e || kv_find(dst, KEY(c), now)) {
+        reply_int(&c->out, 0);
+        return;
+    }
+    kv_move(client_kv(c), e, dst);
+    key_touched(c->srv, c->db, KEY(c));
+    key_touched(c->srv, (int)id, KEY(c));
+    persist_log_move(c->srv, c->db, KEY(c), (int)id);
+    reply_int(&c->out, 1);
+}
+
+/* SWAPDB a b: the two databases exchange their contents (clients keep
+ * their selected numbers). */
+void cmd_swapdb(client *c)
+{
+    long long a, b;
+    if (!util_str2ll(c->argv[1], c->argvlen[1], &a) || a < 0 || a >= c->srv->ndbs) {
+        reply_error(&c->out, !util_str2ll(c->argv[1], c->argvlen[1], &a)
+                                 ? "ERR invalid first DB index" : "ERR DB index is out of range");
+        return;
+    }
+    if (!util_str2ll(c->argv[2], c->argvlen[2], &b) || b < 0 || b >= c->srv->ndbs) {
+        reply_error(&c->out, !util_str2ll(c->argv[2], c->argvlen[2], &b)
+                                 ? "ERR invalid second DB index" : "ERR DB index is out of range");
+        return;
+    }
+    if (a != b) {
+        kv_swap(db_kv(c->srv, (int)a), db_kv(c->srv, (int)b));
+        c->srv->dirty++;
+        srv_watch_touch_db(c->srv, (int)a);
+        srv_watch_touch_db(c->srv, (int)b);
+        persist_log_swapdb(c->srv, (int)a, (int)b);
+    }
+    reply_ok(&c->out);
 }
 
 void cmd_dbsize(client *c)
 {
     /* As Redis: stale keys not yet reaped still count. */
-    reply_int(&c->out, (long long)kv_size(srv_db(c->srv)));
+    reply_int(&c->out, (long long)kv_size(client_kv(c)));
 }
 
-/* FLUSHDB / FLUSHALL [ASYNC|SYNC]: both accepted, both free synchronously. */
-void cmd_flushdb(client *c)
+/* FLUSHDB / FLUSHALL [ASYNC|SYNC]: ASYNC hands the keys to the lazy-free
+ * thread (the databases are empty at once either way). */
+static void flush_generic(client *c, int db)
 {
-    if (c->argc > 2 || (c->argc == 2 && !arg_is(c, 1, "sync") && !arg_is(c, 1, "async"))) {
+    int async = 0;
+    if (c->argc > 2 || (c->argc == 2 && !arg_is(c, 1, "sync") && !(async = arg_is(c, 1, "async")))) {
         reply_err_syntax(c);
         return;
     }
-    kv_clear(srv_db(c->srv));
-    srv_flushed(c->srv);
+    db_clear(c->srv, db, async);
+    db_flushed(c->srv, db);
     reply_ok(&c->out);
+}
+
+void cmd_flushdb(client *c) { flush_generic(c, c->db); }
+void cmd_flushall(client *c) { flush_generic(c, -1); }
+
+/* ---- OBJECT, MEMORY ---------------------------------------------------------- */
+
+/* OBJECT ENCODING key, as Redis names its encodings: a string is "int"
+ * when it spells a 64-bit integer (at most 20 bytes), "embstr" up to 44
+ * bytes, "raw" beyond; a vector set, like any module type, "raw". */
+void cmd_object_encoding(client *c)
+{
+    kv_entry *e = key_lookup_read(c, c->argv[2], c->argvlen[2]);
+    if (!e) {
+        reply_null(&c->out);
+        return;
+    }
+    const char *enc = "raw";
+    if (kv_type(e) == KV_STRING) {
+        size_t vlen;
+        const char *v = kv_val(e, &vlen);
+        long long ll;
+        if (vlen <= 20 && util_str2ll(v, vlen, &ll)) enc = "int";
+        else if (vlen <= 44) enc = "embstr";
+    }
+    reply_bulk_cstr(&c->out, enc);
+}
+
+void cmd_object_help(client *c)
+{
+    static const char *const lines[] = {
+        "OBJECT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+        "ENCODING <key>",
+        "    Return the kind of internal representation used in order to store the value",
+        "    associated with a <key>.",
+        "HELP", "    Print this help.", NULL};
+    reply_help(c, lines);
+}
+
+/* MEMORY USAGE key [SAMPLES count]: the bytes the key holds -- its entry,
+ * its value, a vector set whole (engram counts exactly, so SAMPLES changes
+ * nothing). */
+void cmd_memory_usage(client *c)
+{
+    for (int j = 3; j < c->argc; j += 2) {
+        long long n;
+        if (!arg_is(c, j, "samples") || j + 1 >= c->argc) {
+            reply_err_syntax(c);
+            return;
+        }
+        if (!arg_ll(c, j + 1, &n)) return;
+        if (n < 0) {
+            reply_err_syntax(c);
+            return;
+        }
+    }
+    kv_entry *e = key_lookup_read(c, c->argv[2], c->argvlen[2]);
+    if (!e) reply_null(&c->out);
+    else reply_int(&c->out, (long long)kv_entry_memory(client_kv(c), e));
+}
+
+void cmd_memory_help(client *c)
+{
+    static const char *const lines[] = {
+        "MEMORY <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+        "USAGE <key> [SAMPLES <count>]",
+        "    Return memory in bytes used by <key> and its value.",
+        "HELP", "    Print this help.", NULL};
+    reply_help(c, lines);
 }

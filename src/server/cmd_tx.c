@@ -7,11 +7,12 @@
  * back to back on the loop thread (nothing else runs in between, which is
  * what makes it atomic) and replies with one array of the replies.
  *
- * WATCH: a table maps each watched key to the clients watching it; every
- * modification (srv_key_modified, including expiry and FLUSH*) marks those
- * clients DIRTY_CAS and their EXEC returns a null array.  Each client also
+ * WATCH: a table maps each watched (database, key) to the clients watching
+ * it; every modification (key_modified, including expiry, FLUSH* and
+ * SWAPDB) marks those clients DIRTY_CAS and their EXEC returns a null
+ * array.  Each client also
  * lists its own watches so UNWATCH/EXEC/disconnect release them in
- * O(own watches).  When nobody watches anything, srv_key_modified costs one
+ * O(own watches).  When nobody watches anything, key_modified costs one
  * branch.
  *
  * Loop thread only. */
@@ -27,6 +28,7 @@ typedef struct wnode {
     struct wnode *next;          /* hash chain */
     client **clients;
     int n, cap;
+    int db;
     size_t klen;
     char key[];
 } wnode;
@@ -52,10 +54,16 @@ static struct watch_table *watch_table(server *s)
     return s->watches;
 }
 
-static wnode **watch_slot(struct watch_table *t, const char *key, size_t klen)
+static size_t watch_hash(int db, const char *key, size_t klen)
 {
-    wnode **pp = &t->b[util_hash(key, klen, 0x77617463) & (t->nb - 1)];
-    while (*pp && !((*pp)->klen == klen && !memcmp((*pp)->key, key, klen))) pp = &(*pp)->next;
+    return (size_t)util_hash(key, klen, 0x77617463 + (uint64_t)db);
+}
+
+static wnode **watch_slot(struct watch_table *t, int db, const char *key, size_t klen)
+{
+    wnode **pp = &t->b[watch_hash(db, key, klen) & (t->nb - 1)];
+    while (*pp && !((*pp)->db == db && (*pp)->klen == klen && !memcmp((*pp)->key, key, klen)))
+        pp = &(*pp)->next;
     return pp;
 }
 
@@ -66,7 +74,7 @@ static void watch_grow(struct watch_table *t)
     for (size_t i = 0; i < t->nb; i++) {
         for (wnode *n = t->b[i], *next; n; n = next) {
             next = n->next;
-            size_t h = util_hash(n->key, n->klen, 0x77617463) & (nb - 1);
+            size_t h = watch_hash(n->db, n->key, n->klen) & (nb - 1);
             n->next = b[h];
             b[h] = n;
         }
@@ -80,15 +88,17 @@ static void watch_key(client *c, const char *key, size_t klen)
 {
     struct watch_table *t = watch_table(c->srv);
     for (struct watched_key *w = c->watched; w; w = w->next)
-        if (w->node->klen == klen && !memcmp(w->node->key, key, klen)) return;
-    wnode **pp = watch_slot(t, key, klen);
+        if (w->node->db == c->db && w->node->klen == klen && !memcmp(w->node->key, key, klen))
+            return;
+    wnode **pp = watch_slot(t, c->db, key, klen);
     if (!*pp) {
         wnode *n = mem_calloc(1, sizeof *n + klen);
         memcpy(n->key, key, klen);
         n->klen = klen;
+        n->db = c->db;
         *pp = n;
         if (++t->nkeys > t->nb) watch_grow(t);
-        pp = watch_slot(t, key, klen);
+        pp = watch_slot(t, c->db, key, klen);
     }
     wnode *n = *pp;
     if (n->n == n->cap) {
@@ -115,7 +125,7 @@ void srv_unwatch_all(client *c)
             }
         }
         if (n->n == 0) {
-            wnode **pp = watch_slot(t, n->key, n->klen);
+            wnode **pp = watch_slot(t, n->db, n->key, n->klen);
             *pp = n->next;
             t->nkeys--;
             mem_free(n->clients);
@@ -135,27 +145,28 @@ void srv_watch_table_free(server *s)
     s->watches = NULL;
 }
 
-/* Mark every client watching key. */
-void srv_watch_touch(server *s, const char *key, size_t klen)
+void srv_watch_touch(server *s, int db, const char *key, size_t klen)
 {
     struct watch_table *t = s->watches;
     if (!t || !t->nkeys) return;
-    wnode *n = *watch_slot(t, key, klen);
+    wnode *n = *watch_slot(t, db, key, klen);
     if (!n) return;
     for (int i = 0; i < n->n; i++) n->clients[i]->flags |= CLIENT_DIRTY_CAS;
 }
 
-/* FLUSHDB/FLUSHALL: every watcher of a key that existed is dirty.  (Redis
- * marks only keys that existed; with every key gone the difference is a
- * watch on a key that was already missing, which we conservatively mark
- * too -- EXEC then retries, never commits on stale data.) */
-void srv_watch_touch_all(server *s)
+/* FLUSHDB/FLUSHALL/SWAPDB: every watcher of a key of the database is
+ * dirty.  (Redis marks only keys that existed, or that exist in the other
+ * database of a SWAPDB; the difference is a watch on a key that was
+ * missing on both sides, which we conservatively mark too -- EXEC then
+ * retries, never commits on stale data.) */
+void srv_watch_touch_db(server *s, int db)
 {
     struct watch_table *t = s->watches;
     if (!t || !t->nkeys) return;
     for (size_t i = 0; i < t->nb; i++)
         for (wnode *n = t->b[i]; n; n = n->next)
-            for (int j = 0; j < n->n; j++) n->clients[j]->flags |= CLIENT_DIRTY_CAS;
+            if (db < 0 || n->db == db)
+                for (int j = 0; j < n->n; j++) n->clients[j]->flags |= CLIENT_DIRTY_CAS;
 }
 
 void multi_queue(client *c, command *k)
@@ -218,7 +229,7 @@ void cmd_discard(client *c)
 static void exec_check_expired(client *c)
 {
     for (struct watched_key *w = c->watched; w; w = w->next)
-        kv_find(srv_db(c->srv), w->node->key, w->node->klen, srv_now_ms(c->srv));
+        kv_find(db_kv(c->srv, w->node->db), w->node->key, w->node->klen, srv_now_ms(c->srv));
 }
 
 void cmd_exec(client *c)
@@ -274,7 +285,7 @@ void cmd_watch(client *c)
     }
     /* A key already expired is deleted now, before the watch starts. */
     for (int i = 1; i < c->argc; i++) {
-        kv_find(srv_db(c->srv), c->argv[i], c->argvlen[i], srv_now_ms(c->srv));
+        key_lookup(c, c->argv[i], c->argvlen[i]);
         watch_key(c, c->argv[i], c->argvlen[i]);
     }
     reply_ok(&c->out);

@@ -24,26 +24,32 @@
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "engram/le.h"
 #include "engram/mem.h"
-#include "engram/registry.h"
+#include "engram/vset.h"
 #include "engram/util.h"
 #include "engram/vindex.h"
 #include "handlers.h"
 #include "models.h"
 #include "persist.h"
+#include "vkeys.h"
 #include "vsearch.h"
 
 #define VSEARCH_K_MAX 10000u
 
 /* ---- argument parsing --------------------------------------------------- */
 
-static vreg_entry *vec_index_or_reply(client *c, reply *r, int i)
+/* The vector set held by argv[i] in c's database, or NULL after replying
+ * WRONGTYPE (another type) or "no such index" (no key) into r. */
+static vset *vec_index_or_reply(client *c, reply *r, int i)
 {
-    vreg_entry *e = vreg_find(c->srv->vreg, c->argv[i], c->argvlen[i]);
-    if (!e)
+    int wrongtype;
+    vset *e = vkey_get(c, c->argv[i], c->argvlen[i], &wrongtype);
+    if (wrongtype) reply_error(r, WRONGTYPE_ERR);
+    else if (!e)
         reply_errorf(r, "ERR no such index '%.*s'",
                      (int)(c->argvlen[i] < 128 ? c->argvlen[i] : 128), c->argv[i]);
     return e;
@@ -52,13 +58,13 @@ static vreg_entry *vec_index_or_reply(client *c, reply *r, int i)
 /* `TEXT text` for an index with an embedder: the text embedded in the
  * server.  (A 4-byte blob spelling "TEXT" is a valid 1-d vector, so the
  * keyword counts only where an embedder makes it meaningful.) */
-static int vec_parse_text(client *c, reply *r, vreg_entry *e, int a, float **out, uint32_t *dim)
+static int vec_parse_text(client *c, reply *r, vset *e, int a, float **out, uint32_t *dim)
 {
     if (a + 1 >= c->argc) {
         reply_error(r, "ERR syntax error");
         return 0;
     }
-    uint32_t d = vindex_dim(vreg_index(e));
+    uint32_t d = vindex_dim(vset_index(e));
     float *v = mem_alloc((size_t)d * sizeof *v);
     if (models_text(e, c->argv[a + 1], c->argvlen[a + 1], v) <= 0) {
         reply_error(r, "ERR text has no words to embed");
@@ -100,7 +106,7 @@ static int vec_decode_blob(const char *blob, uint32_t n, float *v)
  * vector fits there, else mem_alloc'd for the caller to free.  *text (if
  * text) points at the TEXT argument, else NULL.  Replies the error into r
  * and returns 0 on failure. */
-static int vec_parse(client *c, reply *r, vreg_entry *e, int *i, float **out, uint32_t *dim,
+static int vec_parse(client *c, reply *r, vset *e, int *i, float **out, uint32_t *dim,
                      int *text, float *buf, uint32_t bufcap)
 {
     int a = *i;
@@ -117,11 +123,9 @@ static int vec_parse(client *c, reply *r, vreg_entry *e, int *i, float **out, ui
             return 1;
         }
         if (a + 1 < c->argc) {    /* more words follow: meant as text */
-            size_t nlen;
-            const char *name = e ? vreg_name(e, &nlen) : "";
-            if (!e) nlen = 0;
+            size_t nlen = e ? c->argvlen[1] : 0;
             reply_errorf(r, "ERR index '%.*s' has no embedder: create it with VNEW ... EMBED "
-                         "name to use TEXT", (int)(nlen < 128 ? nlen : 128), name);
+                         "name to use TEXT", (int)(nlen < 128 ? nlen : 128), c->argv[1]);
             return 0;
         }
     }
@@ -177,9 +181,9 @@ static int vec_parse(client *c, reply *r, vreg_entry *e, int *i, float **out, ui
     return 1;
 }
 
-static int vec_check_dim(reply *r, vreg_entry *e, uint32_t dim)
+static int vec_check_dim(reply *r, vset *e, uint32_t dim)
 {
-    uint32_t want = vindex_dim(vreg_index(e));
+    uint32_t want = vindex_dim(vset_index(e));
     if (dim == want) return 1;
     reply_errorf(r, "ERR wrong vector dimension: index expects %u, got %u", want, dim);
     return 0;
@@ -267,7 +271,7 @@ void cmd_vnew(client *c)
             return;
         }
     }
-    if (vreg_find(c->srv->vreg, c->argv[1], c->argvlen[1])) {
+    if (key_lookup(c, c->argv[1], c->argvlen[1])) {
         reply_error(&c->out, "ERR index already exists");
         return;
     }
@@ -279,17 +283,13 @@ void cmd_vnew(client *c)
     /* Reproducible builds: the same name and the same inserts give the same
      * graph, run after run. */
     p.seed = util_hash(c->argv[1], c->argvlen[1], 0x656e6772616dULL);
-    vreg_entry *ne;
-    int rc = vreg_create(c->srv->vreg, c->argv[1], c->argvlen[1], &p, &ne);
-    if (rc == 0 && embed && models_attach(c->srv, ne, embed, embedlen) < 0) {
-        vreg_drop(c->srv->vreg, c->argv[1], c->argvlen[1]);
-        rc = -ENOMEM;
-    }
-    if (rc < 0) {
-        reply_errorf(&c->out, "ERR could not create the index: %s", vindex_strerror(rc));
+    char err[256];
+    if (!vkey_create(c->srv, c->db, c->argv[1], c->argvlen[1], &p, embed, embedlen, err,
+                     sizeof err)) {
+        reply_error(&c->out, err);
         return;
     }
-    persist_log_vnew(c->srv, c->argv[1], c->argvlen[1], &p, capacity, embed, embedlen);
+    persist_log_vnew(c->srv, c->db, c->argv[1], c->argvlen[1], &p, capacity, embed, embedlen);
     srv_vec_modified(c->srv);
     reply_ok(&c->out);
 }
@@ -301,7 +301,7 @@ void cmd_vadd(client *c)
     float *v = NULL;
     uint32_t dim;
     int i = 3, text = -1, payload = -1;
-    vreg_entry *e = vec_index_or_reply(c, &c->out, 1);
+    vset *e = vec_index_or_reply(c, &c->out, 1);
     if (!e) return;
     if (!vec_parse(c, &c->out, e, &i, &v, &dim, &text, NULL, 0)) return;
     if (i + 2 == c->argc && arg_is(c, i, "payload")) {
@@ -317,18 +317,18 @@ void cmd_vadd(client *c)
         mem_free(v);
         return;
     }
-    vindex *x = vreg_index(e);
+    vindex *x = vset_index(e);
     /* VADD index * ...: the next free id of the index's counter, as XADD. */
     int autoid = c->argvlen[2] == 1 && c->argv[2][0] == '*';
     char idbuf[24];
     const char *key = c->argv[2];
     size_t klen = c->argvlen[2];
-    vreg_write_lock(e);         /* the id counter is index state too */
+    vset_write_lock(e);         /* the id counter is index state too */
     if (autoid) {
         uint64_t id;
         for (;;) {
             if ((id = vindex_next_id(x)) == 0) {
-                vreg_write_unlock(e);
+                vset_write_unlock(e);
                 reply_error(&c->out, "ERR the index's auto ids are exhausted");
                 mem_free(v);
                 return;
@@ -349,9 +349,9 @@ void cmd_vadd(client *c)
         a.plen = c->argvlen[pi];
     }
     int rc = vindex_add_ex(x, &a, NULL);
-    vreg_write_unlock(e);
+    vset_write_unlock(e);
     if (rc >= 0)
-        persist_log_vadd(c->srv, c->argv[1], c->argvlen[1], key, klen, v, dim, autoid,
+        persist_log_vadd(c->srv, c->db, c->argv[1], c->argvlen[1], key, klen, v, dim, autoid,
                          pi >= 0 ? c->argv[pi] : NULL, pi >= 0 ? c->argvlen[pi] : 0);
     mem_free(v);
     if (rc < 0) {
@@ -365,13 +365,13 @@ void cmd_vadd(client *c)
 
 void cmd_vdel(client *c)
 {
-    vreg_entry *e = vec_index_or_reply(c, &c->out, 1);
+    vset *e = vec_index_or_reply(c, &c->out, 1);
     if (!e) return;
-    vreg_write_lock(e);
-    int rc = vindex_del(vreg_index(e), c->argv[2], c->argvlen[2]);
-    vreg_write_unlock(e);
+    vset_write_lock(e);
+    int rc = vindex_del(vset_index(e), c->argv[2], c->argvlen[2]);
+    vset_write_unlock(e);
     if (rc > 0) {
-        persist_log_vdel(c->srv, c->argv[1], c->argvlen[1], c->argv[2], c->argvlen[2]);
+        persist_log_vdel(c->srv, c->db, c->argv[1], c->argvlen[1], c->argv[2], c->argvlen[2]);
         srv_vec_modified(c->srv);
     }
     reply_int(&c->out, rc > 0);
@@ -389,9 +389,9 @@ void cmd_vget(client *c)
         reply_err_syntax(c);
         return;
     }
-    vreg_entry *e = vec_index_or_reply(c, &c->out, 1);
+    vset *e = vec_index_or_reply(c, &c->out, 1);
     if (!e) return;
-    vindex *x = vreg_index(e);
+    vindex *x = vset_index(e);
     uint32_t dim = vindex_dim(x), id;
     float *v = mem_alloc((size_t)dim * sizeof *v);
     if (!vindex_get(x, c->argv[2], c->argvlen[2], v)) {
@@ -417,14 +417,19 @@ void cmd_vget(client *c)
 
 void cmd_vexists(client *c)
 {
-    vreg_entry *e = vreg_find(c->srv->vreg, c->argv[1], c->argvlen[1]);
-    reply_int(&c->out, e && vindex_exists(vreg_index(e), c->argv[2], c->argvlen[2], NULL));
+    int wrongtype;
+    vset *e = vkey_get(c, c->argv[1], c->argvlen[1], &wrongtype);
+    if (wrongtype) reply_error(&c->out, WRONGTYPE_ERR);
+    else reply_int(&c->out, e && vindex_exists(vset_index(e), c->argv[2], c->argvlen[2], NULL));
 }
 
+/* VCARD of a missing key is 0, as Redis's vector sets answer. */
 void cmd_vcard(client *c)
 {
-    vreg_entry *e = vec_index_or_reply(c, &c->out, 1);
-    if (e) reply_int(&c->out, vindex_count(vreg_index(e)));
+    int wrongtype;
+    vset *e = vkey_get(c, c->argv[1], c->argvlen[1], &wrongtype);
+    if (wrongtype) reply_error(&c->out, WRONGTYPE_ERR);
+    else reply_int(&c->out, e ? vindex_count(vset_index(e)) : 0);
 }
 
 static void vinfo_field_int(client *c, const char *name, long long v)
@@ -442,14 +447,12 @@ static void vinfo_field_str(client *c, const char *name, const char *v)
 void cmd_vinfo(client *c)
 {
     vindex_stats st;
-    size_t nlen;
-    vreg_entry *e = vec_index_or_reply(c, &c->out, 1);
+    vset *e = vec_index_or_reply(c, &c->out, 1);
     if (!e) return;
-    vindex_stats_get(vreg_index(e), &st);
-    const char *name = vreg_name(e, &nlen);
+    vindex_stats_get(vset_index(e), &st);
     reply_map(&c->out, 22);
     reply_bulk_cstr(&c->out, "name");
-    reply_bulk(&c->out, name, nlen);
+    reply_bulk(&c->out, c->argv[1], c->argvlen[1]);
     vinfo_field_str(c, "type", st.type == VINDEX_HNSW ? "hnsw" : "flat");
     vinfo_field_str(c, "metric", dist_metric_name(st.metric));
     vinfo_field_int(c, "dim", st.dim);
@@ -468,31 +471,67 @@ void cmd_vinfo(client *c)
     vinfo_field_int(c, "memory", (long long)st.memory);
     vinfo_field_int(c, "bytes_per_vector", st.count ? (long long)(st.memory / st.count) : 0);
     vinfo_field_str(c, "kernel", st.kernel ? st.kernel : dist_active()->name);
-    vinfo_field_int(c, "searches", (long long)vreg_searches(e));
+    vinfo_field_int(c, "searches", (long long)vset_searches(e));
     vinfo_field_int(c, "vector_bytes", (long long)st.dim * 4);
     vinfo_field_str(c, "embed", models_name(e) ? models_name(e) : "");
 }
 
-void cmd_vlist(client *c)
+/* VLIST: the vector-set keys of the current database, in byte order (a
+ * walk of the whole keyspace, as KEYS). */
+typedef struct vlist_key {
+    const char *key;
+    size_t len;
+} vlist_key;
+
+typedef struct vlist_acc {
+    vlist_key *k;
+    size_t n, cap;
+} vlist_acc;
+
+static void vlist_collect(void *ud, kv_entry *e)
 {
-    vreg *r = c->srv->vreg;
-    size_t n = vreg_count(r);
-    reply_array(&c->out, (long long)n);
-    for (size_t i = 0; i < n; i++) {
-        size_t nlen;
-        const char *name = vreg_name(vreg_at(r, i), &nlen);
-        reply_bulk(&c->out, name, nlen);
+    vlist_acc *a = ud;
+    if (kv_type(e) != OBJ_VSET) return;
+    if (a->n == a->cap) {
+        a->cap = a->cap ? a->cap * 2 : 16;
+        a->k = mem_realloc(a->k, a->cap * sizeof *a->k);
     }
+    a->k[a->n].key = kv_key(e, &a->k[a->n].len);
+    a->n++;
 }
 
+static int vlist_cmp(const void *x, const void *y)
+{
+    const vlist_key *a = x, *b = y;
+    int r = memcmp(a->key, b->key, a->len < b->len ? a->len : b->len);
+    return r ? r : (a->len > b->len) - (a->len < b->len);
+}
+
+void cmd_vlist(client *c)
+{
+    vlist_acc a = {0};
+    kv_foreach(client_kv(c), vlist_collect, &a);
+    if (a.n) qsort(a.k, a.n, sizeof *a.k, vlist_cmp);
+    reply_array(&c->out, (long long)a.n);
+    for (size_t i = 0; i < a.n; i++) reply_bulk(&c->out, a.k[i].key, a.k[i].len);
+    mem_free(a.k);
+}
+
+/* VDROP: DEL for a key that holds a vector set. */
 void cmd_vdrop(client *c)
 {
-    if (!vreg_drop(c->srv->vreg, c->argv[1], c->argvlen[1])) {
+    kv_entry *k = key_lookup(c, c->argv[1], c->argvlen[1]);
+    if (k && kv_type(k) != OBJ_VSET) {
+        reply_error(&c->out, WRONGTYPE_ERR);
+        return;
+    }
+    if (!k) {
         reply_errorf(&c->out, "ERR no such index '%.*s'",
                      (int)(c->argvlen[1] < 128 ? c->argvlen[1] : 128), c->argv[1]);
         return;
     }
-    persist_log_vdrop(c->srv, c->argv[1], c->argvlen[1]);
+    kv_del_entry(client_kv(c), k);
+    key_modified(c->srv, c->db, c->argv[1], c->argvlen[1]);
     srv_vec_modified(c->srv);
     reply_ok(&c->out);
 }
@@ -517,7 +556,7 @@ void cmd_vsearch(client *c)
     vsearch_job *j = vsearch_job_new(c->srv, c->resp);
     reply *r = deferred_busy(c) ? &j->d.out : &c->out;
 
-    vreg_entry *e = vec_index_or_reply(c, r, 1);
+    vset *e = vec_index_or_reply(c, r, 1);
     float *v;
     if (!e || !vec_parse(c, r, e, &i, &v, &dim, NULL, j->vec, j->veccap)) goto immediate;
     if (v != j->vec) {               /* did not fit the recycled buffer */
@@ -551,10 +590,10 @@ void cmd_vsearch(client *c)
     j->q.ef = ef;
     j->q.maxdist = maxdist;
     if ((c->flags & CLIENT_IN_EXEC) || !c->srv->pool) {
-        vsearch_run(e, srv_loop_ctx(c->srv), &j->q, j->withpayload, r);
+        vsearch_run(e, c->argv[1], c->argvlen[1], srv_loop_ctx(c->srv), &j->q, j->withpayload, r);
         goto immediate;
     }
-    vsearch_start(c, j, e);
+    vsearch_start(c, j, e, c->argv[1], c->argvlen[1]);
     return;
 immediate:
     if (r == &j->d.out) deferred_answer(c, &j->d);   /* behind the searches in flight */

@@ -50,6 +50,24 @@ static command client_subs[] = {
     END,
 };
 
+static command object_subs[] = {
+    {.name = "encoding", .fn = cmd_object_encoding, .arity = 3, .flags = CMD_READONLY,
+     .first_key = 2, .last_key = 2, .key_step = 1, .group = "generic", .since = "2.2.3",
+     .summary = "Returns the internal encoding of a Redis object.", .tips = "nondeterministic_output"},
+    {.name = "help", .fn = cmd_object_help, .arity = 2, .flags = CMD_LOADING | CMD_STALE,
+     .group = "generic", .since = "6.2.0", .summary = "Returns helpful text about the different subcommands."},
+    END,
+};
+
+static command memory_subs[] = {
+    {.name = "usage", .fn = cmd_memory_usage, .arity = -3, .flags = CMD_READONLY,
+     .first_key = 2, .last_key = 2, .key_step = 1, .group = "server", .since = "4.0.0",
+     .summary = "Estimates the memory usage of a key."},
+    {.name = "help", .fn = cmd_memory_help, .arity = 2, .flags = CMD_LOADING | CMD_STALE,
+     .group = "server", .since = "4.0.0", .summary = "Returns helpful text about the different subcommands."},
+    END,
+};
+
 static command command_subs[] = {
     {.name = "count", .fn = cmd_command_count, .arity = 2, .flags = CMD_LOADING | CMD_STALE,
      .acl = CAT_CONNECTION, .group = "server", .since = "2.8.13",
@@ -126,7 +144,7 @@ command command_table[] = {
      .group = "connection", .since = "1.0.0", .summary = "Authenticates the connection."},
     {.name = "select", .fn = cmd_select, .arity = 2, .flags = CMD_LOADING | CMD_STALE | CMD_FAST,
      .group = "connection", .since = "1.0.0",
-     .summary = "Changes the selected database (engram has database 0 only)."},
+     .summary = "Changes the selected database."},
     {.name = "client", .arity = -2, .group = "connection", .since = "2.4.0",
      .summary = "A container for client connection commands.", .subs = client_subs},
 
@@ -163,11 +181,16 @@ command command_table[] = {
      .acl = CAT_KEYSPACE, .group = "server", .since = "1.0.0",
      .summary = "Returns the number of keys in the database.",
      .tips = "request_policy:all_shards response_policy:agg_sum"},
+    {.name = "swapdb", .fn = cmd_swapdb, .arity = 3, .flags = CMD_WRITE | CMD_FAST,
+     .acl = CAT_KEYSPACE | CAT_DANGEROUS, .group = "server", .since = "4.0.0",
+     .summary = "Swaps two Redis databases."},
+    {.name = "memory", .arity = -2, .group = "server", .since = "4.0.0",
+     .summary = "A container for memory diagnostics commands.", .subs = memory_subs},
     {.name = "flushdb", .fn = cmd_flushdb, .arity = -1, .flags = CMD_WRITE,
      .acl = CAT_KEYSPACE | CAT_DANGEROUS, .group = "server", .since = "1.0.0",
      .summary = "Removes all keys from the current database.",
      .tips = "request_policy:all_shards response_policy:all_succeeded"},
-    {.name = "flushall", .fn = cmd_flushdb, .arity = -1, .flags = CMD_WRITE,
+    {.name = "flushall", .fn = cmd_flushall, .arity = -1, .flags = CMD_WRITE,
      .acl = CAT_KEYSPACE | CAT_DANGEROUS, .group = "server", .since = "1.0.0",
      .summary = "Removes all keys from all databases.",
      .tips = "request_policy:all_shards response_policy:all_succeeded"},
@@ -176,9 +199,9 @@ command command_table[] = {
     {.name = "del", .fn = cmd_del, .arity = -2, .flags = CMD_WRITE,
      .first_key = 1, .last_key = -1, .key_step = 1, .group = "generic", .since = "1.0.0",
      .summary = "Deletes one or more keys.", .tips = "request_policy:multi_shard response_policy:agg_sum"},
-    {.name = "unlink", .fn = cmd_del, .arity = -2, .flags = CMD_WRITE | CMD_FAST,
+    {.name = "unlink", .fn = cmd_unlink, .arity = -2, .flags = CMD_WRITE | CMD_FAST,
      .first_key = 1, .last_key = -1, .key_step = 1, .group = "generic", .since = "4.0.0",
-     .summary = "Deletes one or more keys (synchronously in engram).",
+     .summary = "Asynchronously deletes one or more keys.",
      .tips = "request_policy:multi_shard response_policy:agg_sum"},
     {.name = "exists", .fn = cmd_exists, .arity = -2, .flags = CMD_READONLY | CMD_FAST,
      .first_key = 1, .last_key = -1, .key_step = 1, .group = "generic", .since = "1.0.0",
@@ -209,6 +232,11 @@ command command_table[] = {
     {.name = "copy", .fn = cmd_copy, .arity = -3, .flags = CMD_WRITE | CMD_DENYOOM,
      .first_key = 1, .last_key = 2, .key_step = 1, .group = "generic", .since = "6.2.0",
      .summary = "Copies the value of a key to a new key."},
+    {.name = "move", .fn = cmd_move, .arity = 3, .flags = CMD_WRITE | CMD_FAST,
+     .first_key = 1, .last_key = 1, .key_step = 1, .group = "generic", .since = "1.0.0",
+     .summary = "Moves a key to another database."},
+    {.name = "object", .arity = -2, .group = "generic", .since = "2.2.3",
+     .summary = "A container for object introspection commands.", .subs = object_subs},
     {.name = "expire", .fn = cmd_expire, .arity = -3, .flags = CMD_WRITE | CMD_FAST,
      .first_key = 1, .last_key = 1, .key_step = 1, .group = "generic", .since = "1.0.0",
      .summary = "Sets the expiration time of a key in seconds."},

@@ -2,26 +2,41 @@
  * its checksums and its atomic replacement are snapfile.c's; each structure's
  * sections are its own: kv_image.c, vindex_image.c, hnsw.c, flat.c).
  *
- * Sections, in order (kinds from image.h's ranges; little-endian):
+ * Sections, in order (kinds from image.h's ranges; little-endian; str =
+ * u32 length + bytes):
  *
- *   0x0001 META    u32 format (1), u32 number of indices, u64 keys written,
- *                  i64 created_ms, u64 seq, u32 len + engram version text
- *   0x0200 ...     the keyspace (kv_save: keys not expired at created_ms,
- *                  with absolute expiry times)
- *   then per index, in name order:
- *   0x0010 INDEX   u32 len + name bytes, u32 len + embedder name ("" = none)
- *   0x0100-0x01ff  the index's own sections (vindex_save), up to the next
- *                  INDEX section or the end
+ *   0x0001 META    u32 format (2), u32 vector sets in the file, u64 keys
+ *                  written, i64 created_ms, u64 seq, str engram version
+ *   then per database that has keys, in ascending number:
+ *   0x0002 DB      u32 the database's number
+ *   0x0200 ...     its string keys (kv_save: keys not expired at
+ *                  created_ms, with absolute expiry times)
+ *   then per key of that database holding a vector set, in byte order:
+ *   0x0011 VSET    str key, str embedder name ("" = none), i64 absolute
+ *                  expiry ms (-1 = none)
+ *   0x0100-0x01ff  the set's own sections (vindex_save), up to the next
+ *                  VSET, DB or the end
  *
- * Loading maps the file (snap_open verifies every byte first), loads the
- * keyspace (copied), and hands each index its run of sections; the big
- * arrays (vectors, layer-0 links) are used in place from the private
+ * Format 1 (before databases and before vector sets were keys) is still
+ * loaded: META (format 1, u32 number of indices, ...), one keyspace
+ * section, then per index 0x0010 INDEX {str name, str embedder} and its
+ * sections -- all into database 0, the indices as vector-set keys without
+ * a TTL.
+ *
+ * Loading maps the file (snap_open verifies every byte first), loads each
+ * keyspace section (copied), and hands each set its run of sections; the
+ * big arrays (vectors, layer-0 links) are used in place from the private
  * mapping, so loading a million vectors parses almost nothing.  Anything
  * that does not fit this layout is refused with the file, the section at
- * fault and what is wrong -- a file with no sections, only META, the
- * keyspace before META, more or fewer indices than META announces: a
- * damaged snapshot never loads half-way (the caller refuses to start), and
- * a refusal reads only sections that exist. */
+ * fault and what is wrong -- a file with no sections, only META, sections
+ * out of order, a database the server is not configured for (databases),
+ * a number of sets other than META's: a damaged snapshot never loads
+ * half-way (the caller refuses to start), and a refusal reads only
+ * sections that exist.
+ *
+ * Threads: the loop thread at start-up (loading), the forked snapshot
+ * child (saving: it reads memory without locks, as the only writer, the
+ * loop thread, does not exist in the child). */
 #include "dataset.h"
 
 #include <errno.h>
@@ -32,20 +47,27 @@
 
 #include "engram/kv_image.h"
 #include "engram/le.h"
+#include "engram/mem.h"
 #include "engram/snapfile.h"
 #include "engram/vindex.h"
-#include "server.h"
+#include "keyspace.h"
 #include "models.h"
+#include "server.h"
+#include "vkeys.h"
 
-#define SNAPSHOT_FORMAT  1u
+#define SNAPSHOT_FORMAT  2u
 #define SEC_META         0x0001u
-#define SEC_INDEX        0x0010u
+#define SEC_DB           0x0002u
+#define SEC_INDEX_V1     0x0010u
+#define SEC_VSET         0x0011u
 #define SEC_VEC_FIRST    0x0100u
 #define SEC_VEC_LAST     0x01ffu
 
 static int snapshot_parent;     /* set in a snapshot child */
 
 void dataset_set_parent(int pid) { snapshot_parent = pid; }
+
+/* ---- saving -------------------------------------------------------------- */
 
 static int put_section(img_sink *sk, uint32_t kind, const void *p, size_t n)
 {
@@ -55,8 +77,84 @@ static int put_section(img_sink *sk, uint32_t kind, const void *p, size_t n)
     return rc;
 }
 
+/* The vector-set keys of one database that are alive at `now`. */
+typedef struct vset_keys {
+    kv_entry **e;
+    size_t n, cap;
+    int64_t now;
+} vset_keys;
+
+static void collect_vset(void *ud, kv_entry *e)
+{
+    vset_keys *k = ud;
+    int64_t at = kv_get_expire(e);
+    if (kv_type(e) != OBJ_VSET || (at != -1 && k->now > at)) return;
+    if (k->n == k->cap) {
+        k->cap = k->cap ? k->cap * 2 : 16;
+        k->e = mem_realloc(k->e, k->cap * sizeof *k->e);
+    }
+    k->e[k->n++] = e;
+}
+
+static int key_cmp(const void *a, const void *b)
+{
+    size_t la, lb;
+    const char *ka = kv_key(*(kv_entry *const *)a, &la), *kb = kv_key(*(kv_entry *const *)b, &lb);
+    int r = memcmp(ka, kb, la < lb ? la : lb);
+    return r ? r : (la > lb) - (la < lb);
+}
+
+static void count_vset(void *ud, kv_entry *e)
+{
+    vset_keys *k = ud;
+    int64_t at = kv_get_expire(e);
+    if (kv_type(e) == OBJ_VSET && (at == -1 || k->now <= at)) k->n++;
+}
+
+static int save_vset(img_sink *sk, kv_entry *e)
+{
+    size_t klen;
+    const char *key = kv_key(e, &klen);
+    vset *set = kv_obj(e);
+    const char *emb = models_name(set);
+    size_t elen = emb ? strlen(emb) : 0;
+    unsigned char h[8];
+    int rc = sk->begin(sk, SEC_VSET, 0);
+    le_put32(h, (uint32_t)klen);
+    if (!rc) rc = sk->write(sk, h, 4);
+    if (!rc && klen) rc = sk->write(sk, key, klen);
+    le_put32(h, (uint32_t)elen);
+    if (!rc) rc = sk->write(sk, h, 4);
+    if (!rc && elen) rc = sk->write(sk, emb, elen);
+    le_put64(h, (uint64_t)kv_get_expire(e));
+    if (!rc) rc = sk->write(sk, h, 8);
+    if (!rc) rc = sk->end(sk);
+    if (!rc) rc = vindex_save(vset_index(set), sk);
+    return rc;
+}
+
+/* Database db's sections: DB, its strings, its vector sets. */
+static int save_db(server *s, int db, int64_t created_ms, img_sink *sk, const char **what)
+{
+    unsigned char h[4];
+    le_put32(h, (uint32_t)db);
+    *what = "a database";
+    int rc = put_section(sk, SEC_DB, h, 4);
+    if (!rc) {
+        *what = "a keyspace";
+        rc = kv_save(db_kv(s, db), created_ms, sk);
+    }
+    vset_keys k = {NULL, 0, 0, created_ms};
+    kv_foreach(db_kv(s, db), collect_vset, &k);
+    if (k.n) qsort(k.e, k.n, sizeof *k.e, key_cmp);
+    *what = "a vector set";
+    for (size_t i = 0; i < k.n && !rc; i++) rc = save_vset(sk, k.e[i]);
+    mem_free(k.e);
+    return rc;
+}
+
 int dataset_save(server *s, io_ops *io, const char *dir, uint64_t seq, int64_t created_ms,
-                   char *err, size_t errcap)
+                 char *err, size_t errcap)
 {
     char tmp[4096], final[4096];
     snprintf(tmp, sizeof tmp, "%s/engram.snap.tmp.%d", dir, (int)getpid());
@@ -68,45 +166,25 @@ int dataset_save(server *s, io_ops *io, const char *dir, uint64_t seq, int64_t c
         return -1;
     }
     img_sink *sk = snap_writer_sink(w);
-    size_t nidx = vreg_count(s->vreg);
-
+    vset_keys count = {NULL, 0, 0, created_ms};
+    uint64_t keys = 0;
+    for (int db = 0; db < s->ndbs; db++) {
+        kv_foreach(db_kv(s, db), count_vset, &count);
+        keys += kv_size(db_kv(s, db));
+    }
     unsigned char meta[64 + sizeof ENGRAM_VERSION];
     size_t vlen = strlen(ENGRAM_VERSION);
     le_put32(meta, SNAPSHOT_FORMAT);
-    le_put32(meta + 4, (uint32_t)nidx);
-    le_put64(meta + 8, (uint64_t)kv_size(s->db));
+    le_put32(meta + 4, (uint32_t)count.n);
+    le_put64(meta + 8, keys);
     le_put64(meta + 16, (uint64_t)created_ms);
     le_put64(meta + 24, seq);
     le_put32(meta + 32, (uint32_t)vlen);
     memcpy(meta + 36, ENGRAM_VERSION, vlen);
     const char *what = "the header";
     rc = put_section(sk, SEC_META, meta, 36 + vlen);
-    if (!rc) {
-        what = "the keyspace";
-        rc = kv_save(s->db, created_ms, sk);
-    }
-    for (size_t i = 0; i < nidx && !rc; i++) {
-        vreg_entry *e = vreg_at(s->vreg, i);
-        if (!e) {
-            rc = -ENOMEM;
-            break;
-        }
-        size_t nlen;
-        const char *name = vreg_name(e, &nlen);
-        const char *emb = models_name(e);
-        size_t elen = emb ? strlen(emb) : 0;
-        unsigned char hdr[4], ehdr[4];
-        le_put32(hdr, (uint32_t)nlen);
-        le_put32(ehdr, (uint32_t)elen);
-        what = "an index";
-        rc = sk->begin(sk, SEC_INDEX, 0);
-        if (!rc) rc = sk->write(sk, hdr, 4);
-        if (!rc && nlen) rc = sk->write(sk, name, nlen);
-        if (!rc) rc = sk->write(sk, ehdr, 4);
-        if (!rc && elen) rc = sk->write(sk, emb, elen);
-        if (!rc) rc = sk->end(sk);
-        if (!rc) rc = vindex_save(vreg_index(e), sk);
-    }
+    for (int db = 0; db < s->ndbs && !rc; db++)
+        if (kv_size(db_kv(s, db))) rc = save_db(s, db, created_ms, sk, &what);
     if (rc < 0) {
         snprintf(err, errcap, "writing %s to %s: %s", what, tmp, strerror(-rc));
         snap_writer_abort(w);
@@ -126,18 +204,148 @@ int dataset_save(server *s, io_ops *io, const char *dir, uint64_t seq, int64_t c
 
 /* ---- loading ------------------------------------------------------------- */
 
+typedef struct loader {
+    server *s;
+    snap *sp;
+    const char *path;
+    size_t n;               /* sections */
+    uint32_t format;
+    char *err;
+    size_t errcap;
+} loader;
+
 /* Refuse the file, naming it, the section at fault and what is wrong.
- * i may be snap_nsections(sp) for what is wrong with the file as a whole
- * (a section that is missing): no section is read then. */
-static int refuse(char *err, size_t errcap, const char *path, const snap *sp, size_t i,
-                  const char *what)
+ * i may be L->n for what is wrong with the file as a whole (a section
+ * that is missing): no section is read then.  Returns -1. */
+static int refuse(loader *L, size_t i, const char *what)
 {
-    if (i < snap_nsections(sp))
-        snprintf(err, errcap, "%s: section %zu (kind 0x%04x): %s; refusing to start", path, i,
-                 snap_section(sp, i)->kind, what);
+    if (i < L->n)
+        snprintf(L->err, L->errcap, "%s: section %zu (kind 0x%04x): %s; refusing to start",
+                 L->path, i, snap_section(L->sp, i)->kind, what);
     else
-        snprintf(err, errcap, "%s: %s; refusing to start", path, what);
+        snprintf(L->err, L->errcap, "%s: %s; refusing to start", L->path, what);
     return -1;
+}
+
+/* Read a str at *at of sec (bounded by sec->len); 0 or -1. */
+static int get_str(const img_section *sec, size_t *at, const char **p, size_t *len)
+{
+    const unsigned char *d = sec->data;
+    if (sec->len - *at < 4) return -1;
+    size_t l = le_get32(d + *at);
+    if (l > sec->len - *at - 4) return -1;
+    *p = (const char *)d + *at + 4;
+    *len = l;
+    *at += 4 + l;
+    return 0;
+}
+
+/* Sections [i, *end) of a vector set's own kinds, from i on. */
+static size_t vec_run_end(loader *L, size_t i)
+{
+    while (i < L->n && snap_section(L->sp, i)->kind >= SEC_VEC_FIRST &&
+           snap_section(L->sp, i)->kind <= SEC_VEC_LAST)
+        i++;
+    return i;
+}
+
+/* The set whose header is section i (VSET, or INDEX in format 1) and whose
+ * sections follow, into database db.  Returns the index past its run, or
+ * 0 after refusing. */
+static size_t load_vset(loader *L, int db, size_t i)
+{
+    const img_section *sec = snap_section(L->sp, i);
+    const char *key, *emb;
+    size_t klen, elen, at = 0;
+    int64_t expire = -1;
+    int ok = get_str(sec, &at, &key, &klen) == 0 && get_str(sec, &at, &emb, &elen) == 0;
+    if (ok && L->format >= 2) {
+        ok = sec->len - at == 8;
+        if (ok) expire = (int64_t)le_get64((const unsigned char *)sec->data + at);
+        ok = ok && expire >= -1;
+    } else {
+        ok = ok && at == sec->len;
+    }
+    if (!ok) return refuse(L, i, "malformed vector-set header"), 0;
+    if (kv_peek(db_kv(L->s, db), key, klen)) return refuse(L, i, "a key repeated"), 0;
+    size_t j = vec_run_end(L, i + 1);
+    img_source src;
+    vindex *v = NULL;
+    char e[256];
+    snap_source(L->sp, i + 1, j - i - 1, &src);
+    int rc = vindex_load(&src, NULL, &v, e, sizeof e);
+    if (rc < 0) {
+        char why[400];
+        snprintf(why, sizeof why, "vector set '%.*s': %s", (int)(klen < 64 ? klen : 64), key,
+                 rc == -ENOMEM ? "out of memory" : e);
+        return refuse(L, i, why), 0;
+    }
+    if (elen && models_check(L->s, emb, elen, vindex_dim(v), e, sizeof e) < 0) {
+        vindex_free(v);
+        return refuse(L, i, e + 4), 0;
+    }
+    vset *set = vset_adopt(v);
+    if (!set) {
+        vindex_free(v);
+        return refuse(L, i, "out of memory"), 0;
+    }
+    if (vkey_adopt(L->s, db, key, klen, set, emb, elen, e, sizeof e) < 0)
+        return refuse(L, i, e + 4), 0;
+    if (expire != -1) kv_set_expire(db_kv(L->s, db), kv_peek(db_kv(L->s, db), key, klen), expire);
+    return j;
+}
+
+/* The keyspace sections from i on into database db; the index past them,
+ * or 0 after refusing. */
+static size_t load_strings(loader *L, int db, size_t i)
+{
+    size_t j = i;
+    while (j < L->n && snap_section(L->sp, j)->kind == KV_IMG_KIND) j++;
+    if (j == i) return refuse(L, i < L->n ? i : L->n, "expected a keyspace section"), 0;
+    img_source src;
+    char e[256];
+    snap_source(L->sp, i, j - i, &src);
+    if (kv_load(db_kv(L->s, db), &src, e, sizeof e) < 0) return refuse(L, i, e), 0;
+    return j;
+}
+
+/* Format 2: per database, DB then its strings then its sets. */
+static int load_v2(loader *L, uint32_t *sets)
+{
+    size_t i = 1;
+    int last = -1;
+    while (i < L->n) {
+        const img_section *sec = snap_section(L->sp, i);
+        if (sec->kind != SEC_DB || sec->len != 4) return refuse(L, i, "expected a database section");
+        uint32_t db = le_get32(sec->data);
+        char why[160];
+        if (db >= (uint32_t)L->s->ndbs) {
+            snprintf(why, sizeof why, "database %u, but the server has %d (raise databases)", db,
+                     L->s->ndbs);
+            return refuse(L, i, why);
+        }
+        if ((int)db <= last) return refuse(L, i, "databases out of order");
+        last = (int)db;
+        if (!(i = load_strings(L, (int)db, i + 1))) return -1;
+        while (i < L->n && snap_section(L->sp, i)->kind == SEC_VSET) {
+            if (!(i = load_vset(L, (int)db, i))) return -1;
+            (*sets)++;
+        }
+    }
+    return 0;
+}
+
+/* Format 1: one keyspace, then INDEX runs, all database 0. */
+static int load_v1(loader *L, uint32_t *sets)
+{
+    size_t i = load_strings(L, 0, 1);
+    if (!i) return -1;
+    while (i < L->n) {
+        if (snap_section(L->sp, i)->kind != SEC_INDEX_V1) return refuse(L, i, "unexpected section");
+        if (!(i = load_vset(L, 0, i))) return -1;
+        (*sets)++;
+    }
+    return 0;
 }
 
 int dataset_load(server *s, const char *path, uint64_t *seq, char *err, size_t errcap)
@@ -156,105 +364,30 @@ int dataset_load(server *s, const char *path, uint64_t *seq, char *err, size_t e
         else snprintf(err, errcap, "can't read %s: %s", path, strerror(-rc));
         return -1;
     }
-    size_t n = snap_nsections(sp);
-    const char *bad = NULL;
-    if (n == 0) bad = "the file has no sections (a snapshot starts with its header section)";
-    else if (n == 1) bad = "no keyspace section after the header section";
-    if (bad) {
-        rc = refuse(err, errcap, path, sp, n, bad);
+    loader L = {s, sp, path, snap_nsections(sp), 0, err, errcap};
+    const img_section *m = L.n ? snap_section(sp, 0) : NULL;
+    if (L.n == 0) rc = refuse(&L, L.n, "the file has no sections (a snapshot starts with its "
+                                       "header section)");
+    else if (m->kind != SEC_META || m->len < 36 ||
+             (le_get32(m->data) != 1 && le_get32(m->data) != SNAPSHOT_FORMAT) ||
+             le_get64((const unsigned char *)m->data + 24) != snap_seq(sp))
+        rc = refuse(&L, 0, "missing or unknown header section");
+    else if (L.n == 1 && le_get32(m->data) == 1)
+        rc = refuse(&L, L.n, "no keyspace section after the header section");
+    if (rc < 0) {
         snap_close(sp);
         return rc;
     }
-    const img_section *m = snap_section(sp, 0);
-    if (m->kind != SEC_META || m->len < 36 || le_get32(m->data) != SNAPSHOT_FORMAT ||
-        le_get64((const unsigned char *)m->data + 24) != snap_seq(sp)) {
-        rc = refuse(err, errcap, path, sp, 0, "missing or unknown header section");
-        snap_close(sp);
-        return rc;
-    }
-    if (snap_section(sp, 1)->kind != KV_IMG_KIND) {
-        rc = refuse(err, errcap, path, sp, 1, "expected the keyspace section after the header");
-        snap_close(sp);
-        return rc;
-    }
-    uint32_t nidx = le_get32((const unsigned char *)m->data + 4);
-    uint32_t found = 0;
-    size_t i = 1;
-    char e[256];
-    int kv_done = 0;
-    while (i < n) {
-        const img_section *sec = snap_section(sp, i);
-        if (sec->kind == KV_IMG_KIND && !kv_done) {
-            size_t j = i;
-            while (j < n && snap_section(sp, j)->kind == KV_IMG_KIND) j++;
-            img_source src;
-            snap_source(sp, i, j - i, &src);
-            if (kv_load(s->db, &src, e, sizeof e) < 0) {
-                rc = refuse(err, errcap, path, sp, i, e);
-                snap_close(sp);
-                return rc;
-            }
-            kv_done = 1;
-            i = j;
-            continue;
-        }
-        const unsigned char *d = sec->data;
-        size_t nlen = 0, elen = 0;
-        int ok = sec->kind == SEC_INDEX && sec->len >= 8;
-        if (ok) nlen = le_get32(d);
-        ok = ok && nlen <= sec->len - 8;
-        if (ok) elen = le_get32(d + 4 + nlen);
-        if (!ok || elen != sec->len - 8 - nlen) {
-            rc = refuse(err, errcap, path, sp, i, "unexpected section");
-            snap_close(sp);
-            return rc;
-        }
-        const char *name = (const char *)d + 4, *emb = (const char *)d + 8 + nlen;
-        size_t j = i + 1;
-        while (j < n && snap_section(sp, j)->kind >= SEC_VEC_FIRST &&
-               snap_section(sp, j)->kind <= SEC_VEC_LAST)
-            j++;
-        img_source src;
-        vindex *v = NULL;
-        snap_source(sp, i + 1, j - i - 1, &src);
-        rc = vindex_load(&src, NULL, &v, e, sizeof e);
-        if (rc < 0) {
-            char why[400];
-            snprintf(why, sizeof why, "index '%.*s': %s", (int)(nlen < 64 ? nlen : 64), name,
-                     rc == -ENOMEM ? "out of memory" : e);
-            rc = refuse(err, errcap, path, sp, i, why);
-            snap_close(sp);
-            return rc;
-        }
-        vreg_entry *ne;
-        if (elen && models_check(s, emb, elen, vindex_dim(v), e, sizeof e) < 0) {
-            vindex_free(v);
-            rc = refuse(err, errcap, path, sp, i, e + 4);
-            snap_close(sp);
-            return rc;
-        }
-        if ((rc = vreg_adopt(s->vreg, name, nlen, v, &ne)) < 0) {
-            vindex_free(v);
-            rc = refuse(err, errcap, path, sp, i, rc == -EEXIST ? "index name repeated" : "out of memory");
-            snap_close(sp);
-            return rc;
-        }
-        if (elen && models_attach(s, ne, emb, elen) < 0) {
-            rc = refuse(err, errcap, path, sp, i, "out of memory");
-            snap_close(sp);
-            return rc;
-        }
-        found++;
-        i = j;
-    }
-    if (found != nidx) {
+    L.format = le_get32(m->data);
+    uint32_t want = le_get32((const unsigned char *)m->data + 4), sets = 0;
+    rc = L.format == 1 ? load_v1(&L, &sets) : load_v2(&L, &sets);
+    if (rc == 0 && sets != want) {
         char why[128];
-        snprintf(why, sizeof why, "the header announces %u indices, the file holds %u", nidx, found);
-        rc = refuse(err, errcap, path, sp, n, why);
-        snap_close(sp);
-        return rc;
+        snprintf(why, sizeof why, "the header announces %u vector sets, the file holds %u", want,
+                 sets);
+        rc = refuse(&L, L.n, why);
     }
-    *seq = snap_seq(sp);
+    if (rc == 0) *seq = snap_seq(sp);
     snap_close(sp);      /* borrowed ranges keep the mapping alive */
-    return 0;
+    return rc;
 }

@@ -86,6 +86,7 @@ void cmd_ttl(client *c);
 void cmd_pttl(client *c);
 void cmd_persist(client *c);
 void cmd_del(client *c);
+void cmd_unlink(client *c);
 void cmd_exists(client *c);
 void cmd_type(client *c);
 void cmd_keys(client *c);
@@ -96,6 +97,13 @@ void cmd_renamenx(client *c);
 void cmd_copy(client *c);
 void cmd_dbsize(client *c);
 void cmd_flushdb(client *c);
+void cmd_flushall(client *c);
+void cmd_move(client *c);
+void cmd_swapdb(client *c);
+void cmd_object_encoding(client *c);
+void cmd_object_help(client *c);
+void cmd_memory_usage(client *c);
+void cmd_memory_help(client *c);
 
 /* cmd_tx.c: transactions */
 void cmd_multi(client *c);

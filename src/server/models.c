@@ -126,14 +126,14 @@ static void models_detach(void *p)
     mem_free(a);
 }
 
-int models_attach(server *s, vreg_entry *e, const char *name, size_t nlen)
+int models_attach(server *s, vset *e, const char *name, size_t nlen)
 {
     models_attached *a = mem_alloc(sizeof *a + nlen + 1);
     memcpy(a->name, name, nlen);
     a->name[nlen] = '\0';
     if (nlen == 4 && !memcmp(name, "hash", 4)) {
         char err[128];
-        if (embed_hash_new(vindex_dim(vreg_index(e)), &a->e, err, sizeof err) < 0) {
+        if (embed_hash_new(vindex_dim(vset_index(e)), &a->e, err, sizeof err) < 0) {
             mem_free(a);
             return -1;
         }
@@ -147,19 +147,19 @@ int models_attach(server *s, vreg_entry *e, const char *name, size_t nlen)
         a->e = m->e;
         a->owned = 0;
     }
-    vreg_set_udata(e, a, models_detach);
+    vset_set_udata(e, a, models_detach);
     return 0;
 }
 
-const char *models_name(const vreg_entry *e)
+const char *models_name(const vset *e)
 {
-    const models_attached *a = vreg_udata(e);
+    const models_attached *a = vset_udata(e);
     return a ? a->name : NULL;
 }
 
-int models_text(const vreg_entry *e, const void *text, size_t len, float *out)
+int models_text(const vset *e, const void *text, size_t len, float *out)
 {
-    const models_attached *a = vreg_udata(e);
+    const models_attached *a = vset_udata(e);
     if (!a) return -1;
     int n = embed_text(a->e, text, len, out);
     return n < 0 ? 0 : n;

@@ -1,7 +1,7 @@
 /* models.h -- the text embedders an index can use: the built-in `hash`
  * embedder and the word-vector models the config names (`embedder NAME
  * PATH`, loaded once at start-up; a client never names a file).  An index
- * created with VNEW ... EMBED name carries its embedder (registry udata),
+ * created with VNEW ... EMBED name carries its embedder (the set's udata),
  * so VADD ... TEXT and VSEARCH ... TEXT embed in the server.
  *
  * Threads: loading, checking and attaching on the loop thread; models_text
@@ -13,7 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "engram/registry.h"
+#include "engram/vset.h"
 
 typedef struct server server;
 typedef struct models models;
@@ -29,13 +29,13 @@ size_t models_memory(const server *s);
  * has dimension 300, the index 256"). */
 int models_check(server *s, const char *name, size_t nlen, uint32_t dim, char *err, size_t errcap);
 /* Attach it to e (after models_check).  0 or -1 (out of memory). */
-int models_attach(server *s, vreg_entry *e, const char *name, size_t nlen);
+int models_attach(server *s, vset *e, const char *name, size_t nlen);
 
 /* The embedder's name, or NULL when the index has none. */
-const char *models_name(const vreg_entry *e);
+const char *models_name(const vset *e);
 /* Embed len bytes of text into out[dim] (L2-normalised).  Returns the
  * number of words that contributed (0: no usable words, out is zero), or
  * -1 when the index has no embedder. */
-int models_text(const vreg_entry *e, const void *text, size_t len, float *out);
+int models_text(const vset *e, const void *text, size_t len, float *out);
 
 #endif

@@ -283,15 +283,30 @@ void persist_cmd_end(server *s, client *c)
     p->nstaged = 0;
 }
 
-/* Stage the payload in p->one as one change of the running command. */
-static void stage_one(server *s, uint8_t type)
+/* Begin a record of `type` about database db in p->one: outside database
+ * 0 it is wrapped in OP_INDB, whose head goes first.  The caller encodes
+ * the payload into the returned buffer, then calls log_end. */
+static opbuf *log_begin(persist *p, int db, uint8_t type)
+{
+    opbuf_reset(&p->one);
+    p->one_type = type;
+    if (db != 0) {
+        op_put_indb(&p->one, (uint32_t)db, type);
+        p->one_type = OP_INDB;
+    }
+    return &p->one;
+}
+
+/* Stage p->one as one change of the running command (or append it at once
+ * outside a command). */
+static void log_end(server *s)
 {
     persist *p = s->ps;
-    if (p->depth == 0) {            /* outside a command: append directly */
-        persist_append(s, type, p->one.p, p->one.len);
+    if (p->depth == 0) {
+        persist_append(s, p->one_type, p->one.p, p->one.len);
         return;
     }
-    op_put_batch_item(&p->stage, type, p->one.p, (uint32_t)p->one.len);
+    op_put_batch_item(&p->stage, p->one_type, p->one.p, (uint32_t)p->one.len);
     p->nstaged++;
 }
 
@@ -317,79 +332,108 @@ void persist_client_gone(server *s, client *c)
     c->ps_next = NULL;
 }
 
-void persist_log_key(server *s, const char *key, size_t klen)
+void persist_log_key(server *s, int db, const char *key, size_t klen)
 {
     persist *p = s->ps;
     if (!p) return;
-    opbuf_reset(&p->one);
-    kv_entry *e = kv_peek(s->db, key, klen);
-    if (e) {
+    kv_entry *e = kv_peek(db_kv(s, db), key, klen);
+    if (!e) {
+        op_put_del(log_begin(p, db, OP_DEL), key, (uint32_t)klen);
+    } else if (kv_type(e) == KV_STRING) {
         size_t vlen;
         const char *v = kv_val(e, &vlen);
-        op_put_set(&p->one, key, (uint32_t)klen, v, (uint32_t)vlen, kv_get_expire(e));
-        stage_one(s, OP_SET);
+        op_put_set(log_begin(p, db, OP_SET), key, (uint32_t)klen, v, (uint32_t)vlen,
+                   kv_get_expire(e));
     } else {
-        op_put_del(&p->one, key, (uint32_t)klen);
-        stage_one(s, OP_DEL);
+        /* an object's contents are logged by its own operations: what a
+         * key command changes of it is its TTL */
+        op_put_expire(log_begin(p, db, OP_EXPIRE), key, (uint32_t)klen, kv_get_expire(e));
     }
+    log_end(s);
 }
 
-void persist_log_range(server *s, const char *key, size_t klen, size_t off, const char *bytes, size_t n)
+void persist_log_range(server *s, int db, const char *key, size_t klen, size_t off,
+                       const char *bytes, size_t n)
 {
     persist *p = s->ps;
     if (!p) return;
-    opbuf_reset(&p->one);
-    op_put_setrange(&p->one, key, (uint32_t)klen, (uint32_t)off, bytes, (uint32_t)n);
-    stage_one(s, OP_SETRANGE);
+    op_put_setrange(log_begin(p, db, OP_SETRANGE), key, (uint32_t)klen, (uint32_t)off, bytes,
+                    (uint32_t)n);
+    log_end(s);
 }
 
-void persist_log_flushall(server *s)
+void persist_log_flush(server *s, int db)
 {
     persist *p = s->ps;
     if (!p) return;
-    opbuf_reset(&p->one);
-    stage_one(s, OP_FLUSHALL);
+    log_begin(p, db < 0 ? 0 : db, db < 0 ? OP_FLUSHALL : OP_FLUSHDB);
+    log_end(s);
 }
 
-void persist_log_vnew(server *s, const char *name, size_t nlen, const vindex_params *vp,
+void persist_log_rename(server *s, int db, const char *key, size_t klen, const char *newkey,
+                        size_t nklen)
+{
+    persist *p = s->ps;
+    if (!p) return;
+    op_put_rename(log_begin(p, db, OP_RENAME), key, (uint32_t)klen, newkey, (uint32_t)nklen);
+    log_end(s);
+}
+
+void persist_log_move(server *s, int db, const char *key, size_t klen, int dstdb)
+{
+    persist *p = s->ps;
+    if (!p) return;
+    op_put_move(log_begin(p, db, OP_MOVE), key, (uint32_t)klen, (uint32_t)dstdb);
+    log_end(s);
+}
+
+void persist_log_copy(server *s, int db, const char *key, size_t klen, const char *newkey,
+                      size_t nklen, int dstdb, int replace)
+{
+    persist *p = s->ps;
+    if (!p) return;
+    op_put_copy(log_begin(p, db, OP_COPY), key, (uint32_t)klen, newkey, (uint32_t)nklen,
+                (uint32_t)dstdb, replace);
+    log_end(s);
+}
+
+void persist_log_swapdb(server *s, int db1, int db2)
+{
+    persist *p = s->ps;
+    if (!p) return;
+    op_put_swapdb(log_begin(p, 0, OP_SWAPDB), (uint32_t)db1, (uint32_t)db2);
+    log_end(s);
+}
+
+void persist_log_vnew(server *s, int db, const char *name, size_t nlen, const vindex_params *vp,
                       uint32_t capacity, const char *embed, size_t elen)
 {
     persist *p = s->ps;
     if (!p) return;
-    opbuf_reset(&p->one);
-    op_put_vnew(&p->one, name, (uint32_t)nlen, (uint8_t)vp->type, (uint8_t)vp->metric, vp->dim,
-                vp->M, vp->ef_construction, vp->ef_search, vp->seed, capacity, embed,
-                (uint32_t)elen);
-    stage_one(s, OP_VNEW);
+    op_put_vnew(log_begin(p, db, OP_VNEW), name, (uint32_t)nlen, (uint8_t)vp->type,
+                (uint8_t)vp->metric, vp->dim, vp->M, vp->ef_construction, vp->ef_search, vp->seed,
+                capacity, embed, (uint32_t)elen);
+    log_end(s);
 }
 
-void persist_log_vadd(server *s, const char *name, size_t nlen, const char *key, size_t klen,
-                      const float *vec, uint32_t dim, int autoid, const char *payload, size_t plen)
+void persist_log_vadd(server *s, int db, const char *name, size_t nlen, const char *key,
+                      size_t klen, const float *vec, uint32_t dim, int autoid, const char *payload,
+                      size_t plen)
 {
     persist *p = s->ps;
     if (!p) return;
-    opbuf_reset(&p->one);
-    op_put_vadd(&p->one, name, (uint32_t)nlen, key, (uint32_t)klen, vec, dim, autoid, payload,
-                (uint32_t)plen);
-    stage_one(s, OP_VADD);
+    op_put_vadd(log_begin(p, db, OP_VADD), name, (uint32_t)nlen, key, (uint32_t)klen, vec, dim,
+                autoid, payload, (uint32_t)plen);
+    log_end(s);
 }
 
-void persist_log_vdel(server *s, const char *name, size_t nlen, const char *key, size_t klen)
+void persist_log_vdel(server *s, int db, const char *name, size_t nlen, const char *key,
+                      size_t klen)
 {
     persist *p = s->ps;
     if (!p) return;
-    opbuf_reset(&p->one);
-    op_put_vdel(&p->one, name, (uint32_t)nlen, key, (uint32_t)klen);
-    stage_one(s, OP_VDEL);
-}
-
-void persist_log_vdrop(server *s, const char *name, size_t nlen)
-{
-    persist *p = s->ps;
-    if (!p) return;
-    opbuf_reset(&p->one);
-    op_put_vdrop(&p->one, name, (uint32_t)nlen);
-    stage_one(s, OP_VDROP);
+    op_put_vdel(log_begin(p, db, OP_VDEL), name, (uint32_t)nlen, key, (uint32_t)klen);
+    log_end(s);
 }
 
 /* ---- group commit -------------------------------------------------------------- */

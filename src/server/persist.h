@@ -70,17 +70,29 @@ int persist_holds_replies(const server *s);
 /* Forget c (it is being freed). */
 void persist_client_gone(server *s, client *c);
 
-/* What a write changed. */
-void persist_log_key(server *s, const char *key, size_t klen);  /* the key's new state */
-void persist_log_range(server *s, const char *key, size_t klen, size_t off, const char *p, size_t n);
-void persist_log_flushall(server *s);
-void persist_log_vnew(server *s, const char *name, size_t nlen, const vindex_params *p,
+/* What a write changed, in database db.  persist_log_key: the key's new
+ * state (a string's value and TTL; a deletion; an object's TTL -- its
+ * contents are logged by the vector operations below). */
+void persist_log_key(server *s, int db, const char *key, size_t klen);
+void persist_log_range(server *s, int db, const char *key, size_t klen, size_t off,
+                       const char *p, size_t n);
+/* FLUSHDB of db, or FLUSHALL (db -1). */
+void persist_log_flush(server *s, int db);
+/* Key commands, for keys of any type (newkey overwritten / db's key absent). */
+void persist_log_rename(server *s, int db, const char *key, size_t klen, const char *newkey,
+                        size_t nklen);
+void persist_log_move(server *s, int db, const char *key, size_t klen, int dstdb);
+void persist_log_copy(server *s, int db, const char *key, size_t klen, const char *newkey,
+                      size_t nklen, int dstdb, int replace);
+void persist_log_swapdb(server *s, int db1, int db2);
+void persist_log_vnew(server *s, int db, const char *name, size_t nlen, const vindex_params *p,
                       uint32_t capacity, const char *embed, size_t elen);
 /* payload NULL = none given; autoid: key came from VADD index *. */
-void persist_log_vadd(server *s, const char *name, size_t nlen, const char *key, size_t klen,
-                      const float *vec, uint32_t dim, int autoid, const char *payload, size_t plen);
-void persist_log_vdel(server *s, const char *name, size_t nlen, const char *key, size_t klen);
-void persist_log_vdrop(server *s, const char *name, size_t nlen);
+void persist_log_vadd(server *s, int db, const char *name, size_t nlen, const char *key,
+                      size_t klen, const float *vec, uint32_t dim, int autoid, const char *payload,
+                      size_t plen);
+void persist_log_vdel(server *s, int db, const char *name, size_t nlen, const char *key,
+                      size_t klen);
 
 /* Commit the iteration's records before the replies go out
  * (srv_before_sleep, after its pool drain; srv_shutdown): write the log,

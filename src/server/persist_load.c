@@ -48,6 +48,7 @@
 #include "server.h"
 #include "dataset.h"
 #include "models.h"
+#include "vkeys.h"
 
 #define PERSIST_EVENTS_MS  50     /* event processing while loading */
 
@@ -80,9 +81,7 @@ static void loading_events(server *s)
     ev_run_once(s->loop, 0);
 }
 
-static int apply_one(server *s, uint8_t type, const void *payload, size_t len, char *err, size_t cap);
-
-static int apply_vnew(server *s, const op *o, char *err, size_t cap)
+static int apply_vnew(server *s, int db, const op *o, char *err, size_t cap)
 {
     vindex_params vp;
     if (o->vtype > VINDEX_FLAT || o->metric > DIST_DOT) {
@@ -100,35 +99,98 @@ static int apply_vnew(server *s, const op *o, char *err, size_t cap)
         snprintf(err, cap, "VNEW '%.*s': %.120s", (int)(o->nlen < 64 ? o->nlen : 64), o->name, e + 4);
         return -EBADMSG;
     }
-    vreg_entry *ne;
-    int rc = vreg_create(s->vreg, o->name, o->nlen, &vp, &ne);
-    if (rc == 0 && o->elen && models_attach(s, ne, o->embed, o->elen) < 0) rc = -ENOMEM;
-    if (rc < 0) {
-        snprintf(err, cap, "VNEW '%.*s' failed: %s", (int)(o->nlen < 64 ? o->nlen : 64), o->name,
-                 rc == -EEXIST ? "index already exists" : vindex_strerror(rc));
+    if (kv_peek(db_kv(s, db), o->name, o->nlen)) {
+        snprintf(err, cap, "VNEW '%.*s' failed: index already exists",
+                 (int)(o->nlen < 64 ? o->nlen : 64), o->name);
+        return -EBADMSG;
+    }
+    if (!vkey_create(s, db, o->name, o->nlen, &vp, o->embed, o->elen, e, sizeof e)) {
+        snprintf(err, cap, "VNEW '%.*s' failed: %.120s", (int)(o->nlen < 64 ? o->nlen : 64),
+                 o->name, e + 4);
         return -EBADMSG;
     }
     return 0;
 }
 
-static vreg_entry *apply_index(server *s, const op *o, char *err, size_t cap)
+static vset *apply_index(server *s, int db, const op *o, char *err, size_t cap)
 {
-    vreg_entry *e = vreg_find(s->vreg, o->name, o->nlen);
+    vset *e = vkey_peek(s, db, o->name, o->nlen);
     if (!e) snprintf(err, cap, "no such index '%.*s'", (int)(o->nlen < 64 ? o->nlen : 64), o->name);
     return e;
 }
 
 /* A record may ask for what a live server accepts from clients, nothing
  * more (oplog.h): anything bigger can only be a damaged or crafted log. */
-static const op_limits replay_limits = {
-    .string_max = CONFIG_BULK_LEN_MAX, .dim_max = VINDEX_DIM_MAX, .m_max = VINDEX_M_MAX,
-    .ef_max = VINDEX_EF_MAX, .capacity_max = VINDEX_CAPACITY_MAX,
-    .payload_max = VINDEX_PAYLOAD_MAX,
-};
+static op_limits replay_limits(const server *s)
+{
+    return (op_limits){
+        .string_max = CONFIG_BULK_LEN_MAX, .dim_max = VINDEX_DIM_MAX, .m_max = VINDEX_M_MAX,
+        .ef_max = VINDEX_EF_MAX, .capacity_max = VINDEX_CAPACITY_MAX,
+        .payload_max = VINDEX_PAYLOAD_MAX, .db_max = (uint32_t)s->ndbs,
+    };
+}
 
-static int apply_one(server *s, uint8_t type, const void *payload, size_t len, char *err, size_t cap)
+static int apply_vadd(server *s, int db, const op *o, char *err, size_t cap)
+{
+    vset *e = apply_index(s, db, o, err, cap);
+    if (!e) return -EBADMSG;
+    float *v = mem_alloc((size_t)o->dim * sizeof *v);
+    for (uint32_t i = 0; i < o->dim; i++) v[i] = op_vec_at(o, i);
+    vindex_add_args a;
+    vindex_add_args_init(&a, o->key, o->klen, v, o->dim);
+    if (o->flags & OP_VADD_PAYLOAD) {
+        a.has_payload = 1;
+        a.payload = o->payload;
+        a.plen = o->plen;
+    }
+    /* A ring evicts here exactly as it did live; an auto id notes itself (a
+     * canonical decimal key). */
+    int rc = vindex_add_ex(vset_index(e), &a, NULL);
+    mem_free(v);
+    if (rc < 0) {
+        snprintf(err, cap, "VADD failed: %s", vindex_strerror(rc));
+        return rc == -ENOMEM ? -ENOMEM : -EBADMSG;
+    }
+    return 0;
+}
+
+/* The key commands, applied as they were live (cmd_kv.c). */
+static int apply_keyop(server *s, int db, const op *o, char *err, size_t cap)
+{
+    kv *k = db_kv(s, db);
+    kv_entry *e = kv_peek(k, o->key, o->klen);
+    switch (o->type) {
+    case OP_EXPIRE:
+        if (e) kv_set_expire(k, e, o->expire_ms < 0 ? -1 : o->expire_ms);
+        return 0;
+    case OP_RENAME:
+        if (!e) break;
+        kv_rename(k, e, o->val, o->vlen);
+        return 0;
+    case OP_MOVE:
+        if (!e || kv_peek(db_kv(s, (int)o->db), o->key, o->klen)) break;
+        kv_move(k, e, db_kv(s, (int)o->db));
+        return 0;
+    case OP_COPY: {
+        if (!e) break;
+        kv_entry *d = kv_peek(db_kv(s, (int)o->db), o->val, o->vlen);
+        if (d && !o->replace) break;
+        if (key_copy(s, e, (int)o->db, o->val, o->vlen) < 0) return -ENOMEM;
+        return 0;
+    }
+    default:
+        break;
+    }
+    snprintf(err, cap, "record of type %u about a key it cannot apply to ('%.*s')", o->type,
+             (int)(o->klen < 64 ? o->klen : 64), o->key);
+    return -EBADMSG;
+}
+
+static int apply_one(server *s, int db, uint8_t type, const void *payload, size_t len, char *err,
+                     size_t cap)
 {
     op o;
+    op_limits lim = replay_limits(s);
     if (type == OP_BATCH) {
         size_t pos = 0;
         uint8_t t;
@@ -136,76 +198,82 @@ static int apply_one(server *s, uint8_t type, const void *payload, size_t len, c
         uint32_t ilen;
         int r;
         while ((r = op_batch_next(payload, len, &pos, &t, &item, &ilen)) > 0) {
-            int rc = apply_one(s, t, item, ilen, err, cap);
+            int rc = apply_one(s, db, t, item, ilen, err, cap);
             if (rc < 0) return rc;
         }
         if (r < 0) snprintf(err, cap, "malformed batch record");
         return r;
     }
-    int rc = op_decode(type, payload, len, &replay_limits, &o);
+    if (type == OP_INDB) {
+        uint32_t in;
+        uint8_t t;
+        const void *inner;
+        uint32_t ilen;
+        int rc = op_indb(payload, len, &lim, &in, &t, &inner, &ilen);
+        if (rc < 0) {
+            snprintf(err, cap, rc == -EFBIG ? "record for database %u, past the %d configured "
+                     "(databases)" : "malformed database record", in, s->ndbs);
+            return -EBADMSG;
+        }
+        return apply_one(s, (int)in, t, inner, ilen, err, cap);
+    }
+    int rc = op_decode(type, payload, len, &lim, &o);
     if (rc < 0) {
         snprintf(err, cap, rc == -EFBIG ? "record of type %u asks for more than a server accepts"
                                         : "malformed record of type %u", type);
         return -EBADMSG;
     }
+    kv *k = db_kv(s, db);
     switch (type) {
     case OP_SET: {
-        kv_entry *e = kv_set(s->db, o.key, o.klen, o.val, o.vlen, NULL);
-        kv_set_expire(s->db, e, o.expire_ms < 0 ? -1 : o.expire_ms);
+        kv_entry *e = kv_set(k, o.key, o.klen, o.val, o.vlen, NULL);
+        kv_set_expire(k, e, o.expire_ms < 0 ? -1 : o.expire_ms);
         return 0;
     }
     case OP_DEL:
-        kv_del(s->db, o.key, o.klen);
+        kv_del(k, o.key, o.klen);
         return 0;
     case OP_FLUSHALL:
-        kv_clear(s->db);
-        vreg_drop_all(s->vreg);
+        db_clear(s, -1, 0);
+        return 0;
+    case OP_FLUSHDB:
+        db_clear(s, db, 0);
+        return 0;
+    case OP_SWAPDB:
+        kv_swap(db_kv(s, (int)o.db), db_kv(s, (int)o.db2));
         return 0;
     case OP_SETRANGE: {
-        kv_entry *e = kv_peek(s->db, o.key, o.klen);
+        kv_entry *e = kv_peek(k, o.key, o.klen);
         size_t olen = 0;
-        if (!e) e = kv_set(s->db, o.key, o.klen, "", 0, NULL);
+        if (e && kv_type(e) != KV_STRING) {
+            snprintf(err, cap, "SETRANGE on a key that holds a vector set");
+            return -EBADMSG;
+        }
+        if (!e) e = kv_set(k, o.key, o.klen, "", 0, NULL);
         kv_val(e, &olen);
         size_t nlen = (size_t)o.offset + o.vlen > olen ? (size_t)o.offset + o.vlen : olen;
-        char *v = kv_val_resize(s->db, e, nlen);
+        char *v = kv_val_resize(k, e, nlen);
         memcpy(v + o.offset, o.val, o.vlen);
         return 0;
     }
+    case OP_EXPIRE:
+    case OP_RENAME:
+    case OP_MOVE:
+    case OP_COPY:
+        return apply_keyop(s, db, &o, err, cap);
     case OP_VNEW:
-        return apply_vnew(s, &o, err, cap);
-    case OP_VADD: {
-        vreg_entry *e = apply_index(s, &o, err, cap);
-        if (!e) return -EBADMSG;
-        float *v = mem_alloc((size_t)o.dim * sizeof *v);
-        for (uint32_t i = 0; i < o.dim; i++) v[i] = op_vec_at(&o, i);
-        vindex_add_args a;
-        vindex_add_args_init(&a, o.key, o.klen, v, o.dim);
-        if (o.flags & OP_VADD_PAYLOAD) {
-            a.has_payload = 1;
-            a.payload = o.payload;
-            a.plen = o.plen;
-        }
-        /* A ring evicts here exactly as it did live; an auto id notes
-         * itself (a canonical decimal key). */
-        rc = vindex_add_ex(vreg_index(e), &a, NULL);
-        mem_free(v);
-        if (rc < 0) {
-            snprintf(err, cap, "VADD failed: %s", vindex_strerror(rc));
-            return rc == -ENOMEM ? -ENOMEM : -EBADMSG;
-        }
-        return 0;
-    }
+        return apply_vnew(s, db, &o, err, cap);
+    case OP_VADD:
+        return apply_vadd(s, db, &o, err, cap);
     case OP_VDEL: {
-        vreg_entry *e = apply_index(s, &o, err, cap);
+        vset *e = apply_index(s, db, &o, err, cap);
         if (!e) return -EBADMSG;
-        vindex_del(vreg_index(e), o.key, o.klen);
+        vindex_del(vset_index(e), o.key, o.klen);
         return 0;
     }
-    case OP_VDROP:
-        if (!vreg_drop(s->vreg, o.name, o.nlen)) {
-            apply_index(s, &o, err, cap);
-            return -EBADMSG;
-        }
+    case OP_VDROP:              /* logs from before vector sets were keys */
+        if (!apply_index(s, db, &o, err, cap)) return -EBADMSG;
+        kv_del(k, o.name, o.nlen);
         return 0;
     default:
         snprintf(err, cap, "unknown record type %u", type);
@@ -228,7 +296,7 @@ static int replay_cb(void *ud, uint8_t type, uint64_t seq, const void *payload, 
         return 1;
     }
     char e[200];
-    int rc = apply_one(s, type, payload, len, e, sizeof e);
+    int rc = apply_one(s, 0, type, payload, len, e, sizeof e);
     if (rc < 0) {
         snprintf(p->replay_err, sizeof p->replay_err, "%s: record seq %" PRIu64 ": %s",
                  p->replay_file, seq, e);
@@ -380,8 +448,10 @@ int persist_open(server *s, char *err, size_t errcap)
     if (rc == 0) {
         p->load_done += (uint64_t)st.st_size;
         p->last_save_ms = (int64_t)st.st_mtime * 1000;
-        log_msg(LOG_NOTICE, "Snapshot loaded: seq %" PRIu64 ", %zu keys, %zu indices in %.3f s",
-                seq, kv_size(s->db), vreg_count(s->vreg), (double)(util_mono_ms() - t0) / 1000);
+        size_t keys = 0;
+        for (int i = 0; i < s->ndbs; i++) keys += kv_size(db_kv(s, i));
+        log_msg(LOG_NOTICE, "Snapshot loaded: seq %" PRIu64 ", %zu keys in %.3f s", seq, keys,
+                (double)(util_mono_ms() - t0) / 1000);
     } else {
         p->last_save_ms = s->start_wall_ms;
     }

@@ -43,7 +43,8 @@ struct persist {
     uint64_t size_at_snapshot;   /* log bytes just after the last snapshot */
     /* staging: the records of the command (or EXEC) being run */
     int depth;
-    opbuf stage, one;
+    opbuf stage, one;            /* the command's records; the one being built */
+    uint8_t one_type;            /* one's record type (OP_INDB outside database 0) */
     uint32_t nstaged;
     size_t mark;                 /* the client's c->out.len when it started */
     client *unacked;             /* clients whose replies wait for the commit */

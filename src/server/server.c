@@ -68,31 +68,7 @@ static void srv_after_sleep(ev_loop *l, void *ud)
     if (s->commit_us * SRV_PASS_COMMITS > pass) pass = s->commit_us * SRV_PASS_COMMITS;
     s->pass_end_us = s->clock_us + pass;
 }
-kv *srv_db(server *s) { return s->db; }
 config *srv_config(server *s) { return &s->cfg; }
-
-void srv_key_modified(server *s, const char *key, size_t klen)
-{
-    s->dirty++;
-    srv_watch_touch(s, key, klen);
-    if (s->ps) persist_log_key(s, key, klen);
-}
-
-void srv_key_range_modified(server *s, const char *key, size_t klen, size_t off,
-                            const char *bytes, size_t n)
-{
-    s->dirty++;
-    srv_watch_touch(s, key, klen);
-    if (s->ps) persist_log_range(s, key, klen, off, bytes, n);
-}
-
-void srv_flushed(server *s)
-{
-    s->dirty++;
-    srv_watch_touch_all(s);
-    if (s->ps) persist_log_flushall(s);
-    vreg_drop_all(s->vreg);       /* FLUSHDB/FLUSHALL drop the indices too */
-}
 
 void srv_vec_modified(server *s)
 {
@@ -102,14 +78,6 @@ void srv_vec_modified(server *s)
 
 vindex_search_ctx *srv_worker_ctx(server *s, int worker) { return s->wctx[worker]; }
 vindex_search_ctx *srv_loop_ctx(server *s) { return s->loop_ctx; }
-
-kv_entry *srv_lookup_read(server *s, const char *key, size_t klen)
-{
-    kv_entry *e = kv_find(s->db, key, klen, s->cmd_time_ms);
-    if (e) s->st.keyspace_hits++;
-    else s->st.keyspace_misses++;
-    return e;
-}
 
 long long srv_ops_per_sec(const server *s)
 {
@@ -128,13 +96,6 @@ static void srv_sample_ops(server *s)
     s->ops_idx = (s->ops_idx + 1) % 16;
     s->ops_last_cmds = s->st.cmds;
     s->ops_last_ms = now;
-}
-
-static void srv_on_expire(void *ud, const char *key, size_t klen)
-{
-    server *s = ud;
-    s->st.expired_keys++;
-    srv_watch_touch(s, key, klen);
 }
 
 /* ---- accepting ------------------------------------------------------------ */
@@ -183,7 +144,7 @@ static void srv_active_expire(server *s)
     int64_t deadline = util_mono_us() + 250000 / s->cfg.hz;
     s->cmd_time_ms = util_wall_ms();
     for (;;) {
-        size_t n = kv_expire_cycle(s->db, s->cmd_time_ms, 20, &s->rng);
+        size_t n = keyspace_expire_cycle(s, s->cmd_time_ms, 20);
         if (n <= 5 || util_mono_us() > deadline) break;
     }
 }
@@ -237,6 +198,7 @@ static void srv_pool_notify(void *ud)
 
 void srv_pool_drain(server *s)
 {
+    if (s->lazyfree) pool_complete(s->lazyfree);   /* its done() only frees the job */
     if (!s->pool) return;
     /* Until nothing is left: done() may set `wake` on a search that
      * finished meanwhile and read it unset (pool.h), and that one is on the
@@ -451,8 +413,6 @@ int srv_init(server *s, char *err, size_t errcap)
     s->ops_last_ms = s->start_mono_ms;
     s->loop_mono_ms = s->start_mono_ms;
     s->clock_us = util_wall_us();
-    s->db = kv_new(util_rand64(&s->rng));
-    s->vreg = vreg_new();
     int rc = dist_select(s->cfg.simd);
     if (rc < 0) {
         snprintf(err, errcap, "simd '%s' is %s", s->cfg.simd,
@@ -460,7 +420,6 @@ int srv_init(server *s, char *err, size_t errcap)
                                 : "unknown");
         return -1;
     }
-    kv_set_expire_hook(s->db, srv_on_expire, s);
     crc32c_select("auto");        /* before any thread or snapshot child */
     command_table_init();
     srv_adjust_fd_limit(s);
@@ -483,6 +442,7 @@ int srv_init(server *s, char *err, size_t errcap)
         }
     }
     if (srv_start_pool(s, err, errcap) < 0) return -1;
+    if (keyspace_init(s, err, errcap) < 0) return -1;
     ev_timer_add(s->loop, 1, srv_cron, s);
     ev_set_before_sleep(s->loop, srv_before_sleep, s);
     ev_set_after_sleep(s->loop, srv_after_sleep, s);
@@ -509,14 +469,11 @@ void srv_fini(server *s)
     s->wctx = NULL;
     vindex_search_ctx_free(s->loop_ctx);
     s->loop_ctx = NULL;
-    vreg_free(s->vreg);
-    s->vreg = NULL;
+    keyspace_fini(s);             /* before the models: sets hold their embedders */
     models_free(s);
     for (int i = 0; i < s->nlfds; i++) close(s->lfds[i]);
     s->nlfds = 0;
     srv_watch_table_free(s);
-    kv_free(s->db);
-    s->db = NULL;
     ev_free(s->loop);
     s->loop = NULL;
     srv_signal_target = NULL;

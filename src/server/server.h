@@ -13,9 +13,10 @@
  *     A rejected command leaves the keyspace untouched.
  *   - Use srv_now_ms(c->srv) for expiry decisions: it is fixed for the
  *     duration of one command (as Redis's cached command time), so a key
- *     cannot expire half-way through a command.
- *   - After modifying a key, call srv_key_modified(srv, key, klen) (WATCH
- *     invalidation, dirty counter); after FLUSH*, srv_flushed(srv).
+ *     cannot expire half-way through a command.  key_lookup / key_lookup_read
+ *     (keyspace.h) look keys up in the client's database at that time.
+ *   - After modifying a key, call key_modified (WATCH invalidation, dirty
+ *     counter, the log); after FLUSH*, db_flushed (keyspace.h).
  *   - Error texts follow Redis exactly where Redis has the command. */
 #ifndef ENGRAM_SERVER_H
 #define ENGRAM_SERVER_H
@@ -28,12 +29,12 @@
 #include "engram/ev.h"
 #include "engram/kv.h"
 #include "engram/pool.h"
-#include "engram/registry.h"
 #include "engram/reply.h"
 #include "engram/resp.h"
 #include "engram/vindex.h"
 #include "command.h"
 #include "deferred.h"
+#include "keyspace.h"
 
 /* The Redis version engram answers to in HELLO and INFO: clients gate
  * features on it, and engram implements the Redis 7.0 command surface it
@@ -71,7 +72,7 @@ struct client {
     server *srv;
     unsigned flags;
     int resp;                /* 2 or 3; mirrors out.proto */
-    int db;                  /* always 0 */
+    int db;                  /* the selected database (SELECT) */
     /* input: bytes [qpos, qlen) of qbuf are not consumed yet */
     char *qbuf;
     size_t qpos, qlen, qcap;
@@ -128,7 +129,10 @@ struct watch_table;
 struct server {
     config cfg;
     ev_loop *loop;
-    kv *db;
+    kv **dbs;                    /* the databases (keyspace.c) */
+    int ndbs;
+    void *dbctx;                 /* their hooks' data (keyspace.c) */
+    pool *lazyfree;              /* the lazy-free thread (keyspace.c) */
     int lfds[16];
     int nlfds;
     int port;                    /* actual port (cfg.port may be 0) */
@@ -153,7 +157,6 @@ struct server {
     server_stats st;
     uint64_t rng;
     struct watch_table *watches;
-    vreg *vreg;                  /* vector indices */
     struct persist *ps;          /* NULL = in memory only (persist.h) */
     struct models *models;  /* embedders from the config (models.h) */
     pool *pool;                  /* search workers (NULL: searches run inline) */
@@ -224,21 +227,13 @@ int64_t srv_now_ms(const server *s);
 void srv_pool_drain(server *s);
 /* Monotonic ms as of the loop's last wake-up: idle clocks need no more. */
 int64_t srv_loop_ms(const server *s);
-kv *srv_db(server *s);
 config *srv_config(server *s);
-void srv_key_modified(server *s, const char *key, size_t klen);
-/* APPEND/SETRANGE: n bytes were written at off (the log records only them). */
-void srv_key_range_modified(server *s, const char *key, size_t klen, size_t off,
-                            const char *bytes, size_t n);
-void srv_flushed(server *s);
 /* Commands per second over the last ~1.6 s (INFO instantaneous_ops_per_sec). */
 long long srv_ops_per_sec(const server *s);
 /* Vector side: a write happened (dirty counter); per-thread search contexts. */
 void srv_vec_modified(server *s);
 vindex_search_ctx *srv_worker_ctx(server *s, int worker);
 vindex_search_ctx *srv_loop_ctx(server *s);
-/* Look a key up for reading, counting keyspace hits and misses. */
-kv_entry *srv_lookup_read(server *s, const char *key, size_t klen);
 
 /* ---- handler helpers (args.c) --------------------------------------------- */
 /* Reply the standard errors. */
@@ -262,8 +257,10 @@ void multi_queue(client *c, command *k);
 void multi_discard(client *c);
 void srv_unwatch_all(client *c);    /* drop every WATCH of c */
 void srv_watch_table_free(server *s);
-void srv_watch_touch(server *s, const char *key, size_t klen);
-void srv_watch_touch_all(server *s);
+/* Every client watching key of database db, or any key of db (-1: of
+ * every database), is dirty: its EXEC will fail. */
+void srv_watch_touch(server *s, int db, const char *key, size_t klen);
+void srv_watch_touch_db(server *s, int db);
 
 /* ---- dispatch (dispatch.c) ------------------------------------------------- */
 enum { DISPATCH_DONE = 0, DISPATCH_WAIT = 1 };

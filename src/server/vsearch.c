@@ -61,27 +61,25 @@ static void vsearch_encode(reply *r, const vindex *x, const vindex_hit *hits, ui
 
 #define VSEARCH_SMALL_K 64
 
-void vsearch_run(vreg_entry *e, vindex_search_ctx *ctx, const vindex_query *q, int withp,
-                        reply *r)
+void vsearch_run(vset *e, const char *key, size_t klen, vindex_search_ctx *ctx,
+                 const vindex_query *q, int withp, reply *r)
 {
     uint32_t n = 0;
     vindex_hit small[VSEARCH_SMALL_K];     /* the common k: no allocation */
     vindex_hit *hits = q->k > VSEARCH_SMALL_K ? mem_alloc((size_t)q->k * sizeof *hits) : small;
-    vreg_read_lock(e);
-    if (vreg_dropped(e)) {
-        vreg_read_unlock(e);
-        size_t nlen;
-        const char *name = vreg_name(e, &nlen);
-        reply_errorf(r, "ERR no such index '%.*s'", (int)(nlen < 128 ? nlen : 128), name);
+    vset_read_lock(e);
+    if (vset_dropped(e)) {
+        vset_read_unlock(e);
+        reply_errorf(r, "ERR no such index '%.*s'", (int)(klen < 128 ? klen : 128), key);
         if (hits != small) mem_free(hits);
         return;
     }
-    int rc = q->k ? vindex_search(vreg_index(e), ctx, q, hits, &n) : 0;
+    int rc = q->k ? vindex_search(vset_index(e), ctx, q, hits, &n) : 0;
     if (rc < 0) reply_errorf(r, "ERR search failed: %s", vindex_strerror(rc));
-    else vsearch_encode(r, withp ? vreg_index(e) : NULL, hits, n);   /* keys and payloads are
+    else vsearch_encode(r, withp ? vset_index(e) : NULL, hits, n);   /* keys and payloads are
                                                                     borrowed: encode under the lock */
-    vreg_read_unlock(e);
-    vreg_count_search(e);
+    vset_read_unlock(e);
+    vset_count_search(e);
     if (hits != small) mem_free(hits);
 }
 
@@ -91,6 +89,7 @@ void vsearch_run(vreg_entry *e, vindex_search_ctx *ctx, const vindex_query *q, i
 #define VSEARCH_JOB_CACHE 512
 #define VSEARCH_JOB_KEEP_OUT 4096      /* largest reply buffer kept */
 #define VSEARCH_JOB_KEEP_VEC 1024      /* largest query vector (floats) kept */
+#define VSEARCH_JOB_KEEP_NAME 256      /* largest key name kept */
 
 static void vsearch_release(deferred *d);
 
@@ -117,7 +116,7 @@ static void vsearch_release(deferred *d)
 {
     vsearch_job *j = (vsearch_job *)d;
     server *s = j->srv;
-    if (j->e) vreg_release(j->e);
+    if (j->e) vset_release(j->e);
     for (int i = 0; i < j->nparts; i++) mem_free(j->pairs[i]);
     mem_free(j->pairs);
     mem_free(j->npairs);
@@ -127,18 +126,24 @@ static void vsearch_release(deferred *d)
         reply out = j->d.out;
         float *vec = j->veccap <= VSEARCH_JOB_KEEP_VEC ? j->vec : NULL;
         uint32_t veccap = vec ? j->veccap : 0;
+        char *name = j->namecap <= VSEARCH_JOB_KEEP_NAME ? j->name : NULL;
+        size_t namecap = name ? j->namecap : 0;
         if (!vec) mem_free(j->vec);
+        if (!name) mem_free(j->name);
         memset(j, 0, sizeof *j);
         j->d.out = out;
         j->d.out.len = j->d.out.sent = 0;
         j->vec = vec;
         j->veccap = veccap;
+        j->name = name;
+        j->namecap = namecap;
         j->d.next = (deferred *)s->vjob_cache;
         s->vjob_cache = j;
         s->vjob_ncache++;
         return;
     }
     mem_free(j->vec);
+    mem_free(j->name);
     reply_fini(&j->d.out);
     mem_free(j);
 }
@@ -151,6 +156,7 @@ void vsearch_cache_free(server *s)
         vsearch_job *j = s->vjob_cache;
         s->vjob_cache = (vsearch_job *)j->d.next;
         mem_free(j->vec);
+        mem_free(j->name);
         reply_fini(&j->d.out);
         mem_free(j);
     }
@@ -160,7 +166,8 @@ void vsearch_cache_free(server *s)
 static void vsearch_work(pool_job *pj, int worker)
 {
     vsearch_job *j = (vsearch_job *)pj;
-    vsearch_run(j->e, srv_worker_ctx(j->srv, worker), &j->q, j->withpayload, &j->d.out);
+    vsearch_run(j->e, j->name, j->nlen, srv_worker_ctx(j->srv, worker), &j->q, j->withpayload,
+                &j->d.out);
 }
 
 static void vsearch_done(pool_job *pj) { deferred_done(&((vsearch_job *)pj)->d); }
@@ -185,28 +192,28 @@ typedef struct vsearch_part {
 
 static void vsearch_join(vsearch_job *j, vindex_search_ctx *ctx)
 {
-    vreg_read_lock(j->e);
-    int same = !vreg_dropped(j->e);
-    uint64_t g = vreg_generation(j->e);
+    vset_read_lock(j->e);
+    int same = !vset_dropped(j->e);
+    uint64_t g = vset_generation(j->e);
     for (int i = 0; i < j->nparts && same; i++) same = j->gens[i] == g && j->rcs[i] == 0;
     if (same) {
         uint32_t n = 0;
         vindex_hit *hits = mem_alloc((size_t)j->q.k * sizeof *hits);
         vindex_pair *scratch = mem_alloc((size_t)j->q.k * sizeof *scratch);
-        int rc = vindex_search_join(vreg_index(j->e), &j->q, (const vindex_pair *const *)j->pairs,
+        int rc = vindex_search_join(vset_index(j->e), &j->q, (const vindex_pair *const *)j->pairs,
                                     j->npairs, j->nparts, scratch, hits, &n);
-        if (rc == 0) vsearch_encode(&j->d.out, j->withpayload ? vreg_index(j->e) : NULL, hits, n);
-        vreg_read_unlock(j->e);
+        if (rc == 0) vsearch_encode(&j->d.out, j->withpayload ? vset_index(j->e) : NULL, hits, n);
+        vset_read_unlock(j->e);
         mem_free(scratch);
         mem_free(hits);
         if (rc == 0) {
-            vreg_count_search(j->e);
+            vset_count_search(j->e);
             return;
         }
     } else {
-        vreg_read_unlock(j->e);
+        vset_read_unlock(j->e);
     }
-    vsearch_run(j->e, ctx, &j->q, j->withpayload, &j->d.out);   /* in one piece */
+    vsearch_run(j->e, j->name, j->nlen, ctx, &j->q, j->withpayload, &j->d.out);   /* in one piece */
 }
 
 static void vpart_work(pool_job *pj, int worker)
@@ -214,12 +221,12 @@ static void vpart_work(pool_job *pj, int worker)
     vsearch_part *p = (vsearch_part *)pj;
     vsearch_job *j = p->j;
     vindex_search_ctx *ctx = srv_worker_ctx(j->srv, worker);
-    vreg_read_lock(j->e);
-    j->gens[p->part] = vreg_generation(j->e);
-    j->rcs[p->part] = vreg_dropped(j->e) ? 1 :
-        vindex_search_part(vreg_index(j->e), ctx, &j->q, (uint32_t)p->part, (uint32_t)j->nparts,
+    vset_read_lock(j->e);
+    j->gens[p->part] = vset_generation(j->e);
+    j->rcs[p->part] = vset_dropped(j->e) ? 1 :
+        vindex_search_part(vset_index(j->e), ctx, &j->q, (uint32_t)p->part, (uint32_t)j->nparts,
                            j->pairs[p->part], &j->npairs[p->part]);
-    vreg_read_unlock(j->e);
+    vset_read_unlock(j->e);
     /* The last part sees every other part's results (the decrement orders
      * their writes before it). */
     if (atomic_fetch_sub(&j->left, 1) != 1) return;
@@ -237,9 +244,9 @@ static void vpart_done(pool_job *pj)
 }
 
 /* Submit j as parts if its index is worth splitting; 0 if not. */
-static int vsearch_split(server *s, vsearch_job *j, vreg_entry *e)
+static int vsearch_split(server *s, vsearch_job *j, vset *e)
 {
-    uint64_t bytes = (uint64_t)vindex_split_slots(vreg_index(e)) * vindex_dim(vreg_index(e)) * 4;
+    uint64_t bytes = (uint64_t)vindex_split_slots(vset_index(e)) * vindex_dim(vset_index(e)) * 4;
     uint64_t parts = bytes / VSEARCH_PART_BYTES;
     if (parts > (uint64_t)s->nworkers) parts = (uint64_t)s->nworkers;
     if (parts > 64) parts = 64;
@@ -265,9 +272,15 @@ static int vsearch_split(server *s, vsearch_job *j, vreg_entry *e)
     return 1;
 }
 
-void vsearch_start(client *c, vsearch_job *j, vreg_entry *e)
+void vsearch_start(client *c, vsearch_job *j, vset *e, const char *key, size_t klen)
 {
-    j->e = vreg_acquire(e);
+    if (klen > j->namecap) {
+        j->name = mem_realloc(j->name, klen);
+        j->namecap = klen;
+    }
+    if (klen) memcpy(j->name, key, klen);
+    j->nlen = klen;
+    j->e = vset_acquire(e);
     j->d.job.work = vsearch_work;
     j->d.job.done = vsearch_done;
     deferred_start(c, &j->d);

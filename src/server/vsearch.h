@@ -15,8 +15,8 @@
 
 #include <stdint.h>
 
-#include "engram/registry.h"
 #include "engram/vindex.h"
+#include "engram/vset.h"
 #include "deferred.h"
 
 typedef struct server server;
@@ -26,7 +26,9 @@ typedef struct vsearch_job vsearch_job;
 struct vsearch_job {
     deferred d;             /* first: the reply, the pool job, its place in line */
     server *srv;
-    vreg_entry *e;          /* a reference while the search runs */
+    vset *e;                /* a reference while the search runs */
+    char *name;             /* the key the client named (for its errors); owned, */
+    size_t nlen, namecap;   /* kept with a recycled job */
     vindex_query q;
     int withpayload;
     float *vec;             /* the query vector (owned; kept with a recycled job) */
@@ -45,12 +47,15 @@ struct vsearch_job {
 vsearch_job *vsearch_job_new(server *s, int proto);
 /* Give back a job that was never started nor queued. */
 void vsearch_job_discard(vsearch_job *j);
-/* Run j's search on e on the pool (split in parts when e is a big FLAT
- * index); its reply goes out in c's request order. */
-void vsearch_start(client *c, vsearch_job *j, vreg_entry *e);
-/* Search e under its read lock and encode the reply into r.  Any thread. */
-void vsearch_run(vreg_entry *e, vindex_search_ctx *ctx, const vindex_query *q, int withp,
-                 reply *r);
+/* Run j's search on e, the set held by key (klen bytes), on the pool
+ * (split in parts when e is a big FLAT index); its reply goes out in c's
+ * request order. */
+void vsearch_start(client *c, vsearch_job *j, vset *e, const char *key, size_t klen);
+/* Search e under its read lock and encode the reply into r; a set whose
+ * key was deleted meanwhile answers "no such index" naming key.  Any
+ * thread. */
+void vsearch_run(vset *e, const char *key, size_t klen, vindex_search_ctx *ctx,
+                 const vindex_query *q, int withp, reply *r);
 /* Free the jobs kept for reuse (after the pool is gone). */
 void vsearch_cache_free(server *s);
 

@@ -411,7 +411,7 @@ class Server:
         if self.want_port is not False:
             args += ["--port", str(self.port)]
         if self.is_redis:
-            args += ["--save", "", "--appendonly", "no", "--databases", "1",
+            args += ["--save", "", "--appendonly", "no",
                      "--dir", self.dir, "--bind", "127.0.0.1",
                      "--enable-debug-command", "local"]
             args += _redis_args(self.flags)

@@ -264,7 +264,7 @@ class TestSelectQuitTimeDebug(ServerTestCase):
     def test_select(self):
         c = self.conn()
         self.assert_reply(b"SELECT 0\r\n", b"+OK\r\n", conn=c)
-        self.assert_reply(b"SELECT 1\r\n", b"-ERR DB index is out of range\r\n", conn=c)
+        self.assert_reply(b"SELECT 16\r\n", b"-ERR DB index is out of range\r\n", conn=c)
         self.assert_reply(b"SELECT -1\r\n", b"-ERR DB index is out of range\r\n", conn=c)
         self.assert_reply(b"SELECT abc\r\n", b"-ERR value is not an integer or out of range\r\n",
                           conn=c)
@@ -389,7 +389,7 @@ class TestConfig(ServerTestCase):
                      "tcp-keepalive", "databases"):
             self.assertIn(name, everything)
         self.assertEqual(everything["proto-max-bulk-len"], "536870912")
-        self.assertEqual(everything["databases"], "1")
+        self.assertEqual(everything["databases"], "16")
         self.assertTrue(everything["client-output-buffer-limit"].startswith("normal 0 0 0"),
                         everything["client-output-buffer-limit"])
 

@@ -120,7 +120,7 @@ class TestRedisPy(ServerTestCase):
                 pipe.execute_command("VSEARCH", "p", pack([i, 0]), 2)
                 pipe.set("last", i)
         pipe.execute_command("VCARD", "p")
-        pipe.execute_command("VCARD", "nope")
+        pipe.execute_command("VGET", "nope", "k")
         pipe.get("last")
         out = pipe.execute(raise_on_error=False)
         j = 0

@@ -156,7 +156,7 @@ static void test_defaults(void **state)
     assert_int_equal(c.hz, 10);
     assert_int_equal(c.loglevel, LOG_NOTICE);
     assert_string_equal(c.logfile, "");
-    assert_int_equal(c.databases, 1);
+    assert_int_equal(c.databases, 16);
     assert_string_equal(c.pidfile, "");
     assert_string_equal(c.simd, "auto");
     assert_int_equal(c.search_threads, 0);
@@ -174,7 +174,7 @@ static void test_defaults(void **state)
     get_eq(&c, "daemonize", "no");
     get_eq(&c, "loglevel", "notice");
     get_eq(&c, "simd", "auto");
-    get_eq(&c, "databases", "1");
+    get_eq(&c, "databases", "16");
     config_fini(&c);
     config_fini(&c);    /* twice is harmless */
 }
@@ -253,7 +253,8 @@ static void test_int(void **state)
             "invalid value for 'search-threads': '257' (argument must be between 0 and 256 inclusive)");
     set_err(&c, "search-nice", "20", 0,
             "invalid value for 'search-nice': '20' (argument must be between 0 and 19 inclusive)");
-    set_err(&c, "databases", "16", 0, "invalid value for 'databases': '16' (argument must be 1)");
+    set_err(&c, "databases", "0", 0,
+            "invalid value for 'databases': '0' (argument must be between 1 and 2147483647 inclusive)");
     set_ok(&c, "databases", "1", 0);
     config_fini(&c);
 }
@@ -620,8 +621,8 @@ static void test_args_errors(void **state)
     args_err("bad option '--'", "--", "1", NULL);
     args_err("value for '--requirepass' contains a NUL byte", "--requirepass \"a\\x00\"", NULL);
     args_err("bad option '--\"port'", "--\"port", "1", NULL);
-    args_err("invalid value for '--databases': '16' (argument must be 1)", "--databases", "16",
-             NULL);
+    args_err("invalid value for '--databases': '0' (argument must be between 1 and 2147483647 "
+             "inclusive)", "--databases", "0", NULL);
 
     char want[2 * PATH_MAX + 256];
     snprintf(want, sizeof(want), "can't open config file '%s': %s", tmp_path("nope.conf"),

@@ -1,7 +1,7 @@
-/* test_registry.c -- names, ordering, lifetimes and the index locks.
- * The concurrent tests run under TSan in the test command: searches on
- * worker threads under read locks while the main thread writes under the
- * write lock, and an index dropped while searches still hold it. */
+/* test_vset.c -- a vector set's lifetime and lock.  The concurrent tests
+ * run under TSan in the test command: searches on worker threads under
+ * read locks while the main thread writes under the write lock, and a set
+ * whose key was deleted while searches still hold it. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -15,7 +15,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "engram/registry.h"
+#include "engram/vset.h"
 
 #define DIM 8
 
@@ -32,82 +32,56 @@ static void rand_vec(float *v, unsigned *seed)
     for (int i = 0; i < DIM; i++) v[i] = (float)rand_r(seed) / (float)RAND_MAX;
 }
 
-static void test_create_find_drop(void **state)
+static int udata_freed;
+static void count_free(void *p)
 {
-    vreg *r = vreg_new();
+    assert_ptr_equal(p, &udata_freed);
+    udata_freed++;
+}
+
+static void test_new_adopt_release(void **state)
+{
+    (void)state;
     vindex_params p = params(VINDEX_HNSW);
-    vreg_entry *e = NULL;
-    (void)state;
-    assert_int_equal(vreg_create(r, "a", 1, &p, &e), 0);
-    assert_non_null(e);
-    assert_ptr_equal(vreg_find(r, "a", 1), e);
-    assert_null(vreg_find(r, "A", 1));                 /* case-sensitive */
-    assert_int_equal(vreg_create(r, "a", 1, &p, NULL), -EEXIST);
+    int err = 0;
+    vset *s = vset_new(&p, &err);
+    assert_non_null(s);
+    assert_false(vset_dropped(s));
+    assert_true(vset_memory(s) > vindex_memory(vset_index(s)));
+    vset_set_udata(s, &udata_freed, count_free);
+    assert_ptr_equal(vset_udata(s), &udata_freed);
+    vset_release(s);                 /* the only reference: freed (ASan checks) */
+    assert_int_equal(udata_freed, 1);
+    /* bad parameters: vindex_new's error */
     p.dim = 0;
-    assert_true(vreg_create(r, "bad", 3, &p, NULL) < 0);
-    assert_null(vreg_find(r, "bad", 3));
-    assert_int_equal(vreg_count(r), 1);
-    assert_int_equal(vreg_drop(r, "a", 1), 1);
-    assert_int_equal(vreg_drop(r, "a", 1), 0);
-    assert_int_equal(vreg_count(r), 0);
-    vreg_free(r);
+    assert_null(vset_new(&p, &err));
+    assert_int_equal(err, -EINVAL);
+    /* adopting an index built elsewhere */
+    p = params(VINDEX_FLAT);
+    vindex *v = vindex_new(&p, NULL);
+    assert_non_null(v);
+    s = vset_adopt(v);
+    assert_ptr_equal(vset_index(s), v);
+    vset_release(s);
 }
 
-static void test_sorted_binary_names(void **state)
-{
-    static const char *names[] = {"zeta", "alpha", "a\0b", "a", "", "beta", "a\0a"};
-    static const size_t lens[] = {4, 5, 3, 1, 0, 4, 3};
-    const size_t n = sizeof lens / sizeof lens[0];
-    vreg *r = vreg_new();
-    vindex_params p = params(VINDEX_FLAT);
-    (void)state;
-    for (size_t i = 0; i < n; i++) assert_int_equal(vreg_create(r, names[i], lens[i], &p, NULL), 0);
-    /* Grow past the initial table: the map stays consistent. */
-    for (int i = 0; i < 100; i++) {
-        char nm[16];
-        int l = snprintf(nm, sizeof nm, "idx%03d", i);
-        assert_int_equal(vreg_create(r, nm, (size_t)l, &p, NULL), 0);
-    }
-    assert_int_equal(vreg_count(r), n + 100);
-    for (size_t i = 1; i < vreg_count(r); i++) {
-        size_t la, lb;
-        const char *a = vreg_name(vreg_at(r, i - 1), &la);
-        const char *b = vreg_name(vreg_at(r, i), &lb);
-        int c = memcmp(a, b, la < lb ? la : lb);
-        assert_true(c < 0 || (c == 0 && la < lb));
-    }
-    size_t l0;
-    vreg_name(vreg_at(r, 0), &l0);
-    assert_int_equal(l0, 0);                           /* "" sorts first */
-    assert_null(vreg_at(r, vreg_count(r)));
-    assert_int_equal(vreg_drop_all(r), n + 100);
-    assert_int_equal(vreg_count(r), 0);
-    vreg_free(r);
-}
-
-/* A dropped index stays usable through a reference taken before the drop. */
 static void test_drop_while_referenced(void **state)
 {
-    vreg *r = vreg_new();
-    vindex_params p = params(VINDEX_FLAT);
-    vreg_entry *e;
-    float v[DIM];
-    unsigned seed = 1;
     (void)state;
-    assert_int_equal(vreg_create(r, "x", 1, &p, &e), 0);
-    rand_vec(v, &seed);
-    assert_int_equal(vindex_add(vreg_index(e), "k", 1, v, DIM), 1);
-    vreg_entry *ref = vreg_acquire(e);
-    assert_int_equal(vreg_drop(r, "x", 1), 1);
-    assert_true(vreg_dropped(ref));
-    assert_null(vreg_find(r, "x", 1));
-    assert_int_equal(vindex_count(vreg_index(ref)), 1);   /* still alive */
-    vreg_release(ref);                                     /* now freed (ASan checks) */
-    vreg_free(r);
+    vindex_params p = params(VINDEX_FLAT);
+    vset *s = vset_new(&p, NULL);
+    float v[DIM] = {1};
+    assert_int_equal(vindex_add(vset_index(s), "k", 1, v, DIM), 1);
+    vset *ref = vset_acquire(s);
+    vset_mark_dropped(s);            /* the key is gone ... */
+    vset_release(s);                 /* ... and the keyspace's reference with it */
+    assert_true(vset_dropped(ref));
+    assert_int_equal(vindex_count(vset_index(ref)), 1);   /* still alive */
+    vset_release(ref);                                     /* now freed (ASan checks) */
 }
 
 typedef struct searcher {
-    vreg_entry *e;
+    vset *s;
     _Atomic int *stop;
     long searches;
     _Atomic long dropped_seen;   /* read by the main thread while running */
@@ -125,12 +99,12 @@ static void *search_loop(void *arg)
         vindex_query qq;
         rand_vec(q, &seed);
         vindex_query_init(&qq, q, DIM, 10);
-        vreg_read_lock(s->e);
-        if (vreg_dropped(s->e)) s->dropped_seen++;
-        assert_int_equal(vindex_search(vreg_index(s->e), ctx, &qq, hits, &n), 0);
+        vset_read_lock(s->s);
+        if (vset_dropped(s->s)) s->dropped_seen++;
+        assert_int_equal(vindex_search(vset_index(s->s), ctx, &qq, hits, &n), 0);
         assert_true(n <= 10);
-        vreg_read_unlock(s->e);
-        vreg_count_search(s->e);
+        vset_read_unlock(s->s);
+        vset_count_search(s->s);
         s->searches++;
     }
     vindex_search_ctx_free(ctx);
@@ -141,95 +115,93 @@ static void *search_loop(void *arg)
  * preference), and the index stays valid. */
 static void test_concurrent_search_and_write(void **state)
 {
-    enum { READERS = 2, WRITES = 1500 };
-    vreg *r = vreg_new();
+    enum { READERS = 3, WRITES = 2000 };
     vindex_params p = params(VINDEX_HNSW);
-    vreg_entry *e;
     pthread_t th[READERS];
-    searcher s[READERS];
+    searcher sr[READERS];
     _Atomic int stop = 0;
     float v[DIM];
-    unsigned seed = 3;
-    char key[16];
+    unsigned seed = 1;
     (void)state;
-    assert_int_equal(vreg_create(r, "idx", 3, &p, &e), 0);
+    vset *s = vset_new(&p, NULL);
     for (int i = 0; i < 200; i++) {
-        rand_vec(v, &seed);
+        char key[16];
         int kl = snprintf(key, sizeof key, "k%d", i);
-        assert_int_equal(vindex_add(vreg_index(e), key, (size_t)kl, v, DIM), 1);
+        rand_vec(v, &seed);
+        assert_int_equal(vindex_add(vset_index(s), key, (size_t)kl, v, DIM), 1);
     }
     for (int t = 0; t < READERS; t++) {
-        s[t] = (searcher){vreg_acquire(e), &stop, 0, 0};
-        assert_int_equal(pthread_create(&th[t], NULL, search_loop, &s[t]), 0);
+        sr[t] = (searcher){vset_acquire(s), &stop, 0, 0};
+        pthread_create(&th[t], NULL, search_loop, &sr[t]);
     }
+    uint64_t gen0 = vset_generation(s);
     for (int i = 0; i < WRITES; i++) {
+        char key[16];
+        int kl = snprintf(key, sizeof key, "w%d", i);
         rand_vec(v, &seed);
-        int kl = snprintf(key, sizeof key, "k%d", 200 + i);
-        vreg_write_lock(e);
-        assert_true(vindex_add(vreg_index(e), key, (size_t)kl, v, DIM) >= 0);
+        vset_write_lock(s);
+        assert_true(vindex_add(vset_index(s), key, (size_t)kl, v, DIM) >= 0);
         if (i % 3 == 0) {
-            kl = snprintf(key, sizeof key, "k%d", i);
-            vindex_del(vreg_index(e), key, (size_t)kl);
+            kl = snprintf(key, sizeof key, "w%d", i / 2);
+            vindex_del(vset_index(s), key, (size_t)kl);
         }
-        vreg_write_unlock(e);
+        vset_write_unlock(s);
     }
+    assert_int_equal(vset_generation(s), gen0 + WRITES);
     atomic_store(&stop, 1);
     long total = 0;
     for (int t = 0; t < READERS; t++) {
         pthread_join(th[t], NULL);
-        total += s[t].searches;
-        vreg_release(s[t].e);
+        total += sr[t].searches;
+        vset_release(sr[t].s);
     }
     char err[256];
-    assert_int_equal(vindex_validate(vreg_index(e), err, sizeof err), 0);
-    assert_int_equal(vreg_searches(e), (uint64_t)total);
-    vreg_free(r);
+    assert_int_equal(vindex_validate(vset_index(s), err, sizeof err), 0);
+    assert_int_equal(vset_searches(s), (uint64_t)total);
+    vset_release(s);
 }
 
-/* VDROP while searches hold references: they finish on a live index and the
- * last release frees it. */
+/* The key is deleted while searches hold the set: they go on searching it
+ * (and see it marked dropped), and the last release frees it. */
 static void test_drop_during_search(void **state)
 {
     enum { READERS = 2 };
-    vreg *r = vreg_new();
     vindex_params p = params(VINDEX_FLAT);
-    vreg_entry *e;
     pthread_t th[READERS];
-    searcher s[READERS];
+    searcher sr[READERS];
     _Atomic int stop = 0;
     float v[DIM];
     unsigned seed = 5;
     (void)state;
-    assert_int_equal(vreg_create(r, "gone", 4, &p, &e), 0);
+    vset *s = vset_new(&p, NULL);
     for (int i = 0; i < 500; i++) {
         char key[16];
         int kl = snprintf(key, sizeof key, "k%d", i);
         rand_vec(v, &seed);
-        vindex_add(vreg_index(e), key, (size_t)kl, v, DIM);
+        vindex_add(vset_index(s), key, (size_t)kl, v, DIM);
     }
     for (int t = 0; t < READERS; t++) {
-        s[t] = (searcher){vreg_acquire(e), &stop, 0, 0};
-        pthread_create(&th[t], NULL, search_loop, &s[t]);
+        sr[t] = (searcher){vset_acquire(s), &stop, 0, 0};
+        pthread_create(&th[t], NULL, search_loop, &sr[t]);
     }
-    assert_int_equal(vreg_drop(r, "gone", 4), 1);
-    /* Let the readers run on the dropped index for a while. */
-    while (s[0].dropped_seen < 50 || s[1].dropped_seen < 50) {
+    vset_mark_dropped(s);
+    vset_release(s);
+    /* Let the readers run on the dropped set for a while. */
+    while (sr[0].dropped_seen < 50 || sr[1].dropped_seen < 50) {
         struct timespec ts = {0, 1000000};
         nanosleep(&ts, NULL);
     }
     atomic_store(&stop, 1);
     for (int t = 0; t < READERS; t++) {
         pthread_join(th[t], NULL);
-        vreg_release(s[t].e);
+        vset_release(sr[t].s);
     }
-    vreg_free(r);
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_create_find_drop),
-        cmocka_unit_test(test_sorted_binary_names),
+        cmocka_unit_test(test_new_adopt_release),
         cmocka_unit_test(test_drop_while_referenced),
         cmocka_unit_test(test_concurrent_search_and_write),
         cmocka_unit_test(test_drop_during_search),

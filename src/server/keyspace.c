@@ -1,0 +1,270 @@
+/* keyspace.c -- the server's databases, their object types, freeing them
+ * (here or on the lazy-free thread), and what a key change sets off
+ * (contract in keyspace.h).
+ *
+ * Each database is a kv with two hooks: the expire hook (a key expired:
+ * WATCH invalidation and the expired_keys counter) and the object ops
+ * (kv_obj_ops: how a vector set is freed and measured).  The hooks need
+ * the database's number, so each kv's hook data is a small dbctx.
+ *
+ * The lazy-free thread is a pool of one worker at the lowest priority;
+ * its jobs free what no client can reach any more: a vector set whose key
+ * is gone (releasing the key's reference), or a whole keyspace swapped out
+ * by FLUSHALL ASYNC.  Their done() runs on the loop thread when the pool is
+ * drained in before-sleep (srv_pool_drain) and only frees the job. */
+#include "keyspace.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "engram/mem.h"
+#include "engram/pool.h"
+#include "engram/util.h"
+#include "engram/vset.h"
+#include "persist.h"
+#include "server.h"
+#include "vkeys.h"
+
+typedef struct dbctx {
+    server *s;
+    int id;
+} dbctx;
+
+/* ---- freeing objects ----------------------------------------------------------- */
+
+typedef struct lazy_job {
+    pool_job job;
+    vset *set;              /* a set to release, or */
+    kv *db;                 /* a keyspace to free */
+} lazy_job;
+
+static void lazy_work(pool_job *pj, int worker)
+{
+    lazy_job *j = (lazy_job *)pj;
+    (void)worker;
+    if (j->set) vset_release(j->set);
+    if (j->db) kv_free(j->db);
+}
+
+static void lazy_done(pool_job *pj) { mem_free(pj); }
+
+static void lazy_submit(server *s, vset *set, kv *db)
+{
+    lazy_job *j = mem_calloc(1, sizeof *j);
+    j->job.work = lazy_work;
+    j->job.done = lazy_done;
+    j->set = set;
+    j->db = db;
+    pool_submit(s->lazyfree, &j->job);
+}
+
+/* A key's object is gone from the keyspace: drop its reference, on the
+ * lazy-free thread when it is big or `async` and the thread runs (not at
+ * shutdown, when the databases are freed after the thread). */
+static void obj_drop(server *s, uint8_t type, void *obj, int async)
+{
+    if (type != OBJ_VSET) return;
+    vset *set = obj;
+    vset_mark_dropped(set);
+    if (s->lazyfree && !s->shutting_down && (async || vset_memory(set) >= KEYSPACE_LAZYFREE_BYTES))
+        lazy_submit(s, set, NULL);
+    else
+        vset_release(set);
+}
+
+static void ops_free(void *ud, uint8_t type, void *obj)
+{
+    obj_drop(((dbctx *)ud)->s, type, obj, 0);
+}
+
+/* A keyspace being freed on the lazy-free thread releases its objects
+ * there. */
+static void ops_free_here(void *ud, uint8_t type, void *obj)
+{
+    (void)ud;
+    if (type != OBJ_VSET) return;
+    vset_mark_dropped(obj);
+    vset_release(obj);
+}
+
+static size_t ops_memory(void *ud, uint8_t type, const void *obj)
+{
+    (void)ud;
+    return type == OBJ_VSET ? vset_memory(obj) : 0;
+}
+
+static const kv_obj_ops keyspace_ops = {ops_free, ops_memory};
+static const kv_obj_ops keyspace_ops_lazy = {ops_free_here, ops_memory};
+
+/* ---- databases ---------------------------------------------------------------- */
+
+static void on_expire(void *ud, const char *key, size_t klen)
+{
+    dbctx *d = ud;
+    d->s->st.expired_keys++;
+    srv_watch_touch(d->s, d->id, key, klen);
+}
+
+static kv *db_new(server *s, dbctx *ctx)
+{
+    kv *db = kv_new(util_rand64(&s->rng));
+    kv_set_expire_hook(db, on_expire, ctx);
+    kv_set_obj_ops(db, &keyspace_ops, ctx);
+    return db;
+}
+
+int keyspace_init(server *s, char *err, size_t errcap)
+{
+    int n = s->cfg.databases;
+    s->ndbs = n;
+    s->dbs = mem_calloc((size_t)n, sizeof *s->dbs);
+    s->dbctx = mem_calloc((size_t)n, sizeof(dbctx));
+    dbctx *ctx = s->dbctx;
+    for (int i = 0; i < n; i++) {
+        ctx[i] = (dbctx){s, i};
+        s->dbs[i] = db_new(s, &ctx[i]);
+    }
+    int e = 0;
+    s->lazyfree = pool_new(1, 19, NULL, NULL, &e);
+    if (!s->lazyfree) {
+        snprintf(err, errcap, "could not start the lazy-free thread: %s", strerror(-e));
+        return -1;
+    }
+    return 0;
+}
+
+void keyspace_fini(server *s)
+{
+    pool_free(s->lazyfree);       /* finishes what is queued */
+    s->lazyfree = NULL;
+    for (int i = 0; i < s->ndbs; i++) kv_free(s->dbs[i]);
+    mem_free(s->dbs);
+    mem_free(s->dbctx);
+    s->dbs = NULL;
+    s->dbctx = NULL;
+    s->ndbs = 0;
+}
+
+kv *db_kv(server *s, int db) { return s->dbs[db]; }
+kv *client_kv(const client *c) { return c->srv->dbs[c->db]; }
+
+const char *obj_type_name(uint8_t type)
+{
+    switch (type) {
+    case OBJ_STRING: return "string";
+    case OBJ_VSET: return "vectorset";
+    default: return "none";
+    }
+}
+
+kv_entry *key_lookup(client *c, const char *key, size_t klen)
+{
+    return kv_find(client_kv(c), key, klen, c->srv->cmd_time_ms);
+}
+
+kv_entry *key_lookup_read(client *c, const char *key, size_t klen)
+{
+    kv_entry *e = key_lookup(c, key, klen);
+    if (e) c->srv->st.keyspace_hits++;
+    else c->srv->st.keyspace_misses++;
+    return e;
+}
+
+/* ---- changes ------------------------------------------------------------------ */
+
+void key_touched(server *s, int db, const char *key, size_t klen)
+{
+    s->dirty++;
+    srv_watch_touch(s, db, key, klen);
+}
+
+void key_modified(server *s, int db, const char *key, size_t klen)
+{
+    key_touched(s, db, key, klen);
+    if (s->ps) persist_log_key(s, db, key, klen);
+}
+
+void key_range_modified(server *s, int db, const char *key, size_t klen, size_t off,
+                        const char *bytes, size_t n)
+{
+    s->dirty++;
+    srv_watch_touch(s, db, key, klen);
+    if (s->ps) persist_log_range(s, db, key, klen, off, bytes, n);
+}
+
+void db_flushed(server *s, int db)
+{
+    s->dirty++;
+    srv_watch_touch_db(s, db);
+    if (s->ps) persist_log_flush(s, db);
+}
+
+static void db_clear_one(server *s, int i, int async)
+{
+    if (!async || !s->lazyfree || kv_size(s->dbs[i]) == 0) {
+        kv_clear(s->dbs[i]);
+        return;
+    }
+    /* Swap the contents into a keyspace of their own and free that on the
+     * lazy-free thread, objects included. */
+    kv *old = kv_new(0);
+    kv_set_obj_ops(old, &keyspace_ops_lazy, NULL);
+    kv_swap(s->dbs[i], old);
+    lazy_submit(s, NULL, old);
+}
+
+void db_clear(server *s, int db, int async)
+{
+    for (int i = db < 0 ? 0 : db; i < (db < 0 ? s->ndbs : db + 1); i++) db_clear_one(s, i, async);
+}
+
+void key_unlink(server *s, int db, kv_entry *e)
+{
+    uint8_t type = kv_type(e);
+    void *obj = kv_del_entry_take(s->dbs[db], e);
+    if (obj) obj_drop(s, type, obj, 1);
+}
+
+int key_copy(server *s, kv_entry *src, int dstdb, const char *newkey, size_t nklen)
+{
+    kv *dst = s->dbs[dstdb];
+    int64_t at = kv_get_expire(src);
+    kv_entry *e;
+    if (kv_type(src) == OBJ_VSET) {
+        vset *copy = vkey_clone(s, kv_obj(src));
+        if (!copy) return -ENOMEM;
+        e = kv_set_obj(dst, newkey, nklen, OBJ_VSET, copy, NULL);
+    } else {
+        /* kv_set may reorganise the table: hand it a copy, not src's bytes
+         * (newkey may point into a key too: kv copies it first). */
+        size_t vlen;
+        const char *v = kv_val(src, &vlen);
+        char *buf = mem_alloc(vlen ? vlen : 1);
+        memcpy(buf, v, vlen);
+        e = kv_set(dst, newkey, nklen, buf, vlen, NULL);
+        mem_free(buf);
+    }
+    kv_set_expire(dst, e, at);
+    return 0;
+}
+
+size_t keyspace_memory(const server *s)
+{
+    size_t n = 0;
+    for (int i = 0; i < s->ndbs; i++) n += kv_memory(s->dbs[i]);
+    return n;
+}
+
+size_t keyspace_lazyfree_pending(const server *s)
+{
+    return s->lazyfree ? pool_inflight(s->lazyfree) : 0;
+}
+
+size_t keyspace_expire_cycle(server *s, int64_t now_ms, size_t samples)
+{
+    size_t n = 0;
+    for (int i = 0; i < s->ndbs; i++)
+        n += kv_expire_cycle(s->dbs[i], now_ms, samples, &s->rng);
+    return n;
+}
