@@ -14,11 +14,15 @@
  *                             duplicates went: a few spare records then)
  *   vattr_val item[nitems]    at item_off: the items of the top-level arrays,
  *                             each array's items contiguous
- *   char str[]                at str_off: names and decoded string values
- *   char json[json_len + 1]   at json_off: the text as given, NUL-terminated
+ *   char str[]                at str_off: the decoded bytes of the names and
+ *                             strings that hold escapes
+ *   char json[json_len + 1]   at json_off: the text as given, NUL-terminated;
+ *                             a name or string without escapes is read here
  *
- * Offsets inside a vattr_val or vattr_field are relative to str[] (strings)
- * or item[] (an array's first item). */
+ * A string's offset (in a vattr_val or vattr_field) is from the start of
+ * the block, wherever its bytes are; an array's is the index of its first
+ * item.  A member costs 28 bytes (hash and field) and an item 16, besides
+ * the text (bench/bench_filter.c reports the total). */
 #ifndef ENGRAM_VATTR_IMPL_H
 #define ENGRAM_VATTR_IMPL_H
 
@@ -28,19 +32,37 @@
 
 #include "engram/vattr.h"
 
-/* One value.  type is a vattr_type.  num is the number a FILTER reads from
- * the value: the number itself, a string's number (vattr_str_num), 0 for
- * null and arrays: so arithmetic never needs to look at the type. */
+/* One value: 16 bytes.  lt packs the length (STRING: bytes; ARRAY: items)
+ * above a vattr_type in the low 3 bits.  num is the number a FILTER reads
+ * from the value: the number itself, a string's number (vattr_str_num), 0
+ * for null and arrays: so arithmetic never looks at the type. */
 typedef struct vattr_val {
     double num;
-    uint32_t off; /* STRING: bytes at str + off; ARRAY: first item index */
-    uint32_t len; /* STRING: bytes; ARRAY: items */
-    uint32_t type;
-    uint32_t aux;  /* vattr.c: a member's name hash while it sorts them */
+    uint32_t off; /* STRING: bytes at block + off; ARRAY: first item index */
+    uint32_t lt;
 } vattr_val;
 
+#define VATTR_LEN_MAX ((1u << 29) - 1) /* above VATTR_JSON_MAX */
+
+static inline unsigned vattr_val_type(const vattr_val *v)
+{
+    return v->lt & 7u;
+}
+
+static inline uint32_t vattr_val_len(const vattr_val *v)
+{
+    return v->lt >> 3;
+}
+
+static inline void vattr_val_set(vattr_val *v, unsigned type, double num, uint32_t off, uint32_t len)
+{
+    v->num = num;
+    v->off = off;
+    v->lt = len << 3 | type;
+}
+
 typedef struct vattr_field {
-    uint32_t name_off, name_len;
+    uint32_t name_off, name_len; /* name_off: from the block's start */
     vattr_val v;
 } vattr_field;
 
@@ -74,9 +96,10 @@ static inline const vattr_val *vattr_items(const vattr *a)
     return (const vattr_val *)(const void *)((const char *)a + a->item_off);
 }
 
+/* What string offsets count from. */
 static inline const char *vattr_strs(const vattr *a)
 {
-    return (const char *)a + a->str_off;
+    return (const char *)a;
 }
 
 /* FNV-1a: names are short, and one multiply per byte beats anything with a

@@ -319,12 +319,13 @@ static int lex_tuple(cc *c, size_t *pi, uint32_t *first, uint32_t *count)
         memset(&v, 0, sizeof v);
         unsigned char ch = (unsigned char)c->s[i];
         if (c_digit(ch) || ch == '-') {
-            v.type = VATTR_NUMBER;
-            if ((rc = lex_number(c, &i, &v.num))) return rc;
+            double num;
+            if ((rc = lex_number(c, &i, &num))) return rc;
+            vattr_val_set(&v, VATTR_NUMBER, num, 0, 0);
         } else if (ch == '"' || ch == '\'') {
-            v.type = VATTR_STRING;
-            if ((rc = lex_string(c, &i, &v.off, &v.len))) return rc;
-            v.num = vattr_str_num(c->str + v.off, v.len);
+            uint32_t off, len;
+            if ((rc = lex_string(c, &i, &off, &len))) return rc;
+            vattr_val_set(&v, VATTR_STRING, vattr_str_num(c->str + off, len), off, len);
         } else {
             return cc_fail(c, i, VEC_ESYNTAX, "a tuple holds number and string literals only");
         }
@@ -540,10 +541,10 @@ static int pack(cc *c, const vec_allocator *alloc, vfilter **out)
             so += t->b;
             ins[j] = (vf_ins){ I_SEL, nsel++ };
             continue;
-        case T_NUM: v.type = VATTR_NUMBER; v.num = t->num; break;
-        case T_STR: v.type = VATTR_STRING; v.num = t->num; v.off = t->a; v.len = t->b; break;
-        case T_NULL: v.type = VATTR_NULL; break;
-        default: v.type = VATTR_ARRAY; v.off = t->a; v.len = t->b; break;
+        case T_NUM: vattr_val_set(&v, VATTR_NUMBER, t->num, 0, 0); break;
+        case T_STR: vattr_val_set(&v, VATTR_STRING, t->num, t->a, t->b); break;
+        case T_NULL: vattr_val_set(&v, VATTR_NULL, 0, 0, 0); break;
+        default: vattr_val_set(&v, VATTR_ARRAY, 0, t->a, t->b); break;
         }
         consts[nconst] = v;
         ins[j] = (vf_ins){ I_PUSH, nconst++ };
@@ -617,10 +618,10 @@ typedef struct vf_val {
 static inline void vf_load(vf_val *d, const vattr_val *v, const char *str, const vattr_val *items)
 {
     d->num = v->num;
-    d->type = v->type;
-    d->len = v->len;
-    d->s = v->type == VATTR_STRING ? str + v->off : str;
-    d->items = v->type == VATTR_ARRAY ? items + v->off : NULL;
+    d->type = vattr_val_type(v);
+    d->len = vattr_val_len(v);
+    d->s = d->type == VATTR_STRING ? str + v->off : str;
+    d->items = d->type == VATTR_ARRAY ? items + v->off : NULL;
 }
 
 static inline int vf_truth(const vf_val *v)
@@ -685,7 +686,7 @@ int vfilter_match(const vfilter *f, const vattr *a)
         if (in.op == I_SEL) {
             const vf_sel *s = &f->sels[in.arg];
             const vattr_val *v = vattr_lookup(a, s->hash, f->str + s->off, s->len);
-            if (!v || v->type == VATTR_OTHER) return 0; /* the missing-field rule */
+            if (!v || vattr_val_type(v) == VATTR_OTHER) return 0; /* the missing-field rule */
             vf_load(&st[sp++], v, astr, aitems);
             continue;
         }

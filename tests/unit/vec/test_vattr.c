@@ -447,6 +447,29 @@ static void test_memory(void **state)
     assert_int_equal(fa.live, 0);
     assert_int_equal(m.bytes, 0);
 
+    /* more than 32 members sort in temporaries: fail each allocation */
+    char big[1024];
+    size_t n = 0;
+    big[n++] = '{';
+    for (int k = 0; k < 40; k++) n += (size_t)sprintf(big + n, "%s\"m%d\":%d", k ? "," : "", 39 - k, k);
+    big[n++] = '}';
+    for (long k = 0;; k++) {
+        fa = (fail_alloc){ .countdown = k };
+        vec_mem_init(&m, &al);
+        int rc = vattr_new(&m, big, n, 0, &a, NULL);
+        if (rc == 0) {
+            assert_int_equal(k, 3);
+            assert_int_equal(fa.live, 1);
+            assert_int_equal(vattr_count(a), 40);
+            vattr_free(&m, a);
+            break;
+        }
+        assert_int_equal(rc, -ENOMEM);
+        assert_null(a);
+        assert_int_equal(fa.live, 0);
+        assert_int_equal(m.bytes, 0);
+    }
+
     /* past the size limit */
     assert_int_equal(vattr_new(NULL, j, (size_t)VATTR_JSON_MAX + 1, 0, &a, NULL), VEC_ELIMIT);
 }
