@@ -342,20 +342,22 @@ static int lex_tuple(cc *c, size_t *pi, uint32_t *first, uint32_t *count)
     return 0;
 }
 
-/* An operator or null at *pi (see "Operators" at the top). */
+/* An operator or null at *pi (see "Operators" at the top).  Every
+ * operator is spelled with run characters, so "the longest operator
+ * starting the run" is the longest one matching here: no need to measure
+ * the run (which made "((((...": quadratic). */
 static int lex_word(cc *c, size_t *pi, tok *t)
 {
-    size_t i = *pi, j = i, alpha = i;
-    while (j < c->n && (c_alpha((unsigned char)c->s[j]) || c_opchar((unsigned char)c->s[j]))) j++;
-    while (alpha < j && c_alpha((unsigned char)c->s[alpha])) alpha++;
-    if (alpha - i == 4 && memcmp(c->s + i, "null", 4) == 0) {
+    size_t i = *pi, left = c->n - i;
+    if (left >= 4 && memcmp(c->s + i, "null", 4) == 0 &&
+        (left == 4 || !c_alpha((unsigned char)c->s[i + 4]))) {
         t->kind = T_NULL;
         *pi = i + 4;
         return 0;
     }
     size_t best = 0;
     for (size_t k = 0; k < NOPS; k++) {
-        if (optab[k].len > j - i || optab[k].len <= best) continue;
+        if (optab[k].len > left || optab[k].len <= best) continue;
         if (memcmp(c->s + i, optab[k].name, optab[k].len) != 0) continue;
         best = optab[k].len;
         t->op = optab[k].op;
