@@ -110,6 +110,8 @@ typedef int vec_filter_fn(void *ud, uint32_t id);
 #define VEC_EVALUE   (-10002) /* a component is NaN or infinite */
 #define VEC_ECORRUPT (-10003) /* validator found a broken invariant */
 #define VEC_EFULL    (-10004) /* id space exhausted (2^32 - 2 entries) */
+#define VEC_ESYNTAX  (-10005) /* malformed JSON attributes or FILTER expression */
+#define VEC_ELIMIT   (-10006) /* attributes or expression past a stated limit */
 
 /* The engines' growth policy: the slot count to grow to so that n fit --
  * 1.5x the current capacity (amortised O(1) inserts without doubling

@@ -160,6 +160,8 @@ const char *vec_strerror(int err)
     case VEC_EVALUE: return "vector component is NaN or infinite";
     case VEC_ECORRUPT: return "index structure is corrupt";
     case VEC_EFULL: return "index is full";
+    case VEC_ESYNTAX: return "syntax error";
+    case VEC_ELIMIT: return "too large or too deeply nested";
     default: return "unknown error";
     }
 }
