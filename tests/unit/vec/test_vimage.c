@@ -13,7 +13,10 @@
  * and never read out of bounds (run this under ASan), with a message that
  * names what is wrong: the section missing, of the wrong kind or length,
  * the field out of range (issue 21).  Refusals hand the loaders their
- * sections in an array of exactly n, so a read past it is ASan's to see. */
+ * sections in an array of exactly n, so a read past it is ASan's to see.
+ * Random damage of every kind (bytes, words, lengths, kinds, sections
+ * dropped, repeated, swapped) is refused that way or loads into an index
+ * that can be searched, and takes writes if it validates. */
 #include <errno.h>
 #include <math.h>
 #include <setjmp.h>
@@ -1006,14 +1009,22 @@ static void resized_refused(const mem_image *im)
 
 /* Load whatever the image holds: refused with VINDEX_ECORRUPT and a
  * message, or accepted and then usable read-only (validate may object,
- * searches must not crash). */
-static int vx_try_load(const mem_image *im, size_t *accepted)
+ * searches -- a few, one with a k past the count -- must not crash).  An
+ * accepted image the validator passes must also take writes: with
+ * mutate_cap set, one whose engine capacity is at most that gets a few
+ * adds and deletes and must still validate.  (The capacity is the one
+ * number a FLAT image has no second copy of: a damaged one loads, and
+ * the first add asks for that many slots.) */
+static int vx_try_load(const mem_image *im, size_t *accepted, uint32_t mutate_cap)
 {
     mem_src ms;
     ms_init(&ms, im, 0, im->n, 1);
     char err[256] = "";
     vindex *v = (vindex *)&ms;
-    int rc = vindex_load(&ms.src, NULL, &v, err, sizeof err);
+    img_source src;
+    img_section *exact = ms_exact(&ms, &src);
+    int rc = vindex_load(&src, NULL, &v, err, sizeof err);
+    free(exact);
     if (rc) {
         if (rc != VINDEX_ECORRUPT) fail_msg("load returned %d (%s)", rc, err);
         assert_null(v);
@@ -1023,14 +1034,25 @@ static int vx_try_load(const mem_image *im, size_t *accepted)
     }
     (*accepted)++;
     char verr[256];
-    (void)vindex_validate(v, verr, sizeof verr);
+    int valid = vindex_validate(v, verr, sizeof verr) == 0;
     vindex_search_ctx *c = vindex_search_ctx_new(NULL);
-    float q[VDIM] = { 0.5f, -1, 2, 0, 1, -0.25f };
-    vindex_query qq;
-    vindex_query_init(&qq, q, VDIM, 5);
-    vindex_hit hits[5];
-    uint32_t n;
-    (void)vindex_search(v, c, &qq, hits, &n);
+    static const float qs[3][VDIM] = { { 0.5f, -1, 2, 0, 1, -0.25f }, { 0 },
+                                       { -3, 1e3f, 0.125f, 7, -1e-3f, 2 } };
+    static const uint32_t ks[3] = { 1, 5, 64 };
+    vindex_hit hits[64];
+    for (int i = 0; i < 3; i++) {
+        vindex_query qq;
+        vindex_query_init(&qq, qs[i], VDIM, ks[i]);
+        qq.ef = i == 2 ? 200 : 0;
+        uint32_t n = 0;
+        if (vindex_search(v, c, &qq, hits, &n) == 0) {
+            assert_true(n <= ks[i]);
+            size_t sum = 0;
+            for (uint32_t j = 0; j < n; j++)
+                for (size_t b = 0; b < hits[j].klen; b++) sum += ((const uint8_t *)hits[j].key)[b];
+            (void)sum;
+        }
+    }
     vindex_search_ctx_free(c);
     uint32_t cur = 0, id;
     const void *k;
@@ -1040,6 +1062,12 @@ static int vx_try_load(const mem_image *im, size_t *accepted)
     mi_init(&again);
     assert_int_equal(vindex_save(v, &again.sink), 0);
     mi_fini(&again);
+    vindex_stats st;
+    vindex_stats_get(v, &st);
+    if (valid && mutate_cap && st.capacity <= mutate_cap) {
+        vx_ops(v, 40, 60, *accepted);
+        vx_check(v);
+    }
     vindex_free(v);
     return 0;
 }
@@ -1068,20 +1096,20 @@ static void test_corrupt_images(void **state)
                 free(w.sec[si].raw);
                 memmove(&w.sec[si], &w.sec[si + 1], (w.n - si - 1) * sizeof w.sec[0]);
                 w.n--;
-                assert_int_equal(vx_try_load(&w, &accepted), VINDEX_ECORRUPT);
+                assert_int_equal(vx_try_load(&w, &accepted, 0), VINDEX_ECORRUPT);
                 mi_fini(&w);
             }
             mi_copy(&w, &im);
             w.sec[w.n] = (mem_sec){ 0x0115, 0, NULL, NULL, 0 };
             sec_place(&w.sec[w.n], "x", 1);
             w.n++;
-            assert_int_equal(vx_try_load(&w, &accepted), VINDEX_ECORRUPT);
+            assert_int_equal(vx_try_load(&w, &accepted, 0), VINDEX_ECORRUPT);
             mem_sec t = w.sec[1];
             w.sec[1] = w.sec[w.n - 2];
             w.sec[w.n - 2] = t;
             w.n--;
             free(w.sec[w.n].raw);
-            assert_int_equal(vx_try_load(&w, &accepted), VINDEX_ECORRUPT);
+            assert_int_equal(vx_try_load(&w, &accepted, 0), VINDEX_ECORRUPT);
             mi_fini(&w);
         }
         /* Random damage: one to three bytes, in a random section (so the
@@ -1105,7 +1133,7 @@ static void test_corrupt_images(void **state)
                 default: w.sec[si].data[at] = (uint8_t)(r >> 16); break;
                 }
             }
-            refused += vx_try_load(&w, &accepted) != 0;
+            refused += vx_try_load(&w, &accepted, 0) != 0;
             mi_fini(&w);
         }
         /* Most damage outside vector payloads must be noticed. */
@@ -1138,7 +1166,7 @@ static void test_corrupt_every_meta_byte(void **state)
                     mem_image w;
                     mi_copy(&w, &im);
                     w.sec[si].data[at] ^= (uint8_t)(1u << bit);
-                    (void)vx_try_load(&w, &accepted);
+                    (void)vx_try_load(&w, &accepted, 0);
                     mi_fini(&w);
                 }
         }
@@ -1499,7 +1527,7 @@ static void test_stream_corrupt(void **state)
             free(w.sec[si].raw);
             memmove(&w.sec[si], &w.sec[si + 1], (w.n - si - 1) * sizeof w.sec[0]);
             w.n--;
-            assert_int_equal(vx_try_load(&w, &accepted), VINDEX_ECORRUPT);
+            assert_int_equal(vx_try_load(&w, &accepted, 0), VINDEX_ECORRUPT);
             mi_fini(&w);
         }
         for (uint32_t kind = VINDEX_IMG_STREAM; kind <= 0x0105; kind++) {
@@ -1512,7 +1540,7 @@ static void test_stream_corrupt(void **state)
             w.sec[at] = (mem_sec){ kind, 0, NULL, NULL, 0 };
             sec_place(&w.sec[at], "\0\0\0\0", 4);
             w.n++;
-            assert_int_equal(vx_try_load(&w, &accepted), VINDEX_ECORRUPT);
+            assert_int_equal(vx_try_load(&w, &accepted, 0), VINDEX_ECORRUPT);
             mi_fini(&w);
         }
 
@@ -1563,14 +1591,14 @@ static void test_stream_corrupt(void **state)
                 mi_copy(&w, &im);
                 for (size_t i = 0; i < w.n; i++)
                     if (w.sec[i].kind == VINDEX_IMG_STREAM) w.sec[i].data[at] ^= (uint8_t)(1u << bit);
-                refused += vx_try_load(&w, &accepted) != 0;
+                refused += vx_try_load(&w, &accepted, 0) != 0;
                 mi_fini(&w);
             }
         for (size_t at = 0; at < pays->len && at < 512; at++) {
             mi_copy(&w, &im);
             for (size_t i = 0; i < w.n; i++)
                 if (w.sec[i].kind == VINDEX_IMG_PAYLOADS) w.sec[i].data[at] ^= 0x81;
-            refused += vx_try_load(&w, &accepted) != 0;
+            refused += vx_try_load(&w, &accepted, 0) != 0;
             mi_fini(&w);
         }
         /* Random damage to the two sections. */
@@ -1591,7 +1619,7 @@ static void test_stream_corrupt(void **state)
                 default: sec->data[at] = (uint8_t)(r >> 16); break;
                 }
             }
-            refused += vx_try_load(&w, &accepted) != 0;
+            refused += vx_try_load(&w, &accepted, 0) != 0;
             mi_fini(&w);
         }
         print_message("stream case %zu: %zu damaged images refused, %zu loaded\n", ci, refused,
@@ -1963,6 +1991,117 @@ static void test_refuse_bad_engine_numbers(void **state)
     rf_each(2, rf_bad_engine_numbers);
 }
 
+/* Random damage of every kind a file can carry: bytes, boundary words,
+ * section lengths, kinds, sections dropped, repeated or swapped.  Each
+ * image is refused cleanly (vx_try_load checks how) or loads and can be
+ * searched; one that also validates takes writes.  Run under ASan and
+ * UBSan: any out-of-bounds access, overflow or abort fails it. */
+#ifdef TEST_SLOW
+#define FUZZ_SECTIONS 2500u
+#else
+#define FUZZ_SECTIONS 5000u
+#endif
+
+static void fz_mutate(mem_image *w, uint64_t *s)
+{
+    static const uint32_t words[] = { 0, 1, 2, 3, 16, 0x7F, 0x80, 0xFF, 0x100, 0xFFFF,
+                                      0x10000, 0x3FFFFFFF, 0x40000000, 0x7FFFFFFF, 0x80000000,
+                                      0xFFFFFFF0, 0xFFFFFFFE, 0xFFFFFFFF };
+    for (int k = 0, nk = 1 + (int)(rng_next(s) % 3); k < nk && w->n; k++) {
+        const size_t si = (size_t)(rng_next(s) % w->n);
+        mem_sec *sec = &w->sec[si];
+        const uint64_t r = rng_next(s);
+        switch (r % 10) {
+        case 0: case 1: case 2: case 3:         /* a few bytes */
+            for (int j = 0, nj = 1 + (int)(r >> 8) % 4; j < nj && sec->len; j++) {
+                size_t at = (size_t)(rng_next(s) % sec->len);
+                uint64_t x = rng_next(s);
+                switch (x % 4) {
+                case 0: sec->data[at] ^= (uint8_t)(1u << (x >> 8) % 8); break;
+                case 1: sec->data[at] = 0xFF; break;
+                case 2: sec->data[at] = 0; break;
+                default: sec->data[at] = (uint8_t)(x >> 16); break;
+                }
+            }
+            break;
+        case 4: case 5:                         /* a word at a 4-byte boundary */
+            if (sec->len >= 4) {
+                size_t at = (size_t)(rng_next(s) % (sec->len / 4)) * 4;
+                uint32_t x = words[(r >> 8) % (sizeof words / sizeof *words)];
+                if ((r >> 16) & 1) x += rg_get32(sec->data + at);
+                rg_put(sec->data + at, x, 4);
+            }
+            break;
+        case 6: {                               /* the length */
+            const size_t len = sec->len;
+            const size_t lens[] = { 0, len / 2, len - 1, len + 1, len + 4, len + 13,
+                                    len ? (size_t)(rng_next(s) % len) : 0 };
+            size_t nl = lens[(r >> 8) % (sizeof lens / sizeof *lens)];
+            if (nl <= len + 64) sec_resize(sec, nl, (uint8_t)(r >> 16));
+            break;
+        }
+        case 7:                                 /* the kind */
+            sec->kind = (r >> 8) & 1 ? w->sec[(r >> 16) % w->n].kind
+                                     : 0x0100u + (uint32_t)((r >> 16) % 0x30);
+            break;
+        case 8:                                 /* dropped, or repeated */
+            if ((r >> 8) & 1) {
+                free(sec->raw);
+                memmove(sec, sec + 1, (w->n - si - 1) * sizeof *sec);
+                w->n--;
+            } else if (w->n < MAXSEC) {
+                memmove(sec + 1, sec, (w->n - si) * sizeof *sec);
+                sec[1].raw = NULL;
+                sec_place(&sec[1], sec[0].data, sec[0].len);
+                w->n++;
+            }
+            break;
+        default: {                              /* two swapped */
+            size_t sj = (size_t)((r >> 8) % w->n);
+            mem_sec t = w->sec[si];
+            w->sec[si] = w->sec[sj];
+            w->sec[sj] = t;
+            break;
+        }
+        }
+    }
+}
+
+static void test_fuzz_sections(void **state)
+{
+    (void)state;
+    const struct rf_case cases[] = {
+        { VINDEX_HNSW, DIST_COSINE, 120, 1 },
+        { VINDEX_FLAT, DIST_DOT, 80, 1 },
+    };
+    for (size_t ci = 0; ci < sizeof cases / sizeof *cases; ci++) {
+        mem_image im;
+        vindex *v = rf_image(&cases[ci], &im);
+        vindex_stats st;
+        vindex_stats_get(v, &st);
+        size_t accepted = 0, refused = 0;
+        uint64_t s = 0x5EC7 + ci;
+        for (uint32_t round = 0; round < FUZZ_SECTIONS; round++) {
+            mem_image w;
+            mi_copy(&w, &im);
+            fz_mutate(&w, &s);
+            refused += vx_try_load(&w, &accepted, st.capacity) != 0;
+            mi_fini(&w);
+        }
+        print_message("fuzz case %zu: %zu of %u damaged images refused, %zu loaded\n", ci, refused,
+                      FUZZ_SECTIONS, accepted);
+        assert_true(refused > FUZZ_SECTIONS / 2);
+        mem_src ms;                     /* the original still loads */
+        ms_init(&ms, &im, 0, im.n, 1);
+        vindex *w = vload_ok(&ms);
+        vx_check(w);
+        vx_same(v, w);
+        vindex_free(w);
+        mi_fini(&im);
+        vindex_free(v);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1988,6 +2127,7 @@ int main(void)
         cmocka_unit_test(test_refuse_wrong_kinds),
         cmocka_unit_test(test_refuse_bad_numbers),
         cmocka_unit_test(test_refuse_bad_engine_numbers),
+        cmocka_unit_test(test_fuzz_sections),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
