@@ -1860,11 +1860,12 @@ static int hnsw_check_hint_sizes(const hnsw *h, const img_section *s, uint32_t c
         uint32_t size = le_get32(b + at), n = le_get32(b + at + 4);
         uint32_t want = cap ? xh_size_for(h, l, cap) : 0;
         if (size != want)
-            return vec_corruptf(err, errlen, "hnsw image: layer %d overflow table has %u slots, "
-                             "capacity %u gives %u", l, size, cap, want);
+            return vec_corruptf(err, errlen, "hnsw image: hint section: layer %d overflow table "
+                             "has %u slots, capacity %u gives %u", l, size, cap, want);
         if ((uint64_t)n * 4 > (uint64_t)size * 3 || (s->len - at - 8) / 12 < n)
-            return vec_corruptf(err, errlen, "hnsw image: layer %d overflow table: %u entries do "
-                             "not fit (%u slots, %zu bytes left)", l, n, size, s->len - at - 8);
+            return vec_corruptf(err, errlen, "hnsw image: hint section: layer %d overflow table: "
+                             "%u entries do not fit (%u slots, %zu bytes left)", l, n, size,
+                             s->len - at - 8);
         at += 8 + (size_t)n * 12;
     }
     if (at != s->len)

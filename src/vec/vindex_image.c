@@ -195,16 +195,20 @@ static uint64_t map_size_for(uint64_t n)
     return ns;
 }
 
-/* Section i exists, is of kind, and has its data. */
-static int vindex_expect(const img_source *src, size_t i, uint32_t kind, char *err, size_t errlen)
+/* Section i exists, is of kind (the `what` section), and has its data.
+ * The messages name the section expected, never read one past src->n. */
+static int vindex_expect(const img_source *src, size_t i, uint32_t kind, const char *what,
+                         char *err, size_t errlen)
 {
     if (i >= src->n)
-        return vec_corruptf(err, errlen, "vindex image: %zu sections, too few", src->n);
+        return vec_corruptf(err, errlen, "vindex image: %zu sections, no %s section (kind "
+                           "0x%04x) at %zu", src->n, what, kind, i);
     if (src->sec[i].kind != kind)
-        return vec_corruptf(err, errlen, "vindex image: section %zu is kind 0x%04x, "
-                           "expected 0x%04x", i, src->sec[i].kind, kind);
+        return vec_corruptf(err, errlen, "vindex image: section %zu is kind 0x%04x, expected "
+                           "the %s section (0x%04x)", i, src->sec[i].kind, what, kind);
     if (src->sec[i].len && !src->sec[i].data)
-        return vec_corruptf(err, errlen, "vindex image: section 0x%04x has no data", kind);
+        return vec_corruptf(err, errlen, "vindex image: %s section (0x%04x) has no data", what,
+                           kind);
     return 0;
 }
 
@@ -280,8 +284,9 @@ static int vindex_load_meta(const img_source *src, vx_meta *m, size_t *nown, cha
      * counts some); the engine's follow. */
     size_t n = m->metric == DIST_COSINE ? 3 : 2;
     static const uint32_t kinds[] = { VINDEX_IMG_META, VINDEX_IMG_KEYS, VINDEX_IMG_NORMS };
+    static const char *const names[] = { "meta", "keys", "norms" };
     for (size_t i = 1; i < n; i++) {
-        int rc = vindex_expect(src, i, kinds[i], err, errlen);
+        int rc = vindex_expect(src, i, kinds[i], names[i], err, errlen);
         if (rc) return rc;
     }
     m->capacity = m->norder = m->npays = 0;   /* no STREAM: an unbounded index from before rings */
@@ -290,15 +295,17 @@ static int vindex_load_meta(const img_source *src, vx_meta *m, size_t *nown, cha
     m->next_id = 1;
     m->stream_at = m->pays_at = 0;
     if (m->flags & VINDEX_META_STREAM) {
-        int rc = vindex_expect(src, m->stream_at = n++, VINDEX_IMG_STREAM, err, errlen);
+        int rc = vindex_expect(src, m->stream_at = n++, VINDEX_IMG_STREAM, "stream", err, errlen);
         if (!rc) rc = vindex_load_stream_head(&src->sec[m->stream_at], m, err, errlen);
         if (!rc && m->npays)
-            rc = vindex_expect(src, m->pays_at = n++, VINDEX_IMG_PAYLOADS, err, errlen);
+            rc = vindex_expect(src, m->pays_at = n++, VINDEX_IMG_PAYLOADS, "payloads", err,
+                               errlen);
         if (rc) return rc;
     }
     *nown = n;
     if (src->n <= *nown)
-        return vec_corruptf(err, errlen, "vindex image: %zu sections, too few", src->n);
+        return vec_corruptf(err, errlen, "vindex image: %zu sections, no engine sections after "
+                           "the index's %zu", src->n, n);
     return 0;
 }
 

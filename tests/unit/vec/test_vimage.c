@@ -10,7 +10,13 @@
  * future (equal operations give equal digests); borrowed ranges are given
  * back exactly once, at growth or at free, and never by a failed load;
  * damaged, truncated or mismatched images are refused with VINDEX_ECORRUPT
- * and never read out of bounds (run this under ASan). */
+ * and never read out of bounds (run this under ASan), with a message that
+ * names what is wrong: the section missing, of the wrong kind or length,
+ * the field out of range (issue 21).  Refusals hand the loaders their
+ * sections in an array of exactly n, so a read past it is ASan's to see.
+ * Random damage of every kind (bytes, words, lengths, kinds, sections
+ * dropped, repeated, swapped) is refused that way or loads into an index
+ * that can be searched, and takes writes if it validates. */
 #include <errno.h>
 #include <math.h>
 #include <setjmp.h>
@@ -910,16 +916,115 @@ static void test_vindex_key_arena(void **state)
     vindex_free(v);
 }
 
+/* ---- refusals ----------------------------------------------------------- */
+
+/* A refusal: VINDEX_ECORRUPT, no index, and a message naming `why`. */
+static void refusal(int rc, const void *out, const char *err, const char *why)
+{
+    if (rc != VINDEX_ECORRUPT)
+        fail_msg("load returned %d (%s), expected a refusal naming \"%s\"", rc, err, why);
+    assert_null(out);
+    if (!err[0] || !strstr(err, why)) fail_msg("expected \"%s\" in \"%s\"", why, err);
+}
+
+/* *src: ms's source with its sections in a heap array of exactly n (NULL
+ * for none), so that ASan catches a loader reading one past the end (in
+ * ms->sec it would land on a spare entry).  free() what it returns. */
+static img_section *ms_exact(const mem_src *ms, img_source *src)
+{
+    *src = ms->src;
+    src->sec = NULL;
+    if (!ms->src.n) return NULL;
+    img_section *a = malloc(ms->src.n * sizeof *a);
+    assert_non_null(a);
+    memcpy(a, ms->sec, ms->src.n * sizeof *a);
+    src->sec = a;
+    return a;
+}
+
+/* vindex_load refuses the source naming `why`, and gives every section back. */
+static void ms_refused(mem_src *ms, const char *why)
+{
+    vindex *v = (vindex *)ms;
+    char err[256] = "";
+    img_source src;
+    img_section *a = ms_exact(ms, &src);
+    int rc = vindex_load(&src, NULL, &v, err, sizeof err);
+    free(a);
+    refusal(rc, v, err, why);
+    assert_int_equal(ms->rel.n, nonempty(ms));
+}
+
+/* Section s's length set to len: cut, or lengthened with fill bytes. */
+static void sec_resize(mem_sec *s, size_t len, uint8_t fill)
+{
+    uint8_t *b = malloc(len + 1);
+    assert_non_null(b);
+    memset(b, fill, len + 1);
+    memcpy(b, s->data, len < s->len ? len : s->len);
+    free(s->raw);
+    sec_place(s, b, len);
+    free(b);
+}
+
+/* What a refusal of a section of this kind with a wrong length names. */
+static const char *sec_word(uint32_t kind)
+{
+    switch (kind) {
+    case VINDEX_IMG_META: case HNSW_IMG_META: case FLAT_IMG_META: return "meta section";
+    case VINDEX_IMG_KEYS: return "key";
+    case VINDEX_IMG_NORMS: return "norm section";
+    case VINDEX_IMG_STREAM: return "stream section";
+    case VINDEX_IMG_PAYLOADS: return "payload record";
+    case HNSW_IMG_VECS: case FLAT_IMG_VECS: return "vector section";
+    case HNSW_IMG_L0: return "layer-0 section";
+    case HNSW_IMG_UPPER: return "upper-list section";
+    case HNSW_IMG_HINTS: return "hint section";
+    case FLAT_IMG_LIVE: return "live section";
+    default: fail_msg("no section 0x%04x", kind); return NULL;
+    }
+}
+
+/* Every section of a vindex image cut short, emptied or lengthened (with
+ * zeros and with 0xFF): refused, naming that section. */
+static void resized_refused(const mem_image *im)
+{
+    for (size_t si = 0; si < im->n; si++) {
+        const size_t len = im->sec[si].len;
+        const size_t lens[] = { 0, 1, len / 2, len - 1, len - 2, len - 3, len - 4,
+                                len + 1, len + 2, len + 3, len + 4, len + 12 };
+        for (size_t li = 0; li < sizeof lens / sizeof *lens; li++)
+            for (int fill = 0; fill < 2; fill++) {
+                if (lens[li] == len || lens[li] > len + 12 || (fill && lens[li] < len)) continue;
+                mem_image w;
+                mi_copy(&w, im);
+                sec_resize(&w.sec[si], lens[li], fill ? 0xFF : 0);
+                mem_src ms;
+                ms_init(&ms, &w, 0, w.n, 1);
+                ms_refused(&ms, sec_word(w.sec[si].kind));
+                mi_fini(&w);
+            }
+    }
+}
+
 /* Load whatever the image holds: refused with VINDEX_ECORRUPT and a
  * message, or accepted and then usable read-only (validate may object,
- * searches must not crash). */
-static int vx_try_load(const mem_image *im, size_t *accepted)
+ * searches -- a few, one with a k past the count -- must not crash).  An
+ * accepted image the validator passes must also take writes: with
+ * mutate_cap set, one whose engine capacity is at most that gets a few
+ * adds and deletes and must still validate.  (The capacity is the one
+ * number a FLAT image has no second copy of: a damaged one loads, and
+ * the first add asks for that many slots.) */
+static int vx_try_load(const mem_image *im, size_t *accepted, uint32_t mutate_cap)
 {
     mem_src ms;
     ms_init(&ms, im, 0, im->n, 1);
     char err[256] = "";
     vindex *v = (vindex *)&ms;
-    int rc = vindex_load(&ms.src, NULL, &v, err, sizeof err);
+    img_source src;
+    img_section *exact = ms_exact(&ms, &src);
+    int rc = vindex_load(&src, NULL, &v, err, sizeof err);
+    free(exact);
     if (rc) {
         if (rc != VINDEX_ECORRUPT) fail_msg("load returned %d (%s)", rc, err);
         assert_null(v);
@@ -929,14 +1034,25 @@ static int vx_try_load(const mem_image *im, size_t *accepted)
     }
     (*accepted)++;
     char verr[256];
-    (void)vindex_validate(v, verr, sizeof verr);
+    int valid = vindex_validate(v, verr, sizeof verr) == 0;
     vindex_search_ctx *c = vindex_search_ctx_new(NULL);
-    float q[VDIM] = { 0.5f, -1, 2, 0, 1, -0.25f };
-    vindex_query qq;
-    vindex_query_init(&qq, q, VDIM, 5);
-    vindex_hit hits[5];
-    uint32_t n;
-    (void)vindex_search(v, c, &qq, hits, &n);
+    static const float qs[3][VDIM] = { { 0.5f, -1, 2, 0, 1, -0.25f }, { 0 },
+                                       { -3, 1e3f, 0.125f, 7, -1e-3f, 2 } };
+    static const uint32_t ks[3] = { 1, 5, 64 };
+    vindex_hit hits[64];
+    for (int i = 0; i < 3; i++) {
+        vindex_query qq;
+        vindex_query_init(&qq, qs[i], VDIM, ks[i]);
+        qq.ef = i == 2 ? 200 : 0;
+        uint32_t n = 0;
+        if (vindex_search(v, c, &qq, hits, &n) == 0) {
+            assert_true(n <= ks[i]);
+            size_t sum = 0;
+            for (uint32_t j = 0; j < n; j++)
+                for (size_t b = 0; b < hits[j].klen; b++) sum += ((const uint8_t *)hits[j].key)[b];
+            (void)sum;
+        }
+    }
     vindex_search_ctx_free(c);
     uint32_t cur = 0, id;
     const void *k;
@@ -946,6 +1062,12 @@ static int vx_try_load(const mem_image *im, size_t *accepted)
     mi_init(&again);
     assert_int_equal(vindex_save(v, &again.sink), 0);
     mi_fini(&again);
+    vindex_stats st;
+    vindex_stats_get(v, &st);
+    if (valid && mutate_cap && st.capacity <= mutate_cap) {
+        vx_ops(v, 40, 60, *accepted);
+        vx_check(v);
+    }
     vindex_free(v);
     return 0;
 }
@@ -965,25 +1087,7 @@ static void test_corrupt_images(void **state)
         size_t accepted = 0, refused = 0;
 
         /* Every section cut short, lengthened, emptied. */
-        for (size_t si = 0; si < im.n; si++) {
-            const size_t len = im.sec[si].len;
-            const size_t lens[] = { 0, 1, len / 2, len > 4 ? len - 4 : 0, len ? len - 1 : 0,
-                                    len + 4, len + 12 };
-            for (size_t li = 0; li < sizeof lens / sizeof *lens; li++) {
-                if (lens[li] == len) continue;
-                mem_image w;
-                mi_copy(&w, &im);
-                uint8_t *grown = calloc(1, lens[li] + 1);
-                memcpy(grown, im.sec[si].data, lens[li] < len ? lens[li] : len);
-                free(w.sec[si].raw);
-                w.sec[si].len = 0;
-                w.sec[si].page = 0;
-                sec_place(&w.sec[si], grown, lens[li]);
-                free(grown);
-                assert_int_equal(vx_try_load(&w, &accepted), VINDEX_ECORRUPT);
-                mi_fini(&w);
-            }
-        }
+        resized_refused(&im);
         /* A section missing, one too many, two swapped. */
         {
             mem_image w;
@@ -992,20 +1096,20 @@ static void test_corrupt_images(void **state)
                 free(w.sec[si].raw);
                 memmove(&w.sec[si], &w.sec[si + 1], (w.n - si - 1) * sizeof w.sec[0]);
                 w.n--;
-                assert_int_equal(vx_try_load(&w, &accepted), VINDEX_ECORRUPT);
+                assert_int_equal(vx_try_load(&w, &accepted, 0), VINDEX_ECORRUPT);
                 mi_fini(&w);
             }
             mi_copy(&w, &im);
             w.sec[w.n] = (mem_sec){ 0x0115, 0, NULL, NULL, 0 };
             sec_place(&w.sec[w.n], "x", 1);
             w.n++;
-            assert_int_equal(vx_try_load(&w, &accepted), VINDEX_ECORRUPT);
+            assert_int_equal(vx_try_load(&w, &accepted, 0), VINDEX_ECORRUPT);
             mem_sec t = w.sec[1];
             w.sec[1] = w.sec[w.n - 2];
             w.sec[w.n - 2] = t;
             w.n--;
             free(w.sec[w.n].raw);
-            assert_int_equal(vx_try_load(&w, &accepted), VINDEX_ECORRUPT);
+            assert_int_equal(vx_try_load(&w, &accepted, 0), VINDEX_ECORRUPT);
             mi_fini(&w);
         }
         /* Random damage: one to three bytes, in a random section (so the
@@ -1029,7 +1133,7 @@ static void test_corrupt_images(void **state)
                 default: w.sec[si].data[at] = (uint8_t)(r >> 16); break;
                 }
             }
-            refused += vx_try_load(&w, &accepted) != 0;
+            refused += vx_try_load(&w, &accepted, 0) != 0;
             mi_fini(&w);
         }
         /* Most damage outside vector payloads must be noticed. */
@@ -1062,7 +1166,7 @@ static void test_corrupt_every_meta_byte(void **state)
                     mem_image w;
                     mi_copy(&w, &im);
                     w.sec[si].data[at] ^= (uint8_t)(1u << bit);
-                    (void)vx_try_load(&w, &accepted);
+                    (void)vx_try_load(&w, &accepted, 0);
                     mi_fini(&w);
                 }
         }
@@ -1388,12 +1492,7 @@ static void rg_refused(const mem_image *w, const char *why)
 {
     mem_src ms;
     ms_init(&ms, w, 0, w->n, 1);
-    vindex *v = NULL;
-    char err[256] = "";
-    assert_int_equal(vindex_load(&ms.src, NULL, &v, err, sizeof err), VINDEX_ECORRUPT);
-    assert_null(v);
-    if (!strstr(err, why)) fail_msg("expected \"%s\" in \"%s\"", why, err);
-    assert_int_equal(ms.rel.n, nonempty(&ms));
+    ms_refused(&ms, why);
 }
 
 static const mem_sec *rg_sec(const mem_image *im, uint32_t kind)
@@ -1421,30 +1520,14 @@ static void test_stream_corrupt(void **state)
         size_t accepted = 0, refused = 0;
 
         /* Every section cut short, lengthened, emptied; missing; one extra. */
+        resized_refused(&im);
         for (size_t si = 0; si < im.n; si++) {
-            const size_t len = im.sec[si].len;
-            const size_t lens[] = { 0, 1, len / 2, len > 4 ? len - 4 : 0, len ? len - 1 : 0,
-                                    len + 4, len + 12 };
-            for (size_t li = 0; li < sizeof lens / sizeof *lens; li++) {
-                if (lens[li] == len) continue;
-                mem_image w;
-                mi_copy(&w, &im);
-                uint8_t *grown = calloc(1, lens[li] + 1);
-                memcpy(grown, im.sec[si].data, lens[li] < len ? lens[li] : len);
-                free(w.sec[si].raw);
-                w.sec[si].len = 0;
-                w.sec[si].page = 0;
-                sec_place(&w.sec[si], grown, lens[li]);
-                free(grown);
-                assert_int_equal(vx_try_load(&w, &accepted), VINDEX_ECORRUPT);
-                mi_fini(&w);
-            }
             mem_image w;
             mi_copy(&w, &im);
             free(w.sec[si].raw);
             memmove(&w.sec[si], &w.sec[si + 1], (w.n - si - 1) * sizeof w.sec[0]);
             w.n--;
-            assert_int_equal(vx_try_load(&w, &accepted), VINDEX_ECORRUPT);
+            assert_int_equal(vx_try_load(&w, &accepted, 0), VINDEX_ECORRUPT);
             mi_fini(&w);
         }
         for (uint32_t kind = VINDEX_IMG_STREAM; kind <= 0x0105; kind++) {
@@ -1457,7 +1540,7 @@ static void test_stream_corrupt(void **state)
             w.sec[at] = (mem_sec){ kind, 0, NULL, NULL, 0 };
             sec_place(&w.sec[at], "\0\0\0\0", 4);
             w.n++;
-            assert_int_equal(vx_try_load(&w, &accepted), VINDEX_ECORRUPT);
+            assert_int_equal(vx_try_load(&w, &accepted, 0), VINDEX_ECORRUPT);
             mi_fini(&w);
         }
 
@@ -1508,14 +1591,14 @@ static void test_stream_corrupt(void **state)
                 mi_copy(&w, &im);
                 for (size_t i = 0; i < w.n; i++)
                     if (w.sec[i].kind == VINDEX_IMG_STREAM) w.sec[i].data[at] ^= (uint8_t)(1u << bit);
-                refused += vx_try_load(&w, &accepted) != 0;
+                refused += vx_try_load(&w, &accepted, 0) != 0;
                 mi_fini(&w);
             }
         for (size_t at = 0; at < pays->len && at < 512; at++) {
             mi_copy(&w, &im);
             for (size_t i = 0; i < w.n; i++)
                 if (w.sec[i].kind == VINDEX_IMG_PAYLOADS) w.sec[i].data[at] ^= 0x81;
-            refused += vx_try_load(&w, &accepted) != 0;
+            refused += vx_try_load(&w, &accepted, 0) != 0;
             mi_fini(&w);
         }
         /* Random damage to the two sections. */
@@ -1536,7 +1619,7 @@ static void test_stream_corrupt(void **state)
                 default: sec->data[at] = (uint8_t)(r >> 16); break;
                 }
             }
-            refused += vx_try_load(&w, &accepted) != 0;
+            refused += vx_try_load(&w, &accepted, 0) != 0;
             mi_fini(&w);
         }
         print_message("stream case %zu: %zu damaged images refused, %zu loaded\n", ci, refused,
@@ -1591,6 +1674,478 @@ static void test_vindex_clone(void **state)
     }
 }
 
+/* ---- refusals by class (issue 21) -------------------------------------- */
+
+/* The images these tests damage: an HNSW cosine ring with payloads (meta,
+ * keys, norms, stream, payloads, then HNSW's five sections), FLAT with
+ * payloads but no ring (meta, keys, stream, payloads, then FLAT's three),
+ * and HNSW dot product with neither (meta, keys, HNSW's five). */
+static const struct rf_case {
+    vindex_type t;
+    dist_metric m;
+    uint32_t ring;
+    int stream;
+} rf_cases[] = {
+    { VINDEX_HNSW, DIST_COSINE, 120, 1 },
+    { VINDEX_FLAT, DIST_L2, 0, 1 },
+    { VINDEX_HNSW, DIST_DOT, 0, 0 },
+};
+
+static vindex *rf_image(const struct rf_case *c, mem_image *im)
+{
+    vindex *v = rg_make(c->t, c->m, c->ring);
+    if (c->stream) rg_ops(v, 600, 77);
+    else vx_ops(v, 600, 250, 77);
+    mi_init(im);
+    assert_int_equal(vindex_save(v, &im->sink), 0);
+    return v;
+}
+
+/* fn on the image of each of the first ncases cases, v the index saved. */
+static void rf_each(size_t ncases,
+                    void (*fn)(const struct rf_case *c, const mem_image *im, const vindex *v))
+{
+    for (size_t ci = 0; ci < ncases; ci++) {
+        mem_image im;
+        vindex *v = rf_image(&rf_cases[ci], &im);
+        fn(&rf_cases[ci], &im, v);
+        mi_fini(&im);
+        vindex_free(v);
+    }
+}
+
+/* How many of im's sections are the index's own (the engine's follow). */
+static size_t rf_nown(const mem_image *im)
+{
+    size_t n = 0;
+    while (n < im->n && im->sec[n].kind < HNSW_IMG_META) n++;
+    return n;
+}
+
+/* The engine's loader, called directly with the parameters rg_make gives. */
+static int rf_engine_load(vindex_type t, dist_metric m, const img_source *src, void **out,
+                          char *err, size_t errlen)
+{
+    if (t == VINDEX_HNSW) {
+        hnsw_params p = { .dim = VDIM, .metric = m, .M = 5, .ef_construction = 20,
+                          .ef_search = 30 };
+        return hnsw_load(&p, src, (hnsw **)out, err, errlen);
+    }
+    flat_params p = { .dim = VDIM, .metric = m };
+    return flat_load(&p, src, (flat **)out, err, errlen);
+}
+
+static void rf_engine_free(vindex_type t, void *e)
+{
+    if (t == VINDEX_HNSW) hnsw_free(e);
+    else flat_free(e);
+}
+
+/* The engine's loader refuses ms naming `why`; a failed load releases nothing. */
+static void rf_engine_refused(vindex_type t, dist_metric m, mem_src *ms, const char *why)
+{
+    void *e = ms;
+    char err[256] = "";
+    img_source src;
+    img_section *a = ms_exact(ms, &src);
+    int rc = rf_engine_load(t, m, &src, &e, err, sizeof err);
+    free(a);
+    refusal(rc, e, err, why);
+    assert_int_equal(ms->rel.n, 0);
+}
+
+/* Fewer sections than the loaders expect: none, each prefix of a valid
+ * save, the engine's alone, one too many for the engine.  Each refusal
+ * names the first section missing; the whole image still loads. */
+static void rf_missing(const struct rf_case *c, const mem_image *im, const vindex *v)
+{
+    const size_t nown = rf_nown(im), neng = im->n - nown;
+    const int want_eng = c->t == VINDEX_HNSW ? 5 : 3;
+    assert_int_equal(neng, want_eng);
+    char err[256] = "", why[96];
+    mem_src ms;
+    for (size_t k = 0; k < im->n; k++) {     /* k = 0: no array at all */
+        if (k == 0) snprintf(why, sizeof why, "meta section");
+        else if (k < nown) snprintf(why, sizeof why, "%zu sections, no", k);
+        else if (k == nown) snprintf(why, sizeof why, "no engine sections");
+        else snprintf(why, sizeof why, "%zu sections, expected %d", k - nown, want_eng);
+        ms_init(&ms, im, 0, k, 1);
+        ms_refused(&ms, why);
+        if (k > 0 && k < nown) {    /* and which one */
+            snprintf(why, sizeof why, "(kind 0x%04x) at %zu", im->sec[k].kind, k);
+            ms_init(&ms, im, 0, k, 1);
+            ms_refused(&ms, why);
+        }
+    }
+    for (size_t k = 0; k < neng; k++) {
+        ms_init(&ms, im, nown, k, 1);
+        snprintf(why, sizeof why, "%zu sections, expected %d", k, want_eng);
+        rf_engine_refused(c->t, c->m, &ms, why);
+    }
+    ms_init(&ms, im, nown - 1, neng + 1, 1);
+    snprintf(why, sizeof why, "%zu sections, expected %d", neng + 1, want_eng);
+    rf_engine_refused(c->t, c->m, &ms, why);
+    ms_init(&ms, im, nown, neng, 1);
+    ms_refused(&ms, "meta section");
+    /* Complete, both load. */
+    void *e = NULL;
+    assert_int_equal(rf_engine_load(c->t, c->m, &ms.src, &e, err, sizeof err), 0);
+    rf_engine_free(c->t, e);
+    ms_init(&ms, im, 0, im->n, 1);
+    vindex *w = vload_ok(&ms);
+    vx_check(w);
+    vx_same(v, w);
+    vindex_free(w);
+}
+
+static void test_refuse_missing_sections(void **state)
+{
+    (void)state;
+    rf_each(sizeof rf_cases / sizeof *rf_cases, rf_missing);
+}
+
+/* Sections in the wrong order or of the wrong kind: every pair of
+ * neighbours swapped, every kind replaced, one index's sections before
+ * another engine's.  Each refusal names the kind it found. */
+static void test_refuse_wrong_kinds(void **state)
+{
+    (void)state;
+    mem_image ims[sizeof rf_cases / sizeof *rf_cases];
+    vindex *vs[sizeof rf_cases / sizeof *rf_cases];
+    char why[64];
+    mem_src ms;
+    for (size_t ci = 0; ci < sizeof rf_cases / sizeof *rf_cases; ci++) {
+        const mem_image *im = &ims[ci];
+        vs[ci] = rf_image(&rf_cases[ci], &ims[ci]);
+        for (size_t i = 0; i + 1 < im->n; i++) {
+            ms_init(&ms, im, 0, im->n, 1);
+            img_section t = ms.sec[i];
+            ms.sec[i] = ms.sec[i + 1];
+            ms.sec[i + 1] = t;
+            if (i == 0) snprintf(why, sizeof why, "meta section");
+            else snprintf(why, sizeof why, "is kind 0x%04x", ms.sec[i].kind);
+            ms_refused(&ms, why);
+        }
+        for (size_t i = 0; i < im->n; i++) {
+            const uint32_t kinds[] = { 0, 0xFFFF, VINDEX_IMG_META, im->sec[i].kind + 1,
+                                       im->sec[i].kind - 1, im->sec[(i + 1) % im->n].kind };
+            for (size_t k = 0; k < sizeof kinds / sizeof *kinds; k++) {
+                if (kinds[k] == im->sec[i].kind) continue;
+                ms_init(&ms, im, 0, im->n, 1);
+                ms.sec[i].kind = kinds[k];
+                if (i == 0) snprintf(why, sizeof why, "meta section");
+                else snprintf(why, sizeof why, "is kind 0x%04x", kinds[k]);
+                ms_refused(&ms, why);
+            }
+        }
+    }
+    /* HNSW's own sections before FLAT's engine, and the other way round. */
+    for (size_t a = 0; a < 2; a++) {
+        const mem_image *own = &ims[a], *eng = &ims[1 - a];
+        size_t no = rf_nown(own), ne = rf_nown(eng);
+        ms_init(&ms, own, 0, no, 1);
+        for (size_t i = ne; i < eng->n; i++)
+            ms.sec[ms.src.n++] = (img_section){ eng->sec[i].kind, eng->sec[i].page,
+                                                eng->sec[i].data, eng->sec[i].len };
+        snprintf(why, sizeof why, "%zu sections, expected %d", eng->n - ne, a == 0 ? 5 : 3);
+        ms_refused(&ms, why);
+    }
+    for (size_t ci = 0; ci < sizeof rf_cases / sizeof *rf_cases; ci++) {
+        mi_fini(&ims[ci]);
+        vindex_free(vs[ci]);
+    }
+}
+
+/* A field of a section: n little-endian bytes at `at`. */
+typedef struct rf_word {
+    size_t at;
+    uint64_t x;
+    int n;
+} rf_word;
+
+/* im with fields w[0..nw) of section kind set is refused, naming `why`. */
+static void rf_words_refused(const mem_image *im, uint32_t kind, const rf_word *w, size_t nw,
+                             const char *why)
+{
+    mem_image c;
+    mi_copy(&c, im);
+    mem_sec *sec = (mem_sec *)rg_sec(&c, kind);
+    for (size_t i = 0; i < nw; i++) {
+        assert_true(w[i].at + (size_t)w[i].n <= sec->len);
+        rg_put(sec->data + w[i].at, w[i].x, w[i].n);
+    }
+    rg_refused(&c, why);
+    mi_fini(&c);
+}
+
+static void rf_patch_refused(const mem_image *im, uint32_t kind, size_t at, uint64_t x, int n,
+                             const char *why)
+{
+    const rf_word w = { at, x, n };
+    rf_words_refused(im, kind, &w, 1, why);
+}
+
+/* Counts, lengths and ids that are out of range, or that a multiplication
+ * in 32 bits would wrap to a plausible size (2^30 more slots of a 4-byte
+ * multiple is 2^32 bytes more).  Each refused, naming the field. */
+static void rf_bad_numbers(const struct rf_case *c, const mem_image *im, const vindex *v)
+{
+    const mem_sec *meta = rg_sec(im, VINDEX_IMG_META);
+    const uint32_t count = rg_get32(meta->data + 40), id_end = rg_get32(meta->data + 48);
+    /* vindex meta: dimension, key count, table size, id range */
+    rf_patch_refused(im, VINDEX_IMG_META, 8, 0xFFFFFFFFu, 4, "dimension");
+    rf_patch_refused(im, VINDEX_IMG_META, 8, 0, 4, "dimension");
+    rf_patch_refused(im, VINDEX_IMG_META, 4, 7, 4, "type 7");
+    rf_patch_refused(im, VINDEX_IMG_META, 12, 3, 4, "metric 3");
+    rf_patch_refused(im, VINDEX_IMG_META, 52, 2, 4, "flags");
+    rf_patch_refused(im, VINDEX_IMG_META, 40, 0xFFFFFFFFu, 4, "keys below id");
+    rf_patch_refused(im, VINDEX_IMG_META, 44, 0xFFFFFFFFu, 4, "slots");
+    rf_patch_refused(im, VINDEX_IMG_META, 44, 8, 4, "slots");
+    /* A table of 2^31 slots would be 16 GiB: more than the capacity needs. */
+    rf_patch_refused(im, VINDEX_IMG_META, 44, 0x80000000u, 4, "key table of 2147483648");
+    /* id_end 2^30 past: its norms would wrap to the same 32-bit length. */
+    rf_patch_refused(im, VINDEX_IMG_META, 48, id_end + 0x40000000u, 4, "ending below id");
+    /* 2^30 + 1 keys in 16 slots: count * 4 wraps to 4 in 32 bits */
+    const rf_word many[] = { { 40, 0x40000001u, 4 }, { 44, 16, 4 }, { 48, 0x40000001u, 4 } };
+    rf_words_refused(im, VINDEX_IMG_META, many, 3, "keys below id");
+    if (c->t == VINDEX_HNSW) {      /* M is the engine's: range-checked */
+        rf_patch_refused(im, VINDEX_IMG_META, 16, 0xFFFFFFFFu, 4, "M 4294967295");
+        rf_patch_refused(im, VINDEX_IMG_META, 24, 0, 4, "ef_search 0");
+    }
+    /* keys: a length or a gap that does not fit */
+    const uint8_t huge_len[] = { 0, 0xFF, 0xFF, 0xFF, 0xFF, 0x0F };
+    const uint8_t huge_gap[] = { 0xFF, 0xFF, 0xFF, 0xFF, 0x0F, 0 };
+    const uint8_t long_var[] = { 0x80, 0x80, 0x80, 0x80, 0x80, 0x01 };
+    const uint8_t *recs[] = { huge_len, huge_gap, long_var };
+    const char *rwhy[] = { "cut short", "names id 4294967295", "malformed" };
+    for (int r = 0; r < 3; r++) {
+        mem_image w;
+        rg_patch(&w, im, VINDEX_IMG_KEYS, 0, recs[r], 6);
+        rg_refused(&w, "key record 0");
+        rg_refused(&w, rwhy[r]);
+        mi_fini(&w);
+        if (!c->stream) continue;
+        rg_patch(&w, im, VINDEX_IMG_PAYLOADS, 0, recs[r], 6);
+        rg_refused(&w, "payload record 0");
+        mi_fini(&w);
+    }
+    if (c->stream) {
+        const mem_sec *st = rg_sec(im, VINDEX_IMG_STREAM);
+        const uint32_t norder = rg_get32(st->data + 8);
+        rf_patch_refused(im, VINDEX_IMG_STREAM, 0, 2, 4, "stream version 2");
+        rf_patch_refused(im, VINDEX_IMG_STREAM, 4, 0xFFFFFFFFu, 4, "ring capacity");
+        /* 2^30 more entries of 4 bytes: the same length in 32 bits */
+        rf_patch_refused(im, VINDEX_IMG_STREAM, 8, norder + 0x40000000u, 4, "orders");
+        rf_patch_refused(im, VINDEX_IMG_STREAM, 12, 0xFFFFFFFFu, 4, "payloads");
+        rf_patch_refused(im, VINDEX_IMG_STREAM, 24, UINT64_MAX, 8, "evicted");
+        /* count + evicted wraps past ingested = 2^64 - 1 */
+        const rf_word wrap[] = { { 16, UINT64_MAX, 8 }, { 24, UINT64_MAX - count + 1, 8 } };
+        rf_words_refused(im, VINDEX_IMG_STREAM, wrap, 2, "evicted");
+        if (c->ring) {
+            rf_patch_refused(im, VINDEX_IMG_STREAM, 40, 0xFFFFFFFFu, 4, "has no key");
+            rf_patch_refused(im, VINDEX_IMG_STREAM, 40, id_end, 4, "has no key");
+        }
+    }
+    if (c->m == DIST_COSINE) {
+        rf_patch_refused(im, VINDEX_IMG_NORMS, 4 * (id_end - 1), 0x7FC00000u, 4,
+                         "not a length");
+        rf_patch_refused(im, VINDEX_IMG_NORMS, 4 * (id_end - 1), 0xBF800000u, 4,
+                         "not a length");
+    }
+    assert_true(count > 0);
+}
+
+static void test_refuse_bad_numbers(void **state)
+{
+    (void)state;
+    rf_each(sizeof rf_cases / sizeof *rf_cases, rf_bad_numbers);
+}
+
+/* The same for the engines' own fields, loaded through vindex. */
+static void rf_bad_engine_numbers(const struct rf_case *c, const mem_image *im, const vindex *v)
+{
+    if (c->t == VINDEX_HNSW) {
+        const mem_sec *hm = rg_sec(im, HNSW_IMG_META);
+        const uint32_t hwm = rg_get32(hm->data + 28);
+        /* 2^30 more slots (and capacity): vectors and layer 0 both
+         * wrap to their lengths in 32 bits */
+        const rf_word more[] = { { 24, hwm + 0x40000000u, 4 }, { 28, hwm + 0x40000000u, 4 } };
+        rf_words_refused(im, HNSW_IMG_META, more, 2, "vector section is");
+        rf_patch_refused(im, HNSW_IMG_META, 24, 0xFFFFFFFFu, 4, "out of order");
+        rf_patch_refused(im, HNSW_IMG_META, 24, hwm - 1, 4, "out of order");
+        rf_patch_refused(im, HNSW_IMG_META, 32, hwm + 1, 4, "out of order");
+        rf_patch_refused(im, HNSW_IMG_META, 36, 0xFFFFFFF0u, 4, "free list");
+        rf_patch_refused(im, HNSW_IMG_META, 36, hwm, 4, "free list");
+        rf_patch_refused(im, HNSW_IMG_META, 40, hwm, 4, "entry point");
+        rf_patch_refused(im, HNSW_IMG_META, 40, 0xFFFFFFFFu, 4, "entry point");
+        rf_patch_refused(im, HNSW_IMG_META, 44, 17, 4, "max level 17");
+        rf_patch_refused(im, HNSW_IMG_META, 44, 0x80000000u, 4, "max level");
+        rf_patch_refused(im, HNSW_IMG_META, 44, (uint32_t)-2, 4, "max level -2");
+        rf_patch_refused(im, HNSW_IMG_META, 52, 1, 4, "reserved");
+        /* layer 0: the first live record with a link and the first with a hint */
+        const mem_sec *l0 = rg_sec(im, HNSW_IMG_L0);
+        const size_t s0 = 2 + 2 * 5;
+        size_t linked = SIZE_MAX, hinted = SIZE_MAX;
+        for (size_t x = 0; x < hwm; x++) {
+            uint32_t w0 = rg_get32(l0->data + 4 * s0 * x);
+            if (w0 & (1u << 24)) continue;
+            if (linked == SIZE_MAX && (w0 & 0xFF)) linked = x;
+            if (hinted == SIZE_MAX && (w0 >> 8 & 0xFF)) hinted = x;
+        }
+        assert_true(linked != SIZE_MAX && hinted != SIZE_MAX);
+        const size_t rl = 4 * s0 * linked, rh = 4 * s0 * hinted;
+        const uint32_t wl = rg_get32(l0->data + rl);
+        rf_patch_refused(im, HNSW_IMG_L0, rl + 8, hwm, 4, "links to");
+        rf_patch_refused(im, HNSW_IMG_L0, rl + 8, 0xFFFFFFFFu, 4, "links to");
+        rf_patch_refused(im, HNSW_IMG_L0, rl + 8, linked, 4, "links to");
+        rf_patch_refused(im, HNSW_IMG_L0, rl, (wl & ~0xFFu) | 0xFF, 4, "room for");
+        rf_patch_refused(im, HNSW_IMG_L0, rl, (wl & 0xFFFFu) | 200u << 16, 4,
+                         "level field 200");
+        rf_patch_refused(im, HNSW_IMG_L0, rl + 4, rg_get32(l0->data + rl + 4) + 1, 4,
+                         "in-degree");
+        rf_patch_refused(im, HNSW_IMG_L0, rh + 4 * (s0 - 1), hwm + 3, 4, "out of range");
+        /* the hint section: table sizes, entry counts, slots, nodes */
+        const mem_sec *hs = rg_sec(im, HNSW_IMG_HINTS);
+        const uint32_t size0 = rg_get32(hs->data), n0 = rg_get32(hs->data + 4);
+        rf_patch_refused(im, HNSW_IMG_HINTS, 0, 0xFFFFFFFFu, 4, "overflow table has");
+        rf_patch_refused(im, HNSW_IMG_HINTS, 4, n0 + 0x40000000u, 4, "do not fit");
+        rf_patch_refused(im, HNSW_IMG_HINTS, 4, n0 + 0x15555556u, 4, "do not fit");
+        if (n0 > 0) {
+            rf_patch_refused(im, HNSW_IMG_HINTS, 8, size0, 4, "overflow slot");
+            rf_patch_refused(im, HNSW_IMG_HINTS, 12, 0xFFFFFFF0u, 4, "bad node");
+            rf_patch_refused(im, HNSW_IMG_HINTS, 16, hwm, 4, "bad node");
+        }
+    } else {
+        const mem_sec *fm = rg_sec(im, FLAT_IMG_META);
+        const uint32_t hwm = rg_get32(fm->data + 16);
+        const rf_word more[] = { { 12, hwm + 0x40000000u, 4 }, { 16, hwm + 0x40000000u, 4 } };
+        rf_words_refused(im, FLAT_IMG_META, more, 2, "vector section is");
+        rf_patch_refused(im, FLAT_IMG_META, 12, 0xFFFFFFFFu, 4, "out of order");
+        rf_patch_refused(im, FLAT_IMG_META, 20, hwm + 1, 4, "out of order");
+        rf_patch_refused(im, FLAT_IMG_META, 24, hwm, 4, "free list");
+        rf_patch_refused(im, FLAT_IMG_META, 24, 0xFFFFFFF0u, 4, "free list");
+        rf_patch_refused(im, FLAT_IMG_META, 28, 1, 4, "reserved");
+        rf_patch_refused(im, FLAT_IMG_LIVE, 0, 7, 1, "live flag 7");
+    }
+}
+
+static void test_refuse_bad_engine_numbers(void **state)
+{
+    (void)state;
+    rf_each(2, rf_bad_engine_numbers);
+}
+
+/* Random damage of every kind a file can carry: bytes, boundary words,
+ * section lengths, kinds, sections dropped, repeated or swapped.  Each
+ * image is refused cleanly (vx_try_load checks how) or loads and can be
+ * searched; one that also validates takes writes.  Run under ASan and
+ * UBSan: any out-of-bounds access, overflow or abort fails it. */
+#ifdef TEST_SLOW
+#define FUZZ_SECTIONS 2500u
+#else
+#define FUZZ_SECTIONS 5000u
+#endif
+
+static void fz_mutate(mem_image *w, uint64_t *s)
+{
+    static const uint32_t words[] = { 0, 1, 2, 3, 16, 0x7F, 0x80, 0xFF, 0x100, 0xFFFF,
+                                      0x10000, 0x3FFFFFFF, 0x40000000, 0x7FFFFFFF, 0x80000000,
+                                      0xFFFFFFF0, 0xFFFFFFFE, 0xFFFFFFFF };
+    for (int k = 0, nk = 1 + (int)(rng_next(s) % 3); k < nk && w->n; k++) {
+        const size_t si = (size_t)(rng_next(s) % w->n);
+        mem_sec *sec = &w->sec[si];
+        const uint64_t r = rng_next(s);
+        switch (r % 10) {
+        case 0: case 1: case 2: case 3:         /* a few bytes */
+            for (int j = 0, nj = 1 + (int)(r >> 8) % 4; j < nj && sec->len; j++) {
+                size_t at = (size_t)(rng_next(s) % sec->len);
+                uint64_t x = rng_next(s);
+                switch (x % 4) {
+                case 0: sec->data[at] ^= (uint8_t)(1u << (x >> 8) % 8); break;
+                case 1: sec->data[at] = 0xFF; break;
+                case 2: sec->data[at] = 0; break;
+                default: sec->data[at] = (uint8_t)(x >> 16); break;
+                }
+            }
+            break;
+        case 4: case 5:                         /* a word at a 4-byte boundary */
+            if (sec->len >= 4) {
+                size_t at = (size_t)(rng_next(s) % (sec->len / 4)) * 4;
+                uint32_t x = words[(r >> 8) % (sizeof words / sizeof *words)];
+                if ((r >> 16) & 1) x += rg_get32(sec->data + at);
+                rg_put(sec->data + at, x, 4);
+            }
+            break;
+        case 6: {                               /* the length */
+            const size_t len = sec->len;
+            const size_t lens[] = { 0, len / 2, len - 1, len + 1, len + 4, len + 13,
+                                    len ? (size_t)(rng_next(s) % len) : 0 };
+            size_t nl = lens[(r >> 8) % (sizeof lens / sizeof *lens)];
+            if (nl <= len + 64) sec_resize(sec, nl, (uint8_t)(r >> 16));
+            break;
+        }
+        case 7:                                 /* the kind */
+            sec->kind = (r >> 8) & 1 ? w->sec[(r >> 16) % w->n].kind
+                                     : 0x0100u + (uint32_t)((r >> 16) % 0x30);
+            break;
+        case 8:                                 /* dropped, or repeated */
+            if ((r >> 8) & 1) {
+                free(sec->raw);
+                memmove(sec, sec + 1, (w->n - si - 1) * sizeof *sec);
+                w->n--;
+            } else if (w->n < MAXSEC) {
+                memmove(sec + 1, sec, (w->n - si) * sizeof *sec);
+                sec[1].raw = NULL;
+                sec_place(&sec[1], sec[0].data, sec[0].len);
+                w->n++;
+            }
+            break;
+        default: {                              /* two swapped */
+            size_t sj = (size_t)((r >> 8) % w->n);
+            mem_sec t = w->sec[si];
+            w->sec[si] = w->sec[sj];
+            w->sec[sj] = t;
+            break;
+        }
+        }
+    }
+}
+
+static void test_fuzz_sections(void **state)
+{
+    (void)state;
+    const struct rf_case cases[] = {
+        { VINDEX_HNSW, DIST_COSINE, 120, 1 },
+        { VINDEX_FLAT, DIST_DOT, 80, 1 },
+    };
+    for (size_t ci = 0; ci < sizeof cases / sizeof *cases; ci++) {
+        mem_image im;
+        vindex *v = rf_image(&cases[ci], &im);
+        vindex_stats st;
+        vindex_stats_get(v, &st);
+        size_t accepted = 0, refused = 0;
+        uint64_t s = 0x5EC7 + ci;
+        for (uint32_t round = 0; round < FUZZ_SECTIONS; round++) {
+            mem_image w;
+            mi_copy(&w, &im);
+            fz_mutate(&w, &s);
+            refused += vx_try_load(&w, &accepted, st.capacity) != 0;
+            mi_fini(&w);
+        }
+        print_message("fuzz case %zu: %zu of %u damaged images refused, %zu loaded\n", ci, refused,
+                      FUZZ_SECTIONS, accepted);
+        assert_true(refused > FUZZ_SECTIONS / 2);
+        mem_src ms;                     /* the original still loads */
+        ms_init(&ms, &im, 0, im.n, 1);
+        vindex *w = vload_ok(&ms);
+        vx_check(w);
+        vx_same(v, w);
+        vindex_free(w);
+        mi_fini(&im);
+        vindex_free(v);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1613,6 +2168,11 @@ int main(void)
         cmocka_unit_test(test_ring_snapshot_edges),
         cmocka_unit_test(test_image_without_stream),
         cmocka_unit_test(test_stream_corrupt),
+        cmocka_unit_test(test_refuse_missing_sections),
+        cmocka_unit_test(test_refuse_wrong_kinds),
+        cmocka_unit_test(test_refuse_bad_numbers),
+        cmocka_unit_test(test_refuse_bad_engine_numbers),
+        cmocka_unit_test(test_fuzz_sections),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
