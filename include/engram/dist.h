@@ -13,8 +13,8 @@
  *                query before search), so internally 1 - dot(a,b).
  *   DIST_DOT     -dot(a,b).
  *
- * Thread safety: kernels are pure.  dist_select() writes the process-wide
- * choice and must run before any worker thread starts. */
+ * Thread safety: kernels are pure.  dist_select() and dist_cpu_hide() write
+ * process-wide state and must run before any worker thread starts. */
 #ifndef ENGRAM_DIST_H
 #define ENGRAM_DIST_H
 
@@ -43,16 +43,40 @@ extern const dist_kernels dist_avx2_kernels;
 extern const dist_kernels dist_avx512_kernels;
 extern const dist_kernels dist_neon_kernels;
 
+/* ---- selection ---------------------------------------------------------------- */
+
 /* Select the process-wide kernel: "auto" (best the CPU supports), or a name.
  * Returns 0, -EINVAL for an unknown name, -ENOTSUP when that variant is not
- * compiled into this binary or the CPU lacks it. */
+ * compiled into this binary or the CPU lacks it; on failure nothing
+ * changes. */
 int dist_select(const char *name);
 /* The selected kernel (scalar until dist_select runs). Never NULL. */
 const dist_kernels *dist_active(void);
 /* A variant by name if compiled in and supported by this CPU, else NULL. */
 const dist_kernels *dist_kernels_by_name(const char *name);
-/* Names of all variants compiled into this binary, NULL-terminated. */
+/* Names of all variants compiled into this binary, NULL-terminated, best
+ * first. */
 const char *const *dist_compiled_names(void);
+
+/* CPU features the variants need.  A bit is set only when the OS also
+ * saves the registers involved (YMM for AVX2, ZMM and opmasks for
+ * AVX-512*), so a set bit means "safe to execute". */
+#define DIST_CPU_AVX2 (1u << 0)
+#define DIST_CPU_FMA (1u << 1)
+#define DIST_CPU_AVX512F (1u << 2)
+#define DIST_CPU_AVX512BW (1u << 3)
+#define DIST_CPU_AVX512VNNI (1u << 4)
+#define DIST_CPU_AVX512VPOPCNTDQ (1u << 5)
+#define DIST_CPU_DOTPROD (1u << 8) /* Armv8.2 SDOT/UDOT (FEAT_DotProd); NEON
+                                    * itself is part of the aarch64 base ISA */
+
+/* What this CPU offers (DIST_CPU_* bits), minus the hidden ones. */
+unsigned dist_cpu_features(void);
+/* Treat the `features` bits as absent from now on (0: hide nothing): the
+ * variants needing them are refused by name and skipped by "auto".  For
+ * tests on machines that have everything, and for ruling an instruction set
+ * out.  Does not change the selection: call dist_select() afterwards. */
+void dist_cpu_hide(unsigned features);
 
 /* Parse "l2"/"euclidean", "cosine", "dot"/"ip" (case-insensitive).
  * Returns 0 and sets *m, or -EINVAL. */

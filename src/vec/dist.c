@@ -3,24 +3,25 @@
  *
  * Design
  *   - CMake decides which variant files are compiled (dist_avx2.c and
- *     dist_avx512.c on x86-64, dist_neon.c on aarch64) and tells this file
- *     through ENGRAM_ARCH_<arch>=1.  The only #if blocks here are at file
- *     level: the table of compiled variants and the per-architecture CPU
- *     probes.  No function body branches on the architecture.
+ *     dist_avx512.c on x86-64, dist_neon.c on aarch64) and tells this file through
+ *     ENGRAM_ARCH_<arch>=1.  The only #if block here is at file level: two
+ *     macros that turn a variant's table into a pointer, or NULL where it is
+ *     not compiled, plus the lists of compiled names.  No function body
+ *     branches on the architecture.
  *   - This file is compiled without ISA flags, so it never executes an
- *     instruction the CPU might lack: detection uses cpuid/xgetbv only.
- *   - On x86 "the CPU has AVX" is not enough: the OS must also save the
- *     wider register state on context switches, or the upper halves of the
- *     registers would be silently corrupted.  XGETBV(0) reports what the OS
- *     enabled (XCR0): YMM needs bits 1-2 (SSE, AVX); ZMM additionally needs
- *     bits 5-7 (opmask, ZMM0-15 upper halves, ZMM16-31).  AVX2 kernels also
- *     use FMA, so both feature bits are required.
- *   - On aarch64 Advanced SIMD (NEON) is part of the base ISA.
- *   - "auto" picks the first supported entry of dist_variants[], which is
- *     ordered best first.
+ *     instruction the CPU might lack.  What the CPU offers comes from the
+ *     platform's probe (dist_cpu.h: CPUID/XGETBV on x86, HWCAP on Linux
+ *     aarch64, sysctl on macOS) as DIST_CPU_* bits, and every variant
+ *     lists the bits it needs: all that its file's compile flags let the
+ *     compiler use (GCC's -mavx512f implies AVX2 and FMA, so every AVX-512
+ *     variant needs those too; every AVX-512 CPU has them, but a hypervisor
+ *     may mask features one by one).
+ *   - "auto" picks the first usable entry of dist_levels[], which is
+ *     ordered best first; scalar, last, needs nothing.
  *
- * Threads: dist_select() writes one plain pointer and must run before any
- * worker thread starts (as dist.h says); everything else only reads. */
+ * Threads: dist_select() and dist_cpu_hide() write plain variables and must
+ * run before any worker thread starts (as dist.h says); everything else
+ * only reads. */
 #include "engram/dist.h"
 
 #include <errno.h>
@@ -28,124 +29,102 @@
 #include <string.h>
 #include <strings.h>
 
+#include "dist_cpu.h"
+
 typedef struct dist_variant {
     const char *name;
-    const dist_kernels *kernels;  /* NULL: not compiled into this binary */
-    int (*supported)(void);       /* NULL: always supported once compiled */
+    unsigned needs; /* DIST_CPU_* bits */
+    size_t level;   /* its rank in dist_levels */
+    const dist_kernels *f; /* NULL: not compiled into this binary */
 } dist_variant;
 
 #if defined(ENGRAM_ARCH_x86_64)
-#include <cpuid.h>
-
-#define DIST_XCR0_YMM 0x06u  /* XMM | YMM state */
-#define DIST_XCR0_ZMM 0xE6u  /* XMM | YMM | opmask | ZMM_Hi256 | Hi16_ZMM */
-
-/* XCR0 as the OS configured it.  Only valid when CPUID says OSXSAVE. */
-static unsigned dist_xcr0(void)
-{
-    unsigned lo, hi;
-    /* Encoded as bytes so assemblers that predate the mnemonic still work. */
-    __asm__ volatile(".byte 0x0f, 0x01, 0xd0" : "=a"(lo), "=d"(hi) : "c"(0));
-    (void)hi;
-    return lo;
-}
-
-/* leaf1_ecx/leaf7_ebx of CPUID, and XCR0 if the OS exposes it (else 0). */
-static void dist_cpuid(unsigned *leaf1_ecx, unsigned *leaf7_ebx, unsigned *xcr0)
-{
-    unsigned a, b, c, d;
-    *leaf1_ecx = *leaf7_ebx = *xcr0 = 0;
-    if (!__get_cpuid(1, &a, &b, &c, &d)) return;
-    *leaf1_ecx = c;
-    if (c & bit_OSXSAVE) *xcr0 = dist_xcr0();
-    /* __get_cpuid_count checks the highest supported leaf itself. */
-    if (__get_cpuid_count(7, 0, &a, &b, &c, &d)) *leaf7_ebx = b;
-}
-
-static int dist_has_avx2(void)
-{
-    unsigned ecx1, ebx7, xcr0;
-    dist_cpuid(&ecx1, &ebx7, &xcr0);
-    return (ecx1 & bit_OSXSAVE) && (ecx1 & bit_AVX) && (ecx1 & bit_FMA) &&
-           (ebx7 & bit_AVX2) && (xcr0 & DIST_XCR0_YMM) == DIST_XCR0_YMM;
-}
-
-static int dist_has_avx512(void)
-{
-    unsigned ecx1, ebx7, xcr0;
-    dist_cpuid(&ecx1, &ebx7, &xcr0);
-    /* dist_avx512.c is built with -mavx512f -mfma, and to GCC -mavx512f
-     * implies AVX2, so the compiler may use FMA and AVX2 instructions there
-     * too.  Every AVX-512 CPU has both, but a hypervisor may mask features
-     * one by one: check rather than assume. */
-    return (ecx1 & bit_OSXSAVE) && (ecx1 & bit_AVX) && (ecx1 & bit_FMA) &&
-           (ebx7 & bit_AVX2) && (ebx7 & bit_AVX512F) &&
-           (xcr0 & DIST_XCR0_ZMM) == DIST_XCR0_ZMM;
-}
-
-static const dist_variant dist_variants[] = {
-    {"avx512", &dist_avx512_kernels, dist_has_avx512},
-    {"avx2", &dist_avx2_kernels, dist_has_avx2},
-    {"neon", NULL, NULL},
-    {"scalar", &dist_scalar_kernels, NULL},
-};
+#define DIST_X86(k) (&(k))
+#define DIST_ARM(k) NULL
 static const char *const dist_compiled[] = {"avx512", "avx2", "scalar", NULL};
-
 #elif defined(ENGRAM_ARCH_aarch64)
-static const dist_variant dist_variants[] = {
-    {"avx512", NULL, NULL},
-    {"avx2", NULL, NULL},
-    {"neon", &dist_neon_kernels, NULL},
-    {"scalar", &dist_scalar_kernels, NULL},
-};
+#define DIST_X86(k) NULL
+#define DIST_ARM(k) (&(k))
 static const char *const dist_compiled[] = {"neon", "scalar", NULL};
-
 #else
-static const dist_variant dist_variants[] = {
-    {"avx512", NULL, NULL},
-    {"avx2", NULL, NULL},
-    {"neon", NULL, NULL},
-    {"scalar", &dist_scalar_kernels, NULL},
-};
+#define DIST_X86(k) NULL
+#define DIST_ARM(k) NULL
 static const char *const dist_compiled[] = {"scalar", NULL};
 #endif
 
-#define DIST_NVARIANTS (sizeof dist_variants / sizeof dist_variants[0])
+enum { DIST_LEVEL_AVX512, DIST_LEVEL_AVX2, DIST_LEVEL_NEON, DIST_LEVEL_SCALAR };
+
+#define DIST_NEEDS_AVX2 (DIST_CPU_AVX2 | DIST_CPU_FMA)
+#define DIST_NEEDS_AVX512 (DIST_NEEDS_AVX2 | DIST_CPU_AVX512F)
+
+static const dist_variant dist_levels[] = {
+    {.name = "avx512", .needs = DIST_NEEDS_AVX512, .level = DIST_LEVEL_AVX512,
+     .f = DIST_X86(dist_avx512_kernels)},
+    {.name = "avx2", .needs = DIST_NEEDS_AVX2, .level = DIST_LEVEL_AVX2,
+     .f = DIST_X86(dist_avx2_kernels)},
+    {.name = "neon", .level = DIST_LEVEL_NEON, .f = DIST_ARM(dist_neon_kernels)},
+    {.name = "scalar", .level = DIST_LEVEL_SCALAR, .f = &dist_scalar_kernels},
+};
+
+#define DIST_COUNT(t) (sizeof(t) / sizeof((t)[0]))
 
 static const dist_kernels *dist_current = &dist_scalar_kernels;
+static unsigned dist_hidden;
 
-static int dist_variant_usable(const dist_variant *v)
+unsigned dist_cpu_features(void)
 {
-    return v->kernels && (!v->supported || v->supported());
+    return dist_cpu_detect() & ~dist_hidden;
+}
+
+void dist_cpu_hide(unsigned features)
+{
+    dist_hidden = features;
+}
+
+static int dist_usable(const dist_variant *v, unsigned features)
+{
+    return v->f && (v->needs & ~features) == 0;
+}
+
+/* The entry called `name` (case-insensitive), or NULL. */
+static const dist_variant *dist_find(const dist_variant *t, size_t n, const char *name)
+{
+    if (!name) return NULL;
+    for (size_t i = 0; i < n; i++)
+        if (strcasecmp(name, t[i].name) == 0) return &t[i];
+    return NULL;
+}
+
+/* The first usable entry at `level` or below.  Never NULL: scalar, last,
+ * is at the lowest level and needs nothing. */
+static const dist_variant *dist_best(const dist_variant *t, size_t n, size_t level,
+                                     unsigned features)
+{
+    for (size_t i = 0; i < n; i++)
+        if (t[i].level >= level && dist_usable(&t[i], features)) return &t[i];
+    return &t[n - 1];
 }
 
 const dist_kernels *dist_kernels_by_name(const char *name)
 {
-    if (!name) return NULL;
-    for (size_t i = 0; i < DIST_NVARIANTS; i++) {
-        const dist_variant *v = &dist_variants[i];
-        if (strcasecmp(name, v->name) == 0)
-            return dist_variant_usable(v) ? v->kernels : NULL;
-    }
-    return NULL;
+    const dist_variant *v = dist_find(dist_levels, DIST_COUNT(dist_levels), name);
+    return v && dist_usable(v, dist_cpu_features()) ? v->f : NULL;
 }
 
 int dist_select(const char *name)
 {
     if (!name) return -EINVAL;
-    for (size_t i = 0; i < DIST_NVARIANTS; i++) {
-        const dist_variant *v = &dist_variants[i];
-        int match = strcasecmp(name, "auto") == 0 || strcasecmp(name, v->name) == 0;
-        if (!match) continue;
-        if (dist_variant_usable(v)) {
-            dist_current = v->kernels;
-            return 0;
-        }
-        /* "auto" falls through to the next (worse) variant; scalar, last,
-         * is always usable, so the loop never ends on "auto". */
-        if (strcasecmp(name, "auto") != 0) return -ENOTSUP;
+    unsigned features = dist_cpu_features();
+    const dist_variant *lv;
+    if (strcasecmp(name, "auto") == 0) {
+        lv = dist_best(dist_levels, DIST_COUNT(dist_levels), 0, features);
+    } else {
+        lv = dist_find(dist_levels, DIST_COUNT(dist_levels), name);
+        if (!lv) return -EINVAL;
+        if (!dist_usable(lv, features)) return -ENOTSUP;
     }
-    return -EINVAL;
+    dist_current = lv->f;
+    return 0;
 }
 
 const dist_kernels *dist_active(void)
