@@ -1,9 +1,10 @@
 /* dist.c -- which distance kernels exist, which the CPU can run, and which
- * one the process uses.
+ * ones the process uses.
  *
  * Design
- *   - CMake decides which variant files are compiled (dist_avx2.c and
- *     dist_avx512.c on x86-64, dist_neon.c on aarch64) and tells this file through
+ *   - CMake decides which variant files are compiled (dist_avx2.c,
+ *     dist_avx512.c and the dist_quant_avx*.c files on x86-64, dist_neon.c
+ *     and dist_quant_neon*.c on aarch64) and tells this file through
  *     ENGRAM_ARCH_<arch>=1.  The only #if block here is at file level: two
  *     macros that turn a variant's table into a pointer, or NULL where it is
  *     not compiled, plus the lists of compiled names.  No function body
@@ -16,8 +17,14 @@
  *     compiler use (GCC's -mavx512f implies AVX2 and FMA, so every AVX-512
  *     variant needs those too; every AVX-512 CPU has them, but a hypervisor
  *     may mask features one by one).
- *   - "auto" picks the first usable entry of dist_levels[], which is
- *     ordered best first; scalar, last, needs nothing.
+ *   - Three tables, each ordered best first: the levels (the float
+ *     kernels; the `simd` setting names one), the int8 kernels and the
+ *     Hamming kernels.  Each int8/Hamming variant belongs to a level (its
+ *     index in dist_levels); selecting a level takes the first usable
+ *     int8/Hamming variant at that level or below, so "avx512" on a CPU
+ *     without AVX512BW gets the AVX2 int8 kernel and "scalar" means scalar
+ *     throughout.  "auto" takes the first usable entry of each table.
+ *     Scalar, last in each, needs nothing, so there is always one.
  *
  * Threads: dist_select() and dist_cpu_hide() write plain variables and must
  * run before any worker thread starts (as dist.h says); everything else
@@ -34,22 +41,33 @@
 typedef struct dist_variant {
     const char *name;
     unsigned needs; /* DIST_CPU_* bits */
-    size_t level;   /* its rank in dist_levels */
-    const dist_kernels *f; /* NULL: not compiled into this binary */
+    size_t level;   /* index into dist_levels of the level it belongs to */
+    /* The kernels, in the field of the table's kind; NULL: not compiled
+     * into this binary. */
+    const dist_kernels *f;
+    const dist_i8_kernels *i8;
+    const dist_bin_kernels *bin;
 } dist_variant;
 
 #if defined(ENGRAM_ARCH_x86_64)
 #define DIST_X86(k) (&(k))
 #define DIST_ARM(k) NULL
 static const char *const dist_compiled[] = {"avx512", "avx2", "scalar", NULL};
+static const char *const dist_i8_compiled[] = {"avx512vnni", "avx512bw", "avx2", "scalar", NULL};
+static const char *const dist_bin_compiled[] = {"avx512vpopcntdq", "avx512bw", "avx2", "scalar",
+                                                NULL};
 #elif defined(ENGRAM_ARCH_aarch64)
 #define DIST_X86(k) NULL
 #define DIST_ARM(k) (&(k))
 static const char *const dist_compiled[] = {"neon", "scalar", NULL};
+static const char *const dist_i8_compiled[] = {"neon-dotprod", "neon", "scalar", NULL};
+static const char *const dist_bin_compiled[] = {"neon", "scalar", NULL};
 #else
 #define DIST_X86(k) NULL
 #define DIST_ARM(k) NULL
 static const char *const dist_compiled[] = {"scalar", NULL};
+static const char *const dist_i8_compiled[] = {"scalar", NULL};
+static const char *const dist_bin_compiled[] = {"scalar", NULL};
 #endif
 
 enum { DIST_LEVEL_AVX512, DIST_LEVEL_AVX2, DIST_LEVEL_NEON, DIST_LEVEL_SCALAR };
@@ -66,9 +84,36 @@ static const dist_variant dist_levels[] = {
     {.name = "scalar", .level = DIST_LEVEL_SCALAR, .f = &dist_scalar_kernels},
 };
 
+static const dist_variant dist_i8_variants[] = {
+    {.name = "avx512vnni", .level = DIST_LEVEL_AVX512,
+     .needs = DIST_NEEDS_AVX512 | DIST_CPU_AVX512BW | DIST_CPU_AVX512VNNI,
+     .i8 = DIST_X86(dist_avx512vnni_i8)},
+    {.name = "avx512bw", .level = DIST_LEVEL_AVX512, .needs = DIST_NEEDS_AVX512 | DIST_CPU_AVX512BW,
+     .i8 = DIST_X86(dist_avx512bw_i8)},
+    /* dist_quant_avx2.c is built with -mavx2 alone: FMA is not needed. */
+    {.name = "avx2", .level = DIST_LEVEL_AVX2, .needs = DIST_CPU_AVX2, .i8 = DIST_X86(dist_avx2_i8)},
+    {.name = "neon-dotprod", .level = DIST_LEVEL_NEON, .needs = DIST_CPU_DOTPROD,
+     .i8 = DIST_ARM(dist_neon_dotprod_i8)},
+    {.name = "neon", .level = DIST_LEVEL_NEON, .i8 = DIST_ARM(dist_neon_i8)},
+    {.name = "scalar", .level = DIST_LEVEL_SCALAR, .i8 = &dist_scalar_i8},
+};
+
+static const dist_variant dist_bin_variants[] = {
+    {.name = "avx512vpopcntdq", .level = DIST_LEVEL_AVX512,
+     .needs = DIST_NEEDS_AVX512 | DIST_CPU_AVX512VPOPCNTDQ,
+     .bin = DIST_X86(dist_avx512vpopcntdq_bin)},
+    {.name = "avx512bw", .level = DIST_LEVEL_AVX512, .needs = DIST_NEEDS_AVX512 | DIST_CPU_AVX512BW,
+     .bin = DIST_X86(dist_avx512bw_bin)},
+    {.name = "avx2", .level = DIST_LEVEL_AVX2, .needs = DIST_CPU_AVX2, .bin = DIST_X86(dist_avx2_bin)},
+    {.name = "neon", .level = DIST_LEVEL_NEON, .bin = DIST_ARM(dist_neon_bin)},
+    {.name = "scalar", .level = DIST_LEVEL_SCALAR, .bin = &dist_scalar_bin},
+};
+
 #define DIST_COUNT(t) (sizeof(t) / sizeof((t)[0]))
 
 static const dist_kernels *dist_current = &dist_scalar_kernels;
+static const dist_i8_kernels *dist_i8_current = &dist_scalar_i8;
+static const dist_bin_kernels *dist_bin_current = &dist_scalar_bin;
 static unsigned dist_hidden;
 
 unsigned dist_cpu_features(void)
@@ -83,7 +128,7 @@ void dist_cpu_hide(unsigned features)
 
 static int dist_usable(const dist_variant *v, unsigned features)
 {
-    return v->f && (v->needs & ~features) == 0;
+    return (v->f || v->i8 || v->bin) && (v->needs & ~features) == 0;
 }
 
 /* The entry called `name` (case-insensitive), or NULL. */
@@ -111,19 +156,36 @@ const dist_kernels *dist_kernels_by_name(const char *name)
     return v && dist_usable(v, dist_cpu_features()) ? v->f : NULL;
 }
 
+const dist_i8_kernels *dist_i8_by_name(const char *name)
+{
+    const dist_variant *v = dist_find(dist_i8_variants, DIST_COUNT(dist_i8_variants), name);
+    return v && dist_usable(v, dist_cpu_features()) ? v->i8 : NULL;
+}
+
+const dist_bin_kernels *dist_bin_by_name(const char *name)
+{
+    const dist_variant *v = dist_find(dist_bin_variants, DIST_COUNT(dist_bin_variants), name);
+    return v && dist_usable(v, dist_cpu_features()) ? v->bin : NULL;
+}
+
 int dist_select(const char *name)
 {
     if (!name) return -EINVAL;
     unsigned features = dist_cpu_features();
     const dist_variant *lv;
+    size_t qlevel = 0; /* "auto": the best int8/Hamming kernels at any level */
     if (strcasecmp(name, "auto") == 0) {
         lv = dist_best(dist_levels, DIST_COUNT(dist_levels), 0, features);
     } else {
         lv = dist_find(dist_levels, DIST_COUNT(dist_levels), name);
         if (!lv) return -EINVAL;
         if (!dist_usable(lv, features)) return -ENOTSUP;
+        qlevel = lv->level;
     }
     dist_current = lv->f;
+    dist_i8_current = dist_best(dist_i8_variants, DIST_COUNT(dist_i8_variants), qlevel, features)->i8;
+    dist_bin_current =
+        dist_best(dist_bin_variants, DIST_COUNT(dist_bin_variants), qlevel, features)->bin;
     return 0;
 }
 
@@ -132,9 +194,29 @@ const dist_kernels *dist_active(void)
     return dist_current;
 }
 
+const dist_i8_kernels *dist_i8_active(void)
+{
+    return dist_i8_current;
+}
+
+const dist_bin_kernels *dist_bin_active(void)
+{
+    return dist_bin_current;
+}
+
 const char *const *dist_compiled_names(void)
 {
     return dist_compiled;
+}
+
+const char *const *dist_i8_compiled_names(void)
+{
+    return dist_i8_compiled;
+}
+
+const char *const *dist_bin_compiled_names(void)
+{
+    return dist_bin_compiled;
 }
 
 int dist_metric_parse(const char *s, size_t len, dist_metric *m)
