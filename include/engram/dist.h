@@ -13,8 +13,8 @@
  *                query before search), so internally 1 - dot(a,b).
  *   DIST_DOT     -dot(a,b).
  *
- * Quantised vectors (Q8: int8 codes with a per-vector scale; BIN: one bit
- * per dimension, as in Redis's vector sets) have kernels of their own,
+ * Quantised vectors (quant.h says how floats become them, and how a
+ * distance comes out of these integer results) have kernels of their own,
  * chosen the same way but per kernel, since the instructions that make them
  * fast are separate CPU features (AVX-512 VNNI, VPOPCNTDQ, Arm's dotprod):
  *   int8 dot     dist_i8_kernels:  "scalar", "avx2", "avx512bw", "avx512vnni",

@@ -16,7 +16,8 @@
  * The one-to-many kernels simply call the pair kernels: the reference should
  * be obviously right, not clever.
  *
- * The int8 dot product and the Hamming distance (quantised vectors) are exact integer results, so there every variant must equal
+ * The int8 dot product and the Hamming distance (quantised vectors, see
+ * quant.h) are exact integer results, so there every variant must equal
  * these bit for bit.  They too are plain loops under the same flags: the
  * speed-ups the benchmark reports are over one product or one popcount at
  * a time, and the popcount is the portable bit-slicing one (no POPCNT
