@@ -72,20 +72,32 @@ static double now_ns(void)
     return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
 }
 
-static float *floats_new(size_t n)
+/* `bytes` bytes, 64-byte aligned: the benchmark measures the kernels, not
+ * line splits (the tests cover unaligned pointers).  Exits when out of
+ * memory. */
+static void *bench_alloc(size_t bytes)
 {
-    /* 64-byte aligned: the benchmark measures the kernels, not line splits
-     * (the tests cover unaligned pointers). */
-    float *p = aligned_alloc(64, (n * sizeof(float) + 63) & ~(size_t)63);
+    void *p = aligned_alloc(64, (bytes + 63) & ~(size_t)63);
     if (!p) {
         fprintf(stderr, "bench_kernels: out of memory\n");
         exit(1);
     }
+    return p;
+}
+
+/* xorshift64: deterministic filler, one step per value. */
+static uint64_t bench_rand(uint64_t *s)
+{
+    *s ^= *s << 13, *s ^= *s >> 7, *s ^= *s << 17;
+    return *s;
+}
+
+static float *floats_new(size_t n)
+{
+    float *p = bench_alloc(n * sizeof(float));
     uint64_t s = 0x2545F4914F6CDD1Dull ^ n;
-    for (size_t i = 0; i < n; i++) {
-        s ^= s << 13, s ^= s >> 7, s ^= s << 17;
-        p[i] = (float)((double)(s >> 40) / (double)(1u << 23) - 1.0);
-    }
+    for (size_t i = 0; i < n; i++)
+        p[i] = (float)((double)(bench_rand(&s) >> 40) / (double)(1u << 23) - 1.0);
     return p;
 }
 
@@ -200,18 +212,14 @@ static size_t bench_quant_run(const void *ctx, size_t reps)
     return reps * BENCH_PAIR_VECS;
 }
 
-/* 64-byte aligned random bytes; for int8, each in [-127, 127]. */
+/* n random bytes; for int8 codes (codes set), each in [-127, 127]. */
 static void *bytes_new(size_t n, int codes)
 {
-    unsigned char *p = aligned_alloc(64, (n + 63) & ~(size_t)63);
-    if (!p) {
-        fprintf(stderr, "bench_kernels: out of memory\n");
-        exit(1);
-    }
+    unsigned char *p = bench_alloc(n);
     uint64_t s = 0x9E3779B97F4A7C15ull ^ n;
     for (size_t i = 0; i < n; i++) {
-        s ^= s << 13, s ^= s >> 7, s ^= s << 17;
-        p[i] = codes ? (unsigned char)(int8_t)((int)(s % 255u) - 127) : (unsigned char)s;
+        uint64_t r = bench_rand(&s);
+        p[i] = codes ? (unsigned char)(int8_t)((int)(r % 255u) - 127) : (unsigned char)r;
     }
     return p;
 }

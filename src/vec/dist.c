@@ -150,22 +150,29 @@ static const dist_variant *dist_best(const dist_variant *t, size_t n, size_t lev
     return &t[n - 1];
 }
 
+/* The entry called `name` if this CPU can run it, else NULL. */
+static const dist_variant *dist_named(const dist_variant *t, size_t n, const char *name)
+{
+    const dist_variant *v = dist_find(t, n, name);
+    return v && dist_usable(v, dist_cpu_features()) ? v : NULL;
+}
+
 const dist_kernels *dist_kernels_by_name(const char *name)
 {
-    const dist_variant *v = dist_find(dist_levels, DIST_COUNT(dist_levels), name);
-    return v && dist_usable(v, dist_cpu_features()) ? v->f : NULL;
+    const dist_variant *v = dist_named(dist_levels, DIST_COUNT(dist_levels), name);
+    return v ? v->f : NULL;
 }
 
 const dist_i8_kernels *dist_i8_by_name(const char *name)
 {
-    const dist_variant *v = dist_find(dist_i8_variants, DIST_COUNT(dist_i8_variants), name);
-    return v && dist_usable(v, dist_cpu_features()) ? v->i8 : NULL;
+    const dist_variant *v = dist_named(dist_i8_variants, DIST_COUNT(dist_i8_variants), name);
+    return v ? v->i8 : NULL;
 }
 
 const dist_bin_kernels *dist_bin_by_name(const char *name)
 {
-    const dist_variant *v = dist_find(dist_bin_variants, DIST_COUNT(dist_bin_variants), name);
-    return v && dist_usable(v, dist_cpu_features()) ? v->bin : NULL;
+    const dist_variant *v = dist_named(dist_bin_variants, DIST_COUNT(dist_bin_variants), name);
+    return v ? v->bin : NULL;
 }
 
 int dist_select(const char *name)

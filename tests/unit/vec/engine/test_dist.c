@@ -51,6 +51,7 @@
 #include <cmocka.h>
 
 #include "engram/dist.h"
+#include "testlib.h"
 
 static const size_t test_dims[] = {1,  2,  3,  7,  8,   15,  16,  17,  31,  33,  63,
                                    64, 65, 100, 127, 128, 129, 384, 768, 1536};
@@ -64,11 +65,7 @@ static uint64_t rng_state = 0x9E3779B97F4A7C15ull;
 
 static uint64_t rng_next(void)
 {
-    /* xorshift64*: deterministic, so a failure reproduces. */
-    rng_state ^= rng_state >> 12;
-    rng_state ^= rng_state << 25;
-    rng_state ^= rng_state >> 27;
-    return rng_state * 0x2545F4914F6CDD1Dull;
+    return test_rng_next(&rng_state);
 }
 
 /* A multiple of 2^-23 in [-1, 1): exact in float, never underflows. */

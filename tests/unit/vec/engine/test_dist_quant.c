@@ -46,6 +46,7 @@
 #include <cmocka.h>
 
 #include "engram/dist.h"
+#include "testlib.h"
 
 static const size_t issue_dims[] = {1,   7,   15,  16,  17,  63,   64,   65,  100,
                                     127, 128, 129, 255, 256, 257, 768, 1536, 4096};
@@ -65,11 +66,7 @@ static uint64_t rng_state = 0x9E3779B97F4A7C15ull;
 
 static uint64_t rng_next(void)
 {
-    /* xorshift64*: deterministic, so a failure reproduces. */
-    rng_state ^= rng_state >> 12;
-    rng_state ^= rng_state << 25;
-    rng_state ^= rng_state >> 27;
-    return rng_state * 0x2545F4914F6CDD1Dull;
+    return test_rng_next(&rng_state);
 }
 
 /* Uniform in [-127, 127]. */
@@ -130,29 +127,30 @@ static uint64_t ref_hamming(const uint64_t *a, const uint64_t *b, size_t words)
 
 /* ---- kernels ---------------------------------------------------------------- */
 
+/* Says whether the variant runs here, and skips the test if it does not. */
+static void announce_or_skip(const char *kind, const char *name, int present)
+{
+    if (!present) {
+        print_message("[quant] %s %s: not compiled in or not supported by this CPU: skipped\n",
+                      kind, name);
+        skip();
+    }
+    print_message("[quant] %s %s: running\n", kind, name);
+}
+
 static const dist_i8_kernels *i8_or_skip(const char *name)
 {
     const dist_i8_kernels *k = dist_i8_by_name(name);
-    if (!k) {
-        print_message("[quant] int8 %s: not compiled in or not supported by this CPU: skipped\n",
-                      name);
-        skip();
-    }
+    announce_or_skip("int8", name, k != NULL);
     assert_string_equal(k->name, name);
-    print_message("[quant] int8 %s: running\n", name);
     return k;
 }
 
 static const dist_bin_kernels *bin_or_skip(const char *name)
 {
     const dist_bin_kernels *k = dist_bin_by_name(name);
-    if (!k) {
-        print_message("[quant] hamming %s: not compiled in or not supported by this CPU: skipped\n",
-                      name);
-        skip();
-    }
+    announce_or_skip("hamming", name, k != NULL);
     assert_string_equal(k->name, name);
-    print_message("[quant] hamming %s: running\n", name);
     return k;
 }
 

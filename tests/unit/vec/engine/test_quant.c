@@ -34,6 +34,7 @@
 #include "engram/dist.h"
 #include "engram/quant.h"
 #include "engram/vecbase.h"
+#include "testlib.h"
 
 static const size_t test_dims[] = {1, 7, 15, 16, 17, 63, 64, 65, 100, 128, 768, 1536};
 #define NDIMS (sizeof test_dims / sizeof test_dims[0])
@@ -43,10 +44,7 @@ static uint64_t rng_state = 0xD1B54A32D192ED03ull;
 
 static uint64_t rng_next(void)
 {
-    rng_state ^= rng_state >> 12;
-    rng_state ^= rng_state << 25;
-    rng_state ^= rng_state >> 27;
-    return rng_state * 0x2545F4914F6CDD1Dull;
+    return test_rng_next(&rng_state);
 }
 
 /* Uniform in [-1, 1). */
