@@ -11,6 +11,14 @@
  * Cosine is not measured separately: vectors are normalised on insert, so
  * cosine runs the dot kernel (1 - dot).
  *
+ * Quantised vectors (quant.h): for every supported int8 dot-product and
+ * Hamming variant, at dims 128, 768 and 1536 (or the dims given, rounded up
+ * to whole 64-bit words for Hamming), mode pair-l1 as above: one call per
+ * distance over 4 base vectors in L1.  Lines "kernel-quant", with
+ *   ns, speedup_vs_scalar   as above (scalar: the plain-loop reference of
+ *                           dist_scalar.c, measured in the same run);
+ *   gdims_per_s             dimensions per ns: int8 components, or bits.
+ *
  * Figures
  *   ns         per distance; the best of many short timed samples, since
  *              noise (other processes on shared cores) only ever adds time.
@@ -26,7 +34,9 @@
  * per cycle) estimates that clock, giving FMAs per cycle as a sanity check
  * against the CPU's data sheet.
  *
- * Usage: bench_kernels [dim ...]   (default: 128 384 768 1536)
+ * Usage: bench_kernels [--quant] [dim ...]
+ *   (default dims: 128 384 768 1536 for float, 128 768 1536 for quantised;
+ *   --quant: only the quantised kernels)
  *
  * A benchmark, never a test: it prints one JSON line per result and asserts
  * nothing about speed. */
@@ -50,6 +60,7 @@
 #define BENCH_MANY_VECS 8
 
 static const size_t bench_default_dims[] = {128, 384, 768, 1536};
+static const size_t bench_quant_dims[] = {128, 768, 1536};
 #define BENCH_MAX_DIM 65536
 enum { MODE_PAIR_L1, MODE_MANY_L1, MODE_MANY_DRAM, MODE_COUNT };
 static const char *const mode_names[] = {"pair-l1", "many-l1", "many-dram"};
@@ -61,20 +72,32 @@ static double now_ns(void)
     return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
 }
 
-static float *floats_new(size_t n)
+/* `bytes` bytes, 64-byte aligned: the benchmark measures the kernels, not
+ * line splits (the tests cover unaligned pointers).  Exits when out of
+ * memory. */
+static void *bench_alloc(size_t bytes)
 {
-    /* 64-byte aligned: the benchmark measures the kernels, not line splits
-     * (the tests cover unaligned pointers). */
-    float *p = aligned_alloc(64, (n * sizeof(float) + 63) & ~(size_t)63);
+    void *p = aligned_alloc(64, (bytes + 63) & ~(size_t)63);
     if (!p) {
         fprintf(stderr, "bench_kernels: out of memory\n");
         exit(1);
     }
+    return p;
+}
+
+/* xorshift64: deterministic filler, one step per value. */
+static uint64_t bench_rand(uint64_t *s)
+{
+    *s ^= *s << 13, *s ^= *s >> 7, *s ^= *s << 17;
+    return *s;
+}
+
+static float *floats_new(size_t n)
+{
+    float *p = bench_alloc(n * sizeof(float));
     uint64_t s = 0x2545F4914F6CDD1Dull ^ n;
-    for (size_t i = 0; i < n; i++) {
-        s ^= s << 13, s ^= s >> 7, s ^= s << 17;
-        p[i] = (float)((double)(s >> 40) / (double)(1u << 23) - 1.0);
-    }
+    for (size_t i = 0; i < n; i++)
+        p[i] = (float)((double)(bench_rand(&s) >> 40) / (double)(1u << 23) - 1.0);
     return p;
 }
 
@@ -112,14 +135,18 @@ static size_t bench_run(const dist_kernels *k, int l2, int mode, const bench_dat
     return reps * n;
 }
 
-/* ns per distance: the best of many samples (see BENCH_SAMPLE_NS). */
-static double bench_ns(const dist_kernels *k, int l2, int mode, const bench_data *d)
+/* Runs `reps` repetitions of one measurement; returns distances computed. */
+typedef size_t bench_fn(const void *ctx, size_t reps);
+
+/* ns per distance: the best of many samples (see BENCH_SAMPLE_NS).  A
+ * streaming measurement (dram) is one pass per sample, not calibrated. */
+static double bench_best_ns(bench_fn *run, const void *ctx, int dram)
 {
     size_t reps = 1;
-    if (mode != MODE_MANY_DRAM) {
+    if (!dram) {
         for (;;) { /* calibrate; also warms the caches */
             double t0 = now_ns();
-            bench_run(k, l2, mode, d, reps);
+            run(ctx, reps);
             if (now_ns() - t0 >= BENCH_SAMPLE_NS) break;
             reps *= 2;
         }
@@ -127,13 +154,112 @@ static double bench_ns(const dist_kernels *k, int l2, int mode, const bench_data
     double best = 1e300, start = now_ns();
     for (int s = 0;; s++) {
         double t0 = now_ns();
-        size_t count = bench_run(k, l2, mode, d, reps);
+        size_t count = run(ctx, reps);
         double t1 = now_ns(), ns = (t1 - t0) / (double)count;
         if (ns < best) best = ns;
-        if (mode == MODE_MANY_DRAM ? s + 1 >= BENCH_DRAM_SAMPLES : t1 - start >= BENCH_BUDGET_NS)
-            break;
+        if (dram ? s + 1 >= BENCH_DRAM_SAMPLES : t1 - start >= BENCH_BUDGET_NS) break;
     }
     return best;
+}
+
+typedef struct bench_float {
+    const dist_kernels *k;
+    int l2, mode;
+    const bench_data *d;
+} bench_float;
+
+static size_t bench_float_run(const void *ctx, size_t reps)
+{
+    const bench_float *f = ctx;
+    return bench_run(f->k, f->l2, f->mode, f->d, reps);
+}
+
+static double bench_ns(const dist_kernels *k, int l2, int mode, const bench_data *d)
+{
+    bench_float f = {.k = k, .l2 = l2, .mode = mode, .d = d};
+    return bench_best_ns(bench_float_run, &f, mode == MODE_MANY_DRAM);
+}
+
+/* ---- quantised vectors ------------------------------------------------------- */
+
+/* A query and BENCH_PAIR_VECS base vectors, `bytes` apart: int8 codes in
+ * [-127, 127] or random bit words. */
+typedef struct bench_quant {
+    const dist_i8_kernels *i8; /* exactly one of i8, bin */
+    const dist_bin_kernels *bin;
+    const void *q, *base;
+    size_t dim, bytes;
+} bench_quant;
+
+static size_t bench_quant_run(const void *ctx, size_t reps)
+{
+    const bench_quant *b = ctx;
+    const unsigned char *q = b->q, *base = b->base;
+    const size_t dim = b->dim, bytes = b->bytes, words = bytes / sizeof(uint64_t);
+    uint64_t acc = 0;
+    if (b->i8) {
+        dist_i8_dot_fn *dot = b->i8->dot;
+        for (size_t r = 0; r < reps; r++)
+            for (size_t i = 0; i < BENCH_PAIR_VECS; i++)
+                acc += (uint64_t)dot((const int8_t *)q, (const int8_t *)(base + i * bytes), dim);
+    } else {
+        dist_hamming_fn *ham = b->bin->hamming;
+        for (size_t r = 0; r < reps; r++)
+            for (size_t i = 0; i < BENCH_PAIR_VECS; i++)
+                acc += ham((const uint64_t *)q, (const uint64_t *)(base + i * bytes), words);
+    }
+    bench_sink = (float)acc;
+    return reps * BENCH_PAIR_VECS;
+}
+
+/* n random bytes; for int8 codes (codes set), each in [-127, 127]. */
+static void *bytes_new(size_t n, int codes)
+{
+    unsigned char *p = bench_alloc(n);
+    uint64_t s = 0x9E3779B97F4A7C15ull ^ n;
+    for (size_t i = 0; i < n; i++) {
+        uint64_t r = bench_rand(&s);
+        p[i] = codes ? (unsigned char)(int8_t)((int)(r % 255u) - 127) : (unsigned char)r;
+    }
+    return p;
+}
+
+static void bench_quant_print(const char *kernel, const char *variant, size_t dim, double ns,
+                              double scalar_ns)
+{
+    printf("{\"bench\":\"kernel-quant\",\"kernel\":\"%s\",\"variant\":\"%s\",\"dim\":%zu,"
+           "\"mode\":\"pair-l1\",\"ns\":%.2f,\"gdims_per_s\":%.2f,\"speedup_vs_scalar\":%.2f}\n",
+           kernel, variant, dim, ns, (double)dim / ns, scalar_ns / ns);
+    fflush(stdout);
+}
+
+/* Every supported int8 and Hamming variant at one dim, scalar first. */
+static void bench_quant_dim(size_t dim)
+{
+    for (int binary = 0; binary <= 1; binary++) {
+        size_t bytes = binary ? (dim + 63) / 64 * sizeof(uint64_t) : dim;
+        size_t bits = binary ? bytes * 8 : dim;
+        bench_quant b = {.q = bytes_new(bytes, !binary),
+                         .base = bytes_new(bytes * BENCH_PAIR_VECS, !binary),
+                         .dim = dim,
+                         .bytes = bytes};
+        const char *const *names = binary ? dist_bin_compiled_names() : dist_i8_compiled_names();
+        const char *kernel = binary ? "hamming" : "int8-dot";
+        b.i8 = binary ? NULL : &dist_scalar_i8;
+        b.bin = binary ? &dist_scalar_bin : NULL;
+        double scalar_ns = bench_best_ns(bench_quant_run, &b, 0);
+        bench_quant_print(kernel, "scalar", bits, scalar_ns, scalar_ns);
+        for (size_t v = 0; names[v]; v++) {
+            b.i8 = binary ? NULL : dist_i8_by_name(names[v]);
+            b.bin = binary ? dist_bin_by_name(names[v]) : NULL;
+            if (!b.i8 && !b.bin) continue; /* the CPU lacks it */
+            if (b.i8 == &dist_scalar_i8 || b.bin == &dist_scalar_bin) continue;
+            bench_quant_print(kernel, names[v], bits, bench_best_ns(bench_quant_run, &b, 0),
+                              scalar_ns);
+        }
+        free((void *)b.q);
+        free((void *)b.base);
+    }
 }
 
 /* ---- peak -------------------------------------------------------------------- */
@@ -228,54 +354,61 @@ static void bench_print(const char *variant, int l2, size_t dim, int mode, doubl
     fflush(stdout);
 }
 
+/* Every float variant at one dim, in each mode and metric, scalar first. */
+static void bench_float_dim(size_t dim, float *block, size_t block_floats, float *out,
+                            double peak)
+{
+    const char *const *names = dist_compiled_names();
+    float *q = floats_new(dim);
+    for (int mode = 0; mode < MODE_COUNT; mode++) {
+        bench_data d = {.q = q, .base = block, .dim = dim, .out = out};
+        d.n = mode == MODE_PAIR_L1   ? BENCH_PAIR_VECS
+              : mode == MODE_MANY_L1 ? BENCH_MANY_VECS
+                                     : block_floats / dim;
+        for (int l2 = 0; l2 <= 1; l2++) {
+            double scalar_ns = bench_ns(&dist_scalar_kernels, l2, mode, &d);
+            bench_print("scalar", l2, dim, mode, scalar_ns, scalar_ns, peak);
+            for (size_t v = 0; names[v]; v++) {
+                const dist_kernels *k = dist_kernels_by_name(names[v]);
+                if (!k || k == &dist_scalar_kernels) continue;
+                bench_print(k->name, l2, dim, mode, bench_ns(k, l2, mode, &d), scalar_ns, peak);
+            }
+        }
+    }
+    free(q);
+}
+
 int main(int argc, char **argv)
 {
     size_t dims[64], ndims = 0;
-    for (int a = 1; a < argc && ndims < 64; a++) {
+    int quant_only = argc > 1 && strcmp(argv[1], "--quant") == 0;
+    for (int a = 1 + quant_only; a < argc && ndims < 64; a++) {
         char *end;
         unsigned long d = strtoul(argv[a], &end, 10);
         if (*end || d == 0 || d > BENCH_MAX_DIM) {
-            fprintf(stderr, "usage: bench_kernels [dim ...]  (1..%d)\n", BENCH_MAX_DIM);
+            fprintf(stderr, "usage: bench_kernels [--quant] [dim ...]  (1..%d)\n", BENCH_MAX_DIM);
             return 2;
         }
         dims[ndims++] = d;
     }
-    if (ndims == 0)
-        for (; ndims < sizeof bench_default_dims / sizeof bench_default_dims[0]; ndims++)
-            dims[ndims] = bench_default_dims[ndims];
+    /* Dims given apply to both kinds; otherwise each has its default. */
+    const size_t *fdims = ndims ? dims : bench_default_dims;
+    size_t nf = ndims ? ndims : sizeof bench_default_dims / sizeof bench_default_dims[0];
+    const size_t *qdims = ndims ? dims : bench_quant_dims;
+    size_t nq = ndims ? ndims : sizeof bench_quant_dims / sizeof bench_quant_dims[0];
 
-    const char *const *names = dist_compiled_names();
-    printf("{\"bench\":\"kernel-note\",\"note\":\"cosine runs the dot kernel (1 - dot of "
-           "normalised vectors); flops: dot 2*dim, l2 3*dim\"}\n");
-    double peak = bench_report_peak();
-
-    size_t dram_floats = BENCH_DRAM_BYTES / sizeof(float);
-    float *block = floats_new(dram_floats + BENCH_MAX_DIM);
-    float *out = malloc((dram_floats + 1) * sizeof *out);
-    if (!out) return 1;
-
-    for (size_t di = 0; di < ndims; di++) {
-        size_t dim = dims[di];
-        float *q = floats_new(dim);
-        for (int mode = 0; mode < MODE_COUNT; mode++) {
-            bench_data d = {.q = q, .base = block, .dim = dim, .out = out};
-            d.n = mode == MODE_PAIR_L1   ? BENCH_PAIR_VECS
-                  : mode == MODE_MANY_L1 ? BENCH_MANY_VECS
-                                         : dram_floats / dim;
-            for (int l2 = 0; l2 <= 1; l2++) {
-                double scalar_ns = bench_ns(&dist_scalar_kernels, l2, mode, &d);
-                bench_print("scalar", l2, dim, mode, scalar_ns, scalar_ns, peak);
-                for (size_t v = 0; names[v]; v++) {
-                    const dist_kernels *k = dist_kernels_by_name(names[v]);
-                    if (!k || k == &dist_scalar_kernels) continue;
-                    bench_print(k->name, l2, dim, mode, bench_ns(k, l2, mode, &d), scalar_ns,
-                                peak);
-                }
-            }
-        }
-        free(q);
+    if (!quant_only) {
+        printf("{\"bench\":\"kernel-note\",\"note\":\"cosine runs the dot kernel (1 - dot of "
+               "normalised vectors); flops: dot 2*dim, l2 3*dim\"}\n");
+        double peak = bench_report_peak();
+        size_t dram_floats = BENCH_DRAM_BYTES / sizeof(float);
+        float *block = floats_new(dram_floats + BENCH_MAX_DIM);
+        float *out = malloc((dram_floats + 1) * sizeof *out);
+        if (!out) return 1;
+        for (size_t di = 0; di < nf; di++) bench_float_dim(fdims[di], block, dram_floats, out, peak);
+        free(out);
+        free(block);
     }
-    free(out);
-    free(block);
+    for (size_t di = 0; di < nq; di++) bench_quant_dim(qdims[di]);
     return 0;
 }

@@ -1,26 +1,34 @@
 /* dist.c -- which distance kernels exist, which the CPU can run, and which
- * one the process uses.
+ * ones the process uses.
  *
  * Design
- *   - CMake decides which variant files are compiled (dist_avx2.c and
- *     dist_avx512.c on x86-64, dist_neon.c on aarch64) and tells this file
- *     through ENGRAM_ARCH_<arch>=1.  The only #if blocks here are at file
- *     level: the table of compiled variants and the per-architecture CPU
- *     probes.  No function body branches on the architecture.
+ *   - CMake decides which variant files are compiled (dist_avx2.c,
+ *     dist_avx512.c and the dist_quant_avx*.c files on x86-64, dist_neon.c
+ *     and dist_quant_neon*.c on aarch64) and tells this file through
+ *     ENGRAM_ARCH_<arch>=1.  The only #if block here is at file level: two
+ *     macros that turn a variant's table into a pointer, or NULL where it is
+ *     not compiled, plus the lists of compiled names.  No function body
+ *     branches on the architecture.
  *   - This file is compiled without ISA flags, so it never executes an
- *     instruction the CPU might lack: detection uses cpuid/xgetbv only.
- *   - On x86 "the CPU has AVX" is not enough: the OS must also save the
- *     wider register state on context switches, or the upper halves of the
- *     registers would be silently corrupted.  XGETBV(0) reports what the OS
- *     enabled (XCR0): YMM needs bits 1-2 (SSE, AVX); ZMM additionally needs
- *     bits 5-7 (opmask, ZMM0-15 upper halves, ZMM16-31).  AVX2 kernels also
- *     use FMA, so both feature bits are required.
- *   - On aarch64 Advanced SIMD (NEON) is part of the base ISA.
- *   - "auto" picks the first supported entry of dist_variants[], which is
- *     ordered best first.
+ *     instruction the CPU might lack.  What the CPU offers comes from the
+ *     platform's probe (dist_cpu.h: CPUID/XGETBV on x86, HWCAP on Linux
+ *     aarch64, sysctl on macOS) as DIST_CPU_* bits, and every variant
+ *     lists the bits it needs: all that its file's compile flags let the
+ *     compiler use (GCC's -mavx512f implies AVX2 and FMA, so every AVX-512
+ *     variant needs those too; every AVX-512 CPU has them, but a hypervisor
+ *     may mask features one by one).
+ *   - Three tables, each ordered best first: the levels (the float
+ *     kernels; the `simd` setting names one), the int8 kernels and the
+ *     Hamming kernels.  Each int8/Hamming variant belongs to a level (its
+ *     index in dist_levels); selecting a level takes the first usable
+ *     int8/Hamming variant at that level or below, so "avx512" on a CPU
+ *     without AVX512BW gets the AVX2 int8 kernel and "scalar" means scalar
+ *     throughout.  "auto" takes the first usable entry of each table.
+ *     Scalar, last in each, needs nothing, so there is always one.
  *
- * Threads: dist_select() writes one plain pointer and must run before any
- * worker thread starts (as dist.h says); everything else only reads. */
+ * Threads: dist_select() and dist_cpu_hide() write plain variables and must
+ * run before any worker thread starts (as dist.h says); everything else
+ * only reads. */
 #include "engram/dist.h"
 
 #include <errno.h>
@@ -28,124 +36,164 @@
 #include <string.h>
 #include <strings.h>
 
+#include "dist_cpu.h"
+
 typedef struct dist_variant {
     const char *name;
-    const dist_kernels *kernels;  /* NULL: not compiled into this binary */
-    int (*supported)(void);       /* NULL: always supported once compiled */
+    unsigned needs; /* DIST_CPU_* bits */
+    size_t level;   /* index into dist_levels of the level it belongs to */
+    /* The kernels, in the field of the table's kind; NULL: not compiled
+     * into this binary. */
+    const dist_kernels *f;
+    const dist_i8_kernels *i8;
+    const dist_bin_kernels *bin;
 } dist_variant;
 
 #if defined(ENGRAM_ARCH_x86_64)
-#include <cpuid.h>
-
-#define DIST_XCR0_YMM 0x06u  /* XMM | YMM state */
-#define DIST_XCR0_ZMM 0xE6u  /* XMM | YMM | opmask | ZMM_Hi256 | Hi16_ZMM */
-
-/* XCR0 as the OS configured it.  Only valid when CPUID says OSXSAVE. */
-static unsigned dist_xcr0(void)
-{
-    unsigned lo, hi;
-    /* Encoded as bytes so assemblers that predate the mnemonic still work. */
-    __asm__ volatile(".byte 0x0f, 0x01, 0xd0" : "=a"(lo), "=d"(hi) : "c"(0));
-    (void)hi;
-    return lo;
-}
-
-/* leaf1_ecx/leaf7_ebx of CPUID, and XCR0 if the OS exposes it (else 0). */
-static void dist_cpuid(unsigned *leaf1_ecx, unsigned *leaf7_ebx, unsigned *xcr0)
-{
-    unsigned a, b, c, d;
-    *leaf1_ecx = *leaf7_ebx = *xcr0 = 0;
-    if (!__get_cpuid(1, &a, &b, &c, &d)) return;
-    *leaf1_ecx = c;
-    if (c & bit_OSXSAVE) *xcr0 = dist_xcr0();
-    /* __get_cpuid_count checks the highest supported leaf itself. */
-    if (__get_cpuid_count(7, 0, &a, &b, &c, &d)) *leaf7_ebx = b;
-}
-
-static int dist_has_avx2(void)
-{
-    unsigned ecx1, ebx7, xcr0;
-    dist_cpuid(&ecx1, &ebx7, &xcr0);
-    return (ecx1 & bit_OSXSAVE) && (ecx1 & bit_AVX) && (ecx1 & bit_FMA) &&
-           (ebx7 & bit_AVX2) && (xcr0 & DIST_XCR0_YMM) == DIST_XCR0_YMM;
-}
-
-static int dist_has_avx512(void)
-{
-    unsigned ecx1, ebx7, xcr0;
-    dist_cpuid(&ecx1, &ebx7, &xcr0);
-    /* dist_avx512.c is built with -mavx512f -mfma, and to GCC -mavx512f
-     * implies AVX2, so the compiler may use FMA and AVX2 instructions there
-     * too.  Every AVX-512 CPU has both, but a hypervisor may mask features
-     * one by one: check rather than assume. */
-    return (ecx1 & bit_OSXSAVE) && (ecx1 & bit_AVX) && (ecx1 & bit_FMA) &&
-           (ebx7 & bit_AVX2) && (ebx7 & bit_AVX512F) &&
-           (xcr0 & DIST_XCR0_ZMM) == DIST_XCR0_ZMM;
-}
-
-static const dist_variant dist_variants[] = {
-    {"avx512", &dist_avx512_kernels, dist_has_avx512},
-    {"avx2", &dist_avx2_kernels, dist_has_avx2},
-    {"neon", NULL, NULL},
-    {"scalar", &dist_scalar_kernels, NULL},
-};
+#define DIST_X86(k) (&(k))
+#define DIST_ARM(k) NULL
 static const char *const dist_compiled[] = {"avx512", "avx2", "scalar", NULL};
-
+static const char *const dist_i8_compiled[] = {"avx512vnni", "avx512bw", "avx2", "scalar", NULL};
+static const char *const dist_bin_compiled[] = {"avx512vpopcntdq", "avx512bw", "avx2", "scalar",
+                                                NULL};
 #elif defined(ENGRAM_ARCH_aarch64)
-static const dist_variant dist_variants[] = {
-    {"avx512", NULL, NULL},
-    {"avx2", NULL, NULL},
-    {"neon", &dist_neon_kernels, NULL},
-    {"scalar", &dist_scalar_kernels, NULL},
-};
+#define DIST_X86(k) NULL
+#define DIST_ARM(k) (&(k))
 static const char *const dist_compiled[] = {"neon", "scalar", NULL};
-
+static const char *const dist_i8_compiled[] = {"neon-dotprod", "neon", "scalar", NULL};
+static const char *const dist_bin_compiled[] = {"neon", "scalar", NULL};
 #else
-static const dist_variant dist_variants[] = {
-    {"avx512", NULL, NULL},
-    {"avx2", NULL, NULL},
-    {"neon", NULL, NULL},
-    {"scalar", &dist_scalar_kernels, NULL},
-};
+#define DIST_X86(k) NULL
+#define DIST_ARM(k) NULL
 static const char *const dist_compiled[] = {"scalar", NULL};
+static const char *const dist_i8_compiled[] = {"scalar", NULL};
+static const char *const dist_bin_compiled[] = {"scalar", NULL};
 #endif
 
-#define DIST_NVARIANTS (sizeof dist_variants / sizeof dist_variants[0])
+enum { DIST_LEVEL_AVX512, DIST_LEVEL_AVX2, DIST_LEVEL_NEON, DIST_LEVEL_SCALAR };
+
+#define DIST_NEEDS_AVX2 (DIST_CPU_AVX2 | DIST_CPU_FMA)
+#define DIST_NEEDS_AVX512 (DIST_NEEDS_AVX2 | DIST_CPU_AVX512F)
+
+static const dist_variant dist_levels[] = {
+    {.name = "avx512", .needs = DIST_NEEDS_AVX512, .level = DIST_LEVEL_AVX512,
+     .f = DIST_X86(dist_avx512_kernels)},
+    {.name = "avx2", .needs = DIST_NEEDS_AVX2, .level = DIST_LEVEL_AVX2,
+     .f = DIST_X86(dist_avx2_kernels)},
+    {.name = "neon", .level = DIST_LEVEL_NEON, .f = DIST_ARM(dist_neon_kernels)},
+    {.name = "scalar", .level = DIST_LEVEL_SCALAR, .f = &dist_scalar_kernels},
+};
+
+static const dist_variant dist_i8_variants[] = {
+    {.name = "avx512vnni", .level = DIST_LEVEL_AVX512,
+     .needs = DIST_NEEDS_AVX512 | DIST_CPU_AVX512BW | DIST_CPU_AVX512VNNI,
+     .i8 = DIST_X86(dist_avx512vnni_i8)},
+    {.name = "avx512bw", .level = DIST_LEVEL_AVX512, .needs = DIST_NEEDS_AVX512 | DIST_CPU_AVX512BW,
+     .i8 = DIST_X86(dist_avx512bw_i8)},
+    /* dist_quant_avx2.c is built with -mavx2 alone: FMA is not needed. */
+    {.name = "avx2", .level = DIST_LEVEL_AVX2, .needs = DIST_CPU_AVX2, .i8 = DIST_X86(dist_avx2_i8)},
+    {.name = "neon-dotprod", .level = DIST_LEVEL_NEON, .needs = DIST_CPU_DOTPROD,
+     .i8 = DIST_ARM(dist_neon_dotprod_i8)},
+    {.name = "neon", .level = DIST_LEVEL_NEON, .i8 = DIST_ARM(dist_neon_i8)},
+    {.name = "scalar", .level = DIST_LEVEL_SCALAR, .i8 = &dist_scalar_i8},
+};
+
+static const dist_variant dist_bin_variants[] = {
+    {.name = "avx512vpopcntdq", .level = DIST_LEVEL_AVX512,
+     .needs = DIST_NEEDS_AVX512 | DIST_CPU_AVX512VPOPCNTDQ,
+     .bin = DIST_X86(dist_avx512vpopcntdq_bin)},
+    {.name = "avx512bw", .level = DIST_LEVEL_AVX512, .needs = DIST_NEEDS_AVX512 | DIST_CPU_AVX512BW,
+     .bin = DIST_X86(dist_avx512bw_bin)},
+    {.name = "avx2", .level = DIST_LEVEL_AVX2, .needs = DIST_CPU_AVX2, .bin = DIST_X86(dist_avx2_bin)},
+    {.name = "neon", .level = DIST_LEVEL_NEON, .bin = DIST_ARM(dist_neon_bin)},
+    {.name = "scalar", .level = DIST_LEVEL_SCALAR, .bin = &dist_scalar_bin},
+};
+
+#define DIST_COUNT(t) (sizeof(t) / sizeof((t)[0]))
 
 static const dist_kernels *dist_current = &dist_scalar_kernels;
+static const dist_i8_kernels *dist_i8_current = &dist_scalar_i8;
+static const dist_bin_kernels *dist_bin_current = &dist_scalar_bin;
+static unsigned dist_hidden;
 
-static int dist_variant_usable(const dist_variant *v)
+unsigned dist_cpu_features(void)
 {
-    return v->kernels && (!v->supported || v->supported());
+    return dist_cpu_detect() & ~dist_hidden;
+}
+
+void dist_cpu_hide(unsigned features)
+{
+    dist_hidden = features;
+}
+
+static int dist_usable(const dist_variant *v, unsigned features)
+{
+    return (v->f || v->i8 || v->bin) && (v->needs & ~features) == 0;
+}
+
+/* The entry called `name` (case-insensitive), or NULL. */
+static const dist_variant *dist_find(const dist_variant *t, size_t n, const char *name)
+{
+    if (!name) return NULL;
+    for (size_t i = 0; i < n; i++)
+        if (strcasecmp(name, t[i].name) == 0) return &t[i];
+    return NULL;
+}
+
+/* The first usable entry at `level` or below.  Never NULL: scalar, last,
+ * is at the lowest level and needs nothing. */
+static const dist_variant *dist_best(const dist_variant *t, size_t n, size_t level,
+                                     unsigned features)
+{
+    for (size_t i = 0; i < n; i++)
+        if (t[i].level >= level && dist_usable(&t[i], features)) return &t[i];
+    return &t[n - 1];
+}
+
+/* The entry called `name` if this CPU can run it, else NULL. */
+static const dist_variant *dist_named(const dist_variant *t, size_t n, const char *name)
+{
+    const dist_variant *v = dist_find(t, n, name);
+    return v && dist_usable(v, dist_cpu_features()) ? v : NULL;
 }
 
 const dist_kernels *dist_kernels_by_name(const char *name)
 {
-    if (!name) return NULL;
-    for (size_t i = 0; i < DIST_NVARIANTS; i++) {
-        const dist_variant *v = &dist_variants[i];
-        if (strcasecmp(name, v->name) == 0)
-            return dist_variant_usable(v) ? v->kernels : NULL;
-    }
-    return NULL;
+    const dist_variant *v = dist_named(dist_levels, DIST_COUNT(dist_levels), name);
+    return v ? v->f : NULL;
+}
+
+const dist_i8_kernels *dist_i8_by_name(const char *name)
+{
+    const dist_variant *v = dist_named(dist_i8_variants, DIST_COUNT(dist_i8_variants), name);
+    return v ? v->i8 : NULL;
+}
+
+const dist_bin_kernels *dist_bin_by_name(const char *name)
+{
+    const dist_variant *v = dist_named(dist_bin_variants, DIST_COUNT(dist_bin_variants), name);
+    return v ? v->bin : NULL;
 }
 
 int dist_select(const char *name)
 {
     if (!name) return -EINVAL;
-    for (size_t i = 0; i < DIST_NVARIANTS; i++) {
-        const dist_variant *v = &dist_variants[i];
-        int match = strcasecmp(name, "auto") == 0 || strcasecmp(name, v->name) == 0;
-        if (!match) continue;
-        if (dist_variant_usable(v)) {
-            dist_current = v->kernels;
-            return 0;
-        }
-        /* "auto" falls through to the next (worse) variant; scalar, last,
-         * is always usable, so the loop never ends on "auto". */
-        if (strcasecmp(name, "auto") != 0) return -ENOTSUP;
+    unsigned features = dist_cpu_features();
+    const dist_variant *lv;
+    size_t qlevel = 0; /* "auto": the best int8/Hamming kernels at any level */
+    if (strcasecmp(name, "auto") == 0) {
+        lv = dist_best(dist_levels, DIST_COUNT(dist_levels), 0, features);
+    } else {
+        lv = dist_find(dist_levels, DIST_COUNT(dist_levels), name);
+        if (!lv) return -EINVAL;
+        if (!dist_usable(lv, features)) return -ENOTSUP;
+        qlevel = lv->level;
     }
-    return -EINVAL;
+    dist_current = lv->f;
+    dist_i8_current = dist_best(dist_i8_variants, DIST_COUNT(dist_i8_variants), qlevel, features)->i8;
+    dist_bin_current =
+        dist_best(dist_bin_variants, DIST_COUNT(dist_bin_variants), qlevel, features)->bin;
+    return 0;
 }
 
 const dist_kernels *dist_active(void)
@@ -153,9 +201,29 @@ const dist_kernels *dist_active(void)
     return dist_current;
 }
 
+const dist_i8_kernels *dist_i8_active(void)
+{
+    return dist_i8_current;
+}
+
+const dist_bin_kernels *dist_bin_active(void)
+{
+    return dist_bin_current;
+}
+
 const char *const *dist_compiled_names(void)
 {
     return dist_compiled;
+}
+
+const char *const *dist_i8_compiled_names(void)
+{
+    return dist_i8_compiled;
+}
+
+const char *const *dist_bin_compiled_names(void)
+{
+    return dist_bin_compiled;
 }
 
 int dist_metric_parse(const char *s, size_t len, dist_metric *m)

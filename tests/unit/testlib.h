@@ -1,11 +1,13 @@
 /* testlib.h -- what several unit tests share: knowing when they run slowly
  * (AddressSanitizer, or the aarch64 build under qemu-user, some 30x slower)
- * so they can shrink their sizes, and an allocator that fails on request
- * (failure-atomicity tests).  Header-only; include after <stdlib.h>. */
+ * so they can shrink their sizes, an allocator that fails on request
+ * (failure-atomicity tests), and a deterministic random generator.
+ * Header-only; include after <stdlib.h>. */
 #ifndef ENGRAM_TESTLIB_H
 #define ENGRAM_TESTLIB_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <stdlib.h>
 
 #if defined(__has_feature)
@@ -50,6 +52,16 @@ static inline void *f_realloc(void *ud, void *p, size_t old, size_t n)
     (void)old;
     if (f->countdown >= 0 && f->countdown-- == 0) return NULL;
     return realloc(p, n ? n : 1);
+}
+
+/* xorshift64*: deterministic, so a failure reproduces.  *state must start
+ * non-zero; each test file keeps its own. */
+static inline uint64_t test_rng_next(uint64_t *state)
+{
+    *state ^= *state >> 12;
+    *state ^= *state << 25;
+    *state ^= *state >> 27;
+    return *state * 0x2545F4914F6CDD1Dull;
 }
 
 #endif

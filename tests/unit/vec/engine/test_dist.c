@@ -51,6 +51,7 @@
 #include <cmocka.h>
 
 #include "engram/dist.h"
+#include "testlib.h"
 
 static const size_t test_dims[] = {1,  2,  3,  7,  8,   15,  16,  17,  31,  33,  63,
                                    64, 65, 100, 127, 128, 129, 384, 768, 1536};
@@ -64,11 +65,7 @@ static uint64_t rng_state = 0x9E3779B97F4A7C15ull;
 
 static uint64_t rng_next(void)
 {
-    /* xorshift64*: deterministic, so a failure reproduces. */
-    rng_state ^= rng_state >> 12;
-    rng_state ^= rng_state << 25;
-    rng_state ^= rng_state >> 27;
-    return rng_state * 0x2545F4914F6CDD1Dull;
+    return test_rng_next(&rng_state);
 }
 
 /* A multiple of 2^-23 in [-1, 1): exact in float, never underflows. */
@@ -342,6 +339,55 @@ static void test_select_named(void **state)
     assert_ptr_equal(dist_active(), &dist_scalar_kernels);
 }
 
+/* The probe against the compiler's own (libgcc's cpuid code, which also
+ * checks that the OS saves the registers), bit by bit. */
+static void test_cpu_features(void **state)
+{
+    (void)state;
+    unsigned f = dist_cpu_features();
+    print_message("[dist] cpu features: 0x%x\n", f);
+#if defined(__x86_64__) && defined(__GNUC__)
+    __builtin_cpu_init();
+    assert_int_equal(!!(f & DIST_CPU_AVX2), !!__builtin_cpu_supports("avx2"));
+    assert_int_equal(!!(f & DIST_CPU_FMA), !!__builtin_cpu_supports("fma"));
+    assert_int_equal(!!(f & DIST_CPU_AVX512F), !!__builtin_cpu_supports("avx512f"));
+    assert_int_equal(!!(f & DIST_CPU_AVX512BW), !!__builtin_cpu_supports("avx512bw"));
+    assert_int_equal(!!(f & DIST_CPU_AVX512VNNI), !!__builtin_cpu_supports("avx512vnni"));
+    assert_int_equal(!!(f & DIST_CPU_AVX512VPOPCNTDQ), !!__builtin_cpu_supports("avx512vpopcntdq"));
+    assert_int_equal(f & DIST_CPU_DOTPROD, 0);
+#elif defined(__aarch64__)
+    assert_int_equal(f & (DIST_CPU_AVX2 | DIST_CPU_FMA | DIST_CPU_AVX512F), 0);
+#endif
+}
+
+/* A variant whose features are hidden is refused, by name and by select,
+ * and "auto" passes it over: with everything hidden only the variants that
+ * need nothing remain. */
+static void test_select_hidden(void **state)
+{
+    (void)state;
+    unsigned have = dist_cpu_features();
+    dist_cpu_hide(~0u);
+    assert_int_equal(dist_cpu_features(), 0);
+    for (size_t i = 0; i < sizeof all_names / sizeof all_names[0]; i++) {
+        const char *n = all_names[i];
+        if (strcmp(n, "scalar") == 0 || strcmp(n, "neon") == 0) continue;
+        assert_null(dist_kernels_by_name(n));
+        assert_int_equal(dist_select(n), -ENOTSUP);
+    }
+    assert_int_equal(dist_select("auto"), 0);
+    assert_true(dist_active() == &dist_scalar_kernels || strcmp(dist_active()->name, "neon") == 0);
+    if (have & DIST_CPU_AVX512F) { /* only AVX-512 hidden: AVX2 takes over */
+        dist_cpu_hide(DIST_CPU_AVX512F);
+        assert_null(dist_kernels_by_name("avx512"));
+        assert_int_equal(dist_select("auto"), 0);
+        assert_string_equal(dist_active()->name, "avx2");
+    }
+    dist_cpu_hide(0);
+    assert_int_equal(dist_cpu_features(), have);
+    assert_int_equal(dist_select("scalar"), 0);
+}
+
 /* ---- metrics --------------------------------------------------------------- */
 
 static void parse_ok(const char *s, dist_metric want)
@@ -423,6 +469,8 @@ int main(void)
         VARIANT_TESTS("neon"),
         cmocka_unit_test(test_select_auto),
         cmocka_unit_test(test_select_named),
+        cmocka_unit_test(test_cpu_features),
+        cmocka_unit_test(test_select_hidden),
         cmocka_unit_test(test_metric_parse),
         cmocka_unit_test(test_report),
     };
