@@ -22,10 +22,16 @@
  * Ownership: vfilter_compile copies what it needs from the text; the
  * filter belongs to the caller until vfilter_free.
  *
- * Errors: 0 or negative: VEC_ESYNTAX (*err: the byte offset where the
- * expression goes wrong and what is wrong), VEC_ELIMIT (longer than
- * VFILTER_LEN_MAX, or nesting needing more than VFILTER_STACK_MAX values;
- * *err too), -EINVAL (NULL out), -ENOMEM. */
+ * Errors: 0 or negative: VEC_ESYNTAX (*err: the position Redis 8.8's
+ * reply quotes the expression from, and what is wrong), VEC_ELIMIT (longer
+ * than VFILTER_LEN_MAX, or nesting needing more than VFILTER_STACK_MAX
+ * values; *err too, at 0), -EINVAL (NULL out), -ENOMEM.  The position is
+ * where Redis's tokenizer stopped for a bad token (at an unknown
+ * character, after a bad word or number: ".x == foo and 1" quotes
+ * " and 1"), and 0 -- the whole expression -- for anything its compiler
+ * finds (unbalanced parentheses, a missing operand, two values in a row)
+ * and for a tokenizer position at the end (an unterminated string); the
+ * rules and engram's own errors are in src/vec/vfilter.c. */
 #ifndef ENGRAM_VFILTER_H
 #define ENGRAM_VFILTER_H
 
@@ -40,7 +46,7 @@ typedef struct vfilter vfilter;
 #define VFILTER_STACK_MAX 64u        /* values pending at once (nesting) */
 
 typedef struct vfilter_error {
-    size_t offset; /* into the expression; == its length: at the end */
+    size_t offset; /* Redis's position: < the length, or 0 */
     const char *what; /* static */
 } vfilter_error;
 
@@ -58,10 +64,10 @@ int vfilter_match(const vfilter *f, const vattr *a);
 
 /* Redis's reply text for a compile error, without the "ERR " prefix:
  *   syntax error in FILTER expression near: <the expression from offset>
- * (from the start when the offset is at the end, as Redis does; CR and LF
- * become spaces, which a RESP error line cannot hold).  Written into buf
- * (cap bytes, NUL-terminated, truncated to fit); returns the full length,
- * like snprintf. */
+ * (from the start when the offset is at or past the end, as Redis does;
+ * CR and LF become spaces, which a RESP error line cannot hold).  Written
+ * into buf (cap bytes, NUL-terminated, truncated to fit); returns the full
+ * length, like snprintf. */
 size_t vfilter_format_error(char *buf, size_t cap, const char *expr, size_t len,
                             const vfilter_error *err);
 

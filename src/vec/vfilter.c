@@ -4,11 +4,13 @@
  *
  * ==== The language, as Redis defines it ====================================
  * Learned from redis/redis modules/vector-sets: expr.c (the compiler and
- * evaluator, read at the commit that fixed unary operators, ad67f21d),
- * fastjson.c (how a JSON value becomes a filter value), vset.c (how VSIM
- * calls the filter and words its errors), README.md ("FILTER expressions
- * capabilities"), and tests/filter_expr.py, filter_double_not.py,
- * filter_string_escape.py.  Written here in our own words; no code copied.
+ * evaluator) at a9ec7407, what Redis 8.8 ships ("8.8" below); fastjson.c
+ * (how a JSON value becomes a filter value), vset.c (how VSIM calls the
+ * filter and words its errors), README.md ("FILTER expressions
+ * capabilities"), and tests/filter_expr.py; tests/filter_double_not.py
+ * (ad67f21d) and filter_string_escape.py describe a later expr.c, which
+ * engram follows where the list of differences below says so.  Written
+ * here in our own words; no code copied.
  *
  * Tokens (whitespace, C's isspace, only separates them):
  *   - Numbers start with a digit, or with '-' right before a digit where an
@@ -20,10 +22,10 @@
  *     are numbers, "1e-5" and "1e+5" are errors (the run stops at the
  *     sign); at most 255 characters.
  *   - Strings are quoted with ' or "; a backslash takes the next character
- *     along, so either quote can be escaped.  Current Redis decodes the
- *     escapes (filter_string_escape.py: \" \' \\ and \n); engram decodes
- *     \n \r \t \b \f and \uXXXX (surrogate pairs too), as its JSON does, and
- *     any other \c is c.
+ *     along, so either quote can be escaped.  Whether the escapes are then
+ *     decoded differs (see the differences below); engram decodes \n \r \t
+ *     \b \f and \uXXXX (surrogate pairs too), as its JSON does, and any
+ *     other \c is c.
  *   - null is a keyword.  There are no true/false keywords: booleans are
  *     the numbers 1 and 0 (JSON true/false read as 1 and 0).
  *   - Tuples [a, b, ...] hold number and string literals only (no
@@ -38,8 +40,8 @@
  *     and then a stray "=" (an error).  Keywords are lowercase only.
  *
  * Precedence, tightest first (Redis's operator table):
- *     6  ! not           prefix, right-associative ("!!x"; before ad67f21d
- *                        Redis rejected it)
+ *     6  ! not           prefix, right-associative ("!!x": 8.8 rejects
+ *                        it, see the differences below)
  *     5  **              right-associative: 2 ** 3 ** 2 is 512
  *     4  * / %
  *     3  + -
@@ -77,22 +79,62 @@
  * the text per selector and evaluates "1" to true on any attribute).
  *
  * Errors: VSIM replies "ERR syntax error in FILTER expression near: " and
- * the expression from the error position (from the start when the position
- * is at or past the end): vfilter_format_error.
+ * the expression from a position to its end (vfilter_format_error; the
+ * position is vfilter_compile's err->offset).  Redis tokenizes the whole
+ * text, then compiles the tokens, and the position depends on the stage
+ * that failed:
+ *   - The tokenizer (numbers, strings, selectors, tuples, operator words,
+ *     null) gives where its scanning stopped.  That is AT a character that
+ *     starts no token ("@", "#", "^", "{", "," or a "." not followed by a
+ *     selector character, a byte >= 0x80), or that a tuple cannot hold
+ *     where it stands (".a", "null", "[" or "," as an element; "2" in
+ *     "[1 2]"); AFTER the run it read for a word that starts with no
+ *     operator ("foo", "AND", "true", "=", "&", the "y" of "andy") or for a
+ *     number strtod rejects ("1e-5" stops before its "-": "-5" is quoted);
+ *     at the 256th character of a number longer than 255; at the end for an
+ *     unterminated string or tuple.
+ *   - A position at or past the end becomes 0: an unterminated string or
+ *     tuple, and a bad word or number that ends the text, quote the whole
+ *     expression.
+ *   - Redis's compiler never records where its tokens were (their offsets
+ *     stay 0), so every error it finds quotes the whole expression:
+ *     unbalanced parentheses, a missing operand, two values or two binary
+ *     operators in a row, nothing at all ("" quotes "", "   " quotes
+ *     "   ").
  *
  * ==== Where engram differs, on purpose ====================================
- *   - Positions: Redis points where its scanner stopped (after a bad word,
- *     at the end of an unterminated string) and at 0 for any misplaced
- *     operand or operator (its tokens never record their offsets).  engram
- *     gives the start of the offending token and says what is wrong.
+ * Error positions are Redis's (above) wherever Redis also fails; the
+ * errors that are engram's own get a tokenizer position where one is
+ * natural, else 0, as each item says.
+ *   - Two prefix operators in a row ("!!x", "not not x", "! !x"): 8.8's
+ *     compiler rejects them (the second pops the first before it has an
+ *     operand; the whole expression is quoted); the later expr.c of
+ *     filter_double_not.py accepts them, and so does engram.
+ *   - Escapes: 8.8 keeps a backslash and the character after it in the
+ *     literal as they are ('a\"b' is the four bytes a\"b, never equal to
+ *     the JSON string a"b, which fastjson decodes); the later expr.c of
+ *     filter_string_escape.py decodes \" \' \\ and \n; engram decodes as
+ *     said above, so '\q' is "q" here and "\q" in 8.8.  A bad \u escape
+ *     ("\u12", "\uZZZZ", a lone surrogate) is an error only in engram,
+ *     quoted from its backslash.
  *   - Order is checked: Redis's compiler only counts operands, so it also
  *     accepts non-infix forms ("1 2 +", "+ 1 2" are 3 there); engram
- *     rejects them ("expected an operator" / "expected a value").
+ *     rejects them ("expected an operator" / "expected a value"), quoting
+ *     the whole expression as Redis's compiler errors do.
  *   - null is recognised before any non-letter: Redis wants the whole run
  *     of letters and operator characters to be "null", so "(.a == null)"
- *     (run "null)") is a syntax error in Redis.
+ *     (run "null)", no operator at its start, ending the text) is a syntax
+ *     error there quoting the whole expression; engram reads it.
+ *   - A "." ending the text: Redis's test for a selector character accepts
+ *     the C string's terminating NUL, so it reads an empty selector (the
+ *     member "") and ".a == ." compiles; engram rejects the ".", quoted
+ *     from it (as a "." followed by a space is in both).
+ *   - NUL bytes: VSIM reads the argument as a C string, so a NUL ends the
+ *     expression ("1\0junk" is "1"); engram reads all len bytes, and a NUL
+ *     is a character that starts no token, quoted from it.
  *   - Limits: 1 MB of text, 64 values pending (VFILTER_STACK_MAX); none in
- *     Redis.
+ *     Redis.  Both errors (VEC_ELIMIT) quote the whole expression.  The
+ *     255-character number limit is Redis's own.
  *
  * ==== The program ==========================================================
  * Postfix instructions (8 bytes each) over a value stack; literals are
@@ -206,7 +248,6 @@ enum { T_NUM, T_STR, T_NULL, T_TUPLE, T_SEL, T_OP, T_END };
 
 typedef struct tok {
     unsigned char kind, op;
-    uint32_t off;  /* in the expression */
     uint32_t a, b; /* STR: decoded (off, len) in cc.str; SEL: name (off,
                     * len) in the expression; TUPLE: first item, count */
     double num;    /* NUM; STR: its number */
@@ -226,9 +267,12 @@ typedef struct cc {
     vfilter_error *err;
 } cc;
 
+/* at: where the scanner stopped, in Redis's sense (see "Errors" at the
+ * top), or 0 for an error found after scanning; at or past the end it
+ * becomes 0, as VSIM's reply does. */
 static int cc_fail(cc *c, size_t at, int code, const char *what)
 {
-    c->err->offset = at;
+    c->err->offset = at < c->n ? at : 0;
     c->err->what = what;
     return code;
 }
@@ -255,12 +299,14 @@ static int lex_number(cc *c, size_t *pi, double *out)
         if (!(c_digit(ch) || ch == '.' || ch == 'e' || ch == 'E' || (i == st && ch == '-'))) break;
         i++;
     }
-    if (i - st > 255) return cc_fail(c, st, VEC_ESYNTAX, "number longer than 255 characters");
+    /* Redis copies the run into 256 bytes and stops at the 256th character */
+    if (i - st > 255)
+        return cc_fail(c, st + 255, VEC_ESYNTAX, "number longer than 255 characters");
     char buf[256], *end;
     memcpy(buf, c->s + st, i - st);
     buf[i - st] = '\0';
     *out = strtod(buf, &end);
-    if (i == st || end != buf + (i - st)) return cc_fail(c, st, VEC_ESYNTAX, "invalid number");
+    if (i == st || end != buf + (i - st)) return cc_fail(c, i, VEC_ESYNTAX, "invalid number");
     *pi = i;
     return 0;
 }
@@ -272,7 +318,7 @@ static int lex_string(cc *c, size_t *pi, uint32_t *off, uint32_t *len)
     char q = c->s[st], *d = c->str + c->nstr;
     size_t o = 0;
     for (;;) {
-        if (i >= c->n) return cc_fail(c, st, VEC_ESYNTAX, "unterminated string");
+        if (i >= c->n) return cc_fail(c, i, VEC_ESYNTAX, "unterminated string");
         char ch = c->s[i];
         if (ch == q) break;
         if (ch != '\\' || i + 1 >= c->n) {
@@ -313,7 +359,7 @@ static int lex_tuple(cc *c, size_t *pi, uint32_t *first, uint32_t *count)
     *first = c->nitems;
     for (;;) {
         skip_space(c, &i);
-        if (i >= c->n) return cc_fail(c, st, VEC_ESYNTAX, "unterminated tuple");
+        if (i >= c->n) return cc_fail(c, i, VEC_ESYNTAX, "unterminated tuple");
         if (c->s[i] == ']') break;
         vattr_val v;
         memset(&v, 0, sizeof v);
@@ -332,7 +378,7 @@ static int lex_tuple(cc *c, size_t *pi, uint32_t *first, uint32_t *count)
         if ((rc = cc_grow(c, (void **)&c->items, &c->capitems, c->nitems + 1, sizeof v))) return rc;
         c->items[c->nitems++] = v;
         skip_space(c, &i);
-        if (i >= c->n) return cc_fail(c, st, VEC_ESYNTAX, "unterminated tuple");
+        if (i >= c->n) return cc_fail(c, i, VEC_ESYNTAX, "unterminated tuple");
         if (c->s[i] == ']') break;
         if (c->s[i] != ',') return cc_fail(c, i, VEC_ESYNTAX, "expected ',' or ']' in the tuple");
         i++;
@@ -362,7 +408,14 @@ static int lex_word(cc *c, size_t *pi, tok *t)
         best = optab[k].len;
         t->op = optab[k].op;
     }
-    if (!best) return cc_fail(c, i, VEC_ESYNTAX, "unknown operator or keyword");
+    if (!best) {
+        /* Redis gives up after reading the whole run (measured only here,
+         * once) */
+        size_t j = i;
+        while (j < c->n && (c_alpha((unsigned char)c->s[j]) || c_opchar((unsigned char)c->s[j])))
+            j++;
+        return cc_fail(c, j, VEC_ESYNTAX, "unknown operator or keyword");
+    }
     t->kind = T_OP;
     *pi = i + best;
     return 0;
@@ -376,7 +429,6 @@ static int lex(cc *c)
         skip_space(c, &i);
         tok t;
         memset(&t, 0, sizeof t);
-        t.off = (uint32_t)i;
         const tok *prev = c->ntok ? &c->toks[c->ntok - 1] : NULL;
         /* where an operand is expected, "-digit" starts a number */
         int operand = !prev || (prev->kind == T_OP && prev->op != OP_CLOSE);
@@ -415,7 +467,9 @@ static int lex(cc *c)
 }
 
 /* Order the tokens into postfix (c->rpn), checking that operands and
- * operators alternate; *depth: the most values pending at once. */
+ * operators alternate; *depth: the most values pending at once.  Every
+ * error here is at 0 (the whole expression), like every error of Redis's
+ * compiler. */
 static int order(cc *c, uint32_t *depth)
 {
     uint32_t *ops = vec_mem_alloc(&c->m, (size_t)c->ntok * sizeof *ops);
@@ -438,14 +492,14 @@ static int order(cc *c, uint32_t *depth)
             if (t->kind == T_OP && (t->op == OP_OPEN || op_arity(t->op) == 1)) {
                 ops[nops++] = k; /* prefix operators wait for their operand */
             } else if (t->kind == T_OP || t->kind == T_END) {
-                rc = cc_fail(c, t->off, VEC_ESYNTAX,
+                rc = cc_fail(c, 0, VEC_ESYNTAX,
                              t->kind == T_END ? "unexpected end of expression: a value is missing"
                                               : "expected a value");
             } else {
                 c->rpn[c->nrpn++] = k;
                 if (++d > maxd) maxd = d;
                 if (d > VFILTER_STACK_MAX)
-                    rc = cc_fail(c, t->off, VEC_ELIMIT, "expression nested too deeply");
+                    rc = cc_fail(c, 0, VEC_ELIMIT, "expression nested too deeply");
                 want_operand = 0;
             }
             continue;
@@ -453,17 +507,17 @@ static int order(cc *c, uint32_t *depth)
         if (t->kind == T_END) {
             while (nops && !rc) {
                 if (c->toks[ops[nops - 1]].op == OP_OPEN)
-                    rc = cc_fail(c, c->toks[ops[nops - 1]].off, VEC_ESYNTAX, "unmatched '('");
+                    rc = cc_fail(c, 0, VEC_ESYNTAX, "unmatched '('");
                 else
                     EMIT_OP();
             }
             break;
         }
         if (t->kind != T_OP || t->op == OP_OPEN || op_arity(t->op) == 1) {
-            rc = cc_fail(c, t->off, VEC_ESYNTAX, "expected an operator");
+            rc = cc_fail(c, 0, VEC_ESYNTAX, "expected an operator");
         } else if (t->op == OP_CLOSE) {
             while (nops && c->toks[ops[nops - 1]].op != OP_OPEN) EMIT_OP();
-            if (!nops) rc = cc_fail(c, t->off, VEC_ESYNTAX, "unmatched ')'");
+            if (!nops) rc = cc_fail(c, 0, VEC_ESYNTAX, "unmatched ')'");
             else nops--;
         } else {
             /* pop what binds tighter, or as tight and left-associative */
