@@ -69,7 +69,9 @@ void reply_null_array(reply *r);
 void reply_array(reply *r, long long n);
 void reply_map(reply *r, long long npairs);
 void reply_set(reply *r, long long n);
-/* Redis 7.0's %.17g ("3", "0.10000000000000001", "inf", "-inf", "nan"). */
+/* Redis 8's d2string: shortest round-trip digits, integers within +-2^62
+ * in full ("3", "0.1", "1e-7", "1.5e+21", "inf", "-inf", "nan"); see
+ * util_d2str. */
 void reply_double(reply *r, double d);
 void reply_float(reply *r, float f);                   /* shortest round-trip f32 */
 void reply_bool(reply *r, int b);

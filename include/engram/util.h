@@ -28,8 +28,13 @@ size_t util_ll2str(char *buf, size_t cap, long long v);
  * "inf"/"-inf").  Returns the length, 0 if it does not fit. */
 size_t util_ld2str(char *buf, size_t cap, long double v);
 
-/* Format a double as Redis replies with doubles (%.17g; "inf", "-inf",
- * "nan").  Returns the length. */
+/* Format a double as Redis 7.2+/8 replies with doubles (d2string): "nan",
+ * "inf", "-inf", "0", "-0"; an exact integer within +-2^62 in full
+ * ("3", "-1000000000000000000"); anything else as its shortest round-trip
+ * digits (at most 17; the nearest of the shortest) laid out as fpconv does:
+ * "0.1", "12.5", "0.000001", "1e-7", "1.5e+21", "123456789012345680000".
+ * strtod reads the text back as v exactly.  Needs cap >= 26; returns the
+ * length, 0 if the text and its NUL do not fit. */
 size_t util_d2str(char *buf, size_t cap, double v);
 
 /* Shortest decimal that round-trips the float f (for VSEARCH distances). */

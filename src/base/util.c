@@ -4,6 +4,7 @@
  * Everything here is re-entrant and thread-safe; nothing allocates except
  * util_split_args (through mem_*). */
 #include "engram/util.h"
+#include "engram/check.h"
 #include "engram/mem.h"
 
 #include <ctype.h>
@@ -140,13 +141,210 @@ size_t util_ld2str(char *buf, size_t cap, long double v)
     return (size_t)n;
 }
 
+/* ---- d2str: Redis 8's d2string ------------------------------------------
+ *
+ * Redis 7.2 moved double replies from %.17g to d2string: an exact integer
+ * within +-2^62 prints as one (its double2ll test), anything else as the
+ * shortest digits that read back (grisu2 in deps/fpconv), laid out by
+ * fpconv's emit_digits rules -- see d2str_layout.
+ *
+ * The digits.  The decimals that strtod maps back to v form an interval I
+ * around v, and the 17-digit printf rounding s17 always lies in I.  Call
+ * t the truncation of s17 to p digits and u one unit in its p-th digit.
+ * If any decimal of at most p significant digits lies in I, then t or t+u
+ * does: such a decimal w is either below 10^E <= t (E: s17's exponent), or
+ * a multiple of u, hence <= t or >= t+u; in each case t or t+u lies
+ * between w and s17, and I is an interval.  So "some p-digit decimal reads
+ * back", which only gets truer as p grows, is decided by two strtod calls,
+ * and a binary search over p finds the shortest length in ~5 steps rather
+ * than up to 17 printf calls (~10 us).  Of the two candidates we try the
+ * one nearer v first (s17's digits after p say which; on an exact 5000...
+ * printf, which rounds v itself, decides), so the result is the shortest
+ * and, of those, the closest -- what grisu2 also aims at.  On rare inputs
+ * grisu2 returns a digit more, or a less close string of the same length;
+ * there Redis's text differs from ours, both reading back as the same v.
+ *
+ * Candidates are written "DIGITSe<k>", without a decimal point, so that
+ * neither printf nor strtod depends on the locale's radix character. */
+
+/* A decimal: dig[0..nd) (no leading zero) times 10^k. */
+typedef struct {
+    char dig[24];
+    int nd;
+    int k;
+} d2str_dec;
+
+static void d2str_trim(d2str_dec *d)
+{
+    while (d->nd > 1 && d->dig[d->nd - 1] == '0') {
+        d->nd--;
+        d->k++;
+    }
+}
+
+static int d2str_reads_back(const d2str_dec *d, double a)
+{
+    char s[48];
+    memcpy(s, d->dig, (size_t)d->nd);
+    snprintf(s + d->nd, sizeof(s) - (size_t)d->nd, "e%d", d->k);
+    return strtod(s, NULL) == a;
+}
+
+/* printf's correctly rounded prec-digit form of a (> 0), as a decimal. */
+static void d2str_printf(double a, int prec, d2str_dec *d)
+{
+    char s[48];
+    const char *q;
+    snprintf(s, sizeof(s), "%.*e", prec - 1, a);
+    d->nd = 0;
+    for (q = s; *q != 'e' && *q != 'E' && *q; q++)
+        if (*q >= '0' && *q <= '9' && d->nd < (int)sizeof(d->dig)) d->dig[d->nd++] = *q;
+    CHECK(d->nd == prec && *q);
+    d->k = (int)strtol(q + 1, NULL, 10) - (prec - 1);
+}
+
+/* Set *out to a decimal of at most p digits that reads back as a -- the
+ * nearest such -- and return 1; 0 if there is none.  s17: a's digits as
+ * d2str_printf(a, 17) gives them, p in 1..16. */
+static int d2str_try(double a, const d2str_dec *s17, int p, d2str_dec *out)
+{
+    d2str_dec c[3];
+    int nc = 0, tail = 0, i;
+
+    for (i = p; i < 17 && tail == 0; i++)             /* s17's rest vs 5000... */
+        tail = s17->dig[i] - (i == p ? '5' : '0');
+    if (tail == 0) d2str_printf(a, p, &c[nc++]);      /* a tie in s17: printf decides */
+    d2str_dec *t = &c[nc], *up = &c[nc + 1];
+    memcpy(t->dig, s17->dig, (size_t)p);
+    t->nd = p;
+    t->k = s17->k + (17 - p);
+    *up = *t;
+    for (i = p - 1; i >= 0 && up->dig[i] == '9'; i--) up->dig[i] = '0';
+    if (i >= 0) {
+        up->dig[i]++;
+    } else {                                          /* 99..9 + 1 = 10^p */
+        up->dig[0] = '1';
+        up->nd = 1;
+        up->k += p;
+    }
+    if (tail > 0) {
+        d2str_dec tmp = *t;
+        *t = *up;
+        *up = tmp;
+    }
+    nc += 2;
+    for (i = 0; i < nc; i++) {
+        if (d2str_reads_back(&c[i], a)) {
+            *out = c[i];
+            d2str_trim(out);
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* The shortest (then nearest) decimal that strtod reads back as a > 0. */
+static void d2str_shortest(double a, d2str_dec *out)
+{
+    d2str_dec s17, cand;
+    int lo = 1, hi;
+
+    d2str_printf(a, 17, &s17);             /* 17 digits always read back */
+    /* Most doubles met in practice need 15-17 digits (those from a
+     * computation) or few (those a user typed): test 15 first. */
+    if (!d2str_try(a, &s17, 15, out)) {
+        if (!d2str_try(a, &s17, 16, out)) {
+            *out = s17;
+            d2str_trim(out);
+        }
+        return;
+    }
+    for (hi = 15; lo < hi;) {
+        int mid = lo + (hi - lo) / 2;
+        if (d2str_try(a, &s17, mid, &cand)) {
+            hi = mid;
+            *out = cand;
+        } else {
+            lo = mid + 1;
+        }
+    }
+}
+
+/* fpconv's emit_digits: the value is dig x 10^k and its first digit has
+ * exponent x = k + nd - 1.  Integers whose exponent is below nd + 7 in
+ * full; fractions with k > -7, or |x| < 4, in fixed notation; the rest
+ * "d.ddde<sign><exponent>", the exponent without zero padding. */
+static int d2str_layout(int neg, const d2str_dec *d, char *out)
+{
+    int n = 0, nd = d->nd, k = d->k, x = k + nd - 1;
+    int ax = x < 0 ? -x : x;
+
+    if (neg) out[n++] = '-';
+    if (k >= 0 && ax < nd + 7) {
+        memcpy(out + n, d->dig, (size_t)nd);
+        n += nd;
+        memset(out + n, '0', (size_t)k);
+        n += k;
+    } else if (k < 0 && (k > -7 || ax < 4)) {
+        int whole = nd + k;                       /* digits before the point */
+        if (whole <= 0) {
+            out[n++] = '0';
+            out[n++] = '.';
+            memset(out + n, '0', (size_t)-whole);
+            n += -whole;
+            memcpy(out + n, d->dig, (size_t)nd);
+            n += nd;
+        } else {
+            memcpy(out + n, d->dig, (size_t)whole);
+            n += whole;
+            out[n++] = '.';
+            memcpy(out + n, d->dig + whole, (size_t)(nd - whole));
+            n += nd - whole;
+        }
+    } else {
+        out[n++] = d->dig[0];
+        if (nd > 1) {
+            out[n++] = '.';
+            memcpy(out + n, d->dig + 1, (size_t)nd - 1);
+            n += nd - 1;
+        }
+        char e[4];
+        int ne = 0;
+        out[n++] = 'e';
+        out[n++] = x < 0 ? '-' : '+';
+        do {
+            e[ne++] = (char)('0' + ax % 10);
+            ax /= 10;
+        } while (ax);
+        while (ne) out[n++] = e[--ne];
+    }
+    out[n] = '\0';
+    return n;
+}
+
 size_t util_d2str(char *buf, size_t cap, double v)
 {
-    int n;
-    if (isnan(v)) n = snprintf(buf, cap, "nan");
-    else if (isinf(v)) n = snprintf(buf, cap, v > 0 ? "inf" : "-inf");
-    else n = snprintf(buf, cap, "%.17g", v);
-    return n > 0 && (size_t)n < cap ? (size_t)n : 0;
+    char out[48];
+    size_t n;
+
+    if (isnan(v)) {
+        n = (size_t)snprintf(out, sizeof(out), "nan");
+    } else if (isinf(v)) {
+        n = (size_t)snprintf(out, sizeof(out), v > 0 ? "inf" : "-inf");
+    } else if (v == 0) {
+        n = (size_t)snprintf(out, sizeof(out), signbit(v) ? "-0" : "0");
+    } else if (v >= -0x1p62 && v <= 0x1p62 && (double)(long long)v == v) {
+        /* Redis's double2ll: [-(LLONG_MAX/2), LLONG_MAX/2] as doubles is
+         * [-2^62, 2^62], where the cast is exact. */
+        n = util_ll2str(out, sizeof(out), (long long)v);
+    } else {
+        d2str_dec d;
+        d2str_shortest(fabs(v), &d);
+        n = (size_t)d2str_layout(v < 0, &d, out);
+    }
+    if (n + 1 > cap) return 0;
+    memcpy(buf, out, n + 1);
+    return n;
 }
 
 /* Lay out the significant digits dig[0..nd) (no leading zero) of a value

@@ -1,6 +1,6 @@
 /* test_util.c -- src/base/util.c against Redis's rules: string2ll/string2ld edge
- * cases, INCRBYFLOAT's number formatting, %.17g doubles, shortest float
- * round trips, stringmatchlen globbing (checked against a slow recursive
+ * cases, INCRBYFLOAT's number formatting, Redis 8's doubles (d2string:
+ * shortest round trip, fpconv's layout), shortest float round trips, stringmatchlen globbing (checked against a slow recursive
  * reference on random patterns), sdssplitargs quoting, and a hash whose
  * values must never change between builds. */
 #include <stdarg.h>
@@ -194,11 +194,10 @@ static void test_str2ld(void **state)
     assert_int_equal(util_str2ld(big, 5120, &v), 0);       /* one more does not */
 }
 
-static void test_str2d_d2str(void **state)
+static void test_str2d(void **state)
 {
     (void)state;
     double d;
-    char buf[64];
     assert_int_equal(util_str2d("0.1", 3, &d), 1);
     assert_true(d == 0.1);
     assert_int_equal(util_str2d("-inf", 4, &d), 1);
@@ -211,20 +210,6 @@ static void test_str2d_d2str(void **state)
     assert_int_equal(util_str2d("1.5\0", 4, &d), 0);       /* a NUL is not the end */
     assert_int_equal(util_str2d("12", 1, &d), 1);          /* counted */
     assert_true(d == 1.0);
-
-    /* What Redis 7.0 prints for ZSCORE (checked against redis-server). */
-    struct { double v; const char *s; } cases[] = {
-        { 0.1, "0.10000000000000001" }, { 3.0, "3" }, { 1e300, "1.0000000000000001e+300" },
-        { 5e-324, "4.9406564584124654e-324" }, { 123456789012345678.0, "1.2345678901234568e+17" },
-        { 0.0, "0" }, { -0.0, "-0" }, { -2.5, "-2.5" }, { INFINITY, "inf" },
-        { -INFINITY, "-inf" }, { NAN, "nan" }, { -NAN, "nan" },
-    };
-    for (size_t i = 0; i < sizeof(cases) / sizeof(*cases); i++) {
-        size_t n = util_d2str(buf, sizeof(buf), cases[i].v);
-        assert_int_equal(n, strlen(cases[i].s));
-        assert_string_equal(buf, cases[i].s);
-    }
-    assert_int_equal(util_d2str(buf, 3, 0.5), 0);
 }
 
 /* ---- f2str -------------------------------------------------------------- */
@@ -306,6 +291,178 @@ static void test_f2str(void **state)
     /* powers of two, where the rounding interval is lopsided */
     for (int e = -149; e <= 127; e++) check_f2str(ldexpf(1.0f, e));
     assert_int_equal(util_f2str(buf, 2, 0.25f), 0);
+}
+
+/* ---- d2str (Redis 8's d2string) ----------------------------------------- */
+
+/* The decimal a text denotes, as significant digits (no leading or trailing
+ * zeros) times 10^*k: "0.0012" -> "12", -4; "1.5e+21" -> "15", 20. */
+static int dec_value(const char *s, char *dig, int *k)
+{
+    int nd = 0, frac = 0, seen_point = 0;
+    *k = 0;
+    if (*s == '-') s++;
+    for (; *s && *s != 'e'; s++) {
+        if (*s == '.') {
+            seen_point = 1;
+            continue;
+        }
+        assert_true(isdigit((unsigned char)*s));
+        if (seen_point) frac++;
+        if (nd == 0 && *s == '0') continue;
+        dig[nd++] = *s;
+    }
+    if (*s == 'e') *k = (int)strtol(s + 1, NULL, 10);
+    *k -= frac;
+    while (nd > 1 && dig[nd - 1] == '0') {
+        nd--;
+        (*k)++;
+    }
+    dig[nd] = '\0';
+    return nd;
+}
+
+/* The slow, obviously right search: the fewest digits whose correctly
+ * rounded printf form reads back as v.  Writes that form to out. */
+static int naive_shortest(double v, char *out, size_t cap)
+{
+    int p;
+    for (p = 1; p < 17; p++) {
+        snprintf(out, cap, "%.*e", p - 1, v);
+        if (strtod(out, NULL) == v) return p;
+    }
+    snprintf(out, cap, "%.16e", v);
+    return 17;
+}
+
+static int is_ll_exact(double v)
+{
+    return v >= -0x1p62 && v <= 0x1p62 && (double)(long long)v == v;
+}
+
+static void check_d2str(double v)
+{
+    char buf[64], naive[64], d1[32], d2[32];
+    int k1, k2;
+    size_t n = util_d2str(buf, sizeof(buf), v);
+    assert_true(n > 0 && n < 26);
+    assert_int_equal(n, strlen(buf));
+    double back = strtod(buf, NULL);
+    assert_memory_equal(&back, &v, sizeof(v));          /* exact, sign of zero too */
+    if (v == 0 || isinf(v)) return;
+    if (is_ll_exact(v)) {                               /* double2ll: in full */
+        snprintf(naive, sizeof(naive), "%lld", (long long)v);
+        assert_string_equal(buf, naive);
+        return;
+    }
+    /* No fewer digits read back: at most as many as the naive search
+     * needs; fewer only where the interval is lopsided (a power of two),
+     * and then the naive one, correctly rounded, falls outside it. */
+    int nd = dec_value(buf, d1, &k1);
+    int np = naive_shortest(v, naive, sizeof(naive));
+    assert_true(nd <= np && nd <= 17);
+    if (nd < np) {
+        int e;
+        assert_true(frexp(fabs(v), &e) == 0.5);
+    } else {
+        /* of the shortest, the closest: the correctly rounded one */
+        int nn = dec_value(naive, d2, &k2);
+        assert_int_equal(nn, nd);
+        assert_string_equal(d1, d2);
+        assert_int_equal(k1, k2);
+    }
+    /* the notation fpconv's emit_digits picks for nd digits x 10^k1 */
+    int x = k1 + nd - 1, ax = abs(x);
+    if (k1 >= 0 && ax < nd + 7) assert_true(strchr(buf, '.') == NULL && strchr(buf, 'e') == NULL);
+    else if (k1 < 0 && (k1 > -7 || ax < 4)) assert_true(strchr(buf, '.') && !strchr(buf, 'e'));
+    else assert_true(strchr(buf, 'e') != NULL);
+}
+
+static void test_d2str_cases(void **state)
+{
+    (void)state;
+    char buf[64];
+    struct { double v; const char *s; } cases[] = {
+        /* special values */
+        { NAN, "nan" }, { -NAN, "nan" }, { INFINITY, "inf" }, { -INFINITY, "-inf" },
+        { 0.0, "0" }, { -0.0, "-0" },
+        /* integers within +-2^62 in full (double2ll) */
+        { 3.0, "3" }, { -3.0, "-3" }, { 100.0, "100" }, { 1e16, "10000000000000000" },
+        { 1e18, "1000000000000000000" }, { 0x1p53, "9007199254740992" },
+        { 0x1p62, "4611686018427387904" }, { -0x1p62, "-4611686018427387904" },
+        { 0x1p62 - 512, "4611686018427387392" },
+        /* past 2^62: shortest digits, zeros while the exponent is < nd + 7 */
+        { 0x1p63, "9223372036854776000" }, { 0x1p62 + 1024, "4611686018427389000" },
+        { -0x1p62 - 1024, "-4611686018427389000" }, { 0x1p64, "18446744073709552000" },
+        { 123456789012345680000.0, "123456789012345680000" },
+        { 1.2345678901234567e23, "123456789012345670000000" },
+        { 5e18, "5e+18" }, { 1e21, "1e+21" }, { 1.5e21, "1.5e+21" }, { -1.5e21, "-1.5e+21" },
+        { 1e22, "1e+22" }, { 1e23, "1e+23" }, { 1.2e25, "1.2e+25" },
+        { 1e100, "1e+100" }, { 1e300, "1e+300" }, { DBL_MAX, "1.7976931348623157e+308" },
+        /* fractions: fixed while k > -7 or |x| < 4 */
+        { 0.1, "0.1" }, { -0.1, "-0.1" }, { 0.3, "0.3" }, { 0.1 + 0.2, "0.30000000000000004" },
+        { 1 / 3.0, "0.3333333333333333" }, { 12.5, "12.5" }, { -2.5, "-2.5" },
+        { 100.5, "100.5" }, { 123.456, "123.456" }, { 1234567.125, "1234567.125" },
+        { 1e-5, "0.00001" }, { 3e-5, "0.00003" }, { 1.5e-5, "0.000015" },
+        { 0.00012, "0.00012" }, { 0.000001, "0.000001" }, { 0.0012345, "0.0012345" },
+        { (double)0.18208661f, "0.18208661675453186" },
+        /* else scientific, the exponent unpadded */
+        { 0.0000001, "1e-7" }, { -1e-7, "-1e-7" }, { 1.5e-6, "1.5e-6" },
+        { 0.00012345, "1.2345e-4" }, { 1.5e-300, "1.5e-300" },
+        { DBL_MIN, "2.2250738585072014e-308" }, { 5e-324, "5e-324" }, { -5e-324, "-5e-324" },
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(*cases); i++) {
+        size_t n = util_d2str(buf, sizeof(buf), cases[i].v);
+        assert_string_equal(buf, cases[i].s);
+        assert_int_equal(n, strlen(cases[i].s));
+        if (!isnan(cases[i].v)) check_d2str(cases[i].v);
+    }
+    /* cap counts the NUL; the longest text (25 bytes) fits in 26 */
+    assert_int_equal(util_d2str(buf, 3, 0.5), 0);
+    assert_int_equal(util_d2str(buf, 4, 0.5), 3);
+    assert_int_equal(util_d2str(buf, 3, -INFINITY), 0);
+    assert_int_equal(util_d2str(buf, 26, -1.2345678901234567e23), 25);
+    assert_string_equal(buf, "-123456789012345670000000");
+    assert_int_equal(util_d2str(buf, 25, -1.2345678901234567e23), 0);
+}
+
+static void test_d2str_roundtrip(void **state)
+{
+    (void)state;
+    uint64_t seed = 11;
+    /* random bit patterns: every finite double, normal or not */
+    for (int i = 0; i < 100000; i++) {
+        uint64_t bits = util_rand64(&seed);
+        double v;
+        memcpy(&v, &bits, sizeof(v));
+        if (isnan(v) || isinf(v)) continue;
+        check_d2str(v);
+    }
+    /* computed values of ordinary size, as scores come out */
+    static const double scale[] = { 1e-9, 1e-3, 1, 1000, 1e6, 1e17, 1e21 };
+    for (int i = 0; i < 60000; i++) {
+        double u = (double)(util_rand64(&seed) >> 11) / 9007199254740992.0;
+        check_d2str((u * 2 - 1) * scale[i % 7]);
+    }
+    /* typed values: short decimals, and their exact ties */
+    for (int i = 0; i < 30000; i++) {
+        double m = (double)(util_rand64(&seed) % 10000000);
+        check_d2str(m / scale[i % 3 + 2] / 100);
+        check_d2str(m / 1024);
+    }
+    /* integers either side of 2^62, and around 2^53 */
+    for (int i = -2000; i <= 2000; i++) {
+        check_d2str(nextafter(0x1p62, i < 0 ? 0 : INFINITY) + (double)i * 1024);
+        check_d2str(-0x1p62 + (double)i * 1024);
+        check_d2str(0x1p53 + (double)i * 2);
+        check_d2str(0x1p53 + (double)i + 0.5);
+    }
+    /* powers of two, where the rounding interval is lopsided */
+    for (int e = -1074; e <= 1023; e++) {
+        check_d2str(ldexp(1.0, e));
+        check_d2str(-ldexp(1.0, e));
+        check_d2str(nextafter(ldexp(1.0, e), 0));
+    }
 }
 
 /* ---- glob --------------------------------------------------------------- */
@@ -701,8 +858,10 @@ int main(void)
         cmocka_unit_test(test_ll2str),
         cmocka_unit_test(test_ld2str),
         cmocka_unit_test(test_str2ld),
-        cmocka_unit_test(test_str2d_d2str),
+        cmocka_unit_test(test_str2d),
         cmocka_unit_test(test_f2str),
+        cmocka_unit_test(test_d2str_cases),
+        cmocka_unit_test(test_d2str_roundtrip),
         cmocka_unit_test(test_glob_basic),
         cmocka_unit_test(test_glob_nocase),
         cmocka_unit_test(test_glob_random_vs_reference),

@@ -131,21 +131,25 @@ static void test_proto_dependent(void **state)
     both_fini(&b);
 }
 
-/* ZSCORE on redis-server 7.0.15 in RESP2 and after HELLO 3. */
+/* ZSCORE as Redis 7.2+/8 replies (d2string: shortest round trip, integers
+ * within +-2^62 in full), in RESP2 and after HELLO 3. */
 static void test_double(void **state)
 {
     (void)state;
     both b;
     both_init(&b);
     static const struct { double v; const char *r2, *r3; } cases[] = {
-        { 0.1, "$19\r\n0.10000000000000001\r\n", ",0.10000000000000001\r\n" },
+        { 0.1, "$3\r\n0.1\r\n", ",0.1\r\n" },
         { 3.0, "$1\r\n3\r\n", ",3\r\n" },
         { INFINITY, "$3\r\ninf\r\n", ",inf\r\n" },
         { -INFINITY, "$4\r\n-inf\r\n", ",-inf\r\n" },
-        { 1e300, "$23\r\n1.0000000000000001e+300\r\n", ",1.0000000000000001e+300\r\n" },
-        { 5e-324, "$23\r\n4.9406564584124654e-324\r\n", ",4.9406564584124654e-324\r\n" },
-        { 123456789012345678.0, "$22\r\n1.2345678901234568e+17\r\n", ",1.2345678901234568e+17\r\n" },
+        { 1e300, "$6\r\n1e+300\r\n", ",1e+300\r\n" },
+        { 5e-324, "$6\r\n5e-324\r\n", ",5e-324\r\n" },
+        { 123456789012345678.0, "$18\r\n123456789012345680\r\n", ",123456789012345680\r\n" },
+        { 1e-7, "$4\r\n1e-7\r\n", ",1e-7\r\n" },
+        { 1.5e21, "$7\r\n1.5e+21\r\n", ",1.5e+21\r\n" },
         { 0.0, "$1\r\n0\r\n", ",0\r\n" },
+        { -0.0, "$2\r\n-0\r\n", ",-0\r\n" },
         { -2.5, "$4\r\n-2.5\r\n", ",-2.5\r\n" },
         { NAN, "$3\r\nnan\r\n", ",nan\r\n" },
     };
