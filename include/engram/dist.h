@@ -41,8 +41,12 @@
 
 typedef enum dist_metric { DIST_L2 = 0, DIST_COSINE = 1, DIST_DOT = 2 } dist_metric;
 
-/* One-to-one: a and b need no particular alignment. */
-typedef float dist_pair_fn(const float *a, const float *b, size_t dim);
+/* One-to-one: a and b need no particular alignment.  The pointers are
+ * untyped so that one function type serves every stored-vector format
+ * (vecbase.h's vec_format): the float kernels below read dim floats; the
+ * quantised formats' distances (q8_dist, bin_dist below) read records as
+ * quant.h lays them out. */
+typedef float dist_pair_fn(const void *a, const void *b, size_t dim);
 /* One-to-many: out[i] = f(q, base + i*stride) for i < n; stride >= dim, in
  * floats, so vectors embedded in larger records can be scanned in place. */
 typedef void dist_many_fn(const float *q, const float *base, size_t n,
@@ -81,11 +85,13 @@ typedef uint64_t dist_hamming_fn(const uint64_t *a, const uint64_t *b, size_t wo
 typedef struct dist_i8_kernels {
     const char *name; /* "scalar", "avx2", "avx512bw", "avx512vnni", "neon", "neon-dotprod" */
     dist_i8_dot_fn *dot;
+    dist_pair_fn *q8_dist;   /* cosine distance of two Q8 records (quant.h), via dot */
 } dist_i8_kernels;
 
 typedef struct dist_bin_kernels {
     const char *name; /* "scalar", "avx2", "avx512bw", "avx512vpopcntdq", "neon" */
     dist_hamming_fn *hamming;
+    dist_pair_fn *bin_dist;  /* cosine distance of two BIN records (quant.h), via hamming */
 } dist_bin_kernels;
 
 /* Variant tables, defined in their own files (only where compiled). */

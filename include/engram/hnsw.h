@@ -2,7 +2,10 @@
  * as a pure library on dense uint32 ids and prepared vectors.
  *
  * The caller (vindex.c) owns keys and vector preparation: for DIST_COSINE
- * the vectors given here must already be L2-normalised (the query too).
+ * the vectors given here must already be L2-normalised (the query too),
+ * and in a quantised graph (params.quant, cosine only) they are records of
+ * vec_format_bytes bytes as quant.h encodes them: vectors here are always
+ * "stored records" -- dim floats for QUANT_NONE.
  * Ids are chosen by the graph: the most recently freed id first, otherwise
  * the next never-used one, so ids stay dense under insert/delete churn.
  *
@@ -26,6 +29,7 @@
 
 #include "engram/dist.h"
 #include "engram/image.h"
+#include "engram/quant.h"
 #include "engram/vecbase.h"
 
 #define HNSW_MAX_LEVEL 16   /* level draws are capped here */
@@ -37,6 +41,7 @@ typedef struct hnsw_search_ctx hnsw_search_ctx;
 typedef struct hnsw_params {
     uint32_t dim;
     dist_metric metric;
+    quant_type quant;         /* QUANT_NONE, or Q8/BIN with DIST_COSINE */
     uint32_t M;               /* 2..VEC_M_MAX; layer 0 keeps M0 = 2*M */
     uint32_t ef_construction; /* >= 1 */
     uint32_t ef_search;       /* >= 1; default beam for hnsw_search ef = 0 */
@@ -53,21 +58,26 @@ void hnsw_free(hnsw *h);
 /* Make room for n live nodes without further allocation by inserts.
  * 0 or -ENOMEM (nothing changed). */
 int hnsw_reserve(hnsw *h, uint32_t n);
-/* Add vec (dim floats, prepared) as a new node; *id receives its id.
+/* Add vec (a prepared record) as a new node; *id receives its id.
  * 0, -ENOMEM or VEC_EFULL; on error nothing changed. */
-int hnsw_insert(hnsw *h, const float *vec, uint32_t *id);
+int hnsw_insert(hnsw *h, const void *vec, uint32_t *id);
 /* Replace live node id's vector and relink it (its level is kept).
  * 0, -EINVAL (not live) or -ENOMEM (nothing changed). */
-int hnsw_update(hnsw *h, uint32_t id, const float *vec);
+int hnsw_update(hnsw *h, uint32_t id, const void *vec);
 /* Unlink id from every layer, repair its former neighbours, move the entry
  * point if needed, and free the id for reuse.  0 or -EINVAL (not live);
  * never fails otherwise (scratch is reserved by inserts). */
 int hnsw_delete(hnsw *h, uint32_t id);
 
 int hnsw_is_live(const hnsw *h, uint32_t id);
-/* The stored (prepared) vector of a live id; borrowed until the next
+/* A live id's top layer (-1 if not live), and its out-links on a layer
+ * <= it into out (room for cap): how many it has (at most cap written),
+ * in list order, or -EINVAL (not live, or no such layer for it). */
+int hnsw_node_level(const hnsw *h, uint32_t id);
+int hnsw_links(const hnsw *h, uint32_t id, int layer, uint32_t *out, uint32_t cap);
+/* The stored (prepared) record of a live id; borrowed until the next
  * mutation.  NULL if not live. */
-const float *hnsw_vector(const hnsw *h, uint32_t id);
+const void *hnsw_vector(const hnsw *h, uint32_t id);
 uint32_t hnsw_count(const hnsw *h);
 /* Ids are < hnsw_capacity(h); it only grows. */
 uint32_t hnsw_capacity(const hnsw *h);
@@ -87,9 +97,17 @@ void hnsw_search_ctx_free(hnsw_search_ctx *c);
 /* k nearest of q (prepared) with beam max(ef ? ef : ef_search, k); results
  * ascending by (dist, id) into out (room for k), count in *nout.  accept
  * (may be NULL) filters results without cutting routes.  0 or -ENOMEM. */
-int hnsw_search(const hnsw *h, hnsw_search_ctx *c, const float *q, uint32_t k,
+int hnsw_search(const hnsw *h, hnsw_search_ctx *c, const void *q, uint32_t k,
                 uint32_t ef, vec_filter_fn *accept, void *ud,
                 vec_pair *out, uint32_t *nout);
+/* hnsw_search with a bound on a filtered search's effort (Redis's
+ * FILTER-EF): when accept is given, the walk of layer 0 stops once it has
+ * expanded `effort` nodes (the entry point counts as one; 0 = no bound),
+ * since a selective filter would otherwise walk the whole graph looking
+ * for k accepted nodes.  Fewer than k results may come back. */
+int hnsw_search_effort(const hnsw *h, hnsw_search_ctx *c, const void *q, uint32_t k,
+                       uint32_t ef, vec_filter_fn *accept, void *ud, uint32_t effort,
+                       vec_pair *out, uint32_t *nout);
 
 /* Structural check: links live, no self or duplicate links, degree bounds,
  * levels and in-degree counters consistent, free list exact, entry point on

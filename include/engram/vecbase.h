@@ -11,7 +11,9 @@
  *   - results (pairs of distance and id) and search filters;
  *   - the error codes of the whole vector library with their strerror, and
  *     the one formatter validators and image loaders report corruption with;
- *   - the limits the engines check (dimension, M, ef).
+ *   - the limits the engines check (dimension, M, ef);
+ *   - stored-vector formats: what an engine keeps per vector and the one
+ *     call that compares two.
  *
  * Threads: nothing here has state; the default allocator may be called
  * from any thread. */
@@ -20,6 +22,9 @@
 
 #include <stddef.h>
 #include <stdint.h>
+
+#include "engram/dist.h"
+#include "engram/quant.h"
 
 /* Sized allocator: alloc returns NULL on exhaustion (never aborts, as far as
  * the engine is concerned); free gets back the size that was requested, so
@@ -79,13 +84,14 @@ static inline void vec_mem_free(vec_mem *m, void *p, size_t n)
  * unchanged. */
 void *vec_mem_resize(vec_mem *m, void *p, size_t old, size_t size, size_t keep);
 
-/* The engines' vector array: 64-byte aligned floats at *vecs, inside the
- * block *raw of *bytes bytes (n floats take n * 4 + 64).  Make it hold n
- * floats, keeping the first `keep`; *raw NULL means *vecs is not ours (a
- * range borrowed from a snapshot): it is copied into a new block and the
- * caller gives it back.  0, or -ENOMEM with everything unchanged. */
-int vec_mem_resize_vecs(vec_mem *m, void **raw, size_t *bytes, float **vecs, size_t n,
-                        size_t keep);
+/* The engines' vector array: n bytes, 64-byte aligned, inside the block
+ * *raw of *bytes bytes (n + 64).  Make it hold n bytes, keeping the first
+ * `keep` of the array now at vecs; *raw NULL means vecs is not ours (a
+ * range borrowed from a snapshot, or nothing yet): it is copied into a new
+ * block and the caller gives it back.  Returns the array's new address,
+ * or NULL (-ENOMEM) with everything unchanged. */
+void *vec_mem_resize_vecs(vec_mem *m, void **raw, size_t *bytes, const void *vecs, size_t n,
+                          size_t keep);
 
 /* An engine-level result: internal distance (see dist.h) and id. */
 typedef struct vec_pair {
@@ -135,8 +141,33 @@ int vec_corruptf(char *err, size_t errlen, const char *fmt, ...)
  * -EINVAL/-ENOMEM). */
 const char *vec_strerror(int err);
 
+/* ---- stored-vector formats ----------------------------------------------
+ * What an engine stores per vector and how it compares two: the metric and
+ * the quantisation (quant.h) fix the record size, the pair function and how
+ * its result becomes the internal distance, off + sgn * pair(a, b, dim):
+ *     L2      squared distance    (l2sq;      off 0, sgn  1)
+ *     cosine  1 - dot             (dot;       off 1, sgn -1)
+ *     dot     -dot                (dot;       off 0, sgn -1)
+ *     Q8/BIN  their cosine distance, as quant.h computes it (off 0, sgn 1)
+ * Quantised formats are for cosine only: vectors are normalised before
+ * they are encoded.  The float kernels are the engine's (its params);
+ * the int8 and Hamming ones are the process's (dist_i8_active,
+ * dist_bin_active). */
+typedef struct vec_format {
+    quant_type quant;
+    size_t bytes;            /* one record */
+    dist_pair_fn *pair;
+    float off, sgn;
+} vec_format;
+
+/* 1 if the metric and quantisation go together (and are known). */
+int vec_format_ok(dist_metric m, quant_type q);
+/* Fill f for a valid (m, q) (vec_format_ok) and dim; k: the float kernels. */
+void vec_format_init(vec_format *f, dist_metric m, quant_type q, uint32_t dim,
+                     const dist_kernels *k);
+
 /* Limits the engines check their parameters against. */
-#define VEC_DIM_MAX 32768u
+#define VEC_DIM_MAX 65536u
 #define VEC_M_MAX   64u     /* HNSW links per node; layer 0 keeps 2*M */
 #define VEC_EF_MAX  100000u /* HNSW beam */
 

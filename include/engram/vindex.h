@@ -5,6 +5,11 @@
  *   - vector validation (dimension, NaN/Inf) done before anything changes;
  *   - cosine preparation: vectors are stored L2-normalised and the original
  *     norm is kept per id, so vindex_get returns the caller's scale;
+ *   - quantisation (cosine HNSW only): with params.quant Q8 or BIN the
+ *     normalised vector is stored as a quant.h record and every distance
+ *     is computed on records, the query's included (encoded the same way),
+ *     as Redis's vector sets do; vindex_get then returns the decoded
+ *     approximation (BIN: +-1, not scaled back);
  *   - the engine (hnsw.h or flat.h), which only ever sees dense uint32 ids
  *     and prepared vectors;
  *   - per-index counters (count, memory).
@@ -72,6 +77,7 @@
 
 #include "engram/dist.h"
 #include "engram/image.h"
+#include "engram/quant.h"
 #include "engram/vecbase.h"
 
 /* ---- the base's vocabulary (vecbase.h) in this API's words --------------
@@ -110,6 +116,7 @@ typedef struct vindex_params {
     vindex_type type;
     uint32_t dim;            /* 1..VINDEX_DIM_MAX */
     dist_metric metric;
+    quant_type quant;        /* QUANT_NONE (the default), or Q8/BIN: cosine HNSW only */
     uint32_t M;              /* HNSW links per node, upper layers; 0 = 16 */
     uint32_t ef_construction;/* HNSW build beam; 0 = 200 */
     uint32_t ef_search;      /* default beam when a query gives none; 0 = 100 */
@@ -127,7 +134,8 @@ void vindex_params_init(vindex_params *p, vindex_type type, uint32_t dim, dist_m
 typedef struct vindex vindex;
 
 /* A new empty index.  Returns NULL and sets *err (if err) to -EINVAL for out
- * of range parameters or -ENOMEM.  Free with vindex_free. */
+ * of range parameters (also a quantisation other than QUANT_NONE with FLAT
+ * or a metric other than cosine) or -ENOMEM.  Free with vindex_free. */
 vindex *vindex_new(const vindex_params *p, int *err);
 /* Frees the index and everything it owns; NULL is a no-op.  Pointers handed
  * out by the index (hit keys, vindex_key) become invalid. */
@@ -184,8 +192,26 @@ int vindex_add_ex(vindex *v, const vindex_add_args *a, vindex_add_result *r);
  * allocate.  The id is freed for reuse. */
 int vindex_del(vindex *v, const void *key, size_t klen);
 /* Copy key's vector, in the scale it was added, into out (dim floats).
- * Returns 1 if found, 0 if not (out untouched). */
+ * Returns 1 if found, 0 if not (out untouched).  Quantised: the decoded
+ * approximation times the norm (BIN: +-1 as stored). */
 int vindex_get(const vindex *v, const void *key, size_t klen, float *out);
+/* A live id's stored record (quant.h's layout for the index's
+ * quantisation; dim floats, normalised for cosine, when QUANT_NONE), its
+ * length in *len and the vector's original norm in *norm (1 when the
+ * metric keeps none).  Borrowed until the next mutation; NULL if id is not
+ * live. */
+const void *vindex_record(const vindex *v, uint32_t id, size_t *len, float *norm);
+/* HNSW structure, for inspection (Redis's VLINKS): a live id's top layer
+ * (0 for FLAT, -1 if not live), and its out-links on a layer <= that into
+ * out (room for cap): their count (at most cap written), or -EINVAL (not
+ * live, layer out of range, FLAT). */
+int vindex_level(const vindex *v, uint32_t id);
+int vindex_links(const vindex *v, uint32_t id, int layer, uint32_t *out, uint32_t cap);
+/* The reported distance between two live ids' stored vectors. */
+float vindex_id_dist(const vindex *v, uint32_t a, uint32_t b);
+/* A live id chosen from the random number r (the first live id at or after
+ * r mod the id space, wrapping), or VINDEX_NO_ID when empty. */
+uint32_t vindex_random_id(const vindex *v, uint64_t r);
 /* 1 if key exists, 0 if not; *id (if id) set when found. */
 int vindex_exists(const vindex *v, const void *key, size_t klen, uint32_t *id);
 /* The key of a live id (borrowed: valid until the next mutating call), or
@@ -228,6 +254,7 @@ vindex_type vindex_type_of(const vindex *v);
 typedef struct vindex_stats {
     vindex_type type;
     dist_metric metric;
+    quant_type quant;
     uint32_t dim, count, capacity;   /* capacity: slots allocated */
     uint32_t M, ef_construction, ef_search;
     int max_level;                   /* HNSW top layer, -1 if empty or FLAT */
@@ -326,6 +353,8 @@ typedef struct vindex_query {
     vindex_filter_fn *accept;/* NULL = accept all */
     void *accept_ud;
     float maxdist;           /* drop hits farther than this (reported scale) */
+    uint32_t effort;         /* with accept, HNSW: stop after expanding this many
+                              * nodes of layer 0 (0 = no bound; hnsw.h) */
 } vindex_query;
 
 /* Zero everything, maxdist = +inf. */

@@ -95,13 +95,15 @@ AVX2_INLINE float avx2_pair(int l2, const float *a, const float *b, size_t dim)
     return avx2_hsum(s) + avx2_tail(l2, a, b, i, dim);
 }
 
-static float avx2_l2sq(const float *a, const float *b, size_t dim)
+static float avx2_l2sq(const void *va, const void *vb, size_t dim)
 {
+    const float *a = va, *b = vb;
     return avx2_pair(1, a, b, dim);
 }
 
-static float avx2_dot(const float *a, const float *b, size_t dim)
+static float avx2_dot(const void *va, const void *vb, size_t dim)
 {
+    const float *a = va, *b = vb;
     return avx2_pair(0, a, b, dim);
 }
 

@@ -90,13 +90,15 @@ AVX512_INLINE float avx512_pair(int l2, const float *a, const float *b, size_t d
     return _mm512_reduce_add_ps(s);
 }
 
-static float avx512_l2sq(const float *a, const float *b, size_t dim)
+static float avx512_l2sq(const void *va, const void *vb, size_t dim)
 {
+    const float *a = va, *b = vb;
     return avx512_pair(1, a, b, dim);
 }
 
-static float avx512_dot(const float *a, const float *b, size_t dim)
+static float avx512_dot(const void *va, const void *vb, size_t dim)
 {
+    const float *a = va, *b = vb;
     return avx512_pair(0, a, b, dim);
 }
 

@@ -80,13 +80,15 @@ NEON_INLINE float neon_pair(int l2, const float *a, const float *b, size_t dim)
     return vaddvq_f32(s) + neon_tail(l2, a, b, i, dim);
 }
 
-static float neon_l2sq(const float *a, const float *b, size_t dim)
+static float neon_l2sq(const void *va, const void *vb, size_t dim)
 {
+    const float *a = va, *b = vb;
     return neon_pair(1, a, b, dim);
 }
 
-static float neon_dot(const float *a, const float *b, size_t dim)
+static float neon_dot(const void *va, const void *vb, size_t dim)
 {
+    const float *a = va, *b = vb;
     return neon_pair(0, a, b, dim);
 }
 

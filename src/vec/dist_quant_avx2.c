@@ -30,6 +30,7 @@
  * Integer sums are exact in any order: every result equals the scalar
  * reference.  Pure functions; any thread. */
 #include "engram/dist.h"
+#include "engram/quant.h"
 
 #include <immintrin.h>
 
@@ -114,12 +115,18 @@ static uint64_t avx2_hamming(const uint64_t *a, const uint64_t *b, size_t words)
     return (uint64_t)_mm_cvtsi128_si64(h) + (uint64_t)_mm_extract_epi64(h, 1);
 }
 
+QUANT_Q8_RECORD_DIST(avx2_i8_q8_dist, avx2_i8_dot)
+
 const dist_i8_kernels dist_avx2_i8 = {
     .name = "avx2",
     .dot = avx2_i8_dot,
+    .q8_dist = avx2_i8_q8_dist,
 };
+
+QUANT_BIN_RECORD_DIST(avx2_bin_dist, avx2_hamming)
 
 const dist_bin_kernels dist_avx2_bin = {
     .name = "avx2",
     .hamming = avx2_hamming,
+    .bin_dist = avx2_bin_dist,
 };

@@ -25,6 +25,7 @@
  * exact in any order: every result equals the scalar reference.  Pure
  * functions; any thread. */
 #include "engram/dist.h"
+#include "engram/quant.h"
 
 #include <immintrin.h>
 
@@ -94,12 +95,18 @@ static uint64_t avx512bw_hamming(const uint64_t *a, const uint64_t *b, size_t wo
     return (uint64_t)_mm512_reduce_add_epi64(_mm512_add_epi64(s0, s1));
 }
 
+QUANT_Q8_RECORD_DIST(avx512bw_i8_q8_dist, avx512bw_i8_dot)
+
 const dist_i8_kernels dist_avx512bw_i8 = {
     .name = "avx512bw",
     .dot = avx512bw_i8_dot,
+    .q8_dist = avx512bw_i8_q8_dist,
 };
+
+QUANT_BIN_RECORD_DIST(avx512bw_bin_dist, avx512bw_hamming)
 
 const dist_bin_kernels dist_avx512bw_bin = {
     .name = "avx512bw",
     .hamming = avx512bw_hamming,
+    .bin_dist = avx512bw_bin_dist,
 };

@@ -30,6 +30,7 @@
  * per iteration.  Every result equals the scalar reference.  Pure
  * functions; any thread. */
 #include "engram/dist.h"
+#include "engram/quant.h"
 
 #include <immintrin.h>
 
@@ -62,7 +63,10 @@ static int32_t avx512vnni_i8_dot(const int8_t *a, const int8_t *b, size_t n)
     return _mm512_reduce_add_epi32(_mm512_sub_epi32(p, _mm512_slli_epi32(s, 7)));
 }
 
+QUANT_Q8_RECORD_DIST(avx512vnni_i8_q8_dist, avx512vnni_i8_dot)
+
 const dist_i8_kernels dist_avx512vnni_i8 = {
     .name = "avx512vnni",
     .dot = avx512vnni_i8_dot,
+    .q8_dist = avx512vnni_i8_q8_dist,
 };

@@ -11,6 +11,7 @@
  * memory).  Every result equals the scalar reference.  Pure functions; any
  * thread. */
 #include "engram/dist.h"
+#include "engram/quant.h"
 
 #include <immintrin.h>
 
@@ -40,7 +41,10 @@ static uint64_t vpopcnt_hamming(const uint64_t *a, const uint64_t *b, size_t wor
     return (uint64_t)_mm512_reduce_add_epi64(_mm512_add_epi64(s0, s1));
 }
 
+QUANT_BIN_RECORD_DIST(avx512vpopcntdq_bin_dist, vpopcnt_hamming)
+
 const dist_bin_kernels dist_avx512vpopcntdq_bin = {
     .name = "avx512vpopcntdq",
     .hamming = vpopcnt_hamming,
+    .bin_dist = avx512vpopcntdq_bin_dist,
 };

@@ -22,6 +22,7 @@
  * reference (tests/cross/arm64.sh runs this file under qemu-aarch64).  Pure
  * functions; any thread. */
 #include "engram/dist.h"
+#include "engram/quant.h"
 
 #include <arm_neon.h>
 
@@ -84,12 +85,18 @@ static uint64_t neon_hamming(const uint64_t *a, const uint64_t *b, size_t words)
     return total;
 }
 
+QUANT_Q8_RECORD_DIST(neon_i8_q8_dist, neon_i8_dot)
+
 const dist_i8_kernels dist_neon_i8 = {
     .name = "neon",
     .dot = neon_i8_dot,
+    .q8_dist = neon_i8_q8_dist,
 };
+
+QUANT_BIN_RECORD_DIST(neon_bin_dist, neon_hamming)
 
 const dist_bin_kernels dist_neon_bin = {
     .name = "neon",
     .hamming = neon_hamming,
+    .bin_dist = neon_bin_dist,
 };

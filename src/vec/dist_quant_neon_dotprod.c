@@ -15,6 +15,7 @@
  * last n % 8 bytes.  Every result equals the scalar reference.  Pure
  * functions; any thread. */
 #include "engram/dist.h"
+#include "engram/quant.h"
 
 #include <arm_neon.h>
 
@@ -40,7 +41,10 @@ static int32_t neon_dotprod_i8_dot(const int8_t *a, const int8_t *b, size_t n)
     return sum;
 }
 
+QUANT_Q8_RECORD_DIST(neon_dotprod_i8_q8_dist, neon_dotprod_i8_dot)
+
 const dist_i8_kernels dist_neon_dotprod_i8 = {
     .name = "neon-dotprod",
     .dot = neon_dotprod_i8_dot,
+    .q8_dist = neon_dotprod_i8_q8_dist,
 };

@@ -24,11 +24,13 @@
  * instruction: this file is built for the baseline ISA).  Pure functions;
  * any thread. */
 #include "engram/dist.h"
+#include "engram/quant.h"
 
 #include <stdint.h>
 
-static float scalar_l2sq(const float *a, const float *b, size_t dim)
+static float scalar_l2sq(const void *va, const void *vb, size_t dim)
 {
+    const float *a = va, *b = vb;
     float sum = 0.0f;
     for (size_t i = 0; i < dim; i++) {
         float d = a[i] - b[i];
@@ -37,8 +39,9 @@ static float scalar_l2sq(const float *a, const float *b, size_t dim)
     return sum;
 }
 
-static float scalar_dot(const float *a, const float *b, size_t dim)
+static float scalar_dot(const void *va, const void *vb, size_t dim)
 {
+    const float *a = va, *b = vb;
     float sum = 0.0f;
     for (size_t i = 0; i < dim; i++)
         sum += a[i] * b[i];
@@ -96,12 +99,18 @@ static uint64_t scalar_hamming(const uint64_t *a, const uint64_t *b, size_t word
     return sum;
 }
 
+QUANT_Q8_RECORD_DIST(scalar_i8_q8_dist, scalar_i8_dot)
+
 const dist_i8_kernels dist_scalar_i8 = {
     .name = "scalar",
     .dot = scalar_i8_dot,
+    .q8_dist = scalar_i8_q8_dist,
 };
+
+QUANT_BIN_RECORD_DIST(scalar_bin_dist, scalar_hamming)
 
 const dist_bin_kernels dist_scalar_bin = {
     .name = "scalar",
     .hamming = scalar_hamming,
+    .bin_dist = scalar_bin_dist,
 };

@@ -180,9 +180,11 @@ void flat_free(flat *f)
  * index as it was. */
 static int flat_grow(flat *f, uint32_t ncap)
 {
-    if (vec_mem_resize_vecs(&f->mem, &f->vecs_raw, &f->vecs_bytes, &f->vecs,
-                            (size_t)ncap * f->dim, (size_t)f->hwm * f->dim))
-        return -ENOMEM;
+    const size_t vb = (size_t)f->dim * sizeof(float);
+    void *nv = vec_mem_resize_vecs(&f->mem, &f->vecs_raw, &f->vecs_bytes, f->vecs,
+                                   (size_t)ncap * vb, (size_t)f->hwm * vb);
+    if (!nv) return -ENOMEM;
+    f->vecs = nv;
     if (f->bvec) {      /* copied out of the snapshot: give the range back */
         if (f->release) f->release(f->release_ud, f->bvec, f->bvec_len);
         f->bvec = NULL;

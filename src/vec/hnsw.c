@@ -6,7 +6,9 @@
  * hints, and the write-side scratch used by inserts and deletes.  Keys live
  * in vindex.c.
  *
- * Layout.  Vectors are one 64-byte aligned array, `dim` floats per id, apart
+ * Layout.  Vectors are one 64-byte aligned array of records, one per id
+ * (vb bytes: dim floats, or a quantised record of quant.h; the distance
+ * call and its scaling come from vecbase.h's vec_format), apart
  * from the links: a search reads a node's links when it expands the node
  * and a neighbour's vector when it scores it, never both for the same node
  * at once, so side-by-side arrays cost no locality and keep every vector on
@@ -20,8 +22,9 @@
  * words (same shape, count/nh in w[0]), pointed to from up[id].  A free
  * slot has HNSW_FREE set and the next free id in w[2].  The two big arrays
  * ask for transparent huge pages: searches touch a few lines in many pages.
- * Per vector: 4*dim + 4*M0 + 8 (layer 0) + 8 (up pointer) + ~5 (upper
- * lists) + 2 (visited marks of the write context) + ~2.7 (overflow hints).
+ * Per vector: vb (4*dim float32, about dim + 4 Q8, dim/8 BIN) + 4*M0 + 8
+ * (layer 0) + 8 (up pointer) + ~5 (upper lists) + 2 (visited marks of the
+ * write context) + ~2.7 (overflow hints).
  *
  * Building.  Standard HNSW: a level drawn as floor(-ln U / ln M) from the
  * index's own seeded RNG (same seed + same operations = same graph, see
@@ -102,7 +105,8 @@
  *         40     4  entry point (0xFFFFFFFF when empty)
  *         44     4  max_level, signed (-1 when empty)
  *         48     4  sweep_debt: mutations since the last reconnect
- *         52     4  reserved, 0
+ *         52     4  quantisation (quant.h: 0 float32, 1 Q8, 2 BIN; was
+ *                   "reserved, 0", so older images are float32)
  *         56     8  rng: the splitmix64 level-draw state
  *         64     8  hints_dropped
  *         72     8  orphans_fixed
@@ -110,8 +114,9 @@
  *         88     8  inlink_misses
  *         96     8  inlink_scans
  *
- *   0x0111 HNSW_IMG_VECS, page-aligned: hwm * dim float32, id-major
- *     (zeros for free ids).  Borrowed on load.
+ *   0x0111 HNSW_IMG_VECS, page-aligned: hwm records (dim float32, or the
+ *     quantised record quant.h lays out), id-major (zeros for free ids).
+ *     Borrowed on load.
  *
  *   0x0112 HNSW_IMG_L0, page-aligned: hwm records of s0 = 2 + 2M uint32
  *     words, the layer-0 record described under Layout: word 0 = link
@@ -220,7 +225,9 @@ struct hnsw {
     uint32_t cap, hwm, count;   /* slots allocated / ever used / live */
     uint32_t free_head, entry, dying;
     int max_level;
-    float *vecs;
+    unsigned char *vecs;        /* vb bytes per id (vec_format) */
+    size_t vb;
+    quant_type quant;
     void *vecs_raw;
     size_t vecs_bytes;
     uint32_t *l0;
@@ -282,12 +289,12 @@ static inline uint32_t hnsw_maxdeg(const hnsw *h, int layer)
     return layer == 0 ? h->M0 : h->M;
 }
 
-static inline const float *hnsw_vec(const hnsw *h, uint32_t id)
+static inline const void *hnsw_vec(const hnsw *h, uint32_t id)
 {
-    return h->vecs + (size_t)id * h->dim;
+    return h->vecs + (size_t)id * h->vb;
 }
 
-static inline float hnsw_dist(const hnsw *h, const float *a, const float *b)
+static inline float hnsw_dist(const hnsw *h, const void *a, const void *b)
 {
     return h->off + h->sgn * h->pair(a, b, h->dim);
 }
@@ -466,7 +473,7 @@ static inline uint16_t ctx_next_gen(hnsw_search_ctx *c)
 /* ---- search ------------------------------------------------------------- */
 
 /* Greedy walk on an upper layer: move to any closer neighbour until none. */
-static uint32_t hnsw_greedy(const hnsw *h, const float *q, uint32_t cur, float *dcur, int layer)
+static uint32_t hnsw_greedy(const hnsw *h, const void *q, uint32_t cur, float *dcur, int layer)
 {
     for (int changed = 1; changed;) {
         changed = 0;
@@ -491,15 +498,15 @@ static uint32_t hnsw_greedy(const hnsw *h, const float *q, uint32_t cur, float *
  * only stalls on the CPU's miss buffers).  Everything the loop touches is
  * held in locals: stores through the context would otherwise force reloads
  * of its fields on every neighbour. */
-static int hnsw_search_layer(const hnsw *h, hnsw_search_ctx *c, const float *q,
+static int hnsw_search_layer(const hnsw *h, hnsw_search_ctx *c, const void *q,
                              uint32_t ep, float epd, uint32_t ef, int layer,
-                             vec_filter_fn *accept, void *ud)
+                             vec_filter_fn *accept, void *ud, uint32_t effort)
 {
     const uint16_t gen = ctx_next_gen(c);
     uint16_t *const mark = c->mark;
     uint32_t *const rec = c->rec;
-    const float *const vecs = h->vecs;
-    const size_t dim = h->dim;
+    const unsigned char *const vecs = h->vecs;
+    const size_t vb = h->vb, dim = h->dim;
     dist_pair_fn *const pair = h->pair;
     const float off = h->off, sgn = h->sgn;
     vec_pair *cand = c->cand, *const res = c->res;
@@ -512,9 +519,14 @@ static int hnsw_search_layer(const hnsw *h, hnsw_search_ctx *c, const float *q,
     minheap_push(cand, &ncand, e);
     if (!accept || accept(ud, ep)) maxheap_push(res, &nres, e);
     float bound = nres >= ef ? res[0].dist : INFINITY;
+    /* Nodes expanded so far, the entry point counting as one (as Redis
+     * counts a filtered search's effort). */
+    uint32_t expanded = 1;
 
     while (ncand) {
+        if (effort && expanded >= effort) break;
         vec_pair cur = minheap_pop(cand, &ncand);
+        expanded++;
         if (cur.dist > bound) break;
         const uint32_t *l = hnsw_list(h, cur.id, layer);
         uint32_t n = list_count(l), m = 0;
@@ -530,12 +542,12 @@ static int hnsw_search_layer(const hnsw *h, hnsw_search_ctx *c, const float *q,
         if (__builtin_expect(rec != NULL, 0))
             for (uint32_t j = 0; j < m && nrec < c->reccap; j++) rec[nrec++] = batch[j];
         for (uint32_t j = 0; j < m && j < HNSW_PREFETCH_AHEAD; j++)
-            __builtin_prefetch(vecs + (size_t)batch[j] * dim);
+            __builtin_prefetch(vecs + (size_t)batch[j] * vb);
         for (uint32_t j = 0; j < m; j++) {
             uint32_t id = batch[j];
             if (j + HNSW_PREFETCH_AHEAD < m)
-                __builtin_prefetch(vecs + (size_t)batch[j + HNSW_PREFETCH_AHEAD] * dim);
-            float d = off + sgn * pair(q, vecs + (size_t)id * dim, dim);
+                __builtin_prefetch(vecs + (size_t)batch[j + HNSW_PREFETCH_AHEAD] * vb);
+            float d = off + sgn * pair(q, vecs + (size_t)id * vb, dim);
             if (!(d < bound)) continue;
             if (__builtin_expect(ncand == c->ccap, 0)) {
                 c->ncand = ncand;
@@ -562,9 +574,16 @@ out:
     return rc;
 }
 
-int hnsw_search(const hnsw *h, hnsw_search_ctx *c, const float *q, uint32_t k,
+int hnsw_search(const hnsw *h, hnsw_search_ctx *c, const void *q, uint32_t k,
                 uint32_t ef, vec_filter_fn *accept, void *ud,
                 vec_pair *out, uint32_t *nout)
+{
+    return hnsw_search_effort(h, c, q, k, ef, accept, ud, 0, out, nout);
+}
+
+int hnsw_search_effort(const hnsw *h, hnsw_search_ctx *c, const void *q, uint32_t k,
+                       uint32_t ef, vec_filter_fn *accept, void *ud, uint32_t effort,
+                       vec_pair *out, uint32_t *nout)
 {
     *nout = 0;
     if (k == 0 || h->count == 0) return 0;
@@ -575,7 +594,7 @@ int hnsw_search(const hnsw *h, hnsw_search_ctx *c, const float *q, uint32_t k,
     uint32_t cur = h->entry;
     float d = hnsw_dist(h, q, hnsw_vec(h, cur));
     for (int l = h->max_level; l > 0; l--) cur = hnsw_greedy(h, q, cur, &d, l);
-    int rc = hnsw_search_layer(h, c, q, cur, d, ef, 0, accept, ud);
+    int rc = hnsw_search_layer(h, c, q, cur, d, ef, 0, accept, ud, accept ? effort : 0);
     if (rc) return rc;
     maxheap_sort(c->res, c->nres);
     uint32_t n = c->nres < k ? c->nres : k;
@@ -609,7 +628,7 @@ static uint32_t hnsw_select(hnsw *h, const vec_pair *cand, uint32_t n,
 {
     uint32_t m = 0, np = 0;
     for (uint32_t i = 0; i < n && m < max; i++) {
-        const float *vc = hnsw_vec(h, cand[i].id);
+        const void *vc = hnsw_vec(h, cand[i].id);
         int good = 1;
         for (uint32_t j = 0; j < m && good; j++)
             if (hnsw_dist(h, vc, hnsw_vec(h, out[j])) < cand[i].dist) good = 0;
@@ -835,13 +854,13 @@ static void hnsw_mutated(hnsw *h);
  * entry point needs no in-link; the node being deleted gets none. */
 static void hnsw_attach_reachable(hnsw *h, uint32_t x, int layer, const uint8_t *seen)
 {
-    const float *v = hnsw_vec(h, x);
+    const void *v = hnsw_vec(h, x);
     uint32_t cur = h->entry;
     float d = hnsw_dist(h, v, hnsw_vec(h, cur));
     for (int l = h->max_level; l > layer; l--) cur = hnsw_greedy(h, v, cur, &d, l);
     hnsw_search_ctx *c = h->w;
     uint32_t n = 0;
-    if (hnsw_search_layer(h, c, v, cur, d, h->M, layer, NULL, NULL) == 0) {
+    if (hnsw_search_layer(h, c, v, cur, d, h->M, layer, NULL, NULL, 0) == 0) {
         maxheap_sort(c->res, c->nres);
         n = c->nres;
     }
@@ -935,7 +954,7 @@ static void hnsw_link_add(hnsw *h, uint32_t node, uint32_t x, int layer)
         link_append(h, node, x, layer);
         return;
     }
-    const float *vn = hnsw_vec(h, node);
+    const void *vn = hnsw_vec(h, node);
     for (uint32_t i = 0; i < n; i++) {
         uint32_t y = l[HNSW_LINKS + i];
         h->cand[i] = (vec_pair){ hnsw_dist(h, vn, hnsw_vec(h, y)), y };
@@ -951,7 +970,7 @@ static void hnsw_link_add(hnsw *h, uint32_t node, uint32_t x, int layer)
 /* Planning phase: find and choose the neighbours of a node with vector v on
  * layers min(level, max_level)..0 into h->plan.  Reads the graph only;
  * `self` (an updated node) is never chosen.  0 or -ENOMEM. */
-static int hnsw_plan(hnsw *h, const float *v, int level, uint32_t self)
+static int hnsw_plan(hnsw *h, const void *v, int level, uint32_t self)
 {
     memset(h->plan_n, 0, sizeof h->plan_n);
     if (h->entry == HNSW_NONE) return 0;
@@ -959,7 +978,7 @@ static int hnsw_plan(hnsw *h, const float *v, int level, uint32_t self)
     float d = hnsw_dist(h, v, hnsw_vec(h, cur));
     for (int l = h->max_level; l > level; l--) cur = hnsw_greedy(h, v, cur, &d, l);
     for (int l = level < h->max_level ? level : h->max_level; l >= 0; l--) {
-        int rc = hnsw_search_layer(h, h->w, v, cur, d, h->efc, l, NULL, NULL);
+        int rc = hnsw_search_layer(h, h->w, v, cur, d, h->efc, l, NULL, NULL, 0);
         if (rc) return rc;
         hnsw_search_ctx *c = h->w;
         maxheap_sort(c->res, c->nres);
@@ -1062,9 +1081,10 @@ static int hnsw_grow(hnsw *h, uint32_t ncap)
     }
     if (failed || ctx_reserve(h->w, ncap, h->efc)) goto fail;
     /* vectors (copied out of a borrowed range: vecs_raw is NULL then) */
-    if (vec_mem_resize_vecs(&h->mem, &h->vecs_raw, &h->vecs_bytes, &h->vecs,
-                            (size_t)ncap * h->dim, (size_t)h->hwm * h->dim))
-        goto fail;
+    void *nv = vec_mem_resize_vecs(&h->mem, &h->vecs_raw, &h->vecs_bytes, h->vecs,
+                                   (size_t)ncap * h->vb, (size_t)h->hwm * h->vb);
+    if (!nv) goto fail;
+    h->vecs = nv;
     hnsw_unborrow(h, &h->bvec);
     hnsw_advise_huge(h->vecs_raw, h->vecs_bytes);
     /* layer 0 */
@@ -1108,7 +1128,7 @@ static size_t hnsw_upper_bytes(const hnsw *h, int level)
     return (size_t)level * h->s1 * sizeof(uint32_t);
 }
 
-int hnsw_insert(hnsw *h, const float *vec, uint32_t *id_out)
+int hnsw_insert(hnsw *h, const void *vec, uint32_t *id_out)
 {
     int rc = hnsw_reserve(h, h->count + 1);
     if (rc) return rc;
@@ -1133,7 +1153,7 @@ int hnsw_insert(hnsw *h, const float *vec, uint32_t *id_out)
     r[0] = (uint32_t)level << HNSW_LEVEL_SHIFT;
     r[1] = 0;
     h->up[id] = upper;
-    memcpy(h->vecs + (size_t)id * h->dim, vec, (size_t)h->dim * sizeof(float));
+    memcpy(h->vecs + (size_t)id * h->vb, vec, h->vb);
     hnsw_connect(h, id, level);
     if (h->entry == HNSW_NONE || level > h->max_level) {
         h->entry = id;
@@ -1153,7 +1173,7 @@ static void hnsw_repair(hnsw *h, uint32_t x, int layer, uint32_t ndl)
 {
     const uint32_t *lx = hnsw_list(h, x, layer);
     uint32_t n = list_count(lx), k = 0;
-    const float *vx = hnsw_vec(h, x);
+    const void *vx = hnsw_vec(h, x);
     for (uint32_t i = 0; i < n; i++) {
         uint32_t y = lx[HNSW_LINKS + i];
         if (y != h->dying) h->cand[k++] = (vec_pair){ hnsw_dist(h, vx, hnsw_vec(h, y)), y };
@@ -1188,7 +1208,7 @@ static int hnsw_check_inlink(hnsw *h, uint32_t x, int layer, uint32_t ndl)
 static void hnsw_inlinks_by_search(hnsw *h, int layer, uint32_t ndl)
 {
     const uint32_t *indeg = &hnsw_list(h, h->dying, layer)[1];
-    const float *v = hnsw_vec(h, h->dying);
+    const void *v = hnsw_vec(h, h->dying);
     uint32_t cur = h->entry;
     float d = hnsw_dist(h, v, hnsw_vec(h, cur));
     for (int l = h->max_level; l > layer; l--) cur = hnsw_greedy(h, v, cur, &d, l);
@@ -1198,7 +1218,7 @@ static void hnsw_inlinks_by_search(hnsw *h, int layer, uint32_t ndl)
     c->reccap = h->reccap;
     /* If the heap cannot grow, the search stops early with fewer nodes
      * recorded; the scan after it still finds the rest. */
-    (void)hnsw_search_layer(h, c, v, cur, d, h->efc, layer, NULL, NULL);
+    (void)hnsw_search_layer(h, c, v, cur, d, h->efc, layer, NULL, NULL, 0);
     c->rec = NULL;
     for (uint32_t i = 0; i < c->nrec && *indeg; i++) hnsw_check_inlink(h, h->rec[i], layer, ndl);
 }
@@ -1290,7 +1310,7 @@ int hnsw_delete(hnsw *h, uint32_t id)
     return 0;
 }
 
-int hnsw_update(hnsw *h, uint32_t id, const float *vec)
+int hnsw_update(hnsw *h, uint32_t id, const void *vec)
 {
     if (!hnsw_is_live(h, id)) return -EINVAL;
     int level = hnsw_level(h, id);
@@ -1299,7 +1319,7 @@ int hnsw_update(hnsw *h, uint32_t id, const float *vec)
     /* Commit: unlink with the old vector, relink with the new.  The node
      * keeps its level, so the entry point (maybe this node) stays valid. */
     hnsw_unlink(h, id, level);
-    memcpy(h->vecs + (size_t)id * h->dim, vec, (size_t)h->dim * sizeof(float));
+    memcpy(h->vecs + (size_t)id * h->vb, vec, h->vb);
     hnsw_connect(h, id, level);
     hnsw_mutated(h);
     return 0;
@@ -1376,7 +1396,7 @@ static int hnsw_params_ok(const hnsw_params *p)
     return p->dim >= 1 && p->dim <= VEC_DIM_MAX && p->M >= 2 && p->M <= VEC_M_MAX &&
            p->ef_construction >= 1 && p->ef_construction <= VEC_EF_MAX &&
            p->ef_search >= 1 && p->ef_search <= VEC_EF_MAX &&
-           (p->metric == DIST_L2 || p->metric == DIST_COSINE || p->metric == DIST_DOT);
+           vec_format_ok(p->metric, p->quant);
 }
 
 static int hnsw_alloc_scratch(hnsw *h)
@@ -1413,9 +1433,13 @@ static hnsw *hnsw_create(const hnsw_params *p, int *err)
     vec_mem_init(&h->mem, al);
     h->kern = p->kernels ? p->kernels : dist_active();
     h->metric = p->metric;
-    h->pair = p->metric == DIST_L2 ? h->kern->l2sq : h->kern->dot;
-    h->off = p->metric == DIST_COSINE ? 1.0f : 0.0f;
-    h->sgn = p->metric == DIST_L2 ? 1.0f : -1.0f;
+    vec_format fmt;
+    vec_format_init(&fmt, p->metric, p->quant, p->dim, h->kern);
+    h->quant = p->quant;
+    h->vb = fmt.bytes;
+    h->pair = fmt.pair;
+    h->off = fmt.off;
+    h->sgn = fmt.sgn;
     h->dim = p->dim;
     h->M = p->M;
     h->M0 = 2 * p->M;
@@ -1470,7 +1494,21 @@ int hnsw_is_live(const hnsw *h, uint32_t id)
     return id < h->hwm && !(hnsw_l0(h, id)[0] & HNSW_FREE);
 }
 
-const float *hnsw_vector(const hnsw *h, uint32_t id)
+int hnsw_node_level(const hnsw *h, uint32_t id)
+{
+    return hnsw_is_live(h, id) ? hnsw_level(h, id) : -1;
+}
+
+int hnsw_links(const hnsw *h, uint32_t id, int layer, uint32_t *out, uint32_t cap)
+{
+    if (!hnsw_is_live(h, id) || layer < 0 || layer > hnsw_level(h, id)) return -EINVAL;
+    const uint32_t *l = hnsw_list(h, id, layer);
+    uint32_t n = list_count(l);
+    for (uint32_t i = 0; i < n && i < cap; i++) out[i] = l[HNSW_LINKS + i];
+    return (int)n;
+}
+
+const void *hnsw_vector(const hnsw *h, uint32_t id)
 {
     return hnsw_is_live(h, id) ? hnsw_vec(h, id) : NULL;
 }
@@ -1699,7 +1737,7 @@ static void hnsw_save_meta(const hnsw *h, img_out *o)
     uint8_t m[HNSW_META_LEN];
     const uint32_t w[] = { HNSW_IMG_VERSION, h->dim, (uint32_t)h->metric, h->M, h->efc, h->efs,
                            h->cap, h->hwm, h->count, h->free_head, h->entry,
-                           (uint32_t)h->max_level, h->sweep_debt, 0 };
+                           (uint32_t)h->max_level, h->sweep_debt, (uint32_t)h->quant };
     const uint64_t d[] = { h->rng, h->hints_dropped, h->orphans_fixed, h->reconnected,
                            h->inlink_misses, h->inlink_scans };
     for (size_t i = 0; i < sizeof w / sizeof *w; i++) le_put32(m + 4 * i, w[i]);
@@ -1711,7 +1749,7 @@ static void hnsw_save_meta(const hnsw *h, img_out *o)
 
 static void hnsw_save_arrays(const hnsw *h, img_out *o)
 {
-    const size_t vb = (size_t)h->dim * sizeof(float);
+    const size_t vb = h->vb;
     img_out_begin(o, HNSW_IMG_VECS, 1);
     for (uint32_t x = 0, y; x < h->hwm && !o->rc; x = y) {
         for (y = x; y < h->hwm && hnsw_is_live(h, y); y++) {}
@@ -1785,7 +1823,7 @@ int hnsw_save(const hnsw *h, img_sink *s)
 /* The meta section, decoded. */
 typedef struct hnsw_img_meta {
     uint32_t version, dim, metric, M, efc, efs, cap, hwm, count, free_head, entry;
-    uint32_t max_level, sweep_debt, reserved;
+    uint32_t max_level, sweep_debt, quant;
     uint64_t rng, hints_dropped, orphans_fixed, reconnected, inlink_misses, inlink_scans;
 } hnsw_img_meta;
 
@@ -1811,7 +1849,7 @@ static int hnsw_load_meta(const hnsw_params *p, const img_source *src, hnsw_img_
         .version = le_get32(b), .dim = le_get32(b + 4), .metric = le_get32(b + 8), .M = le_get32(b + 12),
         .efc = le_get32(b + 16), .efs = le_get32(b + 20), .cap = le_get32(b + 24), .hwm = le_get32(b + 28),
         .count = le_get32(b + 32), .free_head = le_get32(b + 36), .entry = le_get32(b + 40),
-        .max_level = le_get32(b + 44), .sweep_debt = le_get32(b + 48), .reserved = le_get32(b + 52),
+        .max_level = le_get32(b + 44), .sweep_debt = le_get32(b + 48), .quant = le_get32(b + 52),
         .rng = le_get64(b + 56), .hints_dropped = le_get64(b + 64), .orphans_fixed = le_get64(b + 72),
         .reconnected = le_get64(b + 80), .inlink_misses = le_get64(b + 88),
         .inlink_scans = le_get64(b + 96),
@@ -1822,19 +1860,18 @@ static int hnsw_load_meta(const hnsw_params *p, const img_source *src, hnsw_img_
     const struct { const char *what; uint32_t img, want; } f[] = {
         { "dimension", m->dim, p->dim }, { "metric", m->metric, (uint32_t)p->metric },
         { "M", m->M, p->M }, { "ef_construction", m->efc, p->ef_construction },
-        { "ef_search", m->efs, p->ef_search },
+        { "ef_search", m->efs, p->ef_search }, { "quantization", m->quant, (uint32_t)p->quant },
     };
     for (size_t i = 0; i < sizeof f / sizeof *f; i++)
         if (f[i].img != f[i].want)
             return vec_corruptf(err, errlen, "hnsw image: %s is %u, the index expects %u", f[i].what,
                              f[i].img, f[i].want);
-    if (m->reserved != 0) return vec_corruptf(err, errlen, "hnsw image: reserved meta word not zero");
     if (m->cap > HNSW_ID_MAX || m->hwm > m->cap || m->count > m->hwm)
         return vec_corruptf(err, errlen, "hnsw image: capacity %u, used %u, live %u out of order",
                          m->cap, m->hwm, m->count);
     if ((int32_t)m->max_level < -1 || (int32_t)m->max_level > HNSW_MAX_LEVEL)
         return vec_corruptf(err, errlen, "hnsw image: max level %d", (int)(int32_t)m->max_level);
-    uint64_t vb = (uint64_t)m->hwm * p->dim * sizeof(float);
+    uint64_t vb = (uint64_t)m->hwm * quant_record_bytes(p->quant, p->dim);
     uint64_t lb = (uint64_t)m->hwm * (HNSW_LINKS + 2 * p->M) * sizeof(uint32_t);
     if (src->sec[1].len != vb)
         return vec_corruptf(err, errlen, "hnsw image: vector section is %zu bytes, %u slots need %llu",
@@ -1915,7 +1952,7 @@ static int hnsw_load_arrays(hnsw *h, const hnsw_img_meta *m, const img_source *s
         size_t vb = sv->len + 64;
         if (!(h->vecs_raw = vec_mem_alloc(&h->mem, vb))) return -ENOMEM;
         h->vecs_bytes = vb;
-        h->vecs = (float *)(((uintptr_t)h->vecs_raw + 63) & ~(uintptr_t)63);
+        h->vecs = (unsigned char *)(((uintptr_t)h->vecs_raw + 63) & ~(uintptr_t)63);
         hnsw_advise_huge(h->vecs_raw, vb);
         memcpy(h->vecs, sv->data, sv->len);
     }

@@ -80,16 +80,6 @@ void quant_q8_decode(const int8_t *codes, size_t dim, float range, float *out)
         out[i] = ((float)codes[i] * range) / (float)QUANT_Q8_MAX;
 }
 
-float quant_q8_cosine(int32_t dot, float range_a, float range_b)
-{
-    if (range_a == 0.0f || range_b == 0.0f) return 1.0f;
-    float scale = (range_a / (float)QUANT_Q8_MAX) * (range_b / (float)QUANT_Q8_MAX);
-    float d = 1.0f - (float)dot * scale;
-    if (d < 0.0f) d = 0.0f;
-    if (d > 2.0f) d = 2.0f;
-    return d;
-}
-
 int quant_bin_encode(const float *x, size_t dim, uint64_t *bits)
 {
     if (!quant_all_finite(x, dim)) return VEC_EVALUE;
@@ -105,7 +95,46 @@ void quant_bin_decode(const uint64_t *bits, size_t dim, float *out)
         out[i] = (bits[i / 64] >> (i % 64)) & 1u ? 1.0f : -1.0f;
 }
 
-float quant_bin_cosine(uint64_t hamming, size_t dim)
+size_t quant_record_bytes(quant_type t, size_t dim)
 {
-    return (float)hamming * 2.0f / (float)dim;
+    switch (t) {
+    case QUANT_Q8: return quant_q8_range_offset(dim) + sizeof(float);
+    case QUANT_BIN: return quant_bin_words(dim) * sizeof(uint64_t);
+    case QUANT_NONE: break;
+    }
+    return dim * sizeof(float);
+}
+
+int quant_encode(quant_type t, const float *x, size_t dim, void *rec)
+{
+    switch (t) {
+    case QUANT_Q8: {
+        float range;
+        unsigned char *r = rec;
+        int rc = quant_q8_encode(x, dim, (int8_t *)rec, &range);
+        if (rc) return rc;
+        memset(r + dim, 0, quant_q8_range_offset(dim) - dim);
+        memcpy(r + quant_q8_range_offset(dim), &range, sizeof range);
+        return 0;
+    }
+    case QUANT_BIN: return quant_bin_encode(x, dim, rec);
+    case QUANT_NONE: break;
+    }
+    if (!quant_all_finite(x, dim)) return VEC_EVALUE;
+    memcpy(rec, x, dim * sizeof(float));
+    return 0;
+}
+
+void quant_decode(quant_type t, const void *rec, size_t dim, float *out)
+{
+    switch (t) {
+    case QUANT_Q8:
+        quant_q8_decode(rec, dim, quant_q8_record_range(rec, dim), out);
+        return;
+    case QUANT_BIN:
+        quant_bin_decode(rec, dim, out);
+        return;
+    case QUANT_NONE: break;
+    }
+    memcpy(out, rec, dim * sizeof(float));
 }

@@ -131,23 +131,52 @@ void *vec_mem_resize(vec_mem *m, void *p, size_t old, size_t size, size_t keep)
     return q;
 }
 
-int vec_mem_resize_vecs(vec_mem *m, void **raw, size_t *bytes, float **vecs, size_t n,
-                        size_t keep)
+void *vec_mem_resize_vecs(vec_mem *m, void **raw, size_t *bytes, const void *vecs, size_t n,
+                          size_t keep)
 {
-    size_t nb = n * sizeof(float) + 64, kb = keep * sizeof(float);
-    size_t from = *raw ? (size_t)((char *)*vecs - (char *)*raw) : 0;
-    char *r = vec_mem_resize(m, *raw, *bytes, nb, from + kb);
-    if (!r) return -ENOMEM;
+    size_t nb = n + 64;
+    size_t from = *raw ? (size_t)((const char *)vecs - (const char *)*raw) : 0;
+    char *r = vec_mem_resize(m, *raw, *bytes, nb, from + keep);
+    if (!r) return NULL;
     size_t off = (size_t)((((uintptr_t)r + 63) & ~(uintptr_t)63) - (uintptr_t)r);
     if (!*raw) {
-        if (kb) memcpy(r + off, *vecs, kb);
-    } else if (off != from && kb) {
-        memmove(r + off, r + from, kb);     /* a copying realloc may shift the alignment */
+        if (keep) memcpy(r + off, vecs, keep);
+    } else if (off != from && keep) {
+        memmove(r + off, r + from, keep);   /* a copying realloc may shift the alignment */
     }
     *raw = r;
     *bytes = nb;
-    *vecs = (float *)(void *)(r + off);
-    return 0;
+    return r + off;
+}
+
+int vec_format_ok(dist_metric m, quant_type q)
+{
+    if (m != DIST_L2 && m != DIST_COSINE && m != DIST_DOT) return 0;
+    if (q == QUANT_NONE) return 1;
+    return (q == QUANT_Q8 || q == QUANT_BIN) && m == DIST_COSINE;
+}
+
+void vec_format_init(vec_format *f, dist_metric m, quant_type q, uint32_t dim,
+                     const dist_kernels *k)
+{
+    f->quant = q;
+    f->bytes = quant_record_bytes(q, dim);
+    switch (q) {
+    case QUANT_Q8:
+        f->pair = dist_i8_active()->q8_dist;
+        f->off = 0.0f;
+        f->sgn = 1.0f;
+        return;
+    case QUANT_BIN:
+        f->pair = dist_bin_active()->bin_dist;
+        f->off = 0.0f;
+        f->sgn = 1.0f;
+        return;
+    case QUANT_NONE: break;
+    }
+    f->pair = m == DIST_L2 ? k->l2sq : k->dot;
+    f->off = m == DIST_COSINE ? 1.0f : 0.0f;
+    f->sgn = m == DIST_L2 ? 1.0f : -1.0f;
 }
 
 const char *vec_strerror(int err)

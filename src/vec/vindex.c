@@ -91,8 +91,10 @@ struct vindex_search_ctx {
     void *scratch[VINDEX_NTYPES]; /* each engine's, by type (NULL: it needs none) */
     vindex_pair *pairs;
     uint32_t pcap;
-    float *q;               /* the prepared (normalised) query */
-    uint32_t qcap;
+    float *q;               /* the prepared query: normalised floats, then (quantised
+                             * indices) its record at qrec */
+    unsigned char *qrec;
+    size_t qcap;            /* bytes at q */
 };
 
 
@@ -346,6 +348,7 @@ void vindex_engine_setup(vindex *v, const dist_kernels *kern, uint32_t initial, 
     ep->M = v->M;
     ep->ef_construction = v->efc;
     ep->ef_search = v->efs;
+    ep->quant = v->quant;
     ep->seed = v->seed;
     ep->initial_capacity = initial;
     ep->kernels = kern;
@@ -377,7 +380,8 @@ vindex *vindex_new(const vindex_params *p, int *err)
     vindex *v = NULL;
     vindex_params q = *p;
     if ((p->type != VINDEX_HNSW && p->type != VINDEX_FLAT) || p->dim < 1 ||
-        p->dim > VINDEX_DIM_MAX || p->capacity > VINDEX_CAPACITY_MAX)
+        p->dim > VINDEX_DIM_MAX || p->capacity > VINDEX_CAPACITY_MAX ||
+        !vec_format_ok(p->metric, p->quant) || (p->type == VINDEX_FLAT && p->quant != QUANT_NONE))
         goto fail;
     /* A ring never needs more than capacity + 1 slots (the header). */
     if (q.capacity && q.initial_capacity > q.capacity + 1) q.initial_capacity = q.capacity + 1;
@@ -389,6 +393,8 @@ vindex *vindex_new(const vindex_params *p, int *err)
     v->type = p->type;
     v->metric = p->metric;
     v->dim = p->dim;
+    v->quant = p->quant;
+    v->recbytes = quant_record_bytes(p->quant, p->dim);
     v->M = p->M ? p->M : VINDEX_M_DEFAULT;
     v->efc = p->ef_construction ? p->ef_construction : VINDEX_EFC_DEFAULT;
     v->efs = p->ef_search ? p->ef_search : VINDEX_EFS_DEFAULT;
@@ -397,6 +403,7 @@ vindex *vindex_new(const vindex_params *p, int *err)
     if ((e = vindex_make_engine(v, p)) != 0) goto fail;
     e = -ENOMEM;
     if (!(v->prep = vec_mem_alloc(&v->mem, (size_t)v->dim * sizeof *v->prep)) ||
+        !(v->rec = vec_mem_alloc(&v->mem, v->recbytes)) ||
         vindex_ids_reserve(v, v->ops->capacity(v->eng)))
         goto fail;
     return v;
@@ -422,6 +429,7 @@ void vindex_free(vindex *v)
     vec_mem_free(&v->mem, v->pays, (size_t)v->idcap * sizeof *v->pays);
     vec_mem_free(&v->mem, v->slots, (size_t)v->nslots * sizeof *v->slots);
     vec_mem_free(&v->mem, v->prep, (size_t)v->dim * sizeof *v->prep);
+    vec_mem_free(&v->mem, v->rec, v->recbytes);
     if (v->eng) v->ops->destroy(v->eng);
     v->mem.al.free(v->mem.al.ud, v, sizeof *v);
 }
@@ -502,7 +510,7 @@ static void vindex_evict(vindex *v, const vindex_add_args *a, vindex_add_result 
     v->evicted++;
 }
 
-static int vindex_overwrite(vindex *v, const vindex_add_args *a, uint32_t id, const float *src,
+static int vindex_overwrite(vindex *v, const vindex_add_args *a, uint32_t id, const void *src,
                             float norm, vindex_add_result *r)
 {
     vpay *p = NULL;
@@ -523,7 +531,7 @@ static int vindex_overwrite(vindex *v, const vindex_add_args *a, uint32_t id, co
     return 0;
 }
 
-static int vindex_insert(vindex *v, const vindex_add_args *a, const float *src, float norm,
+static int vindex_insert(vindex *v, const vindex_add_args *a, const void *src, float norm,
                          uint32_t hash, vindex_add_result *r)
 {
     int rc = vindex_reserve_new(v);
@@ -590,12 +598,17 @@ int vindex_add_ex(vindex *v, const vindex_add_args *a, vindex_add_result *r)
     if (a->has_payload && ((!a->payload && a->plen) || a->plen > VINDEX_PAYLOAD_MAX))
         return -EINVAL;
     if (!vec_finite(a->vec, a->dim)) return VINDEX_EVALUE;
-    const float *src = a->vec;
+    const void *src = a->vec;
     float norm = 1.0f;
     if (v->metric == DIST_COSINE) {
         int rc = vec_normalise(a->vec, v->prep, v->dim, &norm);
         if (rc) return rc;
         src = v->prep;
+    }
+    if (v->quant != QUANT_NONE) {
+        int rc = quant_encode(v->quant, src, v->dim, v->rec);
+        if (rc) return rc;
+        src = v->rec;
     }
     uint32_t hash = vindex_hash(a->key, a->klen, v->hseed), slot = 0;
     uint32_t id = map_find(v, a->key, a->klen, hash, &slot);
@@ -646,13 +659,52 @@ int vindex_get(const vindex *v, const void *key, size_t klen, float *out)
 {
     uint32_t id = vindex_lookup(v, key, klen);
     if (id == VINDEX_NONE) return 0;
-    const float *x = v->ops->vector(v->eng, id);
-    if (v->norms) {
-        for (uint32_t i = 0; i < v->dim; i++) out[i] = x[i] * v->norms[id];
-    } else {
-        memcpy(out, x, (size_t)v->dim * sizeof *out);
-    }
+    quant_decode(v->quant, v->ops->vector(v->eng, id), v->dim, out);
+    /* BIN keeps only signs: its +-1 are not scaled back (as Redis's VEMB) */
+    if (v->norms && v->quant != QUANT_BIN)
+        for (uint32_t i = 0; i < v->dim; i++) out[i] *= v->norms[id];
     return 1;
+}
+
+const void *vindex_record(const vindex *v, uint32_t id, size_t *len, float *norm)
+{
+    if (id >= v->idcap || !v->keys[id]) return NULL;
+    if (len) *len = v->recbytes;
+    if (norm) *norm = v->norms ? v->norms[id] : 1.0f;
+    return v->ops->vector(v->eng, id);
+}
+
+int vindex_links(const vindex *v, uint32_t id, int layer, uint32_t *out, uint32_t cap)
+{
+    if (id >= v->idcap || !v->keys[id] || !v->ops->links) return -EINVAL;
+    return v->ops->links(v->eng, id, layer, out, cap);
+}
+
+int vindex_level(const vindex *v, uint32_t id)
+{
+    if (id >= v->idcap || !v->keys[id]) return -1;
+    return v->ops->level ? v->ops->level(v->eng, id) : 0;
+}
+
+float vindex_id_dist(const vindex *v, uint32_t a, uint32_t b)
+{
+    const void *x = v->ops->vector(v->eng, a), *y = v->ops->vector(v->eng, b);
+    vec_format f;
+    vec_format_init(&f, v->metric, v->quant, v->dim, v->ops->kernels(v->eng));
+    return dist_report(v->metric, f.off + f.sgn * f.pair(x, y, v->dim));
+}
+
+uint32_t vindex_random_id(const vindex *v, uint64_t r)
+{
+    if (v->count == 0) return VINDEX_NO_ID;
+    /* A random slot, then the next live id after it (wrapping): ids are
+     * dense (the engines reuse freed ones first), so the walk is short. */
+    uint32_t start = (uint32_t)(r % v->idcap);
+    for (uint32_t i = 0; i < v->idcap; i++) {
+        uint32_t id = start + i < v->idcap ? start + i : start + i - v->idcap;
+        if (v->keys[id]) return id;
+    }
+    return VINDEX_NO_ID;
 }
 
 int vindex_exists(const vindex *v, const void *key, size_t klen, uint32_t *id)
@@ -721,6 +773,7 @@ void vindex_stats_get(const vindex *v, vindex_stats *s)
     memset(s, 0, sizeof *s);
     s->type = v->type;
     s->metric = v->metric;
+    s->quant = v->quant;
     s->dim = v->dim;
     s->count = v->count;
     s->capacity = v->ops->capacity(v->eng);
@@ -833,12 +886,15 @@ void vindex_search_ctx_free(vindex_search_ctx *c)
     for (size_t t = 0; t < VINDEX_NTYPES; t++)
         if (c->scratch[t]) vindex_engines[t]->scratch_free(c->scratch[t]);
     if (c->pairs) c->al.free(c->al.ud, c->pairs, (size_t)c->pcap * sizeof *c->pairs);
-    if (c->q) c->al.free(c->al.ud, c->q, (size_t)c->qcap * sizeof *c->q);
+    if (c->q) c->al.free(c->al.ud, c->q, c->qcap);
     c->al.free(c->al.ud, c, sizeof *c);
 }
 
-static int sctx_reserve(vindex_search_ctx *c, uint32_t k, uint32_t dim)
+/* Room for k pairs and a prepared query of v (its floats and its record). */
+static int sctx_reserve(vindex_search_ctx *c, const vindex *v, uint32_t k)
 {
+    size_t fb = ((size_t)v->dim * sizeof(float) + 7) & ~(size_t)7;
+    size_t qb = fb + (v->quant != QUANT_NONE ? v->recbytes : 0);
     if (c->pcap < k) {
         vindex_pair *p = c->al.alloc(c->al.ud, (size_t)k * sizeof *p);
         if (!p) return -ENOMEM;
@@ -846,14 +902,35 @@ static int sctx_reserve(vindex_search_ctx *c, uint32_t k, uint32_t dim)
         c->pairs = p;
         c->pcap = k;
     }
-    if (c->qcap < dim) {
-        float *q = c->al.alloc(c->al.ud, (size_t)dim * sizeof *q);
+    if (c->qcap < qb) {
+        float *q = c->al.alloc(c->al.ud, qb);
         if (!q) return -ENOMEM;
-        if (c->q) c->al.free(c->al.ud, c->q, (size_t)c->qcap * sizeof *c->q);
+        if (c->q) c->al.free(c->al.ud, c->q, c->qcap);
         c->q = q;
-        c->qcap = dim;
+        c->qcap = qb;
     }
+    c->qrec = (unsigned char *)c->q + fb;
     return 0;
+}
+
+/* The query as the engine compares it: vec itself, or normalised (cosine)
+ * into c->q, then encoded (quantised) into c->qrec.  0 or VINDEX_EVALUE. */
+static int vindex_prepare_query(const vindex *v, vindex_search_ctx *c, const float *vec,
+                                const void **out)
+{
+    const float *qv = vec;
+    if (v->metric == DIST_COSINE) {
+        float norm;
+        int rc = vec_normalise(vec, c->q, v->dim, &norm);
+        if (rc) return rc;
+        qv = c->q;
+    }
+    if (v->quant == QUANT_NONE) {
+        *out = qv;
+        return 0;
+    }
+    *out = c->qrec;
+    return quant_encode(v->quant, qv, v->dim, c->qrec);
 }
 
 void vindex_query_init(vindex_query *q, const float *vec, uint32_t dim, uint32_t k)
@@ -875,17 +952,13 @@ int vindex_search(const vindex *v, vindex_search_ctx *c, const vindex_query *q,
     if (q->k == 0 || v->count == 0) return 0;
     uint32_t k = q->k < v->count ? q->k : v->count;
     uint32_t ef = q->ef > VINDEX_EF_MAX ? VINDEX_EF_MAX : q->ef;
-    int rc = sctx_reserve(c, k, v->metric == DIST_COSINE ? v->dim : 0);
+    int rc = sctx_reserve(c, v, k);
     if (rc) return rc;
-    const float *qv = q->vec;
-    if (v->metric == DIST_COSINE) {
-        float norm;
-        if ((rc = vec_normalise(q->vec, c->q, v->dim, &norm)) != 0) return rc;
-        qv = c->q;
-    }
+    const void *qv;
+    if ((rc = vindex_prepare_query(v, c, q->vec, &qv)) != 0) return rc;
     uint32_t n = 0;
     if ((rc = v->ops->search(v->eng, c->scratch[v->type], qv, k, ef, q->accept, q->accept_ud,
-                             c->pairs, &n)) != 0)
+                             q->effort, c->pairs, &n)) != 0)
         return rc;
     uint32_t m = 0;
     for (uint32_t i = 0; i < n; i++) {
@@ -914,14 +987,10 @@ int vindex_search_part(const vindex *v, vindex_search_ctx *c, const vindex_query
     if (!q->vec) return -EINVAL;
     if (!vec_finite(q->vec, q->dim)) return VINDEX_EVALUE;
     if (q->k == 0 || v->count == 0) return 0;
-    int rc = sctx_reserve(c, 1, v->metric == DIST_COSINE ? v->dim : 0);
+    int rc = sctx_reserve(c, v, 1);
     if (rc) return rc;
-    const float *qv = q->vec;
-    if (v->metric == DIST_COSINE) {
-        float norm;
-        if ((rc = vec_normalise(q->vec, c->q, v->dim, &norm)) != 0) return rc;
-        qv = c->q;
-    }
+    const void *qv;
+    if ((rc = vindex_prepare_query(v, c, q->vec, &qv)) != 0) return rc;
     uint64_t used = v->ops->slots(v->eng);
     uint32_t lo = (uint32_t)(used * part / nparts), hi = (uint32_t)(used * (part + 1) / nparts);
     return v->ops->search_range(v->eng, qv, q->k, lo, hi, q->accept, q->accept_ud, out, nout);

@@ -48,16 +48,21 @@ typedef struct vindex_engine {
 
     /* Room for n live entries without allocating in insert. */
     int (*reserve)(void *e, uint32_t n);
-    int (*insert)(void *e, const float *vec, uint32_t *id);
-    int (*update)(void *e, uint32_t id, const float *vec);
+    /* vec: a prepared record (vecbase.h's vec_format for the params) */
+    int (*insert)(void *e, const void *vec, uint32_t *id);
+    int (*update)(void *e, uint32_t id, const void *vec);
     /* Never fails for a live id (never allocates). */
     int (*del)(void *e, uint32_t id);
     /* Re-link what searches could no longer reach: how many, or -ENOMEM.
      * NULL: nothing can be cut off. */
     int (*repair)(void *e);
 
-    /* A live id's stored vector, NULL if id is not live. */
-    const float *(*vector)(const void *e, uint32_t id);
+    /* A live id's stored record, NULL if id is not live. */
+    const void *(*vector)(const void *e, uint32_t id);
+    /* A live id's top layer and its links on one layer (count, at most cap
+     * written, or -EINVAL).  NULL: no layers, no links. */
+    int (*level)(const void *e, uint32_t id);
+    int (*links)(const void *e, uint32_t id, int layer, uint32_t *out, uint32_t cap);
     uint32_t (*count)(const void *e);
     /* Ids are below it; it only grows. */
     uint32_t (*capacity)(const void *e);
@@ -73,9 +78,11 @@ typedef struct vindex_engine {
     void *(*scratch_new)(const vec_allocator *al);
     void (*scratch_free)(void *scratch);
     /* The k nearest of q (ef: the beam where there is one, 0 = default)
-     * that accept takes (NULL: all) into out, ascending; *n of them. */
-    int (*search)(const void *e, void *scratch, const float *q, uint32_t k, uint32_t ef,
-                  vec_filter_fn *accept, void *ud, vec_pair *out, uint32_t *n);
+     * that accept takes (NULL: all) into out, ascending; *n of them.
+     * effort: vindex_query's (an engine without a walk ignores it). */
+    int (*search)(const void *e, void *scratch, const void *q, uint32_t k, uint32_t ef,
+                  vec_filter_fn *accept, void *ud, uint32_t effort, vec_pair *out,
+                  uint32_t *n);
 
     /* Exact search split in parts (vindex_search_part); all three NULL when
      * the engine cannot split.  slots: ids in use are below it.

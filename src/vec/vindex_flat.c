@@ -2,8 +2,9 @@
  * operations (vindex_engine.h), each a call into flat.h.  A linear scan
  * needs no search scratch and has nothing to repair or layer, so those
  * operations are absent; it is the engine that splits an exact search
- * into parts (flat_search_range, flat_merge).  No state; threads as in
- * vindex_engine.h. */
+ * into parts (flat_search_range, flat_merge).  FLAT stores float32 only
+ * (vindex refuses a quantised FLAT), so its records are dim floats.  No
+ * state; threads as in vindex_engine.h. */
 #include "vindex_engine.h"
 
 #include <errno.h>
@@ -37,10 +38,10 @@ static void op_destroy(void *e) { flat_free(e); }
 static int op_save(const void *e, img_sink *s) { return flat_save(e, s); }
 static int op_borrows(const void *e, const void *p) { return flat_borrows(e, p); }
 static int op_reserve(void *e, uint32_t n) { return flat_reserve(e, n); }
-static int op_insert(void *e, const float *v, uint32_t *id) { return flat_insert(e, v, id); }
-static int op_update(void *e, uint32_t id, const float *v) { return flat_update(e, id, v); }
+static int op_insert(void *e, const void *v, uint32_t *id) { return flat_insert(e, v, id); }
+static int op_update(void *e, uint32_t id, const void *v) { return flat_update(e, id, v); }
 static int op_del(void *e, uint32_t id) { return flat_delete(e, id); }
-static const float *op_vector(const void *e, uint32_t id) { return flat_vector(e, id); }
+static const void *op_vector(const void *e, uint32_t id) { return flat_vector(e, id); }
 static uint32_t op_count(const void *e) { return flat_count(e); }
 static uint32_t op_capacity(const void *e) { return flat_capacity(e); }
 static size_t op_memory(const void *e) { return flat_memory(e); }
@@ -48,11 +49,13 @@ static const dist_kernels *op_kernels(const void *e) { return flat_kernels(e); }
 static int op_validate(const void *e, char *err, size_t n) { return flat_validate(e, err, n); }
 static uint32_t op_slots(const void *e) { return flat_used(e); }
 
-static int op_search(const void *e, void *scratch, const float *q, uint32_t k, uint32_t ef,
-                     vec_filter_fn *accept, void *ud, vec_pair *out, uint32_t *n)
+static int op_search(const void *e, void *scratch, const void *q, uint32_t k, uint32_t ef,
+                     vec_filter_fn *accept, void *ud, uint32_t effort, vec_pair *out,
+                     uint32_t *n)
 {
     (void)scratch;
     (void)ef;
+    (void)effort;
     return flat_search(e, q, k, accept, ud, out, n);
 }
 

@@ -9,7 +9,7 @@
 
 static hnsw_params params_of(const vindex_params *p)
 {
-    return (hnsw_params){ .dim = p->dim, .metric = p->metric, .M = p->M,
+    return (hnsw_params){ .dim = p->dim, .metric = p->metric, .quant = p->quant, .M = p->M,
                           .ef_construction = p->ef_construction, .ef_search = p->ef_search,
                           .seed = p->seed, .initial_capacity = p->initial_capacity,
                           .kernels = p->kernels, .alloc = p->alloc };
@@ -35,11 +35,17 @@ static void op_destroy(void *e) { hnsw_free(e); }
 static int op_save(const void *e, img_sink *s) { return hnsw_save(e, s); }
 static int op_borrows(const void *e, const void *p) { return hnsw_borrows(e, p); }
 static int op_reserve(void *e, uint32_t n) { return hnsw_reserve(e, n); }
-static int op_insert(void *e, const float *v, uint32_t *id) { return hnsw_insert(e, v, id); }
-static int op_update(void *e, uint32_t id, const float *v) { return hnsw_update(e, id, v); }
+static int op_insert(void *e, const void *v, uint32_t *id) { return hnsw_insert(e, v, id); }
+static int op_update(void *e, uint32_t id, const void *v) { return hnsw_update(e, id, v); }
 static int op_del(void *e, uint32_t id) { return hnsw_delete(e, id); }
 static int op_repair(void *e) { return hnsw_reconnect(e); }
-static const float *op_vector(const void *e, uint32_t id) { return hnsw_vector(e, id); }
+static const void *op_vector(const void *e, uint32_t id) { return hnsw_vector(e, id); }
+static int op_level(const void *e, uint32_t id) { return hnsw_node_level(e, id); }
+
+static int op_links(const void *e, uint32_t id, int layer, uint32_t *out, uint32_t cap)
+{
+    return hnsw_links(e, id, layer, out, cap);
+}
 static uint32_t op_count(const void *e) { return hnsw_count(e); }
 static uint32_t op_capacity(const void *e) { return hnsw_capacity(e); }
 static size_t op_memory(const void *e) { return hnsw_memory(e); }
@@ -49,10 +55,11 @@ static int op_validate(const void *e, char *err, size_t n) { return hnsw_validat
 static void *op_scratch_new(const vec_allocator *al) { return hnsw_search_ctx_new(al); }
 static void op_scratch_free(void *s) { hnsw_search_ctx_free(s); }
 
-static int op_search(const void *e, void *scratch, const float *q, uint32_t k, uint32_t ef,
-                     vec_filter_fn *accept, void *ud, vec_pair *out, uint32_t *n)
+static int op_search(const void *e, void *scratch, const void *q, uint32_t k, uint32_t ef,
+                     vec_filter_fn *accept, void *ud, uint32_t effort, vec_pair *out,
+                     uint32_t *n)
 {
-    return hnsw_search(e, scratch, q, k, ef, accept, ud, out, n);
+    return hnsw_search_effort(e, scratch, q, k, ef, accept, ud, effort, out, n);
 }
 
 const vindex_engine vindex_hnsw_engine = {
@@ -67,6 +74,8 @@ const vindex_engine vindex_hnsw_engine = {
     .del = op_del,
     .repair = op_repair,
     .vector = op_vector,
+    .level = op_level,
+    .links = op_links,
     .count = op_count,
     .capacity = op_capacity,
     .memory = op_memory,

@@ -30,9 +30,12 @@
  *         44     4  nslots: key table size, 0 or a power of two >= 16
  *         48     4  id_end: 1 + the highest live id (0 when empty)
  *         52     4  flags: bit 0 = a STREAM section follows the keys (and
- *                   norms); other bits 0.  (Was "reserved, 0": images
- *                   from before rings load as unbounded, with ingested =
- *                   count, evicted 0, next id past their numeric keys.)
+ *                   norms); bits 8-15 = the quantisation (quant.h: 0
+ *                   float32, 1 Q8, 2 BIN; not 0 only for cosine HNSW);
+ *                   other bits 0.  (Was "reserved, 0": images from before
+ *                   rings load as unbounded, with ingested = count,
+ *                   evicted 0, next id past their numeric keys; images
+ *                   from before quantisation are float32.)
  *
  *   0x0101 VINDEX_IMG_KEYS, packed: one record per live key, ascending id:
  *          varint  id - (previous id + 1)   (the first: its id)
@@ -86,6 +89,8 @@
 #define VINDEX_IMG_VERSION 1u
 #define VINDEX_META_LEN    56u
 #define VINDEX_META_STREAM 1u       /* meta flags: a STREAM section follows */
+#define VINDEX_META_QUANT 0xff00u    /* meta flags: the quantisation (quant_type) */
+#define VINDEX_META_QUANT_SHIFT 8
 #define VINDEX_STREAM_VERSION 1u
 #define VINDEX_STREAM_LEN  40u      /* its fixed part */
 
@@ -141,7 +146,8 @@ int vindex_save(const vindex *v, img_sink *s)
     le_put32(m + 40, v->count);
     le_put32(m + 44, v->nslots);
     le_put32(m + 48, id_end);
-    le_put32(m + 52, vindex_has_stream(v) ? VINDEX_META_STREAM : 0);
+    le_put32(m + 52, (vindex_has_stream(v) ? VINDEX_META_STREAM : 0) |
+                         (uint32_t)v->quant << VINDEX_META_QUANT_SHIFT);
 
     img_out o = { .s = s };
     img_out_begin(&o, VINDEX_IMG_META, 0);
@@ -262,8 +268,11 @@ static int vindex_load_meta(const img_source *src, vx_meta *m, size_t *nown, cha
     if (m->version != VINDEX_IMG_VERSION)
         return vec_corruptf(err, errlen, "vindex image: version %u, this build reads %u",
                            m->version, VINDEX_IMG_VERSION);
+    uint32_t quant = (m->flags & VINDEX_META_QUANT) >> VINDEX_META_QUANT_SHIFT;
     if (m->type > VINDEX_FLAT || m->dim < 1 || m->dim > VINDEX_DIM_MAX || m->metric > DIST_DOT ||
-        (m->flags & ~VINDEX_META_STREAM) != 0)
+        (m->flags & ~(VINDEX_META_STREAM | VINDEX_META_QUANT)) != 0 ||
+        !vec_format_ok((dist_metric)m->metric, (quant_type)quant) ||
+        (quant != QUANT_NONE && m->type != VINDEX_HNSW))
         return vec_corruptf(err, errlen, "vindex image: type %u, dimension %u, metric %u "
                            "(flags %#x) out of range", m->type, m->dim, m->metric, m->flags);
     if (m->type == VINDEX_HNSW &&
@@ -560,6 +569,8 @@ int vindex_load(const img_source *src, const vindex_load_opts *o, vindex **out, 
     v->type = (vindex_type)m.type;
     v->metric = (dist_metric)m.metric;
     v->dim = m.dim;
+    v->quant = (quant_type)((m.flags & VINDEX_META_QUANT) >> VINDEX_META_QUANT_SHIFT);
+    v->recbytes = quant_record_bytes(v->quant, v->dim);
     v->M = m.M;
     v->efc = m.efc;
     v->efs = m.efs;
@@ -570,7 +581,9 @@ int vindex_load(const img_source *src, const vindex_load_opts *o, vindex **out, 
     if ((rc = vindex_load_engine(v, &m, src, nown, o ? o->kernels : NULL, err, errlen)) != 0)
         goto fail;
     rc = -ENOMEM;
-    if (!(v->prep = vec_mem_alloc(&v->mem, (size_t)v->dim * sizeof *v->prep))) goto fail;
+    if (!(v->prep = vec_mem_alloc(&v->mem, (size_t)v->dim * sizeof *v->prep)) ||
+        !(v->rec = vec_mem_alloc(&v->mem, v->recbytes)))
+        goto fail;
     if ((rc = vindex_load_keys(v, &src->sec[1], &m, err, errlen)) != 0) goto fail;
     if (v->metric == DIST_COSINE && (rc = vindex_load_norms(v, &src->sec[2], &m, err, errlen)) != 0)
         goto fail;

@@ -46,7 +46,9 @@ struct vindex {
     vec_mem mem;            /* allocator and bytes held here (not the engine's) */
     vindex_type type;
     dist_metric metric;
+    quant_type quant;       /* QUANT_NONE unless cosine HNSW */
     uint32_t dim, M, efc, efs;
+    size_t recbytes;        /* one stored record (quant.h) */
     const vindex_engine *ops;
     void *eng;
     vkey **keys;            /* per id; NULL = free */
@@ -56,7 +58,8 @@ struct vindex {
     uint32_t nslots, count;
     uint32_t hseed;
     uint64_t seed;          /* as created (saved for reference) */
-    float *prep;            /* dim floats: the vector being added, prepared */
+    float *prep;            /* dim floats: the vector being added, normalised */
+    void *rec;              /* recbytes: ... and encoded (quantised indices) */
     unsigned char *karena;  /* key blocks of a loaded index, one allocation */
     size_t karena_bytes;
     uint32_t karena_live;   /* keys still in it; it is freed with the last */

@@ -88,7 +88,8 @@ vproj *vproj_new(uint32_t out_dim, uint32_t in_dim, const vec_allocator *alloc, 
     p->in_dim = in_dim;
     p->out_dim = out_dim;
     p->stride = stride;
-    if (vec_mem_resize_vecs(&p->mem, &p->raw, &p->raw_bytes, &p->rows, (size_t)out_dim * stride, 0)) {
+    if (!(p->rows = vec_mem_resize_vecs(&p->mem, &p->raw, &p->raw_bytes, NULL,
+                                        (size_t)out_dim * stride * sizeof(float), 0))) {
         al->free(al->ud, p, sizeof *p);
         if (err) *err = -ENOMEM;
         return NULL;

@@ -1073,8 +1073,8 @@ class TestLoadersRefuseBadInput(PersistCase):
                           "record of type 4 asks for more than a server accepts")
 
     def test_log_record_creating_an_index_no_command_could_create(self):
-        # VNEW ix with 40000 dimensions (the most is 32768)
-        payload = (op_str(b"ix") + struct.pack("<BBHIIIIQI", 0, 1, 0, 40000, 16, 200, 100, 1, 0)
+        # VNEW ix with 70000 dimensions (the most is 65536)
+        payload = (op_str(b"ix") + struct.pack("<BBHIIIIQI", 0, 1, 0, 70000, 16, 200, 100, 1, 0)
                    + op_str(b""))
         self.refused_with({"wal-%016x.log" % 0: wal_bytes(0, [(16, payload)])},
                           "record of type 16 asks for more than a server accepts")

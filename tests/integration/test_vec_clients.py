@@ -275,7 +275,7 @@ class TestRedisCli(ServerTestCase):
         self.assertEqual(self.cli("VSEARCH", "x", "VALUES", "3", "0.5", "-1", "2", "1"), "k\n0\n")
         self.assertEqual(self.cli("--no-raw", "-x", "VADD", "x", "bad", stdin=b"12345",
                                   check=False),
-                         "(error) ERR invalid vector encoding: 5 bytes is not 1 to 32768 float32 "
+                         "(error) ERR invalid vector encoding: 5 bytes is not 1 to 65536 float32 "
                          "values\n")
 
 

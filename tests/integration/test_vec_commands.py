@@ -11,7 +11,7 @@ import struct
 from engram_test import ServerTestCase, encode, engram_only, main, parse_info
 
 E_SYNTAX = "ERR syntax error"
-DIM_MAX = 32768
+DIM_MAX = 65536
 
 
 # ---- helpers ---------------------------------------------------------------
@@ -178,9 +178,9 @@ class TestVNew(VecTestCase):
             with self.subTest(dim=bad):
                 self.err(c, "ERR dimension must be a positive integer, got '%s'" % bad,
                          "VNEW", "i", bad)
-        for bad in ("32769", "100000", "4294967297"):
+        for bad in ("65537", "100000", "4294967297"):
             with self.subTest(dim=bad):
-                self.err(c, "ERR dimension must be between 1 and 32768, got %s" % bad,
+                self.err(c, "ERR dimension must be between 1 and 65536, got %s" % bad,
                          "VNEW", "i", bad)
         self.assertEqual(c.cmd("VLIST"), [])
         self.ok(c, "VNEW", "one", "1")
@@ -292,10 +292,10 @@ class TestVAdd(VecTestCase):
         c = self.c
         for data in (b"", b"\x00", b"abcde", b"\x00" * 7, b"\x00" * 13):
             with self.subTest(len=len(data)):
-                self.err(c, "ERR invalid vector encoding: %d bytes is not 1 to 32768 float32 "
+                self.err(c, "ERR invalid vector encoding: %d bytes is not 1 to 65536 float32 "
                          "values" % len(data), "VADD", "i", "k", data)
         big = b"\x00" * (4 * (DIM_MAX + 1))
-        self.err(c, "ERR invalid vector encoding: %d bytes is not 1 to 32768 float32 values"
+        self.err(c, "ERR invalid vector encoding: %d bytes is not 1 to 65536 float32 values"
                  % len(big), "VADD", "i", "k", big)
         nan, inf = float("nan"), float("inf")
         for vec, pos in (((1, nan, 3), 1), ((inf, 2, 3), 0), ((1, 2, -inf), 2),
@@ -315,8 +315,8 @@ class TestVAdd(VecTestCase):
             with self.subTest(word=word):
                 self.err(c, "ERR invalid vector encoding: '%s' is not a finite number" % word,
                          "VADD", "i", "k", "VALUES", "3", "1", word, "2")
-        count_err = "ERR invalid vector encoding: VALUES needs a count between 1 and 32768"
-        for n in ("0", "-1", "x", "", "1.0", "32769"):
+        count_err = "ERR invalid vector encoding: VALUES needs a count between 1 and 65536"
+        for n in ("0", "-1", "x", "", "1.0", "65537"):
             with self.subTest(count=n):
                 self.err(c, count_err, "VADD", "i", "k", "VALUES", n, "1", "2", "3")
         self.err(c, count_err, "VADD", "i", "k", "VALUES")
@@ -542,7 +542,7 @@ class TestVSearch(VecTestCase):
                  "VSEARCH", "i", blob(1, 2, 3), "1")
         self.err(c, "ERR wrong vector dimension: index expects 2, got 1",
                  "VSEARCH", "i", "VALUES", "1", "5", "1")
-        self.err(c, "ERR invalid vector encoding: 6 bytes is not 1 to 32768 float32 values",
+        self.err(c, "ERR invalid vector encoding: 6 bytes is not 1 to 65536 float32 values",
                  "VSEARCH", "i", b"abcdef", "1")
         self.err(c, "ERR invalid vector encoding: value 0 is NaN or infinite",
                  "VSEARCH", "i", blob(float("nan"), 0), "1")

@@ -258,7 +258,7 @@ class TestPipelines(ConcurrencyTestCase):
              "ERR k must be an integer between 0 and 10000, got '10001'"),
             (encode("VSEARCH", "f", blob(vecs[0]), "1", "EF"), "ERR syntax error"),
             (encode("VSEARCH", "f", b"12345", "1"),
-             "ERR invalid vector encoding: 5 bytes is not 1 to 32768 float32 values"),
+             "ERR invalid vector encoding: 5 bytes is not 1 to 65536 float32 values"),
             (encode("VSEARCH", "f", blob(vecs[0]), "1", "EF", "0"),
              "ERR EF must be an integer between 1 and 100000, got '0'"),
             (encode("VSEARCH", "f", blob(vecs[0])),

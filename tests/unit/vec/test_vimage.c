@@ -1981,7 +1981,7 @@ static void rf_bad_engine_numbers(const struct rf_case *c, const mem_image *im, 
         rf_patch_refused(im, HNSW_IMG_META, 44, 17, 4, "max level 17");
         rf_patch_refused(im, HNSW_IMG_META, 44, 0x80000000u, 4, "max level");
         rf_patch_refused(im, HNSW_IMG_META, 44, (uint32_t)-2, 4, "max level -2");
-        rf_patch_refused(im, HNSW_IMG_META, 52, 1, 4, "reserved");
+        rf_patch_refused(im, HNSW_IMG_META, 52, 1, 4, "quantization");
         /* layer 0: the first live record with a link and the first with a hint */
         const mem_sec *l0 = rg_sec(im, HNSW_IMG_L0);
         const size_t s0 = 2 + 2 * 5;

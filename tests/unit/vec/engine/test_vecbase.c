@@ -94,14 +94,16 @@ static void test_counted(void **state)
     for (int i = 0; i < 10; i++) borrowed[i] = (float)i;
     void *raw = NULL;
     size_t bytes = 0;
-    float *v = borrowed;
-    assert_int_equal(vec_mem_resize_vecs(&m, &raw, &bytes, &v, 40, 10), 0);
+    float *v = vec_mem_resize_vecs(&m, &raw, &bytes, borrowed, 40 * sizeof(float),
+                                   10 * sizeof(float));
+    assert_non_null(v);
     assert_non_null(raw);
     assert_int_equal(bytes, 40 * sizeof(float) + 64);
     assert_int_equal(m.bytes, bytes);
     assert_int_equal((uintptr_t)v & 63, 0);
     v[39] = 39.0f;
-    assert_int_equal(vec_mem_resize_vecs(&m, &raw, &bytes, &v, 1000, 40), 0);
+    v = vec_mem_resize_vecs(&m, &raw, &bytes, v, 1000 * sizeof(float), 40 * sizeof(float));
+    assert_non_null(v);
     assert_int_equal((uintptr_t)v & 63, 0);
     for (int i = 0; i < 10; i++) assert_true(v[i] == (float)i);
     assert_true(v[39] == 39.0f);
