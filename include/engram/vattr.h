@@ -31,7 +31,8 @@
  * Errors: 0 or negative: VEC_ESYNTAX (malformed; *err says where and what),
  * VEC_ELIMIT (past VATTR_JSON_MAX or VATTR_DEPTH_MAX; *err too), -EINVAL
  * (empty text: Redis reads an empty attribute as "remove it", which is the
- * server's to do), -ENOMEM. */
+ * server's to do; or NULL text with a length), -ENOMEM.  With
+ * VATTR_KEEP_INVALID only -EINVAL for NULL text and -ENOMEM remain. */
 #ifndef ENGRAM_VATTR_H
 #define ENGRAM_VATTR_H
 
@@ -46,8 +47,9 @@ typedef struct vattr vattr;
 #define VATTR_DEPTH_MAX 128u        /* nesting of objects and arrays */
 
 /* vattr_new flags. */
-#define VATTR_KEEP_INVALID 1u /* malformed or non-object JSON: keep the text
-                               * in a block with no members (Redis's
+#define VATTR_KEEP_INVALID 1u /* malformed or non-object JSON, an empty
+                               * text, or one over VATTR_JSON_MAX: keep the
+                               * text in a block with no members (Redis's
                                * behaviour: filters never match it); *err
                                * still says what was wrong */
 

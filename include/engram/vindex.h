@@ -78,6 +78,7 @@
 #include "engram/dist.h"
 #include "engram/image.h"
 #include "engram/quant.h"
+#include "engram/vattr.h"
 #include "engram/vecbase.h"
 
 /* ---- the base's vocabulary (vecbase.h) in this API's words --------------
@@ -226,6 +227,11 @@ int vindex_iter(const vindex *v, uint32_t *cursor, uint32_t *id, const void **ke
  * with its length in *len, or NULL (*len = 0) when id is not live or has
  * no payload.  An empty payload is a non-NULL pointer with *len = 0. */
 const void *vindex_payload(const vindex *v, uint32_t id, size_t *len);
+/* The same payload as an attribute block (vattr.h: its members when the
+ * text is a JSON object, none otherwise), for FILTER expressions; NULL when
+ * id is not live or has none.  Borrowed as above; searches may read it
+ * under the read lock. */
+const vattr *vindex_attr(const vindex *v, uint32_t id);
 
 /* Rings: live ids in insertion order, oldest first.  vindex_fifo_first
  * gives the oldest, vindex_fifo_next the one inserted after id (a live id

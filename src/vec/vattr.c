@@ -497,7 +497,7 @@ static int block_new(vec_mem *m, const jp *c, const char *json, size_t len, vatt
     a->str_off = (uint32_t)str_off;
     a->json_off = (uint32_t)json_off;
     a->json_len = (uint32_t)len;
-    memcpy((char *)a + json_off, json, len);
+    if (len) memcpy((char *)a + json_off, json, len);
     ((char *)a)[json_off + len] = '\0';
     *out = a;
     return 0;
@@ -517,20 +517,22 @@ int vattr_new(vec_mem *m, const char *json, size_t len, unsigned flags, vattr **
         vec_mem_init(&defmem, NULL);
         m = &defmem;
     }
-    if (!json || len == 0) {
-        err->what = "empty attributes";
-        return -EINVAL;
-    }
-    if (len > VATTR_JSON_MAX) {
-        err->what = "JSON text larger than 64 MB";
-        return VEC_ELIMIT;
-    }
-
+    if (!json && len) return -EINVAL;
     jp p = { .s = json, .n = len };
-    if (jp_walk(&p)) {
+    int code = 0;
+    if (len == 0) {
+        err->what = "empty attributes";
+        code = -EINVAL;
+    } else if (len > VATTR_JSON_MAX) {
+        err->what = "JSON text larger than 64 MB";
+        code = VEC_ELIMIT;
+    } else if (jp_walk(&p)) {
         err->offset = p.where;
         err->what = p.what;
-        if (!(flags & VATTR_KEEP_INVALID)) return p.code;
+        code = p.code;
+    }
+    if (code) {
+        if (!(flags & VATTR_KEEP_INVALID)) return code;
         jp none = { 0 };
         vattr *a;
         int rc = block_new(m, &none, json, len, &a);

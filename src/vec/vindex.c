@@ -34,8 +34,12 @@
  * vindex_del (for HNSW a real delete with repair, id reuse), so memory is
  * flat once the ring has filled.
  *
- * Payloads.  One heap block {len, bytes} per entry that has one, pointed to
- * from pays[id] (NULL: none; a block of length 0: an empty payload).  A
+ * Payloads.  One attribute block (vattr.h) per entry that has one, pointed
+ * to from pays[id] (NULL: none; a block of an empty text: an empty
+ * payload).  The block keeps the text as given and, when it is a JSON
+ * object, its members parsed once, which is what a FILTER reads (Redis's
+ * vector sets call payloads attributes); any other text is kept as it is,
+ * with no members (VATTR_KEEP_INVALID).  A
  * replacement block is allocated before the engine is touched, so a failed
  * add keeps the old one; every removal frees the block, so no payload
  * outlives its entry.  The pointer array itself appears with the first
@@ -225,7 +229,7 @@ int vindex_ids_reserve(vindex *v, uint32_t n)
     float *norms = cos ? ids_regrow(v, v->norms, sizeof *norms, n, 0) : NULL;
     uint32_t *fprev = ring ? ids_regrow(v, v->fprev, sizeof *fprev, n, 0xFF) : NULL;
     uint32_t *fnext = ring ? ids_regrow(v, v->fnext, sizeof *fnext, n, 0xFF) : NULL;
-    vpay **pays = pay ? ids_regrow(v, v->pays, sizeof *pays, n, 0) : NULL;
+    vattr **pays = pay ? ids_regrow(v, v->pays, sizeof *pays, n, 0) : NULL;
     if (!keys || (cos && !norms) || (ring && (!fprev || !fnext)) || (pay && !pays)) {
         vec_mem_free(&v->mem, keys, (size_t)n * sizeof *keys);
         vec_mem_free(&v->mem, norms, (size_t)n * sizeof *norms);
@@ -270,14 +274,12 @@ static void fifo_unlink(vindex *v, uint32_t id)
 
 /* ---- payloads ----------------------------------------------------------- */
 
-static size_t vpay_size(uint32_t len) { return sizeof(vpay) + len; }
-
 /* The pointer array, made with the first payload.  0 or -ENOMEM. */
 int vindex_pays_ensure(vindex *v)
 {
     if (v->pays) return 0;
     CHECK(v->idcap > 0);    /* callers reserved the entry's id */
-    vpay **p = vec_mem_alloc(&v->mem, (size_t)v->idcap * sizeof *p);
+    vattr **p = vec_mem_alloc(&v->mem, (size_t)v->idcap * sizeof *p);
     if (!p) return -ENOMEM;
     memset(p, 0, (size_t)v->idcap * sizeof *p);
     v->pays = p;
@@ -285,38 +287,42 @@ int vindex_pays_ensure(vindex *v)
 }
 
 /* A block holding len bytes of p (len <= VINDEX_PAYLOAD_MAX), or NULL. */
-vpay *vindex_pay_new(vindex *v, const void *p, size_t len)
+vattr *vindex_pay_new(vindex *v, const void *p, size_t len)
 {
-    vpay *b = vec_mem_alloc(&v->mem, vpay_size((uint32_t)len));
-    if (!b) return NULL;
-    b->len = (uint32_t)len;
-    if (len) memcpy(b->bytes, p, len);
-    return b;
+    vattr *b = NULL;
+    return vattr_new(&v->mem, p, len, VATTR_KEEP_INVALID, &b, NULL) ? NULL : b;
 }
 
-static void pay_free(vindex *v, vpay *b)
+static void pay_free(vindex *v, vattr *b)
 {
-    if (b) vec_mem_free(&v->mem, b, vpay_size(b->len));
+    vattr_free(&v->mem, b);
+}
+
+static size_t pay_len(const vattr *b)
+{
+    size_t n;
+    vattr_json(b, &n);
+    return n;
 }
 
 /* id no longer has a payload. */
 static void pay_drop(vindex *v, uint32_t id)
 {
-    vpay *b = v->pays ? v->pays[id] : NULL;
+    vattr *b = v->pays ? v->pays[id] : NULL;
     if (!b) return;
     v->pays[id] = NULL;
     v->npays--;
-    v->pbytes -= b->len;
+    v->pbytes -= pay_len(b);
     pay_free(v, b);
 }
 
 /* id's payload becomes b (the old one, if any, is freed). */
-void vindex_pay_set(vindex *v, uint32_t id, vpay *b)
+void vindex_pay_set(vindex *v, uint32_t id, vattr *b)
 {
     pay_drop(v, id);
     v->pays[id] = b;
     v->npays++;
-    v->pbytes += b->len;
+    v->pbytes += pay_len(b);
 }
 
 /* ---- life cycle --------------------------------------------------------- */
@@ -513,7 +519,7 @@ static void vindex_evict(vindex *v, const vindex_add_args *a, vindex_add_result 
 static int vindex_overwrite(vindex *v, const vindex_add_args *a, uint32_t id, const void *src,
                             float norm, vindex_add_result *r)
 {
-    vpay *p = NULL;
+    vattr *p = NULL;
     if (a->has_payload) {
         int rc = vindex_pays_ensure(v);
         if (rc) return rc;
@@ -538,7 +544,7 @@ static int vindex_insert(vindex *v, const vindex_add_args *a, const void *src, f
     if (!rc && a->has_payload) rc = vindex_pays_ensure(v);
     if (rc) return rc;
     vkey *k = vec_mem_alloc(&v->mem, vkey_size((uint32_t)a->klen));
-    vpay *p = NULL;
+    vattr *p = NULL;
     uint32_t id = 0, slot = 0;
     if (!k || (a->has_payload && !(p = vindex_pay_new(v, a->payload, a->plen)))) rc = -ENOMEM;
     else rc = v->ops->insert(v->eng, src, &id);
@@ -745,8 +751,13 @@ const void *vindex_payload(const vindex *v, uint32_t id, size_t *len)
 {
     *len = 0;
     if (!v->pays || id >= v->idcap || !v->pays[id]) return NULL;   /* only live ids have one */
-    *len = v->pays[id]->len;
-    return v->pays[id]->bytes;
+    return vattr_json(v->pays[id], len);
+}
+
+const vattr *vindex_attr(const vindex *v, uint32_t id)
+{
+    if (!v->pays || id >= v->idcap) return NULL;
+    return v->pays[id];
 }
 
 uint32_t vindex_fifo_first(const vindex *v)
@@ -821,10 +832,10 @@ static int vindex_validate_stream(const vindex *v, char *err, size_t errlen)
     size_t nb = 0;
     for (uint32_t id = 0; v->pays && id < v->idcap; id++) {
         if (!v->pays[id]) continue;
-        if (!v->keys[id] || v->pays[id]->len > VINDEX_PAYLOAD_MAX)
+        if (!v->keys[id] || pay_len(v->pays[id]) > VINDEX_PAYLOAD_MAX)
             return vindex_fail(err, errlen, "payload on a free id or too long", id);
         np++;
-        nb += v->pays[id]->len;
+        nb += pay_len(v->pays[id]);
     }
     if (np != v->npays || nb != v->pbytes)
         return vindex_fail(err, errlen, "payload count or bytes disagree", np);

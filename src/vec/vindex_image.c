@@ -123,11 +123,13 @@ static void vindex_save_stream(const vindex *v, img_out *o, uint32_t id_end)
     if (!v->npays) return;
     img_out_begin(o, VINDEX_IMG_PAYLOADS, 0);
     for (uint32_t id = 0, next = 0; id < id_end && !o->rc; id++) {
-        const vpay *p = v->pays[id];
+        const vattr *p = v->pays[id];
         if (!p) continue;
+        size_t plen;
+        const char *text = vattr_json(p, &plen);
         img_out_varint(o, id - next);
-        img_out_varint(o, p->len);
-        img_out_put(o, p->bytes, p->len);
+        img_out_varint(o, (uint32_t)plen);
+        img_out_put(o, text, plen);
         next = id + 1;
     }
     img_out_end(o);
@@ -519,7 +521,7 @@ static int vindex_load_pays(vindex *v, const img_section *s, const vx_meta *m, c
             return vec_corruptf(err, errlen, "vindex image: payload record %u names id %llu: "
                                "past %u records or no key there", n,
                                (unsigned long long)id, m->npays);
-        vpay *p = vindex_pay_new(v, b + at, len);
+        vattr *p = vindex_pay_new(v, b + at, len);
         if (!p) return -ENOMEM;
         vindex_pay_set(v, (uint32_t)id, p);
         at += len;

@@ -13,6 +13,7 @@
 
 #include "engram/dist.h"
 #include "engram/image.h"
+#include "engram/vattr.h"
 #include "engram/vecbase.h"
 #include "engram/vindex.h"
 
@@ -35,12 +36,6 @@ typedef struct vkey {
 } vkey;
 
 static inline size_t vkey_size(uint32_t len) { return sizeof(vkey) + len; }
-
-/* An entry's payload block. */
-typedef struct vpay {
-    uint32_t len;
-    unsigned char bytes[];
-} vpay;
 
 struct vindex {
     vec_mem mem;            /* allocator and bytes held here (not the engine's) */
@@ -69,7 +64,7 @@ struct vindex {
     uint32_t ring;          /* capacity bound, 0 = unbounded */
     uint32_t *fprev, *fnext;/* per id, rings only: the insertion order */
     uint32_t fhead, ftail;  /* oldest, newest (VINDEX_NONE: empty) */
-    vpay **pays;            /* per id, NULL until the first payload */
+    vattr **pays;           /* per id, NULL until the first payload */
     uint32_t npays;         /* live entries with a payload */
     size_t pbytes;          /* their payload bytes */
     uint64_t ingested, evicted;
@@ -95,9 +90,9 @@ void vindex_fifo_append(vindex *v, uint32_t id);
 /* The payload pointer array, made with the first payload.  0 or -ENOMEM. */
 int vindex_pays_ensure(vindex *v);
 /* A block holding len bytes of p (len <= VINDEX_PAYLOAD_MAX), or NULL. */
-vpay *vindex_pay_new(vindex *v, const void *p, size_t len);
+vattr *vindex_pay_new(vindex *v, const void *p, size_t len);
 /* id's payload becomes b (the old one, if any, is freed). */
-void vindex_pay_set(vindex *v, uint32_t id, vpay *b);
+void vindex_pay_set(vindex *v, uint32_t id, vattr *b);
 /* 1 and *x if key spells a canonical decimal number below 2^64. */
 int vindex_key_decimal(const void *key, size_t klen, uint64_t *x);
 

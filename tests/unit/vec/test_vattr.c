@@ -412,9 +412,32 @@ static void test_keep_invalid(void **state)
     assert_null(e.what);
     assert_true(vattr_valid(a));
     vattr_free(NULL, a);
-    /* empty stays the caller's business */
-    assert_int_equal(vattr_new(NULL, "", 0, VATTR_KEEP_INVALID, &a, &e), -EINVAL);
+    /* empty text: refused strictly, kept (an empty, invalid block) as Redis
+     * keeps an empty attribute on a new element */
+    assert_int_equal(vattr_new(NULL, "", 0, 0, &a, &e), -EINVAL);
+    assert_null(a);
+    assert_int_equal(vattr_new(NULL, NULL, 0, VATTR_KEEP_INVALID, &a, &e), 0);
+    assert_non_null(e.what);
+    assert_false(vattr_valid(a));
+    size_t len = 99;
+    assert_string_equal(vattr_json(a, &len), "");
+    assert_int_equal(len, 0);
+    vattr_free(NULL, a);
+    assert_int_equal(vattr_new(NULL, NULL, 3, VATTR_KEEP_INVALID, &a, &e), -EINVAL);
     assert_int_equal(vattr_new(NULL, "{}", 2, 0, NULL, &e), -EINVAL);
+    /* past the size limit: kept as text alone */
+    size_t big = VATTR_JSON_MAX + 1;
+    char *t = malloc(big);
+    assert_non_null(t);
+    memset(t, ' ', big);
+    t[0] = '{';
+    t[big - 1] = '}';
+    assert_int_equal(vattr_new(NULL, t, big, 0, &a, &e), VEC_ELIMIT);
+    assert_int_equal(vattr_new(NULL, t, big, VATTR_KEEP_INVALID, &a, &e), 0);
+    assert_false(vattr_valid(a));
+    assert_int_equal(vattr_size(a) >= big, 1);
+    vattr_free(NULL, a);
+    free(t);
 }
 
 static void test_memory(void **state)

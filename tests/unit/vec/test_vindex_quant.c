@@ -18,6 +18,7 @@
 
 #include "engram/dist.h"
 #include "engram/quant.h"
+#include "engram/vattr.h"
 #include "engram/vindex.h"
 
 #include "testlib.h"
@@ -439,6 +440,48 @@ static void test_clone(void **state)
     }
 }
 
+/* Payloads are attribute blocks: a JSON object's members are there for a
+ * filter, any other text is kept as given with none; the text comes back
+ * unchanged either way, through a clone too. */
+static void test_payload_attributes(void **state)
+{
+    (void)state;
+    vindex *v = make_q(QUANT_Q8, 4);
+    const float x[4] = { 1, 2, 3, 4 };
+    static const char *const texts[] = { "{\"year\": 1999, \"tag\": \"x\"}", "not json", "" };
+    for (int i = 0; i < 3; i++) {
+        char k[8];
+        snprintf(k, sizeof k, "k%d", i);
+        vindex_add_args a;
+        vindex_add_args_init(&a, k, strlen(k), x, 4);
+        a.has_payload = 1;
+        a.payload = texts[i];
+        a.plen = strlen(texts[i]);
+        assert_int_equal(vindex_add_ex(v, &a, NULL), 1);
+    }
+    vindex *c = NULL;
+    assert_int_equal(vindex_clone(v, NULL, &c), 0);
+    for (int w = 0; w < 2; w++) {
+        const vindex *ix = w ? c : v;
+        for (uint32_t id = 0; id < 3; id++) {
+            size_t len;
+            const char *p = vindex_payload(ix, id, &len);
+            assert_non_null(p);
+            assert_int_equal(len, strlen(texts[id]));
+            assert_memory_equal(p, texts[id], len);
+            const vattr *at = vindex_attr(ix, id);
+            assert_non_null(at);
+            vattr_value val;
+            assert_int_equal(vattr_get(at, "year", 4, &val), id == 0);
+            if (id == 0) assert_true(val.type == VATTR_NUMBER && val.num == 1999);
+            assert_int_equal(vattr_valid(at), id == 0);
+        }
+        assert_null(vindex_attr(ix, 3));
+    }
+    vindex_free(c);
+    vindex_free(v);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -450,6 +493,7 @@ int main(void)
         cmocka_unit_test(test_random_id),
         cmocka_unit_test(test_effort),
         cmocka_unit_test(test_clone),
+        cmocka_unit_test(test_payload_attributes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
