@@ -64,6 +64,11 @@ int hnsw_insert(hnsw *h, const void *vec, uint32_t *id);
 /* Replace live node id's vector and relink it (its level is kept).
  * 0, -EINVAL (not live) or -ENOMEM (nothing changed). */
 int hnsw_update(hnsw *h, uint32_t id, const void *vec);
+/* The same with a build beam of ef for this one mutation (0: the graph's
+ * ef_construction; at most VEC_EF_MAX, larger is taken as that) -- Redis's
+ * VADD ... EF.  A beam past the fixed scratch grows it (kept for later). */
+int hnsw_insert_ef(hnsw *h, const void *vec, uint32_t ef, uint32_t *id);
+int hnsw_update_ef(hnsw *h, uint32_t id, const void *vec, uint32_t ef);
 /* Unlink id from every layer, repair its former neighbours, move the entry
  * point if needed, and free the id for reuse.  0 or -EINVAL (not live);
  * never fails otherwise (scratch is reserved by inserts). */

@@ -163,6 +163,8 @@ typedef struct vindex_add_args {
     int drop_payload;        /* 1 with has_payload 0: the entry loses its payload */
     const void *payload;     /* copied; plen <= VINDEX_PAYLOAD_MAX */
     size_t plen;
+    uint32_t ef;             /* HNSW build beam for this add (0 = ef_construction;
+                              * at most VINDEX_EF_MAX is used) */
     void *evicted_key;       /* where an evicted entry's key is copied: */
     size_t evicted_cap;      /* min(its length, evicted_cap) bytes; NULL/0 = not wanted */
 } vindex_add_args;

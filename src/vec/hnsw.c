@@ -968,9 +968,10 @@ static void hnsw_link_add(hnsw *h, uint32_t node, uint32_t x, int layer)
 /* ---- insert ------------------------------------------------------------- */
 
 /* Planning phase: find and choose the neighbours of a node with vector v on
- * layers min(level, max_level)..0 into h->plan.  Reads the graph only;
- * `self` (an updated node) is never chosen.  0 or -ENOMEM. */
-static int hnsw_plan(hnsw *h, const void *v, int level, uint32_t self)
+ * layers min(level, max_level)..0 into h->plan, with beam ef (h->ncmax >=
+ * ef: hnsw_scratch_for).  Reads the graph only; `self` (an updated node)
+ * is never chosen.  0 or -ENOMEM. */
+static int hnsw_plan(hnsw *h, const void *v, int level, uint32_t self, uint32_t ef)
 {
     memset(h->plan_n, 0, sizeof h->plan_n);
     if (h->entry == HNSW_NONE) return 0;
@@ -978,7 +979,7 @@ static int hnsw_plan(hnsw *h, const void *v, int level, uint32_t self)
     float d = hnsw_dist(h, v, hnsw_vec(h, cur));
     for (int l = h->max_level; l > level; l--) cur = hnsw_greedy(h, v, cur, &d, l);
     for (int l = level < h->max_level ? level : h->max_level; l >= 0; l--) {
-        int rc = hnsw_search_layer(h, h->w, v, cur, d, h->efc, l, NULL, NULL, 0);
+        int rc = hnsw_search_layer(h, h->w, v, cur, d, ef, l, NULL, NULL, 0);
         if (rc) return rc;
         hnsw_search_ctx *c = h->w;
         maxheap_sort(c->res, c->nres);
@@ -1128,9 +1129,26 @@ static size_t hnsw_upper_bytes(const hnsw *h, int level)
     return (size_t)level * h->s1 * sizeof(uint32_t);
 }
 
+static int hnsw_scratch_for(hnsw *h, uint32_t ef);
+
+/* Room for a mutation's beam of ef (0: ef_construction); the beam used. */
+static int hnsw_beam(hnsw *h, uint32_t *ef)
+{
+    if (*ef == 0) *ef = h->efc;
+    if (*ef > VEC_EF_MAX) *ef = VEC_EF_MAX;
+    if (hnsw_scratch_for(h, *ef) || ctx_reserve(h->w, h->pcap, *ef)) return -ENOMEM;
+    return 0;
+}
+
 int hnsw_insert(hnsw *h, const void *vec, uint32_t *id_out)
 {
+    return hnsw_insert_ef(h, vec, 0, id_out);
+}
+
+int hnsw_insert_ef(hnsw *h, const void *vec, uint32_t ef, uint32_t *id_out)
+{
     int rc = hnsw_reserve(h, h->count + 1);
+    if (!rc) rc = hnsw_beam(h, &ef);
     if (rc) return rc;
     uint64_t rng_before = h->rng;
     int level = hnsw_random_level(h);
@@ -1140,7 +1158,7 @@ int hnsw_insert(hnsw *h, const void *vec, uint32_t *id_out)
         if (!upper) { h->rng = rng_before; return -ENOMEM; }
         memset(upper, 0, hnsw_upper_bytes(h, level));
     }
-    if ((rc = hnsw_plan(h, vec, level, HNSW_NONE)) != 0) {
+    if ((rc = hnsw_plan(h, vec, level, HNSW_NONE, ef)) != 0) {
         vec_mem_free(&h->mem, upper, hnsw_upper_bytes(h, level));
         h->rng = rng_before;
         return rc;
@@ -1312,9 +1330,15 @@ int hnsw_delete(hnsw *h, uint32_t id)
 
 int hnsw_update(hnsw *h, uint32_t id, const void *vec)
 {
+    return hnsw_update_ef(h, id, vec, 0);
+}
+
+int hnsw_update_ef(hnsw *h, uint32_t id, const void *vec, uint32_t ef)
+{
     if (!hnsw_is_live(h, id)) return -EINVAL;
     int level = hnsw_level(h, id);
-    int rc = hnsw_plan(h, vec, level, id);
+    int rc = hnsw_beam(h, &ef);
+    if (!rc) rc = hnsw_plan(h, vec, level, id, ef);
     if (rc) return rc;
     /* Commit: unlink with the old vector, relink with the new.  The node
      * keeps its level, so the entry point (maybe this node) stays valid. */
@@ -1399,15 +1423,21 @@ static int hnsw_params_ok(const hnsw_params *p)
            vec_format_ok(p->metric, p->quant);
 }
 
-static int hnsw_alloc_scratch(hnsw *h)
+/* The fixed scratch with room for a beam of ef candidates (cand, pruned):
+ * kept if big enough, else replaced by a bigger block (its contents live
+ * only within one mutation).  0 or -ENOMEM with the old block kept. */
+static int hnsw_scratch_for(hnsw *h, uint32_t ef)
 {
-    h->ncmax = h->efc > 2 * h->M0 + 2 ? h->efc : 2 * h->M0 + 2;
-    size_t words = (size_t)h->ncmax * 3 + 4 * (size_t)(h->M0 + 1) +
+    uint32_t want = ef > 2 * h->M0 + 2 ? ef : 2 * h->M0 + 2;
+    if (h->scratch && want <= h->ncmax) return 0;
+    size_t words = (size_t)want * 3 + 4 * (size_t)(h->M0 + 1) +
                    (size_t)(HNSW_MAX_LEVEL + 1) * h->M;
+    uint32_t *p = vec_mem_alloc(&h->mem, words * sizeof(uint32_t));
+    if (!p) return -ENOMEM;
+    vec_mem_free(&h->mem, h->scratch, h->scratch_bytes);
+    h->scratch = p;
     h->scratch_bytes = words * sizeof(uint32_t);
-    h->scratch = vec_mem_alloc(&h->mem, h->scratch_bytes);
-    if (!h->scratch) return -ENOMEM;
-    uint32_t *p = h->scratch;
+    h->ncmax = want;
     h->cand = (vec_pair *)p;  p += 2 * (size_t)h->ncmax;
     h->pruned = p;               p += h->ncmax;
     h->sel = p;                  p += h->M0 + 1;
@@ -1415,6 +1445,12 @@ static int hnsw_alloc_scratch(hnsw *h)
     h->dl = p;                   p += h->M0 + 1;
     h->tmp = p;                  p += h->M0 + 1;
     h->plan = p;
+    return 0;
+}
+
+static int hnsw_alloc_scratch(hnsw *h)
+{
+    if (hnsw_scratch_for(h, h->efc)) return -ENOMEM;
     h->reccap = h->efc * h->M0;
     h->rec = vec_mem_alloc(&h->mem, (size_t)h->reccap * sizeof *h->rec);
     return h->rec ? 0 : -ENOMEM;

@@ -525,7 +525,7 @@ static int vindex_overwrite(vindex *v, const vindex_add_args *a, uint32_t id, co
         if (rc) return rc;
         if (!(p = vindex_pay_new(v, a->payload, a->plen))) return -ENOMEM;
     }
-    int rc = v->ops->update(v->eng, id, src);
+    int rc = v->ops->update(v->eng, id, src, a->ef);
     if (rc) {
         pay_free(v, p);
         return rc;
@@ -547,7 +547,7 @@ static int vindex_insert(vindex *v, const vindex_add_args *a, const void *src, f
     vattr *p = NULL;
     uint32_t id = 0, slot = 0;
     if (!k || (a->has_payload && !(p = vindex_pay_new(v, a->payload, a->plen)))) rc = -ENOMEM;
-    else rc = v->ops->insert(v->eng, src, &id);
+    else rc = v->ops->insert(v->eng, src, a->ef, &id);
     if (rc) {
         if (k) vec_mem_free(&v->mem, k, vkey_size((uint32_t)a->klen));
         pay_free(v, p);

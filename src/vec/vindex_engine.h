@@ -48,9 +48,10 @@ typedef struct vindex_engine {
 
     /* Room for n live entries without allocating in insert. */
     int (*reserve)(void *e, uint32_t n);
-    /* vec: a prepared record (vecbase.h's vec_format for the params) */
-    int (*insert)(void *e, const void *vec, uint32_t *id);
-    int (*update)(void *e, uint32_t id, const void *vec);
+    /* vec: a prepared record (vecbase.h's vec_format for the params); ef:
+     * the build beam for this one (0 = the engine's; ignored without one) */
+    int (*insert)(void *e, const void *vec, uint32_t ef, uint32_t *id);
+    int (*update)(void *e, uint32_t id, const void *vec, uint32_t ef);
     /* Never fails for a live id (never allocates). */
     int (*del)(void *e, uint32_t id);
     /* Re-link what searches could no longer reach: how many, or -ENOMEM.

@@ -38,8 +38,17 @@ static void op_destroy(void *e) { flat_free(e); }
 static int op_save(const void *e, img_sink *s) { return flat_save(e, s); }
 static int op_borrows(const void *e, const void *p) { return flat_borrows(e, p); }
 static int op_reserve(void *e, uint32_t n) { return flat_reserve(e, n); }
-static int op_insert(void *e, const void *v, uint32_t *id) { return flat_insert(e, v, id); }
-static int op_update(void *e, uint32_t id, const void *v) { return flat_update(e, id, v); }
+static int op_insert(void *e, const void *v, uint32_t ef, uint32_t *id)
+{
+    (void)ef;
+    return flat_insert(e, v, id);
+}
+
+static int op_update(void *e, uint32_t id, const void *v, uint32_t ef)
+{
+    (void)ef;
+    return flat_update(e, id, v);
+}
 static int op_del(void *e, uint32_t id) { return flat_delete(e, id); }
 static const void *op_vector(const void *e, uint32_t id) { return flat_vector(e, id); }
 static uint32_t op_count(const void *e) { return flat_count(e); }

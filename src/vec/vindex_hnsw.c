@@ -35,8 +35,15 @@ static void op_destroy(void *e) { hnsw_free(e); }
 static int op_save(const void *e, img_sink *s) { return hnsw_save(e, s); }
 static int op_borrows(const void *e, const void *p) { return hnsw_borrows(e, p); }
 static int op_reserve(void *e, uint32_t n) { return hnsw_reserve(e, n); }
-static int op_insert(void *e, const void *v, uint32_t *id) { return hnsw_insert(e, v, id); }
-static int op_update(void *e, uint32_t id, const void *v) { return hnsw_update(e, id, v); }
+static int op_insert(void *e, const void *v, uint32_t ef, uint32_t *id)
+{
+    return hnsw_insert_ef(e, v, ef, id);
+}
+
+static int op_update(void *e, uint32_t id, const void *v, uint32_t ef)
+{
+    return hnsw_update_ef(e, id, v, ef);
+}
 static int op_del(void *e, uint32_t id) { return hnsw_delete(e, id); }
 static int op_repair(void *e) { return hnsw_reconnect(e); }
 static const void *op_vector(const void *e, uint32_t id) { return hnsw_vector(e, id); }

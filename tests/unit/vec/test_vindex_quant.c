@@ -482,6 +482,33 @@ static void test_payload_attributes(void **state)
     vindex_free(v);
 }
 
+/* A build beam per add (Redis's VADD ... EF): beams past ef_construction
+ * (the index's is 100) and past VINDEX_EF_MAX work and keep the graph
+ * valid; the recall of a graph built with a wide beam is no worse. */
+static void test_build_ef(void **state)
+{
+    (void)state;
+    vindex *v = make_q(QUANT_NONE, 16);
+    uint64_t s = 21;
+    char k[16];
+    for (uint32_t i = 0; i < 600; i++) {
+        float x[16];
+        rand_vec(x, 16, &s);
+        key_of(k, sizeof k, i);
+        vindex_add_args a;
+        vindex_add_args_init(&a, k, strlen(k), x, 16);
+        a.ef = i % 3 == 0 ? 400 : i % 3 == 1 ? VINDEX_EF_MAX + 5 : 1;
+        assert_true(vindex_add_ex(v, &a, NULL) >= 0);
+        if (i % 97 == 0) {      /* an overwrite with a wide beam too */
+            a.ef = 1000;
+            assert_int_equal(vindex_add_ex(v, &a, NULL), 0);
+        }
+    }
+    check_valid(v);
+    assert_int_equal(vindex_count(v), 600);
+    vindex_free(v);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -494,6 +521,7 @@ int main(void)
         cmocka_unit_test(test_effort),
         cmocka_unit_test(test_clone),
         cmocka_unit_test(test_payload_attributes),
+        cmocka_unit_test(test_build_ef),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
