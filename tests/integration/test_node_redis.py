@@ -1,12 +1,14 @@
 """engram's vector sets from node-redis v6 (tests/clients/node/vectorsets.mjs):
 its own vAdd, vSim, vEmbRaw ... methods, with the client's default
-protocol (RESP3 since node-redis 6) and with RESP 2.
+protocol (RESP3 since node-redis 6) and with RESP 2.  node-redis 6 needs
+Node.js 20 or later.
 
 The client comes from the npm registry, pinned by the committed
 package-lock.json: `npm ci` installs it once into <build dir>/node-vectorsets
 (the directory holding $ENGRAM_BIN, or $ENGRAM_NODE_DIR), and again only
-when the lock file changes.  Without node or npm the test is skipped with a
-message saying so (tests/run.sh installs npm, which brings node).
+when the lock file changes.  Without node or npm, or with a node older
+than 20, the test is skipped with a message saying so (tests/run.sh
+installs npm, which brings node).
 
 engram-only: the harness's Redis target is 7.0, which has no vector sets.
 """
@@ -44,6 +46,10 @@ class TestNodeRedis(ServerTestCase):
         if not cls.node or not cls.npm:
             raise unittest.SkipTest("node-redis test skipped: %s not found (tests/run.sh installs "
                                     "npm, which brings node)" % ("node" if not cls.node else "npm"))
+        v = subprocess.run([cls.node, "--version"], stdout=subprocess.PIPE).stdout.decode().strip()
+        if int(v.lstrip("v").split(".")[0] or 0) < 20:
+            raise unittest.SkipTest("node-redis test skipped: node-redis 6 needs Node.js >= 20, "
+                                    "this is %s" % v)
         super().setUpClass()
 
     def install(self):
