@@ -32,7 +32,6 @@ Run with Debian's python3 (see README.md).
 
 import json
 import math
-import os
 import random
 import shutil
 import struct
@@ -40,7 +39,7 @@ import tempfile
 import unittest
 from decimal import Decimal
 
-from engram_test import (SLOW, RespError, Server, ServerTestCase, encode, engram_only, main,
+from engram_test import (RespError, Server, ServerTestCase, encode, engram_only, main,
                          parse_info, wait_until)
 
 WRONGTYPE = "WRONGTYPE Operation against a key holding the wrong kind of value"
