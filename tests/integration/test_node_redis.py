@@ -1,0 +1,85 @@
+"""engram's vector sets from node-redis v6 (tests/clients/node/vectorsets.mjs):
+its own vAdd, vSim, vEmbRaw ... methods, with the client's default
+protocol (RESP3 since node-redis 6) and with RESP 2.  node-redis 6 needs
+Node.js 20 or later.
+
+The client comes from the npm registry, pinned by the committed
+package-lock.json: `npm ci` installs it once into <build dir>/node-vectorsets
+(the directory holding $ENGRAM_BIN, or $ENGRAM_NODE_DIR), and again only
+when the lock file changes.  Without node or npm, or with a node older
+than 20, the test is skipped with a message saying so (tests/run.sh
+installs npm, which brings node).
+
+engram-only: the harness's Redis target is 7.0, which has no vector sets.
+"""
+
+import os
+import shutil
+import subprocess
+import unittest
+
+from engram_test import REPO, SLOW, ServerTestCase, engram_bin, engram_only, main
+
+CLIENT_DIR = os.path.join(REPO, "tests", "clients", "node")
+FILES = ("package.json", "package-lock.json", "vectorsets.mjs")
+
+
+def node_dir():
+    return os.environ.get("ENGRAM_NODE_DIR") or os.path.join(
+        os.path.dirname(os.path.abspath(engram_bin())), "node-vectorsets")
+
+
+def read(path):
+    try:
+        with open(path, "rb") as f:
+            return f.read()
+    except OSError:
+        return None
+
+
+@engram_only
+class TestNodeRedis(ServerTestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.node = shutil.which("node") or shutil.which("nodejs")
+        cls.npm = shutil.which("npm")
+        if not cls.node or not cls.npm:
+            raise unittest.SkipTest("node-redis test skipped: %s not found (tests/run.sh installs "
+                                    "npm, which brings node)" % ("node" if not cls.node else "npm"))
+        v = subprocess.run([cls.node, "--version"], stdout=subprocess.PIPE).stdout.decode().strip()
+        if int(v.lstrip("v").split(".")[0] or 0) < 20:
+            raise unittest.SkipTest("node-redis test skipped: node-redis 6 needs Node.js >= 20, "
+                                    "this is %s" % v)
+        super().setUpClass()
+
+    def install(self):
+        """The pinned client in node_dir(); npm ci only when the lock changed."""
+        d = node_dir()
+        os.makedirs(d, exist_ok=True)
+        lock = read(os.path.join(CLIENT_DIR, "package-lock.json"))
+        installed = os.path.join(d, "node_modules", "redis", "package.json")
+        stamp = os.path.join(d, ".installed-lock.json")
+        for name in FILES:
+            shutil.copyfile(os.path.join(CLIENT_DIR, name), os.path.join(d, name))
+        if os.path.exists(installed) and read(stamp) == lock:
+            return d
+        p = subprocess.run([self.npm, "ci", "--prefix", d, "--no-audit", "--no-fund",
+                            "--loglevel=error"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                           timeout=600)
+        self.assertEqual(p.returncode, 0, "npm ci failed:\n%s" % p.stdout.decode("utf-8", "replace"))
+        with open(stamp, "wb") as f:
+            f.write(lock)
+        return d
+
+    def test_node_redis_v6_vector_sets(self):
+        d = self.install()
+        p = subprocess.run([self.node, os.path.join(d, "vectorsets.mjs"), str(self.port)],
+                           cwd=d, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                           timeout=120 * SLOW)
+        out = p.stdout.decode("utf-8", "replace")
+        self.assertEqual(p.returncode, 0, "node vectorsets.mjs failed:\n%s" % out)
+        self.assertIn("all assertions passed", out)
+
+
+if __name__ == "__main__":
+    main()
