@@ -402,5 +402,10 @@ int vindex_search_join(const vindex *v, const vindex_query *q, const vindex_pair
 
 int vindex_search(const vindex *v, vindex_search_ctx *ctx, const vindex_query *q,
                   vindex_hit *hits, uint32_t *nhits);
+/* The same by a linear scan of every live entry (the filter applied to
+ * each; ef and effort unused): exact for either engine, O(count) -- Redis's
+ * VSIM ... TRUTH, and the ground truth tests compare with. */
+int vindex_search_exact(const vindex *v, vindex_search_ctx *ctx, const vindex_query *q,
+                        vindex_hit *hits, uint32_t *nhits);
 
 #endif

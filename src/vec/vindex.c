@@ -982,6 +982,74 @@ int vindex_search(const vindex *v, vindex_search_ctx *c, const vindex_query *q,
     return 0;
 }
 
+/* Exact search: every live id scored against the prepared query, the k
+ * best kept in a max-heap on (distance, id) in c->pairs. */
+static void exact_push(vindex_pair *h, uint32_t *n, uint32_t k, vindex_pair x)
+{
+    if (*n == k) {
+        if (!vec_pair_lt(x, h[0])) return;
+        /* replace the root, sift down */
+        uint32_t i = 0;
+        for (;;) {
+            uint32_t l = 2 * i + 1, r = l + 1, m = i;
+            vindex_pair mv = x;
+            if (l < *n && vec_pair_lt(mv, h[l])) { m = l; mv = h[l]; }
+            if (r < *n && vec_pair_lt(mv, h[r])) { m = r; mv = h[r]; }
+            if (m == i) break;
+            h[i] = h[m];
+            i = m;
+        }
+        h[i] = x;
+        return;
+    }
+    uint32_t i = (*n)++;
+    while (i > 0 && vec_pair_lt(h[(i - 1) / 2], x)) {
+        h[i] = h[(i - 1) / 2];
+        i = (i - 1) / 2;
+    }
+    h[i] = x;
+}
+
+static int pair_cmp(const void *a, const void *b)
+{
+    vindex_pair x = *(const vindex_pair *)a, y = *(const vindex_pair *)b;
+    return vec_pair_lt(x, y) ? -1 : vec_pair_lt(y, x);
+}
+
+int vindex_search_exact(const vindex *v, vindex_search_ctx *c, const vindex_query *q,
+                        vindex_hit *hits, uint32_t *nhits)
+{
+    *nhits = 0;
+    if (q->dim != v->dim) return VINDEX_EDIM;
+    if (!q->vec) return -EINVAL;
+    if (!vec_finite(q->vec, q->dim)) return VINDEX_EVALUE;
+    if (q->k == 0 || v->count == 0) return 0;
+    uint32_t k = q->k < v->count ? q->k : v->count;
+    int rc = sctx_reserve(c, v, k);
+    if (rc) return rc;
+    const void *qv;
+    if ((rc = vindex_prepare_query(v, c, q->vec, &qv)) != 0) return rc;
+    vec_format f;
+    vec_format_init(&f, v->metric, v->quant, v->dim, v->ops->kernels(v->eng));
+    uint32_t n = 0;
+    for (uint32_t id = 0; id < v->idcap; id++) {
+        if (!v->keys[id]) continue;
+        if (q->accept && !q->accept(q->accept_ud, id)) continue;
+        float d = f.off + f.sgn * f.pair(qv, v->ops->vector(v->eng, id), v->dim);
+        exact_push(c->pairs, &n, k, (vindex_pair){ d, id });
+    }
+    qsort(c->pairs, n, sizeof *c->pairs, pair_cmp);
+    uint32_t m = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        float d = dist_report(v->metric, c->pairs[i].dist);
+        if (d > q->maxdist) break;
+        const vkey *key = v->keys[c->pairs[i].id];
+        hits[m++] = (vindex_hit){ key->bytes, key->len, d, c->pairs[i].id };
+    }
+    *nhits = m;
+    return 0;
+}
+
 /* ---- exact search in parts (engines that can split: FLAT) ----------------- */
 
 uint32_t vindex_split_slots(const vindex *v)

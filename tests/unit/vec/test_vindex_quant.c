@@ -219,6 +219,27 @@ static void test_recall(void **state)
                         found++;
                 }
         }
+        /* the exact scan over stored records: for float32 it is the
+         * brute force above (same top k, up to float rounding of ties) */
+        if (qs[t] == QUANT_NONE) {
+            float q[DIM];
+            uint64_t s2 = 4321;
+            rand_vec(q, DIM, &s2);
+            vindex_query vq;
+            vindex_query_init(&vq, q, DIM, k);
+            vindex_hit ex[10];
+            uint32_t ne;
+            assert_int_equal(vindex_search_exact(v, ctx, &vq, ex, &ne), 0);
+            assert_int_equal(ne, k);
+            for (uint32_t i = 0; i < ne; i++) {
+                char kb[16] = "";
+                memcpy(kb, ex[i].key, ex[i].klen < 15 ? ex[i].klen : 15);
+                size_t at = strtoul(kb + 1, NULL, 10);
+                float exact = cosine_dist(q, vecs + at * DIM, DIM);
+                assert_true(fabsf(ex[i].dist - exact) < 1e-5f);
+                if (i) assert_true(ex[i - 1].dist <= ex[i].dist);
+            }
+        }
         double recall = (double)found / (nq * k);
         print_message("quant %d: recall@10 %.3f\n", (int)qs[t], recall);
         assert_true(recall >= want[t]);
