@@ -35,14 +35,25 @@
  *   OP_COPY     str key, str newkey, u32 db, u8 replace (0/1)
  *   OP_SWAPDB   u32 db1, u32 db2
  *   OP_FLUSHDB  (empty)                 the record's database
- *   OP_VNEW     str name, u8 type, u8 metric, u16 0, u32 dim, u32 M,
+ *   OP_VNEW     str name, u8 type, u8 metric, u16 more, u32 dim, u32 M,
  *               u32 ef_construction, u32 ef_search, u64 seed, u32 capacity
- *               (0 = unbounded), str embedder name ("" = none)
- *   OP_VADD     str name, str key, u32 dim, dim x f32, u8 flags
- *               (bit 0: the key is an auto id from VADD index *; bit 1: a
- *               payload follows; other bits zero), [str payload]
- *               (a full ring index evicts its oldest entry on replay
- *               exactly as it did live: evictions are not logged)
+ *               (0 = unbounded), str embedder name ("" = none),
+ *               [u32 projection input dim]
+ *               (more: bits 0-7 the quantisation, quant.h; bit 8: the
+ *               projection's input dim follows -- a set made by Redis's
+ *               VADD ... REDUCE; other bits zero.  Logs from before
+ *               quantisation have more = 0.)
+ *   OP_VADD     str name, str key, u32 dim, dim x f32, u8 flags,
+ *               [str payload], [u32 ef]
+ *               (flags: bit 0 the key is an auto id from VADD index *;
+ *               bit 1 a payload follows; bit 2 the entry loses its
+ *               payload (not with bit 1); bit 3 the build beam follows;
+ *               other bits zero.  The vector is what the index was given,
+ *               after any projection.  A full ring index evicts its
+ *               oldest entry on replay exactly as it did live: evictions
+ *               are not logged)
+ *   OP_VSETATTR str name, str key, u8 drop (0/1), str attributes ("" when
+ *               drop): an existing entry's payload replaced or removed
  *   OP_VDEL     str name, str key
  *   OP_VDROP    str name
  *   OP_BATCH    repeated { u8 type, u32 len, payload[len] } (no nesting)
@@ -80,6 +91,7 @@ enum {
     OP_VADD = 17,
     OP_VDEL = 18,
     OP_VDROP = 19,
+    OP_VSETATTR = 20,
     OP_BATCH = 32,
     OP_INDB = 33,
 };
@@ -95,18 +107,24 @@ typedef struct op {
     uint8_t replace;                       /* COPY */
     uint32_t offset;                       /* SETRANGE */
     const char *name; uint32_t nlen;       /* V* index name */
-    uint8_t vtype, metric;                 /* VNEW */
+    uint8_t vtype, metric, quant;          /* VNEW */
+    uint32_t proj_in;                      /* VNEW: projection input dim, 0 = none */
+    uint32_t ef;                           /* VADD: build beam, 0 = the index's */
+    uint8_t drop;                          /* VSETATTR */
     uint32_t dim, M, efc, efs;             /* VNEW; VADD: dim */
     uint64_t seed;                         /* VNEW */
     uint32_t capacity;                     /* VNEW */
     const char *embed; uint32_t elen;      /* VNEW */
     const unsigned char *vec;              /* VADD: dim little-endian f32 (unaligned) */
     uint8_t flags;                         /* VADD: OP_VADD_* */
-    const char *payload; uint32_t plen;    /* VADD, when OP_VADD_PAYLOAD */
+    const char *payload; uint32_t plen;    /* VADD, when OP_VADD_PAYLOAD; VSETATTR */
 } op;
 
 #define OP_VADD_AUTOID  1u
 #define OP_VADD_PAYLOAD 2u
+#define OP_VADD_DROP    4u
+#define OP_VADD_EF      8u
+#define OP_VNEW_PROJ    0x100u   /* VNEW's `more`: a projection dim follows */
 
 /* A growable byte buffer the encoders append to (mem.h: aborts on OOM). */
 typedef struct opbuf {
@@ -124,9 +142,21 @@ void op_put_setrange(opbuf *b, const void *key, uint32_t klen, uint32_t offset, 
 void op_put_vnew(opbuf *b, const void *name, uint32_t nlen, uint8_t vtype, uint8_t metric,
                  uint32_t dim, uint32_t M, uint32_t efc, uint32_t efs, uint64_t seed,
                  uint32_t capacity, const void *embed, uint32_t elen);
+/* With a quantisation and a projection input dim (0 = none). */
+void op_put_vnew_ex(opbuf *b, const void *name, uint32_t nlen, uint8_t vtype, uint8_t metric,
+                    uint32_t dim, uint32_t M, uint32_t efc, uint32_t efs, uint64_t seed,
+                    uint32_t capacity, const void *embed, uint32_t elen, uint8_t quant,
+                    uint32_t proj_in);
 /* payload may be NULL (no payload: the flag bit stays clear). */
 void op_put_vadd(opbuf *b, const void *name, uint32_t nlen, const void *key, uint32_t klen,
                  const float *vec, uint32_t dim, int autoid, const void *payload, uint32_t plen);
+/* flags: OP_VADD_AUTOID, OP_VADD_DROP (PAYLOAD and EF follow from payload
+ * and ef != 0). */
+void op_put_vadd_ex(opbuf *b, const void *name, uint32_t nlen, const void *key, uint32_t klen,
+                    const float *vec, uint32_t dim, unsigned flags, const void *payload,
+                    uint32_t plen, uint32_t ef);
+void op_put_vsetattr(opbuf *b, const void *name, uint32_t nlen, const void *key, uint32_t klen,
+                     int drop, const void *attr, uint32_t alen);
 void op_put_vdel(opbuf *b, const void *name, uint32_t nlen, const void *key, uint32_t klen);
 void op_put_vdrop(opbuf *b, const void *name, uint32_t nlen);
 void op_put_expire(opbuf *b, const void *key, uint32_t klen, int64_t expire_ms);

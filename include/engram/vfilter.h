@@ -58,8 +58,9 @@ int vfilter_compile(const vec_allocator *alloc, const char *expr, size_t len, vf
 void vfilter_free(vfilter *f);
 
 /* 1 if the element with attribute block a (NULL: none) passes, else 0.
- * An element without attributes, or whose text VATTR_KEEP_INVALID kept,
- * never passes. */
+ * An element without attributes never passes; one whose text
+ * VATTR_KEEP_INVALID kept has no members, so a filter reading any field is
+ * false for it and one reading none (`1`) is not, as in Redis. */
 int vfilter_match(const vfilter *f, const vattr *a);
 
 /* Redis's reply text for a compile error, without the "ERR " prefix:

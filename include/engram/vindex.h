@@ -190,6 +190,12 @@ typedef struct vindex_add_result {
  * or plen > VINDEX_PAYLOAD_MAX); on failure nothing changed (not the order,
  * not the counters, not the payloads) and *r is untouched. */
 int vindex_add_ex(vindex *v, const vindex_add_args *a, vindex_add_result *r);
+/* Replace an existing key's payload with payload/plen (plen 0: an empty
+ * payload), or remove it (drop).  1 if the key exists (even when it had no
+ * payload to drop), 0 if not; -EINVAL (bad payload) or -ENOMEM with
+ * nothing changed.  The vector and the key's place are untouched. */
+int vindex_set_payload(vindex *v, const void *key, size_t klen, const void *payload,
+                       size_t plen, int drop);
 /* Remove key (and its payload, and its place in a ring's order).  Returns
  * 1 if it was there, 0 if not.  Never fails otherwise: deletion does not
  * allocate.  The id is freed for reuse. */

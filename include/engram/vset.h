@@ -28,6 +28,7 @@
 #include <stdint.h>
 
 #include "engram/vindex.h"
+#include "engram/vproj.h"
 
 typedef struct vset vset;
 
@@ -67,7 +68,25 @@ uint64_t vset_searches(const vset *s);
 /* Bumped by every vset_write_unlock: two reads under read locks that give
  * the same value saw the same index (a search split in parts checks it). */
 uint64_t vset_generation(const vset *s);
-/* Bytes the set holds: its index and its own struct. */
+/* Bytes the set holds: its index, its projection and its own struct. */
 size_t vset_memory(const vset *s);
+
+/* ---- what Redis's vector sets keep beside the index ------------------------
+ * A set made by `VADD key REDUCE dim ...` projects every input vector from
+ * in_dim to the index's dim first (vproj.h: a fixed matrix, so only in_dim
+ * is saved).  Set once, before the set is shared (creation, loading).
+ * 0, -EINVAL (in_dim below the index's dim or past VEC_DIM_MAX), -ENOMEM. */
+int vset_set_projection(vset *s, uint32_t in_dim);
+/* NULL when the set has none. */
+const vproj *vset_projection(const vset *s);
+/* VINFO's vset-uid: a number per set object this process made (creation,
+ * loading, copying), from 0.  Any thread. */
+uint64_t vset_uid(const vset *s);
+/* VINFO's hnsw-max-node-uid: nodes ever inserted (an update counts, as in
+ * Redis, where it is a delete and an insert).  Loop thread (writes under the
+ * write lock); kept in snapshots. */
+uint64_t vset_nodes(const vset *s);
+void vset_set_nodes(vset *s, uint64_t n);
+void vset_count_node(vset *s);
 
 #endif

@@ -157,13 +157,17 @@ static void reply_command_docs(client *c, const command *k)
     long long nsubs = 0;
     for (const command *s = k->subs; s && s->name; s++) nsubs++;
     reply_bulk_cstr(&c->out, k->fullname);
-    reply_map(&c->out, 3 + (nsubs > 0));
+    reply_map(&c->out, 3 + (nsubs > 0) + (k->module != NULL));
     reply_bulk_cstr(&c->out, "summary");
     reply_bulk_cstr(&c->out, k->summary);
     reply_bulk_cstr(&c->out, "since");
     reply_bulk_cstr(&c->out, k->since);
     reply_bulk_cstr(&c->out, "group");
     reply_bulk_cstr(&c->out, k->group);
+    if (k->module) {
+        reply_bulk_cstr(&c->out, "module");
+        reply_bulk_cstr(&c->out, k->module);
+    }
     if (nsubs) {
         reply_bulk_cstr(&c->out, "subcommands");
         reply_map(&c->out, nsubs);

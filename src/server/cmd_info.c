@@ -158,6 +158,14 @@ static void info_vectors(server *s, strbuf *b)
                 models_memory(s));
 }
 
+/* The one "module" engram's vector sets stand for (see MODULE LIST). */
+static void info_modules(server *s, strbuf *b)
+{
+    (void)s;
+    strbuf_printf(b, "# Modules\r\nmodule:name=vectorset,ver=1,api=1,filters=0,usedby=[],using=[],"
+                  "options=[handle-io-errors|handle-repl-async-load]\r\n");
+}
+
 static void info_keyspace(server *s, strbuf *b)
 {
     strbuf_printf(b, "# Keyspace\r\n");
@@ -179,7 +187,8 @@ static const info_section info_sections[] = {
     {"server", info_server, 1},       {"clients", info_clients, 1},
     {"memory", info_memory, 1},       {"persistence", info_persistence, 1},
     {"stats", info_stats, 1},         {"replication", info_replication, 1},
-    {"cpu", info_cpu, 1},             {"vectors", info_vectors, 1},
+    {"cpu", info_cpu, 1},             {"modules", info_modules, 1},
+    {"vectors", info_vectors, 1},
     {"commandstats", info_commandstats, 0},
     {"keyspace", info_keyspace, 1},   {NULL, NULL, 0},
 };

@@ -155,6 +155,48 @@ void cmd_config_help(client *c)
     reply_help(c, lines);
 }
 
+/* ---- MODULE ------------------------------------------------------------------
+ * engram loads no modules; its vector sets answer as Redis's "vectorset"
+ * module does, so MODULE LIST names that module (version 1, no path) for
+ * the clients that look for it.  LOAD, LOADEX and UNLOAD are refused as a
+ * Redis with enable-module-command set to "no" (its default) refuses them. */
+
+void cmd_module_list(client *c)
+{
+    reply_array(&c->out, 1);
+    reply_map(&c->out, 4);
+    reply_bulk_cstr(&c->out, "name");
+    reply_bulk_cstr(&c->out, "vectorset");
+    reply_bulk_cstr(&c->out, "ver");
+    reply_int(&c->out, 1);
+    reply_bulk_cstr(&c->out, "path");
+    reply_bulk_cstr(&c->out, "");
+    reply_bulk_cstr(&c->out, "args");
+    reply_array(&c->out, 0);
+}
+
+void cmd_module_load(client *c)
+{
+    reply_error(&c->out, "ERR MODULE command not allowed. If the enable-module-command option is "
+                "set to \"local\", you can run it from a local connection, otherwise you need to "
+                "set this option in the configuration file, and then restart the server.");
+}
+
+void cmd_module_help(client *c)
+{
+    static const char *const lines[] = {
+        "MODULE <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+        "LIST", "    Return a list of loaded modules.",
+        "LOAD <path> [<arg> ...]",
+        "    Load a module library from <path>, passing to it any optional arguments.",
+        "LOADEX <path> [[CONFIG NAME VALUE] [CONFIG NAME VALUE]] [ARGS ...]",
+        "    Load a module library from <path>, while passing it module configurations and "
+        "optional arguments.",
+        "UNLOAD <name>", "    Unload a module.",
+        "HELP", "    Prints this help.", NULL};
+    reply_help(c, lines);
+}
+
 /* ---- DEBUG, SHUTDOWN, TIME ---------------------------------------------------- */
 
 void cmd_debug_sleep(client *c)

@@ -29,6 +29,7 @@
 
 #include "engram/le.h"
 #include "engram/mem.h"
+#include "engram/oplog.h"
 #include "engram/vset.h"
 #include "engram/util.h"
 #include "engram/vindex.h"
@@ -284,12 +285,12 @@ void cmd_vnew(client *c)
      * graph, run after run. */
     p.seed = util_hash(c->argv[1], c->argvlen[1], 0x656e6772616dULL);
     char err[256];
-    if (!vkey_create(c->srv, c->db, c->argv[1], c->argvlen[1], &p, embed, embedlen, err,
+    if (!vkey_create(c->srv, c->db, c->argv[1], c->argvlen[1], &p, embed, embedlen, 0, err,
                      sizeof err)) {
         reply_error(&c->out, err);
         return;
     }
-    persist_log_vnew(c->srv, c->db, c->argv[1], c->argvlen[1], &p, capacity, embed, embedlen);
+    persist_log_vnew(c->srv, c->db, c->argv[1], c->argvlen[1], &p, capacity, embed, embedlen, 0);
     srv_vec_modified(c->srv);
     reply_ok(&c->out);
 }
@@ -298,6 +299,11 @@ void cmd_vnew(client *c)
 
 void cmd_vadd(client *c)
 {
+    /* Redis's grammar when the vector comes first (cmd_vset.c) */
+    if (arg_is(c, 2, "fp32") || arg_is(c, 2, "values") || arg_is(c, 2, "reduce")) {
+        cmd_vadd_redis(c);
+        return;
+    }
     float *v = NULL;
     uint32_t dim;
     int i = 3, text = -1, payload = -1;
@@ -349,10 +355,12 @@ void cmd_vadd(client *c)
         a.plen = c->argvlen[pi];
     }
     int rc = vindex_add_ex(x, &a, NULL);
+    if (rc >= 0) vset_count_node(e);
     vset_write_unlock(e);
     if (rc >= 0)
-        persist_log_vadd(c->srv, c->db, c->argv[1], c->argvlen[1], key, klen, v, dim, autoid,
-                         pi >= 0 ? c->argv[pi] : NULL, pi >= 0 ? c->argvlen[pi] : 0);
+        persist_log_vadd(c->srv, c->db, c->argv[1], c->argvlen[1], key, klen, v, dim,
+                         autoid ? OP_VADD_AUTOID : 0, pi >= 0 ? c->argv[pi] : NULL,
+                         pi >= 0 ? c->argvlen[pi] : 0, 0);
     mem_free(v);
     if (rc < 0) {
         reply_errorf(&c->out, "ERR could not add the vector: %s", vindex_strerror(rc));
@@ -444,13 +452,25 @@ static void vinfo_field_str(client *c, const char *name, const char *v)
     reply_bulk_cstr(&c->out, v);
 }
 
-void cmd_vinfo(client *c)
+/* VINFO key FULL: Redis's nine fields (cmd_vset.c) and engram's. */
+void cmd_vinfo_full(client *c)
 {
     vindex_stats st;
     vset *e = vec_index_or_reply(c, &c->out, 1);
     if (!e) return;
     vindex_stats_get(vset_index(e), &st);
-    reply_map(&c->out, 22);
+    const vproj *pj = vset_projection(e);
+    reply_map(&c->out, 31);
+    reply_bulk_cstr(&c->out, "quant-type");
+    reply_bulk_cstr(&c->out, st.quant == QUANT_Q8 ? "int8" : st.quant == QUANT_BIN ? "bin" : "f32");
+    vinfo_field_int(c, "hnsw-m", st.M);
+    vinfo_field_int(c, "vector-dim", st.dim);
+    vinfo_field_int(c, "projection-input-dim", pj ? vproj_in_dim(pj) : 0);
+    vinfo_field_int(c, "size", st.count);
+    vinfo_field_int(c, "max-level", st.max_level < 0 ? 0 : st.max_level);
+    vinfo_field_int(c, "attributes-count", st.payloads);
+    vinfo_field_int(c, "vset-uid", (long long)vset_uid(e));
+    vinfo_field_int(c, "hnsw-max-node-uid", (long long)vset_nodes(e));
     reply_bulk_cstr(&c->out, "name");
     reply_bulk(&c->out, c->argv[1], c->argvlen[1]);
     vinfo_field_str(c, "type", st.type == VINDEX_HNSW ? "hnsw" : "flat");

@@ -64,6 +64,11 @@ static void command_prepare(command *k, command *parent)
         size_t n = strlen(parent->name) + 1 + strlen(k->name) + 1;
         k->fullname = mem_alloc(n);
         snprintf(k->fullname, n, "%s|%s", parent->name, k->name);
+    } else if (k->module) {
+        size_t n = strlen(k->name);
+        k->fullname = mem_alloc(n + 1);
+        for (size_t i = 0; i <= n; i++)
+            k->fullname[i] = (char)(k->name[i] >= 'a' && k->name[i] <= 'z' ? k->name[i] - 32 : k->name[i]);
     } else {
         k->fullname = (char *)k->name;
     }

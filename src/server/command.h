@@ -78,6 +78,9 @@ struct command {
     const char *since;       /* the Redis version that has it, or "engram x.y.z" */
     const char *summary;
     const char *tips;        /* Redis's command tips, space separated; NULL: none */
+    const char *module;      /* a Redis module's command ("vectorset"): named in
+                              * capitals, as a module declares it, in replies and
+                              * arity errors; COMMAND DOCS names the module */
     command *subs;           /* a container's subcommands, ended by a NULL name */
 
     /* Filled in by command_table_init. */

@@ -95,6 +95,24 @@ static command command_subs[] = {
     END,
 };
 
+static command module_subs[] = {
+    {.name = "list", .fn = cmd_module_list, .arity = 2, .flags = CMD_ADMIN | CMD_NOSCRIPT,
+     .group = "server", .since = "4.0.0", .summary = "Returns all loaded modules.",
+     .tips = "nondeterministic_output_order"},
+    {.name = "load", .fn = cmd_module_load, .arity = -3,
+     .flags = CMD_ADMIN | CMD_NOSCRIPT | CMD_NO_ASYNC_LOADING, .group = "server", .since = "4.0.0",
+     .summary = "Loads a module (refused: engram loads none)."},
+    {.name = "loadex", .fn = cmd_module_load, .arity = -3,
+     .flags = CMD_ADMIN | CMD_NOSCRIPT | CMD_NO_ASYNC_LOADING, .group = "server", .since = "7.0.0",
+     .summary = "Loads a module using extended parameters (refused: engram loads none)."},
+    {.name = "unload", .fn = cmd_module_load, .arity = 3,
+     .flags = CMD_ADMIN | CMD_NOSCRIPT | CMD_NO_ASYNC_LOADING, .group = "server", .since = "4.0.0",
+     .summary = "Unloads a module (refused: engram loads none)."},
+    {.name = "help", .fn = cmd_module_help, .arity = 2, .flags = CMD_LOADING | CMD_STALE,
+     .group = "server", .since = "5.0.0", .summary = "Returns helpful text about the different subcommands."},
+    END,
+};
+
 static command config_subs[] = {
     {.name = "get", .fn = cmd_config_get, .arity = -3, .flags = ADMIN_FLAGS,
      .group = "server", .since = "2.0.0", .summary = "Returns the effective values of configuration parameters."},
@@ -157,6 +175,8 @@ command command_table[] = {
      .acl = CAT_CONNECTION, .group = "server", .since = "2.8.13",
      .summary = "Returns detailed information about all commands.",
      .tips = "nondeterministic_output_order", .subs = command_subs},
+    {.name = "module", .arity = -2, .group = "server", .since = "4.0.0",
+     .summary = "A container for module commands.", .subs = module_subs},
     {.name = "config", .arity = -2, .group = "server", .since = "2.0.0",
      .summary = "A container for server configuration commands.", .subs = config_subs},
     {.name = "debug", .arity = -2, .flags = ADMIN_FLAGS, .group = "server", .since = "1.0.0",
@@ -349,14 +369,46 @@ command command_table[] = {
      .group = "transactions", .since = "2.2.0",
      .summary = "Forgets about watched keys of a transaction."},
 
+    /* ---- vector sets: Redis 8's module commands (VADD also speaks engram's
+     * grammar: cmd_vec.c).  Arity, flags and "since" are the module's
+     * (RedisModule_SetCommandInfo in vset.c); VADD's arity is engram's
+     * smaller one, its handler checks Redis's. ---- */
+#define VSET_CMD(nm, f, ar, fl, ver, sum)                                                    \
+    {.name = nm, .fn = f, .arity = ar, .flags = fl, .first_key = 1, .last_key = 1,           \
+     .key_step = 1, .group = "module", .module = "vectorset", .since = ver, .summary = sum}
+    VSET_CMD("vadd", cmd_vadd, -4, CMD_WRITE | CMD_DENYOOM, "8.0.0",
+             "Adds one or more elements to a vector set, or updates its vector if it already "
+             "exists (engram: also VADD index key vector [PAYLOAD p])."),
+    VSET_CMD("vrem", cmd_vrem, 3, CMD_WRITE, "8.0.0", "Removes an element from a vector set."),
+    VSET_CMD("vsim", cmd_vsim, -4, CMD_READONLY | CMD_DEFERRED, "8.0.0",
+             "Returns elements by vector similarity."),
+    VSET_CMD("vdim", cmd_vdim, 2, CMD_READONLY | CMD_FAST, "8.0.0",
+             "Returns the dimension of vectors in the vector set."),
+    VSET_CMD("vcard", cmd_vcard, 2, CMD_READONLY | CMD_FAST, "8.0.0",
+             "Returns the number of elements in a vector set."),
+    VSET_CMD("vemb", cmd_vemb, -3, CMD_READONLY | CMD_FAST, "8.0.0",
+             "Returns the vector associated with an element."),
+    VSET_CMD("vlinks", cmd_vlinks, -3, CMD_READONLY | CMD_FAST, "8.0.0",
+             "Returns the neighbors of an element at each layer in the HNSW graph."),
+    VSET_CMD("vinfo", cmd_vinfo, -2, CMD_READONLY | CMD_FAST, "8.0.0",
+             "Returns information about a vector set (engram: VINFO key FULL for more)."),
+    VSET_CMD("vsetattr", cmd_vsetattr, 4, CMD_WRITE | CMD_FAST, "8.0.0",
+             "Associates or removes the JSON attributes of elements."),
+    VSET_CMD("vgetattr", cmd_vgetattr, 3, CMD_READONLY | CMD_FAST, "8.0.0",
+             "Retrieves the JSON attributes of elements."),
+    VSET_CMD("vrandmember", cmd_vrandmember, -2, CMD_READONLY, "8.0.0",
+             "Returns one or multiple random members from a vector set."),
+    VSET_CMD("vismember", cmd_vismember, 3, CMD_READONLY, "8.2.0",
+             "Checks if an element exists in a vector set."),
+    VSET_CMD("vrange", cmd_vrange, -4, CMD_READONLY, "8.4.0",
+             "Returns elements in a lexicographical range."),
+#undef VSET_CMD
+
     /* ---- vectors (engram's own dialect) ---- */
     {.name = "vnew", .fn = cmd_vnew, .arity = -3, .flags = CMD_WRITE | CMD_DENYOOM,
      .first_key = 1, .last_key = 1, .key_step = 1, .group = "vector", .since = "engram 0.1.0",
      .summary = "Creates a vector index: VNEW index dim [METRIC m] [TYPE t] [M n] [EF_CONSTRUCTION n] [EF n] "
                 "[CAPACITY n] [EMBED name]."},
-    {.name = "vadd", .fn = cmd_vadd, .arity = -4, .flags = CMD_WRITE | CMD_DENYOOM,
-     .first_key = 1, .last_key = 1, .key_step = 1, .group = "vector", .since = "engram 0.1.0",
-     .summary = "Adds or replaces a key's vector in an index."},
     {.name = "vsearch", .fn = cmd_vsearch, .arity = -4, .flags = CMD_READONLY | CMD_DEFERRED,
      .first_key = 1, .last_key = 1, .key_step = 1, .group = "vector", .since = "engram 0.1.0",
      .summary = "Returns the k nearest keys to a vector, closest first, with distances."},
@@ -369,12 +421,6 @@ command command_table[] = {
     {.name = "vexists", .fn = cmd_vexists, .arity = 3, .flags = CMD_READONLY | CMD_FAST,
      .first_key = 1, .last_key = 1, .key_step = 1, .group = "vector", .since = "engram 0.1.0",
      .summary = "Tells whether a key is in an index."},
-    {.name = "vcard", .fn = cmd_vcard, .arity = 2, .flags = CMD_READONLY | CMD_FAST,
-     .first_key = 1, .last_key = 1, .key_step = 1, .group = "vector", .since = "engram 0.1.0",
-     .summary = "Returns the number of vectors in an index."},
-    {.name = "vinfo", .fn = cmd_vinfo, .arity = 2, .flags = CMD_READONLY | CMD_FAST,
-     .first_key = 1, .last_key = 1, .key_step = 1, .group = "vector", .since = "engram 0.1.0",
-     .summary = "Returns an index's parameters and statistics."},
     {.name = "vlist", .fn = cmd_vlist, .arity = 1, .flags = CMD_READONLY, .group = "vector",
      .since = "engram 0.1.0", .summary = "Lists the index names."},
     {.name = "vdrop", .fn = cmd_vdrop, .arity = 2, .flags = CMD_WRITE,

@@ -5,7 +5,7 @@
  * Sections, in order (kinds from image.h's ranges; little-endian; str =
  * u32 length + bytes):
  *
- *   0x0001 META    u32 format (2), u32 vector sets in the file, u64 keys
+ *   0x0001 META    u32 format (3), u32 vector sets in the file, u64 keys
  *                  written, i64 created_ms, u64 seq, str engram version
  *   then per database that has keys, in ascending number:
  *   0x0002 DB      u32 the database's number
@@ -13,11 +13,16 @@
  *                  created_ms, with absolute expiry times)
  *   then per key of that database holding a vector set, in byte order:
  *   0x0011 VSET    str key, str embedder name ("" = none), i64 absolute
- *                  expiry ms (-1 = none)
+ *                  expiry ms (-1 = none), u32 the input dim of a REDUCE
+ *                  projection (0 = none; the matrix follows from the two
+ *                  dims, vproj.h), u64 nodes ever inserted (VINFO's
+ *                  hnsw-max-node-uid)
  *   0x0100-0x01ff  the set's own sections (vindex_save), up to the next
  *                  VSET, DB or the end
  *
- * Format 1 (before databases and before vector sets were keys) is still
+ * Format 2 (VSET without the last two fields: no projection, nodes = the
+ * set's size) and format 1 (before databases and before vector sets were
+ * keys) are still
  * loaded: META (format 1, u32 number of indices, ...), one keyspace
  * section, then per index 0x0010 INDEX {str name, str embedder} and its
  * sections -- all into database 0, the indices as vector-set keys without
@@ -55,7 +60,7 @@
 #include "server.h"
 #include "vkeys.h"
 
-#define SNAPSHOT_FORMAT  2u
+#define SNAPSHOT_FORMAT  3u
 #define SEC_META         0x0001u
 #define SEC_DB           0x0002u
 #define SEC_INDEX_V1     0x0010u
@@ -127,6 +132,11 @@ static int save_vset(img_sink *sk, kv_entry *e)
     if (!rc) rc = sk->write(sk, h, 4);
     if (!rc && elen) rc = sk->write(sk, emb, elen);
     le_put64(h, (uint64_t)kv_get_expire(e));
+    if (!rc) rc = sk->write(sk, h, 8);
+    const vproj *pj = vset_projection(set);
+    le_put32(h, pj ? vproj_in_dim(pj) : 0);
+    if (!rc) rc = sk->write(sk, h, 4);
+    le_put64(h, vset_nodes(set));
     if (!rc) rc = sk->write(sk, h, 8);
     if (!rc) rc = sk->end(sk);
     if (!rc) rc = vindex_save(vset_index(set), sk);
@@ -258,10 +268,19 @@ static size_t load_vset(loader *L, int db, size_t i)
     const char *key, *emb;
     size_t klen, elen, at = 0;
     int64_t expire = -1;
+    uint32_t proj_in = 0;
+    uint64_t nodes = 0;
+    int has_nodes = 0;
     int ok = get_str(sec, &at, &key, &klen) == 0 && get_str(sec, &at, &emb, &elen) == 0;
     if (ok && L->format >= 2) {
-        ok = sec->len - at == 8;
-        if (ok) expire = (int64_t)le_get64((const unsigned char *)sec->data + at);
+        const unsigned char *b = (const unsigned char *)sec->data + at;
+        ok = sec->len - at == (L->format >= 3 ? 20u : 8u);
+        if (ok) expire = (int64_t)le_get64(b);
+        if (ok && L->format >= 3) {
+            proj_in = le_get32(b + 8);
+            nodes = le_get64(b + 12);
+            has_nodes = 1;
+        }
         ok = ok && expire >= -1;
     } else {
         ok = ok && at == sec->len;
@@ -284,9 +303,19 @@ static size_t load_vset(loader *L, int db, size_t i)
         vindex_free(v);
         return refuse(L, i, e + 4), 0;
     }
+    if (proj_in && (proj_in < vindex_dim(v) || proj_in > VINDEX_DIM_MAX ||
+                    vindex_type_of(v) != VINDEX_HNSW)) {
+        vindex_free(v);
+        return refuse(L, i, "vector set with a projection from fewer dimensions than it has"), 0;
+    }
     vset *set = vset_adopt(v);
     if (!set) {
         vindex_free(v);
+        return refuse(L, i, "out of memory"), 0;
+    }
+    vset_set_nodes(set, has_nodes ? nodes : vindex_count(v));
+    if (proj_in && vset_set_projection(set, proj_in) != 0) {
+        vset_release(set);
         return refuse(L, i, "out of memory"), 0;
     }
     if (vkey_adopt(L->s, db, key, klen, set, emb, elen, e, sizeof e) < 0)
@@ -369,7 +398,7 @@ int dataset_load(server *s, const char *path, uint64_t *seq, char *err, size_t e
     if (L.n == 0) rc = refuse(&L, L.n, "the file has no sections (a snapshot starts with its "
                                        "header section)");
     else if (m->kind != SEC_META || m->len < 36 ||
-             (le_get32(m->data) != 1 && le_get32(m->data) != SNAPSHOT_FORMAT) ||
+             (le_get32(m->data) < 1 || le_get32(m->data) > SNAPSHOT_FORMAT) ||
              le_get64((const unsigned char *)m->data + 24) != snap_seq(sp))
         rc = refuse(&L, 0, "missing or unknown header section");
     else if (L.n == 1 && le_get32(m->data) == 1)

@@ -41,6 +41,9 @@ void cmd_save(client *c);
 void cmd_bgsave(client *c);
 void cmd_lastsave(client *c);
 void cmd_time(client *c);
+void cmd_module_list(client *c);
+void cmd_module_load(client *c);
+void cmd_module_help(client *c);
 
 /* cmd_info.c */
 void cmd_info(client *c);
@@ -112,7 +115,7 @@ void cmd_discard(client *c);
 void cmd_watch(client *c);
 void cmd_unwatch(client *c);
 
-/* cmd_vec.c: vectors */
+/* cmd_vec.c: vectors, engram's dialect (VADD hands Redis's grammar on) */
 void cmd_vnew(client *c);
 void cmd_vadd(client *c);
 void cmd_vsearch(client *c);
@@ -120,9 +123,23 @@ void cmd_vdel(client *c);
 void cmd_vget(client *c);
 void cmd_vexists(client *c);
 void cmd_vcard(client *c);
-void cmd_vinfo(client *c);
+void cmd_vinfo_full(client *c);
 void cmd_vlist(client *c);
 void cmd_vdrop(client *c);
 void cmd_vsave(client *c);
+
+/* cmd_vset.c: Redis 8's vector-set commands */
+void cmd_vadd_redis(client *c);
+void cmd_vsim(client *c);
+void cmd_vrem(client *c);
+void cmd_vismember(client *c);
+void cmd_vdim(client *c);
+void cmd_vemb(client *c);
+void cmd_vlinks(client *c);
+void cmd_vinfo(client *c);
+void cmd_vsetattr(client *c);
+void cmd_vgetattr(client *c);
+void cmd_vrandmember(client *c);
+void cmd_vrange(client *c);
 
 #endif

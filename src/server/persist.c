@@ -406,24 +406,34 @@ void persist_log_swapdb(server *s, int db1, int db2)
 }
 
 void persist_log_vnew(server *s, int db, const char *name, size_t nlen, const vindex_params *vp,
-                      uint32_t capacity, const char *embed, size_t elen)
+                      uint32_t capacity, const char *embed, size_t elen, uint32_t proj_in)
 {
     persist *p = s->ps;
     if (!p) return;
-    op_put_vnew(log_begin(p, db, OP_VNEW), name, (uint32_t)nlen, (uint8_t)vp->type,
-                (uint8_t)vp->metric, vp->dim, vp->M, vp->ef_construction, vp->ef_search, vp->seed,
-                capacity, embed, (uint32_t)elen);
+    op_put_vnew_ex(log_begin(p, db, OP_VNEW), name, (uint32_t)nlen, (uint8_t)vp->type,
+                   (uint8_t)vp->metric, vp->dim, vp->M, vp->ef_construction, vp->ef_search,
+                   vp->seed, capacity, embed, (uint32_t)elen, (uint8_t)vp->quant, proj_in);
     log_end(s);
 }
 
 void persist_log_vadd(server *s, int db, const char *name, size_t nlen, const char *key,
-                      size_t klen, const float *vec, uint32_t dim, int autoid, const char *payload,
-                      size_t plen)
+                      size_t klen, const float *vec, uint32_t dim, unsigned flags,
+                      const char *payload, size_t plen, uint32_t ef)
 {
     persist *p = s->ps;
     if (!p) return;
-    op_put_vadd(log_begin(p, db, OP_VADD), name, (uint32_t)nlen, key, (uint32_t)klen, vec, dim,
-                autoid, payload, (uint32_t)plen);
+    op_put_vadd_ex(log_begin(p, db, OP_VADD), name, (uint32_t)nlen, key, (uint32_t)klen, vec,
+                   dim, flags, payload, (uint32_t)plen, ef);
+    log_end(s);
+}
+
+void persist_log_vsetattr(server *s, int db, const char *name, size_t nlen, const char *key,
+                          size_t klen, int drop, const char *attr, size_t alen)
+{
+    persist *p = s->ps;
+    if (!p) return;
+    op_put_vsetattr(log_begin(p, db, OP_VSETATTR), name, (uint32_t)nlen, key, (uint32_t)klen,
+                    drop, attr, (uint32_t)alen);
     log_end(s);
 }
 

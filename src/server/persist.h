@@ -85,12 +85,20 @@ void persist_log_move(server *s, int db, const char *key, size_t klen, int dstdb
 void persist_log_copy(server *s, int db, const char *key, size_t klen, const char *newkey,
                       size_t nklen, int dstdb, int replace);
 void persist_log_swapdb(server *s, int db1, int db2);
+/* A new set: p's parameters (its quantisation too), a ring's capacity, the
+ * embedder, the input dim of a REDUCE projection (0 = none). */
 void persist_log_vnew(server *s, int db, const char *name, size_t nlen, const vindex_params *p,
-                      uint32_t capacity, const char *embed, size_t elen);
-/* payload NULL = none given; autoid: key came from VADD index *. */
+                      uint32_t capacity, const char *embed, size_t elen, uint32_t proj_in);
+/* An add as the index got it (vec: after any projection).  flags:
+ * OP_VADD_AUTOID (key came from VADD index *), OP_VADD_DROP (the entry's
+ * payload goes); payload NULL = none given; ef: the build beam asked for
+ * (0 = the index's). */
 void persist_log_vadd(server *s, int db, const char *name, size_t nlen, const char *key,
-                      size_t klen, const float *vec, uint32_t dim, int autoid, const char *payload,
-                      size_t plen);
+                      size_t klen, const float *vec, uint32_t dim, unsigned flags,
+                      const char *payload, size_t plen, uint32_t ef);
+/* An existing entry's payload set (or removed: drop). */
+void persist_log_vsetattr(server *s, int db, const char *name, size_t nlen, const char *key,
+                          size_t klen, int drop, const char *attr, size_t alen);
 void persist_log_vdel(server *s, int db, const char *name, size_t nlen, const char *key,
                       size_t klen);
 

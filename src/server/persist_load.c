@@ -94,6 +94,7 @@ static int apply_vnew(server *s, int db, const op *o, char *err, size_t cap)
     vp.ef_search = o->efs;
     vp.seed = o->seed;
     vp.capacity = o->capacity;
+    vp.quant = (quant_type)o->quant;
     char e[256];
     if (o->elen && models_check(s, o->embed, o->elen, o->dim, e, sizeof e) < 0) {
         snprintf(err, cap, "VNEW '%.*s': %.120s", (int)(o->nlen < 64 ? o->nlen : 64), o->name, e + 4);
@@ -104,7 +105,12 @@ static int apply_vnew(server *s, int db, const op *o, char *err, size_t cap)
                  (int)(o->nlen < 64 ? o->nlen : 64), o->name);
         return -EBADMSG;
     }
-    if (!vkey_create(s, db, o->name, o->nlen, &vp, o->embed, o->elen, e, sizeof e)) {
+    if (o->proj_in && (o->proj_in < o->dim || o->vtype != VINDEX_HNSW)) {
+        snprintf(err, cap, "VNEW '%.*s': projection from %u to %u dimensions",
+                 (int)(o->nlen < 64 ? o->nlen : 64), o->name, o->proj_in, o->dim);
+        return -EBADMSG;
+    }
+    if (!vkey_create(s, db, o->name, o->nlen, &vp, o->embed, o->elen, o->proj_in, e, sizeof e)) {
         snprintf(err, cap, "VNEW '%.*s' failed: %.120s", (int)(o->nlen < 64 ? o->nlen : 64),
                  o->name, e + 4);
         return -EBADMSG;
@@ -143,6 +149,8 @@ static int apply_vadd(server *s, int db, const op *o, char *err, size_t cap)
         a.payload = o->payload;
         a.plen = o->plen;
     }
+    a.drop_payload = (o->flags & OP_VADD_DROP) != 0;
+    a.ef = o->ef;
     /* A ring evicts here exactly as it did live; an auto id notes itself (a
      * canonical decimal key). */
     int rc = vindex_add_ex(vset_index(e), &a, NULL);
@@ -151,6 +159,7 @@ static int apply_vadd(server *s, int db, const op *o, char *err, size_t cap)
         snprintf(err, cap, "VADD failed: %s", vindex_strerror(rc));
         return rc == -ENOMEM ? -ENOMEM : -EBADMSG;
     }
+    vset_count_node(e);
     return 0;
 }
 
@@ -269,6 +278,17 @@ static int apply_one(server *s, int db, uint8_t type, const void *payload, size_
         vset *e = apply_index(s, db, &o, err, cap);
         if (!e) return -EBADMSG;
         vindex_del(vset_index(e), o.key, o.klen);
+        return 0;
+    }
+    case OP_VSETATTR: {
+        vset *e = apply_index(s, db, &o, err, cap);
+        if (!e) return -EBADMSG;
+        int set = vindex_set_payload(vset_index(e), o.key, o.klen, o.payload, o.plen, o.drop);
+        if (set == -ENOMEM) return -ENOMEM;
+        if (set != 1) {
+            snprintf(err, cap, "VSETATTR of an element the set does not have");
+            return -EBADMSG;
+        }
         return 0;
     }
     case OP_VDROP:              /* logs from before vector sets were keys */

@@ -40,10 +40,14 @@ int vkey_adopt(server *s, int db, const char *key, size_t klen, vset *set, const
 }
 
 vset *vkey_create(server *s, int db, const char *key, size_t klen, const vindex_params *p,
-                  const char *embed, size_t elen, char *err, size_t errcap)
+                  const char *embed, size_t elen, uint32_t proj_in, char *err, size_t errcap)
 {
     int rc = 0;
     vset *set = vset_new(p, &rc);
+    if (set && proj_in && (rc = vset_set_projection(set, proj_in)) != 0) {
+        vset_release(set);
+        set = NULL;
+    }
     if (!set) {
         snprintf(err, errcap, "ERR could not create the index: %s", vindex_strerror(rc));
         return NULL;
@@ -61,6 +65,12 @@ vset *vkey_clone(server *s, vset *set)
         vindex_free(copy);
         return NULL;
     }
+    const vproj *pj = vset_projection(set);
+    if (pj && vset_set_projection(n, vproj_in_dim(pj)) != 0) {
+        vset_release(n);
+        return NULL;
+    }
+    vset_set_nodes(n, vset_nodes(set));
     const char *emb = models_name(set);
     if (emb && models_attach(s, n, emb, strlen(emb)) < 0) {
         vset_release(n);

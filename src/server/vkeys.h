@@ -25,10 +25,11 @@ vset *vkey_peek(server *s, int db, const char *key, size_t klen);
 
 /* A new empty set as the value of key in database db, which must not
  * exist; embed (elen bytes, may be empty) names its embedder (checked by
- * models_check before).  NULL with Redis-style reply text in err on
+ * models_check before); proj_in, when not 0, the input dim of a REDUCE
+ * projection to p->dim.  NULL with Redis-style reply text in err on
  * failure (nothing changed). */
 vset *vkey_create(server *s, int db, const char *key, size_t klen, const vindex_params *p,
-                  const char *embed, size_t elen, char *err, size_t errcap);
+                  const char *embed, size_t elen, uint32_t proj_in, char *err, size_t errcap);
 /* Make an existing set (loaded from a snapshot) the value of key; its
  * embedder attached by name.  0, or -1 with a message (set released). */
 int vkey_adopt(server *s, int db, const char *key, size_t klen, vset *set, const char *embed,

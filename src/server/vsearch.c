@@ -117,6 +117,7 @@ static void vsearch_release(deferred *d)
     vsearch_job *j = (vsearch_job *)d;
     server *s = j->srv;
     if (j->e) vset_release(j->e);
+    vfilter_free(j->vs.filter);
     for (int i = 0; i < j->nparts; i++) mem_free(j->pairs[i]);
     mem_free(j->pairs);
     mem_free(j->npairs);
@@ -166,8 +167,9 @@ void vsearch_cache_free(server *s)
 static void vsearch_work(pool_job *pj, int worker)
 {
     vsearch_job *j = (vsearch_job *)pj;
-    vsearch_run(j->e, j->name, j->nlen, srv_worker_ctx(j->srv, worker), &j->q, j->withpayload,
-                &j->d.out);
+    if (j->vs.on) vsim_run(j->e, srv_worker_ctx(j->srv, worker), j, &j->d.out);
+    else vsearch_run(j->e, j->name, j->nlen, srv_worker_ctx(j->srv, worker), &j->q,
+                     j->withpayload, &j->d.out);
 }
 
 static void vsearch_done(pool_job *pj) { deferred_done(&((vsearch_job *)pj)->d); }
@@ -250,7 +252,7 @@ static int vsearch_split(server *s, vsearch_job *j, vset *e)
     uint64_t parts = bytes / VSEARCH_PART_BYTES;
     if (parts > (uint64_t)s->nworkers) parts = (uint64_t)s->nworkers;
     if (parts > 64) parts = 64;
-    if (parts < 2 || j->q.k == 0) return 0;
+    if (parts < 2 || j->q.k == 0 || j->vs.on) return 0;
     s->vec_split_searches++;
     j->nparts = (int)parts;
     atomic_init(&j->left, (int)parts);

@@ -2,6 +2,9 @@
  * answered through the deferred-reply mechanism (deferred.h), or inline on
  * the loop thread (inside EXEC, or without a pool).
  *
+ * The same job carries Redis's VSIM (j->vs.on; cmd_vset.c formats its
+ * reply with vsim_run).
+ *
  * The handler (cmd_vec.c) parses and validates on the loop thread, takes a
  * job (vsearch_job_new), parses the query vector into its buffer, fills q
  * and withpayload, then either vsearch_start()s it or, for an immediate
@@ -15,6 +18,7 @@
 
 #include <stdint.h>
 
+#include "engram/vfilter.h"
 #include "engram/vindex.h"
 #include "engram/vset.h"
 #include "deferred.h"
@@ -31,6 +35,12 @@ struct vsearch_job {
     size_t nlen, namecap;   /* kept with a recycled job */
     vindex_query q;
     int withpayload;
+    /* VSIM (cmd_vset.c): the reply Redis's vector sets give */
+    struct {
+        int on, withscores, withattribs, truth;
+        float epsilon;          /* stop at the first hit with distance / 2 above it */
+        vfilter *filter;        /* owned; NULL: none */
+    } vs;
     float *vec;             /* the query vector (owned; kept with a recycled job) */
     uint32_t veccap;        /* floats vec has room for */
     /* a FLAT search split in parts (vsearch.c): per part its results, the
@@ -56,6 +66,9 @@ void vsearch_start(client *c, vsearch_job *j, vset *e, const char *key, size_t k
  * thread. */
 void vsearch_run(vset *e, const char *key, size_t klen, vindex_search_ctx *ctx,
                  const vindex_query *q, int withp, reply *r);
+/* A VSIM job's search and reply (cmd_vset.c), under e's read lock.  Any
+ * thread. */
+void vsim_run(vset *e, vindex_search_ctx *ctx, const vsearch_job *j, reply *r);
 /* Free the jobs kept for reuse (after the pool is gone). */
 void vsearch_cache_free(server *s);
 

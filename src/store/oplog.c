@@ -70,10 +70,19 @@ void op_put_vnew(opbuf *b, const void *name, uint32_t nlen, uint8_t vtype, uint8
                  uint32_t dim, uint32_t M, uint32_t efc, uint32_t efs, uint64_t seed,
                  uint32_t capacity, const void *embed, uint32_t elen)
 {
+    op_put_vnew_ex(b, name, nlen, vtype, metric, dim, M, efc, efs, seed, capacity, embed, elen,
+                   0, 0);
+}
+
+void op_put_vnew_ex(opbuf *b, const void *name, uint32_t nlen, uint8_t vtype, uint8_t metric,
+                    uint32_t dim, uint32_t M, uint32_t efc, uint32_t efs, uint64_t seed,
+                    uint32_t capacity, const void *embed, uint32_t elen, uint8_t quant,
+                    uint32_t proj_in)
+{
     ob_str(b, name, nlen);
     ob_u8(b, vtype);
     ob_u8(b, metric);
-    ob_u16(b, 0);
+    ob_u16(b, (uint16_t)(quant | (proj_in ? OP_VNEW_PROJ : 0)));
     ob_u32(b, dim);
     ob_u32(b, M);
     ob_u32(b, efc);
@@ -81,18 +90,38 @@ void op_put_vnew(opbuf *b, const void *name, uint32_t nlen, uint8_t vtype, uint8
     ob_u64(b, seed);
     ob_u32(b, capacity);
     ob_str(b, embed, elen);
+    if (proj_in) ob_u32(b, proj_in);
 }
 
 void op_put_vadd(opbuf *b, const void *name, uint32_t nlen, const void *key, uint32_t klen,
                  const float *vec, uint32_t dim, int autoid, const void *payload, uint32_t plen)
+{
+    op_put_vadd_ex(b, name, nlen, key, klen, vec, dim, autoid ? OP_VADD_AUTOID : 0, payload,
+                   plen, 0);
+}
+
+void op_put_vadd_ex(opbuf *b, const void *name, uint32_t nlen, const void *key, uint32_t klen,
+                    const float *vec, uint32_t dim, unsigned flags, const void *payload,
+                    uint32_t plen, uint32_t ef)
 {
     ob_str(b, name, nlen);
     ob_str(b, key, klen);
     ob_u32(b, dim);
     unsigned char *p = ob_room(b, (size_t)dim * 4);
     for (uint32_t i = 0; i < dim; i++) le_putf32(p + 4 * (size_t)i, vec[i]);
-    ob_u8(b, (uint8_t)((autoid ? OP_VADD_AUTOID : 0) | (payload ? OP_VADD_PAYLOAD : 0)));
+    flags &= OP_VADD_AUTOID | (payload ? 0 : OP_VADD_DROP);
+    ob_u8(b, (uint8_t)(flags | (payload ? OP_VADD_PAYLOAD : 0) | (ef ? OP_VADD_EF : 0)));
     if (payload) ob_str(b, payload, plen);
+    if (ef) ob_u32(b, ef);
+}
+
+void op_put_vsetattr(opbuf *b, const void *name, uint32_t nlen, const void *key, uint32_t klen,
+                     int drop, const void *attr, uint32_t alen)
+{
+    ob_str(b, name, nlen);
+    ob_str(b, key, klen);
+    ob_u8(b, drop ? 1 : 0);
+    ob_str(b, drop ? "" : attr, drop ? 0 : alen);
 }
 
 void op_put_vdel(opbuf *b, const void *name, uint32_t nlen, const void *key, uint32_t klen)
@@ -208,9 +237,12 @@ static int op_within(const op *o, const op_limits *lim)
         return (uint64_t)o->offset + o->vlen <= lim->string_max;
     case OP_VNEW:
         return o->dim <= lim->dim_max && o->M <= lim->m_max && o->efc <= lim->ef_max &&
-               o->efs <= lim->ef_max && o->capacity <= lim->capacity_max;
+               o->efs <= lim->ef_max && o->capacity <= lim->capacity_max &&
+               o->proj_in <= lim->dim_max;
     case OP_VADD:
-        return o->dim <= lim->dim_max && o->plen <= lim->payload_max;
+        return o->dim <= lim->dim_max && o->plen <= lim->payload_max && o->ef <= lim->ef_max;
+    case OP_VSETATTR:
+        return o->plen <= lim->payload_max;
     case OP_MOVE:
     case OP_COPY:
         return o->db < lim->db_max;
@@ -247,14 +279,22 @@ int op_decode(uint8_t type, const void *payload, size_t len, const op_limits *li
         o->name = rd_str(&r, &o->nlen);
         o->vtype = rd_u8(&r);
         o->metric = rd_u8(&r);
-        if (rd_u16(&r) != 0) r.bad = 1;
-        o->dim = rd_u32(&r);
-        o->M = rd_u32(&r);
-        o->efc = rd_u32(&r);
-        o->efs = rd_u32(&r);
-        o->seed = rd_u64(&r);
-        o->capacity = rd_u32(&r);
-        o->embed = rd_str(&r, &o->elen);
+        {
+            uint16_t more = rd_u16(&r);
+            o->quant = (uint8_t)more;
+            if (o->quant > 2 || (more & ~(0xffu | OP_VNEW_PROJ))) r.bad = 1;
+            o->dim = rd_u32(&r);
+            o->M = rd_u32(&r);
+            o->efc = rd_u32(&r);
+            o->efs = rd_u32(&r);
+            o->seed = rd_u64(&r);
+            o->capacity = rd_u32(&r);
+            o->embed = rd_str(&r, &o->elen);
+            if (more & OP_VNEW_PROJ) {
+                o->proj_in = rd_u32(&r);
+                if (o->proj_in == 0) r.bad = 1;
+            }
+        }
         break;
     case OP_VADD:
         o->name = rd_str(&r, &o->nlen);
@@ -265,8 +305,21 @@ int op_decode(uint8_t type, const void *payload, size_t len, const op_limits *li
         if (o->dim == 0 || o->dim > UINT32_MAX / 4) r.bad = 1;
         else o->vec = rd_take(&r, (size_t)o->dim * 4);
         o->flags = rd_u8(&r);
-        if (o->flags & ~(OP_VADD_AUTOID | OP_VADD_PAYLOAD)) r.bad = 1;
+        if ((o->flags & ~(OP_VADD_AUTOID | OP_VADD_PAYLOAD | OP_VADD_DROP | OP_VADD_EF)) ||
+            ((o->flags & OP_VADD_PAYLOAD) && (o->flags & OP_VADD_DROP)))
+            r.bad = 1;
         if (o->flags & OP_VADD_PAYLOAD) o->payload = rd_str(&r, &o->plen);
+        if (o->flags & OP_VADD_EF) {
+            o->ef = rd_u32(&r);
+            if (o->ef == 0) r.bad = 1;
+        }
+        break;
+    case OP_VSETATTR:
+        o->name = rd_str(&r, &o->nlen);
+        o->key = rd_str(&r, &o->klen);
+        o->drop = rd_u8(&r);
+        o->payload = rd_str(&r, &o->plen);
+        if (o->drop > 1 || (o->drop && o->plen)) r.bad = 1;
         break;
     case OP_VDEL:
         o->name = rd_str(&r, &o->nlen);

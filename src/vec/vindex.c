@@ -645,6 +645,26 @@ int vindex_del(vindex *v, const void *key, size_t klen)
     return rc ? rc : 1;    /* rc cannot happen: the map and the engine agree */
 }
 
+int vindex_set_payload(vindex *v, const void *key, size_t klen, const void *payload,
+                       size_t plen, int drop)
+{
+    if ((!key && klen) || klen > UINT32_MAX) return 0;
+    if (!drop && ((!payload && plen) || plen > VINDEX_PAYLOAD_MAX)) return -EINVAL;
+    uint32_t slot;
+    uint32_t id = map_find(v, key, klen, vindex_hash(key, klen, v->hseed), &slot);
+    if (id == VINDEX_NONE) return 0;
+    if (drop) {
+        pay_drop(v, id);
+        return 1;
+    }
+    int rc = vindex_pays_ensure(v);
+    if (rc) return rc;
+    vattr *b = vindex_pay_new(v, payload, plen);
+    if (!b) return -ENOMEM;
+    vindex_pay_set(v, id, b);
+    return 1;
+}
+
 void vindex_note_id(vindex *v, uint64_t used)
 {
     if (v->next_id == 0) return;            /* exhausted: stays so */

@@ -29,7 +29,12 @@ struct vset {
     vlock lock;
     void *udata;          /* the server's per-set data (its embedder) */
     void (*udata_free)(void *);
+    vproj *proj;          /* REDUCE: input vectors projected first (NULL: none) */
+    uint64_t uid;         /* VINFO vset-uid */
+    uint64_t nodes;       /* VINFO hnsw-max-node-uid */
 };
+
+static _Atomic uint64_t vset_next_uid;
 
 /* ---- the lock ------------------------------------------------------------- */
 
@@ -97,6 +102,7 @@ vset *vset_adopt(vindex *v)
     if (!s) return NULL;
     atomic_init(&s->refs, 1);
     s->idx = v;
+    s->uid = atomic_fetch_add(&vset_next_uid, 1);
     vlock_init(&s->lock);
     return s;
 }
@@ -127,6 +133,7 @@ void vset_release(vset *e)
 {
     if (atomic_fetch_sub(&e->refs, 1) != 1) return;
     if (e->udata_free) e->udata_free(e->udata);
+    vproj_free(e->proj);
     vindex_free(e->idx);
     vlock_fini(&e->lock);
     free(e);
@@ -146,4 +153,23 @@ int vset_dropped(const vset *e) { return atomic_load(&((vset *)e)->dropped); }
 void vset_count_search(vset *e) { atomic_fetch_add(&e->searches, 1); }
 uint64_t vset_searches(const vset *e) { return atomic_load(&((vset *)e)->searches); }
 uint64_t vset_generation(const vset *e) { return atomic_load(&((vset *)e)->gen); }
-size_t vset_memory(const vset *e) { return sizeof *e + vindex_memory(e->idx); }
+size_t vset_memory(const vset *e)
+{
+    return sizeof *e + vindex_memory(e->idx) + (e->proj ? vproj_memory(e->proj) : 0);
+}
+
+int vset_set_projection(vset *e, uint32_t in_dim)
+{
+    int err = 0;
+    vproj *p = vproj_new(vindex_dim(e->idx), in_dim, NULL, &err);
+    if (!p) return err;
+    vproj_free(e->proj);
+    e->proj = p;
+    return 0;
+}
+
+const vproj *vset_projection(const vset *e) { return e->proj; }
+uint64_t vset_uid(const vset *e) { return e->uid; }
+uint64_t vset_nodes(const vset *e) { return e->nodes; }
+void vset_set_nodes(vset *e, uint64_t n) { e->nodes = n; }
+void vset_count_node(vset *e) { e->nodes++; }

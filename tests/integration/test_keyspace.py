@@ -62,7 +62,7 @@ class TestTypes(ServerTestCase):
         self.assertEqual(c.cmd("TYPE", "vs"), "vectorset", "a refused command changed the key")
         self.assertEqual(c.cmd("MGET", "s", "vs", "none"), [b"1", None, None])
         for cmd in (("VADD", "s", "k", blob(1, 2, 3, 4)), ("VSEARCH", "s", blob(1, 2, 3, 4), "1"),
-                    ("VGET", "s", "k"), ("VDEL", "s", "k"), ("VINFO", "s"), ("VCARD", "s"),
+                    ("VGET", "s", "k"), ("VDEL", "s", "k"), ("VINFO", "s", "FULL"), ("VCARD", "s"),
                     ("VEXISTS", "s", "k"), ("VDROP", "s")):
             self.assertEqual(c.cmd(*cmd), WRONGTYPE, cmd)
         self.assertEqual(c.cmd("VNEW", "s", "4"), "ERR index already exists")
@@ -396,10 +396,10 @@ class TestPersistence(PersistBase):
         self.assertEqual(c.cmd("EXISTS", "dropped", "vc"), 0)
         self.assertEqual(c.cmd("SELECT", "2"), "OK")
         self.assertEqual(c.cmd("GET", "s2"), b"two")
-        self.assertEqual(info_field(c.cmd("VINFO", "w"), b"embed"), b"hash")
+        self.assertEqual(info_field(c.cmd("VINFO", "w", "FULL"), b"embed"), b"hash")
         self.assertEqual(c.cmd("SELECT", "3"), "OK")
         self.assertEqual(c.cmd("VCARD", "wc"), 1)
-        self.assertEqual(info_field(c.cmd("VINFO", "wc"), b"embed"), b"hash")
+        self.assertEqual(info_field(c.cmd("VINFO", "wc", "FULL"), b"embed"), b"hash")
         self.assertEqual(c.cmd("SELECT", "4"), "OK")
         self.assertEqual(c.cmd("VCARD", "vr"), 29)
         self.assertGreater(c.cmd("TTL", "vr"), 3000)             # COPY copies the TTL, as Redis
@@ -465,7 +465,7 @@ class TestOldFormat(PersistBase):
             self.assertEqual(c.cmd("VCARD", "cos"), 21)            # 20 + t1 + k99 - k0
             self.assertEqual(c.cmd("VEXISTS", "cos", "k0"), 0)
             self.assertEqual(c.cmd("VEXISTS", "cos", "k99"), 1)
-            self.assertEqual(info_field(c.cmd("VINFO", "cos"), b"embed"), b"hash")
+            self.assertEqual(info_field(c.cmd("VINFO", "cos", "FULL"), b"embed"), b"hash")
             self.assertEqual(c.cmd("VCARD", "ring"), 5)
             self.assertEqual(c.cmd("VGET", "ring", "8", "WITHPAYLOAD")[1], b"p7")
             self.assertEqual(c.cmd("VCARD", "late"), 1)

@@ -367,7 +367,7 @@ def digest(tc, conn, model):
     tc.assertEqual(sorted(names), sorted(model.vecs), "VLIST vs what the test created")
     idx = {}
     for name in names:
-        info = info_fields(conn.cmd("VINFO", name))
+        info = info_fields(conn.cmd("VINFO", name, "FULL"))
         params = {f: info[f] for f in ("name", "type", "metric", "dim", "count", "M",
                                        "ef_construction", "ef", "max_level", "vector_bytes")}
         touched = sorted(model.touched[name])

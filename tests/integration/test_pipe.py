@@ -37,7 +37,7 @@ def pipe_bin():
 
 
 def info(conn, index):
-    r = conn.cmd("VINFO", index)
+    r = conn.cmd("VINFO", index, "FULL")
     assert isinstance(r, list), r
     return {r[i].decode() if isinstance(r[i], bytes) else r[i]: r[i + 1]
             for i in range(0, len(r), 2)}

@@ -74,7 +74,7 @@ class TestStartup(unittest.TestCase):
             self.assertIn(b"simd_kernel:scalar", info)
             # and searches use it
             self.assertEqual(c.cmd("VNEW", "s", "2", "METRIC", "l2"), "OK")
-            self.assertEqual(c.cmd("VINFO", "s")[c.cmd("VINFO", "s").index(b"kernel") + 1],
+            self.assertEqual(c.cmd("VINFO", "s", "FULL")[c.cmd("VINFO", "s", "FULL").index(b"kernel") + 1],
                              b"scalar")
         finally:
             srv.stop()

@@ -72,7 +72,7 @@ class TestRedisPy(ServerTestCase):
         res3 = x("VSEARCH", "emb", pack(q), 3, "EF", 50)
         self.assertEqual(len(res3), 6)
         # VINFO as a flat list
-        info = x("VINFO", "docs")
+        info = x("VINFO", "docs", "FULL")
         d = {info[i].decode(): info[i + 1] for i in range(0, len(info), 2)}
         self.assertEqual((d["dim"], d["metric"], d["type"], d["count"]), (4, b"l2", b"flat", 50))
         self.assertEqual(x("VLIST"), [b"docs", b"emb"])
@@ -219,7 +219,7 @@ class TestRedisCli(ServerTestCase):
 
     def test_vinfo_output(self):
         self.assertEqual(self.cli("VNEW", "h", "8", "METRIC", "ip", "M", "8"), "OK\n")
-        out = self.cli("--no-raw", "VINFO", "h").splitlines()
+        out = self.cli("--no-raw", "VINFO", "h", "FULL").splitlines()
         lines = [l.split(") ", 1)[1] for l in out]
         fields = dict(zip(lines[0::2], lines[1::2]))
         self.assertEqual(fields['"dim"'], '(integer) 8')
@@ -227,7 +227,7 @@ class TestRedisCli(ServerTestCase):
         self.assertEqual(fields['"type"'], '"hnsw"')
         self.assertEqual(fields['"M"'], '(integer) 8')
         # RESP3: a map
-        out = self.cli("-3", "--no-raw", "VINFO", "h")
+        out = self.cli("-3", "--no-raw", "VINFO", "h", "FULL")
         self.assertIn('# "dim" => (integer) 8\n', out)
         self.assertIn('# "metric" => "dot"\n', out)
 

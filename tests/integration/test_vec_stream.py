@@ -61,7 +61,7 @@ class EmbedTest(ServerTestCase):
         self.assertEqual([k for k, _ in got][:2], [b"a", b"c"])
         self.assertEqual(got[2][0], b"b")
         self.assertLess(got[1][1], got[2][1])
-        info = c.cmd("VINFO", "logs")
+        info = c.cmd("VINFO", "logs", "FULL")
         self.assertEqual(info[info.index(b"embed") + 1], b"hash")
         # Bare vectors still work on an index with an embedder.
         self.assertEqual(c.cmd("VADD", "logs", "v", blob(*([0.5] * 128))), 1)
@@ -110,7 +110,7 @@ class EmbedTest(ServerTestCase):
 
 
 def vinfo(c, name):
-    r = c.cmd("VINFO", name)
+    r = c.cmd("VINFO", name, "FULL")
     return {r[i].decode(): r[i + 1] for i in range(0, len(r), 2)}
 
 
@@ -266,7 +266,7 @@ class EmbedPersistTest(unittest.TestCase):
             # The restored embedder embeds the query exactly as before.
             for k, dist in pairs(before):
                 self.assertEqual(after[k], dist)
-            info = c.cmd("VINFO", "logs")
+            info = c.cmd("VINFO", "logs", "FULL")
             self.assertEqual(info[info.index(b"embed") + 1], b"hash")
             c.close()
             s2.stop()

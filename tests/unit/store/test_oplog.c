@@ -192,6 +192,52 @@ static void test_vector_ops(void **state)
     b.p[b.len - 12] |= 0x80;
     assert_int_equal(op_decode(OP_VADD, b.p, b.len, &LIM, &o), -EBADMSG);
 
+    /* Redis's vector sets: a quantised set with a projection, an add that
+     * drops the payload with a build beam, one that sets it, a VSETATTR. */
+    opbuf_reset(&b);
+    op_put_vnew_ex(&b, "vs", 2, 0, 1, 50, 16, 200, 100, 7, 0, "", 0, 2, 100);
+    assert_int_equal(op_decode(OP_VNEW, b.p, b.len, &LIM, &o), 0);
+    assert_int_equal(o.quant, 2);
+    assert_int_equal(o.proj_in, 100);
+    assert_int_equal(o.dim, 50);
+    check_strict(OP_VNEW, &b);
+    opbuf_reset(&b);
+    op_put_vnew_ex(&b, "vs", 2, 0, 1, 50, 16, 200, 100, 7, 0, "", 0, 1, 0);
+    assert_int_equal(op_decode(OP_VNEW, b.p, b.len, &LIM, &o), 0);
+    assert_int_equal(o.quant, 1);
+    assert_int_equal(o.proj_in, 0);
+    b.p[2 + 4 + 2] = 3;               /* no quantisation 3 */
+    assert_int_equal(op_decode(OP_VNEW, b.p, b.len, &LIM, &o), -EBADMSG);
+    opbuf_reset(&b);
+    op_put_vnew_ex(&b, "vs", 2, 0, 1, 50, 16, 200, 100, 7, 0, "", 0, 0, LIM.dim_max + 1);
+    assert_int_equal(op_decode(OP_VNEW, b.p, b.len, &LIM, &o), -EFBIG);
+    opbuf_reset(&b);
+    op_put_vadd_ex(&b, "idx", 3, "key", 3, v, 5, OP_VADD_DROP, NULL, 0, 500);
+    assert_int_equal(op_decode(OP_VADD, b.p, b.len, &LIM, &o), 0);
+    assert_int_equal(o.flags, OP_VADD_DROP | OP_VADD_EF);
+    assert_int_equal(o.ef, 500);
+    check_strict(OP_VADD, &b);
+    opbuf_reset(&b);
+    op_put_vadd_ex(&b, "idx", 3, "key", 3, v, 5, OP_VADD_DROP, "{}", 2, 0);
+    assert_int_equal(op_decode(OP_VADD, b.p, b.len, &LIM, &o), 0);
+    assert_int_equal(o.flags, OP_VADD_PAYLOAD);     /* a payload wins over a drop */
+    opbuf_reset(&b);
+    op_put_vadd_ex(&b, "idx", 3, "key", 3, v, 5, 0, NULL, 0, LIM.ef_max + 1);
+    assert_int_equal(op_decode(OP_VADD, b.p, b.len, &LIM, &o), -EFBIG);
+    opbuf_reset(&b);
+    op_put_vsetattr(&b, "idx", 3, "key", 3, 0, "{\"a\":1}", 7);
+    assert_int_equal(op_decode(OP_VSETATTR, b.p, b.len, &LIM, &o), 0);
+    assert_int_equal(o.drop, 0);
+    assert_memory_equal(o.payload, "{\"a\":1}", 7);
+    check_strict(OP_VSETATTR, &b);
+    opbuf_reset(&b);
+    op_put_vsetattr(&b, "idx", 3, "key", 3, 1, "ignored", 7);
+    assert_int_equal(op_decode(OP_VSETATTR, b.p, b.len, &LIM, &o), 0);
+    assert_int_equal(o.drop, 1);
+    assert_int_equal(o.plen, 0);
+    b.p[3 + 4 + 3 + 4] = 2;
+    assert_int_equal(op_decode(OP_VSETATTR, b.p, b.len, &LIM, &o), -EBADMSG);
+
     opbuf_reset(&b);
     op_put_vdel(&b, "idx", 3, "key", 3);
     assert_int_equal(op_decode(OP_VDEL, b.p, b.len, &LIM, &o), 0);

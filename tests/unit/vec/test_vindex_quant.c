@@ -480,6 +480,18 @@ static void test_payload_attributes(void **state)
         a.plen = strlen(texts[i]);
         assert_int_equal(vindex_add_ex(v, &a, NULL), 1);
     }
+    /* set, replace, drop without touching the vector */
+    assert_int_equal(vindex_set_payload(v, "nokey", 5, "x", 1, 0), 0);
+    assert_int_equal(vindex_set_payload(v, "k0", 2, NULL, 3, 0), -EINVAL);
+    assert_int_equal(vindex_set_payload(v, "k1", 2, "{\"b\":2}", 7, 0), 1);
+    assert_int_equal(vindex_attr(v, 1) != NULL && vattr_count(vindex_attr(v, 1)) == 1, 1);
+    assert_int_equal(vindex_set_payload(v, "k1", 2, NULL, 0, 1), 1);
+    assert_null(vindex_attr(v, 1));
+    assert_int_equal(vindex_set_payload(v, "k1", 2, NULL, 0, 1), 1);
+    assert_int_equal(vindex_set_payload(v, "k1", 2, texts[1], strlen(texts[1]), 0), 1);
+    float back[4];
+    assert_int_equal(vindex_get(v, "k1", 2, back), 1);
+    for (int j = 0; j < 4; j++) assert_true(fabsf(back[j] - x[j]) < 0.05f);
     vindex *c = NULL;
     assert_int_equal(vindex_clone(v, NULL, &c), 0);
     for (int w = 0; w < 2; w++) {
