@@ -9,7 +9,9 @@
  *     normalised vector is stored as a quant.h record and every distance
  *     is computed on records, the query's included (encoded the same way),
  *     as Redis's vector sets do; vindex_get then returns the decoded
- *     approximation (BIN: +-1, not scaled back);
+ *     approximation (BIN: +-1, not scaled back).  With params.keep_float
+ *     the normalised float32 vector is kept too (4 * dim bytes more per
+ *     entry), and a query may re-rank its candidates with it;
  *   - the engine (hnsw.h or flat.h), which only ever sees dense uint32 ids
  *     and prepared vectors;
  *   - per-index counters (count, memory).
@@ -118,6 +120,9 @@ typedef struct vindex_params {
     uint32_t dim;            /* 1..VINDEX_DIM_MAX */
     dist_metric metric;
     quant_type quant;        /* QUANT_NONE (the default), or Q8/BIN: cosine HNSW only */
+    int keep_float;          /* quantised: also keep each normalised vector as
+                              * float32, for re-ranking (vindex_query.rerank);
+                              * ignored when not quantised */
     uint32_t M;              /* HNSW links per node, upper layers; 0 = 16 */
     uint32_t ef_construction;/* HNSW build beam; 0 = 200 */
     uint32_t ef_search;      /* default beam when a query gives none; 0 = 100 */
@@ -269,6 +274,7 @@ typedef struct vindex_stats {
     vindex_type type;
     dist_metric metric;
     quant_type quant;
+    int keep_float;                  /* a float copy is kept for re-ranking */
     uint32_t dim, count, capacity;   /* capacity: slots allocated */
     uint32_t M, ef_construction, ef_search;
     int max_level;                   /* HNSW top layer, -1 if empty or FLAT */
@@ -305,6 +311,7 @@ int vindex_repair(vindex *v);
 #define VINDEX_IMG_NORMS    0x0102u
 #define VINDEX_IMG_STREAM   0x0103u  /* ring bound, counters, next id, order */
 #define VINDEX_IMG_PAYLOADS 0x0104u
+#define VINDEX_IMG_FLOATS   0x0105u  /* the float copy of a keep_float index */
 
 /* Write the index.  Read-only (may run beside searches, under the read
  * lock); allocates nothing.  Returns 0 or the first error the sink
@@ -369,6 +376,10 @@ typedef struct vindex_query {
     float maxdist;           /* drop hits farther than this (reported scale) */
     uint32_t effort;         /* with accept, HNSW: stop after expanding this many
                               * nodes of layer 0 (0 = no bound; hnsw.h) */
+    int rerank;              /* an index with a float copy (keep_float): take the
+                              * max(ef, k) best by the quantised distance, then
+                              * order them by the float32 one and keep k; the
+                              * distances reported are the float ones */
 } vindex_query;
 
 /* Zero everything, maxdist = +inf. */
@@ -410,7 +421,8 @@ int vindex_search(const vindex *v, vindex_search_ctx *ctx, const vindex_query *q
                   vindex_hit *hits, uint32_t *nhits);
 /* The same by a linear scan of every live entry (the filter applied to
  * each; ef and effort unused): exact for either engine, O(count) -- Redis's
- * VSIM ... TRUTH, and the ground truth tests compare with. */
+ * VSIM ... TRUTH, and the ground truth tests compare with.  With rerank on
+ * an index with a float copy, exact in float32. */
 int vindex_search_exact(const vindex *v, vindex_search_ctx *ctx, const vindex_query *q,
                         vindex_hit *hits, uint32_t *nhits);
 

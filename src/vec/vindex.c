@@ -220,9 +220,26 @@ static void *ids_regrow(vindex *v, const void *old, size_t esz, uint32_t n, int 
 
 /* Per-id arrays cover ids < n: all of them are allocated before any is
  * replaced.  0 or -ENOMEM (unchanged). */
+/* The float copy covers ids < n (grown in place where the allocator can,
+ * like the engines' vectors).  0 or -ENOMEM (unchanged). */
+static int fvec_reserve(vindex *v, uint32_t n)
+{
+    if (!v->keep_float) return 0;
+    if (n <= v->fcap) return 0;
+    size_t row = (size_t)v->dim * sizeof(float);
+    void *p = vec_mem_resize_vecs(&v->mem, &v->fvec_raw, &v->fvec_bytes, v->fvec, n * row,
+                                  v->fcap * row);
+    if (!p) return -ENOMEM;
+    memset((char *)p + v->fcap * row, 0, (n - v->fcap) * row);
+    v->fvec = p;
+    v->fcap = n;
+    return 0;
+}
+
 int vindex_ids_reserve(vindex *v, uint32_t n)
 {
     if (n <= v->idcap) return 0;
+    if (fvec_reserve(v, n)) return -ENOMEM;
     const int cos = v->metric == DIST_COSINE, ring = v->ring != 0, pay = v->pays != NULL;
     const size_t o = v->idcap;
     vkey **keys = ids_regrow(v, v->keys, sizeof *keys, n, 0);
@@ -400,6 +417,7 @@ vindex *vindex_new(const vindex_params *p, int *err)
     v->metric = p->metric;
     v->dim = p->dim;
     v->quant = p->quant;
+    v->keep_float = p->keep_float && p->quant != QUANT_NONE;
     v->recbytes = quant_record_bytes(p->quant, p->dim);
     v->M = p->M ? p->M : VINDEX_M_DEFAULT;
     v->efc = p->ef_construction ? p->ef_construction : VINDEX_EFC_DEFAULT;
@@ -436,6 +454,7 @@ void vindex_free(vindex *v)
     vec_mem_free(&v->mem, v->slots, (size_t)v->nslots * sizeof *v->slots);
     vec_mem_free(&v->mem, v->prep, (size_t)v->dim * sizeof *v->prep);
     vec_mem_free(&v->mem, v->rec, v->recbytes);
+    vec_mem_free(&v->mem, v->fvec_raw, v->fvec_bytes);
     if (v->eng) v->ops->destroy(v->eng);
     v->mem.al.free(v->mem.al.ud, v, sizeof *v);
 }
@@ -531,6 +550,7 @@ static int vindex_overwrite(vindex *v, const vindex_add_args *a, uint32_t id, co
         return rc;
     }
     if (v->norms) v->norms[id] = norm;
+    if (v->fvec) memcpy(v->fvec + (size_t)id * v->dim, v->prep, (size_t)v->dim * sizeof(float));
     if (p) vindex_pay_set(v, id, p);
     else if (a->drop_payload) pay_drop(v, id);
     *r = (vindex_add_result){ .created = 0, .id = id, .evicted_id = VINDEX_NO_ID };
@@ -561,6 +581,7 @@ static int vindex_insert(vindex *v, const vindex_add_args *a, const void *src, f
     v->slots[slot] = vx_slot(hash, id);
     v->keys[id] = k;
     if (v->norms) v->norms[id] = norm;
+    if (v->fvec) memcpy(v->fvec + (size_t)id * v->dim, v->prep, (size_t)v->dim * sizeof(float));
     if (p) vindex_pay_set(v, id, p);
     if (v->ring) vindex_fifo_append(v, id);
     v->count++;
@@ -805,6 +826,7 @@ void vindex_stats_get(const vindex *v, vindex_stats *s)
     s->type = v->type;
     s->metric = v->metric;
     s->quant = v->quant;
+    s->keep_float = v->keep_float;
     s->dim = v->dim;
     s->count = v->count;
     s->capacity = v->ops->capacity(v->eng);
@@ -973,6 +995,8 @@ void vindex_query_init(vindex_query *q, const float *vec, uint32_t dim, uint32_t
     q->maxdist = INFINITY;
 }
 
+static int pair_cmp(const void *a, const void *b);
+
 int vindex_search(const vindex *v, vindex_search_ctx *c, const vindex_query *q,
                   vindex_hit *hits, uint32_t *nhits)
 {
@@ -983,14 +1007,30 @@ int vindex_search(const vindex *v, vindex_search_ctx *c, const vindex_query *q,
     if (q->k == 0 || v->count == 0) return 0;
     uint32_t k = q->k < v->count ? q->k : v->count;
     uint32_t ef = q->ef > VINDEX_EF_MAX ? VINDEX_EF_MAX : q->ef;
-    int rc = sctx_reserve(c, v, k);
+    /* Re-ranking: the beam's best by the quantised distance, then the
+     * float32 distance decides among them. */
+    int rerank = q->rerank && v->fvec;
+    uint32_t kk = k;
+    if (rerank) {
+        uint32_t beam = ef ? ef : v->efs;
+        kk = beam > k ? beam : k;
+        if (kk > v->count) kk = v->count;
+    }
+    int rc = sctx_reserve(c, v, kk);
     if (rc) return rc;
     const void *qv;
     if ((rc = vindex_prepare_query(v, c, q->vec, &qv)) != 0) return rc;
     uint32_t n = 0;
-    if ((rc = v->ops->search(v->eng, c->scratch[v->type], qv, k, ef, q->accept, q->accept_ud,
+    if ((rc = v->ops->search(v->eng, c->scratch[v->type], qv, kk, ef, q->accept, q->accept_ud,
                              q->effort, c->pairs, &n)) != 0)
         return rc;
+    if (rerank) {
+        dist_pair_fn *dot = v->ops->kernels(v->eng)->dot;
+        for (uint32_t i = 0; i < n; i++)
+            c->pairs[i].dist = 1.0f - dot(c->q, v->fvec + (size_t)c->pairs[i].id * v->dim, v->dim);
+        qsort(c->pairs, n, sizeof *c->pairs, pair_cmp);
+        if (n > k) n = k;
+    }
     uint32_t m = 0;
     for (uint32_t i = 0; i < n; i++) {
         float d = dist_report(v->metric, c->pairs[i].dist);
@@ -1051,11 +1091,14 @@ int vindex_search_exact(const vindex *v, vindex_search_ctx *c, const vindex_quer
     if ((rc = vindex_prepare_query(v, c, q->vec, &qv)) != 0) return rc;
     vec_format f;
     vec_format_init(&f, v->metric, v->quant, v->dim, v->ops->kernels(v->eng));
+    const int floats = q->rerank && v->fvec;     /* the float copy decides */
+    dist_pair_fn *dot = v->ops->kernels(v->eng)->dot;
     uint32_t n = 0;
     for (uint32_t id = 0; id < v->idcap; id++) {
         if (!v->keys[id]) continue;
         if (q->accept && !q->accept(q->accept_ud, id)) continue;
-        float d = f.off + f.sgn * f.pair(qv, v->ops->vector(v->eng, id), v->dim);
+        float d = floats ? 1.0f - dot(c->q, v->fvec + (size_t)id * v->dim, v->dim)
+                         : f.off + f.sgn * f.pair(qv, v->ops->vector(v->eng, id), v->dim);
         exact_push(c->pairs, &n, k, (vindex_pair){ d, id });
     }
     qsort(c->pairs, n, sizeof *c->pairs, pair_cmp);

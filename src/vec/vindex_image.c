@@ -32,6 +32,7 @@
  *         52     4  flags: bit 0 = a STREAM section follows the keys (and
  *                   norms); bits 8-15 = the quantisation (quant.h: 0
  *                   float32, 1 Q8, 2 BIN; not 0 only for cosine HNSW);
+ *                   bit 16 = a FLOATS section follows (quantised only);
  *                   other bits 0.  (Was "reserved, 0": images from before
  *                   rings load as unbounded, with ingested = count,
  *                   evicted 0, next id past their numeric keys; images
@@ -59,6 +60,11 @@
  *         24     8  evicted (0 unless a ring)
  *         32     8  next_id: the next auto id, 0 = exhausted
  *         40  4*n   the ring's live ids, oldest first, each exactly once
+ *
+ *   0x0105 VINDEX_IMG_FLOATS, page-aligned, when meta flag bit 16 is set
+ *     (a quantised index keeping a float copy): id_end x dim float32, the
+ *     normalised vector of each id (zeros for free ids); after the STREAM
+ *     and PAYLOADS sections, if any.  Copied.
  *
  *   0x0104 VINDEX_IMG_PAYLOADS, packed: one record per live id that has a
  *     payload, ascending id, exactly npayloads of them filling the section:
@@ -91,6 +97,7 @@
 #define VINDEX_META_STREAM 1u       /* meta flags: a STREAM section follows */
 #define VINDEX_META_QUANT 0xff00u    /* meta flags: the quantisation (quant_type) */
 #define VINDEX_META_QUANT_SHIFT 8
+#define VINDEX_META_FLOATS (1u << 16) /* meta flags: a FLOATS section follows */
 #define VINDEX_STREAM_VERSION 1u
 #define VINDEX_STREAM_LEN  40u      /* its fixed part */
 
@@ -149,7 +156,8 @@ int vindex_save(const vindex *v, img_sink *s)
     le_put32(m + 44, v->nslots);
     le_put32(m + 48, id_end);
     le_put32(m + 52, (vindex_has_stream(v) ? VINDEX_META_STREAM : 0) |
-                         (uint32_t)v->quant << VINDEX_META_QUANT_SHIFT);
+                         (uint32_t)v->quant << VINDEX_META_QUANT_SHIFT |
+                         (v->keep_float ? VINDEX_META_FLOATS : 0));
 
     img_out o = { .s = s };
     img_out_begin(&o, VINDEX_IMG_META, 0);
@@ -175,6 +183,19 @@ int vindex_save(const vindex *v, img_sink *s)
         img_out_end(&o);
     }
     if (vindex_has_stream(v)) vindex_save_stream(v, &o, id_end);
+    if (v->keep_float) {
+        img_out_begin(&o, VINDEX_IMG_FLOATS, 1);
+        for (uint32_t x = 0, y; x < id_end && !o.rc; x = y) {
+            for (y = x; y < id_end && v->keys[y]; y++) {}
+            if (y > x) {
+                img_out_put(&o, v->fvec + (size_t)x * v->dim, (size_t)(y - x) * v->dim * 4);
+            } else {
+                img_out_zero(&o, (size_t)v->dim * 4);
+                y++;
+            }
+        }
+        img_out_end(&o);
+    }
     return o.rc ? o.rc : v->ops->save(v->eng, s);
 }
 
@@ -192,7 +213,7 @@ typedef struct vx_meta {
      * optional sections are (0: absent). */
     uint32_t capacity, norder, npays;
     uint64_t ingested, evicted, next_id;
-    size_t stream_at, pays_at;
+    size_t stream_at, pays_at, floats_at;
 } vx_meta;
 
 /* Smallest key table vindex would have made for n keys. */
@@ -272,7 +293,8 @@ static int vindex_load_meta(const img_source *src, vx_meta *m, size_t *nown, cha
                            m->version, VINDEX_IMG_VERSION);
     uint32_t quant = (m->flags & VINDEX_META_QUANT) >> VINDEX_META_QUANT_SHIFT;
     if (m->type > VINDEX_FLAT || m->dim < 1 || m->dim > VINDEX_DIM_MAX || m->metric > DIST_DOT ||
-        (m->flags & ~(VINDEX_META_STREAM | VINDEX_META_QUANT)) != 0 ||
+        (m->flags & ~(VINDEX_META_STREAM | VINDEX_META_QUANT | VINDEX_META_FLOATS)) != 0 ||
+        ((m->flags & VINDEX_META_FLOATS) && quant == QUANT_NONE) ||
         !vec_format_ok((dist_metric)m->metric, (quant_type)quant) ||
         (quant != QUANT_NONE && m->type != VINDEX_HNSW))
         return vec_corruptf(err, errlen, "vindex image: type %u, dimension %u, metric %u "
@@ -304,7 +326,7 @@ static int vindex_load_meta(const img_source *src, vx_meta *m, size_t *nown, cha
     m->ingested = m->count;
     m->evicted = 0;
     m->next_id = 1;
-    m->stream_at = m->pays_at = 0;
+    m->stream_at = m->pays_at = m->floats_at = 0;
     if (m->flags & VINDEX_META_STREAM) {
         int rc = vindex_expect(src, m->stream_at = n++, VINDEX_IMG_STREAM, "stream", err, errlen);
         if (!rc) rc = vindex_load_stream_head(&src->sec[m->stream_at], m, err, errlen);
@@ -312,6 +334,15 @@ static int vindex_load_meta(const img_source *src, vx_meta *m, size_t *nown, cha
             rc = vindex_expect(src, m->pays_at = n++, VINDEX_IMG_PAYLOADS, "payloads", err,
                                errlen);
         if (rc) return rc;
+    }
+    if (m->flags & VINDEX_META_FLOATS) {
+        int rc = vindex_expect(src, m->floats_at = n++, VINDEX_IMG_FLOATS, "floats", err, errlen);
+        if (rc) return rc;
+        uint64_t want = (uint64_t)m->id_end * m->dim * sizeof(float);
+        if (src->sec[m->floats_at].len != want)
+            return vec_corruptf(err, errlen, "vindex image: floats section is %zu bytes, %u ids "
+                               "of %u dimensions need %llu", src->sec[m->floats_at].len,
+                               m->id_end, m->dim, (unsigned long long)want);
     }
     *nown = n;
     if (src->n <= *nown)
@@ -572,6 +603,7 @@ int vindex_load(const img_source *src, const vindex_load_opts *o, vindex **out, 
     v->metric = (dist_metric)m.metric;
     v->dim = m.dim;
     v->quant = (quant_type)((m.flags & VINDEX_META_QUANT) >> VINDEX_META_QUANT_SHIFT);
+    v->keep_float = (m.flags & VINDEX_META_FLOATS) != 0;
     v->recbytes = quant_record_bytes(v->quant, v->dim);
     v->M = m.M;
     v->efc = m.efc;
@@ -593,6 +625,16 @@ int vindex_load(const img_source *src, const vindex_load_opts *o, vindex **out, 
         goto fail;
     if (m.pays_at && (rc = vindex_load_pays(v, &src->sec[m.pays_at], &m, err, errlen)) != 0)
         goto fail;
+    if (m.floats_at) {          /* ids_reserve (keys) made the copy's room */
+        const img_section *fs = &src->sec[m.floats_at];
+        if (fs->len) memcpy(v->fvec, fs->data, fs->len);
+        for (size_t i = 0; i < (size_t)m.id_end * v->dim; i++)
+            if (!isfinite(v->fvec[i])) {
+                rc = vec_corruptf(err, errlen, "vindex image: float copy of id %zu is not finite",
+                                  i / v->dim);
+                goto fail;
+            }
+    }
     v->ingested = m.ingested;
     v->evicted = m.evicted;
     v->next_id = m.next_id;

@@ -42,8 +42,14 @@ struct vindex {
     vindex_type type;
     dist_metric metric;
     quant_type quant;       /* QUANT_NONE unless cosine HNSW */
+    int keep_float;         /* quantised with a float copy (fvec) */
     uint32_t dim, M, efc, efs;
     size_t recbytes;        /* one stored record (quant.h) */
+    float *fvec;            /* keep_float: dim normalised floats per id, 64-byte
+                             * aligned in fvec_raw; NULL otherwise */
+    void *fvec_raw;
+    size_t fvec_bytes;
+    uint32_t fcap;          /* ids fvec covers (>= idcap once reserved) */
     const vindex_engine *ops;
     void *eng;
     vkey **keys;            /* per id; NULL = free */
