@@ -41,7 +41,8 @@
  *               [u32 projection input dim]
  *               (more: bits 0-7 the quantisation, quant.h; bit 8: the
  *               projection's input dim follows -- a set made by Redis's
- *               VADD ... REDUCE; other bits zero.  Logs from before
+ *               VADD ... REDUCE; bit 9: a quantised set keeps a float
+ *               copy (VADD ... RERANK); other bits zero.  Logs from before
  *               quantisation have more = 0.)
  *   OP_VADD     str name, str key, u32 dim, dim x f32, u8 flags,
  *               [str payload], [u32 ef]
@@ -107,7 +108,7 @@ typedef struct op {
     uint8_t replace;                       /* COPY */
     uint32_t offset;                       /* SETRANGE */
     const char *name; uint32_t nlen;       /* V* index name */
-    uint8_t vtype, metric, quant;          /* VNEW */
+    uint8_t vtype, metric, quant, keep_float; /* VNEW */
     uint32_t proj_in;                      /* VNEW: projection input dim, 0 = none */
     uint32_t ef;                           /* VADD: build beam, 0 = the index's */
     uint8_t drop;                          /* VSETATTR */
@@ -125,6 +126,7 @@ typedef struct op {
 #define OP_VADD_DROP    4u
 #define OP_VADD_EF      8u
 #define OP_VNEW_PROJ    0x100u   /* VNEW's `more`: a projection dim follows */
+#define OP_VNEW_FLOAT   0x200u   /* VNEW's `more`: the set keeps a float copy */
 
 /* A growable byte buffer the encoders append to (mem.h: aborts on OOM). */
 typedef struct opbuf {
@@ -142,11 +144,12 @@ void op_put_setrange(opbuf *b, const void *key, uint32_t klen, uint32_t offset, 
 void op_put_vnew(opbuf *b, const void *name, uint32_t nlen, uint8_t vtype, uint8_t metric,
                  uint32_t dim, uint32_t M, uint32_t efc, uint32_t efs, uint64_t seed,
                  uint32_t capacity, const void *embed, uint32_t elen);
-/* With a quantisation and a projection input dim (0 = none). */
+/* With a quantisation, a projection input dim (0 = none) and whether a
+ * quantised set keeps a float copy. */
 void op_put_vnew_ex(opbuf *b, const void *name, uint32_t nlen, uint8_t vtype, uint8_t metric,
                     uint32_t dim, uint32_t M, uint32_t efc, uint32_t efs, uint64_t seed,
                     uint32_t capacity, const void *embed, uint32_t elen, uint8_t quant,
-                    uint32_t proj_in);
+                    uint32_t proj_in, int keep_float);
 /* payload may be NULL (no payload: the flag bit stays clear). */
 void op_put_vadd(opbuf *b, const void *name, uint32_t nlen, const void *key, uint32_t klen,
                  const float *vec, uint32_t dim, int autoid, const void *payload, uint32_t plen);

@@ -460,7 +460,7 @@ void cmd_vinfo_full(client *c)
     if (!e) return;
     vindex_stats_get(vset_index(e), &st);
     const vproj *pj = vset_projection(e);
-    reply_map(&c->out, 31);
+    reply_map(&c->out, 32);
     reply_bulk_cstr(&c->out, "quant-type");
     reply_bulk_cstr(&c->out, st.quant == QUANT_Q8 ? "int8" : st.quant == QUANT_BIN ? "bin" : "f32");
     vinfo_field_int(c, "hnsw-m", st.M);
@@ -471,6 +471,7 @@ void cmd_vinfo_full(client *c)
     vinfo_field_int(c, "attributes-count", st.payloads);
     vinfo_field_int(c, "vset-uid", (long long)vset_uid(e));
     vinfo_field_int(c, "hnsw-max-node-uid", (long long)vset_nodes(e));
+    vinfo_field_int(c, "float_copy", st.keep_float);
     reply_bulk_cstr(&c->out, "name");
     reply_bulk(&c->out, c->argv[1], c->argvlen[1]);
     vinfo_field_str(c, "type", st.type == VINDEX_HNSW ? "hnsw" : "flat");
@@ -566,12 +567,14 @@ void cmd_vsave(client *c)
 
 /* ---- VSEARCH -------------------------------------------------------------- */
 
-/* VSEARCH index vector k [EF n] [MAXDIST d] [WITHPAYLOAD].  With searches
+/* VSEARCH index vector k [EF n] [MAXDIST d] [WITHPAYLOAD] [FILTER expr]
+ * [FILTER-EF n] (the FILTER language of VSIM, on the entries' payloads).
+ * With searches
  * already in flight, even an error reply must wait its turn, so it is built
  * in the job's own buffer and queued behind them. */
 void cmd_vsearch(client *c)
 {
-    uint32_t dim, k, ef = 0;
+    uint32_t dim, k, ef = 0, fef = 0;
     int i = 2;
     vsearch_job *j = vsearch_job_new(c->srv, c->resp);
     reply *r = deferred_busy(c) ? &j->d.out : &c->out;
@@ -592,6 +595,18 @@ void cmd_vsearch(client *c)
         } else if (arg_is(c, i, "withpayload")) {
             j->withpayload = 1;
             i--;                        /* a flag: no value */
+        } else if (arg_is(c, i, "filter") && i + 1 < c->argc) {
+            vfilter_error fe;
+            vfilter_free(j->vs.filter);       /* the last FILTER wins */
+            j->vs.filter = NULL;
+            if (vfilter_compile(NULL, c->argv[i + 1], c->argvlen[i + 1], &j->vs.filter, &fe) < 0) {
+                char msg[512];
+                vfilter_format_error(msg, sizeof msg, c->argv[i + 1], c->argvlen[i + 1], &fe);
+                reply_errorf(r, "ERR %s", msg);
+                goto immediate;
+            }
+        } else if (arg_is(c, i, "filter-ef") && i + 1 < c->argc) {
+            if (!vec_arg_range(c, r, i + 1, "FILTER-EF", 1, UINT32_MAX, &fef)) goto immediate;
         } else if (arg_is(c, i, "maxdist") && i + 1 < c->argc) {
             double d;
             if (!util_str2d(c->argv[i + 1], c->argvlen[i + 1], &d) || isnan(d) || d < 0) {
@@ -607,10 +622,13 @@ void cmd_vsearch(client *c)
     }
     if (!vec_check_dim(r, e, dim)) goto immediate;
     vindex_query_init(&j->q, j->vec, dim, k);
+    /* FILTER's effort bound, as VSIM's FILTER-EF: COUNT x 100 by default */
+    j->q.effort = fef ? fef : (k > UINT32_MAX / 100 ? UINT32_MAX : k * 100);
     j->q.ef = ef;
     j->q.maxdist = maxdist;
     if ((c->flags & CLIENT_IN_EXEC) || !c->srv->pool) {
-        vsearch_run(e, c->argv[1], c->argvlen[1], srv_loop_ctx(c->srv), &j->q, j->withpayload, r);
+        vsearch_run(e, c->argv[1], c->argvlen[1], srv_loop_ctx(c->srv), &j->q, j->vs.filter,
+                    j->withpayload, r);
         goto immediate;
     }
     vsearch_start(c, j, e, c->argv[1], c->argvlen[1]);

@@ -192,8 +192,11 @@ void cmd_vadd_redis(client *c)
     int el = 2 + consumed, attr = -1;
     long long ef = VS_BUILD_EF, M = VINDEX_M_DEFAULT, v;
     quant_type quant = QUANT_Q8;
+    int keep_float = 0;
     for (int j = el + 1; j < c->argc; j++) {
-        if (arg_is(c, j, "cas")) {
+        if (arg_is(c, j, "rerank")) {
+            keep_float = 1;     /* engram: a new quantised set keeps a float copy */
+        } else if (arg_is(c, j, "cas")) {
             /* accepted: engram's insert is synchronous (see the top) */
         } else if (arg_is(c, j, "ef") && j + 1 < c->argc) {
             if (!util_str2ll(c->argv[j + 1], c->argvlen[j + 1], &v) || v <= 0 || v > VS_EF_MAX) {
@@ -242,6 +245,7 @@ void cmd_vadd_redis(client *c)
         vindex_params p;
         vindex_params_init(&p, VINDEX_HNSW, reduce ? reduce : dim, DIST_COSINE);
         p.quant = quant;
+        p.keep_float = keep_float;
         p.M = (uint32_t)M;
         p.ef_construction = VS_BUILD_EF;
         p.ef_search = VS_SEARCH_EF;
@@ -336,17 +340,6 @@ void cmd_vadd_redis(client *c)
 
 /* ---- VSIM --------------------------------------------------------------------- */
 
-typedef struct vs_filter_ud {
-    const vindex *x;
-    const vfilter *f;
-} vs_filter_ud;
-
-static int vs_accept(void *ud, uint32_t id)
-{
-    vs_filter_ud *u = ud;
-    return vfilter_match(u->f, vindex_attr(u->x, id));
-}
-
 static void vs_attr_reply(reply *r, const vindex *x, uint32_t id)
 {
     size_t len;
@@ -360,7 +353,7 @@ static void vs_attr_reply(reply *r, const vindex *x, uint32_t id)
 void vsim_run(vset *e, vindex_search_ctx *ctx, const vsearch_job *j, reply *r)
 {
     vindex_query q = j->q;
-    vs_filter_ud ud;
+    vsearch_filter ud;
     vset_read_lock(e);
     vindex *x = vset_index(e);
     uint32_t n = 0, k = q.k < vindex_count(x) ? q.k : vindex_count(x);
@@ -369,8 +362,8 @@ void vsim_run(vset *e, vindex_search_ctx *ctx, const vsearch_job *j, reply *r)
     if (!vset_dropped(e) && k) {
         q.k = k;
         if (j->vs.filter) {
-            ud = (vs_filter_ud){ x, j->vs.filter };
-            q.accept = vs_accept;
+            ud = (vsearch_filter){ x, j->vs.filter };
+            q.accept = vsearch_accept;
             q.accept_ud = &ud;
         }
         rc = j->vs.truth ? vindex_search_exact(x, ctx, &q, hits, &n)
@@ -443,7 +436,7 @@ void cmd_vsim(client *c)
     }
     long long count = VS_COUNT, ef = 0, filter_ef = 0, v;
     double epsilon = 2.0;
-    int nothread = 0;
+    int nothread = 0, rerank = 0;
     for (int i = 2 + consumed; i < c->argc;) {
         if (arg_is(c, i, "withscores")) {
             j->vs.withscores = 1;
@@ -456,6 +449,9 @@ void cmd_vsim(client *c)
             i++;
         } else if (arg_is(c, i, "nothread")) {
             nothread = 1;
+            i++;
+        } else if (arg_is(c, i, "rerank")) {
+            rerank = 1;         /* engram: re-rank with the float copy */
             i++;
         } else if (arg_is(c, i, "count") && i + 1 < c->argc) {
             if (!util_str2ll(c->argv[i + 1], c->argvlen[i + 1], &v) || v <= 0) {
@@ -506,6 +502,15 @@ void cmd_vsim(client *c)
         reply_error(r, VS_ERR_SPEC);
         goto immediate;
     }
+    if (rerank) {
+        vindex_stats st;
+        vindex_stats_get(x, &st);
+        if (st.quant != QUANT_NONE && !st.keep_float) {
+            reply_error(r, "ERR RERANK needs a set that keeps float vectors: create it with "
+                        "VADD ... RERANK");
+            goto immediate;
+        }
+    }
     if (filter_ef == 0) filter_ef = count * 100;
     if (dim > j->veccap) {
         mem_free(j->vec);
@@ -520,6 +525,7 @@ void cmd_vsim(client *c)
     if (beam < count) beam = count;
     j->q.ef = beam > VINDEX_EF_MAX ? VINDEX_EF_MAX : (uint32_t)beam;
     j->q.effort = filter_ef > UINT32_MAX ? UINT32_MAX : (uint32_t)filter_ef;
+    j->q.rerank = rerank;
     j->vs.on = 1;
     j->vs.epsilon = (float)epsilon;
     if (nothread || (c->flags & CLIENT_IN_EXEC) || !c->srv->pool) {

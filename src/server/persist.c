@@ -412,7 +412,8 @@ void persist_log_vnew(server *s, int db, const char *name, size_t nlen, const vi
     if (!p) return;
     op_put_vnew_ex(log_begin(p, db, OP_VNEW), name, (uint32_t)nlen, (uint8_t)vp->type,
                    (uint8_t)vp->metric, vp->dim, vp->M, vp->ef_construction, vp->ef_search,
-                   vp->seed, capacity, embed, (uint32_t)elen, (uint8_t)vp->quant, proj_in);
+                   vp->seed, capacity, embed, (uint32_t)elen, (uint8_t)vp->quant, proj_in,
+                   vp->keep_float);
     log_end(s);
 }
 

@@ -95,6 +95,7 @@ static int apply_vnew(server *s, int db, const op *o, char *err, size_t cap)
     vp.seed = o->seed;
     vp.capacity = o->capacity;
     vp.quant = (quant_type)o->quant;
+    vp.keep_float = o->keep_float;
     char e[256];
     if (o->elen && models_check(s, o->embed, o->elen, o->dim, e, sizeof e) < 0) {
         snprintf(err, cap, "VNEW '%.*s': %.120s", (int)(o->nlen < 64 ? o->nlen : 64), o->name, e + 4);

@@ -61,9 +61,22 @@ static void vsearch_encode(reply *r, const vindex *x, const vindex_hit *hits, ui
 
 #define VSEARCH_SMALL_K 64
 
-void vsearch_run(vset *e, const char *key, size_t klen, vindex_search_ctx *ctx,
-                 const vindex_query *q, int withp, reply *r)
+int vsearch_accept(void *ud, uint32_t id)
 {
+    const vsearch_filter *u = ud;
+    return vfilter_match(u->f, vindex_attr(u->x, id));
+}
+
+void vsearch_run(vset *e, const char *key, size_t klen, vindex_search_ctx *ctx,
+                 const vindex_query *q0, const vfilter *filter, int withp, reply *r)
+{
+    vindex_query qf = *q0;
+    const vindex_query *q = &qf;
+    vsearch_filter ud = { vset_index(e), filter };
+    if (filter) {
+        qf.accept = vsearch_accept;
+        qf.accept_ud = &ud;
+    }
     uint32_t n = 0;
     vindex_hit small[VSEARCH_SMALL_K];     /* the common k: no allocation */
     vindex_hit *hits = q->k > VSEARCH_SMALL_K ? mem_alloc((size_t)q->k * sizeof *hits) : small;
@@ -169,7 +182,7 @@ static void vsearch_work(pool_job *pj, int worker)
     vsearch_job *j = (vsearch_job *)pj;
     if (j->vs.on) vsim_run(j->e, srv_worker_ctx(j->srv, worker), j, &j->d.out);
     else vsearch_run(j->e, j->name, j->nlen, srv_worker_ctx(j->srv, worker), &j->q,
-                     j->withpayload, &j->d.out);
+                     j->vs.filter, j->withpayload, &j->d.out);
 }
 
 static void vsearch_done(pool_job *pj) { deferred_done(&((vsearch_job *)pj)->d); }
@@ -215,7 +228,8 @@ static void vsearch_join(vsearch_job *j, vindex_search_ctx *ctx)
     } else {
         vset_read_unlock(j->e);
     }
-    vsearch_run(j->e, j->name, j->nlen, ctx, &j->q, j->withpayload, &j->d.out);   /* in one piece */
+    vsearch_run(j->e, j->name, j->nlen, ctx, &j->q, j->vs.filter, j->withpayload,
+                &j->d.out);   /* in one piece */
 }
 
 static void vpart_work(pool_job *pj, int worker)
@@ -252,7 +266,7 @@ static int vsearch_split(server *s, vsearch_job *j, vset *e)
     uint64_t parts = bytes / VSEARCH_PART_BYTES;
     if (parts > (uint64_t)s->nworkers) parts = (uint64_t)s->nworkers;
     if (parts > 64) parts = 64;
-    if (parts < 2 || j->q.k == 0 || j->vs.on) return 0;
+    if (parts < 2 || j->q.k == 0 || j->vs.on || j->vs.filter) return 0;
     s->vec_split_searches++;
     j->nparts = (int)parts;
     atomic_init(&j->left, (int)parts);

@@ -62,10 +62,19 @@ void vsearch_job_discard(vsearch_job *j);
  * request order. */
 void vsearch_start(client *c, vsearch_job *j, vset *e, const char *key, size_t klen);
 /* Search e under its read lock and encode the reply into r; a set whose
- * key was deleted meanwhile answers "no such index" naming key.  Any
+ * key was deleted meanwhile answers "no such index" naming key.  filter
+ * (may be NULL) keeps only the entries whose attributes pass it.  Any
  * thread. */
 void vsearch_run(vset *e, const char *key, size_t klen, vindex_search_ctx *ctx,
-                 const vindex_query *q, int withp, reply *r);
+                 const vindex_query *q, const vfilter *filter, int withp, reply *r);
+
+/* A FILTER as a search's accept callback: the index (read-locked) and the
+ * compiled expression; an entry passes when its attributes do. */
+typedef struct vsearch_filter {
+    const vindex *x;
+    const vfilter *f;
+} vsearch_filter;
+int vsearch_accept(void *ud, uint32_t id);
 /* A VSIM job's search and reply (cmd_vset.c), under e's read lock.  Any
  * thread. */
 void vsim_run(vset *e, vindex_search_ctx *ctx, const vsearch_job *j, reply *r);

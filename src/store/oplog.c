@@ -71,18 +71,19 @@ void op_put_vnew(opbuf *b, const void *name, uint32_t nlen, uint8_t vtype, uint8
                  uint32_t capacity, const void *embed, uint32_t elen)
 {
     op_put_vnew_ex(b, name, nlen, vtype, metric, dim, M, efc, efs, seed, capacity, embed, elen,
-                   0, 0);
+                   0, 0, 0);
 }
 
 void op_put_vnew_ex(opbuf *b, const void *name, uint32_t nlen, uint8_t vtype, uint8_t metric,
                     uint32_t dim, uint32_t M, uint32_t efc, uint32_t efs, uint64_t seed,
                     uint32_t capacity, const void *embed, uint32_t elen, uint8_t quant,
-                    uint32_t proj_in)
+                    uint32_t proj_in, int keep_float)
 {
     ob_str(b, name, nlen);
     ob_u8(b, vtype);
     ob_u8(b, metric);
-    ob_u16(b, (uint16_t)(quant | (proj_in ? OP_VNEW_PROJ : 0)));
+    ob_u16(b, (uint16_t)(quant | (proj_in ? OP_VNEW_PROJ : 0) |
+                         (keep_float && quant ? OP_VNEW_FLOAT : 0)));
     ob_u32(b, dim);
     ob_u32(b, M);
     ob_u32(b, efc);
@@ -282,7 +283,10 @@ int op_decode(uint8_t type, const void *payload, size_t len, const op_limits *li
         {
             uint16_t more = rd_u16(&r);
             o->quant = (uint8_t)more;
-            if (o->quant > 2 || (more & ~(0xffu | OP_VNEW_PROJ))) r.bad = 1;
+            o->keep_float = (more & OP_VNEW_FLOAT) != 0;
+            if (o->quant > 2 || (more & ~(0xffu | OP_VNEW_PROJ | OP_VNEW_FLOAT)) ||
+                (o->keep_float && o->quant == 0))
+                r.bad = 1;
             o->dim = rd_u32(&r);
             o->M = rd_u32(&r);
             o->efc = rd_u32(&r);

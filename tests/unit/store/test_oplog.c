@@ -195,21 +195,23 @@ static void test_vector_ops(void **state)
     /* Redis's vector sets: a quantised set with a projection, an add that
      * drops the payload with a build beam, one that sets it, a VSETATTR. */
     opbuf_reset(&b);
-    op_put_vnew_ex(&b, "vs", 2, 0, 1, 50, 16, 200, 100, 7, 0, "", 0, 2, 100);
+    op_put_vnew_ex(&b, "vs", 2, 0, 1, 50, 16, 200, 100, 7, 0, "", 0, 2, 100, 1);
     assert_int_equal(op_decode(OP_VNEW, b.p, b.len, &LIM, &o), 0);
     assert_int_equal(o.quant, 2);
+    assert_int_equal(o.keep_float, 1);
     assert_int_equal(o.proj_in, 100);
     assert_int_equal(o.dim, 50);
     check_strict(OP_VNEW, &b);
     opbuf_reset(&b);
-    op_put_vnew_ex(&b, "vs", 2, 0, 1, 50, 16, 200, 100, 7, 0, "", 0, 1, 0);
+    op_put_vnew_ex(&b, "vs", 2, 0, 1, 50, 16, 200, 100, 7, 0, "", 0, 1, 0, 0);
     assert_int_equal(op_decode(OP_VNEW, b.p, b.len, &LIM, &o), 0);
     assert_int_equal(o.quant, 1);
+    assert_int_equal(o.keep_float, 0);
     assert_int_equal(o.proj_in, 0);
     b.p[2 + 4 + 2] = 3;               /* no quantisation 3 */
     assert_int_equal(op_decode(OP_VNEW, b.p, b.len, &LIM, &o), -EBADMSG);
     opbuf_reset(&b);
-    op_put_vnew_ex(&b, "vs", 2, 0, 1, 50, 16, 200, 100, 7, 0, "", 0, 0, LIM.dim_max + 1);
+    op_put_vnew_ex(&b, "vs", 2, 0, 1, 50, 16, 200, 100, 7, 0, "", 0, 0, LIM.dim_max + 1, 0);
     assert_int_equal(op_decode(OP_VNEW, b.p, b.len, &LIM, &o), -EFBIG);
     opbuf_reset(&b);
     op_put_vadd_ex(&b, "idx", 3, "key", 3, v, 5, OP_VADD_DROP, NULL, 0, 500);
