@@ -61,6 +61,28 @@ int hnsw_reserve(hnsw *h, uint32_t n);
 /* Add vec (a prepared record) as a new node; *id receives its id.
  * 0, -ENOMEM or VEC_EFULL; on error nothing changed. */
 int hnsw_insert(hnsw *h, const void *vec, uint32_t *id);
+/* An insert planned off the loop (hnsw_prepare): the level the next insert
+ * draws, and the neighbours chosen on each layer up to it -- valid while
+ * the graph is as it was (the mutation count and the RNG say so). */
+typedef struct hnsw_prepared {
+    uint64_t muts, rng;
+    uint32_t M;
+    int level;
+    uint32_t n[HNSW_MAX_LEVEL + 1];                 /* per layer */
+    uint32_t ids[(HNSW_MAX_LEVEL + 1) * VEC_M_MAX];  /* M per layer */
+} hnsw_prepared;
+
+/* Plan the insert of vec (a prepared record) as hnsw_insert_ef(h, vec, ef)
+ * would, without changing h: any thread, under the read lock, with c (a
+ * search context of the caller's) for scratch.  0 or -ENOMEM. */
+int hnsw_prepare(const hnsw *h, hnsw_search_ctx *c, const void *vec, uint32_t ef,
+                 hnsw_prepared *out);
+/* Insert vec with the plan p made for it.  If the graph changed since
+ * (any insert, update, delete or reconnect), -EAGAIN and nothing changed:
+ * insert it the ordinary way.  Otherwise as hnsw_insert (0, -ENOMEM,
+ * VEC_EFULL), and the graph is the one hnsw_insert would have made. */
+int hnsw_insert_prepared(hnsw *h, const void *vec, const hnsw_prepared *p, uint32_t *id);
+
 /* Replace live node id's vector and relink it (its level is kept).
  * 0, -EINVAL (not live) or -ENOMEM (nothing changed). */
 int hnsw_update(hnsw *h, uint32_t id, const void *vec);

@@ -170,6 +170,9 @@ typedef struct vindex_add_args {
     size_t plen;
     uint32_t ef;             /* HNSW build beam for this add (0 = ef_construction;
                               * at most VINDEX_EF_MAX is used) */
+    const struct vindex_prepared *prepared; /* a new key's insert planned for
+                              * this index and vector (vindex_prepare_add),
+                              * used if the index has not changed since */
     void *evicted_key;       /* where an evicted entry's key is copied: */
     size_t evicted_cap;      /* min(its length, evicted_cap) bytes; NULL/0 = not wanted */
 } vindex_add_args;
@@ -183,6 +186,7 @@ typedef struct vindex_add_result {
     int evicted;             /* 1: the ring was full and its oldest entry went */
     uint32_t evicted_id;     /* ... its former id (free after the call) */
     size_t evicted_klen;     /* ... its key's full length (see evicted_cap) */
+    int planned;             /* 1: args.prepared was used (not stale) */
 } vindex_add_result;
 
 /* vindex_add with payloads and eviction reports.  Payload rules: a new key
@@ -201,6 +205,27 @@ int vindex_add_ex(vindex *v, const vindex_add_args *a, vindex_add_result *r);
  * nothing changed.  The vector and the key's place are untouched. */
 int vindex_set_payload(vindex *v, const void *key, size_t klen, const void *payload,
                        size_t plen, int drop);
+/* ---- adds planned off the loop ----------------------------------------------
+ * The expensive half of an HNSW insert -- finding the neighbours -- only
+ * reads the graph, so it can run on a worker under the read lock while
+ * searches go on; the loop then commits it under the write lock in
+ * microseconds (Redis's VADD ... CAS).  If anything changed the index in
+ * between, the commit does the whole insert itself, so the result is
+ * always what a direct add gives. */
+typedef struct vindex_prepared vindex_prepared;
+typedef struct vindex_search_ctx vindex_search_ctx;
+/* Room for a plan for any index; NULL when out of memory. */
+vindex_prepared *vindex_prepared_new(void);
+void vindex_prepared_free(vindex_prepared *p);
+/* Plan adding vec (dim floats) as a new key with build beam ef (0: the
+ * index's): read-only, any thread (under the read lock), ctx for scratch
+ * (not shared with a running search).  0, VINDEX_EDIM, VINDEX_EVALUE,
+ * -ENOMEM, or -ENOTSUP for an engine with nothing to plan (FLAT: add
+ * directly).  Pass it as vindex_add_args.prepared with the same vector and
+ * ef. */
+int vindex_prepare_add(const vindex *v, vindex_search_ctx *ctx, const float *vec, uint32_t dim,
+                       uint32_t ef, vindex_prepared *out);
+
 /* Remove key (and its payload, and its place in a ring's order).  Returns
  * 1 if it was there, 0 if not.  Never fails otherwise: deletion does not
  * allocate.  The id is freed for reuse. */

@@ -199,6 +199,9 @@ struct hnsw_search_ctx {
     uint32_t nres, rcap;
     uint32_t *rec;              /* if set: record visited ids (deletes) */
     uint32_t nrec, reccap;
+    vec_pair *pcand;            /* planning an insert off the loop (hnsw_prepare): */
+    uint32_t *ppruned;          /* the candidates and the ones pruned, pcap each */
+    uint32_t pcap;
 };
 
 typedef struct hnsw_hint_map {
@@ -222,6 +225,7 @@ struct hnsw {
     uint32_t s0, s1;            /* words per layer-0 / upper list */
     double mult;                /* level multiplier 1/ln(M) */
     uint64_t rng;
+    uint64_t muts;              /* mutations so far (a prepared insert checks it) */
     uint32_t cap, hwm, count;   /* slots allocated / ever used / live */
     uint32_t free_head, entry, dying;
     int max_level;
@@ -316,12 +320,15 @@ static uint64_t hnsw_rand(uint64_t *s)
     return z ^ (z >> 31);
 }
 
-static int hnsw_random_level(hnsw *h)
+/* The level a draw from *rng gives (advancing *rng). */
+static int hnsw_level_from(const hnsw *h, uint64_t *rng)
 {
-    double u = (double)((hnsw_rand(&h->rng) >> 11) + 1) * 0x1.0p-53; /* (0,1] */
+    double u = (double)((hnsw_rand(rng) >> 11) + 1) * 0x1.0p-53; /* (0,1] */
     double l = -log(u) * h->mult;
     return l >= HNSW_MAX_LEVEL ? HNSW_MAX_LEVEL : (int)l;
 }
+
+static int hnsw_random_level(hnsw *h) { return hnsw_level_from(h, &h->rng); }
 
 static int pair_cmp(const void *x, const void *y)
 {
@@ -426,6 +433,8 @@ void hnsw_search_ctx_free(hnsw_search_ctx *c)
     vec_mem_free(&c->mem, c->mark, (size_t)c->mcap * sizeof *c->mark);
     vec_mem_free(&c->mem, c->cand, (size_t)c->ccap * sizeof *c->cand);
     vec_mem_free(&c->mem, c->res, (size_t)c->rcap * sizeof *c->res);
+    vec_mem_free(&c->mem, c->pcand, (size_t)c->pcap * sizeof *c->pcand);
+    vec_mem_free(&c->mem, c->ppruned, (size_t)c->pcap * sizeof *c->ppruned);
     c->mem.al.free(c->mem.al.ud, c, sizeof *c);
 }
 
@@ -623,8 +632,8 @@ int hnsw_search_effort(const hnsw *h, hnsw_search_ctx *c, const void *q, uint32_
  * to the base than to every neighbour kept so far, up to max; then top up
  * from the discarded ones, closest first, to fill_to (keepPrunedConnections;
  * 0 = no top-up).  Returns how many went to out. */
-static uint32_t hnsw_select(hnsw *h, const vec_pair *cand, uint32_t n,
-                            uint32_t max, uint32_t fill_to, uint32_t *out)
+static uint32_t hnsw_select(const hnsw *h, const vec_pair *cand, uint32_t n,
+                            uint32_t max, uint32_t fill_to, uint32_t *out, uint32_t *pruned)
 {
     uint32_t m = 0, np = 0;
     for (uint32_t i = 0; i < n && m < max; i++) {
@@ -633,9 +642,9 @@ static uint32_t hnsw_select(hnsw *h, const vec_pair *cand, uint32_t n,
         for (uint32_t j = 0; j < m && good; j++)
             if (hnsw_dist(h, vc, hnsw_vec(h, out[j])) < cand[i].dist) good = 0;
         if (good) out[m++] = cand[i].id;
-        else h->pruned[np++] = cand[i].id;
+        else pruned[np++] = cand[i].id;
     }
-    for (uint32_t j = 0; j < np && m < fill_to; j++) out[m++] = h->pruned[j];
+    for (uint32_t j = 0; j < np && m < fill_to; j++) out[m++] = pruned[j];
     return m;
 }
 
@@ -961,47 +970,57 @@ static void hnsw_link_add(hnsw *h, uint32_t node, uint32_t x, int layer)
     }
     h->cand[n] = (vec_pair){ hnsw_dist(h, vn, hnsw_vec(h, x)), x };
     pairs_sort(h->cand, n + 1);
-    uint32_t m = hnsw_select(h, h->cand, n + 1, max, HNSW_FILL_PRUNE ? max - nh : 0, h->sel);
+    uint32_t m = hnsw_select(h, h->cand, n + 1, max, HNSW_FILL_PRUNE ? max - nh : 0, h->sel,
+                             h->pruned);
     hnsw_list_replace(h, node, layer, h->sel, m);
 }
 
 /* ---- insert ------------------------------------------------------------- */
 
 /* Planning phase: find and choose the neighbours of a node with vector v on
- * layers min(level, max_level)..0 into h->plan, with beam ef (h->ncmax >=
- * ef: hnsw_scratch_for).  Reads the graph only; `self` (an updated node)
- * is never chosen.  0 or -ENOMEM. */
-static int hnsw_plan(hnsw *h, const void *v, int level, uint32_t self, uint32_t ef)
+ * layers min(level, max_level)..0 into plan (M ids per layer) and plan_n,
+ * with beam ef, searching with c and choosing through cand and pruned
+ * (room for ef each).  Reads the graph only -- the write side's scratch
+ * for an insert on the loop, a worker's for hnsw_prepare; `self` (an
+ * updated node) is never chosen.  0 or -ENOMEM. */
+static int hnsw_plan(const hnsw *h, hnsw_search_ctx *c, vec_pair *cand, uint32_t *pruned,
+                     uint32_t *plan, uint32_t *plan_n, const void *v, int level, uint32_t self,
+                     uint32_t ef)
 {
-    memset(h->plan_n, 0, sizeof h->plan_n);
+    memset(plan_n, 0, (HNSW_MAX_LEVEL + 1) * sizeof *plan_n);
     if (h->entry == HNSW_NONE) return 0;
     uint32_t cur = h->entry;
     float d = hnsw_dist(h, v, hnsw_vec(h, cur));
     for (int l = h->max_level; l > level; l--) cur = hnsw_greedy(h, v, cur, &d, l);
     for (int l = level < h->max_level ? level : h->max_level; l >= 0; l--) {
-        int rc = hnsw_search_layer(h, h->w, v, cur, d, ef, l, NULL, NULL, 0);
+        int rc = hnsw_search_layer(h, c, v, cur, d, ef, l, NULL, NULL, 0);
         if (rc) return rc;
-        hnsw_search_ctx *c = h->w;
         maxheap_sort(c->res, c->nres);
         uint32_t n = 0;
         for (uint32_t i = 0; i < c->nres; i++)
-            if (c->res[i].id != self) h->cand[n++] = c->res[i];
+            if (c->res[i].id != self) cand[n++] = c->res[i];
         if (n == 0) continue;
-        h->plan_n[l] = hnsw_select(h, h->cand, n, h->M, HNSW_FILL_NEW ? h->M : 0,
-                                   h->plan + (size_t)l * h->M);
-        cur = h->cand[0].id;
-        d = h->cand[0].dist;
+        plan_n[l] = hnsw_select(h, cand, n, h->M, HNSW_FILL_NEW ? h->M : 0,
+                                plan + (size_t)l * h->M, pruned);
+        cur = cand[0].id;
+        d = cand[0].dist;
     }
     return 0;
 }
 
+static int hnsw_plan_here(hnsw *h, const void *v, int level, uint32_t self, uint32_t ef)
+{
+    return hnsw_plan(h, h->w, h->cand, h->pruned, h->plan, h->plan_n, v, level, self, ef);
+}
+
 /* Commit phase: link id to its planned neighbours and back.  No allocation. */
-static void hnsw_connect(hnsw *h, uint32_t id, int level)
+static void hnsw_connect(hnsw *h, uint32_t id, int level, const uint32_t *plan,
+                         const uint32_t *plan_n)
 {
     int top = level < h->max_level ? level : h->max_level;
     for (int l = 0; l <= top; l++) {
-        const uint32_t *p = h->plan + (size_t)l * h->M;
-        uint32_t n = h->plan_n[l];
+        const uint32_t *p = plan + (size_t)l * h->M;
+        uint32_t n = plan_n[l];
         uint32_t *li = hnsw_list(h, id, l);
         CHECK(list_count(li) == 0 && list_nhint(li) == 0);
         memcpy(li + HNSW_LINKS, p, (size_t)n * sizeof *p);
@@ -1130,6 +1149,8 @@ static size_t hnsw_upper_bytes(const hnsw *h, int level)
 }
 
 static int hnsw_scratch_for(hnsw *h, uint32_t ef);
+static void hnsw_commit_insert(hnsw *h, const void *vec, int level, uint32_t *upper,
+                               const uint32_t *plan, const uint32_t *plan_n, uint32_t *id_out);
 
 /* Room for a mutation's beam of ef (0: ef_construction); the beam used. */
 static int hnsw_beam(hnsw *h, uint32_t *ef)
@@ -1158,12 +1179,19 @@ int hnsw_insert_ef(hnsw *h, const void *vec, uint32_t ef, uint32_t *id_out)
         if (!upper) { h->rng = rng_before; return -ENOMEM; }
         memset(upper, 0, hnsw_upper_bytes(h, level));
     }
-    if ((rc = hnsw_plan(h, vec, level, HNSW_NONE, ef)) != 0) {
+    if ((rc = hnsw_plan_here(h, vec, level, HNSW_NONE, ef)) != 0) {
         vec_mem_free(&h->mem, upper, hnsw_upper_bytes(h, level));
         h->rng = rng_before;
         return rc;
     }
-    /* Commit: nothing below can fail. */
+    hnsw_commit_insert(h, vec, level, upper, h->plan, h->plan_n, id_out);
+    return 0;
+}
+
+/* Commit an insert planned for this level: nothing here can fail. */
+static void hnsw_commit_insert(hnsw *h, const void *vec, int level, uint32_t *upper,
+                               const uint32_t *plan, const uint32_t *plan_n, uint32_t *id_out)
+{
     uint32_t id = h->free_head;
     if (id != HNSW_NONE) h->free_head = hnsw_l0(h, id)[HNSW_LINKS];
     else id = h->hwm++;
@@ -1172,7 +1200,7 @@ int hnsw_insert_ef(hnsw *h, const void *vec, uint32_t ef, uint32_t *id_out)
     r[1] = 0;
     h->up[id] = upper;
     memcpy(h->vecs + (size_t)id * h->vb, vec, h->vb);
-    hnsw_connect(h, id, level);
+    hnsw_connect(h, id, level, plan, plan_n);
     if (h->entry == HNSW_NONE || level > h->max_level) {
         h->entry = id;
         h->max_level = level;
@@ -1180,6 +1208,61 @@ int hnsw_insert_ef(hnsw *h, const void *vec, uint32_t ef, uint32_t *id_out)
     h->count++;
     *id_out = id;
     hnsw_mutated(h);
+}
+
+/* ---- inserts planned off the loop ------------------------------------------
+ * hnsw_prepare runs the planning phase of an insert under a read lock, on
+ * any thread, with the caller's search context for scratch: it peeks at
+ * the level the next insert would draw (without drawing it) and plans
+ * exactly as hnsw_insert would, so that committing the plan while the
+ * graph has not changed gives the very graph a direct insert would have
+ * given (replaying the log reproduces it).  Whether the graph changed is
+ * the mutation counter's and the RNG's to say. */
+
+int hnsw_prepare(const hnsw *h, hnsw_search_ctx *c, const void *vec, uint32_t ef,
+                 hnsw_prepared *out)
+{
+    if (ef == 0) ef = h->efc;
+    if (ef > VEC_EF_MAX) ef = VEC_EF_MAX;
+    uint32_t need = ef > 2 * h->M0 + 2 ? ef : 2 * h->M0 + 2;
+    if (c->pcap < need) {
+        vec_pair *pc = vec_mem_alloc(&c->mem, (size_t)need * sizeof *pc);
+        uint32_t *pp = vec_mem_alloc(&c->mem, (size_t)need * sizeof *pp);
+        if (!pc || !pp) {
+            vec_mem_free(&c->mem, pc, (size_t)need * sizeof *pc);
+            vec_mem_free(&c->mem, pp, (size_t)need * sizeof *pp);
+            return -ENOMEM;
+        }
+        vec_mem_free(&c->mem, c->pcand, (size_t)c->pcap * sizeof *c->pcand);
+        vec_mem_free(&c->mem, c->ppruned, (size_t)c->pcap * sizeof *c->ppruned);
+        c->pcand = pc;
+        c->ppruned = pp;
+        c->pcap = need;
+    }
+    if (ctx_reserve(c, h->pcap, ef)) return -ENOMEM;
+    uint64_t rng = h->rng;
+    out->level = hnsw_level_from(h, &rng);
+    out->muts = h->muts;
+    out->rng = h->rng;
+    out->M = h->M;
+    return hnsw_plan(h, c, c->pcand, c->ppruned, out->ids, out->n, vec, out->level, HNSW_NONE,
+                     ef);
+}
+
+int hnsw_insert_prepared(hnsw *h, const void *vec, const hnsw_prepared *p, uint32_t *id_out)
+{
+    if (p->muts != h->muts || p->rng != h->rng || p->M != h->M) return -EAGAIN;
+    int rc = hnsw_reserve(h, h->count + 1);
+    if (rc) return rc;
+    uint32_t *upper = NULL;
+    if (p->level > 0) {
+        upper = vec_mem_alloc(&h->mem, hnsw_upper_bytes(h, p->level));
+        if (!upper) return -ENOMEM;
+        memset(upper, 0, hnsw_upper_bytes(h, p->level));
+    }
+    int level = hnsw_random_level(h);       /* the draw the plan peeked at */
+    CHECK(level == p->level);
+    hnsw_commit_insert(h, vec, level, upper, p->ids, p->n, id_out);
     return 0;
 }
 
@@ -1206,7 +1289,7 @@ static void hnsw_repair(hnsw *h, uint32_t x, int layer, uint32_t ndl)
      * the list does not swell over the hints. */
     uint32_t max = hnsw_maxdeg(h, layer), room = max - list_nhint(lx);
     uint32_t fill = HNSW_FILL_REPAIR ? (n < room ? n : room) : 0;
-    uint32_t m = hnsw_select(h, h->cand, k, max, fill, h->sel);
+    uint32_t m = hnsw_select(h, h->cand, k, max, fill, h->sel, h->pruned);
     hnsw_list_replace(h, x, layer, h->sel, m);
 }
 
@@ -1338,13 +1421,13 @@ int hnsw_update_ef(hnsw *h, uint32_t id, const void *vec, uint32_t ef)
     if (!hnsw_is_live(h, id)) return -EINVAL;
     int level = hnsw_level(h, id);
     int rc = hnsw_beam(h, &ef);
-    if (!rc) rc = hnsw_plan(h, vec, level, id, ef);
+    if (!rc) rc = hnsw_plan_here(h, vec, level, id, ef);
     if (rc) return rc;
     /* Commit: unlink with the old vector, relink with the new.  The node
      * keeps its level, so the entry point (maybe this node) stays valid. */
     hnsw_unlink(h, id, level);
     memcpy(h->vecs + (size_t)id * h->vb, vec, h->vb);
-    hnsw_connect(h, id, level);
+    hnsw_connect(h, id, level, h->plan, h->plan_n);
     hnsw_mutated(h);
     return 0;
 }
@@ -1376,6 +1459,7 @@ static void hnsw_bfs0(const hnsw *h, uint32_t start, uint32_t *q, uint8_t *seen)
  * amortised handful of link reads per mutation) and can be called. */
 int hnsw_reconnect(hnsw *h)
 {
+    h->muts++;
     h->sweep_debt = 0;
     if (h->count == 0) return 0;
     size_t qb = (size_t)h->hwm * sizeof(uint32_t);
@@ -1410,6 +1494,7 @@ out:
 /* After each successful mutation. */
 static void hnsw_mutated(hnsw *h)
 {
+    h->muts++;
     if (++h->sweep_debt > h->count / 4 + 256) (void)hnsw_reconnect(h);
 }
 

@@ -101,6 +101,14 @@ struct vindex_search_ctx {
     size_t qcap;            /* bytes at q */
 };
 
+/* A planned add (vindex_prepare_add). */
+struct vindex_prepared {
+    const vindex *v;        /* the index planned for */
+    int ok;
+    _Alignas(8) unsigned char eng[]; /* the engine's plan */
+};
+
+
 
 /* ---- key map ------------------------------------------------------------ */
 
@@ -566,8 +574,16 @@ static int vindex_insert(vindex *v, const vindex_add_args *a, const void *src, f
     vkey *k = vec_mem_alloc(&v->mem, vkey_size((uint32_t)a->klen));
     vattr *p = NULL;
     uint32_t id = 0, slot = 0;
-    if (!k || (a->has_payload && !(p = vindex_pay_new(v, a->payload, a->plen)))) rc = -ENOMEM;
-    else rc = v->ops->insert(v->eng, src, a->ef, &id);
+    int planned = 0;
+    if (!k || (a->has_payload && !(p = vindex_pay_new(v, a->payload, a->plen)))) {
+        rc = -ENOMEM;
+    } else {
+        rc = -EAGAIN;
+        if (a->prepared && a->prepared->v == v && a->prepared->ok && v->ops->insert_prepared)
+            rc = v->ops->insert_prepared(v->eng, src, a->prepared->eng, &id);
+        planned = rc != -EAGAIN;
+        if (rc == -EAGAIN) rc = v->ops->insert(v->eng, src, a->ef, &id);
+    }
     if (rc) {
         if (k) vec_mem_free(&v->mem, k, vkey_size((uint32_t)a->klen));
         pay_free(v, p);
@@ -586,7 +602,8 @@ static int vindex_insert(vindex *v, const vindex_add_args *a, const void *src, f
     if (v->ring) vindex_fifo_append(v, id);
     v->count++;
     v->ingested++;
-    *r = (vindex_add_result){ .created = 1, .id = id, .evicted_id = VINDEX_NO_ID };
+    *r = (vindex_add_result){ .created = 1, .id = id, .evicted_id = VINDEX_NO_ID,
+                              .planned = planned };
     if (v->ring && v->count > v->ring) vindex_evict(v, a, r);
     return 0;
 }
@@ -996,6 +1013,46 @@ void vindex_query_init(vindex_query *q, const float *vec, uint32_t dim, uint32_t
 }
 
 static int pair_cmp(const void *a, const void *b);
+
+/* ---- adds planned off the loop ------------------------------------------------ */
+
+static size_t prepared_size(void)
+{
+    size_t n = 0;
+    for (size_t t = 0; t < VINDEX_NTYPES; t++)
+        if (vindex_engines[t]->prepared_size > n) n = vindex_engines[t]->prepared_size;
+    return sizeof(vindex_prepared) + n;
+}
+
+vindex_prepared *vindex_prepared_new(void)
+{
+    vindex_prepared *p = malloc(prepared_size());
+    if (p) {
+        p->v = NULL;
+        p->ok = 0;
+    }
+    return p;
+}
+
+void vindex_prepared_free(vindex_prepared *p) { free(p); }
+
+int vindex_prepare_add(const vindex *v, vindex_search_ctx *c, const float *vec, uint32_t dim,
+                       uint32_t ef, vindex_prepared *out)
+{
+    out->v = v;
+    out->ok = 0;
+    if (!v->ops->prepare) return -ENOTSUP;
+    if (dim != v->dim) return VINDEX_EDIM;
+    if (!vec) return -EINVAL;
+    if (!vec_finite(vec, dim)) return VINDEX_EVALUE;
+    int rc = sctx_reserve(c, v, 1);
+    if (rc) return rc;
+    const void *qv;
+    if ((rc = vindex_prepare_query(v, c, vec, &qv)) != 0) return rc;
+    if ((rc = v->ops->prepare(v->eng, c->scratch[v->type], qv, ef, out->eng)) != 0) return rc;
+    out->ok = 1;
+    return 0;
+}
 
 int vindex_search(const vindex *v, vindex_search_ctx *c, const vindex_query *q,
                   vindex_hit *hits, uint32_t *nhits)

@@ -52,6 +52,14 @@ typedef struct vindex_engine {
      * the build beam for this one (0 = the engine's; ignored without one) */
     int (*insert)(void *e, const void *vec, uint32_t ef, uint32_t *id);
     int (*update)(void *e, uint32_t id, const void *vec, uint32_t ef);
+    /* Inserts planned off the loop (hnsw.h's hnsw_prepare); all NULL/0
+     * where the engine has no planning phase worth moving.  prepare: plan
+     * vec's insert read-only into out (prepared_size bytes), scratch as
+     * for search; insert_prepared: commit it, -EAGAIN if the engine
+     * changed since (nothing done). */
+    size_t prepared_size;
+    int (*prepare)(const void *e, void *scratch, const void *vec, uint32_t ef, void *out);
+    int (*insert_prepared)(void *e, const void *vec, const void *prepared, uint32_t *id);
     /* Never fails for a live id (never allocates). */
     int (*del)(void *e, uint32_t id);
     /* Re-link what searches could no longer reach: how many, or -ENOMEM.

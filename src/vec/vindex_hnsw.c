@@ -44,6 +44,16 @@ static int op_update(void *e, uint32_t id, const void *v, uint32_t ef)
 {
     return hnsw_update_ef(e, id, v, ef);
 }
+static int op_prepare(const void *e, void *scratch, const void *vec, uint32_t ef, void *out)
+{
+    return hnsw_prepare(e, scratch, vec, ef, out);
+}
+
+static int op_insert_prepared(void *e, const void *vec, const void *p, uint32_t *id)
+{
+    return hnsw_insert_prepared(e, vec, p, id);
+}
+
 static int op_del(void *e, uint32_t id) { return hnsw_delete(e, id); }
 static int op_repair(void *e) { return hnsw_reconnect(e); }
 static const void *op_vector(const void *e, uint32_t id) { return hnsw_vector(e, id); }
@@ -78,6 +88,9 @@ const vindex_engine vindex_hnsw_engine = {
     .reserve = op_reserve,
     .insert = op_insert,
     .update = op_update,
+    .prepared_size = sizeof(hnsw_prepared),
+    .prepare = op_prepare,
+    .insert_prepared = op_insert_prepared,
     .del = op_del,
     .repair = op_repair,
     .vector = op_vector,

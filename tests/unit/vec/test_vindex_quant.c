@@ -613,6 +613,92 @@ static void test_rerank(void **state)
     free(vecs);
 }
 
+/* Two indexes with the same links on every layer of every id. */
+static void same_graph(const vindex *a, const vindex *b)
+{
+    assert_int_equal(vindex_count(a), vindex_count(b));
+    uint32_t la[64], lb[64];
+    for (uint32_t id = 0; id < vindex_count(a) + 16; id++) {
+        int lv = vindex_level(a, id);
+        assert_int_equal(lv, vindex_level(b, id));
+        for (int l = 0; l <= lv; l++) {
+            int na = vindex_links(a, id, l, la, 64), nb = vindex_links(b, id, l, lb, 64);
+            assert_int_equal(na, nb);
+            assert_memory_equal(la, lb, (size_t)na * sizeof *la);
+        }
+    }
+}
+
+/* A planned add (Redis's CAS) gives the graph a direct add gives: with
+ * the index unchanged in between (the plan is used), and after another
+ * add slipped in (the plan is stale: the add is done directly).  FLAT has
+ * nothing to plan. */
+static void test_prepared_add(void **state)
+{
+    (void)state;
+    static const quant_type qs[] = { QUANT_NONE, QUANT_Q8, QUANT_BIN };
+    for (int t = 0; t < 3; t++) {
+        vindex *a = make_q(qs[t], 16), *b = make_q(qs[t], 16);
+        uint64_t s = 77;
+        char k[16];
+        for (uint32_t i = 0; i < 400; i++) {
+            float x[16];
+            rand_vec(x, 16, &s);
+            key_of(k, sizeof k, i);
+            assert_int_equal(vindex_add(a, k, strlen(k), x, 16), 1);
+            assert_int_equal(vindex_add(b, k, strlen(k), x, 16), 1);
+        }
+        vindex_search_ctx *ctx = vindex_search_ctx_new(NULL);
+        vindex_prepared *p = vindex_prepared_new();
+        assert_non_null(p);
+        for (uint32_t i = 400; i < 500; i++) {
+            float x[16], y[16];
+            rand_vec(x, 16, &s);
+            rand_vec(y, 16, &s);
+            key_of(k, sizeof k, i);
+            uint32_t ef = i % 2 ? 0 : 300;
+            assert_int_equal(vindex_prepare_add(b, ctx, x, 16, ef, p), 0);
+            if (i % 5 == 0) {        /* another add in between: the plan goes stale */
+                assert_int_equal(vindex_add(a, "other", 5, y, 16) >= 0, 1);
+                assert_int_equal(vindex_add(b, "other", 5, y, 16) >= 0, 1);
+            }
+            vindex_add_args aa;
+            vindex_add_args_init(&aa, k, strlen(k), x, 16);
+            aa.ef = ef;
+            assert_int_equal(vindex_add_ex(a, &aa, NULL), 1);
+            aa.prepared = p;
+            vindex_add_result res;
+            assert_int_equal(vindex_add_ex(b, &aa, &res), 1);
+            assert_int_equal(res.planned, i % 5 != 0);
+        }
+        check_valid(b);
+        same_graph(a, b);
+        /* a plan for another index is not used */
+        assert_int_equal(vindex_prepare_add(a, ctx, (const float[16]){ 1 }, 16, 0, p), 0);
+        vindex_add_args aa;
+        vindex_add_args_init(&aa, "z", 1, (const float[16]){ 1 }, 16);
+        aa.prepared = p;
+        vindex_add_result res;
+        assert_int_equal(vindex_add_ex(b, &aa, &res), 1);
+        assert_int_equal(res.planned, 0);
+        check_valid(b);
+        assert_int_equal(vindex_prepare_add(a, ctx, (const float[8]){ 1 }, 8, 0, p), VINDEX_EDIM);
+        vindex_prepared_free(p);
+        vindex_search_ctx_free(ctx);
+        vindex_free(a);
+        vindex_free(b);
+    }
+    vindex_params fp;
+    vindex_params_init(&fp, VINDEX_FLAT, 4, DIST_COSINE);
+    vindex *f = vindex_new(&fp, NULL);
+    vindex_search_ctx *ctx = vindex_search_ctx_new(NULL);
+    vindex_prepared *p = vindex_prepared_new();
+    assert_int_equal(vindex_prepare_add(f, ctx, (const float[4]){ 1 }, 4, 0, p), -ENOTSUP);
+    vindex_prepared_free(p);
+    vindex_search_ctx_free(ctx);
+    vindex_free(f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -627,6 +713,7 @@ int main(void)
         cmocka_unit_test(test_payload_attributes),
         cmocka_unit_test(test_build_ef),
         cmocka_unit_test(test_rerank),
+        cmocka_unit_test(test_prepared_add),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
