@@ -41,7 +41,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define EMBED_DIM_MAX 32768u       /* as VINDEX_DIM_MAX */
+#define EMBED_DIM_MAX 65536u       /* as VINDEX_DIM_MAX */
 
 /* Project error codes (negative, reserved range -10100..-10199). */
 #define EMBED_EFORMAT (-10100)     /* model file malformed or unsupported */

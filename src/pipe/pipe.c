@@ -272,7 +272,7 @@ static void opts_parse(opts *o, int argc, char **argv)
         }
         case O_JSON: o->json = 1; break;
         case O_CREATE: o->create = 1; break;
-        case O_DIM: o->dim = opt_int("--dim", optarg, 1, 32768); break;
+        case O_DIM: o->dim = opt_int("--dim", optarg, 1, 65536); break;
         case O_EMBED: o->embed = optarg; break;
         case O_METRIC: o->metric = optarg; break;
         case O_TYPE: o->type = optarg; break;

@@ -204,8 +204,8 @@ static int has_category(const command *k, const char *name, size_t len)
 
 void cmd_command_list(client *c)
 {
-    const char *pat = NULL, *cat = NULL;
-    size_t plen = 0, clen = 0;
+    const char *pat = NULL, *cat = NULL, *mod = NULL;
+    size_t plen = 0, clen = 0, mlen = 0;
     if (c->argc != 2) {
         if (c->argc != 5 || !arg_is(c, 2, "filterby")) {
             reply_err_syntax(c);
@@ -213,10 +213,8 @@ void cmd_command_list(client *c)
         }
         if (arg_is(c, 3, "pattern")) pat = c->argv[4], plen = c->argvlen[4];
         else if (arg_is(c, 3, "aclcat")) cat = c->argv[4], clen = c->argvlen[4];
-        else if (arg_is(c, 3, "module")) {
-            reply_array(&c->out, 0);
-            return;
-        } else {
+        else if (arg_is(c, 3, "module")) mod = c->argv[4], mlen = c->argvlen[4];
+        else {
             reply_err_syntax(c);
             return;
         }
@@ -227,6 +225,7 @@ void cmd_command_list(client *c)
         command *k = command_all_at(i);
         if (pat && !util_glob_match(pat, plen, k->fullname, strlen(k->fullname), 1)) continue;
         if (cat && !has_category(k, cat, clen)) continue;
+        if (mod && (!k->module || !util_eq_nocase(mod, mlen, k->module))) continue;
         reply_bulk_cstr(&c->out, k->fullname);
         n++;
     }

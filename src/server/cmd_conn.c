@@ -161,7 +161,7 @@ void cmd_hello(client *c)
     reply_bulk_cstr(&c->out, "role");
     reply_bulk_cstr(&c->out, "master");
     reply_bulk_cstr(&c->out, "modules");
-    reply_array(&c->out, 0);
+    reply_modules(c);
 }
 
 void cmd_select(client *c)

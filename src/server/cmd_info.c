@@ -151,10 +151,12 @@ static void info_vectors(server *s, strbuf *b)
     for (int i = 0; i < s->ndbs; i++) kv_foreach(db_kv(s, i), vec_total, &t);
     strbuf_printf(b, "# Vectors\r\nvector_indices:%zu\r\nvector_count:%zu\r\nvector_memory:%zu\r\n"
                 "vector_searches:%llu\r\nvector_writes:%lld\r\nsearch_threads:%d\r\nsearch_nice:%d\r\n"
-                "searches_inflight:%zu\r\nsimd_kernel:%s\r\nsplit_searches:%lld\r\n"
-                "embedder_models_memory:%zu\r\n",
+                "searches_inflight:%zu\r\nsimd_kernel:%s\r\nsimd_kernel_int8:%s\r\n"
+                "simd_kernel_bin:%s\r\nsplit_searches:%lld\r\ncas_inserts:%lld\r\n"
+                "cas_inserts_planned:%lld\r\nembedder_models_memory:%zu\r\n",
                 t.sets, t.vectors, t.memory, t.searches, s->vec_writes, s->nworkers, s->cfg.search_nice,
-                s->pool ? pool_inflight(s->pool) : 0, dist_active()->name, s->vec_split_searches,
+                s->pool ? pool_inflight(s->pool) : 0, dist_active()->name, dist_i8_active()->name,
+                dist_bin_active()->name, s->vec_split_searches, s->vec_cas, s->vec_cas_planned,
                 models_memory(s));
 }
 

@@ -161,7 +161,7 @@ void cmd_config_help(client *c)
  * the clients that look for it.  LOAD, LOADEX and UNLOAD are refused as a
  * Redis with enable-module-command set to "no" (its default) refuses them. */
 
-void cmd_module_list(client *c)
+void reply_modules(client *c)
 {
     reply_array(&c->out, 1);
     reply_map(&c->out, 4);
@@ -174,6 +174,8 @@ void cmd_module_list(client *c)
     reply_bulk_cstr(&c->out, "args");
     reply_array(&c->out, 0);
 }
+
+void cmd_module_list(client *c) { reply_modules(c); }
 
 void cmd_module_load(client *c)
 {

@@ -596,15 +596,8 @@ void cmd_vsearch(client *c)
             j->withpayload = 1;
             i--;                        /* a flag: no value */
         } else if (arg_is(c, i, "filter") && i + 1 < c->argc) {
-            vfilter_error fe;
-            vfilter_free(j->vs.filter);       /* the last FILTER wins */
-            j->vs.filter = NULL;
-            if (vfilter_compile(NULL, c->argv[i + 1], c->argvlen[i + 1], &j->vs.filter, &fe) < 0) {
-                char msg[512];
-                vfilter_format_error(msg, sizeof msg, c->argv[i + 1], c->argvlen[i + 1], &fe);
-                reply_errorf(r, "ERR %s", msg);
+            if (!vsearch_filter_compile(r, c->argv[i + 1], c->argvlen[i + 1], &j->vs.filter))
                 goto immediate;
-            }
         } else if (arg_is(c, i, "filter-ef") && i + 1 < c->argc) {
             if (!vec_arg_range(c, r, i + 1, "FILTER-EF", 1, UINT32_MAX, &fef)) goto immediate;
         } else if (arg_is(c, i, "maxdist") && i + 1 < c->argc) {

@@ -43,6 +43,7 @@
 
 #include "engram/mem.h"
 #include "engram/oplog.h"
+#include "engram/pool.h"
 #include "engram/quant.h"
 #include "engram/util.h"
 #include "engram/vfilter.h"
@@ -169,6 +170,121 @@ static double vs_score(float dist)
     return 1.0 - (double)dist / 2.0;
 }
 
+/* ---- VADD ... CAS: the neighbour search on the pool, the commit on the loop ----
+ * Redis's CAS insert: a new element of an existing set has its neighbours
+ * found on a worker under the set's read lock (searches go on meanwhile),
+ * and the loop commits them under the write lock -- if the key still holds
+ * the same set and the element is still absent (else nothing is done, as
+ * in Redis: the other write won).  If anything changed the set in between,
+ * the commit does the whole insert itself (vindex_prepare_add).  The reply
+ * is 1 in every case, as Redis's; it goes out in request order through the
+ * deferred replies (deferred.h), and the client's later commands wait for
+ * it (VADD is not CMD_DEFERRED), as a blocked Redis client's do. */
+
+typedef struct vadd_cas {
+    deferred d;             /* first */
+    server *srv;
+    vset *e;                /* a reference while the job lives */
+    int db;
+    char *key, *el, *attr;  /* owned copies */
+    size_t klen, ellen, alen;
+    int has_attr;
+    float *vec;             /* the vector the set stores (after any projection) */
+    uint32_t dim, ef, logef;
+    vindex_prepared *plan;
+    int rc;                 /* vindex_prepare_add's */
+} vadd_cas;
+
+static void cas_work(pool_job *pj, int worker)
+{
+    vadd_cas *j = (vadd_cas *)pj;
+    vset_read_lock(j->e);
+    j->rc = vset_dropped(j->e) || !j->plan ? -ENOENT :
+        vindex_prepare_add(vset_index(j->e), srv_worker_ctx(j->srv, worker), j->vec, j->dim,
+                           j->ef, j->plan);
+    vset_read_unlock(j->e);
+}
+
+static void cas_done(pool_job *pj)
+{
+    vadd_cas *j = (vadd_cas *)pj;
+    server *s = j->srv;
+    vset *cur = vkey_peek(s, j->db, j->key, j->klen);
+    if (cur == j->e && !vindex_exists(vset_index(cur), j->el, j->ellen, NULL)) {
+        vindex_add_args a;
+        vindex_add_args_init(&a, j->el, j->ellen, j->vec, j->dim);
+        a.ef = j->ef;
+        a.prepared = j->rc == 0 && j->plan ? j->plan : NULL;
+        if (j->has_attr) {
+            a.has_payload = 1;
+            a.payload = j->attr;
+            a.plen = j->alen;
+        }
+        vset_write_lock(cur);
+        vindex_add_result res = { 0 };
+        int rc = vindex_add_ex(vset_index(cur), &a, &res);
+        if (rc >= 0) vset_count_node(cur);
+        vset_write_unlock(cur);
+        if (rc >= 0) {
+            persist_log_vadd(s, j->db, j->key, j->klen, j->el, j->ellen, j->vec, j->dim, 0,
+                             j->has_attr ? j->attr : NULL, j->alen, j->logef);
+            key_touched(s, j->db, j->key, j->klen);
+            srv_vec_modified(s);
+            s->vec_cas_planned += res.planned;
+        }
+    }
+    reply_bool(&j->d.out, 1);       /* whatever happened, as Redis's CAS answers */
+    deferred_done(&j->d);
+}
+
+static void cas_release(deferred *d)
+{
+    vadd_cas *j = (vadd_cas *)d;
+    vset_release(j->e);
+    vindex_prepared_free(j->plan);
+    mem_free(j->key);
+    mem_free(j->el);
+    mem_free(j->attr);
+    mem_free(j->vec);
+    reply_fini(&j->d.out);
+    mem_free(j);
+}
+
+static char *dup_bytes(const char *p, size_t n)
+{
+    char *d = mem_alloc(n ? n : 1);
+    if (n) memcpy(d, p, n);
+    return d;
+}
+
+/* Start the CAS insert of element el (vec, owned by the job from here). */
+static void cas_start(client *c, vset *e, int el, int attr, float *vec, uint32_t dim,
+                      uint32_t ef, uint32_t logef)
+{
+    vadd_cas *j = mem_calloc(1, sizeof *j);
+    reply_init(&j->d.out, c->resp);
+    j->d.release = cas_release;
+    j->d.job.work = cas_work;
+    j->d.job.done = cas_done;
+    j->srv = c->srv;
+    j->e = vset_acquire(e);
+    j->db = c->db;
+    j->key = dup_bytes(c->argv[1], j->klen = c->argvlen[1]);
+    j->el = dup_bytes(c->argv[el], j->ellen = c->argvlen[el]);
+    if (attr >= 0) {
+        j->has_attr = 1;
+        j->attr = dup_bytes(c->argv[attr], j->alen = c->argvlen[attr]);
+    }
+    j->vec = vec;
+    j->dim = dim;
+    j->ef = ef;
+    j->logef = logef;
+    j->plan = vindex_prepared_new();
+    c->srv->vec_cas++;
+    deferred_start(c, &j->d);
+    pool_submit(c->srv->pool, &j->d.job);
+}
+
 /* ---- VADD key [REDUCE dim] (FP32 blob | VALUES n ...) element [options] -------- */
 
 void cmd_vadd_redis(client *c)
@@ -192,12 +308,12 @@ void cmd_vadd_redis(client *c)
     int el = 2 + consumed, attr = -1;
     long long ef = VS_BUILD_EF, M = VINDEX_M_DEFAULT, v;
     quant_type quant = QUANT_Q8;
-    int keep_float = 0;
+    int keep_float = 0, cas = 0;
     for (int j = el + 1; j < c->argc; j++) {
         if (arg_is(c, j, "rerank")) {
             keep_float = 1;     /* engram: a new quantised set keeps a float copy */
         } else if (arg_is(c, j, "cas")) {
-            /* accepted: engram's insert is synchronous (see the top) */
+            cas = 1;
         } else if (arg_is(c, j, "ef") && j + 1 < c->argc) {
             if (!util_str2ll(c->argv[j + 1], c->argvlen[j + 1], &v) || v <= 0 || v > VS_EF_MAX) {
                 mem_free(vec);
@@ -234,7 +350,8 @@ void cmd_vadd_redis(client *c)
         reply_error(&c->out, VS_ERR_SPEC);
         return;
     }
-    int wrongtype;
+    int wrongtype, created = 0;
+    vindex_params newp;
     vset *e = vs_get(c, &wrongtype);
     if (wrongtype) {
         mem_free(vec);
@@ -242,6 +359,7 @@ void cmd_vadd_redis(client *c)
         return;
     }
     if (!e) {
+        created = 1;
         vindex_params p;
         vindex_params_init(&p, VINDEX_HNSW, reduce ? reduce : dim, DIST_COSINE);
         p.quant = quant;
@@ -258,8 +376,7 @@ void cmd_vadd_redis(client *c)
             reply_error(&c->out, err);
             return;
         }
-        persist_log_vnew(c->srv, c->db, c->argv[1], c->argvlen[1], &p, 0, NULL, 0,
-                         reduce ? dim : 0);
+        newp = p;               /* logged once the first add succeeded */
         if (reduce) {
             vec = vs_project(vset_projection(e), vec);
             dim = reduce;
@@ -304,9 +421,22 @@ void cmd_vadd_redis(client *c)
 
     vindex *x = vset_index(e);
     int exists = vindex_exists(x, c->argv[el], c->argvlen[el], NULL);
+    uint32_t bef = (uint32_t)(ef < VINDEX_EF_MAX ? ef : VINDEX_EF_MAX);
+    vindex_stats xs;
+    vindex_stats_get(x, &xs);
+    /* the log names the beam when replay would not use it by itself */
+    uint32_t logef = bef == xs.ef_construction ? 0 : bef;
+    /* CAS on a new element of a set that existed, outside a transaction
+     * and with a pool to search on; anything else inserts here, as Redis
+     * falls back to its synchronous path */
+    if (cas && !created && !exists && !(c->flags & CLIENT_IN_EXEC) && c->srv->pool &&
+        vindex_type_of(x) == VINDEX_HNSW && vindex_capacity(x) == 0) {
+        cas_start(c, e, el, attr, vec, dim, bef, logef);
+        return;
+    }
     vindex_add_args a;
     vindex_add_args_init(&a, c->argv[el], c->argvlen[el], vec, dim);
-    a.ef = (uint32_t)(ef < VINDEX_EF_MAX ? ef : VINDEX_EF_MAX);
+    a.ef = bef;
     unsigned lflags = 0;
     if (attr >= 0) {
         /* An empty SETATTR removes the attribute of an element being
@@ -326,12 +456,21 @@ void cmd_vadd_redis(client *c)
     vset_write_unlock(e);
     if (rc < 0) {
         mem_free(vec);
+        if (created) {          /* no empty set is left behind (nothing was logged) */
+            kv_entry *k = key_lookup(c, c->argv[1], c->argvlen[1]);
+            kv_del_entry(client_kv(c), k);
+        }
         reply_errorf(&c->out, "ERR could not add the vector: %s", vindex_strerror(rc));
         return;
     }
+    if (created) {
+        const vproj *pj = vset_projection(e);
+        persist_log_vnew(c->srv, c->db, c->argv[1], c->argvlen[1], &newp, 0, NULL, 0,
+                         pj ? vproj_in_dim(pj) : 0);
+    }
     persist_log_vadd(c->srv, c->db, c->argv[1], c->argvlen[1], c->argv[el], c->argvlen[el], vec,
                      dim, lflags, a.has_payload ? c->argv[attr] : NULL,
-                     a.has_payload ? c->argvlen[attr] : 0, ef == VS_BUILD_EF ? 0 : a.ef);
+                     a.has_payload ? c->argvlen[attr] : 0, logef);
     mem_free(vec);
     key_touched(c->srv, c->db, c->argv[1], c->argvlen[1]);
     srv_vec_modified(c->srv);
@@ -375,7 +514,8 @@ void vsim_run(vset *e, vindex_search_ctx *ctx, const vsearch_job *j, reply *r)
         uint32_t m = 0;     /* EPSILON: stop at the first past it, as Redis */
         while (m < n && !(hits[m].dist / 2 > j->vs.epsilon)) m++;
         int ws = j->vs.withscores, wa = j->vs.withattribs;
-        if (r->proto == 3 && (ws || wa)) reply_map(r, m);
+        if (vset_dropped(e)) reply_array(r, 0);     /* the key went: as a missing key */
+        else if (r->proto == 3 && (ws || wa)) reply_map(r, m);
         else reply_array(r, (long long)m * (1 + ws + wa));
         for (uint32_t i = 0; i < m; i++) {
             reply_bulk(r, hits[i].key, hits[i].klen);
@@ -483,15 +623,8 @@ void cmd_vsim(client *c)
             filter_ef = v;
             i += 2;
         } else if (arg_is(c, i, "filter") && i + 1 < c->argc) {
-            vfilter_error fe;
-            vfilter_free(j->vs.filter);     /* the last FILTER wins */
-            j->vs.filter = NULL;
-            if (vfilter_compile(NULL, c->argv[i + 1], c->argvlen[i + 1], &j->vs.filter, &fe) < 0) {
-                char msg[512];
-                vfilter_format_error(msg, sizeof msg, c->argv[i + 1], c->argvlen[i + 1], &fe);
-                reply_errorf(r, "ERR %s", msg);
+            if (!vsearch_filter_compile(r, c->argv[i + 1], c->argvlen[i + 1], &j->vs.filter))
                 goto immediate;
-            }
             i += 2;
         } else {
             reply_error(r, "ERR syntax error in VSIM command");
@@ -814,6 +947,11 @@ void cmd_vrandmember(client *c)
     }
     vindex *x = vset_index(e);
     uint32_t size = vindex_count(x);
+    if (size == 0) {            /* an empty set (VNEW, VDEL) answers as no set */
+        if (c->argc == 3) reply_array(&c->out, 0);
+        else reply_null(&c->out);
+        return;
+    }
     if (c->argc == 2) {
         vs_reply_key(c, x, vindex_random_id(x, util_rand64(&c->srv->rng)));
         return;

@@ -172,6 +172,9 @@ struct server {
     int nworkers;
     long long vec_writes;
     long long vec_split_searches;  /* FLAT searches run in parts (vsearch.c) */
+    long long vec_cas_planned;     /* VADD CAS inserts committed from a plan made on the
+                                      pool (cmd_vset.c); the others redid the search */
+    long long vec_cas;             /* VADD CAS inserts started on the pool */
     int active_expire;           /* DEBUG SET-ACTIVE-EXPIRE */
     volatile int shutdown_signal;  /* set by the signal handler */
     int shutting_down;
@@ -249,6 +252,9 @@ void reply_err_int(client *c);               /* ERR value is not an integer or o
 int arg_ll(client *c, int i, long long *out);                 /* "value is not an integer or out of range" */
 int arg_ll_range(client *c, int i, long long min, long long max, long long *out, const char *errmsg);
 int arg_is(const client *c, int i, const char *word);         /* case-insensitive compare */
+/* The modules engram stands for, as MODULE LIST and HELLO list them
+ * (cmd_server.c). */
+void reply_modules(client *c);
 /* A HELP reply: the NULL-terminated lines as an array of simple strings. */
 void reply_help(client *c, const char *const *lines);
 

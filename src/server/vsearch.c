@@ -67,6 +67,20 @@ int vsearch_accept(void *ud, uint32_t id)
     return vfilter_match(u->f, vindex_attr(u->x, id));
 }
 
+int vsearch_filter_compile(reply *r, const char *expr, size_t len, vfilter **f)
+{
+    vfilter_error fe;
+    vfilter_free(*f);
+    *f = NULL;
+    if (vfilter_compile(NULL, expr, len, f, &fe) == 0) return 1;
+    size_t cap = len + 128;
+    char *msg = mem_alloc(cap);
+    vfilter_format_error(msg, cap, expr, len, &fe);
+    reply_errorf(r, "ERR %s", msg);
+    mem_free(msg);
+    return 0;
+}
+
 void vsearch_run(vset *e, const char *key, size_t klen, vindex_search_ctx *ctx,
                  const vindex_query *q0, const vfilter *filter, int withp, reply *r)
 {

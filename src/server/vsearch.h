@@ -75,6 +75,9 @@ typedef struct vsearch_filter {
     const vfilter *f;
 } vsearch_filter;
 int vsearch_accept(void *ud, uint32_t id);
+/* Compile a FILTER argument into *f (a previous one freed first: the last
+ * FILTER wins), or reply Redis's syntax error into r and return 0. */
+int vsearch_filter_compile(reply *r, const char *expr, size_t len, vfilter **f);
 /* A VSIM job's search and reply (cmd_vset.c), under e's read lock.  Any
  * thread. */
 void vsim_run(vset *e, vindex_search_ctx *ctx, const vsearch_job *j, reply *r);

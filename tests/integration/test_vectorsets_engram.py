@@ -16,12 +16,13 @@ RERANK / VSEARCH are engram's own."""
 
 import json
 import random
+import threading
 import shutil
 import struct
 import tempfile
 import unittest
 
-from engram_test import RespError, Server, ServerTestCase, engram_only, main
+from engram_test import RespError, Server, ServerTestCase, engram_only, main, parse_info
 from test_vectorsets import brute_top, cos, rand_vec, vadd, vadd_many, values
 
 
@@ -127,6 +128,182 @@ class TestRerank(ServerTestCase):
                 if s.alive():
                     s.kill()
                 s.cleanup()
+
+
+@engram_only
+class TestCas(ServerTestCase):
+    """VADD ... CAS searches for neighbours on the pool and commits on the
+    loop: four clients adding with CAS while others search get every
+    element in, each with its vector; the reply is 1 for a new element (0
+    when the element exists: the synchronous path, as Redis)."""
+
+    def test_concurrent_cas_inserts(self):
+        c = self.conn()
+        rnd = random.Random(987654)  # not one of the writers' seeds
+        dim, per = 32, 400
+        first = rand_vec(rnd, dim)
+        self.assertEqual(vadd(c, "s", first, "seed", "CAS"), 1)     # a new key: synchronous
+        self.assertEqual(vadd(c, "s", first, "seed", "CAS"), 0)     # an update: synchronous
+        vecs = [{"t%d-%d" % (t, i): rand_vec(random.Random(t * 1000 + i), dim)
+                 for i in range(per)} for t in range(4)]
+        before = parse_info(c.cmd("INFO", "vectors").decode())
+        errors = []
+        stop = threading.Event()
+
+        def writer(t):
+            w = self.conn()
+            try:
+                # pipelined in chunks: every reply must be 1
+                items = list(vecs[t].items())
+                for at in range(0, len(items), 50):
+                    chunk = items[at:at + 50]
+                    w.send(b"".join(encode_vadd(n, v) for n, v in chunk))
+                    for _ in chunk:
+                        r = w.read()
+                        if r != 1:
+                            errors.append(("vadd", r))
+            except Exception as e:      # noqa: BLE001 - reported below
+                errors.append(("writer", repr(e)))
+
+        def reader():
+            r = self.conn()
+            try:
+                while not stop.is_set():
+                    got = r.cmd("VSIM", "s", *values(first), "COUNT", "5")
+                    if isinstance(got, RespError):
+                        errors.append(("vsim", got))
+            except Exception as e:      # noqa: BLE001
+                errors.append(("reader", repr(e)))
+
+        def encode_vadd(n, v):
+            from engram_test import encode
+            return encode("VADD", "s", "FP32", fp32(v), n, "CAS")
+
+        threads = [threading.Thread(target=writer, args=(t,)) for t in range(4)]
+        threads += [threading.Thread(target=reader) for _ in range(2)]
+        for th in threads:
+            th.start()
+        for th in threads[:4]:
+            th.join(120)
+        stop.set()
+        for th in threads[4:]:
+            th.join(30)
+        self.assertEqual(errors, [])
+        self.assertEqual(c.cmd("VCARD", "s"), 1 + 4 * per)
+        for t in range(4):
+            for n, v in list(vecs[t].items())[::37]:
+                got = [float(x) for x in c.cmd("VEMB", "s", n)]
+                self.assertGreater(cos(got, v), 0.99, n)
+        info = parse_info(c.cmd("INFO", "vectors").decode())
+        self.assertEqual(int(info["cas_inserts"]) - int(before["cas_inserts"]), 4 * per)
+        # plans are used: the searches of different inserts overlap, so
+        # some go stale and are redone on the loop -- but not all
+        self.assertGreater(int(info["cas_inserts_planned"]) - int(before["cas_inserts_planned"]), 0)
+        # the set is a valid graph: every element finds itself
+        for n, v in list(vecs[0].items())[:20]:
+            self.assertEqual(c.cmd("VSIM", "s", "ELE", n, "COUNT", "1")[0], n.encode())
+
+    def test_cas_when_the_key_goes(self):
+        """The key deleted or replaced while a CAS search runs: the reply
+        is still 1, nothing is added to whatever holds the key now."""
+        c = self.conn()
+        rnd = random.Random(9)
+        for i in range(200):
+            vadd(c, "k", rand_vec(rnd, 64), "e%d" % i)
+        w = self.conn()
+        from engram_test import encode
+        payload = b"".join(encode("VADD", "k", "FP32", fp32(rand_vec(rnd, 64)), "n%d" % i, "CAS")
+                           for i in range(100))
+        w.send(payload)
+        self.assertEqual(c.cmd("DEL", "k"), 1)
+        replies = [w.read() for _ in range(100)]
+        self.assertTrue(all(r == 1 for r in replies), replies)
+        # whatever the replies, the key holds at most the CAS elements that
+        # created a new set after the DEL (the first one after the DEL does)
+        card = c.cmd("VCARD", "k")
+        self.assertLessEqual(card, 100)
+
+
+@engram_only
+class TestEdges(ServerTestCase):
+    def test_empty_set_from_engrams_dialect(self):
+        """VNEW makes an empty set, which Redis never has: the Redis commands
+        answer for it as for no set where they would otherwise need an
+        element."""
+        c = self.conn()
+        self.assertEqual(c.cmd("VNEW", "e", "3"), "OK")
+        self.assertIsNone(c.cmd("VRANDMEMBER", "e"))
+        self.assertEqual(c.cmd("VRANDMEMBER", "e", "-2"), [])
+        self.assertEqual(c.cmd("VRANDMEMBER", "e", "2"), [])
+        self.assertEqual(c.cmd("VSIM", "e", "VALUES", "3", "1", "0", "0"), [])
+        self.assertEqual(c.cmd("VRANGE", "e", "-", "+"), [])
+        self.assertEqual(c.cmd("VCARD", "e"), 0)
+        self.assertEqual(c.cmd("VDIM", "e"), 3)
+        self.assertEqual(c.cmd("PING"), "PONG")
+
+    def test_failed_first_add_leaves_no_key(self):
+        c = self.conn()
+        r = c.cmd("VADD", "big", "VALUES", "2", "3e38", "3e38", "e")
+        self.assertIsInstance(r, RespError)
+        self.assertEqual(c.cmd("EXISTS", "big"), 0)
+        self.assertEqual(c.cmd("TYPE", "big"), "none")
+
+    def test_module_views(self):
+        c = self.conn()
+        names = sorted(x.decode() for x in c.cmd("COMMAND", "LIST", "FILTERBY", "MODULE",
+                                                 "vectorset"))
+        self.assertEqual(names, sorted(["VADD", "VREM", "VSIM", "VDIM", "VCARD", "VEMB", "VLINKS",
+                                        "VINFO", "VSETATTR", "VGETATTR", "VRANDMEMBER",
+                                        "VISMEMBER", "VRANGE"]))
+        self.assertEqual(c.cmd("COMMAND", "LIST", "FILTERBY", "MODULE", "search"), [])
+        c3 = self.conn()
+        hello = c3.cmd("HELLO", "3")
+        mods = hello[b"modules"] if isinstance(hello, dict) else hello[hello.index(b"modules") + 1]
+        self.assertEqual(len(mods), 1)
+        m = mods[0]
+        self.assertEqual(m[b"name"] if isinstance(m, dict) else m[1], b"vectorset")
+
+    def test_wide_embedder_set(self):
+        c = self.conn()
+        self.assertEqual(c.cmd("VNEW", "wide", "40000", "EMBED", "hash"), "OK")
+        self.assertEqual(c.cmd("VADD", "wide", "a", "TEXT", "hello world"), 1)
+
+
+class TestReplaySameGraph(unittest.TestCase):
+    """Redis-grammar VADDs into a set with another build beam replay into
+    the very graph they built (the log names the beam used)."""
+
+    def test_replay(self):
+        d = tempfile.mkdtemp(prefix="engram-replay-")
+        self.addCleanup(shutil.rmtree, d, True)
+        rnd = random.Random(4)
+        s = Server(["--dir", d, "--appendfsync", "always"]).start()
+        try:
+            c = s.conn()
+            self.assertEqual(c.cmd("VNEW", "v", "8", "EF_CONSTRUCTION", "40"), "OK")
+            for i in range(300):
+                self.assertEqual(c.cmd("VADD", "v", *values(rand_vec(rnd, 8)), "e%d" % i,
+                                       "NOQUANT"), 1)
+            for i in range(0, 300, 7):      # and a set made by VADD, with EF given
+                self.assertEqual(c.cmd("VADD", "r", *values(rand_vec(rnd, 8)), "e%d" % i,
+                                       "EF", "31"), 1)
+            links = {(k, i): c.cmd("VLINKS", k, "e%d" % i) for k in ("v", "r")
+                     for i in range(300) if k == "v" or i % 7 == 0}
+            s.kill()
+        finally:
+            if s.alive():
+                s.kill()
+            s.cleanup()
+        s = Server(["--dir", d, "--appendfsync", "always"]).start()
+        try:
+            c = s.conn()
+            for (k, i), want in links.items():
+                self.assertEqual(c.cmd("VLINKS", k, "e%d" % i), want, (k, i))
+            s.stop()
+        finally:
+            if s.alive():
+                s.kill()
+            s.cleanup()
 
 
 @engram_only

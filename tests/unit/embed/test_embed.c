@@ -137,7 +137,7 @@ static void test_hash_args(void **state)
     embedder *e = (embedder *)1;
     assert_int_equal(embed_hash_new(0, &e, err, sizeof err), -EINVAL);
     assert_null(e);
-    assert_string_equal(err, "dimension must be between 1 and 32768, got 0");
+    assert_string_equal(err, "dimension must be between 1 and 65536, got 0");
     assert_int_equal(embed_hash_new(EMBED_DIM_MAX + 1, &e, err, sizeof err), -EINVAL);
     assert_int_equal(embed_hash_new(8, NULL, err, sizeof err), -EINVAL);
     assert_int_equal(embed_hash_new(8, &e, NULL, 0), 0);   /* no message buffer is fine */
@@ -676,8 +676,8 @@ static void test_model_malformed(void **state)
     refuse_str("the 1 .\n", "value 2 ('.')");
     refuse_str("the 1 2\nof 1 \x01\n", "value 2 ('\\x01')");
     refuse_str("hello\n", "line 1: neither a \"count dim\" header nor \"word values...\"");
-    refuse_str("3 0\nthe\n", "line 1: dimension 0 out of range 1..32768");
-    refuse_str("3 40000\n", "line 1: dimension 40000 out of range 1..32768");
+    refuse_str("3 0\nthe\n", "line 1: dimension 0 out of range 1..65536");
+    refuse_str("3 70000\n", "line 1: dimension 70000 out of range 1..65536");
     refuse_str("0 2\n", "line 1: header announces 0 words");
     refuse_str("1000000000 300\nthe 1 2\n", "line 1: header announces 1000000000 words of 300 dimensions");
     refuse_str("99999999999999999999 3\n", "line 1: header numbers out of range");
