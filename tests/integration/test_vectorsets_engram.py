@@ -16,10 +16,11 @@ RERANK / VSEARCH are engram's own."""
 
 import json
 import random
-import threading
 import shutil
 import struct
 import tempfile
+import threading
+import time
 import unittest
 
 from engram_test import RespError, Server, ServerTestCase, engram_only, main, parse_info
@@ -28,6 +29,20 @@ from test_vectorsets import brute_top, cos, rand_vec, vadd, vadd_many, values
 
 def fp32(vec):
     return struct.pack("<%df" % len(vec), *vec)
+
+
+def loaded(c, timeout=60):
+    """The connection, once the server has finished loading its data (it
+    lets clients in while it loads: they get -LOADING)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        info = c.cmd("INFO", "persistence")
+        text = info.decode() if isinstance(info, bytes) else str(info)
+        if "loading:0" in text:
+            return c
+        if time.monotonic() > deadline:
+            raise AssertionError("still loading after %d s" % timeout)
+        time.sleep(0.05)
 
 
 @engram_only
@@ -102,7 +117,7 @@ class TestRerank(ServerTestCase):
         for how in ("save", "kill"):
             s = Server(["--dir", d, "--appendfsync", "always"]).start()
             try:
-                c = s.conn()
+                c = loaded(s.conn())
                 c.cmd("FLUSHALL")
                 for name, v in vecs.items():
                     self.assertEqual(vadd(c, "r", v, name, "BIN", "RERANK"), 1)
@@ -118,7 +133,7 @@ class TestRerank(ServerTestCase):
                 s.cleanup()
             s = Server(["--dir", d, "--appendfsync", "always"]).start()
             try:
-                c = s.conn()
+                c = loaded(s.conn())
                 self.assertEqual(c.cmd("VSIM", "r", *values(q), "WITHSCORES", "COUNT", "5",
                                        "RERANK"), want, how)
                 full = c.cmd("VINFO", "r", "FULL")
@@ -279,7 +294,7 @@ class TestReplaySameGraph(unittest.TestCase):
         rnd = random.Random(4)
         s = Server(["--dir", d, "--appendfsync", "always"]).start()
         try:
-            c = s.conn()
+            c = loaded(s.conn())
             self.assertEqual(c.cmd("VNEW", "v", "8", "EF_CONSTRUCTION", "40"), "OK")
             for i in range(300):
                 self.assertEqual(c.cmd("VADD", "v", *values(rand_vec(rnd, 8)), "e%d" % i,
@@ -296,7 +311,7 @@ class TestReplaySameGraph(unittest.TestCase):
             s.cleanup()
         s = Server(["--dir", d, "--appendfsync", "always"]).start()
         try:
-            c = s.conn()
+            c = loaded(s.conn())
             for (k, i), want in links.items():
                 self.assertEqual(c.cmd("VLINKS", k, "e%d" % i), want, (k, i))
             s.stop()
