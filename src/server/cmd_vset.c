@@ -23,15 +23,16 @@
  *
  * Where engram differs, on purpose: M up to 64 (Redis: 4096) -- `ERR invalid
  * M` beyond; a vector with NaN or infinite components is refused (`ERR
- * invalid vector specification`) where Redis would store it; CAS is
- * accepted and the insert is synchronous (the reply is what Redis's CAS
- * replies); an update is written to the log (Redis does not propagate an
- * update that replies 0, engram's durability needs it).
+ * invalid vector specification`) where Redis would store it; an update is
+ * written to the log (Redis does not propagate an update that replies 0,
+ * engram's durability needs it); RERANK (a float copy for re-ranking) is
+ * engram's own.
  *
  * Threads: VSIM runs on the worker pool as a search job (vsearch.h) unless
- * NOTHREAD, inside EXEC, or without a pool; everything else here runs on the
- * loop thread, taking the set's write lock to change it (reads need none:
- * only the loop thread writes). */
+ * NOTHREAD, inside EXEC, or without a pool; VADD ... CAS searches for its
+ * neighbours on the pool and commits on the loop (below); everything else
+ * runs on the loop thread, taking the set's write lock to change it (reads
+ * need none: only the loop thread writes). */
 #include "server.h"
 
 #include <errno.h>
@@ -209,6 +210,23 @@ static void cas_done(pool_job *pj)
 {
     vadd_cas *j = (vadd_cas *)pj;
     server *s = j->srv;
+    client *c = j->d.c;
+    if (!c) {                   /* the client left: nothing is added (as a Redis
+                                 * client unblocked by disconnecting), which also
+                                 * keeps shutdown's pool_free from writing */
+        deferred_done(&j->d);
+        return;
+    }
+    const char *failed = persist_write_error(s);
+    if (failed) {               /* the log failed meanwhile: refused, as writes are */
+        reply_errorf(&j->d.out, "MISCONF Errors writing to the write-ahead log (%s). Writes are "
+                     "refused until a snapshot succeeds; see INFO persistence.", failed);
+        deferred_done(&j->d);
+        return;
+    }
+    /* The commit is the client's write: its reply waits for the log as a
+     * command's would (persist.h), and fails with it. */
+    if (s->ps) persist_cmd_begin(s, c);
     vset *cur = vkey_peek(s, j->db, j->key, j->klen);
     if (cur == j->e && !vindex_exists(vset_index(cur), j->el, j->ellen, NULL)) {
         vindex_add_args a;
@@ -233,6 +251,7 @@ static void cas_done(pool_job *pj)
             s->vec_cas_planned += res.planned;
         }
     }
+    if (s->ps) persist_cmd_end(s, c);
     reply_bool(&j->d.out, 1);       /* whatever happened, as Redis's CAS answers */
     deferred_done(&j->d);
 }
@@ -281,6 +300,7 @@ static void cas_start(client *c, vset *e, int el, int attr, float *vec, uint32_t
     j->logef = logef;
     j->plan = vindex_prepared_new();
     c->srv->vec_cas++;
+    j->d.barrier = 1;           /* the client's next commands see the element */
     deferred_start(c, &j->d);
     pool_submit(c->srv->pool, &j->d.job);
 }

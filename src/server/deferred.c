@@ -29,7 +29,10 @@ void deferred_server_init(deferred_server *ds)
 }
 
 int deferred_busy(const client *c) { return c->dq.n > 0; }
-int deferred_room(const client *c) { return c->dq.n < DEFERRED_MAX_INFLIGHT; }
+int deferred_room(const client *c)
+{
+    return c->dq.n < DEFERRED_MAX_INFLIGHT && c->dq.nbarrier == 0;
+}
 
 static void deferred_enqueue(client *c, deferred *d)
 {
@@ -47,6 +50,7 @@ void deferred_start(client *c, deferred *d)
 {
     d->finished = 0;
     d->last = 0;
+    if (d->barrier) c->dq.nbarrier++;
     deferred_enqueue(c, d);
 }
 
@@ -117,6 +121,7 @@ void deferred_done(deferred *d)
         return;
     }
     deferred_queue *q = &c->dq;
+    if (d->barrier) q->nbarrier--;
     if (d != q->front) {
         /* An earlier job still runs.  If this one ends a batch, that one is
          * now all the batch waits for: it should wake the loop too.  (If it

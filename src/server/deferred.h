@@ -67,6 +67,9 @@ struct deferred {
     deferred *next;          /* the client's queue, in request order */
     int finished;            /* out is complete */
     int last;                /* ends a batch */
+    int barrier;             /* set before deferred_start: nothing the client
+                              * sends after it runs until it is done (a write
+                              * finished on the loop: VADD ... CAS) */
 };
 
 /* A client's replies in flight. */
@@ -74,6 +77,7 @@ typedef struct deferred_queue {
     deferred *head, *tail;
     deferred *front;         /* the first still running (NULL: none) */
     int n;
+    int nbarrier;            /* barriers not yet done */
     int go;                  /* the finished run at the head reached a batch end */
     dlist_node held;         /* on the server's held list (deferred_server) */
     int64_t held_ms;         /* since when */
@@ -87,7 +91,8 @@ typedef struct deferred_server {
 
 void deferred_server_init(deferred_server *ds);
 
-/* 1 while c has replies in flight; 1 while it may start another. */
+/* 1 while c has replies in flight; 1 while it may start another (not
+ * while a barrier is in flight). */
 int deferred_busy(const client *c);
 int deferred_room(const client *c);
 

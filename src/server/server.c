@@ -454,10 +454,11 @@ int srv_init(server *s, char *err, size_t errcap)
 
 void srv_fini(server *s)
 {
-    /* Clients first: freeing one detaches it from its searches, so the
-     * done() callbacks that pool_free runs below only free their jobs --
-     * they neither write to a client nor resume one (which could submit new
-     * work to a pool that is stopping). */
+    /* Clients first: freeing one detaches it from its jobs, so the done()
+     * callbacks that pool_free runs below only free their jobs -- they
+     * neither write to a client nor resume one (which could submit new work
+     * to a pool that is stopping), and a VADD ... CAS whose client is gone
+     * commits nothing (cmd_vset.c). */
     dlist_node *n;
     while ((n = dlist_first(&s->clients)) != NULL) client_free(DLIST_ENTRY(n, client, node));
     persist_close(s);             /* commit and fsync the log */

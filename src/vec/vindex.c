@@ -226,8 +226,6 @@ static void *ids_regrow(vindex *v, const void *old, size_t esz, uint32_t n, int 
     return p;
 }
 
-/* Per-id arrays cover ids < n: all of them are allocated before any is
- * replaced.  0 or -ENOMEM (unchanged). */
 /* The float copy covers ids < n (grown in place where the allocator can,
  * like the engines' vectors).  0 or -ENOMEM (unchanged). */
 static int fvec_reserve(vindex *v, uint32_t n)
@@ -244,6 +242,9 @@ static int fvec_reserve(vindex *v, uint32_t n)
     return 0;
 }
 
+/* Per-id arrays cover ids < n: all of them are allocated before any is
+ * replaced (the float copy first: it grows in place, so its growing alone
+ * changes nothing visible).  0 or -ENOMEM (unchanged). */
 int vindex_ids_reserve(vindex *v, uint32_t n)
 {
     if (n <= v->idcap) return 0;

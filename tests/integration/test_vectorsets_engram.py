@@ -218,6 +218,24 @@ class TestCas(ServerTestCase):
         for n, v in list(vecs[0].items())[:20]:
             self.assertEqual(c.cmd("VSIM", "s", "ELE", n, "COUNT", "1")[0], n.encode())
 
+    def test_next_commands_see_the_element(self):
+        """A VSIM pipelined right behind a CAS VADD sees its element: the
+        client's later commands wait for the commit, as a blocked Redis
+        client's do."""
+        from engram_test import encode
+        c = self.conn()
+        rnd = random.Random(31)
+        for i in range(300):
+            vadd(c, "p", rand_vec(rnd, 32), "e%d" % i)
+        for i in range(30):
+            v = rand_vec(rnd, 32)
+            c.send(encode("VADD", "p", "FP32", fp32(v), "new%d" % i, "CAS") +
+                   encode("VSIM", "p", "FP32", fp32(v), "COUNT", "1") +
+                   encode("VISMEMBER", "p", "new%d" % i))
+            self.assertEqual(c.read(), 1)
+            self.assertEqual(c.read(), [b"new%d" % i])
+            self.assertEqual(c.read(), 1)
+
     def test_cas_when_the_key_goes(self):
         """The key deleted or replaced while a CAS search runs: the reply
         is still 1, nothing is added to whatever holds the key now."""
@@ -237,6 +255,39 @@ class TestCas(ServerTestCase):
         # created a new set after the DEL (the first one after the DEL does)
         card = c.cmd("VCARD", "k")
         self.assertLessEqual(card, 100)
+
+
+class TestCasDurability(unittest.TestCase):
+    """A CAS insert is a write like any other: its reply waits for the log,
+    and when writing the log fails the client gets "write not persisted"
+    (then the connection closes) instead of 1; later CAS inserts get
+    MISCONF until a snapshot succeeds."""
+
+    def test_cas_reply_waits_for_the_log(self):
+        from engram_test import encode
+        d = tempfile.mkdtemp(prefix="engram-cas-")
+        self.addCleanup(shutil.rmtree, d, True)
+        s = Server(["--dir", d, "--appendfsync", "always"]).start()
+        try:
+            c = loaded(s.conn())
+            rnd = random.Random(8)
+            for i in range(100):
+                vadd(c, "k", rand_vec(rnd, 16), "e%d" % i)
+            self.assertEqual(c.cmd("DEBUG", "WAL-FAULT", "write", "ENOSPC"), "OK")
+            c.send(encode("VADD", "k", "FP32", fp32(rand_vec(rnd, 16)), "new", "CAS"))
+            r = c.read()
+            self.assertIsInstance(r, RespError)
+            self.assertTrue(r.startswith("ERR write not persisted"), r)
+            self.assertTrue(c.is_closed(5))
+            c2 = s.conn()
+            r = c2.cmd("VADD", "k", "FP32", fp32(rand_vec(rnd, 16)), "new2", "CAS")
+            self.assertIsInstance(r, RespError)
+            self.assertTrue(r.startswith("MISCONF"), r)
+            s.stop()
+        finally:
+            if s.alive():
+                s.kill()
+            s.cleanup()
 
 
 @engram_only
