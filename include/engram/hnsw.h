@@ -173,11 +173,14 @@ int hnsw_save(const hnsw *h, img_sink *s);
  * Every length, count, id, link, level, in-degree and hint-table entry is
  * checked against the section sizes and params before use: a malformed
  * image gives VEC_ECORRUPT with a message in err, never an out-of-bounds
- * access.  Not checked (hnsw_validate does, at a cost of seconds per
- * million nodes): reverse-hint contents, duplicate links, reachability.
- * A graph that passes the load checks but not hnsw_validate is safe to
- * search; mutating it may stop the process at an invariant assertion, so
- * run hnsw_validate first when an image's origin is in doubt.
+ * access.  So is everything a later insert, update or delete relies on
+ * (the list is in hnsw.c, "load checks"): no link twice in a list, each
+ * in-degree exact, each reverse hint naming a live node that links here
+ * one way, no hint twice, and -- unless the image counts dropped hints --
+ * every one-way link hinted.  Not checked: reachability (hnsw_validate
+ * reports it, at a cost of seconds per million nodes; hnsw_reconnect
+ * repairs it).  A graph that loads is safe to search and to mutate,
+ * whatever the image's origin.
  *
  * Borrowing: a non-empty page-aligned vectors or layer-0 section is used in
  * place (the source's memory must stay valid and writable until released);

@@ -71,16 +71,21 @@
  * decides when the arrays and the overflow tables grow, and so whether a
  * hint is dropped), the overflow tables slot by slot (probe order decides
  * the order of repairs), the sweep debt and the counters.  hnsw_load checks
- * bounds, levels and in-degrees in a few passes over the arrays (measured,
- * 1M x 128-d, M = 16: about 0.2 s; the whole index with its keys loads in
- * about 0.4 s, while hnsw_validate alone takes 2.5 s, so that is left to
- * tests and to the operator), then uses the vector and layer-0 arrays in
- * place.  A loaded graph's arrays hold only the hwm slots the
- * image has (pcap, the slots present, is hwm, below the capacity cap): the
- * first insert that needs slot hwm moves them into allocated arrays of the
- * same capacity (hnsw_grow) and releases the borrowed ranges, so growth
- * continues as it would have without the snapshot.  Writes to a borrowed
- * array before that land in the source's copy-on-write mapping.
+ * everything a later mutation trusts -- bounds, levels, in-degrees, no
+ * link twice, every reverse hint a real one-way link named once (see
+ * "load checks") -- in a few passes over the arrays plus one read per hint
+ * (measured, 200,000 x 32-d, M = 16, 2.4 hints a node, 66,000 of them in
+ * the overflow table: 0.022 s without the hint checks, 0.050 s with them;
+ * with 775,000 in the table and none dropped, 0.066 s and 0.11 s), then
+ * uses the vector and layer-0 arrays in place.  hnsw_validate (0.4 s for
+ * the same graph) adds only reachability, which a graph recovers by
+ * itself (hnsw_reconnect), and is left to tests and to the operator.  A
+ * loaded graph's arrays hold only the hwm slots the image has (pcap, the
+ * slots present, is hwm, below the capacity cap): the first insert that
+ * needs slot hwm moves them into allocated arrays of the same capacity
+ * (hnsw_grow) and releases the borrowed ranges, so growth continues as it
+ * would have without the snapshot.  Writes to a borrowed array before
+ * that land in the source's copy-on-write mapping.
  *
  * Snapshot sections, in order.  Integers little-endian; the array sections
  * are the in-memory words (so this file only builds for little-endian
@@ -2091,24 +2096,94 @@ static int hnsw_load_arrays(hnsw *h, const hnsw_img_meta *m, const img_source *s
     return ctx_reserve(h->w, n, h->efc);
 }
 
-/* Scratch for the structural checks: lv[x] = level + 1 of a live node, 0
- * for a free slot, and in-link counters.  Compact side arrays because the
- * checks follow every link: reading the targets' layer-0 headers instead
- * would be one cache miss per link (measured: 1.6 s per million nodes). */
+/* ---- load checks ----------------------------------------------------------
+ *
+ * What a delete trusts, and so what an image must prove before it is used
+ * (a snapshot may come from a peer: nothing in it may stop the process).
+ * For every live node a and every layer l <= level(a):
+ *   1. a's list fits (links + hints <= the layer's degree) and its links
+ *      name other live nodes on layer l, none twice (a link twice makes a
+ *      later re-choice of the list drop one copy and keep the in-degree);
+ *   2. a's in-degree word is the number of lists on l holding a (else a
+ *      delete's in-link search comes up short and its CHECK fires, or a
+ *      counter underflows);
+ *   3. each hint of a, in its list or in the overflow table, names a live
+ *      node b on l with b -> a and not a -> b, and no (a, b) is hinted
+ *      twice, in the list, in the table or in both (else the repair that
+ *      clears a hint as it drops the link leaves one behind, and the CHECKs
+ *      of hnsw_unlink_layer and hnsw_repair_inlinks fire);
+ *   4. unless the image says hints were dropped, every one-way link is
+ *      hinted (as hnsw_validate requires; a missing hint is what a dropped
+ *      one is, so a delete would only search more).
+ * 1-3 are exact.  4 is a sum: every link x -> y adds t(x, y), signed by
+ * direction so that a reciprocal pair cancels, and every hint (checked
+ * and distinct by 3) subtracts the term of its link; what is left is the
+ * terms of the one-way links without a hint, and a rest that is not 0 is
+ * then located exactly, to name the node.  Terms that cancel by chance
+ * (or by design) cost nothing but the check of 4.  Reachability is not
+ * checked: hnsw_reconnect restores it, hnsw_validate reports it.
+ *
+ * Cost: one pass over the lists, which were read before anyway; per link,
+ * two small side arrays indexed by its target (counters, levels and
+ * marks); per hint, one read of the hinting node's list, the only random
+ * read into the big arrays, started a few records ahead; per overflow
+ * entry, the lists of both ends.  Nothing is allocated per node; the
+ * scratch, 10 bytes per slot and a bit per layer-0 link slot when there
+ * are overflow entries, is a fraction of the sections it checks. */
+
+/* Per slot, for the load checks: lv = level + 1 of a live node (0: a free
+ * slot), and seen = the low byte of (node + 1) of the list that named it
+ * last.  A list that meets its own byte again checks its own earlier ids
+ * to tell a repeat from a list 256 * k nodes back.  Two bytes, beside
+ * 4-byte in-link counters: the checks follow every link into both, so
+ * they are kept small (reading the targets' layer-0 headers instead would
+ * be a cache miss per link, 1.6 s per million nodes). */
+typedef struct hnsw_nd {
+    uint8_t lv, seen;
+} hnsw_nd;
+
+/* Scratch for the load checks: nd and the in-link counters of every slot;
+ * the nodes above layer 0; per layer, the rest of invariant 4's sum. */
 typedef struct hnsw_chk {
-    uint8_t *lv;
+    hnsw_nd *nd;
     uint32_t *deg;
     uint32_t *ups;              /* live nodes above layer 0 */
     uint32_t nup;
+    int sum;                    /* invariant 4 applies: no hint was dropped */
+    uint64_t rest[HNSW_MAX_LEVEL + 1];
 } hnsw_chk;
 
-/* Bounds of one list of node x on layer l (max slots): counts fit, links
- * name other live nodes present on layer l (counted into deg), hints name
- * slots. */
-static int hnsw_check_list(const hnsw *h, const hnsw_chk *c, uint32_t x, int l,
+/* The term of the link x -> y in invariant 4's sum: t(x, y) = -t(y, x),
+ * never 0 (x != y), and a mix of x ^ y, so that the terms of unrelated
+ * links cancel only by a coincidence of their ids. */
+static inline uint64_t link_term(uint32_t x, uint32_t y)
+{
+    uint64_t k = (uint64_t)(x ^ y) * 0x9E3779B97F4A7C15ull;
+    k ^= k >> 29;
+    return x < y ? k : 0 - k;
+}
+
+/* Whether list l of max slots links to id, its count clamped to max (it
+ * may belong to a node not checked yet). */
+static int list_has_upto(const uint32_t *l, uint32_t max, uint32_t id)
+{
+    uint32_t n = list_count(l), hit = 0;
+    if (n > max) n = max;
+    for (uint32_t i = 0; i < n; i++) hit |= l[HNSW_LINKS + i] == id;
+    return (int)hit;
+}
+
+/* One list of node x on layer l: counts fit; links name other live nodes
+ * present on layer l, once each (counted into deg); hints name other live
+ * nodes on l that link here, not linked from here, once each (invariants
+ * 1 and 3 above, for the hints kept in the list). */
+static int hnsw_check_list(const hnsw *h, hnsw_chk *c, uint32_t x, int l,
                            const uint32_t *lx, char *err, size_t errlen)
 {
     uint32_t max = hnsw_maxdeg(h, l), n = list_count(lx), nh = list_nhint(lx);
+    const uint8_t mark = (uint8_t)(x + 1);
+    hnsw_nd *nd = c->nd;
+    uint64_t rest = 0;
     if (l > 0 && lx[0] >> 16)
         return vec_corruptf(err, errlen, "hnsw image: node %u: layer %d list header %#x", x, l, lx[0]);
     if (n + nh > max)
@@ -2116,23 +2191,45 @@ static int hnsw_check_list(const hnsw *h, const hnsw_chk *c, uint32_t x, int l,
                          "room for %u", x, n, nh, l, max);
     for (uint32_t i = 0; i < n; i++) {
         uint32_t y = lx[HNSW_LINKS + i];
-        if (y >= h->hwm || y == x || c->lv[y] <= l)
+        if (y >= h->hwm || y == x || nd[y].lv <= l)
             return vec_corruptf(err, errlen, "hnsw image: node %u links to %u on layer %d (itself, "
                              "out of range, free or not on the layer)", x, y, l);
+        if (nd[y].seen == mark && ids_has(lx + HNSW_LINKS, i, y))
+            return vec_corruptf(err, errlen, "hnsw image: node %u links twice to %u on layer %d",
+                             x, y, l);
+        nd[y].seen = mark;
         c->deg[y]++;
+        if (c->sum) rest += link_term(x, y);
     }
     const uint32_t *hs = lx + HNSW_LINKS + max - nh;
-    for (uint32_t i = 0; i < nh; i++)
-        if (hs[i] >= h->hwm)
+    for (uint32_t i = 0; i < nh; i++) {
+        uint32_t b = hs[i];
+        if (b >= h->hwm)
             return vec_corruptf(err, errlen, "hnsw image: node %u: hint %u out of range on layer %d",
-                             x, hs[i], l);
+                             x, b, l);
+        if (b == x || nd[b].lv <= l)
+            return vec_corruptf(err, errlen, "hnsw image: node %u: hint %u names itself, a free "
+                             "node or one not on layer %d", x, b, l);
+        if (nd[b].seen == mark && (list_has(lx, b) || ids_has(hs, i, b)))
+            return vec_corruptf(err, errlen, list_has(lx, b)
+                             ? "hnsw image: node %u: hint %u names a node it links to on layer %d"
+                             : "hnsw image: node %u: hint %u twice on layer %d", x, b, l);
+        nd[b].seen = mark;
+        if (!list_has_upto(hnsw_list(h, b, l), max, x))
+            return vec_corruptf(err, errlen, "hnsw image: node %u: hint %u does not link to it on "
+                             "layer %d", x, b, l);
+        if (c->sum) rest -= link_term(b, x);
+    }
+    c->rest[l] += rest;
     return 0;
 }
 
-/* Layer-0 records, in two passes: headers first (into lv), then the lists,
- * counting in-links; then the recorded in-degrees against the counts.
- * Exact in-degrees are what keep a later delete's in-link search finite and
- * its counters from underflowing. */
+/* Layer-0 records, in two passes: headers first (into lv), then the lists
+ * (hnsw_check_list), fetching the hinting nodes' lists a few records
+ * ahead; then the recorded in-degrees against the counts. */
+#ifndef HNSW_CHK_AHEAD
+#define HNSW_CHK_AHEAD 8
+#endif
 static int hnsw_load_l0(const hnsw *h, hnsw_chk *c, char *err, size_t errlen)
 {
     for (uint32_t x = 0; x < h->hwm; x++) {
@@ -2141,24 +2238,34 @@ static int hnsw_load_l0(const hnsw *h, hnsw_chk *c, char *err, size_t errlen)
             if (r[0] != HNSW_FREE || r[1] != 0)
                 return vec_corruptf(err, errlen, "hnsw image: free slot %u has header %#x %#x", x,
                                  r[0], r[1]);
-            c->lv[x] = 0;
+            c->nd[x] = (hnsw_nd){ 0, 0 };
             continue;
         }
         uint32_t level = r[0] >> HNSW_LEVEL_SHIFT;
         if (level > HNSW_MAX_LEVEL)
             return vec_corruptf(err, errlen, "hnsw image: node %u: level field %u above %d", x,
                              level, HNSW_MAX_LEVEL);
-        c->lv[x] = (uint8_t)(level + 1);
+        c->nd[x] = (hnsw_nd){ (uint8_t)(level + 1), 0 };
         if (level > 0) c->ups[c->nup++] = x;
     }
     memset(c->deg, 0, (size_t)h->hwm * sizeof *c->deg);
     for (uint32_t x = 0; x < h->hwm; x++) {
-        if (!c->lv[x]) continue;
+        /* The lists that the hints of a record a few ahead name: the one
+         * read that jumps around the big array, and it depends on nothing
+         * else.  (Written here: GCC drops a call to a function that only
+         * prefetches, taking it for pure.) */
+        const uint32_t *ra = hnsw_l0(h, x + HNSW_CHK_AHEAD < h->hwm ? x + HNSW_CHK_AHEAD : x);
+        for (uint32_t i = 0, nh = list_nhint(ra); i < nh && nh <= h->M0; i++) {
+            uint32_t b = ra[HNSW_LINKS + h->M0 - 1 - i];
+            if (b < h->hwm)
+                for (uint32_t w = 0; w < h->s0; w += 16) __builtin_prefetch(hnsw_l0(h, b) + w);
+        }
+        if (!c->nd[x].lv) continue;
         int rc = hnsw_check_list(h, c, x, 0, hnsw_l0(h, x), err, errlen);
         if (rc) return rc;
     }
     for (uint32_t x = 0; x < h->hwm; x++)
-        if (c->lv[x] && c->deg[x] != hnsw_l0(h, x)[1])
+        if (c->nd[x].lv && c->deg[x] != hnsw_l0(h, x)[1])
             return vec_corruptf(err, errlen, "hnsw image: node %u: in-degree %u recorded, %u links "
                              "on layer 0", x, hnsw_l0(h, x)[1], c->deg[x]);
     return 0;
@@ -2186,46 +2293,27 @@ static int hnsw_load_upper(hnsw *h, const hnsw_chk *c, const img_section *s, cha
     return 0;
 }
 
-/* The upper lists, layer by layer: bounds, then in-degrees.  A link on
+/* The upper lists, layer by layer: the lists, then in-degrees.  A link on
  * layer l targets a node on it, itself in ups: clearing the counters of
  * ups clears all. */
 static int hnsw_check_upper(const hnsw *h, hnsw_chk *c, char *err, size_t errlen)
 {
-    for (uint32_t i = 0; i < c->nup; i++) c->deg[c->ups[i]] = 0;
     for (int l = 1; l <= HNSW_MAX_LEVEL; l++) {
+        for (uint32_t i = 0; i < c->nup; i++) c->deg[c->ups[i]] = 0;
         for (uint32_t i = 0; i < c->nup; i++) {
             uint32_t x = c->ups[i];
-            if (c->lv[x] <= l) continue;
+            if (c->nd[x].lv <= l) continue;
             int rc = hnsw_check_list(h, c, x, l, hnsw_list(h, x, l), err, errlen);
             if (rc) return rc;
         }
         for (uint32_t i = 0; i < c->nup; i++) {
             uint32_t x = c->ups[i];
-            if (c->lv[x] > l && c->deg[x] != hnsw_list(h, x, l)[1])
+            if (c->nd[x].lv > l && c->deg[x] != hnsw_list(h, x, l)[1])
                 return vec_corruptf(err, errlen, "hnsw image: node %u: in-degree %u recorded, %u "
                                  "links on layer %d", x, hnsw_list(h, x, l)[1], c->deg[x], l);
         }
-        for (uint32_t i = 0; i < c->nup; i++) c->deg[c->ups[i]] = 0;
     }
     return 0;
-}
-
-/* All checks of the node arrays and upper lists, with their scratch. */
-static int hnsw_load_graph(hnsw *h, const img_section *upper, char *err, size_t errlen)
-{
-    if (h->hwm == 0) return hnsw_check_globals(h, err, errlen);
-    hnsw_chk c = { NULL, NULL, NULL, 0 };
-    size_t wb = (size_t)h->hwm * sizeof(uint32_t);
-    int rc = -ENOMEM;
-    if ((c.lv = vec_mem_alloc(&h->mem, h->hwm)) && (c.deg = vec_mem_alloc(&h->mem, wb)) &&
-        (c.ups = vec_mem_alloc(&h->mem, wb)) && !(rc = hnsw_load_l0(h, &c, err, errlen)) &&
-        !(rc = hnsw_load_upper(h, &c, upper, err, errlen)) &&
-        !(rc = hnsw_check_upper(h, &c, err, errlen)))
-        rc = hnsw_check_globals(h, err, errlen);
-    vec_mem_free(&h->mem, c.lv, h->hwm);
-    vec_mem_free(&h->mem, c.deg, wb);
-    vec_mem_free(&h->mem, c.ups, wb);
-    return rc;
 }
 
 /* A slot whose entry a lookup would not reach (an empty slot lies between
@@ -2251,42 +2339,135 @@ static int64_t xh_misplaced(const hnsw_hint_map *m)
     return -1;
 }
 
+/* One overflow entry, source -> target on layer l, is a hint (invariant 3):
+ * both live on l, the link exists one way, the list does not hint it too,
+ * and no other entry does: each entry claims its link, bit src * max + i
+ * of claim for the link in slot i of the source's list.  (The lists were
+ * checked before, so their counts hold.) */
+static int xh_check_entry(const hnsw *h, hnsw_chk *c, int l, uint32_t t, uint32_t src,
+                          uint64_t *claim, char *err, size_t errlen)
+{
+    if (t == src || !hnsw_is_live(h, t) || !hnsw_is_live(h, src) || hnsw_level(h, t) < l ||
+        hnsw_level(h, src) < l)
+        return vec_corruptf(err, errlen, "hnsw image: layer %d overflow hint %u -> %u names a bad "
+                         "node", l, src, t);
+    const uint32_t *ls = hnsw_list(h, src, l), max = hnsw_maxdeg(h, l);
+    uint32_t i = 0, n = list_count(ls);
+    while (i < n && ls[HNSW_LINKS + i] != t) i++;
+    size_t bit = (size_t)src * max + i;
+    const char *why = i == n ? "no such link"
+                    : list_has(hnsw_list(h, t, l), src) ? "the target links back"
+                    : inline_hinted(h, t, l, src) ? "also a hint in its list"
+                    : claim[bit >> 6] >> (bit & 63) & 1 ? "twice" : NULL;
+    if (why)
+        return vec_corruptf(err, errlen, "hnsw image: layer %d overflow hint %u -> %u: %s", l, src,
+                         t, why);
+    claim[bit >> 6] |= 1ull << (bit & 63);
+    if (c->sum) c->rest[l] -= link_term(src, t);
+    return 0;
+}
+
 /* The overflow tables (sizes already checked), each entry back at its
- * slot: entries name live nodes present on the layer, and every entry is
- * where a lookup finds it (the fill is within the load limit, so probes
- * end).  Not checked: that the source really links one way to the target,
- * and duplicate entries (hnsw_validate finds both). */
-static int hnsw_load_hints(hnsw *h, const img_section *s, char *err, size_t errlen)
+ * slot: entries are distinct hints (xh_check_entry, with a bit per link
+ * slot of layer 0 as scratch, 1/34 of that section or less), and every
+ * entry is where a lookup finds it (the fill is within the load limit,
+ * so probes end). */
+static int hnsw_load_hints(hnsw *h, hnsw_chk *c, const img_section *s, char *err, size_t errlen)
 {
     const uint8_t *b = s->data;
+    const size_t cb = ((size_t)h->hwm * h->M0 + 63) / 64 * sizeof(uint64_t);
+    uint64_t *claim = NULL;
     size_t at = 0;
-    for (int l = 0; l <= HNSW_MAX_LEVEL; l++) {
+    int rc = 0;
+    for (int l = 0; l <= HNSW_MAX_LEVEL && !rc; l++) {
         uint32_t cap = le_get32(b + at), n = le_get32(b + at + 4);
         at += 8;
         if (cap == 0) continue;
         hnsw_hint_map *m = &h->xh[l];
-        if (!(m->e = vec_mem_alloc(&h->mem, (size_t)cap * sizeof *m->e))) return -ENOMEM;
+        /* (No live node, no claim: every entry is refused before.) */
+        if (!(m->e = vec_mem_alloc(&h->mem, (size_t)cap * sizeof *m->e)) ||
+            (n && cb && !claim && !(claim = vec_mem_alloc(&h->mem, cb)))) {
+            rc = -ENOMEM;
+            break;
+        }
         memset(m->e, 0xFF, (size_t)cap * sizeof *m->e);
         m->cap = cap;
-        for (uint32_t i = 0, prev = 0; i < n; i++, at += 12) {
+        if (n && claim) memset(claim, 0, cb);
+        for (uint32_t i = 0, prev = 0; i < n && !rc; i++, at += 12) {
             uint32_t slot = le_get32(b + at), t = le_get32(b + at + 4), src = le_get32(b + at + 8);
+            /* The lists of an entry a few ahead: they are anywhere. */
+            for (int k = 4; l == 0 && k <= 8 && i + HNSW_CHK_AHEAD < n; k += 4) {
+                uint32_t ahead = le_get32(b + at + 12 * HNSW_CHK_AHEAD + (size_t)k);
+                if (ahead < h->hwm)
+                    for (uint32_t w = 0; w < h->s0; w += 16) __builtin_prefetch(hnsw_l0(h, ahead) + w);
+            }
             if (slot >= cap || (i > 0 && slot <= prev))
-                return vec_corruptf(err, errlen, "hnsw image: layer %d overflow slot %u out of range "
-                                 "or order", l, slot);
-            if (t == src || !hnsw_is_live(h, t) || !hnsw_is_live(h, src) ||
-                hnsw_level(h, t) < l || hnsw_level(h, src) < l)
-                return vec_corruptf(err, errlen, "hnsw image: layer %d overflow hint %u -> %u names "
-                                 "a bad node", l, src, t);
-            m->e[slot] = (uint64_t)t << 32 | src;
+                rc = vec_corruptf(err, errlen, "hnsw image: layer %d overflow slot %u out of range "
+                                  "or order", l, slot);
+            else if (!(rc = xh_check_entry(h, c, l, t, src, claim, err, errlen)))
+                m->e[slot] = (uint64_t)t << 32 | src;
             prev = slot;
         }
         m->n = n;
-        int64_t bad = xh_misplaced(m);
+        int64_t bad = rc ? -1 : xh_misplaced(m);
         if (bad >= 0)
-            return vec_corruptf(err, errlen, "hnsw image: layer %d overflow slot %lld is not where "
-                             "its hash leads", l, (long long)bad);
+            rc = vec_corruptf(err, errlen, "hnsw image: layer %d overflow slot %lld is not where "
+                              "its hash leads", l, (long long)bad);
     }
-    return 0;
+    vec_mem_free(&h->mem, claim, claim ? cb : 0);
+    return rc;
+}
+
+/* Invariant 4 failed on layer l (the rest is not 0): name a node with a
+ * one-way in-link that has no hint.  Only on this refusal, so it may read
+ * every link's target: count per node the one-way in-links its list does
+ * not hint, less its overflow entries (each a distinct such link, checked
+ * above); a node left above zero lacks a hint. */
+static int hnsw_missing_hint(const hnsw *h, hnsw_chk *c, int l, char *err, size_t errlen)
+{
+    memset(c->deg, 0, (size_t)h->hwm * sizeof *c->deg);
+    for (uint32_t x = 0; x < h->hwm; x++) {
+        if (c->nd[x].lv <= l) continue;
+        const uint32_t *lx = hnsw_list(h, x, l);
+        for (uint32_t i = 0; i < list_count(lx); i++) {
+            uint32_t y = lx[HNSW_LINKS + i];
+            if (!list_has(hnsw_list(h, y, l), x) && !inline_hinted(h, y, l, x)) c->deg[y]++;
+        }
+    }
+    const hnsw_hint_map *m = &h->xh[l];
+    for (uint32_t i = 0; i < m->cap; i++)
+        if (m->e[i] != XH_EMPTY) c->deg[m->e[i] >> 32]--;
+    for (uint32_t x = 0; x < h->hwm; x++)
+        if (c->deg[x])
+            return vec_corruptf(err, errlen, "hnsw image: node %u: a one-way link to it on layer %d "
+                             "has no hint, and the image says none was dropped", x, l);
+    return vec_corruptf(err, errlen, "hnsw image: layer %d: a one-way link has no hint, and the "
+                     "image says none was dropped", l);
+}
+
+/* All checks of the node arrays, the upper lists and the overflow tables,
+ * with their scratch. */
+static int hnsw_load_graph(hnsw *h, const img_source *src, char *err, size_t errlen)
+{
+    hnsw_chk c = { NULL, NULL, NULL, 0, h->hints_dropped == 0, { 0 } };
+    if (h->hwm == 0) {
+        int rc = hnsw_check_globals(h, err, errlen);
+        return rc ? rc : hnsw_load_hints(h, &c, &src->sec[4], err, errlen);
+    }
+    size_t nb = (size_t)h->hwm * sizeof *c.nd, wb = (size_t)h->hwm * sizeof(uint32_t);
+    int rc = -ENOMEM;
+    if ((c.nd = vec_mem_alloc(&h->mem, nb)) && (c.deg = vec_mem_alloc(&h->mem, wb)) &&
+        (c.ups = vec_mem_alloc(&h->mem, wb)) && !(rc = hnsw_load_l0(h, &c, err, errlen)) &&
+        !(rc = hnsw_load_upper(h, &c, &src->sec[3], err, errlen)) &&
+        !(rc = hnsw_check_upper(h, &c, err, errlen)) &&
+        !(rc = hnsw_check_globals(h, err, errlen)))
+        rc = hnsw_load_hints(h, &c, &src->sec[4], err, errlen);
+    for (int l = 0; !rc && c.sum && l <= HNSW_MAX_LEVEL; l++)
+        if (c.rest[l]) rc = hnsw_missing_hint(h, &c, l, err, errlen);
+    vec_mem_free(&h->mem, c.nd, nb);
+    vec_mem_free(&h->mem, c.deg, wb);
+    vec_mem_free(&h->mem, c.ups, wb);
+    return rc;
 }
 
 int hnsw_load(const hnsw_params *p, const img_source *src, hnsw **out, char *err, size_t errlen)
@@ -2301,9 +2482,8 @@ int hnsw_load(const hnsw_params *p, const img_source *src, hnsw **out, char *err
     if (!h) return rc;
     /* h->release stays NULL until the end: a failed load releases nothing. */
     if (!(rc = hnsw_check_hint_sizes(h, &src->sec[4], m.cap, err, errlen)) &&
-        !(rc = hnsw_load_arrays(h, &m, src)) &&
-        !(rc = hnsw_load_graph(h, &src->sec[3], err, errlen)))
-        rc = hnsw_load_hints(h, &src->sec[4], err, errlen);
+        !(rc = hnsw_load_arrays(h, &m, src)))
+        rc = hnsw_load_graph(h, src, err, errlen);
     if (rc) {
         hnsw_free(h);
         return rc;

@@ -16,7 +16,10 @@
  * sections in an array of exactly n, so a read past it is ASan's to see.
  * Random damage of every kind (bytes, words, lengths, kinds, sections
  * dropped, repeated, swapped) is refused that way or loads into an index
- * that can be searched, and takes writes if it validates. */
+ * that can be searched and written to, and every key of it deleted: a
+ * graph whose bookkeeping lies (a reverse hint naming no one-way link, a
+ * hint or a link twice, an in-degree off) is refused by name, never left
+ * for a later delete to stop the process on. */
 #include <errno.h>
 #include <math.h>
 #include <setjmp.h>
@@ -1007,6 +1010,41 @@ static void resized_refused(const mem_image *im)
     }
 }
 
+/* Every key of v deleted, one at a time (keys copied first: a delete
+ * invalidates the borrowed ones).  Whatever an image loaded into must
+ * survive this: the first delete of a node is what trusts its in-degrees
+ * and reverse hints (an abort here fails the test). */
+static void vx_delete_all(vindex *v)
+{
+    uint32_t n = vindex_count(v), cur = 0, id, got = 0;
+    size_t total = 0;
+    const void *k;
+    size_t kl;
+    while (vindex_iter(v, &cur, &id, &k, &kl)) {
+        total += kl;
+        got++;
+    }
+    assert_int_equal(got, n);
+    uint8_t *keys = malloc(total + 1);
+    size_t *lens = malloc((n + 1) * sizeof *lens);
+    assert_true(keys && lens);
+    size_t at = 0;
+    cur = got = 0;
+    while (got < n && vindex_iter(v, &cur, &id, &k, &kl)) {
+        if (kl) memcpy(keys + at, k, kl);
+        at += kl;
+        lens[got++] = kl;
+    }
+    at = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        assert_int_equal(vindex_del(v, keys + at, lens[i]), 1);
+        at += lens[i];
+    }
+    assert_int_equal(vindex_count(v), 0);
+    free(keys);
+    free(lens);
+}
+
 /* Load whatever the image holds: refused with VINDEX_ECORRUPT and a
  * message, or accepted and then usable read-only (validate may object,
  * searches -- a few, one with a k past the count -- must not crash).  An
@@ -1014,8 +1052,11 @@ static void resized_refused(const mem_image *im)
  * mutate_cap set, one whose engine capacity is at most that gets a few
  * adds and deletes and must still validate.  (The capacity is the one
  * number a FLAT image has no second copy of: a damaged one loads, and
- * the first add asks for that many slots.) */
-static int vx_try_load(const mem_image *im, size_t *accepted, uint32_t mutate_cap)
+ * the first add asks for that many slots.)  With del (the fuzz tests),
+ * every accepted image is written to -- the adds and deletes whether it
+ * validates or not -- and then has all its keys deleted one by one: a
+ * loaded graph need not be reachable, but it must be safe to change. */
+static int vx_try_load(const mem_image *im, size_t *accepted, uint32_t mutate_cap, int del)
 {
     mem_src ms;
     ms_init(&ms, im, 0, im->n, 1);
@@ -1064,10 +1105,14 @@ static int vx_try_load(const mem_image *im, size_t *accepted, uint32_t mutate_ca
     mi_fini(&again);
     vindex_stats st;
     vindex_stats_get(v, &st);
-    if (valid && mutate_cap && st.capacity <= mutate_cap) {
+    if ((valid || del) && mutate_cap && st.capacity <= mutate_cap) {
         vx_ops(v, 40, 60, *accepted);
-        vx_check(v);
+        /* (With inner product in few dimensions, a prune can cut a group
+         * off until the next sweep: sweep before validating.) */
+        assert_true(vindex_repair(v) >= 0);
+        if (valid) vx_check(v);
     }
+    if (del) vx_delete_all(v);
     vindex_free(v);
     return 0;
 }
@@ -1096,20 +1141,20 @@ static void test_corrupt_images(void **state)
                 free(w.sec[si].raw);
                 memmove(&w.sec[si], &w.sec[si + 1], (w.n - si - 1) * sizeof w.sec[0]);
                 w.n--;
-                assert_int_equal(vx_try_load(&w, &accepted, 0), VINDEX_ECORRUPT);
+                assert_int_equal(vx_try_load(&w, &accepted, 0, 0), VINDEX_ECORRUPT);
                 mi_fini(&w);
             }
             mi_copy(&w, &im);
             w.sec[w.n] = (mem_sec){ 0x0115, 0, NULL, NULL, 0 };
             sec_place(&w.sec[w.n], "x", 1);
             w.n++;
-            assert_int_equal(vx_try_load(&w, &accepted, 0), VINDEX_ECORRUPT);
+            assert_int_equal(vx_try_load(&w, &accepted, 0, 0), VINDEX_ECORRUPT);
             mem_sec t = w.sec[1];
             w.sec[1] = w.sec[w.n - 2];
             w.sec[w.n - 2] = t;
             w.n--;
             free(w.sec[w.n].raw);
-            assert_int_equal(vx_try_load(&w, &accepted, 0), VINDEX_ECORRUPT);
+            assert_int_equal(vx_try_load(&w, &accepted, 0, 0), VINDEX_ECORRUPT);
             mi_fini(&w);
         }
         /* Random damage: one to three bytes, in a random section (so the
@@ -1133,7 +1178,7 @@ static void test_corrupt_images(void **state)
                 default: w.sec[si].data[at] = (uint8_t)(r >> 16); break;
                 }
             }
-            refused += vx_try_load(&w, &accepted, 0) != 0;
+            refused += vx_try_load(&w, &accepted, 0, 0) != 0;
             mi_fini(&w);
         }
         /* Most damage outside vector payloads must be noticed. */
@@ -1166,7 +1211,7 @@ static void test_corrupt_every_meta_byte(void **state)
                     mem_image w;
                     mi_copy(&w, &im);
                     w.sec[si].data[at] ^= (uint8_t)(1u << bit);
-                    (void)vx_try_load(&w, &accepted, 0);
+                    (void)vx_try_load(&w, &accepted, 0, 0);
                     mi_fini(&w);
                 }
         }
@@ -1527,7 +1572,7 @@ static void test_stream_corrupt(void **state)
             free(w.sec[si].raw);
             memmove(&w.sec[si], &w.sec[si + 1], (w.n - si - 1) * sizeof w.sec[0]);
             w.n--;
-            assert_int_equal(vx_try_load(&w, &accepted, 0), VINDEX_ECORRUPT);
+            assert_int_equal(vx_try_load(&w, &accepted, 0, 0), VINDEX_ECORRUPT);
             mi_fini(&w);
         }
         for (uint32_t kind = VINDEX_IMG_STREAM; kind <= 0x0105; kind++) {
@@ -1540,7 +1585,7 @@ static void test_stream_corrupt(void **state)
             w.sec[at] = (mem_sec){ kind, 0, NULL, NULL, 0 };
             sec_place(&w.sec[at], "\0\0\0\0", 4);
             w.n++;
-            assert_int_equal(vx_try_load(&w, &accepted, 0), VINDEX_ECORRUPT);
+            assert_int_equal(vx_try_load(&w, &accepted, 0, 0), VINDEX_ECORRUPT);
             mi_fini(&w);
         }
 
@@ -1591,14 +1636,14 @@ static void test_stream_corrupt(void **state)
                 mi_copy(&w, &im);
                 for (size_t i = 0; i < w.n; i++)
                     if (w.sec[i].kind == VINDEX_IMG_STREAM) w.sec[i].data[at] ^= (uint8_t)(1u << bit);
-                refused += vx_try_load(&w, &accepted, 0) != 0;
+                refused += vx_try_load(&w, &accepted, 0, 0) != 0;
                 mi_fini(&w);
             }
         for (size_t at = 0; at < pays->len && at < 512; at++) {
             mi_copy(&w, &im);
             for (size_t i = 0; i < w.n; i++)
                 if (w.sec[i].kind == VINDEX_IMG_PAYLOADS) w.sec[i].data[at] ^= 0x81;
-            refused += vx_try_load(&w, &accepted, 0) != 0;
+            refused += vx_try_load(&w, &accepted, 0, 0) != 0;
             mi_fini(&w);
         }
         /* Random damage to the two sections. */
@@ -1619,7 +1664,7 @@ static void test_stream_corrupt(void **state)
                 default: sec->data[at] = (uint8_t)(r >> 16); break;
                 }
             }
-            refused += vx_try_load(&w, &accepted, 0) != 0;
+            refused += vx_try_load(&w, &accepted, 0, 0) != 0;
             mi_fini(&w);
         }
         print_message("stream case %zu: %zu damaged images refused, %zu loaded\n", ci, refused,
@@ -2035,15 +2080,362 @@ static void test_refuse_bad_engine_numbers(void **state)
     rf_each(2, rf_bad_engine_numbers);
 }
 
+/* ---- reverse hints, in-degrees, duplicates ------------------------------ *
+ * An image whose graph is in bounds but whose bookkeeping lies -- a hint
+ * naming no one-way link, a hint or a link twice, an overflow entry that
+ * repeats one -- used to load, and the first delete of the node it named
+ * stopped the process at an assertion.  The helpers below read and patch
+ * rf_cases' HNSW images (M = 5) word by word. */
+#define HG_M  5u
+#define HG_S0 (2u + 2u * HG_M)
+#define HG_S1 (2u + HG_M)
+
+typedef struct hg {
+    mem_image w;            /* the patched copy */
+    mem_sec *l0, *up, *hs;
+    uint32_t hwm;
+} hg;
+
+static void hg_open(hg *g, const mem_image *im)
+{
+    mi_copy(&g->w, im);
+    g->l0 = (mem_sec *)rg_sec(&g->w, HNSW_IMG_L0);
+    g->up = (mem_sec *)rg_sec(&g->w, HNSW_IMG_UPPER);
+    g->hs = (mem_sec *)rg_sec(&g->w, HNSW_IMG_HINTS);
+    g->hwm = rg_get32(rg_sec(&g->w, HNSW_IMG_META)->data + 28);
+}
+
+/* x's level, -1 for a free slot. */
+static int hg_level(const hg *g, uint32_t x)
+{
+    uint32_t w0 = rg_get32(g->l0->data + 4 * (size_t)HG_S0 * x);
+    return w0 & (1u << 24) ? -1 : (int)(w0 >> 16 & 0xFF);
+}
+
+static uint32_t hg_max(int l) { return l ? HG_M : 2 * HG_M; }
+
+/* Word i of x's list on layer l (the upper section packs the lists of every
+ * node above layer 0 in id order). */
+static uint8_t *hg_word(const hg *g, uint32_t x, int l, uint32_t i)
+{
+    if (l == 0) return g->l0->data + 4 * ((size_t)HG_S0 * x + i);
+    assert_true(hg_level(g, x) >= l);
+    size_t at = 0;
+    for (uint32_t y = 0; y < x; y++)
+        if (hg_level(g, y) > 0) at += (size_t)hg_level(g, y) * HG_S1;
+    return g->up->data + 4 * (at + (size_t)(l - 1) * HG_S1 + i);
+}
+
+static uint32_t hg_get(const hg *g, uint32_t x, int l, uint32_t i)
+{
+    return rg_get32(hg_word(g, x, l, i));
+}
+
+static void hg_set(hg *g, uint32_t x, int l, uint32_t i, uint32_t v)
+{
+    rg_put(hg_word(g, x, l, i), v, 4);
+}
+
+static uint32_t hg_n(const hg *g, uint32_t x, int l) { return hg_get(g, x, l, 0) & 0xFF; }
+static uint32_t hg_nh(const hg *g, uint32_t x, int l) { return hg_get(g, x, l, 0) >> 8 & 0xFF; }
+
+/* The slot of x's k-th hint on layer l (hints fill the list from the back). */
+static uint32_t hg_hslot(const hg *g, uint32_t x, int l, uint32_t k)
+{
+    return 2 + hg_max(l) - hg_nh(g, x, l) + k;
+}
+
+static int hg_links(const hg *g, uint32_t x, int l, uint32_t y)
+{
+    for (uint32_t i = 0; i < hg_n(g, x, l); i++)
+        if (hg_get(g, x, l, 2 + i) == y) return 1;
+    return 0;
+}
+
+static int hg_hinted(const hg *g, uint32_t x, int l, uint32_t y)
+{
+    for (uint32_t k = 0; k < hg_nh(g, x, l); k++)
+        if (hg_get(g, x, l, hg_hslot(g, x, l, k)) == y) return 1;
+    return 0;
+}
+
+/* The first node on layer l with at least nh hints (and n links), or fail. */
+static uint32_t hg_find(const hg *g, int l, uint32_t nh, uint32_t n)
+{
+    for (uint32_t x = 0; x < g->hwm; x++)
+        if (hg_level(g, x) >= l && hg_nh(g, x, l) >= nh && hg_n(g, x, l) >= n) return x;
+    fail_msg("no node on layer %d with %u hints and %u links", l, nh, n);
+    return 0;
+}
+
+/* A node on layer l that is not x and has no link either way with it. */
+static uint32_t hg_stranger(const hg *g, uint32_t x, int l)
+{
+    for (uint32_t y = 0; y < g->hwm; y++)
+        if (y != x && hg_level(g, y) >= l && !hg_links(g, x, l, y) && !hg_links(g, y, l, x) &&
+            !hg_hinted(g, x, l, y))
+            return y;
+    fail_msg("every node links with %u", x);
+    return 0;
+}
+
+/* The overflow table of layer 0 gets the entry target <- source, at the
+ * first free slot a lookup for target probes (the hash mirrors hnsw.c's
+ * xh_home), so that only what the entry says can be wrong with it. */
+static void hg_xh_add(hg *g, uint32_t target, uint32_t source)
+{
+    const uint8_t *b = g->hs->data;
+    const uint32_t size = rg_get32(b), n = rg_get32(b + 4);
+    assert_true((n + 1) * 4 <= size * 3);
+    uint8_t *used = calloc(size, 1);
+    assert_non_null(used);
+    for (uint32_t i = 0; i < n; i++) used[rg_get32(b + 8 + 12 * i)] = 1;
+    uint32_t hash = (uint32_t)(((uint64_t)target * 0x9E3779B97F4A7C15ull) >> 32);
+    uint32_t slot = (uint32_t)(((uint64_t)hash * size) >> 32);
+    while (used[slot]) slot = (slot + 1) % size;
+    free(used);
+    const size_t len = g->hs->len + 12;
+    uint8_t *nb = malloc(len);
+    assert_non_null(nb);
+    size_t k = 0;
+    while (k < n && rg_get32(b + 8 + 12 * k) < slot) k++;
+    const size_t at = 8 + 12 * k;      /* the entries stay in slot order */
+    memcpy(nb, b, at);
+    rg_put(nb + 4, n + 1, 4);
+    rg_put(nb + at, slot, 4);
+    rg_put(nb + at + 4, target, 4);
+    rg_put(nb + at + 8, source, 4);
+    memcpy(nb + at + 12, b + at, g->hs->len - at);
+    free(g->hs->raw);
+    sec_place(g->hs, nb, len);
+    free(nb);
+}
+
+/* x's k-th hint on layer l taken out of its list (the count says one less). */
+static uint32_t hg_unhint(hg *g, uint32_t x, int l, uint32_t k)
+{
+    uint32_t slot = hg_hslot(g, x, l, k), inner = hg_hslot(g, x, l, 0);
+    uint32_t b = hg_get(g, x, l, slot);
+    hg_set(g, x, l, slot, hg_get(g, x, l, inner));
+    hg_set(g, x, l, inner, 0);
+    hg_set(g, x, l, 0, hg_get(g, x, l, 0) - (1u << 8));
+    return b;
+}
+
+/* The patched image is refused naming why; the copy is closed. */
+static void hg_refused(hg *g, const char *why)
+{
+    rg_refused(&g->w, why);
+    mi_fini(&g->w);
+}
+
+/* The patched image loads, validates, and all its keys can be deleted. */
+static void hg_loads(hg *g)
+{
+    mem_src ms;
+    ms_init(&ms, &g->w, 0, g->w.n, 1);
+    vindex *v = vload_ok(&ms);
+    vx_check(v);
+    vx_delete_all(v);
+    vindex_free(v);
+    mi_fini(&g->w);
+}
+
+static int hg_xh_cases;     /* images whose overflow table took the entries */
+
+static void rf_bad_hints(const struct rf_case *c, const mem_image *im, const vindex *v)
+{
+    (void)v;
+    if (c->t != VINDEX_HNSW) return;
+    hg g;
+    hg_open(&g, im);
+    const uint32_t a = hg_find(&g, 0, 1, 1), a2 = hg_find(&g, 0, 2, 0);
+    const uint32_t hs0 = hg_hslot(&g, a, 0, 0), b = hg_get(&g, a, 0, hs0);
+    const uint32_t stranger = hg_stranger(&g, a, 0), y = hg_get(&g, a, 0, 2);
+    uint32_t freed = HNSW_NONE, recip = HNSW_NONE;
+    for (uint32_t x = 0; x < g.hwm && freed == HNSW_NONE; x++)
+        if (hg_level(&g, x) < 0) freed = x;
+    for (uint32_t x = 0; x < g.hwm && recip == HNSW_NONE; x++)
+        if (hg_level(&g, x) >= 0 && hg_n(&g, x, 0) >= 2 && hg_links(&g, hg_get(&g, x, 0, 3), 0, x))
+            recip = x;
+    mi_fini(&g.w);
+    assert_true(recip != HNSW_NONE);
+
+    /* inline hints: a stranger, a node the list links to, itself, a free
+     * slot, one hint twice */
+    hg_open(&g, im);
+    hg_set(&g, a, 0, hs0, stranger);
+    hg_refused(&g, "does not link to it on layer 0");
+    hg_open(&g, im);
+    hg_set(&g, a, 0, hs0, y);
+    hg_refused(&g, "names a node it links to");
+    hg_open(&g, im);
+    hg_set(&g, a, 0, hs0, a);
+    hg_refused(&g, "names itself");
+    if (freed != HNSW_NONE) {
+        hg_open(&g, im);
+        hg_set(&g, a, 0, hs0, freed);
+        hg_refused(&g, "free node or one not on layer 0");
+    }
+    hg_open(&g, im);
+    hg_set(&g, a2, 0, hg_hslot(&g, a2, 0, 0), hg_get(&g, a2, 0, hg_hslot(&g, a2, 0, 1)));
+    hg_refused(&g, "twice on layer 0");
+
+    /* a link twice (in-degrees made to agree), in-degrees off by one */
+    hg_open(&g, im);
+    {
+        uint32_t y0 = hg_get(&g, recip, 0, 2), y1 = hg_get(&g, recip, 0, 3);
+        hg_set(&g, recip, 0, 3, y0);
+        hg_set(&g, y0, 0, 1, hg_get(&g, y0, 0, 1) + 1);
+        hg_set(&g, y1, 0, 1, hg_get(&g, y1, 0, 1) - 1);
+    }
+    hg_refused(&g, "links twice to");
+    hg_open(&g, im);
+    hg_set(&g, b, 0, 1, hg_get(&g, b, 0, 1) - 1);
+    hg_refused(&g, "in-degree");
+
+    /* a one-way link without its hint: refused while no hint was ever
+     * dropped; after a drop, loads (a delete then searches for such
+     * links).  The cosine image dropped one, whose link has gone since:
+     * with the count set to 0 it loads as it is. */
+    if (c->m == DIST_COSINE) {
+        hg_open(&g, im);
+        rg_put(rg_sec(&g.w, HNSW_IMG_META)->data + 64, 0, 8);
+        hg_loads(&g);
+        hg_open(&g, im);
+        rg_put(rg_sec(&g.w, HNSW_IMG_META)->data + 64, 0, 8);
+        hg_unhint(&g, a, 0, 0);
+        hg_refused(&g, "has no hint");
+    } else {
+        hg_open(&g, im);
+        rg_put(rg_sec(&g.w, HNSW_IMG_META)->data + 64, 0, 8);
+        hg_refused(&g, "has no hint");
+    }
+    hg_open(&g, im);
+    hg_unhint(&g, a, 0, 0);
+    hg_loads(&g);
+
+    /* the overflow table.  Where it has room (the dot image's is full: it
+     * dropped hints): a hint moved there loads; then twice, also in the
+     * list, naming a stranger, naming a reciprocal neighbour: refused.
+     * Where it has entries: one made to name a stranger. */
+    hg_open(&g, im);
+    const uint32_t xsize = rg_get32(g.hs->data), xn = rg_get32(g.hs->data + 4);
+    const uint32_t xt = xn ? rg_get32(g.hs->data + 12) : 0;
+    const uint32_t xstranger = xn ? hg_stranger(&g, xt, 0) : 0;
+    mi_fini(&g.w);
+    if ((xn + 2) * 4 <= xsize * 3) {
+        hg_open(&g, im);
+        hg_xh_add(&g, a, hg_unhint(&g, a, 0, 0));
+        hg_loads(&g);
+        hg_open(&g, im);
+        hg_xh_add(&g, a, hg_unhint(&g, a, 0, 0));
+        hg_xh_add(&g, a, b);
+        hg_refused(&g, "twice");
+        hg_open(&g, im);
+        hg_xh_add(&g, a, b);
+        hg_refused(&g, "also a hint in its list");
+        hg_open(&g, im);
+        hg_xh_add(&g, a, stranger);
+        hg_refused(&g, "no such link");
+        hg_open(&g, im);
+        hg_xh_add(&g, recip, hg_get(&g, recip, 0, 3));
+        hg_refused(&g, "links back");
+        hg_xh_cases++;
+    }
+    if (xn) rf_patch_refused(im, HNSW_IMG_HINTS, 16, xstranger, 4, "no such link");
+
+    /* layer 1: a hint naming a stranger, an in-degree */
+    hg_open(&g, im);
+    {
+        uint32_t u = hg_find(&g, 1, 1, 0), s1 = hg_stranger(&g, u, 1);
+        hg_set(&g, u, 1, hg_hslot(&g, u, 1, 0), s1);
+        hg_refused(&g, "does not link to it on layer 1");
+        hg_open(&g, im);
+        uint32_t t = hg_get(&g, u, 1, hg_hslot(&g, u, 1, 0));
+        hg_set(&g, t, 1, 1, hg_get(&g, t, 1, 1) + 1);
+        hg_refused(&g, "in-degree");
+    }
+}
+
+static void test_refuse_bad_hints(void **state)
+{
+    (void)state;
+    rf_each(sizeof rf_cases / sizeof *rf_cases, rf_bad_hints);
+    assert_true(hg_xh_cases > 0);
+}
+
+/* Damage aimed at the graph's bookkeeping: one to three words of the
+ * layer-0 records, the upper lists or the overflow entries set to an id in
+ * range, moved by one, or copied from a neighbouring word -- what makes a
+ * hint, a link or an in-degree plausible but wrong.  Whatever loads must
+ * survive having every key deleted (vx_try_load). */
+#ifdef TEST_SLOW
+#define FUZZ_GRAPH 1000u
+#else
+#define FUZZ_GRAPH 2000u
+#endif
+
+/* Rounds per case of the fuzz tests: n, or ENGRAM_FUZZ_ROUNDS for a long
+ * run by hand (ENGRAM_FUZZ_ROUNDS=200000). */
+static uint32_t fuzz_rounds(uint32_t n)
+{
+    const char *e = getenv("ENGRAM_FUZZ_ROUNDS");
+    return e && atol(e) > 0 ? (uint32_t)atol(e) : n;
+}
+
+static void test_fuzz_graph_words(void **state)
+{
+    (void)state;
+    for (size_t ci = 0; ci < sizeof rf_cases / sizeof *rf_cases; ci++) {
+        if (rf_cases[ci].t != VINDEX_HNSW) continue;
+        mem_image im;
+        vindex *v = rf_image(&rf_cases[ci], &im);
+        const uint32_t hwm = rg_get32(rg_sec(&im, HNSW_IMG_META)->data + 28);
+        const uint32_t kinds[] = { HNSW_IMG_L0, HNSW_IMG_L0, HNSW_IMG_UPPER, HNSW_IMG_HINTS };
+        vindex_stats st;
+        vindex_stats_get(v, &st);
+        size_t accepted = 0, refused = 0;
+        uint64_t s = 0x6EA9 + ci;
+        const uint32_t rounds = fuzz_rounds(FUZZ_GRAPH);
+        for (uint32_t round = 0; round < rounds; round++) {
+            mem_image w;
+            mi_copy(&w, &im);
+            for (int k = 0, nk = 1 + (int)(rng_next(&s) % 3); k < nk; k++) {
+                uint64_t r = rng_next(&s);
+                mem_sec *sec = (mem_sec *)rg_sec(&w, kinds[r % 4]);
+                if (sec->len < 8) continue;
+                size_t at = (size_t)((r >> 8) % (sec->len / 4)) * 4;
+                uint32_t x = rg_get32(sec->data + at);
+                switch ((r >> 40) % 4) {
+                case 0: x = (uint32_t)(rng_next(&s) % hwm); break;
+                case 1: x += 1; break;
+                case 2: x -= 1; break;
+                default: x = rg_get32(sec->data + (at >= 4 ? at - 4 : at + 4)); break;
+                }
+                rg_put(sec->data + at, x, 4);
+            }
+            refused += vx_try_load(&w, &accepted, st.capacity, 1) != 0;
+            mi_fini(&w);
+        }
+        print_message("graph fuzz case %zu: %zu of %u damaged images refused, %zu loaded\n", ci,
+                      refused, rounds, accepted);
+        assert_true(accepted > 0 && refused > rounds / 2);
+        mi_fini(&im);
+        vindex_free(v);
+    }
+}
+
 /* Random damage of every kind a file can carry: bytes, boundary words,
  * section lengths, kinds, sections dropped, repeated or swapped.  Each
  * image is refused cleanly (vx_try_load checks how) or loads and can be
- * searched; one that also validates takes writes.  Run under ASan and
- * UBSan: any out-of-bounds access, overflow or abort fails it. */
+ * searched; one that also validates takes writes; every one that loads
+ * then has all its keys deleted.  Run under ASan and UBSan: any
+ * out-of-bounds access, overflow or abort fails it. */
 #ifdef TEST_SLOW
-#define FUZZ_SECTIONS 2500u
+#define FUZZ_SECTIONS 1500u
 #else
-#define FUZZ_SECTIONS 5000u
+#define FUZZ_SECTIONS 3000u
 #endif
 
 static void fz_mutate(mem_image *w, uint64_t *s)
@@ -2125,16 +2517,17 @@ static void test_fuzz_sections(void **state)
         vindex_stats_get(v, &st);
         size_t accepted = 0, refused = 0;
         uint64_t s = 0x5EC7 + ci;
-        for (uint32_t round = 0; round < FUZZ_SECTIONS; round++) {
+        const uint32_t rounds = fuzz_rounds(FUZZ_SECTIONS);
+        for (uint32_t round = 0; round < rounds; round++) {
             mem_image w;
             mi_copy(&w, &im);
             fz_mutate(&w, &s);
-            refused += vx_try_load(&w, &accepted, st.capacity) != 0;
+            refused += vx_try_load(&w, &accepted, st.capacity, 1) != 0;
             mi_fini(&w);
         }
         print_message("fuzz case %zu: %zu of %u damaged images refused, %zu loaded\n", ci, refused,
-                      FUZZ_SECTIONS, accepted);
-        assert_true(refused > FUZZ_SECTIONS / 2);
+                      rounds, accepted);
+        assert_true(refused > rounds / 2);
         mem_src ms;                     /* the original still loads */
         ms_init(&ms, &im, 0, im.n, 1);
         vindex *w = vload_ok(&ms);
@@ -2172,6 +2565,8 @@ int main(void)
         cmocka_unit_test(test_refuse_wrong_kinds),
         cmocka_unit_test(test_refuse_bad_numbers),
         cmocka_unit_test(test_refuse_bad_engine_numbers),
+        cmocka_unit_test(test_refuse_bad_hints),
+        cmocka_unit_test(test_fuzz_graph_words),
         cmocka_unit_test(test_fuzz_sections),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
