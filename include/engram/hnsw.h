@@ -170,6 +170,10 @@ int hnsw_save(const hnsw *h, img_sink *s);
  * VEC_ECORRUPT naming the field); seed and initial_capacity are ignored
  * (the RNG state and capacity come from the image).
  *
+ * A capacity past 2^20 slots and over twice the slots the image uses is
+ * refused: the overflow tables are sized by it, so a forged one could ask
+ * for gigabytes, and growth never leaves that much unused (an index
+ * reserved far ahead of its size with hnsw_reserve does not load).
  * Every length, count, id, link, level, in-degree and hint-table entry is
  * checked against the section sizes and params before use: a malformed
  * image gives VEC_ECORRUPT with a message in err, never an out-of-bounds

@@ -148,6 +148,9 @@
  * fixed scratch arrays.  hnsw_save reads only, like a search. */
 #include "engram/hnsw.h"
 
+/* Capacities up to this load whatever the slots used (hnsw_load_meta). */
+#define HNSW_LOAD_FREE_CAP (1u << 20)
+
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -1995,6 +1998,15 @@ static int hnsw_load_meta(const hnsw_params *p, const img_source *src, hnsw_img_
     if (m->cap > HNSW_ID_MAX || m->hwm > m->cap || m->count > m->hwm)
         return vec_corruptf(err, errlen, "hnsw image: capacity %u, used %u, live %u out of order",
                          m->cap, m->hwm, m->count);
+    /* The overflow tables are sized by the capacity, which only the image
+     * states: a forged one could make loading allocate gigabytes.  Growth
+     * (1.5x, vec_grow_capacity) never leaves more than about half the
+     * slots unused, so past HNSW_LOAD_FREE_CAP slots a capacity over twice
+     * the slots used is refused (an index reserved far ahead of its size
+     * saves and loads below that bound only). */
+    if (m->cap > HNSW_LOAD_FREE_CAP && m->cap > 2ull * m->hwm + 16)
+        return vec_corruptf(err, errlen, "hnsw image: capacity %u for %u slots used: more than "
+                            "growth ever leaves", m->cap, m->hwm);
     if ((int32_t)m->max_level < -1 || (int32_t)m->max_level > HNSW_MAX_LEVEL)
         return vec_corruptf(err, errlen, "hnsw image: max level %d", (int)(int32_t)m->max_level);
     uint64_t vb = (uint64_t)m->hwm * quant_record_bytes(p->quant, p->dim);

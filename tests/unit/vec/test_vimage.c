@@ -2023,6 +2023,7 @@ static void rf_bad_engine_numbers(const struct rf_case *c, const mem_image *im, 
         rf_patch_refused(im, HNSW_IMG_META, 36, hwm, 4, "free list");
         rf_patch_refused(im, HNSW_IMG_META, 40, hwm, 4, "entry point");
         rf_patch_refused(im, HNSW_IMG_META, 40, 0xFFFFFFFFu, 4, "entry point");
+        rf_patch_refused(im, HNSW_IMG_META, 24, (1u << 20) + 1, 4, "more than growth ever leaves");
         rf_patch_refused(im, HNSW_IMG_META, 44, 17, 4, "max level 17");
         rf_patch_refused(im, HNSW_IMG_META, 44, 0x80000000u, 4, "max level");
         rf_patch_refused(im, HNSW_IMG_META, 44, (uint32_t)-2, 4, "max level -2");
