@@ -204,6 +204,21 @@ static void test_star_and_knn(void **state)
     EQ("(* hello)", "ERR Syntax error at offset 3 near hello");
 }
 
+/* The queries AI frameworks send (/work/notes/search-transcripts). */
+static void test_client_forms(void **state)
+{
+    (void)state;
+    EQ("* => [KNN 4 @vec $blob AS vector_score]", "(knn 4 vec vector_score *)");
+    EQ("@title:(a\\-1|b) => [KNN 4 @vec $blob AS vector_score]",
+       "(knn 4 vec vector_score (or (or a-1/m1 +a-1/m1) (or b/m1 +b/m1)))");
+    EQ("@tags:{alice}=>[KNN 3 @vec $blob AS vector_distance]",
+       "(knn 3 vec vector_distance (tag:tags {alice}))");
+    EQ("@tags:{alice} =>[KNN 5 @vec $blob AS __vector_score]",
+       "(knn 5 vec __vector_score (tag:tags {alice}))");
+    EQ("@tags:{0a1b2c3d\\-0000\\-1111\\-2222\\-333344445555}",
+       "(tag:tags {0a1b2c3d-0000-1111-2222-333344445555})");
+}
+
 static void test_errors(void **state)
 {
     (void)state;
@@ -319,6 +334,7 @@ int main(void)
         cmocka_unit_test(test_tags),
         cmocka_unit_test(test_ranges),
         cmocka_unit_test(test_star_and_knn),
+        cmocka_unit_test(test_client_forms),
         cmocka_unit_test(test_errors),
         cmocka_unit_test(test_attributes),
         cmocka_unit_test(test_opts),
