@@ -565,7 +565,8 @@ static int eval_and(xctx *x, const qnode *n, dset *out)
             if (pos[i].n < pos[small].n) small = i;
         *out = pos[small];
         pos[small] = (dset){ 0 };
-        for (size_t i = 0; i < np; i++) set_and(out, &pos[i]);
+        for (size_t i = 0; i < np; i++)
+            if (i != small) set_and(out, &pos[i]);
         for (size_t i = 0; i < n->nkid && !rc; i++) {
             const qnode *c = n->kid[i];
             if (c->type != QN_NOT) continue;
