@@ -222,21 +222,27 @@ static int scan_keys(const ftdict *d, const qnode *n, int kind, uint32_t max, ui
     return 0;
 }
 
+/* A table entry of one pointer (p NULL: none). */
+static int one_entry(const void ***slot, uint32_t *n, const void *p)
+{
+    if (!p) return 0;
+    *slot = malloc(sizeof **slot);
+    if (!*slot) return -ENOMEM;
+    (*slot)[0] = p;
+    *n = 1;
+    return 0;
+}
+
 static int prepare(xctx *x, const qnode *n)
 {
     if (!n) return 0;
     const ftidx *ix = x->ix;
     switch (n->type) {
-    case QN_TERM: {
-        const ftterm *t = ftidx_term(ix, n->str, n->len);
-        if (t) {
-            x->terms[n->id] = malloc(sizeof(ftterm *));
-            if (!x->terms[n->id]) return -ENOMEM;
-            x->terms[n->id][0] = t;
-            x->nterms[n->id] = 1;
-        }
+    case QN_TERM:
+        if (one_entry((const void ***)&x->terms[n->id], &x->nterms[n->id],
+                      ftidx_term(ix, n->str, n->len)))
+            return -ENOMEM;
         break;
-    }
     case QN_PREFIX:
     case QN_SUFFIX:
     case QN_CONTAINS:
@@ -245,16 +251,11 @@ static int prepare(xctx *x, const qnode *n)
                       (const ftkey ***)&x->terms[n->id], &x->nterms[n->id]))
             return -ENOMEM;
         break;
-    case QN_TAGV: {
-        const fttagval *v = n->field >= 0 ? ftidx_tag(ix, (uint32_t)n->field, n->str, n->len) : NULL;
-        if (v) {
-            x->tags[n->id] = malloc(sizeof(fttagval *));
-            if (!x->tags[n->id]) return -ENOMEM;
-            x->tags[n->id][0] = v;
-            x->ntags[n->id] = 1;
-        }
+    case QN_TAGV:
+        if (n->field >= 0 && one_entry((const void ***)&x->tags[n->id], &x->ntags[n->id],
+                                       ftidx_tag(ix, (uint32_t)n->field, n->str, n->len)))
+            return -ENOMEM;
         break;
-    }
     case QN_TAGAFFIX:
         if (n->field >= 0 &&
             scan_keys(&ix->fields[n->field].tags, n, n->affix, x->q->max_expansions,
@@ -317,7 +318,16 @@ static int pos_push(posbuf *b, uint32_t v)
 
 static int match_doc(const xctx *x, const qnode *n, uint32_t doc);
 
-/* Append the positions the leaves under n have in doc (unsorted). */
+/* The posting of text leaf n's i-th term in doc, if it is in n's fields. */
+static const ftpost *leaf_post(const xctx *x, const qnode *n, uint32_t i, uint32_t doc)
+{
+    const ftpost *p = ftterm_find(x->terms[n->id][i], doc);
+    return p && (p->mask & n->mask) ? p : NULL;
+}
+
+/* Append the positions the leaves under n have in doc (unsorted).  Out of
+ * memory, positions are dropped (a phrase may then miss): the buffers are
+ * the size of one document's occurrences of a few terms. */
 static void gather_pos(const xctx *x, const qnode *n, uint32_t doc, posbuf *b)
 {
     switch (n->type) {
@@ -327,8 +337,8 @@ static void gather_pos(const xctx *x, const qnode *n, uint32_t doc, posbuf *b)
     case QN_CONTAINS:
     case QN_FUZZY:
         for (uint32_t i = 0; i < x->nterms[n->id]; i++) {
-            const ftpost *p = ftterm_find(x->terms[n->id][i], doc);
-            if (!p || !(p->mask & n->mask)) continue;
+            const ftpost *p = leaf_post(x, n, i, doc);
+            if (!p) continue;
             const uint32_t *ps = ftpost_positions(p);
             for (uint32_t j = 0; j < p->npos; j++) pos_push(b, ps[j]);
         }
@@ -458,10 +468,8 @@ static int match_doc(const xctx *x, const qnode *n, uint32_t doc)
     case QN_SUFFIX:
     case QN_CONTAINS:
     case QN_FUZZY:
-        for (uint32_t i = 0; i < x->nterms[n->id]; i++) {
-            const ftpost *p = ftterm_find(x->terms[n->id][i], doc);
-            if (p && (p->mask & n->mask)) return 1;
-        }
+        for (uint32_t i = 0; i < x->nterms[n->id]; i++)
+            if (leaf_post(x, n, i, doc)) return 1;
         return 0;
     case QN_TAGV:
     case QN_TAGAFFIX:
@@ -730,8 +738,8 @@ static double score_node(const sctx *s, const qnode *n)
         return virtual_score(s, n->weight);
     case QN_TERM:
         if (x->nterms[n->id] == 1) {
-            const ftpost *p = ftterm_find(x->terms[n->id][0], doc);
-            return p && (p->mask & n->mask) ? term_score(s, x->terms[n->id][0], p, n->weight) : 0;
+            const ftpost *p = leaf_post(x, n, 0, doc);
+            return p ? term_score(s, x->terms[n->id][0], p, n->weight) : 0;
         }
         return 0;
     case QN_PREFIX:
@@ -739,8 +747,8 @@ static double score_node(const sctx *s, const qnode *n)
     case QN_CONTAINS:
     case QN_FUZZY:
         for (uint32_t i = 0; i < x->nterms[n->id]; i++) {
-            const ftpost *p = ftterm_find(x->terms[n->id][i], doc);
-            if (!p || !(p->mask & n->mask)) continue;
+            const ftpost *p = leaf_post(x, n, i, doc);
+            if (!p) continue;
             double v = term_score(s, x->terms[n->id][i], p, 1.0);
             sum = dismax ? (v > sum ? v : sum) : sum + v;
         }

@@ -480,6 +480,20 @@ static const ftq_param *param_find(parser *P, const char *name, size_t len, size
     return NULL;
 }
 
+/* The text a token stands for: its own, or its $param's value.  -1 after
+ * failing (no such parameter). */
+static int tok_value(parser *P, const tok *t, const char **s, size_t *n)
+{
+    *s = t->s;
+    *n = t->len;
+    if (t->type != T_ATTRIBUTE) return 0;
+    const ftq_param *p = param_find(P, t->s, t->len, t->pos);
+    if (!p) return -1;
+    *s = p->value;
+    *n = p->value_len;
+    return 0;
+}
+
 /* A number as RediSearch reads parameter values: strtod over it all. */
 static int parse_double(const char *s, size_t len, double *out)
 {
@@ -500,15 +514,10 @@ static int parse_double(const char *s, size_t len, double *out)
  * lowered); *is_param tells a $param apart. */
 static char *term_text(parser *P, const tok *t, size_t *len, int *is_param)
 {
-    const char *s = t->s;
-    size_t n = t->len;
+    const char *s;
+    size_t n;
     *is_param = t->type == T_ATTRIBUTE;
-    if (*is_param) {
-        const ftq_param *p = param_find(P, t->s, t->len, t->pos);
-        if (!p) return NULL;
-        s = p->value;
-        n = p->value_len;
-    }
+    if (tok_value(P, t, &s, &n)) return NULL;
     char *c = dup_n(P, s, n);
     if (!c) return NULL;
     *len = fttok_normalize_query(c, n);
@@ -532,17 +541,23 @@ static int mask_nostem(const ftidx *ix, uint64_t mask)
     return any;
 }
 
-static qnode *term_leaf(parser *P, const char *s, size_t len)
+/* A leaf of type owning s (freed on failure; NULL s: a failure already). */
+static qnode *leaf_with(parser *P, int type, char *s, size_t len)
 {
-    qnode *n = node_new(P, QN_TERM);
-    if (!n) return NULL;
-    n->str = dup_n(P, s, len);
-    n->len = len;
-    if (!n->str) {
-        qnode_free(n);
+    if (!s) return NULL;
+    qnode *n = node_new(P, type);
+    if (!n) {
+        free(s);
         return NULL;
     }
+    n->str = s;
+    n->len = len;
     return n;
+}
+
+static qnode *term_leaf(parser *P, const char *s, size_t len)
+{
+    return leaf_with(P, QN_TERM, dup_n(P, s, len), len);
 }
 
 /* A word of the query: the term alone, or the union of it and its stems
@@ -557,14 +572,8 @@ static qnode *word_node(parser *P, const tok *t, int check_stop)
         free(s);
         return NULL;
     }
-    qnode *n = node_new(P, QN_TERM);
-    if (!n) {
-        free(s);
-        return NULL;
-    }
-    n->str = s;
-    n->len = len;
-    n->exact = !P->o->verbatim; /* here: "may be expanded" */
+    qnode *n = leaf_with(P, QN_TERM, s, len);
+    if (n) n->exact = !P->o->verbatim; /* here: "may be expanded" */
     return n;
 }
 
@@ -738,27 +747,16 @@ static qnode *parse_quoted(parser *P)
 
 static qnode *affix_node(parser *P, const tok *t, int type)
 {
-    qnode *n = node_new(P, type);
-    if (!n) return NULL;
     const char *s = t->s;
     size_t len = t->len;
-    if (t->is_attr) {
-        const ftq_param *p = param_find(P, t->s, t->len, t->pos);
-        if (!p) {
-            qnode_free(n);
-            return NULL;
-        }
-        s = p->value;
-        len = p->value_len;
-    }
-    n->str = dup_n(P, s, len);
-    if (!n->str) {
-        qnode_free(n);
-        return NULL;
-    }
-    n->len = fttok_normalize_query(n->str, len);
-    n->str[n->len] = 0;
-    return n;
+    tok pt = *t;
+    pt.type = t->is_attr ? T_ATTRIBUTE : T_TERM;
+    if (tok_value(P, &pt, &s, &len)) return NULL;
+    char *c = dup_n(P, s, len);
+    if (!c) return NULL;
+    size_t n = fttok_normalize_query(c, len);
+    c[n] = 0;
+    return leaf_with(P, type, c, n);
 }
 
 /* %word% %%word%% %%%word%%% */
@@ -784,14 +782,8 @@ static qnode *parse_fuzzy(parser *P)
             free(s);
             return NULL;
         }
-    qnode *n = node_new(P, QN_FUZZY);
-    if (!n) {
-        free(s);
-        return NULL;
-    }
-    n->str = s;
-    n->len = len;
-    n->dist = d;
+    qnode *n = leaf_with(P, QN_FUZZY, s, len);
+    if (n) n->dist = d;
     return n;
 }
 
@@ -846,14 +838,9 @@ static void parse_attributes(parser *P, qnode *n)
             return;
         }
         P->i++;
-        const char *val = v->s;
-        size_t vlen = v->len;
-        if (v->type == T_ATTRIBUTE) {
-            const ftq_param *p = param_find(P, v->s, v->len, v->pos);
-            if (!p) return;
-            val = p->value;
-            vlen = p->value_len;
-        }
+        const char *val;
+        size_t vlen;
+        if (tok_value(P, v, &val, &vlen)) return;
         double d;
         int b;
         if (name->len == 6 && strncasecmp(name->s, "weight", 6) == 0) {
@@ -948,14 +935,9 @@ static qnode *parse_tags(parser *P, int field)
             size_t alen = 0;
             for (size_t w = 0; w < words && !P->failed; w++) {
                 const tok *wt = &P->t[start + w];
-                const char *s = wt->s;
-                size_t n = wt->len;
-                if (wt->type == T_ATTRIBUTE) {
-                    const ftq_param *p = param_find(P, wt->s, wt->len, wt->pos);
-                    if (!p) break;
-                    s = p->value;
-                    n = p->value_len;
-                }
+                const char *s;
+                size_t n;
+                if (tok_value(P, wt, &s, &n)) break;
                 char *na = realloc(acc, alen + n + 2);
                 if (!na) {
                     nomem(P);
@@ -1271,14 +1253,9 @@ static qnode *parse_expr(parser *P, int text_only)
 
 static int param_uint(parser *P, const tok *t, uint32_t *out)
 {
-    const char *s = t->s;
-    size_t n = t->len;
-    if (t->type == T_ATTRIBUTE) {
-        const ftq_param *p = param_find(P, t->s, t->len, t->pos);
-        if (!p) return -1;
-        s = p->value;
-        n = p->value_len;
-    }
+    const char *s;
+    size_t n;
+    if (tok_value(P, t, &s, &n)) return -1;
     unsigned long long v = 0;
     int ok = n > 0 && n <= 10;
     for (size_t i = 0; i < n && ok; i++) {
@@ -1378,14 +1355,9 @@ static void parse_vector(parser *P, qnode *filter)
             if (param_uint(P, v, &kn->ef_runtime)) return;
             kn->has_ef = 1;
         } else if (nm->len == 7 && strncasecmp(nm->s, "EPSILON", 7) == 0) {
-            const char *s = v->s;
-            size_t n = v->len;
-            if (v->type == T_ATTRIBUTE) {
-                const ftq_param *p = param_find(P, v->s, v->len, v->pos);
-                if (!p) return;
-                s = p->value;
-                n = p->value_len;
-            }
+            const char *s;
+            size_t n;
+            if (tok_value(P, v, &s, &n)) return;
             if (parse_double(s, n, &kn->epsilon) || kn->epsilon <= 0) {
                 fail(P, FTQ_EPARAM, v->pos, "Invalid numeric value (%.*s) for parameter `EPSILON`", (int)n, s);
                 return;
@@ -1398,14 +1370,9 @@ static void parse_vector(parser *P, qnode *filter)
         }
     }
     if (alias) {
-        const char *s = alias->s;
-        size_t n = alias->len;
-        if (alias->type == T_ATTRIBUTE) {
-            const ftq_param *p = param_find(P, alias->s, alias->len, alias->pos);
-            if (!p) return;
-            s = p->value;
-            n = p->value_len;
-        }
+        const char *s;
+        size_t n;
+        if (tok_value(P, alias, &s, &n)) return;
         q->knn_alias = dup_n(P, s, n);
         if (!q->knn_alias) return;
         kn->alias_len = n;
@@ -1464,6 +1431,17 @@ static qnode *parse_query(parser *P)
     return root;
 }
 
+/* SLOP / INORDER: every intersection without bounds of its own gets them
+ * (INORDER alone: in order, any distance). */
+static void apply_slop(qnode *n, int slop, int inorder)
+{
+    if (n->type == QN_PHRASE && !n->exact && n->slop < 0) {
+        n->slop = slop;
+        n->inorder |= inorder;
+    }
+    for (size_t i = 0; i < n->nkid; i++) apply_slop(n->kid[i], slop, inorder);
+}
+
 static void number(ftq *q, qnode *n)
 {
     if (!n) return;
@@ -1504,32 +1482,8 @@ int ftq_compile(const ftidx *ix, const char *text, size_t len, const ftq_opts *o
         ftq_free(q);
         return P.failed;
     }
-    if (root && o->has_slop && o->slop >= 0) {
-        /* SLOP/INORDER apply to every intersection without its own */
-        qnode *stack[256];
-        size_t sp = 0;
-        stack[sp++] = root;
-        while (sp) {
-            qnode *n = stack[--sp];
-            if (n->type == QN_PHRASE && n->slop < 0) {
-                n->slop = o->slop;
-                n->inorder |= o->inorder;
-            }
-            for (size_t i = 0; i < n->nkid && sp < 256; i++) stack[sp++] = n->kid[i];
-        }
-    } else if (root && o->inorder) {
-        qnode *stack[256];
-        size_t sp = 0;
-        stack[sp++] = root;
-        while (sp) {
-            qnode *n = stack[--sp];
-            if (n->type == QN_PHRASE && n->slop < 0) {
-                n->inorder = 1;
-                n->slop = INT32_MAX;
-            }
-            for (size_t i = 0; i < n->nkid && sp < 256; i++) stack[sp++] = n->kid[i];
-        }
-    }
+    if (root && o->has_slop && o->slop >= 0) apply_slop(root, o->slop, o->inorder);
+    else if (root && o->inorder) apply_slop(root, INT32_MAX, 1);
     q->root = root;
     q->ix = ix;
     number(q, root);

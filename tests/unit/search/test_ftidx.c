@@ -102,6 +102,19 @@ static const char *hits(ftidx *ix, const char *q)
     return buf;
 }
 
+static void expect_stats(ftidx *ix, uint64_t docs, uint64_t terms, uint64_t records,
+                         uint64_t tags, uint64_t nums, uint64_t len)
+{
+    ftidx_stats st;
+    ftidx_get_stats(ix, &st);
+    assert_int_equal(st.num_docs, docs);
+    assert_int_equal(st.num_terms, terms);
+    assert_int_equal(st.num_records, records);
+    assert_int_equal(st.tag_values, tags);
+    assert_int_equal(st.numeric_records, nums);
+    assert_int_equal(st.total_doc_len, len);
+}
+
 static void test_schema(void **state)
 {
     (void)state;
@@ -143,28 +156,17 @@ static void test_put_replace_delete(void **state)
     assert_int_equal(put(ix, 1, "hello world", "running fast", "a, b ,c", "5"), 0);
     assert_int_equal(put(ix, 7, "hello", NULL, NULL, NULL), 0);
     ftidx_get_stats(ix, &st);
-    assert_int_equal(st.num_docs, 2);
     assert_int_equal(st.max_doc_id, 7);
-    /* hello world running +run fast */
-    assert_int_equal(st.num_terms, 5);
-    assert_int_equal(st.num_records, 6);
-    /* title weight 10: 2 tokens * 10 + body 2 tokens; then 10 */
-    assert_int_equal(st.total_doc_len, 32);
-    assert_int_equal(st.tag_values, 3);
-    assert_int_equal(st.numeric_records, 1);
+    /* terms: hello world running +run fast; length: title weight 10 (2
+     * tokens * 10) + body 2 tokens, then 10 */
+    expect_stats(ix, 2, 5, 6, 3, 1, 32);
     assert_true(ftidx_has(ix, 1) && ftidx_has(ix, 7) && !ftidx_has(ix, 2) && !ftidx_has(ix, 999));
     assert_string_equal(hits(ix, "hello"), "1 7");
     assert_string_equal(hits(ix, "@tags:{b}"), "1");
     assert_string_equal(hits(ix, "runs"), "1");
     /* replacing: the old entry goes completely */
     assert_int_equal(put(ix, 1, "goodbye", NULL, "z", NULL), 0);
-    ftidx_get_stats(ix, &st);
-    assert_int_equal(st.num_docs, 2);
-    assert_int_equal(st.num_terms, 3); /* goodbye +goodby hello */
-    assert_int_equal(st.num_records, 3);
-    assert_int_equal(st.tag_values, 1);
-    assert_int_equal(st.numeric_records, 0);
-    assert_int_equal(st.total_doc_len, 20);
+    expect_stats(ix, 2, 3, 3, 1, 0, 20); /* goodbye +goodby hello */
     assert_string_equal(hits(ix, "hello"), "7");
     assert_string_equal(hits(ix, "@tags:{b}"), "");
     assert_string_equal(hits(ix, "@n:[-inf +inf]"), "");
@@ -185,13 +187,8 @@ static void test_put_replace_delete(void **state)
     assert_int_equal(ftidx_del(ix, 12345), 0);
     assert_int_equal(ftidx_del(ix, 1), 1);
     assert_int_equal(ftidx_del(ix, 7), 1);
+    expect_stats(ix, 0, 0, 0, 0, 0, 0);
     ftidx_get_stats(ix, &st);
-    assert_int_equal(st.num_docs, 0);
-    assert_int_equal(st.num_terms, 0);
-    assert_int_equal(st.num_records, 0);
-    assert_int_equal(st.tag_values, 0);
-    assert_int_equal(st.numeric_records, 0);
-    assert_int_equal(st.total_doc_len, 0);
     assert_int_equal(st.max_doc_id, 7);
     /* bad arguments */
     ftidx_value bad = { 99, "x", 1 };
