@@ -72,6 +72,9 @@ typedef struct ftq_opts {
     int inorder;               /* INORDER */
     uint32_t max_expansions;   /* prefix/suffix/fuzzy terms (0: 200, MAXEXPANSIONS) */
     uint32_t min_prefix;       /* shortest prefix (0: 2, MINPREFIX) */
+    int nostopwords;           /* NOSTOPWORDS: query words are never dropped */
+    int strict_fields;         /* Redis 8: @unknown is an error; 0 (RediSearch 2.6):
+                                  it matches nothing, and so does a KNN on it */
 } ftq_opts;
 
 typedef struct ftq_error {
@@ -85,7 +88,11 @@ typedef struct ftq_error {
  * defaults.  On failure *out is NULL and *err (may be NULL) says why:
  *   Syntax error at offset N near X       (the token RediSearch's parser
  *                                          stopped at, with its quirks)
- *   Unknown field at offset N near NAME   (@NAME not in the schema)
+ *   Unknown field at offset N near NAME   (@NAME not in the schema, with
+ *                                          strict_fields)
+ *   Property `ALIAS` already exists in schema   (a KNN AS naming a field)
+ *   Error parsing vector similarity parameters: Attribute not supported
+ *     for term | Field was specified twice | Invalid option
  *   No such parameter `NAME`
  *   Invalid numeric value (V) for parameter `NAME`
  *   Syntax error: Expecting Vector Similarity command at offset N near X */
@@ -96,7 +103,8 @@ void ftq_free(ftq *q);
 
 /* The vector clause of a compiled query, or NULL when it has none. */
 typedef struct ftq_knn {
-    int field;               /* the schema field (a VECTOR one) */
+    int field;               /* the schema field (the caller checks it is a VECTOR
+                                one); -1: unknown, match nothing (2.6's [0]) */
     uint32_t k;
     const char *vec;         /* the blob: its PARAMS value */
     size_t vec_len;

@@ -8,7 +8,8 @@
  *   - Separators: space, tab and  , . / ( ) { } [ ] : ; ~ ! @ # $ % ^ & * -
  *     = + | ' ` " < > ?  -- but not one preceded by a backslash.  A NUL
  *     ends the text (RediSearch reads C strings).
- *   - Each token is normalised: ASCII upper case lowered, unescaped blanks
+ *   - Each token (its first FTTOK_TOKEN_MAX bytes) is normalised: ASCII
+ *     upper case lowered, unescaped blanks
  *     and control bytes dropped, a backslash dropped (the byte after it
  *     kept as it is).  A token that normalises to nothing is no token.
  *   - Stopwords are skipped and take no position: positions count the
@@ -29,7 +30,8 @@
 #include <stdint.h>
 
 #define FTTOK_STEM_PREFIX '+'
-#define FTTOK_MIN_STEM_LEN 4 /* RediSearch stems tokens of 4 bytes and more */
+#define FTTOK_MIN_STEM_LEN 4   /* RediSearch stems tokens of 4 bytes and more */
+#define FTTOK_TOKEN_MAX 128u   /* a document token's bytes kept (RediSearch 2.6) */
 
 typedef struct fttok_stopwords fttok_stopwords;
 

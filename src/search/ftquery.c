@@ -568,7 +568,8 @@ static qnode *word_node(parser *P, const tok *t, int check_stop)
     int is_param;
     char *s = term_text(P, t, &len, &is_param);
     if (!s) return NULL;
-    if (check_stop && !is_param && fttok_stopwords_has(ftidx_stopwords(P->ix), s, len)) {
+    if (check_stop && !is_param && !P->o->nostopwords &&
+        fttok_stopwords_has(ftidx_stopwords(P->ix), s, len)) {
         free(s);
         return NULL;
     }
@@ -883,7 +884,8 @@ static int field_of(parser *P, const tok *t, size_t at_pos)
         buf[o++] = buf[i];
     }
     int f = ftidx_find(P->ix, buf, o);
-    if (f < 0) fail(P, FTQ_EFIELD, at_pos, "Unknown field at offset %zu near %.*s", at_pos, (int)o, buf);
+    if (f < 0 && P->o->strict_fields)
+        fail(P, FTQ_EFIELD, at_pos, "Unknown field at offset %zu near %.*s", at_pos, (int)o, buf);
     return f;
 }
 
@@ -1119,6 +1121,10 @@ static qnode *parse_field(parser *P)
             qnode_free(n);
             return NULL;
         }
+        if (f < 0) { /* RediSearch 2.6: an unknown field matches nothing */
+            qnode_free(n);
+            return node_new(P, QN_NONE);
+        }
         if (n->field < 0) {
             n->field = f;
             for (size_t i = 0; i < n->nkid; i++) n->kid[i]->field = f;
@@ -1341,7 +1347,7 @@ static void parse_vector(parser *P, qnode *filter)
     ftq_knn *kn = &q->knn;
     if (param_uint(P, k, &kn->k)) return;
     int f = field_of(P, fld, fld->pos);
-    if (f < 0) return;
+    if (P->failed) return;
     kn->field = f;
     const ftq_param *bp = param_find(P, blob->s, blob->len, blob->pos);
     if (!bp) return;
@@ -1349,23 +1355,42 @@ static void parse_vector(parser *P, qnode *filter)
     if (!q->knn_vec) return;
     kn->vec = q->knn_vec;
     kn->vec_len = bp->value_len;
+    static const char vecerr[] = "Error parsing vector similarity parameters: ";
     for (size_t i = 0; i < na; i++) {
         const tok *nm = attrs[i][0], *v = attrs[i][1];
+        for (size_t j = 0; j < i; j++)
+            if (attrs[j][0]->len == nm->len && strncasecmp(attrs[j][0]->s, nm->s, nm->len) == 0) {
+                fail(P, FTQ_EPARAM, nm->pos, "%sField was specified twice", vecerr);
+                return;
+            }
         if (nm->len == 10 && strncasecmp(nm->s, "EF_RUNTIME", 10) == 0) {
-            if (param_uint(P, v, &kn->ef_runtime)) return;
+            const char *s;
+            size_t n;
+            if (tok_value(P, v, &s, &n)) return;
+            int ok = n > 0 && n <= 9;
+            uint32_t ef = 0;
+            for (size_t j = 0; j < n && ok; j++) {
+                ok = is_digit((unsigned char)s[j]);
+                ef = ef * 10 + (uint32_t)(s[j] - '0');
+            }
+            if (!ok || ef == 0) {
+                fail(P, FTQ_EPARAM, v->pos, "%sAttribute not supported for term", vecerr);
+                return;
+            }
+            kn->ef_runtime = ef;
             kn->has_ef = 1;
         } else if (nm->len == 7 && strncasecmp(nm->s, "EPSILON", 7) == 0) {
             const char *s;
             size_t n;
             if (tok_value(P, v, &s, &n)) return;
             if (parse_double(s, n, &kn->epsilon) || kn->epsilon <= 0) {
-                fail(P, FTQ_EPARAM, v->pos, "Invalid numeric value (%.*s) for parameter `EPSILON`", (int)n, s);
+                fail(P, FTQ_EPARAM, v->pos, "%sAttribute not supported for term", vecerr);
                 return;
             }
             kn->has_epsilon = 1;
         } else if (!((nm->len == 14 && strncasecmp(nm->s, "HYBRID_POLICY", 13) == 0) ||
                      (nm->len == 10 && strncasecmp(nm->s, "BATCH_SIZE", 10) == 0))) {
-            fail(P, FTQ_ESYNTAX, nm->pos, "Unknown vector query attribute %.*s", (int)nm->len, nm->s);
+            fail(P, FTQ_EPARAM, nm->pos, "%sInvalid option", vecerr);
             return;
         }
     }
@@ -1373,18 +1398,21 @@ static void parse_vector(parser *P, qnode *filter)
         const char *s;
         size_t n;
         if (tok_value(P, alias, &s, &n)) return;
+        if (ftidx_find(P->ix, s, n) >= 0) {
+            fail(P, FTQ_EFIELD, alias->pos, "Property `%.*s` already exists in schema", (int)n, s);
+            return;
+        }
         q->knn_alias = dup_n(P, s, n);
         if (!q->knn_alias) return;
         kn->alias_len = n;
     } else {
-        const ftidx_field_def *def = ftidx_field(P->ix, (size_t)f);
-        size_t n = def->name_len + 8;
+        size_t n = fld->len + 8;
         q->knn_alias = malloc(n + 1);
         if (!q->knn_alias) {
             nomem(P);
             return;
         }
-        snprintf(q->knn_alias, n + 1, "__%s_score", def->name);
+        snprintf(q->knn_alias, n + 1, "__%.*s_score", (int)fld->len, fld->s);
         kn->alias_len = n;
     }
     kn->alias = q->knn_alias;
@@ -1582,7 +1610,8 @@ size_t ftq_dump(const ftq *q, char *buf, size_t cap)
     dumper D = { buf, cap, 0 };
     if (cap) buf[0] = 0;
     if (q->has_knn) {
-        put(&D, "(knn %u %s %.*s", q->knn.k, ftidx_field(q->ix, (size_t)q->knn.field)->name,
+        put(&D, "(knn %u %s %.*s", q->knn.k,
+            q->knn.field >= 0 ? ftidx_field(q->ix, (size_t)q->knn.field)->name : "?",
             (int)q->knn.alias_len, q->knn.alias);
         if (q->knn.has_ef) put(&D, " ef=%u", q->knn.ef_runtime);
         put(&D, " ");

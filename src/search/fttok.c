@@ -11,8 +11,10 @@
  *   - RediSearch lowers and case-folds UTF-8 letters in newer versions;
  *     engram lowers ASCII only (bytes >= 0x80 are kept as they are), in
  *     the index and in queries alike, so matching is consistent.
- *   - Some RediSearch versions normalise only the first 128 bytes of a
- *     token (their MOD-6786 bug); engram normalises the whole token.
+ *   - (Not a difference, a quirk kept:) RediSearch 2.6 keeps only the
+ *     first 128 bytes of a document token (FTTOK_TOKEN_MAX; later versions
+ *     fixed this as MOD-6786); query terms are not cut, so a longer query
+ *     word matches nothing.
  *
  * Stopword lists: a sorted array of lowered words (binary search); the
  * default list is a static one. */
@@ -190,7 +192,10 @@ int fttok_next(fttok *t, fttok_token *tok)
         while (i < t->len && !(sepmap[(unsigned char)t->buf[i]] && (i == start || t->buf[i - 1] != '\\')))
             i++;
         t->at = i < t->len ? i + 1 : i;
-        size_t n = normalize(t->buf + start, i - start);
+        /* RediSearch 2.6 normalises (and so keeps) a token's first 128
+         * bytes only */
+        size_t raw = i - start < FTTOK_TOKEN_MAX ? i - start : FTTOK_TOKEN_MAX;
+        size_t n = normalize(t->buf + start, raw);
         if (n == 0 || fttok_stopwords_has(t->sw, t->buf + start, n)) continue;
         *tok = (fttok_token){ .text = t->buf + start, .len = n, .pos = ++t->pos };
         if (t->stem && n >= FTTOK_MIN_STEM_LEN) {

@@ -49,11 +49,13 @@ static ftq_param params[] = {
 };
 
 static char dumpbuf[1024];
+static int strict = 1; /* Redis 8's unknown-field errors */
 
 /* The dump of q, or "ERR <message>". */
 static const char *D(const char *q)
 {
-    ftq_opts o = { .params = params, .nparams = sizeof params / sizeof params[0], .slop = -1 };
+    ftq_opts o = { .params = params, .nparams = sizeof params / sizeof params[0], .slop = -1,
+                   .strict_fields = strict };
     ftq *c = NULL;
     ftq_error err;
     int rc = ftq_compile(ix, q, strlen(q), &o, &c, &err);
@@ -187,6 +189,14 @@ static void test_star_and_knn(void **state)
     EQ("(a1 b1)=>[KNN 3 @vec $blob]", "(knn 3 vec __vec_score (and (or a1 +a1) (or b1 +b1)))");
     EQ("the=>[KNN 3 @vec $blob]", "(knn 3 vec __vec_score *)");
     EQ("*=>[KNN 3 @vec $blob]=>{$yield_distance_as: d}", "ERR Invalid attribute yield_distance_as");
+    EQ("*=>[KNN 3 @vec $blob AS title]", "ERR Property `title` already exists in schema");
+    EQ("*=>[KNN 3 @vec $blob EF_RUNTIME -42]",
+       "ERR Error parsing vector similarity parameters: Attribute not supported for term");
+    EQ("*=>[KNN 3 @vec $blob EF_RUNTIME 2.71828]",
+       "ERR Error parsing vector similarity parameters: Attribute not supported for term");
+    EQ("*=>[KNN 3 @vec $blob EF_RUNTIME 5 EF_RUNTIME 6]",
+       "ERR Error parsing vector similarity parameters: Field was specified twice");
+    EQ("*=>[KNN 3 @vec $blob FOO 5]", "ERR Error parsing vector similarity parameters: Invalid option");
     /* a prefilter of more than one unit needs parentheses */
     EQ("a1 b1=>[KNN 3 @vec $blob]", "ERR Syntax error at offset 7 near >[");
     EQ("a1|b1=>[KNN 3 @vec $blob]", "ERR Syntax error at offset 7 near >[");
@@ -202,6 +212,18 @@ static void test_star_and_knn(void **state)
     EQ("* hello", "ERR Syntax error at offset 2 near hello");
     EQ("hello *", "ERR Syntax error at offset 6 near hello");
     EQ("(* hello)", "ERR Syntax error at offset 3 near hello");
+}
+
+/* RediSearch 2.6: an unknown field matches nothing, no error. */
+static void test_lenient_fields(void **state)
+{
+    (void)state;
+    strict = 0;
+    EQ("@nope:hello", "(or hello/m0 +hello/m0)");
+    EQ("@nope:{a}", "none");
+    EQ("@nope:[1 2] x1", "(and none (or x1 +x1))");
+    EQ("*=>[KNN 3 @nope $blob]", "(knn 3 ? __nope_score *)");
+    strict = 1;
 }
 
 /* The queries AI frameworks send (/work/notes/search-transcripts). */
@@ -273,6 +295,11 @@ static void test_opts(void **state)
     assert_int_equal(ftq_compile(ix, NULL, 0, NULL, &c, &err), 0);
     ftq_free(c);
     assert_int_equal(ftq_compile(ix, "x", 1, NULL, NULL, &err), -EINVAL);
+    o = (ftq_opts){ .nostopwords = 1, .slop = -1 };
+    assert_int_equal(ftq_compile(ix, "the cat", 7, &o, &c, &err), 0);
+    ftq_dump(c, dumpbuf, sizeof dumpbuf);
+    assert_string_equal(dumpbuf, "(and (or the +the) (or cat +cat))");
+    ftq_free(c);
     /* the KNN clause's pieces */
     ftq_opts p = { .params = params, .nparams = sizeof params / sizeof params[0], .slop = -1 };
     const char *q = "(@tags:{x})=>[KNN $k @vec $blob EF_RUNTIME 7 EPSILON 0.5 AS d]";
@@ -335,6 +362,7 @@ int main(void)
         cmocka_unit_test(test_ranges),
         cmocka_unit_test(test_star_and_knn),
         cmocka_unit_test(test_client_forms),
+        cmocka_unit_test(test_lenient_fields),
         cmocka_unit_test(test_errors),
         cmocka_unit_test(test_attributes),
         cmocka_unit_test(test_opts),

@@ -150,6 +150,17 @@ static void test_tokenizer(void **state)
 static void test_tokenizer_nul_and_positions(void **state)
 {
     (void)state;
+    /* a 200-byte token keeps its first 128 bytes */
+    char big[201], bbuf[201], bsb[202];
+    memset(big, 'A', 200);
+    big[200] = 0;
+    fttok bt;
+    fttok_init(&bt, big, 200, bbuf, bsb, NULL, 0, 0);
+    fttok_token bk;
+    assert_true(fttok_next(&bt, &bk));
+    assert_int_equal(bk.len, FTTOK_TOKEN_MAX);
+    assert_int_equal(bk.text[0], 'a');
+    assert_false(fttok_next(&bt, &bk));
     const char text[] = "one two\0three";
     char buf[16], sb[16];
     fttok t;
