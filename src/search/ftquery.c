@@ -36,10 +36,13 @@
  * parser could not take.  X is that token's text as RediSearch's scanner
  * left it: a punctuation token carries no text of its own, so it shows
  * the text of the token before it (in "(@g:\"af-forge\")" the error is at
- * the '-', offset 9, "near af"); an ARROW shows its '>' and the byte
+ * the '-', offset 7, "near af"); an ARROW shows its '>' and the byte
  * after; the end of the query is the last token again.  Field names are
- * checked after parsing: "Unknown field at offset N near NAME" (N: the
- * '@').  Parameters: "No such parameter `NAME`", "Invalid numeric value
+ * looked up after parsing: RediSearch 2.6 lets an unknown one match
+ * nothing; Redis 8 (ftq_opts.strict_fields) replies "Unknown field at
+ * offset N near NAME" (N: the '@').  KNN: "Property `A` already exists in
+ * schema" for an AS naming a field, and VecSim's "Error parsing vector
+ * similarity parameters: ..." texts for its attributes.  Parameters: "No such parameter `NAME`", "Invalid numeric value
  * (V) for parameter `NAME`".
  * Expansion: a term (not quoted, not VERBATIM, not only in NOSTEM fields)
  * becomes the union of itself, "+stem" (always) and the stem (when it
