@@ -74,6 +74,14 @@ static void notify_miss(client *c, const kv_entry *e)
     if (!e) notify_key(c, NOTIFY_KEY_MISS, "keymiss", KEY(c));
 }
 
+/* A write that skips the lookup overwrites a stale key in place.  With
+ * keyspace events on, look it up first, so it is reaped as Redis reaps it:
+ * "expired", then the write's "new". */
+static void reap_for_events(client *c, kv *db, const char *key, size_t klen)
+{
+    if (c->srv->cfg.notify_keyspace_events) kv_find(db, key, klen, srv_now_ms(c->srv));
+}
+
 /* SET semantics: the new value replaces the old one and drops its TTL.
  * kv_set keeps the TTL of an existing key (even a stale one), hence the
  * explicit clear. */
@@ -81,6 +89,7 @@ static void set_plain(client *c, kv *db, const char *key, size_t klen,
                       const char *val, size_t vlen)
 {
     int created;
+    reap_for_events(c, db, key, klen);
     kv_entry *e = kv_set(db, key, klen, val, vlen, &created);
     if (kv_get_expire(e) != -1) kv_set_expire(db, e, -1);
     key_modified(c->srv, c->db, key, klen);
@@ -270,6 +279,7 @@ void cmd_set(client *c)
         }
     }
     int created, gone = 0;
+    reap_for_events(c, db, KEY(c));
     e = kv_set(db, KEY(c), c->argv[2], c->argvlen[2], &created);
     if (o.expire_arg) gone = apply_deadline(c, db, e, at);
     else if (!(o.flags & SETOPT_KEEPTTL) && kv_get_expire(e) != -1) kv_set_expire(db, e, -1);
@@ -291,6 +301,7 @@ static void setex_generic(client *c, unsigned unit, const char *cmdname)
 
     if (!parse_set_expire(c, 2, unit, cmdname, &at)) return;
     int created;
+    reap_for_events(c, db, KEY(c));
     e = kv_set(db, KEY(c), c->argv[3], c->argvlen[3], &created);
     kv_set_expire(db, e, at);  /* relative and > 0, so always in the future */
     key_modified(c->srv, c->db, KEY(c));
