@@ -277,6 +277,7 @@ void pubsub_unsubscribe_all(client *c, pubsub_kind kind, int confirm)
 void pubsub_client_reset(client *c)
 {
     struct pubsub *ps = c->srv->pubsub;
+    if (!ps) return;                /* a start-up that failed before pubsub_init */
     for (int k = 0; k < PUBSUB_KINDS; k++) pubsub_unsubscribe_all(c, (pubsub_kind)k, 0);
     if (ps->held_c == c) {
         ps->held.len = ps->held.sent = 0;

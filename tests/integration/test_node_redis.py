@@ -89,23 +89,21 @@ class TestNodeRedis(ServerTestCase):
             f.write(lock)
         return d
 
-    def test_node_redis_v6_vector_sets(self):
+    def run_script(self, script):
+        """Run one of the node scripts against the server; it must pass."""
         d = self.install()
-        p = subprocess.run([self.node, os.path.join(d, "vectorsets.mjs"), str(self.port)],
+        p = subprocess.run([self.node, os.path.join(d, script), str(self.port)],
                            cwd=d, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                            timeout=120 * SLOW)
         out = p.stdout.decode("utf-8", "replace")
-        self.assertEqual(p.returncode, 0, "node vectorsets.mjs failed:\n%s" % out)
+        self.assertEqual(p.returncode, 0, "node %s failed:\n%s" % (script, out))
         self.assertIn("all assertions passed", out)
 
+    def test_node_redis_v6_vector_sets(self):
+        self.run_script("vectorsets.mjs")
+
     def test_node_redis_v6_pubsub(self):
-        d = self.install()
-        p = subprocess.run([self.node, os.path.join(d, "pubsub.mjs"), str(self.port)],
-                           cwd=d, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                           timeout=120 * SLOW)
-        out = p.stdout.decode("utf-8", "replace")
-        self.assertEqual(p.returncode, 0, "node pubsub.mjs failed:\n%s" % out)
-        self.assertIn("all assertions passed", out)
+        self.run_script("pubsub.mjs")
 
 
 if __name__ == "__main__":

@@ -28,8 +28,8 @@ engram's own); INFO's client_output_buffer_limit_disconnections (Redis
 import subprocess
 import time
 
-from engram_test import (IS_REDIS, REDIS_CLI, SLOW, Closed, Server, ServerTestCase, engram_only,
-                         main, parse, parse_info, wait_until)
+from engram_test import (IS_REDIS, REDIS_CLI, SLOW, BesideRedisTestCase, Closed, ServerTestCase,
+                         engram_only, main, parse, parse_info, wait_until)
 
 
 class Session:
@@ -98,18 +98,8 @@ def events(raws):
     return out
 
 
-class Both(ServerTestCase):
+class Both(BesideRedisTestCase):
     """engram (the class's server) next to a Redis 7.0 of our own."""
-
-    @classmethod
-    def setUpClass(cls):
-        super().setUpClass()
-        cls.redis = Server(redis=True).start()
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.redis.stop()
-        super().tearDownClass()
 
     def setUp(self):
         super().setUp()
