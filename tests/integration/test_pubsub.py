@@ -21,8 +21,8 @@ started in the same run (Debian's redis-server):
 engram-only: messages for the client running a command come after its
 reply (after EXEC's whole reply), as Redis 7.2+ sends them (7.0 sent them
 before, or inside EXEC's array); vector-set events (vadd, vrem, vsetattr,
-engram's own); INFO's client_output_buffer_limit_disconnections (Redis
-7.2+) and pubsub_clients (7.4+).
+engram's own); INFO's client_output_buffer_limit_disconnections and
+pubsub_clients (later Redis versions' fields, not in 7.0).
 """
 
 import subprocess
