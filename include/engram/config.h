@@ -26,6 +26,31 @@ enum { LOG_DEBUG = 0, LOG_VERBOSE, LOG_NOTICE, LOG_WARNING };
  * a client writes, whole or grown by APPEND/SETRANGE, is ever longer. */
 #define CONFIG_BULK_LEN_MAX (2048LL * 1024 * 1024)
 
+/* notify-keyspace-events: Redis's classes of keyspace events, as Redis's
+ * bits, each with the letter that turns it on.  K and E choose the
+ * channels (__keyspace@<db>__:<key>, __keyevent@<db>__:<event>), the
+ * others which events are published; A is every class but m and n.
+ * src/server/notify.h publishes by them. */
+enum {
+    NOTIFY_KEYSPACE = 1 << 0,   /* K */
+    NOTIFY_KEYEVENT = 1 << 1,   /* E */
+    NOTIFY_GENERIC = 1 << 2,    /* g: del, expire, rename_from, ... */
+    NOTIFY_STRING = 1 << 3,     /* $ */
+    NOTIFY_LIST = 1 << 4,       /* l (engram has no lists: never sent) */
+    NOTIFY_SET = 1 << 5,        /* s (none) */
+    NOTIFY_HASH = 1 << 6,       /* h */
+    NOTIFY_ZSET = 1 << 7,       /* z (none) */
+    NOTIFY_EXPIRED = 1 << 8,    /* x */
+    NOTIFY_EVICTED = 1 << 9,    /* e (engram does not evict: never sent) */
+    NOTIFY_STREAM = 1 << 10,    /* t (none) */
+    NOTIFY_KEY_MISS = 1 << 11,  /* m: keymiss, not in A */
+    NOTIFY_MODULE = 1 << 13,    /* d: module types (engram: vector sets) */
+    NOTIFY_NEW = 1 << 14,       /* n: a key was created, not in A */
+    NOTIFY_ALL = NOTIFY_GENERIC | NOTIFY_STRING | NOTIFY_LIST | NOTIFY_SET | NOTIFY_HASH |
+                 NOTIFY_ZSET | NOTIFY_EXPIRED | NOTIFY_EVICTED | NOTIFY_STREAM |
+                 NOTIFY_MODULE, /* A */
+};
+
 typedef struct config {
     /* network */
     char *bind;                     /* "127.0.0.1"; space-separated list allowed */
@@ -40,8 +65,10 @@ typedef struct config {
     long long obuf_hard;            /* client-output-buffer-limit normal: hard bytes (0 = none) */
     long long obuf_soft;            /* soft bytes (0 = none) */
     long long obuf_soft_seconds;    /* soft limit must persist this long */
-    long long obuf_replica[3];      /* slave/replica class: hard, soft, seconds; */
-    long long obuf_pubsub[3];       /* pubsub class.  Stored only, for CONFIG GET */
+    long long obuf_replica[3];      /* slave/replica class: hard, soft, seconds (stored
+                                       only, for CONFIG GET: engram has no replicas) */
+    long long obuf_pubsub[3];       /* pubsub class: clients with subscriptions */
+    int notify_keyspace_events;     /* NOTIFY_* bits; 0 = off */
     /* security */
     char *requirepass;              /* "" = no password */
     /* server */

@@ -12,6 +12,8 @@
  *   double      RESP2 bulk string    RESP3 ",d"
  *   bool        RESP2 integer 1/0    RESP3 "#t"/"#f"
  *   verbatim    RESP2 bulk string    RESP3 "=len\r\ntxt:..."
+ *   push        RESP2 array          RESP3 ">n" (an out-of-band message:
+ *                                    pub/sub; same length as the array header)
  *
  * Memory: buffers come from mem_*, which aborts on exhaustion, so these
  * functions cannot fail.  Thread safety: one reply per connection; a worker
@@ -69,6 +71,9 @@ void reply_null_array(reply *r);
 void reply_array(reply *r, long long n);
 void reply_map(reply *r, long long npairs);
 void reply_set(reply *r, long long n);
+/* A push of n elements (pub/sub messages and confirmations): RESP3 ">n",
+ * RESP2 "*n".  The two headers differ only in their first byte. */
+void reply_push(reply *r, long long n);
 /* Redis 8's d2string: shortest round-trip digits, integers within +-2^62
  * in full ("3", "0.1", "1e-7", "1.5e+21", "inf", "-inf", "nan"); see
  * util_d2str. */

@@ -26,8 +26,11 @@
  *    remaining arguments with single spaces, and setting_apply splits on
  *    whitespace again (as Redis splits CONFIG SET values on spaces).
  *  - client-output-buffer-limit keeps all three Redis classes (normal,
- *    replica/slave, pubsub) so CONFIG GET answers as Redis does; only
- *    `normal` (obuf_hard/obuf_soft/obuf_soft_seconds) means anything here.
+ *    replica/slave, pubsub) so CONFIG GET answers as Redis does; `normal`
+ *    (obuf_hard/obuf_soft/obuf_soft_seconds) and `pubsub` apply, replica is
+ *    only kept (engram has no replicas).
+ *  - notify-keyspace-events is stored as Redis's class bits (config.h) and
+ *    shown as Redis shows them (CONFIG GET "KEA" -> "AKE").
  *  - CONFIG REWRITE follows Redis's rules: a setting already in the file is
  *    rewritten on its first line and its other lines are dropped
  *    (client-output-buffer-limit is one line per class, each put back on
@@ -58,7 +61,7 @@
 
 /* ---- the table ------------------------------------------------------------ */
 
-enum { T_INT, T_MEMORY, T_BOOL, T_ENUM, T_STRING, T_OBUF };
+enum { T_INT, T_MEMORY, T_BOOL, T_ENUM, T_STRING, T_OBUF, T_EVENTS };
 enum { K_INT, K_LL, K_STR };
 
 #define S_IMMUTABLE 1u  /* fixed once the server runs: CONFIG SET refuses */
@@ -115,8 +118,8 @@ static const setting settings[] = {
         "normal 0 0 0 slave 256mb 64mb 60 pubsub 32mb 8mb 60",
         "<class> <hard> <soft> <soft-seconds>, for each class: close a client whose pending"
         " replies pass hard bytes, or stay above soft bytes for soft-seconds (0 = no limit)."
-        "  Classes: normal, replica (or slave), pubsub; engram's clients are all normal, the"
-        " others are kept for tools that expect Redis's values."),
+        "  Classes: normal, pubsub (a client with subscriptions), replica (or slave: kept for"
+        " tools that expect Redis's values; engram has no replicas)."),
 
     ROW("requirepass", "SECURITY", T_STRING, requirepass, 0, 0, 0, NULL, "",
         "Password clients must give with AUTH; empty = no password."),
@@ -154,6 +157,12 @@ static const setting settings[] = {
         " (auto-aof-rewrite-*), SAVE, BGSAVE and SHUTDOWN SAVE."),
     ROW("databases", "SERVER", T_INT, databases, S_IMMUTABLE, 1, INT_MAX, NULL, "16",
         "Number of databases (SELECT 0 to databases-1); every one holds every type."),
+
+    ROW("notify-keyspace-events", "EVENT NOTIFICATION", T_EVENTS, notify_keyspace_events, 0, 0, 0,
+        NULL, "", "Keyspace events published to __keyspace@<db>__:<key> (K) and/or"
+        " __keyevent@<db>__:<event> (E), by class: g generic, $ strings, h hashes, x expired,"
+        " d vector sets, n new keys, m key misses, A = g$lshzxetd (l s z t e: types engram"
+        " does not have); empty = off.  Redis's letters and events (docs/commands.md)."),
 
     ROW("simd", "VECTORS", T_ENUM, simd, S_IMMUTABLE, 0, 0, simd_names, "auto",
         "Distance kernels: auto picks the best the CPU supports;"
@@ -365,6 +374,46 @@ static int obuf_apply(config *c, const char *value, char *why, size_t whycap)
     return 0;
 }
 
+/* notify-keyspace-events: Redis's letters, in the order Redis shows them. */
+static const struct { char letter; int bit; } event_classes[] = {
+    {'g', NOTIFY_GENERIC}, {'$', NOTIFY_STRING}, {'l', NOTIFY_LIST}, {'s', NOTIFY_SET},
+    {'h', NOTIFY_HASH},    {'z', NOTIFY_ZSET},   {'x', NOTIFY_EXPIRED}, {'e', NOTIFY_EVICTED},
+    {'t', NOTIFY_STREAM},  {'d', NOTIFY_MODULE}, {'n', NOTIFY_NEW},
+    {'K', NOTIFY_KEYSPACE}, {'E', NOTIFY_KEYEVENT}, {'m', NOTIFY_KEY_MISS},
+};
+#define EVENT_CLASSES (sizeof(event_classes) / sizeof(event_classes[0]))
+
+static int events_parse(const char *value, long long *out, char *why, size_t whycap)
+{
+    int flags = 0;
+    for (const char *p = value; *p; p++) {
+        size_t i = 0;
+        while (i < EVENT_CLASSES && event_classes[i].letter != *p) i++;
+        if (*p == 'A') flags |= NOTIFY_ALL;
+        else if (i < EVENT_CLASSES) flags |= event_classes[i].bit;
+        else {
+            seterr(why, whycap, "Invalid event class character. Use 'Ag$lshzxeKEtmdn'.");
+            return -1;
+        }
+    }
+    *out = flags;
+    return 0;
+}
+
+/* As Redis shows the classes: "A" stands for its classes -- and, as in
+ * Redis, hides n when it is set too (the first 11 entries are A's and n). */
+static void fmt_events(sbuf *b, int flags)
+{
+    size_t i = 0;
+    sbuf_add(b, "");                  /* an empty value is still a string */
+    if ((flags & NOTIFY_ALL) == NOTIFY_ALL) {
+        sbuf_add(b, "A");
+        i = 11;
+    }
+    for (; i < EVENT_CLASSES; i++)
+        if (flags & event_classes[i].bit) sbuf_addn(b, &event_classes[i].letter, 1);
+}
+
 static void range_reason(const setting *s, char *why, size_t whycap)
 {
     if (s->min == s->max)
@@ -474,6 +523,9 @@ static int setting_apply(config *c, const setting *s, const char *value, char *w
         return string_apply(c, s, value, why, whycap);
     case T_OBUF:
         return obuf_apply(c, value, why, whycap);
+    case T_EVENTS:
+        if (events_parse(value, &v, why, whycap) != 0) return -1;
+        break;
     }
     if (s->kind == K_INT) *(int *)field(c, s) = (int)v;
     else *(long long *)field(c, s) = v;
@@ -526,6 +578,9 @@ static void fmt_value(const config *c, const setting *s, int compact, sbuf *b)
         break;
     case T_STRING:
         sbuf_add(b, *(char *const *)field(c, s));
+        break;
+    case T_EVENTS:
+        fmt_events(b, (int)int_value(c, s));
         break;
     case T_OBUF: {
         obuf_limits v;
@@ -859,6 +914,11 @@ static void fmt_line(const config *c, const setting *s, sbuf *b)
         }
     } else if (s->type == T_STRING) {
         add_quoted(b, *(char *const *)field(c, s));
+    } else if (s->type == T_EVENTS) {
+        sbuf v = {0};                 /* quoted as Redis writes it ("" when off) */
+        fmt_events(&v, (int)int_value(c, s));
+        add_quoted(b, v.p);
+        mem_free(v.p);
     } else if (s->type == T_ENUM && s->kind == K_INT && !s->names[int_value(c, s)][0]) {
         sbuf_add(b, "\"\"");      /* an empty choice must still be a word */
     } else {

@@ -282,6 +282,11 @@ void reply_set(reply *r, long long n)
     put_header(r, r->proto == 3 ? '~' : '*', n);
 }
 
+void reply_push(reply *r, long long n)
+{
+    put_header(r, r->proto == 3 ? '>' : '*', n);
+}
+
 /* RESP3 ",<text>\r\n" or RESP2 bulk of the same text. */
 static void put_number_text(reply *r, const char *s, size_t n)
 {

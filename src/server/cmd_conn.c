@@ -11,6 +11,7 @@
 #include "engram/strbuf.h"
 #include "engram/util.h"
 #include "handlers.h"
+#include "pubsub.h"
 
 /* ---- connection ------------------------------------------------------------ */
 
@@ -18,6 +19,15 @@ void cmd_ping(client *c)
 {
     if (c->argc > 2) {
         reply_err_arity(c);
+        return;
+    }
+    if ((c->flags & CLIENT_PUBSUB) && c->resp == 2) {
+        /* Subscribed, RESP2: a reply a client reading messages can tell
+         * from them, ["pong", argument or ""], as Redis. */
+        reply_array(&c->out, 2);
+        reply_bulk(&c->out, "pong", 4);
+        if (c->argc == 2) reply_bulk(&c->out, c->argv[1], c->argvlen[1]);
+        else reply_bulk(&c->out, "", 0);
         return;
     }
     if (c->argc == 2) reply_bulk(&c->out, c->argv[1], c->argvlen[1]);
@@ -182,6 +192,7 @@ void cmd_select(client *c)
 void cmd_reset(client *c)
 {
     multi_discard(c);
+    pubsub_client_reset(c);
     mem_free(c->name);
     c->name = NULL;
     c->db = 0;
@@ -242,23 +253,35 @@ static void client_line(strbuf *b, const client *o)
     mem_free(big);
 }
 
+/* Redis's client types: a client with subscriptions is a pubsub client;
+ * engram has no masters or replicas (CLIENT_TYPE_NONE matches nobody). */
+enum { CLIENT_TYPE_ANY = -1, CLIENT_TYPE_NORMAL, CLIENT_TYPE_PUBSUB, CLIENT_TYPE_NONE };
+
+static int client_type(const client *o)
+{
+    return (o->flags & CLIENT_PUBSUB) ? CLIENT_TYPE_PUBSUB : CLIENT_TYPE_NORMAL;
+}
+
+/* The type named by argv[i], or -2 after replying Redis's error. */
+static int client_type_arg(client *c, int i)
+{
+    if (arg_is(c, i, "normal")) return CLIENT_TYPE_NORMAL;
+    if (arg_is(c, i, "pubsub")) return CLIENT_TYPE_PUBSUB;
+    if (arg_is(c, i, "master") || arg_is(c, i, "replica") || arg_is(c, i, "slave"))
+        return CLIENT_TYPE_NONE;
+    reply_errorf(&c->out, "Unknown client type '%.*s'", (int)c->argvlen[i], c->argv[i]);
+    return -2;
+}
+
 void cmd_client_list(client *c)
 {
     strbuf b = {0};
     long long *ids = NULL;
-    int nids = 0;
+    int nids = 0, type = CLIENT_TYPE_ANY;
 
     if (c->argc > 2) {
         if (arg_is(c, 2, "type") && c->argc == 4) {
-            if (!arg_is(c, 3, "normal") && !arg_is(c, 3, "master") && !arg_is(c, 3, "replica") &&
-                !arg_is(c, 3, "slave") && !arg_is(c, 3, "pubsub")) {
-                reply_errorf(&c->out, "Unknown client type '%.*s'", (int)c->argvlen[3], c->argv[3]);
-                return;
-            }
-            if (!arg_is(c, 3, "normal")) {   /* engram has only normal clients */
-                reply_verbatim(&c->out, "", 0, "txt");
-                return;
-            }
+            if ((type = client_type_arg(c, 3)) == -2) return;
         } else if (arg_is(c, 2, "id") && c->argc >= 4) {
             ids = mem_alloc((size_t)(c->argc - 3) * sizeof *ids);
             for (int i = 3; i < c->argc; i++) {
@@ -276,6 +299,7 @@ void cmd_client_list(client *c)
     }
     for (dlist_node *n = dlist_first(&c->srv->clients); n; n = dlist_next(&c->srv->clients, n)) {
         client *o = DLIST_ENTRY(n, client, node);
+        if (type != CLIENT_TYPE_ANY && client_type(o) != type) continue;
         if (nids) {
             int found = 0;
             for (int i = 0; i < nids; i++) found |= (uint64_t)ids[i] == o->id;
@@ -321,7 +345,7 @@ void cmd_client_kill(client *c)
     long long id = 0;
     const char *addr = NULL, *laddr = NULL;
     size_t alen = 0, llen = 0;
-    int skipme = 1, type_normal = -1;
+    int skipme = 1, type = CLIENT_TYPE_ANY, other_user = 0;
     if ((c->argc - 2) % 2) {
         reply_err_syntax(c);
         return;
@@ -344,15 +368,9 @@ void cmd_client_kill(client *c)
                 return;
             }
         } else if (arg_is(c, i, "type")) {
-            if (arg_is(c, i + 1, "normal")) type_normal = 1;
-            else if (arg_is(c, i + 1, "master") || arg_is(c, i + 1, "replica") ||
-                     arg_is(c, i + 1, "slave") || arg_is(c, i + 1, "pubsub")) type_normal = 0;
-            else {
-                reply_errorf(&c->out, "Unknown client type '%.*s'", (int)c->argvlen[i + 1], c->argv[i + 1]);
-                return;
-            }
+            if ((type = client_type_arg(c, i + 1)) == -2) return;
         } else if (arg_is(c, i, "user")) {
-            if (!arg_is(c, i + 1, "default")) type_normal = 0;   /* no such user: nothing matches */
+            other_user = !arg_is(c, i + 1, "default");   /* no such user: nobody */
         } else {
             reply_err_syntax(c);
             return;
@@ -366,7 +384,7 @@ void cmd_client_kill(client *c)
         if (id && o->id != (uint64_t)id) continue;
         if (addr && !(strlen(o->addr) == alen && !memcmp(o->addr, addr, alen))) continue;
         if (laddr && !(strlen(o->laddr) == llen && !memcmp(o->laddr, laddr, llen))) continue;
-        if (type_normal == 0) continue;
+        if (other_user || (type != CLIENT_TYPE_ANY && client_type(o) != type)) continue;
         if (o == c) {
             if (!skipme) kill_self = 1, killed++;
             continue;

@@ -17,6 +17,7 @@
 #include "handlers.h"
 #include "models.h"
 #include "persist.h"
+#include "pubsub.h"
 #include "engram/vset.h"
 
 /* ---- INFO ------------------------------------------------------------------ */
@@ -55,8 +56,8 @@ static void info_server(server *s, strbuf *b)
 static void info_clients(server *s, strbuf *b)
 {
     strbuf_printf(b, "# Clients\r\nconnected_clients:%zu\r\nmaxclients:%d\r\nblocked_clients:0\r\n"
-                "tracking_clients:0\r\nclients_in_timeout_table:0\r\n",
-                s->nclients, s->cfg.maxclients);
+                "tracking_clients:0\r\npubsub_clients:%zu\r\nclients_in_timeout_table:0\r\n",
+                s->nclients, s->cfg.maxclients, pubsub_clients(s));
 }
 
 static void info_memory(server *s, strbuf *b)
@@ -95,11 +96,14 @@ static void info_stats(server *s, strbuf *b)
                 "instantaneous_ops_per_sec:%lld\r\ntotal_net_input_bytes:%lld\r\n"
                 "total_net_output_bytes:%lld\r\nrejected_connections:%lld\r\nexpired_keys:%lld\r\n"
                 "evicted_keys:0\r\nkeyspace_hits:%lld\r\nkeyspace_misses:%lld\r\n"
+                "pubsub_channels:%zu\r\npubsub_patterns:%zu\r\npubsubshard_channels:%zu\r\n"
                 "total_error_replies:%lld\r\nclient_query_buffer_limit_disconnections:%lld\r\n"
                 "client_output_buffer_limit_disconnections:%lld\r\n",
                 s->st.conns, s->st.cmds, srv_ops_per_sec(s), s->st.net_in, s->st.net_out,
                 s->st.rejected_conns, s->st.expired_keys, s->st.keyspace_hits,
-                s->st.keyspace_misses, s->st.errors, s->st.qbuf_kills, s->st.obuf_kills);
+                s->st.keyspace_misses, pubsub_count(s, PUBSUB_CHANNEL),
+                pubsub_count(s, PUBSUB_PATTERN), pubsub_count(s, PUBSUB_SHARD), s->st.errors,
+                s->st.qbuf_kills, s->st.obuf_kills);
 }
 
 static void info_replication(server *s, strbuf *b)

@@ -25,6 +25,7 @@
  * state, for the same reason). */
 #include "server.h"
 #include "handlers.h"
+#include "notify.h"
 #include "persist.h"
 
 #include <inttypes.h>
@@ -59,23 +60,53 @@ static int wrongtype(client *c, const kv_entry *e)
     return 1;
 }
 
+/* Keyspace events (notify.h) for a string the command wrote: "new" when it
+ * created the key, then its own event. */
+static void notify_written(client *c, const char *key, size_t klen, int created, const char *event)
+{
+    if (created) notify_key(c, NOTIFY_NEW, "new", key, klen);
+    notify_key(c, NOTIFY_STRING, event, key, klen);
+}
+
+/* A read found no key ("keymiss"; key_lookup_read sends it itself). */
+static void notify_miss(client *c, const kv_entry *e)
+{
+    if (!e) notify_key(c, NOTIFY_KEY_MISS, "keymiss", KEY(c));
+}
+
+/* A write that skips the lookup overwrites a stale key in place.  With
+ * keyspace events on, look it up first, so it is reaped as Redis reaps it:
+ * "expired", then the write's "new". */
+static void reap_for_events(client *c, kv *db, const char *key, size_t klen)
+{
+    if (c->srv->cfg.notify_keyspace_events) kv_find(db, key, klen, srv_now_ms(c->srv));
+}
+
 /* SET semantics: the new value replaces the old one and drops its TTL.
  * kv_set keeps the TTL of an existing key (even a stale one), hence the
  * explicit clear. */
 static void set_plain(client *c, kv *db, const char *key, size_t klen,
                       const char *val, size_t vlen)
 {
-    kv_entry *e = kv_set(db, key, klen, val, vlen, NULL);
+    int created;
+    reap_for_events(c, db, key, klen);
+    kv_entry *e = kv_set(db, key, klen, val, vlen, &created);
     if (kv_get_expire(e) != -1) kv_set_expire(db, e, -1);
     key_modified(c->srv, c->db, key, klen);
+    notify_written(c, key, klen, created, "set");
 }
 
 /* Give e the absolute deadline at_ms, or delete it when the deadline is
- * already due (Redis: an EXPIRE in the past is a DEL). */
-static void apply_deadline(client *c, kv *db, kv_entry *e, int64_t at_ms)
+ * already due (Redis: an EXPIRE in the past is a DEL).  Returns 1 if it
+ * deleted e. */
+static int apply_deadline(client *c, kv *db, kv_entry *e, int64_t at_ms)
 {
-    if (at_ms <= srv_now_ms(c->srv)) kv_del_entry(db, e);
-    else kv_set_expire(db, e, at_ms);
+    if (at_ms > srv_now_ms(c->srv)) {
+        kv_set_expire(db, e, at_ms);
+        return 0;
+    }
+    kv_del_entry(db, e);
+    return 1;
 }
 
 /* Redis's checkStringLength: would size + add bytes exceed
@@ -236,6 +267,7 @@ void cmd_set(client *c)
      * be kept by the overwrite. */
     if (o.flags & (SETOPT_NX | SETOPT_XX | SETOPT_GET | SETOPT_KEEPTTL)) {
         e = kv_find(db, KEY(c), srv_now_ms(c->srv));
+        if (o.flags & SETOPT_GET) notify_miss(c, e);
         /* GET replies before the overwrite kills the old value (7.0 allows
          * NX with GET: the old value is returned and nothing is set); a
          * value that is not a string stops the command. */
@@ -246,10 +278,17 @@ void cmd_set(client *c)
             return;
         }
     }
-    e = kv_set(db, KEY(c), c->argv[2], c->argvlen[2], NULL);
-    if (o.expire_arg) apply_deadline(c, db, e, at);
+    int created, gone = 0;
+    reap_for_events(c, db, KEY(c));
+    e = kv_set(db, KEY(c), c->argv[2], c->argvlen[2], &created);
+    if (o.expire_arg) gone = apply_deadline(c, db, e, at);
     else if (!(o.flags & SETOPT_KEEPTTL) && kv_get_expire(e) != -1) kv_set_expire(db, e, -1);
     key_modified(c->srv, c->db, KEY(c));
+    notify_written(c, KEY(c), created, "set");
+    if (o.expire_arg) notify_key(c, NOTIFY_GENERIC, "expire", KEY(c));
+    /* A deadline already past: Redis keeps the key until it is found
+     * expired; engram deletes it now and says so the same way. */
+    if (gone) notify_key(c, NOTIFY_EXPIRED, "expired", KEY(c));
     if (!(o.flags & SETOPT_GET)) reply_ok(&c->out);
 }
 
@@ -261,9 +300,13 @@ static void setex_generic(client *c, unsigned unit, const char *cmdname)
     kv_entry *e;
 
     if (!parse_set_expire(c, 2, unit, cmdname, &at)) return;
-    e = kv_set(db, KEY(c), c->argv[3], c->argvlen[3], NULL);
+    int created;
+    reap_for_events(c, db, KEY(c));
+    e = kv_set(db, KEY(c), c->argv[3], c->argvlen[3], &created);
     kv_set_expire(db, e, at);  /* relative and > 0, so always in the future */
     key_modified(c->srv, c->db, KEY(c));
+    notify_written(c, KEY(c), created, "set");
+    notify_key(c, NOTIFY_GENERIC, "expire", KEY(c));
     reply_ok(&c->out);
 }
 
@@ -280,6 +323,7 @@ void cmd_setnx(client *c)
     }
     kv_set(db, KEY(c), c->argv[2], c->argvlen[2], NULL);
     key_modified(c->srv, c->db, KEY(c));
+    notify_written(c, KEY(c), 1, "set");
     reply_int(&c->out, 1);
 }
 
@@ -289,6 +333,7 @@ void cmd_getset(client *c)
     kv_entry *e = kv_find(db, KEY(c), srv_now_ms(c->srv));
 
     if (wrongtype(c, e)) return;
+    notify_miss(c, e);
     reply_entry_value(c, e);
     set_plain(c, db, KEY(c), c->argv[2], c->argvlen[2]);
 }
@@ -299,10 +344,12 @@ void cmd_getdel(client *c)
     kv_entry *e = kv_find(db, KEY(c), srv_now_ms(c->srv));
 
     if (wrongtype(c, e)) return;
+    notify_miss(c, e);
     reply_entry_value(c, e);
     if (!e) return;
     kv_del_entry(db, e);
     key_modified(c->srv, c->db, KEY(c));
+    notify_key(c, NOTIFY_GENERIC, "del", KEY(c));
 }
 
 /* GETEX key [EX s|PX ms|EXAT ts|PXAT ms-ts|PERSIST] */
@@ -318,6 +365,7 @@ void cmd_getex(client *c)
     /* As Redis: a missing key answers nil before the expiry value is
      * checked ("GETEX nokey EX abc" is nil, not an error). */
     if (!e) {
+        notify_miss(c, e);
         reply_null(&c->out);
         return;
     }
@@ -325,11 +373,13 @@ void cmd_getex(client *c)
     if (o.expire_arg && !parse_set_expire(c, o.expire_arg, o.flags, "getex", &at)) return;
     reply_entry_value(c, e);
     if (o.expire_arg) {
-        apply_deadline(c, db, e, at);
+        int gone = apply_deadline(c, db, e, at);
         key_modified(c->srv, c->db, KEY(c));
+        notify_key(c, NOTIFY_GENERIC, gone ? "del" : "expire", KEY(c));
     } else if ((o.flags & SETOPT_PERSIST) && kv_get_expire(e) != -1) {
         kv_set_expire(db, e, -1);
         key_modified(c->srv, c->db, KEY(c));
+        notify_key(c, NOTIFY_GENERIC, "persist", KEY(c));
     }
 }
 
@@ -389,6 +439,7 @@ void cmd_append(client *c)
     if (!e) {
         kv_set(db, KEY(c), c->argv[2], alen, NULL);
         key_modified(c->srv, c->db, KEY(c));
+        notify_written(c, KEY(c), 1, "append");
         reply_int(&c->out, (long long)alen);
         return;
     }
@@ -397,6 +448,7 @@ void cmd_append(client *c)
     p = kv_val_resize(db, e, olen + alen);     /* keeps the TTL, as Redis */
     memcpy(p + olen, c->argv[2], alen);
     key_range_modified(c->srv, c->db, KEY(c), olen, c->argv[2], alen);
+    notify_written(c, KEY(c), 0, "append");
     reply_int(&c->out, (long long)(olen + alen));
 }
 
@@ -471,16 +523,19 @@ void cmd_setrange(client *c)
      * still holds) is logged whole: replay must not patch the old value. */
     if (created) key_modified(c->srv, c->db, KEY(c));
     else key_range_modified(c->srv, c->db, KEY(c), (size_t)off, c->argv[3], alen);
+    notify_written(c, KEY(c), created, "setrange");
     reply_int(&c->out, (long long)nlen);
 }
 
 /* Store v's text as key's value, in place when the key exists (keeping its
- * TTL, as Redis's INCR does). */
-static void store_number(client *c, kv *db, kv_entry *e, const char *txt, size_t n)
+ * TTL, as Redis's INCR does); event is the command's keyspace event. */
+static void store_number(client *c, kv *db, kv_entry *e, const char *txt, size_t n,
+                         const char *event)
 {
     if (e) memcpy(kv_val_resize(db, e, n), txt, n);
     else kv_set(db, KEY(c), txt, n, NULL);
     key_modified(c->srv, c->db, KEY(c));
+    notify_written(c, KEY(c), !e, event);
 }
 
 /* INCR, DECR, INCRBY, DECRBY: the value must be a strict base-10 int64. */
@@ -507,7 +562,7 @@ static void incr_generic(client *c, long long by)
     }
     v += by;
     n = util_ll2str(buf, sizeof buf, v);
-    store_number(c, db, e, buf, n);
+    store_number(c, db, e, buf, n, "incrby");
     reply_int(&c->out, v);
 }
 
@@ -555,7 +610,7 @@ void cmd_incrbyfloat(client *c)
         return;
     }
     n = util_ld2str(buf, sizeof buf, v);
-    store_number(c, db, e, buf, n);
+    store_number(c, db, e, buf, n, "incrbyfloat");
     reply_bulk(&c->out, buf, n);
     return;
 not_float:
@@ -617,8 +672,9 @@ static void expire_generic(client *c, int64_t base, int seconds, const char *cmd
         reply_int(&c->out, 0);
         return;
     }
-    apply_deadline(c, db, e, when);
+    int gone = apply_deadline(c, db, e, when);
     key_modified(c->srv, c->db, KEY(c));
+    notify_key(c, NOTIFY_GENERIC, gone ? "del" : "expire", KEY(c));
     reply_int(&c->out, 1);
     return;
 invalid:
@@ -668,6 +724,7 @@ void cmd_persist(client *c)
     }
     kv_set_expire(db, e, -1);
     key_modified(c->srv, c->db, KEY(c));
+    notify_key(c, NOTIFY_GENERIC, "persist", KEY(c));
     reply_int(&c->out, 1);
 }
 
@@ -688,6 +745,7 @@ static void del_generic(client *c, int lazy)
         if (lazy) key_unlink(c->srv, c->db, e);
         else kv_del_entry(db, e);
         key_modified(c->srv, c->db, c->argv[j], c->argvlen[j]);
+        notify_key(c, NOTIFY_GENERIC, "del", c->argv[j], c->argvlen[j]);
         n++;
     }
     reply_int(&c->out, n);
@@ -874,6 +932,9 @@ static void rename_generic(client *c, int nx)
     key_touched(c->srv, c->db, KEY(c));
     key_touched(c->srv, c->db, c->argv[2], c->argvlen[2]);
     persist_log_rename(c->srv, c->db, KEY(c), c->argv[2], c->argvlen[2]);
+    notify_key(c, NOTIFY_NEW, "new", c->argv[2], c->argvlen[2]);   /* as Redis, even over a key */
+    notify_key(c, NOTIFY_GENERIC, "rename_from", KEY(c));
+    notify_key(c, NOTIFY_GENERIC, "rename_to", c->argv[2], c->argvlen[2]);
     if (nx) reply_int(&c->out, 1);
     else reply_ok(&c->out);
 }
@@ -914,6 +975,7 @@ void cmd_copy(client *c)
     kv *dst = db_kv(c->srv, dstdb);
     int dst_exists = kv_find(dst, c->argv[2], c->argvlen[2], now) != NULL;
     e = kv_find(client_kv(c), KEY(c), now);
+    notify_miss(c, e);
     if (!e || (dst_exists && !replace)) {
         reply_int(&c->out, 0);
         return;
@@ -924,6 +986,8 @@ void cmd_copy(client *c)
     }
     key_touched(c->srv, dstdb, c->argv[2], c->argvlen[2]);
     persist_log_copy(c->srv, c->db, KEY(c), c->argv[2], c->argvlen[2], dstdb, replace);
+    notify_keyspace_event(c->srv, NOTIFY_NEW, "new", dstdb, c->argv[2], c->argvlen[2]);
+    notify_keyspace_event(c->srv, NOTIFY_GENERIC, "copy_to", dstdb, c->argv[2], c->argvlen[2]);
     reply_int(&c->out, 1);
 }
 
@@ -951,6 +1015,9 @@ void cmd_move(client *c)
     key_touched(c->srv, c->db, KEY(c));
     key_touched(c->srv, (int)id, KEY(c));
     persist_log_move(c->srv, c->db, KEY(c), (int)id);
+    notify_keyspace_event(c->srv, NOTIFY_NEW, "new", (int)id, KEY(c));
+    notify_key(c, NOTIFY_GENERIC, "move_from", KEY(c));
+    notify_keyspace_event(c->srv, NOTIFY_GENERIC, "move_to", (int)id, KEY(c));
     reply_int(&c->out, 1);
 }
 

@@ -35,6 +35,7 @@
 #include "engram/vindex.h"
 #include "handlers.h"
 #include "models.h"
+#include "notify.h"
 #include "persist.h"
 #include "vkeys.h"
 #include "vsearch.h"
@@ -292,6 +293,7 @@ void cmd_vnew(client *c)
     }
     persist_log_vnew(c->srv, c->db, c->argv[1], c->argvlen[1], &p, capacity, embed, embedlen, 0);
     srv_vec_modified(c->srv);
+    notify_key(c, NOTIFY_NEW, "new", c->argv[1], c->argvlen[1]);
     reply_ok(&c->out);
 }
 
@@ -367,6 +369,7 @@ void cmd_vadd(client *c)
         return;
     }
     srv_vec_modified(c->srv);
+    notify_key(c, NOTIFY_MODULE, "vadd", c->argv[1], c->argvlen[1]);
     if (autoid) reply_bulk(&c->out, key, klen);
     else reply_int(&c->out, rc);
 }
@@ -381,6 +384,7 @@ void cmd_vdel(client *c)
     if (rc > 0) {
         persist_log_vdel(c->srv, c->db, c->argv[1], c->argvlen[1], c->argv[2], c->argvlen[2]);
         srv_vec_modified(c->srv);
+        notify_key(c, NOTIFY_MODULE, "vrem", c->argv[1], c->argvlen[1]);
     }
     reply_int(&c->out, rc > 0);
 }
@@ -554,6 +558,7 @@ void cmd_vdrop(client *c)
     kv_del_entry(client_kv(c), k);
     key_modified(c->srv, c->db, c->argv[1], c->argvlen[1]);
     srv_vec_modified(c->srv);
+    notify_key(c, NOTIFY_GENERIC, "del", c->argv[1], c->argvlen[1]);
     reply_ok(&c->out);
 }
 

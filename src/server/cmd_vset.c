@@ -53,6 +53,7 @@
 #include "engram/vset.h"
 #include "handlers.h"
 #include "keyspace.h"
+#include "notify.h"
 #include "persist.h"
 #include "vkeys.h"
 #include "vsearch.h"
@@ -249,6 +250,7 @@ static void cas_done(pool_job *pj)
             key_touched(s, j->db, j->key, j->klen);
             srv_vec_modified(s);
             s->vec_cas_planned += res.planned;
+            notify_keyspace_event(s, NOTIFY_MODULE, "vadd", j->db, j->key, j->klen);
         }
     }
     if (s->ps) persist_cmd_end(s, c);
@@ -494,6 +496,8 @@ void cmd_vadd_redis(client *c)
     mem_free(vec);
     key_touched(c->srv, c->db, c->argv[1], c->argvlen[1]);
     srv_vec_modified(c->srv);
+    if (created) notify_key(c, NOTIFY_NEW, "new", c->argv[1], c->argvlen[1]);
+    notify_key(c, NOTIFY_MODULE, "vadd", c->argv[1], c->argvlen[1]);
     reply_bool(&c->out, rc == 1);
 }
 
@@ -721,6 +725,8 @@ void cmd_vrem(client *c)
             key_touched(c->srv, c->db, c->argv[1], c->argvlen[1]);
         }
         srv_vec_modified(c->srv);
+        notify_key(c, NOTIFY_MODULE, "vrem", c->argv[1], c->argvlen[1]);
+        if (empty) notify_key(c, NOTIFY_GENERIC, "del", c->argv[1], c->argvlen[1]);
     }
     reply_bool(&c->out, rc > 0);
 }
@@ -905,6 +911,7 @@ void cmd_vsetattr(client *c)
                          c->argv[3], c->argvlen[3]);
     key_touched(c->srv, c->db, c->argv[1], c->argvlen[1]);
     srv_vec_modified(c->srv);
+    notify_key(c, NOTIFY_MODULE, "vsetattr", c->argv[1], c->argvlen[1]);
     reply_bool(&c->out, 1);
 }
 

@@ -37,11 +37,12 @@ static uint32_t name_hash(const char *s, size_t n)
  * flags only, as Redis lists them). */
 static unsigned implied_categories(const command *k)
 {
+    /* No "pubsub": @pubsub comes from the CMD_PUBSUB flag alone, as in
+     * Redis (PUBSUB HELP has neither). */
     static const struct { const char *group; unsigned cat; } groups[] = {
         {"string", CAT_STRING},           {"generic", CAT_KEYSPACE},
         {"transactions", CAT_TRANSACTION}, {"connection", CAT_CONNECTION},
-        {"hash", CAT_HASH},               {"pubsub", CAT_PUBSUB},
-        {"vector", CAT_VECTORSET},
+        {"hash", CAT_HASH},               {"vector", CAT_VECTORSET},
     };
     unsigned c = k->acl;
     if (k->flags & CMD_WRITE) c |= CAT_WRITE;

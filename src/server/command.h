@@ -54,6 +54,9 @@ enum {
                                         such replies it may send more of these
                                         and nothing else */
     CMD_NO_CLUSTER = 1u << 18,       /* refused in cluster mode */
+    CMD_SUBSCRIBED = 1u << 19,       /* allowed to a RESP2 client with subscriptions
+                                        (the (P|S)(UN)SUBSCRIBE family, PING, QUIT,
+                                        RESET); it may run nothing else */
 };
 
 /* ACL categories (Redis's names, "@" dropped), as bits.  A command's

@@ -10,7 +10,7 @@
  * right after them, each a command of its own.
  *
  * Kept in the order of Redis's groups: connection, server, generic (keys),
- * string, transactions, then engram's vector commands. */
+ * string, pubsub, transactions, then engram's vector commands. */
 #include "command.h"
 
 #include <stddef.h>
@@ -23,6 +23,8 @@
 #define CONN_FLAGS (CMD_NOSCRIPT | CMD_LOADING | CMD_STALE)
 #define TX_FLAGS (CMD_NOSCRIPT | CMD_LOADING | CMD_STALE | CMD_FAST | CMD_ALLOW_BUSY)
 #define ADMIN_FLAGS (CMD_ADMIN | CMD_NOSCRIPT | CMD_LOADING | CMD_STALE)
+#define PUBSUB_FLAGS (CMD_PUBSUB | CMD_LOADING | CMD_STALE)
+#define SUBSCRIBE_FLAGS (PUBSUB_FLAGS | CMD_NOSCRIPT | CMD_SUBSCRIBED)
 
 static command client_subs[] = {
     {.name = "id", .fn = cmd_client_id, .arity = 2, .flags = CONN_FLAGS,
@@ -141,18 +143,36 @@ static command debug_subs[] = {
     END,
 };
 
+static command pubsub_subs[] = {
+    {.name = "channels", .fn = cmd_pubsub_channels, .arity = -2, .flags = PUBSUB_FLAGS,
+     .group = "pubsub", .since = "2.8.0", .summary = "Returns the active channels."},
+    {.name = "numsub", .fn = cmd_pubsub_numsub, .arity = -2, .flags = PUBSUB_FLAGS,
+     .group = "pubsub", .since = "2.8.0", .summary = "Returns a count of subscribers to channels."},
+    {.name = "numpat", .fn = cmd_pubsub_numpat, .arity = 2, .flags = PUBSUB_FLAGS,
+     .group = "pubsub", .since = "2.8.0", .summary = "Returns a count of unique pattern subscriptions."},
+    {.name = "shardchannels", .fn = cmd_pubsub_shardchannels, .arity = -2, .flags = PUBSUB_FLAGS,
+     .group = "pubsub", .since = "7.0.0", .summary = "Returns the active shard channels."},
+    {.name = "shardnumsub", .fn = cmd_pubsub_shardnumsub, .arity = -2, .flags = PUBSUB_FLAGS,
+     .group = "pubsub", .since = "7.0.0",
+     .summary = "Returns the count of subscribers of shard channels."},
+    {.name = "help", .fn = cmd_pubsub_help, .arity = 2, .flags = CMD_LOADING | CMD_STALE,
+     .group = "pubsub", .since = "6.2.0", .summary = "Returns helpful text about the different subcommands."},
+    END,
+};
+
 command command_table[] = {
     /* ---- connection ---- */
-    {.name = "ping", .fn = cmd_ping, .arity = -1, .flags = CMD_FAST, .group = "connection",
+    {.name = "ping", .fn = cmd_ping, .arity = -1, .flags = CMD_FAST | CMD_SUBSCRIBED,
+     .group = "connection",
      .since = "1.0.0", .summary = "Returns the server's liveliness response.",
      .tips = "request_policy:all_shards response_policy:all_succeeded"},
     {.name = "echo", .fn = cmd_echo, .arity = 2, .flags = CMD_LOADING | CMD_STALE | CMD_FAST,
      .group = "connection", .since = "1.0.0", .summary = "Returns the given string."},
     {.name = "quit", .fn = cmd_quit, .arity = -1,
-     .flags = CONN_FLAGS | CMD_FAST | CMD_NO_AUTH | CMD_ALLOW_BUSY | CMD_NOQUEUE,
+     .flags = CONN_FLAGS | CMD_FAST | CMD_NO_AUTH | CMD_ALLOW_BUSY | CMD_NOQUEUE | CMD_SUBSCRIBED,
      .group = "connection", .since = "1.0.0", .summary = "Closes the connection."},
     {.name = "reset", .fn = cmd_reset, .arity = 1,
-     .flags = CONN_FLAGS | CMD_FAST | CMD_NO_AUTH | CMD_ALLOW_BUSY | CMD_NOQUEUE,
+     .flags = CONN_FLAGS | CMD_FAST | CMD_NO_AUTH | CMD_ALLOW_BUSY | CMD_NOQUEUE | CMD_SUBSCRIBED,
      .group = "connection", .since = "6.2.0", .summary = "Resets the connection."},
     {.name = "hello", .fn = cmd_hello, .arity = -1,
      .flags = CONN_FLAGS | CMD_FAST | CMD_NO_AUTH | CMD_ALLOW_BUSY,
@@ -353,6 +373,32 @@ command command_table[] = {
      .flags = CMD_WRITE | CMD_DENYOOM | CMD_FAST, .first_key = 1, .last_key = 1, .key_step = 1,
      .group = "string", .since = "2.6.0",
      .summary = "Increments the floating point value of a key by a number."},
+
+    /* ---- pubsub (shard channels: SSUBSCRIBE's and SPUBLISH's "keys" are
+     * channel names, as in Redis's table) ---- */
+    {.name = "subscribe", .fn = cmd_subscribe, .arity = -2, .flags = SUBSCRIBE_FLAGS,
+     .group = "pubsub", .since = "2.0.0", .summary = "Listens for messages published to channels."},
+    {.name = "unsubscribe", .fn = cmd_unsubscribe, .arity = -1, .flags = SUBSCRIBE_FLAGS,
+     .group = "pubsub", .since = "2.0.0", .summary = "Stops listening to messages posted to channels."},
+    {.name = "psubscribe", .fn = cmd_psubscribe, .arity = -2, .flags = SUBSCRIBE_FLAGS,
+     .group = "pubsub", .since = "2.0.0",
+     .summary = "Listens for messages published to channels that match one or more patterns."},
+    {.name = "punsubscribe", .fn = cmd_punsubscribe, .arity = -1, .flags = SUBSCRIBE_FLAGS,
+     .group = "pubsub", .since = "2.0.0",
+     .summary = "Stops listening to messages published to channels that match one or more patterns."},
+    {.name = "publish", .fn = cmd_publish, .arity = 3, .flags = PUBSUB_FLAGS | CMD_FAST,
+     .group = "pubsub", .since = "2.0.0", .summary = "Posts a message to a channel."},
+    {.name = "ssubscribe", .fn = cmd_ssubscribe, .arity = -2, .flags = SUBSCRIBE_FLAGS,
+     .first_key = 1, .last_key = -1, .key_step = 1, .group = "pubsub", .since = "7.0.0",
+     .summary = "Listens for messages published to shard channels."},
+    {.name = "sunsubscribe", .fn = cmd_sunsubscribe, .arity = -1, .flags = SUBSCRIBE_FLAGS,
+     .first_key = 1, .last_key = -1, .key_step = 1, .group = "pubsub", .since = "7.0.0",
+     .summary = "Stops listening to messages posted to shard channels."},
+    {.name = "spublish", .fn = cmd_spublish, .arity = 3, .flags = PUBSUB_FLAGS | CMD_FAST,
+     .first_key = 1, .last_key = 1, .key_step = 1, .group = "pubsub", .since = "7.0.0",
+     .summary = "Post a message to a shard channel"},
+    {.name = "pubsub", .arity = -2, .group = "pubsub", .since = "2.8.0",
+     .summary = "A container for Pub/Sub commands.", .subs = pubsub_subs},
 
     /* ---- transactions ---- */
     {.name = "multi", .fn = cmd_multi, .arity = 1, .flags = TX_FLAGS | CMD_NOQUEUE,

@@ -41,6 +41,7 @@
 #include "engram/util.h"
 #include "log.h"
 #include "persist.h"
+#include "pubsub.h"
 
 #define CONN_READ_CHUNK (16 * 1024)
 #define CONN_QBUF_KEEP (32 * 1024)     /* an idle client keeps at most this */
@@ -114,6 +115,7 @@ void client_free(client *c)
     }
     dlist_remove(&c->node);
     s->nclients--;
+    pubsub_client_reset(c);
     deferred_detach(c);                   /* running jobs finish without us */
     multi_discard(c);
     persist_client_gone(s, c);
@@ -193,13 +195,21 @@ int client_check_obuf(client *c)
     const config *cfg = &c->srv->cfg;
     size_t pending = reply_pending(&c->out);
     int over = 0;
+    /* The client's class, as Redis's getClientType: one with subscriptions
+     * is a pubsub client. */
+    long long hard = cfg->obuf_hard, soft = cfg->obuf_soft, secs = cfg->obuf_soft_seconds;
+    if (c->flags & CLIENT_PUBSUB) {
+        hard = cfg->obuf_pubsub[0];
+        soft = cfg->obuf_pubsub[1];
+        secs = cfg->obuf_pubsub[2];
+    }
 
-    if (cfg->obuf_hard && pending > (size_t)cfg->obuf_hard) {
+    if (hard && pending > (size_t)hard) {
         over = 1;
-    } else if (cfg->obuf_soft && pending > (size_t)cfg->obuf_soft) {
+    } else if (soft && pending > (size_t)soft) {
         int64_t now = util_mono_ms();
         if (!c->obuf_soft_since_ms) c->obuf_soft_since_ms = now;
-        else if (now - c->obuf_soft_since_ms >= cfg->obuf_soft_seconds * 1000) over = 1;
+        else if (now - c->obuf_soft_since_ms >= secs * 1000) over = 1;
     } else {
         c->obuf_soft_since_ms = 0;
     }
@@ -388,6 +398,7 @@ int client_info_line(const client *c, char *buf, size_t cap)
     int64_t now = util_mono_ms();
     char flags[8];
     int nf = 0;
+    if (c->flags & CLIENT_PUBSUB) flags[nf++] = 'P';
     if (c->flags & CLIENT_MULTI) flags[nf++] = 'x';
     if (c->flags & CLIENT_DIRTY_CAS) flags[nf++] = 'd';
     if (c->flags & CLIENT_CLOSE_AFTER_REPLY) flags[nf++] = 'c';
@@ -398,12 +409,14 @@ int client_info_line(const client *c, char *buf, size_t cap)
     const char *cmdname = c->last ? c->last->fullname : "NULL";
     return snprintf(buf, cap,
              "id=%llu addr=%s laddr=%s fd=%d name=%s age=%lld idle=%lld flags=%s db=%d "
-             "sub=0 psub=0 ssub=0 multi=%d qbuf=%zu qbuf-free=%zu argv-mem=0 multi-mem=0 "
+             "sub=%zu psub=%zu ssub=%zu multi=%d qbuf=%zu qbuf-free=%zu argv-mem=0 multi-mem=0 "
              "rbs=%zu rbp=0 obl=0 oll=0 omem=%zu tot-mem=%zu events=%s%s cmd=%s user=default "
              "redir=-1 resp=%d lib-name=%s lib-ver=%s",
              (unsigned long long)c->id, c->addr, c->laddr, c->fd, c->name ? c->name : "",
              (long long)(now - c->ctime_ms) / 1000, (long long)(now - c->last_io_ms) / 1000,
-             flags, c->db, (c->flags & CLIENT_MULTI) ? c->mq_len : -1, c->qlen - c->qpos,
+             flags, c->db, pubsub_client_count(c, PUBSUB_CHANNEL),
+             pubsub_client_count(c, PUBSUB_PATTERN), pubsub_client_count(c, PUBSUB_SHARD),
+             (c->flags & CLIENT_MULTI) ? c->mq_len : -1, c->qlen - c->qpos,
              c->qcap - c->qlen, c->out.cap, reply_pending(&c->out),
              c->qcap + c->out.cap + sizeof *c, (fdmask & EV_READ) ? "r" : "",
              (fdmask & EV_WRITE) ? "w" : "", cmdname, c->resp,

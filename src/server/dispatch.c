@@ -11,7 +11,8 @@
  *   4. writes are refused while the write-ahead log is failed (the log
  *      reports its state: persist_write_error); EXEC counts as a write if
  *      it queued one;
- *   5. while the dataset loads, only CMD_LOADING commands run.
+ *   5. a RESP2 client with subscriptions runs only CMD_SUBSCRIBED commands;
+ *   6. while the dataset loads, only CMD_LOADING commands run.
  * Then, inside MULTI, anything but CMD_NOQUEUE is queued; otherwise it runs.
  *
  * Refusing goes through dispatch_reject alone (Redis's rejectCommand): it
@@ -37,6 +38,7 @@
 #include "deferred.h"
 #include "handlers.h"
 #include "persist.h"
+#include "pubsub.h"
 
 /* Why a command may not run now, as its error reply (no leading '-'). */
 typedef struct refusal {
@@ -95,7 +97,7 @@ static int dispatch_find(client *c, command **out, refusal *r)
     return 1;
 }
 
-/* Steps 2 to 5 for the command k found by step 1. */
+/* Steps 2 to 6 for the command k found by step 1. */
 static int dispatch_allowed(client *c, const command *k, refusal *r)
 {
     server *s = c->srv;
@@ -109,6 +111,9 @@ static int dispatch_allowed(client *c, const command *k, refusal *r)
     if (failed)
         return refuse(r, "MISCONF Errors writing to the write-ahead log (%s). Writes are refused "
                       "until a snapshot succeeds; see INFO persistence.", failed);
+    if ((c->flags & CLIENT_PUBSUB) && c->resp == 2 && !(k->flags & CMD_SUBSCRIBED))
+        return refuse(r, "ERR Can't execute '%s': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / "
+                      "QUIT / RESET are allowed in this context", k->fullname);
     if (persist_loading(s) && !(k->flags & CMD_LOADING))
         return refuse(r, "LOADING engram is loading the dataset in memory");
     return 1;
@@ -170,4 +175,5 @@ void dispatch_exec(client *c, command *k)
         k->failed++;
         s->st.errors++;
     }
+    pubsub_after_command(c);     /* messages for c wait for its reply (pubsub.h) */
 }

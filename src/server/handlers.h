@@ -108,6 +108,22 @@ void cmd_object_help(client *c);
 void cmd_memory_usage(client *c);
 void cmd_memory_help(client *c);
 
+/* cmd_pubsub.c: publish/subscribe */
+void cmd_subscribe(client *c);
+void cmd_unsubscribe(client *c);
+void cmd_psubscribe(client *c);
+void cmd_punsubscribe(client *c);
+void cmd_ssubscribe(client *c);
+void cmd_sunsubscribe(client *c);
+void cmd_publish(client *c);
+void cmd_spublish(client *c);
+void cmd_pubsub_channels(client *c);
+void cmd_pubsub_numsub(client *c);
+void cmd_pubsub_numpat(client *c);
+void cmd_pubsub_shardchannels(client *c);
+void cmd_pubsub_shardnumsub(client *c);
+void cmd_pubsub_help(client *c);
+
 /* cmd_tx.c: transactions */
 void cmd_multi(client *c);
 void cmd_exec(client *c);

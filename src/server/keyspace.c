@@ -3,7 +3,8 @@
  * (contract in keyspace.h).
  *
  * Each database is a kv with two hooks: the expire hook (a key expired:
- * WATCH invalidation and the expired_keys counter) and the object ops
+ * WATCH invalidation, the expired_keys counter, the "expired" keyspace
+ * event: notify.h) and the object ops
  * (kv_obj_ops: how a vector set is freed and measured).  The hooks need
  * the database's number, so each kv's hook data is a small dbctx.
  *
@@ -22,6 +23,7 @@
 #include "engram/pool.h"
 #include "engram/util.h"
 #include "engram/vset.h"
+#include "notify.h"
 #include "persist.h"
 #include "server.h"
 #include "vkeys.h"
@@ -104,6 +106,7 @@ static void on_expire(void *ud, const char *key, size_t klen)
     dbctx *d = ud;
     d->s->st.expired_keys++;
     srv_watch_touch(d->s, d->id, key, klen);
+    notify_keyspace_event(d->s, NOTIFY_EXPIRED, "expired", d->id, key, klen);
 }
 
 static kv *db_new(server *s, dbctx *ctx)
@@ -168,6 +171,7 @@ kv_entry *key_lookup_read(client *c, const char *key, size_t klen)
     kv_entry *e = key_lookup(c, key, klen);
     if (e) c->srv->st.keyspace_hits++;
     else c->srv->st.keyspace_misses++;
+    if (!e) notify_key(c, NOTIFY_KEY_MISS, "keymiss", key, klen);
     return e;
 }
 

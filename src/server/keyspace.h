@@ -49,7 +49,7 @@ const char *obj_type_name(uint8_t type);
 
 /* Look key up in c's database at the command's time (lazy expiry):
  * key_lookup for writes, key_lookup_read for reads (it counts
- * keyspace_hits / keyspace_misses). */
+ * keyspace_hits / keyspace_misses, and a miss is a "keymiss" event). */
 kv_entry *key_lookup(client *c, const char *key, size_t klen);
 kv_entry *key_lookup_read(client *c, const char *key, size_t klen);
 

@@ -1,5 +1,6 @@
 /* server.c -- the server: listeners, accepting clients, the periodic cron
- * (active expiry, idle timeouts, soft output limits), writing replies before
+ * (active expiry, idle timeouts but for subscribers, soft output limits),
+ * writing replies before
  * the loop sleeps, signals and shutdown.
  *
  * What runs before the loop sleeps (srv_before_sleep), in this order:
@@ -42,6 +43,7 @@
 #include "net.h"
 #include "models.h"
 #include "persist.h"
+#include "pubsub.h"
 #include "vsearch.h"
 
 #define SRV_RESERVED_FDS 32      /* listeners, log, pipes, files */
@@ -157,7 +159,8 @@ static void srv_client_timeouts(server *s)
         client *c = DLIST_ENTRY(n, client, node);
         /* Whole seconds, as Redis compares them: a client is closed after
          * between `timeout` and `timeout`+1 idle seconds. */
-        if (s->cfg.timeout > 0 && !deferred_busy(c) &&   /* waiting for replies is not idling */
+        /* Waiting for replies in flight or for messages is not idling. */
+        if (s->cfg.timeout > 0 && !deferred_busy(c) && !(c->flags & CLIENT_PUBSUB) &&
             now / 1000 - c->last_io_ms / 1000 > s->cfg.timeout) {
             log_msg(LOG_VERBOSE, "Closing idle client id=%llu addr=%s",
                     (unsigned long long)c->id, c->addr);
@@ -443,6 +446,7 @@ int srv_init(server *s, char *err, size_t errcap)
     }
     if (srv_start_pool(s, err, errcap) < 0) return -1;
     if (keyspace_init(s, err, errcap) < 0) return -1;
+    pubsub_init(s);
     ev_timer_add(s->loop, 1, srv_cron, s);
     ev_set_before_sleep(s->loop, srv_before_sleep, s);
     ev_set_after_sleep(s->loop, srv_after_sleep, s);
@@ -461,6 +465,7 @@ void srv_fini(server *s)
      * commits nothing (cmd_vset.c). */
     dlist_node *n;
     while ((n = dlist_first(&s->clients)) != NULL) client_free(DLIST_ENTRY(n, client, node));
+    pubsub_fini(s);
     persist_close(s);             /* commit and fsync the log */
     pool_free(s->pool);
     s->pool = NULL;

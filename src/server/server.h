@@ -58,6 +58,7 @@ enum {
     CLIENT_IN_EXEC = 1 << 6,
     CLIENT_BLOCKED = 1 << 7,            /* input paused until its replies in
                                            flight are answered (deferred.h) */
+    CLIENT_PUBSUB = 1 << 8,             /* has subscriptions (pubsub.h) */
 };
 
 /* A command queued by MULTI. */
@@ -99,6 +100,7 @@ struct client {
     struct watched_key *watched;   /* singly linked list of this client's WATCHes */
     /* replies computed off the loop, in request order (deferred.h) */
     deferred_queue dq;
+    struct ps_client *ps;    /* its subscriptions (pubsub.c); NULL: none */
     /* input left over when the pass's time ran out (conn.c): on the
      * server's turn list, queued as number turn_seq */
     dlist_node turn;
@@ -159,6 +161,7 @@ struct server {
     server_stats st;
     uint64_t rng;
     struct watch_table *watches;
+    struct pubsub *pubsub;       /* channels, patterns, subscribers (pubsub.c) */
     struct persist *ps;          /* NULL = in memory only (persist.h) */
     struct models *models;  /* embedders from the config (models.h) */
     pool *pool;                  /* search workers (NULL: searches run inline) */

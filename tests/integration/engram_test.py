@@ -648,6 +648,21 @@ class ServerTestCase(unittest.TestCase):
         return p.stdout.decode("utf-8", "replace")
 
 
+class BesideRedisTestCase(ServerTestCase):
+    """ServerTestCase with a Redis 7.0 of its own beside the server under
+    test (cls.redis), for tests that compare the two in one run."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.redis = Server(redis=True).start()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.redis.stop()
+        super().tearDownClass()
+
+
 def wait_until(pred, timeout, interval=0.05):
     deadline = time.monotonic() + timeout * SLOW
     while True:

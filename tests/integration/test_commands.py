@@ -19,7 +19,8 @@ request order.
 
 import struct
 
-from engram_test import RespError, Server, ServerTestCase, encode, engram_only, main, parse_info
+from engram_test import (BesideRedisTestCase, RespError, ServerTestCase, encode, engram_only, main,
+                         parse_info)
 
 
 def as_set(v):
@@ -33,18 +34,8 @@ def info_fields(entry):
             "acl": as_set(cats), "tips": as_set(tips)}
 
 
-class TestAgainstRedis(ServerTestCase):
+class TestAgainstRedis(BesideRedisTestCase):
     """engram (the class's server) next to a Redis 7.0 of our own."""
-
-    @classmethod
-    def setUpClass(cls):
-        super().setUpClass()
-        cls.redis = Server(redis=True).start()
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.redis.stop()
-        super().tearDownClass()
 
     def both(self, *requests):
         """Send the same requests to both servers on fresh connections; return

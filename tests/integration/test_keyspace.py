@@ -26,8 +26,8 @@ import struct
 import tempfile
 import unittest
 
-from engram_test import (RespError, Server, ServerError, ServerTestCase, encode, engram_only,
-                         main, parse_info, wait_until)
+from engram_test import (BesideRedisTestCase, RespError, Server, ServerError, ServerTestCase,
+                         encode, engram_only, main, parse_info, wait_until)
 
 WRONGTYPE = "WRONGTYPE Operation against a key holding the wrong kind of value"
 
@@ -216,19 +216,9 @@ class TestDatabases(ServerTestCase):
         self.assertIsNone(a.cmd("EXEC"))
 
 
-class TestAgainstRedis(ServerTestCase):
+class TestAgainstRedis(BesideRedisTestCase):
     """The same requests give the same replies on engram and a live Redis
     7.0 (which runs 16 databases too)."""
-
-    @classmethod
-    def setUpClass(cls):
-        super().setUpClass()
-        cls.redis = Server(redis=True).start()
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.redis.stop()
-        super().tearDownClass()
 
     def assert_same(self, *requests):
         out = []

@@ -1,6 +1,8 @@
 """engram's vector sets from node-redis v6 (tests/clients/node/vectorsets.mjs):
 its own vAdd, vSim, vEmbRaw ... methods, with the client's default
-protocol (RESP3 since node-redis 6) and with RESP 2.  node-redis 6 needs
+protocol (RESP3 since node-redis 6) and with RESP 2; and its pub/sub
+(tests/clients/node/pubsub.mjs): subscribe, pSubscribe, sSubscribe,
+publish, the PUBSUB methods and keyspace notifications, in both protocols.  node-redis 6 needs
 Node.js 20 or later.
 
 The client comes from the npm registry, pinned by the committed
@@ -22,7 +24,7 @@ import unittest
 from engram_test import REPO, SLOW, ServerTestCase, engram_bin, engram_only, main
 
 CLIENT_DIR = os.path.join(REPO, "tests", "clients", "node")
-FILES = ("package.json", "package-lock.json", "vectorsets.mjs")
+FILES = ("package.json", "package-lock.json", "vectorsets.mjs", "pubsub.mjs")
 NODE20 = "node@20.18.0"
 
 
@@ -87,14 +89,21 @@ class TestNodeRedis(ServerTestCase):
             f.write(lock)
         return d
 
-    def test_node_redis_v6_vector_sets(self):
+    def run_script(self, script):
+        """Run one of the node scripts against the server; it must pass."""
         d = self.install()
-        p = subprocess.run([self.node, os.path.join(d, "vectorsets.mjs"), str(self.port)],
+        p = subprocess.run([self.node, os.path.join(d, script), str(self.port)],
                            cwd=d, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                            timeout=120 * SLOW)
         out = p.stdout.decode("utf-8", "replace")
-        self.assertEqual(p.returncode, 0, "node vectorsets.mjs failed:\n%s" % out)
+        self.assertEqual(p.returncode, 0, "node %s failed:\n%s" % (script, out))
         self.assertIn("all assertions passed", out)
+
+    def test_node_redis_v6_vector_sets(self):
+        self.run_script("vectorsets.mjs")
+
+    def test_node_redis_v6_pubsub(self):
+        self.run_script("pubsub.mjs")
 
 
 if __name__ == "__main__":

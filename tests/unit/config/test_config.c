@@ -191,7 +191,7 @@ static void test_table(void **state)
         for (const char *p = name; *p; p++) assert_true((*p >= 'a' && *p <= 'z') || *p == '-');
         for (size_t j = 0; j < n; j++) assert_string_not_equal(name, config_name_at(j));
     }
-    assert_int_equal(n, 27);
+    assert_int_equal(n, 28);
     assert_null(config_help_at(n));
     assert_null(config_default_at(n));
     assert_int_equal(config_mutable_at(n), -1);
@@ -405,6 +405,36 @@ static void test_unknown_and_immutable(void **state)
             "CONFIG SET failed (possibly related to argument 'port') - can't set immutable config");
     set_ok(&c, "PORT", "7000", 0);
     assert_int_equal(c.port, 7000);
+    config_fini(&c);
+}
+
+/* ---- notify-keyspace-events ----------------------------------------------------- */
+
+/* Redis 7.0.15's CONFIG GET after CONFIG SET, and its error text. */
+static void test_notify_events(void **state)
+{
+    const char *name = "notify-keyspace-events";
+    config c;
+    config_init(&c);
+    get_eq(&c, name, "");
+    assert_int_equal(c.notify_keyspace_events, 0);
+    set_ok(&c, name, "KEA", 1);
+    get_eq(&c, name, "AKE");
+    assert_int_equal(c.notify_keyspace_events, NOTIFY_ALL | NOTIFY_KEYSPACE | NOTIFY_KEYEVENT);
+    set_ok(&c, name, "gKEn$x", 1);
+    get_eq(&c, name, "g$xnKE");
+    set_ok(&c, name, "g", 1);
+    get_eq(&c, name, "g");
+    set_ok(&c, name, "AmnKEd", 1);        /* A hides n, as in Redis; n is still set */
+    get_eq(&c, name, "AKEm");
+    assert_true(c.notify_keyspace_events & NOTIFY_NEW);
+    set_ok(&c, name, "lszhte", 1);
+    get_eq(&c, name, "lshzet");
+    set_rt_err(&c, name, "KEZ", "Invalid event class character. Use 'Ag$lshzxeKEtmdn'.");
+    set_rt_err(&c, name, "K E", "Invalid event class character. Use 'Ag$lshzxeKEtmdn'.");
+    get_eq(&c, name, "lshzet");
+    set_ok(&c, name, "", 1);
+    assert_int_equal(c.notify_keyspace_events, 0);
     config_fini(&c);
 }
 
@@ -690,6 +720,7 @@ static void test_rewrite_round_trip(void **state)
     set_ok(&c, "client-output-buffer-limit", "normal 1mb 2mb 3 pubsub 32mb 8mb 60", 1);
     set_ok(&c, "proto-max-bulk-len", "3000000", 1);
     set_ok(&c, "bind", "127.0.0.1 ::1", 0);
+    set_ok(&c, "notify-keyspace-events", "KEA", 1);
     if (config_rewrite(&c, err, sizeof(err)) != 0) fail_msg("%s", err);
 
     char *text = slurp(pathcopy);
@@ -710,7 +741,8 @@ static void test_rewrite_round_trip(void **state)
         "maxclients 500\n"
         "client-output-buffer-limit normal 1mb 2mb 3\n"
         "requirepass \"a b\\\"c\\\\d\\n\"\n"
-        "loglevel debug\n");
+        "loglevel debug\n"
+        "notify-keyspace-events \"AKE\"\n");
     free(text);
     struct stat st;
     assert_int_equal(stat(pathcopy, &st), 0);
@@ -746,6 +778,7 @@ static void test_rewrite_round_trip(void **state)
         "client-output-buffer-limit normal 0 0 0\n"
         "requirepass \"a b\\\"c\\\\d\\n\"\n"
         "loglevel debug\n"
+        "notify-keyspace-events \"AKE\"\n"
         "tcp-keepalive 0\n");
     if (config_rewrite(&again, err, sizeof(err)) != 0) fail_msg("%s", err);
     char *text2 = slurp(pathcopy);
@@ -929,6 +962,7 @@ int main(void)
         cmocka_unit_test(test_append_setting),
         cmocka_unit_test(test_bool_enum_string),
         cmocka_unit_test(test_unknown_and_immutable),
+        cmocka_unit_test(test_notify_events),
         cmocka_unit_test(test_obuf),
         cmocka_unit_test(test_file_load),
         cmocka_unit_test(test_file_quotes_adjacent_fail),

@@ -116,6 +116,8 @@ static void test_proto_dependent(void **state)
 #define MAP2(r) reply_map(r, 2)
 #define MAP0(r) reply_map(r, 0)
 #define SET3(r) reply_set(r, 3)
+#define PUSH3(r) reply_push(r, 3)
+#define PUSH12(r) reply_push(r, 12)
 #define BOOLT(r) reply_bool(r, 1)
 #define BOOLF(r) reply_bool(r, 0)
 #define BOOL7(r) reply_bool(r, 7)
@@ -125,6 +127,8 @@ static void test_proto_dependent(void **state)
     BOTH(MAP2, "*4\r\n", "%2\r\n");
     BOTH(MAP0, "*0\r\n", "%0\r\n");
     BOTH(SET3, "*3\r\n", "~3\r\n");
+    BOTH(PUSH3, "*3\r\n", ">3\r\n");
+    BOTH(PUSH12, "*12\r\n", ">12\r\n");
     BOTH(BOOLT, ":1\r\n", "#t\r\n");
     BOTH(BOOLF, ":0\r\n", "#f\r\n");
     BOTH(BOOL7, ":1\r\n", "#t\r\n");
