@@ -155,6 +155,12 @@ static const setting settings[] = {
     ROW("databases", "SERVER", T_INT, databases, S_IMMUTABLE, 1, INT_MAX, NULL, "16",
         "Number of databases (SELECT 0 to databases-1); every one holds every type."),
 
+    ROW("hash-max-listpack-entries", "HASHES", T_INT, hash_max_listpack_entries, 0, 0, LLONG_MAX,
+        NULL, "128", "A hash keeps its fields in one compact array (OBJECT ENCODING listpack) up to"
+        " this many fields; past it, it becomes a hash table, for good."),
+    ROW("hash-max-listpack-value", "HASHES", T_MEMORY, hash_max_listpack_value, 0, 0, LLONG_MAX,
+        NULL, "64", "... and while no field or value is longer than this many bytes."),
+
     ROW("simd", "VECTORS", T_ENUM, simd, S_IMMUTABLE, 0, 0, simd_names, "auto",
         "Distance kernels: auto picks the best the CPU supports;"
         " scalar, avx2, avx512 or neon force one."),
