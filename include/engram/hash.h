@@ -88,6 +88,14 @@ int hash_peek(const hash *h, const void *f, size_t flen, const char **v, size_t 
  * live field's value.  lim decides the encoding (see above). */
 int hash_set(hash *h, const void *f, size_t flen, const void *v, size_t vlen, int64_t expire,
              unsigned flags, int64_t now, const hash_limits *lim);
+/* Append f = v with deadline exp after every stored field: rebuilding a
+ * hash in the order hash_foreach gave (a snapshot) keeps a compact hash's
+ * order exactly.  Where a HASH_COMPACT_TTL hash's order forbids the end
+ * (fields from a table come in no order), f goes where hash_set would put
+ * it.  0, or -1 if f is already stored.  lim decides the encoding as for
+ * hash_set; a deadline makes a compact hash HASH_COMPACT_TTL. */
+int hash_append(hash *h, const void *f, size_t flen, const void *v, size_t vlen, int64_t exp,
+                const hash_limits *lim);
 /* Delete f: 1 if it was stored (expired or not), 0 if not. */
 int hash_del(hash *h, const void *f, size_t flen);
 /* Give the stored field f the deadline at (-1: none).  1, or 0 if f is not

@@ -472,6 +472,32 @@ int hash_set(hash *h, const void *f, size_t flen, const void *v, size_t vlen, in
     return !live;
 }
 
+int hash_append(hash *h, const void *f, size_t flen, const void *v, size_t vlen, int64_t exp,
+                const hash_limits *lim)
+{
+    CHECK(flen <= HASH_MAX_LEN && vlen <= HASH_MAX_LEN && exp >= -1);
+    if (h->enc != HASH_TABLE && (flen > lim->max_value || vlen > lim->max_value)) hash_convert(h);
+    if (h->enc == HASH_TABLE) {
+        if (kv_peek(h->t, f, flen)) return -1;
+        t_put(h->t, f, flen, v, vlen, exp);
+        return 0;
+    }
+    if (exp >= 0) hash_enable_ttl(h);
+    cent e;
+    int64_t last = -1;
+    int any = 0;
+    for (size_t off = 0; off < h->len; off = e.end) {
+        c_read(h, off, &e);
+        if (e.flen == flen && (flen == 0 || memcmp(e.f, f, flen) == 0)) return -1;
+        last = e.exp;
+        any = 1;
+    }
+    int in_order = exp < 0 || !any || (last >= 0 && exp >= last);
+    c_insert(h, in_order ? h->len : c_pos_for(h, exp), exp, f, flen, v, vlen);
+    if (h->n > lim->max_entries) hash_convert(h);
+    return 0;
+}
+
 int hash_del(hash *h, const void *f, size_t flen)
 {
     if (h->enc == HASH_TABLE) return kv_del(h->t, f, flen);

@@ -430,6 +430,68 @@ static void test_dup_and_memory(void **state)
     assert_int_equal(mem_used(), base);
 }
 
+/* hash_append rebuilds what hash_foreach gave, in the same order and
+ * encoding, puts a field that cannot go last where it belongs, and
+ * refuses repeats. */
+typedef struct rebuild {
+    hash *h;
+    const hash_limits *lim;
+} rebuild;
+
+static void append_to(void *ud, const char *f, size_t flen, const char *v, size_t vlen,
+                      int64_t exp)
+{
+    rebuild *r = ud;
+    assert_int_equal(hash_append(r->h, f, flen, v, vlen, exp, r->lim), 0);
+}
+
+static void test_append(void **state)
+{
+    (void)state;
+    hash *h = hash_new(10);
+    set_s(h, "a", "1", 300, 0, 0);
+    set_s(h, "b", "2", 300, 0, 0);
+    set_s(h, "c", "3", -1, 0, 0);
+    set_s(h, "d", "4", 100, 0, 0);
+    assert_string_equal(order(h, 0), "d=4;b=2;a=1;c=3;");
+    rebuild r = {hash_new(11), &LIM};
+    hash_foreach(h, -1, append_to, &r);
+    assert_int_equal(hash_encoding(r.h), HASH_COMPACT_TTL);
+    assert_string_equal(order(r.h, 0), "d=4;b=2;a=1;c=3;");
+    assert_int_equal(hash_volatile(r.h), 3);
+    assert_int_equal(hash_append(r.h, "a", 1, "x", 1, -1, &LIM), -1);     /* repeat */
+    assert_int_equal(hash_append(r.h, "e", 1, "x", 1, 500, &LIM), 0);     /* goes in order */
+    assert_string_equal(order(r.h, 0), "d=4;b=2;a=1;e=x;c=3;");
+    hash_free(r.h);
+    r.h = hash_new(12);
+    assert_int_equal(hash_append(r.h, "a", 1, "x", 1, 500, &LIM), 0);
+    assert_int_equal(hash_append(r.h, "b", 1, "x", 1, 500, &LIM), 0);     /* ties keep order */
+    assert_int_equal(hash_append(r.h, "c", 1, "x", 1, 400, &LIM), 0);
+    assert_string_equal(order(r.h, 0), "c=x;a=x;b=x;");
+    hash_free(r.h);
+    /* plain order, and past the limits a table */
+    hash_free(h);
+    h = hash_new(13);
+    for (int i = 0; i < 12; i++) {
+        char f[8];
+        snprintf(f, sizeof f, "f%d", 11 - i);
+        set_s(h, f, "v", -1, 0, 0);
+    }
+    assert_int_equal(hash_encoding(h), HASH_TABLE);
+    hash_limits big = {100, 100};
+    r.h = hash_new(14);
+    r.lim = &big;
+    hash_foreach(h, -1, append_to, &r);
+    assert_int_equal(hash_encoding(r.h), HASH_COMPACT);
+    assert_int_equal(hash_len(r.h), 12);
+    r.lim = &LIM;
+    assert_int_equal(hash_append(r.h, "x", 1, "01234567890123456", 17, -1, &LIM), 0);
+    assert_int_equal(hash_encoding(r.h), HASH_TABLE);
+    assert_int_equal(hash_append(r.h, "x", 1, "y", 1, -1, &LIM), -1);
+    hash_free(r.h);
+    hash_free(h);
+}
+
 /* ---- against a model --------------------------------------------------------------- */
 
 /* The model: an array in Redis's storage order while the hash is compact
@@ -661,6 +723,7 @@ int main(void)
         cmocka_unit_test(test_scan),
         cmocka_unit_test(test_random),
         cmocka_unit_test(test_dup_and_memory),
+        cmocka_unit_test(test_append),
         cmocka_unit_test(test_model),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
