@@ -42,6 +42,33 @@ int arg_ll_range(client *c, int i, long long min, long long max, long long *out,
     return 1;
 }
 
+/* Redis parses a SCAN cursor with strtoul: optional sign (a negative
+ * cursor wraps), no leading space, all digits, no overflow; an empty
+ * string is cursor 0.  argv is not NUL-terminated, hence by hand. */
+int arg_cursor(client *c, int i, uint64_t *out)
+{
+    const char *s = c->argv[i];
+    size_t len = c->argvlen[i], j = 0;
+    int neg = 0;
+    uint64_t v = 0;
+
+    if (len && (s[0] == '+' || s[0] == '-')) {
+        neg = s[0] == '-';
+        j = 1;
+        if (j == len) goto bad;
+    }
+    for (; j < len; j++) {
+        unsigned d = (unsigned char)s[j] - '0';
+        if (d > 9 || v > (UINT64_MAX - d) / 10) goto bad;
+        v = v * 10 + d;
+    }
+    *out = neg ? 0 - v : v;
+    return 1;
+bad:
+    reply_error(&c->out, "ERR invalid cursor");
+    return 0;
+}
+
 int arg_is(const client *c, int i, const char *word)
 {
     return i < c->argc && util_eq_nocase(c->argv[i], c->argvlen[i], word);
