@@ -398,21 +398,23 @@ void hash_convert(hash *h)
 
 /* ---- fields ---------------------------------------------------------------------- */
 
-int hash_get(hash *h, const void *f, size_t flen, int64_t now, const char **v, size_t *vlen,
-             int64_t *expire)
+/* f's value and deadline: 1, or 0 if f is not stored -- or, with lazy,
+ * if it has expired at now (it is deleted then). */
+static int h_lookup(hash *h, const void *f, size_t flen, int64_t now, int lazy, const char **v,
+                    size_t *vlen, int64_t *expire)
 {
     const char *vp;
     size_t vl;
     int64_t exp;
     if (h->enc == HASH_TABLE) {
-        kv_entry *e = kv_find(h->t, f, flen, now);
+        kv_entry *e = lazy ? kv_find(h->t, f, flen, now) : kv_peek(h->t, f, flen);
         if (!e) return 0;
         vp = kv_val(e, &vl);
         exp = kv_get_expire(e);
     } else {
         cent e;
         if (!c_find(h, f, flen, &e)) return 0;
-        if (h_expired(e.exp, now)) {
+        if (lazy && h_expired(e.exp, now)) {
             c_delete(h, &e);
             h->expired++;
             return 0;
@@ -427,28 +429,17 @@ int hash_get(hash *h, const void *f, size_t flen, int64_t now, const char **v, s
     return 1;
 }
 
+int hash_get(hash *h, const void *f, size_t flen, int64_t now, const char **v, size_t *vlen,
+             int64_t *expire)
+{
+    return h_lookup(h, f, flen, now, 1, v, vlen, expire);
+}
+
 int hash_peek(const hash *h, const void *f, size_t flen, const char **v, size_t *vlen,
               int64_t *expire)
 {
-    const char *vp;
-    size_t vl;
-    int64_t exp;
-    if (h->enc == HASH_TABLE) {
-        kv_entry *e = kv_peek(h->t, f, flen);
-        if (!e) return 0;
-        vp = kv_val(e, &vl);
-        exp = kv_get_expire(e);
-    } else {
-        cent e;
-        if (!c_find(h, f, flen, &e)) return 0;
-        vp = e.v;
-        vl = e.vlen;
-        exp = e.exp;
-    }
-    if (v) *v = vp;
-    if (vlen) *vlen = vl;
-    if (expire) *expire = exp;
-    return 1;
+    /* without lazy expiry nothing changes: the cast is only kv_peek's */
+    return h_lookup((hash *)h, f, flen, -1, 0, v, vlen, expire);
 }
 
 int hash_set(hash *h, const void *f, size_t flen, const void *v, size_t vlen, int64_t expire,

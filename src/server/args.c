@@ -4,6 +4,8 @@
  * Loop thread only. */
 #include "server.h"
 
+#include <stdio.h>
+
 #include "engram/util.h"
 
 void reply_err_arity_name(client *c, const char *name)
@@ -67,6 +69,17 @@ int arg_cursor(client *c, int i, uint64_t *out)
 bad:
     reply_error(&c->out, "ERR invalid cursor");
     return 0;
+}
+
+void reply_scan(client *c, uint64_t cursor, reply *items, long long n)
+{
+    char cbuf[24];
+    int clen = snprintf(cbuf, sizeof cbuf, "%llu", (unsigned long long)cursor);
+    reply_array(&c->out, 2);
+    reply_bulk(&c->out, cbuf, (size_t)clen);
+    reply_array(&c->out, n);
+    reply_raw(&c->out, items->data, items->len);
+    reply_fini(items);
 }
 
 int arg_is(const client *c, int i, const char *word)

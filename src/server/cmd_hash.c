@@ -348,16 +348,10 @@ void cmd_hscan(client *c)
     if (x.pat && x.plen == 1 && x.pat[0] == '*') x.pat = NULL;
     /* The cursor heads the reply but is known only after the step. */
     reply items;
-    char cbuf[24];
     reply_init(&items, c->out.proto);
     x.out = &items;
     cursor = hash_scan(k.h, cursor, (size_t)count, k.now, emit_field, &x);
-    int clen = snprintf(cbuf, sizeof cbuf, "%llu", (unsigned long long)cursor);
-    reply_array(&c->out, 2);
-    reply_bulk(&c->out, cbuf, (size_t)clen);
-    reply_array(&c->out, x.n);
-    reply_raw(&c->out, items.data, items.len);
-    reply_fini(&items);
+    reply_scan(c, cursor, &items, x.n);
     return;
 syntax:
     reply_err_syntax(c);

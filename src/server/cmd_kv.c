@@ -28,7 +28,6 @@
 #include "hkeys.h"
 #include "persist.h"
 
-#include <inttypes.h>
 #include <limits.h>
 #include <math.h>
 #include <stdio.h>
@@ -758,8 +757,6 @@ void cmd_scan(client *c)
     long long count = 10;
     match_ctx m = {NULL, NULL, 0, srv_now_ms(c->srv), NULL, 0, 0};
     reply keys;
-    char cbuf[24];
-    int clen;
 
     if (!arg_cursor(c, 1, &cursor)) return;
     for (int j = 2; j < c->argc; j += 2) {
@@ -785,12 +782,7 @@ void cmd_scan(client *c)
     reply_init(&keys, c->out.proto);
     m.out = &keys;
     cursor = kv_scan(client_kv(c), cursor, (size_t)count, match_emit, &m);
-    clen = snprintf(cbuf, sizeof cbuf, "%" PRIu64, cursor);
-    reply_array(&c->out, 2);
-    reply_bulk(&c->out, cbuf, (size_t)clen);
-    reply_array(&c->out, m.n);
-    reply_raw(&c->out, keys.data, keys.len);
-    reply_fini(&keys);
+    reply_scan(c, cursor, &keys, m.n);
     return;
 syntax:
     reply_err_syntax(c);

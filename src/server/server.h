@@ -256,6 +256,9 @@ int arg_ll_range(client *c, int i, long long min, long long max, long long *out,
 int arg_is(const client *c, int i, const char *word);         /* case-insensitive compare */
 /* A SCAN cursor (Redis's strtoul rules), or "ERR invalid cursor". */
 int arg_cursor(client *c, int i, uint64_t *out);
+/* A SCAN-family reply, [cursor, items]: items holds n elements already
+ * encoded (the cursor is known only after they were); it is freed. */
+void reply_scan(client *c, uint64_t cursor, reply *items, long long n);
 /* The modules engram stands for, as MODULE LIST and HELLO list them
  * (cmd_server.c). */
 void reply_modules(client *c);

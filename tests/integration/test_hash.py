@@ -39,18 +39,24 @@ def pairs(flat):
     return {flat[i]: flat[i + 1] for i in range(0, len(flat), 2)}
 
 
+REDIS = []     # the module's Redis 7.0, started once
+
+
+def setUpModule():
+    REDIS.append(Server(redis=True).start())
+
+
+def tearDownModule():
+    while REDIS:
+        REDIS.pop().stop()
+
+
 class TestAgainstRedis(ServerTestCase):
-    """engram (the class's server) next to a Redis 7.0 of our own."""
+    """engram (the class's server) next to the module's Redis 7.0."""
 
-    @classmethod
-    def setUpClass(cls):
-        super().setUpClass()
-        cls.redis = Server(redis=True).start()
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.redis.stop()
-        super().tearDownClass()
+    @property
+    def redis(self):
+        return REDIS[0]
 
     def setUp(self):
         super().setUp()
