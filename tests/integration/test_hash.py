@@ -722,7 +722,9 @@ class TestHashPersistence(tp.PersistCase):
         srv = self.start()                                       # the snapshot alone
         c = self.conn(srv)
         self.assertEqual(hash_digest(c), before)
-        c.cmd("HSET", "plain", "after", "snap")                  # snapshot + log
+        c.cmd("HSET", "plain", "after", "snap")                  # a BGSAVE + log
+        self.assertIn("started", c.cmd("BGSAVE"))
+        self.wait_bgsave_done(c)
         c.cmd("HPERSIST", "ttl", "FIELDS", 1, "z")
         c.cmd("HDEL", "big", "f0")
         before = hash_digest(c)
