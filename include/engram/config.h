@@ -90,6 +90,9 @@ typedef struct config {
     int search_threads;             /* 0 = number of cores */
     int search_nice;                /* workers' priority below the loop's */
     char *embedders;                /* "name path name path ...": `embedder` lines, appended */
+    /* hashes: when a compact hash becomes a hash table */
+    long long hash_max_listpack_entries;  /* 128 */
+    long long hash_max_listpack_value;    /* 64 bytes */
     /* where the settings came from, for CONFIG REWRITE ("" = no file) */
     char *config_file;
 } config;

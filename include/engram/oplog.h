@@ -15,6 +15,11 @@
  * Keys of objects (vector sets) have no value to log: their changes are
  * logged as operations (OP_VNEW, OP_VADD, ...), and what a key command does
  * to one as OP_EXPIRE, OP_RENAME, OP_MOVE, OP_COPY (used for every type).
+ * A hash logs the fields a command changed, in their resulting state: the
+ * fields written with their values and absolute deadlines (OP_HSET), the
+ * fields gone (OP_HDEL: deleted, or given a deadline already past), the
+ * deadlines changed (OP_HEXPIRE).  As with keys, a field's expiry is not
+ * logged: its deadline is, and a replayed field past it expires as usual.
  *
  * Databases: a record is about database 0 unless it is wrapped in OP_INDB,
  * which names the database and carries one record of another type (a log
@@ -34,6 +39,15 @@
  *   OP_MOVE     str key, u32 db         to another database (absent there)
  *   OP_COPY     str key, str newkey, u32 db, u8 replace (0/1)
  *   OP_SWAPDB   u32 db1, u32 db2
+ *   OP_HSET     str key, u8 flags, u32 n, n x {str field, str value,
+ *               i64 expire_ms (-1 = none)}
+ *               (flags: bit 0 the command created the key -- whatever
+ *               replay finds there (a key that was stale live) is dropped
+ *               first; other bits zero.  Creates the hash if missing)
+ *   OP_HDEL     str key, u8 flags (0), u32 n, n x str field
+ *               (a hash left without fields goes)
+ *   OP_HEXPIRE  str key, u8 flags (0), u32 n, n x {str field, i64 expire_ms
+ *               (-1 = none)}: stored fields' deadlines
  *   OP_FLUSHDB  (empty)                 the record's database
  *   OP_VNEW     str name, u8 type, u8 metric, u16 more, u32 dim, u32 M,
  *               u32 ef_construction, u32 ef_search, u64 seed, u32 capacity
@@ -88,6 +102,9 @@ enum {
     OP_COPY = 8,
     OP_SWAPDB = 9,
     OP_FLUSHDB = 10,
+    OP_HSET = 11,
+    OP_HDEL = 12,
+    OP_HEXPIRE = 13,
     OP_VNEW = 16,
     OP_VADD = 17,
     OP_VDEL = 18,
@@ -117,9 +134,21 @@ typedef struct op {
     uint32_t capacity;                     /* VNEW */
     const char *embed; uint32_t elen;      /* VNEW */
     const unsigned char *vec;              /* VADD: dim little-endian f32 (unaligned) */
-    uint8_t flags;                         /* VADD: OP_VADD_* */
+    uint8_t flags;                         /* VADD: OP_VADD_*; HSET: OP_HSET_NEW */
     const char *payload; uint32_t plen;    /* VADD, when OP_VADD_PAYLOAD; VSETATTR */
+    uint32_t nfields;                      /* HSET, HDEL, HEXPIRE: fields (op_hfield_next) */
+    const unsigned char *fields;           /* ... their encoded list and */
+    size_t fields_len;                     /* ... its bytes */
 } op;
+
+/* One field of an OP_HSET / OP_HDEL / OP_HEXPIRE record. */
+typedef struct op_hfield {
+    const char *f; uint32_t flen;
+    const char *v; uint32_t vlen;          /* HSET */
+    int64_t expire_ms;                     /* HSET, HEXPIRE: -1 = none */
+} op_hfield;
+
+#define OP_HSET_NEW 1u     /* HSET's flags: the command created the key */
 
 #define OP_VADD_AUTOID  1u
 #define OP_VADD_PAYLOAD 2u
@@ -168,6 +197,13 @@ void op_put_move(opbuf *b, const void *key, uint32_t klen, uint32_t db);
 void op_put_copy(opbuf *b, const void *key, uint32_t klen, const void *newkey, uint32_t nklen,
                  uint32_t db, int replace);
 void op_put_swapdb(opbuf *b, uint32_t db1, uint32_t db2);
+/* Hash records: the head (type OP_HSET, OP_HDEL or OP_HEXPIRE; flags
+ * OP_HSET_NEW for HSET only; n fields follow), then n fields of the
+ * record's kind (op_put_hfield: v/vlen for HSET, expire_ms for HSET and
+ * HEXPIRE; the others are not written). */
+void op_put_hhead(opbuf *b, const void *key, uint32_t klen, unsigned flags, uint32_t n);
+void op_put_hfield(opbuf *b, uint8_t type, const void *f, uint32_t flen, const void *v,
+                   uint32_t vlen, int64_t expire_ms);
 /* The head of an OP_INDB payload; the inner payload follows. */
 void op_put_indb(opbuf *b, uint32_t db, uint8_t type);
 /* One batch element header: u8 type, u32 len (the payload follows). */
@@ -200,6 +236,10 @@ int op_batch_next(const void *payload, size_t len, size_t *pos, uint8_t *type,
  * OP_INDB / 0) or -EFBIG (db >= db_max). */
 int op_indb(const void *payload, size_t len, const op_limits *lim, uint32_t *db, uint8_t *type,
             const void **inner, uint32_t *ilen);
+
+/* The next field of a decoded OP_HSET / OP_HDEL / OP_HEXPIRE: *pos starts
+ * at 0; 1 with *out, 0 after the last (op_decode checked them all). */
+int op_hfield_next(const op *o, size_t *pos, op_hfield *out);
 
 /* Read the i-th float of an OP_VADD vector (unaligned little-endian). */
 float op_vec_at(const op *o, uint32_t i);

@@ -163,6 +163,11 @@ static const setting settings[] = {
         " __keyevent@<db>__:<event> (E), by class: g generic, $ strings, h hashes, x expired,"
         " d vector sets, n new keys, m key misses, A = g$lshzxetd (l s z t e: types engram"
         " does not have); empty = off.  Redis's letters and events (docs/commands.md)."),
+    ROW("hash-max-listpack-entries", "HASHES", T_INT, hash_max_listpack_entries, 0, 0, LLONG_MAX,
+        NULL, "128", "A hash keeps its fields in one compact array (OBJECT ENCODING listpack) up to"
+        " this many fields; past it, it becomes a hash table, for good."),
+    ROW("hash-max-listpack-value", "HASHES", T_MEMORY, hash_max_listpack_value, 0, 0, LLONG_MAX,
+        NULL, "64", "... and while no field or value is longer than this many bytes."),
 
     ROW("simd", "VECTORS", T_ENUM, simd, S_IMMUTABLE, 0, 0, simd_names, "auto",
         "Distance kernels: auto picks the best the CPU supports;"

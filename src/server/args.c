@@ -4,6 +4,8 @@
  * Loop thread only. */
 #include "server.h"
 
+#include <stdio.h>
+
 #include "engram/util.h"
 
 void reply_err_arity_name(client *c, const char *name)
@@ -40,6 +42,44 @@ int arg_ll_range(client *c, int i, long long min, long long max, long long *out,
     }
     *out = v;
     return 1;
+}
+
+/* Redis parses a SCAN cursor with strtoul: optional sign (a negative
+ * cursor wraps), no leading space, all digits, no overflow; an empty
+ * string is cursor 0.  argv is not NUL-terminated, hence by hand. */
+int arg_cursor(client *c, int i, uint64_t *out)
+{
+    const char *s = c->argv[i];
+    size_t len = c->argvlen[i], j = 0;
+    int neg = 0;
+    uint64_t v = 0;
+
+    if (len && (s[0] == '+' || s[0] == '-')) {
+        neg = s[0] == '-';
+        j = 1;
+        if (j == len) goto bad;
+    }
+    for (; j < len; j++) {
+        unsigned d = (unsigned char)s[j] - '0';
+        if (d > 9 || v > (UINT64_MAX - d) / 10) goto bad;
+        v = v * 10 + d;
+    }
+    *out = neg ? 0 - v : v;
+    return 1;
+bad:
+    reply_error(&c->out, "ERR invalid cursor");
+    return 0;
+}
+
+void reply_scan(client *c, uint64_t cursor, reply *items, long long n)
+{
+    char cbuf[24];
+    int clen = snprintf(cbuf, sizeof cbuf, "%llu", (unsigned long long)cursor);
+    reply_array(&c->out, 2);
+    reply_bulk(&c->out, cbuf, (size_t)clen);
+    reply_array(&c->out, n);
+    reply_raw(&c->out, items->data, items->len);
+    reply_fini(items);
 }
 
 int arg_is(const client *c, int i, const char *word)

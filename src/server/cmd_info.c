@@ -95,12 +95,13 @@ static void info_stats(server *s, strbuf *b)
     strbuf_printf(b, "# Stats\r\ntotal_connections_received:%lld\r\ntotal_commands_processed:%lld\r\n"
                 "instantaneous_ops_per_sec:%lld\r\ntotal_net_input_bytes:%lld\r\n"
                 "total_net_output_bytes:%lld\r\nrejected_connections:%lld\r\nexpired_keys:%lld\r\n"
+                "expired_subkeys:%lld\r\n"
                 "evicted_keys:0\r\nkeyspace_hits:%lld\r\nkeyspace_misses:%lld\r\n"
                 "pubsub_channels:%zu\r\npubsub_patterns:%zu\r\npubsubshard_channels:%zu\r\n"
                 "total_error_replies:%lld\r\nclient_query_buffer_limit_disconnections:%lld\r\n"
                 "client_output_buffer_limit_disconnections:%lld\r\n",
                 s->st.conns, s->st.cmds, srv_ops_per_sec(s), s->st.net_in, s->st.net_out,
-                s->st.rejected_conns, s->st.expired_keys, s->st.keyspace_hits,
+                s->st.rejected_conns, s->st.expired_keys, s->st.expired_subkeys, s->st.keyspace_hits,
                 s->st.keyspace_misses, pubsub_count(s, PUBSUB_CHANNEL),
                 pubsub_count(s, PUBSUB_PATTERN), pubsub_count(s, PUBSUB_SHARD), s->st.errors,
                 s->st.qbuf_kills, s->st.obuf_kills);

@@ -25,10 +25,10 @@
  * state, for the same reason). */
 #include "server.h"
 #include "handlers.h"
+#include "hkeys.h"
 #include "notify.h"
 #include "persist.h"
 
-#include <inttypes.h>
 #include <limits.h>
 #include <math.h>
 #include <stdio.h>
@@ -808,33 +808,6 @@ void cmd_keys(client *c)
     reply_defer_array(&c->out, h, m.n);
 }
 
-/* Redis parses the SCAN cursor with strtoul: optional sign (a negative
- * cursor wraps), no leading space, all digits, no overflow; an empty
- * string is cursor 0.  argv is not NUL-terminated, hence by hand. */
-static int parse_cursor(const char *s, size_t len, uint64_t *out)
-{
-    size_t i = 0;
-    int neg = 0;
-    uint64_t v = 0;
-
-    if (len == 0) {
-        *out = 0;
-        return 1;
-    }
-    if (s[0] == '+' || s[0] == '-') {
-        neg = s[0] == '-';
-        i = 1;
-    }
-    if (i == len) return 0;
-    for (; i < len; i++) {
-        unsigned d = (unsigned char)s[i] - '0';
-        if (d > 9 || v > (UINT64_MAX - d) / 10) return 0;
-        v = v * 10 + d;
-    }
-    *out = neg ? 0 - v : v;
-    return 1;
-}
-
 /* SCAN cursor [MATCH pattern] [COUNT n] [TYPE type] */
 void cmd_scan(client *c)
 {
@@ -842,13 +815,8 @@ void cmd_scan(client *c)
     long long count = 10;
     match_ctx m = {NULL, NULL, 0, srv_now_ms(c->srv), NULL, 0, 0};
     reply keys;
-    char cbuf[24];
-    int clen;
 
-    if (!parse_cursor(c->argv[1], c->argvlen[1], &cursor)) {
-        reply_error(&c->out, "ERR invalid cursor");
-        return;
-    }
+    if (!arg_cursor(c, 1, &cursor)) return;
     for (int j = 2; j < c->argc; j += 2) {
         if (j + 1 >= c->argc) goto syntax;
         if (arg_is(c, j, "count")) {
@@ -872,12 +840,7 @@ void cmd_scan(client *c)
     reply_init(&keys, c->out.proto);
     m.out = &keys;
     cursor = kv_scan(client_kv(c), cursor, (size_t)count, match_emit, &m);
-    clen = snprintf(cbuf, sizeof cbuf, "%" PRIu64, cursor);
-    reply_array(&c->out, 2);
-    reply_bulk(&c->out, cbuf, (size_t)clen);
-    reply_array(&c->out, m.n);
-    reply_raw(&c->out, keys.data, keys.len);
-    reply_fini(&keys);
+    reply_scan(c, cursor, &keys, m.n);
     return;
 syntax:
     reply_err_syntax(c);
@@ -931,6 +894,7 @@ static void rename_generic(client *c, int nx)
     kv_rename(db, src, c->argv[2], c->argvlen[2]);
     key_touched(c->srv, c->db, KEY(c));
     key_touched(c->srv, c->db, c->argv[2], c->argvlen[2]);
+    hkeys_track(c->srv, c->db, c->argv[2], c->argvlen[2]);
     persist_log_rename(c->srv, c->db, KEY(c), c->argv[2], c->argvlen[2]);
     notify_key(c, NOTIFY_NEW, "new", c->argv[2], c->argvlen[2]);   /* as Redis, even over a key */
     notify_key(c, NOTIFY_GENERIC, "rename_from", KEY(c));
@@ -1014,6 +978,7 @@ void cmd_move(client *c)
     kv_move(client_kv(c), e, dst);
     key_touched(c->srv, c->db, KEY(c));
     key_touched(c->srv, (int)id, KEY(c));
+    hkeys_track(c->srv, (int)id, KEY(c));
     persist_log_move(c->srv, c->db, KEY(c), (int)id);
     notify_keyspace_event(c->srv, NOTIFY_NEW, "new", (int)id, KEY(c));
     notify_key(c, NOTIFY_GENERIC, "move_from", KEY(c));
@@ -1038,6 +1003,7 @@ void cmd_swapdb(client *c)
     }
     if (a != b) {
         kv_swap(db_kv(c->srv, (int)a), db_kv(c->srv, (int)b));
+        hkeys_swap(c->srv, (int)a, (int)b);
         c->srv->dirty++;
         srv_watch_touch_db(c->srv, (int)a);
         srv_watch_touch_db(c->srv, (int)b);
@@ -1073,7 +1039,8 @@ void cmd_flushall(client *c) { flush_generic(c, -1); }
 
 /* OBJECT ENCODING key, as Redis names its encodings: a string is "int"
  * when it spells a 64-bit integer (at most 20 bytes), "embstr" up to 44
- * bytes, "raw" beyond; a vector set, like any module type, "raw". */
+ * bytes, "raw" beyond; a hash "listpack", "listpackex" or "hashtable"
+ * (hash.h); a vector set, like any module type, "raw". */
 void cmd_object_encoding(client *c)
 {
     kv_entry *e = key_lookup_read(c, c->argv[2], c->argvlen[2]);
@@ -1088,6 +1055,8 @@ void cmd_object_encoding(client *c)
         long long ll;
         if (vlen <= 20 && util_str2ll(v, vlen, &ll)) enc = "int";
         else if (vlen <= 44) enc = "embstr";
+    } else if (kv_type(e) == OBJ_HASH) {
+        enc = hash_encoding_name(kv_obj(e));
     }
     reply_bulk_cstr(&c->out, enc);
 }

@@ -10,7 +10,7 @@
  * right after them, each a command of its own.
  *
  * Kept in the order of Redis's groups: connection, server, generic (keys),
- * string, pubsub, transactions, then engram's vector commands. */
+ * string, hash, pubsub, transactions, then engram's vector commands. */
 #include "command.h"
 
 #include <stddef.h>
@@ -373,6 +373,75 @@ command command_table[] = {
      .flags = CMD_WRITE | CMD_DENYOOM | CMD_FAST, .first_key = 1, .last_key = 1, .key_step = 1,
      .group = "string", .since = "2.6.0",
      .summary = "Increments the floating point value of a key by a number."},
+
+    /* ---- hashes: Redis 7.0's, then 7.4's field expiry and 8.0's HGETDEL,
+     * HGETEX, HSETEX ---- */
+#define HASH_CMD(nm, f, ar, fl, ver, sum, tip)                                                \
+    {.name = nm, .fn = f, .arity = ar, .flags = fl, .first_key = 1, .last_key = 1,           \
+     .key_step = 1, .group = "hash", .since = ver, .summary = sum, .tips = tip}
+    HASH_CMD("hset", cmd_hset, -4, CMD_WRITE | CMD_DENYOOM | CMD_FAST, "2.0.0",
+             "Creates or modifies the value of a field in a hash.", NULL),
+    HASH_CMD("hsetnx", cmd_hsetnx, 4, CMD_WRITE | CMD_DENYOOM | CMD_FAST, "2.0.0",
+             "Sets the value of a field in a hash only when the field doesn't exist.", NULL),
+    HASH_CMD("hmset", cmd_hmset, -4, CMD_WRITE | CMD_DENYOOM | CMD_FAST, "2.0.0",
+             "Sets the values of multiple fields (deprecated: HSET takes several).", NULL),
+    HASH_CMD("hget", cmd_hget, 3, CMD_READONLY | CMD_FAST, "2.0.0",
+             "Returns the value of a field in a hash.", NULL),
+    HASH_CMD("hmget", cmd_hmget, -3, CMD_READONLY | CMD_FAST, "2.0.0",
+             "Returns the values of all fields in a hash.", NULL),
+    HASH_CMD("hdel", cmd_hdel, -3, CMD_WRITE | CMD_FAST, "2.0.0",
+             "Deletes one or more fields and their values from a hash. Deletes the hash if no fields remain.",
+             NULL),
+    HASH_CMD("hlen", cmd_hlen, 2, CMD_READONLY | CMD_FAST, "2.0.0",
+             "Returns the number of fields in a hash.", NULL),
+    HASH_CMD("hstrlen", cmd_hstrlen, 3, CMD_READONLY | CMD_FAST, "3.2.0",
+             "Returns the length of the value of a field.", NULL),
+    HASH_CMD("hexists", cmd_hexists, 3, CMD_READONLY | CMD_FAST, "2.0.0",
+             "Determines whether a field exists in a hash.", NULL),
+    HASH_CMD("hincrby", cmd_hincrby, 4, CMD_WRITE | CMD_DENYOOM | CMD_FAST, "2.0.0",
+             "Increments the integer value of a field in a hash by a number. Uses 0 as initial value if the field doesn't exist.",
+             NULL),
+    HASH_CMD("hincrbyfloat", cmd_hincrbyfloat, 4, CMD_WRITE | CMD_DENYOOM | CMD_FAST, "2.6.0",
+             "Increments the floating point value of a field by a number. Uses 0 as initial value if the field doesn't exist.",
+             NULL),
+    HASH_CMD("hgetall", cmd_hgetall, 2, CMD_READONLY, "2.0.0",
+             "Returns all fields and values in a hash.", "nondeterministic_output_order"),
+    HASH_CMD("hkeys", cmd_hkeys, 2, CMD_READONLY, "2.0.0", "Returns all fields in a hash.",
+             "nondeterministic_output_order"),
+    HASH_CMD("hvals", cmd_hvals, 2, CMD_READONLY, "2.0.0", "Returns all values in a hash.",
+             "nondeterministic_output_order"),
+    HASH_CMD("hscan", cmd_hscan, -3, CMD_READONLY, "2.8.0",
+             "Iterates over fields and values of a hash (NOVALUES: fields only).",
+             "nondeterministic_output"),
+    HASH_CMD("hrandfield", cmd_hrandfield, -2, CMD_READONLY, "6.2.0",
+             "Returns one or more random fields from a hash.", "nondeterministic_output"),
+    HASH_CMD("hexpire", cmd_hexpire, -6, CMD_WRITE | CMD_DENYOOM | CMD_FAST, "7.4.0",
+             "Set expiry for hash field using relative time to expire (seconds)", NULL),
+    HASH_CMD("hpexpire", cmd_hpexpire, -6, CMD_WRITE | CMD_DENYOOM | CMD_FAST, "7.4.0",
+             "Set expiry for hash field using relative time to expire (milliseconds)", NULL),
+    HASH_CMD("hexpireat", cmd_hexpireat, -6, CMD_WRITE | CMD_DENYOOM | CMD_FAST, "7.4.0",
+             "Set expiry for hash field using an absolute Unix timestamp (seconds)", NULL),
+    HASH_CMD("hpexpireat", cmd_hpexpireat, -6, CMD_WRITE | CMD_DENYOOM | CMD_FAST, "7.4.0",
+             "Set expiry for hash field using an absolute Unix timestamp (milliseconds)", NULL),
+    HASH_CMD("httl", cmd_httl, -5, CMD_READONLY | CMD_FAST, "7.4.0",
+             "Returns the TTL in seconds of a hash field.", "nondeterministic_output"),
+    HASH_CMD("hpttl", cmd_hpttl, -5, CMD_READONLY | CMD_FAST, "7.4.0",
+             "Returns the TTL in milliseconds of a hash field.", "nondeterministic_output"),
+    HASH_CMD("hexpiretime", cmd_hexpiretime, -5, CMD_READONLY | CMD_FAST, "7.4.0",
+             "Returns the expiration time of a hash field as a Unix timestamp, in seconds.", NULL),
+    HASH_CMD("hpexpiretime", cmd_hpexpiretime, -5, CMD_READONLY | CMD_FAST, "7.4.0",
+             "Returns the expiration time of a hash field as a Unix timestamp, in msec.", NULL),
+    HASH_CMD("hpersist", cmd_hpersist, -5, CMD_WRITE | CMD_FAST, "7.4.0",
+             "Removes the expiration time for each specified field", NULL),
+    HASH_CMD("hgetdel", cmd_hgetdel, -5, CMD_WRITE | CMD_FAST, "8.0.0",
+             "Returns the value of a field and deletes it from the hash.", NULL),
+    HASH_CMD("hgetex", cmd_hgetex, -5, CMD_WRITE | CMD_FAST, "8.0.0",
+             "Get the value of one or more fields of a given hash key, and optionally set their expiration.",
+             NULL),
+    HASH_CMD("hsetex", cmd_hsetex, -6, CMD_WRITE | CMD_DENYOOM | CMD_FAST, "8.0.0",
+             "Set the value of one or more fields of a given hash key, and optionally set their expiration.",
+             NULL),
+#undef HASH_CMD
 
     /* ---- pubsub (shard channels: SSUBSCRIBE's and SPUBLISH's "keys" are
      * channel names, as in Redis's table) ---- */

@@ -5,12 +5,15 @@
  * Sections, in order (kinds from image.h's ranges; little-endian; str =
  * u32 length + bytes):
  *
- *   0x0001 META    u32 format (3), u32 vector sets in the file, u64 keys
+ *   0x0001 META    u32 format (4), u32 vector sets in the file, u64 keys
  *                  written, i64 created_ms, u64 seq, str engram version
  *   then per database that has keys, in ascending number:
  *   0x0002 DB      u32 the database's number
  *   0x0200 ...     its string keys (kv_save: keys not expired at
  *                  created_ms, with absolute expiry times)
+ *   0x0201 HASHES  its hashes (hash_image.c: keys not expired at
+ *                  created_ms with a field not expired then, those fields
+ *                  with their absolute deadlines); exactly one
  *   then per key of that database holding a vector set, in byte order:
  *   0x0011 VSET    str key, str embedder name ("" = none), i64 absolute
  *                  expiry ms (-1 = none), u32 the input dim of a REDUCE
@@ -20,10 +23,9 @@
  *   0x0100-0x01ff  the set's own sections (vindex_save), up to the next
  *                  VSET, DB or the end
  *
- * Format 2 (VSET without the last two fields: no projection, nodes = the
- * set's size) and format 1 (before databases and before vector sets were
- * keys) are still
- * loaded: META (format 1, u32 number of indices, ...), one keyspace
+ * Format 3 (no HASHES section), format 2 (VSET without the last two
+ * fields: no projection, nodes = the set's size) and format 1 (before
+ * databases and before vector sets were keys) are still loaded: META (format 1, u32 number of indices, ...), one keyspace
  * section, then per index 0x0010 INDEX {str name, str embedder} and its
  * sections -- all into database 0, the indices as vector-set keys without
  * a TTL.
@@ -50,17 +52,19 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "engram/hash_image.h"
 #include "engram/kv_image.h"
 #include "engram/le.h"
 #include "engram/mem.h"
 #include "engram/snapfile.h"
 #include "engram/vindex.h"
+#include "hkeys.h"
 #include "keyspace.h"
 #include "models.h"
 #include "server.h"
 #include "vkeys.h"
 
-#define SNAPSHOT_FORMAT  3u
+#define SNAPSHOT_FORMAT  4u
 #define SEC_META         0x0001u
 #define SEC_DB           0x0002u
 #define SEC_INDEX_V1     0x0010u
@@ -143,7 +147,7 @@ static int save_vset(img_sink *sk, kv_entry *e)
     return rc;
 }
 
-/* Database db's sections: DB, its strings, its vector sets. */
+/* Database db's sections: DB, its strings, its hashes, its vector sets. */
 static int save_db(server *s, int db, int64_t created_ms, img_sink *sk, const char **what)
 {
     unsigned char h[4];
@@ -153,6 +157,10 @@ static int save_db(server *s, int db, int64_t created_ms, img_sink *sk, const ch
     if (!rc) {
         *what = "a keyspace";
         rc = kv_save(db_kv(s, db), created_ms, sk);
+    }
+    if (!rc) {
+        *what = "the hashes";
+        rc = hash_image_save(db_kv(s, db), OBJ_HASH, created_ms, sk);
     }
     vset_keys k = {NULL, 0, 0, created_ms};
     kv_foreach(db_kv(s, db), collect_vset, &k);
@@ -338,7 +346,24 @@ static size_t load_strings(loader *L, int db, size_t i)
     return j;
 }
 
-/* Format 2: per database, DB then its strings then its sets. */
+/* Format 4's HASHES section at i into database db; the index past it, or 0
+ * after refusing. */
+static size_t load_hashes(loader *L, int db, size_t i)
+{
+    if (i >= L->n || snap_section(L->sp, i)->kind != HASH_IMG_KIND)
+        return refuse(L, i < L->n ? i : L->n, "expected a hashes section"), 0;
+    img_source src;
+    char e[256];
+    hash_limits lim = hkey_limits(L->s);
+    snap_source(L->sp, i, 1, &src);
+    int rc = hash_image_load(db_kv(L->s, db), OBJ_HASH, &src.sec[0], &lim, &L->s->rng, e, sizeof e);
+    src.release(src.release_ud, src.sec[0].data, src.sec[0].len);
+    if (rc < 0) return refuse(L, i, e), 0;
+    return i + 1;
+}
+
+/* Formats 2 to 4: per database, DB then its strings (then its hashes, from
+ * format 4) then its sets. */
 static int load_v2(loader *L, uint32_t *sets)
 {
     size_t i = 1;
@@ -356,6 +381,7 @@ static int load_v2(loader *L, uint32_t *sets)
         if ((int)db <= last) return refuse(L, i, "databases out of order");
         last = (int)db;
         if (!(i = load_strings(L, (int)db, i + 1))) return -1;
+        if (L->format >= 4 && !(i = load_hashes(L, (int)db, i))) return -1;
         while (i < L->n && snap_section(L->sp, i)->kind == SEC_VSET) {
             if (!(i = load_vset(L, (int)db, i))) return -1;
             (*sets)++;

@@ -108,6 +108,36 @@ void cmd_object_help(client *c);
 void cmd_memory_usage(client *c);
 void cmd_memory_help(client *c);
 
+/* cmd_hash.c: hashes (Redis 7.0's, and 7.4-8's field expiry) */
+void cmd_hset(client *c);
+void cmd_hmset(client *c);
+void cmd_hsetnx(client *c);
+void cmd_hget(client *c);
+void cmd_hmget(client *c);
+void cmd_hdel(client *c);
+void cmd_hlen(client *c);
+void cmd_hstrlen(client *c);
+void cmd_hexists(client *c);
+void cmd_hincrby(client *c);
+void cmd_hincrbyfloat(client *c);
+void cmd_hgetall(client *c);
+void cmd_hkeys(client *c);
+void cmd_hvals(client *c);
+void cmd_hscan(client *c);
+void cmd_hrandfield(client *c);
+void cmd_hexpire(client *c);
+void cmd_hpexpire(client *c);
+void cmd_hexpireat(client *c);
+void cmd_hpexpireat(client *c);
+void cmd_httl(client *c);
+void cmd_hpttl(client *c);
+void cmd_hexpiretime(client *c);
+void cmd_hpexpiretime(client *c);
+void cmd_hpersist(client *c);
+void cmd_hgetdel(client *c);
+void cmd_hgetex(client *c);
+void cmd_hsetex(client *c);
+
 /* cmd_pubsub.c: publish/subscribe */
 void cmd_subscribe(client *c);
 void cmd_unsubscribe(client *c);

@@ -3,15 +3,13 @@
  * (contract in keyspace.h).
  *
  * Each database is a kv with two hooks: the expire hook (a key expired:
- * WATCH invalidation, the expired_keys counter, the "expired" keyspace
- * event: notify.h) and the object ops
- * (kv_obj_ops: how a vector set is freed and measured).  The hooks need
- * the database's number, so each kv's hook data is a small dbctx.
+#include "hkeys.h"
+#include "notify.h"
  *
  * The lazy-free thread is a pool of one worker at the lowest priority;
  * its jobs free what no client can reach any more: a vector set whose key
- * is gone (releasing the key's reference), or a whole keyspace swapped out
- * by FLUSHALL ASYNC.  Their done() runs on the loop thread when the pool is
+ * is gone (releasing the key's reference), a hash whose key is gone, or a
+ * whole keyspace swapped out by FLUSHALL ASYNC.  Their done() runs on the loop thread when the pool is
  * drained in before-sleep (srv_pool_drain) and only frees the job. */
 #include "keyspace.h"
 
@@ -19,10 +17,12 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "engram/hash.h"
 #include "engram/mem.h"
 #include "engram/pool.h"
 #include "engram/util.h"
 #include "engram/vset.h"
+#include "hkeys.h"
 #include "notify.h"
 #include "persist.h"
 #include "server.h"
@@ -38,6 +38,7 @@ typedef struct dbctx {
 typedef struct lazy_job {
     pool_job job;
     vset *set;              /* a set to release, or */
+    hash *h;                /* a hash to free, or */
     kv *db;                 /* a keyspace to free */
 } lazy_job;
 
@@ -46,33 +47,43 @@ static void lazy_work(pool_job *pj, int worker)
     lazy_job *j = (lazy_job *)pj;
     (void)worker;
     if (j->set) vset_release(j->set);
+    hash_free(j->h);
     if (j->db) kv_free(j->db);
 }
 
 static void lazy_done(pool_job *pj) { mem_free(pj); }
 
-static void lazy_submit(server *s, vset *set, kv *db)
+static void lazy_submit(server *s, vset *set, hash *h, kv *db)
 {
     lazy_job *j = mem_calloc(1, sizeof *j);
     j->job.work = lazy_work;
     j->job.done = lazy_done;
     j->set = set;
+    j->h = h;
     j->db = db;
     pool_submit(s->lazyfree, &j->job);
 }
 
-/* A key's object is gone from the keyspace: drop its reference, on the
- * lazy-free thread when it is big or `async` and the thread runs (not at
- * shutdown, when the databases are freed after the thread). */
+static size_t obj_memory(uint8_t type, const void *obj)
+{
+    if (type == OBJ_VSET) return vset_memory(obj);
+    if (type == OBJ_HASH) return hash_memory(obj);
+    return 0;
+}
+
+/* A key's object is gone from the keyspace: drop its reference (free a
+ * hash), on the lazy-free thread when it is big or `async` and the thread
+ * runs (not at shutdown, when the databases are freed after the thread). */
 static void obj_drop(server *s, uint8_t type, void *obj, int async)
 {
-    if (type != OBJ_VSET) return;
-    vset *set = obj;
-    vset_mark_dropped(set);
-    if (s->lazyfree && !s->shutting_down && (async || vset_memory(set) >= KEYSPACE_LAZYFREE_BYTES))
-        lazy_submit(s, set, NULL);
+    if (type != OBJ_VSET && type != OBJ_HASH) return;
+    if (type == OBJ_VSET) vset_mark_dropped(obj);
+    if (s->lazyfree && !s->shutting_down && (async || obj_memory(type, obj) >= KEYSPACE_LAZYFREE_BYTES))
+        lazy_submit(s, type == OBJ_VSET ? obj : NULL, type == OBJ_HASH ? obj : NULL, NULL);
+    else if (type == OBJ_VSET)
+        vset_release(obj);
     else
-        vset_release(set);
+        hash_free(obj);
 }
 
 static void ops_free(void *ud, uint8_t type, void *obj)
@@ -85,6 +96,7 @@ static void ops_free(void *ud, uint8_t type, void *obj)
 static void ops_free_here(void *ud, uint8_t type, void *obj)
 {
     (void)ud;
+    if (type == OBJ_HASH) hash_free(obj);
     if (type != OBJ_VSET) return;
     vset_mark_dropped(obj);
     vset_release(obj);
@@ -93,7 +105,7 @@ static void ops_free_here(void *ud, uint8_t type, void *obj)
 static size_t ops_memory(void *ud, uint8_t type, const void *obj)
 {
     (void)ud;
-    return type == OBJ_VSET ? vset_memory(obj) : 0;
+    return obj_memory(type, obj);
 }
 
 static const kv_obj_ops keyspace_ops = {ops_free, ops_memory};
@@ -128,6 +140,7 @@ int keyspace_init(server *s, char *err, size_t errcap)
         ctx[i] = (dbctx){s, i};
         s->dbs[i] = db_new(s, &ctx[i]);
     }
+    hkeys_init(s);
     int e = 0;
     s->lazyfree = pool_new(1, 19, NULL, NULL, &e);
     if (!s->lazyfree) {
@@ -142,6 +155,7 @@ void keyspace_fini(server *s)
     pool_free(s->lazyfree);       /* finishes what is queued */
     s->lazyfree = NULL;
     for (int i = 0; i < s->ndbs; i++) kv_free(s->dbs[i]);
+    hkeys_fini(s);
     mem_free(s->dbs);
     mem_free(s->dbctx);
     s->dbs = NULL;
@@ -157,6 +171,7 @@ const char *obj_type_name(uint8_t type)
     switch (type) {
     case OBJ_STRING: return "string";
     case OBJ_VSET: return "vectorset";
+    case OBJ_HASH: return "hash";
     default: return "none";
     }
 }
@@ -215,12 +230,13 @@ static void db_clear_one(server *s, int i, int async)
     kv *old = kv_new(0);
     kv_set_obj_ops(old, &keyspace_ops_lazy, NULL);
     kv_swap(s->dbs[i], old);
-    lazy_submit(s, NULL, old);
+    lazy_submit(s, NULL, NULL, old);
 }
 
 void db_clear(server *s, int db, int async)
 {
     for (int i = db < 0 ? 0 : db; i < (db < 0 ? s->ndbs : db + 1); i++) db_clear_one(s, i, async);
+    hkeys_clear(s, db);
 }
 
 void key_unlink(server *s, int db, kv_entry *e)
@@ -239,6 +255,9 @@ int key_copy(server *s, kv_entry *src, int dstdb, const char *newkey, size_t nkl
         vset *copy = vkey_clone(s, kv_obj(src));
         if (!copy) return -ENOMEM;
         e = kv_set_obj(dst, newkey, nklen, OBJ_VSET, copy, NULL);
+    } else if (kv_type(src) == OBJ_HASH) {
+        e = kv_set_obj(dst, newkey, nklen, OBJ_HASH, hash_dup(kv_obj(src), util_rand64(&s->rng)),
+                       NULL);
     } else {
         /* kv_set may reorganise the table: hand it a copy, not src's bytes
          * (newkey may point into a key too: kv copies it first). */
@@ -250,6 +269,7 @@ int key_copy(server *s, kv_entry *src, int dstdb, const char *newkey, size_t nkl
         mem_free(buf);
     }
     kv_set_expire(dst, e, at);
+    hkeys_track(s, dstdb, newkey, nklen);
     return 0;
 }
 
@@ -268,7 +288,9 @@ size_t keyspace_lazyfree_pending(const server *s)
 size_t keyspace_expire_cycle(server *s, int64_t now_ms, size_t samples)
 {
     size_t n = 0;
-    for (int i = 0; i < s->ndbs; i++)
+    for (int i = 0; i < s->ndbs; i++) {
         n += kv_expire_cycle(s->dbs[i], now_ms, samples, &s->rng);
+        n += hkeys_expire_cycle(s, i, now_ms);
+    }
     return n;
 }

@@ -4,15 +4,17 @@
  * the dirty counter).
  *
  * Types: a key holds a string (KV_STRING) or an object: OBJ_VSET, a vector
- * set (vset.h; the key holds one reference).  obj_type_name gives TYPE's
- * answer.  A command on a key of another type answers WRONGTYPE_ERR.
+ * set (vset.h; the key holds one reference), or OBJ_HASH, a hash (hash.h;
+ * the key owns it; hkeys.h).  obj_type_name gives TYPE's answer.  A
+ * command on a key of another type answers WRONGTYPE_ERR.
  *
  * Freeing: deleting, overwriting, expiring or flushing a key that holds a
  * vector set marks the set dropped and drops the key's reference (searches
  * running on it keep theirs and finish).  When that reference is the last
  * and the set is big (KEYSPACE_LAZYFREE_BYTES), the set is freed on the
  * lazy-free thread, so freeing a large index never stalls the loop; UNLINK
- * and FLUSHALL/FLUSHDB ASYNC send everything there whatever its size.
+ * and FLUSHALL/FLUSHDB ASYNC send everything there whatever its size.  A
+ * hash is freed the same way (nothing else can hold it).
  *
  * Loop thread only, except the lazy-free thread's jobs (which free what
  * nobody else can reach any more). */
@@ -27,12 +29,12 @@
 typedef struct server server;
 typedef struct client client;
 
-enum { OBJ_STRING = KV_STRING, OBJ_VSET = 1 };
+enum { OBJ_STRING = KV_STRING, OBJ_VSET = 1, OBJ_HASH = 2 };
 
 #define WRONGTYPE_ERR "WRONGTYPE Operation against a key holding the wrong kind of value"
 
-/* A vector set this big or bigger is freed on the lazy-free thread even by
- * DEL, expiry and overwrites. */
+/* A vector set or hash this big or bigger is freed on the lazy-free thread
+ * even by DEL, expiry and overwrites. */
 #define KEYSPACE_LAZYFREE_BYTES (1u << 20)
 
 /* Create the databases (and the lazy-free thread).  -1 with a message. */
@@ -44,7 +46,7 @@ void keyspace_fini(server *s);
 kv *db_kv(server *s, int db);
 kv *client_kv(const client *c);
 
-/* TYPE's name for a type byte: "string", "vectorset". */
+/* TYPE's name for a type byte: "string", "vectorset", "hash". */
 const char *obj_type_name(uint8_t type);
 
 /* Look key up in c's database at the command's time (lazy expiry):
@@ -73,7 +75,7 @@ void db_clear(server *s, int db, int async);
  * thread (UNLINK), a string is freed at once. */
 void key_unlink(server *s, int db, kv_entry *e);
 
-/* Copy src's value (a vector set whole) and TTL to newkey in database
+/* Copy src's value (a vector set or hash whole) and TTL to newkey in database
  * dstdb, replacing what newkey holds there.  0, or -ENOMEM (nothing
  * changed). */
 int key_copy(server *s, kv_entry *src, int dstdb, const char *newkey, size_t nklen);
@@ -84,8 +86,8 @@ size_t keyspace_memory(const server *s);
 /* Objects waiting for the lazy-free thread (INFO lazyfree_pending_objects). */
 size_t keyspace_lazyfree_pending(const server *s);
 
-/* Active expiry: one sampling round over every database (the cron).
- * Returns the keys deleted. */
+/* Active expiry: one sampling round over every database (the cron), keys
+ * and hash fields (hkeys.h).  Returns the keys and fields deleted. */
 size_t keyspace_expire_cycle(server *s, int64_t now_ms, size_t samples);
 
 #endif

@@ -447,6 +447,16 @@ void persist_log_vdel(server *s, int db, const char *name, size_t nlen, const ch
     log_end(s);
 }
 
+struct opbuf *persist_log_open(server *s, int db, uint8_t type)
+{
+    return s->ps ? log_begin(s->ps, db, type) : NULL;
+}
+
+void persist_log_close(server *s)
+{
+    if (s->ps) log_end(s);
+}
+
 /* ---- group commit -------------------------------------------------------------- */
 
 /* Pick up the result of a background fsync. */

@@ -101,6 +101,12 @@ void persist_log_vsetattr(server *s, int db, const char *name, size_t nlen, cons
                           size_t klen, int drop, const char *attr, size_t alen);
 void persist_log_vdel(server *s, int db, const char *name, size_t nlen, const char *key,
                       size_t klen);
+/* A record its caller encodes (oplog.h's op_put_*): the buffer to append
+ * the payload of `type` about database db to -- NULL when persistence is
+ * off -- then persist_log_close, which stages it as the other
+ * persist_log_* do. */
+struct opbuf *persist_log_open(server *s, int db, uint8_t type);
+void persist_log_close(server *s);
 
 /* Commit the iteration's records before the replies go out
  * (srv_before_sleep, after its pool drain; srv_shutdown): write the log,

@@ -47,6 +47,7 @@
 #include "log.h"
 #include "server.h"
 #include "dataset.h"
+#include "hkeys.h"
 #include "models.h"
 #include "vkeys.h"
 
@@ -196,6 +197,37 @@ static int apply_keyop(server *s, int db, const op *o, char *err, size_t cap)
     return -EBADMSG;
 }
 
+/* OP_HSET, OP_HDEL, OP_HEXPIRE: the fields in their logged state.  A key
+ * missing here is one a snapshot left out with all its fields expired:
+ * HSET makes it again, the others have nothing to change. */
+static int apply_hash(server *s, int db, const op *o, char *err, size_t cap)
+{
+    kv *k = db_kv(s, db);
+    if (o->type == OP_HSET && (o->flags & OP_HSET_NEW)) kv_del(k, o->key, o->klen);
+    kv_entry *e = kv_peek(k, o->key, o->klen);
+    if (e && kv_type(e) != OBJ_HASH) {
+        snprintf(err, cap, "hash record about a key of another type ('%.*s')",
+                 (int)(o->klen < 64 ? o->klen : 64), o->key);
+        return -EBADMSG;
+    }
+    hash *h = e ? kv_obj(e) : NULL;
+    if (!h && o->type != OP_HSET) return 0;
+    if (!h) {
+        h = hash_new(util_rand64(&s->rng));
+        kv_set_obj(k, o->key, o->klen, OBJ_HASH, h, NULL);
+    }
+    hash_limits lim = hkey_limits(s);
+    size_t pos = 0;
+    op_hfield f;
+    while (op_hfield_next(o, &pos, &f)) {
+        if (o->type == OP_HSET) hash_set(h, f.f, f.flen, f.v, f.vlen, f.expire_ms, 0, -1, &lim);
+        else if (o->type == OP_HDEL) hash_del(h, f.f, f.flen);
+        else hash_set_expire(h, f.f, f.flen, f.expire_ms);
+    }
+    if (hash_len(h) == 0) kv_del(k, o->key, o->klen);
+    return 0;
+}
+
 static int apply_one(server *s, int db, uint8_t type, const void *payload, size_t len, char *err,
                      size_t cap)
 {
@@ -256,7 +288,7 @@ static int apply_one(server *s, int db, uint8_t type, const void *payload, size_
         kv_entry *e = kv_peek(k, o.key, o.klen);
         size_t olen = 0;
         if (e && kv_type(e) != KV_STRING) {
-            snprintf(err, cap, "SETRANGE on a key that holds a vector set");
+            snprintf(err, cap, "SETRANGE on a key that holds an object");
             return -EBADMSG;
         }
         if (!e) e = kv_set(k, o.key, o.klen, "", 0, NULL);
@@ -271,6 +303,10 @@ static int apply_one(server *s, int db, uint8_t type, const void *payload, size_
     case OP_MOVE:
     case OP_COPY:
         return apply_keyop(s, db, &o, err, cap);
+    case OP_HSET:
+    case OP_HDEL:
+    case OP_HEXPIRE:
+        return apply_hash(s, db, &o, err, cap);
     case OP_VNEW:
         return apply_vnew(s, db, &o, err, cap);
     case OP_VADD:
@@ -484,6 +520,7 @@ int persist_open(server *s, char *err, size_t errcap)
     }
     p->loading = 0;
     p->load_done = p->load_total;
+    hkeys_track_all(s);       /* the hashes loaded with field deadlines */
     if (p->loaded_records)
         log_msg(LOG_NOTICE, "Write-ahead log replayed: %lld records in %.3f s (now at seq %" PRIu64 ")",
                 p->loaded_records, (double)(util_mono_ms() - t0) / 1000, p->applied_seq);

@@ -121,6 +121,7 @@ typedef struct server_stats {
     long long cmds;              /* total_commands_processed */
     long long rejected_conns;
     long long expired_keys;
+    long long expired_subkeys;   /* hash fields expired (Redis 7.4's expired_subkeys) */
     long long keyspace_hits, keyspace_misses;
     long long net_in, net_out;   /* bytes */
     long long errors;            /* total_error_replies */
@@ -137,6 +138,7 @@ struct server {
     int ndbs;
     void *dbctx;                 /* their hooks' data (keyspace.c) */
     pool *lazyfree;              /* the lazy-free thread (keyspace.c) */
+    struct hkeys *hkeys;         /* the keys of hashes with field deadlines (hkeys.c) */
     int lfds[16];
     int nlfds;
     int port;                    /* actual port (cfg.port may be 0) */
@@ -255,6 +257,11 @@ void reply_err_int(client *c);               /* ERR value is not an integer or o
 int arg_ll(client *c, int i, long long *out);                 /* "value is not an integer or out of range" */
 int arg_ll_range(client *c, int i, long long min, long long max, long long *out, const char *errmsg);
 int arg_is(const client *c, int i, const char *word);         /* case-insensitive compare */
+/* A SCAN cursor (Redis's strtoul rules), or "ERR invalid cursor". */
+int arg_cursor(client *c, int i, uint64_t *out);
+/* A SCAN-family reply, [cursor, items]: items holds n elements already
+ * encoded (the cursor is known only after they were); it is freed. */
+void reply_scan(client *c, uint64_t cursor, reply *items, long long n);
 /* The modules engram stands for, as MODULE LIST and HELLO list them
  * (cmd_server.c). */
 void reply_modules(client *c);

@@ -166,6 +166,21 @@ void op_put_swapdb(opbuf *b, uint32_t db1, uint32_t db2)
     ob_u32(b, db2);
 }
 
+void op_put_hhead(opbuf *b, const void *key, uint32_t klen, unsigned flags, uint32_t n)
+{
+    ob_str(b, key, klen);
+    ob_u8(b, (uint8_t)flags);
+    ob_u32(b, n);
+}
+
+void op_put_hfield(opbuf *b, uint8_t type, const void *f, uint32_t flen, const void *v,
+                   uint32_t vlen, int64_t expire_ms)
+{
+    ob_str(b, f, flen);
+    if (type == OP_HSET) ob_str(b, v, vlen);
+    if (type != OP_HDEL) ob_u64(b, (uint64_t)expire_ms);
+}
+
 void op_put_indb(opbuf *b, uint32_t db, uint8_t type)
 {
     ob_u32(b, db);
@@ -254,8 +269,55 @@ static int op_within(const op *o, const op_limits *lim)
     }
 }
 
+/* One field of a hash record at r (the layout of type); *big is set when a
+ * length passes string_max. */
+static void rd_hfield(rd *r, uint8_t type, uint64_t string_max, int *big, op_hfield *out)
+{
+    out->f = rd_str(r, &out->flen);
+    out->v = "";
+    out->vlen = 0;
+    out->expire_ms = -1;
+    if (type == OP_HSET) out->v = rd_str(r, &out->vlen);
+    if (type != OP_HDEL) {
+        out->expire_ms = (int64_t)rd_u64(r);
+        if (out->expire_ms < -1) r->bad = 1;
+    }
+    if (out->flen > string_max || out->vlen > string_max) *big = 1;
+}
+
+/* OP_HSET, OP_HDEL, OP_HEXPIRE: the head, then every field checked (the
+ * count cannot promise more fields than the bytes hold: each takes at
+ * least 4). */
+static int rd_hash_record(rd *r, uint8_t type, const op_limits *lim, op *o)
+{
+    int big = 0;
+    o->key = rd_str(r, &o->klen);
+    o->flags = rd_u8(r);
+    o->nfields = rd_u32(r);
+    if (o->flags & ~(type == OP_HSET ? OP_HSET_NEW : 0u)) r->bad = 1;
+    o->fields = r->p;
+    o->fields_len = r->left;
+    for (uint32_t i = 0; i < o->nfields && !r->bad; i++) {
+        op_hfield f;
+        rd_hfield(r, type, lim->string_max, &big, &f);
+    }
+    return big;
+}
+
+int op_hfield_next(const op *o, size_t *pos, op_hfield *out)
+{
+    if (*pos >= o->fields_len) return 0;
+    rd r = {o->fields + *pos, o->fields_len - *pos, 0};
+    int big = 0;
+    rd_hfield(&r, o->type, UINT64_MAX, &big, out);
+    if (r.bad) return 0;
+    *pos = o->fields_len - r.left;
+    return 1;
+}
+
 int op_decode(uint8_t type, const void *payload, size_t len, const op_limits *lim, op *o)
 {
+    int big = 0;
     rd r = {payload, len, 0};
     memset(o, 0, sizeof *o);
     o->type = type;
@@ -357,11 +419,16 @@ int op_decode(uint8_t type, const void *payload, size_t len, const op_limits *li
         break;
     case OP_FLUSHDB:
         break;
+    case OP_HSET:
+    case OP_HDEL:
+    case OP_HEXPIRE:
+        big = rd_hash_record(&r, type, lim, o);
+        break;
     default:
         return -EBADMSG;
     }
     if (r.bad || r.left) return -EBADMSG;
-    return op_within(o, lim) ? 0 : -EFBIG;
+    return op_within(o, lim) && !big ? 0 : -EFBIG;
 }
 
 int op_batch_next(const void *payload, size_t len, size_t *pos, uint8_t *type,

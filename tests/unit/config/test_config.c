@@ -191,10 +191,30 @@ static void test_table(void **state)
         for (const char *p = name; *p; p++) assert_true((*p >= 'a' && *p <= 'z') || *p == '-');
         for (size_t j = 0; j < n; j++) assert_string_not_equal(name, config_name_at(j));
     }
-    assert_int_equal(n, 28);
+    assert_int_equal(n, 30);
     assert_null(config_help_at(n));
     assert_null(config_default_at(n));
     assert_int_equal(config_mutable_at(n), -1);
+}
+
+/* The hash encodings' thresholds: Redis's defaults, names and types (the
+ * value length takes memory units, as Redis's MEMORY_CONFIG). */
+static void test_hash_settings(void **state)
+{
+    config c;
+    char buf[32], err[256];
+    (void)state;
+    config_init(&c);
+    assert_int_equal(c.hash_max_listpack_entries, 128);
+    assert_int_equal(c.hash_max_listpack_value, 64);
+    assert_int_equal(config_set(&c, "hash-max-listpack-entries", "0", 1, err, sizeof err), 0);
+    assert_int_equal(config_set(&c, "hash-max-listpack-value", "1kb", 1, err, sizeof err), 0);
+    assert_int_equal(config_get(&c, "hash-max-listpack-value", buf, sizeof buf), 0);
+    assert_string_equal(buf, "1024");
+    assert_int_equal(config_set(&c, "hash-max-listpack-entries", "-1", 1, err, sizeof err), -1);
+    assert_int_equal(config_set(&c, "hash-max-listpack-entries", "1kb", 1, err, sizeof err), -1);
+    assert_int_equal(c.hash_max_listpack_entries, 0);
+    config_fini(&c);
 }
 
 static void test_get(void **state)
@@ -955,6 +975,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_defaults),
         cmocka_unit_test(test_table),
+        cmocka_unit_test(test_hash_settings),
         cmocka_unit_test(test_get),
         cmocka_unit_test(test_int),
         cmocka_unit_test(test_memory_parse),

@@ -11,7 +11,13 @@
  *   flags, negative expiry, over-long lengths, impossible count, trailing
  *   bytes, every truncation; sink errors returned and writing stopped;
  *   and a fuzz loop of random mutations and truncations, each in a buffer
- *   of exactly its size so ASan sees any out-of-bounds read. */
+ *   of exactly its size so ASan sees any out-of-bounds read.
+ *   The hashes' section (hash_image.h): round trip of compact, listpackex
+ *   and table hashes (orders kept, deadlines and key expiries kept, expired
+ *   fields and keys and hashes with no live field left out, strings and
+ *   other objects ignored, encodings chosen by the loader's limits); its
+ *   exact bytes; refusals (kind, count, flags, lengths, repeats, a key
+ *   already there, trailing bytes, every truncation); sink errors. */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -23,8 +29,11 @@
 
 #include <cmocka.h>
 
+#include "engram/hash.h"
+#include "engram/hash_image.h"
 #include "engram/kv.h"
 #include "engram/kv_image.h"
+#include "engram/mem.h"
 
 #define SEED 0x5eedf00dULL
 #define NOW 1000000
@@ -455,6 +464,212 @@ static void test_fuzz(void **state)
     msink_fini(&m);
 }
 
+/* ---- the hashes' section ---------------------------------------------------- */
+
+#define T_HASH 2
+
+static const hash_limits HLIM = {8, 16};
+
+static void hput(hash *h, const char *f, const char *v, int64_t exp)
+{
+    assert_true(hash_set(h, f, strlen(f), v, strlen(v), exp, 0, -1, &HLIM) >= 0);
+}
+
+typedef struct htext { char s[2048]; size_t n; } htext;
+
+static void htext_add(void *ud, const char *f, size_t flen, const char *v, size_t vlen, int64_t exp)
+{
+    htext *t = ud;
+    t->n += (size_t)snprintf(t->s + t->n, sizeof t->s - t->n, "%.*s=%.*s@%lld;", (int)flen, f,
+                             (int)vlen, v, (long long)exp);
+}
+
+static const char *hdump(kv *db, const char *key)
+{
+    static htext t;
+    kv_entry *e = kv_peek(db, key, strlen(key));
+    t.n = 0;
+    t.s[0] = 0;
+    if (!e) return "(none)";
+    assert_int_equal(kv_type(e), T_HASH);
+    hash_foreach(kv_obj(e), -1, htext_add, &t);
+    return t.s;
+}
+
+static void free_hash(void *ud, uint8_t type, void *obj)
+{
+    (void)ud;
+    assert_int_equal(type, T_HASH);
+    hash_free(obj);
+}
+
+static const kv_obj_ops HOPS = {free_hash, NULL};
+
+static kv *hdb(void)
+{
+    kv *db = kv_new(SEED);
+    kv_set_obj_ops(db, &HOPS, NULL);
+    return db;
+}
+
+static void test_hash_round_trip(void **state)
+{
+    size_t base = mem_used();
+    kv *db = hdb(), *db2 = hdb();
+    hash *a = hash_new(1), *b = hash_new(2), *c = hash_new(3), *d = hash_new(4), *e = hash_new(5);
+    hput(a, "x", "1", -1);                      /* a listpack in insertion order */
+    hput(a, "", "", -1);                        /* the empty field */
+    hput(a, "b", "2", -1);
+    hput(b, "p", "1", NOW + 900);               /* a listpackex by deadline */
+    hput(b, "q", "2", -1);
+    hput(b, "r", "3", NOW + 900);
+    hput(b, "s", "4", 50);                      /* expired at NOW: left out */
+    for (int i = 0; i < 12; i++) {              /* a table */
+        char f[8];
+        snprintf(f, sizeof f, "f%d", i);
+        hput(c, f, "v", i == 3 ? NOW + 5 : -1);
+    }
+    hput(d, "gone", "1", 10);                   /* no live field: left out */
+    hput(e, "k", "v", -1);
+    hash_enable_ttl(e);                         /* listpackex without deadlines */
+    kv_set_obj(db, "a", 1, T_HASH, a, NULL);
+    kv_set_expire(db, kv_set_obj(db, "b", 1, T_HASH, b, NULL), NOW + 7);
+    kv_set_obj(db, "c", 1, T_HASH, c, NULL);
+    kv_set_obj(db, "d", 1, T_HASH, d, NULL);
+    kv_set_obj(db, "e", 1, T_HASH, e, NULL);
+    kv_set_expire(db, kv_set_obj(db, "z", 1, T_HASH, hash_dup(a, 6), NULL), NOW - 1); /* expired key */
+    kv_set(db, "str", 3, "s", 1, NULL);         /* strings are not ours */
+    msink m;
+    char err[256];
+    msink_init(&m);
+    assert_int_equal(hash_image_save(db, T_HASH, NOW, &m.sink), 0);
+    assert_int_equal(m.n, 1);
+    assert_int_equal(m.sec[0].kind, HASH_IMG_KIND);
+    img_section sec = {HASH_IMG_KIND, 0, m.sec[0].data, m.sec[0].len};
+    uint64_t rng = 7;
+    assert_int_equal(hash_image_load(db2, T_HASH, &sec, &HLIM, &rng, err, sizeof err), 0);
+    assert_int_equal(kv_size(db2), 4);
+    assert_string_equal(hdump(db2, "a"), "x=1@-1;=@-1;b=2@-1;");
+    assert_true(hash_peek(kv_obj(kv_peek(db2, "a", 1)), "", 0, NULL, NULL, NULL));
+    assert_string_equal(hdump(db2, "b"), "r=3@1000900;p=1@1000900;q=2@-1;");
+    assert_string_equal(hdump(db2, "d"), "(none)");
+    assert_string_equal(hdump(db2, "z"), "(none)");
+    assert_int_equal(kv_get_expire(kv_peek(db2, "b", 1)), NOW + 7);
+    assert_int_equal(hash_encoding(kv_obj(kv_peek(db2, "a", 1))), HASH_COMPACT);
+    assert_int_equal(hash_encoding(kv_obj(kv_peek(db2, "b", 1))), HASH_COMPACT_TTL);
+    assert_int_equal(hash_encoding(kv_obj(kv_peek(db2, "e", 1))), HASH_COMPACT_TTL);
+    hash *c2 = kv_obj(kv_peek(db2, "c", 1));
+    assert_int_equal(hash_encoding(c2), HASH_TABLE);
+    assert_int_equal(hash_len(c2), 12);
+    int64_t exp;
+    assert_true(hash_peek(c2, "f3", 2, NULL, NULL, &exp));
+    assert_int_equal(exp, NOW + 5);
+    /* the same bytes under bigger limits: the table comes back compact */
+    hash_limits big = {100, 100};
+    kv *db3 = hdb();
+    assert_int_equal(hash_image_load(db3, T_HASH, &sec, &big, &rng, err, sizeof err), 0);
+    assert_int_equal(hash_encoding(kv_obj(kv_peek(db3, "c", 1))), HASH_COMPACT_TTL);
+    /* a key already there is refused */
+    assert_int_equal(hash_image_load(db3, T_HASH, &sec, &big, &rng, err, sizeof err), -EBADMSG);
+    assert_non_null(strstr(err, "repeated"));
+    kv_free(db3);
+    /* save -> load -> save: the same size */
+    msink m2;
+    msink_init(&m2);
+    assert_int_equal(hash_image_save(db2, T_HASH, NOW, &m2.sink), 0);
+    assert_int_equal(m2.sec[0].len, m.sec[0].len);
+    msink_fini(&m2);
+    /* an empty keyspace: the count alone; sink errors come back */
+    kv *empty = hdb();
+    msink_fini(&m);
+    msink_init(&m);
+    assert_int_equal(hash_image_save(empty, T_HASH, NOW, &m.sink), 0);
+    assert_int_equal(m.sec[0].len, 8);
+    msink_fini(&m);
+    msink_init(&m);
+    m.fail_at = 1;
+    assert_int_equal(hash_image_save(db, T_HASH, NOW, &m.sink), -EIO);
+    msink_fini(&m);
+    kv_free(empty);
+    kv_free(db);
+    kv_free(db2);
+    assert_int_equal(mem_used(), base);
+}
+
+static int hload_bytes(const uint8_t *p, size_t len, char *err, size_t errlen)
+{
+    kv *db = hdb();
+    uint64_t rng = 1;
+    img_section sec = {HASH_IMG_KIND, 0, malloc(len ? len : 1), len};
+    memcpy(sec.data, p, len);
+    int rc = hash_image_load(db, T_HASH, &sec, &HLIM, &rng, err, errlen);
+    free(sec.data);
+    kv_free(db);
+    return rc;
+}
+
+static void test_hash_exact_and_malformed(void **state)
+{
+    size_t base = mem_used();
+    kv *db = hdb();
+    hash *h = hash_new(1);
+    hput(h, "f", "v", 0x0102);
+    kv_set_expire(db, kv_set_obj(db, "k", 1, T_HASH, h, NULL), 0x0304);
+    msink m;
+    msink_init(&m);
+    assert_int_equal(hash_image_save(db, T_HASH, 0, &m.sink), 0);
+    static const uint8_t want[] = {
+        1, 0, 0, 0, 0, 0, 0, 0,                 /* count */
+        3, 1, 0, 0, 0, 1, 0, 0, 0,              /* flags (expiry, listpackex), klen, nfields */
+        4, 3, 0, 0, 0, 0, 0, 0, 'k',            /* key expiry, key */
+        1, 1, 0, 0, 0, 1, 0, 0, 0,              /* field flags, flen, vlen */
+        2, 1, 0, 0, 0, 0, 0, 0, 'f', 'v',       /* deadline, field, value */
+    };
+    assert_int_equal(m.sec[0].len, sizeof want);
+    assert_memory_equal(m.sec[0].data, want, sizeof want);
+    msink_fini(&m);
+    kv_free(db);
+    char err[256];
+    uint8_t b[64];
+    assert_int_equal(hload_bytes(want, sizeof want, err, sizeof err), 0);
+    for (size_t n = 0; n < sizeof want; n++)          /* every truncation */
+        assert_int_equal(hload_bytes(want, n, err, sizeof err), -EBADMSG);
+    memcpy(b, want, sizeof want);
+    b[sizeof want] = 0;                                /* a trailing byte */
+    assert_int_equal(hload_bytes(b, sizeof want + 1, err, sizeof err), -EBADMSG);
+    assert_non_null(strstr(err, "after the last"));
+    struct { size_t at; uint8_t v; const char *msg; } cases[] = {
+        {0, 9, "cannot fit"},                          /* count */
+        {8, 7, "unknown flags"},                       /* hash flags */
+        {13, 0, "fields cannot fit"},                  /* nfields 0 */
+        {13, 200, "fields cannot fit"},                /* nfields past the bytes */
+        {26, 3, "unknown flags"},                      /* field flags */
+        {31, 200, "runs past the end"},                /* vlen */
+        {26, 0, "after the last"},                     /* no deadline: the rest is left over */
+        {24, 0x80, "negative expiry"},                 /* key expiry's top byte */
+        {42, 0x80, "negative expiry"},                 /* field deadline's top byte */
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        memcpy(b, want, sizeof want);
+        b[cases[i].at] = cases[i].v;
+        assert_int_equal(hload_bytes(b, sizeof want, err, sizeof err), -EBADMSG);
+        if (!strstr(err, cases[i].msg)) fail_msg("case %zu: %s", i, err);
+    }
+    /* a repeated field, and deadlines out of order */
+    static const uint8_t two[] = {
+        1, 0, 0, 0, 0, 0, 0, 0,
+        0, 1, 0, 0, 0, 2, 0, 0, 0, 'k',
+        0, 1, 0, 0, 0, 1, 0, 0, 0, 'f', 'v',
+        1, 1, 0, 0, 0, 1, 0, 0, 0, 5, 0, 0, 0, 0, 0, 0, 0, 'f', 'w',
+    };
+    assert_int_equal(hload_bytes(two, sizeof two, err, sizeof err), -EBADMSG);
+    assert_non_null(strstr(err, "field repeated"));
+    memcpy(b, two, sizeof two);
+    b[46] = 'g';                                       /* a deadline after a field without */
+    assert_int_equal(hload_bytes(b, sizeof two, err, sizeof err), 0);
+    assert_int_equal(mem_used(), base);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -464,6 +679,8 @@ int main(void)
         cmocka_unit_test(test_malformed),
         cmocka_unit_test(test_sink_errors),
         cmocka_unit_test(test_fuzz),
+        cmocka_unit_test(test_hash_round_trip),
+        cmocka_unit_test(test_hash_exact_and_malformed),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

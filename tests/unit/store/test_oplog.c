@@ -253,6 +253,101 @@ static void test_vector_ops(void **state)
     opbuf_fini(&b);
 }
 
+/* Hash records: fields round-trip in order with their values and
+ * deadlines; flags, counts and deadlines are checked; lengths over the
+ * limit are -EFBIG. */
+static void test_hash_ops(void **state)
+{
+    (void)state;
+    opbuf b = {0};
+    op o;
+    op_hfield f;
+    size_t pos = 0;
+
+    op_put_hhead(&b, "h", 1, OP_HSET_NEW, 3);
+    op_put_hfield(&b, OP_HSET, "f1", 2, "v1", 2, -1);
+    op_put_hfield(&b, OP_HSET, "f\0", 2, "", 0, 1700000000123LL);
+    op_put_hfield(&b, OP_HSET, "", 0, "x", 1, 0);
+    assert_int_equal(op_decode(OP_HSET, b.p, b.len, &LIM, &o), 0);
+    assert_int_equal(o.klen, 1);
+    assert_int_equal(o.flags, OP_HSET_NEW);
+    assert_int_equal(o.nfields, 3);
+    assert_int_equal(op_hfield_next(&o, &pos, &f), 1);
+    assert_int_equal(f.flen, 2);
+    assert_memory_equal(f.f, "f1", 2);
+    assert_memory_equal(f.v, "v1", 2);
+    assert_int_equal(f.expire_ms, -1);
+    assert_int_equal(op_hfield_next(&o, &pos, &f), 1);
+    assert_memory_equal(f.f, "f\0", 2);
+    assert_int_equal(f.vlen, 0);
+    assert_int_equal(f.expire_ms, 1700000000123LL);
+    assert_int_equal(op_hfield_next(&o, &pos, &f), 1);
+    assert_int_equal(f.flen, 0);
+    assert_int_equal(f.expire_ms, 0);
+    assert_int_equal(op_hfield_next(&o, &pos, &f), 0);
+    check_strict(OP_HSET, &b);
+    /* the same bytes are not an HDEL or an HEXPIRE */
+    assert_int_equal(op_decode(OP_HDEL, b.p, b.len, &LIM, &o), -EBADMSG);
+    assert_int_equal(op_decode(OP_HEXPIRE, b.p, b.len, &LIM, &o), -EBADMSG);
+
+    opbuf_reset(&b);
+    op_put_hhead(&b, "h", 1, 0, 2);
+    op_put_hfield(&b, OP_HDEL, "a", 1, "ignored", 7, 5);
+    op_put_hfield(&b, OP_HDEL, "bb", 2, NULL, 0, -1);
+    assert_int_equal(op_decode(OP_HDEL, b.p, b.len, &LIM, &o), 0);
+    pos = 0;
+    assert_int_equal(op_hfield_next(&o, &pos, &f), 1);
+    assert_memory_equal(f.f, "a", 1);
+    assert_int_equal(f.vlen, 0);
+    assert_int_equal(f.expire_ms, -1);
+    assert_int_equal(op_hfield_next(&o, &pos, &f), 1);
+    assert_int_equal(f.flen, 2);
+    assert_int_equal(op_hfield_next(&o, &pos, &f), 0);
+    check_strict(OP_HDEL, &b);
+
+    opbuf_reset(&b);
+    op_put_hhead(&b, "h", 1, 0, 1);
+    op_put_hfield(&b, OP_HEXPIRE, "a", 1, NULL, 0, 99);
+    assert_int_equal(op_decode(OP_HEXPIRE, b.p, b.len, &LIM, &o), 0);
+    pos = 0;
+    assert_int_equal(op_hfield_next(&o, &pos, &f), 1);
+    assert_int_equal(f.expire_ms, 99);
+    check_strict(OP_HEXPIRE, &b);
+
+    /* flags: only HSET's bit 0, and only on HSET */
+    opbuf_reset(&b);
+    op_put_hhead(&b, "h", 1, OP_HSET_NEW, 0);
+    assert_int_equal(op_decode(OP_HSET, b.p, b.len, &LIM, &o), 0);
+    assert_int_equal(op_decode(OP_HDEL, b.p, b.len, &LIM, &o), -EBADMSG);
+    opbuf_reset(&b);
+    op_put_hhead(&b, "h", 1, 2, 0);
+    assert_int_equal(op_decode(OP_HSET, b.p, b.len, &LIM, &o), -EBADMSG);
+
+    /* a count the bytes cannot hold; a deadline below -1 */
+    opbuf_reset(&b);
+    op_put_hhead(&b, "h", 1, 0, 0xffffffffu);
+    op_put_hfield(&b, OP_HDEL, "a", 1, NULL, 0, -1);
+    assert_int_equal(op_decode(OP_HDEL, b.p, b.len, &LIM, &o), -EBADMSG);
+    opbuf_reset(&b);
+    op_put_hhead(&b, "h", 1, 0, 1);
+    op_put_hfield(&b, OP_HEXPIRE, "a", 1, NULL, 0, -2);
+    assert_int_equal(op_decode(OP_HEXPIRE, b.p, b.len, &LIM, &o), -EBADMSG);
+
+    /* lengths past the caller's limit */
+    op_limits small = LIM;
+    small.string_max = 3;
+    opbuf_reset(&b);
+    op_put_hhead(&b, "h", 1, 0, 1);
+    op_put_hfield(&b, OP_HSET, "a", 1, "four", 4, -1);
+    assert_int_equal(op_decode(OP_HSET, b.p, b.len, &small, &o), -EFBIG);
+    assert_int_equal(op_decode(OP_HSET, b.p, b.len, &LIM, &o), 0);
+    opbuf_reset(&b);
+    op_put_hhead(&b, "h", 1, 0, 1);
+    op_put_hfield(&b, OP_HDEL, "abcd", 4, NULL, 0, -1);
+    assert_int_equal(op_decode(OP_HDEL, b.p, b.len, &small, &o), -EFBIG);
+    opbuf_fini(&b);
+}
+
 static void test_batch(void **state)
 {
     opbuf one = {0}, b = {0};
@@ -394,6 +489,7 @@ int main(void)
         cmocka_unit_test(test_limits),
         cmocka_unit_test(test_key_ops_and_databases),
         cmocka_unit_test(test_vector_ops),
+        cmocka_unit_test(test_hash_ops),
         cmocka_unit_test(test_batch),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
