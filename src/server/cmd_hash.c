@@ -114,6 +114,7 @@ static void hset_generic(client *c, int ok_reply)
     for (int j = 2; j < c->argc; j += 2)
         created += hash_set(h, c->argv[j], c->argvlen[j], c->argv[j + 1], c->argvlen[j + 1], -1, 0,
                             k.now, &lim);
+    k.event = "hset";
     hkey_commit(&k, HKEY_LOG_VALUES, 2, 2, (c->argc - 2) / 2, NULL);
     if (ok_reply) reply_ok(&c->out);
     else reply_int(&c->out, created);
@@ -134,6 +135,7 @@ void cmd_hsetnx(client *c)
     hash_limits lim = hkey_limits(c->srv);
     hash_set(hkey_create(&k), c->argv[2], c->argvlen[2], c->argv[3], c->argvlen[3], -1, 0, k.now,
              &lim);
+    k.event = "hset";
     hkey_commit(&k, HKEY_LOG_VALUES, 2, 2, 1, NULL);
     reply_int(&c->out, 1);
 }
@@ -170,6 +172,7 @@ void cmd_hdel(client *c)
         gone[j] = (unsigned char)hash_del(k.h, c->argv[2 + j], c->argvlen[2 + j]);
         deleted += gone[j];
     }
+    k.event = "hdel";
     if (deleted) hkey_commit(&k, HKEY_LOG_VALUES, 2, 1, n, gone);
     else hkey_close(&k);
     mem_free(gone);
@@ -233,6 +236,7 @@ void cmd_hincrby(client *c)
         return;
     }
     v += by;
+    k.event = "hincrby";
     store_number(c, &k, buf, util_ll2str(buf, sizeof buf, v));
     reply_int(&c->out, v);
 }
@@ -266,6 +270,7 @@ void cmd_hincrbyfloat(client *c)
         return;
     }
     size_t n = util_ld2str(buf, sizeof buf, v);
+    k.event = "hincrbyfloat";
     store_number(c, &k, buf, n);
     reply_bulk(&c->out, buf, n);
 }
@@ -492,6 +497,7 @@ static void hexpire_generic(client *c, int seconds, int absolute)
         any |= rc > 0;
         reply_int(&c->out, rc);
     }
+    k.event = "hexpire";
     if (any) hkey_commit(&k, HKEY_LOG_TTLS, first, 1, (int)n, changed);
     else hkey_close(&k);
     mem_free(changed);
@@ -558,6 +564,7 @@ void cmd_hpersist(client *c)
         any |= rc == 1;
         reply_int(&c->out, rc);
     }
+    k.event = "hpersist";
     if (any) hkey_commit(&k, HKEY_LOG_TTLS, 4, 1, (int)n, changed);
     else hkey_close(&k);
     mem_free(changed);
@@ -587,6 +594,7 @@ void cmd_hgetdel(client *c)
             reply_null(&c->out);
         }
     }
+    k.event = "hdel";
     if (deleted) hkey_commit(&k, HKEY_LOG_VALUES, 4, 1, (int)n, gone);
     else hkey_close(&k);
     mem_free(gone);
@@ -666,6 +674,7 @@ void cmd_hgetex(client *c)
         changed[i] = 1;
         any = 1;
     }
+    k.event = cond == HX_PERSIST ? "hpersist" : "hexpire";
     if (any) hkey_commit(&k, HKEY_LOG_TTLS, first, 1, (int)n, changed);
     else hkey_close(&k);
     mem_free(changed);
@@ -768,6 +777,8 @@ void cmd_hsetex(client *c)
                  (flags & HX_TIME) ? at : -1, (flags & HX_KEEPTTL) ? HASH_KEEPTTL : 0, k.now,
                  &lim);
     }
+    k.event = "hset";
+    k.event2 = (flags & HX_TIME) ? "hexpire" : NULL;
     hkey_commit(&k, HKEY_LOG_VALUES, first, 2, (int)n, NULL);
     reply_int(&c->out, 1);
 }

@@ -15,6 +15,7 @@
 #include "engram/oplog.h"
 #include "engram/util.h"
 #include "keyspace.h"
+#include "notify.h"
 #include "persist.h"
 #include "server.h"
 
@@ -43,6 +44,8 @@ int hkey_open(hkey *k, client *c, int read)
     k->key = c->argv[1];
     k->klen = c->argvlen[1];
     k->created = 0;
+    k->emptied = 0;
+    k->event = k->event2 = NULL;
     k->now = srv_now_ms(c->srv);
     k->h = NULL;
     k->expired0 = 0;
@@ -67,19 +70,43 @@ hash *hkey_create(hkey *k)
     return k->h;
 }
 
-void hkey_close(hkey *k)
+/* hkey_close's work; the "del" of an emptied key is left to the caller
+ * (it follows the command's own event). */
+static void hkey_settle(hkey *k)
 {
     if (!k->h) return;
     uint64_t n = hash_expired(k->h) - k->expired0;
     if (n) {
         k->s->st.expired_subkeys += (long long)n;
         srv_watch_touch(k->s, k->db, k->key, k->klen);
+        notify_keyspace_event(k->s, NOTIFY_HASH, "hexpired", k->db, k->key, k->klen);
     }
     k->expired0 = hash_expired(k->h);
     if (hash_len(k->h) == 0) {
         kv_del(db_kv(k->s, k->db), k->key, k->klen);
         k->h = NULL;
+        k->emptied = 1;
     }
+}
+
+void hkey_close(hkey *k)
+{
+    hkey_settle(k);
+    if (k->emptied && !k->created)
+        notify_keyspace_event(k->s, NOTIFY_GENERIC, "del", k->db, k->key, k->klen);
+    k->emptied = 0;
+}
+
+/* The command's events (see hkeys.h). */
+static void hkey_events(hkey *k)
+{
+    if (k->created && !k->emptied)
+        notify_keyspace_event(k->s, NOTIFY_NEW, "new", k->db, k->key, k->klen);
+    if (k->event) notify_keyspace_event(k->s, NOTIFY_HASH, k->event, k->db, k->key, k->klen);
+    if (k->event2) notify_keyspace_event(k->s, NOTIFY_HASH, k->event2, k->db, k->key, k->klen);
+    if (k->emptied && !k->created)
+        notify_keyspace_event(k->s, NOTIFY_GENERIC, "del", k->db, k->key, k->klen);
+    k->emptied = 0;
 }
 
 /* The logged fields: argv[first + i * step] for i < n with mask[i] set. */
@@ -124,7 +151,8 @@ static void hlog_record(hkey *k, uint8_t type, const hsel *q, int present, unsig
 
 void hkey_commit(hkey *k, int mode, int first, int step, int n, const unsigned char *mask)
 {
-    hkey_close(k);
+    hkey_settle(k);
+    hkey_events(k);
     key_touched(k->s, k->db, k->key, k->klen);
     if (k->h && hash_volatile(k->h)) hkeys_track(k->s, k->db, k->key, k->klen);
     if (!k->s->ps) return;
@@ -222,8 +250,10 @@ size_t hkeys_expire_cycle(server *s, int db, int64_t now)
         total += n;
         s->st.expired_subkeys += (long long)n;
         srv_watch_touch(s, db, key, klen);
+        notify_keyspace_event(s, NOTIFY_HASH, "hexpired", db, key, klen);
         if (hash_len(h) == 0) {
             kv_del_entry(keys, e);
+            notify_keyspace_event(s, NOTIFY_GENERIC, "del", db, key, klen);
             kv_del_entry(vol, name);
         }
     }

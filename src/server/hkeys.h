@@ -18,6 +18,11 @@
  * Field expiry is counted (INFO expired_subkeys) and touches WATCH, as key
  * expiry does, and is not logged: the deadline is (oplog.h).
  *
+ * Keyspace events (notify.h), in Redis's order: "hexpired" when fields
+ * were found expired, "new" when the command made the key, the command's
+ * own (k->event, k->event2, set by the handler before hkey_commit), then
+ * "del" when the hash was left without fields.
+ *
  * Loop thread only. */
 #ifndef ENGRAM_HKEYS_H
 #define ENGRAM_HKEYS_H
@@ -39,6 +44,9 @@ typedef struct hkey {
     size_t klen;
     hash *h;                 /* NULL: the key does not exist */
     int created;             /* this command made the key */
+    int emptied;             /* the hash lost its last field and the key went */
+    const char *event;       /* the keyspace event(s) hkey_commit publishes */
+    const char *event2;      /* (notify.h: "hset", "hdel", ...; NULL: none) */
     int64_t now;             /* the command's time */
     uint64_t expired0;       /* hash_expired(h) when opened */
 } hkey;
@@ -52,7 +60,8 @@ int hkey_open(hkey *k, client *c, int read);
 /* k's hash, created empty (k->created set) if the key is missing. */
 hash *hkey_create(hkey *k);
 /* The command is done reading: count and announce the fields expiry
- * removed meanwhile, and delete the key if its hash has no field left. */
+ * removed meanwhile, and delete the key if its hash has no field left
+ * ("del"). */
 void hkey_close(hkey *k);
 /* The command changed the hash: hkey_close, then WATCH, the dirty counter,
  * the registry and the log.  Logged: the fields argv[first + i * step]

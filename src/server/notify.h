@@ -34,7 +34,7 @@
  *   d  vadd vrem vsetattr -- engram's own: Redis 8's vector-set module
  *                   publishes nothing.  VADD (both dialects), VREM and VDEL,
  *                   VSETATTR; VNEW and a first VADD publish n new.
- *   h  for the hash type (its handlers call this with NOTIFY_HASH), Redis's:
+ *   h  for the hash type (hkeys.c publishes them for cmd_hash.c), Redis's:
  *      hset          HSET, HSETNX, HMSET (HSETEX: hset, then hexpire)
  *      hdel          HDEL; then g del when the hash became empty and went
  *      hincrby       HINCRBY

@@ -425,6 +425,20 @@ class TestKeyspaceEventsAgainstRedis(Both):
                                    (b"__keyspace@1__:r4", b"move_to"),
                                    (b"__keyevent@1__:move_to", b"r4")])
 
+    def test_hash_commands(self):
+        evs = self.compare([
+            [("HSET", "h", "a", "1", "b", "2")], [("HSET", "h", "a", "3")],
+            [("HSETNX", "h", "a", "9")], [("HSETNX", "h", "c", "9")],
+            [("HMSET", "h", "d", "1")], [("HINCRBY", "h", "n", "5")],
+            [("HINCRBYFLOAT", "h", "f", "1.5")], [("HDEL", "h", "zz")], [("HDEL", "h", "a", "b")],
+            [("HGET", "h", "c")], [("HGET", "nokey", "c")], [("HSET", "g", "x", "1")],
+            [("HDEL", "g", "x")],
+        ])
+        self.assertEqual(evs[0], [(b"__keyspace@0__:h", b"new"), (b"__keyevent@0__:new", b"h"),
+                                  (b"__keyspace@0__:h", b"hset"), (b"__keyevent@0__:hset", b"h")])
+        self.assertEqual(evs[12], [(b"__keyspace@0__:g", b"hdel"), (b"__keyevent@0__:hdel", b"g"),
+                                   (b"__keyspace@0__:g", b"del"), (b"__keyevent@0__:del", b"g")])
+
     def test_lazy_expiry(self):
         evs = self.compare([([("DEBUG", "SET-ACTIVE-EXPIRE", "0"), ("SET", "x", "1", "PX", "30"),
                               ("SET", "y", "1", "PX", "30"), ("SET", "z", "1", "PX", "30")],
@@ -637,6 +651,41 @@ class TestEngramPushes(ServerTestCase):
                                    ("vsetattr", "vs"), ("vrem", "vs"), ("vrem", "vs"),
                                    ("del", "vs"), ("new", "idx"), ("vadd", "idx"),
                                    ("vrem", "idx"), ("del", "idx")])
+        finally:
+            c.cmd("CONFIG", "SET", "notify-keyspace-events", "")
+
+    def test_hash_field_expiry_events(self):
+        """Redis 7.4-8's field-expiry events (Redis 7.0, the side-by-side
+        reference, has none of these commands): hexpire, hpersist, HSETEX's
+        hset then hexpire, HGETDEL's hdel, and a field found expired: hexpired,
+        then del when the hash went with it."""
+        c = self.conn()
+        c.cmd("CONFIG", "SET", "notify-keyspace-events", "KEA" + "n")
+        try:
+            sub = self.conn()
+            sub.send_cmd("PSUBSCRIBE", "__keyevent@0__:*")
+            sub.read()
+            c.cmd("HSET", "h", "a", "1", "b", "2")
+            c.cmd("HEXPIRE", "h", "100", "FIELDS", "1", "a")
+            c.cmd("HPERSIST", "h", "FIELDS", "1", "a")
+            c.cmd("HSETEX", "h", "EX", "100", "FIELDS", "1", "c", "3")
+            c.cmd("HGETDEL", "h", "FIELDS", "1", "c")
+            c.cmd("HSET", "t", "f", "1")
+            c.cmd("HPEXPIRE", "t", "20", "FIELDS", "1", "f")
+            time.sleep(0.2)
+            c.cmd("HGET", "t", "f")            # lazily (or actively) expired by now
+            self.assertEqual(c.cmd("PUBLISH", "__keyevent@0__:end", "x"), 1)
+            got = []
+            while True:
+                v = sub.read()
+                if v[2] == b"__keyevent@0__:end":
+                    break
+                got.append((v[2].split(b":", 1)[1].decode(), v[3].decode()))
+            got = [g for g in got if g[0] != "keymiss"]
+            self.assertEqual(got, [("new", "h"), ("hset", "h"), ("hexpire", "h"),
+                                   ("hpersist", "h"), ("hset", "h"), ("hexpire", "h"),
+                                   ("hdel", "h"), ("new", "t"), ("hset", "t"),
+                                   ("hexpire", "t"), ("hexpired", "t"), ("del", "t")])
         finally:
             c.cmd("CONFIG", "SET", "notify-keyspace-events", "")
 
