@@ -338,24 +338,27 @@ static inline void conn_cmdv(conn *c, rval *v, int argc, const char *const *argv
 
 typedef struct srv_cpu {
     double loop_s, workers_s;
+    double loop_wait_s;             /* the loop thread's time runnable but not running */
     unsigned long long loop_runs;   /* times the loop thread was scheduled in */
     int ok;
 } srv_cpu;
 
 static int g_server_pid;
 
-/* schedstat: "cpu_ns wait_ns timeslices"; *runs gets the third (0 when
- * only /proc/.../stat is there). */
-static inline double task_cpu_s(int pid, const char *tid, unsigned long long *runs)
+/* schedstat: "cpu_ns wait_ns timeslices"; *wait gets the second (in
+ * seconds) and *runs the third (0 when only /proc/.../stat is there). */
+static inline double task_cpu_s(int pid, const char *tid, unsigned long long *runs, double *wait)
 {
     char path[128];
     FILE *f;
     *runs = 0;
+    *wait = 0;
     snprintf(path, sizeof path, "/proc/%d/task/%s/schedstat", pid, tid);
     if ((f = fopen(path, "r"))) {
-        unsigned long long ns = 0, wait = 0;
-        int got = fscanf(f, "%llu %llu %llu", &ns, &wait, runs);
+        unsigned long long ns = 0, wait_ns = 0;
+        int got = fscanf(f, "%llu %llu %llu", &ns, &wait_ns, runs);
         fclose(f);
+        *wait = wait_ns * 1e-9;
         if (got >= 1) return ns * 1e-9;
     }
     snprintf(path, sizeof path, "/proc/%d/task/%s/stat", pid, tid);
@@ -375,7 +378,7 @@ static inline double task_cpu_s(int pid, const char *tid, unsigned long long *ru
 
 static inline srv_cpu server_cpu(void)
 {
-    srv_cpu r = { 0, 0, 0, 0 };
+    srv_cpu r = { 0, 0, 0, 0, 0 };
     if (g_server_pid <= 0) return r;
     char path[64];
     snprintf(path, sizeof path, "/proc/%d/task", g_server_pid);
@@ -384,9 +387,11 @@ static inline srv_cpu server_cpu(void)
     for (struct dirent *e; (e = readdir(d));) {
         if (e->d_name[0] < '0' || e->d_name[0] > '9') continue;
         unsigned long long runs;
-        double s = task_cpu_s(g_server_pid, e->d_name, &runs);
+        double wait;
+        double s = task_cpu_s(g_server_pid, e->d_name, &runs, &wait);
         if (atoi(e->d_name) == g_server_pid) {
             r.loop_s += s;
+            r.loop_wait_s = wait;
             r.loop_runs = runs;
         } else {
             r.workers_s += s;
