@@ -27,11 +27,15 @@
  *                      and the variant is left out)
  *   noquant_ws         (only with --withscores) VSIM ... WITHSCORES on the
  *                      NOQUANT set: a reply as big as VSEARCH's
- *   vsearch            VNEW vsim:ref dim METRIC cosine M m EF_CONSTRUCTION
- *                      200 and engram's VADD vsim:ref i blob: the
- *                      reference, queried with VSEARCH vsim:ref blob k EF ef
- * Every set is built with ef_construction 200 (VADD's default), loaded over
- * --conns connections with pipelined VADD.  A "memory" line per set gives
+ *   vsearch            SELECT 1, then VNEW vsim:noquant dim METRIC cosine
+ *                      M m EF_CONSTRUCTION 200 and engram's VADD
+ *                      vsim:noquant i blob: the reference, queried with
+ *                      VSEARCH vsim:noquant blob k EF ef (in database 1)
+ * Every set is built with ef_construction 200 (VADD's default) by
+ * pipelined VADD over one connection, rows in order.  A graph depends only
+ * on the key's name (its seed) and the order of the inserts, so the NOQUANT
+ * set and the VSEARCH index -- same name, other database -- are the same
+ * graph: whatever differs between them is the command, not the index.  A "memory" line per set gives
  * MEMORY USAGE / VCARD, VINFO FULL's memory and bytes_per_vector, and
  * INFO's used_memory_keyspace growth over the load / VCARD, first without
  * attributes, then again after VSETATTR gave every element of the VSIM sets
@@ -146,6 +150,7 @@ typedef struct variant {
     const char *quant;      /* VADD's option; NULL: engram's dialect (vsearch) */
     int rerank;             /* VADD ... RERANK and VSIM ... RERANK */
     int ws;                 /* VSIM ... WITHSCORES on another variant's set */
+    int db;                 /* the database its key is in */
     int skipped;
 } variant;
 
@@ -290,19 +295,37 @@ static void *stream_main(void *arg)
     return NULL;
 }
 
-/* Items [from, n) of enc over every connection, pipelined; any error reply
- * ends the program. */
-static void stream_all(conn **cs, uint32_t from, uint32_t n, encode_fn *enc, const void *ud,
-                       const char *what)
+/* Items [from, n) of enc over the first nconns connections, pipelined; any
+ * error reply ends the program. */
+static void stream_all(conn **cs, uint32_t nconns, uint32_t from, uint32_t n, encode_fn *enc,
+                       const void *ud, const char *what)
 {
-    streamer *S = xmalloc(O.conns * sizeof *S);
-    for (uint32_t i = 0; i < O.conns; i++) {
-        S[i] = (streamer){ .c = cs[i], .first = from + i, .step = O.conns, .n = n, .enc = enc,
+    streamer *S = xmalloc(nconns * sizeof *S);
+    for (uint32_t i = 0; i < nconns; i++) {
+        S[i] = (streamer){ .c = cs[i], .first = from + i, .step = nconns, .n = n, .enc = enc,
                            .ud = ud, .what = what };
         if (pthread_create(&S[i].th, NULL, stream_main, &S[i])) die("pthread_create", NULL);
     }
-    for (uint32_t i = 0; i < O.conns; i++) pthread_join(S[i].th, NULL);
+    for (uint32_t i = 0; i < nconns; i++) pthread_join(S[i].th, NULL);
     free(S);
+}
+
+/* ---- databases ------------------------------------------------------------------ */
+
+static int cur_db;
+
+/* Every connection to database db (they all follow the variant at hand). */
+static void select_db(conn **cs, int db)
+{
+    if (db == cur_db) return;
+    char d[8];
+    snprintf(d, sizeof d, "%d", db);
+    for (uint32_t i = 0; i < O.conns; i++) {
+        rval v;
+        conn_cmdv(cs[i], &v, 2, (const char *const[]){ "SELECT", d });
+        if (v.type != '+') die_reply("SELECT", &v);
+    }
+    cur_db = db;
 }
 
 /* ---- loading -------------------------------------------------------------------- */
@@ -410,6 +433,7 @@ static void print_memory(conn *c, const variant *v, const char *stage, size_t us
 static void load_variant(conn **cs, variant *v)
 {
     rval r;
+    select_db(cs, v->db);
     conn_cmdv(cs[0], &r, 2, (const char *const[]){ "DEL", v->key });
     conn_skip(cs[0], &r);
     if (!is_vsim(v)) {
@@ -435,20 +459,20 @@ static void load_variant(conn **cs, variant *v)
     }
     srv_cpu c0 = server_cpu();
     double cl0 = client_cpu_s(), t0 = now_s();
-    stream_all(cs, 1, B.n, enc_vadd, v, "VADD");
+    stream_all(cs, 1, 1, B.n, enc_vadd, v, "VADD");      /* in order: see the top */
     double t = now_s() - t0;
     srv_cpu c1 = server_cpu();
     double cl1 = client_cpu_s();
     printf("{\"bench\":\"vsim\",\"phase\":\"load\",\"variant\":\"%s\",\"n\":%u,\"dim\":%u,\"M\":%u,"
-           "\"conns\":%u,\"pipeline\":%u,\"seconds\":%.3f,\"vadd_per_s\":%.1f",
-           v->name, B.n, B.dim, O.M, O.conns, O.pipeline, t, B.n / t);
+           "\"conns\":1,\"pipeline\":%u,\"seconds\":%.3f,\"vadd_per_s\":%.1f",
+           v->name, B.n, B.dim, O.M, O.pipeline, t, B.n / t);
     print_cpu(c0, c1, cl0, cl1, t);
     printf("}\n");
     fflush(stdout);
     size_t used1 = info_keyspace_memory(cs[0]);
     print_memory(cs[0], v, "vectors", used1 > used0 ? used1 - used0 : 0);
     if (is_vsim(v)) {
-        stream_all(cs, 0, B.n, enc_setattr, v, "VSETATTR");
+        stream_all(cs, O.conns, 0, B.n, enc_setattr, v, "VSETATTR");
         size_t used2 = info_keyspace_memory(cs[0]);
         print_memory(cs[0], v, "with_attributes", used2 > used0 ? used2 - used0 : 0);
     }
@@ -715,7 +739,7 @@ int main(int argc, char **argv)
     if (O.rerank) V[NV++] = (variant){ .name = "q8_rerank", .key = "vsim:q8_rerank", .quant = "Q8", .rerank = 1 };
     if (O.withscores)
         V[NV++] = (variant){ .name = "noquant_ws", .key = "vsim:noquant", .quant = "NOQUANT", .ws = 1 };
-    V[NV++] = (variant){ .name = "vsearch", .key = "vsim:ref" };
+    V[NV++] = (variant){ .name = "vsearch", .key = "vsim:noquant", .db = 1 };
 
     conn **cs = xmalloc(O.conns * sizeof *cs);
     for (uint32_t i = 0; i < O.conns; i++) cs[i] = conn_open();
@@ -736,7 +760,11 @@ int main(int argc, char **argv)
     for (uint32_t i = 0; i < NV; i++)
         if (!V[i].ws) load_variant(cs, &V[i]);
     for (uint32_t i = 0; i < NV; i++)
-        if (!V[i].skipped) probe_query(cs[0], &V[i]);
+        if (!V[i].skipped) {
+            select_db(cs, V[i].db);
+            probe_query(cs[0], &V[i]);
+        }
+    select_db(cs, V[0].db);
     truth_check(cs[0], &V[0], 0, NULL);
     char filt[MAX_LIST][32];
     for (uint32_t s = 0; s < O.nsel; s++) {
@@ -751,6 +779,7 @@ int main(int argc, char **argv)
             for (uint32_t i = 0; i < NV; i++) {
                 variant *v = &V[(i + r) % NV];
                 if (v->skipped) continue;
+                select_db(cs, v->db);
                 qset_build(&qs, v, O.ef[e], NULL, 0);
                 qs.truth = truth[0];
                 search_run(cs, &qs, "search", v, r, O.ef[e], 0, 0);
@@ -760,6 +789,7 @@ int main(int argc, char **argv)
                 for (uint32_t i = 0; i < NV; i++) {
                     variant *v = &V[(i + r) % NV];
                     if (v->skipped || !filters(v)) continue;
+                    select_db(cs, v->db);
                     qset_build(&qs, v, O.filter_search_ef, filt[s], O.fef[f]);
                     qs.truth = truth[1 + s];
                     search_run(cs, &qs, "filtered", v, r, O.filter_search_ef, O.sel[s], O.fef[f]);
