@@ -7,7 +7,7 @@
  *   bench_vsim --host 127.0.0.1 --port P --base B.fvecs --query Q.fvecs
  *              [--gt G.ivecs] [--conns 4] [--pipeline 8] [--k 10] [--M 16]
  *              [--ef 10,20,40,80,160,320] [--rounds 3] [--secs 1]
- *              [--sel 1,10,50] [--filter-search-ef 40] [--filter-ef 0,500,200]
+ *              [--sel 1,10,50] [--filter-search-ef 40[,...]] [--filter-ef 0,500,200]
  *              [--rerank] [--withscores] [--server-pid PID]
  *
  * Ground truth.  The data sets are L2 sets with L2 ground truth; vector sets
@@ -37,7 +37,8 @@
  * set and the VSEARCH index -- same name, other database -- are the same
  * graph: whatever differs between them is the command, not the index.  A "memory" line per set gives
  * MEMORY USAGE / VCARD, VINFO FULL's memory and bytes_per_vector, and
- * INFO's used_memory_keyspace growth over the load / VCARD, first without
+ * INFO's used_memory and vector_memory growth over the load / VCARD
+ * (engram's used_memory leaves the vector sets out), first without
  * attributes, then again after VSETATTR gave every element of the VSIM sets
  * {"bucket": i % 100} (the filters below read it).
  *
@@ -47,12 +48,12 @@
  * x 16), cycling through the query set; recall@k is over the first answer
  * to each query.  Per round (--rounds), for each ef of --ef, every variant
  * runs once, the order of the variants rotated by one each round (phase
- * "search"); then, at --filter-search-ef, each selectivity s of --sel (in
- * percent: FILTER ".bucket < s"), each FILTER-EF of --filter-ef (0: not
- * sent, the server's default COUNT x 100) and each VSIM variant (phase
- * "filtered"; recall against the exact filtered answer; noquant, q8 and
- * bin only).  Every line
- * carries the server's CPU time over the run when --server-pid is given.
+ * "search"); then, for each selectivity s of --sel (in percent: FILTER
+ * ".bucket < s"), each EF of --filter-search-ef, each FILTER-EF of
+ * --filter-ef (0: not sent, the server's default COUNT x 100) and each VSIM
+ * variant (phase "filtered"; recall against the exact filtered answer;
+ * noquant, q8 and bin only).  Every line carries the server's CPU time
+ * over the run when --server-pid is given.
  * Medians and ratios are the driver's job (bench/vsim.sh).
  *
  * VSIM replies are element names (WITHSCORES: name, score pairs); VSEARCH
@@ -75,11 +76,12 @@
 
 typedef struct opts {
     const char *base, *query, *gt;
-    uint32_t conns, pipeline, k, M, rounds, filter_search_ef;
+    uint32_t conns, pipeline, k, M, rounds;
     double secs;
     uint32_t ef[MAX_LIST], nef;
     uint32_t sel[MAX_LIST], nsel;
     uint32_t fef[MAX_LIST], nfef;
+    uint32_t fse[MAX_LIST], nfse;       /* the filtered runs' EFs */
     int rerank, withscores;
 } opts;
 
@@ -98,10 +100,11 @@ static uint32_t parse_list(const char *s, uint32_t *out)
 static void parse_args(int argc, char **argv)
 {
     O = (opts){ .conns = 4, .pipeline = 8, .k = 10, .M = 16, .rounds = 3,
-                .filter_search_ef = 40, .secs = 1.0 };
+                .secs = 1.0 };
     O.nef = parse_list("10,20,40,80,160,320", O.ef);
     O.nsel = parse_list("1,10,50", O.sel);
     O.nfef = parse_list("0,500,200", O.fef);
+    O.nfse = parse_list("40", O.fse);
     g_host = "127.0.0.1";
     g_port = 6380;
     for (int i = 1; i < argc; i++) {
@@ -131,7 +134,7 @@ static void parse_args(int argc, char **argv)
         else if (!strcmp(a, "--ef")) O.nef = parse_list(v, O.ef);
         else if (!strcmp(a, "--sel")) O.nsel = parse_list(v, O.sel);
         else if (!strcmp(a, "--filter-ef")) O.nfef = parse_list(v, O.fef);
-        else if (!strcmp(a, "--filter-search-ef")) O.filter_search_ef = (uint32_t)atoi(v);
+        else if (!strcmp(a, "--filter-search-ef")) O.nfse = parse_list(v, O.fse);
         else if (!strcmp(a, "--server-pid")) g_server_pid = atoi(v);
         else die("unknown option", a);
     }
@@ -375,17 +378,27 @@ static long long call_int(conn *c, int argc, const char *const *argv)
     return v.type == ':' ? v.n : -1;
 }
 
-/* INFO's used_memory_keyspace: engram's used_memory counts only the
- * server's own allocations (mem.h), not the vector sets' (their allocator
- * is the index's), so the keyspace figure is the one a set shows in. */
-static size_t info_keyspace_memory(conn *c)
+/* INFO's used_memory and vector_memory.  engram's used_memory counts only
+ * the server's own allocations (mem.h), not the vector sets' (their
+ * allocator is the index's); vector_memory ("# Vectors") counts the sets.
+ * The "memory" lines print both growths, so the gap shows. */
+typedef struct info_mem {
+    long long used, vectors;
+} info_mem;
+
+static long long info_num(const rval *v, const char *name)
 {
-    static const char *const argv[] = { "INFO", "memory" };
+    size_t n = strlen(name);
+    const char *p = memmem(v->s, v->slen, name, n);
+    return p && p + n < v->s + v->slen && p[n] == ':' ? atoll(p + n + 1) : -1;
+}
+
+static info_mem info_memory(conn *c)
+{
     rval v;
-    conn_cmdv(c, &v, 2, argv);
+    conn_cmdv(c, &v, 1, (const char *const[]){ "INFO" });
     if (v.type != '$' || v.n < 0) die_reply("INFO", &v);
-    const char *p = memmem(v.s, v.slen, "used_memory_keyspace:", 21);
-    return p ? strtoull(p + 21, NULL, 10) : 0;
+    return (info_mem){ info_num(&v, "used_memory"), info_num(&v, "vector_memory") };
 }
 
 /* VINFO key FULL's integer field name (a flat array of name, value). */
@@ -414,7 +427,7 @@ static long long vinfo_field(conn *c, const char *key, const char *name)
     return out;
 }
 
-static void print_memory(conn *c, const variant *v, const char *stage, size_t used_growth)
+static void print_memory(conn *c, const variant *v, const char *stage, info_mem m0)
 {
     long long card = call_int(c, 2, (const char *const[]){ "VCARD", v->key });
     long long mu = call_int(c, 3, (const char *const[]){ "MEMORY", "USAGE", v->key });
@@ -423,7 +436,11 @@ static void print_memory(conn *c, const variant *v, const char *stage, size_t us
            "\"count\":%lld,\"dim\":%u,\"M\":%u,\"memory_usage\":%lld,\"bytes_per_vector\":%.1f,"
            "\"vinfo_memory\":%lld,\"vinfo_bytes_per_vector\":%lld",
            v->name, stage, card, B.dim, O.M, mu, card > 0 ? (double)mu / card : 0.0, vm, vb);
-    if (used_growth) printf(",\"info_keyspace_growth_per_vector\":%.1f", card > 0 ? (double)used_growth / card : 0.0);
+    info_mem m1 = info_memory(c);
+    if (card > 0 && m0.used >= 0 && m1.used >= 0)
+        printf(",\"info_used_memory_growth_per_vector\":%.1f", (double)(m1.used - m0.used) / card);
+    if (card > 0 && m0.vectors >= 0 && m1.vectors >= 0)
+        printf(",\"info_vector_memory_growth_per_vector\":%.1f", (double)(m1.vectors - m0.vectors) / card);
     if (is_vsim(v) && !strcmp(v->quant, "NOQUANT")) printf(",\"target\":%u", 4 * B.dim + 250);
     if (is_vsim(v) && !strcmp(v->quant, "Q8") && !v->rerank) printf(",\"target\":%u", B.dim + 250);
     printf("}\n");
@@ -444,7 +461,7 @@ static void load_variant(conn **cs, variant *v)
         conn_cmdv(cs[0], &r, 9, argv);
         if (r.type != '+') die_reply("VNEW", &r);
     }
-    size_t used0 = info_keyspace_memory(cs[0]);
+    info_mem m0 = info_memory(cs[0]);
     /* Row 0 alone first: a variant the server refuses is skipped, not fatal. */
     buf b = { 0 };
     enc_vadd(&b, 0, v);
@@ -469,12 +486,10 @@ static void load_variant(conn **cs, variant *v)
     print_cpu(c0, c1, cl0, cl1, t);
     printf("}\n");
     fflush(stdout);
-    size_t used1 = info_keyspace_memory(cs[0]);
-    print_memory(cs[0], v, "vectors", used1 > used0 ? used1 - used0 : 0);
+    print_memory(cs[0], v, "vectors", m0);
     if (is_vsim(v)) {
         stream_all(cs, O.conns, 0, B.n, enc_setattr, v, "VSETATTR");
-        size_t used2 = info_keyspace_memory(cs[0]);
-        print_memory(cs[0], v, "with_attributes", used2 > used0 ? used2 - used0 : 0);
+        print_memory(cs[0], v, "with_attributes", m0);
     }
 }
 
@@ -785,15 +800,16 @@ int main(int argc, char **argv)
                 search_run(cs, &qs, "search", v, r, O.ef[e], 0, 0);
             }
         for (uint32_t s = 0; s < O.nsel; s++)
-            for (uint32_t f = 0; f < O.nfef; f++)
-                for (uint32_t i = 0; i < NV; i++) {
-                    variant *v = &V[(i + r) % NV];
-                    if (v->skipped || !filters(v)) continue;
-                    select_db(cs, v->db);
-                    qset_build(&qs, v, O.filter_search_ef, filt[s], O.fef[f]);
-                    qs.truth = truth[1 + s];
-                    search_run(cs, &qs, "filtered", v, r, O.filter_search_ef, O.sel[s], O.fef[f]);
-                }
+            for (uint32_t x = 0; x < O.nfse; x++)
+                for (uint32_t f = 0; f < O.nfef; f++)
+                    for (uint32_t i = 0; i < NV; i++) {
+                        variant *v = &V[(i + r) % NV];
+                        if (v->skipped || !filters(v)) continue;
+                        select_db(cs, v->db);
+                        qset_build(&qs, v, O.fse[x], filt[s], O.fef[f]);
+                        qs.truth = truth[1 + s];
+                        search_run(cs, &qs, "filtered", v, r, O.fse[x], O.sel[s], O.fef[f]);
+                    }
     }
 
     free(qs.off);

@@ -2,12 +2,14 @@
 """plot_vsim.py -- the recall-vs-QPS curve of bench/vsim.sh as an SVG.
 
     bench/vsim.sh /work/shared/data/siftsmall > vsim-siftsmall.jsonl
-    /usr/bin/python3 bench/plot_vsim.py docs/bench-vsim-recall-qps.svg vsim-siftsmall.jsonl
+    /usr/bin/python3 bench/plot_vsim.py [--cpu] OUT.svg vsim-siftsmall.jsonl
 
 Reads the "vsim_summary" lines with "what": "search" (medians over rounds,
 one point per variant and ef) from the files given, and draws recall@k
-(x) against VSIM/s (y, log scale) for each variant, every point labelled
-with its ef.  Other lines are ignored, so the whole output of vsim.sh can
+(x) against queries per second (y, log scale) for each variant, every
+point labelled with its ef.  --cpu: queries per second of the server's CPU
+time instead (1e6 / the median server_us_per_query), which does not
+depend on how much of a shared machine the server got during each run.  Other lines are ignored, so the whole output of vsim.sh can
 be passed.  Needs matplotlib (Debian: python3-matplotlib); the SVG is
 written without a date and with a fixed id salt, so the same numbers give
 the same file.
@@ -43,9 +45,13 @@ STYLE = {
 
 
 def main():
-    if len(sys.argv) < 3:
-        sys.exit("usage: plot_vsim.py OUT.svg FILE.jsonl [FILE.jsonl ...]")
-    out, files = sys.argv[1], sys.argv[2:]
+    args = sys.argv[1:]
+    cpu = bool(args) and args[0] == "--cpu"
+    if cpu:
+        args = args[1:]
+    if len(args) < 2:
+        sys.exit("usage: plot_vsim.py [--cpu] OUT.svg FILE.jsonl [FILE.jsonl ...]")
+    out, files = args[0], args[1:]
     pts, data, setup = {}, set(), None
     for f in files:
         for line in open(f):
@@ -57,7 +63,8 @@ def main():
             if r.get("bench") != "vsim_summary" or r.get("what") != "search":
                 continue
             data.add(r["data"])
-            pts.setdefault(r["variant"], []).append((r["ef"], r["recall_at_k"], r["qps"]))
+            y = 1e6 / r["server_us_per_query"] if cpu else r["qps"]
+            pts.setdefault(r["variant"], []).append((r["ef"], r["recall_at_k"], y))
     if not pts:
         sys.exit("plot_vsim.py: no vsim_summary search lines in " + ", ".join(files))
 
@@ -82,7 +89,8 @@ def main():
         ax.set_xlabel("recall@10 against the exact cosine answer"
                       + (" (recall >= 0.8 only)" if n else ""))
         ax.grid(True, which="both", linewidth=0.3, alpha=0.6)
-    axes[0][0].set_ylabel("queries per second (median of rounds)")
+    axes[0][0].set_ylabel("queries per second of server CPU (1e6 / median µs per query)" if cpu
+                          else "queries per second (median of rounds)")
     axes[0][0].legend(fontsize=8, loc="lower left" if not zoom else "center left")
     k = f"k={setup['k']}, " if setup else ""
     conns = f"{setup['conns']} connections x {setup['inflight_per_conn']} in flight, " if setup else ""

@@ -13,10 +13,12 @@
 # --rerank adds the Q8 RERANK variant (VADD ... Q8 RERANK, VSIM ... RERANK);
 # if the server refuses it, bench_vsim prints a "skip" line and goes on.
 # Environment: VS_EF (the curve's ef list, default 10,20,40,80,160,320),
-# VS_ROUNDS (3), VS_SECS (seconds per run, 1), VS_SEL (filter
+# VS_ROUNDS (5), VS_SECS (seconds per run, 0.6: short runs, many rounds, so
+# that the noise of a shared machine spreads over every variant alike), VS_SEL (filter
 # selectivities in percent, 1,10,50), VS_FILTER_EF (FILTER-EF values, 0 =
 # the server's default COUNT x 100; default 0,500,200), VS_FILTER_SEARCH_EF
-# (the EF of the filtered runs, 40), VS_CONNS (4), VS_PIPELINE (8: two
+# (the EFs of the filtered runs, 40; their ratios are always against the
+# unfiltered run at EF 40 when the curve has it), VS_CONNS (4), VS_PIPELINE (8: two
 # batches in flight per connection, so 16), VS_M (16), VS_SEARCH_THREADS
 # (engram --search-threads; default: the server's), VS_SERVER_CPUS /
 # VS_CLIENT_CPUS (taskset CPU lists), VS_WITHSCORES (1: also run VSIM
@@ -25,20 +27,25 @@
 # The server starts on a free port, memory only, with its log in a temp dir,
 # and is stopped by its pid (SIGTERM) at the end, whatever happens.  Prints
 # bench_vsim's JSON lines, then "vsim_summary" lines (medians over rounds;
-# a ratio is taken within each round, then its median):
+# a ratio is taken within each round, then its median; cpu ratios use the
+# server's CPU time per query, which does not depend on how many cores the
+# server got during the run, qps ratios the throughput as measured):
 #   search     per variant and ef: qps, recall_at_k, server_us_per_query,
 #              and against VSEARCH at the same ef: qps_ratio (variant /
 #              VSEARCH) and cpu_ratio (VSEARCH's server CPU per query /
 #              the variant's: above 1 means the variant is cheaper)
 #   filtered   per variant, selectivity and FILTER-EF: qps, recall_at_k
-#              (against the exact filtered answer), and vs_unfiltered = qps
-#              / the same variant's unfiltered qps at the same ef, same
-#              round.  Target at 10%: >= 0.25 with recall >= 0.9.
+#              (against the exact filtered answer), vs_unfiltered = qps /
+#              the same variant's unfiltered qps at the same ef, same
+#              round, and cpu_vs_unfiltered, the same from the server's CPU
+#              per query (unfiltered / filtered).  Target at 10%: >= 0.25
+#              with recall >= 0.9 ("ok" judges cpu_vs_unfiltered).
 #   memory     per set: MEMORY USAGE / VCARD without and with attributes,
 #              against the targets 4*dim+250 (NOQUANT) and dim+250 (Q8)
 #   rerank     (with --rerank) Q8 RERANK recall minus NOQUANT recall per
 #              ef; target >= -0.01
-# bench/plot_vsim.py draws the curve from the "search" summary lines.
+# The summary is bench/vsim_summary.py's (it can be rerun on a saved
+# output); bench/plot_vsim.py draws the curve from its "search" lines.
 set -euo pipefail
 
 rerank=()
@@ -90,7 +97,7 @@ ws=()
 out=$tmp/out.jsonl
 "${cpin[@]}" "$build/bench/bench_vsim" --host 127.0.0.1 --port "$port" --server-pid "$spid" \
     --base "$base" --query "$query" "${gtarg[@]}" "${rerank[@]}" "${ws[@]}" \
-    --ef "${VS_EF:-10,20,40,80,160,320}" --rounds "${VS_ROUNDS:-3}" --secs "${VS_SECS:-1}" \
+    --ef "${VS_EF:-10,20,40,80,160,320}" --rounds "${VS_ROUNDS:-5}" --secs "${VS_SECS:-0.6}" \
     --sel "${VS_SEL:-1,10,50}" --filter-ef "${VS_FILTER_EF:-0,500,200}" \
     --filter-search-ef "${VS_FILTER_SEARCH_EF:-40}" --conns "${VS_CONNS:-4}" \
     --pipeline "${VS_PIPELINE:-8}" --M "${VS_M:-16}" | tee "$out"
@@ -98,75 +105,4 @@ kill -TERM "$spid" 2>/dev/null || true
 wait "$spid" 2>/dev/null || true
 spid=
 
-python3 - "$out" "$name" <<'PY'
-import json, statistics, sys
-
-rows = [json.loads(l) for l in open(sys.argv[1]) if l.startswith("{")]
-data = sys.argv[2]
-med = statistics.median
-setup = next(r for r in rows if r["phase"] == "setup")
-fse = None
-
-def emit(**kv):
-    print(json.dumps(dict(bench="vsim_summary", data=data, **kv)))
-
-search = {}
-for r in rows:
-    if r["phase"] == "search":
-        search.setdefault((r["variant"], r["ef"]), {})[r["round"]] = r
-for (v, ef), byr in sorted(search.items(), key=lambda x: (x[0][0], x[0][1])):
-    ref = search.get(("vsearch", ef), {})
-    extra = {}
-    if v != "vsearch" and ref:
-        rounds = [i for i in byr if i in ref]
-        extra["qps_ratio"] = round(med(byr[i]["qps"] / ref[i]["qps"] for i in rounds), 3)
-        if all("server_us_per_query" in byr[i] and "server_us_per_query" in ref[i] for i in rounds):
-            extra["cpu_ratio"] = round(med(ref[i]["server_us_per_query"] / byr[i]["server_us_per_query"]
-                                           for i in rounds), 3)
-        extra["qps_ratio_runs"] = [round(byr[i]["qps"] / ref[i]["qps"], 3) for i in sorted(rounds)]
-    rs = list(byr.values())
-    emit(what="search", variant=v, ef=ef, rounds=len(rs), qps=round(med(r["qps"] for r in rs), 1),
-         qps_runs=[r["qps"] for r in rs], recall_at_k=med(r["recall_at_k"] for r in rs),
-         server_us_per_query=round(med(r.get("server_us_per_query", 0) for r in rs), 2), **extra)
-
-filt = {}
-for r in rows:
-    if r["phase"] == "filtered":
-        filt.setdefault((r["variant"], r["selectivity_pct"], r["filter_ef"]), {})[r["round"]] = r
-for (v, sel, fef), byr in sorted(filt.items()):
-    ef = next(iter(byr.values()))["ef"]
-    un = search.get((v, ef), {})
-    rounds = [i for i in byr if i in un]
-    extra = {}
-    if rounds:
-        ratio = med(byr[i]["qps"] / un[i]["qps"] for i in rounds)
-        extra = dict(unfiltered_qps=round(med(un[i]["qps"] for i in rounds), 1),
-                     unfiltered_recall=med(un[i]["recall_at_k"] for i in rounds),
-                     vs_unfiltered=round(ratio, 3))
-    rec = med(r["recall_at_k"] for r in byr.values())
-    if sel == 10 and rounds:
-        extra.update(target="vs_unfiltered >= 0.25 and recall >= 0.9",
-                     ok=bool(extra["vs_unfiltered"] >= 0.25 and rec >= 0.9))
-    emit(what="filtered", variant=v, ef=ef, selectivity_pct=sel, filter_ef=fef, rounds=len(byr),
-         qps=round(med(r["qps"] for r in byr.values()), 1), recall_at_k=rec,
-         server_us_per_query=round(med(r.get("server_us_per_query", 0) for r in byr.values()), 2),
-         **extra)
-
-for r in rows:
-    if r["phase"] == "memory":
-        kv = dict(variant=r["variant"], stage=r["stage"], dim=r["dim"], M=r["M"],
-                  bytes_per_vector=r["bytes_per_vector"])
-        if "target" in r:
-            kv.update(target=r["target"], ok=r["bytes_per_vector"] <= r["target"])
-        emit(what="memory", **kv)
-    if r["phase"] == "skip":
-        emit(what="skip", variant=r["variant"], at=r["at"], error=r["error"])
-
-if any(v == "q8_rerank" for v, _ in search):
-    for (v, ef), byr in sorted(search.items()):
-        if v != "q8_rerank" or ("noquant", ef) not in search:
-            continue
-        nq = search[("noquant", ef)]
-        d = med(r["recall_at_k"] for r in byr.values()) - med(r["recall_at_k"] for r in nq.values())
-        emit(what="rerank", ef=ef, recall_minus_noquant=round(d, 4), target=-0.01, ok=d >= -0.01)
-PY
+python3 "$root/bench/vsim_summary.py" "$out" "$name"
