@@ -17,8 +17,8 @@
  *      small (EF 10): the graph's quality does not matter here, only what
  *      there is to free, and that does not depend on it (fixed-size
  *      level-0 records, one key block per element, upper-level lists by
- *      each element's random level); at 1M x 32-d a build takes ~30 s
- *      rather than ~85 s at EF 20 on the 2-core VM.
+ *      each element's random level); at 1M x 32-d a build takes 35-55 s
+ *      on the shared 2-core VM, against ~85 s at EF 20.
  *   2. "ping_idle": the PING probe alone for one second: the reference,
  *      measured just before the op, on the same server with the same set.
  *   3. the op, with the probe running (a separate connection sends PING,

@@ -9,7 +9,8 @@
 # defaults to build/, relative to the repository root; configure with
 # -DCMAKE_BUILD_TYPE=Release).  Environment: VF_DIM (32), VF_QUANT (Q8),
 # VF_M (16), VF_BUILD_EF (10), VF_ROUNDS (2; each op builds its own set,
-# ~30 s at 1M on the 2-core VM, so 2 rounds of 4 ops take ~5 minutes),
+# 35-55 s at 1M on the shared 2-core VM, so 2 rounds of 4 ops take 6-10
+# minutes and 3 rounds ~15),
 # VF_OPS (unlink,del,flushall_async,flushall), VF_PING_US (1000),
 # VF_ATTRS (1: every element also gets a SETATTR attribute, one more
 # allocation each), VF_SERVER_CPUS / VF_CLIENT_CPUS (taskset CPU lists).
