@@ -14,15 +14,15 @@
 # if the server refuses it, bench_vsim prints a "skip" line and goes on.
 # Environment: VS_EF (the curve's ef list, default 10,20,40,80,160,320),
 # VS_ROUNDS (5), VS_SECS (seconds per run, 0.6: short runs, many rounds, so
-# that the noise of a shared machine spreads over every variant alike), VS_SEL (filter
-# selectivities in percent, 1,10,50), VS_FILTER_EF (FILTER-EF values, 0 =
-# the server's default COUNT x 100; default 0,500,200), VS_FILTER_SEARCH_EF
-# (the EFs of the filtered runs, 40; their ratios are always against the
-# unfiltered run at EF 40 when the curve has it), VS_CONNS (4), VS_PIPELINE (8: two
-# batches in flight per connection, so 16), VS_M (16), VS_SEARCH_THREADS
-# (engram --search-threads; default: the server's), VS_SERVER_CPUS /
-# VS_CLIENT_CPUS (taskset CPU lists), VS_WITHSCORES (1: also run VSIM
-# WITHSCORES on the NOQUANT set, a reply as large as VSEARCH's; default 1).
+# the noise of a shared machine spreads over every variant alike), VS_SEL
+# (filter selectivities in percent, 1,10,50), VS_FILTER_EF (FILTER-EF
+# values, 0 = the server's default COUNT x 100; default 0,500,200),
+# VS_FILTER_SEARCH_EF (the EFs of the filtered runs, 40), VS_CONNS (4),
+# VS_PIPELINE (8: two batches in flight per connection, so 16), VS_M (16),
+# VS_SEARCH_THREADS (engram --search-threads; default: the server's),
+# VS_SERVER_CPUS / VS_CLIENT_CPUS (taskset CPU lists), VS_WITHSCORES (1:
+# also run VSIM WITHSCORES on the NOQUANT set, a reply as large as
+# VSEARCH's; default 1).
 #
 # The server starts on a free port, memory only, with its log in a temp dir,
 # and is stopped by its pid (SIGTERM) at the end, whatever happens.  Prints
@@ -36,8 +36,9 @@
 #              the variant's: above 1 means the variant is cheaper)
 #   filtered   per variant, selectivity and FILTER-EF: qps, recall_at_k
 #              (against the exact filtered answer), vs_unfiltered = qps /
-#              the same variant's unfiltered qps at the same ef, same
-#              round, and cpu_vs_unfiltered, the same from the server's CPU
+#              the same variant's unfiltered qps in the same round (at EF
+#              40 when the curve has it, else at the filtered run's EF),
+#              and cpu_vs_unfiltered, the same from the server's CPU
 #              per query (unfiltered / filtered).  Target at 10%: >= 0.25
 #              with recall >= 0.9 ("ok" judges cpu_vs_unfiltered).
 #   memory     per set: MEMORY USAGE / VCARD without and with attributes,
