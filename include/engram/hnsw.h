@@ -113,7 +113,9 @@ int hnsw_max_level(const hnsw *h);
 uint32_t hnsw_entry(const hnsw *h);
 /* Bytes held through the allocator plus the struct, plus the ranges
  * borrowed from a snapshot (hnsw_load): they are this graph's data, resident
- * or paged in from the file, so they are counted as if allocated. */
+ * or paged in from the file, so they are counted as if allocated.  The
+ * node arrays' slots never used (growth reserves ahead) are not counted:
+ * their pages are never touched, so never resident. */
 size_t hnsw_memory(const hnsw *h);
 const dist_kernels *hnsw_kernels(const hnsw *h);
 

@@ -60,10 +60,32 @@ static void info_clients(server *s, strbuf *b)
                 s->nclients, s->cfg.maxclients, pubsub_clients(s));
 }
 
+/* The vector sets of every database, for the Vectors section. */
+typedef struct vec_totals {
+    size_t sets, vectors, memory;
+    unsigned long long searches;
+} vec_totals;
+
+static void vec_total(void *ud, kv_entry *e)
+{
+    vec_totals *t = ud;
+    if (kv_type(e) != OBJ_VSET) return;
+    vset *set = kv_obj(e);
+    t->sets++;
+    t->vectors += vindex_count(vset_index(set));
+    t->memory += vindex_memory(vset_index(set));
+    t->searches += vset_searches(set);
+}
+
 static void info_memory(server *s, strbuf *b)
 {
     char human[32], peakh[32];
-    size_t used = mem_used();
+    /* Vector sets allocate through their own counted allocators (vecbase.h),
+     * not mem_*: used_memory counts them too, as Redis's counts its vector
+     * sets. */
+    vec_totals t = {0};
+    for (int i = 0; i < s->ndbs; i++) kv_foreach(db_kv(s, i), vec_total, &t);
+    size_t used = mem_used() + t.memory;
     struct rusage ru;
     if (used > s->mem_peak) s->mem_peak = used;
     size_t peak = s->mem_peak;
@@ -74,7 +96,7 @@ static void info_memory(server *s, strbuf *b)
                 "used_memory_peak_human:%s\r\nused_memory_keyspace:%zu\r\n"
                 "maxrss_bytes:%lld\r\nmaxmemory:0\r\nmaxmemory_policy:noeviction\r\n"
                 "mem_allocator:libc\r\nlazyfree_pending_objects:%zu\r\n",
-                used, human, peak, peakh, keyspace_memory(s),
+                used, human, peak, peakh, keyspace_memory(s) + t.memory,
 #if defined(__APPLE__)
                 (long long)ru.ru_maxrss
 #else
@@ -131,23 +153,6 @@ static void info_commandstats(server *s, strbuf *b)
                     "failed_calls=%lld\r\n", k->fullname, k->calls, k->usec,
                     k->calls ? (double)k->usec / (double)k->calls : 0.0, k->rejected, k->failed);
     }
-}
-
-/* The vector sets of every database, for the Vectors section. */
-typedef struct vec_totals {
-    size_t sets, vectors, memory;
-    unsigned long long searches;
-} vec_totals;
-
-static void vec_total(void *ud, kv_entry *e)
-{
-    vec_totals *t = ud;
-    if (kv_type(e) != OBJ_VSET) return;
-    vset *set = kv_obj(e);
-    t->sets++;
-    t->vectors += vindex_count(vset_index(set));
-    t->memory += vindex_memory(vset_index(set));
-    t->searches += vset_searches(set);
 }
 
 static void info_vectors(server *s, strbuf *b)

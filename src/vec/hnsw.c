@@ -1650,7 +1650,17 @@ const dist_kernels *hnsw_kernels(const hnsw *h) { return h->kern; }
 
 size_t hnsw_memory(const hnsw *h)
 {
-    return sizeof *h + h->mem.bytes + sizeof *h->w + h->w->mem.bytes + h->borrowed;
+    /* The node arrays hold cap slots, hwm of them ever used: the slots past
+     * hwm were never written, so the kernel backs none of their pages (big
+     * arrays are mappings of their own, vecbase.c) -- they are address
+     * space, not memory, and counting them made the figure jump by a third
+     * at each growth. */
+    size_t slack = 0;
+    if (h->vecs_raw && h->vecs_bytes > (size_t)h->hwm * h->vb + 64)
+        slack += h->vecs_bytes - 64 - (size_t)h->hwm * h->vb;
+    if (!h->bl0.p && h->l0_bytes > (size_t)h->hwm * h->s0 * sizeof(uint32_t))
+        slack += h->l0_bytes - (size_t)h->hwm * h->s0 * sizeof(uint32_t);
+    return sizeof *h + h->mem.bytes - slack + sizeof *h->w + h->w->mem.bytes + h->borrowed;
 }
 
 void hnsw_stats_get(const hnsw *h, hnsw_stats *s)
