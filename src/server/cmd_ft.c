@@ -932,7 +932,7 @@ static int search_parse(client *c, ftsearch_job *j, ftq_opts *o, ftq_param **par
                 const char *as = nm;
                 size_t al = nl;
                 k++;
-                if (k + 1 < end + 1 && k < end && arg_is(c, k, "AS")) {
+                if (k < end && arg_is(c, k, "AS")) {
                     if (k + 1 >= end) {
                         reply_error(r, "-Bad arguments for RETURN: AS needs a name");
                         return 0;

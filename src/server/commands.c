@@ -524,7 +524,7 @@ command command_table[] = {
     {.name = nm, .fn = f, .arity = ar, .flags = fl, .first_key = k, .last_key = k,            \
      .key_step = k, .group = "module", .module = "search", .since = "2.0.0", .summary = sum,  \
      .acl = CAT_SEARCH}
-    FT_CMD("ft.create", cmd_ft_create, -2, CMD_WRITE | CMD_DENYOOM, 1,
+    FT_CMD("ft.create", cmd_ft_create, -4, CMD_WRITE | CMD_DENYOOM, 1,
            "Creates an index with the given spec."),
     FT_CMD("ft.search", cmd_ft_search, -3, CMD_READONLY | CMD_DEFERRED, 1,
            "Searches the index with a textual query, returning either documents or just ids."),
