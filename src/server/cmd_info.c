@@ -14,6 +14,7 @@
 #include "engram/mem.h"
 #include "engram/strbuf.h"
 #include "engram/util.h"
+#include "ftspec.h"
 #include "handlers.h"
 #include "models.h"
 #include "persist.h"
@@ -85,7 +86,7 @@ static void info_memory(server *s, strbuf *b)
      * sets. */
     vec_totals t = {0};
     for (int i = 0; i < s->ndbs; i++) kv_foreach(db_kv(s, i), vec_total, &t);
-    size_t used = mem_used() + t.memory;
+    size_t used = mem_used() + t.memory + ft_memory_all(s);   /* search engines: malloc'd */
     struct rusage ru;
     if (used > s->mem_peak) s->mem_peak = used;
     size_t peak = s->mem_peak;

@@ -866,11 +866,8 @@ void ft_cron(server *s)
 
 size_t ft_memory(const ftspec *f)
 {
-    size_t m = sizeof *f + ftidx_memory(f->ix) + kv_memory(f->docs);
+    size_t m = ftidx_memory(f->ix);
     for (int k = 0; k < f->nvec; k++) m += vindex_memory(f->vec[k]);
-    m += (size_t)f->nslots * (sizeof *f->dockey + sizeof *f->docklen + f->nvec * sizeof(uint64_t));
-    for (uint32_t d = 0; d < f->nslots; d++)
-        if (f->dockey[d]) m += f->docklen[d] + 1;
     return m;
 }
 

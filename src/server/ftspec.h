@@ -151,7 +151,9 @@ void ft_cron(server *s);
 const char *ft_doc_key(const ftspec *f, uint32_t doc, size_t *klen);
 /* The schema field whose alias (or name) is these bytes, or -1. */
 int ft_field_by_alias(const ftspec *f, const char *name, size_t len);
-/* Bytes the index holds (ftidx, vectors, documents). */
+/* Bytes the index's engines hold (the document index and the vector
+ * indices allocate with malloc, not mem_*: INFO's used_memory adds these;
+ * the key table and the definition are mem_*'s and counted there). */
 size_t ft_memory(const ftspec *f);
 size_t ft_memory_all(const server *s);
 
