@@ -281,11 +281,11 @@ void cmd_ft_info(client *c)
     if (!f) return;
     int r3 = r->proto == 3;
     ftidx_stats st;
-    pthread_rwlock_rdlock(&f->lock);
+    rwlock_rdlock(&f->lock);
     ftidx_get_stats(f->ix, &st);
     size_t vecmem = 0;
     for (int k = 0; k < f->nvec; k++) vecmem += vindex_memory(f->vec[k]);
-    pthread_rwlock_unlock(&f->lock);
+    rwlock_rdunlock(&f->lock);
     const double MB = 1024.0 * 1024.0;
     int custom_sw = f->nstop >= 0;
     int npairs = 25 + custom_sw;
@@ -391,9 +391,9 @@ void cmd_ft_tagvals(client *c)
     }
     tagvals_ctx t = {&c->out, 0};
     size_t h = reply_defer(&c->out);
-    pthread_rwlock_rdlock(&f->lock);
+    rwlock_rdlock(&f->lock);
     ftidx_tag_values(f->ix, (uint32_t)i, tagval_emit, &t);
-    pthread_rwlock_unlock(&f->lock);
+    rwlock_rdunlock(&f->lock);
     reply_defer_array(&c->out, h, t.n);
 }
 
@@ -573,7 +573,7 @@ static void run_text(ftsearch_job *j)
 static void search_run(ftsearch_job *j, vindex_search_ctx *ctx)
 {
     ftspec *f = j->f;
-    pthread_rwlock_rdlock(&f->lock);
+    rwlock_rdlock(&f->lock);
     if (f->dropped) {
         char buf[256];
         snprintf(buf, sizeof buf, "%.*s: no such index", (int)(f->nlen < 200 ? f->nlen : 200),
@@ -584,7 +584,7 @@ static void search_run(ftsearch_job *j, vindex_search_ctx *ctx)
     } else {
         run_text(j);
     }
-    pthread_rwlock_unlock(&f->lock);
+    rwlock_rdunlock(&f->lock);
 }
 
 /* ---- the reply (loop thread) ---- */

@@ -459,7 +459,7 @@ static void spec_free(ftspec *f)
     mem_free(f->docklen);
     mem_free(f->vhash);
     mem_free(f->freeids);
-    pthread_rwlock_destroy(&f->lock);
+    rwlock_fini(&f->lock);
     mem_free(f->name);
     mem_free(f);
 }
@@ -486,7 +486,7 @@ int ft_create(server *s, const char *name, size_t nlen, int argc, const char *co
     f->name = mem_strndup(name, nlen);
     f->nlen = nlen;
     f->refs = 1;
-    pthread_rwlock_init(&f->lock, NULL);
+    rwlock_init(&f->lock);
     int skip = 0;
     if (parse_def(f, argc, argv, argvlen, &skip, err, errcap) < 0 ||
         spec_build(f, err, errcap) < 0) {
@@ -510,9 +510,9 @@ int ft_alter(server *s, ftspec *f, int argc, const char *const *argv, const size
 {
     int n0 = f->nfields;
     if (parse_schema(f, argc, argv, argvlen, 0, err, errcap) < 0) goto undo;
-    pthread_rwlock_wrlock(&f->lock);
+    rwlock_wrlock(&f->lock);
     int rc = spec_build(f, err, errcap);
-    pthread_rwlock_unlock(&f->lock);
+    rwlock_wrunlock(&f->lock);
     if (rc < 0) goto undo;
     append_args(f, argc, argv, argvlen);
     if (!skip) scan_start(s, f);
@@ -672,7 +672,7 @@ static int doc_index(ftspec *f, const char *key, size_t klen, hash *h, int64_t n
     }
     uint32_t d;
     int known = doc_lookup(f, key, klen, &d);
-    pthread_rwlock_wrlock(&f->lock);
+    rwlock_wrlock(&f->lock);
     if (ok) {
         if (!known) d = doc_new(f, key, klen);
         int rc = ftidx_put(f->ix, d, v, n, score);
@@ -703,7 +703,7 @@ static int doc_index(ftspec *f, const char *key, size_t klen, hash *h, int64_t n
     } else if (known) {
         doc_remove(f, d);
     }
-    pthread_rwlock_unlock(&f->lock);
+    rwlock_wrunlock(&f->lock);
     if (!ok) f->failures++;
     if (v != vals) mem_free(v);
     if (vec != vecs) mem_free(vec);
@@ -715,9 +715,9 @@ static void doc_forget(ftspec *f, const char *key, size_t klen)
 {
     uint32_t d;
     if (!doc_lookup(f, key, klen, &d)) return;
-    pthread_rwlock_wrlock(&f->lock);
+    rwlock_wrlock(&f->lock);
     doc_remove(f, d);
-    pthread_rwlock_unlock(&f->lock);
+    rwlock_wrunlock(&f->lock);
 }
 
 /* key of database 0 as it is now, for every index (or only `only`). */
@@ -749,9 +749,9 @@ void ft_key_event(server *s, const char *event, int db, const char *key, size_t 
 static void spec_clear(ftspec *f)
 {
     char err[128];
-    pthread_rwlock_wrlock(&f->lock);
+    rwlock_wrlock(&f->lock);
     spec_build(f, err, sizeof err);     /* empty again (fails only out of memory: aborts) */
-    pthread_rwlock_unlock(&f->lock);
+    rwlock_wrunlock(&f->lock);
 }
 
 void ft_db_flushed(server *s, int db)

@@ -47,12 +47,12 @@
 #ifndef ENGRAM_FTSPEC_H
 #define ENGRAM_FTSPEC_H
 
-#include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #include "engram/ftindex.h"
 #include "engram/kv.h"
+#include "engram/rwlock.h"
 #include "engram/vindex.h"
 
 typedef struct server server;
@@ -80,7 +80,7 @@ typedef struct ftspec {
     size_t nlen;
     int refs;              /* the registry's and searches' (loop thread) */
     int dropped;
-    pthread_rwlock_t lock; /* readers: searches; writer: the loop */
+    rwlock lock;           /* readers: searches; writer: the loop (writer-preferring) */
     /* the definition */
     int nargs;
     char **args;           /* owned copies, FT.CREATE's after the name */
