@@ -227,6 +227,18 @@ static inline int d2str_pow2_divides(uint64_t x, int q)    /* 2^q | x, x > 0 */
     return q < 64 && (x & ((UINT64_C(1) << q) - 1)) == 0;
 }
 
+static const char D2STR_PAIRS[] =
+    "00010203040506070809101112131415161718192021222324252627282930313233343536373839"
+    "40414243444546474849505152535455565758596061626364656667686970717273747576777879"
+    "8081828384858687888990919293949596979899";
+
+static inline int d2str_count_digits(uint64_t x)  /* x < 10^17 */
+{
+    int n = 1;
+    for (uint64_t p = 10; x >= p; p *= 10) n++;
+    return n;
+}
+
 /* The shortest (then nearest, then even) decimal in I, for the bits of a
  * finite double > 0. */
 static void d2str_shortest(uint64_t bits, d2str_dec *out)
@@ -305,15 +317,16 @@ static void d2str_shortest(uint64_t bits, d2str_dec *out)
     /* Rounding up can carry into zeros (1999 -> 2000). */
     CHECK(digits != 0);
     while (digits % 10 == 0) digits /= 10, removed++;
-    char tmp[24];
-    int n = 0;
-    do {
-        tmp[sizeof(tmp) - 1 - n++] = (char)('0' + digits % 10);
-        digits /= 10;
-    } while (digits);
-    memcpy(out->dig, tmp + sizeof(tmp) - n, (size_t)n);
-    out->nd = n;
+    CHECK(digits < UINT64_C(100000000000000000));    /* at most 17 digits */
+    out->nd = d2str_count_digits(digits);
     out->k = e10 + removed;
+    char *p = out->dig + out->nd;                    /* two digits a division */
+    for (; digits >= 100; digits /= 100) {
+        p -= 2;
+        memcpy(p, D2STR_PAIRS + 2 * (digits % 100), 2);
+    }
+    if (digits >= 10) memcpy(p - 2, D2STR_PAIRS + 2 * digits, 2);
+    else p[-1] = (char)('0' + digits);
 }
 
 /* fpconv's emit_digits: the value is dig x 10^k and its first digit has
