@@ -19,7 +19,7 @@
  * Two ways to the digits, which must agree on every double:
  *
  * The reference (d2str_shortest_slow) asks libc: printf for candidates,
- * strtod to test them; ~1.2 us a value.  Kept as util_d2str_slow, which
+ * strtod to test them; 0.7-2 us a value.  Kept as util_d2str_slow, which
  * the unit test and bench_d2str compare the fast path with.
  *
  * The fast path (d2str_shortest) is the scheme of Ulf Adams's Ryu (PLDI
@@ -37,11 +37,12 @@
  * dropped digit is >= 5 or vr fell below I.  Exact ends and exact ties
  * need to know whether the dropped digits (and the scaling itself) were
  * all zeros -- the *_zeros flags, found by divisibility of mv, mv + 2 and
- * the lower end by 5^q or 2^q.  The table's precision is the paper's
- * bound: floor() above is exact for every 53-bit mantissa, not merely
- * close.  No case needs a fallback: the unit test compares both paths on
- * the families where this could go wrong (ties, exact ends, powers of two,
- * subnormals, the range ends) and on tens of millions of random values.
+ * the lower end by 5^q or 2^q.  The table's 125 bits are more than the
+ * precision the paper proves enough for floor() above to be exact for
+ * every 55-bit multiplier, not merely close; so, unlike Grisu2 (Redis's
+ * fpconv), no input needs a fallback.  test_d2str.c compares both paths
+ * on the families where this could go wrong (ties, exact ends, powers of
+ * two, subnormals, the range ends) and on 11 million random values.
  *
  * Candidates the reference hands to printf/strtod are written "DIGITSe<k>",
  * without a decimal point, so that neither depends on the locale's radix
@@ -263,7 +264,7 @@ static void d2str_shortest(uint64_t bits, d2str_dec *out)
         vp = d2str_mul_shift(mp, D2STR_POW5_INV[q], j);
         vm = d2str_mul_shift(mm, D2STR_POW5_INV[q], j);
         /* x 2^e2 / 10^q is exact iff 5^q divides (2^q does, e2 > q);
-         * beyond 5^23 > 2^55 > mp nothing does. */
+         * 5^24 > 2^55 > mp, so past q = 23 nothing does. */
         vr_zeros = q <= 23 && d2str_pow5_divides(mv, q);
         if (q <= 23 && even) vm_zeros = d2str_pow5_divides(mm, q);
         else if (q <= 23) vp -= (uint64_t)d2str_pow5_divides(mp, q);  /* end excluded */
