@@ -519,6 +519,27 @@ command command_table[] = {
              "Returns elements in a lexicographical range."),
 #undef VSET_CMD
 
+    /* ---- search indices over hashes (RediSearch's commands; module "search") ---- */
+#define FT_CMD(nm, f, ar, fl, k, sum)                                                         \
+    {.name = nm, .fn = f, .arity = ar, .flags = fl, .first_key = k, .last_key = k,            \
+     .key_step = k, .group = "module", .module = "search", .since = "2.0.0", .summary = sum,  \
+     .acl = CAT_SEARCH}
+    FT_CMD("ft.create", cmd_ft_create, -4, CMD_WRITE | CMD_DENYOOM, 1,
+           "Creates an index with the given spec."),
+    FT_CMD("ft.search", cmd_ft_search, -3, CMD_READONLY | CMD_DEFERRED, 1,
+           "Searches the index with a textual query, returning either documents or just ids."),
+    FT_CMD("ft.info", cmd_ft_info, 2, CMD_READONLY, 1,
+           "Returns information and statistics on the index."),
+    FT_CMD("ft._list", cmd_ft_list, 1, CMD_READONLY, 0, "Returns a list of all existing indexes."),
+    FT_CMD("ft.dropindex", cmd_ft_dropindex, -2, CMD_WRITE, 1, "Deletes the index."),
+    FT_CMD("ft.alter", cmd_ft_alter, -3, CMD_WRITE | CMD_DENYOOM, 1,
+           "Adds a new field to the index."),
+    FT_CMD("ft.tagvals", cmd_ft_tagvals, 3, CMD_READONLY, 1,
+           "Returns the distinct tags indexed in a Tag field."),
+    FT_CMD("ft.explain", cmd_ft_explain, -3, CMD_READONLY, 1,
+           "Returns the execution plan for a complex query (engram's notation)."),
+#undef FT_CMD
+
     /* ---- vectors (engram's own dialect) ---- */
     {.name = "vnew", .fn = cmd_vnew, .arity = -3, .flags = CMD_WRITE | CMD_DENYOOM,
      .first_key = 1, .last_key = 1, .key_step = 1, .group = "vector", .since = "engram 0.1.0",

@@ -188,4 +188,14 @@ void cmd_vgetattr(client *c);
 void cmd_vrandmember(client *c);
 void cmd_vrange(client *c);
 
+/* cmd_ft.c: search indices over hashes (RediSearch's FT.* commands) */
+void cmd_ft_create(client *c);
+void cmd_ft_search(client *c);
+void cmd_ft_info(client *c);
+void cmd_ft_list(client *c);
+void cmd_ft_dropindex(client *c);
+void cmd_ft_alter(client *c);
+void cmd_ft_tagvals(client *c);
+void cmd_ft_explain(client *c);
+
 #endif

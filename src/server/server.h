@@ -139,6 +139,8 @@ struct server {
     void *dbctx;                 /* their hooks' data (keyspace.c) */
     pool *lazyfree;              /* the lazy-free thread (keyspace.c) */
     struct hkeys *hkeys;         /* the keys of hashes with field deadlines (hkeys.c) */
+    void *ft;                    /* the search indices (ftspec.c) */
+    int ft_on;                   /* there is at least one (notify.h asks) */
     int lfds[16];
     int nlfds;
     int port;                    /* actual port (cfg.port may be 0) */
