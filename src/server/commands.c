@@ -115,6 +115,39 @@ static command module_subs[] = {
     END,
 };
 
+/* ACL: Redis 7's flags for each subcommand. */
+#define ACL_ADMIN (CMD_ADMIN | CMD_NOSCRIPT | CMD_LOADING | CMD_STALE)
+#define ACL_PLAIN (CMD_NOSCRIPT | CMD_LOADING | CMD_STALE)
+#define ACL_SUB(nm, f, ar, fl, ver, sum)                                                       \
+    {.name = nm, .fn = f, .arity = ar, .flags = fl, .group = "server", .since = ver, .summary = sum}
+static command acl_subs[] = {
+    ACL_SUB("cat", cmd_acl_cat, -2, ACL_PLAIN, "6.0.0",
+            "Lists the ACL categories, or the commands inside a category."),
+    ACL_SUB("deluser", cmd_acl_deluser, -3, ACL_ADMIN, "6.0.0",
+            "Deletes ACL users, and terminates their connections."),
+    ACL_SUB("dryrun", cmd_acl_dryrun, -4, ACL_ADMIN, "7.0.0",
+            "Simulates the execution of a command by a user, without executing the command."),
+    ACL_SUB("genpass", cmd_acl_genpass, -2, ACL_PLAIN, "6.0.0",
+            "Generates a pseudorandom, secure password that can be used to identify ACL users."),
+    ACL_SUB("getuser", cmd_acl_getuser, 3, ACL_ADMIN, "6.0.0", "Lists the ACL rules of a user."),
+    ACL_SUB("list", cmd_acl_list, 2, ACL_ADMIN, "6.0.0",
+            "Dumps the effective rules in ACL file format."),
+    ACL_SUB("load", cmd_acl_load, 2, ACL_ADMIN, "6.0.0", "Reloads the rules from the configured ACL file."),
+    ACL_SUB("log", cmd_acl_log, -2, ACL_ADMIN, "6.0.0",
+            "Lists recent security events generated due to commands rejected by ACL rules."),
+    ACL_SUB("save", cmd_acl_save, 2, ACL_ADMIN, "6.0.0",
+            "Saves the effective ACL rules in the configured ACL file."),
+    ACL_SUB("setuser", cmd_acl_setuser, -3, ACL_ADMIN, "6.0.0",
+            "Creates and modifies an ACL user and its rules."),
+    ACL_SUB("users", cmd_acl_users, 2, ACL_ADMIN, "6.0.0", "Lists all ACL users."),
+    ACL_SUB("whoami", cmd_acl_whoami, 2, ACL_PLAIN, "6.0.0",
+            "Returns the authenticated username of the current connection."),
+    ACL_SUB("help", cmd_acl_help, 2, CMD_LOADING | CMD_STALE, "6.0.0",
+            "Returns helpful text about the different subcommands."),
+    END,
+};
+#undef ACL_SUB
+
 static command config_subs[] = {
     {.name = "get", .fn = cmd_config_get, .arity = -3, .flags = ADMIN_FLAGS,
      .group = "server", .since = "2.0.0", .summary = "Returns the effective values of configuration parameters."},
@@ -195,6 +228,8 @@ command command_table[] = {
      .acl = CAT_CONNECTION, .group = "server", .since = "2.8.13",
      .summary = "Returns detailed information about all commands.",
      .tips = "nondeterministic_output_order", .subs = command_subs},
+    {.name = "acl", .arity = -2, .group = "server", .since = "6.0.0",
+     .summary = "A container for Access List Control commands.", .subs = acl_subs},
     {.name = "module", .arity = -2, .group = "server", .since = "4.0.0",
      .summary = "A container for module commands.", .subs = module_subs},
     {.name = "config", .arity = -2, .group = "server", .since = "2.0.0",

@@ -101,6 +101,7 @@ struct client {
     /* replies computed off the loop, in request order (deferred.h) */
     deferred_queue dq;
     struct ps_client *ps;    /* its subscriptions (pubsub.c); NULL: none */
+    struct acl_user *user;   /* who it is (acl.h); a user's deletion closes it */
     /* input left over when the pass's time ran out (conn.c): on the
      * server's turn list, queued as number turn_seq */
     dlist_node turn;
@@ -166,6 +167,7 @@ struct server {
     uint64_t rng;
     struct watch_table *watches;
     struct pubsub *pubsub;       /* channels, patterns, subscribers (pubsub.c) */
+    struct acl_state *acl;       /* users and the ACL log (acl.c) */
     struct persist *ps;          /* NULL = in memory only (persist.h) */
     struct models *models;  /* embedders from the config (models.h) */
     pool *pool;                  /* search workers (NULL: searches run inline) */
