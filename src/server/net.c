@@ -145,3 +145,12 @@ int net_bound_port(int fd)
     if (ss.ss_family == AF_INET) return ntohs(((struct sockaddr_in *)&ss)->sin_port);
     return ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
 }
+
+void net_close_gently(int fd)
+{
+    char junk[4096];
+    while (recv(fd, junk, sizeof junk, MSG_DONTWAIT) > 0) {
+    }
+    shutdown(fd, SHUT_WR);
+    close(fd);
+}
