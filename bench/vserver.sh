@@ -60,8 +60,11 @@
 # the same client in the same rounds, the order alternating each round so
 # drift on a busy machine hits both alike, and "vserver_vs_base" lines
 # follow, with the medians of each and engram / base:
-#   load          VADD/s while building the index
-#   search        VSEARCH/s per (ef, conns), and both recalls
+#   load          VADD/s while building the index, and the server's CPU
+#                 microseconds per VADD (cpu_ratio: engram / base)
+#   search        VSEARCH/s per (ef, conns), both recalls, and the server's
+#                 CPU microseconds per VSEARCH (cpu_ratio: engram / base;
+#                 on a shared machine it moves far less than VSEARCH/s)
 #   floor         server CPU per query at k = 0 (base / engram: above 1
 #                 means the new binary spends less)
 #   ping_p99      PING p99 under the N-connection search load, per ef
@@ -240,21 +243,34 @@ if any(r.get("server") == "base" for r in rows_all):
     def by_server(pred, by, fig):
         g = runs([r for r in rows_all if "server" in r], pred, lambda r: (by(r), r["server"]))
         return {k: [fig(r) for r in rs] for k, rs in g.items()}
-    def pair(d, key, **kv):
+    def pair(d, key, cpu=None, **kv):
         e, b = d.get((key, "engram")), d.get((key, "base"))
-        if e and b:
-            return dict(engram=round(med(e), 3), base=round(med(b), 3), engram_runs=e, base_runs=b,
-                        ratio=round(med(e) / med(b), 3) if med(b) else None, **kv)
+        if not (e and b):
+            return None
+        out = dict(engram=round(med(e), 3), base=round(med(b), 3), engram_runs=e, base_runs=b,
+                   ratio=round(med(e) / med(b), 3) if med(b) else None, **kv)
+        # Server CPU per operation: what a busy machine disturbs least.
+        ec, bc = (cpu.get((key, "engram")), cpu.get((key, "base"))) if cpu else (None, None)
+        if ec and bc:
+            out.update(engram_cpu_us=round(med(ec), 3), base_cpu_us=round(med(bc), 3),
+                       engram_cpu_us_runs=ec, base_cpu_us_runs=bc,
+                       cpu_ratio=round(med(ec) / med(bc), 3))
+        return out
+    def cpu_us(n):
+        return lambda r: round(r["server_cpu_s"] / r[n] * 1e6, 3)
     load = by_server(is_vs("load"), lambda r: 0, lambda r: r["vadd_per_s"])
-    p = pair(load, 0, unit="vadd_per_s", n=setup["n"], conns=conns)
+    load_cpu = by_server(lambda r: is_vs("load")(r) and r.get("server_cpu_s"), lambda r: 0, cpu_us("n"))
+    p = pair(load, 0, load_cpu, unit="vadd_per_s", n=setup["n"], conns=conns)
     if p:
         emit_b(what="load", **p)
     srch = by_server(lambda r: is_vs("search")(r) and r["k"] > 0, lambda r: (r["ef"], r["conns"]),
                      lambda r: r["qps"])
     rec = by_server(lambda r: is_vs("search")(r) and r["k"] > 0, lambda r: (r["ef"], r["conns"]),
                     lambda r: r.get("recall_at_%d" % r["k"]))
+    srch_cpu = by_server(lambda r: is_vs("search")(r) and r["k"] > 0 and r.get("server_cpu_s"),
+                         lambda r: (r["ef"], r["conns"]), cpu_us("queries"))
     for key in sorted({k for k, _ in srch}):
-        p = pair(srch, key, unit="qps", ef=key[0], conns=key[1])
+        p = pair(srch, key, srch_cpu, unit="qps", ef=key[0], conns=key[1])
         if p:
             emit_b(what="search", **p, engram_recall=rec[(key, "engram")], base_recall=rec[(key, "base")])
     fl = by_server(lambda r: is_vs("search")(r) and r["k"] == 0 and r.get("server_cpu_s"),
