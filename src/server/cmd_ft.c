@@ -117,21 +117,32 @@ void cmd_ft_alter(client *c)
     reply_ok(&c->out);
 }
 
-/* FT.DROPINDEX idx [DD]: DD deletes the indexed hashes as DEL would. */
+/* FT.DROPINDEX idx [DD]: DD deletes the indexed hashes as DEL would.
+ * FT.DROP idx [KEEPDOCS], RediSearch 1.x's name that 2.x kept (redis-py 4.x
+ * still sends it): deletes them unless KEEPDOCS.  Any other third argument
+ * deletes them too, as RediSearch 2.0-2.4 did -- redis-py 4's
+ * dropindex(delete_documents=True) sends `FT.DROP idx ""` (Redis 8 answers
+ * "Unknown argument" there). */
 void cmd_ft_dropindex(client *c)
 {
-    ftspec *f = ft_get(c, 1, &c->out, 0);
-    if (!f) return;
-    int dd = 0;
-    if (c->argc == 3) {
-        if (!arg_is(c, 2, "DD")) {
-            reply_error(&c->out, "-Unknown argument");      /* not reached by clients */
-            return;
-        }
-        dd = 1;
-    } else if (c->argc > 3) {
+    int drop = c->argvlen[0] == 7;        /* FT.DROP */
+    if (c->argc > 3) {
         reply_err_arity(c);
         return;
+    }
+    ftspec *f = ft_get(c, 1, &c->out, 0);
+    if (!f) return;
+    int dd = drop;
+    if (c->argc == 3) {
+        if (arg_is(c, 2, "_FORCEKEEPDOCS") || (drop && arg_is(c, 2, "KEEPDOCS"))) {
+            dd = 0;
+        } else if (!drop) {
+            if (!arg_is(c, 2, "DD")) {
+                reply_error(&c->out, "-Unknown argument");
+                return;
+            }
+            dd = 1;
+        }
     }
     server *s = c->srv;
     ft_acquire(f);

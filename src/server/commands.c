@@ -567,6 +567,8 @@ command command_table[] = {
            "Returns information and statistics on the index."),
     FT_CMD("ft._list", cmd_ft_list, 1, CMD_READONLY, 0, "Returns a list of all existing indexes."),
     FT_CMD("ft.dropindex", cmd_ft_dropindex, -2, CMD_WRITE, 1, "Deletes the index."),
+    FT_CMD("ft.drop", cmd_ft_dropindex, -2, CMD_WRITE, 1,
+           "Deletes the index and, unless KEEPDOCS, its documents (deprecated)."),
     FT_CMD("ft.alter", cmd_ft_alter, -3, CMD_WRITE | CMD_DENYOOM, 1,
            "Adds a new field to the index."),
     FT_CMD("ft.tagvals", cmd_ft_tagvals, 3, CMD_READONLY, 1,
