@@ -2,7 +2,11 @@
 its own vAdd, vSim, vEmbRaw ... methods, with the client's default
 protocol (RESP3 since node-redis 6) and with RESP 2; and its pub/sub
 (tests/clients/node/pubsub.mjs): subscribe, pSubscribe, sSubscribe,
-publish, the PUBSUB methods and keyspace notifications, in both protocols.  node-redis 6 needs
+publish, the PUBSUB methods and keyspace notifications, in both protocols;
+and its search methods (tests/clients/node/search.mjs): ft.create with HNSW
+and FLAT vector, TAG, NUMERIC and TEXT fields and a PREFIX, ft.search with
+KNN, PARAMS, SORTBY, RETURN, LIMIT and prefilters checked against a brute
+force, ft.info, ft._list, ft.tagVals, ft.dropIndex, in RESP3 and RESP2.  node-redis 6 needs
 Node.js 20 or later.
 
 The client comes from the npm registry, pinned by the committed
@@ -13,7 +17,8 @@ when the lock file changes.  Where the system's node is older than 20
 (the `node` package, into <that dir>/node20).  Without npm the test is
 skipped with a message saying so (tests/run.sh installs npm).
 
-engram-only: the harness's Redis target is 7.0, which has no vector sets.
+engram-only: the harness's Redis target is 7.0, which has no vector sets
+and no search module.
 """
 
 import os
@@ -119,13 +124,16 @@ class NodeClientCase(ServerTestCase):
 
 @engram_only
 class TestNodeRedis(NodeClientCase):
-    FILES = ("vectorsets.mjs", "pubsub.mjs")
+    FILES = ("vectorsets.mjs", "pubsub.mjs", "search.mjs")
 
     def test_node_redis_v6_vector_sets(self):
         self.run_script("vectorsets.mjs")
 
     def test_node_redis_v6_pubsub(self):
         self.run_script("pubsub.mjs")
+
+    def test_node_redis_v6_search(self):
+        self.run_script("search.mjs")
 
 
 if __name__ == "__main__":
