@@ -120,11 +120,13 @@ class TestSearchTranscripts(ServerTestCase):
             r = decode(c.cmd(*args))
             where = "%s:%d %s" % (name, n, " ".join(
                 a if isinstance(a, str) else "<%d bytes>" % len(a) for a in args)[:300])
+            shown = repr(r)
+            shown = shown if len(shown) < 3000 else shown[:3000] + "..."
             if not any(k == "error" for k, _ in checks):
-                self.assertNotIsInstance(r, RespError, "%s: error reply %r" % (where, r))
+                self.assertNotIsInstance(r, RespError, "%s: error reply %s" % (where, shown))
             for kind, text in checks:
                 if kind == "error":
-                    self.assertIsInstance(r, RespError, "%s: expected an error, got %r" % (where, r))
+                    self.assertIsInstance(r, RespError, "%s: expected an error, got %s" % (where, shown))
                     self.assertIn(text, str(r), where)
                     continue
                 env = {"r": r, "pairs": pairs, "ids": ids, "doc": doc, "f": f, "module": module,
@@ -132,8 +134,8 @@ class TestSearchTranscripts(ServerTestCase):
                 try:
                     ok = eval(text, env)     # the transcript's own assertion
                 except Exception as e:      # noqa: BLE001 -- report with the reply
-                    self.fail("%s: `%s` raised %r; reply %r" % (where, text, e, r))
-                self.assertTrue(ok, "%s: `%s` is false; reply %r" % (where, text, r))
+                    self.fail("%s: `%s` raised %r; reply %s" % (where, text, e, shown))
+                self.assertTrue(ok, "%s: `%s` is false; reply %s" % (where, text, shown))
                 checked += 1
         self.assertGreater(checked, 0)
         return checked
