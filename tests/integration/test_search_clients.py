@@ -3,9 +3,9 @@ Debian 12) `r.ft(name)` making the calls redisvl makes (see
 tests/integration/data/search-transcripts/redisvl.txt): create_index with
 an IndexDefinition and Tag/Numeric/Text/Vector fields (HNSW and FLAT), a
 pipelined hset(mapping=...) load, KNN queries with a tag and a numeric
-prefilter checked against a brute force in numpy, FilterQuery / CountQuery
-shapes, info() as a dict of pairs, and dropindex with and without the
-documents.
+prefilter and VECTOR_RANGE queries checked against a brute force in
+numpy, FilterQuery / CountQuery shapes, info() as a dict of pairs, and
+dropindex with and without the documents.
 
 redis-py 4.3 drops an index with the old FT.DROP: `FT.DROP idx KEEPDOCS`
 keeps the hashes, and delete_documents=True sends `FT.DROP idx ""`, which
@@ -95,6 +95,32 @@ class TestRedisPySearch(ServerTestCase):
         # the same documents as the brute force (ties aside: distances equal)
         self.assertEqual([round(dist[i], 5) for i in got], [round(dist[i], 5) for i in want])
 
+    def check_range(self, name, filt, q, radius, vecs, docs, mask):
+        """redisvl's VectorRangeQuery against the brute force."""
+        from redis.commands.search.query import Query
+        rq = "@emb:[VECTOR_RANGE $distance_threshold $vector]=>{$YIELD_DISTANCE_AS: vector_distance}"
+        text = "(%s %s)" % (rq, filt) if filt else rq
+        query = (Query(text).return_fields("user", "age", "vector_distance")
+                 .sort_by("vector_distance").paging(0, 1000).dialect(2))
+        res = self.r.ft(name).search(query, query_params={"vector": q.tobytes(),
+                                                          "distance_threshold": radius})
+        dist = cosine_dist(vecs, q)
+        want = sorted((i for i in range(len(docs)) if mask(docs[i]) and dist[i] <= radius),
+                      key=lambda i: dist[i])
+        # the boundary may go either way by float32 rounding: compare away from it
+        want_sure = [i for i in want if dist[i] < radius - 1e-5]
+        got = [int(d.id.split(":")[1]) for d in res.docs]
+        self.assertEqual(res.total, len(got))
+        self.assertTrue(set(want_sure) <= set(got) <= set(want) | {i for i in range(len(docs))
+                                                                    if abs(dist[i] - radius) < 1e-5})
+        got_d = [float(d.vector_distance) for d in res.docs]
+        self.assertEqual(got_d, sorted(got_d))
+        for i, d in zip(got, res.docs):
+            self.assertAlmostEqual(float(d.vector_distance), dist[i], places=5)
+            self.assertTrue(mask(docs[i]))
+            self.assertEqual(d.user, docs[i]["user"])
+        return got
+
     def session(self, algo):
         from redis.commands.search.query import Query
         r = self.r
@@ -122,6 +148,12 @@ class TestRedisPySearch(ServerTestCase):
             # text
             self.check_knn(self.knn(name, "(@job:(pilot) -@user:{ann})", q), vecs, docs, q,
                            lambda d: d["job"] == "pilot" and d["user"] != "ann")
+            # VectorRangeQuery: every document within the radius, alone and with a filter
+            for radius in (0.3, 0.8):
+                got = self.check_range(name, "", q, radius, vecs, docs, lambda d: True)
+                self.assertTrue(radius < 0.5 or len(got) > 5, "radius %s: %d" % (radius, len(got)))
+                self.check_range(name, "@age:[40 +inf]", q, radius, vecs, docs,
+                                 lambda d: int(d["age"]) >= 40)
         # the document's own vector: distance 0, itself first
         q = vecs[42]
         res = self.knn(name, "*", q, k=1, extra={"EF": 300} if algo == "HNSW" else None)
