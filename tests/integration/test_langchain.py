@@ -2,7 +2,9 @@
 RedisVectorStore (tests/clients/node/langchain.mjs) with @langchain/core's
 SyntheticEmbeddings -- fromTexts, similaritySearchWithScore with and
 without a filter (checked against a brute force), addDocuments onto an
-existing index, delete({ids}), delete({deleteAll: true}).
+existing index, delete({ids}), delete({deleteAll: true}); and
+FluentRedisVectorStore with a TAG/NUMERIC/TEXT metadata schema and its
+filter expressions (Tag, Num, Text, and/or), checked the same way.
 
 @langchain/redis depends on node-redis v4 (FT.INFO parsed by position, so
 the reply's layout matters), which clashes with the redis@6 of

@@ -2,12 +2,15 @@
 // against engram, unchanged: fromTexts, similaritySearchWithScore with and
 // without a filter, addDocuments onto an existing index (key numbering
 // from FT.INFO's num_docs, read by node-redis v4's positional parser),
-// delete({ids}), delete({deleteAll: true}).  Embeddings: @langchain/core's
+// delete({ids}), delete({deleteAll: true}); then FluentRedisVectorStore
+// with a TAG / NUMERIC / TEXT metadata schema and its filter expressions
+// (Tag eq/ne, Num ranges, Text eq/ne/match/wildcard/fuzzy, and/or), every
+// result checked against a brute force.  Embeddings: @langchain/core's
 // SyntheticEmbeddings (deterministic, from the text's letters).
 // tests/integration/test_langchain.py runs it: node langchain.mjs <port>.
 import assert from "node:assert/strict";
 import { createClient } from "redis";
-import { RedisVectorStore } from "@langchain/redis";
+import { FluentRedisVectorStore, Num, RedisVectorStore, Tag, Text } from "@langchain/redis";
 import { SyntheticEmbeddings } from "@langchain/core/utils/testing";
 
 const port = Number(process.argv[2]);
@@ -151,6 +154,74 @@ assert.deepEqual((await client.sendCommand(["FT._LIST"])).sort(), ["docs", "flat
 await flat.delete({ deleteAll: true });
 await store.delete({ deleteAll: true });
 assert.equal(await client.dbSize(), 0);
+
+// ---- FluentRedisVectorStore (the non-deprecated store): a metadata schema
+// of TAG, NUMERIC and TEXT fields, and its filter expressions
+const items = [
+  ["a paperback novel about the sea", "books", 12, "quick read for the beach"],
+  ["a hardcover atlas of old maps", "books", 45, "heavy and detailed"],
+  ["a wooden toy train with tracks", "toys", 30, "quick assembly for kids"],
+  ["a puzzle of a thousand pieces", "toys", 18, "slow and calm evening"],
+  ["a cordless drill with two batteries", "tools", 89, "quick charging battery"],
+  ["a set of screwdrivers in a case", "tools", 22, "precise tips"],
+  ["a cookbook of summer salads", "books", 25, "fresh quick recipes"],
+  ["a kite shaped like a dragon", "toys", 15, "flies in light wind"],
+  ["a hammer with a fiberglass handle", "tools", 19, "balanced swing"],
+];
+const ftexts = items.map((x) => x[0]);
+const fmeta = items.map(([, category, price, blurb]) => ({ category, price, blurb }));
+const fvecs = (await embeddings.embedDocuments(ftexts)).map(f32);
+const fluent = await FluentRedisVectorStore.fromTexts(ftexts, fmeta, embeddings, {
+  redisClient: client, indexName: "fluent",
+  customSchema: [
+    { name: "category", type: "tag" },
+    { name: "price", type: "numeric" },
+    { name: "blurb", type: "text" },
+  ],
+});
+const finfo = await client.ft.info("fluent");
+assert.equal(Number(finfo.numDocs), items.length);
+assert.deepEqual(finfo.attributes.map((a) => a.identifier),
+  ["content_vector", "content", "category", "price", "blurb"]);
+
+async function fcheck(query, filter, pred, k = 20) {
+  const qv = f32(await embeddings.embedQuery(query));
+  const got = await fluent.similaritySearchWithScore(query, k, filter);
+  const want = items.map((x, i) => ({ i, d: cos(qv, fvecs[i]) })).filter((x) => pred(items[x.i]))
+    .sort((a, b) => a.d - b.d).slice(0, k);
+  assert.equal(got.length, want.length, `filter ${filter}: ${got.length} results, want ${want.length}`);
+  got.forEach(([doc, score], r) => {
+    const i = ftexts.indexOf(doc.pageContent);
+    assert.ok(i >= 0 && pred(items[i]), `filter ${filter}: ${doc.pageContent}`);
+    assert.deepEqual(doc.metadata, fmeta[i]);
+    assert.ok(Math.abs(score - want[r].d) < 1e-5, `filter ${filter} rank ${r}: ${score} vs ${want[r].d}`);
+  });
+  return got;
+}
+const fq = "something quick for the weekend";
+await fcheck(fq, undefined, () => true);
+await fcheck(fq, Tag("category").eq("books"), (x) => x[1] === "books");
+await fcheck(fq, Tag("category").eq(["books", "toys"]), (x) => x[1] !== "tools");
+await fcheck(fq, Tag("category").ne("tools"), (x) => x[1] !== "tools");
+await fcheck(fq, Num("price").between(15, 30), (x) => x[2] >= 15 && x[2] <= 30);
+await fcheck(fq, Num("price").gt(25), (x) => x[2] > 25);
+await fcheck(fq, Num("price").lte(19), (x) => x[2] <= 19);
+await fcheck(fq, Num("price").eq(22), (x) => x[2] === 22);
+await fcheck(fq, Tag("category").eq("toys").and(Num("price").lt(20)), (x) => x[1] === "toys" && x[2] < 20);
+await fcheck(fq, Tag("category").eq("tools").or(Num("price").gte(40)), (x) => x[1] === "tools" || x[2] >= 40);
+await fcheck(fq, Text("blurb").match("quick"), (x) => /\bquick\b/.test(x[3]));
+await fcheck(fq, Text("blurb").eq("quick read"), (x) => x[3].includes("quick read"));
+await fcheck(fq, Text("blurb").ne("quick read"), (x) => !x[3].includes("quick read"));
+await fcheck(fq, Text("blurb").wildcard("bat*"), (x) => /\bbat\w*/.test(x[3]));
+await fcheck(fq, Text("blurb").fuzzy("quikc"), (x) => /\bquick\b/.test(x[3]));
+await fcheck(fq, Text("blurb").match("quick").and(Tag("category").ne("books")),
+  (x) => /\bquick\b/.test(x[3]) && x[1] !== "books");
+const self = await fcheck(items[5][0], undefined, () => true, 1);
+assert.equal(self[0][0].pageContent, items[5][0]);
+assert.ok(Math.abs(self[0][1]) < 1e-6);
+await fluent.delete({ deleteAll: true });
+assert.deepEqual(await client.keys("doc:fluent:*"), []);
+assert.deepEqual(await client.sendCommand(["FT._LIST"]), []);
 
 await client.quit();
 console.log("all assertions passed");
