@@ -1,6 +1,6 @@
 /* cmd_ft.c -- the search-index commands over hashes, as RediSearch answers
- * them: FT.CREATE, FT.SEARCH, FT.INFO, FT._LIST, FT.DROPINDEX, FT.ALTER,
- * FT.TAGVALS, FT.EXPLAIN.  Indices are ftspec.h's; the query language and
+ * them: FT.CREATE, FT.SEARCH, FT.INFO, FT._LIST, FT.DROPINDEX (and FT.DROP),
+ * FT.ALTER, FT.TAGVALS, FT.EXPLAIN.  Indices are ftspec.h's; the query language and
  * the scorers are the search library's (ftquery.h).
  *
  * FT.SEARCH runs on the worker pool (deferred.h), as VSEARCH does: the
@@ -21,6 +21,12 @@
  * fewer than k while more match falls back to the exact scan, so k results
  * come back whenever k documents match.  Distances are RediSearch's: L2
  * squared, COSINE 1 - cos, IP 1 - dot.
+ *
+ * VECTOR_RANGE clauses.  The query library cannot see vectors: before the
+ * query runs, the worker scans each clause's field exactly for the
+ * documents within the radius (run_ranges) and hands them to the query
+ * (ftq_set_range_docs); the first clause's distances are kept to be
+ * yielded under its $YIELD_DISTANCE_AS name (RETURN, SORTBY).
  *
  * Errors are RediSearch's texts, sent as a module sends them (no "ERR"
  * prefix: "idx: no such index", "Unknown Index name", "Index already
