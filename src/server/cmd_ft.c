@@ -312,15 +312,16 @@ void cmd_ft_info(client *c)
     reply_bulk_cstr(r, "index_options");
     reply_array(r, 0);
     reply_bulk_cstr(r, "index_definition");
-    int ndef = 2 + (f->nprefix > 0) + (f->score_field != NULL);
+    /* prefixes always: without PREFIX, RediSearch's rule holds one empty
+     * prefix and prints [""] (redisvl reads index_definition[3][0]) */
+    int ndef = 3 + (f->score_field != NULL);
     if (r3) reply_map(r, ndef);
     else reply_array(r, 2LL * ndef);
     kv_str(r, "key_type", "HASH");
-    if (f->nprefix) {
-        reply_bulk_cstr(r, "prefixes");
-        reply_array(r, f->nprefix);
-        for (int i = 0; i < f->nprefix; i++) reply_bulk(r, f->prefixes[i], f->plens[i]);
-    }
+    reply_bulk_cstr(r, "prefixes");
+    reply_array(r, f->nprefix ? f->nprefix : 1);
+    for (int i = 0; i < f->nprefix; i++) reply_bulk(r, f->prefixes[i], f->plens[i]);
+    if (!f->nprefix) reply_bulk(r, "", 0);
     kv_dbl(r, "default_score", f->default_score);
     if (f->score_field) kv_str(r, "score_field", f->score_field);
     reply_bulk_cstr(r, "attributes");
