@@ -20,6 +20,8 @@
  *   (prefilter)=>[KNN k @vec $blob EF_RUNTIME n AS dist]
  *   @vec:[VECTOR_RANGE r $blob]=>{$YIELD_DISTANCE_AS: dist}   within r
  *   *=>[KNN $k @vec $blob]   the vector clause, ending the query
+ *   *=>[KNN 5 @vec $blob]=>{$YIELD_DISTANCE_AS: d; $EF_RUNTIME: 50}
+ *                            its parameters as attributes (RediSearch 2.6+)
  *   expr => {$weight: 2; $slop: 1; $inorder: true}   query attributes
  *
  * The grammar, precedence and error texts follow RediSearch's

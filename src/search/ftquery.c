@@ -1453,7 +1453,40 @@ static void parse_vector(parser *P, qnode *filter)
         break;
     }
     if (!expect(P, T_RSQB)) return;
-    if (cur(P)->type == T_ARROW && peek(P, 1) == T_LB) parse_attributes(P, NULL);
+    /* =>{$yield_distance_as: d; $EF_RUNTIME: n; ...}: the clause's own
+     * parameters as query attributes (RediSearch 2.6+) */
+    if (cur(P)->type == T_ARROW && peek(P, 1) == T_LB) {
+        P->i += 2;
+        while (!P->failed && cur(P)->type == T_ATTRIBUTE) {
+            const tok *name = cur(P);
+            P->i++;
+            if (!expect(P, T_COLON)) return;
+            const tok *v = cur(P);
+            if (!is_param_term(v->type)) {
+                syntax_error(P);
+                return;
+            }
+            P->i++;
+            if (name->len == 17 && strncasecmp(name->s, "yield_distance_as", 17) == 0) {
+                alias = v;
+            } else if ((name->len == 10 && strncasecmp(name->s, "EF_RUNTIME", 10) == 0) ||
+                       (name->len == 7 && strncasecmp(name->s, "EPSILON", 7) == 0) ||
+                       (name->len == 13 && strncasecmp(name->s, "HYBRID_POLICY", 13) == 0) ||
+                       (name->len == 10 && strncasecmp(name->s, "BATCH_SIZE", 10) == 0)) {
+                if (na < 16) {
+                    attrs[na][0] = name;
+                    attrs[na][1] = v;
+                    na++;
+                }
+            } else if (!(name->len == 6 && strncasecmp(name->s, "weight", 6) == 0)) {
+                fail(P, FTQ_ESYNTAX, name->pos, "Invalid attribute %.*s", (int)name->len, name->s);
+                return;
+            }
+            if (cur(P)->type == T_SEMICOLON) P->i++;
+            else break;
+        }
+        if (!expect(P, T_RB)) return;
+    }
     if (P->failed) return;
     if (cur(P)->type != T_EOF) {
         syntax_error(P);

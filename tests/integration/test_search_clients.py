@@ -159,6 +159,12 @@ class TestRedisPySearch(ServerTestCase):
         res = self.knn(name, "*", q, k=1, extra={"EF": 300} if algo == "HNSW" else None)
         self.assertEqual(res.docs[0].id, "doc:42")
         self.assertAlmostEqual(float(res.docs[0].dist), 0.0, places=6)
+        # the distance name and EF_RUNTIME as query attributes (RediSearch 2.6+)
+        query = (Query("*=>[KNN 3 @emb $vec]=>{$YIELD_DISTANCE_AS: d; $EF_RUNTIME: $EF}")
+                 .return_fields("user", "d").sort_by("d").dialect(2))
+        res = r.ft(name).search(query, query_params={"vec": vecs[7].tobytes(), "EF": 300})
+        self.assertEqual((res.total, res.docs[0].id), (3, "doc:7"))
+        self.assertAlmostEqual(float(res.docs[0].d), 0.0, places=6)
         # a prefilter matching nothing
         res = self.knn(name, "@user:{nobody}", vecs[0])
         self.assertEqual((res.total, res.docs), (0, []))

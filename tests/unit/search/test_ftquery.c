@@ -238,7 +238,15 @@ static void test_star_and_knn(void **state)
     EQ("@title:hello=>[KNN 3 @vec $blob]", "(knn 3 vec __vec_score (or hello/m1 +hello/m1))");
     EQ("(a1 b1)=>[KNN 3 @vec $blob]", "(knn 3 vec __vec_score (and (or a1 +a1) (or b1 +b1)))");
     EQ("the=>[KNN 3 @vec $blob]", "(knn 3 vec __vec_score *)");
-    EQ("*=>[KNN 3 @vec $blob]=>{$yield_distance_as: d}", "ERR Invalid attribute yield_distance_as");
+    /* the clause's parameters as query attributes (RediSearch 2.6+) */
+    EQ("*=>[KNN 3 @vec $blob]=>{$yield_distance_as: d}", "(knn 3 vec d *)");
+    EQ("*=>[KNN 3 @vec $blob]=>{$YIELD_DISTANCE_AS: $alias; $EF_RUNTIME: 40}", "(knn 3 vec dist ef=40 *)");
+    EQ("(@tags:{x})=>[KNN 3 @vec $blob]=>{$HYBRID_POLICY: ADHOC_BF; $weight: 2}",
+       "(knn 3 vec __vec_score (tag:tags {x}))");
+    EQ("*=>[KNN 3 @vec $blob EF_RUNTIME 5]=>{$EF_RUNTIME: 6}",
+       "ERR Error parsing vector similarity parameters: Field was specified twice");
+    EQ("*=>[KNN 3 @vec $blob]=>{$yield_distance_as: title}", "ERR Property `title` already exists in schema");
+    EQ("*=>[KNN 3 @vec $blob]=>{$slop: 1}", "ERR Invalid attribute slop");
     EQ("*=>[KNN 3 @vec $blob AS title]", "ERR Property `title` already exists in schema");
     EQ("*=>[KNN 3 @vec $blob EF_RUNTIME -42]",
        "ERR Error parsing vector similarity parameters: Attribute not supported for term");
