@@ -9,8 +9,9 @@
  *   2. authentication (unless the command is CMD_NO_AUTH);
  *   3. CMD_NO_MULTI commands are refused inside MULTI;
  *   4. writes are refused while the write-ahead log is failed (the log
- *      reports its state: persist_write_error); EXEC counts as a write if
- *      it queued one;
+ *      reports its state: persist_write_error; not our master's), and on a
+ *      read-only replica (READONLY; repl_refuses_writes); EXEC counts as a
+ *      write if it queued one;
  *   5. a RESP2 client with subscriptions runs only CMD_SUBSCRIBED commands;
  *   6. while the dataset loads, only CMD_LOADING commands run.
  * Then, inside MULTI, anything but CMD_NOQUEUE is queued; otherwise it runs.
@@ -39,6 +40,7 @@
 #include "handlers.h"
 #include "persist.h"
 #include "pubsub.h"
+#include "repl.h"
 
 /* Why a command may not run now, as its error reply (no leading '-'). */
 typedef struct refusal {
@@ -107,10 +109,14 @@ static int dispatch_allowed(client *c, const command *k, refusal *r)
     if (in_multi && (k->flags & CMD_NO_MULTI))
         return refuse(r, "ERR Command not allowed inside a transaction");
     int writes = (k->flags & CMD_WRITE) || (k->fn == cmd_exec && in_multi && (c->mflags & CMD_WRITE));
-    const char *failed = writes ? persist_write_error(s) : NULL;
+    /* our master's stream is applied whatever the log's state (memory must
+     * follow it; the recovery snapshot writes it out) */
+    const char *failed = writes && !(c->flags & CLIENT_MASTER) ? persist_write_error(s) : NULL;
     if (failed)
         return refuse(r, "MISCONF Errors writing to the write-ahead log (%s). Writes are refused "
                       "until a snapshot succeeds; see INFO persistence.", failed);
+    if (writes && repl_refuses_writes(s, c))
+        return refuse(r, "READONLY You can't write against a read only replica.");
     if ((c->flags & CLIENT_PUBSUB) && c->resp == 2 && !(k->flags & CMD_SUBSCRIBED))
         return refuse(r, "ERR Can't execute '%s': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / "
                       "QUIT / RESET are allowed in this context", k->fullname);
@@ -162,9 +168,9 @@ void dispatch_exec(client *c, command *k)
     s->cmd_time_ms = t0 / 1000;
     c->cur = k;
     c->last = k;            /* CLIENT LIST shows the running command */
-    if (s->ps) persist_cmd_begin(s, c);
+    persist_cmd_begin(s, c);
     k->fn(c);
-    if (s->ps) persist_cmd_end(s, c);
+    persist_cmd_end(s, c);
     c->cur = NULL;
     k->calls++;
     s->clock_us = util_wall_us();

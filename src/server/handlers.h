@@ -188,4 +188,13 @@ void cmd_vgetattr(client *c);
 void cmd_vrandmember(client *c);
 void cmd_vrange(client *c);
 
+/* repl_master.c, repl_replica.c: replication */
+void cmd_psync(client *c);
+void cmd_sync(client *c);
+void cmd_replconf(client *c);
+void cmd_wait(client *c);
+void cmd_role(client *c);
+void cmd_replay(client *c);
+void cmd_replicaof(client *c);
+
 #endif

@@ -338,6 +338,12 @@ static int apply_one(server *s, int db, uint8_t type, const void *payload, size_
     }
 }
 
+int persist_apply(server *s, int db, uint8_t type, const void *payload, size_t len, char *err,
+                  size_t errcap)
+{
+    return apply_one(s, db, type, payload, len, err, errcap);
+}
+
 /* wal_replay callback: apply the records the snapshot does not cover. */
 static int replay_cb(void *ud, uint8_t type, uint64_t seq, const void *payload, uint32_t len)
 {

@@ -1,0 +1,59 @@
+/* repl_stream.h -- the replication stream's words: a write-ahead-log record
+ * (include/engram/oplog.h: effects, not commands) written as the RESP
+ * commands a replica runs to reach the same state.
+ *
+ * Records with a Redis command become that command, so `redis-cli
+ * --replica` shows a SET as a SET:
+ *   OP_SET       SET key value [PXAT ms]
+ *   OP_DEL       DEL key
+ *   OP_SETRANGE  SETRANGE key offset bytes (APPEND key "" when no bytes:
+ *                it only creates the key)
+ *   OP_EXPIRE    PEXPIREAT key ms | PERSIST key
+ *   OP_RENAME    RENAME key newkey
+ *   OP_MOVE      MOVE key db
+ *   OP_COPY      COPY key newkey DB db [REPLACE]
+ *   OP_SWAPDB    SWAPDB a b
+ *   OP_FLUSHDB   FLUSHDB;  OP_FLUSHALL  FLUSHALL
+ *   OP_HSET      [DEL key, when the command created the hash]  HSET key f v ...
+ *                then HPEXPIREAT key ms FIELDS n f ... per run of fields
+ *                with the same deadline (HSET clears a field's TTL)
+ *   OP_HDEL      HDEL key f ...
+ *   OP_HEXPIRE   HPERSIST key FIELDS n f ... / HPEXPIREAT key ms FIELDS n f ...
+ * Every other record (the vector sets' VNEW, VADD, VDEL, VSETATTR, VDROP,
+ * and any type added later) becomes `REPLAY <type name> <payload>`, the
+ * record itself, which the replica applies with the log's replay code.
+ * OP_INDB becomes a SELECT when the database changes (as Redis emits
+ * SELECT); a BATCH that makes more than one command is wrapped in
+ * MULTI/EXEC (its SELECT, if the first command needs one, before MULTI).
+ *
+ * Pure apart from the reply encoder: no server state.  Loop thread. */
+#ifndef ENGRAM_REPL_STREAM_H
+#define ENGRAM_REPL_STREAM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "engram/reply.h"
+
+typedef struct repl_enc {
+    int seldb;        /* the database the stream has selected; -1: none yet
+                         (the next command that needs one selects) */
+    reply body;       /* scratch: a batch's commands before MULTI is known */
+} repl_enc;
+
+void repl_enc_init(repl_enc *e);
+void repl_enc_fini(repl_enc *e);
+
+/* Append to out the commands of one record.  0, or -EBADMSG for a record
+ * that does not decode (nothing appended). */
+int repl_encode(repl_enc *e, reply *out, uint8_t type, const void *payload, size_t len);
+
+/* One command from its arguments (lens[i] bytes each). */
+void repl_encode_argv(reply *out, int argc, const char *const *argv, const size_t *lens);
+
+/* REPLAY's record type names ("VADD"), and back: the type, or -1.  A
+ * decimal number names any type. */
+const char *repl_op_name(uint8_t type, char *buf, size_t cap);
+int repl_op_type(const char *name, size_t len);
+
+#endif
