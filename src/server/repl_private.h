@@ -87,7 +87,10 @@ typedef struct repl {
     int master_db;               /* its selected db, kept across a reconnect */
     char rbuf[4096];
     size_t rlen;                 /* handshake input buffered */
-    int expect;                  /* handshake replies still to read */
+    int pong;                    /* the PING was answered */
+    int expect;                  /* AUTH/REPLCONF replies still to read */
+    int auth_pending;            /* ... the first of which is AUTH's */
+    int psync_sent;
     long long xfer_size, xfer_read;
     int xfer_fd;
     char *xfer_path;

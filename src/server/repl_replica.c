@@ -6,10 +6,11 @@
  * The link, as states (RL_*, repl_private.h):
  *   CONNECT      the cron connects (once a second while it fails);
  *   CONNECTING   non-blocking connect; writable = connected;
- *   HANDSHAKE    PING, then AUTH (with masterauth), REPLCONF listening-port,
- *                REPLCONF capa eof capa psync2 and PSYNC sent at once and
- *                their replies read in order: AUTH must succeed, the
- *                REPLCONFs may fail (logged), PSYNC decides:
+ *   HANDSHAKE    PING; then AUTH (with masterauth), REPLCONF listening-port
+ *                and REPLCONF capa eof capa psync2 sent at once and their
+ *                replies read in order (AUTH must succeed, the REPLCONFs
+ *                may fail, logged); then PSYNC, alone (a master refuses it
+ *                while replies to the same client are pending), decides:
  *                  +FULLRESYNC id off  -> TRANSFER
  *                  +CONTINUE [id]      -> CONNECTED (a new id: ours becomes
  *                                         replid2, as the master was promoted)
@@ -269,19 +270,23 @@ static int send_cmd(server *s, int argc, const char *const *argv)
     return rc;
 }
 
-/* After +PONG: the rest of the handshake, pipelined. */
+/* After +PONG: AUTH and the REPLCONFs, pipelined; their replies are
+ * counted in r->expect.  PSYNC waits for them (send_psync): a master
+ * refuses PSYNC while replies to the same client are pending. */
 static int send_handshake(server *s)
 {
     repl *r = s->repl;
-    char port[16], off[32];
+    char port[16];
     long long p = s->cfg.replica_announce_port ? s->cfg.replica_announce_port : s->port;
     snprintf(port, sizeof port, "%lld", p);
-    r->expect = 3;
+    r->expect = 2;
+    r->auth_pending = 0;
     if (s->cfg.masterauth && s->cfg.masterauth[0]) {
         int user = s->cfg.masteruser && s->cfg.masteruser[0];
         const char *a[] = {"AUTH", user ? s->cfg.masteruser : s->cfg.masterauth, s->cfg.masterauth};
         if (send_cmd(s, user ? 3 : 2, a) < 0) return -1;
-        r->expect = 4;
+        r->expect++;
+        r->auth_pending = 1;
     }
     const char *lp[] = {"REPLCONF", "listening-port", port};
     if (send_cmd(s, 3, lp) < 0) return -1;
@@ -291,17 +296,22 @@ static int send_handshake(server *s)
         r->expect++;
     }
     const char *capa[] = {"REPLCONF", "capa", "eof", "capa", "psync2"};
-    if (send_cmd(s, 5, capa) < 0) return -1;
-    /* With a history (a backlog), ask to continue it; else a full sync. */
+    return send_cmd(s, 5, capa);
+}
+
+/* With a history (a backlog), ask to continue it; else a full sync. */
+static int send_psync(server *s)
+{
+    repl *r = s->repl;
+    char off[32];
+    r->psync_sent = 1;
     if (r->bl) {
         snprintf(off, sizeof off, "%lld", r->offset + 1);
         const char *ps[] = {"PSYNC", r->replid, off};
-        if (send_cmd(s, 3, ps) < 0) return -1;
-    } else {
-        const char *ps[] = {"PSYNC", "?", "-1"};
-        if (send_cmd(s, 3, ps) < 0) return -1;
+        return send_cmd(s, 3, ps);
     }
-    return 0;
+    const char *ps[] = {"PSYNC", "?", "-1"};
+    return send_cmd(s, 3, ps);
 }
 
 /* +CONTINUE [id]: the master kept our history (under a new id if it was
@@ -344,32 +354,37 @@ static int handshake_line(server *s, const char *l, size_t n)
         }
         return xfer_open(s, size) < 0 ? -1 : 1;
     }
-    if (r->expect == 0) {                       /* the PING's reply */
+    if (!r->pong) {                             /* the PING's reply */
         if (l[0] == '-' && strncmp(l, "-NOAUTH", 7) && strncmp(l, "-NOPERM", 7) &&
             strncmp(l, "-ERR operation not permitted", 28)) {
             snprintf(why, sizeof why, "error reply to PING from master: '%.*s'", (int)n, l);
             link_fail(s, why);
             return -1;
         }
+        r->pong = 1;
         if (send_handshake(s) < 0) {
             link_fail(s, "writing the handshake failed");
             return -1;
         }
         return 0;
     }
-    r->expect--;
-    if (r->expect > 0) {
-        /* AUTH's reply comes first when there is one */
-        int auth = s->cfg.masterauth && s->cfg.masterauth[0] &&
-                   r->expect == (s->cfg.replica_announce_ip && s->cfg.replica_announce_ip[0] ? 4 : 3);
-        if (auth && l[0] == '-') {
-            snprintf(why, sizeof why, "Unable to AUTH to MASTER: %.*s", (int)n, l);
-            link_fail(s, why);
-            return -1;
-        }
-        if (l[0] == '-')
+    if (!r->psync_sent) {
+        /* AUTH's reply first when there is one, then the REPLCONFs' */
+        if (r->auth_pending) {
+            r->auth_pending = 0;
+            if (l[0] == '-') {
+                snprintf(why, sizeof why, "Unable to AUTH to MASTER: %.*s", (int)n, l);
+                link_fail(s, why);
+                return -1;
+            }
+        } else if (l[0] == '-') {
             log_msg(LOG_NOTICE, "(Non critical) Master does not understand REPLCONF: %.*s",
                     (int)n, l);
+        }
+        if (--r->expect == 0 && send_psync(s) < 0) {
+            link_fail(s, "writing PSYNC failed");
+            return -1;
+        }
         return 0;
     }
     /* PSYNC's reply */
@@ -466,6 +481,8 @@ static void link_on_connected(ev_loop *l, int fd, void *ud, int mask)
     log_msg(LOG_NOTICE, "MASTER <-> REPLICA sync started");
     r->link = RL_HANDSHAKE;
     r->expect = 0;
+    r->pong = 0;
+    r->psync_sent = 0;
     r->rlen = 0;
     const char *ping[] = {"PING"};
     if (send_cmd(s, 1, ping) < 0 || ev_add(l, fd, EV_READ, link_on_readable, s) < 0) {
