@@ -110,6 +110,7 @@ void repl_init(server *s)
     clear_id2(r);
     repl_enc_init(&r->enc);
     reply_init(&r->scratch, 2);
+    reply_init(&r->mbuf, 2);
     dlist_init(&r->replicas);
     dlist_init(&r->waits);
     r->fd = -1;
@@ -257,6 +258,7 @@ void repl_client_gone(client *c)
     if (c == r->master) {
         r->master = NULL;
         r->master_db = c->db;
+        r->mbuf.len = r->mbuf.sent = 0;   /* a transaction cut short: resent from before it */
         if (r->master_host) {
             r->link = RL_CONNECT;
             r->link_down_since_ms = util_wall_ms();
@@ -765,6 +767,7 @@ void repl_fini(server *s)
     mem_free(r->bl);
     repl_enc_fini(&r->enc);
     reply_fini(&r->scratch);
+    reply_fini(&r->mbuf);
     mem_free(r->master_host);
     mem_free(r);
     s->repl = NULL;

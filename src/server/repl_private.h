@@ -100,6 +100,8 @@ typedef struct repl {
     int64_t last_ack_ms;         /* monotonic: our last REPLCONF ACK */
     int64_t master_last_io_ms;
     int ack_pending;             /* GETACK seen: ACK after the command */
+    reply mbuf;                  /* the master's bytes of a transaction not yet
+                                    EXECuted (repl_master_ran) */
     long long master_initial_off;
     char master_replid_seen[REPL_ID_LEN + 1];
 } repl;

@@ -90,6 +90,7 @@ void repl_replica_unlink(server *s)
 {
     repl *r = s->repl;
     link_close_fd(s);
+    r->mbuf.len = r->mbuf.sent = 0;
     if (r->master) {
         client *m = r->master;
         r->master = NULL;
@@ -118,9 +119,30 @@ void repl_master_ran(client *c, const char *p, size_t n, size_t mark)
 {
     server *s = c->srv;
     repl *r = s->repl;
-    if (c->out.len > mark) c->out.len = mark;     /* no replies to the master */
+    if (c->out.len > mark) {
+        /* no replies to the master; an error means we diverged from it */
+        if (c->out.data[mark] == '-') {
+            size_t len = c->out.len - mark;
+            log_msg(LOG_WARNING, "== CRITICAL == This replica is sending an error to its "
+                    "master: '%.*s' after processing the command '%.*s'",
+                    (int)(len > 2 && len < 200 ? len - 2 : len < 200 ? len : 200),
+                    c->out.data + mark, (int)(c->last ? strlen(c->last->fullname) : 0),
+                    c->last ? c->last->fullname : "");
+        }
+        c->out.len = mark;
+    }
     if (r->master != c) return;
-    repl_feed_bytes(s, p, n);                     /* our offset; our backlog and replicas */
+    /* A transaction counts once its EXEC ran: until then memory lacks its
+     * writes, so neither our offset nor our replicas may include them (a
+     * payload forked in between would miss them). */
+    reply_raw(&r->mbuf, p, n);
+    if (c->flags & CLIENT_MULTI) return;
+    repl_feed_bytes(s, r->mbuf.data, r->mbuf.len);   /* our offset; our backlog and replicas */
+    r->mbuf.len = r->mbuf.sent = 0;
+    if (r->mbuf.cap > (1u << 20)) {
+        reply_fini(&r->mbuf);
+        reply_init(&r->mbuf, 2);
+    }
     if (r->ack_pending) {
         r->ack_pending = 0;
         repl_replica_send_ack(s);
@@ -580,7 +602,7 @@ void cmd_replicaof(client *c)
 void repl_replica_cron(server *s)
 {
     repl *r = s->repl;
-    if (!r->master_host) return;
+    if (!r->master_host || persist_loading(s)) return;   /* a full sync waits for our load */
     int64_t now = util_mono_ms();
     int64_t limit = s->cfg.repl_timeout * 1000;
     switch (r->link) {

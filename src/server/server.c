@@ -457,8 +457,10 @@ int srv_init(server *s, char *err, size_t errcap)
     ev_set_after_sleep(s->loop, srv_after_sleep, s);
     if (models_load(s, err, errcap) < 0) return -1;
     /* Last: loading processes events, so everything above must be ready. */
+    /* Before loading: INFO and the cron run while it loads (with replicaof
+     * the cron connects once the load is over). */
+    repl_init(s);
     if (persist_open(s, err, errcap) < 0) return -1;
-    repl_init(s);                 /* with replicaof, the cron connects */
     return 0;
 }
 
