@@ -240,8 +240,10 @@ command command_table[] = {
     {.name = "replay", .fn = cmd_replay, .arity = 3, .flags = CMD_WRITE | CMD_DENYOOM,
      .acl = CAT_DANGEROUS, .group = "server", .since = "engram 0.1.0",
      .summary = "Applies one write-ahead-log record (a replication stream's vector-set writes)."},
-    {.name = "wait", .fn = cmd_wait, .arity = 3, .flags = CMD_NOSCRIPT, .acl = CAT_CONNECTION,
-     .group = "generic", .since = "3.0.0",
+    /* Redis files WAIT under "generic" but gives it @connection, not the
+     * @keyspace that group implies here */
+    {.name = "wait", .fn = cmd_wait, .arity = 3, .flags = CMD_NOSCRIPT,
+     .group = "connection", .since = "3.0.0",
      .summary = "Blocks until the asynchronous replication of all preceding write commands sent "
                 "by the connection is completed.",
      .tips = "request_policy:all_shards response_policy:agg_min"},

@@ -270,12 +270,12 @@ void repl_client_gone(client *c)
     if (dlist_linked(&rr->node)) {
         dlist_remove(&rr->node);
         r->nreplicas--;
+        log_msg(LOG_NOTICE, "Connection with replica %s lost.", c->addr);
     }
     if (rr->fd >= 0) close(rr->fd);
     reply_fini(&rr->pending);
     mem_free(rr);
     c->rr = NULL;
-    log_msg(LOG_NOTICE, "Connection with replica %s lost.", c->addr);
 }
 
 void repl_drop_replicas(server *s)
@@ -763,6 +763,14 @@ void repl_fini(server *s)
         rmdir(r->child_dir);
     }
     repl_replica_unlink(s);
+    /* WAITs whose clients are gone (srv_fini freed them first) */
+    dlist_node *it;
+    while ((it = dlist_first(&r->waits)) != NULL) {
+        repl_wait *w = DLIST_ENTRY(it, repl_wait, node);
+        dlist_remove(&w->node);
+        if (w->timer) ev_timer_del(s->loop, w->timer);
+        mem_free(w);
+    }
     mem_free(r->child_dir);
     mem_free(r->bl);
     repl_enc_fini(&r->enc);

@@ -467,6 +467,26 @@ class TestCommands(ReplBase):
         self.assertEqual(res[0], "OK")
         wait_synced(self, p, r)
 
+    def test_masterauth_and_replicaof_setting(self):
+        p = self.start("--requirepass", "s3cret")
+        pc = p.conn()
+        self.assertEqual(pc.cmd("AUTH", "s3cret"), "OK")
+        pc.cmd("SET", "k", "v")
+        # without the password the handshake fails and keeps retrying
+        r = Server(config="replicaof 127.0.0.1 %d\n" % p.port).start()
+        self.servers.append(r)
+        time.sleep(1.5 * SLOW)
+        self.assertEqual(info(r)["master_link_status"], "down")
+        self.assertIn("NOAUTH", r.stderr())
+        rc = r.conn()
+        self.assertEqual(rc.cmd("CONFIG", "SET", "masterauth", "s3cret"), "OK")
+        self.assertTrue(wait_until(lambda: rc.cmd("GET", "k") == b"v", 10))
+        self.assertEqual(rc.cmd("CONFIG", "GET", "replicaof"),
+                         [b"replicaof", ("127.0.0.1 %d" % p.port).encode()])
+        # promoted, the setting follows
+        self.assertEqual(rc.cmd("REPLICAOF", "NO", "ONE"), "OK")
+        self.assertEqual(rc.cmd("CONFIG", "GET", "replicaof"), [b"replicaof", b""])
+
     def test_redis_cli_replica(self):
         p = self.start()
         pc = p.conn()
