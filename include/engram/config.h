@@ -103,6 +103,9 @@ typedef struct config {
     long long repl_timeout;         /* s */
     long long replica_priority;     /* 100 (Sentinel reads it) */
     char *replica_announce_ip;      /* "" = the address the master sees */
+    int replica_serve_stale_data;   /* 1: a replica whose link is down still answers */
+    long long min_replicas_to_write;/* 0 = off */
+    long long min_replicas_max_lag; /* s */
     long long replica_announce_port;/* 0 = our port */
     /* where the settings came from, for CONFIG REWRITE ("" = no file) */
     char *config_file;

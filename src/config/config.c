@@ -169,6 +169,14 @@ static const setting settings[] = {
         "User a replica authenticates as with masterauth (AUTH user password); empty = none."),
     ROW("replica-read-only", "REPLICATION", T_BOOL, replica_read_only, 0, 0, 1, NULL, "yes",
         "A replica refuses writes from its clients (READONLY); only its master's stream writes."),
+    ROW("replica-serve-stale-data", "REPLICATION", T_BOOL, replica_serve_stale_data, 0, 0, 1, NULL,
+        "yes", "A replica whose link to its master is down still answers; no = only commands"
+        " flagged stale (INFO, CONFIG, REPLICAOF...), the others get MASTERDOWN."),
+    ROW("min-replicas-to-write", "REPLICATION", T_INT, min_replicas_to_write, 0, 0, INT_MAX,
+        NULL, "0", "A primary refuses writes (NOREPLICAS) unless this many replicas acknowledged"
+        " within min-replicas-max-lag seconds; 0 = never refuse."),
+    ROW("min-replicas-max-lag", "REPLICATION", T_INT, min_replicas_max_lag, 0, 0, INT_MAX, NULL,
+        "10", "... seconds since a replica's last acknowledgement for it to count; 0 = off."),
     ROW("repl-backlog-size", "REPLICATION", T_MEMORY, repl_backlog_size, 0, 1, LLONG_MAX, NULL,
         "1mb", "Bytes of the replication stream kept for replicas that reconnect (partial sync)."),
     ROW("repl-ping-replica-period", "REPLICATION", T_INT, repl_ping_period, 0, 1, INT_MAX, NULL,

@@ -10,10 +10,13 @@
  *   3. CMD_NO_MULTI commands are refused inside MULTI;
  *   4. writes are refused while the write-ahead log is failed (the log
  *      reports its state: persist_write_error; not our master's), and on a
- *      read-only replica (READONLY; repl_refuses_writes); EXEC counts as a
- *      write if it queued one;
+ *      primary short of min-replicas-to-write good replicas (NOREPLICAS), and
+ *      on a read-only replica (READONLY; repl.h); EXEC counts as a write if
+ *      it queued one;
  *   5. a RESP2 client with subscriptions runs only CMD_SUBSCRIBED commands;
- *   6. while the dataset loads, only CMD_LOADING commands run.
+ *   6. a replica whose link is down with replica-serve-stale-data no runs
+ *      only CMD_STALE commands (MASTERDOWN);
+ *   7. while the dataset loads, only CMD_LOADING commands run.
  * Then, inside MULTI, anything but CMD_NOQUEUE is queued; otherwise it runs.
  *
  * Refusing goes through dispatch_reject alone (Redis's rejectCommand): it
@@ -99,7 +102,7 @@ static int dispatch_find(client *c, command **out, refusal *r)
     return 1;
 }
 
-/* Steps 2 to 6 for the command k found by step 1. */
+/* Steps 2 to 7 for the command k found by step 1. */
 static int dispatch_allowed(client *c, const command *k, refusal *r)
 {
     server *s = c->srv;
@@ -115,11 +118,16 @@ static int dispatch_allowed(client *c, const command *k, refusal *r)
     if (failed)
         return refuse(r, "MISCONF Errors writing to the write-ahead log (%s). Writes are refused "
                       "until a snapshot succeeds; see INFO persistence.", failed);
+    if (writes && repl_too_few_replicas(s))
+        return refuse(r, "NOREPLICAS Not enough good replicas to write.");
     if (writes && repl_refuses_writes(s, c))
         return refuse(r, "READONLY You can't write against a read only replica.");
     if ((c->flags & CLIENT_PUBSUB) && c->resp == 2 && !(k->flags & CMD_SUBSCRIBED))
         return refuse(r, "ERR Can't execute '%s': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / "
                       "QUIT / RESET are allowed in this context", k->fullname);
+    if (!(k->flags & CMD_STALE) && repl_stale(s))
+        return refuse(r, "MASTERDOWN Link with MASTER is down and replica-serve-stale-data is set "
+                      "to 'no'.");
     if (persist_loading(s) && !(k->flags & CMD_LOADING))
         return refuse(r, "LOADING engram is loading the dataset in memory");
     return 1;

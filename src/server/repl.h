@@ -60,6 +60,12 @@ void repl_cron(server *s);
 /* 1 when c may not write because we are a read-only replica and c is not
  * our master. */
 int repl_refuses_writes(const server *s, const client *c);
+/* 1 when a primary has fewer good replicas than min-replicas-to-write
+ * (online, acknowledged within min-replicas-max-lag seconds). */
+int repl_too_few_replicas(const server *s);
+/* 1 when we are a replica whose link is down and replica-serve-stale-data
+ * is no. */
+int repl_stale(const server *s);
 /* The master client ran a command of n bytes at p (conn.c, after it ran):
  * our offset advances, the bytes go to our backlog and replicas, its reply
  * is dropped (out back to mark) and a pending ACK is written. */

@@ -570,6 +570,14 @@ static void sync_common(client *c, int psync)
         reply_error(&c->out, "-NOMASTERLINK Can't SYNC while not connected with my master");
         return;
     }
+    /* A replica's stream is its master's bytes, whose selected database a
+     * payload of ours could not tell (Redis keeps it in the RDB): no
+     * chained replication yet. */
+    if (r->master_host) {
+        reply_error(&c->out, "ERR engram does not replicate from a replica yet (chained "
+                    "replication): replicate from its primary");
+        return;
+    }
     if (reply_pending(&c->out)) {
         reply_error(&c->out, "ERR SYNC and PSYNC are invalid with pending output");
         return;
@@ -781,6 +789,24 @@ void repl_fini(server *s)
     s->repl = NULL;
 }
 
+static int good_replicas(const server *s)
+{
+    const repl *r = s->repl;
+    int64_t now = util_mono_ms();
+    int n = 0;
+    for (dlist_node *it = dlist_first(&r->replicas); it; it = dlist_next(&r->replicas, it)) {
+        const repl_replica *rr = DLIST_ENTRY(it, repl_replica, node);
+        n += rr->state == RS_ONLINE && (now - rr->ack_ms) / 1000 <= s->cfg.min_replicas_max_lag;
+    }
+    return n;
+}
+
+int repl_too_few_replicas(const server *s)
+{
+    return !s->repl->master_host && s->cfg.min_replicas_to_write > 0 &&
+           s->cfg.min_replicas_max_lag > 0 && good_replicas(s) < s->cfg.min_replicas_to_write;
+}
+
 /* ---- INFO replication -------------------------------------------------------------- */
 
 void repl_info(server *s, strbuf *b)
@@ -789,6 +815,8 @@ void repl_info(server *s, strbuf *b)
     strbuf_printf(b, "# Replication\r\nrole:%s\r\n", r->master_host ? "slave" : "master");
     if (r->master_host) repl_replica_info(s, b);
     strbuf_printf(b, "connected_slaves:%d\r\n", r->nreplicas);
+    if (s->cfg.min_replicas_to_write > 0 && s->cfg.min_replicas_max_lag > 0)
+        strbuf_printf(b, "min_slaves_good_slaves:%d\r\n", good_replicas(s));
     int i = 0;
     int64_t now = util_mono_ms();
     for (dlist_node *it = dlist_first(&r->replicas); it; it = dlist_next(&r->replicas, it)) {
@@ -812,3 +840,4 @@ void repl_info_stats(server *s, strbuf *b)
     strbuf_printf(b, "sync_full:%lld\r\nsync_partial_ok:%lld\r\nsync_partial_err:%lld\r\n",
                   r->sync_full, r->sync_partial_ok, r->sync_partial_err);
 }
+

@@ -675,3 +675,9 @@ int repl_refuses_writes(const server *s, const client *c)
     const repl *r = s->repl;
     return r->master_host && s->cfg.replica_read_only && !(c->flags & CLIENT_MASTER);
 }
+
+int repl_stale(const server *s)
+{
+    const repl *r = s->repl;
+    return r->master_host && r->link != RL_CONNECTED && !s->cfg.replica_serve_stale_data;
+}

@@ -422,6 +422,8 @@ class TestCommands(ReplBase):
         self.assertEqual(rc.cmd("GET", "k"), b"v")
         self.assertTrue(str(rc.cmd("WAIT", 0, 0)).startswith(
             "ERR WAIT cannot be used with replica instances."))
+        self.assertTrue(str(rc.cmd("PSYNC", "?", "-1")).startswith(
+            "ERR engram does not replicate from a replica yet"))
         role = rc.cmd("ROLE")
         self.assertEqual(role[:4], [b"slave", b"127.0.0.1", p.port, b"connected"])
         prole = pc.cmd("ROLE")
@@ -453,6 +455,33 @@ class TestCommands(ReplBase):
                          "OK Already connected to specified master")
         self.assertEqual(str(rc.cmd("REPLICAOF", "127.0.0.1", "x")),
                          "ERR value is not an integer or out of range")
+
+    def test_min_replicas_and_stale_data(self):
+        p = self.start()
+        pc = p.conn()
+        self.assertEqual(pc.cmd("CONFIG", "SET", "min-replicas-to-write", "1"), "OK")
+        pc.send(encode("SET", "k", "v"))
+        self.assertEqual(pc.read_raw(), b"-NOREPLICAS Not enough good replicas to write.\r\n")
+        self.assertEqual(pc.cmd("GET", "k"), None)
+        self.assertEqual(info(pc)["min_slaves_good_slaves"], "0")
+        r = self.start()
+        self.replicate(r, p)
+        wait_synced(self, p, r)
+        self.assertTrue(wait_until(lambda: pc.cmd("SET", "k", "v") == "OK", 5))
+        self.assertEqual(info(pc)["min_slaves_good_slaves"], "1")
+        # the replica loses its master: with replica-serve-stale-data no,
+        # only stale commands run
+        rc = r.conn()
+        self.assertEqual(rc.cmd("CONFIG", "SET", "replica-serve-stale-data", "no"), "OK")
+        self.assertEqual(rc.cmd("GET", "k"), b"v")
+        p.stop()
+        self.assertTrue(wait_until(lambda: info(rc)["master_link_status"] == "down", 10))
+        rc.send(encode("GET", "k"))
+        self.assertEqual(rc.read_raw(), b"-MASTERDOWN Link with MASTER is down and "
+                         b"replica-serve-stale-data is set to 'no'.\r\n")
+        self.assertIn(b"role:slave", rc.cmd("INFO", "replication"))
+        self.assertEqual(rc.cmd("CONFIG", "SET", "replica-serve-stale-data", "yes"), "OK")
+        self.assertEqual(rc.cmd("GET", "k"), b"v")
 
     def test_replicaof_inside_multi(self):
         p = self.start()
