@@ -452,7 +452,11 @@ static int acked(repl *r, long long target)
     return n;
 }
 
-static void wait_release(deferred *d) { mem_free(d); }
+static void wait_release(deferred *d)
+{
+    reply_fini(&d->out);
+    mem_free(d);
+}
 
 static void wait_finish(repl_wait *w)
 {
@@ -517,6 +521,7 @@ void cmd_wait(client *c)
         return;
     }
     repl_wait *w = mem_calloc(1, sizeof *w);
+    reply_init(&w->d.out, c->resp);
     w->d.release = wait_release;
     w->s = s;
     w->target = target;
@@ -777,7 +782,7 @@ void repl_fini(server *s)
         repl_wait *w = DLIST_ENTRY(it, repl_wait, node);
         dlist_remove(&w->node);
         if (w->timer) ev_timer_del(s->loop, w->timer);
-        mem_free(w);
+        wait_release(&w->d);
     }
     mem_free(r->child_dir);
     mem_free(r->bl);
