@@ -8,7 +8,7 @@
  * hands every record it would append (one per command or EXEC, as
  * OP_BATCH) to repl_feed_record -- with persistence off too, through the
  * staging-only persist repl asks for (persist_stage_enable) -- and
- * repl_stream.c writes it as SET ... PXAT, DEL, HSET, MULTI/EXEC ..., or,
+ * oplog_resp.c (store) writes it as SET ... PXAT, DEL, HSET, MULTI/EXEC, or,
  * for what Redis has no command for (vector sets), as engram's REPLAY
  * command carrying the record itself.  So every write reaches the stream
  * exactly once and in the order it reached memory.

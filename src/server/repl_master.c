@@ -63,6 +63,12 @@
 static const char ping_cmd[] = "*1\r\n$4\r\nPING\r\n";
 static const char getack_cmd[] = "*3\r\n$8\r\nREPLCONF\r\n$6\r\nGETACK\r\n$1\r\n*\r\n";
 
+void repl_send_argv(reply *out, int argc, const char *const *argv)
+{
+    reply_array(out, argc);
+    for (int i = 0; i < argc; i++) reply_bulk(out, argv[i], strlen(argv[i]));
+}
+
 /* ---- ids ------------------------------------------------------------------------- */
 
 void repl_new_id(server *s, char *out)
@@ -108,8 +114,7 @@ void repl_init(server *s)
     repl_new_id(s, r->run_id);
     repl_new_id(s, r->replid);
     clear_id2(r);
-    repl_enc_init(&r->enc);
-    reply_init(&r->scratch, 2);
+    op_resp_init(&r->enc);
     reply_init(&r->mbuf, 2);
     dlist_init(&r->replicas);
     dlist_init(&r->waits);
@@ -205,18 +210,15 @@ void repl_feed_record(server *s, uint8_t type, const void *payload, size_t len)
     /* A replica's stream is its master's bytes (repl_master_ran), never its
      * own records: a writable replica's writes stay local, as in Redis. */
     if (!r || !r->bl || r->master_host) return;
-    r->scratch.len = r->scratch.sent = 0;
-    if (repl_encode(&r->enc, &r->scratch, type, payload, len) < 0) {
+    r->scratch.len = 0;
+    if (op_resp_encode(&r->enc, &r->scratch, type, payload, len) < 0) {
         log_msg(LOG_WARNING, "A record of type %u could not be written to the replication "
                 "stream; replicas will need a full sync", type);
         repl_drop_replicas(s);
         return;
     }
-    repl_feed_bytes(s, r->scratch.data, r->scratch.len);
-    if (r->scratch.cap > (1u << 20)) {
-        reply_fini(&r->scratch);
-        reply_init(&r->scratch, 2);
-    }
+    repl_feed_bytes(s, (const char *)r->scratch.p, r->scratch.len);
+    if (r->scratch.cap > (1u << 20)) opbuf_fini(&r->scratch);    /* give a burst back */
 }
 
 /* ---- replicas -------------------------------------------------------------------- */
@@ -700,7 +702,7 @@ static void opbuf_put_raw(opbuf *b, const void *p, size_t n)
 void cmd_replay(client *c)
 {
     server *s = c->srv;
-    int type = repl_op_type(c->argv[1], c->argvlen[1]);
+    int type = op_resp_type(c->argv[1], c->argvlen[1]);
     if (type < 0) {
         reply_errorf(&c->out, "ERR REPLAY: unknown record type '%.*s'",
                      (int)(c->argvlen[1] < 64 ? c->argvlen[1] : 64), c->argv[1]);
@@ -786,8 +788,8 @@ void repl_fini(server *s)
     }
     mem_free(r->child_dir);
     mem_free(r->bl);
-    repl_enc_fini(&r->enc);
-    reply_fini(&r->scratch);
+    op_resp_fini(&r->enc);
+    opbuf_fini(&r->scratch);
     reply_fini(&r->mbuf);
     mem_free(r->master_host);
     mem_free(r);

@@ -18,8 +18,8 @@
 
 #include "engram/dlist.h"
 #include "engram/reply.h"
+#include "engram/oplog_resp.h"
 #include "repl.h"
-#include "repl_stream.h"
 
 #define REPL_ID_LEN 40
 
@@ -64,8 +64,8 @@ typedef struct repl {
     /* the backlog: a ring of bl_size bytes, written at bl_idx */
     char *bl;
     long long bl_size, bl_idx, bl_histlen, bl_first;
-    repl_enc enc;                /* records into commands */
-    reply scratch;               /* one record's commands */
+    op_resp enc;                 /* records into commands */
+    opbuf scratch;               /* one record's commands */
     /* the primary's side */
     dlist replicas;              /* repl_replica.node */
     int nreplicas;
@@ -107,6 +107,8 @@ typedef struct repl {
 } repl;
 
 /* ---- repl_master.c ---------------------------------------------------------- */
+/* Append one command (argv[i], strlen each) to a client's output. */
+void repl_send_argv(reply *out, int argc, const char *const *argv);
 /* A fresh replication id (40 hex characters). */
 void repl_new_id(server *s, char *out);
 /* Make the backlog if there is none (starting after r->offset). */

@@ -109,8 +109,8 @@ void repl_replica_send_ack(server *s)
     char num[32];
     size_t n = util_ll2str(num, sizeof num, r->offset);
     const char *argv[] = {"REPLCONF", "ACK", num};
-    size_t lens[] = {8, 3, n};
-    repl_encode_argv(&r->master->out, 3, argv, lens);
+    (void)n;
+    repl_send_argv(&r->master->out, 3, argv);
     client_mark_pending(r->master);
     r->last_ack_ms = util_mono_ms();
 }
@@ -272,10 +272,8 @@ static int send_cmd(server *s, int argc, const char *const *argv)
 {
     repl *r = s->repl;
     reply out;
-    size_t lens[8];
-    for (int i = 0; i < argc; i++) lens[i] = strlen(argv[i]);
     reply_init(&out, 2);
-    repl_encode_argv(&out, argc, argv, lens);
+    repl_send_argv(&out, argc, argv);
     size_t off = 0;
     int rc = 0;
     while (off < out.len) {

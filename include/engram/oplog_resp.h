@@ -1,6 +1,7 @@
-/* repl_stream.h -- the replication stream's words: a write-ahead-log record
- * (include/engram/oplog.h: effects, not commands) written as the RESP
- * commands a replica runs to reach the same state.
+/* oplog_resp.h -- the replication stream's words: a write-ahead-log record
+ * (oplog.h: effects, not commands) written as the RESP commands a replica
+ * runs to reach the same state (src/server/repl*.c feed them to replicas;
+ * docs/replication.md).
  *
  * Records with a Redis command become that command, so `redis-cli
  * --replica` shows a SET as a SET:
@@ -26,34 +27,38 @@
  * SELECT); a BATCH that makes more than one command is wrapped in
  * MULTI/EXEC (its SELECT, if the first command needs one, before MULTI).
  *
- * Pure apart from the reply encoder: no server state.  Loop thread. */
-#ifndef ENGRAM_REPL_STREAM_H
-#define ENGRAM_REPL_STREAM_H
+ * Pure: no I/O, no server state; an encoder is used by one thread at a
+ * time.  Memory: buffers grow through mem.h (which aborts on exhaustion).
+ * Tests: tests/unit/store/test_oplog_resp.c (the exact bytes of each
+ * mapping, MULTI and SELECT placement, a record that does not decode). */
+#ifndef ENGRAM_OPLOG_RESP_H
+#define ENGRAM_OPLOG_RESP_H
 
 #include <stddef.h>
 #include <stdint.h>
 
-#include "engram/reply.h"
+#include "engram/oplog.h"
 
-typedef struct repl_enc {
+typedef struct op_resp {
     int seldb;        /* the database the stream has selected; -1: none yet
                          (the next command that needs one selects) */
-    reply body;       /* scratch: a batch's commands before MULTI is known */
-} repl_enc;
+    opbuf body;       /* scratch: a batch's commands before MULTI is known */
+} op_resp;
 
-void repl_enc_init(repl_enc *e);
-void repl_enc_fini(repl_enc *e);
+void op_resp_init(op_resp *e);
+void op_resp_fini(op_resp *e);
 
 /* Append to out the commands of one record.  0, or -EBADMSG for a record
- * that does not decode (nothing appended). */
-int repl_encode(repl_enc *e, reply *out, uint8_t type, const void *payload, size_t len);
+ * that does not decode (nothing appended, seldb unchanged). */
+int op_resp_encode(op_resp *e, opbuf *out, uint8_t type, const void *payload, size_t len);
 
 /* One command from its arguments (lens[i] bytes each). */
-void repl_encode_argv(reply *out, int argc, const char *const *argv, const size_t *lens);
+void op_resp_argv(opbuf *out, int argc, const char *const *argv, const size_t *lens);
 
-/* REPLAY's record type names ("VADD"), and back: the type, or -1.  A
- * decimal number names any type. */
-const char *repl_op_name(uint8_t type, char *buf, size_t cap);
-int repl_op_type(const char *name, size_t len);
+/* REPLAY's record type names ("VADD"), and back: the type, or -1 (OP_BATCH
+ * and OP_INDB are not records REPLAY takes).  A decimal number names any
+ * other type. */
+const char *op_resp_name(uint8_t type, char *buf, size_t cap);
+int op_resp_type(const char *name, size_t len);
 
 #endif

@@ -1,12 +1,12 @@
-/* repl_stream.c -- a write-ahead-log record as replication commands (the
- * mapping is in repl_stream.h).
+/* oplog_resp.c -- a write-ahead-log record as the replication stream's
+ * commands (the mapping is in oplog_resp.h).
  *
  * Invariant: a record is written whole or not at all -- every part of it
  * is decoded before anything is appended (a BATCH's items into the scratch
  * body first), so a record that does not decode leaves the stream as it
  * was.  The database the stream has selected (seldb) moves only with what
  * is appended. */
-#include "repl_stream.h"
+#include "engram/oplog_resp.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -14,6 +14,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "engram/mem.h"
 #include "engram/oplog.h"
 
 /* Our own records: only the layouts are checked, not a server's limits. */
@@ -35,7 +36,7 @@ static const struct {
     {OP_VDEL, "VDEL"},       {OP_VDROP, "VDROP"},     {OP_VSETATTR, "VSETATTR"},
 };
 
-const char *repl_op_name(uint8_t type, char *buf, size_t cap)
+const char *op_resp_name(uint8_t type, char *buf, size_t cap)
 {
     for (size_t i = 0; i < sizeof op_names / sizeof op_names[0]; i++)
         if (op_names[i].type == type) return op_names[i].name;
@@ -43,7 +44,7 @@ const char *repl_op_name(uint8_t type, char *buf, size_t cap)
     return buf;
 }
 
-int repl_op_type(const char *name, size_t len)
+int op_resp_type(const char *name, size_t len)
 {
     for (size_t i = 0; i < sizeof op_names / sizeof op_names[0]; i++)
         if (strlen(op_names[i].name) == len && !strncasecmp(op_names[i].name, name, len))
@@ -57,28 +58,57 @@ int repl_op_type(const char *name, size_t len)
     return v >= 1 && v <= 255 && v != OP_BATCH && v != OP_INDB ? (int)v : -1;
 }
 
-void repl_enc_init(repl_enc *e)
+void op_resp_init(op_resp *e)
 {
+    memset(e, 0, sizeof *e);
     e->seldb = -1;
-    reply_init(&e->body, 2);
 }
 
-void repl_enc_fini(repl_enc *e) { reply_fini(&e->body); }
+void op_resp_fini(op_resp *e) { opbuf_fini(&e->body); }
 
-void repl_encode_argv(reply *out, int argc, const char *const *argv, const size_t *lens)
+static void put_raw(opbuf *b, const void *p, size_t n)
 {
-    reply_array(out, argc);
-    for (int i = 0; i < argc; i++) reply_bulk(out, argv[i], lens[i]);
+    if (b->len + n > b->cap) {
+        size_t cap = b->cap ? b->cap : 256;
+        while (cap < b->len + n) cap *= 2;
+        b->p = mem_realloc(b->p, cap);
+        b->cap = cap;
+    }
+    if (n) memcpy(b->p + b->len, p, n);
+    b->len += n;
 }
 
 /* A command built argument by argument: the count goes first, so callers
  * count before they add. */
-static void cmd_head(reply *r, int argc) { reply_array(r, argc); }
-static void arg_str(reply *r, const char *s) { reply_bulk(r, s, strlen(s)); }
-static void arg_bytes(reply *r, const void *p, size_t n) { reply_bulk(r, p, n); }
-static void arg_ll(reply *r, long long v) { reply_bulk_ll(r, v); }
+static void cmd_head(opbuf *r, int argc)
+{
+    char h[24];
+    put_raw(r, h, (size_t)snprintf(h, sizeof h, "*%d\r\n", argc));
+}
 
-static void emit_select(repl_enc *e, reply *r, int db)
+static void arg_bytes(opbuf *r, const void *p, size_t n)
+{
+    char h[32];
+    put_raw(r, h, (size_t)snprintf(h, sizeof h, "$%zu\r\n", n));
+    put_raw(r, p, n);
+    put_raw(r, "\r\n", 2);
+}
+
+static void arg_str(opbuf *r, const char *s) { arg_bytes(r, s, strlen(s)); }
+
+static void arg_ll(opbuf *r, long long v)
+{
+    char d[24];
+    arg_bytes(r, d, (size_t)snprintf(d, sizeof d, "%lld", v));
+}
+
+void op_resp_argv(opbuf *out, int argc, const char *const *argv, const size_t *lens)
+{
+    cmd_head(out, argc);
+    for (int i = 0; i < argc; i++) arg_bytes(out, argv[i], lens[i]);
+}
+
+static void emit_select(op_resp *e, opbuf *r, int db)
 {
     cmd_head(r, 2);
     arg_str(r, "SELECT");
@@ -88,7 +118,7 @@ static void emit_select(repl_enc *e, reply *r, int db)
 
 /* Fields [from, to) of a hash record (indices in op_hfield order) with the
  * same deadline, as HPEXPIREAT (or HPERSIST for none). */
-static void emit_hexpire(reply *r, const op *o, uint32_t from, uint32_t to, int64_t at)
+static void emit_hexpire(opbuf *r, const op *o, uint32_t from, uint32_t to, int64_t at)
 {
     cmd_head(r, (at < 0 ? 4 : 5) + (int)(to - from));
     arg_str(r, at < 0 ? "HPERSIST" : "HPEXPIREAT");
@@ -104,7 +134,7 @@ static void emit_hexpire(reply *r, const op *o, uint32_t from, uint32_t to, int6
 
 /* The fields of o in runs of equal deadlines, one command per run (runs
  * without a deadline skipped when skip_none: HSET already cleared them). */
-static void emit_hexpire_runs(reply *r, const op *o, int skip_none, int *ncmd)
+static void emit_hexpire_runs(opbuf *r, const op *o, int skip_none, int *ncmd)
 {
     size_t pos = 0;
     op_hfield f;
@@ -132,7 +162,7 @@ static void emit_hexpire_runs(reply *r, const op *o, int skip_none, int *ncmd)
     }
 }
 
-static void emit_hash(reply *r, const op *o, int *ncmd)
+static void emit_hash(opbuf *r, const op *o, int *ncmd)
 {
     size_t pos = 0;
     op_hfield f;
@@ -167,7 +197,7 @@ static void emit_hash(reply *r, const op *o, int *ncmd)
 static int needs_db(uint8_t type) { return type != OP_FLUSHALL && type != OP_SWAPDB; }
 
 /* One record that is neither a batch nor INDB, about database db, into r. */
-static int emit_one(repl_enc *e, reply *r, int db, uint8_t type, const void *payload, size_t len,
+static int emit_one(op_resp *e, opbuf *r, int db, uint8_t type, const void *payload, size_t len,
                     int *ncmd)
 {
     op o;
@@ -255,7 +285,7 @@ static int emit_one(repl_enc *e, reply *r, int db, uint8_t type, const void *pay
     default:
         cmd_head(r, 3);
         arg_str(r, "REPLAY");
-        arg_str(r, repl_op_name(type, nbuf, sizeof nbuf));
+        arg_str(r, op_resp_name(type, nbuf, sizeof nbuf));
         arg_bytes(r, payload, len);
         return 0;
     }
@@ -298,15 +328,15 @@ static int first_db(uint8_t type, const void *payload, size_t len)
     return -1;
 }
 
-int repl_encode(repl_enc *e, reply *out, uint8_t type, const void *payload, size_t len)
+int op_resp_encode(op_resp *e, opbuf *out, uint8_t type, const void *payload, size_t len)
 {
     int db, ncmd = 0, saved = e->seldb;
     size_t out0 = out->len;
     uint8_t t;
     const void *p;
     size_t n;
-    reply *body = &e->body;
-    body->len = body->sent = 0;
+    opbuf *body = &e->body;
+    body->len = 0;
     /* The first command's SELECT goes before a MULTI, as Redis sends it. */
     int first = first_db(type, payload, len);
     if (first >= 0 && e->seldb != first) emit_select(e, out, first);
@@ -330,20 +360,17 @@ int repl_encode(repl_enc *e, reply *out, uint8_t type, const void *payload, size
     if (ncmd > 1) {
         cmd_head(out, 1);
         arg_str(out, "MULTI");
-        reply_raw(out, body->data, body->len);
+        put_raw(out, body->p, body->len);
         cmd_head(out, 1);
         arg_str(out, "EXEC");
     } else {
-        reply_raw(out, body->data, body->len);
+        put_raw(out, body->p, body->len);
     }
-    if (body->cap > (1u << 20)) {          /* give a burst back */
-        reply_fini(body);
-        reply_init(body, 2);
-    }
+    if (body->cap > (1u << 20)) opbuf_fini(body);     /* give a burst back */
     return 0;
 bad:
     e->seldb = saved;
     out->len = out0;
-    body->len = body->sent = 0;
+    body->len = 0;
     return -EBADMSG;
 }
