@@ -46,6 +46,12 @@ typedef struct client client;
  * After persistence is open. */
 void repl_init(server *s);
 void repl_fini(server *s);
+/* A clean shutdown with `dir`: our replication id, offset and the stream's
+ * database go to dir/repl.state (before the log's last commit); the next
+ * start reads it once its data is loaded (repl_restore_state) and deletes
+ * it, so a restart from the dir continues with a partial sync. */
+void repl_save_state(server *s);
+void repl_restore_state(server *s);
 
 /* The tap (persist.c): one record as it is appended to the log (or would
  * be, persistence off).  No-op unless a backlog exists and we are a primary. */

@@ -814,6 +814,64 @@ int repl_too_few_replicas(const server *s)
            s->cfg.min_replicas_max_lag > 0 && good_replicas(s) < s->cfg.min_replicas_to_write;
 }
 
+/* ---- across a clean restart ----------------------------------------------------- */
+
+/* dir/repl.state: written at a clean shutdown (the log committed, memory
+ * exactly the state after `offset`), read and deleted at the next start,
+ * so a replica (or a primary) restarted from its dir continues its
+ * history with a partial sync.  After a crash there is no file (it was
+ * deleted at start): the history is unknown and a full sync follows. */
+#define REPL_STATE_FILE "repl.state"
+
+void repl_save_state(server *s)
+{
+    repl *r = s->repl;
+    if (!r || !s->cfg.dir || !s->cfg.dir[0] || !r->bl || persist_write_error(s)) return;
+    char path[4200], tmp[4300];
+    snprintf(path, sizeof path, "%s/" REPL_STATE_FILE, s->cfg.dir);
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    FILE *f = fopen(tmp, "w");
+    if (!f) return;
+    int db = r->master ? r->master->db : r->master_db;
+    int ok = fprintf(f, "engram-repl 1\nreplid %s\noffset %lld\ndb %d\n", r->replid, r->offset,
+                     db) > 0;
+    ok = fflush(f) == 0 && ok;
+    ok = fsync(fileno(f)) == 0 && ok;
+    ok = fclose(f) == 0 && ok;
+    if (ok && rename(tmp, path) == 0) {
+        log_msg(LOG_NOTICE, "Replication state saved: %s %lld", r->replid, r->offset);
+    } else {
+        unlink(tmp);
+    }
+}
+
+void repl_restore_state(server *s)
+{
+    repl *r = s->repl;
+    if (!s->cfg.dir || !s->cfg.dir[0]) return;
+    char path[4200], id[64];
+    long long off;
+    int db, v;
+    snprintf(path, sizeof path, "%s/" REPL_STATE_FILE, s->cfg.dir);
+    FILE *f = fopen(path, "r");
+    if (!f) return;
+    int n = fscanf(f, "engram-repl %d replid %63s offset %lld db %d", &v, id, &off, &db);
+    fclose(f);
+    unlink(path);            /* good for this start only */
+    int hex = strlen(id) == REPL_ID_LEN && strspn(id, "0123456789abcdef") == REPL_ID_LEN;
+    if (n != 4 || v != 1 || !hex || off < 0 || db < 0 || db >= s->ndbs) {
+        log_msg(LOG_WARNING, "Ignoring %s: not a replication state this server wrote", path);
+        return;
+    }
+    memcpy(r->replid, id, REPL_ID_LEN + 1);
+    clear_id2(r);
+    r->offset = off;
+    r->master_db = db;
+    repl_backlog_create(s);
+    log_msg(LOG_NOTICE, "Replication state restored: %s %lld (a partial sync can continue it)",
+            r->replid, r->offset);
+}
+
 /* ---- INFO replication -------------------------------------------------------------- */
 
 void repl_info(server *s, strbuf *b)

@@ -461,6 +461,7 @@ int srv_init(server *s, char *err, size_t errcap)
      * the cron connects once the load is over). */
     repl_init(s);
     if (persist_open(s, err, errcap) < 0) return -1;
+    repl_restore_state(s);        /* a clean shutdown's replication id and offset */
     return 0;
 }
 
@@ -473,6 +474,7 @@ void srv_fini(server *s)
      * commits nothing (cmd_vset.c). */
     dlist_node *n;
     while ((n = dlist_first(&s->clients)) != NULL) client_free(DLIST_ENTRY(n, client, node));
+    repl_save_state(s);           /* memory is final: the offset it is at */
     repl_fini(s);
     pubsub_fini(s);
     persist_close(s);             /* commit and fsync the log */

@@ -317,6 +317,51 @@ class TestLinks(ReplBase):
         self.assertEqual(rc.cmd("GET", "c"), b"3")
         self.assertEqual(dump(r), dump(p))
 
+    def test_restarts_from_dir_continue(self):
+        """A clean restart from the dir keeps the history: a replica
+        restarted continues with PSYNC, and so do replicas of a restarted
+        primary."""
+        pdir = tempfile.mkdtemp(prefix="engram-it-primary-")
+        rdir = tempfile.mkdtemp(prefix="engram-it-replica-")
+        self.addCleanup(shutil.rmtree, pdir, True)
+        self.addCleanup(shutil.rmtree, rdir, True)
+        p = self.start("--dir", pdir)
+        pc = p.conn()
+        pc.cmd("SELECT", 3)
+        pc.cmd("SET", "a", "1")
+        conf = "replicaof 127.0.0.1 %d\n" % p.port
+        r = Server(["--dir", rdir], config=conf).start()
+        self.servers.append(r)
+        wait_synced(self, p, r)
+        # the replica restarts
+        r.stop()
+        pc.cmd("SET", "b", "2")     # still database 3: the replica kept its SELECT
+        r = Server(["--dir", rdir], config=conf, port=r.port).start()
+        self.servers.append(r)
+        wait_synced(self, p, r)
+        st = info(p, "stats")
+        self.assertEqual((st["sync_full"], st["sync_partial_ok"]), ("1", "1"))
+        self.assertEqual(dump(r), dump(p))
+        # the primary restarts
+        replid = info(p)["master_replid"]
+        p.stop()
+        p = Server(["--dir", pdir], port=p.port).start()
+        self.servers.append(p)
+        self.assertEqual(info(p)["master_replid"], replid)
+        pc = p.conn()
+        pc.cmd("SET", "c", "3")
+        wait_synced(self, p, r)
+        st = info(p, "stats")
+        self.assertEqual((st["sync_full"], st["sync_partial_ok"]), ("0", "1"))
+        self.assertEqual(dump(r), dump(p))
+        # after a kill -9 there is no state: a full sync
+        r.kill()
+        r = Server(["--dir", rdir], config=conf, port=r.port).start()
+        self.servers.append(r)
+        wait_synced(self, p, r)
+        self.assertEqual(info(p, "stats")["sync_full"], "1")
+        self.assertEqual(dump(r), dump(p))
+
     def test_backlog_overrun_means_full_sync(self):
         p = self.start("--repl-backlog-size", "16kb")
         r = self.start()
