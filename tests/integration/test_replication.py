@@ -586,7 +586,7 @@ class TestCommands(ReplBase):
 class TestIdenticalIndices(ReplBase):
     def test_vsim_identical(self):
         rng = random.Random(7)
-        n = 3000 if SLOW == 1 else 800
+        n = 10000 if SLOW == 1 else 2000     # the issue: 10,000 inserts, 1,000 deletes
         p = self.start()
         pc = p.conn()
 
