@@ -69,10 +69,12 @@
 #include "engram/mem.h"
 #include "engram/oplog.h"
 #include "engram/util.h"
+#include "engram/vset.h"
 #include "engram/wal.h"
 #include "log.h"
 #include "repl.h"
 #include "server.h"
+#include "vkeys.h"
 
 static int persist_policy(const server *s) { return s->cfg.appendfsync; }
 
@@ -445,8 +447,15 @@ void persist_log_vadd(server *s, int db, const char *name, size_t nlen, const ch
 {
     persist *p = stager(s);
     if (!p) return;
-    op_put_vadd_ex(log_begin(p, db, OP_VADD), name, (uint32_t)nlen, key, (uint32_t)klen, vec,
-                   dim, flags, payload, (uint32_t)plen, ef);
+    /* A new key's insert carries its outcome (level and neighbours), so
+     * that replaying the record -- at start-up, or a replica's REPLAY --
+     * skips the neighbour search and makes the same graph. */
+    unsigned char outcome[VINDEX_OUTCOME_MAX];
+    vset *set = vkey_peek(s, db, name, nlen);
+    size_t olen = set ? vindex_insert_outcome(vset_index(set), key, klen, outcome,
+                                              sizeof outcome) : 0;
+    op_put_vadd_outcome(log_begin(p, db, OP_VADD), name, (uint32_t)nlen, key, (uint32_t)klen,
+                        vec, dim, flags, payload, (uint32_t)plen, ef, outcome, (uint32_t)olen);
     log_end(s);
 }
 

@@ -153,6 +153,10 @@ static int apply_vadd(server *s, int db, const op *o, char *err, size_t cap)
     }
     a.drop_payload = (o->flags & OP_VADD_DROP) != 0;
     a.ef = o->ef;
+    if (o->flags & OP_VADD_OUTCOME) {     /* the live insert's neighbours: no search */
+        a.outcome = o->outcome;
+        a.outcome_len = o->olen;
+    }
     /* A ring evicts here exactly as it did live; an auto id notes itself (a
      * canonical decimal key). */
     int rc = vindex_add_ex(vset_index(e), &a, NULL);
