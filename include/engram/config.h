@@ -71,6 +71,8 @@ typedef struct config {
     int notify_keyspace_events;     /* NOTIFY_* bits; 0 = off */
     /* security */
     char *requirepass;              /* "" = no password */
+    char *aclfile;                  /* "" = users only from ACL SETUSER */
+    long long acllog_max_len;       /* 128 */
     /* server */
     int daemonize;                  /* 0; 1 = detach (main forks before the loop) */
     int hz;                         /* 10: timer frequency for expiry and timeouts */

@@ -117,6 +117,12 @@ int ftidx_put(ftidx *ix, uint32_t doc, const ftidx_value *vals, size_t n, double
 int ftidx_del(ftidx *ix, uint32_t doc);
 int ftidx_has(const ftidx *ix, uint32_t doc);
 
+/* A TAG field's distinct values (FT.TAGVALS), in byte order, each once:
+ * fn(ud, value, len) per value (borrowed for the call).  Returns how many,
+ * -EINVAL (not a TAG field) or -ENOMEM. */
+typedef void ftidx_tag_fn(void *ud, const char *v, size_t len);
+int ftidx_tag_values(const ftidx *ix, uint32_t field, ftidx_tag_fn *fn, void *ud);
+
 /* For FT.INFO. */
 typedef struct ftidx_stats {
     uint64_t num_docs;

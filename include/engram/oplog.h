@@ -76,6 +76,9 @@
  *               drop): an existing entry's payload replaced or removed
  *   OP_VDEL     str name, str key
  *   OP_VDROP    str name
+ *   OP_FTDEF    str index, u8 action (0 create, 1 drop, 2 alter), u32 n,
+ *               n x str argument (FT.CREATE's after the name; FT.ALTER's
+ *               field definitions) -- laid out as OP_HDEL; always database 0
  *   OP_BATCH    repeated { u8 type, u32 len, payload[len] } (no nesting)
  *   OP_INDB     u32 db, u8 type, payload of that type (to the end; not a
  *               batch and not another OP_INDB)
@@ -115,6 +118,7 @@ enum {
     OP_VDEL = 18,
     OP_VDROP = 19,
     OP_VSETATTR = 20,
+    OP_FTDEF = 21,
     OP_BATCH = 32,
     OP_INDB = 33,
 };

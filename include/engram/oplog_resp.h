@@ -20,6 +20,10 @@
  *                with the same deadline (HSET clears a field's TTL)
  *   OP_HDEL      HDEL key f ...
  *   OP_HEXPIRE   HPERSIST key FIELDS n f ... / HPEXPIREAT key ms FIELDS n f ...
+ *   OP_FTDEF     FT.CREATE name args... | FT.DROPINDEX name |
+ *                FT.ALTER name SCHEMA ADD args... (the replica indexes the
+ *                hashes it holds; an ALTER's SKIPINITIALSCAN is not in the
+ *                record)
  * Every other record (the vector sets' VNEW, VADD, VDEL, VSETATTR, VDROP,
  * and any type added later) becomes `REPLAY <type name> <payload>`, the
  * record itself, which the replica applies with the log's replay code.

@@ -123,7 +123,12 @@ static const setting settings[] = {
         " stream, the payload of a full sync not counted)."),
 
     ROW("requirepass", "SECURITY", T_STRING, requirepass, 0, 0, 0, NULL, "",
-        "Password clients must give with AUTH; empty = no password."),
+        "Password clients must give with AUTH; empty = no password (the default user's)."),
+    ROW("aclfile", "SECURITY", T_STRING, aclfile, S_IMMUTABLE, 0, 0, NULL, "",
+        "A file of `user NAME rules...` lines, loaded at start-up and by ACL LOAD, written by "
+        "ACL SAVE; empty = none."),
+    ROW("acllog-max-len", "SECURITY", T_INT, acllog_max_len, 0, 0, LLONG_MAX, NULL, "128",
+        "Entries ACL LOG keeps."),
 
     ROW("daemonize", "SERVER", T_BOOL, daemonize, S_IMMUTABLE, 0, 1, NULL, "no",
         "Detach from the terminal and run in the background."),

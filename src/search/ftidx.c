@@ -806,3 +806,30 @@ size_t ftidx_memory(const ftidx *ix)
 {
     return sizeof *ix + ix->mem.bytes + fttok_stopwords_memory(ix->sw);
 }
+
+/* ---- FT.TAGVALS ----------------------------------------------------------------- */
+
+static int tagval_cmp(const void *a, const void *b)
+{
+    const ftkey *x = *(const ftkey *const *)a, *y = *(const ftkey *const *)b;
+    size_t m = x->len < y->len ? x->len : y->len;
+    int c = memcmp(x->s, y->s, m);
+    return c ? c : (x->len > y->len) - (x->len < y->len);
+}
+
+int ftidx_tag_values(const ftidx *ix, uint32_t field, ftidx_tag_fn *fn, void *ud)
+{
+    if (field >= ix->nfields || ix->fields[field].def.kind != FTIDX_TAG) return -EINVAL;
+    const ftdict *d = &ix->fields[field].tags;
+    size_t n = 0;
+    for (size_t i = 0; i < d->cap; i++) n += d->slot[i] != NULL;
+    const ftkey **v = malloc((n ? n : 1) * sizeof *v);
+    if (!v) return -ENOMEM;
+    n = 0;
+    for (size_t i = 0; i < d->cap; i++)
+        if (d->slot[i]) v[n++] = d->slot[i];
+    qsort(v, n, sizeof *v, tagval_cmp);
+    for (size_t i = 0; i < n; i++) fn(ud, v[i]->s, v[i]->len);
+    free(v);
+    return (int)n;
+}

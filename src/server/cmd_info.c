@@ -15,6 +15,7 @@
 #include "engram/mem.h"
 #include "engram/strbuf.h"
 #include "engram/util.h"
+#include "ftspec.h"
 #include "handlers.h"
 #include "models.h"
 #include "persist.h"
@@ -86,7 +87,7 @@ static void info_memory(server *s, strbuf *b)
      * sets. */
     vec_totals t = {0};
     for (int i = 0; i < s->ndbs; i++) kv_foreach(db_kv(s, i), vec_total, &t);
-    size_t used = mem_used() + t.memory;
+    size_t used = mem_used() + t.memory + ft_memory_all(s);   /* search engines: malloc'd */
     struct rusage ru;
     if (used > s->mem_peak) s->mem_peak = used;
     size_t peak = s->mem_peak;
@@ -172,12 +173,21 @@ static void info_vectors(server *s, strbuf *b)
                 models_memory(s));
 }
 
-/* The one "module" engram's vector sets stand for (see MODULE LIST). */
+/* The "modules" engram's vector sets and search indices stand for (see
+ * MODULE LIST). */
 static void info_modules(server *s, strbuf *b)
 {
     (void)s;
     strbuf_printf(b, "# Modules\r\nmodule:name=vectorset,ver=1,api=1,filters=0,usedby=[],using=[],"
-                  "options=[handle-io-errors|handle-repl-async-load]\r\n");
+                  "options=[handle-io-errors|handle-repl-async-load]\r\n"
+                  "module:name=search,ver=20600,api=1,filters=0,usedby=[],using=[],"
+                  "options=[handle-io-errors]\r\n");
+}
+
+static void info_cluster(server *s, strbuf *b)
+{
+    (void)s;
+    strbuf_printf(b, "# Cluster\r\ncluster_enabled:0\r\n");
 }
 
 static void info_keyspace(server *s, strbuf *b)
@@ -202,6 +212,7 @@ static const info_section info_sections[] = {
     {"memory", info_memory, 1},       {"persistence", info_persistence, 1},
     {"stats", info_stats, 1},         {"replication", info_replication, 1},
     {"cpu", info_cpu, 1},             {"modules", info_modules, 1},
+    {"cluster", info_cluster, 1},
     {"vectors", info_vectors, 1},
     {"commandstats", info_commandstats, 0},
     {"keyspace", info_keyspace, 1},   {NULL, NULL, 0},

@@ -25,6 +25,7 @@
  * state, for the same reason). */
 #include "server.h"
 #include "handlers.h"
+#include "ftspec.h"
 #include "hkeys.h"
 #include "notify.h"
 #include "persist.h"
@@ -1008,6 +1009,7 @@ void cmd_swapdb(client *c)
         srv_watch_touch_db(c->srv, (int)a);
         srv_watch_touch_db(c->srv, (int)b);
         persist_log_swapdb(c->srv, (int)a, (int)b);
+        ft_db_swapped(c->srv, (int)a, (int)b);
     }
     reply_ok(&c->out);
 }

@@ -12,6 +12,7 @@
 
 #include "engram/mem.h"
 #include "engram/util.h"
+#include "acl.h"
 #include "handlers.h"
 #include "log.h"
 #include "persist.h"
@@ -62,7 +63,8 @@ static void config_apply(server *s, const char *name)
 {
     if (!strcmp(name, "maxclients")) srv_apply_maxclients(s);
     else if (!strcmp(name, "loglevel")) log_set_level(s->cfg.loglevel);
-    else if (!strcmp(name, "proto-max-bulk-len") || !strcmp(name, "requirepass"))
+    if (!strcmp(name, "requirepass")) acl_requirepass(s);
+    if (!strcmp(name, "proto-max-bulk-len") || !strcmp(name, "requirepass"))
         for (dlist_node *n = dlist_first(&s->clients); n; n = dlist_next(&s->clients, n))
             client_update_limits(DLIST_ENTRY(n, client, node));
 }
@@ -163,16 +165,23 @@ void cmd_config_help(client *c)
 
 void reply_modules(client *c)
 {
-    reply_array(&c->out, 1);
-    reply_map(&c->out, 4);
-    reply_bulk_cstr(&c->out, "name");
-    reply_bulk_cstr(&c->out, "vectorset");
-    reply_bulk_cstr(&c->out, "ver");
-    reply_int(&c->out, 1);
-    reply_bulk_cstr(&c->out, "path");
-    reply_bulk_cstr(&c->out, "");
-    reply_bulk_cstr(&c->out, "args");
-    reply_array(&c->out, 0);
+    /* The two modules whose commands engram answers: Redis 8's vector sets
+     * and the search commands (RediSearch 2.6's version number: clients such
+     * as redisvl require search >= 20600). */
+    static const struct { const char *name; int ver; } mods[] = {{"vectorset", 1},
+                                                                  {"search", 20600}};
+    reply_array(&c->out, 2);
+    for (int i = 0; i < 2; i++) {
+        reply_map(&c->out, 4);
+        reply_bulk_cstr(&c->out, "name");
+        reply_bulk_cstr(&c->out, mods[i].name);
+        reply_bulk_cstr(&c->out, "ver");
+        reply_int(&c->out, mods[i].ver);
+        reply_bulk_cstr(&c->out, "path");
+        reply_bulk_cstr(&c->out, "");
+        reply_bulk_cstr(&c->out, "args");
+        reply_array(&c->out, 0);
+    }
 }
 
 void cmd_module_list(client *c) { reply_modules(c); }

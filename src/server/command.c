@@ -145,6 +145,15 @@ const char *command_category_name(unsigned bit)
     case CAT_TRANSACTION: return "transaction";
     case CAT_VECTORSET: return "vectorset";
     case CAT_SEARCH: return "search";
+    case CAT_SET: return "set";
+    case CAT_SORTEDSET: return "sortedset";
+    case CAT_LIST: return "list";
+    case CAT_BITMAP: return "bitmap";
+    case CAT_HYPERLOGLOG: return "hyperloglog";
+    case CAT_GEO: return "geo";
+    case CAT_STREAM: return "stream";
+    case CAT_BLOCKING: return "blocking";
+    case CAT_SCRIPTING: return "scripting";
     default: return NULL;
     }
 }

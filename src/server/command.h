@@ -67,6 +67,11 @@ enum {
     CAT_HASH = 1u << 4, CAT_PUBSUB = 1u << 5, CAT_ADMIN = 1u << 6, CAT_FAST = 1u << 7,
     CAT_SLOW = 1u << 8, CAT_DANGEROUS = 1u << 9, CAT_CONNECTION = 1u << 10,
     CAT_TRANSACTION = 1u << 11, CAT_VECTORSET = 1u << 12, CAT_SEARCH = 1u << 13,
+    /* Redis's categories for types and features engram does not have: no
+     * command is in them, but ACL rules may name them (-@scripting) */
+    CAT_SET = 1u << 14, CAT_SORTEDSET = 1u << 15, CAT_LIST = 1u << 16, CAT_BITMAP = 1u << 17,
+    CAT_HYPERLOGLOG = 1u << 18, CAT_GEO = 1u << 19, CAT_STREAM = 1u << 20,
+    CAT_BLOCKING = 1u << 21, CAT_SCRIPTING = 1u << 22,
 };
 
 typedef struct command command;

@@ -39,6 +39,7 @@
 
 #include "engram/mem.h"
 #include "engram/util.h"
+#include "acl.h"
 #include "log.h"
 #include "persist.h"
 #include "pubsub.h"
@@ -60,10 +61,7 @@ static void conn_limits(const client *c, resp_limits *lim)
     lim->unauthenticated = client_must_auth(c);
 }
 
-int client_must_auth(const client *c)
-{
-    return c->srv->cfg.requirepass[0] && !(c->flags & CLIENT_AUTHED);
-}
+int client_must_auth(const client *c) { return !(c->flags & CLIENT_AUTHED); }
 
 client *client_new(server *s, int fd, const char *addr, const char *laddr)
 {
@@ -74,9 +72,10 @@ client *client_new(server *s, int fd, const char *addr, const char *laddr)
     c->fd = fd;
     c->srv = s;
     c->resp = 2;
-    /* As Redis: a connection made while no password is set counts as
-     * authenticated, and stays so if a password is set later. */
-    if (!s->cfg.requirepass[0]) c->flags |= CLIENT_AUTHED;
+    /* As Redis: a connection is the default user, authenticated when that
+     * user needs no password (and stays so if one is set later). */
+    c->user = acl_default_user(s);
+    if (acl_user_open(c->user)) c->flags |= CLIENT_AUTHED;
     snprintf(c->addr, sizeof c->addr, "%s", addr);
     snprintf(c->laddr, sizeof c->laddr, "%s", laddr);
     c->ctime_ms = c->last_io_ms = util_mono_ms();
@@ -437,7 +436,7 @@ int client_info_line(const client *c, char *buf, size_t cap)
     return snprintf(buf, cap,
              "id=%llu addr=%s laddr=%s fd=%d name=%s age=%lld idle=%lld flags=%s db=%d "
              "sub=%zu psub=%zu ssub=%zu multi=%d qbuf=%zu qbuf-free=%zu argv-mem=0 multi-mem=0 "
-             "rbs=%zu rbp=0 obl=0 oll=0 omem=%zu tot-mem=%zu events=%s%s cmd=%s user=default "
+             "rbs=%zu rbp=0 obl=0 oll=0 omem=%zu tot-mem=%zu events=%s%s cmd=%s user=%s "
              "redir=-1 resp=%d lib-name=%s lib-ver=%s",
              (unsigned long long)c->id, c->addr, c->laddr, c->fd, c->name ? c->name : "",
              (long long)(now - c->ctime_ms) / 1000, (long long)(now - c->last_io_ms) / 1000,
@@ -446,6 +445,6 @@ int client_info_line(const client *c, char *buf, size_t cap)
              (c->flags & CLIENT_MULTI) ? c->mq_len : -1, c->qlen - c->qpos,
              c->qcap - c->qlen, c->out.cap, reply_pending(&c->out),
              c->qcap + c->out.cap + sizeof *c, (fdmask & EV_READ) ? "r" : "",
-             (fdmask & EV_WRITE) ? "w" : "", cmdname, c->resp,
+             (fdmask & EV_WRITE) ? "w" : "", cmdname, c->user ? acl_user_name(c->user) : "default", c->resp,
              c->lib_name ? c->lib_name : "", c->lib_ver ? c->lib_ver : "");
 }

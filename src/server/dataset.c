@@ -5,7 +5,7 @@
  * Sections, in order (kinds from image.h's ranges; little-endian; str =
  * u32 length + bytes):
  *
- *   0x0001 META    u32 format (4), u32 vector sets in the file, u64 keys
+ *   0x0001 META    u32 format (5), u32 vector sets in the file, u64 keys
  *                  written, i64 created_ms, u64 seq, str engram version
  *   then per database that has keys, in ascending number:
  *   0x0002 DB      u32 the database's number
@@ -22,8 +22,14 @@
  *                  hnsw-max-node-uid)
  *   0x0100-0x01ff  the set's own sections (vindex_save), up to the next
  *                  VSET, DB or the end
+ *   then, when search indices exist, last:
+ *   0x0003 FTDEFS  u32 n, then per index: str name, str u32 argument count,
+ *                  that many str -- FT.CREATE's arguments after the name with
+ *                  FT.ALTER's additions (ftspec.c); the documents are not
+ *                  saved: the indices are rebuilt from the hashes after the
+ *                  load, as RediSearch rebuilds from an RDB
  *
- * Format 3 (no HASHES section), format 2 (VSET without the last two
+ * Format 4 (no FTDEFS), format 3 (no HASHES section), format 2 (VSET without the last two
  * fields: no projection, nodes = the set's size) and format 1 (before
  * databases and before vector sets were keys) are still loaded: META (format 1, u32 number of indices, ...), one keyspace
  * section, then per index 0x0010 INDEX {str name, str embedder} and its
@@ -58,15 +64,17 @@
 #include "engram/mem.h"
 #include "engram/snapfile.h"
 #include "engram/vindex.h"
+#include "ftspec.h"
 #include "hkeys.h"
 #include "keyspace.h"
 #include "models.h"
 #include "server.h"
 #include "vkeys.h"
 
-#define SNAPSHOT_FORMAT  4u
+#define SNAPSHOT_FORMAT  5u
 #define SEC_META         0x0001u
 #define SEC_DB           0x0002u
+#define SEC_FTDEFS       0x0003u     /* format 5: the search indices' definitions */
 #define SEC_INDEX_V1     0x0010u
 #define SEC_VSET         0x0011u
 #define SEC_VEC_FIRST    0x0100u
@@ -203,6 +211,14 @@ int dataset_save(server *s, io_ops *io, const char *dir, uint64_t seq, int64_t c
     rc = put_section(sk, SEC_META, meta, 36 + vlen);
     for (int db = 0; db < s->ndbs && !rc; db++)
         if (kv_size(db_kv(s, db))) rc = save_db(s, db, created_ms, sk, &what);
+    if (!rc && ft_count(s)) {
+        unsigned char *defs;
+        size_t dlen;
+        ft_defs_encode(s, &defs, &dlen);
+        what = "the search index definitions";
+        rc = put_section(sk, SEC_FTDEFS, defs, dlen);
+        mem_free(defs);
+    }
     if (rc < 0) {
         snprintf(err, errcap, "writing %s to %s: %s", what, tmp, strerror(-rc));
         snap_writer_abort(w);
@@ -362,14 +378,21 @@ static size_t load_hashes(loader *L, int db, size_t i)
     return i + 1;
 }
 
-/* Formats 2 to 4: per database, DB then its strings (then its hashes, from
- * format 4) then its sets. */
+/* Formats 2 to 5: per database, DB then its strings (then its hashes, from
+ * format 4) then its sets; from format 5, the search indices' definitions
+ * last, when there are any. */
 static int load_v2(loader *L, uint32_t *sets)
 {
     size_t i = 1;
     int last = -1;
     while (i < L->n) {
         const img_section *sec = snap_section(L->sp, i);
+        if (L->format >= 5 && sec->kind == SEC_FTDEFS && i == L->n - 1) {
+            char why[300];
+            if (ft_defs_decode(L->s, sec->data, sec->len, why, sizeof why) < 0)
+                return refuse(L, i, why);
+            return 0;
+        }
         if (sec->kind != SEC_DB || sec->len != 4) return refuse(L, i, "expected a database section");
         uint32_t db = le_get32(sec->data);
         char why[160];

@@ -6,7 +6,8 @@
  *
  * The checks, in Redis's order; the first that fails refuses the command:
  *   1. the command and its subcommand exist, and the arity fits;
- *   2. authentication (unless the command is CMD_NO_AUTH);
+ *   2. authentication, then the user's ACL permissions: the command, its
+ *      keys, its channels (unless the command is CMD_NO_AUTH; acl.h);
  *   3. CMD_NO_MULTI commands are refused inside MULTI;
  *   4. writes are refused while the write-ahead log is failed (the log
  *      reports its state: persist_write_error; not our master's), and on a
@@ -39,6 +40,7 @@
 #include <string.h>
 
 #include "engram/util.h"
+#include "acl.h"
 #include "deferred.h"
 #include "handlers.h"
 #include "persist.h"
@@ -109,6 +111,10 @@ static int dispatch_allowed(client *c, const command *k, refusal *r)
     int in_multi = (c->flags & CLIENT_MULTI) != 0;
     if (client_must_auth(c) && !(k->flags & CMD_NO_AUTH))
         return refuse(r, "NOAUTH Authentication required.");
+    /* our master's stream is obeyed whatever the default user may run */
+    if (!(k->flags & CMD_NO_AUTH) && !(c->flags & CLIENT_MASTER) &&
+        !acl_check(c, k, r->text, sizeof r->text))
+        return 0;
     if (in_multi && (k->flags & CMD_NO_MULTI))
         return refuse(r, "ERR Command not allowed inside a transaction");
     int writes = (k->flags & CMD_WRITE) || (k->fn == cmd_exec && in_multi && (c->mflags & CMD_WRITE));

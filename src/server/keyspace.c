@@ -27,6 +27,7 @@
 #include "engram/pool.h"
 #include "engram/util.h"
 #include "engram/vset.h"
+#include "ftspec.h"
 #include "hkeys.h"
 #include "notify.h"
 #include "persist.h"
@@ -152,6 +153,7 @@ int keyspace_init(server *s, char *err, size_t errcap)
         s->dbs[i] = db_new(s, &ctx[i]);
     }
     hkeys_init(s);
+    ft_init(s);
     int e = 0;
     s->lazyfree = pool_new(1, 19, NULL, NULL, &e);
     if (!s->lazyfree) {
@@ -165,6 +167,7 @@ void keyspace_fini(server *s)
 {
     pool_free(s->lazyfree);       /* finishes what is queued */
     s->lazyfree = NULL;
+    ft_fini(s);
     for (int i = 0; i < s->ndbs; i++) kv_free(s->dbs[i]);
     hkeys_fini(s);
     mem_free(s->dbs);
@@ -228,6 +231,7 @@ void db_flushed(server *s, int db)
     s->dirty++;
     srv_watch_touch_db(s, db);
     if (persist_logging(s)) persist_log_flush(s, db);
+    ft_db_flushed(s, db);
 }
 
 static void db_clear_one(server *s, int i, int async)

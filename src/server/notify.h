@@ -52,15 +52,20 @@
 #include <stddef.h>
 
 #include "engram/config.h"
+#include "ftspec.h"
 #include "server.h"
 
 /* Publish event on key to the channels notify-keyspace-events selects,
  * whatever the classes (notify_keyspace_event checks them first). */
 void notify_publish(server *s, const char *event, int db, const char *key, size_t klen);
 
+/* Search indices follow the keys of database 0 through these events,
+ * whatever notify-keyspace-events says (ftspec.h's ft_key_event). */
+
 static inline void notify_keyspace_event(server *s, unsigned type, const char *event, int db,
                                          const char *key, size_t klen)
 {
+    if (db == 0 && s->ft_on) ft_key_event(s, event, db, key, klen);
     if ((unsigned)s->cfg.notify_keyspace_events & type)
         notify_publish(s, event, db, key, klen);
 }

@@ -47,6 +47,7 @@
 #include "log.h"
 #include "server.h"
 #include "dataset.h"
+#include "ftspec.h"
 #include "hkeys.h"
 #include "models.h"
 #include "vkeys.h"
@@ -232,6 +233,41 @@ static int apply_hash(server *s, int db, const op *o, char *err, size_t cap)
     return 0;
 }
 
+/* OP_FTDEF: a search index created, dropped or altered (database 0).  Its
+ * documents come from the scan after loading (ft_loaded). */
+static int apply_ftdef(server *s, const op *o, char *err, size_t cap)
+{
+    const char **argv = mem_calloc((size_t)o->nfields + 1, sizeof *argv);
+    size_t *lens = mem_calloc((size_t)o->nfields + 1, sizeof *lens);
+    size_t pos = 0;
+    int n = 0, rc = 0;
+    op_hfield f;
+    while (op_hfield_next(o, &pos, &f)) {
+        argv[n] = f.f;
+        lens[n++] = f.flen;
+    }
+    char why[256] = "";
+    ftspec *sp = ft_find(s, o->key, o->klen);
+    if (o->flags == 0) {
+        rc = ft_create(s, o->key, o->klen, n, argv, lens, 1, why, sizeof why);
+    } else if (!sp) {
+        snprintf(why, sizeof why, "no such index");
+        rc = -1;
+    } else if (o->flags == 1) {
+        ft_drop(s, sp);
+    } else {
+        rc = ft_alter(s, sp, n, argv, lens, 1, why, sizeof why);
+    }
+    mem_free(argv);
+    mem_free(lens);
+    if (rc < 0) {
+        snprintf(err, cap, "search index record for '%.*s': %s", (int)(o->klen < 64 ? o->klen : 64),
+                 o->key, why);
+        return -EBADMSG;
+    }
+    return 0;
+}
+
 static int apply_one(server *s, int db, uint8_t type, const void *payload, size_t len, char *err,
                      size_t cap)
 {
@@ -281,9 +317,11 @@ static int apply_one(server *s, int db, uint8_t type, const void *payload, size_
         return 0;
     case OP_FLUSHALL:
         db_clear(s, -1, 0);
+        ft_db_flushed(s, -1);
         return 0;
     case OP_FLUSHDB:
         db_clear(s, db, 0);
+        ft_db_flushed(s, db);
         return 0;
     case OP_SWAPDB:
         kv_swap(db_kv(s, (int)o.db), db_kv(s, (int)o.db2));
@@ -311,6 +349,8 @@ static int apply_one(server *s, int db, uint8_t type, const void *payload, size_
     case OP_HDEL:
     case OP_HEXPIRE:
         return apply_hash(s, db, &o, err, cap);
+    case OP_FTDEF:
+        return apply_ftdef(s, &o, err, cap);
     case OP_VNEW:
         return apply_vnew(s, db, &o, err, cap);
     case OP_VADD:
@@ -531,6 +571,7 @@ int persist_open(server *s, char *err, size_t errcap)
     p->loading = 0;
     p->load_done = p->load_total;
     hkeys_track_all(s);       /* the hashes loaded with field deadlines */
+    ft_loaded(s);             /* the search indices' documents */
     if (p->loaded_records)
         log_msg(LOG_NOTICE, "Write-ahead log replayed: %lld records in %.3f s (now at seq %" PRIu64 ")",
                 p->loaded_records, (double)(util_mono_ms() - t0) / 1000, p->applied_seq);

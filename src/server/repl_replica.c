@@ -46,6 +46,7 @@
 #include "engram/mem.h"
 #include "engram/util.h"
 #include "dataset.h"
+#include "ftspec.h"
 #include "handlers.h"
 #include "hkeys.h"
 #include "log.h"
@@ -185,6 +186,7 @@ static void sync_load(server *s, const char *extra, size_t n)
     r->xfer_fd = -1;
     log_msg(LOG_NOTICE, "MASTER <-> REPLICA sync: Flushing old data");
     db_clear(s, -1, 1);
+    ft_db_flushed(s, -1);          /* the search indices go with the data */
     srv_watch_touch_db(s, -1);
     s->dirty++;
     log_msg(LOG_NOTICE, "MASTER <-> REPLICA sync: Loading DB in memory");
@@ -194,6 +196,7 @@ static void sync_load(server *s, const char *extra, size_t n)
         return;
     }
     hkeys_track_all(s);
+    ft_loaded(s);                  /* the search indices' documents */
     if (s->ps) {
         (void)persist_adopt_snapshot(s, r->xfer_path, seq);   /* renames it */
         mem_free(r->xfer_path);

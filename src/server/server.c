@@ -39,6 +39,7 @@
 #include "engram/dist.h"
 #include "engram/mem.h"
 #include "engram/util.h"
+#include "acl.h"
 #include "log.h"
 #include "net.h"
 #include "models.h"
@@ -452,6 +453,8 @@ int srv_init(server *s, char *err, size_t errcap)
     if (srv_start_pool(s, err, errcap) < 0) return -1;
     if (keyspace_init(s, err, errcap) < 0) return -1;
     pubsub_init(s);
+    acl_init(s);
+    if (acl_load_file(s, err, errcap) < 0) return -1;
     ev_timer_add(s->loop, 1, srv_cron, s);
     ev_set_before_sleep(s->loop, srv_before_sleep, s);
     ev_set_after_sleep(s->loop, srv_after_sleep, s);

@@ -104,6 +104,7 @@ struct client {
     /* replies computed off the loop, in request order (deferred.h) */
     deferred_queue dq;
     struct ps_client *ps;    /* its subscriptions (pubsub.c); NULL: none */
+    struct acl_user *user;   /* who it is (acl.h); a user's deletion closes it */
     /* input left over when the pass's time ran out (conn.c): on the
      * server's turn list, queued as number turn_seq */
     dlist_node turn;
@@ -144,6 +145,8 @@ struct server {
     void *dbctx;                 /* their hooks' data (keyspace.c) */
     pool *lazyfree;              /* the lazy-free thread (keyspace.c) */
     struct hkeys *hkeys;         /* the keys of hashes with field deadlines (hkeys.c) */
+    void *ft;                    /* the search indices (ftspec.c) */
+    int ft_on;                   /* there is at least one (notify.h asks) */
     int lfds[16];
     int nlfds;
     int port;                    /* actual port (cfg.port may be 0) */
@@ -169,6 +172,7 @@ struct server {
     uint64_t rng;
     struct watch_table *watches;
     struct pubsub *pubsub;       /* channels, patterns, subscribers (pubsub.c) */
+    struct acl_state *acl;       /* users and the ACL log (acl.c) */
     struct persist *ps;          /* NULL = in memory only (persist.h) */
     struct persist *ps_stage;    /* persistence off: records staged for the
                                     replication stream alone (persist.h) */

@@ -188,7 +188,7 @@ void op_put_hfield(opbuf *b, uint8_t type, const void *f, uint32_t flen, const v
 {
     ob_str(b, f, flen);
     if (type == OP_HSET) ob_str(b, v, vlen);
-    if (type != OP_HDEL) ob_u64(b, (uint64_t)expire_ms);
+    if (type != OP_HDEL && type != OP_FTDEF) ob_u64(b, (uint64_t)expire_ms);
 }
 
 void op_put_indb(opbuf *b, uint32_t db, uint8_t type)
@@ -288,14 +288,14 @@ static void rd_hfield(rd *r, uint8_t type, uint64_t string_max, int *big, op_hfi
     out->vlen = 0;
     out->expire_ms = -1;
     if (type == OP_HSET) out->v = rd_str(r, &out->vlen);
-    if (type != OP_HDEL) {
+    if (type != OP_HDEL && type != OP_FTDEF) {
         out->expire_ms = (int64_t)rd_u64(r);
         if (out->expire_ms < -1) r->bad = 1;
     }
     if (out->flen > string_max || out->vlen > string_max) *big = 1;
 }
 
-/* OP_HSET, OP_HDEL, OP_HEXPIRE: the head, then every field checked (the
+/* OP_HSET, OP_HDEL, OP_HEXPIRE (and OP_FTDEF, laid out as OP_HDEL): the head, then every field checked (the
  * count cannot promise more fields than the bytes hold: each takes at
  * least 4). */
 static int rd_hash_record(rd *r, uint8_t type, const op_limits *lim, op *o)
@@ -304,7 +304,8 @@ static int rd_hash_record(rd *r, uint8_t type, const op_limits *lim, op *o)
     o->key = rd_str(r, &o->klen);
     o->flags = rd_u8(r);
     o->nfields = rd_u32(r);
-    if (o->flags & ~(type == OP_HSET ? OP_HSET_NEW : 0u)) r->bad = 1;
+    if (type == OP_FTDEF ? o->flags > 2 : (o->flags & ~(type == OP_HSET ? OP_HSET_NEW : 0u)))
+        r->bad = 1;
     o->fields = r->p;
     o->fields_len = r->left;
     for (uint32_t i = 0; i < o->nfields && !r->bad; i++) {
@@ -437,6 +438,7 @@ int op_decode(uint8_t type, const void *payload, size_t len, const op_limits *li
     case OP_HSET:
     case OP_HDEL:
     case OP_HEXPIRE:
+    case OP_FTDEF:
         big = rd_hash_record(&r, type, lim, o);
         break;
     default:

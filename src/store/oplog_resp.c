@@ -34,6 +34,7 @@ static const struct {
     {OP_FLUSHDB, "FLUSHDB"}, {OP_HSET, "HSET"},       {OP_HDEL, "HDEL"},
     {OP_HEXPIRE, "HEXPIRE"}, {OP_VNEW, "VNEW"},       {OP_VADD, "VADD"},
     {OP_VDEL, "VDEL"},       {OP_VDROP, "VDROP"},     {OP_VSETATTR, "VSETATTR"},
+    {OP_FTDEF, "FTDEF"},
 };
 
 const char *op_resp_name(uint8_t type, char *buf, size_t cap)
@@ -282,6 +283,22 @@ static int emit_one(op_resp *e, opbuf *r, int db, uint8_t type, const void *payl
         (*ncmd)--;
         emit_hash(r, &o, ncmd);
         return 0;
+    case OP_FTDEF: {
+        /* the command itself, so the replica indexes what it holds */
+        static const char *const verb[] = {"FT.CREATE", "FT.DROPINDEX", "FT.ALTER"};
+        if (o.flags > 2) return -EBADMSG;
+        cmd_head(r, 2 + (o.flags == 2 ? 2 : 0) + (int)o.nfields);
+        arg_str(r, verb[o.flags]);
+        arg_bytes(r, o.key, o.klen);
+        if (o.flags == 2) {
+            arg_str(r, "SCHEMA");
+            arg_str(r, "ADD");
+        }
+        size_t pos = 0;
+        op_hfield f;
+        while (op_hfield_next(&o, &pos, &f)) arg_bytes(r, f.f, f.flen);
+        return 0;
+    }
     default:
         cmd_head(r, 3);
         arg_str(r, "REPLAY");

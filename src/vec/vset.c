@@ -1,9 +1,9 @@
 /* vset.c -- a vector set: an index, its lock, its references (contract
  * and lock order in vset.h).
  *
- * The lock is our own writer-preferring rwlock (a mutex and two condition
- * variables): glibc's default rwlock prefers readers, which under constant
- * search load would starve the loop thread's writes. */
+ * The lock is rwlock.h's writer-preferring one: glibc's default rwlock
+ * prefers readers, which under constant search load would starve the loop
+ * thread's writes. */
 #include "engram/vset.h"
 
 #include <errno.h>
@@ -12,13 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-typedef struct vlock {
-    pthread_mutex_t mu;
-    pthread_cond_t readers_ok, writer_ok;
-    int readers;          /* holding the lock */
-    int writer;           /* 1 while a writer holds it */
-    int writers_waiting;
-} vlock;
+#include "engram/rwlock.h"
 
 struct vset {
     _Atomic int refs;
@@ -26,7 +20,7 @@ struct vset {
     _Atomic uint64_t searches;
     _Atomic uint64_t gen;         /* write-lock releases: changes when the index may have */
     vindex *idx;
-    vlock lock;
+    rwlock lock;
     void *udata;          /* the server's per-set data (its embedder) */
     void (*udata_free)(void *);
     vproj *proj;          /* REDUCE: input vectors projected first (NULL: none) */
@@ -38,60 +32,14 @@ static _Atomic uint64_t vset_next_uid;
 
 /* ---- the lock ------------------------------------------------------------- */
 
-static void vlock_init(vlock *l)
-{
-    pthread_mutex_init(&l->mu, NULL);
-    pthread_cond_init(&l->readers_ok, NULL);
-    pthread_cond_init(&l->writer_ok, NULL);
-    l->readers = l->writer = l->writers_waiting = 0;
-}
-
-static void vlock_fini(vlock *l)
-{
-    pthread_mutex_destroy(&l->mu);
-    pthread_cond_destroy(&l->readers_ok);
-    pthread_cond_destroy(&l->writer_ok);
-}
-
-void vset_read_lock(vset *e)
-{
-    vlock *l = &e->lock;
-    pthread_mutex_lock(&l->mu);
-    /* New readers yield to a waiting writer: that is what keeps writes from
-     * starving under continuous searching. */
-    while (l->writer || l->writers_waiting) pthread_cond_wait(&l->readers_ok, &l->mu);
-    l->readers++;
-    pthread_mutex_unlock(&l->mu);
-}
-
-void vset_read_unlock(vset *e)
-{
-    vlock *l = &e->lock;
-    pthread_mutex_lock(&l->mu);
-    if (--l->readers == 0 && l->writers_waiting) pthread_cond_signal(&l->writer_ok);
-    pthread_mutex_unlock(&l->mu);
-}
-
-void vset_write_lock(vset *e)
-{
-    vlock *l = &e->lock;
-    pthread_mutex_lock(&l->mu);
-    l->writers_waiting++;
-    while (l->writer || l->readers) pthread_cond_wait(&l->writer_ok, &l->mu);
-    l->writers_waiting--;
-    l->writer = 1;
-    pthread_mutex_unlock(&l->mu);
-}
+void vset_read_lock(vset *e) { rwlock_rdlock(&e->lock); }
+void vset_read_unlock(vset *e) { rwlock_rdunlock(&e->lock); }
+void vset_write_lock(vset *e) { rwlock_wrlock(&e->lock); }
 
 void vset_write_unlock(vset *e)
 {
-    vlock *l = &e->lock;
     atomic_fetch_add(&e->gen, 1);
-    pthread_mutex_lock(&l->mu);
-    l->writer = 0;
-    if (l->writers_waiting) pthread_cond_signal(&l->writer_ok);
-    else pthread_cond_broadcast(&l->readers_ok);
-    pthread_mutex_unlock(&l->mu);
+    rwlock_wrunlock(&e->lock);
 }
 
 /* ---- the set ---------------------------------------------------------------- */
@@ -103,7 +51,7 @@ vset *vset_adopt(vindex *v)
     atomic_init(&s->refs, 1);
     s->idx = v;
     s->uid = atomic_fetch_add(&vset_next_uid, 1);
-    vlock_init(&s->lock);
+    rwlock_init(&s->lock);
     return s;
 }
 
@@ -135,7 +83,7 @@ void vset_release(vset *e)
     if (e->udata_free) e->udata_free(e->udata);
     vproj_free(e->proj);
     vindex_free(e->idx);
-    vlock_fini(&e->lock);
+    rwlock_fini(&e->lock);
     free(e);
 }
 

@@ -201,6 +201,40 @@ class TestFullSync(ReplBase):
         wait_synced(self, p, r)
         self.assertEqual(dump(r), dump(p))
 
+    def test_search_indices(self):
+        """FT.CREATE in the payload and in the stream: the replica's
+        FT.SEARCH answers as the primary's."""
+        p = self.start()
+        r = self.start()
+        pc = p.conn()
+        for i in range(50):
+            pc.cmd("HSET", "doc:%d" % i, "t", "hello world %d" % i, "n", i)
+        self.assertEqual(pc.cmd("FT.CREATE", "before", "ON", "HASH", "PREFIX", 1, "doc:",
+                                "SCHEMA", "t", "TEXT", "n", "NUMERIC"), "OK")
+        self.replicate(r, p)
+        wait_synced(self, p, r)
+        self.assertEqual(pc.cmd("FT.CREATE", "after", "ON", "HASH", "PREFIX", 1, "doc:",
+                                "SCHEMA", "n", "NUMERIC"), "OK")
+        for i in range(50, 80):
+            pc.cmd("HSET", "doc:%d" % i, "t", "hello again %d" % i, "n", i)
+        pc.cmd("DEL", "doc:3")
+        self.assertEqual(pc.cmd("WAIT", 1, 5000), 1)
+        rc = r.conn()
+
+        def found(c, q):
+            # documents tied on score come in the order each server indexed
+            # them (its own scan of its keyspace): compare them as a set
+            res = c.cmd("FT.SEARCH", *q)
+            return res[0], sorted(zip(res[1::2], (tuple(x) for x in res[2::2])))
+        for q in (("before", "hello", "LIMIT", 0, 100), ("before", "@n:[10 60]", "LIMIT", 0, 100),
+                  ("after", "@n:[40 70]", "LIMIT", 0, 100)):
+            want = found(pc, q)
+            self.assertTrue(wait_until(lambda: found(rc, q) == want, 10),
+                            "FT.SEARCH %r: %r != %r" % (q, found(rc, q), want))
+        pc.cmd("FT.DROPINDEX", "before")
+        self.assertEqual(pc.cmd("WAIT", 1, 5000), 1)
+        self.assertEqual(sorted(rc.cmd("FT._LIST")), [b"after"])
+
     def test_primary_with_dir(self):
         """The tap is the log's: with persistence on, the same stream."""
         rng = random.Random(2)

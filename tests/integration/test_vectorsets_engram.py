@@ -321,13 +321,15 @@ class TestEdges(ServerTestCase):
         self.assertEqual(names, sorted(["VADD", "VREM", "VSIM", "VDIM", "VCARD", "VEMB", "VLINKS",
                                         "VINFO", "VSETATTR", "VGETATTR", "VRANDMEMBER",
                                         "VISMEMBER", "VRANGE"]))
-        self.assertEqual(c.cmd("COMMAND", "LIST", "FILTERBY", "MODULE", "search"), [])
+        names = sorted(x.decode() for x in c.cmd("COMMAND", "LIST", "FILTERBY", "MODULE", "search"))
+        self.assertEqual(names, sorted(["FT.CREATE", "FT.SEARCH", "FT.INFO", "FT._LIST",
+                                        "FT.DROPINDEX", "FT.ALTER", "FT.TAGVALS", "FT.EXPLAIN"]))
+        self.assertEqual(c.cmd("COMMAND", "LIST", "FILTERBY", "MODULE", "nope"), [])
         c3 = self.conn()
         hello = c3.cmd("HELLO", "3")
         mods = hello[b"modules"] if isinstance(hello, dict) else hello[hello.index(b"modules") + 1]
-        self.assertEqual(len(mods), 1)
-        m = mods[0]
-        self.assertEqual(m[b"name"] if isinstance(m, dict) else m[1], b"vectorset")
+        self.assertEqual([m[b"name"] for m in mods], [b"vectorset", b"search"])
+        self.assertEqual(mods[1][b"ver"], 20600)
 
     def test_wide_embedder_set(self):
         c = self.conn()

@@ -198,6 +198,16 @@ static void test_put_replace_delete(void **state)
     ftidx_free(ix);
 }
 
+/* FT.TAGVALS's callback: append "value|". */
+static void tagval_cat(void *ud, const char *v, size_t len)
+{
+    char *out = ud;
+    size_t n = strlen(out);
+    memcpy(out + n, v, len);
+    out[n + len] = '|';
+    out[n + len + 1] = 0;
+}
+
 static void test_tags_numeric_text_details(void **state)
 {
     (void)state;
@@ -230,6 +240,20 @@ static void test_tags_numeric_text_details(void **state)
     ftidx_value t2 = { 2, "x,X,x", 5 };
     assert_int_equal(ftidx_put(ix, 4, &t2, 1, 1.0), 0);
     assert_string_equal(hits(ix, "@tags:{x}"), "4");
+    /* FT.TAGVALS: each value once, in byte order; not for other kinds */
+    char got[256] = "";
+    assert_int_equal(ftidx_tag_values(ix, 2, tagval_cat, got), 4);
+    assert_string_equal(got, "blue sky|green|red|x|");
+    got[0] = 0;
+    assert_int_equal(ftidx_tag_values(ix, 3, tagval_cat, got), 2);
+    assert_string_equal(got, "Blue Sky|red|");
+    assert_int_equal(ftidx_tag_values(ix, 6, tagval_cat, got), -EINVAL);
+    assert_int_equal(ftidx_tag_values(ix, 99, tagval_cat, got), -EINVAL);
+    ftidx_del(ix, 2);
+    ftidx_del(ix, 4);
+    got[0] = 0;
+    assert_int_equal(ftidx_tag_values(ix, 2, tagval_cat, got), 0);
+    assert_string_equal(got, "");
     ftidx_free(ix);
 }
 

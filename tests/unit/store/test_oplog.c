@@ -321,6 +321,25 @@ static void test_hash_ops(void **state)
     assert_int_equal(op_hfield_next(&o, &pos, &f), 0);
     check_strict(OP_HDEL, &b);
 
+    /* OP_FTDEF has OP_HDEL's layout; its action is 0..2 */
+    opbuf_reset(&b);
+    op_put_hhead(&b, "idx", 3, 2, 2);
+    op_put_hfield(&b, OP_FTDEF, "SCHEMA", 6, NULL, 0, 0);
+    op_put_hfield(&b, OP_FTDEF, "t", 1, NULL, 0, 0);
+    assert_int_equal(op_decode(OP_FTDEF, b.p, b.len, &LIM, &o), 0);
+    assert_int_equal(o.flags, 2);
+    assert_int_equal(o.nfields, 2);
+    assert_memory_equal(o.key, "idx", 3);
+    pos = 0;
+    assert_int_equal(op_hfield_next(&o, &pos, &f), 1);
+    assert_memory_equal(f.f, "SCHEMA", 6);
+    assert_int_equal(op_hfield_next(&o, &pos, &f), 1);
+    assert_memory_equal(f.f, "t", 1);
+    assert_int_equal(op_hfield_next(&o, &pos, &f), 0);
+    check_strict(OP_FTDEF, &b);
+    b.p[4 + 3] = 3;                                   /* no action 3 */
+    assert_int_equal(op_decode(OP_FTDEF, b.p, b.len, &LIM, &o), -EBADMSG);
+
     opbuf_reset(&b);
     op_put_hhead(&b, "h", 1, 0, 1);
     op_put_hfield(&b, OP_HEXPIRE, "a", 1, NULL, 0, 99);

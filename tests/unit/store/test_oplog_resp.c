@@ -145,6 +145,21 @@ static void test_hashes(void **state)
            "*5\r\n$8\r\nHPERSIST\r\n$1\r\nh\r\n$6\r\nFIELDS\r\n$1\r\n1\r\n$1\r\na\r\n"
            "*6\r\n$10\r\nHPEXPIREAT\r\n$1\r\nh\r\n$1\r\n7\r\n$6\r\nFIELDS\r\n$1\r\n1\r\n$1\r\nb\r\n"
            "*1\r\n$4\r\nEXEC\r\n");
+    /* search index definitions as the FT commands */
+    opbuf_reset(&b);
+    op_put_hhead(&b, "ix", 2, 0, 3);
+    op_put_hfield(&b, OP_HDEL, "SCHEMA", 6, NULL, 0, 0);
+    op_put_hfield(&b, OP_HDEL, "t", 1, NULL, 0, 0);
+    op_put_hfield(&b, OP_HDEL, "TEXT", 4, NULL, 0, 0);
+    expect(&e, OP_FTDEF, &b, "*5\r\n$9\r\nFT.CREATE\r\n$2\r\nix\r\n$6\r\nSCHEMA\r\n$1\r\nt\r\n$4\r\nTEXT\r\n");
+    opbuf_reset(&b);
+    op_put_hhead(&b, "ix", 2, 2, 2);
+    op_put_hfield(&b, OP_HDEL, "n", 1, NULL, 0, 0);
+    op_put_hfield(&b, OP_HDEL, "NUMERIC", 7, NULL, 0, 0);
+    expect(&e, OP_FTDEF, &b, "*6\r\n$8\r\nFT.ALTER\r\n$2\r\nix\r\n$6\r\nSCHEMA\r\n$3\r\nADD\r\n$1\r\nn\r\n$7\r\nNUMERIC\r\n");
+    opbuf_reset(&b);
+    op_put_hhead(&b, "ix", 2, 1, 0);
+    expect(&e, OP_FTDEF, &b, "*2\r\n$12\r\nFT.DROPINDEX\r\n$2\r\nix\r\n");
     opbuf_fini(&b);
     op_resp_fini(&e);
 }
