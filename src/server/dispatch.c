@@ -7,7 +7,8 @@
  * The checks, in Redis's order; the first that fails refuses the command:
  *   1. the command and its subcommand exist, and the arity fits;
  *   2. authentication, then the user's ACL permissions: the command, its
- *      keys, its channels (unless the command is CMD_NO_AUTH; acl.h);
+ *      keys, its channels (unless the command is CMD_NO_AUTH; acl.h; our
+ *      master's stream is obeyed whatever they say);
  *   3. CMD_NO_MULTI commands are refused inside MULTI;
  *   4. writes are refused while the write-ahead log is failed (the log
  *      reports its state: persist_write_error; not our master's), and on a

@@ -8,7 +8,9 @@ replicas (docs/replication.md):
     every write acknowledged by WAIT 2 before the kill is there;
   * the killed node, restarted from its dir, is turned into a replica of
     the new primary by the Sentinels and gets its data;
-  * several such cycles in a row (ENGRAM_SENTINEL_CYCLES, default 3).
+  * several such cycles in a row (ENGRAM_SENTINEL_CYCLES, default 3), with
+    a writer of keys and vectors running all along through redis-py's
+    Sentinel client: every write WAIT 2 acknowledged is on the last primary.
 
 Every process is started on a free port and stopped by its pid.  engram
 only."""
@@ -18,6 +20,7 @@ import random
 import shutil
 import subprocess
 import tempfile
+import threading
 import time
 import unittest
 
@@ -128,6 +131,38 @@ class TestSentinelFailover(unittest.TestCase):
         self.assertTrue(wait_until(discovered, 30), self.sentinels[0].log())
         acked = {}
         seq = 0
+        # a writer through redis-py's Sentinel client runs all along: keys
+        # and vectors, WAIT 2 after every batch; what WAIT acknowledged must
+        # survive every failover
+        stop = threading.Event()
+        wacked = {}
+        wstats = {"batches": 0, "errors": 0}
+
+        def writer():
+            ps = PySentinel([("127.0.0.1", s.port) for s in self.sentinels], socket_timeout=5)
+            wrng = random.Random(12)
+            n = 0
+            while not stop.is_set():
+                try:
+                    m = ps.master_for("mymaster", socket_timeout=5)
+                    batch = {}
+                    for _ in range(10):
+                        n += 1
+                        m.set("w%d" % n, n)
+                        m.execute_command("VADD", "wv", "VALUES", DIM,
+                                          *["%.3f" % wrng.uniform(-1, 1) for _ in range(DIM)],
+                                          "w%d" % n)
+                        batch["w%d" % n] = str(n).encode()
+                    if m.execute_command("WAIT", 2, 2000) == 2:
+                        wacked.update(batch)
+                        wstats["batches"] += 1
+                except Exception:   # noqa: failing over
+                    wstats["errors"] += 1
+                    time.sleep(0.2)
+
+        wt = threading.Thread(target=writer)
+        wt.start()
+        self.addCleanup(stop.set)
         for cycle in range(CYCLES):
             master_port = self.sentinels[0].master_port()
             m = redis.Redis(host="127.0.0.1", port=master_port, socket_timeout=10)
@@ -176,6 +211,16 @@ class TestSentinelFailover(unittest.TestCase):
             self.assertEqual(r.execute_command("VCARD", "vs"), seq)
             print("cycle %d: promoted in %.1f s" % (cycle, elapsed))
             back.conn().close()
+        stop.set()
+        wt.join()
+        self.assertGreater(wstats["batches"], 0)
+        final = PySentinel([("127.0.0.1", s.port) for s in self.sentinels],
+                           socket_timeout=5).master_for("mymaster", socket_timeout=10)
+        lost = [k for k, v in wacked.items() if final.get(k) != v]
+        self.assertEqual(lost, [], "WAIT-acknowledged writes lost (%d of %d)"
+                         % (len(lost), len(wacked)))
+        print("writer: %d acknowledged batches, %d errors while failing over"
+              % (wstats["batches"], wstats["errors"]))
 
 
 if __name__ == "__main__":
