@@ -72,6 +72,8 @@ typedef struct config {
     /* security */
     char *requirepass;              /* "" = no password */
     char *aclfile;                  /* "" = users only from ACL SETUSER */
+    char *rename_commands;          /* "old new old new ...": rename-command lines ("" = disabled) */
+    int protected_mode;             /* yes */
     long long acllog_max_len;       /* 128 */
     /* server */
     int daemonize;                  /* 0; 1 = detach (main forks before the loop) */

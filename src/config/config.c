@@ -124,6 +124,12 @@ static const setting settings[] = {
 
     ROW("requirepass", "SECURITY", T_STRING, requirepass, 0, 0, 0, NULL, "",
         "Password clients must give with AUTH; empty = no password (the default user's)."),
+    ROW("protected-mode", "SECURITY", T_BOOL, protected_mode, 0, 0, 1, NULL, "yes",
+        "While the default user has no password, accept clients only from loopback addresses "
+        "(others get Redis's DENIED error and are closed)."),
+    ROW("rename-command", "SECURITY", T_STRING, rename_commands, S_IMMUTABLE | S_MULTI_ARG | S_APPEND,
+        0, 0, NULL, "", "`rename-command NAME NEWNAME`, repeatable, config file or flags only: "
+        "requests must name the command NEWNAME; NEWNAME \"\" disables it."),
     ROW("aclfile", "SECURITY", T_STRING, aclfile, S_IMMUTABLE, 0, 0, NULL, "",
         "A file of `user NAME rules...` lines, loaded at start-up and by ACL LOAD, written by "
         "ACL SAVE; empty = none."),

@@ -193,6 +193,8 @@ void cmd_reset(client *c)
     c->resp = 2;
     c->out.proto = 2;
     c->flags &= ~CLIENT_AUTHED;
+    c->user = acl_default_user(c->srv);        /* back to the default user, as Redis */
+    if (acl_user_open(c->user)) c->flags |= CLIENT_AUTHED;
     client_update_limits(c);
     reply_simple(&c->out, "RESET");
 }

@@ -91,7 +91,9 @@ struct command {
                               * arity errors; COMMAND DOCS names the module */
     command *subs;           /* a container's subcommands, ended by a NULL name */
 
-    /* Filled in by command_table_init. */
+    /* Filled in by command_table_init (and command_rename). */
+    const char *lookup;      /* the name requests use: name, or rename-command's;
+                                NULL: disabled by rename-command NAME "" */
     command *parent;         /* the container of a subcommand */
     char *fullname;          /* "config|get"; the name itself for a command */
     unsigned categories;     /* every CAT_* */
@@ -104,6 +106,10 @@ extern command command_table[];
 
 /* Build the name index, full names and categories; once, at start-up. */
 void command_table_init(void);
+/* rename-command (config file only, before serving): requests name k by
+ * newname from now on (NULL or "": k is unreachable).  0, or -1 when
+ * newname is taken or too long. */
+int command_rename(command *k, const char *newname);
 /* The top-level command with this name (any case), or NULL. */
 command *command_lookup(const char *name, size_t len);
 /* A container's subcommand with this name (any case), or NULL. */

@@ -197,3 +197,12 @@ void net_addrs(int fd, char *addr, size_t addrcap, char *laddr, size_t laddrcap)
     if (getsockname(fd, (struct sockaddr *)&ss, &sl) == 0) net_fmt_addr(&ss, laddr, laddrcap);
     else snprintf(laddr, laddrcap, "?:0");
 }
+
+void net_close_gently(int fd)
+{
+    char junk[4096];
+    while (recv(fd, junk, sizeof junk, MSG_DONTWAIT) > 0) {
+    }
+    shutdown(fd, SHUT_WR);
+    close(fd);
+}

@@ -23,6 +23,10 @@ int net_accept(int lfd, char *addr, size_t addrcap, char *laddr, size_t laddrcap
 int net_set_keepalive(int fd, int interval_s);
 /* The port a listening socket is bound to (for --port 0). */
 int net_bound_port(int fd);
+/* Close a socket we have just written a refusal to: read away what the
+ * peer already sent (closing with unread input sends a reset, which can
+ * destroy the refusal before the peer reads it), end our side, close. */
+void net_close_gently(int fd);
 
 /* Start a non-blocking connection to host:port (a name is resolved first,
  * blocking).  The fd (CLOEXEC, TCP_NODELAY; writable once connected:
