@@ -209,58 +209,23 @@ static const char *kind_name(ftidx_kind k)
            "VECTOR";
 }
 
-static void info_attribute(reply *r, const ftfield *fd)
+/* One schema field as FT.INFO shows it: identifier, attribute, type, the
+ * type's options as pairs (VECTOR with 2.8.10's detail, which redisvl
+ * reads), then its flags -- RESP2 a flat array with the flags appended as
+ * bare words, RESP3 a map with them in a "flags" array. */
+static void info_attribute(reply *r, const ftfield *fd, int r3)
 {
-    int n = 6;
-    if (fd->kind == FTIDX_TEXT) n += 2 + fd->nostem;
-    if (fd->kind == FTIDX_TAG) n += 2 + fd->casesensitive;
-    if (fd->kind == FTIDX_VECTOR) n += 8 + (fd->algo == VINDEX_HNSW ? 4 : 0);
-    n += fd->sortable + fd->noindex;
-    reply_array(r, n);
+    int pairs = 3 + (fd->kind == FTIDX_TEXT || fd->kind == FTIDX_TAG);
+    if (fd->kind == FTIDX_VECTOR) pairs += 4 + (fd->algo == VINDEX_HNSW ? 2 : 0);
+    int cs = fd->kind == FTIDX_TAG && fd->casesensitive, ns = fd->kind == FTIDX_TEXT && fd->nostem;
+    int nflags = cs + fd->sortable + ns + fd->noindex;
+    if (r3) reply_map(r, pairs + 1);
+    else reply_array(r, 2LL * pairs + nflags);
     reply_bulk_cstr(r, "identifier");
     reply_bulk(r, fd->name, fd->nlen);
     reply_bulk_cstr(r, "attribute");
     reply_bulk(r, fd->alias, fd->alen);
-    reply_bulk_cstr(r, "type");
-    reply_bulk_cstr(r, kind_name(fd->kind));
-    if (fd->kind == FTIDX_TEXT) kv_dbl(r, "WEIGHT", fd->weight);
-    if (fd->kind == FTIDX_TAG) {
-        char sep[2] = {fd->sep, 0};
-        reply_bulk_cstr(r, "SEPARATOR");
-        reply_bulk_cstr(r, sep);
-    }
-    if (fd->kind == FTIDX_VECTOR) {
-        kv_str(r, "algorithm", fd->algo == VINDEX_HNSW ? "HNSW" : "FLAT");
-        kv_str(r, "data_type", "FLOAT32");
-        reply_bulk_cstr(r, "dim");
-        reply_int(r, fd->dim);
-        kv_str(r, "distance_metric", metric_name(fd->metric));
-        if (fd->algo == VINDEX_HNSW) {
-            reply_bulk_cstr(r, "M");
-            reply_int(r, fd->M);
-            reply_bulk_cstr(r, "ef_construction");
-            reply_int(r, fd->efc);
-        }
-    }
-    if (fd->kind == FTIDX_TAG && fd->casesensitive) reply_bulk_cstr(r, "CASESENSITIVE");
-    if (fd->sortable) reply_bulk_cstr(r, "SORTABLE");
-    if (fd->kind == FTIDX_TEXT && fd->nostem) reply_bulk_cstr(r, "NOSTEM");
-    if (fd->noindex) reply_bulk_cstr(r, "NOINDEX");
-}
-
-/* RESP3: the same attribute as a map, its flags in a "flags" array. */
-static void info_attribute3(reply *r, const ftfield *fd)
-{
-    int n = 4;
-    if (fd->kind == FTIDX_TEXT || fd->kind == FTIDX_TAG) n++;
-    if (fd->kind == FTIDX_VECTOR) n += 4 + (fd->algo == VINDEX_HNSW ? 2 : 0);
-    reply_map(r, n);
-    reply_bulk_cstr(r, "identifier");
-    reply_bulk(r, fd->name, fd->nlen);
-    reply_bulk_cstr(r, "attribute");
-    reply_bulk(r, fd->alias, fd->alen);
-    reply_bulk_cstr(r, "type");
-    reply_bulk_cstr(r, kind_name(fd->kind));
+    kv_str(r, "type", kind_name(fd->kind));
     if (fd->kind == FTIDX_TEXT) kv_dbl(r, "WEIGHT", fd->weight);
     if (fd->kind == FTIDX_TAG) {
         char sep[2] = {fd->sep, 0};
@@ -279,13 +244,13 @@ static void info_attribute3(reply *r, const ftfield *fd)
             reply_int(r, fd->efc);
         }
     }
-    int nf = (fd->kind == FTIDX_TAG && fd->casesensitive) + fd->sortable +
-             (fd->kind == FTIDX_TEXT && fd->nostem) + fd->noindex;
-    reply_bulk_cstr(r, "flags");
-    reply_array(r, nf);
-    if (fd->kind == FTIDX_TAG && fd->casesensitive) reply_bulk_cstr(r, "CASESENSITIVE");
+    if (r3) {
+        reply_bulk_cstr(r, "flags");
+        reply_array(r, nflags);
+    }
+    if (cs) reply_bulk_cstr(r, "CASESENSITIVE");
     if (fd->sortable) reply_bulk_cstr(r, "SORTABLE");
-    if (fd->kind == FTIDX_TEXT && fd->nostem) reply_bulk_cstr(r, "NOSTEM");
+    if (ns) reply_bulk_cstr(r, "NOSTEM");
     if (fd->noindex) reply_bulk_cstr(r, "NOINDEX");
 }
 
@@ -327,8 +292,7 @@ void cmd_ft_info(client *c)
     reply_bulk_cstr(r, "attributes");
     reply_array(r, f->nfields);
     for (int i = 0; i < f->nfields; i++) {
-        if (r3) info_attribute3(r, &f->fields[i]);
-        else info_attribute(r, &f->fields[i]);
+        info_attribute(r, &f->fields[i], r3);
     }
     kv_dbl(r, "num_docs", (double)st.num_docs);
     kv_dbl(r, "max_doc_id", (double)f->max_doc_id);
