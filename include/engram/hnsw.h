@@ -129,7 +129,7 @@ void hnsw_search_ctx_free(hnsw_search_ctx *c);
  * scored and walked through, never returned.  A filtered walk keeps
  * max(k, beam/2) accepted nodes in its beam, and does not close before the
  * 2 * beam nearest nodes it scored, accepted or not, are in: at
- * selectivity s it scores about beam/(2s) nodes rather than beam/s, and
+ * selectivity s its beam spans about beam/(2s) nodes rather than beam/s, and
  * never walks a narrower region than an unfiltered search of beam 2 * beam
  * (so where 2 * beam nodes hold beam accepted ones, s >= 1/2, as before).
  * accept is called at most once per node and search, and only for a node
