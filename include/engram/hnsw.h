@@ -137,7 +137,15 @@ void hnsw_search_ctx_free(hnsw_search_ctx *c);
 
 /* k nearest of q (prepared) with beam max(ef ? ef : ef_search, k); results
  * ascending by (dist, id) into out (room for k), count in *nout.  accept
- * (may be NULL) filters results without cutting routes.  0 or -ENOMEM. */
+ * (may be NULL) filters results without cutting routes: rejected nodes are
+ * scored and walked through, never returned.  A filtered walk keeps
+ * max(k, beam/2) accepted nodes in its beam, and does not close before the
+ * 2 * beam nearest nodes it scored, accepted or not, are in: at
+ * selectivity s its beam spans about beam/(2s) nodes rather than beam/s, and
+ * never walks a narrower region than an unfiltered search of beam 2 * beam
+ * (so where 2 * beam nodes hold beam accepted ones, s >= 1/2, as before).
+ * accept is called at most once per node and search, and only for a node
+ * closer than the accepted beam's bound.  0 or -ENOMEM. */
 int hnsw_search(const hnsw *h, hnsw_search_ctx *c, const void *q, uint32_t k,
                 uint32_t ef, vec_filter_fn *accept, void *ud,
                 vec_pair *out, uint32_t *nout);
