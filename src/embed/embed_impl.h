@@ -68,6 +68,13 @@ static inline uint64_t embed_fmix64(uint64_t x)
 int embed_fail(char *err, size_t errlen, int code, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
+/* Read the whole regular file at path into a malloc'd buffer (*buf, *len;
+ * a NUL follows the last byte, not counted).  0, or -errno / -EINVAL (not a
+ * regular file, or larger than max bytes) / -ENOMEM with a message naming
+ * the path in err. */
+int embed_read_file(const char *path, size_t max, uint8_t **buf, size_t *len, char *err,
+                    size_t errlen);
+
 /* Divide out[0..dim) by its L2 norm; leave a zero vector alone. */
 void embed_l2_normalise(float *out, uint32_t dim);
 
