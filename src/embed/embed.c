@@ -109,6 +109,32 @@ int embed_text(const embedder *e, const void *text, size_t len, float *out)
     return e->ops->text(e, text, len, out);
 }
 
+int embed_texts(const embedder *e, size_t n, const void *const *texts, const size_t *lens,
+                float *out, int *counts)
+{
+    if (!e || (n && (!texts || !lens || !out))) return -EINVAL;
+    for (size_t i = 0; i < n; i++)
+        if (!texts[i] && lens[i]) return -EINVAL;
+    if (e->ops->texts) return e->ops->texts(e, n, texts, lens, out, counts);
+    for (size_t i = 0; i < n; i++) {
+        int c = e->ops->text(e, texts[i], lens[i], out + i * (size_t)e->dim);
+        if (c < 0) return c;
+        if (counts) counts[i] = c;
+    }
+    return 0;
+}
+
+int embed_tokenize(const embedder *e, const void *text, size_t len, int32_t *ids, uint32_t cap)
+{
+    if (!e || !e->ops->tokenize || !ids || cap < 2 || (!text && len)) return -EINVAL;
+    return e->ops->tokenize(e, text, len, ids, cap);
+}
+
+uint32_t embed_max_tokens(const embedder *e)
+{
+    return e && e->ops->max_tokens ? e->ops->max_tokens(e) : 0;
+}
+
 int embed_lookup(const embedder *e, const void *word, size_t len, float *out, float *weight)
 {
     if (!e || !e->ops->lookup || (!word && len)) return -EINVAL;

@@ -36,6 +36,12 @@ typedef struct embed_ops {
      * vocabulary (embed_lookup then returns -EINVAL). */
     int (*lookup)(const embedder *e, const uint8_t *w, size_t len, float *out, float *weight);
     void (*free)(embedder *e);   /* everything the embedder holds, e too */
+    /* embed_texts; NULL: embed.c calls text once per text */
+    int (*texts)(const embedder *e, size_t n, const void *const *texts, const size_t *lens,
+                 float *out, int *counts);
+    /* embed_tokenize / embed_max_tokens; NULL for kinds without tokens */
+    int (*tokenize)(const embedder *e, const uint8_t *p, size_t len, int32_t *ids, uint32_t cap);
+    uint32_t (*max_tokens)(const embedder *e);
 } embed_ops;
 
 /* What every kind has.  A kind with state of its own puts this first in
