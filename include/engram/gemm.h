@@ -34,10 +34,12 @@
 #define GEMM_MR_MAX 8
 #define GEMM_NR_MAX 32
 
-/* C[MR x NR] (row stride ldc) += A[MR x k] (row stride lda) * P[k x NR]
- * (the packed panel slice: NR floats per k, contiguous). */
+/* C[MR x NR] (row stride ldc) = S + A[MR x k] (row stride lda) * P[k x NR]
+ * (the packed panel slice: NR floats per k, contiguous), where S is C
+ * itself when init is NULL, else init[0..NR) in every row (the bias: the
+ * first K slice never reads C, which is cold then). */
 typedef void gemm_tile_fn(size_t k, const float *a, size_t lda, const float *p, float *c,
-                          size_t ldc);
+                          size_t ldc, const float *init);
 
 typedef struct gemm_kernels {
     const char *name;       /* "scalar", "avx2", "avx512", "neon" */

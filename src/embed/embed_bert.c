@@ -483,6 +483,14 @@ static void bert_act(float *x, size_t n, int act)
     }
 }
 
+/* o += w * v.  restrict (and the vectoriser's dynamic cost model for this
+ * file, CMakeLists.txt) let the compiler vectorise it with the baseline
+ * ISA: as a scalar loop it was an eighth of the time at 64 tokens. */
+static void bert_axpy(float *restrict o, const float *restrict v, float w, uint32_t d)
+{
+    for (uint32_t k = 0; k < d; k++) o[k] += w * v[k];
+}
+
 /* Self-attention of one text (rows [0, t) of qkv, stride 3h) into ctx
  * (stride h).  p: t floats of scratch. */
 static void bert_attend(const bert *b, const float *qkv, uint32_t t, float *ctx, float *p)
@@ -501,11 +509,8 @@ static void bert_attend(const bert *b, const float *qkv, uint32_t t, float *ctx,
             for (uint32_t j = 0; j < t; j++) sum += p[j] = expf(p[j] - mx);
             float inv = 1.0f / sum, *o = ctx + (size_t)i * h + hd * d;
             memset(o, 0, d * sizeof *o);
-            for (uint32_t j = 0; j < t; j++) {
-                const float *v = qkv + (size_t)j * 3 * h + 2 * h + hd * d;
-                float w = p[j] * inv;
-                for (uint32_t k = 0; k < d; k++) o[k] += w * v[k];
-            }
+            for (uint32_t j = 0; j < t; j++)
+                bert_axpy(o, qkv + (size_t)j * 3 * h + 2 * h + hd * d, p[j] * inv, d);
         }
 }
 
@@ -570,7 +575,11 @@ static int bert_texts(const embedder *e, size_t n, const void *const *texts, con
 {
     const bert *b = (const bert *)e;
     uint32_t h = b->hidden, mt = b->max_tokens;
-    size_t cap = BERT_CHUNK_TOKENS > mt ? BERT_CHUNK_TOKENS : mt, maxn = cap / 2;
+    /* Room for the chunk: BERT_CHUNK_TOKENS, or less when the texts
+     * cannot fill it (a single text needs max_tokens rows at most). */
+    size_t cap = BERT_CHUNK_TOKENS > mt ? BERT_CHUNK_TOKENS : mt;
+    if (n < cap / mt) cap = n * mt;
+    size_t maxn = cap / 2;
     int32_t *ids = malloc(cap * sizeof *ids);
     uint32_t *off = malloc((maxn + 1) * sizeof *off);
     size_t *which = malloc(maxn * sizeof *which);

@@ -9,13 +9,14 @@
 #define AV_MR 6
 
 static void gemm_avx2_tile(size_t k, const float *a, size_t lda, const float *p, float *c,
-                           size_t ldc)
+                           size_t ldc, const float *init)
 {
     __m256 c0[AV_MR], c1[AV_MR];
 #pragma GCC unroll 6
     for (int r = 0; r < AV_MR; r++) {
-        c0[r] = _mm256_loadu_ps(c + r * ldc);
-        c1[r] = _mm256_loadu_ps(c + r * ldc + 8);
+        const float *s = init ? init : c + r * ldc;
+        c0[r] = _mm256_loadu_ps(s);
+        c1[r] = _mm256_loadu_ps(s + 8);
     }
     for (size_t kk = 0; kk < k; kk++) {
         __m256 b0 = _mm256_loadu_ps(p + kk * 16), b1 = _mm256_loadu_ps(p + kk * 16 + 8);

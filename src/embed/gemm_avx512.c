@@ -9,13 +9,14 @@
 #define AX_MR 8
 
 static void gemm_avx512_tile(size_t k, const float *a, size_t lda, const float *p, float *c,
-                             size_t ldc)
+                             size_t ldc, const float *init)
 {
     __m512 c0[AX_MR], c1[AX_MR];
 #pragma GCC unroll 8
     for (int r = 0; r < AX_MR; r++) {
-        c0[r] = _mm512_loadu_ps(c + r * ldc);
-        c1[r] = _mm512_loadu_ps(c + r * ldc + 16);
+        const float *s = init ? init : c + r * ldc;
+        c0[r] = _mm512_loadu_ps(s);
+        c1[r] = _mm512_loadu_ps(s + 16);
     }
     for (size_t kk = 0; kk < k; kk++) {
         __m512 b0 = _mm512_loadu_ps(p + kk * 32), b1 = _mm512_loadu_ps(p + kk * 32 + 16);

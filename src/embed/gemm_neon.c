@@ -9,13 +9,13 @@
 #define NE_MR 6
 
 static void gemm_neon_tile(size_t k, const float *a, size_t lda, const float *p, float *c,
-                           size_t ldc)
+                           size_t ldc, const float *init)
 {
     float32x4_t acc[NE_MR][4];
 #pragma GCC unroll 6
     for (int r = 0; r < NE_MR; r++)
 #pragma GCC unroll 4
-        for (int j = 0; j < 4; j++) acc[r][j] = vld1q_f32(c + r * ldc + 4 * j);
+        for (int j = 0; j < 4; j++) acc[r][j] = vld1q_f32((init ? init : c + r * ldc) + 4 * j);
     for (size_t kk = 0; kk < k; kk++) {
         float32x4_t b0 = vld1q_f32(p + kk * 16), b1 = vld1q_f32(p + kk * 16 + 4),
                     b2 = vld1q_f32(p + kk * 16 + 8), b3 = vld1q_f32(p + kk * 16 + 12);

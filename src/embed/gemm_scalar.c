@@ -8,11 +8,11 @@
 #define SC_NR 16
 
 static void gemm_scalar_tile(size_t k, const float *a, size_t lda, const float *p, float *c,
-                             size_t ldc)
+                             size_t ldc, const float *init)
 {
     float acc[SC_MR][SC_NR];
     for (int r = 0; r < SC_MR; r++)
-        for (int j = 0; j < SC_NR; j++) acc[r][j] = c[r * ldc + j];
+        for (int j = 0; j < SC_NR; j++) acc[r][j] = init ? init[j] : c[r * ldc + j];
     for (size_t kk = 0; kk < k; kk++)
         for (int r = 0; r < SC_MR; r++) {
             float x = a[r * lda + kk];
