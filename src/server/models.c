@@ -236,3 +236,15 @@ int models_text(const vset *e, const void *text, size_t len, float *out)
     int n = embed_text(a->e, text, len, out);
     return n < 0 ? 0 : n;
 }
+
+const embedder *models_embedder(const vset *e)
+{
+    const models_attached *a = vset_udata(e);
+    return a ? a->e : NULL;
+}
+
+int models_heavy(const vset *e)
+{
+    const models_attached *a = vset_udata(e);
+    return a && !strcmp(embed_kind(a->e), "bert");
+}

@@ -40,7 +40,7 @@ import tempfile
 import unicodedata
 import unittest
 
-from engram_test import IS_REDIS, REPO, Server, ServerError, ServerTestCase, main
+from engram_test import IS_REDIS, REPO, ServerTestCase, encode, engram_bin, free_port, main
 
 try:
     import numpy as np
@@ -528,16 +528,68 @@ class BertServerTest(ServerTestCase):
         info = c.cmd("VINFO", "s", "FULL")
         self.assertEqual(info[info.index(b"embed") + 1], b"tiny")
 
+    def test_text_is_embedded_on_the_pool_in_order(self):
+        # VADD ... TEXT and VSEARCH ... TEXT with a BERT embedder run on the
+        # worker pool; pipelined with other commands, replies keep request
+        # order and each command sees the writes before it.
+        c = self.conn()
+        self.assertEqual(c.cmd("VNEW", "p", "64", "EMBED", "tiny", "TYPE", "flat"), "OK")
+        texts = [s for s in SENTENCES if s][:8]
+        cmds = []
+        for s in texts:
+            cmds.append(("VADD", "p", "*", "TEXT", s))
+            cmds.append(("VCARD", "p"))
+        cmds.append(("VADD", "p", "x", "TEXT", "!!!", "PAYLOAD", "pl"))
+        cmds.append(("VADD", "p", "y", "TEXT", ""))
+        cmds.append(("VSEARCH", "p", "TEXT", texts[2], "1", "WITHPAYLOAD"))
+        cmds.append(("VSEARCH", "p", "TEXT", "", "1"))
+        cmds.append(("PING",))
+        c.send(b"".join(encode(*a) for a in cmds))
+        got = [c.read() for _ in cmds]
+        for i in range(len(texts)):
+            self.assertEqual(got[2 * i], str(i + 1).encode())
+            self.assertEqual(got[2 * i + 1], i + 1)
+        self.assertEqual(got[2 * len(texts)], 1)
+        self.assertIn("text has no words to embed", got[2 * len(texts) + 1])
+        self.assertEqual(got[-3][0], b"3")
+        self.assertEqual(got[-3][2], texts[2].encode())
+        self.assertIn("text has no words to embed", got[-2])
+        self.assertEqual(got[-1], "PONG")
+        self.assertEqual(c.cmd("VGET", "p", "x", "WITHPAYLOAD")[1], b"pl")
+        want = ref_forward(self.W, [ref_ids(texts[4], self.vocab, 64)[0]])[0]
+        got5 = np.frombuffer(c.cmd("VGET", "p", "5"), dtype="<f4")
+        self.assertLessEqual(np.abs(got5 - want).max(), 1e-4)
+        # Inside MULTI/EXEC the text is embedded inline.
+        self.assertEqual(c.cmd("MULTI"), "OK")
+        self.assertEqual(c.cmd("VADD", "p", "m", "TEXT", texts[0]), "QUEUED")
+        self.assertEqual(c.cmd("VSEARCH", "p", "TEXT", texts[0], "1"), "QUEUED")
+        r = c.cmd("EXEC")
+        self.assertEqual(r[0], 1)
+        self.assertIn(r[1][0], (b"1", b"m"))
+        # The index dropped while its text is embedded: the reply says so.
+        c.send(encode("VADD", "p", "z", "TEXT", texts[1]) + encode("VDROP", "p"))
+        r1, r2 = c.read(), c.read()
+        self.assertTrue(r1 == 1 or "dropped or replaced" in r1, r1)
+
     def test_bad_model_refused_at_startup(self):
+        # Run the binary directly: it must exit non-zero before listening.
         d = os.path.join(self.tmp, "broken")
         write_model(d, make_weights())
         with open(os.path.join(d, "model.safetensors"), "r+b") as f:
             f.truncate(1000)
-        srv = Server((), "embedder broken bert %s\n" % d)
-        with self.assertRaises(ServerError) as cm:
-            srv.start()
-        self.assertIn("embedder 'broken': model.safetensors: ", str(cm.exception))
-
+        conf = os.path.join(self.tmp, "broken.conf")
+        with open(conf, "w") as f:
+            f.write("embedder broken bert %s\n" % d)
+        p = subprocess.run([engram_bin(), conf, "--port", str(free_port())], cwd=self.tmp,
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=30)
+        self.assertNotEqual(p.returncode, 0)
+        self.assertIn(b"embedder 'broken': model.safetensors: header length", p.stdout)
+        with open(conf, "w") as f:
+            f.write("embedder tiny2 bert %s pooling max\n" % self.dir)
+        p = subprocess.run([engram_bin(), conf, "--port", str(free_port())], cwd=self.tmp,
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=30)
+        self.assertNotEqual(p.returncode, 0)
+        self.assertIn(b"embedder 'tiny2': bad value 'max' for pooling", p.stdout)
 
 if __name__ == "__main__":
     main()
