@@ -45,8 +45,11 @@
  *              turned off)
  * Texts are taken in chunks of at most BERT_CHUNK_TOKENS tokens (a text is
  * never split), so the activations of a call are bounded: at most
- * BERT_CHUNK_TOKENS x (5 hidden + intermediate) floats, one allocation per
- * chunk.  The four products per layer are gemm.h's (packed at load for the
+ * BERT_CHUNK_TOKENS x (5 hidden + intermediate) floats (14 MB for MiniLM),
+ * one allocation per call, sized down when the texts cannot fill a chunk
+ * (one text: max_tokens rows).  1024 rows keep the products efficient
+ * (gemm.h's blocks are 192 rows) while several workers embedding at once
+ * do not each hold 50 MB.  The four products per layer are gemm.h's (packed at load for the
  * kernel of the active SIMD level); attention uses the distance kernels'
  * dot product and is a few per cent of the work at 64 tokens.
  *
@@ -66,7 +69,7 @@
 #include "engram/safetensors.h"
 #include "engram/wordpiece.h"
 
-#define BERT_CHUNK_TOKENS 4096u
+#define BERT_CHUNK_TOKENS 1024u
 #define BERT_JSON_MAX ((size_t)1 << 20)   /* config files are small */
 #define BERT_HIDDEN_MAX 16384u
 #define BERT_LAYERS_MAX 128u
