@@ -28,7 +28,9 @@ library), config.json, vocab.txt, tokenizer_config.json.  Then:
     dtype) are refused with a message naming the file and the tensor, by
     the tool and by the server at start-up.
 
-Needs Debian's python3-numpy; skipped without it."""
+Needs Debian's python3-numpy; skipped without it.  tests/cross/arm64.sh runs
+the model tests again with the aarch64 build of the tool under qemu, so the
+NEON kernel is checked against the same references."""
 
 import json
 import math
@@ -48,6 +50,8 @@ except ImportError:  # pragma: no cover
     np = None
 
 TOOL = os.environ.get("ENGRAM_EMBED_TOOL") or os.path.join(REPO, "build", "tests", "embed_tool")
+# A command to run the tool under (tests/cross/arm64.sh: qemu-aarch64 -L ...).
+TOOL_WRAP = os.environ.get("ENGRAM_EMBED_TOOL_WRAP", "").split()
 
 CFG = dict(hidden_size=64, num_hidden_layers=2, num_attention_heads=4, intermediate_size=128,
            max_position_embeddings=64, type_vocab_size=2, layer_norm_eps=1e-12,
@@ -321,7 +325,7 @@ def ref_forward(W, batch, pooling="mean", normalize=True):
 
 def run_tool(mode, d, texts, *opts):
     data = "".join(t + "\n" for t in texts).encode("utf-8")
-    p = subprocess.run([TOOL, mode, d] + [str(o) for o in opts], input=data,
+    p = subprocess.run(TOOL_WRAP + [TOOL, mode, d] + [str(o) for o in opts], input=data,
                        stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=120)
     return p.returncode, p.stdout, p.stderr.decode("utf-8", "replace")
 
