@@ -14,7 +14,9 @@
  *                                with its share of the first peak figure
  *   {"bench":"gemm_peak_best"}   the best of three peak measurements (on a
  *                                shared machine, divide by this one too)
- * Usage: bench_bert [seconds per figure, default 1] [kernel] */
+ * Usage: bench_bert [seconds per figure, default 1] [kernel]
+ *        bench_bert write DIR   (only write the model into DIR, which must
+ *                                exist: for bench/bert_ingest.sh) */
 #include <errno.h>
 #include <math.h>
 #include <stdint.h>
@@ -213,6 +215,7 @@ static void sentences(const embedder *e, const char *kernel, int tokens, int bat
 
 int main(int argc, char **argv)
 {
+    if (argc == 3 && !strcmp(argv[1], "write")) return write_model(argv[2]) < 0;
     double secs = argc > 1 ? atof(argv[1]) : 1.0;
     dist_select("auto");
     const gemm_kernels *g = argc > 2 ? gemm_by_name(argv[2]) : gemm_active();

@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# bench/bert_ingest.sh -- end-to-end ingest with the BERT embedder: log lines
+# piped through engram-pipe into a FLAT ring whose embedder is a
+# MiniLM-L6-shaped model with random weights (bench_bert write; speed does
+# not depend on the weights).  Each line is VADD logs * TEXT <line>,
+# embedded on the server's worker pool.  Prints one JSON line per run with
+# lines/s and the tokens per line, and the embedder's own one-text-per-call
+# rate at 16 tokens from bench_bert in the same command for comparison.
+#
+# Usage: bench/bert_ingest.sh [lines=400] [runs=2]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+N=${1:-400}
+RUNS=${2:-2}
+ENGRAM=${ENGRAM_BIN:-build/engram}
+PIPE=${ENGRAM_PIPE_BIN:-build/engram-pipe}
+BENCH=${BENCH_BERT:-build/bench/bench_bert}
+for b in "$ENGRAM" "$PIPE" "$BENCH"; do
+  [ -x "$b" ] || { echo "bench/bert_ingest.sh: build first ($b missing)" >&2; exit 1; }
+done
+tmp=$(mktemp -d)
+EPID=""
+trap 'if [ -n "$EPID" ]; then kill "$EPID" 2>/dev/null || true; fi; rm -rf "$tmp"' EXIT
+mkdir "$tmp/model"
+"$BENCH" write "$tmp/model"
+# Lines of 8-16 vocabulary words: 10-18 tokens with [CLS] and [SEP].
+python3 - "$N" > "$tmp/lines.txt" <<'PY'
+import random, sys
+r = random.Random(42)
+for _ in range(int(sys.argv[1])):
+    print(" ".join("w%d" % r.randrange(4, 30522) for _ in range(r.randrange(8, 17))))
+PY
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+echo "embedder minilm bert $tmp/model" > "$tmp/engram.conf"
+"$ENGRAM" "$tmp/engram.conf" --port "$port" > "$tmp/engram.log" 2>&1 &
+EPID=$!
+for _ in $(seq 100); do
+  if python3 -c "import socket; socket.create_connection(('127.0.0.1',$port),0.2)" 2>/dev/null; then break; fi
+  sleep 0.1
+done
+for run in $(seq "$RUNS"); do
+  t0=$(date +%s.%N)
+  "$PIPE" --port "$port" --index "logs$run" --create --dim 384 --embed minilm --type flat \
+    --capacity 100000 < "$tmp/lines.txt"
+  t1=$(date +%s.%N)
+  python3 -c "n=$N; t=$t1-$t0; print('{\"bench\":\"bert_ingest\",\"run\":$run,\"lines\":%d,\"seconds\":%.2f,\"lines_per_s\":%.1f,\"tokens_per_line\":\"10-18\",\"threads\":\"search-threads default\"}' % (n, t, n / t))"
+done
+"$BENCH" 1 | grep '"tokens":16,"batch":1,'
