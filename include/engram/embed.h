@@ -39,8 +39,8 @@
  * Threads: an embedder is immutable once created; any number of threads may
  * call embed_text / embed_texts / embed_lookup / the accessors on one
  * embedder at the same time (hash and model: scratch lives on the caller's
- * stack, at most ~18 KiB; bert: ~60 KiB of stack, and a heap buffer per call
- * that is freed before it returns).  embed_free must not race with them.
+ * stack, at most ~18 KiB; bert: ~12 KiB of stack, and heap buffers per call
+ * that are freed before it returns).  embed_free must not race with them.
  *
  * Ownership: the caller owns the embedder (embed_free) and every out buffer;
  * nothing returned points into caller memory. */
