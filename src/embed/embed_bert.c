@@ -578,6 +578,7 @@ static int bert_texts(const embedder *e, size_t n, const void *const *texts, con
 {
     const bert *b = (const bert *)e;
     uint32_t h = b->hidden, mt = b->max_tokens;
+    if (n == 0) return 0;
     /* Room for the chunk: BERT_CHUNK_TOKENS, or less when the texts
      * cannot fill it (a single text needs max_tokens rows at most). */
     size_t cap = BERT_CHUNK_TOKENS > mt ? BERT_CHUNK_TOKENS : mt;
