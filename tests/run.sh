@@ -17,7 +17,7 @@ ROOT=$(pwd)
 JOBS=${JOBS:-$(nproc 2>/dev/null || echo 2)}
 
 # ---- 1. dependencies ----------------------------------------------------------
-PKGS="libcmocka-dev redis-server redis-tools python3 python3-redis gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user libcmocka-dev:arm64 npm file"
+PKGS="libcmocka-dev redis-server redis-tools python3 python3-redis python3-numpy stunnel4 openssl gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user libcmocka-dev:arm64 npm file"
 missing=()
 for p in $PKGS; do
   if [ "$p" = npm ] && command -v npm >/dev/null 2>&1; then continue; fi

@@ -36,6 +36,10 @@ size_t util_ld2str(char *buf, size_t cap, long double v);
  * strtod reads the text back as v exactly.  Needs cap >= 26; returns the
  * length, 0 if the text and its NUL do not fit. */
 size_t util_d2str(char *buf, size_t cap, double v);
+/* The same text found the slow way (printf and strtod, ~1.2 us a value):
+ * the reference util_d2str must equal byte for byte.  For tests and
+ * benchmarks. */
+size_t util_d2str_slow(char *buf, size_t cap, double v);
 
 /* Shortest decimal that round-trips the float f (for VSEARCH distances). */
 size_t util_f2str(char *buf, size_t cap, float f);

@@ -3,6 +3,7 @@
  *
  * Loop thread only. */
 #include "server.h"
+#include "repl.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -10,6 +11,7 @@
 #include "engram/mem.h"
 #include "engram/strbuf.h"
 #include "engram/util.h"
+#include "acl.h"
 #include "handlers.h"
 #include "pubsub.h"
 
@@ -42,26 +44,17 @@ void cmd_quit(client *c)
     client_close_after_reply(c);
 }
 
-/* Constant-time comparison: the time taken does not depend on where the
- * first difference is. */
-static int auth_equal(const char *a, size_t alen, const char *b, size_t blen)
+/* The user (user, pass) opens -- the default user when user is NULL --
+ * or NULL (a failed attempt is in ACL LOG). */
+static acl_user *auth_check(client *c, const char *user, size_t ulen, const char *pass, size_t plen)
 {
-    unsigned char diff = (unsigned char)(alen != blen);
-    for (size_t i = 0; i < alen; i++) diff |= (unsigned char)(a[i] ^ b[i % (blen ? blen : 1)]);
-    return diff == 0;
+    if (!user) user = "default", ulen = 7;
+    return acl_authenticate(c, user, ulen, pass, plen);
 }
 
-/* 1 if (user, pass) opens the default user. user may be NULL. */
-static int auth_check(client *c, const char *user, size_t ulen, const char *pass, size_t plen)
+static void auth_granted(client *c, acl_user *u)
 {
-    const char *req = c->srv->cfg.requirepass;
-    if (user && !util_eq_nocase(user, ulen, "default")) return 0;
-    if (!req[0]) return 1;
-    return auth_equal(pass, plen, req, strlen(req));
-}
-
-static void auth_granted(client *c)
-{
+    c->user = u;
     c->flags |= CLIENT_AUTHED;
     client_update_limits(c);
 }
@@ -72,18 +65,18 @@ void cmd_auth(client *c)
         reply_err_syntax(c);
         return;
     }
-    if (c->argc == 2 && !c->srv->cfg.requirepass[0]) {
+    if (c->argc == 2 && acl_user_open(acl_default_user(c->srv))) {
         reply_error(&c->out, "ERR AUTH <password> called without any password configured for "
                     "the default user. Are you sure your configuration is correct?");
         return;
     }
-    int ok = c->argc == 2 ? auth_check(c, NULL, 0, c->argv[1], c->argvlen[1])
-                          : auth_check(c, c->argv[1], c->argvlen[1], c->argv[2], c->argvlen[2]);
-    if (!ok) {
+    acl_user *u = c->argc == 2 ? auth_check(c, NULL, 0, c->argv[1], c->argvlen[1])
+                               : auth_check(c, c->argv[1], c->argvlen[1], c->argv[2], c->argvlen[2]);
+    if (!u) {
         reply_error(&c->out, "WRONGPASS invalid username-password pair or user is disabled.");
         return;
     }
-    auth_granted(c);
+    auth_granted(c, u);
     reply_ok(&c->out);
 }
 
@@ -140,11 +133,12 @@ void cmd_hello(client *c)
         }
     }
     if (user) {
-        if (!auth_check(c, user, ulen, pass, plen)) {
+        acl_user *u = auth_check(c, user, ulen, pass, plen);
+        if (!u) {
             reply_error(&c->out, "WRONGPASS invalid username-password pair or user is disabled.");
             return;
         }
-        auth_granted(c);
+        auth_granted(c, u);
     }
     if (client_must_auth(c)) {
         reply_error(&c->out, "NOAUTH HELLO must be called with the client already authenticated, "
@@ -199,6 +193,8 @@ void cmd_reset(client *c)
     c->resp = 2;
     c->out.proto = 2;
     c->flags &= ~CLIENT_AUTHED;
+    c->user = acl_default_user(c->srv);        /* back to the default user, as Redis */
+    if (acl_user_open(c->user)) c->flags |= CLIENT_AUTHED;
     client_update_limits(c);
     reply_simple(&c->out, "RESET");
 }
@@ -253,12 +249,16 @@ static void client_line(strbuf *b, const client *o)
     mem_free(big);
 }
 
-/* Redis's client types: a client with subscriptions is a pubsub client;
- * engram has no masters or replicas (CLIENT_TYPE_NONE matches nobody). */
-enum { CLIENT_TYPE_ANY = -1, CLIENT_TYPE_NORMAL, CLIENT_TYPE_PUBSUB, CLIENT_TYPE_NONE };
+/* Redis's client types, in getClientType's order: our master, a replica
+ * of ours, a client with subscriptions, the rest. */
+enum { CLIENT_TYPE_ANY = -1, CLIENT_TYPE_NORMAL, CLIENT_TYPE_PUBSUB, CLIENT_TYPE_REPLICA,
+       CLIENT_TYPE_MASTER };
 
 static int client_type(const client *o)
 {
+    int kind = repl_client_kind(o);
+    if (kind == 2) return CLIENT_TYPE_MASTER;
+    if (kind == 1) return CLIENT_TYPE_REPLICA;
     return (o->flags & CLIENT_PUBSUB) ? CLIENT_TYPE_PUBSUB : CLIENT_TYPE_NORMAL;
 }
 
@@ -267,8 +267,8 @@ static int client_type_arg(client *c, int i)
 {
     if (arg_is(c, i, "normal")) return CLIENT_TYPE_NORMAL;
     if (arg_is(c, i, "pubsub")) return CLIENT_TYPE_PUBSUB;
-    if (arg_is(c, i, "master") || arg_is(c, i, "replica") || arg_is(c, i, "slave"))
-        return CLIENT_TYPE_NONE;
+    if (arg_is(c, i, "master")) return CLIENT_TYPE_MASTER;
+    if (arg_is(c, i, "replica") || arg_is(c, i, "slave")) return CLIENT_TYPE_REPLICA;
     reply_errorf(&c->out, "Unknown client type '%.*s'", (int)c->argvlen[i], c->argv[i]);
     return -2;
 }
@@ -345,7 +345,8 @@ void cmd_client_kill(client *c)
     long long id = 0;
     const char *addr = NULL, *laddr = NULL;
     size_t alen = 0, llen = 0;
-    int skipme = 1, type = CLIENT_TYPE_ANY, other_user = 0;
+    int skipme = 1, type = CLIENT_TYPE_ANY;
+    acl_user *kuser = NULL;
     if ((c->argc - 2) % 2) {
         reply_err_syntax(c);
         return;
@@ -370,7 +371,13 @@ void cmd_client_kill(client *c)
         } else if (arg_is(c, i, "type")) {
             if ((type = client_type_arg(c, i + 1)) == -2) return;
         } else if (arg_is(c, i, "user")) {
-            other_user = !arg_is(c, i + 1, "default");   /* no such user: nobody */
+            kuser = acl_find(c->srv, c->argv[i + 1], c->argvlen[i + 1]);
+            if (!kuser) {
+                reply_errorf(&c->out, "ERR No such user '%.*s'",
+                             (int)(c->argvlen[i + 1] < 128 ? c->argvlen[i + 1] : 128),
+                             c->argv[i + 1]);
+                return;
+            }
         } else {
             reply_err_syntax(c);
             return;
@@ -384,7 +391,8 @@ void cmd_client_kill(client *c)
         if (id && o->id != (uint64_t)id) continue;
         if (addr && !(strlen(o->addr) == alen && !memcmp(o->addr, addr, alen))) continue;
         if (laddr && !(strlen(o->laddr) == llen && !memcmp(o->laddr, laddr, llen))) continue;
-        if (other_user || (type != CLIENT_TYPE_ANY && client_type(o) != type)) continue;
+        if ((kuser && o->user != kuser) || (type != CLIENT_TYPE_ANY && client_type(o) != type))
+            continue;
         if (o == c) {
             if (!skipme) kill_self = 1, killed++;
             continue;

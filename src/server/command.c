@@ -76,18 +76,46 @@ static void command_prepare(command *k, command *parent)
     k->categories = implied_categories(k);
 }
 
+/* The index of top-level commands by the name requests use. */
+static void index_build(void)
+{
+    memset(command_index, 0, sizeof command_index);
+    for (command *k = command_table; k->name; k++) {
+        if (!k->lookup) continue;
+        size_t n = strlen(k->lookup);
+        uint32_t h = name_hash(k->lookup, n) & (COMMAND_INDEX_SIZE - 1);
+        while (command_index[h]) h = (h + 1) & (COMMAND_INDEX_SIZE - 1);
+        command_index[h] = k;
+    }
+}
+
 void command_table_init(void)
 {
     if (command_n) return;
     for (command *k = command_table; k->name; k++) {
-        size_t n = strlen(k->name);
-        uint32_t h = name_hash(k->name, n) & (COMMAND_INDEX_SIZE - 1);
-        while (command_index[h]) h = (h + 1) & (COMMAND_INDEX_SIZE - 1);
-        command_index[h] = k;
+        k->lookup = k->name;
         command_prepare(k, NULL);
         for (command *s = k->subs; s && s->name; s++) command_prepare(s, k);
         command_n++;
     }
+    index_build();
+}
+
+int command_rename(command *k, const char *newname)
+{
+    if (newname && *newname) {
+        size_t n = strlen(newname);
+        if (n >= COMMAND_NAME_MAX) return -1;
+        command *other = command_lookup(newname, n);
+        if (other && other != k) return -1;
+        char *low = mem_strndup(newname, n);
+        for (size_t i = 0; i < n; i++) low[i] = (char)tolower((unsigned char)low[i]);
+        k->lookup = low;           /* kept for the process's life */
+    } else {
+        k->lookup = NULL;
+    }
+    index_build();
+    return 0;
 }
 
 command *command_lookup(const char *name, size_t len)
@@ -97,7 +125,7 @@ command *command_lookup(const char *name, size_t len)
     for (size_t i = 0; i < len; i++) low[i] = (char)tolower((unsigned char)name[i]);
     uint32_t h = name_hash(low, len) & (COMMAND_INDEX_SIZE - 1);
     for (command *k; (k = command_index[h]) != NULL; h = (h + 1) & (COMMAND_INDEX_SIZE - 1))
-        if (!strncmp(k->name, low, len) && k->name[len] == '\0') return k;
+        if (!strncmp(k->lookup, low, len) && k->lookup[len] == '\0') return k;
     return NULL;
 }
 
@@ -145,6 +173,15 @@ const char *command_category_name(unsigned bit)
     case CAT_TRANSACTION: return "transaction";
     case CAT_VECTORSET: return "vectorset";
     case CAT_SEARCH: return "search";
+    case CAT_SET: return "set";
+    case CAT_SORTEDSET: return "sortedset";
+    case CAT_LIST: return "list";
+    case CAT_BITMAP: return "bitmap";
+    case CAT_HYPERLOGLOG: return "hyperloglog";
+    case CAT_GEO: return "geo";
+    case CAT_STREAM: return "stream";
+    case CAT_BLOCKING: return "blocking";
+    case CAT_SCRIPTING: return "scripting";
     default: return NULL;
     }
 }

@@ -67,6 +67,11 @@ enum {
     CAT_HASH = 1u << 4, CAT_PUBSUB = 1u << 5, CAT_ADMIN = 1u << 6, CAT_FAST = 1u << 7,
     CAT_SLOW = 1u << 8, CAT_DANGEROUS = 1u << 9, CAT_CONNECTION = 1u << 10,
     CAT_TRANSACTION = 1u << 11, CAT_VECTORSET = 1u << 12, CAT_SEARCH = 1u << 13,
+    /* Redis's categories for types and features engram does not have: no
+     * command is in them, but ACL rules may name them (-@scripting) */
+    CAT_SET = 1u << 14, CAT_SORTEDSET = 1u << 15, CAT_LIST = 1u << 16, CAT_BITMAP = 1u << 17,
+    CAT_HYPERLOGLOG = 1u << 18, CAT_GEO = 1u << 19, CAT_STREAM = 1u << 20,
+    CAT_BLOCKING = 1u << 21, CAT_SCRIPTING = 1u << 22,
 };
 
 typedef struct command command;
@@ -86,7 +91,9 @@ struct command {
                               * arity errors; COMMAND DOCS names the module */
     command *subs;           /* a container's subcommands, ended by a NULL name */
 
-    /* Filled in by command_table_init. */
+    /* Filled in by command_table_init (and command_rename). */
+    const char *lookup;      /* the name requests use: name, or rename-command's;
+                                NULL: disabled by rename-command NAME "" */
     command *parent;         /* the container of a subcommand */
     char *fullname;          /* "config|get"; the name itself for a command */
     unsigned categories;     /* every CAT_* */
@@ -99,6 +106,10 @@ extern command command_table[];
 
 /* Build the name index, full names and categories; once, at start-up. */
 void command_table_init(void);
+/* rename-command (config file only, before serving): requests name k by
+ * newname from now on (NULL or "": k is unreachable).  0, or -1 when
+ * newname is taken or too long. */
+int command_rename(command *k, const char *newname);
 /* The top-level command with this name (any case), or NULL. */
 command *command_lookup(const char *name, size_t len);
 /* A container's subcommand with this name (any case), or NULL. */

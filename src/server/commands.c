@@ -115,6 +115,39 @@ static command module_subs[] = {
     END,
 };
 
+/* ACL: Redis 7's flags for each subcommand. */
+#define ACL_ADMIN (CMD_ADMIN | CMD_NOSCRIPT | CMD_LOADING | CMD_STALE)
+#define ACL_PLAIN (CMD_NOSCRIPT | CMD_LOADING | CMD_STALE)
+#define ACL_SUB(nm, f, ar, fl, ver, sum)                                                       \
+    {.name = nm, .fn = f, .arity = ar, .flags = fl, .group = "server", .since = ver, .summary = sum}
+static command acl_subs[] = {
+    ACL_SUB("cat", cmd_acl_cat, -2, ACL_PLAIN, "6.0.0",
+            "Lists the ACL categories, or the commands inside a category."),
+    ACL_SUB("deluser", cmd_acl_deluser, -3, ACL_ADMIN, "6.0.0",
+            "Deletes ACL users, and terminates their connections."),
+    ACL_SUB("dryrun", cmd_acl_dryrun, -4, ACL_ADMIN, "7.0.0",
+            "Simulates the execution of a command by a user, without executing the command."),
+    ACL_SUB("genpass", cmd_acl_genpass, -2, ACL_PLAIN, "6.0.0",
+            "Generates a pseudorandom, secure password that can be used to identify ACL users."),
+    ACL_SUB("getuser", cmd_acl_getuser, 3, ACL_ADMIN, "6.0.0", "Lists the ACL rules of a user."),
+    ACL_SUB("list", cmd_acl_list, 2, ACL_ADMIN, "6.0.0",
+            "Dumps the effective rules in ACL file format."),
+    ACL_SUB("load", cmd_acl_load, 2, ACL_ADMIN, "6.0.0", "Reloads the rules from the configured ACL file."),
+    ACL_SUB("log", cmd_acl_log, -2, ACL_ADMIN, "6.0.0",
+            "Lists recent security events generated due to commands rejected by ACL rules."),
+    ACL_SUB("save", cmd_acl_save, 2, ACL_ADMIN, "6.0.0",
+            "Saves the effective ACL rules in the configured ACL file."),
+    ACL_SUB("setuser", cmd_acl_setuser, -3, ACL_ADMIN, "6.0.0",
+            "Creates and modifies an ACL user and its rules."),
+    ACL_SUB("users", cmd_acl_users, 2, ACL_ADMIN, "6.0.0", "Lists all ACL users."),
+    ACL_SUB("whoami", cmd_acl_whoami, 2, ACL_PLAIN, "6.0.0",
+            "Returns the authenticated username of the current connection."),
+    ACL_SUB("help", cmd_acl_help, 2, CMD_LOADING | CMD_STALE, "6.0.0",
+            "Returns helpful text about the different subcommands."),
+    END,
+};
+#undef ACL_SUB
+
 static command config_subs[] = {
     {.name = "get", .fn = cmd_config_get, .arity = -3, .flags = ADMIN_FLAGS,
      .group = "server", .since = "2.0.0", .summary = "Returns the effective values of configuration parameters."},
@@ -195,6 +228,8 @@ command command_table[] = {
      .acl = CAT_CONNECTION, .group = "server", .since = "2.8.13",
      .summary = "Returns detailed information about all commands.",
      .tips = "nondeterministic_output_order", .subs = command_subs},
+    {.name = "acl", .arity = -2, .group = "server", .since = "6.0.0",
+     .summary = "A container for Access List Control commands.", .subs = acl_subs},
     {.name = "module", .arity = -2, .group = "server", .since = "4.0.0",
      .summary = "A container for module commands.", .subs = module_subs},
     {.name = "config", .arity = -2, .group = "server", .since = "2.0.0",
@@ -217,6 +252,36 @@ command command_table[] = {
     {.name = "time", .fn = cmd_time, .arity = 1, .flags = CMD_LOADING | CMD_STALE | CMD_FAST,
      .group = "server", .since = "2.6.0", .summary = "Returns the server time.",
      .tips = "nondeterministic_output"},
+    /* replication (repl_master.c, repl_replica.c) */
+    {.name = "replicaof", .fn = cmd_replicaof, .arity = 3,
+     .flags = CMD_ADMIN | CMD_NOSCRIPT | CMD_STALE | CMD_NO_ASYNC_LOADING, .group = "server",
+     .since = "5.0.0", .summary = "Configures a server as replica of another, or promotes it to a master."},
+    {.name = "slaveof", .fn = cmd_replicaof, .arity = 3,
+     .flags = CMD_ADMIN | CMD_NOSCRIPT | CMD_STALE | CMD_NO_ASYNC_LOADING, .group = "server",
+     .since = "1.0.0", .summary = "Sets a Redis server as a replica of another, or promotes it to being a master."},
+    {.name = "replconf", .fn = cmd_replconf, .arity = -1,
+     .flags = CMD_ADMIN | CMD_NOSCRIPT | CMD_LOADING | CMD_STALE | CMD_ALLOW_BUSY,
+     .group = "server", .since = "3.0.0",
+     .summary = "An internal command for configuring the replication stream."},
+    {.name = "psync", .fn = cmd_psync, .arity = -3,
+     .flags = CMD_ADMIN | CMD_NOSCRIPT | CMD_NO_ASYNC_LOADING | CMD_NO_MULTI, .group = "server",
+     .since = "2.8.0", .summary = "An internal command used in replication."},
+    {.name = "sync", .fn = cmd_sync, .arity = 1,
+     .flags = CMD_ADMIN | CMD_NOSCRIPT | CMD_NO_ASYNC_LOADING | CMD_NO_MULTI, .group = "server",
+     .since = "1.0.0", .summary = "An internal command used in replication."},
+    {.name = "role", .fn = cmd_role, .arity = 1,
+     .flags = CMD_NOSCRIPT | CMD_LOADING | CMD_STALE | CMD_FAST, .acl = CAT_ADMIN | CAT_DANGEROUS,
+     .group = "server", .since = "2.8.12", .summary = "Returns the replication role."},
+    {.name = "replay", .fn = cmd_replay, .arity = 3, .flags = CMD_WRITE | CMD_DENYOOM,
+     .acl = CAT_DANGEROUS, .group = "server", .since = "engram 0.1.0",
+     .summary = "Applies one write-ahead-log record (a replication stream's vector-set writes)."},
+    /* Redis files WAIT under "generic" but gives it @connection, not the
+     * @keyspace that group implies here */
+    {.name = "wait", .fn = cmd_wait, .arity = 3, .flags = CMD_NOSCRIPT,
+     .group = "connection", .since = "3.0.0",
+     .summary = "Blocks until the asynchronous replication of all preceding write commands sent "
+                "by the connection is completed.",
+     .tips = "request_policy:all_shards response_policy:agg_min"},
     {.name = "dbsize", .fn = cmd_dbsize, .arity = 1, .flags = CMD_READONLY | CMD_FAST,
      .acl = CAT_KEYSPACE, .group = "server", .since = "1.0.0",
      .summary = "Returns the number of keys in the database.",
@@ -532,6 +597,8 @@ command command_table[] = {
            "Returns information and statistics on the index."),
     FT_CMD("ft._list", cmd_ft_list, 1, CMD_READONLY, 0, "Returns a list of all existing indexes."),
     FT_CMD("ft.dropindex", cmd_ft_dropindex, -2, CMD_WRITE, 1, "Deletes the index."),
+    FT_CMD("ft.drop", cmd_ft_dropindex, -2, CMD_WRITE, 1,
+           "Deletes the index and, unless KEEPDOCS, its documents (deprecated)."),
     FT_CMD("ft.alter", cmd_ft_alter, -3, CMD_WRITE | CMD_DENYOOM, 1,
            "Adds a new field to the index."),
     FT_CMD("ft.tagvals", cmd_ft_tagvals, 3, CMD_READONLY, 1,

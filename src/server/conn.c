@@ -39,9 +39,11 @@
 
 #include "engram/mem.h"
 #include "engram/util.h"
+#include "acl.h"
 #include "log.h"
 #include "persist.h"
 #include "pubsub.h"
+#include "repl.h"
 
 #define CONN_READ_CHUNK (16 * 1024)
 #define CONN_QBUF_KEEP (32 * 1024)     /* an idle client keeps at most this */
@@ -59,10 +61,7 @@ static void conn_limits(const client *c, resp_limits *lim)
     lim->unauthenticated = client_must_auth(c);
 }
 
-int client_must_auth(const client *c)
-{
-    return c->srv->cfg.requirepass[0] && !(c->flags & CLIENT_AUTHED);
-}
+int client_must_auth(const client *c) { return !(c->flags & CLIENT_AUTHED); }
 
 client *client_new(server *s, int fd, const char *addr, const char *laddr)
 {
@@ -73,9 +72,10 @@ client *client_new(server *s, int fd, const char *addr, const char *laddr)
     c->fd = fd;
     c->srv = s;
     c->resp = 2;
-    /* As Redis: a connection made while no password is set counts as
-     * authenticated, and stays so if a password is set later. */
-    if (!s->cfg.requirepass[0]) c->flags |= CLIENT_AUTHED;
+    /* As Redis: a connection is the default user, authenticated when that
+     * user needs no password (and stays so if one is set later). */
+    c->user = acl_default_user(s);
+    if (acl_user_open(c->user)) c->flags |= CLIENT_AUTHED;
     snprintf(c->addr, sizeof c->addr, "%s", addr);
     snprintf(c->laddr, sizeof c->laddr, "%s", laddr);
     c->ctime_ms = c->last_io_ms = util_mono_ms();
@@ -119,6 +119,7 @@ void client_free(client *c)
     deferred_detach(c);                   /* running jobs finish without us */
     multi_discard(c);
     persist_client_gone(s, c);
+    repl_client_gone(c);
     resp_fini(&c->parser);
     reply_fini(&c->out);
     mem_free(c->qbuf);
@@ -203,6 +204,11 @@ int client_check_obuf(client *c)
         soft = cfg->obuf_pubsub[1];
         secs = cfg->obuf_pubsub[2];
     }
+    if (c->flags & CLIENT_REPLICA) {
+        hard = cfg->obuf_replica[0];
+        soft = cfg->obuf_replica[1];
+        secs = cfg->obuf_replica[2];
+    }
 
     if (hard && pending > (size_t)hard) {
         over = 1;
@@ -257,6 +263,7 @@ static void conn_process_input(client *c)
             break;
         }
         size_t used = resp_consumed(&c->parser);
+        size_t mark = c->out.len;
         c->argc = c->parser.argc;
         c->argv = c->parser.argv;
         c->argvlen = c->parser.argvlen;
@@ -274,6 +281,8 @@ static void conn_process_input(client *c)
             break;
         }
         ran = 1;
+        /* our master's stream: its bytes are our offset, its replies dropped */
+        if (c->flags & CLIENT_MASTER) repl_master_ran(c, c->qbuf + c->qpos, used, mark);
         c->qpos += used;
         if (reply_pending(&c->out)) {
             client_mark_pending(c);
@@ -356,6 +365,21 @@ static void conn_on_readable(ev_loop *l, int fd, void *ud, int mask)
     if (c->flags & CLIENT_CLOSE_ASAP) client_free(c);
 }
 
+void client_feed(client *c, const char *p, size_t n)
+{
+    while (n > 0) {
+        conn_reserve(c);
+        size_t k = c->qcap - c->qlen < n ? c->qcap - c->qlen : n;
+        memcpy(c->qbuf + c->qlen, p, k);
+        c->qlen += k;
+        p += k;
+        n -= k;
+    }
+    c->last_io_ms = srv_loop_ms(c->srv);
+    conn_process_input(c);
+    if (c->flags & CLIENT_CLOSE_ASAP) client_free(c);
+}
+
 void client_block(client *c)
 {
     c->flags |= CLIENT_BLOCKED;
@@ -396,10 +420,12 @@ void client_update_limits(client *c)
 int client_info_line(const client *c, char *buf, size_t cap)
 {
     int64_t now = util_mono_ms();
-    char flags[8];
+    char flags[12];
     int nf = 0;
     if (c->flags & CLIENT_PUBSUB) flags[nf++] = 'P';
     if (c->flags & CLIENT_MULTI) flags[nf++] = 'x';
+    if (c->flags & CLIENT_REPLICA) flags[nf++] = 'S';
+    if (c->flags & CLIENT_MASTER) flags[nf++] = 'M';
     if (c->flags & CLIENT_DIRTY_CAS) flags[nf++] = 'd';
     if (c->flags & CLIENT_CLOSE_AFTER_REPLY) flags[nf++] = 'c';
     if (c->flags & CLIENT_CLOSE_ASAP) flags[nf++] = 'A';
@@ -410,7 +436,7 @@ int client_info_line(const client *c, char *buf, size_t cap)
     return snprintf(buf, cap,
              "id=%llu addr=%s laddr=%s fd=%d name=%s age=%lld idle=%lld flags=%s db=%d "
              "sub=%zu psub=%zu ssub=%zu multi=%d qbuf=%zu qbuf-free=%zu argv-mem=0 multi-mem=0 "
-             "rbs=%zu rbp=0 obl=0 oll=0 omem=%zu tot-mem=%zu events=%s%s cmd=%s user=default "
+             "rbs=%zu rbp=0 obl=0 oll=0 omem=%zu tot-mem=%zu events=%s%s cmd=%s user=%s "
              "redir=-1 resp=%d lib-name=%s lib-ver=%s",
              (unsigned long long)c->id, c->addr, c->laddr, c->fd, c->name ? c->name : "",
              (long long)(now - c->ctime_ms) / 1000, (long long)(now - c->last_io_ms) / 1000,
@@ -419,6 +445,6 @@ int client_info_line(const client *c, char *buf, size_t cap)
              (c->flags & CLIENT_MULTI) ? c->mq_len : -1, c->qlen - c->qpos,
              c->qcap - c->qlen, c->out.cap, reply_pending(&c->out),
              c->qcap + c->out.cap + sizeof *c, (fdmask & EV_READ) ? "r" : "",
-             (fdmask & EV_WRITE) ? "w" : "", cmdname, c->resp,
+             (fdmask & EV_WRITE) ? "w" : "", cmdname, c->user ? acl_user_name(c->user) : "default", c->resp,
              c->lib_name ? c->lib_name : "", c->lib_ver ? c->lib_ver : "");
 }

@@ -188,6 +188,21 @@ void cmd_vgetattr(client *c);
 void cmd_vrandmember(client *c);
 void cmd_vrange(client *c);
 
+/* cmd_acl.c: users and permissions */
+void cmd_acl_setuser(client *c);
+void cmd_acl_getuser(client *c);
+void cmd_acl_deluser(client *c);
+void cmd_acl_list(client *c);
+void cmd_acl_users(client *c);
+void cmd_acl_whoami(client *c);
+void cmd_acl_cat(client *c);
+void cmd_acl_genpass(client *c);
+void cmd_acl_dryrun(client *c);
+void cmd_acl_log(client *c);
+void cmd_acl_save(client *c);
+void cmd_acl_load(client *c);
+void cmd_acl_help(client *c);
+
 /* cmd_ft.c: search indices over hashes (RediSearch's FT.* commands) */
 void cmd_ft_create(client *c);
 void cmd_ft_search(client *c);
@@ -197,5 +212,14 @@ void cmd_ft_dropindex(client *c);
 void cmd_ft_alter(client *c);
 void cmd_ft_tagvals(client *c);
 void cmd_ft_explain(client *c);
+
+/* repl_master.c, repl_replica.c: replication */
+void cmd_psync(client *c);
+void cmd_sync(client *c);
+void cmd_replconf(client *c);
+void cmd_wait(client *c);
+void cmd_role(client *c);
+void cmd_replay(client *c);
+void cmd_replicaof(client *c);
 
 #endif

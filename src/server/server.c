@@ -39,11 +39,13 @@
 #include "engram/dist.h"
 #include "engram/mem.h"
 #include "engram/util.h"
+#include "acl.h"
 #include "log.h"
 #include "net.h"
 #include "models.h"
 #include "persist.h"
 #include "pubsub.h"
+#include "repl.h"
 #include "vsearch.h"
 
 #define SRV_RESERVED_FDS 32      /* listeners, log, pipes, files */
@@ -102,6 +104,56 @@ static void srv_sample_ops(server *s)
 
 /* ---- accepting ------------------------------------------------------------ */
 
+/* rename-command lines: "old new old new ..." ("\"\"" disables). */
+static int srv_apply_renames(server *s, char *err, size_t errcap)
+{
+    const char *list = s->cfg.rename_commands ? s->cfg.rename_commands : "";
+    char **argv;
+    size_t *lens;
+    int argc = util_split_args(list, strlen(list), &argv, &lens);
+    int rc = 0;
+    if (argc < 0 || argc % 2) {
+        snprintf(err, errcap, "rename-command needs a command name and a new name");
+        rc = -1;
+    }
+    for (int i = 0; rc == 0 && i + 1 < argc; i += 2) {
+        command *k = command_lookup(argv[i], lens[i]);
+        if (!k) {
+            snprintf(err, errcap, "rename-command: no such command '%s'", argv[i]);
+            rc = -1;
+        } else if (command_rename(k, lens[i + 1] ? argv[i + 1] : NULL) < 0) {
+            snprintf(err, errcap, "rename-command: can't rename '%s' to '%s'", argv[i],
+                     argv[i + 1]);
+            rc = -1;
+        }
+    }
+    if (argc > 0) util_free_args(argv, lens, argc);
+    return rc;
+}
+
+/* Is "ip:port" a loopback peer (127.0.0.0/8 or ::1)? */
+static int addr_is_loopback(const char *addr)
+{
+    return !strncmp(addr, "127.", 4) || !strncmp(addr, "[::1]", 5) || !strncmp(addr, "::1", 3) ||
+           !strncmp(addr, "[::ffff:127.", 12);
+}
+
+/* Redis's protected-mode refusal, word for word. */
+static const char PROTECTED_MSG[] =
+    "-DENIED Redis is running in protected mode because protected mode is enabled and no "
+    "password is set for the default user. In this mode connections are only accepted from the "
+    "loopback interface. If you want to connect from external computers to Redis you may adopt "
+    "one of the following solutions: 1) Just disable protected mode sending the command 'CONFIG "
+    "SET protected-mode no' from the loopback interface by connecting to Redis from the same "
+    "host the server is running, however MAKE SURE Redis is not publicly accessible from "
+    "internet if you do so. Use CONFIG REWRITE to make this change permanent. 2) Alternatively "
+    "you can just disable the protected mode by editing the Redis configuration file, and "
+    "setting the protected mode option to 'no', and then restarting the server. 3) If you "
+    "started the server manually just for testing, restart it with the '--protected-mode no' "
+    "option. 4) Set up an authentication password for the default user. NOTE: You only need to "
+    "do one of the above things in order for the server to start accepting connections from "
+    "the outside.\r\n";
+
 static void srv_on_accept(ev_loop *l, int lfd, void *ud, int mask)
 {
     server *s = ud;
@@ -123,6 +175,15 @@ static void srv_on_accept(ev_loop *l, int lfd, void *ud, int mask)
             if (write(fd, msg, sizeof msg - 1) < 0) { /* nothing to do */ }
             close(fd);
             s->st.rejected_conns++;
+            continue;
+        }
+        if (s->cfg.protected_mode && acl_user_open(acl_default_user(s)) &&
+            !addr_is_loopback(addr)) {
+            /* Best effort, as above: one write on a new socket, then close. */
+            if (write(fd, PROTECTED_MSG, sizeof PROTECTED_MSG - 1) < 0) { /* nothing to do */ }
+            net_close_gently(fd);
+            s->st.rejected_conns++;
+            log_msg(LOG_WARNING, "Refused %s: protected mode, no password set", addr);
             continue;
         }
         if (s->cfg.tcp_keepalive > 0) net_set_keepalive(fd, (int)s->cfg.tcp_keepalive);
@@ -160,7 +221,8 @@ static void srv_client_timeouts(server *s)
         /* Whole seconds, as Redis compares them: a client is closed after
          * between `timeout` and `timeout`+1 idle seconds. */
         /* Waiting for replies in flight or for messages is not idling. */
-        if (s->cfg.timeout > 0 && !deferred_busy(c) && !(c->flags & CLIENT_PUBSUB) &&
+        if (s->cfg.timeout > 0 && !deferred_busy(c) &&
+            !(c->flags & (CLIENT_PUBSUB | CLIENT_REPLICA | CLIENT_MASTER)) &&
             now / 1000 - c->last_io_ms / 1000 > s->cfg.timeout) {
             log_msg(LOG_VERBOSE, "Closing idle client id=%llu addr=%s",
                     (unsigned long long)c->id, c->addr);
@@ -180,6 +242,7 @@ static int srv_cron(ev_loop *l, long long id, void *ud)
     srv_client_timeouts(s);
     srv_sample_ops(s);
     persist_cron(s);
+    repl_cron(s);
     if (mem_used() > s->mem_peak) s->mem_peak = mem_used();
     return 1000 / s->cfg.hz;
 }
@@ -259,6 +322,8 @@ static void srv_before_sleep(ev_loop *l, void *ud)
         if (persist_before_sleep(s)) s->commit_us += (util_mono_us() - t0 - s->commit_us) / 4;
         CHECK(!persist_holds_replies(s));
     }
+    /* payload chunks for replicas in a full sync, GETACK for WAIT */
+    repl_before_sleep(s);
     dlist_node *n;
     while ((n = dlist_first(&s->pending)) != NULL) {
         client *c = DLIST_ENTRY(n, client, pending);
@@ -425,6 +490,7 @@ int srv_init(server *s, char *err, size_t errcap)
     }
     crc32c_select("auto");        /* before any thread or snapshot child */
     command_table_init();
+    if (srv_apply_renames(s, err, errcap) < 0) return -1;
     srv_adjust_fd_limit(s);
     /* Signal handlers go in before the port opens: a client (or a test) that
      * sees the port accept may send SIGTERM at once. */
@@ -447,12 +513,18 @@ int srv_init(server *s, char *err, size_t errcap)
     if (srv_start_pool(s, err, errcap) < 0) return -1;
     if (keyspace_init(s, err, errcap) < 0) return -1;
     pubsub_init(s);
+    acl_init(s);
+    if (acl_load_file(s, err, errcap) < 0) return -1;
     ev_timer_add(s->loop, 1, srv_cron, s);
     ev_set_before_sleep(s->loop, srv_before_sleep, s);
     ev_set_after_sleep(s->loop, srv_after_sleep, s);
     if (models_load(s, err, errcap) < 0) return -1;
     /* Last: loading processes events, so everything above must be ready. */
+    /* Before loading: INFO and the cron run while it loads (with replicaof
+     * the cron connects once the load is over). */
+    repl_init(s);
     if (persist_open(s, err, errcap) < 0) return -1;
+    repl_restore_state(s);        /* a clean shutdown's replication id and offset */
     return 0;
 }
 
@@ -465,6 +537,8 @@ void srv_fini(server *s)
      * commits nothing (cmd_vset.c). */
     dlist_node *n;
     while ((n = dlist_first(&s->clients)) != NULL) client_free(DLIST_ENTRY(n, client, node));
+    repl_save_state(s);           /* memory is final: the offset it is at */
+    repl_fini(s);
     pubsub_fini(s);
     persist_close(s);             /* commit and fsync the log */
     pool_free(s->pool);

@@ -254,6 +254,8 @@ struct hnsw {
     uint32_t *sel, *old, *dl, *tmp; /* M0 + 1 each */
     uint32_t *plan;             /* (HNSW_MAX_LEVEL + 1) * M */
     uint32_t plan_n[HNSW_MAX_LEVEL + 1];
+    hnsw_prepared last;         /* the last insert's outcome (hnsw_last_plan);
+                                   level -1 after any other mutation */
     uint32_t ncmax;
     uint64_t hints_dropped;     /* hints not kept for lack of room */
     uint64_t orphans_fixed;     /* nodes re-attached after losing all in-links */
@@ -1216,6 +1218,11 @@ static void hnsw_commit_insert(hnsw *h, const void *vec, int level, uint32_t *up
     h->count++;
     *id_out = id;
     hnsw_mutated(h);
+    /* after hnsw_mutated, which forgets the previous outcome */
+    h->last.level = level;
+    h->last.M = h->M;
+    memcpy(h->last.n, plan_n, sizeof h->last.n);
+    memcpy(h->last.ids, plan, (size_t)(level + 1) * h->M * sizeof *plan);
 }
 
 /* ---- inserts planned off the loop ------------------------------------------
@@ -1270,6 +1277,51 @@ int hnsw_insert_prepared(hnsw *h, const void *vec, const hnsw_prepared *p, uint3
     }
     int level = hnsw_random_level(h);       /* the draw the plan peeked at */
     CHECK(level == p->level);
+    hnsw_commit_insert(h, vec, level, upper, p->ids, p->n, id_out);
+    return 0;
+}
+
+/* ---- inserts replayed from their outcome ----------------------------------
+ * An insert's outcome -- its level and the neighbours it chose on each
+ * layer -- is all hnsw_connect needs: replaying it on the graph it was
+ * made on gives the same graph without the neighbour search (the log and
+ * the replication stream carry it, oplog.h's OP_VADD_OUTCOME).  Nothing
+ * here trusts the outcome: a level other than the next draw, or a
+ * neighbour that is not a live node of that layer, makes it -EAGAIN. */
+
+int hnsw_last_plan(const hnsw *h, hnsw_prepared *out)
+{
+    if (h->last.level < 0) return 0;
+    *out = h->last;
+    return 1;
+}
+
+int hnsw_insert_planned(hnsw *h, const void *vec, const hnsw_prepared *p, uint32_t *id_out)
+{
+    uint64_t rng = h->rng;
+    if (p->level < 0 || p->level > HNSW_MAX_LEVEL || p->M != h->M ||
+        hnsw_level_from(h, &rng) != p->level)
+        return -EAGAIN;
+    int top = h->entry == HNSW_NONE ? -1 : p->level < h->max_level ? p->level : h->max_level;
+    for (int l = 0; l <= HNSW_MAX_LEVEL; l++) {
+        if (p->n[l] > (l <= top ? h->M : 0)) return -EAGAIN;
+        const uint32_t *ids = p->ids + (size_t)l * h->M;
+        for (uint32_t i = 0; i < p->n[l]; i++) {
+            if (ids[i] >= h->hwm || !hnsw_is_live(h, ids[i]) || hnsw_node_level(h, ids[i]) < l)
+                return -EAGAIN;
+            for (uint32_t j = 0; j < i; j++)
+                if (ids[j] == ids[i]) return -EAGAIN;
+        }
+    }
+    int rc = hnsw_reserve(h, h->count + 1);
+    if (rc) return rc;
+    uint32_t *upper = NULL;
+    if (p->level > 0) {
+        upper = vec_mem_alloc(&h->mem, hnsw_upper_bytes(h, p->level));
+        if (!upper) return -ENOMEM;
+        memset(upper, 0, hnsw_upper_bytes(h, p->level));
+    }
+    int level = hnsw_random_level(h);       /* the draw checked above */
     hnsw_commit_insert(h, vec, level, upper, p->ids, p->n, id_out);
     return 0;
 }
@@ -1503,6 +1555,7 @@ out:
 static void hnsw_mutated(hnsw *h)
 {
     h->muts++;
+    h->last.level = -1;
     if (++h->sweep_debt > h->count / 4 + 256) (void)hnsw_reconnect(h);
 }
 
@@ -1578,6 +1631,7 @@ static hnsw *hnsw_create(const hnsw_params *p, int *err)
     h->s1 = HNSW_LINKS + h->M;
     h->mult = 1.0 / log((double)p->M);
     h->rng = p->seed;
+    h->last.level = -1;
     h->free_head = h->entry = h->dying = HNSW_NONE;
     h->max_level = -1;
     if (!(h->w = hnsw_search_ctx_new(al)) || hnsw_alloc_scratch(h) ||
@@ -2083,6 +2137,7 @@ static int hnsw_load_arrays(hnsw *h, const hnsw_img_meta *m, const img_source *s
     h->max_level = (int32_t)m->max_level;
     h->sweep_debt = m->sweep_debt;
     h->rng = m->rng;
+    h->last.level = -1;
     h->hints_dropped = m->hints_dropped;
     h->orphans_fixed = m->orphans_fixed;
     h->reconnected = m->reconnected;

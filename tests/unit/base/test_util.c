@@ -1,6 +1,7 @@
 /* test_util.c -- src/base/util.c against Redis's rules: string2ll/string2ld edge
  * cases, INCRBYFLOAT's number formatting, Redis 8's doubles (d2string:
- * shortest round trip, fpconv's layout), shortest float round trips, stringmatchlen globbing (checked against a slow recursive
+ * shortest round trip, fpconv's layout; src/base/d2str.c, whose fast path
+ * test_d2str.c compares with its reference), shortest float round trips, stringmatchlen globbing (checked against a slow recursive
  * reference on random patterns), sdssplitargs quoting, and a hash whose
  * values must never change between builds. */
 #include <stdarg.h>
