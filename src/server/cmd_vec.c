@@ -400,15 +400,15 @@ static void vadd_text_done(pool_job *pj)
                      (int)(j->nlen < 128 ? j->nlen : 128), j->name);
     } else {
         /* The insert is the client's write: its reply waits for the log as
-         * a command's would (persist.h). */
-        if (s->ps) persist_cmd_begin(s, c);
+         * a command's would, and it reaches replicas as one (persist.h). */
+        persist_cmd_begin(s, c);
         const char *pl = j->has_payload ? j->payload : NULL;
         if (vadd_commit(s, j->db, j->e, j->name, j->nlen, j->key, j->klen, j->autoid, j->vec,
                         j->dim, pl, j->plen, r) >= 0) {
             key_touched(s, j->db, j->name, j->nlen);
             notify_keyspace_event(s, NOTIFY_MODULE, "vadd", j->db, j->name, j->nlen);
         }
-        if (s->ps) persist_cmd_end(s, c);
+        persist_cmd_end(s, c);
     }
     deferred_done(&j->d);
 }

@@ -39,10 +39,11 @@ import shutil
 import struct
 import subprocess
 import tempfile
+import time
 import unicodedata
 import unittest
 
-from engram_test import IS_REDIS, REPO, ServerTestCase, encode, engram_bin, free_port, main
+from engram_test import IS_REDIS, REPO, Server, ServerTestCase, encode, engram_bin, free_port, main
 
 try:
     import numpy as np
@@ -574,6 +575,37 @@ class BertServerTest(ServerTestCase):
         c.send(encode("VADD", "p", "z", "TEXT", texts[1]) + encode("VDROP", "p"))
         r1, r2 = c.read(), c.read()
         self.assertTrue(r1 == 1 or "dropped or replaced" in r1, r1)
+
+    def test_text_inserts_reach_a_replica(self):
+        # The insert done on the loop after the worker embedded the text is
+        # logged and streamed as any write: the replica (with the same model
+        # configured, as VNEW ... EMBED needs) holds the same vectors.
+        conf = "embedder tiny bert %s max-tokens 64\n" % self.dir
+        servers = [Server((), conf).start() for _ in range(2)]
+        try:
+            p, r = servers
+            rc = r.conn()
+            self.assertEqual(rc.cmd("REPLICAOF", "127.0.0.1", p.port), "OK")
+            c = p.conn()
+            self.assertEqual(c.cmd("VNEW", "rp", "64", "EMBED", "tiny"), "OK")
+            texts = [s for s in SENTENCES if s][:6]
+            c.send(b"".join(encode("VADD", "rp", "*", "TEXT", t) for t in texts))
+            self.assertEqual([c.read() for _ in texts], [str(i + 1).encode() for i in range(len(texts))])
+            deadline = time.time() + 20
+            while time.time() < deadline and rc.cmd("VCARD", "rp") != len(texts):
+                time.sleep(0.05)
+            self.assertEqual(rc.cmd("VCARD", "rp"), len(texts))
+            for i in range(len(texts)):
+                k = str(i + 1)
+                self.assertEqual(rc.cmd("VGET", "rp", k, "WITHPAYLOAD"),
+                                 c.cmd("VGET", "rp", k, "WITHPAYLOAD"))
+            c.close()
+            rc.close()
+        finally:
+            for s in servers:
+                if s.alive():
+                    s.stop()
+                s.cleanup()
 
     def test_bad_model_refused_at_startup(self):
         # Run the binary directly: it must exit non-zero before listening.
