@@ -7,11 +7,17 @@
 # lines/s and the tokens per line, and the embedder's own one-text-per-call
 # rate at 16 tokens from bench_bert in the same command for comparison.
 #
-# Usage: bench/bert_ingest.sh [lines=400] [runs=2]
+# With CLIENTS=c (default 1), c engram-pipes ingest the same lines into c
+# indices at once: one client's VADD ... TEXTs are embedded one at a time
+# (each waits for the one before), so the pool's other workers only work
+# for other clients; lines_per_s is then the total.
+#
+# Usage: [CLIENTS=2] bench/bert_ingest.sh [lines=400] [runs=2]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 N=${1:-400}
 RUNS=${2:-2}
+CLIENTS=${CLIENTS:-1}
 ENGRAM=${ENGRAM_BIN:-build/engram}
 PIPE=${ENGRAM_PIPE_BIN:-build/engram-pipe}
 BENCH=${BENCH_BERT:-build/bench/bench_bert}
@@ -40,9 +46,14 @@ for _ in $(seq 100); do
 done
 for run in $(seq "$RUNS"); do
   t0=$(date +%s.%N)
-  "$PIPE" --port "$port" --index "logs$run" --create --dim 384 --embed minilm --type flat \
-    --capacity 100000 < "$tmp/lines.txt"
+  pids=()
+  for cl in $(seq "$CLIENTS"); do
+    "$PIPE" --port "$port" --index "logs${run}_$cl" --create --dim 384 --embed minilm \
+      --type flat --capacity 100000 < "$tmp/lines.txt" &
+    pids+=($!)
+  done
+  for p in "${pids[@]}"; do wait "$p"; done
   t1=$(date +%s.%N)
-  python3 -c "n=$N; t=$t1-$t0; print('{\"bench\":\"bert_ingest\",\"run\":$run,\"lines\":%d,\"seconds\":%.2f,\"lines_per_s\":%.1f,\"tokens_per_line\":\"10-18\",\"threads\":\"search-threads default\"}' % (n, t, n / t))"
+  python3 -c "n=$N*$CLIENTS; t=$t1-$t0; print('{\"bench\":\"bert_ingest\",\"run\":$run,\"clients\":$CLIENTS,\"lines\":%d,\"seconds\":%.2f,\"lines_per_s\":%.1f,\"tokens_per_line\":\"10-18\"}' % (n, t, n / t))"
 done
 "$BENCH" 1 | grep '"tokens":16,"batch":1,'
