@@ -223,7 +223,9 @@ static const setting settings[] = {
     ROW("embedder", "VECTORS", T_STRING, embedders, S_IMMUTABLE | S_MULTI_ARG | S_APPEND, 0, 0,
         NULL, "", "`embedder NAME PATH`, repeatable: load a word-vector model (word2vec, GloVe or"
         " fastText .vec text, or word2vec binary) at start-up as embedder NAME, for VNEW ..."
-        " EMBED NAME.  The built-in `hash` embedder needs no file."),
+        " EMBED NAME; or `embedder NAME bert DIR [pooling mean|cls] [normalize yes|no]"
+        " [max-tokens N]`: a BERT sentence encoder (config.json, model.safetensors, vocab.txt)."
+        "  The built-in `hash` embedder needs no file."),
 };
 
 #define NSETTINGS (sizeof(settings) / sizeof(settings[0]))
