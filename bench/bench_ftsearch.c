@@ -17,11 +17,14 @@
  * set vset.  The index:
  *   FT.CREATE idx ON HASH PREFIX 1 doc: SCHEMA v VECTOR HNSW 12 TYPE FLOAT32
  *             DIM d DISTANCE_METRIC L2 M 16 EF_CONSTRUCTION 200 EF_RUNTIME 40
- * and the set: VADD vset FP32 blob i M 16 EF 200.
+ * and the sets: VADD vset FP32 blob i NOQUANT M 16 EF 200 (float32, as
+ * the index keeps them: the like-for-like reference) and VADD vset_q8 FP32
+ * blob i M 16 EF 200 (VADD's default quantisation, Q8 as in Redis 8).
  *
  * Ingest (phase "load").  --load-rounds rounds; each starts from an empty
  * server (FT.DROPINDEX idx, FLUSHALL SYNC), creates idx, then loads the rows
- * in order as HSET and as VADD, which goes first alternating by round, each
+ * in order as HSET, VADD NOQUANT and VADD (Q8), the order rotated by one
+ * each round, each
  * over --load-conns connections with two batches of --load-pipeline
  * commands in flight per connection.  Rows in order over one connection
  * (the default) make each graph the same every round.  Printed: vectors/s
@@ -45,6 +48,7 @@
  *   ft_cos    (--cosine) as ft on idxc
  *   vsim_ws   VSIM vset FP32 blob COUNT k EF ef WITHSCORES
  *   vsim      the same without WITHSCORES: names only
+ *   vsim_q8_ws  VSIM vset_q8 ... WITHSCORES: the Q8 set
  * Each run is --secs seconds over --conns connections in one of two modes:
  * "p1" one command in flight per connection (request, reply), "pN" two
  * batches of --pipeline commands in flight per connection.  Per round, for
@@ -63,7 +67,7 @@
 #include "vecio.h"
 
 #define MAX_LIST 16
-#define MAX_VARIANTS 6
+#define MAX_VARIANTS 8
 
 typedef struct opts {
     const char *base, *query, *gt;
@@ -264,19 +268,24 @@ static void enc_hset(buf *b, uint32_t row)
     cmd_vec(b, (const float *)B.data + (size_t)row * B.dim, B.dim);
 }
 
-static void enc_vadd(buf *b, uint32_t row)
+/* quant: NULL for VADD's default (Q8, as in Redis 8), else the option. */
+static void enc_vadd_q(buf *b, uint32_t row, const char *key, const char *quant)
 {
-    cmd_begin(b, 9);
+    cmd_begin(b, 9 + (quant != NULL));
     cmd_str(b, "VADD");
-    cmd_str(b, "vset");
+    cmd_str(b, key);
     cmd_str(b, "FP32");
     cmd_vec(b, (const float *)B.data + (size_t)row * B.dim, B.dim);
     cmd_u(b, row);
+    if (quant) cmd_str(b, quant);
     cmd_str(b, "M");
     cmd_u(b, O.M);
     cmd_str(b, "EF");
     cmd_str(b, "200");
 }
+
+static void enc_vadd(buf *b, uint32_t row) { enc_vadd_q(b, row, "vset", "NOQUANT"); }
+static void enc_vadd_q8(buf *b, uint32_t row) { enc_vadd_q(b, row, "vset_q8", NULL); }
 
 static void call_ok(conn *c, int argc, const char *const *argv, int allow_err)
 {
@@ -300,10 +309,11 @@ static void create_index(conn *c, const char *name, const char *metric)
 
 static void load_one(conn **cs, const char *what, uint32_t round, int first)
 {
-    int hset = !strcmp(what, "hset");
+    int hset = !strcmp(what, "hset"), q8 = !strcmp(what, "vadd_q8");
     srv_cpu c0 = server_cpu();
     double cl0 = client_cpu_s(), t0 = now_s();
-    stream_all(cs, O.load_conns, B.n, hset ? enc_hset : enc_vadd, hset ? "HSET" : "VADD");
+    stream_all(cs, O.load_conns, B.n, hset ? enc_hset : q8 ? enc_vadd_q8 : enc_vadd,
+               hset ? "HSET" : "VADD");
     double t = now_s() - t0;
     srv_cpu c1 = server_cpu();
     double cl1 = client_cpu_s();
@@ -344,7 +354,7 @@ static void ft_info(conn *c, const char *name, double *indexing, double *docs)
 
 /* ---- searching ------------------------------------------------------------------- */
 
-enum { V_FT, V_FT_NC, V_FT_COS, V_VSIM_WS, V_VSIM };
+enum { V_FT, V_FT_NC, V_FT_COS, V_VSIM_WS, V_VSIM, V_VSIM_Q8_WS };
 
 typedef struct variant {
     const char *name;
@@ -372,17 +382,18 @@ static void qset_build(qset *s, const variant *v, uint32_t ef)
         const float *x = (const float *)Q.data + (size_t)i * Q.dim;
         s->off[i] = s->cmds.len;
         buf *b = &s->cmds;
-        if (v->kind == V_VSIM || v->kind == V_VSIM_WS) {
-            cmd_begin(b, 8 + (v->kind == V_VSIM_WS));
+        if (v->kind >= V_VSIM_WS) {
+            int ws = v->kind != V_VSIM;
+            cmd_begin(b, 8 + ws);
             cmd_str(b, "VSIM");
-            cmd_str(b, "vset");
+            cmd_str(b, v->kind == V_VSIM_Q8_WS ? "vset_q8" : "vset");
             cmd_str(b, "FP32");
             cmd_vec(b, x, Q.dim);
             cmd_str(b, "COUNT");
             cmd_u(b, O.k);
             cmd_str(b, "EF");
             cmd_u(b, ef);
-            if (v->kind == V_VSIM_WS) cmd_str(b, "WITHSCORES");
+            if (ws) cmd_str(b, "WITHSCORES");
             continue;
         }
         int nc = v->kind == V_FT_NC;
@@ -434,7 +445,7 @@ static void read_reply(searcher *S, uint32_t qi)
     conn_head(S->c, &v);
     if (v.type == '-') die_reply("search", &v);
     if (v.type != '*') die("search: an array was expected", NULL);
-    int ft = S->qs->kind <= V_FT_COS, ws = S->qs->kind == V_VSIM_WS;
+    int ft = S->qs->kind <= V_FT_COS, ws = S->qs->kind == V_VSIM_WS || S->qs->kind == V_VSIM_Q8_WS;
     int32_t ids[64];
     uint32_t n = 0;
     for (long long i = 0; i < v.n; i++) {
@@ -605,9 +616,8 @@ int main(int argc, char **argv)
         call_ok(cs[0], 2, (const char *const[]){ "FLUSHALL", "SYNC" }, 0);
         create_index(cs[0], "idx", "L2");
         sleep_us(200000);
-        const char *first = r % 2 ? "vadd" : "hset", *second = r % 2 ? "hset" : "vadd";
-        load_one(cs, first, r, 1);
-        load_one(cs, second, r, 0);
+        static const char *const loads[] = { "hset", "vadd", "vadd_q8" };
+        for (uint32_t i = 0; i < 3; i++) load_one(cs, loads[(i + r) % 3], r, (int)i);
     }
     double indexing, docs;
     ft_info(cs[0], "idx", &indexing, &docs);
@@ -629,6 +639,7 @@ int main(int argc, char **argv)
     }
     V[NV++] = (variant){ "vsim_ws", V_VSIM_WS, 1 };
     V[NV++] = (variant){ "vsim", V_VSIM, 1 };
+    V[NV++] = (variant){ "vsim_q8_ws", V_VSIM_Q8_WS, 1 };
 
     qset qs = { 0 };
     qs.off = xmalloc(((size_t)Q.n + 1) * sizeof *qs.off);

@@ -5,15 +5,17 @@
 
 Prints "ftsearch_summary" lines (a ratio is taken within each round, then
 its median over rounds):
-  load    per variant (hset, vadd): median vectors/s and server us/vector;
-          and one "ingest" line: hset/vadd vectors/s (target >= 0.8) and
-          vadd/hset server CPU per vector (above 1: HSET is cheaper)
+  load    per variant (hset, vadd = NOQUANT, vadd_q8 = VADD's default Q8):
+          median vectors/s and server us/vector; and an "ingest" line per
+          VADD variant: hset/vadd vectors/s (target >= 0.8) and vadd/hset
+          server CPU per vector (above 1: HSET is cheaper)
   search  per mode (p1, pipelined), ef and variant: median qps, recall_at_k
           (its own metric), recall_l2, recall_cos, server_us_per_query;
           cost_vs_vsim_ws = its server CPU per query / VSIM WITHSCORES's
           (the issue's FT.SEARCH/VSIM per-query cost, target <= 1.3),
           cost_vs_vsim = the same against plain VSIM, qps_vs_vsim_ws =
-          its qps / VSIM WITHSCORES's.
+          its qps / VSIM WITHSCORES's.  vsim_ws and vsim query the
+          NOQUANT set (float32, like the index), vsim_q8_ws the Q8 one.
 """
 import json
 import statistics
@@ -36,20 +38,22 @@ load = defaultdict(dict)        # round -> variant -> line
 for l in lines:
     if l["phase"] == "load":
         load[l["round"]][l["variant"]] = l
-for v in ("hset", "vadd"):
+for v in ("hset", "vadd", "vadd_q8"):
     ls = [r[v] for r in load.values() if v in r]
     if ls:
         out({"what": "load", "variant": v, "rounds": len(ls),
              "vectors_per_s": round(med(x["vectors_per_s"] for x in ls), 1),
              "server_us_per_vector": round(med(x.get("server_us_per_vector", 0) for x in ls), 2),
              "server_cores": round(med(x.get("server_cores", 0) for x in ls), 2)})
-rr = [r for r in load.values() if "hset" in r and "vadd" in r]
-if rr:
-    q = [r["hset"]["vectors_per_s"] / r["vadd"]["vectors_per_s"] for r in rr]
-    c = [r["vadd"]["server_us_per_vector"] / r["hset"]["server_us_per_vector"] for r in rr
+for ref in ("vadd", "vadd_q8"):
+    rr = [r for r in load.values() if "hset" in r and ref in r]
+    if not rr:
+        continue
+    q = [r["hset"]["vectors_per_s"] / r[ref]["vectors_per_s"] for r in rr]
+    c = [r[ref]["server_us_per_vector"] / r["hset"]["server_us_per_vector"] for r in rr
          if r["hset"].get("server_us_per_vector")]
-    out({"what": "ingest", "rounds": len(rr), "hset_over_vadd_rate": round(med(q), 3),
-         "rate_ratios": [round(x, 3) for x in q],
+    out({"what": "ingest", "against": ref, "rounds": len(rr),
+         "hset_over_vadd_rate": round(med(q), 3), "rate_ratios": [round(x, 3) for x in q],
          "vadd_cpu_over_hset_cpu": round(med(c), 3) if c else None,
          "cpu_ratios": [round(x, 3) for x in c], "target": 0.8,
          "ok": med(q) >= 0.8})
@@ -63,7 +67,7 @@ variants = []
 for l in lines:
     if l["phase"] == "search" and l["variant"] not in variants:
         variants.append(l["variant"])
-order = [v for v in ("ft", "ft_nc", "ft_cos", "vsim_ws", "vsim") if v in variants]
+order = [v for v in ("ft", "ft_nc", "ft_cos", "vsim_ws", "vsim", "vsim_q8_ws") if v in variants]
 for mode, ef in keys:
     rounds = [runs[k] for k in runs if k[0] == mode and k[1] == ef]
     for v in order:
