@@ -10,8 +10,8 @@
 # NAME_groundtruth.ivecs.  Builds nothing: runs $BUILD/engram and
 # $BUILD/bench/bench_ftsearch (BUILD defaults to build-rel/, relative to the
 # repository root; configure with -DCMAKE_BUILD_TYPE=Release).
-# Environment: FT_EF (10,20,40,80,160), FT_ROUNDS (5), FT_SECS (0.5 s a
-# run), FT_LOAD_ROUNDS (3), FT_CONNS (4), FT_PIPELINE (8: two batches in
+# Environment: FT_EF (10,20,40,80,160), FT_ROUNDS (7), FT_SECS (0.5 s a
+# run), FT_LOAD_ROUNDS (5), FT_CONNS (4), FT_PIPELINE (8: two batches in
 # flight per connection in the pipelined mode), FT_COSINE (1: also a COSINE
 # index on the same hashes, VSIM's metric), FT_SEARCH_THREADS (engram
 # --search-threads; default the server's), FT_SERVER_CPUS / FT_CLIENT_CPUS
@@ -68,8 +68,8 @@ cos=()
 out=$tmp/out.jsonl
 "${cpin[@]}" "$build/bench/bench_ftsearch" --host 127.0.0.1 --port "$port" --server-pid "$spid" \
     --base "$base" --query "$query" --gt "$gt" "${cos[@]}" \
-    --ef "${FT_EF:-10,20,40,80,160}" --rounds "${FT_ROUNDS:-5}" --secs "${FT_SECS:-0.5}" \
-    --load-rounds "${FT_LOAD_ROUNDS:-3}" --conns "${FT_CONNS:-4}" \
+    --ef "${FT_EF:-10,20,40,80,160}" --rounds "${FT_ROUNDS:-7}" --secs "${FT_SECS:-0.5}" \
+    --load-rounds "${FT_LOAD_ROUNDS:-5}" --conns "${FT_CONNS:-4}" \
     --pipeline "${FT_PIPELINE:-8}" --M 16 | tee "$out"
 kill -TERM "$spid" 2>/dev/null || true
 wait "$spid" 2>/dev/null || true

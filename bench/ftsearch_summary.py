@@ -5,7 +5,8 @@
 
 Prints "ftsearch_summary" lines (a ratio is taken within each round, then
 its median over rounds):
-  load    per variant (hset, vadd = NOQUANT, vadd_q8 = VADD's default Q8):
+  load    per variant (hset = L2 index, hset_cos = COSINE index, vadd =
+          NOQUANT, vadd_q8 = VADD's default Q8):
           median vectors/s and server us/vector; and an "ingest" line per
           VADD variant: hset/vadd vectors/s (target >= 0.8) and vadd/hset
           server CPU per vector (above 1: HSET is cheaper)
@@ -38,21 +39,21 @@ load = defaultdict(dict)        # round -> variant -> line
 for l in lines:
     if l["phase"] == "load":
         load[l["round"]][l["variant"]] = l
-for v in ("hset", "vadd", "vadd_q8"):
+for v in ("hset", "hset_cos", "vadd", "vadd_q8"):
     ls = [r[v] for r in load.values() if v in r]
     if ls:
         out({"what": "load", "variant": v, "rounds": len(ls),
              "vectors_per_s": round(med(x["vectors_per_s"] for x in ls), 1),
              "server_us_per_vector": round(med(x.get("server_us_per_vector", 0) for x in ls), 2),
              "server_cores": round(med(x.get("server_cores", 0) for x in ls), 2)})
-for ref in ("vadd", "vadd_q8"):
-    rr = [r for r in load.values() if "hset" in r and ref in r]
+for hs, ref in (("hset", "vadd"), ("hset", "vadd_q8"), ("hset_cos", "vadd")):
+    rr = [r for r in load.values() if hs in r and ref in r]
     if not rr:
         continue
-    q = [r["hset"]["vectors_per_s"] / r[ref]["vectors_per_s"] for r in rr]
-    c = [r[ref]["server_us_per_vector"] / r["hset"]["server_us_per_vector"] for r in rr
-         if r["hset"].get("server_us_per_vector")]
-    out({"what": "ingest", "against": ref, "rounds": len(rr),
+    q = [r[hs]["vectors_per_s"] / r[ref]["vectors_per_s"] for r in rr]
+    c = [r[ref]["server_us_per_vector"] / r[hs]["server_us_per_vector"] for r in rr
+         if r[hs].get("server_us_per_vector")]
+    out({"what": "ingest", "hset": hs, "against": ref, "rounds": len(rr),
          "hset_over_vadd_rate": round(med(q), 3), "rate_ratios": [round(x, 3) for x in q],
          "vadd_cpu_over_hset_cpu": round(med(c), 3) if c else None,
          "cpu_ratios": [round(x, 3) for x in c], "target": 0.8,
