@@ -10,7 +10,7 @@
  *                  --gt G.ivecs [--conns 4] [--pipeline 8] [--k 10] [--M 16]
  *                  [--ef 10,20,40,80,160] [--rounds 5] [--secs 0.5]
  *                  [--load-rounds 3] [--load-conns 1] [--load-pipeline 8]
- *                  [--cosine] [--server-pid PID]
+ *                  [--cosine] [--server-pid PID] [--variants ft,vsim,...]
  *
  * Data.  Row i of the base file is the hash doc:<i> with one field v, the
  * row as little-endian FLOAT32 bytes, and the element "<i>" of the vector
@@ -54,7 +54,8 @@
  * batches of --pipeline commands in flight per connection.  Per round, for
  * each mode and ef, every variant runs once, their order rotated by one
  * each round.  Every line has the server's CPU time per query (/proc, loop
- * thread plus workers) when --server-pid is given. */
+ * thread plus workers) when --server-pid is given.  --variants keeps only
+ * the search variants named (to profile one path). */
 #define _GNU_SOURCE        /* memmem */
 #include <math.h>
 #include <stdint.h>
@@ -75,6 +76,7 @@ typedef struct opts {
     double secs;
     uint32_t ef[MAX_LIST], nef;
     int cosine;
+    const char *only;       /* --variants: a comma list of search variants, NULL all */
 } opts;
 
 static opts O;
@@ -121,6 +123,7 @@ static void parse_args(int argc, char **argv)
         else if (!strcmp(a, "--load-pipeline")) O.load_pipeline = (uint32_t)atoi(v);
         else if (!strcmp(a, "--ef")) O.nef = parse_list(v, O.ef);
         else if (!strcmp(a, "--server-pid")) g_server_pid = atoi(v);
+        else if (!strcmp(a, "--variants")) O.only = v;
         else die("unknown option", a);
     }
     if (!O.base || !O.query || !O.gt) die("need --base, --query and --gt", NULL);
@@ -641,6 +644,17 @@ int main(int argc, char **argv)
     V[NV++] = (variant){ "vsim", V_VSIM, 1 };
     V[NV++] = (variant){ "vsim_q8_ws", V_VSIM_Q8_WS, 1 };
 
+    if (O.only) {           /* keep the variants named (for profiling one path) */
+        uint32_t m = 0;
+        for (uint32_t i = 0; i < NV; i++) {
+            char list[256];
+            snprintf(list, sizeof list, ",%s,", O.only);
+            char want[32];
+            snprintf(want, sizeof want, ",%s,", V[i].name);
+            if (strstr(list, want)) V[m++] = V[i];
+        }
+        NV = m;
+    }
     qset qs = { 0 };
     qs.off = xmalloc(((size_t)Q.n + 1) * sizeof *qs.off);
     for (uint32_t r = 0; r < O.rounds; r++)
