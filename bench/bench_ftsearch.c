@@ -26,7 +26,8 @@
  * in order as HSET, VADD NOQUANT, VADD (Q8) and with --cosine HSET into
  * idxc, the order rotated by one each round, each
  * over --load-conns connections with two batches of --load-pipeline
- * commands in flight per connection.  Rows in order over one connection
+ * commands in flight per connection (--load-rounds 0: no load, the data of
+ * an earlier run is searched, e.g. to profile the searches alone).  Rows in order over one connection
  * (the default) make each graph the same every round.  Printed: vectors/s
  * and the server's CPU per vector.
  *
@@ -127,7 +128,7 @@ static void parse_args(int argc, char **argv)
         else die("unknown option", a);
     }
     if (!O.base || !O.query || !O.gt) die("need --base, --query and --gt", NULL);
-    if (!O.conns || !O.pipeline || !O.k || O.secs <= 0 || !O.rounds || !O.load_rounds ||
+    if (!O.conns || !O.pipeline || !O.k || O.secs <= 0 || !O.rounds ||
         !O.load_conns || !O.load_pipeline)
         die("bad --conns/--pipeline/--k/--secs/--rounds/--load-*", NULL);
     if (O.load_conns > O.conns) O.conns = O.load_conns;

@@ -16,10 +16,13 @@
 # When taskset exists each server runs on CPU 0 and redis-benchmark and the
 # subscriber on CPU 1.  Prints one JSON line per (test, pipeline): median
 # requests/s of each server and engram/redis, and the median server CPU
-# (user+system from /proc) per request of each, with redis/engram.
+# (all its threads, from /proc/PID/task/*/schedstat) per request of each,
+# with redis/engram.
 #
 # Usage: bench/kvps.sh [rounds=5] [requests=200000] [clients=50]
-# Environment: ENGRAM_BIN (default build-rel/engram), KVPS_PIPELINES ("1 16").
+# Environment: ENGRAM_BIN (default build-rel/engram), KVPS_PIPELINES ("1 16"),
+# KVPS_PIPE_MULT (5: pipelined runs send requests x 5, so that they last
+# seconds, not a fraction of one).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROUNDS=${1:-5}
@@ -65,13 +68,17 @@ PY
 # a message as delivered: *3 $7 message $4 chan $3 msg (RESP2)
 MSGBYTES=$(printf '*3\r\n$7\r\nmessage\r\n$4\r\nchan\r\n$3\r\nmsg\r\n' | wc -c)
 
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+# the server's CPU time in ns over all its threads (schedstat: ns resolution,
+# where /proc/PID/stat's ticks are 10 ms)
+cpu_ticks() { cat /proc/"$1"/task/*/schedstat | awk '{s += $1} END {printf "%d\n", s}'; }
 numsub() { redis-cli -p "$1" PUBSUB NUMSUB chan | sed -n 2p; }
 
 one() {  # server(e|r) test pipeline -> appends "rps ticks" to $tmp/$server.$test.$P
   local port pid t0 t1 rps
   if [ "$1" = e ]; then port=$EPORT; pid=$EPID; else port=$RPORT; pid=$RPID; fi
-  local args=(-p "$port" -n "$N" -c "$C" -P "$3" --csv)
+  local n=$N
+  [ "$3" -gt 1 ] && n=$((N * ${KVPS_PIPE_MULT:-5}))
+  local args=(-p "$port" -n "$n" -c "$C" -P "$3" --csv)
   if [ "$2" = publish_1sub ]; then
     $PIN_CLIENT python3 "$tmp/sub.py" "$port" "$tmp/subbytes" &
     SUBPID=$!
@@ -103,7 +110,8 @@ for P in ${KVPS_PIPELINES:-1 16}; do
       for who in $order; do one "$who" "$t" "$P"; done
     done
   done
-  python3 - "$tmp" "$P" "$N" "$C" "$ROUNDS" "$(getconf CLK_TCK)" $TESTS <<'PY'
+  NP=$N; [ "$P" -gt 1 ] && NP=$((N * ${KVPS_PIPE_MULT:-5}))
+  python3 - "$tmp" "$P" "$NP" "$C" "$ROUNDS" 1000000000 $TESTS <<'PY'
 import json, statistics, sys
 tmp, P, N, C, R, tck = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5]), float(sys.argv[6])
 med = statistics.median
