@@ -15,7 +15,8 @@
 # flight per connection in the pipelined mode), FT_COSINE (1: also a COSINE
 # index on the same hashes, VSIM's metric), FT_SEARCH_THREADS (engram
 # --search-threads; default the server's), FT_SERVER_CPUS / FT_CLIENT_CPUS
-# (taskset CPU lists).
+# (taskset CPU lists), FT_VARIANTS (only these search variants, e.g.
+# ft,vsim), ENGRAM_BIN (the server binary; default $BUILD/engram).
 #
 # The server starts on a free port, memory only, and is stopped by its pid
 # at the end.  Prints bench_ftsearch's JSON lines, then the "ftsearch_summary"
@@ -32,7 +33,8 @@ base=$(ls "$dir"/*_base.fvecs | head -n1)
 name=$(basename "$base" _base.fvecs)
 query=$dir/${name}_query.fvecs
 gt=$dir/${name}_groundtruth.ivecs
-for f in "$base" "$query" "$gt" "$build/engram" "$build/bench/bench_ftsearch"; do
+engram=${ENGRAM_BIN:-$build/engram}
+for f in "$base" "$query" "$gt" "$engram" "$build/bench/bench_ftsearch"; do
     [ -e "$f" ] || { echo "ftsearch.sh: missing $f" >&2; exit 2; }
 done
 
@@ -53,7 +55,7 @@ spin=(); cpin=()
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()')
 sargs=(--port "$port" --bind 127.0.0.1 --logfile "$tmp/engram.log")
 [ -n "${FT_SEARCH_THREADS:-}" ] && sargs+=(--search-threads "$FT_SEARCH_THREADS")
-"${spin[@]}" "$build/engram" "${sargs[@]}" &
+"${spin[@]}" "$engram" "${sargs[@]}" &
 spid=$!
 up=
 for _ in $(seq 100); do
@@ -65,6 +67,7 @@ done
 
 cos=()
 [ "${FT_COSINE:-1}" = 1 ] && cos=(--cosine)
+[ -n "${FT_VARIANTS:-}" ] && cos+=(--variants "$FT_VARIANTS")
 out=$tmp/out.jsonl
 "${cpin[@]}" "$build/bench/bench_ftsearch" --host 127.0.0.1 --port "$port" --server-pid "$spid" \
     --base "$base" --query "$query" --gt "$gt" "${cos[@]}" \
