@@ -70,7 +70,7 @@ MSGBYTES=$(printf '*3\r\n$7\r\nmessage\r\n$4\r\nchan\r\n$3\r\nmsg\r\n' | wc -c)
 
 # the server's CPU time in ns over all its threads (schedstat: ns resolution,
 # where /proc/PID/stat's ticks are 10 ms)
-cpu_ticks() { cat /proc/"$1"/task/*/schedstat | awk '{s += $1} END {printf "%d\n", s}'; }
+cpu_ticks() { cat /proc/"$1"/task/*/schedstat | awk '{s += $1} END {printf "%.0f\n", s}'; }
 numsub() { redis-cli -p "$1" PUBSUB NUMSUB chan | sed -n 2p; }
 
 one() {  # server(e|r) test pipeline -> appends "rps ticks" to $tmp/$server.$test.$P
