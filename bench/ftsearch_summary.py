@@ -11,7 +11,8 @@ its median over rounds):
           VADD variant: hset/vadd vectors/s (target >= 0.8) and vadd/hset
           server CPU per vector (above 1: HSET is cheaper)
   search  per mode (p1, pipelined), ef and variant: median qps, recall_at_k
-          (its own metric), recall_l2, recall_cos, server_us_per_query;
+          (its own metric), recall_l2, recall_cos, server_us_per_query
+          (loop thread + workers) and loop_us_per_query (the loop's part);
           cost_vs_vsim_ws = its server CPU per query / VSIM WITHSCORES's
           (the issue's FT.SEARCH/VSIM per-query cost, target <= 1.3),
           cost_vs_vsim = the same against plain VSIM, qps_vs_vsim_ws =
@@ -82,6 +83,8 @@ for mode, ef in keys:
              "recall_l2": round(med(x["recall_l2"] for x in ls), 4),
              "recall_cos": round(med(x["recall_cos"] for x in ls), 4),
              "server_us_per_query": round(med(x["server_us_per_query"] for x in ls), 2),
+             "loop_us_per_query": round(med(x["server_loop_cpu_s"] / x["queries"] * 1e6
+                                            for x in ls), 2),
              "server_cores": round(med(x.get("server_cores", 0) for x in ls), 2)}
         for ref, tag in (("vsim_ws", "vsim_ws"), ("vsim", "vsim")):
             pr = [(r[v], r[ref]) for r in rounds if v in r and ref in r]
