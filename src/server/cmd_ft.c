@@ -391,7 +391,8 @@ typedef struct ft_hit {
 
 /* A VECTOR_RANGE clause, resolved against the schema. */
 typedef struct ft_vrange {
-    const ftfield *vf;     /* NULL: matches nothing (an unknown field) */
+    const ftfield *vf;     /* NULL: matches nothing (an unknown field); else &vfc */
+    ftfield vfc;           /* a copy: FT.ALTER may move the schema's array meanwhile */
     float *vec;
     double radius;
 } ft_vrange;
@@ -404,7 +405,9 @@ typedef struct ftsearch_job {
     ftq_scorer scorer;
     /* the vector clause */
     int knn;
-    const ftfield *vf;
+    const ftfield *vf;     /* &vfc */
+    ftfield vfc;           /* a copy of the field: FT.ALTER may move the schema's array
+                              while the job waits (the names it points to stay) */
     float *vec;
     uint32_t k, ef;
     char *alias;           /* the distance's name */
@@ -433,6 +436,7 @@ typedef struct ftsearch_job {
     size_t nhits;
     size_t total;
     char *err;             /* an error found by the worker */
+    int replied;           /* the worker wrote the reply (needs_hashes() == 0) */
 } ftsearch_job;
 
 static void job_free(ftsearch_job *j)
@@ -737,8 +741,7 @@ static void field_emit(void *ud, const char *f, size_t flen, const char *v, size
  * aggregate so missing fields are simply left out. */
 static void emit_fields(ftsearch_job *j, reply *r, const ft_hit *hit, hash *h, int as_map)
 {
-    server *s = j->srv;
-    int64_t now = srv_now_ms(s);
+    int64_t now = h ? srv_now_ms(j->srv) : 0;     /* no hash: maybe a worker */
     size_t handle = reply_defer(r);
     long long pairs = 0;
     char num[64];
@@ -861,6 +864,19 @@ static int rdist_cmp_desc(const void *a, const void *b)
     return -rdist_cmp(a, b);
 }
 
+/* Whether the reply reads the documents' hashes (keyspace: loop thread
+ * only): not with NOCONTENT, nor when RETURN names only the vector
+ * clause's distance, and no SORTBY of a field. */
+static int needs_hashes(const ftsearch_job *j)
+{
+    if (j->sortby >= 0) return 1;
+    if (j->nocontent) return 0;
+    if (j->nret < 0 || !j->knn) return 1;
+    for (int i = 0; i < j->nret; i++)
+        if (j->retlen[i] != j->alen || memcmp(j->ret[i], j->alias, j->alen)) return 1;
+    return 0;
+}
+
 /* Order, page and write the reply into r. */
 static void search_reply(ftsearch_job *j, reply *r)
 {
@@ -893,9 +909,10 @@ static void search_reply(ftsearch_job *j, reply *r)
         reply_array(r, 1 + per * (long long)n);
         reply_int(r, (long long)j->total);
     }
+    int read_hashes = needs_hashes(j);
     for (size_t i = from; i < from + n; i++) {
         const ft_hit *hit = &j->hits[i];
-        hash *h = j->nocontent ? NULL : doc_hash(j->srv, hit);
+        hash *h = read_hashes ? doc_hash(j->srv, hit) : NULL;
         double score = j->knn ? 0.0 : hit->score;
         if (r3) {
             reply_map(r, 2 + j->withscores + j->withpayloads + !j->nocontent);
@@ -930,16 +947,22 @@ static void search_reply(ftsearch_job *j, reply *r)
     }
 }
 
+/* A reply that reads no hash is written here, on the worker, as VSIM's
+ * is; the others on the loop thread (search_done). */
 static void search_work(pool_job *pj, int worker)
 {
     ftsearch_job *j = (ftsearch_job *)pj;
     search_run(j, srv_worker_ctx(j->srv, worker));
+    if (!needs_hashes(j)) {
+        search_reply(j, &j->d.out);
+        j->replied = 1;
+    }
 }
 
 static void search_done(pool_job *pj)
 {
     ftsearch_job *j = (ftsearch_job *)pj;
-    search_reply(j, &j->d.out);
+    if (!j->replied) search_reply(j, &j->d.out);
     deferred_done(&j->d);
 }
 
@@ -1159,7 +1182,8 @@ void cmd_ft_search(client *c)
             goto immediate;
         }
         j->knn = 1;
-        j->vf = vf;
+        j->vfc = *vf;
+        j->vf = &j->vfc;
         j->k = kq->k;
         j->ef = kq->has_ef ? kq->ef_runtime : vf->ef_runtime;
         if (j->ef < j->k) j->ef = j->k;
@@ -1199,7 +1223,8 @@ void cmd_ft_search(client *c)
         }
         float *v = mem_alloc((size_t)vf->dim * sizeof *v + 1);
         memcpy(v, rc->vec, (size_t)vf->dim * 4);
-        j->vr[i] = (ft_vrange){vf, v, rc->radius};
+        j->vr[i] = (ft_vrange){NULL, *vf, v, rc->radius};
+        j->vr[i].vf = &j->vr[i].vfc;
         for (uint32_t d = 0; d < vf->dim; d++)
             if (!isfinite(v[d])) {
                 mem_free(sortname);
