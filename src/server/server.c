@@ -491,6 +491,10 @@ int srv_init(server *s, char *err, size_t errcap)
     crc32c_select("auto");        /* before any thread or snapshot child */
     command_table_init();
     if (srv_apply_renames(s, err, errcap) < 0) return -1;
+    /* Users before the port opens: a bad aclfile refuses to start before
+     * anyone could connect. */
+    acl_init(s);
+    if (acl_load_file(s, err, errcap) < 0) return -1;
     srv_adjust_fd_limit(s);
     /* Signal handlers go in before the port opens: a client (or a test) that
      * sees the port accept may send SIGTERM at once. */
@@ -513,8 +517,6 @@ int srv_init(server *s, char *err, size_t errcap)
     if (srv_start_pool(s, err, errcap) < 0) return -1;
     if (keyspace_init(s, err, errcap) < 0) return -1;
     pubsub_init(s);
-    acl_init(s);
-    if (acl_load_file(s, err, errcap) < 0) return -1;
     ev_timer_add(s->loop, 1, srv_cron, s);
     ev_set_before_sleep(s->loop, srv_before_sleep, s);
     ev_set_after_sleep(s->loop, srv_after_sleep, s);
@@ -550,6 +552,7 @@ void srv_fini(server *s)
     vindex_search_ctx_free(s->loop_ctx);
     s->loop_ctx = NULL;
     keyspace_fini(s);             /* before the models: sets hold their embedders */
+    acl_fini(s);
     models_free(s);
     for (int i = 0; i < s->nlfds; i++) close(s->lfds[i]);
     s->nlfds = 0;
