@@ -490,6 +490,11 @@ int srv_init(server *s, char *err, size_t errcap)
     /* Signal handlers go in before the port opens: a client (or a test) that
      * sees the port accept may send SIGTERM at once. */
     srv_signals(s);
+    /* Users before the port opens: a bad aclfile is refused without ever
+     * accepting a connection (a client could otherwise connect, then see
+     * the server exit), and the first client finds its user. */
+    acl_init(s);
+    if (acl_load_file(s, err, errcap) < 0) return -1;
     s->loop = ev_new(s->cfg.maxclients + SRV_RESERVED_FDS + 96);
     if (!s->loop) {
         snprintf(err, errcap, "could not create the event loop: %s", strerror(errno));
@@ -508,8 +513,6 @@ int srv_init(server *s, char *err, size_t errcap)
     if (srv_start_pool(s, err, errcap) < 0) return -1;
     if (keyspace_init(s, err, errcap) < 0) return -1;
     pubsub_init(s);
-    acl_init(s);
-    if (acl_load_file(s, err, errcap) < 0) return -1;
     ev_timer_add(s->loop, 1, srv_cron, s);
     ev_set_before_sleep(s->loop, srv_before_sleep, s);
     ev_set_after_sleep(s->loop, srv_after_sleep, s);
