@@ -22,6 +22,17 @@
 # rotates each round), and each line also carries its req/s and
 # engram / base: a before-and-after comparison measured side by side.
 #
+# Optional environment (defaults: the behaviour above):
+#   KV_TESTS      redis-benchmark -t list (default ping_mbulk,set,get,incr,mset);
+#                 one test at a time gives CPU per request for that command
+#   KV_PIPELINES  the -P values, in order (default "1 16")
+#   KV_SETUP      one command, words split on blanks, sent with redis-cli to
+#                 engram and Redis once after start (e.g. an ACL SETUSER)
+#   KV_USER, KV_PASS  redis-benchmark --user / -a for engram and Redis (a
+#                 user KV_SETUP made, say).  The base binary gets neither
+#                 KV_SETUP nor the user: it is taken to be a build without
+#                 ACLs, running as its only (default) user.
+#
 # Usage: bench/kv.sh [rounds=5] [requests=200000] [clients=50]
 # Needs: redis-server and redis-benchmark (Debian: redis-server, redis-tools).
 set -euo pipefail
@@ -29,7 +40,11 @@ cd "$(dirname "$0")/.."
 ROUNDS=${1:-5}
 N=${2:-200000}
 C=${3:-50}
-TESTS=ping_mbulk,set,get,incr,mset
+TESTS=${KV_TESTS:-ping_mbulk,set,get,incr,mset}
+PIPELINES=${KV_PIPELINES:-1 16}
+AUTH=()
+[ -n "${KV_USER:-}" ] && AUTH+=(--user "$KV_USER")
+[ -n "${KV_PASS:-}" ] && AUTH+=(-a "$KV_PASS")
 ENGRAM=${ENGRAM_BIN:-build/engram}
 [ -x "$ENGRAM" ] || { echo "bench/kv.sh: build engram first ($ENGRAM)" >&2; exit 1; }
 command -v redis-server >/dev/null || { echo "bench/kv.sh: needs redis-server (apt-get install redis-server)" >&2; exit 1; }
@@ -55,28 +70,36 @@ trap 'kill $EPID $RPID $BPID 2>/dev/null; wait 2>/dev/null; rm -rf "$tmp"' EXIT
 for p in $EPORT $RPORT $BPORT; do
   for _ in $(seq 50); do redis-cli -p "$p" ping >/dev/null 2>&1 && break; sleep 0.1; done
 done
+if [ -n "${KV_SETUP:-}" ]; then
+  for p in $EPORT $RPORT; do
+    # shellcheck disable=SC2086  # the words of KV_SETUP are the arguments
+    out=$(redis-cli -p "$p" $KV_SETUP 2>&1)
+    case $out in OK|"") ;; *) echo "bench/kv.sh: KV_SETUP on port $p: $out" >&2; exit 1 ;; esac
+  done
+fi
 
 cpu_ticks() {  # pid -> utime+stime in clock ticks (0 where /proc is missing)
   if [ -r "/proc/$1/stat" ]; then awk '{print $14 + $15}' "/proc/$1/stat"; else echo 0; fi
 }
 NTESTS=$(echo "$TESTS" | tr ',' '\n' | wc -l)
-run() {  # port pid pipeline cpufile -> lines "TEST rps"; appends "ticks" to cpufile
-  local t0 t1
-  t0=$(cpu_ticks "$2")
-  $PIN_CLIENT redis-benchmark -p "$1" -t "$TESTS" -n "$N" -c "$C" -P "$3" --csv 2>/dev/null |
+run() {  # port pid pipeline cpufile [auth...] -> lines "TEST rps"; appends "ticks" to cpufile
+  local t0 t1 port=$1 pid=$2 pl=$3 cf=$4
+  shift 4
+  t0=$(cpu_ticks "$pid")
+  $PIN_CLIENT redis-benchmark -p "$port" "$@" -t "$TESTS" -n "$N" -c "$C" -P "$pl" --csv 2>/dev/null |
     awk -F'","' 'NR>1 { gsub(/"/,"",$1); gsub(/"/,"",$2); print $1, $2 }'
-  t1=$(cpu_ticks "$2")
-  echo $((t1 - t0)) >> "$4"
+  t1=$(cpu_ticks "$pid")
+  echo $((t1 - t0)) >> "$cf"
 }
 
 one() {  # e|r|b pipeline: one run of that server, its results appended
   case $1 in
-    e) run "$EPORT" "$EPID" "$2" "$tmp/ec.$2" >> "$tmp/e.$2" ;;
-    r) run "$RPORT" "$RPID" "$2" "$tmp/rc.$2" >> "$tmp/r.$2" ;;
+    e) run "$EPORT" "$EPID" "$2" "$tmp/ec.$2" ${AUTH[@]+"${AUTH[@]}"} >> "$tmp/e.$2" ;;
+    r) run "$RPORT" "$RPID" "$2" "$tmp/rc.$2" ${AUTH[@]+"${AUTH[@]}"} >> "$tmp/r.$2" ;;
     b) run "$BPORT" "$BPID" "$2" "$tmp/bc.$2" >> "$tmp/b.$2" ;;
   esac
 }
-for P in 1 16; do
+for P in $PIPELINES; do
   : > "$tmp/e.$P"; : > "$tmp/r.$P"; : > "$tmp/b.$P"; : > "$tmp/ec.$P"; : > "$tmp/rc.$P"; : > "$tmp/bc.$P"
   for r in $(seq "$ROUNDS"); do
     if [ -n "$BPORT" ]; then

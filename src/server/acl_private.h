@@ -14,7 +14,13 @@ typedef struct acl_keypat {
     char *p;
     size_t n;
     int flags;              /* KEY_R | KEY_W (acl.c) */
+    int kind;               /* ACL_PAT_*: how key_ok matches it (acl.c) */
 } acl_keypat;
+
+/* A key pattern without * ? [ or \ is a literal; one whose only special
+ * character is a final * is a prefix (the common ~app:* form).  Both are
+ * matched with memcmp; the rest with util_glob_match. */
+enum { ACL_PAT_GLOB = 0, ACL_PAT_EXACT = 1, ACL_PAT_PREFIX = 2 };
 
 struct acl_user {
     char *name;             /* NUL-terminated, no spaces */

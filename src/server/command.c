@@ -59,6 +59,7 @@ static unsigned implied_categories(const command *k)
 static void command_prepare(command *k, command *parent)
 {
     command_all = mem_realloc(command_all, (command_all_n + 1) * sizeof *command_all);
+    k->all_index = command_all_n;
     command_all[command_all_n++] = k;
     k->parent = parent;
     if (parent) {

@@ -97,6 +97,7 @@ struct command {
     command *parent;         /* the container of a subcommand */
     char *fullname;          /* "config|get"; the name itself for a command */
     unsigned categories;     /* every CAT_* */
+    size_t all_index;        /* its position for command_all_at (ACL bits) */
     /* INFO commandstats (reset by CONFIG RESETSTAT) */
     long long calls, usec, rejected, failed;
 };

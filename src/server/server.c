@@ -491,14 +491,15 @@ int srv_init(server *s, char *err, size_t errcap)
     crc32c_select("auto");        /* before any thread or snapshot child */
     command_table_init();
     if (srv_apply_renames(s, err, errcap) < 0) return -1;
-    /* Users before the port opens: a bad aclfile refuses to start before
-     * anyone could connect. */
-    acl_init(s);
-    if (acl_load_file(s, err, errcap) < 0) return -1;
     srv_adjust_fd_limit(s);
     /* Signal handlers go in before the port opens: a client (or a test) that
      * sees the port accept may send SIGTERM at once. */
     srv_signals(s);
+    /* Users before the port opens: a bad aclfile is refused without ever
+     * accepting a connection (a client could otherwise connect, then see
+     * the server exit), and the first client finds its user. */
+    acl_init(s);
+    if (acl_load_file(s, err, errcap) < 0) return -1;
     s->loop = ev_new(s->cfg.maxclients + SRV_RESERVED_FDS + 96);
     if (!s->loop) {
         snprintf(err, errcap, "could not create the event loop: %s", strerror(errno));

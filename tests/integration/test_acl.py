@@ -194,6 +194,19 @@ class TestChecks(ServerTestCase):
         self.assert_error(c.cmd("EXEC"),
                           "EXECABORT Transaction discarded because of previous errors.")
 
+    def test_key_pattern_kinds(self):
+        # literal, prefix (final *) and general patterns are matched by
+        # different code (acl.c key_ok); all must agree with glob semantics
+        # (the same keys pass and fail in Redis 7.0: ACL DRYRUN u SET key v)
+        a = self.admin
+        a.cmd("ACL", "SETUSER", "u", "on", ">pw", "+@all", "~lit", "~pre:*", "~g?o[bx]*",
+              "~esc\\*")
+        c = self.login("u")
+        for key in ("lit", "pre:", "pre:x", "pre:x:y", "gaob", "gzoxzz", "esc*"):
+            self.assertEqual(c.cmd("SET", key, "v"), "OK", key)
+        for key in ("li", "litt", "LIT", "pre", "prex", "Pre:x", "gob", "gaoc", "esc", "escx"):
+            self.assert_error(c.cmd("SET", key, "v"), "NOPERM No permissions to access a key")
+
     def test_channels(self):
         a = self.admin
         a.cmd("ACL", "SETUSER", "u", "on", ">pw", "+@all", "allkeys", "&news.*")
