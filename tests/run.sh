@@ -80,7 +80,7 @@ ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:ha
 
 stage "3/5 TSan build (threaded tests)"
 cmake -S . -B build-tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DENGRAM_SANITIZE=thread -DENGRAM_REQUIRE_CMOCKA=ON -DENGRAM_BENCH=OFF >/dev/null
-cmake --build build-tsan -j"$JOBS" --target engram test_ev test_pool test_vset test_vfilter test_crc32c test_snapfile
+cmake --build build-tsan -j"$JOBS" --target engram engram-pipe embed_tool test_ev test_pool test_rwlock test_d2str test_vset test_vfilter test_crc32c test_snapfile
 TSAN_OPTIONS=halt_on_error=1 run_ctest build-tsan -L threads || status=1
 
 stage "4/5 aarch64 cross build under qemu (NEON)"
