@@ -729,6 +729,7 @@ static int apply_words(config *c, char **argv, size_t *lens, int argc, const cha
     for (int i = 1; i < argc; i++) {
         if (lens && lens[i] != strlen(argv[i])) {
             seterr(err, errcap, "%svalue for '%s' contains a NUL byte", where, shown);
+            mem_free(b.p);      /* the words before this one */
             return -1;
         }
         if (i > 1) sbuf_add(&b, " ");
