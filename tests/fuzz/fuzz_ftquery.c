@@ -94,7 +94,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     size_t len = size - 2;
     char *copy = malloc(len ? len : 1);   /* ASan: reads past the text */
     FUZZ_CHECK(copy != NULL, "out of memory");
-    memcpy(copy, text, len);
+    if (len) memcpy(copy, text, len);
 
     ftq *q = NULL;
     ftq_error err;

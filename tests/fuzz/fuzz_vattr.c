@@ -61,6 +61,7 @@ static void read_members(const vattr *a, const char *t, size_t len)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
+    if (size == 0) data = (const uint8_t *)"";   /* libFuzzer's empty input may be NULL */
     const char *json = (const char *)data;
     vattr *a = NULL, *b = NULL;
     vattr_error e = { 0 }, k = { 0 };

@@ -47,6 +47,7 @@ static void match(const vfilter *f, const vattr *a)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     init_fixed();
+    if (size == 0) data = (const uint8_t *)"";   /* libFuzzer's empty input may be NULL */
     const char *expr = (const char *)data;
     const uint8_t *nul = memchr(data, 0, size);
     size_t len = nul ? (size_t)(nul - data) : size;
