@@ -109,11 +109,15 @@ fi
 if [ $fuzz_ok = 0 ]; then
   echo "skipped: clang with libFuzzer (clang, libclang-rt-14-dev) is not installed and this is not root"
   echo "  to run it: sudo apt-get install -y clang libclang-rt-14-dev && bash tests/fuzz/run.sh"
-elif bash tests/fuzz/run.sh "${FUZZ_SECONDS:-15}"; then
-  total_pass=$((total_pass + 1))
 else
-  total_fail=$((total_fail + 1))
-  status=1
+  fuzz_dir=$(mktemp -d)
+  if FUZZ_CORPUS=$fuzz_dir bash tests/fuzz/run.sh "${FUZZ_SECONDS:-15}"; then
+    total_pass=$((total_pass + 1))
+  else
+    total_fail=$((total_fail + 1))
+    status=1
+  fi
+  rm -rf "$fuzz_dir"
 fi
 
 echo

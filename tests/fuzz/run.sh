@@ -11,6 +11,10 @@
 #   tests/fuzz/run.sh 3600       the long run, one hour per target
 #   tests/fuzz/run.sh 60 wal snapshot
 #   FUZZ_JOBS=2 tests/fuzz/run.sh 300    two targets at a time
+#   FUZZ_CORPUS=dir                       where discoveries go (default
+#                                         build-fuzz/corpus; tests/run.sh
+#                                         gives a fresh one, so a short run
+#                                         does not first replay a long run's)
 #
 # Targets: resp wal oplog snapshot vfilter vattr ftquery config pipe_resp.
 set -euo pipefail
@@ -23,6 +27,7 @@ TARGETS=${*:-$ALL}
 JOBS=${JOBS:-2}
 FUZZ_JOBS=${FUZZ_JOBS:-1}
 B=$ROOT/build-fuzz
+CORPUS=${FUZZ_CORPUS:-$B/corpus}
 
 if ! command -v clang >/dev/null 2>&1; then
   echo "tests/fuzz/run.sh: clang not found (apt-get install clang libclang-rt-14-dev)" >&2
@@ -45,7 +50,7 @@ max_len() {
 }
 
 run_one() {
-  local t=$1 work=$B/corpus/$1 seeds=$ROOT/tests/fuzz/corpus/$1 log=$B/logs/$1.log
+  local t=$1 work=$CORPUS/$1 seeds=$ROOT/tests/fuzz/corpus/$1 log=$B/logs/$1.log
   mkdir -p "$work" "$B/artifacts" "$B/logs"
   if "$B/fuzz/fuzz_$t" -max_total_time="$SECS" -max_len="$(max_len "$t")" -timeout=20 \
        -rss_limit_mb=2048 -print_final_stats=1 -artifact_prefix="$B/artifacts/$t-" \
