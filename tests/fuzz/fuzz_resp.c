@@ -20,12 +20,12 @@
 
 #include "engram/resp.h"
 
-typedef struct log {
+typedef struct trace {
     uint8_t *p;
     size_t len, cap;
-} log;
+} trace;
 
-static void log_add(log *l, const void *p, size_t n)
+static void trace_add(trace *l, const void *p, size_t n)
 {
     if (l->len + n > l->cap) {
         size_t c = l->cap ? l->cap : 256;
@@ -38,30 +38,30 @@ static void log_add(log *l, const void *p, size_t n)
     l->len += n;
 }
 
-static void log_request(log *l, const resp_parser *p)
+static void trace_request(trace *l, const resp_parser *p)
 {
-    log_add(l, "R", 1);
-    log_add(l, &p->argc, sizeof p->argc);
+    trace_add(l, "R", 1);
+    trace_add(l, &p->argc, sizeof p->argc);
     for (int i = 0; i < p->argc; i++) {
-        log_add(l, &p->argvlen[i], sizeof p->argvlen[i]);
-        log_add(l, p->argv[i], p->argvlen[i]);
+        trace_add(l, &p->argvlen[i], sizeof p->argvlen[i]);
+        trace_add(l, p->argv[i], p->argvlen[i]);
     }
 }
 
 /* The ending: unconsumed bytes after AGAIN, or the error and its text. */
-static void log_end(log *l, resp_parser *p, int rc, const char *buf, size_t pending)
+static void trace_end(trace *l, resp_parser *p, int rc, const char *buf, size_t pending)
 {
     char scratch[64];
     if (rc == RESP_AGAIN) {
-        log_add(l, "A", 1);
-        log_add(l, &pending, sizeof pending);
+        trace_add(l, "A", 1);
+        trace_add(l, &pending, sizeof pending);
         return;
     }
     FUZZ_CHECK(rc < 0, "unexpected code %d", rc);
     const char *msg = resp_strerror(rc, p, scratch, sizeof scratch);
-    log_add(l, "E", 1);
-    log_add(l, &rc, sizeof rc);
-    log_add(l, msg, strlen(msg));
+    trace_add(l, "E", 1);
+    trace_add(l, &rc, sizeof rc);
+    trace_add(l, msg, strlen(msg));
     int again = resp_parse(p, buf, pending);
     FUZZ_CHECK(again == rc, "error %d then %d", rc, again);
 }
@@ -77,7 +77,7 @@ static void limits_from(uint8_t b, resp_limits *lim)
     }
 }
 
-static void parse_whole(const resp_limits *lim, const char *buf, size_t len, log *l)
+static void parse_whole(const resp_limits *lim, const char *buf, size_t len, trace *l)
 {
     resp_parser p;
     resp_init(&p, lim);
@@ -85,12 +85,12 @@ static void parse_whole(const resp_limits *lim, const char *buf, size_t len, log
     for (;;) {
         int rc = resp_parse(&p, buf + off, len - off);
         if (rc != RESP_OK) {
-            log_end(l, &p, rc, buf + off, len - off);
+            trace_end(l, &p, rc, buf + off, len - off);
             break;
         }
         size_t used = resp_consumed(&p);
         FUZZ_CHECK(used > 0 && used <= len - off, "consumed %zu of %zu", used, len - off);
-        log_request(l, &p);
+        trace_request(l, &p);
         off += used;
         resp_reset(&p);
     }
@@ -98,7 +98,7 @@ static void parse_whole(const resp_limits *lim, const char *buf, size_t len, log
 }
 
 static void parse_chunked(const resp_limits *lim, const char *in, size_t len, uint64_t seed,
-                          log *l)
+                          trace *l)
 {
     resp_parser p;
     resp_init(&p, lim);
@@ -121,7 +121,7 @@ static void parse_chunked(const resp_limits *lim, const char *in, size_t len, ui
         while ((rc = resp_parse(&p, pend, plen)) == RESP_OK) {
             size_t used = resp_consumed(&p);
             FUZZ_CHECK(used > 0 && used <= plen, "consumed %zu of %zu", used, plen);
-            log_request(l, &p);
+            trace_request(l, &p);
             q = malloc(plen - used ? plen - used : 1);
             FUZZ_CHECK(q != NULL, "out of memory");
             memcpy(q, pend + used, plen - used);
@@ -132,7 +132,7 @@ static void parse_chunked(const resp_limits *lim, const char *in, size_t len, ui
         }
     }
     if (len == 0) rc = resp_parse(&p, "", 0);
-    log_end(l, &p, rc, pend ? pend : "", plen);
+    trace_end(l, &p, rc, pend ? pend : "", plen);
     free(pend);
     resp_fini(&p);
 }
@@ -146,7 +146,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     const char *in = (const char *)data + 2;
     size_t len = size - 2;
 
-    log whole = { 0 }, chunked = { 0 };
+    trace whole = { 0 }, chunked = { 0 };
     parse_whole(&lim, in, len, &whole);
     parse_chunked(&lim, in, len, seed, &chunked);
     FUZZ_CHECK(whole.len == chunked.len && memcmp(whole.p, chunked.p, whole.len) == 0,
