@@ -16,16 +16,24 @@
 
 #include "engram/config.h"
 
-static char path[256];
+static char dir[128], path[256];
+
+/* At exit: the file and its directory go (a crash leaves them: its input
+ * is what matters then). */
+static void cleanup(void)
+{
+    unlink(path);
+    rmdir(dir);
+}
 
 static void setup(void)
 {
     if (path[0]) return;
     const char *base = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp";
-    char dir[128];
     snprintf(dir, sizeof dir, "%s/engram-fuzz-config-XXXXXX", base);
     FUZZ_CHECK(mkdtemp(dir) != NULL, "mkdtemp %s", dir);
     snprintf(path, sizeof path, "%s/engram.conf", dir);
+    atexit(cleanup);
 }
 
 static void write_file(const uint8_t *data, size_t size)
