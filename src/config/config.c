@@ -774,6 +774,7 @@ static int apply_words(config *c, char **argv, size_t *lens, int argc, const cha
     for (int i = 1; i < argc; i++) {
         if (lens && lens[i] != strlen(argv[i])) {
             seterr(err, errcap, "%svalue for '%s' contains a NUL byte", where, shown);
+            mem_free(b.p);      /* the words before this one */
             return -1;
         }
         if (i > 1) sbuf_add(&b, " ");
@@ -954,14 +955,28 @@ static void fmt_line(const config *c, const setting *s, sbuf *b)
     sbuf_add(b, s->name);
     sbuf_add(b, " ");
     if (s->type == T_STRING && (s->flags & S_MULTI_ARG)) {
-        const char *w[64];
-        size_t wl[64];
-        int n = split_words(*(char *const *)field(c, s), w, wl, 64);
-        if (n == 0) sbuf_add(b, "\"\"");      /* an empty list must still be a word */
-        for (int i = 0; i < n && i < 64; i++) {
-            if (i) sbuf_add(b, " ");
-            add_word(b, w[i], wl[i]);
+        /* Every word, however many.  A repeatable setting (embedder NAME
+         * PATH) gathers the words of all its lines, more than one line may
+         * hold (string_apply's 64), so it is written one line per NAME PATH
+         * pair, each appending again when the file is read: the first 64
+         * words alone were written, and the rest of the list lost (found by
+         * tests/fuzz/fuzz_config). */
+        const char *p = *(char *const *)field(c, s), *w;
+        size_t wl;
+        int n = 0;
+        while (split_words(p, &w, &wl, 1) > 0) {
+            if (n && (s->flags & S_APPEND) && n % 2 == 0) {
+                sbuf_add(b, "\n");
+                sbuf_add(b, s->name);
+                sbuf_add(b, " ");
+            } else if (n) {
+                sbuf_add(b, " ");
+            }
+            add_word(b, w, wl);
+            n++;
+            p = w + wl;
         }
+        if (n == 0) sbuf_add(b, "\"\"");      /* an empty list must still be a word */
     } else if (s->type == T_STRING) {
         add_quoted(b, *(char *const *)field(c, s));
     } else if (s->type == T_EVENTS) {

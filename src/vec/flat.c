@@ -41,7 +41,8 @@
  * the capacity cap; so loading allocates nothing a damaged capacity could
  * inflate): the first insert needing slot hwm moves to arrays of the same
  * capacity and releases the borrowed range, so growth goes on as without
- * the snapshot.
+ * the snapshot.  That capacity is trusted only as far as growth explains
+ * it: past 2^20 slots, at most twice the slots used (as hnsw.c).
  * Integers are little-endian; the vector section is the in-memory array
  * (little-endian targets only, asserted below).
  *
@@ -77,6 +78,8 @@
 
 #define FLAT_NONE   UINT32_MAX
 #define FLAT_ID_MAX (UINT32_MAX - 2)
+/* Capacities up to this load whatever the slots used (flat_load_check). */
+#define FLAT_LOAD_FREE_CAP (1u << 20)
 #define FLAT_BLOCK  256     /* distances per kernel call: 1 KiB of stack */
 #define FLAT_BRIDGE_BYTES 512 /* free gaps smaller than this are read through */
 /* Software prefetch (the scan loop's header comment says why and when). */
@@ -537,6 +540,16 @@ static int flat_load_check(const flat_params *p, const img_source *src, uint32_t
     if (cap > FLAT_ID_MAX || hwm > cap || count > hwm)
         return vec_corruptf(err, errlen, "flat image: capacity %u, used %u, live %u out of order",
                          cap, hwm, count);
+    /* Loading allocates only the hwm slots, but the first insert after it
+     * sizes the index's per-id arrays (vindex_reserve_new) to the capacity,
+     * which only the image states: a forged one made that insert allocate
+     * tens of gigabytes (found by tests/fuzz/fuzz_snapshot).  As in
+     * hnsw_load: growth (1.5x) never leaves more than about half the slots
+     * unused, so past FLAT_LOAD_FREE_CAP slots a capacity over twice the
+     * slots used is refused. */
+    if (cap > FLAT_LOAD_FREE_CAP && cap > 2ull * hwm + 16)
+        return vec_corruptf(err, errlen, "flat image: capacity %u for %u slots used: more than "
+                            "growth ever leaves", cap, hwm);
     uint64_t vb = (uint64_t)hwm * p->dim * sizeof(float);
     if (src->sec[1].len != vb)
         return vec_corruptf(err, errlen, "flat image: vector section is %zu bytes, %u slots need %llu",

@@ -2071,6 +2071,10 @@ static void rf_bad_engine_numbers(const struct rf_case *c, const mem_image *im, 
         rf_patch_refused(im, FLAT_IMG_META, 24, hwm, 4, "free list");
         rf_patch_refused(im, FLAT_IMG_META, 24, 0xFFFFFFF0u, 4, "free list");
         rf_patch_refused(im, FLAT_IMG_META, 28, 1, 4, "reserved");
+        /* A forged capacity: the first insert after loading sized the
+         * per-id arrays to it (gigabytes; found by fuzz_snapshot). */
+        rf_patch_refused(im, FLAT_IMG_META, 12, (1u << 20) + 1, 4, "more than growth ever leaves");
+        rf_patch_refused(im, FLAT_IMG_META, 12, 2046820368u, 4, "more than growth ever leaves");
         rf_patch_refused(im, FLAT_IMG_LIVE, 0, 7, 1, "live flag 7");
     }
 }
