@@ -47,6 +47,7 @@
 #ifndef ENGRAM_FTSPEC_H
 #define ENGRAM_FTSPEC_H
 
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -79,7 +80,7 @@ typedef struct ftspec {
     char *name;
     size_t nlen;
     int refs;              /* the registry's and searches' (loop thread) */
-    int dropped;
+    _Atomic int dropped;   /* set by the loop, read by searches on workers */
     rwlock lock;           /* readers: searches; writer: the loop (writer-preferring) */
     /* the definition */
     int nargs;
