@@ -9,11 +9,18 @@
  *   2. authentication, then the user's ACL permissions: the command, its
  *      keys, its channels (unless the command is CMD_NO_AUTH; acl.h);
  *   3. CMD_NO_MULTI commands are refused inside MULTI;
- *   4. writes are refused while the write-ahead log is failed (the log
+ *   4. over maxmemory, a command that may grow memory -- CMD_DENYOOM, an
+ *      EXEC that queued one, or anything MULTI would queue (queuing grows
+ *      memory too; Redis's rule) -- first evicts keys by the policy
+ *      (evict_room, evict.h), and is refused with -OOM if that cannot
+ *      bring used memory under the limit (always under noeviction).  Not
+ *      while loading: step 7 answers then.  Reads, deletes and admin
+ *      commands (not CMD_DENYOOM) run whatever the memory;
+ *   5. writes are refused while the write-ahead log is failed (the log
  *      reports its state: persist_write_error); EXEC counts as a write if
  *      it queued one;
- *   5. a RESP2 client with subscriptions runs only CMD_SUBSCRIBED commands;
- *   6. while the dataset loads, only CMD_LOADING commands run.
+ *   6. a RESP2 client with subscriptions runs only CMD_SUBSCRIBED commands;
+ *   7. while the dataset loads, only CMD_LOADING commands run.
  * Then, inside MULTI, anything but CMD_NOQUEUE is queued; otherwise it runs.
  *
  * Refusing goes through dispatch_reject alone (Redis's rejectCommand): it
@@ -38,6 +45,7 @@
 #include "engram/util.h"
 #include "acl.h"
 #include "deferred.h"
+#include "evict.h"
 #include "handlers.h"
 #include "persist.h"
 #include "pubsub.h"
@@ -99,7 +107,19 @@ static int dispatch_find(client *c, command **out, refusal *r)
     return 1;
 }
 
-/* Steps 2 to 6 for the command k found by step 1. */
+/* Step 4: 1 when k may run as far as memory goes (keys evicted if need be). */
+static int dispatch_memory_ok(client *c, const command *k, int in_multi)
+{
+    server *s = c->srv;
+    if (!s->cfg.maxmemory) return 1;        /* the common case: one test */
+    int grows = (k->flags & CMD_DENYOOM) ||
+                (k->fn == cmd_exec ? in_multi && (c->mflags & CMD_DENYOOM)
+                                   : in_multi && !(k->flags & CMD_NOQUEUE));
+    if (!grows || persist_loading(s)) return 1;
+    return evict_room(s, c);
+}
+
+/* Steps 2 to 7 for the command k found by step 1. */
 static int dispatch_allowed(client *c, const command *k, refusal *r)
 {
     server *s = c->srv;
@@ -109,6 +129,8 @@ static int dispatch_allowed(client *c, const command *k, refusal *r)
     if (!(k->flags & CMD_NO_AUTH) && !acl_check(c, k, r->text, sizeof r->text)) return 0;
     if (in_multi && (k->flags & CMD_NO_MULTI))
         return refuse(r, "ERR Command not allowed inside a transaction");
+    if (!dispatch_memory_ok(c, k, in_multi))
+        return refuse(r, "OOM command not allowed when used memory > 'maxmemory'.");
     int writes = (k->flags & CMD_WRITE) || (k->fn == cmd_exec && in_multi && (c->mflags & CMD_WRITE));
     const char *failed = writes ? persist_write_error(s) : NULL;
     if (failed)

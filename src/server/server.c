@@ -40,6 +40,7 @@
 #include "engram/mem.h"
 #include "engram/util.h"
 #include "acl.h"
+#include "evict.h"
 #include "log.h"
 #include "net.h"
 #include "models.h"
@@ -240,7 +241,9 @@ static int srv_cron(ev_loop *l, long long id, void *ud)
     srv_client_timeouts(s);
     srv_sample_ops(s);
     persist_cron(s);
-    if (mem_used() > s->mem_peak) s->mem_peak = mem_used();
+    size_t used = evict_used_memory(s);
+    if (used > s->mem_peak) s->mem_peak = used;
+    if (s->clock_mode) evict_refresh(s);      /* new keys' clocks */
     return 1000 / s->cfg.hz;
 }
 
@@ -507,6 +510,7 @@ int srv_init(server *s, char *err, size_t errcap)
     }
     if (srv_start_pool(s, err, errcap) < 0) return -1;
     if (keyspace_init(s, err, errcap) < 0) return -1;
+    evict_init(s);
     pubsub_init(s);
     acl_init(s);
     if (acl_load_file(s, err, errcap) < 0) return -1;
@@ -538,6 +542,7 @@ void srv_fini(server *s)
     s->wctx = NULL;
     vindex_search_ctx_free(s->loop_ctx);
     s->loop_ctx = NULL;
+    evict_fini(s);
     keyspace_fini(s);             /* before the models: sets hold their embedders */
     models_free(s);
     for (int i = 0; i < s->nlfds; i++) close(s->lfds[i]);
