@@ -6,9 +6,10 @@
  * 255 minus the decayed counter (LFU), or how soon the key expires (TTL) --
  * each with its database and a copy of its key.  A round samples every
  * database, inserts what scores better than the worst kept, then takes
- * candidates from the best end, checking each against the keyspace (it may
- * have been deleted, or lost its TTL, since it was sampled).  Kept between
- * commands, so a round's good candidates serve the next eviction too.
+ * the best candidate, checking it against the keyspace (it may have been
+ * deleted, or lost its TTL, since it was sampled).  Every eviction samples
+ * afresh; the pool is kept between evictions and commands, so the good
+ * candidates of earlier rounds compete with the new sample.
  *
  * Loop thread only; the allocators' counter is atomic (workers and the
  * lazy-free thread free through them). */
@@ -279,11 +280,10 @@ static int evict_one(server *s, int64_t now)
     if (policy == MAXMEMORY_ALLKEYS_RANDOM || policy == MAXMEMORY_VOLATILE_RANDOM) {
         e = random_take(s, now, &db);
     } else {
+        /* A fresh sample every time, as Redis: taking the pool's leftovers
+         * without one would evict every key ever sampled, good or bad. */
+        pool_populate(s, now);
         e = pool_take(s, &db);
-        if (!e) {
-            pool_populate(s, now);
-            e = pool_take(s, &db);
-        }
     }
     if (!e) return 0;
     evict_key(s, db, e);
