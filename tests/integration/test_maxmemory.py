@@ -9,10 +9,13 @@ later carry a later clock (LRU clocks count seconds, as Redis's)."""
 
 import os
 import random
-import struct
+import shutil
+import tempfile
 import time
+import unittest
 
-from engram_test import IS_REDIS, SLOW, ServerTestCase, engram_only, main, parse_info
+from engram_test import (IS_REDIS, SLOW, Server, ServerTestCase, engram_only, main, parse_info,
+                         wait_until)
 
 OOM = "OOM command not allowed when used memory > 'maxmemory'."
 MB = 1024 * 1024
@@ -305,6 +308,37 @@ class TestEviction(MaxmemoryCase):
 
     def test_lfu_keeps_read_keys(self):
         self.access_test("allkeys-lfu")
+
+
+@engram_only
+class TestEvictionLogged(unittest.TestCase):
+    """Evictions are logged as DELs: a restart has exactly the keys that
+    were left, the evicted ones do not come back."""
+
+    def test_replay(self):
+        tmp = tempfile.mkdtemp(prefix="engram-maxmem-")
+        data = os.path.join(tmp, "data")
+        try:
+            srv = Server(["--dir", data, "--maxmemory-policy", "allkeys-random"]).start()
+            c = srv.conn()
+            used = int(parse_info(c.cmd("INFO", "memory"))["used_memory"])
+            self.assertEqual(c.cmd("CONFIG", "SET", "maxmemory", str(used + MB)), "OK")
+            for start in range(0, 6000, 500):
+                c.send(b"".join(_enc("SET", "k:%d" % i, "v" * 300) for i in range(start, start + 500)))
+                self.assertEqual(set(c.read() for _ in range(500)), {"OK"})
+            self.assertGreater(int(parse_info(c.cmd("INFO", "stats"))["evicted_keys"]), 1000)
+            before = sorted(c.cmd("KEYS", "*"))
+            c.close()
+            srv.stop()
+            srv = Server(["--dir", data]).start()
+            c = srv.conn()
+            self.assertTrue(wait_until(
+                lambda: parse_info(c.cmd("INFO", "persistence"))["loading"] == "0", 20 * SLOW))
+            self.assertEqual(sorted(c.cmd("KEYS", "*")), before)
+            c.close()
+            srv.stop()
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
 
 
 def vm_rss(pid):
