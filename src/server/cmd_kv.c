@@ -25,6 +25,7 @@
  * state, for the same reason). */
 #include "server.h"
 #include "handlers.h"
+#include "evict.h"
 #include "ftspec.h"
 #include "hkeys.h"
 #include "notify.h"
@@ -35,6 +36,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "engram/lfu.h"
 #include "engram/mem.h"
 #include "engram/util.h"
 
@@ -1063,6 +1065,26 @@ void cmd_object_encoding(client *c)
     reply_bulk_cstr(&c->out, enc);
 }
 
+/* OBJECT FREQ key: the key's LFU counter, decayed to now (evict.h; lfu.h),
+ * read without counting as an access; Redis's error when no LFU policy is
+ * set (the counter is not kept then). */
+void cmd_object_freq(client *c)
+{
+    server *s = c->srv;
+    kv_entry *e = kv_find(client_kv(c), c->argv[2], c->argvlen[2], s->cmd_time_ms);
+    if (!e) {
+        reply_null(&c->out);
+        return;
+    }
+    if (s->clock_mode != EVICT_CLOCK_LFU) {
+        reply_error(&c->out, "ERR An LFU maxmemory policy is not selected, access frequency not "
+                    "tracked. Please note that when switching between policies at runtime LRU "
+                    "and LFU data will take some time to adjust.");
+        return;
+    }
+    reply_int(&c->out, lfu_decayed(kv_clock(e), lfu_minute(s->cmd_time_ms), s->cfg.lfu_decay_time));
+}
+
 void cmd_object_help(client *c)
 {
     static const char *const lines[] = {
@@ -1070,6 +1092,9 @@ void cmd_object_help(client *c)
         "ENCODING <key>",
         "    Return the kind of internal representation used in order to store the value",
         "    associated with a <key>.",
+        "FREQ <key>",
+        "    Return the access frequency index of the <key>. The returned integer is",
+        "    proportional to the logarithm of the recent access frequency of the key.",
         "HELP", "    Print this help.", NULL};
     reply_help(c, lines);
 }

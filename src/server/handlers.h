@@ -105,6 +105,7 @@ void cmd_move(client *c);
 void cmd_swapdb(client *c);
 void cmd_object_encoding(client *c);
 void cmd_object_help(client *c);
+void cmd_object_freq(client *c);
 void cmd_memory_usage(client *c);
 void cmd_memory_help(client *c);
 /* cmd_info.c */

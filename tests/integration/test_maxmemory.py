@@ -137,6 +137,22 @@ class TestSettings(MaxmemoryCase):
         self.assertGreaterEqual(int(m["used_memory_peak"]), int(m["used_memory"]))
         self.assertIn("evicted_keys", info(self.c, "stats"))
 
+    def test_object_freq(self):
+        c = self.c
+        self.assertEqual(c.cmd("SET", "a", "1"), "OK")
+        self.assertEqual(c.cmd("OBJECT", "FREQ", "a"),
+                         "ERR An LFU maxmemory policy is not selected, access frequency not "
+                         "tracked. Please note that when switching between policies at runtime "
+                         "LRU and LFU data will take some time to adjust.")
+        self.set_cfg("maxmemory-policy", "allkeys-lfu")
+        # (not an integer: Redis would share an integer object, its clock 0)
+        self.assertEqual(c.cmd("SET", "b", "v"), "OK")
+        # a new key starts at 5 (one less if a minute of decay falls between)
+        self.assertIn(c.cmd("OBJECT", "FREQ", "b"), (4, 5))
+        self.assertEqual(c.cmd("GET", "b"), b"v")          # up to 5 every hit counts
+        self.assertIn(c.cmd("OBJECT", "FREQ", "b"), (5, 6))
+        self.assertIsNone(c.cmd("OBJECT", "FREQ", "nosuchkey"))
+
     @engram_only
     def test_used_memory_counts_vectors(self):
         before = self.used()
