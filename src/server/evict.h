@@ -33,6 +33,13 @@
  * idle, least used, soonest to expire), and evicts the best one still
  * there.
  *
+ * Known limits: one call evicts until under the limit however many keys
+ * that takes (Redis stops after a time budget and goes on in a timer), so
+ * lowering maxmemory far below used memory makes the next write pay for
+ * all of it; a vector set that a running search still holds is freed when
+ * the search ends, so the evictions meanwhile do not see its bytes go and
+ * may take more keys than needed.
+ *
  * Loop thread only, except the allocators (any thread: atomic counter). */
 #ifndef ENGRAM_EVICT_H
 #define ENGRAM_EVICT_H
