@@ -72,8 +72,8 @@ typedef struct config {
     long long obuf_hard;            /* client-output-buffer-limit normal: hard bytes (0 = none) */
     long long obuf_soft;            /* soft bytes (0 = none) */
     long long obuf_soft_seconds;    /* soft limit must persist this long */
-    long long obuf_replica[3];      /* slave/replica class: hard, soft, seconds (stored
-                                       only, for CONFIG GET: engram has no replicas) */
+    long long obuf_replica[3];      /* slave/replica class: hard, soft, seconds (a
+                                       replica's stream: repl_master.c) */
     long long obuf_pubsub[3];       /* pubsub class: clients with subscriptions */
     int notify_keyspace_events;     /* NOTIFY_* bits; 0 = off */
     /* memory management */
@@ -110,6 +110,20 @@ typedef struct config {
     /* hashes: when a compact hash becomes a hash table */
     long long hash_max_listpack_entries;  /* 128 */
     long long hash_max_listpack_value;    /* 64 bytes */
+    /* replication (src/server/repl*.c) */
+    char *replicaof;                /* "host port", or "" = a primary */
+    char *masterauth;               /* password for our master; "" = none */
+    char *masteruser;               /* its user (AUTH user pass); "" = none */
+    int replica_read_only;          /* 1: writes from clients refused on a replica */
+    long long repl_backlog_size;    /* 1mb */
+    long long repl_ping_period;     /* repl-ping-replica-period, s */
+    long long repl_timeout;         /* s */
+    long long replica_priority;     /* 100 (Sentinel reads it) */
+    char *replica_announce_ip;      /* "" = the address the master sees */
+    int replica_serve_stale_data;   /* 1: a replica whose link is down still answers */
+    long long min_replicas_to_write;/* 0 = off */
+    long long min_replicas_max_lag; /* s */
+    long long replica_announce_port;/* 0 = our port */
     /* where the settings came from, for CONFIG REWRITE ("" = no file) */
     char *config_file;
 } config;

@@ -18,7 +18,10 @@
  *                            arguments (never inside quotes)
  *   *                        every document (only as the whole query)
  *   (prefilter)=>[KNN k @vec $blob EF_RUNTIME n AS dist]
+ *   @vec:[VECTOR_RANGE r $blob]=>{$YIELD_DISTANCE_AS: dist}   within r
  *   *=>[KNN $k @vec $blob]   the vector clause, ending the query
+ *   *=>[KNN 5 @vec $blob]=>{$YIELD_DISTANCE_AS: d; $EF_RUNTIME: 50}
+ *                            its parameters as attributes (RediSearch 2.6+)
  *   expr => {$weight: 2; $slop: 1; $inorder: true}   query attributes
  *
  * The grammar, precedence and error texts follow RediSearch's
@@ -117,6 +120,30 @@ typedef struct ftq_knn {
     int has_filter;          /* the prefilter is not `*` (ftq_filter_new is worth calling) */
 } ftq_knn;
 const ftq_knn *ftq_get_knn(const ftq *q);
+
+/* The vector range clauses of a compiled query, in query order:
+ *   @vec:[VECTOR_RANGE radius $blob]=>{$YIELD_DISTANCE_AS: name; $EPSILON: e}
+ * (radius a number or a $param; the attributes optional, any case).  Each
+ * matches the documents whose vector is within radius of the blob; the
+ * library cannot tell which (the vectors live in the caller's vector
+ * indices), so the caller computes that set and hands it over with
+ * ftq_set_range_docs before running the query -- a clause without one
+ * matches nothing. */
+typedef struct ftq_range {
+    int field;               /* the schema field (the caller checks it is a VECTOR one) */
+    double radius;
+    const char *vec;         /* the blob: its PARAMS value */
+    size_t vec_len;
+    int has_epsilon;
+    double epsilon;          /* $EPSILON (HNSW's range search; exact scans ignore it) */
+    const char *alias;       /* $YIELD_DISTANCE_AS, else "__<field>_score" */
+    size_t alias_len;
+} ftq_range;
+size_t ftq_range_count(const ftq *q);
+const ftq_range *ftq_get_range(const ftq *q, size_t i);
+/* The documents clause i matches: n ids, ascending (copied).  Call before
+ * running the query, from the thread that owns it.  0 or -ENOMEM. */
+int ftq_set_range_docs(ftq *q, size_t i, const uint32_t *docs, size_t n);
 
 /* The compiled tree in engram's own compact notation (for tests and
  * debugging; not FT.EXPLAIN's format):

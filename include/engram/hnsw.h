@@ -83,6 +83,18 @@ int hnsw_prepare(const hnsw *h, hnsw_search_ctx *c, const void *vec, uint32_t ef
  * VEC_EFULL), and the graph is the one hnsw_insert would have made. */
 int hnsw_insert_prepared(hnsw *h, const void *vec, const hnsw_prepared *p, uint32_t *id);
 
+/* The outcome of the last mutation if it was an insert (any of the above):
+ * its level, and the neighbours it chose per layer, in *out (muts and rng
+ * not set).  1, or 0 when the last mutation was not an insert. */
+int hnsw_last_plan(const hnsw *h, hnsw_prepared *out);
+/* Insert vec with a recorded outcome (p's level, M, n and ids; muts and
+ * rng ignored) instead of searching: on the graph the outcome was made on
+ * this gives the graph that insert gave.  -EAGAIN with nothing changed
+ * when the outcome cannot be this graph's next insert (its level is not
+ * the next draw, a neighbour is not a live node of its layer, a count is
+ * past M): insert the ordinary way.  Otherwise as hnsw_insert. */
+int hnsw_insert_planned(hnsw *h, const void *vec, const hnsw_prepared *p, uint32_t *id);
+
 /* Replace live node id's vector and relink it (its level is kept).
  * 0, -EINVAL (not live) or -ENOMEM (nothing changed). */
 int hnsw_update(hnsw *h, uint32_t id, const void *vec);
@@ -125,7 +137,15 @@ void hnsw_search_ctx_free(hnsw_search_ctx *c);
 
 /* k nearest of q (prepared) with beam max(ef ? ef : ef_search, k); results
  * ascending by (dist, id) into out (room for k), count in *nout.  accept
- * (may be NULL) filters results without cutting routes.  0 or -ENOMEM. */
+ * (may be NULL) filters results without cutting routes: rejected nodes are
+ * scored and walked through, never returned.  A filtered walk keeps
+ * max(k, beam/2) accepted nodes in its beam, and does not close before the
+ * 2 * beam nearest nodes it scored, accepted or not, are in: at
+ * selectivity s its beam spans about beam/(2s) nodes rather than beam/s, and
+ * never walks a narrower region than an unfiltered search of beam 2 * beam
+ * (so where 2 * beam nodes hold beam accepted ones, s >= 1/2, as before).
+ * accept is called at most once per node and search, and only for a node
+ * closer than the accepted beam's bound.  0 or -ENOMEM. */
 int hnsw_search(const hnsw *h, hnsw_search_ctx *c, const void *q, uint32_t k,
                 uint32_t ef, vec_filter_fn *accept, void *ud,
                 vec_pair *out, uint32_t *nout);

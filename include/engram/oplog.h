@@ -59,11 +59,16 @@
  *               copy (VADD ... RERANK); other bits zero.  Logs from before
  *               quantisation have more = 0.)
  *   OP_VADD     str name, str key, u32 dim, dim x f32, u8 flags,
- *               [str payload], [u32 ef]
+ *               [str payload], [u32 ef], [str outcome]
  *               (flags: bit 0 the key is an auto id from VADD index *;
  *               bit 1 a payload follows; bit 2 the entry loses its
  *               payload (not with bit 1); bit 3 the build beam follows;
- *               other bits zero.  The vector is what the index was given,
+ *               bit 4 the insert's outcome follows (1 to OP_OUTCOME_MAX
+ *               bytes: the HNSW level and neighbours it chose, the
+ *               index's own layout, vindex_insert_outcome) -- replaying
+ *               it skips the neighbour search, and an outcome that does
+ *               not fit the index is ignored (an ordinary insert); other
+ *               bits zero.  The vector is what the index was given,
  *               after any projection.  A full ring index evicts its
  *               oldest entry on replay exactly as it did live: evictions
  *               are not logged)
@@ -140,6 +145,7 @@ typedef struct op {
     const unsigned char *vec;              /* VADD: dim little-endian f32 (unaligned) */
     uint8_t flags;                         /* VADD: OP_VADD_*; HSET: OP_HSET_NEW */
     const char *payload; uint32_t plen;    /* VADD, when OP_VADD_PAYLOAD; VSETATTR */
+    const char *outcome; uint32_t olen;    /* VADD, when OP_VADD_OUTCOME */
     uint32_t nfields;                      /* HSET, HDEL, HEXPIRE: fields (op_hfield_next) */
     const unsigned char *fields;           /* ... their encoded list and */
     size_t fields_len;                     /* ... its bytes */
@@ -158,6 +164,8 @@ typedef struct op_hfield {
 #define OP_VADD_PAYLOAD 2u
 #define OP_VADD_DROP    4u
 #define OP_VADD_EF      8u
+#define OP_VADD_OUTCOME 16u
+#define OP_OUTCOME_MAX  65536u   /* an outcome's bytes, at most */
 #define OP_VNEW_PROJ    0x100u   /* VNEW's `more`: a projection dim follows */
 #define OP_VNEW_FLOAT   0x200u   /* VNEW's `more`: the set keeps a float copy */
 
@@ -191,6 +199,11 @@ void op_put_vadd(opbuf *b, const void *name, uint32_t nlen, const void *key, uin
 void op_put_vadd_ex(opbuf *b, const void *name, uint32_t nlen, const void *key, uint32_t klen,
                     const float *vec, uint32_t dim, unsigned flags, const void *payload,
                     uint32_t plen, uint32_t ef);
+/* The same with the insert's outcome (olen 0: none). */
+void op_put_vadd_outcome(opbuf *b, const void *name, uint32_t nlen, const void *key,
+                         uint32_t klen, const float *vec, uint32_t dim, unsigned flags,
+                         const void *payload, uint32_t plen, uint32_t ef, const void *outcome,
+                         uint32_t olen);
 void op_put_vsetattr(opbuf *b, const void *name, uint32_t nlen, const void *key, uint32_t klen,
                      int drop, const void *attr, uint32_t alen);
 void op_put_vdel(opbuf *b, const void *name, uint32_t nlen, const void *key, uint32_t klen);

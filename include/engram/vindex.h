@@ -173,6 +173,12 @@ typedef struct vindex_add_args {
     const struct vindex_prepared *prepared; /* a new key's insert planned for
                               * this index and vector (vindex_prepare_add),
                               * used if the index has not changed since */
+    const void *outcome;     /* a new key's insert as it was made before
+                              * (vindex_insert_outcome's bytes, replaying a
+                              * log): the neighbours it chose are used
+                              * instead of searching, if they fit the index
+                              * (else an ordinary insert) */
+    size_t outcome_len;
     void *evicted_key;       /* where an evicted entry's key is copied: */
     size_t evicted_cap;      /* min(its length, evicted_cap) bytes; NULL/0 = not wanted */
 } vindex_add_args;
@@ -199,6 +205,19 @@ typedef struct vindex_add_result {
  * or plen > VINDEX_PAYLOAD_MAX); on failure nothing changed (not the order,
  * not the counters, not the payloads) and *r is untouched. */
 int vindex_add_ex(vindex *v, const vindex_add_args *a, vindex_add_result *r);
+/* The outcome of the last add if it inserted key (a new key; no add or
+ * delete since): the HNSW level and neighbours it chose, as at most
+ * VINDEX_OUTCOME_MAX bytes into buf -- a log records them so that replaying
+ * the add (vindex_add_args.outcome) skips the neighbour search and makes
+ * the same graph.  The bytes, or 0: none (another key, a FLAT index, a
+ * ring's insert that evicted, cap too small).  The layout is the engine's
+ * (vindex_hnsw.c). */
+#define VINDEX_OUTCOME_MAX (2 + 17 * (1 + 4 * 64))
+size_t vindex_insert_outcome(const vindex *v, const void *key, size_t klen, void *buf,
+                             size_t cap);
+/* Inserts made from a recorded outcome so far (tests, INFO). */
+uint64_t vindex_outcomes_used(const vindex *v);
+
 /* Replace an existing key's payload with payload/plen (plen 0: an empty
  * payload), or remove it (drop).  1 if the key exists (even when it had no
  * payload to drop), 0 if not; -EINVAL (bad payload) or -ENOMEM with

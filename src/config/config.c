@@ -67,6 +67,7 @@ enum { K_INT, K_LL, K_STR };
 #define S_IMMUTABLE 1u  /* fixed once the server runs: CONFIG SET refuses */
 #define S_MULTI_ARG 2u  /* value is several words (file: rest of the line) */
 #define S_APPEND    4u  /* repeatable: each occurrence adds its words (embedder) */
+#define S_EMPTY_OK  8u  /* multi-word, and may be empty (replicaof: none) */
 
 typedef struct setting {
     const char *name;
@@ -123,8 +124,8 @@ static const setting settings[] = {
         "normal 0 0 0 slave 256mb 64mb 60 pubsub 32mb 8mb 60",
         "<class> <hard> <soft> <soft-seconds>, for each class: close a client whose pending"
         " replies pass hard bytes, or stay above soft bytes for soft-seconds (0 = no limit)."
-        "  Classes: normal, pubsub (a client with subscriptions), replica (or slave: kept for"
-        " tools that expect Redis's values; engram has no replicas)."),
+        "  Classes: normal, pubsub (a client with subscriptions), replica (or slave: a replica's"
+        " stream, the payload of a full sync not counted)."),
 
     ROW("maxmemory", "MEMORY MANAGEMENT", T_MEMORY, maxmemory, 0, 0, LLONG_MAX, NULL, "0",
         "Most bytes of used_memory (INFO memory) before writes that may grow memory evict keys"
@@ -190,6 +191,37 @@ static const setting settings[] = {
     ROW("databases", "SERVER", T_INT, databases, S_IMMUTABLE, 1, INT_MAX, NULL, "16",
         "Number of databases (SELECT 0 to databases-1); every one holds every type."),
 
+    ROW("replicaof", "REPLICATION", T_STRING, replicaof, S_IMMUTABLE | S_MULTI_ARG | S_EMPTY_OK, 0,
+        0, NULL, "",
+        "`replicaof HOST PORT`: start as a replica of that server (REPLICAOF changes it at run"
+        " time); empty = a primary."),
+    ROW("masterauth", "REPLICATION", T_STRING, masterauth, 0, 0, 0, NULL, "",
+        "Password a replica gives its master (AUTH); empty = none."),
+    ROW("masteruser", "REPLICATION", T_STRING, masteruser, 0, 0, 0, NULL, "",
+        "User a replica authenticates as with masterauth (AUTH user password); empty = none."),
+    ROW("replica-read-only", "REPLICATION", T_BOOL, replica_read_only, 0, 0, 1, NULL, "yes",
+        "A replica refuses writes from its clients (READONLY); only its master's stream writes."),
+    ROW("replica-serve-stale-data", "REPLICATION", T_BOOL, replica_serve_stale_data, 0, 0, 1, NULL,
+        "yes", "A replica whose link to its master is down still answers; no = only commands"
+        " flagged stale (INFO, CONFIG, REPLICAOF...), the others get MASTERDOWN."),
+    ROW("min-replicas-to-write", "REPLICATION", T_INT, min_replicas_to_write, 0, 0, INT_MAX,
+        NULL, "0", "A primary refuses writes (NOREPLICAS) unless this many replicas acknowledged"
+        " within min-replicas-max-lag seconds; 0 = never refuse."),
+    ROW("min-replicas-max-lag", "REPLICATION", T_INT, min_replicas_max_lag, 0, 0, INT_MAX, NULL,
+        "10", "... seconds since a replica's last acknowledgement for it to count; 0 = off."),
+    ROW("repl-backlog-size", "REPLICATION", T_MEMORY, repl_backlog_size, 0, 1, LLONG_MAX, NULL,
+        "1mb", "Bytes of the replication stream kept for replicas that reconnect (partial sync)."),
+    ROW("repl-ping-replica-period", "REPLICATION", T_INT, repl_ping_period, 0, 1, INT_MAX, NULL,
+        "10", "Seconds between the PINGs a primary sends its replicas."),
+    ROW("repl-timeout", "REPLICATION", T_INT, repl_timeout, 0, 1, INT_MAX, NULL, "60",
+        "Seconds of silence after which a replication link is dropped (either side)."),
+    ROW("replica-priority", "REPLICATION", T_INT, replica_priority, 0, 0, INT_MAX, NULL, "100",
+        "Priority Sentinel reads to choose a replica to promote (lower first; 0 = never)."),
+    ROW("replica-announce-ip", "REPLICATION", T_STRING, replica_announce_ip, 0, 0, 0, NULL, "",
+        "Address a replica announces to its master; empty = the one the master sees."),
+    ROW("replica-announce-port", "REPLICATION", T_INT, replica_announce_port, 0, 0, 65535, NULL,
+        "0", "Port a replica announces to its master; 0 = the one it listens on."),
+
     ROW("notify-keyspace-events", "EVENT NOTIFICATION", T_EVENTS, notify_keyspace_events, 0, 0, 0,
         NULL, "", "Keyspace events published to __keyspace@<db>__:<key> (K) and/or"
         " __keyevent@<db>__:<event> (E), by class: g generic, $ strings, h hashes, x expired,"
@@ -212,7 +244,9 @@ static const setting settings[] = {
     ROW("embedder", "VECTORS", T_STRING, embedders, S_IMMUTABLE | S_MULTI_ARG | S_APPEND, 0, 0,
         NULL, "", "`embedder NAME PATH`, repeatable: load a word-vector model (word2vec, GloVe or"
         " fastText .vec text, or word2vec binary) at start-up as embedder NAME, for VNEW ..."
-        " EMBED NAME.  The built-in `hash` embedder needs no file."),
+        " EMBED NAME; or `embedder NAME bert DIR [pooling mean|cls] [normalize yes|no]"
+        " [max-tokens N]`: a BERT sentence encoder (config.json, model.safetensors, vocab.txt)."
+        "  The built-in `hash` embedder needs no file."),
 };
 
 #define NSETTINGS (sizeof(settings) / sizeof(settings[0]))
@@ -471,7 +505,7 @@ static int string_apply(config *c, const setting *s, const char *value, char *wh
         const char *w[MAXW];
         size_t wl[MAXW];
         int n = split_words(value, w, wl, MAXW);
-        if (n == 0 && (s->flags & S_APPEND)) {
+        if (n == 0 && (s->flags & (S_APPEND | S_EMPTY_OK))) {
             copy = mem_strndup("", 0);         /* the default: nothing yet */
             mem_free(*slot);
             *slot = copy;

@@ -21,10 +21,14 @@
 #include "embed_impl.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 /* The tokeniser: 0 separator, 1 digit, 2 other word byte (letters, >= 0x80). */
 const uint8_t EMBED_CLASS[256] = {
@@ -49,6 +53,45 @@ int embed_fail(char *err, size_t errlen, int code, const char *fmt, ...)
     return code;
 }
 
+int embed_read_file(const char *path, size_t max, uint8_t **buf, size_t *len, char *err,
+                    size_t errlen)
+{
+    *buf = NULL;
+    *len = 0;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return embed_fail(err, errlen, -errno, "%s: %s", path, strerror(errno));
+    struct stat st;
+    int rc = 0;
+    uint8_t *b = NULL;
+    size_t n = 0;
+    if (fstat(fd, &st) < 0) rc = embed_fail(err, errlen, -errno, "%s: %s", path, strerror(errno));
+    else if (!S_ISREG(st.st_mode)) rc = embed_fail(err, errlen, -EINVAL, "%s: not a regular file", path);
+    else if ((uint64_t)st.st_size > max || (uint64_t)st.st_size >= SIZE_MAX)
+        rc = embed_fail(err, errlen, -EINVAL, "%s: %lld bytes, more than %zu", path,
+                        (long long)st.st_size, max);
+    else if (!(b = malloc((size_t)st.st_size + 1)))
+        rc = embed_fail(err, errlen, -ENOMEM, "%s: out of memory (%lld bytes)", path,
+                        (long long)st.st_size);
+    /* Read to end of file, not to st_size: a file that changes size while
+     * being read is read as it ends up (and never past the buffer). */
+    while (rc == 0 && n < (size_t)st.st_size) {
+        ssize_t r = read(fd, b + n, (size_t)st.st_size - n);
+        if (r < 0 && errno == EINTR) continue;
+        if (r < 0) rc = embed_fail(err, errlen, -errno, "%s: %s", path, strerror(errno));
+        else if (r == 0) break;
+        else n += (size_t)r;
+    }
+    close(fd);
+    if (rc < 0) {
+        free(b);
+        return rc;
+    }
+    b[n] = 0;
+    *buf = b;
+    *len = n;
+    return 0;
+}
+
 void embed_l2_normalise(float *out, uint32_t dim)
 {
     double ss = 0;
@@ -64,6 +107,32 @@ int embed_text(const embedder *e, const void *text, size_t len, float *out)
 {
     if (!e || !out || (!text && len)) return -EINVAL;
     return e->ops->text(e, text, len, out);
+}
+
+int embed_texts(const embedder *e, size_t n, const void *const *texts, const size_t *lens,
+                float *out, int *counts)
+{
+    if (!e || (n && (!texts || !lens || !out))) return -EINVAL;
+    for (size_t i = 0; i < n; i++)
+        if (!texts[i] && lens[i]) return -EINVAL;
+    if (e->ops->texts) return e->ops->texts(e, n, texts, lens, out, counts);
+    for (size_t i = 0; i < n; i++) {
+        int c = e->ops->text(e, texts[i], lens[i], out + i * (size_t)e->dim);
+        if (c < 0) return c;
+        if (counts) counts[i] = c;
+    }
+    return 0;
+}
+
+int embed_tokenize(const embedder *e, const void *text, size_t len, int32_t *ids, uint32_t cap)
+{
+    if (!e || !e->ops->tokenize || !ids || cap < 2 || (!text && len)) return -EINVAL;
+    return e->ops->tokenize(e, text, len, ids, cap);
+}
+
+uint32_t embed_max_tokens(const embedder *e)
+{
+    return e && e->ops->max_tokens ? e->ops->max_tokens(e) : 0;
 }
 
 int embed_lookup(const embedder *e, const void *word, size_t len, float *out, float *weight)

@@ -36,6 +36,12 @@ typedef struct embed_ops {
      * vocabulary (embed_lookup then returns -EINVAL). */
     int (*lookup)(const embedder *e, const uint8_t *w, size_t len, float *out, float *weight);
     void (*free)(embedder *e);   /* everything the embedder holds, e too */
+    /* embed_texts; NULL: embed.c calls text once per text */
+    int (*texts)(const embedder *e, size_t n, const void *const *texts, const size_t *lens,
+                 float *out, int *counts);
+    /* embed_tokenize / embed_max_tokens; NULL for kinds without tokens */
+    int (*tokenize)(const embedder *e, const uint8_t *p, size_t len, int32_t *ids, uint32_t cap);
+    uint32_t (*max_tokens)(const embedder *e);
 } embed_ops;
 
 /* What every kind has.  A kind with state of its own puts this first in
@@ -67,6 +73,13 @@ static inline uint64_t embed_fmix64(uint64_t x)
 /* Write the message to err (if errlen > 0) and return code. */
 int embed_fail(char *err, size_t errlen, int code, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
+
+/* Read the whole regular file at path into a malloc'd buffer (*buf, *len;
+ * a NUL follows the last byte, not counted).  0, or -errno / -EINVAL (not a
+ * regular file, or larger than max bytes) / -ENOMEM with a message naming
+ * the path in err. */
+int embed_read_file(const char *path, size_t max, uint8_t **buf, size_t *len, char *err,
+                    size_t errlen);
 
 /* Divide out[0..dim) by its L2 norm; leave a zero vector alone. */
 void embed_l2_normalise(float *out, uint32_t dim);

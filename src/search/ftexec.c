@@ -346,6 +346,7 @@ static void gather_pos(const xctx *x, const qnode *n, uint32_t doc, posbuf *b)
     case QN_NOT:
     case QN_TAG:
     case QN_NUM:
+    case QN_VRANGE:
     case QN_ALL:
     case QN_NONE:
         return;
@@ -478,6 +479,10 @@ static int match_doc(const xctx *x, const qnode *n, uint32_t doc)
         return 0;
     case QN_NUM:
         return n->field >= 0 && num_has(ix, n->field, doc, n);
+    case QN_VRANGE: {
+        dset s = { x->q->rdocs[n->range], x->q->rndocs[n->range] };
+        return s.d && set_in(&s, doc);
+    }
     case QN_NOT:
         return !match_doc(x, n->kid[0], doc);
     case QN_UNION:
@@ -644,6 +649,15 @@ static int eval(xctx *x, const qnode *n, dset *out)
         return eval_tags(x->tags[n->id], x->ntags[n->id], out);
     case QN_NUM:
         return eval_num(x, n, out);
+    case QN_VRANGE: {
+        /* the caller's set, less documents gone since */
+        const uint32_t *d = x->q->rdocs[n->range];
+        size_t nd = d ? x->q->rndocs[n->range] : 0;
+        if (set_alloc(out, nd)) return -ENOMEM;
+        for (size_t i = 0; i < nd; i++)
+            if (d[i] < x->ix->ndocslots && x->ix->docs[d[i]].present) out->d[out->n++] = d[i];
+        return 0;
+    }
     case QN_NOT: {
         dset all, neg;
         if (set_alloc(&all, x->ix->num_docs)) return -ENOMEM;
@@ -757,6 +771,7 @@ static double score_node(const sctx *s, const qnode *n)
     case QN_TAGAFFIX:
         return dismax ? n->weight : 0;
     case QN_NUM:
+    case QN_VRANGE:
         return s->sc == FTQ_BM25STD ? 0 : virtual_score(s, n->weight);
     case QN_NOT:
     case QN_NONE:

@@ -29,7 +29,8 @@ enum {
     QN_TAG,      /* union of QN_TAGV / QN_TAGAFFIX children over one field */
     QN_TAGV,
     QN_TAGAFFIX,
-    QN_NUM
+    QN_NUM,
+    QN_VRANGE    /* a vector range clause: ftq.ranges[range], its documents given */
 };
 
 #define QN_MASK_ALL UINT64_MAX
@@ -44,6 +45,7 @@ typedef struct qnode {
     int field;         /* QN_TAG / QN_NUM */
     int affix;         /* QN_TAGAFFIX: QN_PREFIX / QN_SUFFIX / QN_CONTAINS */
     int dist;          /* QN_FUZZY */
+    int range;         /* QN_VRANGE: its clause */
     char *str;         /* leaves: NUL-terminated */
     size_t len;
     double lo, hi;
@@ -61,6 +63,10 @@ struct ftq {
     ftq_knn knn;
     char *knn_alias;   /* owned copies */
     char *knn_vec;
+    ftq_range *ranges;  /* VECTOR_RANGE clauses (their vec and alias owned) */
+    size_t nranges;
+    uint32_t **rdocs;   /* per clause: the documents it matches, ascending */
+    size_t *rndocs;
     uint32_t max_expansions;
     uint32_t min_prefix;
 };

@@ -55,8 +55,12 @@
  *   - A field of the wrong kind (@text:{x}, @tag:[1 2]) matches nothing,
  *     as in RediSearch 2.x; newer versions may reply an error.
  *   - Not implemented, refused with an error naming them: GEO and GEOSHAPE
- *     filters, VECTOR_RANGE, ISEMPTY(), numeric comparison operators
- *     (@n>5), DIALECT 1's grammar.
+ *     filters, ISEMPTY(), numeric comparison operators (@n>5), DIALECT 1's
+ *     grammar.
+ *   - VECTOR_RANGE ("@v:[VECTOR_RANGE r $blob]=>{$YIELD_DISTANCE_AS: d}")
+ *     is a leaf whose documents the caller computes (ftq_set_range_docs);
+ *     on a field that is not a VECTOR one it fails with "Expected a VECTOR
+ *     field at offset N near NAME" (engram's wording).
  *   - Attribute texts: $weight, $slop, $inorder are applied, $phonetic
  *     ignored; others: "Invalid attribute NAME" (engram's wording).
  *
@@ -828,7 +832,10 @@ static int parse_bool(const char *s, size_t n, int *out)
     return 0;
 }
 
-/* => { $attr: value; ... } after a unit. */
+static int set_range_alias(parser *P, size_t i, const char *s, size_t n);
+
+/* => { $attr: value; ... } after a unit ($YIELD_DISTANCE_AS and $EPSILON
+ * after a VECTOR_RANGE only). */
 static void parse_attributes(parser *P, qnode *n)
 {
     P->i += 2; /* => { */
@@ -858,6 +865,14 @@ static void parse_attributes(parser *P, qnode *n)
             if (n) n->inorder = b;
         } else if (name->len == 8 && strncasecmp(name->s, "phonetic", 8) == 0) {
             if (parse_bool(val, vlen, &b)) goto bad;
+        } else if (n && n->type == QN_VRANGE && name->len == 17 &&
+                   strncasecmp(name->s, "yield_distance_as", 17) == 0) {
+            if (set_range_alias(P, (size_t)n->range, val, vlen)) return;
+        } else if (n && n->type == QN_VRANGE && name->len == 7 &&
+                   strncasecmp(name->s, "epsilon", 7) == 0) {
+            if (parse_double(val, vlen, &d) || d <= 0) goto bad;
+            P->q->ranges[n->range].epsilon = d;
+            P->q->ranges[n->range].has_epsilon = 1;
         } else {
             fail(P, FTQ_ESYNTAX, name->pos, "Invalid attribute %.*s", (int)name->len, name->s);
             return;
@@ -1052,13 +1067,93 @@ static int is_bound_start(int type)
     return type == T_LP || type == T_MINUS || type == T_ATTRIBUTE || type == T_SIZE || type == T_NUMBER;
 }
 
-/* [lo hi] [lo] -- and, to refuse them after parsing as RediSearch would
- * accept them, GEO [lon lat r unit] and VECTOR_RANGE. */
+/* [VECTOR_RANGE radius $blob]: a clause in q->ranges, its field and alias
+ * set by the caller (parse_field) once the field is known. */
+static qnode *parse_vrange(parser *P)
+{
+    ftq *q = P->q;
+    P->i++; /* VECTOR_RANGE */
+    const tok *r = cur(P);
+    double radius;
+    if (r->type == T_ATTRIBUTE) {
+        const char *s;
+        size_t n;
+        if (tok_value(P, r, &s, &n)) return NULL;
+        if (parse_double(s, n, &radius)) {
+            fail(P, FTQ_EPARAM, r->pos, "Invalid numeric value (%.*s) for parameter `%.*s`",
+                 (int)n, s, (int)r->len, r->s);
+            return NULL;
+        }
+    } else if (r->type == T_NUMBER || r->type == T_SIZE) {
+        radius = r->num;
+    } else {
+        syntax_error(P);
+        return NULL;
+    }
+    P->i++;
+    const tok *blob = cur(P);
+    if (blob->type != T_ATTRIBUTE) {
+        syntax_error(P);
+        return NULL;
+    }
+    P->i++;
+    if (!expect(P, T_RSQB)) return NULL;
+    if (radius < 0) {
+        fail(P, FTQ_EPARAM, r->pos, "Error parsing vector similarity parameters: "
+             "Invalid value was given");
+        return NULL;
+    }
+    const ftq_param *bp = param_find(P, blob->s, blob->len, blob->pos);
+    if (!bp) return NULL;
+    ftq_range *nr = realloc(q->ranges, (q->nranges + 1) * sizeof *nr);
+    if (!nr) {
+        nomem(P);
+        return NULL;
+    }
+    q->ranges = nr;
+    uint32_t **nd = realloc(q->rdocs, (q->nranges + 1) * sizeof *nd);
+    if (nd) q->rdocs = nd;
+    size_t *nn = nd ? realloc(q->rndocs, (q->nranges + 1) * sizeof *nn) : NULL;
+    if (nn) q->rndocs = nn;
+    if (!nd || !nn) {
+        nomem(P);
+        return NULL;
+    }
+    ftq_range *c = &q->ranges[q->nranges];
+    memset(c, 0, sizeof *c);
+    c->field = -1;
+    c->radius = radius;
+    q->rdocs[q->nranges] = NULL;
+    q->rndocs[q->nranges] = 0;
+    q->nranges++;
+    c->vec = dup_n(P, bp->value, bp->value_len);
+    if (!c->vec) return NULL;
+    c->vec_len = bp->value_len;
+    qnode *n = node_new(P, QN_VRANGE);
+    if (!n) return NULL;
+    n->range = (int)(q->nranges - 1);
+    return n;
+}
+
+/* The alias of range clause i (owned copy; replaces the one before). */
+static int set_range_alias(parser *P, size_t i, const char *s, size_t n)
+{
+    char *a = dup_n(P, s, n);
+    if (!a) return -1;
+    free((char *)P->q->ranges[i].alias);
+    P->q->ranges[i].alias = a;
+    P->q->ranges[i].alias_len = n;
+    return 0;
+}
+
+/* [lo hi] [lo] [VECTOR_RANGE r $blob] -- and, to refuse them after parsing
+ * as RediSearch would accept them, GEO [lon lat r unit] and GEOSHAPE. */
 static qnode *parse_range(parser *P, int field, size_t at_pos)
 {
     P->i++; /* [ */
     if (cur(P)->type == T_TERM) {
-        fail(P, FTQ_ESYNTAX, cur(P)->pos, "VECTOR_RANGE and GEOSHAPE queries are not supported");
+        if (cur(P)->len == 12 && strncasecmp(cur(P)->s, "VECTOR_RANGE", 12) == 0) return parse_vrange(P);
+        fail(P, FTQ_ESYNTAX, cur(P)->pos, "GEOSHAPE queries are not supported");
         return NULL;
     }
     double lo, hi;
@@ -1133,6 +1228,24 @@ static qnode *parse_field(parser *P)
             for (size_t i = 0; i < n->nkid; i++) n->kid[i]->field = f;
         }
         const ftidx_field_def *def = ftidx_field(P->ix, (size_t)f);
+        if (n->type == QN_VRANGE) {
+            if (def->kind != FTIDX_VECTOR) {
+                fail(P, FTQ_EFIELD, mod->pos, "Expected a VECTOR field at offset %zu near %.*s",
+                     mod->pos, (int)mod->len, mod->s);
+                qnode_free(n);
+                return NULL;
+            }
+            ftq_range *c = &P->q->ranges[n->range];
+            c->field = f;
+            char buf[300];
+            int bl = snprintf(buf, sizeof buf, "__%.*s_score", (int)(mod->len < 200 ? mod->len : 200),
+                              mod->s);
+            if (set_range_alias(P, (size_t)n->range, buf, (size_t)bl)) {
+                qnode_free(n);
+                return NULL;
+            }
+            return n;
+        }
         if ((ty == T_LB && def->kind != FTIDX_TAG) || (ty == T_LSQB && def->kind != FTIDX_NUMERIC)) {
             qnode_free(n);
             return node_new(P, QN_NONE);
@@ -1340,7 +1453,40 @@ static void parse_vector(parser *P, qnode *filter)
         break;
     }
     if (!expect(P, T_RSQB)) return;
-    if (cur(P)->type == T_ARROW && peek(P, 1) == T_LB) parse_attributes(P, NULL);
+    /* =>{$yield_distance_as: d; $EF_RUNTIME: n; ...}: the clause's own
+     * parameters as query attributes (RediSearch 2.6+) */
+    if (cur(P)->type == T_ARROW && peek(P, 1) == T_LB) {
+        P->i += 2;
+        while (!P->failed && cur(P)->type == T_ATTRIBUTE) {
+            const tok *name = cur(P);
+            P->i++;
+            if (!expect(P, T_COLON)) return;
+            const tok *v = cur(P);
+            if (!is_param_term(v->type)) {
+                syntax_error(P);
+                return;
+            }
+            P->i++;
+            if (name->len == 17 && strncasecmp(name->s, "yield_distance_as", 17) == 0) {
+                alias = v;
+            } else if ((name->len == 10 && strncasecmp(name->s, "EF_RUNTIME", 10) == 0) ||
+                       (name->len == 7 && strncasecmp(name->s, "EPSILON", 7) == 0) ||
+                       (name->len == 13 && strncasecmp(name->s, "HYBRID_POLICY", 13) == 0) ||
+                       (name->len == 10 && strncasecmp(name->s, "BATCH_SIZE", 10) == 0)) {
+                if (na < 16) {
+                    attrs[na][0] = name;
+                    attrs[na][1] = v;
+                    na++;
+                }
+            } else if (!(name->len == 6 && strncasecmp(name->s, "weight", 6) == 0)) {
+                fail(P, FTQ_ESYNTAX, name->pos, "Invalid attribute %.*s", (int)name->len, name->s);
+                return;
+            }
+            if (cur(P)->type == T_SEMICOLON) P->i++;
+            else break;
+        }
+        if (!expect(P, T_RB)) return;
+    }
     if (P->failed) return;
     if (cur(P)->type != T_EOF) {
         syntax_error(P);
@@ -1391,7 +1537,7 @@ static void parse_vector(parser *P, qnode *filter)
                 return;
             }
             kn->has_epsilon = 1;
-        } else if (!((nm->len == 14 && strncasecmp(nm->s, "HYBRID_POLICY", 13) == 0) ||
+        } else if (!((nm->len == 13 && strncasecmp(nm->s, "HYBRID_POLICY", 13) == 0) ||
                      (nm->len == 10 && strncasecmp(nm->s, "BATCH_SIZE", 10) == 0))) {
             fail(P, FTQ_EPARAM, nm->pos, "%sInvalid option", vecerr);
             return;
@@ -1528,6 +1674,14 @@ void ftq_free(ftq *q)
     qnode_free(q->root);
     free(q->knn_alias);
     free(q->knn_vec);
+    for (size_t i = 0; i < q->nranges; i++) {
+        free((char *)q->ranges[i].vec);
+        free((char *)q->ranges[i].alias);
+        free(q->rdocs[i]);
+    }
+    free(q->ranges);
+    free(q->rdocs);
+    free(q->rndocs);
     free(q);
 }
 
@@ -1536,11 +1690,34 @@ const ftq_knn *ftq_get_knn(const ftq *q)
     return q->has_knn ? &q->knn : NULL;
 }
 
+size_t ftq_range_count(const ftq *q)
+{
+    return q->nranges;
+}
+
+const ftq_range *ftq_get_range(const ftq *q, size_t i)
+{
+    return i < q->nranges ? &q->ranges[i] : NULL;
+}
+
+int ftq_set_range_docs(ftq *q, size_t i, const uint32_t *docs, size_t n)
+{
+    if (i >= q->nranges) return -EINVAL;
+    uint32_t *c = malloc((n ? n : 1) * sizeof *c);
+    if (!c) return -ENOMEM;
+    if (n) memcpy(c, docs, n * sizeof *c);
+    free(q->rdocs[i]);
+    q->rdocs[i] = c;
+    q->rndocs[i] = n;
+    return 0;
+}
+
 /* ---- the dump ------------------------------------------------------------------ */
 
 typedef struct dumper {
     char *buf;
     size_t cap, n;
+    const ftq *q;
 } dumper;
 
 static void put(dumper *D, const char *fmt, ...)
@@ -1581,6 +1758,13 @@ static void dump_node(dumper *D, const ftidx_field_def *(*fname)(const void *, i
         put_num(D, n->hi);
         put(D, "]");
         break;
+    case QN_VRANGE: {
+        const ftq_range *c = &D->q->ranges[n->range];
+        put(D, "(vrange %s ", c->field >= 0 ? fname(ix, c->field)->name : "?");
+        put_num(D, c->radius);
+        put(D, " %.*s)", (int)c->alias_len, c->alias ? c->alias : "");
+        break;
+    }
     default: {
         const char *op = n->type == QN_UNION ? "or" : n->type == QN_NOT ? "not" :
                          n->type == QN_OPT ? "opt" : n->type == QN_TAG ? "tag" :
@@ -1610,7 +1794,7 @@ static const ftidx_field_def *field_name(const void *ix, int f)
 
 size_t ftq_dump(const ftq *q, char *buf, size_t cap)
 {
-    dumper D = { buf, cap, 0 };
+    dumper D = { buf, cap, 0, q };
     if (cap) buf[0] = 0;
     if (q->has_knn) {
         put(&D, "(knn %u %s %.*s", q->knn.k,

@@ -3,6 +3,7 @@
  *
  * Loop thread only. */
 #include "server.h"
+#include "repl.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -248,12 +249,16 @@ static void client_line(strbuf *b, const client *o)
     mem_free(big);
 }
 
-/* Redis's client types: a client with subscriptions is a pubsub client;
- * engram has no masters or replicas (CLIENT_TYPE_NONE matches nobody). */
-enum { CLIENT_TYPE_ANY = -1, CLIENT_TYPE_NORMAL, CLIENT_TYPE_PUBSUB, CLIENT_TYPE_NONE };
+/* Redis's client types, in getClientType's order: our master, a replica
+ * of ours, a client with subscriptions, the rest. */
+enum { CLIENT_TYPE_ANY = -1, CLIENT_TYPE_NORMAL, CLIENT_TYPE_PUBSUB, CLIENT_TYPE_REPLICA,
+       CLIENT_TYPE_MASTER };
 
 static int client_type(const client *o)
 {
+    int kind = repl_client_kind(o);
+    if (kind == 2) return CLIENT_TYPE_MASTER;
+    if (kind == 1) return CLIENT_TYPE_REPLICA;
     return (o->flags & CLIENT_PUBSUB) ? CLIENT_TYPE_PUBSUB : CLIENT_TYPE_NORMAL;
 }
 
@@ -262,8 +267,8 @@ static int client_type_arg(client *c, int i)
 {
     if (arg_is(c, i, "normal")) return CLIENT_TYPE_NORMAL;
     if (arg_is(c, i, "pubsub")) return CLIENT_TYPE_PUBSUB;
-    if (arg_is(c, i, "master") || arg_is(c, i, "replica") || arg_is(c, i, "slave"))
-        return CLIENT_TYPE_NONE;
+    if (arg_is(c, i, "master")) return CLIENT_TYPE_MASTER;
+    if (arg_is(c, i, "replica") || arg_is(c, i, "slave")) return CLIENT_TYPE_REPLICA;
     reply_errorf(&c->out, "Unknown client type '%.*s'", (int)c->argvlen[i], c->argv[i]);
     return -2;
 }

@@ -1,6 +1,6 @@
 /* cmd_ft.c -- the search-index commands over hashes, as RediSearch answers
- * them: FT.CREATE, FT.SEARCH, FT.INFO, FT._LIST, FT.DROPINDEX, FT.ALTER,
- * FT.TAGVALS, FT.EXPLAIN.  Indices are ftspec.h's; the query language and
+ * them: FT.CREATE, FT.SEARCH, FT.INFO, FT._LIST, FT.DROPINDEX (and FT.DROP),
+ * FT.ALTER, FT.TAGVALS, FT.EXPLAIN.  Indices are ftspec.h's; the query language and
  * the scorers are the search library's (ftquery.h).
  *
  * FT.SEARCH runs on the worker pool (deferred.h), as VSEARCH does: the
@@ -21,6 +21,12 @@
  * fewer than k while more match falls back to the exact scan, so k results
  * come back whenever k documents match.  Distances are RediSearch's: L2
  * squared, COSINE 1 - cos, IP 1 - dot.
+ *
+ * VECTOR_RANGE clauses.  The query library cannot see vectors: before the
+ * query runs, the worker scans each clause's field exactly for the
+ * documents within the radius (run_ranges) and hands them to the query
+ * (ftq_set_range_docs); the first clause's distances are kept to be
+ * yielded under its $YIELD_DISTANCE_AS name (RETURN, SORTBY).
  *
  * Errors are RediSearch's texts, sent as a module sends them (no "ERR"
  * prefix: "idx: no such index", "Unknown Index name", "Index already
@@ -117,21 +123,32 @@ void cmd_ft_alter(client *c)
     reply_ok(&c->out);
 }
 
-/* FT.DROPINDEX idx [DD]: DD deletes the indexed hashes as DEL would. */
+/* FT.DROPINDEX idx [DD]: DD deletes the indexed hashes as DEL would.
+ * FT.DROP idx [KEEPDOCS], RediSearch 1.x's name that 2.x kept (redis-py 4.x
+ * still sends it): deletes them unless KEEPDOCS.  Any other third argument
+ * deletes them too, as RediSearch 2.0-2.4 did -- redis-py 4's
+ * dropindex(delete_documents=True) sends `FT.DROP idx ""` (Redis 8 answers
+ * "Unknown argument" there). */
 void cmd_ft_dropindex(client *c)
 {
-    ftspec *f = ft_get(c, 1, &c->out, 0);
-    if (!f) return;
-    int dd = 0;
-    if (c->argc == 3) {
-        if (!arg_is(c, 2, "DD")) {
-            reply_error(&c->out, "-Unknown argument");      /* not reached by clients */
-            return;
-        }
-        dd = 1;
-    } else if (c->argc > 3) {
+    int drop = c->argvlen[0] == 7;        /* FT.DROP */
+    if (c->argc > 3) {
         reply_err_arity(c);
         return;
+    }
+    ftspec *f = ft_get(c, 1, &c->out, 0);
+    if (!f) return;
+    int dd = drop;
+    if (c->argc == 3) {
+        if (arg_is(c, 2, "_FORCEKEEPDOCS") || (drop && arg_is(c, 2, "KEEPDOCS"))) {
+            dd = 0;
+        } else if (!drop) {
+            if (!arg_is(c, 2, "DD")) {
+                reply_error(&c->out, "-Unknown argument");
+                return;
+            }
+            dd = 1;
+        }
     }
     server *s = c->srv;
     ft_acquire(f);
@@ -192,58 +209,23 @@ static const char *kind_name(ftidx_kind k)
            "VECTOR";
 }
 
-static void info_attribute(reply *r, const ftfield *fd)
+/* One schema field as FT.INFO shows it: identifier, attribute, type, the
+ * type's options as pairs (VECTOR with 2.8.10's detail, which redisvl
+ * reads), then its flags -- RESP2 a flat array with the flags appended as
+ * bare words, RESP3 a map with them in a "flags" array. */
+static void info_attribute(reply *r, const ftfield *fd, int r3)
 {
-    int n = 6;
-    if (fd->kind == FTIDX_TEXT) n += 2 + fd->nostem;
-    if (fd->kind == FTIDX_TAG) n += 2 + fd->casesensitive;
-    if (fd->kind == FTIDX_VECTOR) n += 8 + (fd->algo == VINDEX_HNSW ? 4 : 0);
-    n += fd->sortable + fd->noindex;
-    reply_array(r, n);
+    int pairs = 3 + (fd->kind == FTIDX_TEXT || fd->kind == FTIDX_TAG);
+    if (fd->kind == FTIDX_VECTOR) pairs += 4 + (fd->algo == VINDEX_HNSW ? 2 : 0);
+    int cs = fd->kind == FTIDX_TAG && fd->casesensitive, ns = fd->kind == FTIDX_TEXT && fd->nostem;
+    int nflags = cs + fd->sortable + ns + fd->noindex;
+    if (r3) reply_map(r, pairs + 1);
+    else reply_array(r, 2LL * pairs + nflags);
     reply_bulk_cstr(r, "identifier");
     reply_bulk(r, fd->name, fd->nlen);
     reply_bulk_cstr(r, "attribute");
     reply_bulk(r, fd->alias, fd->alen);
-    reply_bulk_cstr(r, "type");
-    reply_bulk_cstr(r, kind_name(fd->kind));
-    if (fd->kind == FTIDX_TEXT) kv_dbl(r, "WEIGHT", fd->weight);
-    if (fd->kind == FTIDX_TAG) {
-        char sep[2] = {fd->sep, 0};
-        reply_bulk_cstr(r, "SEPARATOR");
-        reply_bulk_cstr(r, sep);
-    }
-    if (fd->kind == FTIDX_VECTOR) {
-        kv_str(r, "algorithm", fd->algo == VINDEX_HNSW ? "HNSW" : "FLAT");
-        kv_str(r, "data_type", "FLOAT32");
-        reply_bulk_cstr(r, "dim");
-        reply_int(r, fd->dim);
-        kv_str(r, "distance_metric", metric_name(fd->metric));
-        if (fd->algo == VINDEX_HNSW) {
-            reply_bulk_cstr(r, "M");
-            reply_int(r, fd->M);
-            reply_bulk_cstr(r, "ef_construction");
-            reply_int(r, fd->efc);
-        }
-    }
-    if (fd->kind == FTIDX_TAG && fd->casesensitive) reply_bulk_cstr(r, "CASESENSITIVE");
-    if (fd->sortable) reply_bulk_cstr(r, "SORTABLE");
-    if (fd->kind == FTIDX_TEXT && fd->nostem) reply_bulk_cstr(r, "NOSTEM");
-    if (fd->noindex) reply_bulk_cstr(r, "NOINDEX");
-}
-
-/* RESP3: the same attribute as a map, its flags in a "flags" array. */
-static void info_attribute3(reply *r, const ftfield *fd)
-{
-    int n = 4;
-    if (fd->kind == FTIDX_TEXT || fd->kind == FTIDX_TAG) n++;
-    if (fd->kind == FTIDX_VECTOR) n += 4 + (fd->algo == VINDEX_HNSW ? 2 : 0);
-    reply_map(r, n);
-    reply_bulk_cstr(r, "identifier");
-    reply_bulk(r, fd->name, fd->nlen);
-    reply_bulk_cstr(r, "attribute");
-    reply_bulk(r, fd->alias, fd->alen);
-    reply_bulk_cstr(r, "type");
-    reply_bulk_cstr(r, kind_name(fd->kind));
+    kv_str(r, "type", kind_name(fd->kind));
     if (fd->kind == FTIDX_TEXT) kv_dbl(r, "WEIGHT", fd->weight);
     if (fd->kind == FTIDX_TAG) {
         char sep[2] = {fd->sep, 0};
@@ -262,13 +244,13 @@ static void info_attribute3(reply *r, const ftfield *fd)
             reply_int(r, fd->efc);
         }
     }
-    int nf = (fd->kind == FTIDX_TAG && fd->casesensitive) + fd->sortable +
-             (fd->kind == FTIDX_TEXT && fd->nostem) + fd->noindex;
-    reply_bulk_cstr(r, "flags");
-    reply_array(r, nf);
-    if (fd->kind == FTIDX_TAG && fd->casesensitive) reply_bulk_cstr(r, "CASESENSITIVE");
+    if (r3) {
+        reply_bulk_cstr(r, "flags");
+        reply_array(r, nflags);
+    }
+    if (cs) reply_bulk_cstr(r, "CASESENSITIVE");
     if (fd->sortable) reply_bulk_cstr(r, "SORTABLE");
-    if (fd->kind == FTIDX_TEXT && fd->nostem) reply_bulk_cstr(r, "NOSTEM");
+    if (ns) reply_bulk_cstr(r, "NOSTEM");
     if (fd->noindex) reply_bulk_cstr(r, "NOINDEX");
 }
 
@@ -295,22 +277,22 @@ void cmd_ft_info(client *c)
     reply_bulk_cstr(r, "index_options");
     reply_array(r, 0);
     reply_bulk_cstr(r, "index_definition");
-    int ndef = 2 + (f->nprefix > 0) + (f->score_field != NULL);
+    /* prefixes always: without PREFIX, RediSearch's rule holds one empty
+     * prefix and prints [""] (redisvl reads index_definition[3][0]) */
+    int ndef = 3 + (f->score_field != NULL);
     if (r3) reply_map(r, ndef);
     else reply_array(r, 2LL * ndef);
     kv_str(r, "key_type", "HASH");
-    if (f->nprefix) {
-        reply_bulk_cstr(r, "prefixes");
-        reply_array(r, f->nprefix);
-        for (int i = 0; i < f->nprefix; i++) reply_bulk(r, f->prefixes[i], f->plens[i]);
-    }
+    reply_bulk_cstr(r, "prefixes");
+    reply_array(r, f->nprefix ? f->nprefix : 1);
+    for (int i = 0; i < f->nprefix; i++) reply_bulk(r, f->prefixes[i], f->plens[i]);
+    if (!f->nprefix) reply_bulk(r, "", 0);
     kv_dbl(r, "default_score", f->default_score);
     if (f->score_field) kv_str(r, "score_field", f->score_field);
     reply_bulk_cstr(r, "attributes");
     reply_array(r, f->nfields);
     for (int i = 0; i < f->nfields; i++) {
-        if (r3) info_attribute3(r, &f->fields[i]);
-        else info_attribute(r, &f->fields[i]);
+        info_attribute(r, &f->fields[i], r3);
     }
     kv_dbl(r, "num_docs", (double)st.num_docs);
     kv_dbl(r, "max_doc_id", (double)f->max_doc_id);
@@ -403,7 +385,17 @@ typedef struct ft_hit {
     char *key;             /* owned copy */
     size_t klen;
     double score;          /* the scorer's, or the vector distance */
+    double rdist;          /* the yielding VECTOR_RANGE clause's distance */
+    int has_rdist;
 } ft_hit;
+
+/* A VECTOR_RANGE clause, resolved against the schema. */
+typedef struct ft_vrange {
+    const ftfield *vf;     /* NULL: matches nothing (an unknown field); else &vfc */
+    ftfield vfc;           /* a copy: FT.ALTER may move the schema's array meanwhile */
+    float *vec;
+    double radius;
+} ft_vrange;
 
 typedef struct ftsearch_job {
     deferred d;            /* first */
@@ -413,15 +405,26 @@ typedef struct ftsearch_job {
     ftq_scorer scorer;
     /* the vector clause */
     int knn;
-    const ftfield *vf;
+    const ftfield *vf;     /* &vfc */
+    ftfield vfc;           /* a copy of the field: FT.ALTER may move the schema's array
+                              while the job waits (the names it points to stay) */
     float *vec;
     uint32_t k, ef;
     char *alias;           /* the distance's name */
     size_t alen;
+    /* VECTOR_RANGE clauses; the first one's distances are yielded */
+    ft_vrange *vr;
+    size_t nvr;
+    char *ralias;          /* its $YIELD_DISTANCE_AS name */
+    size_t ralen;
+    uint32_t *rdoc;        /* the documents it matched, ascending, and their distances */
+    double *rdist;
+    size_t nrdoc;
     /* the reply's shape */
     int nocontent, withscores, withpayloads, sortby, sort_desc;   /* sortby: field, -1 score,
                                                                       -2 none */
     int sort_alias;        /* SORTBY names the distance */
+    int sort_range;        /* SORTBY names the VECTOR_RANGE distance */
     long long off, num;
     int nret;              /* RETURN's fields (-1: everything) */
     char **ret;            /* requested names, and the names replies use */
@@ -433,6 +436,7 @@ typedef struct ftsearch_job {
     size_t nhits;
     size_t total;
     char *err;             /* an error found by the worker */
+    int replied;           /* the worker wrote the reply (needs_hashes() == 0) */
 } ftsearch_job;
 
 static void job_free(ftsearch_job *j)
@@ -449,6 +453,11 @@ static void job_free(ftsearch_job *j)
     mem_free(j->retaslen);
     mem_free(j->vec);
     mem_free(j->alias);
+    for (size_t i = 0; i < j->nvr; i++) mem_free(j->vr[i].vec);
+    mem_free(j->vr);
+    mem_free(j->ralias);
+    mem_free(j->rdoc);
+    mem_free(j->rdist);
     mem_free(j->err);
     ftq_free(j->q);
     if (j->f) ft_release(j->f);
@@ -466,6 +475,23 @@ static double rs_distance(dist_metric m, float d)
     return d;
 }
 
+/* L2's distance as RediSearch reports it: the squared distance summed in
+ * float32 from the stored vector (squaring the index's sqrt would show its
+ * rounding: 17.9999983724 for 18). */
+static double rs_l2sq(const vindex *x, uint32_t id, const float *q, uint32_t dim, float reported)
+{
+    size_t len;
+    float norm;
+    const float *rec = vindex_record(x, id, &len, &norm);
+    if (!rec || len != (size_t)dim * sizeof(float)) return (double)reported * (double)reported;
+    float sum = 0;
+    for (uint32_t i = 0; i < dim; i++) {
+        float d = rec[i] - q[i];
+        sum += d * d;
+    }
+    return sum;
+}
+
 typedef struct knn_filter {
     const vindex *x;
     ftq_filter *f;
@@ -479,12 +505,89 @@ static int knn_accept(void *ud, uint32_t id)
     return key && kl == 4 && ftq_filter_accept(k->f, le_get32(key));
 }
 
-static void add_hit(ftsearch_job *j, const char *key, size_t klen, double score)
+static void add_hit(ftsearch_job *j, uint32_t doc, const char *key, size_t klen, double score)
 {
     ft_hit *h = &j->hits[j->nhits++];
     h->key = mem_strndup(key, klen);
     h->klen = klen;
     h->score = score;
+    size_t lo = 0, hi = j->nrdoc;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (j->rdoc[mid] < doc) lo = mid + 1;
+        else hi = mid;
+    }
+    if (lo < j->nrdoc && j->rdoc[lo] == doc) {
+        h->rdist = j->rdist[lo];
+        h->has_rdist = 1;
+    }
+}
+
+typedef struct rpair {
+    uint32_t doc;
+    double dist;
+} rpair;
+
+static int rpair_cmp(const void *a, const void *b)
+{
+    const rpair *x = a, *y = b;
+    return x->doc < y->doc ? -1 : x->doc > y->doc;
+}
+
+/* Each VECTOR_RANGE clause's documents, by an exact scan of its field's
+ * vectors (under the read lock), handed to the query; the first clause's
+ * distances kept for the reply.  0, or -1 with j->err set. */
+static int run_ranges(ftsearch_job *j, vindex_search_ctx *ctx)
+{
+    for (size_t i = 0; i < j->nvr; i++) {
+        const ft_vrange *r = &j->vr[i];
+        if (!r->vf) continue;
+        vindex *x = j->f->vec[r->vf->vslot];
+        uint32_t cnt = vindex_count(x);
+        vindex_query q;
+        vindex_query_init(&q, r->vec, r->vf->dim, cnt);
+        /* the radius in the index's reported scale, a little wide: the
+         * exact test below decides */
+        double m = r->vf->metric == DIST_L2 ? sqrt(r->radius) :
+                   r->vf->metric == DIST_DOT ? r->radius - 1.0 : r->radius;
+        q.maxdist = (float)(m + 1e-6 + fabs(m) * 1e-6);
+        vindex_hit *hits = mem_alloc(((size_t)cnt + 1) * sizeof *hits);
+        uint32_t n = 0;
+        int rc = cnt ? vindex_search_exact(x, ctx, &q, hits, &n) : 0;
+        if (rc < 0) {
+            mem_free(hits);
+            j->err = mem_strndup(vindex_strerror(rc), strlen(vindex_strerror(rc)));
+            return -1;
+        }
+        rpair *pr = mem_alloc(((size_t)n + 1) * sizeof *pr);
+        size_t m2 = 0;
+        for (uint32_t k = 0; k < n; k++) {
+            if (hits[k].klen != 4) continue;
+            double d = r->vf->metric == DIST_L2 ?
+                       rs_l2sq(x, hits[k].id, r->vec, r->vf->dim, hits[k].dist) :
+                       rs_distance(r->vf->metric, hits[k].dist);
+            if (d <= r->radius) pr[m2++] = (rpair){le_get32(hits[k].key), d};
+        }
+        mem_free(hits);
+        qsort(pr, m2, sizeof *pr, rpair_cmp);
+        uint32_t *docs = mem_alloc((m2 + 1) * sizeof *docs);
+        for (size_t k = 0; k < m2; k++) docs[k] = pr[k].doc;
+        rc = ftq_set_range_docs(j->q, i, docs, m2);
+        if (rc == 0 && i == 0 && j->ralias) {
+            j->rdoc = docs;
+            j->rdist = mem_alloc((m2 + 1) * sizeof *j->rdist);
+            for (size_t k = 0; k < m2; k++) j->rdist[k] = pr[k].dist;
+            j->nrdoc = m2;
+        } else {
+            mem_free(docs);
+        }
+        mem_free(pr);
+        if (rc < 0) {
+            j->err = mem_strndup("Out of memory", 13);
+            return -1;
+        }
+    }
+    return 0;
 }
 
 static int hit_cmp_score_desc(const void *a, const void *b)
@@ -529,8 +632,11 @@ static void run_knn(ftsearch_job *j, vindex_search_ctx *ctx)
     j->hits = mem_calloc((size_t)n + 1, sizeof *j->hits);
     for (uint32_t i = 0; rc == 0 && i < n; i++) {
         size_t dl;
-        const char *key = ft_doc_key(f, le_get32(hits[i].key), &dl);
-        if (key) add_hit(j, key, dl, rs_distance(j->vf->metric, hits[i].dist));
+        uint32_t doc = le_get32(hits[i].key);
+        const char *key = ft_doc_key(f, doc, &dl);
+        double d = j->vf->metric == DIST_L2 ? rs_l2sq(x, hits[i].id, j->vec, j->vf->dim, hits[i].dist)
+                                            : rs_distance(j->vf->metric, hits[i].dist);
+        if (key) add_hit(j, doc, key, dl, d);
     }
     if (rc < 0) j->err = mem_strndup(vindex_strerror(rc), strlen(vindex_strerror(rc)));
     j->total = j->nhits;
@@ -565,7 +671,7 @@ static void run_text(ftsearch_job *j)
     for (size_t i = 0; i < keep; i++) {
         size_t kl;
         const char *key = ft_doc_key(j->f, res.hits[i].doc, &kl);
-        if (key) add_hit(j, key, kl, res.hits[i].score);
+        if (key) add_hit(j, res.hits[i].doc, key, kl, res.hits[i].score);
     }
     ftq_result_fini(&res);
 }
@@ -579,6 +685,8 @@ static void search_run(ftsearch_job *j, vindex_search_ctx *ctx)
         snprintf(buf, sizeof buf, "%.*s: no such index", (int)(f->nlen < 200 ? f->nlen : 200),
                  f->name);
         j->err = mem_strndup(buf, strlen(buf));
+    } else if (run_ranges(j, ctx) < 0) {
+        /* j->err says why */
     } else if (j->knn) {
         run_knn(j, ctx);
     } else {
@@ -633,8 +741,7 @@ static void field_emit(void *ud, const char *f, size_t flen, const char *v, size
  * aggregate so missing fields are simply left out. */
 static void emit_fields(ftsearch_job *j, reply *r, const ft_hit *hit, hash *h, int as_map)
 {
-    server *s = j->srv;
-    int64_t now = srv_now_ms(s);
+    int64_t now = h ? srv_now_ms(j->srv) : 0;     /* no hash: maybe a worker */
     size_t handle = reply_defer(r);
     long long pairs = 0;
     char num[64];
@@ -642,6 +749,11 @@ static void emit_fields(ftsearch_job *j, reply *r, const ft_hit *hit, hash *h, i
         if (j->knn) {
             reply_bulk(r, j->alias, j->alen);
             reply_bulk(r, num, num_text(num, sizeof num, hit->score));
+            pairs++;
+        }
+        if (hit->has_rdist) {
+            reply_bulk(r, j->ralias, j->ralen);
+            reply_bulk(r, num, num_text(num, sizeof num, hit->rdist));
             pairs++;
         }
         fields_ctx x = {r, 0};
@@ -652,6 +764,13 @@ static void emit_fields(ftsearch_job *j, reply *r, const ft_hit *hit, hash *h, i
             if (j->knn && j->retlen[i] == j->alen && !memcmp(j->ret[i], j->alias, j->alen)) {
                 reply_bulk(r, j->retas[i], j->retaslen[i]);
                 reply_bulk(r, num, num_text(num, sizeof num, hit->score));
+                pairs++;
+                continue;
+            }
+            if (j->ralias && j->retlen[i] == j->ralen && !memcmp(j->ret[i], j->ralias, j->ralen)) {
+                if (!hit->has_rdist) continue;
+                reply_bulk(r, j->retas[i], j->retaslen[i]);
+                reply_bulk(r, num, num_text(num, sizeof num, hit->rdist));
                 pairs++;
                 continue;
             }
@@ -731,6 +850,33 @@ static int dist_cmp_asc(const void *a, const void *b)
     return x->score < y->score ? -1 : x->score > y->score ? 1 : 0;
 }
 
+static int rdist_cmp(const ft_hit *x, const ft_hit *y)
+{
+    if (x->has_rdist != y->has_rdist) return x->has_rdist ? -1 : 1;     /* missing last */
+    return x->rdist < y->rdist ? -1 : x->rdist > y->rdist ? 1 : 0;
+}
+
+static int rdist_cmp_asc(const void *a, const void *b) { return rdist_cmp(a, b); }
+static int rdist_cmp_desc(const void *a, const void *b)
+{
+    const ft_hit *x = a, *y = b;
+    if (x->has_rdist != y->has_rdist) return x->has_rdist ? -1 : 1;
+    return -rdist_cmp(a, b);
+}
+
+/* Whether the reply reads the documents' hashes (keyspace: loop thread
+ * only): not with NOCONTENT, nor when RETURN names only the vector
+ * clause's distance, and no SORTBY of a field. */
+static int needs_hashes(const ftsearch_job *j)
+{
+    if (j->sortby >= 0) return 1;
+    if (j->nocontent) return 0;
+    if (j->nret < 0 || !j->knn) return 1;
+    for (int i = 0; i < j->nret; i++)
+        if (j->retlen[i] != j->alen || memcmp(j->ret[i], j->alias, j->alen)) return 1;
+    return 0;
+}
+
 /* Order, page and write the reply into r. */
 static void search_reply(ftsearch_job *j, reply *r)
 {
@@ -740,6 +886,8 @@ static void search_reply(ftsearch_job *j, reply *r)
     }
     if (j->sortby >= 0) {
         sort_by_field(j);
+    } else if (j->sort_range) {
+        qsort(j->hits, j->nhits, sizeof *j->hits, j->sort_desc ? rdist_cmp_desc : rdist_cmp_asc);
     } else if (j->knn) {
         qsort(j->hits, j->nhits, sizeof *j->hits, j->sort_desc ? hit_cmp_score_desc : dist_cmp_asc);
     }
@@ -761,9 +909,10 @@ static void search_reply(ftsearch_job *j, reply *r)
         reply_array(r, 1 + per * (long long)n);
         reply_int(r, (long long)j->total);
     }
+    int read_hashes = needs_hashes(j);
     for (size_t i = from; i < from + n; i++) {
         const ft_hit *hit = &j->hits[i];
-        hash *h = j->nocontent ? NULL : doc_hash(j->srv, hit);
+        hash *h = read_hashes ? doc_hash(j->srv, hit) : NULL;
         double score = j->knn ? 0.0 : hit->score;
         if (r3) {
             reply_map(r, 2 + j->withscores + j->withpayloads + !j->nocontent);
@@ -798,16 +947,22 @@ static void search_reply(ftsearch_job *j, reply *r)
     }
 }
 
+/* A reply that reads no hash is written here, on the worker, as VSIM's
+ * is; the others on the loop thread (search_done). */
 static void search_work(pool_job *pj, int worker)
 {
     ftsearch_job *j = (ftsearch_job *)pj;
     search_run(j, srv_worker_ctx(j->srv, worker));
+    if (!needs_hashes(j)) {
+        search_reply(j, &j->d.out);
+        j->replied = 1;
+    }
 }
 
 static void search_done(pool_job *pj)
 {
     ftsearch_job *j = (ftsearch_job *)pj;
-    search_reply(j, &j->d.out);
+    if (!j->replied) search_reply(j, &j->d.out);
     deferred_done(&j->d);
 }
 
@@ -1027,7 +1182,8 @@ void cmd_ft_search(client *c)
             goto immediate;
         }
         j->knn = 1;
-        j->vf = vf;
+        j->vfc = *vf;
+        j->vf = &j->vfc;
         j->k = kq->k;
         j->ef = kq->has_ef ? kq->ef_runtime : vf->ef_runtime;
         if (j->ef < j->k) j->ef = j->k;
@@ -1044,9 +1200,49 @@ void cmd_ft_search(client *c)
         j->alias = mem_strndup(kq->alias, kq->alias_len);
         j->alen = kq->alias_len;
     }
+    size_t nvr = ftq_range_count(j->q);
+    if (nvr) {
+        j->vr = mem_calloc(nvr, sizeof *j->vr);
+        j->nvr = nvr;
+    }
+    for (size_t i = 0; i < nvr; i++) {
+        const ftq_range *rc = ftq_get_range(j->q, i);
+        if (rc->field < 0) continue;        /* an unknown field: matches nothing */
+        const ftfield *vf = &f->fields[rc->field];
+        if (vf->kind != FTIDX_VECTOR) {
+            mem_free(sortname);
+            reply_error(r, "-Error parsing vector similarity query: the field is not a VECTOR field");
+            goto immediate;
+        }
+        if (rc->vec_len != (size_t)vf->dim * 4) {
+            mem_free(sortname);
+            reply_errorf(r, "-Error parsing vector similarity query: query vector blob size (%zu) "
+                         "does not match index's expected size (%zu).", rc->vec_len,
+                         (size_t)vf->dim * 4);
+            goto immediate;
+        }
+        float *v = mem_alloc((size_t)vf->dim * sizeof *v + 1);
+        memcpy(v, rc->vec, (size_t)vf->dim * 4);
+        j->vr[i] = (ft_vrange){NULL, *vf, v, rc->radius};
+        j->vr[i].vf = &j->vr[i].vfc;
+        for (uint32_t d = 0; d < vf->dim; d++)
+            if (!isfinite(v[d])) {
+                mem_free(sortname);
+                reply_error(r, "-Error parsing vector similarity query: the vector holds a NaN or "
+                            "infinity");
+                goto immediate;
+            }
+        if (i == 0) {
+            j->ralias = mem_strndup(rc->alias, rc->alias_len);
+            j->ralen = rc->alias_len;
+        }
+    }
     if (sortname) {
         if (j->knn && sortlen == j->alen && !memcmp(sortname, j->alias, sortlen)) {
             j->sortby = -1;
+        } else if (j->ralias && sortlen == j->ralen && !memcmp(sortname, j->ralias, sortlen)) {
+            j->sortby = -4;
+            j->sort_range = 1;
         } else {
             int fi = ft_field_by_alias(f, sortname, sortlen);
             if (fi < 0 || f->fields[fi].kind == FTIDX_VECTOR) {

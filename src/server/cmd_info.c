@@ -3,6 +3,7 @@
  *
  * Loop thread only. */
 #include "server.h"
+#include "repl.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -42,7 +43,7 @@ static void info_server(server *s, strbuf *b)
                 "# Server\r\nredis_version:%s\r\nengram_version:%s\r\nredis_git_sha1:00000000\r\n"
                 "redis_git_dirty:0\r\nredis_mode:standalone\r\nos:%s %s %s\r\narch_bits:%d\r\n"
                 "multiplexing_api:%s\r\ngcc_version:%d.%d.%d\r\nprocess_id:%d\r\n"
-                "tcp_port:%d\r\nserver_time_usec:%lld\r\nuptime_in_seconds:%lld\r\n"
+                "run_id:%s\r\ntcp_port:%d\r\nserver_time_usec:%lld\r\nuptime_in_seconds:%lld\r\n"
                 "uptime_in_days:%lld\r\nhz:%d\r\nconfigured_hz:%d\r\nconfig_file:%s\r\n",
                 ENGRAM_REDIS_COMPAT, ENGRAM_VERSION, un.sysname, un.release, un.machine,
                 (int)(sizeof(void *) * 8), ev_backend_name(),
@@ -51,7 +52,7 @@ static void info_server(server *s, strbuf *b)
 #else
                 0, 0, 0,
 #endif
-                (int)getpid(), s->port, (long long)util_wall_us(), (long long)up,
+                (int)getpid(), repl_run_id(s), s->port, (long long)util_wall_us(), (long long)up,
                 (long long)up / 86400, s->cfg.hz, s->cfg.hz, s->cfg.config_file);
 }
 
@@ -299,11 +300,12 @@ static void info_stats(server *s, strbuf *b)
                 s->st.keyspace_misses, pubsub_count(s, PUBSUB_CHANNEL),
                 pubsub_count(s, PUBSUB_PATTERN), pubsub_count(s, PUBSUB_SHARD), s->st.errors,
                 s->st.qbuf_kills, s->st.obuf_kills);
+    repl_info_stats(s, b);
 }
 
 static void info_replication(server *s, strbuf *b)
 {
-    strbuf_printf(b, "# Replication\r\nrole:master\r\nconnected_slaves:0\r\nmaster_repl_offset:0\r\n");
+    repl_info(s, b);
 }
 
 static void info_cpu(server *s, strbuf *b)

@@ -33,7 +33,9 @@
 #include "engram/vset.h"
 #include "engram/util.h"
 #include "engram/vindex.h"
+#include "deferred.h"
 #include "handlers.h"
+#include "keyspace.h"
 #include "models.h"
 #include "notify.h"
 #include "persist.h"
@@ -299,6 +301,164 @@ void cmd_vnew(client *c)
 
 /* ---- VADD, VDEL ------------------------------------------------------------- */
 
+/* The insert of VADD (engram's grammar) into e, the key's set: the key (or
+ * the next auto id), the vector, the payload; logged, counted, replied into
+ * r (the new id, or 1/0, or the error).  Returns vindex_add_ex's result
+ * (< 0: nothing changed).  The caller sends the keyspace notification. */
+static int vadd_commit(server *s, int db, vset *e, const char *name, size_t nlen, const char *key,
+                       size_t klen, int autoid, const float *v, uint32_t dim,
+                       const char *payload, size_t plen, reply *r)
+{
+    vindex *x = vset_index(e);
+    char idbuf[24];
+    vset_write_lock(e);         /* the id counter is index state too */
+    if (autoid) {
+        uint64_t id;
+        for (;;) {
+            if ((id = vindex_next_id(x)) == 0) {
+                vset_write_unlock(e);
+                reply_error(r, "ERR the index's auto ids are exhausted");
+                return -ERANGE;
+            }
+            klen = (size_t)snprintf(idbuf, sizeof idbuf, "%llu", (unsigned long long)id);
+            if (!vindex_exists(x, idbuf, klen, NULL)) break;
+            vindex_note_id(x, id);      /* taken by an explicit key: skip it */
+        }
+        key = idbuf;
+    }
+    vindex_add_args a;
+    vindex_add_args_init(&a, key, klen, v, dim);
+    if (payload) {
+        a.has_payload = 1;
+        a.payload = payload;
+        a.plen = plen;
+    }
+    int rc = vindex_add_ex(x, &a, NULL);
+    if (rc >= 0) vset_count_node(e);
+    vset_write_unlock(e);
+    if (rc < 0) {
+        reply_errorf(r, "ERR could not add the vector: %s", vindex_strerror(rc));
+        return rc;
+    }
+    persist_log_vadd(s, db, name, nlen, key, klen, v, dim, autoid ? OP_VADD_AUTOID : 0, payload,
+                     payload ? plen : 0, 0);
+    srv_vec_modified(s);
+    if (autoid) reply_bulk(r, key, klen);
+    else reply_int(r, rc);
+    return rc;
+}
+
+/* ---- VADD ... TEXT with a neural embedder: embedded on the pool -------------
+ * A BERT model takes milliseconds per text, too long for the loop: the
+ * command is checked here, the text embedded on a worker (the model is
+ * immutable and outlives the job; the set is not touched there), and the
+ * insert done back on the loop by vadd_text_done -- if the key still holds
+ * the same set (else the error says it changed).  As VADD ... CAS (see
+ * cmd_vset.c): the reply goes out in request order through the deferred
+ * replies, and the client's later commands wait for it (barrier); a client
+ * that left meanwhile adds nothing.  Inside MULTI/EXEC, or without a pool,
+ * the text is embedded inline. */
+
+typedef struct vadd_text {
+    deferred d;             /* first */
+    server *srv;
+    vset *e;                /* a reference while the job lives */
+    const embedder *em;
+    int db, autoid, has_payload;
+    char *name, *key, *text, *payload;  /* owned copies */
+    size_t nlen, klen, tlen, plen;
+    float *vec;
+    uint32_t dim;
+    int words;              /* embed_text's result */
+} vadd_text;
+
+static void vadd_text_work(pool_job *pj, int worker)
+{
+    vadd_text *j = (vadd_text *)pj;
+    (void)worker;
+    j->words = embed_text(j->em, j->text, j->tlen, j->vec);
+}
+
+static void vadd_text_done(pool_job *pj)
+{
+    vadd_text *j = (vadd_text *)pj;
+    server *s = j->srv;
+    client *c = j->d.c;
+    reply *r = &j->d.out;
+    const char *failed;
+    if (!c) {
+        /* the client left: nothing is added */
+    } else if (j->words == -ENOMEM) {
+        reply_error(r, "ERR out of memory embedding the text");
+    } else if (j->words <= 0) {
+        reply_error(r, "ERR text has no words to embed");
+    } else if ((failed = persist_write_error(s))) {
+        reply_errorf(r, "MISCONF Errors writing to the write-ahead log (%s). Writes are refused "
+                     "until a snapshot succeeds; see INFO persistence.", failed);
+    } else if (vkey_peek(s, j->db, j->name, j->nlen) != j->e) {
+        reply_errorf(r, "ERR index '%.*s' was dropped or replaced while the text was embedded",
+                     (int)(j->nlen < 128 ? j->nlen : 128), j->name);
+    } else {
+        /* The insert is the client's write: its reply waits for the log as
+         * a command's would, and it reaches replicas as one (persist.h). */
+        persist_cmd_begin(s, c);
+        const char *pl = j->has_payload ? j->payload : NULL;
+        if (vadd_commit(s, j->db, j->e, j->name, j->nlen, j->key, j->klen, j->autoid, j->vec,
+                        j->dim, pl, j->plen, r) >= 0) {
+            key_touched(s, j->db, j->name, j->nlen);
+            notify_keyspace_event(s, NOTIFY_MODULE, "vadd", j->db, j->name, j->nlen);
+        }
+        persist_cmd_end(s, c);
+    }
+    deferred_done(&j->d);
+}
+
+static void vadd_text_release(deferred *d)
+{
+    vadd_text *j = (vadd_text *)d;
+    vset_release(j->e);
+    mem_free(j->name);
+    mem_free(j->key);
+    mem_free(j->text);
+    mem_free(j->payload);
+    mem_free(j->vec);
+    reply_fini(&j->d.out);
+    mem_free(j);
+}
+
+static char *vec_dup(const char *p, size_t n)
+{
+    char *d = mem_alloc(n ? n : 1);
+    if (n) memcpy(d, p, n);
+    return d;
+}
+
+/* VADD index key|* TEXT text [PAYLOAD p], checked: start the job. */
+static void vadd_text_start(client *c, vset *e, int text, int payload)
+{
+    vadd_text *j = mem_calloc(1, sizeof *j);
+    reply_init(&j->d.out, c->resp);
+    j->d.release = vadd_text_release;
+    j->d.job.work = vadd_text_work;
+    j->d.job.done = vadd_text_done;
+    j->srv = c->srv;
+    j->e = vset_acquire(e);
+    j->em = models_embedder(e);
+    j->db = c->db;
+    j->autoid = c->argvlen[2] == 1 && c->argv[2][0] == '*';
+    j->name = vec_dup(c->argv[1], j->nlen = c->argvlen[1]);
+    j->key = vec_dup(c->argv[2], j->klen = c->argvlen[2]);
+    j->text = vec_dup(c->argv[text], j->tlen = c->argvlen[text]);
+    int pi = payload >= 0 ? payload : text;     /* TEXT is also the payload */
+    j->has_payload = 1;
+    j->payload = vec_dup(c->argv[pi], j->plen = c->argvlen[pi]);
+    j->dim = vindex_dim(vset_index(e));
+    j->vec = mem_alloc((size_t)j->dim * sizeof *j->vec);
+    j->d.barrier = 1;           /* the client's next commands see the entry */
+    deferred_start(c, &j->d);
+    pool_submit(c->srv->pool, &j->d.job);
+}
+
 void cmd_vadd(client *c)
 {
     /* Redis's grammar when the vector comes first (cmd_vset.c) */
@@ -311,6 +471,17 @@ void cmd_vadd(client *c)
     int i = 3, text = -1, payload = -1;
     vset *e = vec_index_or_reply(c, &c->out, 1);
     if (!e) return;
+    /* TEXT for a neural embedder: checked here, embedded on the pool. */
+    if (c->argc >= 5 && arg_is(c, 3, "text") && models_heavy(e) &&
+        !(c->flags & CLIENT_IN_EXEC) && c->srv->pool) {
+        if (c->argc == 7 && arg_is(c, 5, "payload")) payload = 6;
+        else if (c->argc != 5) {
+            reply_err_syntax(c);
+            return;
+        }
+        vadd_text_start(c, e, 4, payload);
+        return;
+    }
     if (!vec_parse(c, &c->out, e, &i, &v, &dim, &text, NULL, 0)) return;
     if (i + 2 == c->argc && arg_is(c, i, "payload")) {
         payload = i + 1;
@@ -325,53 +496,15 @@ void cmd_vadd(client *c)
         mem_free(v);
         return;
     }
-    vindex *x = vset_index(e);
-    /* VADD index * ...: the next free id of the index's counter, as XADD. */
+    /* VADD index * ...: the next free id of the index's counter, as XADD.
+     * TEXT is also the payload, unless PAYLOAD says otherwise. */
     int autoid = c->argvlen[2] == 1 && c->argv[2][0] == '*';
-    char idbuf[24];
-    const char *key = c->argv[2];
-    size_t klen = c->argvlen[2];
-    vset_write_lock(e);         /* the id counter is index state too */
-    if (autoid) {
-        uint64_t id;
-        for (;;) {
-            if ((id = vindex_next_id(x)) == 0) {
-                vset_write_unlock(e);
-                reply_error(&c->out, "ERR the index's auto ids are exhausted");
-                mem_free(v);
-                return;
-            }
-            klen = (size_t)snprintf(idbuf, sizeof idbuf, "%llu", (unsigned long long)id);
-            if (!vindex_exists(x, idbuf, klen, NULL)) break;
-            vindex_note_id(x, id);      /* taken by an explicit key: skip it */
-        }
-        key = idbuf;
-    }
-    /* TEXT is also the payload, unless PAYLOAD says otherwise. */
     int pi = payload >= 0 ? payload : text;
-    vindex_add_args a;
-    vindex_add_args_init(&a, key, klen, v, dim);
-    if (pi >= 0) {
-        a.has_payload = 1;
-        a.payload = c->argv[pi];
-        a.plen = c->argvlen[pi];
-    }
-    int rc = vindex_add_ex(x, &a, NULL);
-    if (rc >= 0) vset_count_node(e);
-    vset_write_unlock(e);
-    if (rc >= 0)
-        persist_log_vadd(c->srv, c->db, c->argv[1], c->argvlen[1], key, klen, v, dim,
-                         autoid ? OP_VADD_AUTOID : 0, pi >= 0 ? c->argv[pi] : NULL,
-                         pi >= 0 ? c->argvlen[pi] : 0, 0);
+    int rc = vadd_commit(c->srv, c->db, e, c->argv[1], c->argvlen[1], c->argv[2], c->argvlen[2],
+                         autoid, v, dim, pi >= 0 ? c->argv[pi] : NULL, pi >= 0 ? c->argvlen[pi] : 0,
+                         &c->out);
     mem_free(v);
-    if (rc < 0) {
-        reply_errorf(&c->out, "ERR could not add the vector: %s", vindex_strerror(rc));
-        return;
-    }
-    srv_vec_modified(c->srv);
-    notify_key(c, NOTIFY_MODULE, "vadd", c->argv[1], c->argvlen[1]);
-    if (autoid) reply_bulk(&c->out, key, klen);
-    else reply_int(&c->out, rc);
+    if (rc >= 0) notify_key(c, NOTIFY_MODULE, "vadd", c->argv[1], c->argvlen[1]);
 }
 
 void cmd_vdel(client *c)
@@ -586,11 +719,26 @@ void cmd_vsearch(client *c)
 
     vset *e = vec_index_or_reply(c, r, 1);
     float *v;
-    if (!e || !vec_parse(c, r, e, &i, &v, &dim, NULL, j->vec, j->veccap)) goto immediate;
-    if (v != j->vec) {               /* did not fit the recycled buffer */
-        mem_free(j->vec);
-        j->vec = v;
-        j->veccap = dim;
+    int text = -1;
+    if (!e) goto immediate;
+    if (i + 1 < c->argc && arg_is(c, i, "text") && models_heavy(e) &&
+        !(c->flags & CLIENT_IN_EXEC) && c->srv->pool) {
+        /* A neural embedder: the worker embeds the text (vsearch.h). */
+        text = i + 1;
+        i += 2;
+        dim = vindex_dim(vset_index(e));
+        if (dim > j->veccap) {
+            mem_free(j->vec);
+            j->vec = mem_alloc((size_t)dim * sizeof *j->vec);
+            j->veccap = dim;
+        }
+    } else {
+        if (!vec_parse(c, r, e, &i, &v, &dim, NULL, j->vec, j->veccap)) goto immediate;
+        if (v != j->vec) {           /* did not fit the recycled buffer */
+            mem_free(j->vec);
+            j->vec = v;
+            j->veccap = dim;
+        }
     }
     if (!vec_arg_range(c, r, i, "k", 0, VSEARCH_K_MAX, &k)) goto immediate;
     float maxdist = INFINITY;
@@ -628,6 +776,11 @@ void cmd_vsearch(client *c)
         vsearch_run(e, c->argv[1], c->argvlen[1], srv_loop_ctx(c->srv), &j->q, j->vs.filter,
                     j->withpayload, r);
         goto immediate;
+    }
+    if (text >= 0) {
+        j->embed = models_embedder(e);
+        j->tlen = c->argvlen[text];
+        j->text = vec_dup(c->argv[text], j->tlen);
     }
     vsearch_start(c, j, e, c->argv[1], c->argvlen[1]);
     return;

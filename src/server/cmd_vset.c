@@ -227,7 +227,7 @@ static void cas_done(pool_job *pj)
     }
     /* The commit is the client's write: its reply waits for the log as a
      * command's would (persist.h), and fails with it. */
-    if (s->ps) persist_cmd_begin(s, c);
+    persist_cmd_begin(s, c);
     vset *cur = vkey_peek(s, j->db, j->key, j->klen);
     if (cur == j->e && !vindex_exists(vset_index(cur), j->el, j->ellen, NULL)) {
         vindex_add_args a;
@@ -253,7 +253,7 @@ static void cas_done(pool_job *pj)
             notify_keyspace_event(s, NOTIFY_MODULE, "vadd", j->db, j->key, j->klen);
         }
     }
-    if (s->ps) persist_cmd_end(s, c);
+    persist_cmd_end(s, c);
     reply_bool(&j->d.out, 1);       /* whatever happened, as Redis's CAS answers */
     deferred_done(&j->d);
 }

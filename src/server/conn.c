@@ -43,6 +43,7 @@
 #include "log.h"
 #include "persist.h"
 #include "pubsub.h"
+#include "repl.h"
 
 #define CONN_READ_CHUNK (16 * 1024)
 #define CONN_QBUF_KEEP (32 * 1024)     /* an idle client keeps at most this */
@@ -118,6 +119,7 @@ void client_free(client *c)
     deferred_detach(c);                   /* running jobs finish without us */
     multi_discard(c);
     persist_client_gone(s, c);
+    repl_client_gone(c);
     resp_fini(&c->parser);
     reply_fini(&c->out);
     mem_free(c->qbuf);
@@ -202,6 +204,11 @@ int client_check_obuf(client *c)
         soft = cfg->obuf_pubsub[1];
         secs = cfg->obuf_pubsub[2];
     }
+    if (c->flags & CLIENT_REPLICA) {
+        hard = cfg->obuf_replica[0];
+        soft = cfg->obuf_replica[1];
+        secs = cfg->obuf_replica[2];
+    }
 
     if (hard && pending > (size_t)hard) {
         over = 1;
@@ -256,6 +263,7 @@ static void conn_process_input(client *c)
             break;
         }
         size_t used = resp_consumed(&c->parser);
+        size_t mark = c->out.len;
         c->argc = c->parser.argc;
         c->argv = c->parser.argv;
         c->argvlen = c->parser.argvlen;
@@ -273,6 +281,8 @@ static void conn_process_input(client *c)
             break;
         }
         ran = 1;
+        /* our master's stream: its bytes are our offset, its replies dropped */
+        if (c->flags & CLIENT_MASTER) repl_master_ran(c, c->qbuf + c->qpos, used, mark);
         c->qpos += used;
         if (reply_pending(&c->out)) {
             client_mark_pending(c);
@@ -355,6 +365,21 @@ static void conn_on_readable(ev_loop *l, int fd, void *ud, int mask)
     if (c->flags & CLIENT_CLOSE_ASAP) client_free(c);
 }
 
+void client_feed(client *c, const char *p, size_t n)
+{
+    while (n > 0) {
+        conn_reserve(c);
+        size_t k = c->qcap - c->qlen < n ? c->qcap - c->qlen : n;
+        memcpy(c->qbuf + c->qlen, p, k);
+        c->qlen += k;
+        p += k;
+        n -= k;
+    }
+    c->last_io_ms = srv_loop_ms(c->srv);
+    conn_process_input(c);
+    if (c->flags & CLIENT_CLOSE_ASAP) client_free(c);
+}
+
 void client_block(client *c)
 {
     c->flags |= CLIENT_BLOCKED;
@@ -395,10 +420,12 @@ void client_update_limits(client *c)
 int client_info_line(const client *c, char *buf, size_t cap)
 {
     int64_t now = util_mono_ms();
-    char flags[8];
+    char flags[12];
     int nf = 0;
     if (c->flags & CLIENT_PUBSUB) flags[nf++] = 'P';
     if (c->flags & CLIENT_MULTI) flags[nf++] = 'x';
+    if (c->flags & CLIENT_REPLICA) flags[nf++] = 'S';
+    if (c->flags & CLIENT_MASTER) flags[nf++] = 'M';
     if (c->flags & CLIENT_DIRTY_CAS) flags[nf++] = 'd';
     if (c->flags & CLIENT_CLOSE_AFTER_REPLY) flags[nf++] = 'c';
     if (c->flags & CLIENT_CLOSE_ASAP) flags[nf++] = 'A';

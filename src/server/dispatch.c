@@ -7,20 +7,28 @@
  * The checks, in Redis's order; the first that fails refuses the command:
  *   1. the command and its subcommand exist, and the arity fits;
  *   2. authentication, then the user's ACL permissions: the command, its
- *      keys, its channels (unless the command is CMD_NO_AUTH; acl.h);
+ *      keys, its channels (unless the command is CMD_NO_AUTH; acl.h; our
+ *      master's stream is obeyed whatever they say);
  *   3. CMD_NO_MULTI commands are refused inside MULTI;
  *   4. over maxmemory, a command that may grow memory -- CMD_DENYOOM, an
  *      EXEC that queued one, or anything MULTI would queue (queuing grows
  *      memory too; Redis's rule) -- first evicts keys by the policy
  *      (evict_room, evict.h), and is refused with -OOM if that cannot
  *      bring used memory under the limit (always under noeviction).  Not
- *      while loading: step 7 answers then.  Reads, deletes and admin
- *      commands (not CMD_DENYOOM) run whatever the memory;
+ *      while loading (step 8 answers then), never for our master's stream,
+ *      nor for writes a read-only replica refuses anyway (step 5: a
+ *      replica leaves its memory to its master, Redis's
+ *      repl-ignore-maxmemory).  Reads, deletes and admin commands (not
+ *      CMD_DENYOOM) run whatever the memory;
  *   5. writes are refused while the write-ahead log is failed (the log
- *      reports its state: persist_write_error); EXEC counts as a write if
+ *      reports its state: persist_write_error; not our master's), and on a
+ *      primary short of min-replicas-to-write good replicas (NOREPLICAS), and
+ *      on a read-only replica (READONLY; repl.h); EXEC counts as a write if
  *      it queued one;
  *   6. a RESP2 client with subscriptions runs only CMD_SUBSCRIBED commands;
- *   7. while the dataset loads, only CMD_LOADING commands run.
+ *   7. a replica whose link is down with replica-serve-stale-data no runs
+ *      only CMD_STALE commands (MASTERDOWN);
+ *   8. while the dataset loads, only CMD_LOADING commands run.
  * Then, inside MULTI, anything but CMD_NOQUEUE is queued; otherwise it runs.
  *
  * Refusing goes through dispatch_reject alone (Redis's rejectCommand): it
@@ -49,6 +57,7 @@
 #include "handlers.h"
 #include "persist.h"
 #include "pubsub.h"
+#include "repl.h"
 
 /* Why a command may not run now, as its error reply (no leading '-'). */
 typedef struct refusal {
@@ -115,30 +124,43 @@ static int dispatch_memory_ok(client *c, const command *k, int in_multi)
     int grows = (k->flags & CMD_DENYOOM) ||
                 (k->fn == cmd_exec ? in_multi && (c->mflags & CMD_DENYOOM)
                                    : in_multi && !(k->flags & CMD_NOQUEUE));
-    if (!grows || persist_loading(s)) return 1;
+    if (!grows || persist_loading(s) || (c->flags & CLIENT_MASTER) || repl_refuses_writes(s, c))
+        return 1;
     return evict_room(s, c);
 }
 
-/* Steps 2 to 7 for the command k found by step 1. */
+/* Steps 2 to 8 for the command k found by step 1. */
 static int dispatch_allowed(client *c, const command *k, refusal *r)
 {
     server *s = c->srv;
     int in_multi = (c->flags & CLIENT_MULTI) != 0;
     if (client_must_auth(c) && !(k->flags & CMD_NO_AUTH))
         return refuse(r, "NOAUTH Authentication required.");
-    if (!(k->flags & CMD_NO_AUTH) && !acl_check(c, k, r->text, sizeof r->text)) return 0;
+    /* our master's stream is obeyed whatever the default user may run */
+    if (!(k->flags & CMD_NO_AUTH) && !(c->flags & CLIENT_MASTER) &&
+        !acl_check(c, k, r->text, sizeof r->text))
+        return 0;
     if (in_multi && (k->flags & CMD_NO_MULTI))
         return refuse(r, "ERR Command not allowed inside a transaction");
     if (!dispatch_memory_ok(c, k, in_multi))
         return refuse(r, "OOM command not allowed when used memory > 'maxmemory'.");
     int writes = (k->flags & CMD_WRITE) || (k->fn == cmd_exec && in_multi && (c->mflags & CMD_WRITE));
-    const char *failed = writes ? persist_write_error(s) : NULL;
+    /* our master's stream is applied whatever the log's state (memory must
+     * follow it; the recovery snapshot writes it out) */
+    const char *failed = writes && !(c->flags & CLIENT_MASTER) ? persist_write_error(s) : NULL;
     if (failed)
         return refuse(r, "MISCONF Errors writing to the write-ahead log (%s). Writes are refused "
                       "until a snapshot succeeds; see INFO persistence.", failed);
+    if (writes && repl_too_few_replicas(s))
+        return refuse(r, "NOREPLICAS Not enough good replicas to write.");
+    if (writes && repl_refuses_writes(s, c))
+        return refuse(r, "READONLY You can't write against a read only replica.");
     if ((c->flags & CLIENT_PUBSUB) && c->resp == 2 && !(k->flags & CMD_SUBSCRIBED))
         return refuse(r, "ERR Can't execute '%s': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / "
                       "QUIT / RESET are allowed in this context", k->fullname);
+    if (!(k->flags & CMD_STALE) && repl_stale(s))
+        return refuse(r, "MASTERDOWN Link with MASTER is down and replica-serve-stale-data is set "
+                      "to 'no'.");
     if (persist_loading(s) && !(k->flags & CMD_LOADING))
         return refuse(r, "LOADING engram is loading the dataset in memory");
     return 1;
@@ -187,9 +209,9 @@ void dispatch_exec(client *c, command *k)
     s->cmd_time_ms = t0 / 1000;
     c->cur = k;
     c->last = k;            /* CLIENT LIST shows the running command */
-    if (s->ps) persist_cmd_begin(s, c);
+    persist_cmd_begin(s, c);
     k->fn(c);
-    if (s->ps) persist_cmd_end(s, c);
+    persist_cmd_end(s, c);
     c->cur = NULL;
     k->calls++;
     s->clock_us = util_wall_us();

@@ -381,6 +381,23 @@ static vindex *vector_new(const ftfield *fd, int *err)
     return vindex_new(&p, err);
 }
 
+/* Forget every document (their key table and ids). */
+static void docs_free(ftspec *f)
+{
+    kv_free(f->docs);
+    f->docs = NULL;
+    for (uint32_t d = 0; d < f->nslots; d++) mem_free(f->dockey[d]);
+    mem_free(f->dockey);
+    mem_free(f->docklen);
+    mem_free(f->vhash);
+    mem_free(f->freeids);
+    f->dockey = NULL;
+    f->docklen = NULL;
+    f->vhash = NULL;
+    f->freeids = NULL;
+    f->nslots = f->nfree = f->freecap = f->next_id = 0;
+}
+
 /* (Re)build the document index and the vector indices of f's schema, empty
  * (the documents are forgotten: a scan fills them again). */
 static int spec_build(ftspec *f, char *err, size_t cap)
@@ -424,18 +441,8 @@ static int spec_build(ftspec *f, char *err, size_t cap)
     f->ix = ix;
     f->vec = vec;
     f->nvec = nvec;
-    kv_free(f->docs);
+    docs_free(f);
     f->docs = kv_new(0x9e3779b97f4a7c15ull ^ (uint64_t)(uintptr_t)f);
-    for (uint32_t d = 0; d < f->nslots; d++) mem_free(f->dockey[d]);
-    mem_free(f->dockey);
-    mem_free(f->docklen);
-    mem_free(f->vhash);
-    mem_free(f->freeids);
-    f->dockey = NULL;
-    f->docklen = NULL;
-    f->vhash = NULL;
-    f->freeids = NULL;
-    f->nslots = f->nfree = f->freecap = f->next_id = 0;
     return 0;
 }
 
@@ -455,12 +462,7 @@ static void spec_free(ftspec *f)
     ftidx_free(f->ix);
     for (int k = 0; k < f->nvec; k++) vindex_free(f->vec[k]);
     mem_free(f->vec);
-    kv_free(f->docs);
-    for (uint32_t d = 0; d < f->nslots; d++) mem_free(f->dockey[d]);
-    mem_free(f->dockey);
-    mem_free(f->docklen);
-    mem_free(f->vhash);
-    mem_free(f->freeids);
+    docs_free(f);
     rwlock_fini(&f->lock);
     mem_free(f->name);
     mem_free(f);

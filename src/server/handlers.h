@@ -217,4 +217,13 @@ void cmd_ft_alter(client *c);
 void cmd_ft_tagvals(client *c);
 void cmd_ft_explain(client *c);
 
+/* repl_master.c, repl_replica.c: replication */
+void cmd_psync(client *c);
+void cmd_sync(client *c);
+void cmd_replconf(client *c);
+void cmd_wait(client *c);
+void cmd_role(client *c);
+void cmd_replay(client *c);
+void cmd_replicaof(client *c);
+
 #endif

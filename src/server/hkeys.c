@@ -155,7 +155,7 @@ void hkey_commit(hkey *k, int mode, int first, int step, int n, const unsigned c
     hkey_events(k);
     key_touched(k->s, k->db, k->key, k->klen);
     if (k->h && hash_volatile(k->h)) hkeys_track(k->s, k->db, k->key, k->klen);
-    if (!k->s->ps) return;
+    if (!persist_logging(k->s)) return;
     hsel q = {k->c, first, step, n, mask};
     if (k->created && !k->h) {
         /* made and emptied by one command: whatever replay finds there was

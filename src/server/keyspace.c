@@ -230,7 +230,7 @@ void key_touched(server *s, int db, const char *key, size_t klen)
 void key_modified(server *s, int db, const char *key, size_t klen)
 {
     key_touched(s, db, key, klen);
-    if (s->ps) persist_log_key(s, db, key, klen);
+    if (persist_logging(s)) persist_log_key(s, db, key, klen);
 }
 
 void key_range_modified(server *s, int db, const char *key, size_t klen, size_t off,
@@ -238,14 +238,14 @@ void key_range_modified(server *s, int db, const char *key, size_t klen, size_t 
 {
     s->dirty++;
     srv_watch_touch(s, db, key, klen);
-    if (s->ps) persist_log_range(s, db, key, klen, off, bytes, n);
+    if (persist_logging(s)) persist_log_range(s, db, key, klen, off, bytes, n);
 }
 
 void db_flushed(server *s, int db)
 {
     s->dirty++;
     srv_watch_touch_db(s, db);
-    if (s->ps) persist_log_flush(s, db);
+    if (persist_logging(s)) persist_log_flush(s, db);
     ft_db_flushed(s, db);
 }
 

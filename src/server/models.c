@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 #include "engram/embed.h"
 #include "engram/mem.h"
@@ -42,6 +43,41 @@ static const models_model *models_find(const server *s, const char *name, size_t
     return NULL;
 }
 
+/* One `embedder` line's options after `bert DIR`: pairs of a keyword and
+ * its value.  Returns the words used (from i), or -1 with err set. */
+static int models_bert_opts(char **w, int n, int i, const char *name, embed_bert_opts *o,
+                            char *err, size_t errcap)
+{
+    int used = 0;
+    for (; i + 1 < n; i += 2, used += 2) {
+        const char *k = w[i], *v = w[i + 1];
+        if (!strcasecmp(k, "pooling")) {
+            if (!strcasecmp(v, "mean")) o->pooling = EMBED_POOL_MEAN;
+            else if (!strcasecmp(v, "cls")) o->pooling = EMBED_POOL_CLS;
+            else goto bad;
+        } else if (!strcasecmp(k, "normalize")) {
+            if (!strcasecmp(v, "yes")) o->no_normalize = 0;
+            else if (!strcasecmp(v, "no")) o->no_normalize = 1;
+            else goto bad;
+        } else if (!strcasecmp(k, "max-tokens")) {
+            long long x;
+            if (!util_str2ll(v, strlen(v), &x) || x < 2 || x > 8192) goto bad;
+            o->max_tokens = (uint32_t)x;
+        } else {
+            break; /* the next embedder's name */
+        }
+    }
+    return used;
+bad:
+    snprintf(err, errcap, "embedder '%s': bad value '%s' for %s (pooling mean|cls, normalize "
+             "yes|no, max-tokens 2..8192)", name, w[i + 1], w[i]);
+    return -1;
+}
+
+/* The `embedder` lines, concatenated word by word (config.c appends each
+ * line's words): NAME PATH (a word-vector file), or NAME bert DIR followed
+ * by any of `pooling mean|cls`, `normalize yes|no`, `max-tokens N`.  A
+ * word-vector file called "bert" must be written ./bert. */
 int models_load(server *s, char *err, size_t errcap)
 {
     char **w;
@@ -49,16 +85,21 @@ int models_load(server *s, char *err, size_t errcap)
     const char *list = s->cfg.embedders ? s->cfg.embedders : "";
     int n = util_split_args(list, strlen(list), &w, &wl);
     s->models = mem_calloc(1, sizeof *s->models);
-    if (n < 0 || n % 2) {
-        snprintf(err, errcap, "embedder: expected `embedder NAME PATH` pairs, got '%s'", list);
-        if (n > 0) util_free_args(w, wl, n);
+    if (n < 0) {
+        snprintf(err, errcap, "embedder: cannot parse '%s'", list);
         return -1;
     }
     s->models->m = mem_calloc((size_t)(n / 2) + 1, sizeof *s->models->m);
     int rc = 0;
-    for (int i = 0; i < n && rc == 0; i += 2) {
-        const char *name = w[i], *path = w[i + 1];
+    for (int i = 0; i < n && rc == 0;) {
+        const char *name = w[i];
         char e[512];
+        if (i + 1 >= n) {
+            snprintf(err, errcap, "embedder '%s': expected `embedder NAME PATH` or `embedder NAME "
+                     "bert DIR [options]`", name);
+            rc = -1;
+            break;
+        }
         if (!strcmp(name, "hash") || models_find(s, name, wl[i])) {
             snprintf(err, errcap, "embedder '%s': the name is %s", name,
                      strcmp(name, "hash") ? "used twice" : "the built-in hash embedder's");
@@ -67,17 +108,48 @@ int models_load(server *s, char *err, size_t errcap)
         }
         int64_t t0 = util_mono_ms();
         embedder *em;
-        if (embed_model_load(path, &em, e, sizeof e) < 0) {
-            snprintf(err, errcap, "embedder '%s': %s", name, e);
-            rc = -1;
-            break;
+        int bert = !strcasecmp(w[i + 1], "bert");
+        const char *path = w[i + 1];
+        int next = i + 2;
+        if (bert) {
+            embed_bert_opts o = {0};
+            int used = i + 2 < n ? models_bert_opts(w, n, i + 3, name, &o, err, errcap) : 0;
+            if (i + 2 >= n) {
+                snprintf(err, errcap, "embedder '%s': `bert` needs a model directory", name);
+                rc = -1;
+                break;
+            }
+            if (used < 0) {
+                rc = -1;
+                break;
+            }
+            path = w[i + 2];
+            next = i + 3 + used;
+            if (embed_bert_load(path, &o, &em, e, sizeof e) < 0) {
+                snprintf(err, errcap, "embedder '%s': %s", name, e);
+                rc = -1;
+                break;
+            }
+            log_msg(LOG_NOTICE, "Embedder '%s' loaded from %s: BERT, %u dimensions, %u-word "
+                    "vocabulary, %s weights, %u tokens per text, %s pooling%s, %.1f MB in %.2f s",
+                    name, path, embed_dim(em), embed_vocab_size(em), embed_format(em),
+                    embed_max_tokens(em), o.pooling == EMBED_POOL_CLS ? "CLS" : "mean",
+                    o.no_normalize ? ", not normalised" : "", (double)embed_memory(em) / 1e6,
+                    (double)(util_mono_ms() - t0) / 1000);
+        } else {
+            if (embed_model_load(path, &em, e, sizeof e) < 0) {
+                snprintf(err, errcap, "embedder '%s': %s", name, e);
+                rc = -1;
+                break;
+            }
+            log_msg(LOG_NOTICE, "Embedder '%s' loaded from %s: %u words x %u dimensions (%s) in %.2f s",
+                    name, path, embed_vocab_size(em), embed_dim(em), embed_format(em),
+                    (double)(util_mono_ms() - t0) / 1000);
         }
-        log_msg(LOG_NOTICE, "Embedder '%s' loaded from %s: %u words x %u dimensions (%s) in %.2f s",
-                name, path, embed_vocab_size(em), embed_dim(em), embed_format(em),
-                (double)(util_mono_ms() - t0) / 1000);
         s->models->m[s->models->n].name = mem_strndup(name, wl[i]);
         s->models->m[s->models->n].e = em;
         s->models->n++;
+        i = next;
     }
     if (n > 0) util_free_args(w, wl, n);
     return rc;
@@ -163,4 +235,16 @@ int models_text(const vset *e, const void *text, size_t len, float *out)
     if (!a) return -1;
     int n = embed_text(a->e, text, len, out);
     return n < 0 ? 0 : n;
+}
+
+const embedder *models_embedder(const vset *e)
+{
+    const models_attached *a = vset_udata(e);
+    return a ? a->e : NULL;
+}
+
+int models_heavy(const vset *e)
+{
+    const models_attached *a = vset_udata(e);
+    return a && !strcmp(embed_kind(a->e), "bert");
 }

@@ -13,6 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "engram/embed.h"
 #include "engram/vset.h"
 
 typedef struct server server;
@@ -33,6 +34,13 @@ int models_attach(server *s, vset *e, const char *name, size_t nlen);
 
 /* The embedder's name, or NULL when the index has none. */
 const char *models_name(const vset *e);
+/* The index's embedder (NULL: none), for a worker to embed with: a model
+ * lives until the server exits, a hash embedder as long as its index, so a
+ * job holding a reference to the index may use it. */
+const embedder *models_embedder(const vset *e);
+/* 1 when embedding with the index's embedder is too slow for the loop (a
+ * neural model: milliseconds per text), so TEXT is embedded on a worker. */
+int models_heavy(const vset *e);
 /* Embed len bytes of text into out[dim] (L2-normalised).  Returns the
  * number of words that contributed (0: no usable words, out is zero), or
  * -1 when the index has no embedder. */

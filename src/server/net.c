@@ -4,6 +4,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdio.h>
@@ -144,6 +145,57 @@ int net_bound_port(int fd)
     if (getsockname(fd, (struct sockaddr *)&ss, &sl) < 0) return -errno;
     if (ss.ss_family == AF_INET) return ntohs(((struct sockaddr_in *)&ss)->sin_port);
     return ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+}
+
+int net_connect(const char *host, int port)
+{
+    struct addrinfo hints, *res, *ai;
+    char ps[16];
+    memset(&hints, 0, sizeof hints);
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    snprintf(ps, sizeof ps, "%d", port);
+    /* A name is resolved here, blocking (an address literal costs nothing). */
+    int rc = getaddrinfo(host, ps, &hints, &res);
+    if (rc != 0) return rc == EAI_SYSTEM ? -errno : -EHOSTUNREACH;
+    int fd = -ECONNREFUSED, one = 1;
+    for (ai = res; ai; ai = ai->ai_next) {
+        fd = socket(ai->ai_family, ai->ai_socktype, ai->ai_protocol);
+        if (fd < 0) {
+            fd = -errno;
+            continue;
+        }
+        if (net_nonblock_cloexec(fd) < 0 ||
+            (connect(fd, ai->ai_addr, ai->ai_addrlen) < 0 && errno != EINPROGRESS)) {
+            int e = errno;
+            close(fd);
+            fd = -e;
+            continue;
+        }
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+        break;
+    }
+    freeaddrinfo(res);
+    return fd;
+}
+
+int net_connect_result(int fd)
+{
+    int e = 0;
+    socklen_t l = sizeof e;
+    if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &e, &l) < 0) return -errno;
+    return -e;
+}
+
+void net_addrs(int fd, char *addr, size_t addrcap, char *laddr, size_t laddrcap)
+{
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof ss;
+    if (getpeername(fd, (struct sockaddr *)&ss, &sl) == 0) net_fmt_addr(&ss, addr, addrcap);
+    else snprintf(addr, addrcap, "?:0");
+    sl = sizeof ss;
+    if (getsockname(fd, (struct sockaddr *)&ss, &sl) == 0) net_fmt_addr(&ss, laddr, laddrcap);
+    else snprintf(laddr, laddrcap, "?:0");
 }
 
 void net_close_gently(int fd)

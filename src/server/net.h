@@ -1,4 +1,5 @@
-/* net.h -- sockets: listening, accepting, per-socket options.  The only
+/* net.h -- sockets: listening, accepting, connecting (a replica to its
+ * master), per-socket options.  The only
  * file that calls socket(2)/bind(2)/accept(2).  Errors: 0 / -errno, or -1
  * with a message in err for the listener (which needs to say which address
  * failed). */
@@ -26,5 +27,14 @@ int net_bound_port(int fd);
  * peer already sent (closing with unread input sends a reset, which can
  * destroy the refusal before the peer reads it), end our side, close. */
 void net_close_gently(int fd);
+
+/* Start a non-blocking connection to host:port (a name is resolved first,
+ * blocking).  The fd (CLOEXEC, TCP_NODELAY; writable once connected:
+ * net_connect_result then says how it went), or -errno. */
+int net_connect(const char *host, int port);
+/* 0 once fd is connected, or -errno (SO_ERROR). */
+int net_connect_result(int fd);
+/* The peer's and our own "ip:port" of a connected socket. */
+void net_addrs(int fd, char *addr, size_t addrcap, char *laddr, size_t laddrcap);
 
 #endif

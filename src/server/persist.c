@@ -69,11 +69,31 @@
 #include "engram/mem.h"
 #include "engram/oplog.h"
 #include "engram/util.h"
+#include "engram/vset.h"
 #include "engram/wal.h"
 #include "log.h"
+#include "repl.h"
 #include "server.h"
+#include "vkeys.h"
 
 static int persist_policy(const server *s) { return s->cfg.appendfsync; }
+
+/* Where a write's records are staged: the log's persist, or, with
+ * persistence off, the staging-only one replication asked for
+ * (persist_stage_enable: it has no log, only the staging fields); NULL when
+ * nobody wants them.  Either way each command's (or EXEC's) records end as
+ * one record in persist_append, which hands it to the replication stream
+ * (repl.h) before the log. */
+static persist *stager(const server *s) { return s->ps ? s->ps : s->ps_stage; }
+
+int persist_logging(const server *s) { return stager(s) != NULL; }
+
+void persist_stage_enable(server *s)
+{
+    if (s->ps || s->ps_stage) return;
+    s->ps_stage = mem_calloc(1, sizeof *s->ps_stage);
+    s->ps_stage->stage_only = 1;
+}
 
 /* ---- small helpers ------------------------------------------------------- */
 
@@ -244,7 +264,7 @@ const char *persist_write_error(const server *s)
 
 void persist_cmd_begin(server *s, client *c)
 {
-    persist *p = s->ps;
+    persist *p = stager(s);
     if (!p || p->depth++) return;
     opbuf_reset(&p->stage);
     p->nstaged = 0;
@@ -253,8 +273,10 @@ void persist_cmd_begin(server *s, client *c)
 
 static void persist_append(server *s, uint8_t type, const void *payload, size_t len)
 {
-    persist *p = s->ps;
-    if (p->err) return;
+    persist *p = stager(s);
+    /* The stream first, whatever the log's state: memory has the change. */
+    repl_feed_record(s, type, payload, len);
+    if (p->stage_only || p->err) return;
     if (len > WAL_PAYLOAD_MAX) {
         persist_fail(s, -EFBIG, "a record too large for");
         return;
@@ -265,9 +287,11 @@ static void persist_append(server *s, uint8_t type, const void *payload, size_t 
 
 void persist_cmd_end(server *s, client *c)
 {
-    persist *p = s->ps;
-    if (!p || --p->depth || !p->nstaged) return;
-    if (!c->ps_unacked) {
+    persist *p = stager(s);
+    /* depth 0: staging was enabled by this very command (PSYNC), after its
+     * begin */
+    if (!p || p->depth <= 0 || --p->depth || !p->nstaged) return;
+    if (!p->stage_only && !c->ps_unacked) {
         c->ps_unacked = 1;
         c->ps_mark = p->mark;
         c->ps_next = p->unacked;
@@ -301,7 +325,7 @@ static opbuf *log_begin(persist *p, int db, uint8_t type)
  * outside a command). */
 static void log_end(server *s)
 {
-    persist *p = s->ps;
+    persist *p = stager(s);
     if (p->depth == 0) {
         persist_append(s, p->one_type, p->one.p, p->one.len);
         return;
@@ -334,7 +358,7 @@ void persist_client_gone(server *s, client *c)
 
 void persist_log_key(server *s, int db, const char *key, size_t klen)
 {
-    persist *p = s->ps;
+    persist *p = stager(s);
     if (!p) return;
     kv_entry *e = kv_peek(db_kv(s, db), key, klen);
     if (!e) {
@@ -355,7 +379,7 @@ void persist_log_key(server *s, int db, const char *key, size_t klen)
 void persist_log_range(server *s, int db, const char *key, size_t klen, size_t off,
                        const char *bytes, size_t n)
 {
-    persist *p = s->ps;
+    persist *p = stager(s);
     if (!p) return;
     op_put_setrange(log_begin(p, db, OP_SETRANGE), key, (uint32_t)klen, (uint32_t)off, bytes,
                     (uint32_t)n);
@@ -364,7 +388,7 @@ void persist_log_range(server *s, int db, const char *key, size_t klen, size_t o
 
 void persist_log_flush(server *s, int db)
 {
-    persist *p = s->ps;
+    persist *p = stager(s);
     if (!p) return;
     log_begin(p, db < 0 ? 0 : db, db < 0 ? OP_FLUSHALL : OP_FLUSHDB);
     log_end(s);
@@ -373,7 +397,7 @@ void persist_log_flush(server *s, int db)
 void persist_log_rename(server *s, int db, const char *key, size_t klen, const char *newkey,
                         size_t nklen)
 {
-    persist *p = s->ps;
+    persist *p = stager(s);
     if (!p) return;
     op_put_rename(log_begin(p, db, OP_RENAME), key, (uint32_t)klen, newkey, (uint32_t)nklen);
     log_end(s);
@@ -381,7 +405,7 @@ void persist_log_rename(server *s, int db, const char *key, size_t klen, const c
 
 void persist_log_move(server *s, int db, const char *key, size_t klen, int dstdb)
 {
-    persist *p = s->ps;
+    persist *p = stager(s);
     if (!p) return;
     op_put_move(log_begin(p, db, OP_MOVE), key, (uint32_t)klen, (uint32_t)dstdb);
     log_end(s);
@@ -390,7 +414,7 @@ void persist_log_move(server *s, int db, const char *key, size_t klen, int dstdb
 void persist_log_copy(server *s, int db, const char *key, size_t klen, const char *newkey,
                       size_t nklen, int dstdb, int replace)
 {
-    persist *p = s->ps;
+    persist *p = stager(s);
     if (!p) return;
     op_put_copy(log_begin(p, db, OP_COPY), key, (uint32_t)klen, newkey, (uint32_t)nklen,
                 (uint32_t)dstdb, replace);
@@ -399,7 +423,7 @@ void persist_log_copy(server *s, int db, const char *key, size_t klen, const cha
 
 void persist_log_swapdb(server *s, int db1, int db2)
 {
-    persist *p = s->ps;
+    persist *p = stager(s);
     if (!p) return;
     op_put_swapdb(log_begin(p, 0, OP_SWAPDB), (uint32_t)db1, (uint32_t)db2);
     log_end(s);
@@ -408,7 +432,7 @@ void persist_log_swapdb(server *s, int db1, int db2)
 void persist_log_vnew(server *s, int db, const char *name, size_t nlen, const vindex_params *vp,
                       uint32_t capacity, const char *embed, size_t elen, uint32_t proj_in)
 {
-    persist *p = s->ps;
+    persist *p = stager(s);
     if (!p) return;
     op_put_vnew_ex(log_begin(p, db, OP_VNEW), name, (uint32_t)nlen, (uint8_t)vp->type,
                    (uint8_t)vp->metric, vp->dim, vp->M, vp->ef_construction, vp->ef_search,
@@ -421,17 +445,24 @@ void persist_log_vadd(server *s, int db, const char *name, size_t nlen, const ch
                       size_t klen, const float *vec, uint32_t dim, unsigned flags,
                       const char *payload, size_t plen, uint32_t ef)
 {
-    persist *p = s->ps;
+    persist *p = stager(s);
     if (!p) return;
-    op_put_vadd_ex(log_begin(p, db, OP_VADD), name, (uint32_t)nlen, key, (uint32_t)klen, vec,
-                   dim, flags, payload, (uint32_t)plen, ef);
+    /* A new key's insert carries its outcome (level and neighbours), so
+     * that replaying the record -- at start-up, or a replica's REPLAY --
+     * skips the neighbour search and makes the same graph. */
+    unsigned char outcome[VINDEX_OUTCOME_MAX];
+    vset *set = vkey_peek(s, db, name, nlen);
+    size_t olen = set ? vindex_insert_outcome(vset_index(set), key, klen, outcome,
+                                              sizeof outcome) : 0;
+    op_put_vadd_outcome(log_begin(p, db, OP_VADD), name, (uint32_t)nlen, key, (uint32_t)klen,
+                        vec, dim, flags, payload, (uint32_t)plen, ef, outcome, (uint32_t)olen);
     log_end(s);
 }
 
 void persist_log_vsetattr(server *s, int db, const char *name, size_t nlen, const char *key,
                           size_t klen, int drop, const char *attr, size_t alen)
 {
-    persist *p = s->ps;
+    persist *p = stager(s);
     if (!p) return;
     op_put_vsetattr(log_begin(p, db, OP_VSETATTR), name, (uint32_t)nlen, key, (uint32_t)klen,
                     drop, attr, (uint32_t)alen);
@@ -441,7 +472,7 @@ void persist_log_vsetattr(server *s, int db, const char *name, size_t nlen, cons
 void persist_log_vdel(server *s, int db, const char *name, size_t nlen, const char *key,
                       size_t klen)
 {
-    persist *p = s->ps;
+    persist *p = stager(s);
     if (!p) return;
     op_put_vdel(log_begin(p, db, OP_VDEL), name, (uint32_t)nlen, key, (uint32_t)klen);
     log_end(s);
@@ -449,12 +480,13 @@ void persist_log_vdel(server *s, int db, const char *name, size_t nlen, const ch
 
 struct opbuf *persist_log_open(server *s, int db, uint8_t type)
 {
-    return s->ps ? log_begin(s->ps, db, type) : NULL;
+    persist *p = stager(s);
+    return p ? log_begin(p, db, type) : NULL;
 }
 
 void persist_log_close(server *s)
 {
-    if (s->ps) log_end(s);
+    if (stager(s)) log_end(s);
 }
 
 /* ---- group commit -------------------------------------------------------------- */
@@ -593,6 +625,45 @@ int persist_recover(server *s, uint64_t seq)
     return 0;
 }
 
+/* A replica's full sync (persist.h).  Order for crashes: the old logs go
+ * (and the directory is fsync'd) before the new snapshot is renamed in,
+ * so a crash in between leaves the old snapshot alone -- an older dataset
+ * the replica's next full sync replaces -- never a new snapshot followed by
+ * logs of another history. */
+int persist_adopt_snapshot(server *s, const char *path, uint64_t seq)
+{
+    persist *p = s->ps;
+    if (!p) return 0;
+    int rc = log_close_current(p);
+    if (rc < 0) log_msg(LOG_WARNING, "Committing the log before a full sync: %s", strerror(-rc));
+    logfile *v;
+    int n = persist_list_logs(p, &v);
+    for (int i = 0; i < n; i++) (void)p->io->unlink(p->io, v[i].path);
+    if (n > 0) persist_free_logs(v, n);
+    (void)p->io->fsync_dir(p->io, p->dir);
+    rc = p->io->rename(p->io, path, p->snap_path);
+    if (rc == 0) rc = p->io->fsync_dir(p->io, p->dir);
+    int orc = persist_open_log_at(p, seq);
+    if (orc < 0) {
+        /* p->log must never be NULL while serving (the invariants above) */
+        log_msg(LOG_WARNING, "Could not start a log in %s after a full sync: %s; exiting",
+                p->dir, strerror(-orc));
+        exit(1);
+    }
+    if (rc < 0) {
+        (void)p->io->unlink(p->io, path);
+        /* memory is ahead of the directory: fail the log, so writes are
+         * refused until the cron's recovery snapshot writes memory out */
+        persist_fail(s, rc, "adopting a full sync in");
+        return rc;
+    }
+    p->old_logs_bytes = 0;
+    p->size_at_snapshot = 0;
+    p->last_save_ms = util_wall_ms();
+    p->dirty_at_save = s->dirty;
+    return 0;
+}
+
 /* Unlink every log whose base is below `below` (the snapshot child, after
  * its snapshot is in place: they are all covered by it). */
 void persist_unlink_older_logs(persist *p, uint64_t below)
@@ -651,7 +722,7 @@ void persist_cron(server *s)
 
 void persist_close(server *s)
 {
-    persist *p = s->ps;
+    persist *p = stager(s);
     if (!p) return;
     if (p->child > 0) {
         kill(p->child, SIGKILL);

@@ -55,6 +55,25 @@ int persist_open(server *s, char *err, size_t errcap);
 /* Commit and close the log (SIGTERM, SHUTDOWN), reap a running child. */
 void persist_close(server *s);
 
+/* 1 while writes are staged as records: persistence is on, or replication
+ * asked for them (persist_stage_enable: with persistence off, records are
+ * staged for the replication stream alone).  Callers that build records
+ * test this, not s->ps. */
+int persist_logging(const server *s);
+/* Stage records from now on even with persistence off (replication has a
+ * backlog).  Idempotent; with persistence on a no-op. */
+void persist_stage_enable(server *s);
+/* Apply one record (of oplog.h's types, a BATCH or INDB too) to memory in
+ * database db exactly as replaying the log does (persist_load.c), without
+ * logging it.  0, or a negative code with a message in err. */
+int persist_apply(server *s, int db, uint8_t type, const void *payload, size_t len, char *err,
+                  size_t errcap);
+/* A replica's full sync: the snapshot file at path (log seq `seq`) is now
+ * what memory holds.  The log is committed and closed, every log deleted,
+ * path renamed over engram.snap and a fresh log started at seq.  0, or
+ * -errno (the failure is logged; path is removed). */
+int persist_adopt_snapshot(server *s, const char *path, uint64_t seq);
+
 /* Around every command execution (nesting: EXEC runs commands inside). */
 void persist_cmd_begin(server *s, client *c);
 void persist_cmd_end(server *s, client *c);

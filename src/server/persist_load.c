@@ -154,6 +154,10 @@ static int apply_vadd(server *s, int db, const op *o, char *err, size_t cap)
     }
     a.drop_payload = (o->flags & OP_VADD_DROP) != 0;
     a.ef = o->ef;
+    if (o->flags & OP_VADD_OUTCOME) {     /* the live insert's neighbours: no search */
+        a.outcome = o->outcome;
+        a.outcome_len = o->olen;
+    }
     /* A ring evicts here exactly as it did live; an auto id notes itself (a
      * canonical decimal key). */
     int rc = vindex_add_ex(vset_index(e), &a, NULL);
@@ -376,6 +380,12 @@ static int apply_one(server *s, int db, uint8_t type, const void *payload, size_
         snprintf(err, cap, "unknown record type %u", type);
         return -EBADMSG;
     }
+}
+
+int persist_apply(server *s, int db, uint8_t type, const void *payload, size_t len, char *err,
+                  size_t errcap)
+{
+    return apply_one(s, db, type, payload, len, err, errcap);
 }
 
 /* wal_replay callback: apply the records the snapshot does not cover. */

@@ -30,6 +30,8 @@ typedef struct logfile {
 } logfile;
 
 struct persist {
+    int stage_only;              /* persistence off: staging for replication only
+                                    (persist_stage_enable); nothing else is set */
     io_ops *io;                  /* every file operation goes through it */
     io_faulty *faulty;           /* ... which is a disarmed fault injector (DEBUG WAL-FAULT) */
     char *dir;

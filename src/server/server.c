@@ -46,6 +46,7 @@
 #include "models.h"
 #include "persist.h"
 #include "pubsub.h"
+#include "repl.h"
 #include "vsearch.h"
 
 #define SRV_RESERVED_FDS 32      /* listeners, log, pipes, files */
@@ -221,7 +222,8 @@ static void srv_client_timeouts(server *s)
         /* Whole seconds, as Redis compares them: a client is closed after
          * between `timeout` and `timeout`+1 idle seconds. */
         /* Waiting for replies in flight or for messages is not idling. */
-        if (s->cfg.timeout > 0 && !deferred_busy(c) && !(c->flags & CLIENT_PUBSUB) &&
+        if (s->cfg.timeout > 0 && !deferred_busy(c) &&
+            !(c->flags & (CLIENT_PUBSUB | CLIENT_REPLICA | CLIENT_MASTER)) &&
             now / 1000 - c->last_io_ms / 1000 > s->cfg.timeout) {
             log_msg(LOG_VERBOSE, "Closing idle client id=%llu addr=%s",
                     (unsigned long long)c->id, c->addr);
@@ -241,6 +243,7 @@ static int srv_cron(ev_loop *l, long long id, void *ud)
     srv_client_timeouts(s);
     srv_sample_ops(s);
     persist_cron(s);
+    repl_cron(s);
     size_t used = evict_used_memory(s);
     if (used > s->mem_peak) s->mem_peak = used;
     if (s->clock_mode) evict_refresh(s);      /* new keys' clocks */
@@ -322,6 +325,8 @@ static void srv_before_sleep(ev_loop *l, void *ud)
         if (persist_before_sleep(s)) s->commit_us += (util_mono_us() - t0 - s->commit_us) / 4;
         CHECK(!persist_holds_replies(s));
     }
+    /* payload chunks for replicas in a full sync, GETACK for WAIT */
+    repl_before_sleep(s);
     dlist_node *n;
     while ((n = dlist_first(&s->pending)) != NULL) {
         client *c = DLIST_ENTRY(n, client, pending);
@@ -489,6 +494,10 @@ int srv_init(server *s, char *err, size_t errcap)
     crc32c_select("auto");        /* before any thread or snapshot child */
     command_table_init();
     if (srv_apply_renames(s, err, errcap) < 0) return -1;
+    /* Users before the port opens: a bad aclfile refuses to start before
+     * anyone could connect. */
+    acl_init(s);
+    if (acl_load_file(s, err, errcap) < 0) return -1;
     srv_adjust_fd_limit(s);
     /* Signal handlers go in before the port opens: a client (or a test) that
      * sees the port accept may send SIGTERM at once. */
@@ -512,14 +521,16 @@ int srv_init(server *s, char *err, size_t errcap)
     if (keyspace_init(s, err, errcap) < 0) return -1;
     evict_init(s);
     pubsub_init(s);
-    acl_init(s);
-    if (acl_load_file(s, err, errcap) < 0) return -1;
     ev_timer_add(s->loop, 1, srv_cron, s);
     ev_set_before_sleep(s->loop, srv_before_sleep, s);
     ev_set_after_sleep(s->loop, srv_after_sleep, s);
     if (models_load(s, err, errcap) < 0) return -1;
     /* Last: loading processes events, so everything above must be ready. */
+    /* Before loading: INFO and the cron run while it loads (with replicaof
+     * the cron connects once the load is over). */
+    repl_init(s);
     if (persist_open(s, err, errcap) < 0) return -1;
+    repl_restore_state(s);        /* a clean shutdown's replication id and offset */
     return 0;
 }
 
@@ -532,6 +543,8 @@ void srv_fini(server *s)
      * commits nothing (cmd_vset.c). */
     dlist_node *n;
     while ((n = dlist_first(&s->clients)) != NULL) client_free(DLIST_ENTRY(n, client, node));
+    repl_save_state(s);           /* memory is final: the offset it is at */
+    repl_fini(s);
     pubsub_fini(s);
     persist_close(s);             /* commit and fsync the log */
     pool_free(s->pool);
@@ -544,6 +557,7 @@ void srv_fini(server *s)
     s->loop_ctx = NULL;
     evict_fini(s);
     keyspace_fini(s);             /* before the models: sets hold their embedders */
+    acl_fini(s);
     models_free(s);
     for (int i = 0; i < s->nlfds; i++) close(s->lfds[i]);
     s->nlfds = 0;

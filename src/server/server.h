@@ -59,6 +59,9 @@ enum {
     CLIENT_BLOCKED = 1 << 7,            /* input paused until its replies in
                                            flight are answered (deferred.h) */
     CLIENT_PUBSUB = 1 << 8,             /* has subscriptions (pubsub.h) */
+    CLIENT_REPLICA = 1 << 9,            /* a replica of ours, after SYNC/PSYNC (repl.h) */
+    CLIENT_MASTER = 1 << 10,            /* the link to our master: its stream runs
+                                           here with replies suppressed (repl.h) */
 };
 
 /* A command queued by MULTI. */
@@ -114,6 +117,8 @@ struct client {
     client *ps_next;
     size_t ps_mark;
     int ps_unacked;
+    /* replication (repl_master.c): set while c is a replica of ours */
+    struct repl_replica *rr;
 };
 
 /* Counters shown by INFO stats and reset by CONFIG RESETSTAT. */
@@ -170,6 +175,9 @@ struct server {
     struct pubsub *pubsub;       /* channels, patterns, subscribers (pubsub.c) */
     struct acl_state *acl;       /* users and the ACL log (acl.c) */
     struct persist *ps;          /* NULL = in memory only (persist.h) */
+    struct persist *ps_stage;    /* persistence off: records staged for the
+                                    replication stream alone (persist.h) */
+    struct repl *repl;           /* replication, both roles (repl.h) */
     struct models *models;  /* embedders from the config (models.h) */
     pool *pool;                  /* search workers (NULL: searches run inline) */
     long long pool_timer;        /* drains the pool while searches run (0: none) */
@@ -214,6 +222,10 @@ void client_close_after_reply(client *c);
  * flight waits in its query buffer.  client_unblock resumes parsing. */
 void client_block(client *c);
 void client_unblock(client *c);
+/* Input that arrived before c existed (a replication link's first stream
+ * bytes, read with its handshake): buffered and run as if read.  c may
+ * be freed (a protocol error): do not use it afterwards. */
+void client_feed(client *c, const char *p, size_t n);
 /* Run, in the order they were queued, the clients whose input was left
  * over when an earlier pass's time ran out (before this call); each may
  * queue itself again. */

@@ -15,6 +15,7 @@
  * loop thread. */
 #include "vsearch.h"
 
+#include <errno.h>
 #include <math.h>
 #include <stdatomic.h>
 #include <string.h>
@@ -145,6 +146,7 @@ static void vsearch_release(deferred *d)
     server *s = j->srv;
     if (j->e) vset_release(j->e);
     vfilter_free(j->vs.filter);
+    mem_free(j->text);
     for (int i = 0; i < j->nparts; i++) mem_free(j->pairs[i]);
     mem_free(j->pairs);
     mem_free(j->npairs);
@@ -194,6 +196,14 @@ void vsearch_cache_free(server *s)
 static void vsearch_work(pool_job *pj, int worker)
 {
     vsearch_job *j = (vsearch_job *)pj;
+    if (j->text) {
+        int w = embed_text(j->embed, j->text, j->tlen, j->vec);
+        if (w <= 0) {
+            reply_error(&j->d.out, w == -ENOMEM ? "ERR out of memory embedding the text"
+                                                : "ERR text has no words to embed");
+            return;
+        }
+    }
     if (j->vs.on) vsim_run(j->e, srv_worker_ctx(j->srv, worker), j, &j->d.out);
     else vsearch_run(j->e, j->name, j->nlen, srv_worker_ctx(j->srv, worker), &j->q,
                      j->vs.filter, j->withpayload, &j->d.out);
@@ -280,7 +290,7 @@ static int vsearch_split(server *s, vsearch_job *j, vset *e)
     uint64_t parts = bytes / VSEARCH_PART_BYTES;
     if (parts > (uint64_t)s->nworkers) parts = (uint64_t)s->nworkers;
     if (parts > 64) parts = 64;
-    if (parts < 2 || j->q.k == 0 || j->vs.on || j->vs.filter) return 0;
+    if (parts < 2 || j->q.k == 0 || j->vs.on || j->vs.filter || j->text) return 0;
     s->vec_split_searches++;
     j->nparts = (int)parts;
     atomic_init(&j->left, (int)parts);

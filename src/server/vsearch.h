@@ -18,6 +18,7 @@
 
 #include <stdint.h>
 
+#include "engram/embed.h"
 #include "engram/vfilter.h"
 #include "engram/vindex.h"
 #include "engram/vset.h"
@@ -42,6 +43,12 @@ struct vsearch_job {
         vfilter *filter;        /* owned; NULL: none */
     } vs;
     float *vec;             /* the query vector (owned; kept with a recycled job) */
+    /* VSEARCH ... TEXT with a neural embedder (models_heavy): the worker
+     * embeds text into vec before searching (an error reply if the text has
+     * no token); such a search is never split in parts */
+    const embedder *embed;
+    char *text;             /* owned; NULL: vec is ready */
+    size_t tlen;
     uint32_t veccap;        /* floats vec has room for */
     /* a FLAT search split in parts (vsearch.c): per part its results, the
      * index generation it saw and its return code */

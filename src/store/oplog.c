@@ -105,15 +105,25 @@ void op_put_vadd_ex(opbuf *b, const void *name, uint32_t nlen, const void *key, 
                     const float *vec, uint32_t dim, unsigned flags, const void *payload,
                     uint32_t plen, uint32_t ef)
 {
+    op_put_vadd_outcome(b, name, nlen, key, klen, vec, dim, flags, payload, plen, ef, NULL, 0);
+}
+
+void op_put_vadd_outcome(opbuf *b, const void *name, uint32_t nlen, const void *key,
+                         uint32_t klen, const float *vec, uint32_t dim, unsigned flags,
+                         const void *payload, uint32_t plen, uint32_t ef, const void *outcome,
+                         uint32_t olen)
+{
     ob_str(b, name, nlen);
     ob_str(b, key, klen);
     ob_u32(b, dim);
     unsigned char *p = ob_room(b, (size_t)dim * 4);
     for (uint32_t i = 0; i < dim; i++) le_putf32(p + 4 * (size_t)i, vec[i]);
     flags &= OP_VADD_AUTOID | (payload ? 0 : OP_VADD_DROP);
-    ob_u8(b, (uint8_t)(flags | (payload ? OP_VADD_PAYLOAD : 0) | (ef ? OP_VADD_EF : 0)));
+    ob_u8(b, (uint8_t)(flags | (payload ? OP_VADD_PAYLOAD : 0) | (ef ? OP_VADD_EF : 0) |
+                       (olen ? OP_VADD_OUTCOME : 0)));
     if (payload) ob_str(b, payload, plen);
     if (ef) ob_u32(b, ef);
+    if (olen) ob_str(b, outcome, olen);
 }
 
 void op_put_vsetattr(opbuf *b, const void *name, uint32_t nlen, const void *key, uint32_t klen,
@@ -372,13 +382,18 @@ int op_decode(uint8_t type, const void *payload, size_t len, const op_limits *li
         if (o->dim == 0 || o->dim > UINT32_MAX / 4) r.bad = 1;
         else o->vec = rd_take(&r, (size_t)o->dim * 4);
         o->flags = rd_u8(&r);
-        if ((o->flags & ~(OP_VADD_AUTOID | OP_VADD_PAYLOAD | OP_VADD_DROP | OP_VADD_EF)) ||
+        if ((o->flags & ~(OP_VADD_AUTOID | OP_VADD_PAYLOAD | OP_VADD_DROP | OP_VADD_EF |
+                          OP_VADD_OUTCOME)) ||
             ((o->flags & OP_VADD_PAYLOAD) && (o->flags & OP_VADD_DROP)))
             r.bad = 1;
         if (o->flags & OP_VADD_PAYLOAD) o->payload = rd_str(&r, &o->plen);
         if (o->flags & OP_VADD_EF) {
             o->ef = rd_u32(&r);
             if (o->ef == 0) r.bad = 1;
+        }
+        if (o->flags & OP_VADD_OUTCOME) {
+            o->outcome = rd_str(&r, &o->olen);
+            if (o->olen == 0 || o->olen > OP_OUTCOME_MAX) r.bad = 1;
         }
         break;
     case OP_VSETATTR:

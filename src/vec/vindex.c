@@ -580,9 +580,14 @@ static int vindex_insert(vindex *v, const vindex_add_args *a, const void *src, f
         rc = -ENOMEM;
     } else {
         rc = -EAGAIN;
-        if (a->prepared && a->prepared->v == v && a->prepared->ok && v->ops->insert_prepared)
+        if (a->outcome && v->ops->insert_outcome)
+            rc = v->ops->insert_outcome(v->eng, src, a->outcome, a->outcome_len, &id);
+        int replayed = rc != -EAGAIN;
+        if (rc == -EAGAIN && a->prepared && a->prepared->v == v && a->prepared->ok &&
+            v->ops->insert_prepared)
             rc = v->ops->insert_prepared(v->eng, src, a->prepared->eng, &id);
-        planned = rc != -EAGAIN;
+        planned = !replayed && rc != -EAGAIN;
+        if (replayed && !rc) v->outcomes_used++;
         if (rc == -EAGAIN) rc = v->ops->insert(v->eng, src, a->ef, &id);
     }
     if (rc) {
@@ -603,6 +608,7 @@ static int vindex_insert(vindex *v, const vindex_add_args *a, const void *src, f
     if (v->ring) vindex_fifo_append(v, id);
     v->count++;
     v->ingested++;
+    v->outcome_id1 = id + 1;
     *r = (vindex_add_result){ .created = 1, .id = id, .evicted_id = VINDEX_NO_ID,
                               .planned = planned };
     if (v->ring && v->count > v->ring) vindex_evict(v, a, r);
@@ -658,6 +664,7 @@ int vindex_add_ex(vindex *v, const vindex_add_args *a, vindex_add_result *r)
     uint32_t hash = vindex_hash(a->key, a->klen, v->hseed), slot = 0;
     uint32_t id = map_find(v, a->key, a->klen, hash, &slot);
     vindex_add_result res;
+    v->outcome_id1 = 0;
     int rc = id == VINDEX_NONE ? vindex_insert(v, a, src, norm, hash, &res)
                                : vindex_overwrite(v, a, id, src, norm, &res);
     if (rc) return rc;
@@ -676,6 +683,7 @@ int vindex_add(vindex *v, const void *key, size_t klen, const float *vec, uint32
 
 int vindex_del(vindex *v, const void *key, size_t klen)
 {
+    v->outcome_id1 = 0;
     if ((!key && klen) || klen > UINT32_MAX) return 0;
     uint32_t slot = 0;
     uint32_t id = map_find(v, key, klen, vindex_hash(key, klen, v->hseed), &slot);
@@ -771,6 +779,16 @@ uint32_t vindex_random_id(const vindex *v, uint64_t r)
     }
     return VINDEX_NO_ID;
 }
+
+size_t vindex_insert_outcome(const vindex *v, const void *key, size_t klen, void *buf,
+                             size_t cap)
+{
+    if (!v->outcome_id1 || !v->ops->outcome) return 0;
+    if (vindex_lookup(v, key, klen) != v->outcome_id1 - 1) return 0;
+    return v->ops->outcome(v->eng, buf, cap);
+}
+
+uint64_t vindex_outcomes_used(const vindex *v) { return v->outcomes_used; }
 
 int vindex_exists(const vindex *v, const void *key, size_t klen, uint32_t *id)
 {

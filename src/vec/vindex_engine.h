@@ -60,6 +60,14 @@ typedef struct vindex_engine {
     size_t prepared_size;
     int (*prepare)(const void *e, void *scratch, const void *vec, uint32_t ef, void *out);
     int (*insert_prepared)(void *e, const void *vec, const void *prepared, uint32_t *id);
+    /* An insert's outcome as bytes (vindex.h's vindex_insert_outcome; NULL
+     * where inserting has no search to skip): outcome writes the last
+     * mutation's if it was an insert (its bytes; 0: none, or more than
+     * cap); insert_outcome inserts vec with one, -EAGAIN (nothing done)
+     * when it does not fit the engine's state or does not parse. */
+    size_t (*outcome)(const void *e, unsigned char *buf, size_t cap);
+    int (*insert_outcome)(void *e, const void *vec, const unsigned char *p, size_t n,
+                          uint32_t *id);
     /* Never fails for a live id (never allocates). */
     int (*del)(void *e, uint32_t id);
     /* Re-link what searches could no longer reach: how many, or -ENOMEM.

@@ -5,7 +5,11 @@
  * operations are absent.  No state; threads as in vindex_engine.h. */
 #include "vindex_engine.h"
 
+#include <errno.h>
+#include <string.h>
+
 #include "engram/hnsw.h"
+#include "engram/le.h"
 
 static hnsw_params params_of(const vindex_params *p)
 {
@@ -54,6 +58,41 @@ static int op_insert_prepared(void *e, const void *vec, const void *p, uint32_t 
     return hnsw_insert_prepared(e, vec, p, id);
 }
 
+/* The outcome's bytes: u8 level, u8 M, then per layer 0..level u8 count
+ * and count x u32 neighbour id (little-endian). */
+static size_t op_outcome(const void *e, unsigned char *b, size_t cap)
+{
+    hnsw_prepared p;
+    if (!hnsw_last_plan(e, &p) || cap < 2) return 0;
+    size_t at = 0;
+    b[at++] = (unsigned char)p.level;
+    b[at++] = (unsigned char)p.M;
+    for (int l = 0; l <= p.level; l++) {
+        if (at + 1 + 4 * (size_t)p.n[l] > cap) return 0;
+        b[at++] = (unsigned char)p.n[l];
+        for (uint32_t i = 0; i < p.n[l]; i++, at += 4) le_put32(b + at, p.ids[(size_t)l * p.M + i]);
+    }
+    return at;
+}
+
+static int op_insert_outcome(void *e, const void *vec, const unsigned char *b, size_t n,
+                             uint32_t *id)
+{
+    hnsw_prepared p;
+    size_t at = 2;
+    if (n < 2 || b[0] > HNSW_MAX_LEVEL || b[1] == 0 || b[1] > VEC_M_MAX) return -EAGAIN;
+    memset(p.n, 0, sizeof p.n);
+    p.level = b[0];
+    p.M = b[1];
+    for (int l = 0; l <= p.level; l++) {
+        if (at >= n || b[at] > p.M || n - at - 1 < 4 * (size_t)b[at]) return -EAGAIN;
+        p.n[l] = b[at++];
+        for (uint32_t i = 0; i < p.n[l]; i++, at += 4) p.ids[(size_t)l * p.M + i] = le_get32(b + at);
+    }
+    if (at != n) return -EAGAIN;
+    return hnsw_insert_planned(e, vec, &p, id);
+}
+
 static int op_del(void *e, uint32_t id) { return hnsw_delete(e, id); }
 static int op_repair(void *e) { return hnsw_reconnect(e); }
 static const void *op_vector(const void *e, uint32_t id) { return hnsw_vector(e, id); }
@@ -91,6 +130,8 @@ const vindex_engine vindex_hnsw_engine = {
     .prepared_size = sizeof(hnsw_prepared),
     .prepare = op_prepare,
     .insert_prepared = op_insert_prepared,
+    .outcome = op_outcome,
+    .insert_outcome = op_insert_outcome,
     .del = op_del,
     .repair = op_repair,
     .vector = op_vector,

@@ -74,6 +74,9 @@ struct vindex {
     uint32_t npays;         /* live entries with a payload */
     size_t pbytes;          /* their payload bytes */
     uint64_t ingested, evicted;
+    uint32_t outcome_id1;       /* 1 + the id the last add inserted (0: the last
+                                   add was no insert): vindex_insert_outcome */
+    uint64_t outcomes_used;     /* inserts made from a recorded outcome */
     uint64_t next_id;       /* 0: exhausted */
 };
 

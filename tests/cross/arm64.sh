@@ -28,3 +28,12 @@ cd "$build"
 # architecture, run only in the native stages.
 # shellcheck disable=SC2086  # CTEST_ARGS is a word list on purpose
 ctest --output-on-failure -j "$jobs" -E '^unit/test_resp$' ${CTEST_ARGS:-}
+
+# The BERT embedder's numbers on NEON: the model tests of test_bert.py
+# (numpy references) with the aarch64 embed_tool under qemu.
+if /usr/bin/python3 -c "import numpy" >/dev/null 2>&1; then
+    cmake --build "$build" -j "$jobs" --target embed_tool
+    ENGRAM_EMBED_TOOL="$build/tests/embed_tool" \
+    ENGRAM_EMBED_TOOL_WRAP="qemu-aarch64 -L /usr/aarch64-linux-gnu" \
+        /usr/bin/python3 "$root/tests/integration/test_bert.py" BertModelTest
+fi

@@ -2,7 +2,11 @@
 its own vAdd, vSim, vEmbRaw ... methods, with the client's default
 protocol (RESP3 since node-redis 6) and with RESP 2; and its pub/sub
 (tests/clients/node/pubsub.mjs): subscribe, pSubscribe, sSubscribe,
-publish, the PUBSUB methods and keyspace notifications, in both protocols.  node-redis 6 needs
+publish, the PUBSUB methods and keyspace notifications, in both protocols;
+and its search methods (tests/clients/node/search.mjs): ft.create with HNSW
+and FLAT vector, TAG, NUMERIC and TEXT fields and a PREFIX, ft.search with
+KNN, PARAMS, SORTBY, RETURN, LIMIT and prefilters checked against a brute
+force, ft.info, ft._list, ft.tagVals, ft.dropIndex, in RESP3 and RESP2.  node-redis 6 needs
 Node.js 20 or later.
 
 The client comes from the npm registry, pinned by the committed
@@ -13,7 +17,8 @@ when the lock file changes.  Where the system's node is older than 20
 (the `node` package, into <that dir>/node20).  Without npm the test is
 skipped with a message saying so (tests/run.sh installs npm).
 
-engram-only: the harness's Redis target is 7.0, which has no vector sets.
+engram-only: the harness's Redis target is 7.0, which has no vector sets
+and no search module.
 """
 
 import os
@@ -24,13 +29,7 @@ import unittest
 from engram_test import REPO, SLOW, ServerTestCase, engram_bin, engram_only, main
 
 CLIENT_DIR = os.path.join(REPO, "tests", "clients", "node")
-FILES = ("package.json", "package-lock.json", "vectorsets.mjs", "pubsub.mjs")
 NODE20 = "node@20.18.0"
-
-
-def node_dir():
-    return os.environ.get("ENGRAM_NODE_DIR") or os.path.join(
-        os.path.dirname(os.path.abspath(engram_bin())), "node-vectorsets")
 
 
 def read(path):
@@ -41,14 +40,23 @@ def read(path):
         return None
 
 
-@engram_only
-class TestNodeRedis(ServerTestCase):
+class NodeClientCase(ServerTestCase):
+    """Runs node scripts whose packages a pinned package-lock.json names.
+    PACKAGE_DIR holds package.json and package-lock.json, FILES the scripts
+    (paths relative to CLIENT_DIR) copied beside them; INSTALL_DIR is the
+    directory (under the build dir) npm ci installs into."""
+
+    PACKAGE_DIR = CLIENT_DIR
+    FILES = ()
+    INSTALL_DIR = "node-vectorsets"
+    MARKER = "redis"          # node_modules/<MARKER>/package.json: installed
+
     @classmethod
     def setUpClass(cls):
         cls.node = shutil.which("node") or shutil.which("nodejs")
         cls.npm = shutil.which("npm")
         if not cls.node or not cls.npm:
-            raise unittest.SkipTest("node-redis test skipped: %s not found (tests/run.sh installs "
+            raise unittest.SkipTest("node client test skipped: %s not found (tests/run.sh installs "
                                     "npm, which brings node)" % ("node" if not cls.node else "npm"))
         v = subprocess.run([cls.node, "--version"], stdout=subprocess.PIPE).stdout.decode().strip()
         if int(v.lstrip("v").split(".")[0] or 0) < 20:
@@ -56,9 +64,19 @@ class TestNodeRedis(ServerTestCase):
         super().setUpClass()
 
     @classmethod
+    def base_dir(cls):
+        return os.environ.get("ENGRAM_NODE_DIR") or os.path.join(
+            os.path.dirname(os.path.abspath(engram_bin())), "node-vectorsets")
+
+    @classmethod
+    def node_dir(cls):
+        base = cls.base_dir()
+        return base if cls.INSTALL_DIR == "node-vectorsets" else os.path.join(base, cls.INSTALL_DIR)
+
+    @classmethod
     def node20(cls):
         """A pinned Node.js 20 from the npm registry, installed once."""
-        d = os.path.join(node_dir(), "node20")
+        d = os.path.join(cls.base_dir(), "node20")
         exe = os.path.join(d, "node_modules", ".bin", "node")
         if not os.path.exists(exe):
             os.makedirs(d, exist_ok=True)
@@ -71,14 +89,17 @@ class TestNodeRedis(ServerTestCase):
         return exe
 
     def install(self):
-        """The pinned client in node_dir(); npm ci only when the lock changed."""
-        d = node_dir()
+        """The pinned clients in node_dir(); npm ci only when the lock changed."""
+        d = self.node_dir()
         os.makedirs(d, exist_ok=True)
-        lock = read(os.path.join(CLIENT_DIR, "package-lock.json"))
-        installed = os.path.join(d, "node_modules", "redis", "package.json")
+        lock = read(os.path.join(self.PACKAGE_DIR, "package-lock.json"))
+        installed = os.path.join(d, "node_modules", self.MARKER, "package.json")
         stamp = os.path.join(d, ".installed-lock.json")
-        for name in FILES:
-            shutil.copyfile(os.path.join(CLIENT_DIR, name), os.path.join(d, name))
+        for name in ("package.json", "package-lock.json"):
+            shutil.copyfile(os.path.join(self.PACKAGE_DIR, name), os.path.join(d, name))
+        for name in self.FILES:
+            shutil.copyfile(os.path.join(CLIENT_DIR, name),
+                            os.path.join(d, os.path.basename(name)))
         if os.path.exists(installed) and read(stamp) == lock:
             return d
         p = subprocess.run([self.npm, "ci", "--prefix", d, "--no-audit", "--no-fund",
@@ -89,21 +110,30 @@ class TestNodeRedis(ServerTestCase):
             f.write(lock)
         return d
 
-    def run_script(self, script):
+    def run_script(self, script, *args):
         """Run one of the node scripts against the server; it must pass."""
         d = self.install()
-        p = subprocess.run([self.node, os.path.join(d, script), str(self.port)],
+        p = subprocess.run([self.node, os.path.join(d, script), str(self.port)] + list(args),
                            cwd=d, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                            timeout=120 * SLOW)
         out = p.stdout.decode("utf-8", "replace")
         self.assertEqual(p.returncode, 0, "node %s failed:\n%s" % (script, out))
         self.assertIn("all assertions passed", out)
+        return out
+
+
+@engram_only
+class TestNodeRedis(NodeClientCase):
+    FILES = ("vectorsets.mjs", "pubsub.mjs", "search.mjs")
 
     def test_node_redis_v6_vector_sets(self):
         self.run_script("vectorsets.mjs")
 
     def test_node_redis_v6_pubsub(self):
         self.run_script("pubsub.mjs")
+
+    def test_node_redis_v6_search(self):
+        self.run_script("search.mjs")
 
 
 if __name__ == "__main__":

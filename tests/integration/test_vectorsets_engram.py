@@ -323,7 +323,8 @@ class TestEdges(ServerTestCase):
                                         "VISMEMBER", "VRANGE"]))
         names = sorted(x.decode() for x in c.cmd("COMMAND", "LIST", "FILTERBY", "MODULE", "search"))
         self.assertEqual(names, sorted(["FT.CREATE", "FT.SEARCH", "FT.INFO", "FT._LIST",
-                                        "FT.DROPINDEX", "FT.ALTER", "FT.TAGVALS", "FT.EXPLAIN"]))
+                                        "FT.DROPINDEX", "FT.DROP", "FT.ALTER", "FT.TAGVALS",
+                                        "FT.EXPLAIN"]))
         self.assertEqual(c.cmd("COMMAND", "LIST", "FILTERBY", "MODULE", "nope"), [])
         c3 = self.conn()
         hello = c3.cmd("HELLO", "3")

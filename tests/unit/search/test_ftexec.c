@@ -266,6 +266,63 @@ static void test_prefilter(void **state)
     ftidx_free(ix);
 }
 
+/* VECTOR_RANGE: the documents the caller found within range, combined with
+ * the rest of the query; none given, none match. */
+static void test_vector_range(void **state)
+{
+    (void)state;
+    ftidx_field_def f[] = {
+        { .name = "g", .name_len = 1, .kind = FTIDX_TAG },
+        { .name = "v", .name_len = 1, .kind = FTIDX_VECTOR },
+    };
+    int err;
+    ftidx *ix = ftidx_new(f, 2, NULL, NULL, &err);
+    for (uint32_t d = 0; d < 30; d++) {
+        ftidx_value v = { 0, d % 3 ? "b" : "a", 1 };
+        assert_int_equal(ftidx_put(ix, d, &v, 1, 1.0), 0);
+    }
+    ftq_param p[] = { { "x", 1, "blob", 4 }, { "r", 1, "0.2", 3 } };
+    ftq_opts o = { .params = p, .nparams = 2, .slop = -1 };
+    ftq *c;
+    ftq_error e;
+    const char *q = "(@v:[VECTOR_RANGE $r $x]=>{$YIELD_DISTANCE_AS: d} @g:{a})";
+    assert_int_equal(ftq_compile(ix, q, strlen(q), &o, &c, &e), 0);
+    ftq_result r;
+    assert_int_equal(ftq_run(c, ix, FTQ_BM25STD, &r), 0);
+    assert_int_equal(r.n, 0);            /* no documents handed over yet */
+    ftq_result_fini(&r);
+    assert_false(ftq_match(c, ix, 3));
+    uint32_t in[] = { 1, 3, 4, 6, 29, 40 };   /* 40: not in the index */
+    assert_int_equal(ftq_set_range_docs(c, 0, in, 6), 0);
+    assert_int_equal(ftq_run(c, ix, FTQ_BM25STD, &r), 0);
+    assert_int_equal(r.n, 2);            /* 3 and 6: in range and tagged a */
+    assert_int_equal(r.hits[0].doc, 3);
+    assert_int_equal(r.hits[1].doc, 6);
+    ftq_result_fini(&r);
+    for (uint32_t d = 0; d < 45; d++) assert_int_equal(ftq_match(c, ix, d), d == 3 || d == 6);
+    ftq_filter *flt;
+    assert_int_equal(ftq_filter_new(c, ix, &flt), 0);
+    assert_int_equal(ftq_filter_count(flt), 2);
+    ftq_filter_free(flt);
+    ftq_free(c);
+    /* alone, negated, or'ed */
+    q = "@v:[VECTOR_RANGE 1 $x]";
+    assert_int_equal(ftq_compile(ix, q, strlen(q), &o, &c, &e), 0);
+    assert_int_equal(ftq_set_range_docs(c, 0, in, 6), 0);
+    assert_int_equal(ftq_run(c, ix, FTQ_TFIDF, &r), 0);
+    assert_int_equal(r.n, 5);
+    ftq_result_fini(&r);
+    ftq_free(c);
+    q = "-@v:[VECTOR_RANGE 1 $x] | @g:{a}";
+    assert_int_equal(ftq_compile(ix, q, strlen(q), &o, &c, &e), 0);
+    assert_int_equal(ftq_set_range_docs(c, 0, in, 6), 0);
+    assert_int_equal(ftq_run(c, ix, FTQ_BM25STD, &r), 0);
+    assert_int_equal(r.n, 30 - 5 + 2);   /* outside the range, or tagged a (3, 6) */
+    ftq_result_fini(&r);
+    ftq_free(c);
+    ftidx_free(ix);
+}
+
 /* ---- the randomised comparison ---------------------------------------------------- */
 
 static const char *vocab[] = { "run", "running", "runs", "cat", "cats", "jump", "jumping",
@@ -580,6 +637,7 @@ int main(void)
         cmocka_unit_test(test_tfidf_idf_and_stems),
         cmocka_unit_test(test_operators),
         cmocka_unit_test(test_prefilter),
+        cmocka_unit_test(test_vector_range),
         cmocka_unit_test(test_random_vs_model),
         cmocka_unit_test(test_sort),
     };

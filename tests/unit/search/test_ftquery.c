@@ -46,6 +46,7 @@ static ftq_param params[] = {
     { "k", 1, "10", 2 },        { "blob", 4, "\x01\x02\x03\x04", 4 }, { "lo", 2, "(5", 2 },
     { "hi", 2, "100", 3 },      { "w", 1, "Hello", 5 },              { "t", 1, "Blue Sky", 8 },
     { "bad", 3, "x1", 2 },      { "ef", 2, "50", 2 },                { "alias", 5, "dist", 4 },
+    { "r", 1, "0.5", 3 },
 };
 
 static char dumpbuf[1024];
@@ -165,10 +166,59 @@ static void test_ranges(void **state)
     EQ("@price:[1 $nope]", "ERR No such parameter `nope`");
     EQ("@price:[1 2 3]", "ERR Syntax error at offset 13 near 3");
     EQ("@price:[1 2", "ERR Syntax error at offset 10 near 2");
-    EQ("@price:[a b]", "ERR VECTOR_RANGE and GEOSHAPE queries are not supported");
+    EQ("@price:[a b]", "ERR GEOSHAPE queries are not supported");
     EQ("@tags:[1 2]", "none");
     EQ("@price:[1 2] @tags:{x}", "(and [price 1 2] (tag:tags {x}))");
     EQ("-@price:[1 2]", "(not [price 1 2])");
+}
+
+/* @vec:[VECTOR_RANGE r $blob]=>{$YIELD_DISTANCE_AS: d; $EPSILON: e}, as
+ * redisvl's RangeQuery and SemanticCache send it. */
+static void test_vector_range(void **state)
+{
+    (void)state;
+    EQ("@vec:[VECTOR_RANGE 2 $blob]", "(vrange vec 2 __vec_score)");
+    EQ("@vec:[VECTOR_RANGE $r $blob]=>{$YIELD_DISTANCE_AS: vector_distance}",
+       "(vrange vec 0.5 vector_distance)");
+    EQ("@vec:[vector_range $r $blob]=>{$yield_distance_as: d; $EPSILON: 0.01}", "(vrange vec 0.5 d)");
+    EQ("(@vec:[VECTOR_RANGE $r $blob]=>{$YIELD_DISTANCE_AS: d} @tags:{x})",
+       "(and (vrange vec 0.5 d) (tag:tags {x}))");
+    EQ("@vec:[VECTOR_RANGE 1 $blob]=>[KNN 3 @vec $blob]", "(knn 3 vec __vec_score (vrange vec 1 __vec_score))");
+    EQ("@vec:[VECTOR_RANGE $r $blob]=>{$YIELD_DISTANCE_AS: $alias}", "(vrange vec 0.5 dist)");
+    EQ("@price:[VECTOR_RANGE 1 $blob]", "ERR Expected a VECTOR field at offset 0 near price");
+    EQ("@vec:[VECTOR_RANGE 1 $nosuch]", "ERR No such parameter `nosuch`");
+    EQ("@vec:[VECTOR_RANGE $bad $blob]", "ERR Invalid numeric value (x1) for parameter `bad`");
+    EQ("@vec:[VECTOR_RANGE 1 blob]", "ERR Syntax error at offset 21 near blob");
+    EQ("@vec:[VECTOR_RANGE 1 $blob]=>{$EPSILON: -1}", "ERR Invalid value (-1) for `EPSILON`");
+    EQ("@tags:{x}=>{$yield_distance_as: d}", "ERR Invalid attribute yield_distance_as");
+    EQ("@vec:[GEOSHAPE $blob]", "ERR GEOSHAPE queries are not supported");
+    /* the clauses, for the caller to resolve */
+    ftq_opts o = { .params = params, .nparams = sizeof params / sizeof params[0], .slop = -1 };
+    const char *q = "(@vec:[VECTOR_RANGE $r $blob]=>{$YIELD_DISTANCE_AS: d; $EPSILON: 0.01} | "
+                    "@vec:[VECTOR_RANGE 3 $blob])";
+    ftq *c = NULL;
+    ftq_error err;
+    assert_int_equal(ftq_compile(ix, q, strlen(q), &o, &c, &err), 0);
+    assert_int_equal(ftq_range_count(c), 2);
+    const ftq_range *r0 = ftq_get_range(c, 0), *r1 = ftq_get_range(c, 1);
+    assert_int_equal(r0->field, 5);
+    assert_true(r0->radius == 0.5);
+    assert_int_equal(r0->vec_len, 4);
+    assert_memory_equal(r0->vec, "\x01\x02\x03\x04", 4);
+    assert_true(r0->has_epsilon && r0->epsilon == 0.01);
+    assert_int_equal(r0->alias_len, 1);
+    assert_memory_equal(r0->alias, "d", 1);
+    assert_true(r1->radius == 3 && !r1->has_epsilon);
+    assert_string_equal(r1->alias, "__vec_score");
+    assert_null(ftq_get_range(c, 2));
+    uint32_t docs[] = { 1, 5 };
+    assert_int_equal(ftq_set_range_docs(c, 1, docs, 2), 0);
+    assert_int_equal(ftq_set_range_docs(c, 2, docs, 2), -EINVAL);
+    ftq_free(c);
+    q = "@tags:{x}";
+    assert_int_equal(ftq_compile(ix, q, strlen(q), &o, &c, &err), 0);
+    assert_int_equal(ftq_range_count(c), 0);
+    ftq_free(c);
 }
 
 static void test_star_and_knn(void **state)
@@ -188,7 +238,15 @@ static void test_star_and_knn(void **state)
     EQ("@title:hello=>[KNN 3 @vec $blob]", "(knn 3 vec __vec_score (or hello/m1 +hello/m1))");
     EQ("(a1 b1)=>[KNN 3 @vec $blob]", "(knn 3 vec __vec_score (and (or a1 +a1) (or b1 +b1)))");
     EQ("the=>[KNN 3 @vec $blob]", "(knn 3 vec __vec_score *)");
-    EQ("*=>[KNN 3 @vec $blob]=>{$yield_distance_as: d}", "ERR Invalid attribute yield_distance_as");
+    /* the clause's parameters as query attributes (RediSearch 2.6+) */
+    EQ("*=>[KNN 3 @vec $blob]=>{$yield_distance_as: d}", "(knn 3 vec d *)");
+    EQ("*=>[KNN 3 @vec $blob]=>{$YIELD_DISTANCE_AS: $alias; $EF_RUNTIME: 40}", "(knn 3 vec dist ef=40 *)");
+    EQ("(@tags:{x})=>[KNN 3 @vec $blob]=>{$HYBRID_POLICY: ADHOC_BF; $weight: 2}",
+       "(knn 3 vec __vec_score (tag:tags {x}))");
+    EQ("*=>[KNN 3 @vec $blob EF_RUNTIME 5]=>{$EF_RUNTIME: 6}",
+       "ERR Error parsing vector similarity parameters: Field was specified twice");
+    EQ("*=>[KNN 3 @vec $blob]=>{$yield_distance_as: title}", "ERR Property `title` already exists in schema");
+    EQ("*=>[KNN 3 @vec $blob]=>{$slop: 1}", "ERR Invalid attribute slop");
     EQ("*=>[KNN 3 @vec $blob AS title]", "ERR Property `title` already exists in schema");
     EQ("*=>[KNN 3 @vec $blob EF_RUNTIME -42]",
        "ERR Error parsing vector similarity parameters: Attribute not supported for term");
@@ -361,6 +419,7 @@ int main(void)
         cmocka_unit_test(test_tags),
         cmocka_unit_test(test_ranges),
         cmocka_unit_test(test_star_and_knn),
+        cmocka_unit_test(test_vector_range),
         cmocka_unit_test(test_client_forms),
         cmocka_unit_test(test_lenient_fields),
         cmocka_unit_test(test_errors),

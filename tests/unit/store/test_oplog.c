@@ -227,6 +227,22 @@ static void test_vector_ops(void **state)
     op_put_vadd_ex(&b, "idx", 3, "key", 3, v, 5, 0, NULL, 0, LIM.ef_max + 1);
     assert_int_equal(op_decode(OP_VADD, b.p, b.len, &LIM, &o), -EFBIG);
     opbuf_reset(&b);
+    /* an insert's outcome, after the payload and the beam */
+    op_put_vadd_outcome(&b, "idx", 3, "key", 3, v, 5, 0, "{}", 2, 300, "\x01\x08\x00\x00", 4);
+    assert_int_equal(op_decode(OP_VADD, b.p, b.len, &LIM, &o), 0);
+    assert_int_equal(o.flags, OP_VADD_PAYLOAD | OP_VADD_EF | OP_VADD_OUTCOME);
+    assert_int_equal(o.ef, 300);
+    assert_int_equal(o.olen, 4);
+    assert_memory_equal(o.outcome, "\x01\x08\x00\x00", 4);
+    check_strict(OP_VADD, &b);
+    b.p[b.len - 8] = 0;                /* an empty outcome is refused */
+    assert_int_equal(op_decode(OP_VADD, b.p, b.len - 4, &LIM, &o), -EBADMSG);
+    opbuf_reset(&b);
+    op_put_vadd_outcome(&b, "idx", 3, "key", 3, v, 5, 0, NULL, 0, 0, NULL, 0);
+    assert_int_equal(op_decode(OP_VADD, b.p, b.len, &LIM, &o), 0);
+    assert_int_equal(o.flags, 0);
+    assert_null(o.outcome);
+    opbuf_reset(&b);
     op_put_vsetattr(&b, "idx", 3, "key", 3, 0, "{\"a\":1}", 7);
     assert_int_equal(op_decode(OP_VSETATTR, b.p, b.len, &LIM, &o), 0);
     assert_int_equal(o.drop, 0);

@@ -421,6 +421,88 @@ static void test_growth_through_big_blocks(void **state)
     free(x);
 }
 
+/* Same ids, levels and links on every layer. */
+static void assert_same_graph(const vindex *a, const vindex *b, uint32_t idend)
+{
+    uint32_t la[256], lb[256];
+    for (uint32_t id = 0; id < idend; id++) {
+        int lev = vindex_level(a, id);
+        assert_int_equal(lev, vindex_level(b, id));
+        for (int l = 0; l <= lev; l++) {
+            int na = vindex_links(a, id, l, la, 256), nb = vindex_links(b, id, l, lb, 256);
+            assert_int_equal(na, nb);
+            if (na > 0) assert_memory_equal(la, lb, (size_t)na * sizeof *la);
+        }
+    }
+}
+
+/* A log replay builds the same graph as the inserts did: each new key's
+ * outcome (vindex_insert_outcome) replayed with vindex_add_args.outcome
+ * skips the search and gives the very graph, deletes and overwrites in
+ * between included; an outcome that does not fit (a wrong level, a dead
+ * neighbour, garbage) is ignored and the insert searches as usual, still
+ * giving the same graph. */
+static void test_replay_outcome(void **state)
+{
+    (void)state;
+    enum { N = 1500, DIM = 12 };
+    vindex *live = make(VINDEX_HNSW, DIM, DIST_COSINE);
+    vindex *replay = make(VINDEX_HNSW, DIM, DIST_COSINE);
+    vindex *bad = make(VINDEX_HNSW, DIM, DIST_COSINE);
+    uint64_t rs = 7;
+    float v[DIM];
+    unsigned char oc[VINDEX_OUTCOME_MAX], junk[VINDEX_OUTCOME_MAX];
+    uint64_t expect_used = 0;
+    for (uint32_t i = 0; i < N; i++) {
+        char key[16];
+        int kl = snprintf(key, sizeof key, "k%u", i % 1200);   /* some overwrites */
+        rand_vec(v, DIM, &rs);
+        vindex_add_args a;
+        vindex_add_args_init(&a, key, (size_t)kl, v, DIM);
+        vindex_add_result r;
+        assert_true(vindex_add_ex(live, &a, &r) >= 0);
+        size_t n = vindex_insert_outcome(live, key, (size_t)kl, oc, sizeof oc);
+        assert_true(r.created ? n > 0 : n == 0);
+        vindex_add_args b = a;
+        b.outcome = n ? oc : NULL;
+        b.outcome_len = n;
+        assert_true(vindex_add_ex(replay, &b, NULL) >= 0);
+        /* the third index gets a damaged outcome: level + 1, or a neighbour
+         * past the ids, or bytes that do not parse */
+        vindex_add_args c = a;
+        if (n) {
+            memcpy(junk, oc, n);
+            if (i % 3 == 0) junk[0]++;
+            else if (i % 3 == 1 && n > 7) junk[3] = junk[4] = junk[5] = junk[6] = 0xff;
+            c.outcome = junk;
+            c.outcome_len = i % 3 == 2 ? n - 1 : n;
+            expect_used++;
+        }
+        assert_true(vindex_add_ex(bad, &c, NULL) >= 0);
+        if (i % 7 == 3) {               /* deletes in between */
+            snprintf(key, sizeof key, "k%u", i / 2);
+            int d = vindex_del(live, key, strlen(key));
+            assert_int_equal(vindex_del(replay, key, strlen(key)), d);
+            assert_int_equal(vindex_del(bad, key, strlen(key)), d);
+            assert_int_equal(vindex_insert_outcome(live, key, strlen(key), oc, sizeof oc), 0);
+        }
+    }
+    assert_int_equal(vindex_outcomes_used(replay), expect_used);
+    assert_true(vindex_outcomes_used(bad) < expect_used / 2);
+    assert_same_graph(live, replay, N);
+    assert_same_graph(live, bad, N);
+    check_valid(replay);
+    /* FLAT has no outcome */
+    vindex *flat = make(VINDEX_FLAT, DIM, DIST_L2);
+    rand_vec(v, DIM, &rs);
+    assert_int_equal(vindex_add(flat, "x", 1, v, DIM), 1);
+    assert_int_equal(vindex_insert_outcome(flat, "x", 1, oc, sizeof oc), 0);
+    vindex_free(flat);
+    vindex_free(live);
+    vindex_free(replay);
+    vindex_free(bad);
+}
+
 int main(void)
 {
     assert_int_equal(dist_select("auto"), 0);
@@ -434,6 +516,7 @@ int main(void)
         cmocka_unit_test(test_key_churn),
         cmocka_unit_test(test_enomem_every_allocation),
         cmocka_unit_test(test_growth_through_big_blocks),
+        cmocka_unit_test(test_replay_outcome),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
