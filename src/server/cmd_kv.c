@@ -43,6 +43,15 @@
 /* The first argument (the key) as the (pointer, length) pair kv takes. */
 #define KEY(c) (c)->argv[1], (c)->argvlen[1]
 
+/* A write's lookup: as Redis's lookupKeyWrite, an access for the LRU / LFU
+ * clocks (evict.h; a store only under those policies). */
+static kv_entry *find_write(client *c, kv *db, const char *key, size_t klen)
+{
+    kv_entry *e = kv_find(db, key, klen, srv_now_ms(c->srv));
+    if (e) evict_touch(c->srv, e, c->srv->clock_mode);
+    return e;
+}
+
 /* Redis's MAX_LONG_DOUBLE_CHARS: room for %.17Lf of the largest long double. */
 #define LD_STR_MAX 5120
 
@@ -94,6 +103,7 @@ static void set_plain(client *c, kv *db, const char *key, size_t klen,
     int created;
     reap_for_events(c, db, key, klen);
     kv_entry *e = kv_set(db, key, klen, val, vlen, &created);
+    if (!created) evict_touch(c->srv, e, c->srv->clock_mode);   /* an overwrite is an access */
     if (kv_get_expire(e) != -1) kv_set_expire(db, e, -1);
     key_modified(c->srv, c->db, key, klen);
     notify_written(c, key, klen, created, "set");
@@ -269,7 +279,7 @@ void cmd_set(client *c)
     /* KEEPTTL needs the lookup too: it reaps a stale key, whose TTL must not
      * be kept by the overwrite. */
     if (o.flags & (SETOPT_NX | SETOPT_XX | SETOPT_GET | SETOPT_KEEPTTL)) {
-        e = kv_find(db, KEY(c), srv_now_ms(c->srv));
+        e = find_write(c, db, KEY(c));
         if (o.flags & SETOPT_GET) notify_miss(c, e);
         /* GET replies before the overwrite kills the old value (7.0 allows
          * NX with GET: the old value is returned and nothing is set); a
@@ -284,6 +294,8 @@ void cmd_set(client *c)
     int created, gone = 0;
     reap_for_events(c, db, KEY(c));
     e = kv_set(db, KEY(c), c->argv[2], c->argvlen[2], &created);
+    if (!created && !(o.flags & (SETOPT_NX | SETOPT_XX | SETOPT_GET | SETOPT_KEEPTTL)))
+        evict_touch(c->srv, e, c->srv->clock_mode);     /* not looked up above */
     if (o.expire_arg) gone = apply_deadline(c, db, e, at);
     else if (!(o.flags & SETOPT_KEEPTTL) && kv_get_expire(e) != -1) kv_set_expire(db, e, -1);
     key_modified(c->srv, c->db, KEY(c));
@@ -320,7 +332,7 @@ void cmd_setnx(client *c)
 {
     kv *db = client_kv(c);
 
-    if (kv_find(db, KEY(c), srv_now_ms(c->srv))) {
+    if (find_write(c, db, KEY(c))) {
         reply_int(&c->out, 0);
         return;
     }
@@ -333,7 +345,7 @@ void cmd_setnx(client *c)
 void cmd_getset(client *c)
 {
     kv *db = client_kv(c);
-    kv_entry *e = kv_find(db, KEY(c), srv_now_ms(c->srv));
+    kv_entry *e = find_write(c, db, KEY(c));
 
     if (wrongtype(c, e)) return;
     notify_miss(c, e);
@@ -364,7 +376,7 @@ void cmd_getex(client *c)
     kv_entry *e;
 
     if (!parse_set_opts(c, 2, 0, &o)) return;
-    e = kv_find(db, KEY(c), srv_now_ms(c->srv));
+    e = find_write(c, db, KEY(c));
     /* As Redis: a missing key answers nil before the expiry value is
      * checked ("GETEX nokey EX abc" is nil, not an error). */
     if (!e) {
@@ -434,7 +446,7 @@ void cmd_msetnx(client *c)
 void cmd_append(client *c)
 {
     kv *db = client_kv(c);
-    kv_entry *e = kv_find(db, KEY(c), srv_now_ms(c->srv));
+    kv_entry *e = find_write(c, db, KEY(c));
     size_t olen, alen = c->argvlen[2];
     char *p;
 
@@ -507,7 +519,7 @@ void cmd_setrange(client *c)
         reply_error(&c->out, "ERR offset is out of range");
         return;
     }
-    e = kv_find(db, KEY(c), srv_now_ms(c->srv));
+    e = find_write(c, db, KEY(c));
     if (wrongtype(c, e)) return;
     if (e) kv_val(e, &olen);
     if (alen == 0) {
@@ -545,7 +557,7 @@ static void store_number(client *c, kv *db, kv_entry *e, const char *txt, size_t
 static void incr_generic(client *c, long long by)
 {
     kv *db = client_kv(c);
-    kv_entry *e = kv_find(db, KEY(c), srv_now_ms(c->srv));
+    kv_entry *e = find_write(c, db, KEY(c));
     long long v = 0;
     char buf[24];
     size_t n;
@@ -595,7 +607,7 @@ void cmd_decrby(client *c)
 void cmd_incrbyfloat(client *c)
 {
     kv *db = client_kv(c);
-    kv_entry *e = kv_find(db, KEY(c), srv_now_ms(c->srv));
+    kv_entry *e = find_write(c, db, KEY(c));
     long double v = 0, by;
     char buf[LD_STR_MAX];
     size_t n;
@@ -662,7 +674,7 @@ static void expire_generic(client *c, int64_t base, int seconds, const char *cmd
     if (when > LLONG_MAX - base) goto invalid;
     when += base;
 
-    e = kv_find(db, KEY(c), srv_now_ms(c->srv));
+    e = find_write(c, db, KEY(c));
     if (!e) {
         reply_int(&c->out, 0);
         return;
@@ -719,7 +731,7 @@ void cmd_pexpiretime(client *c) { ttl_generic(c, 1, 1); }
 void cmd_persist(client *c)
 {
     kv *db = client_kv(c);
-    kv_entry *e = kv_find(db, KEY(c), srv_now_ms(c->srv));
+    kv_entry *e = find_write(c, db, KEY(c));
 
     if (!e || kv_get_expire(e) == -1) {
         reply_int(&c->out, 0);

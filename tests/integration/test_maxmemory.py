@@ -289,7 +289,7 @@ class TestEviction(MaxmemoryCase):
         k = sum(k.encode() in left for k in cold) / len(cold)
         return h, k
 
-    def access_test(self, policy):
+    def access_test(self, policy, touch="GET"):
         """Fill to ~80% with keys, read half of them (hot), then write as
         much again: the hot keys must survive clearly more than the cold."""
         c = self.c
@@ -310,7 +310,7 @@ class TestEviction(MaxmemoryCase):
             time.sleep(1.1)     # the reads below get a later LRU second
         reads = 10 if policy.endswith("lfu") else 1
         for _ in range(reads):
-            self.pipeline([["GET", k] for k in hot])
+            self.pipeline([[touch, k] + (["v" * 300] if touch == "SET" else []) for k in hot])
         # as much again: about half the keys must go
         self.pipeline([["SET", "n:%d" % i, "v" * 300] for i in range(len(keys) // 2)])
         self.assertGreater(self.evicted() - ev0, len(keys) // 8)
@@ -324,6 +324,9 @@ class TestEviction(MaxmemoryCase):
 
     def test_lfu_keeps_read_keys(self):
         self.access_test("allkeys-lfu")
+
+    def test_lru_keeps_written_keys(self):
+        self.access_test("allkeys-lru", touch="SET")
 
 
 @engram_only
