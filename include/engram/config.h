@@ -41,7 +41,7 @@ enum {
     NOTIFY_HASH = 1 << 6,       /* h */
     NOTIFY_ZSET = 1 << 7,       /* z (none) */
     NOTIFY_EXPIRED = 1 << 8,    /* x */
-    NOTIFY_EVICTED = 1 << 9,    /* e (engram does not evict: never sent) */
+    NOTIFY_EVICTED = 1 << 9,    /* e: evicted (maxmemory) */
     NOTIFY_STREAM = 1 << 10,    /* t (none) */
     NOTIFY_KEY_MISS = 1 << 11,  /* m: keymiss, not in A */
     NOTIFY_MODULE = 1 << 13,    /* d: module types (engram: vector sets) */
@@ -49,6 +49,13 @@ enum {
     NOTIFY_ALL = NOTIFY_GENERIC | NOTIFY_STRING | NOTIFY_LIST | NOTIFY_SET | NOTIFY_HASH |
                  NOTIFY_ZSET | NOTIFY_EXPIRED | NOTIFY_EVICTED | NOTIFY_STREAM |
                  NOTIFY_MODULE, /* A */
+};
+
+/* maxmemory-policy values (the order of config.c's names). */
+enum {
+    MAXMEMORY_NOEVICTION, MAXMEMORY_ALLKEYS_LRU, MAXMEMORY_VOLATILE_LRU, MAXMEMORY_ALLKEYS_LFU,
+    MAXMEMORY_VOLATILE_LFU, MAXMEMORY_ALLKEYS_RANDOM, MAXMEMORY_VOLATILE_RANDOM,
+    MAXMEMORY_VOLATILE_TTL,
 };
 
 typedef struct config {
@@ -69,6 +76,12 @@ typedef struct config {
                                        replica's stream: repl_master.c) */
     long long obuf_pubsub[3];       /* pubsub class: clients with subscriptions */
     int notify_keyspace_events;     /* NOTIFY_* bits; 0 = off */
+    /* memory management */
+    long long maxmemory;            /* bytes; 0 = no limit */
+    int maxmemory_policy;           /* MAXMEMORY_* */
+    int maxmemory_samples;          /* 5 */
+    int lfu_log_factor;             /* 10 */
+    int lfu_decay_time;             /* 1 minute */
     /* security */
     char *requirepass;              /* "" = no password */
     char *aclfile;                  /* "" = users only from ACL SETUSER */

@@ -101,6 +101,20 @@ int64_t kv_get_expire(const kv_entry *e);          /* absolute ms, or -1 */
 /* -1 removes the TTL; any other negative is stored as 0 (already past). */
 void kv_set_expire(kv *db, kv_entry *e, int64_t at_ms);
 
+/* The access clock: 16 bits per entry that kv keeps for its owner and
+ * never interprets (the server's LRU / LFU clocks, lfu.h).  A new entry
+ * starts with the keyspace's new-entry clock (kv_set_new_clock; 0 until
+ * set); kv_set's rebuilds and kv_rename keep an entry's clock; kv_move and
+ * kv_swap move it with the entry. */
+uint16_t kv_clock(const kv_entry *e);
+void kv_set_clock(kv_entry *e, uint16_t clock);
+void kv_set_new_clock(kv *db, uint16_t clock);
+
+/* A uniformly random key that carries a TTL, possibly expired (nothing is
+ * deleted, nothing moves), or NULL when none has one.  For eviction's
+ * volatile-* policies. */
+kv_entry *kv_random_volatile(kv *db, uint64_t *rng);
+
 /* Delete; returns 1 if the key existed (expired or not), 0 otherwise. */
 int kv_del(kv *db, const void *key, size_t klen);
 void kv_del_entry(kv *db, kv_entry *e);            /* e: a live entry of db */
@@ -152,6 +166,11 @@ void kv_foreach(kv *db, kv_scan_fn *fn, void *ud);
  * caller drives that loop.  Each call also advances an unfinished rehash by
  * up to 100 buckets, so an idle keyspace finishes resizing from the cron. */
 size_t kv_expire_cycle(kv *db, int64_t now_ms, size_t samples, uint64_t *rng);
+
+/* The bucket arrays' bytes, and the TTL array's (MEMORY STATS's
+ * overhead.hashtable.main / .expires). */
+size_t kv_table_memory(const kv *db);
+size_t kv_expires_memory(const kv *db);
 
 /* Approximate bytes used by the keyspace (tables, entries, values). */
 size_t kv_memory(const kv *db);

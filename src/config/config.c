@@ -94,6 +94,11 @@ static const char *const simd_names[] = {"auto", "scalar", "avx2", "avx512", "ne
 static const char *const appendonly_names[] = {"no", "yes", NULL};
 static const char *const appendfsync_names[] = {"always", "everysec", "no", NULL};
 static const char *const save_names[] = {"", NULL};
+/* Redis's order is irrelevant to clients (they see names); this one is
+ * config.h's MAXMEMORY_* order. */
+static const char *const maxmemory_policy_names[] = {
+    "noeviction", "allkeys-lru", "volatile-lru", "allkeys-lfu", "volatile-lfu",
+    "allkeys-random", "volatile-random", "volatile-ttl", NULL};
 
 #define MB (1024LL * 1024)
 
@@ -121,6 +126,22 @@ static const setting settings[] = {
         " replies pass hard bytes, or stay above soft bytes for soft-seconds (0 = no limit)."
         "  Classes: normal, pubsub (a client with subscriptions), replica (or slave: a replica's"
         " stream, the payload of a full sync not counted)."),
+
+    ROW("maxmemory", "MEMORY MANAGEMENT", T_MEMORY, maxmemory, 0, 0, LLONG_MAX, NULL, "0",
+        "Most bytes of used_memory (INFO memory) before writes that may grow memory evict keys"
+        " (maxmemory-policy) or are refused with -OOM; 0 = no limit."),
+    ROW("maxmemory-policy", "MEMORY MANAGEMENT", T_ENUM, maxmemory_policy, 0, 0, 0,
+        maxmemory_policy_names, "noeviction",
+        "What to evict at maxmemory: noeviction (refuse writes), allkeys-lru, volatile-lru,"
+        " allkeys-lfu, volatile-lfu, allkeys-random, volatile-random or volatile-ttl (volatile-*:"
+        " only keys with a TTL)."),
+    ROW("maxmemory-samples", "MEMORY MANAGEMENT", T_INT, maxmemory_samples, 0, 1, 64, NULL, "5",
+        "Keys sampled per eviction round: more is closer to true LRU/LFU, and slower."),
+    ROW("lfu-log-factor", "MEMORY MANAGEMENT", T_INT, lfu_log_factor, 0, 0, INT_MAX, NULL, "10",
+        "LFU: how slowly a key's 8-bit access counter grows (Redis's logarithmic counter)."),
+    ROW("lfu-decay-time", "MEMORY MANAGEMENT", T_INT, lfu_decay_time, 0, 0, INT_MAX, NULL, "1",
+        "LFU: a key's access counter loses one for every this many minutes without an access;"
+        " 0 = never."),
 
     ROW("requirepass", "SECURITY", T_STRING, requirepass, 0, 0, 0, NULL, "",
         "Password clients must give with AUTH; empty = no password (the default user's)."),

@@ -94,14 +94,17 @@ struct kv_entry {
     uint32_t slot;     /* index in db->ttl, KV_NO_SLOT when no TTL */
     uint32_t klen;
     uint32_t vlen;
-    uint16_t icap;     /* inline value capacity (NUL excluded), fixed */
-    uint8_t blob;      /* value is in a kv_blob; the area holds its pointer */
+    uint8_t icap : 7;  /* inline value capacity (NUL excluded), fixed */
+    uint8_t blob : 1;  /* value is in a kv_blob; the area holds its pointer */
     uint8_t type;      /* KV_STRING, or the caller's object type: the area
                           then holds the object's pointer (vlen 0) */
+    uint16_t clock;    /* the owner's access clock (kv_clock: LRU / LFU) */
     char key[];        /* klen bytes, NUL, then the value area */
 };
+/* The access clock took the 16 bits icap and blob gave up: the header
+ * stays 32 bytes, key included in its second half-line. */
 _Static_assert(sizeof(kv_entry) == 32, "kv_entry header should stay 32 bytes");
-_Static_assert(KV_EMBED_MAX <= UINT16_MAX, "icap is 16 bits");
+_Static_assert(KV_EMBED_MAX <= 127, "icap is 7 bits");
 
 typedef struct kv_blob {
     uint64_t cap;      /* value capacity, NUL excluded */
@@ -127,6 +130,7 @@ struct kv {
     int frozen;        /* > 0 inside scan/foreach callbacks and the hook */
     kv_expire_hook *hook;
     void *hook_ud;
+    uint16_t clock_new;  /* a new entry's access clock (kv_set_new_clock) */
 };
 
 /* ---- small helpers --------------------------------------------------- */
@@ -273,9 +277,10 @@ static kv_entry *kv_entry_new(kv *db, const void *key, size_t klen, const void *
     e->slot = KV_NO_SLOT;
     e->klen = (uint32_t)klen;
     e->vlen = (uint32_t)vlen;
-    e->icap = (uint16_t)icap;
+    e->icap = (uint8_t)icap & 0x7f;
     e->blob = 0;
     e->type = KV_STRING;
+    e->clock = db->clock_new;
     if (klen) memcpy(e->key, key, klen);
     e->key[klen] = '\0';
     if (!inl) kv_blob_attach(e, kv_blob_new(db, vlen));
@@ -538,6 +543,13 @@ size_t kv_size(const kv *db) { return db->t[0].used + db->t[1].used; }
 
 size_t kv_expires_size(const kv *db) { return db->ttl_n; }
 
+size_t kv_table_memory(const kv *db)
+{
+    return (db->t[0].size + db->t[1].size) * sizeof(kv_entry *);
+}
+
+size_t kv_expires_memory(const kv *db) { return db->ttl_cap * sizeof *db->ttl; }
+
 size_t kv_memory(const kv *db)
 {
     return sizeof *db + (db->t[0].size + db->t[1].size) * sizeof(kv_entry *) +
@@ -577,6 +589,7 @@ static kv_entry *kv_value_replace(kv *db, kv_entry **link, const void *val, size
         if (vlen > e->icap || kv_roomy(e->icap, vlen)) {
             kv_entry *n = kv_entry_new(db, e->key, e->klen, val, vlen);
             n->next = e->next;
+            n->clock = e->clock;
             *link = n;
             kv_ttl_transfer(db, e, n);
             kv_entry_free(db, e);
@@ -717,6 +730,15 @@ char *kv_val_resize(kv *db, kv_entry *e, size_t newlen)
 
 int64_t kv_get_expire(const kv_entry *e) { return e->expire; }
 
+uint16_t kv_clock(const kv_entry *e) { return e->clock; }
+void kv_set_clock(kv_entry *e, uint16_t clock) { e->clock = clock; }
+void kv_set_new_clock(kv *db, uint16_t clock) { db->clock_new = clock; }
+
+kv_entry *kv_random_volatile(kv *db, uint64_t *rng)
+{
+    return db->ttl_n ? db->ttl[util_rand64(rng) % db->ttl_n] : NULL;
+}
+
 void kv_set_expire(kv *db, kv_entry *e, int64_t at_ms)
 {
     if (at_ms == -1) {
@@ -783,6 +805,7 @@ kv_entry *kv_rename(kv *db, kv_entry *src, const void *newkey, size_t nklen)
         n = kv_entry_new(db, newkey, nklen, kv_area(src), src->vlen);
     }
     kv_ttl_transfer(db, src, n);
+    n->clock = src->clock;
     uint64_t h = kv_hash(db, n->key, nklen);
     int t;
     kv_entry **l = kv_lookup(db, n->key, nklen, h, &t);
@@ -831,6 +854,8 @@ void kv_swap(kv *a, kv *b)
     b->hook_ud = tb.hook_ud;
     b->ops = tb.ops;
     b->ops_ud = tb.ops_ud;
+    a->clock_new = ta.clock_new;
+    b->clock_new = tb.clock_new;
 }
 
 /* ---- public: random keys and active expiry --------------------------- */

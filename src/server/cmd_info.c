@@ -15,6 +15,7 @@
 #include "engram/mem.h"
 #include "engram/strbuf.h"
 #include "engram/util.h"
+#include "evict.h"
 #include "ftspec.h"
 #include "handlers.h"
 #include "models.h"
@@ -79,32 +80,202 @@ static void vec_total(void *ud, kv_entry *e)
     t->searches += vset_searches(set);
 }
 
+/* Resident set size in bytes (0 where /proc is missing). */
+static size_t info_rss(void)
+{
+    FILE *f = fopen("/proc/self/statm", "r");
+    unsigned long long size = 0, resident = 0;
+    if (!f) return 0;
+    int n = fscanf(f, "%llu %llu", &size, &resident);
+    fclose(f);
+    return n == 2 ? (size_t)resident * (size_t)sysconf(_SC_PAGESIZE) : 0;
+}
+
+/* What MEMORY STATS and INFO memory share, each figure computed once. */
+typedef struct mem_report {
+    size_t used, peak, startup, rss, clients, tables, expires, overhead, keys;
+} mem_report;
+
+static void mem_report_fill(server *s, mem_report *m)
+{
+    m->used = evict_used_memory(s);
+    if (m->used > s->mem_peak) s->mem_peak = m->used;
+    m->peak = s->mem_peak;
+    m->startup = s->mem_startup;
+    m->rss = info_rss();
+    m->clients = 0;
+    for (dlist_node *n = dlist_first(&s->clients); n; n = dlist_next(&s->clients, n)) {
+        client *c = DLIST_ENTRY(n, client, node);
+        m->clients += c->qcap + c->out.cap;
+    }
+    m->tables = m->expires = m->keys = 0;
+    for (int i = 0; i < s->ndbs; i++) {
+        m->tables += kv_table_memory(db_kv(s, i));
+        m->expires += kv_expires_memory(db_kv(s, i));
+        m->keys += kv_size(db_kv(s, i));
+    }
+    m->overhead = m->startup + m->clients + m->tables + m->expires;
+}
+
+static double mem_pct(size_t part, size_t whole)
+{
+    return whole ? (double)part * 100.0 / (double)whole : 0.0;
+}
+
+static size_t mem_dataset(const mem_report *m)
+{
+    return m->used > m->overhead ? m->used - m->overhead : 0;
+}
+
 static void info_memory(server *s, strbuf *b)
 {
-    char human[32], peakh[32];
-    /* Vector sets allocate through their own counted allocators (vecbase.h),
-     * not mem_*: used_memory counts them too, as Redis's counts its vector
-     * sets. */
-    vec_totals t = {0};
-    for (int i = 0; i < s->ndbs; i++) kv_foreach(db_kv(s, i), vec_total, &t);
-    size_t used = mem_used() + t.memory + ft_memory_all(s);   /* search engines: malloc'd */
-    struct rusage ru;
-    if (used > s->mem_peak) s->mem_peak = used;
-    size_t peak = s->mem_peak;
-    getrusage(RUSAGE_SELF, &ru);
-    info_bytes_human(human, sizeof human, (double)used);
-    info_bytes_human(peakh, sizeof peakh, (double)peak);
-    strbuf_printf(b, "# Memory\r\nused_memory:%zu\r\nused_memory_human:%s\r\nused_memory_peak:%zu\r\n"
-                "used_memory_peak_human:%s\r\nused_memory_keyspace:%zu\r\n"
-                "maxrss_bytes:%lld\r\nmaxmemory:0\r\nmaxmemory_policy:noeviction\r\n"
-                "mem_allocator:libc\r\nlazyfree_pending_objects:%zu\r\n",
-                used, human, peak, peakh, keyspace_memory(s) + t.memory,
-#if defined(__APPLE__)
-                (long long)ru.ru_maxrss
-#else
-                (long long)ru.ru_maxrss * 1024
-#endif
-                , keyspace_lazyfree_pending(s));
+    char human[32], peakh[32], rssh[32], sysh[32], maxh[32], policy[32];
+    mem_report m;
+    /* O(1) but for the clients and databases: vector sets and search
+     * indices count themselves (evict.h), no key is visited. */
+    mem_report_fill(s, &m);
+    size_t sys = (size_t)sysconf(_SC_PHYS_PAGES) * (size_t)sysconf(_SC_PAGESIZE);
+    config_get(&s->cfg, "maxmemory-policy", policy, sizeof policy);
+    info_bytes_human(human, sizeof human, (double)m.used);
+    info_bytes_human(peakh, sizeof peakh, (double)m.peak);
+    info_bytes_human(rssh, sizeof rssh, (double)m.rss);
+    info_bytes_human(sysh, sizeof sysh, (double)sys);
+    info_bytes_human(maxh, sizeof maxh, (double)s->cfg.maxmemory);
+    size_t dataset = mem_dataset(&m);
+    strbuf_printf(b, "# Memory\r\nused_memory:%zu\r\nused_memory_human:%s\r\n"
+                "used_memory_rss:%zu\r\nused_memory_rss_human:%s\r\n"
+                "used_memory_peak:%zu\r\nused_memory_peak_human:%s\r\n"
+                "used_memory_peak_perc:%.2f%%\r\nused_memory_overhead:%zu\r\n"
+                "used_memory_startup:%zu\r\nused_memory_dataset:%zu\r\n"
+                "used_memory_dataset_perc:%.2f%%\r\nused_memory_keyspace:%zu\r\n"
+                "used_memory_engines:%zu\r\n"
+                "total_system_memory:%zu\r\ntotal_system_memory_human:%s\r\n"
+                "maxmemory:%lld\r\nmaxmemory_human:%s\r\nmaxmemory_policy:%s\r\n"
+                "mem_fragmentation_ratio:%.2f\r\nmem_fragmentation_bytes:%lld\r\n"
+                "mem_not_counted_for_evict:0\r\nmem_clients_slaves:0\r\n"
+                "mem_clients_normal:%zu\r\nmem_allocator:libc\r\n"
+                "lazyfree_pending_objects:%zu\r\n",
+                m.used, human, m.rss, rssh, m.peak, peakh, mem_pct(m.used, m.peak), m.overhead,
+                m.startup, dataset, mem_pct(dataset, m.used > m.startup ? m.used - m.startup : 0),
+                keyspace_memory(s), evict_engine_bytes(), sys, sysh, s->cfg.maxmemory, maxh,
+                policy, m.used ? (double)m.rss / (double)m.used : 0.0,
+                (long long)m.rss - (long long)m.used, m.clients, keyspace_lazyfree_pending(s));
+}
+
+/* MEMORY STATS: Redis's map, the fields engram can fill truthfully (no
+ * allocator internals: engram uses libc's malloc and says so in INFO). */
+void cmd_memory_stats(client *c)
+{
+    server *s = c->srv;
+    mem_report m;
+    mem_report_fill(s, &m);
+    size_t net = m.used > m.startup ? m.used - m.startup : 0, dataset = mem_dataset(&m);
+    int ndb = 0;
+    for (int i = 0; i < s->ndbs; i++) ndb += kv_size(db_kv(s, i)) > 0;
+    reply_map(&c->out, 15 + ndb);
+    reply_bulk_cstr(&c->out, "peak.allocated");
+    reply_int(&c->out, (long long)m.peak);
+    reply_bulk_cstr(&c->out, "total.allocated");
+    reply_int(&c->out, (long long)m.used);
+    reply_bulk_cstr(&c->out, "startup.allocated");
+    reply_int(&c->out, (long long)m.startup);
+    reply_bulk_cstr(&c->out, "replication.backlog");
+    reply_int(&c->out, 0);
+    reply_bulk_cstr(&c->out, "clients.slaves");
+    reply_int(&c->out, 0);
+    reply_bulk_cstr(&c->out, "clients.normal");
+    reply_int(&c->out, (long long)m.clients);
+    for (int i = 0; i < s->ndbs; i++) {
+        kv *db = db_kv(s, i);
+        if (!kv_size(db)) continue;
+        char name[32];
+        snprintf(name, sizeof name, "db.%d", i);
+        reply_bulk_cstr(&c->out, name);
+        reply_map(&c->out, 2);
+        reply_bulk_cstr(&c->out, "overhead.hashtable.main");
+        reply_int(&c->out, (long long)kv_table_memory(db));
+        reply_bulk_cstr(&c->out, "overhead.hashtable.expires");
+        reply_int(&c->out, (long long)kv_expires_memory(db));
+    }
+    reply_bulk_cstr(&c->out, "overhead.total");
+    reply_int(&c->out, (long long)m.overhead);
+    reply_bulk_cstr(&c->out, "keys.count");
+    reply_int(&c->out, (long long)m.keys);
+    reply_bulk_cstr(&c->out, "keys.bytes-per-key");
+    reply_int(&c->out, m.keys ? (long long)(net / m.keys) : 0);
+    reply_bulk_cstr(&c->out, "dataset.bytes");
+    reply_int(&c->out, (long long)dataset);
+    reply_bulk_cstr(&c->out, "dataset.percentage");
+    reply_double(&c->out, mem_pct(dataset, net));
+    reply_bulk_cstr(&c->out, "peak.percentage");
+    reply_double(&c->out, mem_pct(m.used, m.peak));
+    reply_bulk_cstr(&c->out, "fragmentation");
+    reply_double(&c->out, m.used ? (double)m.rss / (double)m.used : 0.0);
+    reply_bulk_cstr(&c->out, "fragmentation.bytes");
+    reply_int(&c->out, (long long)m.rss - (long long)m.used);
+    /* engram's own: what the vector and search engines hold */
+    reply_bulk_cstr(&c->out, "engines.allocated");
+    reply_int(&c->out, (long long)evict_engine_bytes());
+}
+
+/* MEMORY DOCTOR: Redis's report, with the checks that mean something here
+ * (peak, RSS against used memory, client buffers); Redis's texts. */
+void cmd_memory_doctor(client *c)
+{
+    server *s = c->srv;
+    mem_report m;
+    mem_report_fill(s, &m);
+    int empty = m.used < 5u * 1024 * 1024, peak = 0, frag = 0, bufs = 0;
+    if (!empty) {
+        peak = (double)m.peak / (double)m.used > 1.5;
+        frag = (double)m.rss / (double)m.used > 1.4 && m.rss > m.used + (10u << 20);
+        bufs = s->nclients && m.clients / s->nclients > 1024 * 200;
+    }
+    strbuf b = {0};
+    if (!peak && !frag && !bufs && !empty) {
+        strbuf_printf(&b, "Hi Sam, I can't find any memory issue in your instance. "
+                      "I can only account for what occurs on this base.\n");
+    } else if (empty) {
+        strbuf_printf(&b, "Hi Sam, this instance is empty or is using very little memory, "
+                      "my issues detector can't be used in these conditions. "
+                      "Please, leave for your mission on Earth and fill it with some data. "
+                      "The new Sam and I will be back to our programming as soon as I "
+                      "finished rebooting.\n");
+    } else {
+        strbuf_printf(&b, "Sam, I detected a few issues in this Redis instance memory implants:\n\n");
+        if (peak)
+            strbuf_printf(&b, " * Peak memory: In the past this instance used more than 150%% the "
+                "memory that is currently using. The allocator is normally not able to release "
+                "memory after a peak, so you can expect to see a big fragmentation ratio, however "
+                "this is actually harmless and is only due to the memory peak, and if the Redis "
+                "instance Resident Set Size (RSS) is currently bigger than expected, the memory "
+                "will be used as soon as you fill the Redis instance with more data. If the memory "
+                "peak was only occasional and you want to try to reclaim memory, please try the "
+                "MEMORY PURGE command, otherwise the only other option is to shutdown and restart "
+                "the instance.\n\n");
+        if (frag)
+            strbuf_printf(&b, " * High total RSS: This instance has a memory fragmentation and RSS "
+                "overhead greater than 1.4 (this means that the Resident Set Size of the Redis "
+                "process is much larger than the sum of the logical allocations Redis performed). "
+                "This problem is usually due either to a large peak memory (check if there is a "
+                "peak memory entry above in the report) or may result from a workload that causes "
+                "the allocator to fragment memory a lot. If the problem is a large peak memory, "
+                "then there is no issue. Otherwise, make sure you are using the Jemalloc allocator "
+                "and not the default libc malloc. Note: The currently used allocator is "
+                "\"libc\".\n\n");
+        if (bufs)
+            strbuf_printf(&b, " * Big client buffers: The clients output buffers in this instance "
+                "are greater than 200K per client (on average). This may result from different "
+                "causes, like Pub/Sub clients subscribed to channels bot not receiving data fast "
+                "enough, so that data piles on the Redis instance output buffer, or clients "
+                "sending commands with large replies or very large sequences of commands in the "
+                "same pipeline. Please use the CLIENT LIST command in order to investigate the "
+                "issue if it causes problems in your instance, or to understand better why "
+                "certain clients are using a big amount of memory.\n\n");
+        strbuf_printf(&b, "I'm here to keep you safe, Sam. I want to help you.\n");
+    }
+    reply_verbatim(&c->out, b.p, b.len, "txt");
+    mem_free(b.p);
 }
 
 static void info_persistence(server *s, strbuf *b)
@@ -120,12 +291,12 @@ static void info_stats(server *s, strbuf *b)
                 "instantaneous_ops_per_sec:%lld\r\ntotal_net_input_bytes:%lld\r\n"
                 "total_net_output_bytes:%lld\r\nrejected_connections:%lld\r\nexpired_keys:%lld\r\n"
                 "expired_subkeys:%lld\r\n"
-                "evicted_keys:0\r\nkeyspace_hits:%lld\r\nkeyspace_misses:%lld\r\n"
+                "evicted_keys:%lld\r\nkeyspace_hits:%lld\r\nkeyspace_misses:%lld\r\n"
                 "pubsub_channels:%zu\r\npubsub_patterns:%zu\r\npubsubshard_channels:%zu\r\n"
                 "total_error_replies:%lld\r\nclient_query_buffer_limit_disconnections:%lld\r\n"
                 "client_output_buffer_limit_disconnections:%lld\r\n",
                 s->st.conns, s->st.cmds, srv_ops_per_sec(s), s->st.net_in, s->st.net_out,
-                s->st.rejected_conns, s->st.expired_keys, s->st.expired_subkeys, s->st.keyspace_hits,
+                s->st.rejected_conns, s->st.expired_keys, s->st.expired_subkeys, s->st.evicted_keys, s->st.keyspace_hits,
                 s->st.keyspace_misses, pubsub_count(s, PUBSUB_CHANNEL),
                 pubsub_count(s, PUBSUB_PATTERN), pubsub_count(s, PUBSUB_SHARD), s->st.errors,
                 s->st.qbuf_kills, s->st.obuf_kills);

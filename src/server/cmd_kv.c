@@ -25,6 +25,7 @@
  * state, for the same reason). */
 #include "server.h"
 #include "handlers.h"
+#include "evict.h"
 #include "ftspec.h"
 #include "hkeys.h"
 #include "notify.h"
@@ -35,11 +36,21 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "engram/lfu.h"
 #include "engram/mem.h"
 #include "engram/util.h"
 
 /* The first argument (the key) as the (pointer, length) pair kv takes. */
 #define KEY(c) (c)->argv[1], (c)->argvlen[1]
+
+/* A write's lookup: as Redis's lookupKeyWrite, an access for the LRU / LFU
+ * clocks (evict.h; a store only under those policies). */
+static kv_entry *find_write(client *c, kv *db, const char *key, size_t klen)
+{
+    kv_entry *e = kv_find(db, key, klen, srv_now_ms(c->srv));
+    if (e) evict_touch(c->srv, e, c->srv->clock_mode);
+    return e;
+}
 
 /* Redis's MAX_LONG_DOUBLE_CHARS: room for %.17Lf of the largest long double. */
 #define LD_STR_MAX 5120
@@ -92,6 +103,7 @@ static void set_plain(client *c, kv *db, const char *key, size_t klen,
     int created;
     reap_for_events(c, db, key, klen);
     kv_entry *e = kv_set(db, key, klen, val, vlen, &created);
+    if (!created) evict_touch(c->srv, e, c->srv->clock_mode);   /* an overwrite is an access */
     if (kv_get_expire(e) != -1) kv_set_expire(db, e, -1);
     key_modified(c->srv, c->db, key, klen);
     notify_written(c, key, klen, created, "set");
@@ -267,7 +279,7 @@ void cmd_set(client *c)
     /* KEEPTTL needs the lookup too: it reaps a stale key, whose TTL must not
      * be kept by the overwrite. */
     if (o.flags & (SETOPT_NX | SETOPT_XX | SETOPT_GET | SETOPT_KEEPTTL)) {
-        e = kv_find(db, KEY(c), srv_now_ms(c->srv));
+        e = find_write(c, db, KEY(c));
         if (o.flags & SETOPT_GET) notify_miss(c, e);
         /* GET replies before the overwrite kills the old value (7.0 allows
          * NX with GET: the old value is returned and nothing is set); a
@@ -282,6 +294,8 @@ void cmd_set(client *c)
     int created, gone = 0;
     reap_for_events(c, db, KEY(c));
     e = kv_set(db, KEY(c), c->argv[2], c->argvlen[2], &created);
+    if (!created && !(o.flags & (SETOPT_NX | SETOPT_XX | SETOPT_GET | SETOPT_KEEPTTL)))
+        evict_touch(c->srv, e, c->srv->clock_mode);     /* not looked up above */
     if (o.expire_arg) gone = apply_deadline(c, db, e, at);
     else if (!(o.flags & SETOPT_KEEPTTL) && kv_get_expire(e) != -1) kv_set_expire(db, e, -1);
     key_modified(c->srv, c->db, KEY(c));
@@ -318,7 +332,7 @@ void cmd_setnx(client *c)
 {
     kv *db = client_kv(c);
 
-    if (kv_find(db, KEY(c), srv_now_ms(c->srv))) {
+    if (find_write(c, db, KEY(c))) {
         reply_int(&c->out, 0);
         return;
     }
@@ -331,7 +345,7 @@ void cmd_setnx(client *c)
 void cmd_getset(client *c)
 {
     kv *db = client_kv(c);
-    kv_entry *e = kv_find(db, KEY(c), srv_now_ms(c->srv));
+    kv_entry *e = find_write(c, db, KEY(c));
 
     if (wrongtype(c, e)) return;
     notify_miss(c, e);
@@ -362,7 +376,7 @@ void cmd_getex(client *c)
     kv_entry *e;
 
     if (!parse_set_opts(c, 2, 0, &o)) return;
-    e = kv_find(db, KEY(c), srv_now_ms(c->srv));
+    e = find_write(c, db, KEY(c));
     /* As Redis: a missing key answers nil before the expiry value is
      * checked ("GETEX nokey EX abc" is nil, not an error). */
     if (!e) {
@@ -432,7 +446,7 @@ void cmd_msetnx(client *c)
 void cmd_append(client *c)
 {
     kv *db = client_kv(c);
-    kv_entry *e = kv_find(db, KEY(c), srv_now_ms(c->srv));
+    kv_entry *e = find_write(c, db, KEY(c));
     size_t olen, alen = c->argvlen[2];
     char *p;
 
@@ -505,7 +519,7 @@ void cmd_setrange(client *c)
         reply_error(&c->out, "ERR offset is out of range");
         return;
     }
-    e = kv_find(db, KEY(c), srv_now_ms(c->srv));
+    e = find_write(c, db, KEY(c));
     if (wrongtype(c, e)) return;
     if (e) kv_val(e, &olen);
     if (alen == 0) {
@@ -543,7 +557,7 @@ static void store_number(client *c, kv *db, kv_entry *e, const char *txt, size_t
 static void incr_generic(client *c, long long by)
 {
     kv *db = client_kv(c);
-    kv_entry *e = kv_find(db, KEY(c), srv_now_ms(c->srv));
+    kv_entry *e = find_write(c, db, KEY(c));
     long long v = 0;
     char buf[24];
     size_t n;
@@ -593,7 +607,7 @@ void cmd_decrby(client *c)
 void cmd_incrbyfloat(client *c)
 {
     kv *db = client_kv(c);
-    kv_entry *e = kv_find(db, KEY(c), srv_now_ms(c->srv));
+    kv_entry *e = find_write(c, db, KEY(c));
     long double v = 0, by;
     char buf[LD_STR_MAX];
     size_t n;
@@ -660,7 +674,7 @@ static void expire_generic(client *c, int64_t base, int seconds, const char *cmd
     if (when > LLONG_MAX - base) goto invalid;
     when += base;
 
-    e = kv_find(db, KEY(c), srv_now_ms(c->srv));
+    e = find_write(c, db, KEY(c));
     if (!e) {
         reply_int(&c->out, 0);
         return;
@@ -717,7 +731,7 @@ void cmd_pexpiretime(client *c) { ttl_generic(c, 1, 1); }
 void cmd_persist(client *c)
 {
     kv *db = client_kv(c);
-    kv_entry *e = kv_find(db, KEY(c), srv_now_ms(c->srv));
+    kv_entry *e = find_write(c, db, KEY(c));
 
     if (!e || kv_get_expire(e) == -1) {
         reply_int(&c->out, 0);
@@ -1063,6 +1077,26 @@ void cmd_object_encoding(client *c)
     reply_bulk_cstr(&c->out, enc);
 }
 
+/* OBJECT FREQ key: the key's LFU counter, decayed to now (evict.h; lfu.h),
+ * read without counting as an access; Redis's error when no LFU policy is
+ * set (the counter is not kept then). */
+void cmd_object_freq(client *c)
+{
+    server *s = c->srv;
+    kv_entry *e = kv_find(client_kv(c), c->argv[2], c->argvlen[2], s->cmd_time_ms);
+    if (!e) {
+        reply_null(&c->out);
+        return;
+    }
+    if (s->clock_mode != EVICT_CLOCK_LFU) {
+        reply_error(&c->out, "ERR An LFU maxmemory policy is not selected, access frequency not "
+                    "tracked. Please note that when switching between policies at runtime LRU "
+                    "and LFU data will take some time to adjust.");
+        return;
+    }
+    reply_int(&c->out, lfu_decayed(kv_clock(e), lfu_minute(s->cmd_time_ms), s->cfg.lfu_decay_time));
+}
+
 void cmd_object_help(client *c)
 {
     static const char *const lines[] = {
@@ -1070,6 +1104,9 @@ void cmd_object_help(client *c)
         "ENCODING <key>",
         "    Return the kind of internal representation used in order to store the value",
         "    associated with a <key>.",
+        "FREQ <key>",
+        "    Return the access frequency index of the <key>. The returned integer is",
+        "    proportional to the logarithm of the recent access frequency of the key.",
         "HELP", "    Print this help.", NULL};
     reply_help(c, lines);
 }
@@ -1100,6 +1137,10 @@ void cmd_memory_help(client *c)
 {
     static const char *const lines[] = {
         "MEMORY <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+        "DOCTOR",
+        "    Return memory problems reports.",
+        "STATS",
+        "    Return information about the memory usage of the server.",
         "USAGE <key> [SAMPLES <count>]",
         "    Return memory in bytes used by <key> and its value.",
         "HELP", "    Print this help.", NULL};

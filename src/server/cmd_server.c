@@ -13,6 +13,7 @@
 #include "engram/mem.h"
 #include "engram/util.h"
 #include "acl.h"
+#include "evict.h"
 #include "handlers.h"
 #include "log.h"
 #include "persist.h"
@@ -64,6 +65,7 @@ static void config_apply(server *s, const char *name)
     if (!strcmp(name, "maxclients")) srv_apply_maxclients(s);
     else if (!strcmp(name, "loglevel")) log_set_level(s->cfg.loglevel);
     if (!strcmp(name, "requirepass")) acl_requirepass(s);
+    if (!strcmp(name, "maxmemory-policy")) evict_refresh(s);
     if (!strcmp(name, "proto-max-bulk-len") || !strcmp(name, "requirepass"))
         for (dlist_node *n = dlist_first(&s->clients); n; n = dlist_next(&s->clients, n))
             client_update_limits(DLIST_ENTRY(n, client, node));

@@ -51,6 +51,7 @@
  * child (saving: it reads memory without locks, as the only writer, the
  * loop thread, does not exist in the child). */
 #include "dataset.h"
+#include "evict.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -316,7 +317,8 @@ static size_t load_vset(loader *L, int db, size_t i)
     vindex *v = NULL;
     char e[256];
     snap_source(L->sp, i + 1, j - i - 1, &src);
-    int rc = vindex_load(&src, NULL, &v, e, sizeof e);
+    vindex_load_opts o = {.alloc = &evict_vec_allocator};     /* counted: evict.h */
+    int rc = vindex_load(&src, &o, &v, e, sizeof e);
     if (rc < 0) {
         char why[400];
         snprintf(why, sizeof why, "vector set '%.*s': %s", (int)(klen < 64 ? klen : 64), key,

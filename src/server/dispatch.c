@@ -10,15 +10,25 @@
  *      keys, its channels (unless the command is CMD_NO_AUTH; acl.h; our
  *      master's stream is obeyed whatever they say);
  *   3. CMD_NO_MULTI commands are refused inside MULTI;
- *   4. writes are refused while the write-ahead log is failed (the log
+ *   4. over maxmemory, a command that may grow memory -- CMD_DENYOOM, an
+ *      EXEC that queued one, or anything MULTI would queue (queuing grows
+ *      memory too; Redis's rule) -- first evicts keys by the policy
+ *      (evict_room, evict.h), and is refused with -OOM if that cannot
+ *      bring used memory under the limit (always under noeviction).  Not
+ *      while loading (step 8 answers then), never for our master's stream,
+ *      nor for writes a read-only replica refuses anyway (step 5: a
+ *      replica leaves its memory to its master, Redis's
+ *      repl-ignore-maxmemory).  Reads, deletes and admin commands (not
+ *      CMD_DENYOOM) run whatever the memory;
+ *   5. writes are refused while the write-ahead log is failed (the log
  *      reports its state: persist_write_error; not our master's), and on a
  *      primary short of min-replicas-to-write good replicas (NOREPLICAS), and
  *      on a read-only replica (READONLY; repl.h); EXEC counts as a write if
  *      it queued one;
- *   5. a RESP2 client with subscriptions runs only CMD_SUBSCRIBED commands;
- *   6. a replica whose link is down with replica-serve-stale-data no runs
+ *   6. a RESP2 client with subscriptions runs only CMD_SUBSCRIBED commands;
+ *   7. a replica whose link is down with replica-serve-stale-data no runs
  *      only CMD_STALE commands (MASTERDOWN);
- *   7. while the dataset loads, only CMD_LOADING commands run.
+ *   8. while the dataset loads, only CMD_LOADING commands run.
  * Then, inside MULTI, anything but CMD_NOQUEUE is queued; otherwise it runs.
  *
  * Refusing goes through dispatch_reject alone (Redis's rejectCommand): it
@@ -43,6 +53,7 @@
 #include "engram/util.h"
 #include "acl.h"
 #include "deferred.h"
+#include "evict.h"
 #include "handlers.h"
 #include "persist.h"
 #include "pubsub.h"
@@ -105,7 +116,20 @@ static int dispatch_find(client *c, command **out, refusal *r)
     return 1;
 }
 
-/* Steps 2 to 7 for the command k found by step 1. */
+/* Step 4: 1 when k may run as far as memory goes (keys evicted if need be). */
+static int dispatch_memory_ok(client *c, const command *k, int in_multi)
+{
+    server *s = c->srv;
+    if (!s->cfg.maxmemory) return 1;        /* the common case: one test */
+    int grows = (k->flags & CMD_DENYOOM) ||
+                (k->fn == cmd_exec ? in_multi && (c->mflags & CMD_DENYOOM)
+                                   : in_multi && !(k->flags & CMD_NOQUEUE));
+    if (!grows || persist_loading(s) || (c->flags & CLIENT_MASTER) || repl_refuses_writes(s, c))
+        return 1;
+    return evict_room(s, c);
+}
+
+/* Steps 2 to 8 for the command k found by step 1. */
 static int dispatch_allowed(client *c, const command *k, refusal *r)
 {
     server *s = c->srv;
@@ -118,6 +142,8 @@ static int dispatch_allowed(client *c, const command *k, refusal *r)
         return 0;
     if (in_multi && (k->flags & CMD_NO_MULTI))
         return refuse(r, "ERR Command not allowed inside a transaction");
+    if (!dispatch_memory_ok(c, k, in_multi))
+        return refuse(r, "OOM command not allowed when used memory > 'maxmemory'.");
     int writes = (k->flags & CMD_WRITE) || (k->fn == cmd_exec && in_multi && (c->mflags & CMD_WRITE));
     /* our master's stream is applied whatever the log's state (memory must
      * follow it; the recovery snapshot writes it out) */

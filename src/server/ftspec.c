@@ -12,6 +12,7 @@
  * Loop thread only, except what searches read under an index's read lock
  * (cmd_ft.c). */
 #include "ftspec.h"
+#include "evict.h"
 
 #include <errno.h>
 #include <math.h>
@@ -376,6 +377,7 @@ static vindex *vector_new(const ftfield *fd, int *err)
     p.M = fd->M;
     p.ef_construction = fd->efc;
     p.ef_search = fd->ef_runtime;
+    p.alloc = &evict_vec_allocator;             /* used_memory counts it (evict.h) */
     return vindex_new(&p, err);
 }
 
@@ -418,7 +420,7 @@ static int spec_build(ftspec *f, char *err, size_t cap)
         mem_free(lens);
     }
     int e = 0;
-    ftidx *ix = ftidx_new(defs, (size_t)f->nfields, sw, NULL, &e);
+    ftidx *ix = ftidx_new(defs, (size_t)f->nfields, sw, &evict_ft_allocator, &e);
     mem_free(defs);
     if (!ix) return fail(err, cap, "Could not create the index: %s", ft_strerror(e));
     vindex **vec = mem_calloc((size_t)nvec + 1, sizeof *vec);

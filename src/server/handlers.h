@@ -105,8 +105,12 @@ void cmd_move(client *c);
 void cmd_swapdb(client *c);
 void cmd_object_encoding(client *c);
 void cmd_object_help(client *c);
+void cmd_object_freq(client *c);
 void cmd_memory_usage(client *c);
 void cmd_memory_help(client *c);
+/* cmd_info.c */
+void cmd_memory_stats(client *c);
+void cmd_memory_doctor(client *c);
 
 /* cmd_hash.c: hashes (Redis 7.0's, and 7.4-8's field expiry) */
 void cmd_hset(client *c);

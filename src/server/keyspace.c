@@ -16,6 +16,7 @@
 #include "keyspace.h"
 
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 #if defined(__GLIBC__)
@@ -27,6 +28,7 @@
 #include "engram/pool.h"
 #include "engram/util.h"
 #include "engram/vset.h"
+#include "evict.h"
 #include "ftspec.h"
 #include "hkeys.h"
 #include "notify.h"
@@ -41,8 +43,14 @@ typedef struct dbctx {
 
 /* ---- freeing objects ----------------------------------------------------------- */
 
+/* Bytes handed to the lazy-free thread and not freed yet (evict.h counts
+ * them as freed at once).  The thread subtracts a job's share once it has
+ * freed it. */
+static _Atomic size_t lazy_bytes;
+
 typedef struct lazy_job {
     pool_job job;
+    size_t bytes;           /* its share of lazy_bytes */
     vset *set;              /* a set to release, or */
     hash *h;                /* a hash to free, or */
     kv *db;                 /* a keyspace to free */
@@ -55,6 +63,7 @@ static void lazy_work(pool_job *pj, int worker)
     if (j->set) vset_release(j->set);
     hash_free(j->h);
     if (j->db) kv_free(j->db);
+    atomic_fetch_sub_explicit(&lazy_bytes, j->bytes, memory_order_relaxed);
 #if defined(__GLIBC__)
     /* What goes here is big (or a whole keyspace): give the freed pages
      * back to the system rather than keep them in malloc's arenas (a freed
@@ -65,9 +74,11 @@ static void lazy_work(pool_job *pj, int worker)
 
 static void lazy_done(pool_job *pj) { mem_free(pj); }
 
-static void lazy_submit(server *s, vset *set, hash *h, kv *db)
+static void lazy_submit(server *s, vset *set, hash *h, kv *db, size_t bytes)
 {
     lazy_job *j = mem_calloc(1, sizeof *j);
+    j->bytes = bytes;
+    atomic_fetch_add_explicit(&lazy_bytes, bytes, memory_order_relaxed);
     j->job.work = lazy_work;
     j->job.done = lazy_done;
     j->set = set;
@@ -91,7 +102,8 @@ static void obj_drop(server *s, uint8_t type, void *obj, int async)
     if (type != OBJ_VSET && type != OBJ_HASH) return;
     if (type == OBJ_VSET) vset_mark_dropped(obj);
     if (s->lazyfree && !s->shutting_down && (async || obj_memory(type, obj) >= KEYSPACE_LAZYFREE_BYTES))
-        lazy_submit(s, type == OBJ_VSET ? obj : NULL, type == OBJ_HASH ? obj : NULL, NULL);
+        lazy_submit(s, type == OBJ_VSET ? obj : NULL, type == OBJ_HASH ? obj : NULL, NULL,
+                    obj_memory(type, obj));
     else if (type == OBJ_VSET)
         vset_release(obj);
     else
@@ -192,7 +204,10 @@ const char *obj_type_name(uint8_t type)
 
 kv_entry *key_lookup(client *c, const char *key, size_t klen)
 {
-    return kv_find(client_kv(c), key, klen, c->srv->cmd_time_ms);
+    server *s = c->srv;
+    kv_entry *e = kv_find(client_kv(c), key, klen, s->cmd_time_ms);
+    if (e) evict_touch(s, e, s->clock_mode);     /* LRU / LFU policies only */
+    return e;
 }
 
 kv_entry *key_lookup_read(client *c, const char *key, size_t klen)
@@ -245,7 +260,7 @@ static void db_clear_one(server *s, int i, int async)
     kv *old = kv_new(0);
     kv_set_obj_ops(old, &keyspace_ops_lazy, NULL);
     kv_swap(s->dbs[i], old);
-    lazy_submit(s, NULL, NULL, old);
+    lazy_submit(s, NULL, NULL, old, kv_memory(old));   /* its objects: not counted (evict.h) */
 }
 
 void db_clear(server *s, int db, int async)
@@ -293,6 +308,12 @@ size_t keyspace_memory(const server *s)
     size_t n = 0;
     for (int i = 0; i < s->ndbs; i++) n += kv_memory(s->dbs[i]);
     return n;
+}
+
+size_t keyspace_lazyfree_bytes(const server *s)
+{
+    (void)s;
+    return atomic_load_explicit(&lazy_bytes, memory_order_relaxed);
 }
 
 size_t keyspace_lazyfree_pending(const server *s)

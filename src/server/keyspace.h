@@ -83,6 +83,9 @@ int key_copy(server *s, kv_entry *src, int dstdb, const char *newkey, size_t nkl
 /* Bytes the databases' tables, entries and strings hold (not the objects). */
 size_t keyspace_memory(const server *s);
 
+/* Bytes of the objects (and keyspaces' entries) waiting for the lazy-free
+ * thread: evict.h counts them as freed already.  Any thread. */
+size_t keyspace_lazyfree_bytes(const server *s);
 /* Objects waiting for the lazy-free thread (INFO lazyfree_pending_objects). */
 size_t keyspace_lazyfree_pending(const server *s);
 

@@ -40,6 +40,7 @@
 #include "engram/mem.h"
 #include "engram/util.h"
 #include "acl.h"
+#include "evict.h"
 #include "log.h"
 #include "net.h"
 #include "models.h"
@@ -243,7 +244,9 @@ static int srv_cron(ev_loop *l, long long id, void *ud)
     srv_sample_ops(s);
     persist_cron(s);
     repl_cron(s);
-    if (mem_used() > s->mem_peak) s->mem_peak = mem_used();
+    size_t used = evict_used_memory(s);
+    if (used > s->mem_peak) s->mem_peak = used;
+    if (s->clock_mode) evict_refresh(s);      /* new keys' clocks */
     return 1000 / s->cfg.hz;
 }
 
@@ -517,6 +520,7 @@ int srv_init(server *s, char *err, size_t errcap)
     }
     if (srv_start_pool(s, err, errcap) < 0) return -1;
     if (keyspace_init(s, err, errcap) < 0) return -1;
+    evict_init(s);
     pubsub_init(s);
     ev_timer_add(s->loop, 1, srv_cron, s);
     ev_set_before_sleep(s->loop, srv_before_sleep, s);
@@ -552,6 +556,7 @@ void srv_fini(server *s)
     s->wctx = NULL;
     vindex_search_ctx_free(s->loop_ctx);
     s->loop_ctx = NULL;
+    evict_fini(s);
     keyspace_fini(s);             /* before the models: sets hold their embedders */
     acl_fini(s);
     models_free(s);

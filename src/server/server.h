@@ -128,6 +128,7 @@ typedef struct server_stats {
     long long rejected_conns;
     long long expired_keys;
     long long expired_subkeys;   /* hash fields expired (Redis 7.4's expired_subkeys) */
+    long long evicted_keys;      /* keys deleted at maxmemory (evict.c) */
     long long keyspace_hits, keyspace_misses;
     long long net_in, net_out;   /* bytes */
     long long errors;            /* total_error_replies */
@@ -196,6 +197,10 @@ struct server {
     volatile int shutdown_signal;  /* set by the signal handler */
     int shutting_down;
     size_t mem_peak;             /* used_memory_peak, sampled by the cron and INFO */
+    size_t mem_startup;          /* used_memory_startup: once the databases exist */
+    int clock_mode;              /* EVICT_CLOCK_*: what key lookups stamp (evict.h) */
+    struct evict_pool *evpool;   /* eviction candidates (evict.c) */
+    int evict_db;                /* the random policies' next database */
     long long ops_samples[16];   /* commands/s, sampled by the cron */
     int ops_idx;
     long long ops_last_cmds;

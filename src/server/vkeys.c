@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "engram/vindex.h"
+#include "evict.h"
 #include "keyspace.h"
 #include "models.h"
 #include "server.h"
@@ -43,7 +44,9 @@ vset *vkey_create(server *s, int db, const char *key, size_t klen, const vindex_
                   const char *embed, size_t elen, uint32_t proj_in, char *err, size_t errcap)
 {
     int rc = 0;
-    vset *set = vset_new(p, &rc);
+    vindex_params counted = *p;
+    counted.alloc = &evict_vec_allocator;       /* used_memory counts it (evict.h) */
+    vset *set = vset_new(&counted, &rc);
     if (set && proj_in && (rc = vset_set_projection(set, proj_in)) != 0) {
         vset_release(set);
         set = NULL;
@@ -59,7 +62,8 @@ vset *vkey_create(server *s, int db, const char *key, size_t klen, const vindex_
 vset *vkey_clone(server *s, vset *set)
 {
     vindex *copy = NULL;
-    if (vindex_clone(vset_index(set), NULL, &copy) < 0) return NULL;
+    vindex_load_opts o = {.alloc = &evict_vec_allocator};
+    if (vindex_clone(vset_index(set), &o, &copy) < 0) return NULL;
     vset *n = vset_adopt(copy);
     if (!n) {
         vindex_free(copy);

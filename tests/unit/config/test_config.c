@@ -191,7 +191,7 @@ static void test_table(void **state)
         for (const char *p = name; *p; p++) assert_true((*p >= 'a' && *p <= 'z') || *p == '-');
         for (size_t j = 0; j < n; j++) assert_string_not_equal(name, config_name_at(j));
     }
-    assert_int_equal(n, 47);
+    assert_int_equal(n, 52);
     assert_null(config_help_at(n));
     assert_null(config_default_at(n));
     assert_int_equal(config_mutable_at(n), -1);
