@@ -121,7 +121,7 @@ void acl_add_user(server *s, acl_user *u)
         if (strcmp(a->users[i]->name, u->name)) continue;
         acl_user *old = a->users[i];
         a->users[i] = u;
-        acl_user_replaced(s, old, u);
+        acl_user_replaced(s, old, u, NULL);
         acl_user_free(old);
         return;
     }
@@ -368,6 +368,9 @@ int acl_apply(acl_user *u, const char *r, size_t n, char *err, size_t cap)
         else if (!pw_del(u, d))
             return ruleerr(err, cap, "The password you are trying to remove from the user does "
                            "not exist");
+    } else if (n >= 1 && (r[0] == '~' || r[0] == '%' || r[0] == '&') &&
+               (memchr(r, ' ', n) || memchr(r, '\0', n))) {
+        return ruleerr(err, cap, "Syntax error");      /* as Redis: a pattern has no spaces */
     } else if (n >= 1 && (r[0] == '~' || r[0] == '%')) {
         int flags = KEY_R | KEY_W;
         size_t at = 1;
@@ -420,7 +423,7 @@ int acl_apply(acl_user *u, const char *r, size_t n, char *err, size_t cap)
         } else {
             const char *bar = memchr(r + 1, '|', n - 1);
             size_t cl = bar ? (size_t)(bar - r - 1) : n - 1;
-            command *k = command_lookup(r + 1, cl);
+            command *k = command_lookup_original(r + 1, cl);
             if (k && bar) k = command_lookup_sub(k, bar + 1, n - 1 - cl - 1);
             if (!k) return ruleerr(err, cap, "Unknown command or category name in ACL");
             set_command(u, k, on);
@@ -641,8 +644,10 @@ int acl_check(client *c, const command *k, char *err, size_t errcap)
 }
 
 /* Clients authenticated as a user that changed follow the new object; a
- * deleted user's clients are closed (acl_user_replaced with n NULL). */
-void acl_user_replaced(server *s, acl_user *old, acl_user *n)
+ * deleted user's clients (n NULL) are closed, pointed meanwhile at
+ * fallback -- the default user that will remain registered, never one
+ * about to be freed. */
+void acl_user_replaced(server *s, acl_user *old, acl_user *n, acl_user *fallback)
 {
     dlist_node *next;
     for (dlist_node *d = dlist_first(&s->clients); d; d = next) {
@@ -651,7 +656,7 @@ void acl_user_replaced(server *s, acl_user *old, acl_user *n)
         if (c->user != old) continue;
         c->user = n;
         if (n) continue;
-        c->user = acl_default_user(s);       /* never left pointing at a freed user */
+        c->user = fallback;                  /* never left pointing at a freed user */
         c->flags &= ~(unsigned)CLIENT_AUTHED;
         if (c->cur) client_close_after_reply(c);   /* the client deleting its own user */
         else client_free(c);
@@ -731,6 +736,25 @@ void acl_log_reset(server *s)
 
 /* ---- the ACL file ------------------------------------------------------------------------- */
 
+/* The next line of f, any length, into *buf (grown as needed, NUL-terminated,
+ * the newline kept); 0 at the end of the file. */
+static int read_line(FILE *f, char **buf, size_t *cap, size_t *len)
+{
+    *len = 0;
+    if (!*buf) {
+        *cap = 1024;
+        *buf = mem_alloc(*cap);
+    }
+    for (;;) {
+        if (!fgets(*buf + *len, (int)(*cap - *len), f)) return *len > 0;
+        *len += strlen(*buf + *len);
+        if (*len && (*buf)[*len - 1] == '\n') return 1;
+        if (*len + 1 < *cap) continue;             /* a NUL inside the line, or EOF next */
+        *cap *= 2;
+        *buf = mem_realloc(*buf, *cap);
+    }
+}
+
 /* Parse a whole file's users into a new list (nothing installed on error). */
 int acl_parse_file(server *s, const char *path, acl_user ***out, int *nout, char *err,
                    size_t errcap)
@@ -743,10 +767,10 @@ int acl_parse_file(server *s, const char *path, acl_user ***out, int *nout, char
     }
     acl_user **v = NULL;
     int n = 0, lineno = 0, rc = 0;
-    char line[8192];
-    while (fgets(line, sizeof line, f)) {
+    char *line = NULL;
+    size_t linecap = 0, len;
+    while (read_line(f, &line, &linecap, &len)) {
         lineno++;
-        size_t len = strlen(line);
         while (len && (line[len - 1] == '\n' || line[len - 1] == '\r')) line[--len] = 0;
         size_t skip = 0;
         while (skip < len && (line[skip] == ' ' || line[skip] == '\t')) skip++;
@@ -777,6 +801,7 @@ int acl_parse_file(server *s, const char *path, acl_user ***out, int *nout, char
         if (argc >= 0) util_free_args(argv, lens, argc);
         if (rc) break;
     }
+    mem_free(line);
     fclose(f);
     if (rc) {
         for (int i = 0; i < n; i++) acl_user_free(v[i]);
@@ -793,15 +818,17 @@ int acl_parse_file(server *s, const char *path, acl_user ***out, int *nout, char
 void acl_install(server *s, acl_user **v, int n)
 {
     acl_state *a = ST(s);
-    int has_default = 0;
-    for (int i = 0; i < n; i++) has_default |= !strcmp(v[i]->name, "default");
+    acl_user *newdef = acl_default_user(s);       /* kept when the file has none */
+    for (int i = 0; i < n; i++)
+        if (!strcmp(v[i]->name, "default")) newdef = v[i];
+    int has_default = newdef != acl_default_user(s);
     for (int i = 0; i < a->nusers; i++) {
         acl_user *old = a->users[i];
         if (!has_default && !strcmp(old->name, "default")) continue;
         acl_user *nu = NULL;
         for (int j = 0; j < n; j++)
             if (!strcmp(v[j]->name, old->name)) nu = v[j];
-        acl_user_replaced(s, old, nu);
+        acl_user_replaced(s, old, nu, newdef);
     }
     acl_user *keep = NULL;
     for (int i = 0; i < a->nusers; i++) {
@@ -884,7 +911,7 @@ int acl_delete(server *s, const char *name, size_t len)
         acl_user *u = a->users[i];
         memmove(&a->users[i], &a->users[i + 1], (size_t)(a->nusers - i - 1) * sizeof *a->users);
         a->nusers--;
-        acl_user_replaced(s, u, NULL);
+        acl_user_replaced(s, u, NULL, acl_default_user(s));
         acl_user_free(u);
         return 1;
     }

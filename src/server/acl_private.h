@@ -67,7 +67,7 @@ acl_user *acl_user_dup(const acl_user *u);
 void acl_user_free(acl_user *u);
 void acl_add_user(server *s, acl_user *u);
 int acl_delete(server *s, const char *name, size_t len);
-void acl_user_replaced(server *s, acl_user *old, acl_user *n);
+void acl_user_replaced(server *s, acl_user *old, acl_user *n, acl_user *fallback);
 acl_user **acl_sorted(server *s, int *n);
 unsigned acl_category(const char *name, size_t len, int *all);
 int acl_allowed_bit(const acl_user *u, size_t i);

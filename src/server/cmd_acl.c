@@ -211,7 +211,7 @@ void cmd_acl_dryrun(client *c)
                      (int)(c->argvlen[2] < 128 ? c->argvlen[2] : 128), c->argv[2]);
         return;
     }
-    command *k = command_lookup(c->argv[3], c->argvlen[3]);
+    command *k = command_lookup_original(c->argv[3], c->argvlen[3]);
     if (k && k->subs && c->argc > 4) {
         command *sub = command_lookup_sub(k, c->argv[4], c->argvlen[4]);
         if (sub) k = sub;

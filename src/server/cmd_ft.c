@@ -131,7 +131,7 @@ void cmd_ft_alter(client *c)
  * "Unknown argument" there). */
 void cmd_ft_dropindex(client *c)
 {
-    int drop = c->argvlen[0] == 7;        /* FT.DROP */
+    int drop = !strcmp(c->cur->name, "ft.drop");   /* the table's name: renames don't matter */
     if (c->argc > 3) {
         reply_err_arity(c);
         return;
@@ -1052,7 +1052,7 @@ static int search_parse(client *c, ftsearch_job *j, ftq_opts *o, ftq_param **par
                 reply_error(r, "-Bad arguments for LIMIT: Could not convert argument to expected type");
                 return 0;
             }
-            if (n > FT_LIMIT_MAX || v + n > FT_LIMIT_MAX) {
+            if (n > FT_LIMIT_MAX || v > FT_LIMIT_MAX - n) {
                 reply_error(r, "-LIMIT exceeds maximum of 1000000");
                 return 0;
             }
@@ -1075,6 +1075,14 @@ static int search_parse(client *c, ftsearch_job *j, ftq_opts *o, ftq_param **par
                 return 0;
             }
             int n = (int)v, k = i + 2, end = i + 2 + n;
+            for (int x = 0; x < j->nret; x++) {      /* a second RETURN replaces the first */
+                mem_free(j->ret[x]);
+                mem_free(j->retas[x]);
+            }
+            mem_free(j->ret);
+            mem_free(j->retlen);
+            mem_free(j->retas);
+            mem_free(j->retaslen);
             j->ret = mem_calloc((size_t)n + 1, sizeof *j->ret);
             j->retlen = mem_calloc((size_t)n + 1, sizeof *j->retlen);
             j->retas = mem_calloc((size_t)n + 1, sizeof *j->retas);

@@ -17,6 +17,7 @@
  *
  * Loop thread only. */
 #include "server.h"
+#include "acl.h"
 #include "handlers.h"
 
 #include <string.h>
@@ -266,6 +267,15 @@ void cmd_exec(client *c)
         c->argc = q[i].argc;
         c->argv = (const char **)q[i].argv;
         c->argvlen = q[i].argvlen;
+        /* As Redis: permissions are checked again, since ACL rules may
+         * have changed since the command was queued; only that command
+         * fails. */
+        char why[320];
+        if (!(q[i].k->flags & CMD_NO_AUTH) && !acl_check(c, q[i].k, why, sizeof why)) {
+            reply_error(&c->out, "NOPERM ACLs rules changed between the moment the transaction "
+                        "was accumulated and its execution");
+            continue;
+        }
         dispatch_exec(c, q[i].k);
     }
     c->flags &= ~CLIENT_IN_EXEC;

@@ -130,6 +130,13 @@ command *command_lookup(const char *name, size_t len)
     return NULL;
 }
 
+command *command_lookup_original(const char *name, size_t len)
+{
+    for (command *k = command_table; k->name; k++)
+        if (util_eq_nocase(name, len, k->name)) return k;
+    return NULL;
+}
+
 command *command_lookup_sub(const command *container, const char *name, size_t len)
 {
     for (command *s = container->subs; s && s->name; s++)

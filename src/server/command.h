@@ -111,6 +111,9 @@ void command_table_init(void);
  * newname from now on (NULL or "": k is unreachable).  0, or -1 when
  * newname is taken or too long. */
 int command_rename(command *k, const char *newname);
+/* The top-level command whose table name (before rename-command) is this
+ * (any case), or NULL: what ACL rules name.  A linear search. */
+command *command_lookup_original(const char *name, size_t len);
 /* The top-level command with this name (any case), or NULL. */
 command *command_lookup(const char *name, size_t len);
 /* A container's subcommand with this name (any case), or NULL. */

@@ -135,8 +135,11 @@ static int srv_apply_renames(server *s, char *err, size_t errcap)
 /* Is "ip:port" a loopback peer (127.0.0.0/8 or ::1)? */
 static int addr_is_loopback(const char *addr)
 {
-    return !strncmp(addr, "127.", 4) || !strncmp(addr, "[::1]", 5) || !strncmp(addr, "::1", 3) ||
-           !strncmp(addr, "[::ffff:127.", 12);
+    const char *colon = strrchr(addr, ':');        /* the port follows the last ':' */
+    size_t hl = colon ? (size_t)(colon - addr) : strlen(addr);
+    if (hl >= 2 && addr[0] == '[' && addr[hl - 1] == ']') addr++, hl -= 2;
+    return (hl > 4 && !strncmp(addr, "127.", 4)) || (hl == 3 && !strncmp(addr, "::1", 3)) ||
+           (hl > 11 && !strncmp(addr, "::ffff:127.", 11));
 }
 
 /* Redis's protected-mode refusal, word for word. */

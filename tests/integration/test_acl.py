@@ -270,6 +270,27 @@ class TestChecks(ServerTestCase):
         self.assert_closed(c3)
         self.assertTrue(c.is_closed(2.0))
 
+    def test_exec_checks_again(self):
+        a = self.admin
+        a.cmd("ACL", "SETUSER", "d", "on", ">pw", "+@all", "allkeys")
+        a.cmd("SET", "secret", "x")
+        c = self.login("d")
+        self.assertEqual(c.cmd("MULTI"), "OK")
+        self.assertEqual(c.cmd("GET", "secret"), "QUEUED")
+        self.assertEqual(c.cmd("PING"), "QUEUED")
+        a.cmd("ACL", "SETUSER", "d", "-get")
+        r = c.cmd("EXEC")
+        self.assert_error(r[0], "NOPERM ACLs rules changed between the moment the transaction "
+                          "was accumulated and its execution")
+        self.assertEqual(r[1], "PONG")
+
+    def test_patterns_without_spaces(self):
+        a = self.admin
+        for rule in ("~a b", "&c d", "%R~x y"):
+            self.assert_error(a.cmd("ACL", "SETUSER", "p", rule),
+                              "ERR Error in ACL SETUSER modifier '%s': Syntax error" % rule)
+        self.assertIsNone(a.cmd("ACL", "GETUSER", "p"))
+
     def test_log_grouping_and_reset(self):
         a = self.admin
         a.cmd("ACL", "SETUSER", "u", "on", ">pw", "-@all")
@@ -327,6 +348,41 @@ class TestAclFile(ServerTestCase):
         self.assertIsInstance(e, RespError)
         self.assertIn(":4:", str(e))
         self.assertEqual(c.cmd("ACL", "USERS"), [b"alice", b"bob", b"default"])   # unchanged
+
+    def test_load_in_multi_dropping_own_user(self):
+        c = self.conn()
+        c.cmd("ACL", "SETUSER", "carol", "on", ">pw", "+@all", "allkeys", "allchannels")
+        with open(self.path) as f:
+            saved = f.read()
+        try:
+            with open(self.path, "w") as f:
+                f.write("user default on nopass ~* &* +@all\n")
+            u = self.conn()
+            self.assertEqual(u.cmd("AUTH", "carol", "pw"), "OK")
+            self.assertEqual(u.cmd("MULTI"), "OK")
+            u.cmd("ACL", "LOAD")
+            u.cmd("ACL", "WHOAMI")
+            u.cmd("CLIENT", "LIST")
+            r = u.cmd("EXEC")
+            self.assertEqual(r[0], "OK")
+            self.assertTrue(u.is_closed(5.0))
+            self.assertEqual(self.conn().cmd("ACL", "USERS"), [b"default"])
+        finally:
+            with open(self.path, "w") as f:
+                f.write(saved)
+            self.conn().cmd("ACL", "LOAD")
+
+    def test_long_lines(self):
+        c = self.conn()
+        pats = ["~k%04d:*" % i for i in range(1200)]
+        self.assertEqual(c.cmd("ACL", "SETUSER", "wide", "on", ">pw", "+get", *pats), "OK")
+        self.assertEqual(c.cmd("ACL", "SAVE"), "OK")
+        self.assertGreater(max(len(l) for l in open(self.path)), 8192)
+        self.assertEqual(c.cmd("ACL", "LOAD"), "OK")
+        g = c.cmd("ACL", "GETUSER", "wide")
+        self.assertIn(b"~k1199:*", dict(zip(g[0::2], g[1::2]))[b"keys"])
+        c.cmd("ACL", "DELUSER", "wide")
+        c.cmd("ACL", "SAVE")
 
     def test_bad_file_refused_at_start(self):
         bad = os.path.join(self.tmp, "bad.acl")

@@ -186,6 +186,10 @@ class TestCreate(ServerTestCase):
                           "Unknown field at offset 0 near n")
         self.assertEqual(c.cmd("FT.ALTER", "idx", "SCHEMA", "ADD", "n", "NUMERIC"), "OK")
         self.assertEqual(c.cmd("FT.SEARCH", "idx", "@n:[1 10]", "NOCONTENT"), [1, b"a"])
+        # SKIPINITIALSCAN keeps what is indexed (engram indexes it again)
+        self.assertEqual(c.cmd("FT.ALTER", "idx", "SKIPINITIALSCAN", "SCHEMA", "ADD", "m",
+                               "NUMERIC"), "OK")
+        self.assertEqual(c.cmd("FT.SEARCH", "idx", "bar", "NOCONTENT"), [1, b"a"])
         self.assert_error(c.cmd("FT.ALTER", "nope", "SCHEMA", "ADD", "x", "TEXT"),
                           "Unknown Index name")
         self.assert_error(c.cmd("FT.ALTER", "idx", "SCHEMA", "ADD", "n", "TEXT"),

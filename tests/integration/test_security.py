@@ -95,6 +95,18 @@ class TestProtectedMode(unittest.TestCase):
 class TestRenameCommand(ServerTestCase):
     server_flags = ("--rename-command", "CONFIG", '""', "--rename-command", "flushall", "wipe")
 
+    def test_acl_rules_name_the_original_commands(self):
+        c = self.conn()
+        self.assertEqual(c.cmd("ACL", "SETUSER", "h", "on", ">pw", "+@all", "-flushall",
+                               "allkeys"), "OK")
+        u = self.conn()
+        self.assertEqual(u.cmd("AUTH", "h", "pw"), "OK")
+        self.assert_error(u.cmd("WIPE"),
+                          "NOPERM User h has no permissions to run the 'flushall' command")
+        self.assertEqual(c.cmd("ACL", "DRYRUN", "h", "flushall"),
+                         b"This user has no permissions to run the 'flushall' command")
+        c.cmd("ACL", "DELUSER", "h")
+
     def test_renamed_and_disabled(self):
         c = self.conn()
         e = c.cmd("CONFIG", "GET", "port")
