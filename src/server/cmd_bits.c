@@ -1,0 +1,358 @@
+/* cmd_bits.c -- bitmaps and string comparison: SETBIT, GETBIT, BITCOUNT,
+ * BITPOS, BITOP, LCS.  Replies and error texts are Redis's (checked against
+ * a real redis-server 7.0; BITOP's DIFF, DIFF1, ANDOR and ONE are Redis
+ * 8.2's).  Bit 0 is the most significant bit of byte 0.  As Redis 7.2+,
+ * BITCOUNT and BITPOS check all their arguments before looking at the key
+ * (Redis 7.0 answered 0 for a missing key whatever the range said).
+ *
+ * Writes are logged as persist.h wants: SETBIT on an existing string logs
+ * its one byte (key_range_modified; a byte past the end zero-pads on
+ * replay, as SETRANGE's), a string it creates and BITOP's destination are
+ * logged whole (key_modified).
+ *
+ * Loop thread only. */
+#include "server.h"
+#include "handlers.h"
+#include "notify.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "engram/mem.h"
+#include "engram/util.h"
+
+#define KEY(c) (c)->argv[1], (c)->argvlen[1]
+
+#define BIT_OFFSET_ERR "ERR bit offset is not an integer or out of range"
+
+static int wrongtype(client *c, const kv_entry *e)
+{
+    if (!e || kv_type(e) == KV_STRING) return 0;
+    reply_error(&c->out, WRONGTYPE_ERR);
+    return 1;
+}
+
+/* Redis's getBitOffsetFromArgument: a bit offset whose byte lies below
+ * proto-max-bulk-len (so no write can grow a string past it). */
+static int arg_bit_offset(client *c, int i, uint64_t *out)
+{
+    long long v;
+    unsigned long long max = (unsigned long long)srv_config(c->srv)->proto_max_bulk_len;
+    if (!util_str2ll(c->argv[i], c->argvlen[i], &v) || v < 0 ||
+        (unsigned long long)(v >> 3) >= max) {
+        reply_error(&c->out, BIT_OFFSET_ERR);
+        return 0;
+    }
+    *out = (uint64_t)v;
+    return 1;
+}
+
+/* BYTE or BIT (case-insensitive): 1 for BIT, 0 for BYTE, -1 (syntax error
+ * replied) otherwise. */
+static int arg_unit(client *c, int i)
+{
+    if (util_eq_nocase(c->argv[i], c->argvlen[i], "bit")) return 1;
+    if (util_eq_nocase(c->argv[i], c->argvlen[i], "byte")) return 0;
+    reply_error(&c->out, "ERR syntax error");
+    return -1;
+}
+
+/* ---- SETBIT / GETBIT ----------------------------------------------------- */
+
+void cmd_setbit(client *c)
+{
+    kv *db = client_kv(c);
+    uint64_t off;
+    long long on;
+    size_t olen = 0;
+
+    if (!arg_bit_offset(c, 2, &off)) return;
+    if (!util_str2ll(c->argv[3], c->argvlen[3], &on) || (on & ~1LL)) {
+        reply_error(&c->out, "ERR bit is not an integer or out of range");
+        return;
+    }
+    kv_entry *e = kv_find(db, KEY(c), srv_now_ms(c->srv));
+    if (wrongtype(c, e)) return;
+
+    size_t byte = (size_t)(off >> 3);
+    int shift = 7 - (int)(off & 7);
+    int created = !e;
+    if (created) e = kv_set(db, KEY(c), "", 0, NULL);
+    else kv_val(e, &olen);
+    unsigned char *p = (unsigned char *)(byte >= olen ? kv_val_resize(db, e, byte + 1)  /* zero-filled */
+                                                      : (char *)kv_val(e, &olen));
+    int old = (p[byte] >> shift) & 1;
+    p[byte] = (unsigned char)((p[byte] & ~(1u << shift)) | ((unsigned)on << shift));
+    if (created) key_modified(c->srv, c->db, KEY(c));
+    else key_range_modified(c->srv, c->db, KEY(c), byte, (const char *)p + byte, 1);
+    if (created) notify_key(c, NOTIFY_NEW, "new", KEY(c));
+    notify_key(c, NOTIFY_STRING, "setbit", KEY(c));
+    reply_int(&c->out, old);
+}
+
+void cmd_getbit(client *c)
+{
+    uint64_t off;
+    size_t vlen;
+
+    if (!arg_bit_offset(c, 2, &off)) return;
+    kv_entry *e = key_lookup_read(c, KEY(c));
+    if (wrongtype(c, e)) return;
+    if (!e) {
+        reply_int(&c->out, 0);
+        return;
+    }
+    const unsigned char *p = (const unsigned char *)kv_val(e, &vlen);
+    size_t byte = (size_t)(off >> 3);
+    reply_int(&c->out, byte < vlen ? (p[byte] >> (7 - (off & 7))) & 1 : 0);
+}
+
+/* ---- BITCOUNT / BITPOS --------------------------------------------------- */
+
+/* Clamp [*start, *end] (negative: from the end) to a string of len units
+ * (Redis's conversion). */
+static void clamp_range(long long len, long long *start, long long *end)
+{
+    if (*start < 0) *start += len;
+    if (*end < 0) *end += len;
+    if (*start < 0) *start = 0;
+    if (*end < 0) *end = 0;
+    if (*end >= len) *end = len - 1;
+}
+
+/* The set bits among bits [start, end] of p (bit positions). */
+static long long count_bits(const unsigned char *p, long long start, long long end)
+{
+    long long sb = start >> 3, eb = end >> 3;
+    long long n = (long long)util_popcount(p + sb, (size_t)(eb - sb + 1));
+    unsigned char first = (unsigned char)(~((1u << (8 - (start & 7))) - 1) & 0xff);
+    unsigned char last = (unsigned char)((1u << (7 - (end & 7))) - 1);
+    n -= __builtin_popcount(p[sb] & first);
+    n -= __builtin_popcount(p[eb] & last);
+    return n;
+}
+
+/* BITCOUNT key [start end [BYTE|BIT]] */
+void cmd_bitcount(client *c)
+{
+    long long start = 0, end = 0;
+    int isbit = 0, ranged = c->argc >= 4;
+    size_t vlen = 0;
+
+    if (c->argc == 3 || c->argc > 5) {
+        reply_error(&c->out, "ERR syntax error");
+        return;
+    }
+    if (ranged) {
+        if (!arg_ll(c, 2, &start) || !arg_ll(c, 3, &end)) return;
+        if (c->argc == 5 && (isbit = arg_unit(c, 4)) < 0) return;
+    }
+    kv_entry *e = key_lookup_read(c, KEY(c));
+    if (wrongtype(c, e)) return;
+    if (!e) {
+        reply_int(&c->out, 0);
+        return;
+    }
+    const unsigned char *p = (const unsigned char *)kv_val(e, &vlen);
+    long long len = (long long)vlen;
+    if (ranged) {
+        if (start < 0 && end < 0 && start > end) {
+            reply_int(&c->out, 0);
+            return;
+        }
+        if (isbit) len <<= 3;
+        clamp_range(len, &start, &end);
+    } else {
+        start = 0;
+        end = len - 1;
+    }
+    if (start > end) {
+        reply_int(&c->out, 0);
+        return;
+    }
+    if (!isbit) {
+        start <<= 3;
+        end = (end << 3) + 7;
+    }
+    reply_int(&c->out, count_bits(p, start, end));
+}
+
+/* The first bit equal to bit among bits [start, end] of p, or -1. */
+static long long find_bit(const unsigned char *p, long long start, long long end, int bit)
+{
+    long long sb = start >> 3, eb = end >> 3;
+    unsigned char first = (unsigned char)(~((1u << (8 - (start & 7))) - 1) & 0xff);
+    unsigned char last = (unsigned char)((1u << (7 - (end & 7))) - 1);
+    /* Bits outside the range read as "no match" in the edge bytes. */
+    unsigned char tmp = p[sb];
+    if (sb == eb) first |= last;
+    tmp = bit ? (unsigned char)(tmp & ~first) : (unsigned char)(tmp | first);
+    long long pos = util_bitpos(&tmp, 1, bit);
+    if (pos >= 0 && pos < 8) return (sb << 3) + pos;
+    if (sb == eb) return -1;
+    if (eb - sb > 1) {
+        pos = util_bitpos(p + sb + 1, (size_t)(eb - sb - 1), bit);
+        if (pos >= 0 && pos < (eb - sb - 1) * 8) return ((sb + 1) << 3) + pos;
+    }
+    tmp = bit ? (unsigned char)(p[eb] & ~last) : (unsigned char)(p[eb] | last);
+    pos = util_bitpos(&tmp, 1, bit);
+    if (pos >= 0 && pos < 8) return (eb << 3) + pos;
+    return -1;
+}
+
+/* BITPOS key bit [start [end [BYTE|BIT]]] */
+void cmd_bitpos(client *c)
+{
+    long long bit, start = 0, end = 0;
+    int isbit = 0, end_given = 0;
+    size_t vlen = 0;
+
+    if (c->argc > 6) {
+        reply_error(&c->out, "ERR syntax error");
+        return;
+    }
+    if (!arg_ll(c, 2, &bit)) return;
+    if (bit != 0 && bit != 1) {
+        reply_error(&c->out, "ERR The bit argument must be 1 or 0.");
+        return;
+    }
+    if (c->argc >= 4) {
+        if (!arg_ll(c, 3, &start)) return;
+        if (c->argc == 6 && (isbit = arg_unit(c, 5)) < 0) return;
+        if (c->argc >= 5) {
+            if (!arg_ll(c, 4, &end)) return;
+            end_given = 1;
+        }
+    }
+    kv_entry *e = key_lookup_read(c, KEY(c));
+    if (wrongtype(c, e)) return;
+    if (!e) {
+        /* An endless run of zeros. */
+        reply_int(&c->out, bit ? -1 : 0);
+        return;
+    }
+    const unsigned char *p = (const unsigned char *)kv_val(e, &vlen);
+    long long len = (long long)vlen;
+    if (isbit) len <<= 3;
+    if (c->argc >= 4) {
+        if (!end_given) end = len - 1;
+        clamp_range(len, &start, &end);
+    } else {
+        start = 0;
+        end = len - 1;
+    }
+    if (start > end) {
+        reply_int(&c->out, -1);
+        return;
+    }
+    if (!isbit) {
+        start <<= 3;
+        end = (end << 3) + 7;
+    }
+    long long pos = find_bit(p, start, end, (int)bit);
+    /* Without an explicit end, the string is padded with zeros on the
+     * right: a clear bit not found is the first one past it. */
+    if (pos < 0 && bit == 0 && !end_given) pos = end + 1;
+    reply_int(&c->out, pos);
+}
+
+/* ---- BITOP --------------------------------------------------------------- */
+
+enum { OP_AND, OP_OR, OP_XOR, OP_NOT, OP_DIFF, OP_DIFF1, OP_ANDOR, OP_ONE };
+
+/* BITOP op dest key...: shorter sources read as zero-padded; the result is
+ * as long as the longest source, stored as a plain string (no TTL) over
+ * whatever dest held, or dest deleted when every source is empty. */
+void cmd_bitop(client *c)
+{
+    static const char *const names[] = {"and", "or", "xor", "not", "diff", "diff1", "andor", "one"};
+    int op = -1, nsrc = c->argc - 3;
+    kv *db = client_kv(c);
+
+    for (int i = 0; i < (int)(sizeof names / sizeof names[0]); i++)
+        if (util_eq_nocase(c->argv[1], c->argvlen[1], names[i])) op = i;
+    if (op < 0) {
+        reply_error(&c->out, "ERR syntax error");
+        return;
+    }
+    if (op == OP_NOT && nsrc != 1) {
+        reply_error(&c->out, "ERR BITOP NOT must be called with a single source key.");
+        return;
+    }
+    if ((op == OP_DIFF || op == OP_DIFF1 || op == OP_ANDOR) && nsrc < 2) {
+        reply_errorf(&c->out, "ERR BITOP %s must be called with at least two source keys.",
+                     op == OP_DIFF ? "DIFF" : op == OP_DIFF1 ? "DIFF1" : "ANDOR");
+        return;
+    }
+
+    /* Every source is checked before anything is written.  Lookups may
+     * reap expired keys but never delete a live one, so the pointers stay
+     * valid until the result is stored. */
+    const unsigned char **src = mem_alloc(sizeof *src * (size_t)nsrc);
+    size_t *len = mem_alloc(sizeof *len * (size_t)nsrc);
+    size_t maxlen = 0;
+    for (int j = 0; j < nsrc; j++) {
+        len[j] = 0;
+        src[j] = NULL;
+        kv_entry *e = key_lookup_read(c, c->argv[j + 3], c->argvlen[j + 3]);
+        if (wrongtype(c, e)) {
+            mem_free(src);
+            mem_free(len);
+            return;
+        }
+        if (e) src[j] = (const unsigned char *)kv_val(e, &len[j]);
+        if (len[j] > maxlen) maxlen = len[j];
+    }
+    /* Copy the sources' pointers' data only after every lookup (a later
+     * lookup may reap a key, which does not move live values). */
+    unsigned char *res = maxlen ? mem_alloc(maxlen) : NULL;
+    for (size_t i = 0; i < maxlen; i++) {
+#define BYTE_OF(j) ((i < len[j]) ? src[j][i] : 0u)
+        unsigned x = BYTE_OF(0), acc = 0, once = 0, twice = 0;
+        switch (op) {
+        case OP_NOT: x = ~x; break;
+        case OP_AND: for (int j = 1; j < nsrc; j++) x &= BYTE_OF(j); break;
+        case OP_OR: for (int j = 1; j < nsrc; j++) x |= BYTE_OF(j); break;
+        case OP_XOR: for (int j = 1; j < nsrc; j++) x ^= BYTE_OF(j); break;
+        case OP_DIFF:
+        case OP_DIFF1:
+        case OP_ANDOR:
+            for (int j = 1; j < nsrc; j++) acc |= BYTE_OF(j);
+            x = op == OP_DIFF ? (x & ~acc) : op == OP_DIFF1 ? (~x & acc) : (x & acc);
+            break;
+        case OP_ONE:
+            for (int j = 0; j < nsrc; j++) {
+                unsigned b = BYTE_OF(j);
+                twice |= once & b;
+                once |= b;
+            }
+            x = once & ~twice;
+            break;
+        }
+#undef BYTE_OF
+        res[i] = (unsigned char)x;
+    }
+    mem_free(src);
+    mem_free(len);
+
+    const char *dest = c->argv[2];
+    size_t dlen = c->argvlen[2];
+    if (maxlen) {
+        int created;
+        if (c->srv->cfg.notify_keyspace_events) kv_find(db, dest, dlen, srv_now_ms(c->srv));
+        kv_entry *e = kv_set(db, dest, dlen, (const char *)res, maxlen, &created);
+        if (kv_get_expire(e) != -1) kv_set_expire(db, e, -1);
+        key_modified(c->srv, c->db, dest, dlen);
+        if (created) notify_key(c, NOTIFY_NEW, "new", dest, dlen);
+        notify_key(c, NOTIFY_STRING, "set", dest, dlen);
+    } else {
+        kv_entry *e = kv_find(db, dest, dlen, srv_now_ms(c->srv));
+        if (e) {
+            kv_del_entry(db, e);
+            key_modified(c->srv, c->db, dest, dlen);
+            notify_key(c, NOTIFY_GENERIC, "del", dest, dlen);
+        }
+    }
+    mem_free(res);
+    reply_int(&c->out, (long long)maxlen);
+}
