@@ -2,8 +2,10 @@
  * BITPOS, BITOP, LCS.  Replies and error texts are Redis's (checked against
  * a real redis-server 7.0; BITOP's DIFF, DIFF1, ANDOR and ONE are Redis
  * 8.2's).  Bit 0 is the most significant bit of byte 0.  As Redis 7.2+,
- * BITCOUNT and BITPOS check all their arguments before looking at the key
- * (Redis 7.0 answered 0 for a missing key whatever the range said).
+ * BITCOUNT and BITPOS check all their arguments even on a missing key
+ * (Redis 7.0 answered 0 whatever the range said); WRONGTYPE still comes
+ * first, and BITCOUNT's BYTE|BIT is checked before an inverted negative
+ * range answers 0 (7.0 did not look at it).
  *
  * Writes are logged as persist.h wants: SETBIT on an existing string logs
  * its one byte (key_range_modified; a byte past the end zero-pads on
@@ -143,12 +145,12 @@ void cmd_bitcount(client *c)
         reply_error(&c->out, "ERR syntax error");
         return;
     }
+    kv_entry *e = key_lookup_read(c, KEY(c));
+    if (wrongtype(c, e)) return;
     if (ranged) {
         if (!arg_ll(c, 2, &start) || !arg_ll(c, 3, &end)) return;
         if (c->argc == 5 && (isbit = arg_unit(c, 4)) < 0) return;
     }
-    kv_entry *e = key_lookup_read(c, KEY(c));
-    if (wrongtype(c, e)) return;
     if (!e) {
         reply_int(&c->out, 0);
         return;
@@ -216,6 +218,8 @@ void cmd_bitpos(client *c)
         reply_error(&c->out, "ERR The bit argument must be 1 or 0.");
         return;
     }
+    kv_entry *e = key_lookup_read(c, KEY(c));
+    if (wrongtype(c, e)) return;
     if (c->argc >= 4) {
         if (!arg_ll(c, 3, &start)) return;
         if (c->argc == 6 && (isbit = arg_unit(c, 5)) < 0) return;
@@ -224,8 +228,6 @@ void cmd_bitpos(client *c)
             end_given = 1;
         }
     }
-    kv_entry *e = key_lookup_read(c, KEY(c));
-    if (wrongtype(c, e)) return;
     if (!e) {
         /* An endless run of zeros. */
         reply_int(&c->out, bit ? -1 : 0);
@@ -303,8 +305,6 @@ void cmd_bitop(client *c)
         if (e) src[j] = (const unsigned char *)kv_val(e, &len[j]);
         if (len[j] > maxlen) maxlen = len[j];
     }
-    /* Copy the sources' pointers' data only after every lookup (a later
-     * lookup may reap a key, which does not move live values). */
     unsigned char *res = maxlen ? mem_alloc(maxlen) : NULL;
     for (size_t i = 0; i < maxlen; i++) {
 #define BYTE_OF(j) ((i < len[j]) ? src[j][i] : 0u)

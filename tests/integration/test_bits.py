@@ -158,7 +158,7 @@ class TestAgainstRedis(BitsCase):
         reqs += [("BITCOUNT", "s", "1"), ("BITCOUNT", "s", "1", "2", "BITS"),
                  ("BITCOUNT", "s", "1", "2", "BIT", "x"), ("BITCOUNT", "s", "a", "2"),
                  ("BITCOUNT", "s", "1", "b"), ("BITCOUNT", "s", "a", "2", "x"),
-                 ("BITCOUNT", "s", "1", "2", "x"), ("BITCOUNT", "s", "-1", "-2", "x"),
+                 ("BITCOUNT", "s", "1", "2", "x"),
                  ("BITCOUNT",), ("HSET", "h", "f", "v"), ("BITCOUNT", "h"),
                  ("BITCOUNT", "h", "0", "1", "BIT"), ("BITCOUNT", "h", "x", "1")]
         self.same(*reqs)
@@ -237,6 +237,8 @@ class TestBits(BitsCase):
         c = self.conn()
         c.cmd("FLUSHALL")
         bufs = {"a": bytearray(), "b": bytearray()}
+        for k in bufs:      # the keys exist from here on (a missing one is tested elsewhere)
+            self.assertEqual(c.cmd("SETBIT", k, 0, 0), setbit(bufs[k], 0, 0))
         for i in range(3000):
             k = rnd.choice("ab")
             buf = bufs[k]
@@ -275,13 +277,12 @@ class TestBits(BitsCase):
                 self.assertEqual(c.cmd("BITPOS", k, bit, *args), want, (k, bit, args, bytes(buf)))
             else:
                 # a dense run, to reach the word-at-a-time paths
-                for off in range(rnd.randrange(span), span + 200, rnd.choice((1, 3))):
-                    setbit(buf, off, 1)
-                    c.send_cmd("SETBIT", k, off, 1)
-                for off in range(rnd.randrange(span), span + 200, rnd.choice((1, 3))):
-                    c.read()
-                # resync the reference from the server (the reads above)
-                bufs[k] = bytearray(c.cmd("GET", k) or b"")
+                offs = range(rnd.randrange(span), span + 200, rnd.choice((1, 3)))
+                v = rnd.randrange(2)
+                for off in offs:
+                    c.send_cmd("SETBIT", k, off, v)
+                for off in offs:
+                    self.assertEqual(c.read(), setbit(buf, off, v))
         self.assertEqual(bytes(c.cmd("GET", "a") or b""), bytes(bufs["a"]))
 
     @engram_only
@@ -290,6 +291,9 @@ class TestBits(BitsCase):
         c = self.conn()
         self.err(c, ("BITCOUNT", "nokey", "x", "1"), "ERR value is not an integer or out of range")
         self.err(c, ("BITCOUNT", "nokey", "0", "1", "BITS"), "ERR syntax error")
+        # Redis 7.0 answered 0 here without looking at BYTE|BIT.
+        c.cmd("SET", "s", "foobar")
+        self.err(c, ("BITCOUNT", "s", "-1", "-2", "x"), "ERR syntax error")
         self.err(c, ("BITPOS", "nokey", "1", "x"), "ERR value is not an integer or out of range")
         self.err(c, ("BITPOS", "nokey", "0", "0", "1", "FOO"), "ERR syntax error")
         self.assertEqual(c.cmd("BITCOUNT", "nokey", "0", "-1", "BIT"), 0)
