@@ -356,3 +356,138 @@ void cmd_bitop(client *c)
     mem_free(res);
     reply_int(&c->out, (long long)maxlen);
 }
+
+/* ---- LCS ----------------------------------------------------------------- */
+
+/* LCS a b [LEN] [IDX] [MINMATCHLEN n] [WITHMATCHLEN]: the classic dynamic
+ * programming table, (alen + 1) * (blen + 1) 32-bit cells, refused (Redis's
+ * guard) when it would take more than proto-max-bulk-len bytes.  Missing
+ * keys are empty strings.  IDX lists the matching ranges from the end of
+ * the strings backwards, as Redis walks the table. */
+void cmd_lcs(client *c)
+{
+    long long minmatchlen = 0;
+    int getlen = 0, getidx = 0, withmatchlen = 0;
+    const char *a = "", *b = "";
+    size_t alen = 0, blen = 0;
+
+    kv_entry *ea = key_lookup_read(c, c->argv[1], c->argvlen[1]);
+    kv_entry *eb = key_lookup_read(c, c->argv[2], c->argvlen[2]);
+    if ((ea && kv_type(ea) != KV_STRING) || (eb && kv_type(eb) != KV_STRING)) {
+        reply_error(&c->out, "ERR The specified keys must contain string values");
+        return;
+    }
+    for (int j = 3; j < c->argc; j++) {
+        const char *opt = c->argv[j];
+        size_t olen = c->argvlen[j];
+        int moreargs = c->argc - 1 - j;
+        if (util_eq_nocase(opt, olen, "idx")) getidx = 1;
+        else if (util_eq_nocase(opt, olen, "len")) getlen = 1;
+        else if (util_eq_nocase(opt, olen, "withmatchlen")) withmatchlen = 1;
+        else if (util_eq_nocase(opt, olen, "minmatchlen") && moreargs) {
+            if (!arg_ll(c, j + 1, &minmatchlen)) return;
+            if (minmatchlen < 0) minmatchlen = 0;
+            j++;
+        } else {
+            reply_error(&c->out, "ERR syntax error");
+            return;
+        }
+    }
+    if (getidx && getlen) {
+        reply_error(&c->out, "ERR If you want both the length and indexes, please just use IDX.");
+        return;
+    }
+    /* The second lookup cannot have deleted the first key (it is live). */
+    if (ea) a = kv_val(ea, &alen);
+    if (eb) b = kv_val(eb, &blen);
+    if (alen >= UINT32_MAX - 1 || blen >= UINT32_MAX - 1) {
+        reply_error(&c->out, "ERR String too long for LCS");
+        return;
+    }
+    unsigned long long cells = (unsigned long long)(alen + 1) * (blen + 1);
+    if (cells > (unsigned long long)srv_config(c->srv)->proto_max_bulk_len / sizeof(uint32_t)) {
+        reply_error(&c->out, "ERR Insufficient memory, transient memory for LCS exceeds "
+                             "proto-max-bulk-len");
+        return;
+    }
+
+    uint32_t *dp = mem_alloc((size_t)cells * sizeof *dp);
+#define LCS(I, J) dp[(J) + (I) * (blen + 1)]
+    for (size_t i = 0; i <= alen; i++) {
+        for (size_t j = 0; j <= blen; j++) {
+            if (i == 0 || j == 0) LCS(i, j) = 0;
+            else if (a[i - 1] == b[j - 1]) LCS(i, j) = LCS(i - 1, j - 1) + 1;
+            else {
+                uint32_t l1 = LCS(i - 1, j), l2 = LCS(i, j - 1);
+                LCS(i, j) = l1 > l2 ? l1 : l2;
+            }
+        }
+    }
+    uint32_t total = LCS(alen, blen), idx = total;
+    if (getlen) {
+        mem_free(dp);
+        reply_int(&c->out, total);
+        return;
+    }
+
+    char *result = getidx ? NULL : mem_alloc(total ? total : 1);
+    size_t handle = 0;
+    long long nranges = 0;
+    if (getidx) {
+        reply_map(&c->out, 2);
+        reply_bulk_cstr(&c->out, "matches");
+        handle = reply_defer(&c->out);
+    }
+    /* Walk back from (alen, blen); a range grows while matches stay on the
+     * diagonal and is emitted when it stops (or reaches a string's start). */
+    size_t i = alen, j = blen;
+    size_t as = alen, ae = 0, bs = 0, be = 0;      /* as == alen: no range open */
+    while (i > 0 && j > 0) {
+        int emit = 0;
+        if (a[i - 1] == b[j - 1]) {
+            if (result) result[idx - 1] = a[i - 1];
+            if (as == alen) {
+                as = ae = i - 1;
+                bs = be = j - 1;
+            } else if (as == i && bs == j) {
+                as--;
+                bs--;
+            } else {
+                emit = 1;
+            }
+            if (as == 0 || bs == 0) emit = 1;
+            idx--;
+            i--;
+            j--;
+        } else {
+            if (LCS(i - 1, j) > LCS(i, j - 1)) i--;
+            else j--;
+            if (as != alen) emit = 1;
+        }
+        if (emit) {
+            long long mlen = (long long)(ae - as + 1);
+            if (getidx && (minmatchlen == 0 || mlen >= minmatchlen)) {
+                reply_array(&c->out, 2 + withmatchlen);
+                reply_array(&c->out, 2);
+                reply_int(&c->out, (long long)as);
+                reply_int(&c->out, (long long)ae);
+                reply_array(&c->out, 2);
+                reply_int(&c->out, (long long)bs);
+                reply_int(&c->out, (long long)be);
+                if (withmatchlen) reply_int(&c->out, mlen);
+                nranges++;
+            }
+            as = alen;
+        }
+    }
+#undef LCS
+    mem_free(dp);
+    if (getidx) {
+        reply_defer_array(&c->out, handle, nranges);
+        reply_bulk_cstr(&c->out, "len");
+        reply_int(&c->out, total);
+    } else {
+        reply_bulk(&c->out, result, total);
+        mem_free(result);
+    }
+}

@@ -64,6 +64,7 @@ void cmd_getbit(client *c);
 void cmd_bitcount(client *c);
 void cmd_bitpos(client *c);
 void cmd_bitop(client *c);
+void cmd_lcs(client *c);
 
 /* cmd_kv.c: strings and keys */
 void cmd_get(client *c);

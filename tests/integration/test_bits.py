@@ -1,11 +1,12 @@
-"""Bitmaps: SETBIT, GETBIT, BITCOUNT, BITPOS and BITOP.
+"""Bitmaps and LCS: SETBIT, GETBIT, BITCOUNT, BITPOS, BITOP, LCS.
 
   * TestAgainstRedis: the same requests give byte-identical replies from
     engram and from a Redis 7.0 started in the same run, in RESP2 and RESP3:
     edge cases (negative and inverted ranges, BYTE|BIT, empty and missing
     keys, offsets at the limits), every error and the order of checks,
-    WRONGTYPE, BITOP AND|OR|XOR|NOT over unequal lengths, and a randomized
-    run of SETBIT/GETBIT/BITCOUNT/BITPOS/BITOP sent to both.
+    WRONGTYPE, BITOP AND|OR|XOR|NOT over unequal lengths, a randomized
+    run of SETBIT/GETBIT/BITCOUNT/BITPOS/BITOP sent to both; LCS with every
+    option (RESP2 arrays, RESP3 maps), random strings, the memory guard.
   * TestBits (engram-only): a randomized run checked against a bit array
     kept here; Redis 7.2+'s argument checks before the key lookup; Redis
     8.2's BITOP DIFF|DIFF1|ANDOR|ONE; proto-max-bulk-len; the log (the
@@ -202,6 +203,36 @@ class TestAgainstRedis(BitsCase):
                  ("BITOP", "NOT", "x", "a", "b"), ("BITOP", "NAND", "x", "a"), ("BITOP", "NOT", "x"),
                  ("BITOP", "AND", "x"), ("BITOP", "NAND", "x", "h"), ("BITOP", "NOT", "x", "h")]
         self.same(*reqs)
+
+    def test_lcs(self):
+        reqs = [("SET", "a", "ohmytext"), ("SET", "b", "mynewtext"), ("SET", "e", ""),
+                ("SET", "r1", "rhodesiasaaaaaxyz"), ("SET", "r2", "xyzhodesiaaaaabcd"),
+                ("HSET", "h", "f", "v")]
+        for k1, k2 in (("a", "b"), ("b", "a"), ("a", "a"), ("a", "e"), ("e", "e"), ("a", "nokey"),
+                       ("nokey", "nokey2"), ("r1", "r2"), ("r2", "r1")):
+            for opts in ((), ("LEN",), ("IDX",), ("IDX", "WITHMATCHLEN"), ("IDX", "MINMATCHLEN", "4"),
+                         ("IDX", "MINMATCHLEN", "2", "WITHMATCHLEN"), ("len",), ("idx", "minmatchlen", "-5"),
+                         ("WITHMATCHLEN",), ("MINMATCHLEN", "3"), ("LEN", "MINMATCHLEN", "3")):
+                reqs.append(("LCS", k1, k2) + opts)
+        reqs += [("LCS", "a", "b", "LEN", "IDX"), ("LCS", "a", "b", "FOO"), ("LCS", "a", "b", "MINMATCHLEN"),
+                 ("LCS", "a", "b", "MINMATCHLEN", "x"), ("LCS", "a", "b", "IDX", "LEN", "FOO"),
+                 ("LCS", "a", "h"), ("LCS", "h", "nokey"), ("LCS", "h", "a", "FOO"), ("LCS", "a")]
+        self.same(*reqs)
+        rnd = random.Random(3)
+        reqs = []
+        for _ in range(40):
+            x = "".join(rnd.choice("ab\xffc") for _ in range(rnd.randrange(0, 60)))
+            y = "".join(rnd.choice("ab\xffc") for _ in range(rnd.randrange(0, 60)))
+            reqs += [("SET", "x", x), ("SET", "y", y), ("LCS", "x", "y"), ("LCS", "x", "y", "LEN"),
+                     ("LCS", "x", "y", "IDX", "WITHMATCHLEN", "MINMATCHLEN", str(rnd.randrange(4)))]
+        self.same(*reqs)
+
+    def test_lcs_memory_guard(self):
+        reqs = [("CONFIG", "SET", "proto-max-bulk-len", "1048576"),
+                ("SET", "a", "x" * 511), ("SET", "b", "y" * 511), ("LCS", "a", "b", "LEN"),
+                ("SET", "b", "y" * 512), ("LCS", "a", "b", "LEN"), ("LCS", "a", "b", "IDX"),
+                ("CONFIG", "SET", "proto-max-bulk-len", "536870912")]
+        self.same(*reqs, resp=(2,))
 
     def test_randomized_both(self):
         rnd = random.Random(7)
