@@ -17,6 +17,7 @@
 #include "handlers.h"
 #include "notify.h"
 
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -491,3 +492,264 @@ void cmd_lcs(client *c)
         mem_free(result);
     }
 }
+
+/* ---- BITFIELD / BITFIELD_RO ---------------------------------------------- */
+
+enum { BF_GET, BF_SET, BF_INCRBY };
+enum { BF_WRAP, BF_SAT, BF_FAIL };
+
+typedef struct bf_op {
+    uint64_t offset;        /* in bits */
+    long long i64;          /* SET's value, INCRBY's increment */
+    int opcode, owtype, sign, bits;
+} bf_op;
+
+static uint64_t bf_get_u(const unsigned char *p, uint64_t off, int bits)
+{
+    uint64_t v = 0;
+    for (int j = 0; j < bits; j++, off++) v = (v << 1) | ((p[off >> 3] >> (7 - (off & 7))) & 1);
+    return v;
+}
+
+static int64_t bf_get_i(const unsigned char *p, uint64_t off, int bits)
+{
+    uint64_t v = bf_get_u(p, off, bits);
+    if (bits < 64 && (v & ((uint64_t)1 << (bits - 1)))) v |= UINT64_MAX << bits;
+    return (int64_t)v;
+}
+
+static void bf_set(unsigned char *p, uint64_t off, int bits, uint64_t v)
+{
+    for (int j = 0; j < bits; j++, off++) {
+        unsigned bit = (unsigned)((v >> (bits - 1 - j)) & 1);
+        unsigned char m = (unsigned char)(1u << (7 - (off & 7)));
+        p[off >> 3] = (unsigned char)(bit ? (p[off >> 3] | m) : (p[off >> 3] & ~m));
+    }
+}
+
+/* Redis's checkUnsignedBitfieldOverflow: nonzero on overflow, *limit the
+ * value OVERFLOW WRAP or SAT stores. */
+static int bf_overflow_u(uint64_t value, int64_t incr, int bits, int owtype, uint64_t *limit)
+{
+    uint64_t max = bits == 64 ? UINT64_MAX : (((uint64_t)1 << bits) - 1);
+    int64_t maxincr = (int64_t)(max - value);
+    int64_t minincr = (int64_t)(0 - value);
+
+    if (value > max || (incr > 0 && incr > maxincr)) {
+        if (owtype == BF_SAT) *limit = max;
+        else if (owtype == BF_WRAP) goto wrap;
+        return 1;
+    } else if (incr < 0 && incr < minincr) {
+        if (owtype == BF_SAT) *limit = 0;
+        else if (owtype == BF_WRAP) goto wrap;
+        return -1;
+    }
+    return 0;
+wrap:
+    *limit = (value + (uint64_t)incr) & ~(bits == 64 ? 0 : (UINT64_MAX << bits));
+    return 1;
+}
+
+/* Redis's checkSignedBitfieldOverflow. */
+static int bf_overflow_i(int64_t value, int64_t incr, int bits, int owtype, int64_t *limit)
+{
+    int64_t max = bits == 64 ? INT64_MAX : (int64_t)(((uint64_t)1 << (bits - 1)) - 1);
+    int64_t min = -max - 1;
+    int64_t maxincr = (int64_t)((uint64_t)max - (uint64_t)value);
+    int64_t minincr = (int64_t)((uint64_t)min - (uint64_t)value);
+
+    if (value > max || (bits != 64 && incr > maxincr) || (value >= 0 && incr > 0 && incr > maxincr)) {
+        if (owtype == BF_SAT) *limit = max;
+        else if (owtype == BF_WRAP) goto wrap;
+        return 1;
+    } else if (value < min || (bits != 64 && incr < minincr) ||
+               (value < 0 && incr < 0 && incr < minincr)) {
+        if (owtype == BF_SAT) *limit = min;
+        else if (owtype == BF_WRAP) goto wrap;
+        return -1;
+    }
+    return 0;
+wrap: {
+        uint64_t r = (uint64_t)value + (uint64_t)incr;
+        if (bits < 64) {
+            uint64_t mask = UINT64_MAX << bits;
+            r = (r & ((uint64_t)1 << (bits - 1))) ? (r | mask) : (r & ~mask);
+        }
+        *limit = (int64_t)r;
+        return 1;
+    }
+}
+
+/* i1..i64 or u1..u63 (case-sensitive, as Redis). */
+static int bf_arg_type(client *c, int i, int *sign, int *bits)
+{
+    const char *p = c->argv[i];
+    size_t n = c->argvlen[i];
+    long long v;
+    if (n >= 1 && (p[0] == 'i' || p[0] == 'u') && util_str2ll(p + 1, n - 1, &v) && v >= 1 &&
+        v <= (p[0] == 'i' ? 64 : 63)) {
+        *sign = p[0] == 'i';
+        *bits = (int)v;
+        return 1;
+    }
+    reply_error(&c->out, "ERR Invalid bitfield type. Use something like i16 u8. "
+                         "Note that u64 is not supported but i64 is.");
+    return 0;
+}
+
+/* An offset, or #n: n times the type's width. */
+static int bf_arg_offset(client *c, int i, int bits, uint64_t *out)
+{
+    const char *p = c->argv[i];
+    size_t n = c->argvlen[i];
+    int hash = n > 0 && p[0] == '#';
+    long long v;
+    unsigned long long max = (unsigned long long)srv_config(c->srv)->proto_max_bulk_len;
+
+    if (!util_str2ll(p + hash, n - (size_t)hash, &v) ||
+        (hash && (v > LLONG_MAX / bits || v < LLONG_MIN / bits))) {
+        reply_error(&c->out, BIT_OFFSET_ERR);
+        return 0;
+    }
+    if (hash) v *= bits;
+    if (v < 0 || (unsigned long long)(v >> 3) >= max) {
+        reply_error(&c->out, BIT_OFFSET_ERR);
+        return 0;
+    }
+    *out = (uint64_t)v;
+    return 1;
+}
+
+static void bitfield_generic(client *c, int ro)
+{
+    kv *db = client_kv(c);
+    int owtype = BF_WRAP, readonly = 1, nops = 0;
+    uint64_t highest = 0;
+    bf_op *ops = mem_alloc(sizeof *ops * (size_t)(c->argc / 2 + 1));
+
+    for (int j = 2; j < c->argc; j++) {
+        int rem = c->argc - j - 1;
+        const char *sub = c->argv[j];
+        size_t sl = c->argvlen[j];
+        bf_op op = {0};
+        if (util_eq_nocase(sub, sl, "get") && rem >= 2) op.opcode = BF_GET;
+        else if (util_eq_nocase(sub, sl, "set") && rem >= 3) op.opcode = BF_SET;
+        else if (util_eq_nocase(sub, sl, "incrby") && rem >= 3) op.opcode = BF_INCRBY;
+        else if (util_eq_nocase(sub, sl, "overflow") && rem >= 1) {
+            j++;
+            if (util_eq_nocase(c->argv[j], c->argvlen[j], "wrap")) owtype = BF_WRAP;
+            else if (util_eq_nocase(c->argv[j], c->argvlen[j], "sat")) owtype = BF_SAT;
+            else if (util_eq_nocase(c->argv[j], c->argvlen[j], "fail")) owtype = BF_FAIL;
+            else {
+                reply_error(&c->out, "ERR Invalid OVERFLOW type specified");
+                goto done;
+            }
+            continue;
+        } else {
+            reply_error(&c->out, "ERR syntax error");
+            goto done;
+        }
+        if (!bf_arg_type(c, j + 1, &op.sign, &op.bits)) goto done;
+        if (!bf_arg_offset(c, j + 2, op.bits, &op.offset)) goto done;
+        if (op.opcode != BF_GET) {
+            readonly = 0;
+            if (highest < op.offset + (uint64_t)op.bits - 1) highest = op.offset + (uint64_t)op.bits - 1;
+            if (!arg_ll(c, j + 3, &op.i64)) goto done;
+        }
+        op.owtype = owtype;
+        ops[nops++] = op;
+        j += op.opcode == BF_GET ? 2 : 3;
+    }
+
+    kv_entry *e;
+    unsigned char *p = NULL;
+    size_t vlen = 0, olen = 0;
+    int created = 0;
+    if (readonly) {
+        e = key_lookup_read(c, KEY(c));
+        if (wrongtype(c, e)) goto done;
+        if (e) p = (unsigned char *)kv_val(e, &vlen);
+    } else {
+        if (ro) {
+            reply_error(&c->out, "ERR BITFIELD_RO only supports the GET subcommand");
+            goto done;
+        }
+        e = kv_find(db, KEY(c), srv_now_ms(c->srv));
+        if (wrongtype(c, e)) goto done;
+        size_t need = (size_t)(highest >> 3) + 1;
+        created = !e;
+        if (created) e = kv_set(db, KEY(c), "", 0, NULL);
+        else kv_val(e, &olen);
+        p = (unsigned char *)(need > olen ? kv_val_resize(db, e, need) : (char *)kv_val(e, &vlen));
+        kv_val(e, &vlen);
+    }
+
+    /* Bytes written: [lo, hi), for the log (growth counts as written). */
+    size_t lo = vlen > olen ? olen : SIZE_MAX, hi = vlen > olen ? vlen : 0;
+    reply_array(&c->out, nops);
+    for (int j = 0; j < nops; j++) {
+        bf_op *op = &ops[j];
+        if (op->opcode == BF_GET) {
+            /* Up to 9 bytes copied, zero-padded past the end. */
+            unsigned char buf[9] = {0};
+            uint64_t byte = op->offset >> 3;
+            for (int i = 0; i < 9 && p && byte + (uint64_t)i < vlen; i++) buf[i] = p[byte + (uint64_t)i];
+            uint64_t off = op->offset - byte * 8;
+            if (op->sign) reply_int(&c->out, bf_get_i(buf, off, op->bits));
+            else reply_int(&c->out, (long long)bf_get_u(buf, off, op->bits));
+            continue;
+        }
+        int overflow;
+        uint64_t newval, retval;
+        if (op->sign) {
+            int64_t oldv = bf_get_i(p, op->offset, op->bits), wrapped = 0, nv;
+            if (op->opcode == BF_INCRBY) {
+                overflow = bf_overflow_i(oldv, op->i64, op->bits, op->owtype, &wrapped);
+                nv = overflow ? wrapped : (int64_t)((uint64_t)oldv + (uint64_t)op->i64);
+                retval = (uint64_t)nv;
+            } else {
+                nv = op->i64;
+                overflow = bf_overflow_i(nv, 0, op->bits, op->owtype, &wrapped);
+                if (overflow) nv = wrapped;
+                retval = (uint64_t)oldv;
+            }
+            newval = (uint64_t)nv;
+        } else {
+            uint64_t oldv = bf_get_u(p, op->offset, op->bits), wrapped = 0;
+            if (op->opcode == BF_INCRBY) {
+                newval = oldv + (uint64_t)op->i64;
+                overflow = bf_overflow_u(oldv, op->i64, op->bits, op->owtype, &wrapped);
+                if (overflow) newval = wrapped;
+                retval = newval;
+            } else {
+                newval = (uint64_t)op->i64;
+                overflow = bf_overflow_u(newval, 0, op->bits, op->owtype, &wrapped);
+                if (overflow) newval = wrapped;
+                retval = oldv;
+            }
+        }
+        if (overflow && op->owtype == BF_FAIL) {
+            reply_null(&c->out);
+            continue;
+        }
+        reply_int(&c->out, (long long)retval);
+        bf_set(p, op->offset, op->bits, newval);
+        size_t b0 = (size_t)(op->offset >> 3), b1 = (size_t)((op->offset + (uint64_t)op->bits - 1) >> 3) + 1;
+        if (b0 < lo) lo = b0;
+        if (b1 > hi) hi = b1;
+    }
+    if (!readonly) {
+        if (created) key_modified(c->srv, c->db, KEY(c));
+        else if (lo < hi) key_range_modified(c->srv, c->db, KEY(c), lo, (const char *)p + lo, hi - lo);
+        if (created) notify_key(c, NOTIFY_NEW, "new", KEY(c));
+        if (created || lo < hi) notify_key(c, NOTIFY_STRING, "setbit", KEY(c));
+    }
+done:
+    mem_free(ops);
+}
+
+/* BITFIELD key [GET type offset | SET type offset value |
+ *               INCRBY type offset increment | OVERFLOW WRAP|SAT|FAIL]... */
+void cmd_bitfield(client *c) { bitfield_generic(c, 0); }
+/* BITFIELD_RO key [GET type offset]... */
+void cmd_bitfield_ro(client *c) { bitfield_generic(c, 1); }

@@ -65,6 +65,8 @@ void cmd_bitcount(client *c);
 void cmd_bitpos(client *c);
 void cmd_bitop(client *c);
 void cmd_lcs(client *c);
+void cmd_bitfield(client *c);
+void cmd_bitfield_ro(client *c);
 
 /* cmd_kv.c: strings and keys */
 void cmd_get(client *c);

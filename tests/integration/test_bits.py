@@ -1,4 +1,5 @@
-"""Bitmaps and LCS: SETBIT, GETBIT, BITCOUNT, BITPOS, BITOP, LCS.
+"""Bitmaps and LCS: SETBIT, GETBIT, BITCOUNT, BITPOS, BITOP, BITFIELD,
+BITFIELD_RO, LCS.
 
   * TestAgainstRedis: the same requests give byte-identical replies from
     engram and from a Redis 7.0 started in the same run, in RESP2 and RESP3:
@@ -6,7 +7,9 @@
     keys, offsets at the limits), every error and the order of checks,
     WRONGTYPE, BITOP AND|OR|XOR|NOT over unequal lengths, a randomized
     run of SETBIT/GETBIT/BITCOUNT/BITPOS/BITOP sent to both; LCS with every
-    option (RESP2 arrays, RESP3 maps), random strings, the memory guard.
+    option (RESP2 arrays, RESP3 maps), random strings, the memory guard;
+    BITFIELD / BITFIELD_RO: every type width's limits, # offsets, OVERFLOW
+    WRAP|SAT|FAIL, the errors and their order, and a randomized run.
   * TestBits (engram-only): a randomized run checked against a bit array
     kept here; Redis 7.2+'s argument checks before the key lookup; Redis
     8.2's BITOP DIFF|DIFF1|ANDOR|ONE; proto-max-bulk-len; the log (the
@@ -234,6 +237,60 @@ class TestAgainstRedis(BitsCase):
                 ("CONFIG", "SET", "proto-max-bulk-len", "536870912")]
         self.same(*reqs, resp=(2,))
 
+    def test_bitfield(self):
+        reqs = [("BITFIELD", "k", "SET", "u8", "0", "255"), ("GET", "k"),
+                ("BITFIELD", "k", "GET", "u8", "0", "GET", "i8", "0", "GET", "u4", "4", "GET", "i4", "#1"),
+                ("BITFIELD", "k", "INCRBY", "u8", "0", "1"), ("BITFIELD", "k", "INCRBY", "i8", "0", "-200"),
+                ("BITFIELD", "k", "OVERFLOW", "SAT", "INCRBY", "u8", "0", "300", "INCRBY", "i8", "8", "-300"),
+                ("BITFIELD", "k", "OVERFLOW", "FAIL", "INCRBY", "u8", "0", "1", "SET", "i5", "3", "100",
+                 "OVERFLOW", "WRAP", "SET", "i5", "3", "100", "GET", "i5", "3"),
+                ("BITFIELD", "k", "SET", "i64", "0", "-9223372036854775808", "GET", "i64", "0",
+                 "INCRBY", "i64", "0", "-1", "GET", "u63", "1", "OVERFLOW", "SAT", "INCRBY", "i64", "0", "-5",
+                 "INCRBY", "i64", "0", "9223372036854775807", "INCRBY", "i64", "0", "9223372036854775807"),
+                ("BITFIELD", "k", "OVERFLOW", "fail", "INCRBY", "i64", "0", "9223372036854775807",
+                 "INCRBY", "u63", "0", "-9223372036854775807", "SET", "u2", "100", "7"),
+                ("BITFIELD", "k", "SET", "u1", "#100", "1"), ("STRLEN", "k"), ("GET", "k"),
+                ("BITFIELD", "k", "GET", "u16", "1000", "GET", "i3", "#3"), ("BITFIELD", "nokey", "GET", "u8", "0"),
+                ("EXISTS", "nokey"), ("BITFIELD", "nokey"), ("BITFIELD", "nokey", "OVERFLOW", "SAT"),
+                ("BITFIELD", "nk2", "OVERFLOW", "FAIL", "SET", "u2", "100", "7"), ("GET", "nk2"),
+                ("BITFIELD_RO", "k", "GET", "u8", "0", "GET", "i16", "#2"), ("BITFIELD_RO", "k"),
+                ("BITFIELD_RO", "k", "SET", "u8", "0", "1"), ("BITFIELD_RO", "k", "INCRBY", "u8", "0", "1"),
+                ("BITFIELD_RO", "nokey", "GET", "i64", "0"), ("BITFIELD_RO", "k", "OVERFLOW", "SAT", "GET", "u8", "0"),
+                ("SET", "s", "foobar"), ("BITFIELD", "s", "INCRBY", "u2", "102", "1", "GET", "u24", "#1"),
+                ("GET", "s"), ("SET", "n", "12345"), ("BITFIELD", "n", "GET", "u8", "0"),
+                # errors and their order
+                ("BITFIELD", "k", "GET", "u64", "0"), ("BITFIELD", "k", "GET", "i65", "0"),
+                ("BITFIELD", "k", "GET", "i0", "0"), ("BITFIELD", "k", "GET", "U8", "0"),
+                ("BITFIELD", "k", "GET", "x8", "0"), ("BITFIELD", "k", "GET", "u", "0"),
+                ("BITFIELD", "k", "GET", "u8", "-1"), ("BITFIELD", "k", "GET", "u8", "#-1"),
+                ("BITFIELD", "k", "GET", "u8", "x"), ("BITFIELD", "k", "GET", "u8", "4294967296"),
+                ("BITFIELD", "k", "GET", "u8", "#536870912"), ("BITFIELD", "k", "GET", "u8", "#"),
+                ("BITFIELD", "k", "GET", "u8", "##1"),
+                ("BITFIELD", "k", "SET", "u8", "0", "x"), ("BITFIELD", "k", "SET", "u8", "0"),
+                ("BITFIELD", "k", "GET", "u8"), ("BITFIELD", "k", "FOO", "u8", "0"),
+                ("BITFIELD", "k", "OVERFLOW", "FOO", "GET", "u8", "0"), ("BITFIELD", "k", "OVERFLOW"),
+                ("BITFIELD", "k", "GET", "u8", "0", "SET", "x8", "0", "1"),
+                ("BITFIELD_RO", "k", "SET", "u8", "0", "1", "GET", "x", "0"),
+                ("BITFIELD_RO", "k", "OVERFLOW", "x"), ("BITFIELD",), ("BITFIELD_RO",),
+                ("HSET", "h", "f", "v"), ("BITFIELD", "h", "GET", "u8", "0"), ("BITFIELD", "h", "SET", "u8", "0", "1"),
+                ("BITFIELD_RO", "h", "GET", "u8", "0"), ("BITFIELD_RO", "h", "SET", "u8", "0", "1"),
+                ("BITFIELD", "h", "GET", "u99", "0")]
+        self.same(*reqs)
+        rnd = random.Random(11)
+        reqs = []
+        for _ in range(400):
+            sign = rnd.choice("iu")
+            bits = rnd.randrange(1, 65 if sign == "i" else 64)
+            off = ("#%d" % rnd.randrange(20)) if rnd.random() < 0.3 else str(rnd.randrange(200))
+            val = str(rnd.choice((rnd.randrange(-2 ** 63, 2 ** 63), rnd.randrange(-300, 300),
+                                  2 ** (bits - 1), -2 ** (bits - 1), 2 ** bits - 1)))
+            sub = rnd.choice((("GET", "%s%d" % (sign, bits), off),
+                              ("SET", "%s%d" % (sign, bits), off, val),
+                              ("INCRBY", "%s%d" % (sign, bits), off, val)))
+            reqs.append(("BITFIELD", "r", "OVERFLOW", rnd.choice(("WRAP", "SAT", "FAIL"))) + sub)
+        reqs.append(("GET", "r"))
+        self.same(*reqs, resp=(2,))
+
     def test_randomized_both(self):
         rnd = random.Random(7)
         reqs = []
@@ -386,12 +443,17 @@ class TestBitsPersistence(tp.PersistCase):
         c.cmd("SET", "x", b"\x0f\xff")
         c.cmd("BITOP", "XOR", "b0", "b1", "x")
         want = {k: c.cmd("GET", k) for k in ("b0", "b1", "b2", "b3")}
+        self.assertEqual(want["b1"], bytes(ref["b1"]))
         c.cmd("BITOP", "AND", "gone", "nokey")
+        c.cmd("BITFIELD", "b2", "SET", "i16", "#3", "-1234", "INCRBY", "u5", "300", "7")
+        c.cmd("BITFIELD", "bf", "SET", "u8", "16", "200")
+        want["b2"] = c.cmd("GET", "b2")
+        want["bf"] = c.cmd("GET", "bf")
         self.crash(srv)
         c = self.conn(self.start())
         for k, v in want.items():
             self.assertEqual(c.cmd("GET", k), v, k)
-        self.assertEqual(c.cmd("GET", "b1"), bytes(ref["b1"]))
+        self.assertEqual(c.cmd("EXISTS", "gone"), 0)
 
 
 if __name__ == "__main__":
