@@ -142,12 +142,12 @@ void cmd_bitcount(client *c)
     int isbit = 0, ranged = c->argc >= 4;
     size_t vlen = 0;
 
+    kv_entry *e = key_lookup_read(c, KEY(c));
+    if (wrongtype(c, e)) return;
     if (c->argc == 3 || c->argc > 5) {
         reply_error(&c->out, "ERR syntax error");
         return;
     }
-    kv_entry *e = key_lookup_read(c, KEY(c));
-    if (wrongtype(c, e)) return;
     if (ranged) {
         if (!arg_ll(c, 2, &start) || !arg_ll(c, 3, &end)) return;
         if (c->argc == 5 && (isbit = arg_unit(c, 4)) < 0) return;
@@ -210,10 +210,6 @@ void cmd_bitpos(client *c)
     int isbit = 0, end_given = 0;
     size_t vlen = 0;
 
-    if (c->argc > 6) {
-        reply_error(&c->out, "ERR syntax error");
-        return;
-    }
     if (!arg_ll(c, 2, &bit)) return;
     if (bit != 0 && bit != 1) {
         reply_error(&c->out, "ERR The bit argument must be 1 or 0.");
@@ -221,6 +217,10 @@ void cmd_bitpos(client *c)
     }
     kv_entry *e = key_lookup_read(c, KEY(c));
     if (wrongtype(c, e)) return;
+    if (c->argc > 6) {
+        reply_error(&c->out, "ERR syntax error");
+        return;
+    }
     if (c->argc >= 4) {
         if (!arg_ll(c, 3, &start)) return;
         if (c->argc == 6 && (isbit = arg_unit(c, 5)) < 0) return;

@@ -164,7 +164,8 @@ class TestAgainstRedis(BitsCase):
                  ("BITCOUNT", "s", "1", "b"), ("BITCOUNT", "s", "a", "2", "x"),
                  ("BITCOUNT", "s", "1", "2", "x"),
                  ("BITCOUNT",), ("HSET", "h", "f", "v"), ("BITCOUNT", "h"),
-                 ("BITCOUNT", "h", "0", "1", "BIT"), ("BITCOUNT", "h", "x", "1")]
+                 ("BITCOUNT", "h", "0", "1", "BIT"), ("BITCOUNT", "h", "x", "1"), ("BITCOUNT", "h", "1"),
+                 ("BITCOUNT", "h", "1", "2", "BIT", "x")]
         self.same(*reqs)
 
     def test_bitpos(self):
@@ -188,7 +189,8 @@ class TestAgainstRedis(BitsCase):
                  ("BITPOS", "s", "1", "0", "y", "BITS"), ("BITPOS", "s", "1", "0", "1", "BIT", "x"),
                  ("BITPOS", "s"), ("BITPOS", "nokey", "0"), ("BITPOS", "nokey", "1"),
                  ("BITPOS", "nokey", "1", "0", "-1", "BIT"), ("BITPOS", "nokey", "2"),
-                 ("HSET", "h", "f", "v"), ("BITPOS", "h", "1"), ("BITPOS", "h", "2")]
+                 ("HSET", "h", "f", "v"), ("BITPOS", "h", "1"), ("BITPOS", "h", "2"),
+                 ("BITPOS", "h", "1", "0", "1", "BIT", "x"), ("BITPOS", "h", "1", "x")]
         self.same(*reqs)
 
     def test_bitop(self):
@@ -382,6 +384,8 @@ class TestBits(BitsCase):
         # Redis 7.0 answered 0 here without looking at BYTE|BIT.
         c.cmd("SET", "s", "foobar")
         self.err(c, ("BITCOUNT", "s", "-1", "-2", "x"), "ERR syntax error")
+        self.err(c, ("BITCOUNT", "nokey", "1"), "ERR syntax error")
+        self.err(c, ("BITPOS", "nokey", "1", "0", "1", "BIT", "x"), "ERR syntax error")
         self.err(c, ("BITPOS", "nokey", "1", "x"), "ERR value is not an integer or out of range")
         self.err(c, ("BITPOS", "nokey", "0", "0", "1", "FOO"), "ERR syntax error")
         self.assertEqual(c.cmd("BITCOUNT", "nokey", "0", "-1", "BIT"), 0)
