@@ -73,4 +73,12 @@ uint64_t util_rand64(uint64_t *state);
 /* 64-bit hash of a byte string (seeded SipHash-1-3 or similar). */
 uint64_t util_hash(const void *p, size_t len, uint64_t seed);
 
+/* Bitmaps (Redis's bit order: bit 0 is the most significant bit of byte
+ * 0).  util_popcount: the set bits in n bytes (8 bytes at a time through
+ * __builtin_popcountll).  util_bitpos: the position of the first bit equal
+ * to bit (0 or 1) in n bytes; when there is none, -1 for a 1 and n * 8 for
+ * a 0 (the string is seen as padded with zeros, as Redis's redisBitpos). */
+uint64_t util_popcount(const void *p, size_t n);
+long long util_bitpos(const void *p, size_t n, int bit);
+
 #endif

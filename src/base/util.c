@@ -592,3 +592,49 @@ uint64_t util_hash(const void *data, size_t len, uint64_t seed)
     SIPROUND(v0, v1, v2, v3);
     return v0 ^ v1 ^ v2 ^ v3;
 }
+
+/* ---- bitmaps ------------------------------------------------------------- */
+
+uint64_t util_popcount(const void *p, size_t n)
+{
+    const unsigned char *s = p;
+    uint64_t count = 0;
+    size_t i = 0;
+
+    for (; i + 32 <= n; i += 32) {
+        uint64_t w[4];
+        memcpy(w, s + i, sizeof w);
+        count += (uint64_t)__builtin_popcountll(w[0]) + (uint64_t)__builtin_popcountll(w[1]) +
+                 (uint64_t)__builtin_popcountll(w[2]) + (uint64_t)__builtin_popcountll(w[3]);
+    }
+    for (; i + 8 <= n; i += 8) {
+        uint64_t w;
+        memcpy(&w, s + i, sizeof w);
+        count += (uint64_t)__builtin_popcountll(w);
+    }
+    for (; i < n; i++) count += (uint64_t)__builtin_popcount(s[i]);
+    return count;
+}
+
+long long util_bitpos(const void *p, size_t n, int bit)
+{
+    const unsigned char *s = p;
+    const uint64_t skip = bit ? 0 : UINT64_MAX;     /* a word with no match */
+    const unsigned char skipb = bit ? 0 : 0xff;
+    size_t i = 0;
+
+    while (i + 8 <= n) {
+        uint64_t w;
+        memcpy(&w, s + i, sizeof w);
+        if (w != skip) break;
+        i += 8;
+    }
+    for (; i < n; i++) {
+        unsigned char b = s[i];
+        if (b == skipb) continue;
+        if (!bit) b = (unsigned char)~b;
+        /* b != 0: its highest set bit is the first match. */
+        return (long long)i * 8 + (__builtin_clz((unsigned)b) - 24);
+    }
+    return bit ? -1 : (long long)n * 8;
+}

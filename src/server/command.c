@@ -43,6 +43,7 @@ static unsigned implied_categories(const command *k)
         {"string", CAT_STRING},           {"generic", CAT_KEYSPACE},
         {"transactions", CAT_TRANSACTION}, {"connection", CAT_CONNECTION},
         {"hash", CAT_HASH},               {"vector", CAT_VECTORSET},
+        {"bitmap", CAT_BITMAP},
     };
     unsigned c = k->acl;
     if (k->flags & CMD_WRITE) c |= CAT_WRITE;

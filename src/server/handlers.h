@@ -58,6 +58,16 @@ void cmd_command_getkeys(client *c);
 void cmd_command_getkeysandflags(client *c);
 void cmd_command_help(client *c);
 
+/* cmd_bits.c: bitmaps and LCS */
+void cmd_setbit(client *c);
+void cmd_getbit(client *c);
+void cmd_bitcount(client *c);
+void cmd_bitpos(client *c);
+void cmd_bitop(client *c);
+void cmd_lcs(client *c);
+void cmd_bitfield(client *c);
+void cmd_bitfield_ro(client *c);
+
 /* cmd_kv.c: strings and keys */
 void cmd_get(client *c);
 void cmd_set(client *c);

@@ -852,6 +852,62 @@ static void test_clocks(void **state)
     assert_true(util_wall_us() / 1000 >= w);
 }
 
+/* ---- bitmaps ------------------------------------------------------------- */
+
+static uint64_t ref_popcount(const unsigned char *s, size_t n)
+{
+    uint64_t c = 0;
+    for (size_t i = 0; i < n * 8; i++) c += (s[i / 8] >> (7 - i % 8)) & 1;
+    return c;
+}
+
+static long long ref_bitpos(const unsigned char *s, size_t n, int bit)
+{
+    for (size_t i = 0; i < n * 8; i++)
+        if ((int)((s[i / 8] >> (7 - i % 8)) & 1) == bit) return (long long)i;
+    return bit ? -1 : (long long)n * 8;
+}
+
+static void test_popcount_bitpos(void **state)
+{
+    (void)state;
+    unsigned char buf[300] = {0};
+    uint64_t rng = 42;
+
+    assert_int_equal(util_popcount(buf, 0), 0);
+    assert_int_equal(util_bitpos(buf, 0, 1), -1);
+    assert_int_equal(util_bitpos(buf, 0, 0), 0);
+    memset(buf, 0xff, sizeof buf);
+    assert_int_equal(util_popcount(buf, sizeof buf), 8 * sizeof buf);
+    assert_int_equal(util_bitpos(buf, sizeof buf, 0), 8 * (long long)sizeof buf);
+    assert_int_equal(util_bitpos(buf, sizeof buf, 1), 0);
+    buf[7] = 0xfe;
+    assert_int_equal(util_bitpos(buf, sizeof buf, 0), 63);
+    memset(buf, 0, sizeof buf);
+    assert_int_equal(util_bitpos(buf, sizeof buf, 1), -1);
+    buf[299] = 1;
+    assert_int_equal(util_bitpos(buf, sizeof buf, 1), 299 * 8 + 7);
+    assert_int_equal(util_popcount(buf, sizeof buf), 1);
+
+    /* Random buffers, sparse and dense, at every offset and length, against
+     * the bit-at-a-time references. */
+    for (int round = 0; round < 2000; round++) {
+        size_t n = (size_t)(util_rand64(&rng) % sizeof buf);
+        size_t off = (size_t)(util_rand64(&rng) % (sizeof buf - n + 1));
+        int mode = round % 4;
+        for (size_t i = 0; i < sizeof buf; i++) {
+            uint64_t r = util_rand64(&rng);
+            buf[i] = mode == 0 ? (unsigned char)r
+                   : mode == 1 ? (r % 97 == 0 ? (unsigned char)(1u << (r % 8)) : 0)
+                   : mode == 2 ? (r % 97 == 0 ? (unsigned char)~(1u << (r % 8)) : 0xff)
+                               : (unsigned char)(r & (r >> 8));
+        }
+        assert_int_equal(util_popcount(buf + off, n), ref_popcount(buf + off, n));
+        assert_int_equal(util_bitpos(buf + off, n, 1), ref_bitpos(buf + off, n, 1));
+        assert_int_equal(util_bitpos(buf + off, n, 0), ref_bitpos(buf + off, n, 0));
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -876,6 +932,7 @@ int main(void)
         cmocka_unit_test(test_hash_stable),
         cmocka_unit_test(test_rand64),
         cmocka_unit_test(test_clocks),
+        cmocka_unit_test(test_popcount_bitpos),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
