@@ -54,8 +54,9 @@ static void reencode(const op *o, opbuf *b)
         float *v = malloc((size_t)o->dim * sizeof *v);
         FUZZ_CHECK(v != NULL, "out of memory (dim %u)", o->dim);
         for (uint32_t i = 0; i < o->dim; i++) v[i] = op_vec_at(o, i);
-        op_put_vadd_ex(b, o->name, o->nlen, o->key, o->klen, v, o->dim,
-                       o->flags & (OP_VADD_AUTOID | OP_VADD_DROP), o->payload, o->plen, o->ef);
+        op_put_vadd_outcome(b, o->name, o->nlen, o->key, o->klen, v, o->dim,
+                            o->flags & (OP_VADD_AUTOID | OP_VADD_DROP), o->payload, o->plen,
+                            o->ef, o->outcome, (o->flags & OP_VADD_OUTCOME) ? o->olen : 0);
         free(v);
         break;
     }
