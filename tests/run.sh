@@ -9,7 +9,7 @@
 #   4. aarch64 cross build run under qemu-user: unit tests, NEON kernels for real
 #   5. macOS (aarch64) cross build with zig cc: the kqueue backend compiles and links
 #   6. libFuzzer targets (clang, ASan+UBSan): every seed and kept reproducer,
-#      then 15 s of fuzzing per target (tests/fuzz/run.sh; 9 targets, < 3 min)
+#      then 10 s of fuzzing per target (tests/fuzz/run.sh; 9 targets, < 3 min)
 #
 # On a machine without the packages: as root it installs them with apt-get;
 # otherwise it prints the one command to run and stops.
@@ -111,7 +111,7 @@ if [ $fuzz_ok = 0 ]; then
   echo "  to run it: sudo apt-get install -y clang libclang-rt-14-dev && bash tests/fuzz/run.sh"
 else
   fuzz_dir=$(mktemp -d)
-  if FUZZ_CORPUS=$fuzz_dir bash tests/fuzz/run.sh "${FUZZ_SECONDS:-15}"; then
+  if FUZZ_CORPUS=$fuzz_dir bash tests/fuzz/run.sh "${FUZZ_SECONDS:-10}"; then
     total_pass=$((total_pass + 1))
   else
     total_fail=$((total_fail + 1))
