@@ -44,6 +44,10 @@ size_t util_d2str_slow(char *buf, size_t cap, double v);
 /* Shortest decimal that round-trips the float f (for VSEARCH distances). */
 size_t util_f2str(char *buf, size_t cap, float f);
 
+/* Code point cp (<= 0x10FFFF) as UTF-8 into o (room for 4 bytes); returns
+ * the bytes written. */
+size_t util_utf8_put(char *o, uint32_t cp);
+
 /* Redis stringmatchlen(): glob with * ? [a-z] [^x] and \ escapes.
  * nocase != 0 compares case-insensitively.  Returns 1 on match. */
 int util_glob_match(const char *pat, size_t plen, const char *s, size_t slen, int nocase);

@@ -12,6 +12,7 @@
  *
  * Threads: a parsed mjson is read-only. */
 #include "engram/mjson.h"
+#include "engram/util.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -353,27 +354,6 @@ int mjson_bool(const mjson *j, int tok)
     return -EINVAL;
 }
 
-static size_t put_utf8(char *o, unsigned cp)
-{
-    if (cp < 0x80) { o[0] = (char)cp; return 1; }
-    if (cp < 0x800) {
-        o[0] = (char)(0xC0 | cp >> 6);
-        o[1] = (char)(0x80 | (cp & 63));
-        return 2;
-    }
-    if (cp < 0x10000) {
-        o[0] = (char)(0xE0 | cp >> 12);
-        o[1] = (char)(0x80 | (cp >> 6 & 63));
-        o[2] = (char)(0x80 | (cp & 63));
-        return 3;
-    }
-    o[0] = (char)(0xF0 | cp >> 18);
-    o[1] = (char)(0x80 | (cp >> 12 & 63));
-    o[2] = (char)(0x80 | (cp >> 6 & 63));
-    o[3] = (char)(0x80 | (cp & 63));
-    return 4;
-}
-
 static unsigned hexval(const char *s)
 {
     unsigned v = 0;
@@ -406,7 +386,7 @@ int mjson_str(const mjson *j, int tok, char *out, size_t cap)
                     cp = 0x10000 + ((cp - 0xD800) << 10) + (hexval(s + 2) - 0xDC00);
                     s += 6;
                 }
-                l = put_utf8(tmp, cp);
+                l = util_utf8_put(tmp, cp);
             } else {
                 tmp[0] = c == 'b' ? '\b' : c == 'f' ? '\f' : c == 'n' ? '\n' : c == 'r' ? '\r'
                          : c == 't' ? '\t' : c;

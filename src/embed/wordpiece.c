@@ -40,6 +40,7 @@
 #include <string.h>
 
 #include "embed_impl.h"
+#include "engram/util.h"
 #include "wp_unicode.h"
 
 enum { WPC_OTHER, WPC_SPACE, WPC_DROP, WPC_PUNCT, WPC_CJK, WPC_MN };
@@ -163,27 +164,6 @@ static uint32_t wp_utf8(const uint8_t *s, size_t n, size_t *used)
     if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return 0xFFFD;
     *used = l;
     return cp;
-}
-
-static size_t wp_put(char *o, uint32_t cp)
-{
-    if (cp < 0x80) { o[0] = (char)cp; return 1; }
-    if (cp < 0x800) {
-        o[0] = (char)(0xC0 | cp >> 6);
-        o[1] = (char)(0x80 | (cp & 63));
-        return 2;
-    }
-    if (cp < 0x10000) {
-        o[0] = (char)(0xE0 | cp >> 12);
-        o[1] = (char)(0x80 | (cp >> 6 & 63));
-        o[2] = (char)(0x80 | (cp & 63));
-        return 3;
-    }
-    o[0] = (char)(0xF0 | cp >> 18);
-    o[1] = (char)(0x80 | (cp >> 12 & 63));
-    o[2] = (char)(0x80 | (cp >> 6 & 63));
-    o[3] = (char)(0x80 | (cp & 63));
-    return 4;
 }
 
 /* ---- vocabulary --------------------------------------------------------------- */
@@ -374,7 +354,7 @@ static void wp_flush(wp_scan *sc)
 
 static void wp_add(wp_scan *sc, uint32_t cp)
 {
-    if (sc->w.len + 4 <= WP_WORD_MAX) sc->w.len += wp_put(sc->w.b + sc->w.len, cp);
+    if (sc->w.len + 4 <= WP_WORD_MAX) sc->w.len += util_utf8_put(sc->w.b + sc->w.len, cp);
     sc->w.nchars++;
 }
 
