@@ -102,8 +102,8 @@ void cmd_ft_alter(client *c)
 {
     ftspec *f = ft_get(c, 1, &c->out, 0);
     if (!f) return;
-    int i = 2, skip = 0;
-    if (i < c->argc && arg_is(c, i, "SKIPINITIALSCAN")) skip = 1, i++;
+    int i = 2;
+    if (i < c->argc && arg_is(c, i, "SKIPINITIALSCAN")) i++;   /* accepted; see ft_alter */
     if (i + 1 >= c->argc || !arg_is(c, i, "SCHEMA") || !arg_is(c, i + 1, "ADD")) {
         reply_error(&c->out, "-Unknown action passed to ALTER SCHEMA");
         return;
@@ -114,7 +114,7 @@ void cmd_ft_alter(client *c)
         return;
     }
     char err[512];
-    if (ft_alter(c->srv, f, c->argc - i, c->argv + i, c->argvlen + i, skip, err, sizeof err) < 0) {
+    if (ft_alter(c->srv, f, c->argc - i, c->argv + i, c->argvlen + i, err, sizeof err) < 0) {
         reply_errorf(&c->out, "-%s", err);
         return;
     }

@@ -510,7 +510,7 @@ int ft_create(server *s, const char *name, size_t nlen, int argc, const char *co
 }
 
 int ft_alter(server *s, ftspec *f, int argc, const char *const *argv, const size_t *argvlen,
-             int skip, char *err, size_t errcap)
+             char *err, size_t errcap)
 {
     int n0 = f->nfields;
     if (parse_schema(f, argc, argv, argvlen, 0, err, errcap) < 0) goto undo;
@@ -522,7 +522,6 @@ int ft_alter(server *s, ftspec *f, int argc, const char *const *argv, const size
     /* The rebuilt index starts empty: the existing hashes are indexed again
      * whatever SKIPINITIALSCAN says (it would leave the old documents out),
      * so a replica and a replay, whose record carries no such flag, agree. */
-    (void)skip;
     scan_start(s, f);
     return 0;
 undo:

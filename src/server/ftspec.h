@@ -31,8 +31,8 @@
  *
  * Scans.  FT.CREATE (without SKIPINITIALSCAN), FT.ALTER, a load and a
  * SWAPDB of database 0 index what already exists: up to FT_SCAN_SYNC keys
- * at once, a bigger keyspace in slices from the cron (ft_cron: about a
- * millisecond of work per call), reported by FT.INFO as indexing /
+ * at once, a bigger keyspace in slices of about a millisecond from a 1 ms
+ * timer armed while a scan runs (ft_cron), reported by FT.INFO as indexing /
  * percent_indexed.  Writes during a scan are indexed by their events as
  * usual; indexing a hash twice is harmless.
  *
@@ -130,10 +130,11 @@ ftspec *ft_find(server *s, const char *name, size_t nlen);
  * or -1 with the error text in err (nothing registered). */
 int ft_create(server *s, const char *name, size_t nlen, int argc, const char *const *argv,
               const size_t *argvlen, int noscan, char *err, size_t errcap);
-/* FT.ALTER idx [SKIPINITIALSCAN] SCHEMA ADD field def...: the field
- * definitions argv[0..argc) added; re-scans unless skip.  0 or -1. */
+/* FT.ALTER's field definitions argv[0..argc) added: the index is rebuilt
+ * and the existing hashes indexed again (SKIPINITIALSCAN or not: the
+ * rebuilt index starts empty).  0 or -1. */
 int ft_alter(server *s, ftspec *f, int argc, const char *const *argv, const size_t *argvlen,
-             int skip, char *err, size_t errcap);
+             char *err, size_t errcap);
 /* Take f out of the registry (its documents' keys stay unless the caller
  * deletes them: DD). */
 void ft_drop(server *s, ftspec *f);

@@ -256,7 +256,7 @@ static int apply_ftdef(server *s, const op *o, char *err, size_t cap)
     } else if (o->flags == 1) {
         ft_drop(s, sp);
     } else {
-        rc = ft_alter(s, sp, n, argv, lens, 1, why, sizeof why);
+        rc = ft_alter(s, sp, n, argv, lens, why, sizeof why);
     }
     mem_free(argv);
     mem_free(lens);
