@@ -19,6 +19,7 @@
  * without allchannels the channels of PUBLISH / SUBSCRIBE (glob match) and
  * the patterns of PSUBSCRIBE (equal to an allowed pattern).  A denial is
  * logged (ACL LOG) and answered `-NOPERM ...` with Redis 7.2+'s texts.
+ * EXEC checks each queued command again (cmd_tx.c), as Redis does.
  *
  * Loop thread only. */
 #ifndef ENGRAM_ACL_H
